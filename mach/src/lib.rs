@@ -1,0 +1,2 @@
+//! no_std GNU Mach runtime.
+#![no_std]

@@ -1,0 +1,1 @@
+//! Mach Interface Generator: .defs files to Rust client stubs and server traits.

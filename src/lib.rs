@@ -1,0 +1,2 @@
+//! rumpdisk: the device server.
+#![no_std]

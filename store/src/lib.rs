@@ -1,0 +1,2 @@
+//! Rust libstore.
+#![no_std]

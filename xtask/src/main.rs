@@ -1,0 +1,119 @@
+//! `cargo xtask`: the project's host-side orchestration (set-up, test suite, VM runs, benchmarks).
+
+mod setup;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  setup   install host packages and fetch GNU Mach, its headers and GNU MIG into target/sysroot
+  test    set up, then run every test: host tests, Hurd cross-builds, VM tests on GNU Mach
+  run     set up, then boot GNU Mach in QEMU with the project's tasks (the main job)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("test") => test_all(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(Error::new(format!("unknown command `{other}`\n{USAGE}"))),
+        None => Err(Error::new(USAGE)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The Hurd targets the library crates are cross-checked for (no Hurd libc here: build, not link).
+const HURD_TARGETS: &[&str] = &["x86_64-unknown-hurd-gnu", "i686-unknown-hurd-gnu"];
+
+/// Crates built for the Hurd targets.
+const HURD_CRATES: &[&str] = &["mach"];
+
+fn test_all() -> Result<(), Error> {
+    let start = Instant::now();
+    step("set-up", setup::run)?;
+    step("host tests", || cargo(&["test", "--workspace", "--quiet"]))?;
+    for target in HURD_TARGETS {
+        step(&format!("cross-build for {target}"), || {
+            let mut args = vec!["build", "--quiet", "-Z", "build-std=core,alloc", "--target", target];
+            for c in HURD_CRATES {
+                args.extend(["-p", c]);
+            }
+            cargo(&args)
+        })?;
+    }
+    eprintln!("xtask: all tests passed in {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+    let start = Instant::now();
+    eprintln!("xtask: {name}");
+    let r = f();
+    let verdict = if r.is_ok() { "ok" } else { "FAILED" };
+    eprintln!("xtask: {name}: {verdict} ({:.1} s)", start.elapsed().as_secs_f64());
+    r
+}
+
+fn cargo(args: &[&str]) -> Result<(), Error> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(project_root())
+        .status()
+        .map_err(|e| Error::new(format!("cannot run cargo: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(format!("cargo {} failed ({status})", args.join(" "))))
+    }
+}
+
+/// Runs a command, showing its output only when it fails.
+pub fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), Error> {
+    let out = cmd.output().map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )))
+}
+
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+#[derive(Debug)]
+pub struct Error(String);
+
+impl Error {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Error(msg.into())
+    }
+    pub fn io(path: &Path, e: std::io::Error) -> Self {
+        Error(format!("{}: {e}", path.display()))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

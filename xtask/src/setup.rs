@@ -1,0 +1,335 @@
+//! `cargo xtask setup`: host packages, `rust-src`, and the Debian packages fetched from newer suites
+//! into `target/sysroot/` without touching the system's apt configuration.
+//!
+//! Every step checks before it acts, so a second run does nothing and prints nothing. The sysroot is
+//! built in a scratch folder and renamed into place only when complete, so a failed run never leaves
+//! a half-extracted sysroot that later steps could mistake for a good one.
+
+use crate::{project_root, run_quiet, Error};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian packages the host needs, installed with the system's own apt.
+const HOST_PACKAGES: &[&str] = &[
+    "qemu-system-x86", // runs GNU Mach
+    "qemu-utils",      // qemu-img for disk images
+    "grub-pc-bin",     // BIOS GRUB for the boot ISO
+    "grub-common",     // grub-mkrescue
+    "xorriso",         // ISO writer used by grub-mkrescue
+    "mtools",          // FAT image for grub-mkrescue's EFI part
+    "libclang-dev",    // bindgen, for constants from gnumach's headers
+    "gcc-multilib",    // 32-bit C for the i686 MIG conformance tests
+    "perl",            // GNU MIG's driver script
+    "valgrind",        // callgrind instruction counts in the benchmarks
+];
+
+/// One architecture's worth of packages from a newer Debian suite.
+struct Fetch {
+    arch: &'static str,
+    /// Suites to try, preferred first: a suite whose index fails to download falls back to the next.
+    suites: &'static [&'static str],
+    packages: &'static [&'static str],
+}
+
+/// The GNU Mach kernel, its headers and GNU MIG, plus the libc that runs each migcom on this host
+/// (bookworm's glibc is older than the one the newer migcom needs).
+const FETCHES: &[Fetch] = &[
+    Fetch {
+        arch: "amd64",
+        suites: &["trixie", "sid"],
+        packages: &["gnumach-image-1.8-amd64-up", "gnumach-dev", "mig-x86-64-gnu", "libc6"],
+    },
+    Fetch {
+        arch: "i386",
+        suites: &["sid", "trixie"],
+        packages: &["gnumach-dev", "mig-i686-gnu", "libc6"],
+    },
+];
+
+/// Bump when the sysroot's layout or package set changes: an older sysroot is then rebuilt.
+const SYSROOT_FORMAT: &str = "rumpdisk-rs sysroot 1";
+
+pub fn sysroot_dir() -> PathBuf {
+    std::env::var_os("RUMPDISK_SYSROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target/sysroot"))
+}
+
+pub fn run() -> Result<(), Error> {
+    install_host_packages()?;
+    ensure_rust_src()?;
+    ensure_sysroot()?;
+    Ok(())
+}
+
+fn is_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", package])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn install_host_packages() -> Result<(), Error> {
+    if which("dpkg-query").is_none() || which("apt-get").is_none() {
+        return Err(Error::new(
+            "setup needs a Debian system with dpkg and apt-get; install these packages by other means: ".to_owned()
+                + &HOST_PACKAGES.join(" "),
+        ));
+    }
+    let missing: Vec<&str> = HOST_PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(Error::new(format!(
+            "these Debian packages are missing and installing them needs root: {0}\n  run as root, or: sudo apt-get install {0}",
+            missing.join(" ")
+        )));
+    }
+    eprintln!("setup: installing {}", missing.join(" "));
+    let install = |quiet_update: bool| -> Result<(), Error> {
+        if quiet_update {
+            run_quiet(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+        }
+        run_quiet(
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing),
+            "apt-get install",
+        )
+    };
+    // Stale package lists are the usual reason an install fails on a fresh machine: refresh once.
+    install(false).or_else(|_| install(true))
+}
+
+fn ensure_rust_src() -> Result<(), Error> {
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(project_root())
+        .output()
+        .map_err(|e| Error::new(format!("cannot run rustc: {e}")))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if sysroot.join("lib/rustlib/src/rust/library/core").is_dir() {
+        return Ok(());
+    }
+    eprintln!("setup: adding rust-src to the toolchain");
+    run_quiet(
+        Command::new("rustup").args(["component", "add", "rust-src"]).current_dir(project_root()),
+        "rustup component add rust-src",
+    )
+}
+
+/// The first Debian archive URI the system's apt is configured with (not the security archive).
+fn system_mirror() -> Result<String, Error> {
+    let mut texts = Vec::new();
+    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
+        texts.push(t);
+    }
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        let mut paths: Vec<_> = dir.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            let name = p.to_string_lossy().into_owned();
+            if name.ends_with(".list") || name.ends_with(".sources") {
+                texts.push(fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter_map(mirror_in_line)
+        .next()
+        .ok_or_else(|| {
+            Error::new(
+                "no Debian archive URI found in /etc/apt/sources.list or /etc/apt/sources.list.d; \
+                 configure apt with a Debian mirror first",
+            )
+        })
+}
+
+/// A Debian archive URI named by one line of a one-line-style or deb822 apt source.
+fn mirror_in_line(line: &str) -> Option<String> {
+    let line = line.trim();
+    let uris: Vec<&str> = if let Some(rest) = line.strip_prefix("URIs:") {
+        rest.split_whitespace().collect()
+    } else if line.starts_with("deb ") {
+        line.split_whitespace().filter(|w| w.contains("://")).take(1).collect()
+    } else {
+        Vec::new()
+    };
+    uris.into_iter()
+        .map(|u| u.trim_end_matches('/'))
+        .find(|u| u.starts_with("http") && u.ends_with("/debian"))
+        .map(str::to_owned)
+}
+
+fn ensure_sysroot() -> Result<(), Error> {
+    let dest = sysroot_dir();
+    let stamp = dest.join("COMPLETE");
+    if fs::read_to_string(&stamp).map(|s| s.starts_with(SYSROOT_FORMAT)).unwrap_or(false) {
+        return Ok(());
+    }
+    let mirror = system_mirror()?;
+    let scratch = dest.with_extension("partial");
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let mut manifest = format!("{SYSROOT_FORMAT}\n");
+    for fetch in FETCHES {
+        let suite = fetch_packages(fetch, &mirror, &scratch)?;
+        manifest += &format!("{} {} {}\n", fetch.arch, suite, fetch.packages.join(" "));
+    }
+    write_migcom_wrappers(&scratch)?;
+    fs::write(scratch.join("COMPLETE"), &manifest).map_err(|e| Error::io(&scratch, e))?;
+    let _ = fs::remove_dir_all(&dest);
+    fs::rename(&scratch, &dest).map_err(|e| Error::io(&dest, e))?;
+    // Paths written into the wrappers name the scratch folder until rewritten for the final one.
+    write_migcom_wrappers(&dest)?;
+    eprint!("setup: sysroot ready in {}:\n{}", dest.display(), manifest);
+    Ok(())
+}
+
+/// Downloads and extracts `fetch` from the first suite whose index works; returns that suite.
+fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<&'static str, Error> {
+    let mut failures = Vec::new();
+    for (i, suite) in fetch.suites.iter().enumerate() {
+        match fetch_from_suite(fetch, suite, mirror, scratch) {
+            Ok(()) => {
+                if i > 0 {
+                    eprintln!("setup: {} packages taken from {suite} ({})", fetch.arch, failures.join("; "));
+                }
+                return Ok(suite);
+            }
+            Err(e) => failures.push(format!("{suite} failed: {e}")),
+        }
+    }
+    Err(Error::new(format!(
+        "could not fetch {} for {} from any suite:\n  {}",
+        fetch.packages.join(" "),
+        fetch.arch,
+        failures.join("\n  ")
+    )))
+}
+
+fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) -> Result<(), Error> {
+    let apt = scratch.join(format!("apt-{}-{suite}", fetch.arch));
+    for d in ["state/lists/partial", "cache/archives/partial", "download"] {
+        fs::create_dir_all(apt.join(d)).map_err(|e| Error::io(&apt, e))?;
+    }
+    fs::write(apt.join("state/status"), "").map_err(|e| Error::io(&apt, e))?;
+    fs::write(
+        apt.join("sources.list"),
+        format!(
+            "deb [arch={} signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} {suite} main\n",
+            fetch.arch
+        ),
+    )
+    .map_err(|e| Error::io(&apt, e))?;
+    let a = apt.display();
+    let options = [
+        format!("Dir::State={a}/state"),
+        format!("Dir::State::status={a}/state/status"),
+        format!("Dir::Cache={a}/cache"),
+        format!("Dir::Etc::SourceList={a}/sources.list"),
+        "Dir::Etc::SourceParts=/dev/null".to_owned(),
+        format!("APT::Architecture={}", fetch.arch),
+        format!("APT::Architectures={}", fetch.arch),
+        "Acquire::Languages=none".to_owned(),
+        "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".to_owned(),
+        // Downloads land in a root-owned folder; apt's sandbox user could not write there.
+        "APT::Sandbox::User=root".to_owned(),
+    ];
+    let apt_get = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        for o in &options {
+            c.arg("-o").arg(o);
+        }
+        c.args(args).current_dir(apt.join("download"));
+        c
+    };
+    // apt-get update exits 0 when only some index files fail; a broken index shows as "E:" lines.
+    let out = apt_get(&["update"]).output().map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || stderr.lines().any(|l| l.starts_with("E:")) {
+        return Err(Error::new(format!("apt-get update: {}", first_error(&stderr))));
+    }
+    let qualified: Vec<String> = fetch.packages.iter().map(|p| format!("{p}:{}", fetch.arch)).collect();
+    let mut dl = apt_get(&["download", "-q"]);
+    dl.args(&qualified);
+    let out = dl.output().map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::new(format!("apt-get download: {}", first_error(&String::from_utf8_lossy(&out.stderr)))));
+    }
+    let into = scratch.join(fetch.arch);
+    for entry in fs::read_dir(apt.join("download")).map_err(|e| Error::io(&apt, e))?.flatten() {
+        run_quiet(Command::new("dpkg-deb").arg("-x").arg(entry.path()).arg(&into), "dpkg-deb -x")?;
+    }
+    fs::remove_dir_all(&apt).map_err(|e| Error::io(&apt, e))?;
+    Ok(())
+}
+
+fn first_error(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("E:"))
+        .or_else(|| stderr.lines().next())
+        .unwrap_or("failed without a message")
+        .to_owned()
+}
+
+/// The newer migcom needs the newer glibc: wrap each in a script that runs it through the loader of
+/// the libc extracted beside it, and point GNU MIG's own driver script at the wrappers (`MIGDIR`).
+fn write_migcom_wrappers(root: &Path) -> Result<(), Error> {
+    let wrappers = [
+        ("x86_64-gnu-migcom", "amd64", "x86_64-linux-gnu/ld-linux-x86-64.so.2", "x86_64-linux-gnu"),
+        ("i686-gnu-migcom", "i386", "i386-linux-gnu/ld-linux.so.2", "i386-linux-gnu"),
+    ];
+    let bin = root.join("bin");
+    fs::create_dir_all(&bin).map_err(|e| Error::io(&bin, e))?;
+    for (name, arch, loader, libdir) in wrappers {
+        let base = root.join(arch).canonicalize().map_err(|e| Error::io(&root.join(arch), e))?;
+        let b = base.display();
+        let script = format!(
+            "#!/bin/sh\n# Generated by cargo xtask setup.\nexec {b}/usr/lib/{loader} --library-path {b}/usr/lib/{libdir} {b}/usr/lib/mig/{name} \"$@\"\n"
+        );
+        let path = bin.join(name);
+        fs::write(&path, script).map_err(|e| Error::io(&path, e))?;
+        run_quiet(Command::new("chmod").arg("+x").arg(&path), "chmod")?;
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mirror_in_line;
+
+    #[test]
+    fn reads_mirror_from_both_source_formats() {
+        assert_eq!(mirror_in_line("URIs: http://example.invalid/debian"), Some("http://example.invalid/debian".into()));
+        assert_eq!(
+            mirror_in_line("deb [arch=amd64] https://example.invalid/debian/ bookworm main"),
+            Some("https://example.invalid/debian".into())
+        );
+        assert_eq!(mirror_in_line("URIs: http://example.invalid/debian-security"), None);
+        assert_eq!(mirror_in_line("# deb http://example.invalid/debian bookworm main"), None);
+    }
+}
