@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's host-side orchestration (set-up, test suite, VM runs, benchmarks).
 
+mod barrier;
 mod setup;
 
 use std::fmt;
@@ -13,6 +14,8 @@ usage: cargo xtask <command>
   setup   install host packages and fetch GNU Mach, its headers and GNU MIG into target/sysroot
   test    set up, then run every test: host tests, Hurd cross-builds, VM tests on GNU Mach
   run     set up, then boot GNU Mach in QEMU with the project's tasks (the main job)
+  check-barrier LOG CONSOLE [IMAGE]
+          check a blklogwrites device log against the syncs a console capture reports
 ";
 
 fn main() -> ExitCode {
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("test") => test_all(),
+        Some("check-barrier") => barrier::check_files(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -320,7 +320,32 @@ fn which(program: &str) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::mirror_in_line;
+    use super::{mirror_in_line, sysroot_dir};
+    use std::process::Command;
+
+    /// The fetched trixie GNU MIG must run on this host and compile the fetched device.defs; a broken
+    /// or partial fetch fails here rather than in the conformance tests.
+    #[test]
+    fn fetched_gnu_mig_turns_device_defs_into_c_stubs() {
+        let sysroot = sysroot_dir();
+        assert!(sysroot.join("COMPLETE").is_file(), "no sysroot in {}: run `cargo xtask setup`", sysroot.display());
+        let include = sysroot.join("amd64/usr/include/x86_64-linux-gnu");
+        let out = std::env::temp_dir().join(format!("rumpdisk-mig-{}", std::process::id()));
+        std::fs::create_dir_all(&out).unwrap();
+        let status = Command::new(sysroot.join("amd64/usr/bin/x86_64-gnu-mig"))
+            .env("MIGDIR", sysroot.join("bin"))
+            .arg(format!("-I{}", include.display()))
+            .arg(include.join("device/device.defs"))
+            .current_dir(&out)
+            .status()
+            .expect("x86_64-gnu-mig runs");
+        assert!(status.success(), "x86_64-gnu-mig failed: {status}");
+        let user = std::fs::read_to_string(out.join("deviceUser.c")).expect("user stubs written");
+        let server = std::fs::read_to_string(out.join("deviceServer.c")).expect("server stubs written");
+        std::fs::remove_dir_all(&out).unwrap();
+        assert!(user.contains("mig_external kern_return_t device_open\n"), "no device_open client stub");
+        assert!(server.contains("InP->msgh_id > 2814") && server.contains("InP->msgh_id < 2800"), "server demux does not span device ids 2800..=2814");
+    }
 
     #[test]
     fn reads_mirror_from_both_source_formats() {

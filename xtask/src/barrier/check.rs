@@ -1,0 +1,379 @@
+//! The write-barrier checker: does a device write log honour every sync the clients saw return?
+//!
+//! The crash model is dm-log-writes' (xfstests generic/482, CrashMonkey): a crash may strike at any
+//! point of the log, and then exactly the writes before the last FLUSH are durable. The workload
+//! writes self-describing pattern sectors (`pattern::Stamp`) in rounds; after a round's sync returns
+//! the client writes a commit record and prints `barrier: synced client=C round=R`. So a round
+//! whose commit record is in the log must be intact in the durable image of every crash point after
+//! that record. The worst crash points are those just before each FLUSH (and the end of the log),
+//! whose durable image is the one at the previous FLUSH; the checker replays the log and tests every
+//! one of them.
+
+use super::log::{Entry, Log};
+use pattern::{Kind, Stamp, SECTOR};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+/// A round of one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Round {
+    pub client: u32,
+    pub round: u32,
+}
+
+impl fmt::Display for Round {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client {} round {}", self.client, self.round)
+    }
+}
+
+/// What the guest printed about its syncs.
+#[derive(Debug, Default)]
+pub struct Console {
+    pub synced: BTreeSet<Round>,
+    /// Rounds whose sync returned an error, with the errno the client saw.
+    pub failed: BTreeMap<Round, i64>,
+}
+
+impl Console {
+    /// Picks `barrier: synced client=C round=R` and `barrier: sync-failed client=C round=R errno=E`
+    /// lines out of a serial console capture.
+    pub fn parse(text: &str) -> Console {
+        let mut console = Console::default();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("barrier: ") else { continue };
+            let mut words = rest.split_whitespace();
+            let what = words.next();
+            let mut field = |name: &str| -> Option<i64> { words.next()?.strip_prefix(name)?.parse().ok() };
+            let (Some(client), Some(round)) = (field("client="), field("round=")) else { continue };
+            let (Ok(client), Ok(round)) = (u32::try_from(client), u32::try_from(round)) else { continue };
+            let r = Round { client, round };
+            match what {
+                Some("synced") => {
+                    console.synced.insert(r);
+                }
+                Some("sync-failed") => {
+                    console.failed.insert(r, field("errno=").unwrap_or(0));
+                }
+                _ => {}
+            }
+        }
+        console
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A crash just before log entry `at` would lose data of a round whose sync had returned.
+    LostAtCrash { round: Round, at: usize, lba: u64 },
+    /// The round's commit record came before some of its data sectors were written at all.
+    IncompleteRound { round: Round, missing: u32 },
+    /// The console says synced, but no FLUSH follows the round's data anywhere in the log.
+    NoFlushAfter { round: Round },
+    /// The console says synced, but the log has none of the round's data.
+    NotInLog { round: Round },
+    /// A round reported both synced and failed, or committed after a failed sync.
+    SyncedAfterFailure { round: Round },
+    /// The final image does not hold a synced round's sector intact.
+    FinalImage { round: Round, lba: u64 },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::LostAtCrash { round, at, lba } => {
+                write!(f, "{round}: a crash before log entry {at} loses sector {lba} though its sync returned")
+            }
+            Violation::IncompleteRound { round, missing } => {
+                write!(f, "{round}: committed with {missing} of its data sectors never written")
+            }
+            Violation::NoFlushAfter { round } => write!(f, "{round}: reported synced, but no FLUSH follows its writes"),
+            Violation::NotInLog { round } => write!(f, "{round}: reported synced, but none of its data is in the log"),
+            Violation::SyncedAfterFailure { round } => write!(f, "{round}: reported synced although its sync failed"),
+            Violation::FinalImage { round, lba } => write!(f, "{round}: sector {lba} is not intact in the final image"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Verdict {
+    /// FLUSH entries in the log, each a crash point checked.
+    pub flushes: usize,
+    pub writes: usize,
+    /// Rounds that the log or the console shows as synced.
+    pub synced_rounds: usize,
+    pub violations: Vec<Violation>,
+}
+
+impl Verdict {
+    pub fn holds(&self) -> bool {
+        self.violations.is_empty() && self.synced_rounds > 0
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} writes, {} flushes (each a crash point checked), {} synced rounds: {}",
+            self.writes,
+            self.flushes,
+            self.synced_rounds,
+            if self.holds() { "barrier holds".to_owned() } else { format!("{} violations", self.violations.len()) }
+        )
+    }
+}
+
+/// Where one round's data sectors went.
+#[derive(Default)]
+struct RoundData {
+    count: u32,
+    /// lba of each data index written so far.
+    lbas: BTreeMap<u32, u64>,
+    last_write: usize,
+}
+
+pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdict {
+    let mut rounds: HashMap<Round, RoundData> = HashMap::new();
+    let mut replay = Replay::default();
+    let mut committed: BTreeSet<Round> = BTreeSet::new();
+    let mut flush_indices = Vec::new();
+    let mut writes = 0;
+
+    let sectors_per_log_sector = (log.sector_size / SECTOR) as u64;
+    for (at, entry) in log.entries.iter().enumerate() {
+        match entry {
+            Entry::Write { sector, data } => {
+                writes += 1;
+                for (i, chunk) in data.chunks(SECTOR).enumerate() {
+                    let lba = sector * sectors_per_log_sector + i as u64;
+                    replay.pending.push((lba, chunk));
+                    let Some(s) = Stamp::read(chunk) else { continue };
+                    let round = Round { client: s.client, round: s.round };
+                    if s.kind == Kind::Data {
+                        let d = rounds.entry(round).or_default();
+                        d.count = s.count;
+                        d.lbas.insert(s.index, lba);
+                        d.last_write = at;
+                        continue;
+                    }
+                    let missing = rounds.get(&round).map_or(s.count, |d| d.count - d.lbas.len() as u32);
+                    if missing > 0 {
+                        replay.violations.push(Violation::IncompleteRound { round, missing });
+                    }
+                    if committed.insert(round) {
+                        replay.newly_committed.push(round);
+                    }
+                }
+            }
+            Entry::Flush => {
+                flush_indices.push(at);
+                replay.crash_before(at, &rounds);
+                replay.flush(at);
+            }
+            Entry::Discard { .. } | Entry::Mark(_) => {}
+        }
+    }
+    // The end of the log is a crash point too (QEMU killed with SIGKILL).
+    replay.crash_before(log.entries.len(), &rounds);
+    let mut violations = replay.violations;
+
+    let mut synced: BTreeSet<Round> = committed.clone();
+    synced.extend(console.synced.iter().copied());
+    for round in &synced {
+        if console.failed.contains_key(round) {
+            violations.push(Violation::SyncedAfterFailure { round: *round });
+        }
+        let Some(d) = rounds.get(round) else {
+            violations.push(Violation::NotInLog { round: *round });
+            continue;
+        };
+        // Rounds without a commit record (killed before it was written) still need a later FLUSH.
+        if !committed.contains(round) && !flush_indices.iter().any(|&f| f > d.last_write) {
+            violations.push(Violation::NoFlushAfter { round: *round });
+        }
+        if let Some(image) = final_image {
+            for (&index, &lba) in &d.lbas {
+                if !intact_in(image, lba, *round, index) {
+                    violations.push(Violation::FinalImage { round: *round, lba });
+                }
+            }
+        }
+    }
+    Verdict { flushes: flush_indices.len(), writes, synced_rounds: synced.len(), violations }
+}
+
+/// The log replayed up to the last FLUSH, and what happened since.
+#[derive(Default)]
+struct Replay<'a> {
+    /// The image a crash right now would leave: every write before the last FLUSH.
+    durable: HashMap<u64, &'a [u8]>,
+    /// Writes since the last FLUSH, in log order.
+    pending: Vec<(u64, &'a [u8])>,
+    /// Rounds committed since the last FLUSH: not yet tested against `durable`.
+    newly_committed: Vec<Round>,
+    /// Sectors of committed rounds, which must stay intact ever after.
+    owners: HashMap<u64, (Round, u32)>,
+    violations: Vec<Violation>,
+}
+
+impl<'a> Replay<'a> {
+    /// A crash just before log entry `at`: every newly committed round must be intact in `durable`.
+    /// (Rounds committed earlier were tested at an earlier crash point, and `flush` watches their
+    /// sectors from then on.)
+    fn crash_before(&mut self, at: usize, rounds: &HashMap<Round, RoundData>) {
+        for round in self.newly_committed.drain(..) {
+            let Some(d) = rounds.get(&round) else { continue };
+            for (&index, &lba) in &d.lbas {
+                if !self.durable.get(&lba).is_some_and(|s| matches_stamp(s, round, index)) {
+                    self.violations.push(Violation::LostAtCrash { round, at, lba });
+                }
+                self.owners.insert(lba, (round, index));
+            }
+        }
+    }
+
+    /// The FLUSH at log entry `at` makes the pending writes durable; one that replaces a committed
+    /// round's sector with anything else loses that round at the next crash point.
+    fn flush(&mut self, at: usize) {
+        for (lba, data) in self.pending.drain(..) {
+            if let Some(&(round, index)) = self.owners.get(&lba) {
+                if !matches_stamp(data, round, index) {
+                    self.violations.push(Violation::LostAtCrash { round, at, lba });
+                }
+            }
+            self.durable.insert(lba, data);
+        }
+    }
+}
+
+fn matches_stamp(sector: &[u8], round: Round, index: u32) -> bool {
+    Stamp::read(sector).is_some_and(|s| {
+        s.kind == Kind::Data && s.client == round.client && s.round == round.round && s.index == index
+    })
+}
+
+fn intact_in(image: &[u8], lba: u64, round: Round, index: u32) -> bool {
+    let at = lba as usize * SECTOR;
+    image.get(at..at + SECTOR).is_some_and(|s| matches_stamp(s, round, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::log::tests::build;
+    use super::*;
+
+    /// Data sectors of a round, `count` of them from `lba` on.
+    fn data(client: u32, round: u32, count: u32, lba: u64) -> Entry {
+        let mut bytes = Vec::new();
+        for index in 0..count {
+            let mut s = [0u8; SECTOR];
+            Stamp { kind: Kind::Data, client, round, index, count, lba: lba + index as u64 }.write(&mut s);
+            bytes.extend_from_slice(&s);
+        }
+        Entry::Write { sector: lba, data: bytes }
+    }
+
+    fn commit(client: u32, round: u32, count: u32, lba: u64) -> Entry {
+        let mut s = [0u8; SECTOR];
+        Stamp { kind: Kind::Commit, client, round, index: 0, count, lba }.write(&mut s);
+        Entry::Write { sector: lba, data: s.to_vec() }
+    }
+
+    fn run(entries: &[Entry], console: &str) -> Verdict {
+        check(&Log::parse(&build(entries)).unwrap(), &Console::parse(console), None)
+    }
+
+    const SYNCED_0_1: &str = "barrier: synced client=0 round=1\nbarrier: synced client=0 round=2\n";
+
+    #[test]
+    fn flush_between_data_and_commit_holds() {
+        let v = run(
+            &[data(0, 1, 4, 100), Entry::Flush, commit(0, 1, 4, 10), data(0, 2, 4, 104), Entry::Flush, commit(0, 2, 4, 10)],
+            SYNCED_0_1,
+        );
+        assert!(v.holds(), "{:?}", v.violations);
+        assert_eq!((v.flushes, v.synced_rounds, v.writes), (2, 2, 4));
+    }
+
+    #[test]
+    fn skipped_flush_is_caught_even_with_a_shutdown_flush_at_the_end() {
+        // The shutdown trap: QEMU's own final flush makes "a FLUSH after the writes" true.
+        let v = run(
+            &[data(0, 1, 4, 100), commit(0, 1, 4, 10), data(0, 2, 4, 104), commit(0, 2, 4, 10), Entry::Flush],
+            SYNCED_0_1,
+        );
+        assert!(!v.holds());
+        assert!(v.violations.iter().any(|x| matches!(x, Violation::LostAtCrash { round: Round { client: 0, round: 1 }, .. })));
+    }
+
+    #[test]
+    fn another_clients_flush_covers_a_completed_write() {
+        let v = run(
+            &[data(0, 1, 2, 100), data(1, 1, 2, 200), Entry::Flush, commit(0, 1, 2, 10), commit(1, 1, 2, 11)],
+            "barrier: synced client=0 round=1\nbarrier: synced client=1 round=1\n",
+        );
+        assert!(v.holds(), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn a_write_after_the_flush_is_not_covered_by_it() {
+        let v = run(&[data(0, 1, 2, 100), Entry::Flush, data(1, 1, 2, 200), commit(1, 1, 2, 11)], "");
+        assert_eq!(v.violations.len(), 2, "{:?}", v.violations);
+    }
+
+    #[test]
+    fn overwriting_synced_data_is_caught() {
+        let v = run(
+            &[data(0, 1, 2, 100), Entry::Flush, commit(0, 1, 2, 10), data(0, 2, 2, 100), Entry::Flush],
+            "barrier: synced client=0 round=1\n",
+        );
+        assert!(v.violations.iter().any(|x| matches!(x, Violation::LostAtCrash { lba: 100, .. })), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn console_sync_without_commit_needs_a_later_flush_and_data() {
+        let v = run(&[data(0, 1, 2, 100)], "barrier: synced client=0 round=1\nbarrier: synced client=0 round=9\n");
+        assert_eq!(
+            v.violations,
+            vec![
+                Violation::NoFlushAfter { round: Round { client: 0, round: 1 } },
+                Violation::NotInLog { round: Round { client: 0, round: 9 } }
+            ]
+        );
+    }
+
+    #[test]
+    fn synced_after_a_failed_sync_is_a_violation() {
+        let v = run(
+            &[data(0, 1, 1, 100), Entry::Flush, commit(0, 1, 1, 10)],
+            "barrier: sync-failed client=0 round=1 errno=5\nbarrier: synced client=0 round=1\n",
+        );
+        assert_eq!(v.violations, vec![Violation::SyncedAfterFailure { round: Round { client: 0, round: 1 } }]);
+    }
+
+    #[test]
+    fn an_incomplete_round_is_caught() {
+        let mut partial = data(0, 1, 4, 100);
+        if let Entry::Write { data, .. } = &mut partial {
+            data.truncate(2 * SECTOR);
+        }
+        let v = run(&[partial, Entry::Flush, commit(0, 1, 4, 10)], "");
+        assert!(v.violations.contains(&Violation::IncompleteRound { round: Round { client: 0, round: 1 }, missing: 2 }));
+    }
+
+    #[test]
+    fn checks_the_final_image() {
+        let entries = [data(0, 1, 2, 4), Entry::Flush, commit(0, 1, 2, 1)];
+        let log = Log::parse(&build(&entries)).unwrap();
+        let mut image = vec![0u8; 16 * SECTOR];
+        let Entry::Write { data, .. } = &entries[0] else { unreachable!() };
+        image[4 * SECTOR..6 * SECTOR].copy_from_slice(data);
+        assert!(check(&log, &Console::default(), Some(&image)).holds());
+        image[5 * SECTOR + 100] ^= 1;
+        let v = check(&log, &Console::default(), Some(&image));
+        assert_eq!(v.violations, vec![Violation::FinalImage { round: Round { client: 0, round: 1 }, lba: 5 }]);
+    }
+
+    #[test]
+    fn nothing_synced_is_not_a_pass() {
+        assert!(!run(&[Entry::Flush], "").holds());
+    }
+}
