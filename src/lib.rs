@@ -1,2 +1,16 @@
-//! rumpdisk: the device server.
+//! rumpdisk: GNU Mach's device interface for disks, over a driver backend, with
+//! `DEV_FLUSH_CACHE` as a physical write barrier.
+//!
+//! - [`server`]: the protocol core (open table, modes, bounds, status flavors);
+//! - [`flush`]: the flush merger behind `DEV_FLUSH_CACHE`;
+//! - [`backend`]: the operations table and the drivers (`memory`, `ata`, `rump`).
 #![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod backend;
+pub mod device;
+pub mod flush;
+pub mod server;

@@ -1,0 +1,202 @@
+//! The device server's core, independent of message encoding: the open table, mode
+//! enforcement, request checks, status flavors and flush merging over a [`Backend`].
+//!
+//! The adapter to the generated `device` server trait maps ports to [`DeviceId`]s and calls one
+//! method here per routine; everything that decides an answer lives here.
+
+mod extent;
+mod status;
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+use crate::backend::{Backend, Disk, Geometry};
+use crate::device::{flavor, Access, Error};
+use crate::flush::{flush_merged, FlushMerger, Waiter};
+
+/// An open device as the server knows it (the adapter gives each one a port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(pub u32);
+
+/// What `device_open` does with a name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// Served here. `first_open`: the adapter must create the device's port; otherwise it hands
+    /// out another send right to the existing one.
+    Local { device: DeviceId, first_open: bool },
+    /// Not ours, or the backend refused it: the adapter forwards the open to the upstream device
+    /// master, or answers `refusal` if it has none.
+    Forward { refusal: Error },
+}
+
+/// What `device_close` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Other opens still use the device.
+    StillOpen,
+    /// That was the last open: the adapter destroys the device's port. The disk closes when
+    /// requests still running on it end.
+    Last,
+}
+
+/// The device server over backend `B`; `W` is how a deferred flush reply is answered.
+pub struct Server<B: Backend, W> {
+    backend: B,
+    table: Mutex<Table<B::Disk, W>>,
+}
+
+struct Entry<D, W> {
+    name: Vec<u8>,
+    access: Access,
+    disk: D,
+    flush: Mutex<FlushMerger<W>>,
+}
+
+struct Table<D, W> {
+    /// Each open device with its open count.
+    devices: BTreeMap<DeviceId, (u32, Arc<Entry<D, W>>)>,
+    next_id: u32,
+}
+
+impl<D, W> Table<D, W> {
+    /// Counts another open of an existing device with the same name and access.
+    fn share(&mut self, name: &[u8], access: Access) -> Option<DeviceId> {
+        let (id, (opens, _)) = self
+            .devices
+            .iter_mut()
+            .find(|(_, (_, entry))| entry.name == name && entry.access == access)?;
+        *opens = opens.checked_add(1)?;
+        Some(*id)
+    }
+
+    fn insert(&mut self, entry: Entry<D, W>) -> DeviceId {
+        while self.devices.contains_key(&DeviceId(self.next_id)) {
+            self.next_id = self.next_id.wrapping_add(1);
+        }
+        let id = DeviceId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        self.devices.insert(id, (1, Arc::new(entry)));
+        id
+    }
+}
+
+impl<B: Backend, W: Waiter> Server<B, W> {
+    pub fn new(backend: B) -> Self {
+        Server { backend, table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }) }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// `device_open`: a second open of a name with the same access shares the device (counted);
+    /// a different access gets a device of its own, so a read-only open can never write.
+    pub fn open(&self, name: &[u8], mode: u32) -> Opened {
+        let access = Access::from_mode(mode);
+        if let Some(device) = self.table.lock().share(name, access) {
+            return Opened::Local { device, first_open: false };
+        }
+        // Opening may be slow (rump starts lazily); other requests go on meanwhile.
+        let disk = match self.backend.open(name, access) {
+            Ok(disk) => disk,
+            Err(refusal) => return Opened::Forward { refusal },
+        };
+        let mut table = self.table.lock();
+        if let Some(device) = table.share(name, access) {
+            drop(table);
+            drop(disk); // a concurrent open of the same name won the race
+            return Opened::Local { device, first_open: false };
+        }
+        let entry = Entry { name: name.to_vec(), access, disk, flush: Mutex::default() };
+        Opened::Local { device: table.insert(entry), first_open: true }
+    }
+
+    /// `device_close`: drops one open.
+    pub fn close(&self, device: DeviceId) -> Result<Closed, Error> {
+        let mut table = self.table.lock();
+        let (opens, _) = table.devices.get_mut(&device).ok_or(Error::NO_SUCH_DEVICE)?;
+        *opens -= 1;
+        if *opens > 0 {
+            return Ok(Closed::StillOpen);
+        }
+        let removed = table.devices.remove(&device);
+        drop(table);
+        drop(removed); // may close the disk: outside the lock
+        Ok(Closed::Last)
+    }
+
+    /// Open devices (each counted once however often it was opened).
+    pub fn open_devices(&self) -> usize {
+        self.table.lock().devices.len()
+    }
+
+    /// `device_read`: reads up to `bytes_wanted` at `record` into a buffer from `allocate`
+    /// (called with the exact length, so an out-of-line reply needs no extra copy). Short at
+    /// the end of the disk.
+    pub fn read<Buf: AsMut<[u8]>>(
+        &self,
+        device: DeviceId,
+        record: u64,
+        bytes_wanted: u64,
+        allocate: impl FnOnce(usize) -> Result<Buf, Error>,
+    ) -> Result<Buf, Error> {
+        let entry = self.entry(device)?;
+        if !entry.access.read {
+            return Err(Error::INVALID_OPERATION);
+        }
+        let extent = extent::read(entry.disk.geometry(), record, bytes_wanted)?;
+        let mut buf = allocate(extent.len)?;
+        if extent.len > 0 {
+            let target = buf.as_mut().get_mut(..extent.len).ok_or(Error::NO_MEMORY)?;
+            entry.disk.read(extent.record, target)?;
+        }
+        Ok(buf)
+    }
+
+    /// `device_write`: all of `data` at `record` in one backend call, or an error.
+    pub fn write(&self, device: DeviceId, record: u64, data: &[u8]) -> Result<usize, Error> {
+        let entry = self.entry(device)?;
+        if !entry.access.write {
+            return Err(Error::INVALID_OPERATION);
+        }
+        let extent = extent::write(entry.disk.geometry(), record, data.len())?;
+        if extent.len > 0 {
+            entry.disk.write(extent.record, data)?;
+        }
+        Ok(extent.len)
+    }
+
+    /// `device_get_status` with room for `capacity` words.
+    pub fn get_status(&self, device: DeviceId, flavor: u32, capacity: usize) -> Result<[i32; 2], Error> {
+        status::get(self.geometry(device)?, flavor, capacity)
+    }
+
+    pub fn geometry(&self, device: DeviceId) -> Result<Geometry, Error> {
+        Ok(self.entry(device)?.disk.geometry())
+    }
+
+    /// `device_set_status`: answers `waiter` exactly once, now or — for `DEV_FLUSH_CACHE`
+    /// arriving while a flush runs — from the thread that runs the next flush.
+    pub fn set_status(&self, device: DeviceId, flavor: u32, waiter: W) {
+        let entry = match self.entry(device) {
+            Ok(entry) => entry,
+            Err(error) => return waiter.answer(Err(error)),
+        };
+        match flavor {
+            flavor::DEV_FLUSH_CACHE => flush_merged(&entry.flush, waiter, || entry.disk.flush()),
+            flavor::BLKRRPART => waiter.answer(Ok(())),
+            _ => waiter.answer(Err(Error::INVALID_OPERATION)),
+        }
+    }
+
+    fn entry(&self, device: DeviceId) -> Result<Arc<Entry<B::Disk, W>>, Error> {
+        let table = self.table.lock();
+        let (_, entry) = table.devices.get(&device).ok_or(Error::NO_SUCH_DEVICE)?;
+        Ok(entry.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;

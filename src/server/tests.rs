@@ -1,0 +1,267 @@
+use super::*;
+use crate::backend::memory::{Faults, MemoryBackend, MemoryDisk};
+use crate::device::mode::{READ, WRITE};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Barrier;
+use std::thread;
+use std::vec;
+use std::vec::Vec;
+
+/// A deferred reply: the answer goes down a channel.
+struct Reply(Sender<Result<(), Error>>);
+
+impl Waiter for Reply {
+    fn answer(self, result: Result<(), Error>) {
+        self.0.send(result).expect("test receiver alive");
+    }
+}
+
+fn reply() -> (Reply, Receiver<Result<(), Error>>) {
+    let (tx, rx) = channel();
+    (Reply(tx), rx)
+}
+
+const RECORDS: u64 = 64;
+
+fn server() -> (Server<MemoryBackend, Reply>, Arc<MemoryDisk>) {
+    let mut backend = MemoryBackend::default();
+    let disk = backend.add(b"wd0", Geometry::new(512, RECORDS).unwrap()).unwrap();
+    (Server::new(backend), disk)
+}
+
+fn open(server: &Server<MemoryBackend, Reply>, mode: u32) -> DeviceId {
+    match server.open(b"wd0", mode) {
+        Opened::Local { device, .. } => device,
+        other => panic!("wd0 not opened: {other:?}"),
+    }
+}
+
+fn read(server: &Server<MemoryBackend, Reply>, device: DeviceId, record: u64, len: u64) -> Result<Vec<u8>, Error> {
+    server.read(device, record, len, |n| Ok(vec![0xAA; n]))
+}
+
+fn flush(server: &Server<MemoryBackend, Reply>, device: DeviceId) -> Result<(), Error> {
+    let (waiter, answer) = reply();
+    server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+    answer.try_recv().expect("an idle flush is answered at once")
+}
+
+#[test]
+fn reopening_shares_the_device_and_closing_counts_down() {
+    let (server, _) = server();
+    let first = server.open(b"wd0", READ | WRITE);
+    let Opened::Local { device, first_open: true } = first else { panic!("{first:?}") };
+    assert_eq!(server.open(b"wd0", READ | WRITE), Opened::Local { device, first_open: false });
+    assert_eq!(server.open_devices(), 1);
+    assert_eq!(server.close(device), Ok(Closed::StillOpen));
+    assert_eq!(server.close(device), Ok(Closed::Last));
+    assert_eq!(server.close(device), Err(Error::NO_SUCH_DEVICE));
+    assert_eq!(server.open_devices(), 0);
+    assert_eq!(read(&server, device, 0, 512), Err(Error::NO_SUCH_DEVICE), "closed ids are dead");
+}
+
+#[test]
+fn unknown_names_and_refused_opens_are_forwarded() {
+    let (server, disk) = server();
+    assert_eq!(server.open(b"console", READ | WRITE), Opened::Forward { refusal: Error::NO_SUCH_DEVICE });
+    assert_eq!(server.open(b"", READ), Opened::Forward { refusal: Error::NO_SUCH_DEVICE });
+    disk.set_faults(Faults { open: Some(Error::DEVICE_DOWN), ..Faults::default() });
+    assert_eq!(server.open(b"wd0", READ), Opened::Forward { refusal: Error::DEVICE_DOWN });
+    assert_eq!(server.open_devices(), 0);
+}
+
+#[test]
+fn a_read_only_open_never_writes_even_when_the_name_is_open_for_writing() {
+    let (server, disk) = server();
+    let rw = open(&server, READ | WRITE);
+    let ro = open(&server, READ);
+    assert_ne!(rw, ro, "different access, different device");
+    assert_eq!(server.write(ro, 0, &[1; 512]), Err(Error::INVALID_OPERATION));
+    assert_eq!(disk.contents()[0], 0);
+    assert_eq!(server.write(rw, 0, &[1; 512]), Ok(512));
+    assert_eq!(read(&server, ro, 0, 512).unwrap(), vec![1; 512]);
+    let wo = open(&server, WRITE);
+    assert_eq!(read(&server, wo, 0, 512), Err(Error::INVALID_OPERATION));
+}
+
+#[test]
+fn reads_and_writes_check_records_and_sizes() {
+    let (server, _) = server();
+    let device = open(&server, READ | WRITE);
+    assert_eq!(server.write(device, RECORDS - 1, &[5; 1024]), Err(Error::INVALID_SIZE));
+    assert_eq!(server.write(device, RECORDS, &[5; 512]), Err(Error::INVALID_SIZE));
+    assert_eq!(server.write(device, RECORDS + 1, &[]), Err(Error::INVALID_RECNUM));
+    assert_eq!(server.write(device, u64::MAX, &[5; 512]), Err(Error::INVALID_RECNUM));
+    assert_eq!(server.write(device, 0, &[5; 100]), Err(Error::INVALID_SIZE));
+    assert_eq!(server.write(device, RECORDS - 1, &[5; 512]), Ok(512));
+    assert_eq!(read(&server, device, RECORDS - 2, 4096).unwrap().len(), 1024, "short at the end");
+    assert_eq!(read(&server, device, RECORDS, 512).unwrap().len(), 0);
+    assert_eq!(read(&server, device, RECORDS + 1, 512), Err(Error::INVALID_RECNUM));
+    assert_eq!(read(&server, device, 0, 511), Err(Error::INVALID_SIZE));
+    assert_eq!(read(&server, device, 0, u64::MAX - 511).unwrap().len(), (RECORDS * 512) as usize);
+}
+
+#[test]
+fn a_whole_request_is_one_backend_call_and_reads_fill_the_callers_buffer() {
+    let (server, disk) = server();
+    let device = open(&server, READ | WRITE);
+    let data: Vec<u8> = (0..RECORDS * 512).map(|i| (i % 251) as u8).collect();
+    assert_eq!(server.write(device, 0, &data), Ok(data.len()));
+    assert_eq!(disk.contents(), data);
+    let mut lengths = Vec::new();
+    let got = server.read(device, 3, 2048, |n| {
+        lengths.push(n);
+        Ok(vec![0; n])
+    });
+    assert!(got.unwrap() == data[3 * 512..7 * 512]);
+    assert_eq!(lengths, [2048], "allocated once, with the exact length");
+    assert_eq!(server.read(device, 0, 512, |_| Err::<Vec<u8>, _>(Error::NO_MEMORY)), Err(Error::NO_MEMORY));
+    assert_eq!(server.read(device, 0, 1024, |_| Ok(vec![0; 512])), Err(Error::NO_MEMORY), "buffer too small");
+}
+
+#[test]
+fn backend_errors_reach_the_client() {
+    let (server, disk) = server();
+    let device = open(&server, READ | WRITE);
+    disk.set_faults(Faults { read: Some(Error::IO_ERROR), write: Some(Error::from_code(5).unwrap()), ..Faults::default() });
+    assert_eq!(read(&server, device, 0, 512), Err(Error::IO_ERROR));
+    assert_eq!(server.write(device, 0, &[1; 512]), Err(Error::from_code(5).unwrap()));
+}
+
+#[test]
+fn get_status_reports_sizes_and_set_status_knows_three_flavors() {
+    let (server, disk) = server();
+    let device = open(&server, READ);
+    assert_eq!(server.get_status(device, flavor::DEV_GET_SIZE, 1024), Ok([RECORDS as i32 * 512, 512]));
+    assert_eq!(server.get_status(device, flavor::DEV_GET_RECORDS, 2), Ok([RECORDS as i32, 512]));
+    assert_eq!(server.get_status(DeviceId(999), flavor::DEV_GET_SIZE, 2), Err(Error::NO_SUCH_DEVICE));
+    let (waiter, answer) = reply();
+    server.set_status(device, flavor::BLKRRPART, waiter);
+    assert_eq!(answer.try_recv(), Ok(Ok(())));
+    let (waiter, answer) = reply();
+    server.set_status(device, 7, waiter);
+    assert_eq!(answer.try_recv(), Ok(Err(Error::INVALID_OPERATION)));
+    assert_eq!(flush(&server, device), Ok(()));
+    assert_eq!(disk.flushes(), 1);
+}
+
+#[test]
+fn a_flush_makes_completed_writes_durable_and_a_failed_one_reports_its_error() {
+    let (server, disk) = server();
+    let device = open(&server, READ | WRITE);
+    server.write(device, 2, &[9; 512]).unwrap();
+    disk.set_faults(Faults { flush: Some(Error::IO_ERROR), ..Faults::default() });
+    assert_eq!(flush(&server, device), Err(Error::IO_ERROR));
+    assert_eq!(disk.durable()[1024], 0);
+    disk.set_faults(Faults::default());
+    assert_eq!(flush(&server, device), Ok(()));
+    assert_eq!(disk.durable()[1024..1536], [9; 512]);
+}
+
+/// Parks the first flush in the memory disk until the test lets it go, so requests can be
+/// queued behind it deterministically.
+fn park_first_flush(disk: &MemoryDisk) -> (Receiver<()>, Sender<()>) {
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel::<()>();
+    let gate = std::sync::Mutex::new(Some((started_tx, release_rx)));
+    disk.set_flush_hook(Some(std::boxed::Box::new(move || {
+        if let Some((started, release)) = gate.lock().unwrap().take() {
+            started.send(()).unwrap();
+            release.recv().unwrap();
+        }
+    })));
+    (started, release)
+}
+
+#[test]
+fn requests_during_a_flush_wait_and_share_the_next_single_flush() {
+    let (server, disk) = server();
+    let server = Arc::new(server);
+    let device = open(&server, READ | WRITE);
+    let (started, release) = park_first_flush(&disk);
+    let (first, first_answer) = reply();
+    let flusher = {
+        let server = server.clone();
+        thread::spawn(move || server.set_status(device, flavor::DEV_FLUSH_CACHE, first))
+    };
+    started.recv().unwrap();
+    // Written after the running flush took its snapshot: only a later flush covers it.
+    server.write(device, 0, &[3; 512]).unwrap();
+    let mut later = Vec::new();
+    for _ in 0..5 {
+        let (waiter, answer) = reply();
+        server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter); // returns at once: deferred
+        assert!(answer.try_recv().is_err(), "not answered by the flush that started before it");
+        later.push(answer);
+    }
+    release.send(()).unwrap();
+    flusher.join().unwrap();
+    assert_eq!(first_answer.recv(), Ok(Ok(())));
+    for answer in later {
+        assert_eq!(answer.recv(), Ok(Ok(())));
+    }
+    assert_eq!(disk.flushes(), 2, "five waiting requests, one flush");
+    assert_eq!(disk.durable()[..512], [3; 512]);
+}
+
+#[test]
+fn a_failing_merged_flush_answers_every_waiter_with_the_error() {
+    let (server, disk) = server();
+    let server = Arc::new(server);
+    let device = open(&server, READ | WRITE);
+    let (started, release) = park_first_flush(&disk);
+    let (first, first_answer) = reply();
+    let flusher = {
+        let server = server.clone();
+        thread::spawn(move || server.set_status(device, flavor::DEV_FLUSH_CACHE, first))
+    };
+    started.recv().unwrap();
+    let waiting: Vec<_> = (0..3)
+        .map(|_| {
+            let (waiter, answer) = reply();
+            server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+            answer
+        })
+        .collect();
+    disk.set_faults(Faults { flush: Some(Error::IO_ERROR), ..Faults::default() });
+    release.send(()).unwrap();
+    flusher.join().unwrap();
+    // The parked flush read the faults after release: it failed too.
+    assert_eq!(first_answer.recv(), Ok(Err(Error::IO_ERROR)));
+    for answer in waiting {
+        assert_eq!(answer.recv(), Ok(Err(Error::IO_ERROR)), "never success after a failed flush");
+    }
+    assert_eq!(disk.flushes(), 2);
+}
+
+#[test]
+fn concurrent_clients_see_their_synced_writes_durable() {
+    const CLIENTS: usize = 4;
+    const ROUNDS: u8 = 50;
+    let (server, disk) = server();
+    let server = Arc::new(server);
+    let start = Arc::new(Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (server, disk, start) = (server.clone(), disk.clone(), start.clone());
+            thread::spawn(move || {
+                let device = open(&server, READ | WRITE);
+                start.wait();
+                for round in 1..=ROUNDS {
+                    let record = (client * 8 + usize::from(round) % 8) as u64;
+                    server.write(device, record, &[round; 512]).unwrap();
+                    let (waiter, answer) = reply();
+                    server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+                    assert_eq!(answer.recv(), Ok(Ok(())));
+                    let offset = record as usize * 512;
+                    assert_eq!(disk.durable()[offset..offset + 512], [round; 512], "client {client} round {round}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let flushes = disk.flushes();
+    assert!(flushes <= CLIENTS as u64 * u64::from(ROUNDS), "{flushes} flushes");
+}
