@@ -1,2 +1,28 @@
-//! Rust libstore.
+//! Rust libstore: the GNU Hurd's storage abstraction, with a `sync` that carries the disk write
+//! barrier (`DEV_FLUSH_CACHE`) through every class.
+//!
+//! A [`Store`] maps block addresses through runs onto a [`Class`]; leaves reach data
+//! (`device`, `memory`, `zero`, files in the CLI), composites arrange other stores (`remap`,
+//! `concat`, `ileave`, `mvol`). Errors are the Hurd's errno values ([`errno`]) with the class,
+//! the failing children and the device's own return code ([`Error`]).
 #![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod class;
+pub mod errno;
+pub mod error;
+pub mod name;
+pub mod open;
+pub mod runs;
+pub mod store;
+#[cfg(test)]
+mod testing;
+
+pub use errno::{DeviceCode, Errno};
+pub use error::{ChildFailure, Error, Result};
+pub use open::{open, Opener};
+pub use runs::Run;
+pub use store::{Class, Flags, Store};

@@ -1,0 +1,217 @@
+//! Typed store names, parsed as libstore's `store_typed_open` and class `open` methods do:
+//!
+//! - `device:NAME`, and `device:@NODE:NAME` (NAME opened through the translator at NODE);
+//! - `file:PATH`, or `:PATH`;
+//! - `zero:SIZE` (`zero` alone: the largest size), `memory:SIZE` (this project's);
+//!   SIZE is a C number (`0x…` hex, `0…` octal) with an optional `b` (512), `k`, `m` or `g`;
+//! - `remap:RUNS:CHILD`, RUNS being `START+LENGTH`, `START` (one block), `+LENGTH` (from 0) or,
+//!   last, `START+` (to the end), separated by commas, in the child's blocks;
+//! - `concat:LIST`, `ileave:BYTES:LIST` (`ileave` has no typed name upstream; this is ours):
+//!   LIST is a separator character followed by child names separated by it (`@device:wd0@device:wd1`),
+//!   or `TYPE:` then such a list of names of that type (`device:@wd0@wd1`).
+//!
+//! Parsing is separate from opening, so a bad name is reported before anything is opened, with
+//! the offending part and its byte offset.
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spec<'a> {
+    Device { node: Option<&'a str>, name: &'a str },
+    File { path: &'a str },
+    Memory { size: u64 },
+    Zero { size: u64 },
+    Remap { runs: Vec<RemapRun>, child: Box<Spec<'a>> },
+    Concat { children: Vec<Spec<'a>> },
+    Ileave { interleave: u64, children: Vec<Spec<'a>> },
+}
+
+/// A run of a remap name, in the child's blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemapRun {
+    pub start: u64,
+    /// `None`: to the end of the child.
+    pub length: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameError {
+    pub name: String,
+    /// Byte offset of `part` in `name`.
+    pub at: usize,
+    pub part: String,
+    pub problem: &'static str,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad store name \"{}\": {} ", self.name, self.problem)?;
+        if !self.part.is_empty() {
+            write!(f, "\"{}\" ", self.part)?;
+        }
+        write!(f, "at byte {}", self.at)
+    }
+}
+
+/// The largest `zero` store, as libstore's (the largest `off_t`).
+const ZERO_MAX: u64 = i64::MAX as u64;
+
+const UNKNOWN_CLASS: &str = "unknown store class (known: device, file, memory, zero, remap, concat, ileave):";
+
+/// Parses a typed store name.
+pub fn parse(name: &str) -> Result<Spec<'_>, NameError> {
+    Parser { whole: name }.typed(name)
+}
+
+struct Parser<'a> {
+    whole: &'a str,
+}
+
+impl<'a> Parser<'a> {
+    /// An error about `part`, a slice of the whole name.
+    fn error(&self, part: &str, problem: &'static str) -> NameError {
+        let at = part.as_ptr() as usize - self.whole.as_ptr() as usize;
+        NameError { name: self.whole.to_string(), at, part: part.to_string(), problem }
+    }
+
+    fn typed(&self, name: &'a str) -> Result<Spec<'a>, NameError> {
+        if name.is_empty() {
+            return Err(self.error(name, "empty store name"));
+        }
+        if let Some(path) = name.strip_prefix(':') {
+            return self.class("file", Some(path), name);
+        }
+        match name.split_once(':') {
+            Some((class, body)) => self.class(class, Some(body), class),
+            None => self.class(name, None, name),
+        }
+    }
+
+    /// A name of class `class` with its class-specific part (`None` when there was no `:`);
+    /// `class_part` locates the class name in errors.
+    fn class(&self, class: &str, body: Option<&'a str>, class_part: &str) -> Result<Spec<'a>, NameError> {
+        let required = |what| body.filter(|b| !b.is_empty()).ok_or_else(|| self.error(body.unwrap_or(class_part), what));
+        match class {
+            "device" => self.device(required("a device name must follow \"device:\"")?),
+            "file" => Ok(Spec::File { path: required("a file name must follow \"file:\"")? }),
+            "memory" => Ok(Spec::Memory { size: self.size(required("a size must follow \"memory:\"")?)? }),
+            "zero" => match body.filter(|b| !b.is_empty()) {
+                Some(size) => Ok(Spec::Zero { size: self.size(size)? }),
+                None => Ok(Spec::Zero { size: ZERO_MAX }),
+            },
+            "remap" => self.remap(required("runs and a store must follow \"remap:\"")?),
+            "concat" => Ok(Spec::Concat { children: self.children(required("child stores must follow \"concat:\"")?)? }),
+            "ileave" => {
+                let body = required("an interleave and child stores must follow \"ileave:\"")?;
+                let (bytes, list) = body
+                    .split_once(':')
+                    .ok_or_else(|| self.error(body, "expected INTERLEAVE:CHILDREN in"))?;
+                Ok(Spec::Ileave { interleave: self.size(bytes)?, children: self.children(list)? })
+            }
+            _ if class.is_empty() => Err(self.error(class_part, "empty store class")),
+            _ => Err(self.error(class_part, UNKNOWN_CLASS)),
+        }
+    }
+
+    fn device(&self, body: &'a str) -> Result<Spec<'a>, NameError> {
+        let Some(at_node) = body.strip_prefix('@') else {
+            return Ok(Spec::Device { node: None, name: body });
+        };
+        let (node, name) = at_node
+            .split_once(':')
+            .ok_or_else(|| self.error(body, "expected @NODE:NAME in"))?;
+        if node.is_empty() {
+            return Err(self.error(body, "empty translator node in"));
+        }
+        if name.is_empty() {
+            return Err(self.error(body, "empty device name after the node in"));
+        }
+        Ok(Spec::Device { node: Some(node), name })
+    }
+
+    fn remap(&self, body: &'a str) -> Result<Spec<'a>, NameError> {
+        let (runs_part, child) = body
+            .split_once(':')
+            .ok_or_else(|| self.error(body, "expected RUNS:STORE in"))?;
+        if runs_part.is_empty() {
+            return Err(self.error(runs_part, "no runs before the store in remap"));
+        }
+        let pieces: Vec<&str> = runs_part.split(',').collect();
+        let mut runs = Vec::with_capacity(pieces.len());
+        for (n, piece) in pieces.iter().enumerate() {
+            let run = match piece.split_once('+') {
+                None => RemapRun { start: self.number(piece, "expected a block number")?, length: Some(1) },
+                Some((start, "")) => {
+                    if n + 1 != pieces.len() {
+                        return Err(self.error(piece, "a run to the end must be the last run:"));
+                    }
+                    RemapRun { start: self.number(start, "expected a block number")?, length: None }
+                }
+                Some((start, length)) => RemapRun {
+                    start: if start.is_empty() { 0 } else { self.number(start, "expected a block number")? },
+                    length: Some(self.number(length, "expected a block count")?),
+                },
+            };
+            runs.push(run);
+        }
+        Ok(Spec::Remap { runs, child: Box::new(self.typed(child)?) })
+    }
+
+    fn children(&self, list: &'a str) -> Result<Vec<Spec<'a>>, NameError> {
+        let first = list.chars().next().ok_or_else(|| self.error(list, "no child stores"))?;
+        let (class, items) = if first.is_ascii_alphanumeric() {
+            let (class, rest) = list
+                .split_once(':')
+                .filter(|(class, _)| class.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .ok_or_else(|| self.error(list, "expected TYPE: or a separator before"))?;
+            (Some(class), rest)
+        } else {
+            (None, list)
+        };
+        let sep = items.chars().next().ok_or_else(|| self.error(items, "no child stores after the type"))?;
+        if sep.is_ascii_alphanumeric() {
+            return Err(self.error(&items[..sep.len_utf8()], "the child separator must not be a letter or digit:"));
+        }
+        let names = items[sep.len_utf8()..].strip_suffix(sep).unwrap_or(&items[sep.len_utf8()..]);
+        names
+            .split(sep)
+            .map(|child| match class {
+                _ if child.is_empty() => Err(self.error(child, "empty child store name")),
+                Some(class) => self.class(class, Some(child), child),
+                None => self.typed(child),
+            })
+            .collect()
+    }
+
+    /// A size: a C number with an optional unit suffix.
+    fn size(&self, text: &str) -> Result<u64, NameError> {
+        let (digits, unit) = match text.as_bytes().last() {
+            Some(b'b') if !text.starts_with("0x") && !text.starts_with("0X") => (&text[..text.len() - 1], 512),
+            Some(b'k' | b'K') => (&text[..text.len() - 1], 1 << 10),
+            Some(b'm' | b'M') => (&text[..text.len() - 1], 1 << 20),
+            Some(b'g' | b'G') => (&text[..text.len() - 1], 1 << 30),
+            _ => (text, 1),
+        };
+        self.number(digits, "expected a size")?
+            .checked_mul(unit)
+            .ok_or_else(|| self.error(text, "size too large:"))
+    }
+
+    /// A number as C's `strtoull(…, 0)` reads it, but whole: `0x` hex, leading `0` octal.
+    fn number(&self, text: &str, problem: &'static str) -> Result<u64, NameError> {
+        let (digits, radix) = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (hex, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return Err(self.error(text, problem));
+        }
+        u64::from_str_radix(digits, radix).map_err(|_| self.error(text, "number too large:"))
+    }
+}
