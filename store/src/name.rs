@@ -215,3 +215,92 @@ impl<'a> Parser<'a> {
         u64::from_str_radix(digits, radix).map_err(|_| self.error(text, "number too large:"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn dev(name: &str) -> Spec<'_> {
+        Spec::Device { node: None, name }
+    }
+
+    #[test]
+    fn leaves() {
+        assert_eq!(parse("device:wd0").unwrap(), dev("wd0"));
+        assert_eq!(
+            parse("device:@/dev/disk:wd0").unwrap(),
+            Spec::Device { node: Some("/dev/disk"), name: "wd0" }
+        );
+        assert_eq!(parse("zero:1M").unwrap(), Spec::Zero { size: 1 << 20 });
+        assert_eq!(parse("zero:4b").unwrap(), Spec::Zero { size: 2048 });
+        assert_eq!(parse("zero:0x1b").unwrap(), Spec::Zero { size: 0x1b });
+        assert_eq!(parse("zero:010k").unwrap(), Spec::Zero { size: 8 << 10 });
+        assert_eq!(parse("zero").unwrap(), Spec::Zero { size: i64::MAX as u64 });
+        assert_eq!(parse("memory:2G").unwrap(), Spec::Memory { size: 2 << 30 });
+        assert_eq!(parse("file:/tmp/x:y").unwrap(), Spec::File { path: "/tmp/x:y" });
+        assert_eq!(parse(":disk.img").unwrap(), Spec::File { path: "disk.img" });
+    }
+
+    #[test]
+    fn remap_runs() {
+        let Spec::Remap { runs, child } = parse("remap:2+3,7,+4,9+:device:wd0").unwrap() else { panic!() };
+        let expect = |start, length| RemapRun { start, length };
+        assert_eq!(runs, vec![expect(2, Some(3)), expect(7, Some(1)), expect(0, Some(4)), expect(9, None)]);
+        assert_eq!(*child, dev("wd0"));
+    }
+
+    #[test]
+    fn child_lists_in_both_notations() {
+        let both = Spec::Concat { children: vec![dev("wd0"), dev("wd1")] };
+        assert_eq!(parse("concat:@device:wd0@device:wd1").unwrap(), both);
+        assert_eq!(parse("concat:device:@wd0@wd1").unwrap(), both);
+        assert_eq!(parse("concat:device:@wd0@wd1@").unwrap(), both, "a trailing separator ends the list");
+        assert_eq!(
+            parse("ileave:64k:,remap:0+8:device:wd0,concat:;zero:1M;device:@/dev/disk:wd1").unwrap(),
+            Spec::Ileave {
+                interleave: 64 << 10,
+                children: vec![
+                    Spec::Remap { runs: vec![RemapRun { start: 0, length: Some(8) }], child: Box::new(dev("wd0")) },
+                    Spec::Concat {
+                        children: vec![
+                            Spec::Zero { size: 1 << 20 },
+                            Spec::Device { node: Some("/dev/disk"), name: "wd1" },
+                        ]
+                    },
+                ],
+            }
+        );
+    }
+
+    /// The error for `name`: (offending part, its offset, the message).
+    fn error(name: &str) -> (String, usize, String) {
+        let error = parse(name).unwrap_err();
+        (error.part.clone(), error.at, error.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_offending_part() {
+        let (part, at, text) = error("remap:1+x:zero:1M");
+        assert_eq!((part.as_str(), at), ("x", 8));
+        assert_eq!(text, "bad store name \"remap:1+x:zero:1M\": expected a block count \"x\" at byte 8");
+        assert_eq!(error("disk:wd0").0, "disk");
+        assert!(error("disk:wd0").2.contains("unknown store class"));
+        assert_eq!(error("device:").1, 7);
+        assert_eq!(error("zero:12q").0, "12q");
+        assert_eq!(error("zero:99999999999999999999").0, "99999999999999999999");
+        assert_eq!(error("zero:20000000000G").2, "bad store name \"zero:20000000000G\": size too large: \"20000000000G\" at byte 5");
+        assert_eq!(error("remap:1+2:").1, 10);
+        assert_eq!(error("remap:1+2").0, "1+2");
+        assert_eq!(error("remap:4+,1:zero").0, "4+");
+        assert_eq!(error("concat:@zero:1@@zero:1").1, 15, "the empty child between two separators");
+        assert_eq!(error("concat:@zero:1@zerox:1").0, "zerox");
+        assert_eq!(error("concat:zero").0, "zero");
+        assert_eq!(error("concat:zero:x1").0, "x");
+        assert_eq!(error("ileave:4k").0, "4k");
+        assert_eq!(error("device:@/dev/disk").0, "@/dev/disk");
+        assert_eq!(error("device:@:wd0").0, "@:wd0");
+        assert_eq!(error("").2, "bad store name \"\": empty store name at byte 0");
+        assert_eq!(error(":").2, "bad store name \":\": a file name must follow \"file:\" at byte 1");
+    }
+}

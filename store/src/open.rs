@@ -73,3 +73,60 @@ impl Opener for WithMaster {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno::DeviceCode;
+    use crate::testing::{CrashDisk, Master};
+    use alloc::vec;
+
+    fn two_disks() -> (WithMaster, [CrashDisk; 2]) {
+        let disks = [CrashDisk::new(16, 512), CrashDisk::new(16, 512)];
+        let master = Master::default();
+        master.add("wd0", disks[0].clone());
+        master.add("wd1", disks[1].clone());
+        (WithMaster(Rc::new(master)), disks)
+    }
+
+    #[test]
+    fn a_typed_name_becomes_the_store_tree_and_sync_reaches_every_disk() {
+        let (opener, disks) = two_disks();
+        let mut store = open("concat:,remap:4+:device:wd0,ileave:1024:device:@wd1", Flags::NONE, &opener).unwrap();
+        assert_eq!(store.class_name(), "concat");
+        assert_eq!(store.blocks(), 12 + 16);
+        let kids: Vec<_> = store.children().iter().map(Store::class_name).collect();
+        assert_eq!(kids, vec!["remap", "ileave"]);
+        let data: Vec<u8> = (0..store.size() as usize).map(|i| (i / 512) as u8).collect();
+        store.write(0, &data).unwrap();
+        store.sync().unwrap();
+        disks.iter().for_each(CrashDisk::crash);
+        assert_eq!(store.read_vec(0, data.len()).unwrap(), data);
+        assert_eq!(disks[0].durable()[4 * 512..], data[..12 * 512]);
+    }
+
+    #[test]
+    fn open_errors() {
+        let (opener, disks) = two_disks();
+        let missing = open("concat:@device:wd0@device:wd7", Flags::NONE, &opener).err().unwrap();
+        assert_eq!(missing.device_code(), Some(DeviceCode::NO_SUCH_DEVICE));
+        let node = open("device:@/dev/disk:wd0", Flags::NONE, &opener).err().unwrap();
+        assert_eq!(node.errno(), Errno::EOPNOTSUPP);
+        let file = open("file:x", Flags::NONE, &opener).err().unwrap();
+        assert_eq!(file.errno(), Errno::EOPNOTSUPP);
+        let past_end = open("remap:17+:device:wd0", Flags::NONE, &opener).err().unwrap();
+        assert_eq!(past_end.errno(), Errno::EINVAL);
+        let bad = open("remap:x:device:wd0", Flags::NONE, &opener).err().unwrap();
+        assert!(matches!(bad, Error::Name(_)));
+        assert_eq!(disks[0].flushes(), 0);
+    }
+
+    #[test]
+    fn read_only_request() {
+        let (opener, _) = two_disks();
+        let mut store = open("remap:0+2:device:wd0", Flags::READONLY, &opener).unwrap();
+        assert_eq!(store.write(0, &[0; 512]).unwrap_err().errno(), Errno::EROFS);
+        let mut hard = open("device:wd1", Flags::HARD_READONLY, &opener).unwrap();
+        assert_eq!(hard.clear_flags(Flags::READONLY).unwrap_err().errno(), Errno::EROFS);
+    }
+}

@@ -327,3 +327,151 @@ pub(crate) fn clear_children_flags(class: &'static str, children: &mut [Store], 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::{memory, remap};
+    use proptest::prelude::*;
+
+    const BS: usize = 4;
+
+    /// Remap over a memory child: `runs` and a byte model of the child.
+    struct Model {
+        table: Vec<Option<u64>>,
+        child: Vec<u8>,
+    }
+
+    impl Model {
+        fn new(runs: &[Run], child_blocks: u64) -> Model {
+            let table = runs.iter().flat_map(|r| (0..r.length).map(move |b| r.start.map(|s| s + b))).collect();
+            Model { table, child: vec![0; child_blocks as usize * BS] }
+        }
+
+        /// Blocks a transfer at `addr` of `blocks` reaches before a hole or the end.
+        fn reach(&self, addr: u64, blocks: u64) -> Option<Vec<u64>> {
+            let first = *self.table.get(addr as usize)?;
+            first?;
+            Some(
+                self.table[addr as usize..]
+                    .iter()
+                    .take(blocks as usize)
+                    .map_while(|b| *b)
+                    .collect(),
+            )
+        }
+    }
+
+    fn arb_runs(child_blocks: u64) -> impl Strategy<Value = Vec<Run>> {
+        prop::collection::vec(
+            (0..child_blocks).prop_flat_map(move |start| {
+                (prop::bool::weighted(0.8), Just(start), 1..=child_blocks - start)
+                    .prop_map(|(backed, start, length)| if backed { Run::new(start, length) } else { Run::hole(length) })
+            }),
+            1..6,
+        )
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Read { addr: u64, blocks: u64 },
+        Write { addr: u64, blocks: u64, byte: u8 },
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..24, 0u64..12).prop_map(|(addr, blocks)| Op::Read { addr, blocks }),
+            (0u64..24, 0u64..12, any::<u8>()).prop_map(|(addr, blocks, byte)| Op::Write { addr, blocks, byte }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn reads_and_writes_follow_the_runs(runs in arb_runs(10), ops in prop::collection::vec(arb_op(), 1..20)) {
+            let child = memory::create(10 * BS as u64, BS as u32).unwrap();
+            let mut store = remap::create(child, runs.clone()).unwrap();
+            let mut model = Model::new(&runs, 10);
+            prop_assert_eq!(store.blocks(), model.table.len() as u64);
+            for op in ops {
+                match op {
+                    Op::Read { addr, blocks } => {
+                        let got = store.read_vec(addr, blocks as usize * BS);
+                        match (blocks, model.reach(addr, blocks)) {
+                            (0, _) => prop_assert_eq!(got.unwrap().len(), 0),
+                            (_, None) => prop_assert_eq!(got.unwrap_err().errno(), Errno::EIO),
+                            (_, Some(reached)) => {
+                                let expected: Vec<u8> = reached
+                                    .iter()
+                                    .flat_map(|b| model.child[*b as usize * BS..][..BS].to_vec())
+                                    .collect();
+                                prop_assert_eq!(got.unwrap(), expected);
+                            }
+                        }
+                    }
+                    Op::Write { addr, blocks, byte } => {
+                        let put = store.write(addr, &vec![byte; blocks as usize * BS]);
+                        match (blocks, model.reach(addr, blocks)) {
+                            (0, _) => prop_assert_eq!(put.unwrap(), 0),
+                            (_, None) => prop_assert_eq!(put.unwrap_err().errno(), Errno::EIO),
+                            (_, Some(reached)) => {
+                                prop_assert_eq!(put.unwrap(), reached.len() * BS);
+                                for b in reached {
+                                    model.child[b as usize * BS..][..BS].fill(byte);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lengths_must_be_whole_blocks() {
+        let mut store = memory::create(4096, 512).unwrap();
+        assert_eq!(store.read_vec(0, 100).unwrap_err().errno(), Errno::EINVAL);
+        assert_eq!(store.write(0, &[0; 513]).unwrap_err().errno(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn read_only_refuses_writes_until_cleared() {
+        let mut store = memory::create(4096, 512).unwrap();
+        store.set_flags(Flags::READONLY).unwrap();
+        assert_eq!(store.write(0, &[0; 512]).unwrap_err().errno(), Errno::EROFS);
+        store.clear_flags(Flags::READONLY).unwrap();
+        assert_eq!(store.write(0, &[0; 512]).unwrap(), 512);
+    }
+
+    #[test]
+    fn short_at_the_end_and_eio_past_it() {
+        let mut store = memory::create(4096, 512).unwrap();
+        assert_eq!(store.write(6, &[3; 1536]).unwrap(), 1024);
+        assert_eq!(store.read_vec(7, 1024).unwrap(), vec![3; 512]);
+        assert_eq!(store.read_vec(8, 512).unwrap_err().errno(), Errno::EIO);
+        assert_eq!(store.write(8, &[0; 512]).unwrap_err().errno(), Errno::EIO);
+    }
+
+    #[test]
+    fn set_size_where_the_class_can() {
+        let mut store = memory::create(4096, 512).unwrap();
+        store.set_size(8192).unwrap();
+        assert_eq!(store.blocks(), 16);
+        assert_eq!(store.set_size(1000).unwrap_err().errno(), Errno::EINVAL);
+        let mut part = remap::create(store, vec![Run::new(0, 2)]).unwrap();
+        assert_eq!(part.set_size(512).unwrap_err().errno(), Errno::EOPNOTSUPP);
+        assert_eq!(part.blocks(), 2);
+    }
+
+    #[test]
+    fn block_size_must_be_a_power_of_two() {
+        let Err(error) = memory::create(3000, 300) else { panic!() };
+        assert_eq!(error.errno(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn backend_flags_a_class_lacks_are_refused() {
+        let mut store = memory::create(4096, 512).unwrap();
+        assert_eq!(store.set_flags(Flags::ENFORCED).unwrap_err().errno(), Errno::EINVAL);
+        assert!(!store.flags().contains(Flags::ENFORCED));
+    }
+}

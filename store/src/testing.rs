@@ -21,6 +21,8 @@ struct Disk {
     cached: Vec<u8>,
     /// The code every flush answers with instead of flushing.
     flush_failure: Option<ReturnCode>,
+    /// The code every read and write answers with instead of transferring.
+    io_failure: Option<ReturnCode>,
     flushes: usize,
     read_only: bool,
     knows_records: bool,
@@ -37,6 +39,7 @@ impl CrashDisk {
             durable: vec![0; bytes],
             cached: vec![0; bytes],
             flush_failure: None,
+            io_failure: None,
             flushes: 0,
             read_only: false,
             knows_records: true,
@@ -56,6 +59,11 @@ impl CrashDisk {
     /// Every later flush answers `code` and flushes nothing.
     pub fn fail_flushes_with(&self, code: ReturnCode) {
         self.0.borrow_mut().flush_failure = Some(code);
+    }
+
+    /// Every later read and write answers `code`.
+    pub fn fail_io_with(&self, code: ReturnCode) {
+        self.0.borrow_mut().io_failure = Some(code);
     }
 
     /// Successful flushes so far.
@@ -118,6 +126,9 @@ struct Port {
 impl Port {
     /// The byte range of a transfer at `recnum`, cut at the end of the disk.
     fn range(disk: &Disk, recnum: u64, len: usize) -> Result<core::ops::Range<usize>, ReturnCode> {
+        if let Some(code) = disk.io_failure {
+            return Err(code);
+        }
         let start = recnum as usize * disk.record_size as usize;
         if start > disk.cached.len() {
             return Err(DeviceCode::INVALID_RECNUM.0);

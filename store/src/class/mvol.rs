@@ -81,3 +81,83 @@ impl Class for Mvol {
         &self.drive
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno::DeviceCode;
+    use crate::testing::CrashDisk;
+    use alloc::rc::Rc;
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+
+    /// A drive: the volume in it is the crash disk `inserted` names.
+    struct Drive {
+        volumes: Vec<Store>,
+        inserted: Rc<Cell<usize>>,
+    }
+
+    impl Class for Drive {
+        fn name(&self) -> &'static str {
+            "drive"
+        }
+        fn read(&mut self, addr: u64, _index: usize, buf: &mut [u8]) -> Result<usize> {
+            self.volumes[self.inserted.get()].read(addr, buf)
+        }
+        fn write(&mut self, addr: u64, _index: usize, data: &[u8]) -> Result<usize> {
+            self.volumes[self.inserted.get()].write(addr, data)
+        }
+        fn sync(&mut self) -> Result<()> {
+            self.volumes[self.inserted.get()].sync()
+        }
+    }
+
+    fn multivolume(disks: &[CrashDisk]) -> Store {
+        let inserted = Rc::new(Cell::new(0));
+        let volumes = disks.iter().map(|d| d.open("fd0")).collect();
+        let drive = Drive { volumes, inserted: inserted.clone() };
+        let blocks = disks[0].durable().len() as u64 / 512;
+        let drive = Store::new(Box::new(drive), None, 512, Layout::new(vec![Run::new(0, blocks)]), Flags::NONE).unwrap();
+        let swap: SwapVolumes = Box::new(move |_drive, new, _old| {
+            inserted.set(new);
+            Ok(())
+        });
+        create(drive, disks.len(), swap).unwrap()
+    }
+
+    #[test]
+    fn changing_volume_flushes_the_one_leaving_and_sync_flushes_the_drive() {
+        let disks = [CrashDisk::new(4, 512), CrashDisk::new(4, 512)];
+        let mut store = multivolume(&disks);
+        assert_eq!(store.blocks(), 8);
+        store.write(1, &[1; 512]).unwrap(); // volume 0
+        store.write(5, &[2; 512]).unwrap(); // volume 1: volume 0 is flushed before it leaves
+        assert_eq!((disks[0].flushes(), disks[1].flushes()), (1, 0));
+        store.sync().unwrap();
+        disks.iter().for_each(CrashDisk::crash);
+        assert_eq!(disks[0].durable()[512..1024], [1; 512]);
+        assert_eq!(disks[1].durable()[512..1024], [2; 512]);
+    }
+
+    #[test]
+    fn without_sync_the_last_volume_loses_its_writes() {
+        let disks = [CrashDisk::new(4, 512), CrashDisk::new(4, 512)];
+        let mut store = multivolume(&disks);
+        store.write(5, &[2; 512]).unwrap();
+        disks[1].crash();
+        assert_eq!(disks[1].durable()[512..1024], [0; 512]);
+    }
+
+    #[test]
+    fn a_failed_flush_stops_the_volume_change_and_fails_sync() {
+        let disks = [CrashDisk::new(4, 512), CrashDisk::new(4, 512)];
+        let mut store = multivolume(&disks);
+        store.write(0, &[1; 512]).unwrap();
+        disks[0].fail_flushes_with(DeviceCode::IO_ERROR.0);
+        assert_eq!(store.write(4, &[2; 512]).unwrap_err().errno(), Errno::EIO);
+        let error = store.sync().unwrap_err();
+        assert_eq!(error.errno(), Errno::EIO);
+        assert!(matches!(error, Error::Children { class: "mvol", .. }));
+        assert_eq!(disks[1].flushes(), 0);
+    }
+}

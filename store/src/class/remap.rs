@@ -57,3 +57,51 @@ impl Class for Remap {
         &self.child
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno::DeviceCode;
+    use crate::testing::CrashDisk;
+    use alloc::vec;
+
+    #[test]
+    fn synced_data_survives_a_crash_through_remap() {
+        let disk = CrashDisk::new(16, 512);
+        let mut part = create(disk.open("wd0"), vec![Run::new(8, 4), Run::new(2, 2)]).unwrap();
+        part.write(3, &[5; 1024]).unwrap(); // last block of run 0, first of run 1
+        part.sync().unwrap();
+        part.write(0, &[9; 512]).unwrap(); // after the barrier: may be lost
+        disk.crash();
+        assert_eq!(disk.durable()[11 * 512..12 * 512], [5; 512]);
+        assert_eq!(disk.durable()[2 * 512..3 * 512], [5; 512]);
+        assert_eq!(part.read_vec(3, 1024).unwrap(), vec![5; 1024]);
+        assert_eq!(part.read_vec(0, 512).unwrap(), vec![0; 512], "unsynced write lost");
+    }
+
+    #[test]
+    fn a_failed_flush_of_the_child_fails_the_remap() {
+        let disk = CrashDisk::new(16, 512);
+        let mut part = create(disk.open("wd0"), vec![Run::new(0, 4)]).unwrap();
+        disk.fail_flushes_with(DeviceCode::IO_ERROR.0);
+        let error = part.sync().unwrap_err();
+        assert_eq!(error.errno(), Errno::EIO);
+        let Error::Children { class: "remap", failures } = error else { panic!("{error:?}") };
+        assert_eq!(failures[0].index, 0);
+    }
+
+    #[test]
+    fn runs_must_lie_inside_the_child() {
+        let disk = CrashDisk::new(16, 512);
+        let Err(error) = create(disk.open("wd0"), vec![Run::new(10, 7)]) else { panic!() };
+        assert_eq!(error.errno(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn inherits_read_only() {
+        let disk = CrashDisk::new(16, 512);
+        disk.make_read_only();
+        let mut part = create(disk.open("wd0"), vec![Run::new(0, 4)]).unwrap();
+        assert_eq!(part.write(0, &[1; 512]).unwrap_err().errno(), Errno::EROFS);
+    }
+}
