@@ -7,7 +7,7 @@
 //! cannot (a PIO channel) serialises inside. A DMA or AHCI backend fits the same table: it reads
 //! into and writes from the caller's buffer and returns when the transfer is complete.
 
-// pub mod ata;
+pub mod ata;
 pub mod memory;
 // pub mod rump;
 

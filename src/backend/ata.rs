@@ -1,0 +1,235 @@
+//! A native driver for the legacy IDE/ATA controller (the one QEMU's `-M pc` emulates), run
+//! from user space: polling PIO on the primary channel (ports 0x1F0–0x1F7, 0x3F6), `wd0` the
+//! master and `wd1` the slave. The command logic is generic over the register file, so host
+//! tests drive it against a simulated drive; only [`port_io`] touches real ports.
+
+mod channel;
+mod identify;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod port_io;
+mod registers;
+#[cfg(test)]
+mod sim;
+
+use alloc::sync::Arc;
+use core::fmt;
+use spin::Mutex;
+
+pub use channel::{Channel, Drive, Timeouts};
+pub use identify::Identity;
+pub use registers::{Reg, Registers, SECTOR};
+
+use super::{Backend, Disk, Geometry};
+use crate::device::{Access, Error};
+
+/// A monotonic tick counter for command deadlines.
+pub trait Clock {
+    fn now(&self) -> u64;
+}
+
+/// Why an ATA command did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtaError {
+    /// Nothing answers at that position.
+    NoDrive,
+    /// A packet (ATAPI) device: not a disk this driver speaks to.
+    NotAta,
+    /// The drive stayed busy past the deadline.
+    Timeout { command: u8, status: u8 },
+    /// The drive ended the command with ERR or DF.
+    Failed { command: u8, status: u8, error: u8 },
+    /// The drive's data request did not match the command (DRQ missing or left over).
+    Protocol { command: u8, status: u8 },
+    /// Past the end of the drive or of what its addressing reaches.
+    OutOfRange { lba: u64, sectors: u64 },
+    /// A drive this driver cannot use.
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for AtaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AtaError::NoDrive => f.write_str("no drive"),
+            AtaError::NotAta => f.write_str("packet device, not an ATA disk"),
+            AtaError::Timeout { command, status } => {
+                write!(f, "command {command:#04x} timed out (status {status:#04x})")
+            }
+            AtaError::Failed { command, status, error } => {
+                write!(f, "command {command:#04x} failed: status {status:#04x}, error {error:#04x}")?;
+                for (bit, name) in ERROR_BITS {
+                    if error & bit != 0 {
+                        write!(f, " {name}")?;
+                    }
+                }
+                Ok(())
+            }
+            AtaError::Protocol { command, status } => {
+                write!(f, "command {command:#04x}: unexpected data request state (status {status:#04x})")
+            }
+            AtaError::OutOfRange { lba, sectors } => write!(f, "{sectors} sectors at {lba} out of range"),
+            AtaError::Unsupported(what) => write!(f, "unsupported drive: {what}"),
+        }
+    }
+}
+
+const ERROR_BITS: [(u8, &str); 8] = [
+    (registers::error::AMNF, "AMNF"),
+    (registers::error::TK0NF, "TK0NF"),
+    (registers::error::ABRT, "ABRT"),
+    (registers::error::MCR, "MCR"),
+    (registers::error::IDNF, "IDNF"),
+    (registers::error::MC, "MC"),
+    (registers::error::UNC, "UNC"),
+    (registers::error::ICRC, "ICRC"),
+];
+
+impl From<AtaError> for Error {
+    fn from(error: AtaError) -> Error {
+        match error {
+            AtaError::NoDrive | AtaError::NotAta | AtaError::Unsupported(_) => Error::NO_SUCH_DEVICE,
+            AtaError::OutOfRange { .. } => Error::INVALID_RECNUM,
+            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } => Error::IO_ERROR,
+        }
+    }
+}
+
+/// The primary channel's drives as `wd0` and `wd1`.
+pub struct AtaBackend<R, C> {
+    channel: Arc<Mutex<Channel<R, C>>>,
+}
+
+impl<R: Registers, C: Clock> AtaBackend<R, C> {
+    pub fn new(channel: Channel<R, C>) -> Self {
+        AtaBackend { channel: Arc::new(Mutex::new(channel)) }
+    }
+}
+
+impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
+    type Disk = AtaDisk<R, C>;
+
+    fn open(&self, name: &[u8], _access: Access) -> Result<AtaDisk<R, C>, Error> {
+        let drive = match name {
+            b"wd0" => Drive::Master,
+            b"wd1" => Drive::Slave,
+            _ => return Err(Error::NO_SUCH_DEVICE),
+        };
+        let identity = self.channel.lock().identify(drive).map_err(|error| {
+            log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
+            error
+        })?;
+        let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(Error::NO_SUCH_DEVICE)?;
+        log::info!(
+            "ata: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}",
+            display_name(name),
+            identity.model,
+            identity.sectors,
+            identity.lba48,
+            identity.write_cache_enabled,
+            if identity.lba48 && identity.flush_cache_ext { 0xEA } else { 0xE7 },
+        );
+        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, geometry })
+    }
+}
+
+fn display_name(name: &[u8]) -> &str {
+    core::str::from_utf8(name).unwrap_or("?")
+}
+
+/// An identified drive; requests take the channel in turn.
+pub struct AtaDisk<R, C> {
+    channel: Arc<Mutex<Channel<R, C>>>,
+    drive: Drive,
+    identity: Identity,
+    geometry: Geometry,
+}
+
+impl<R, C> AtaDisk<R, C> {
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn report(&self, what: &str, result: Result<(), AtaError>) -> Result<(), Error> {
+        result.map_err(|error| {
+            log::warn!("ata: {:?}: {what}: {error}", self.drive);
+            Error::from(error)
+        })
+    }
+}
+
+impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let result = self.channel.lock().read(self.drive, &self.identity, record, buf);
+        self.report("read", result)
+    }
+
+    fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
+        let result = self.channel.lock().write(self.drive, &self.identity, record, data);
+        self.report("write", result)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        let result = self.channel.lock().flush(self.drive, &self.identity);
+        self.report("flush", result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sim::{Faults, SimChannel, SimDrive, StepClock};
+    use super::*;
+    use crate::device::mode::{READ, WRITE};
+    use crate::flush::Waiter;
+    use crate::server::{Opened, Server};
+    use std::vec;
+
+    struct Answer<'a>(&'a core::cell::Cell<Option<Result<(), Error>>>);
+    impl Waiter for Answer<'_> {
+        fn answer(self, result: Result<(), Error>) {
+            self.0.set(Some(result));
+        }
+    }
+
+    fn backend(master: SimDrive) -> (AtaBackend<SimChannel, StepClock>, SimChannel) {
+        let sim = SimChannel::new(Some(master), None);
+        let timeouts = Timeouts { command: 1000, flush: 1000 };
+        (AtaBackend::new(Channel::new(sim.clone(), StepClock::new(1), timeouts)), sim)
+    }
+
+    #[test]
+    fn wd0_is_the_master_and_other_names_are_not_ours() {
+        let (backend, _) = backend(SimDrive::new(4096, true));
+        let rw = Access { read: true, write: true };
+        assert_eq!(backend.open(b"wd0", rw).map(|disk| disk.geometry()).ok(), Geometry::new(512, 4096));
+        assert_eq!(backend.open(b"wd1", rw).err(), Some(Error::NO_SUCH_DEVICE), "no slave");
+        assert_eq!(backend.open(b"console", rw).err(), Some(Error::NO_SUCH_DEVICE));
+        assert_eq!(backend.open(b"wd00", rw).err(), Some(Error::NO_SUCH_DEVICE));
+    }
+
+    #[test]
+    fn the_server_flushes_an_ata_drive_and_reports_a_failed_flush() {
+        let (backend, sim) = backend(SimDrive::new(4096, true));
+        let server = Server::new(backend);
+        let Opened::Local { device, .. } = server.open(b"wd0", READ | WRITE) else { panic!("wd0") };
+        assert_eq!(server.write(device, 10, &[0x5A; 1024]), Ok(1024));
+        let answer = core::cell::Cell::new(None);
+        server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
+        assert_eq!(answer.take(), Some(Ok(())));
+        assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&11], [0x5A; SECTOR]);
+        sim.state().drives[0].as_mut().unwrap().faults = Faults { abort: Some(registers::command::FLUSH_CACHE_EXT), ..Faults::default() };
+        server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
+        assert_eq!(answer.take(), Some(Err(Error::IO_ERROR)));
+        assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
+    }
+
+    #[test]
+    fn errors_name_their_cause() {
+        let failed = AtaError::Failed { command: 0xEA, status: 0x41, error: 0x04 };
+        assert_eq!(alloc::format!("{failed}"), "command 0xea failed: status 0x41, error 0x04 ABRT");
+        assert_eq!(Error::from(failed), Error::IO_ERROR);
+        assert_eq!(Error::from(AtaError::OutOfRange { lba: 1, sectors: 1 }), Error::INVALID_RECNUM);
+    }
+}

@@ -1,0 +1,403 @@
+//! The polling-PIO command protocol on one channel: select, issue, move data sector by sector,
+//! check the status after every step. Interrupts stay off (`nIEN`); every wait has a deadline;
+//! after any failure the channel is reset so the next command starts clean.
+
+use super::identify::Identity;
+use super::registers::{command, control, status, Reg, Registers, SECTOR};
+use super::{AtaError, Clock};
+
+/// Master or slave on the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drive {
+    Master,
+    Slave,
+}
+
+/// Deadlines in clock ticks.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// For the drive to leave BSY during selection and data transfer.
+    pub command: u64,
+    /// For a cache flush, which may write back the whole cache.
+    pub flush: u64,
+}
+
+/// Sectors one command moves at most.
+const MAX_SECTORS_LBA48: usize = 65536;
+const MAX_SECTORS_LBA28: usize = 256;
+/// First sector 28-bit commands cannot reach.
+const LBA28_LIMIT: u64 = 1 << 28;
+
+/// A channel and the clock its deadlines run on.
+pub struct Channel<R, C> {
+    regs: R,
+    clock: C,
+    timeouts: Timeouts,
+}
+
+impl<R: Registers, C: Clock> Channel<R, C> {
+    pub fn new(mut regs: R, clock: C, timeouts: Timeouts) -> Self {
+        regs.set_control(control::NIEN);
+        Channel { regs, clock, timeouts }
+    }
+
+    /// IDENTIFY DEVICE: `NoDrive` for an empty position, `NotAta` for packet devices.
+    pub fn identify(&mut self, drive: Drive) -> Result<Identity, AtaError> {
+        self.recovering(|channel| {
+            channel.select(drive, 0)?;
+            channel.regs.write(Reg::StatusCommand, command::IDENTIFY_DEVICE);
+            channel.delay_400ns();
+            let status = channel.wait_not_busy(command::IDENTIFY_DEVICE, channel.timeouts.command)?;
+            if status & status::ERR != 0 {
+                // Packet devices abort IDENTIFY DEVICE and leave their signature.
+                let signature = (channel.regs.read(Reg::LbaMid), channel.regs.read(Reg::LbaHigh));
+                if signature == (0x14, 0xEB) {
+                    return Err(AtaError::NotAta);
+                }
+            }
+            channel.wait_for_data(command::IDENTIFY_DEVICE)?;
+            let mut data = [0; SECTOR];
+            channel.regs.read_sector(&mut data);
+            channel.finish(command::IDENTIFY_DEVICE, channel.timeouts.command)?;
+            Identity::parse(&data)
+        })
+    }
+
+    /// Reads whole sectors from `lba` into `buf` (a multiple of 512 bytes, any alignment).
+    pub fn read(&mut self, drive: Drive, id: &Identity, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
+        let opcode = if id.lba48 { command::READ_SECTORS_EXT } else { command::READ_SECTORS };
+        self.transfer(drive, id, opcode, lba, buf.len(), |channel, sector| {
+            channel.wait_for_data(opcode)?;
+            let block = &mut buf[sector * SECTOR..][..SECTOR];
+            channel.regs.read_sector(block.try_into().expect("one whole sector"));
+            Ok(())
+        })
+    }
+
+    /// Writes whole sectors from `data` at `lba`. Returns only when the drive reports the last
+    /// sector accepted without error.
+    pub fn write(&mut self, drive: Drive, id: &Identity, lba: u64, data: &[u8]) -> Result<(), AtaError> {
+        let opcode = if id.lba48 { command::WRITE_SECTORS_EXT } else { command::WRITE_SECTORS };
+        self.transfer(drive, id, opcode, lba, data.len(), |channel, sector| {
+            channel.wait_for_data(opcode)?;
+            let block = &data[sector * SECTOR..][..SECTOR];
+            channel.regs.write_sector(block.try_into().expect("one whole sector"));
+            Ok(())
+        })
+    }
+
+    /// FLUSH CACHE EXT (0xEA) on 48-bit drives that have it, FLUSH CACHE (0xE7) otherwise.
+    pub fn flush(&mut self, drive: Drive, id: &Identity) -> Result<(), AtaError> {
+        let opcode = if id.lba48 && id.flush_cache_ext { command::FLUSH_CACHE_EXT } else { command::FLUSH_CACHE };
+        self.recovering(|channel| {
+            channel.select(drive, 0)?;
+            channel.regs.write(Reg::StatusCommand, opcode);
+            channel.delay_400ns();
+            channel.finish(opcode, channel.timeouts.flush)
+        })
+    }
+
+    /// A data command over `bytes` from `lba`, split into as few commands as the addressing
+    /// allows; `move_sector(channel, n)` moves the request's `n`th sector.
+    fn transfer(
+        &mut self,
+        drive: Drive,
+        id: &Identity,
+        opcode: u8,
+        lba: u64,
+        bytes: usize,
+        mut move_sector: impl FnMut(&mut Self, usize) -> Result<(), AtaError>,
+    ) -> Result<(), AtaError> {
+        self.recovering(|channel| {
+            check_range(id, lba, bytes)?;
+            let sectors = bytes / SECTOR;
+            let per_command = if id.lba48 { MAX_SECTORS_LBA48 } else { MAX_SECTORS_LBA28 };
+            let mut done = 0;
+            while done < sectors {
+                let count = per_command.min(sectors - done);
+                channel.issue(drive, id, opcode, lba + done as u64, count)?;
+                for sector in done..done + count {
+                    move_sector(channel, sector)?;
+                }
+                channel.finish(opcode, channel.timeouts.command)?;
+                done += count;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `command`; on failure resets the channel before returning the error.
+    fn recovering<T>(&mut self, command: impl FnOnce(&mut Self) -> Result<T, AtaError>) -> Result<T, AtaError> {
+        let result = command(self);
+        if matches!(result, Err(AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. })) {
+            self.reset();
+        }
+        result
+    }
+
+    /// Selects `drive` with the top LBA bits of a 28-bit command, once the channel is idle.
+    fn select(&mut self, drive: Drive, lba28_top: u8) -> Result<(), AtaError> {
+        let drive_bit = match drive {
+            Drive::Master => 0,
+            Drive::Slave => 0x10,
+        };
+        self.regs.write(Reg::Device, 0xE0 | drive_bit | (lba28_top & 0x0F));
+        self.delay_400ns();
+        if self.regs.alt_status() == 0xFF {
+            return Err(AtaError::NoDrive); // floating bus: nothing on the channel
+        }
+        // An absent drive reads as all zeros: never ready.
+        let status = self.wait_not_busy(0, self.timeouts.command)?;
+        if status & status::DRDY == 0 {
+            return Err(AtaError::NoDrive);
+        }
+        Ok(())
+    }
+
+    /// Loads the task-file registers for `count` sectors at `lba` and writes the opcode.
+    fn issue(&mut self, drive: Drive, id: &Identity, opcode: u8, lba: u64, count: usize) -> Result<(), AtaError> {
+        if id.lba48 {
+            self.select(drive, 0)?;
+            // High-order bytes first: the drive keeps the previous write of each register.
+            let count = count as u16; // 65536 is encoded as 0
+            self.regs.write(Reg::SectorCount, (count >> 8) as u8);
+            self.regs.write(Reg::LbaLow, (lba >> 24) as u8);
+            self.regs.write(Reg::LbaMid, (lba >> 32) as u8);
+            self.regs.write(Reg::LbaHigh, (lba >> 40) as u8);
+            self.regs.write(Reg::SectorCount, count as u8);
+        } else {
+            self.select(drive, (lba >> 24) as u8)?;
+            self.regs.write(Reg::SectorCount, count as u8); // 256 is encoded as 0
+        }
+        self.regs.write(Reg::LbaLow, lba as u8);
+        self.regs.write(Reg::LbaMid, (lba >> 8) as u8);
+        self.regs.write(Reg::LbaHigh, (lba >> 16) as u8);
+        self.regs.write(Reg::StatusCommand, opcode);
+        self.delay_400ns();
+        Ok(())
+    }
+
+    /// Waits until the drive asks for (or offers) the next sector.
+    fn wait_for_data(&mut self, opcode: u8) -> Result<(), AtaError> {
+        let status = self.wait_not_busy(opcode, self.timeouts.command)?;
+        self.check(opcode, status)?;
+        if status & status::DRQ == 0 {
+            return Err(AtaError::Protocol { command: opcode, status });
+        }
+        Ok(())
+    }
+
+    /// Waits for the end of a command and checks it ended cleanly with no data left over.
+    fn finish(&mut self, opcode: u8, timeout: u64) -> Result<(), AtaError> {
+        self.delay_400ns();
+        let status = self.wait_not_busy(opcode, timeout)?;
+        self.check(opcode, status)?;
+        if status & status::DRQ != 0 {
+            return Err(AtaError::Protocol { command: opcode, status });
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, opcode: u8, status: u8) -> Result<(), AtaError> {
+        if status & (status::ERR | status::DF) != 0 {
+            let error = self.regs.read(Reg::ErrorFeatures);
+            return Err(AtaError::Failed { command: opcode, status, error });
+        }
+        Ok(())
+    }
+
+    /// Polls until BSY clears; returns the status (read from the status register, which also
+    /// acknowledges the drive).
+    fn wait_not_busy(&mut self, opcode: u8, timeout: u64) -> Result<u8, AtaError> {
+        let start = self.clock.now();
+        loop {
+            let status = self.regs.alt_status();
+            if status & status::BSY == 0 {
+                return Ok(self.regs.read(Reg::StatusCommand));
+            }
+            if self.clock.now().wrapping_sub(start) > timeout {
+                return Err(AtaError::Timeout { command: opcode, status });
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// The 400 ns the drive needs before its status is valid: four alternate-status reads.
+    fn delay_400ns(&mut self) {
+        for _ in 0..4 {
+            self.regs.alt_status();
+        }
+    }
+
+    /// Software reset (SRST) of both drives, back to polling mode.
+    fn reset(&mut self) {
+        self.regs.set_control(control::NIEN | control::SRST);
+        self.delay_400ns();
+        self.regs.set_control(control::NIEN);
+        self.delay_400ns();
+        // A drive that stays busy shows up as a timeout on the next command.
+        let _ = self.wait_not_busy(0, self.timeouts.command);
+    }
+}
+
+/// Refuses transfers past the drive's end or beyond what its addressing can reach.
+fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
+    let sectors = (bytes / SECTOR) as u64;
+    let end = lba.checked_add(sectors);
+    let limit = if id.lba48 { id.sectors } else { id.sectors.min(LBA28_LIMIT) };
+    match end {
+        Some(end) if end <= limit && bytes % SECTOR == 0 => Ok(()),
+        _ => Err(AtaError::OutOfRange { lba, sectors }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sim::{Faults, SimChannel, SimDrive, StepClock};
+    use super::*;
+    use crate::backend::ata::registers::error;
+    use std::vec;
+    use std::vec::Vec;
+
+    const TIMEOUTS: Timeouts = Timeouts { command: 1000, flush: 5000 };
+
+    fn channel(master: SimDrive) -> (Channel<SimChannel, StepClock>, SimChannel) {
+        let sim = SimChannel::new(Some(master), None);
+        (Channel::new(sim.clone(), StepClock::new(1), TIMEOUTS), sim)
+    }
+
+    fn pattern(sectors: usize, seed: u8) -> Vec<u8> {
+        (0..sectors * SECTOR).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn identify_finds_the_master_and_no_slave() {
+        let (mut channel, _) = channel(SimDrive::new(2048, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        assert_eq!((id.sectors, id.lba48, id.flush_cache_ext), (2048, true, true));
+        assert_eq!(channel.identify(Drive::Slave), Err(AtaError::NoDrive));
+    }
+
+    #[test]
+    fn packet_devices_are_not_disks() {
+        let mut cdrom = SimDrive::new(100, false);
+        cdrom.packet = true;
+        let (mut channel, _) = channel(cdrom);
+        assert_eq!(channel.identify(Drive::Master), Err(AtaError::NotAta));
+    }
+
+    #[test]
+    fn lba48_writes_read_back_through_ext_commands_from_unaligned_buffers() {
+        let (mut channel, sim) = channel(SimDrive::new(1 << 40, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        let lba = (1 << 40) - 8; // needs all 48 address bits
+        let mut backing = vec![0u8; 8 * SECTOR + 1];
+        backing[1..].copy_from_slice(&pattern(8, 5));
+        channel.write(Drive::Master, &id, lba, &backing[1..]).unwrap();
+        let mut read = vec![0u8; 8 * SECTOR + 3];
+        channel.read(Drive::Master, &id, lba, &mut read[3..]).unwrap();
+        assert!(read[3..] == backing[1..]);
+        assert_eq!(sim.state().drives[0].as_ref().unwrap().sector(lba + 7)[..], backing[1 + 7 * SECTOR..]);
+        assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE, command::WRITE_SECTORS_EXT, command::READ_SECTORS_EXT]);
+    }
+
+    #[test]
+    fn lba28_drives_use_28_bit_commands_split_at_256_sectors() {
+        let (mut channel, sim) = channel(SimDrive::new(1 << 27, false));
+        let id = channel.identify(Drive::Master).unwrap();
+        let lba = (1 << 27) - 300; // top address bits go through the device register
+        let data = pattern(300, 9);
+        channel.write(Drive::Master, &id, lba, &data).unwrap();
+        let mut read = vec![0; data.len()];
+        channel.read(Drive::Master, &id, lba, &mut read).unwrap();
+        assert!(read == data);
+        channel.flush(Drive::Master, &id).unwrap();
+        let expected = [
+            command::IDENTIFY_DEVICE,
+            command::WRITE_SECTORS,
+            command::WRITE_SECTORS,
+            command::READ_SECTORS,
+            command::READ_SECTORS,
+            command::FLUSH_CACHE,
+        ];
+        assert_eq!(sim.state().commands, expected);
+    }
+
+    #[test]
+    fn lba48_commands_carry_up_to_65536_sectors() {
+        let (mut channel, sim) = channel(SimDrive::new(1 << 20, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        let mut buf = vec![0; (65536 + 1) * SECTOR];
+        channel.read(Drive::Master, &id, 0, &mut buf).unwrap();
+        let commands = sim.state().commands.clone();
+        assert_eq!(commands, [command::IDENTIFY_DEVICE, command::READ_SECTORS_EXT, command::READ_SECTORS_EXT]);
+    }
+
+    #[test]
+    fn flush_makes_writes_durable_with_flush_cache_ext() {
+        let (mut channel, sim) = channel(SimDrive::new(64, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        channel.write(Drive::Master, &id, 3, &pattern(1, 1)).unwrap();
+        assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty());
+        channel.flush(Drive::Master, &id).unwrap();
+        assert_eq!(sim.state().commands.last(), Some(&command::FLUSH_CACHE_EXT));
+        assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&3][..], pattern(1, 1)[..]);
+    }
+
+    #[test]
+    fn a_48_bit_drive_without_flush_ext_gets_flush_cache() {
+        let mut drive = SimDrive::new(64, true);
+        drive.flush_ext = false;
+        let (mut channel, sim) = channel(drive);
+        let id = channel.identify(Drive::Master).unwrap();
+        channel.flush(Drive::Master, &id).unwrap();
+        assert_eq!(sim.state().commands.last(), Some(&command::FLUSH_CACHE));
+    }
+
+    fn with_faults(faults: Faults) -> (Channel<SimChannel, StepClock>, SimChannel, Identity) {
+        let (mut channel, sim) = channel(SimDrive::new(64, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        sim.state().drives[0].as_mut().unwrap().faults = faults;
+        (channel, sim, id)
+    }
+
+    #[test]
+    fn a_failed_flush_is_an_error_and_the_channel_recovers() {
+        let (mut channel, sim, id) = with_faults(Faults { abort: Some(command::FLUSH_CACHE_EXT), ..Faults::default() });
+        channel.write(Drive::Master, &id, 0, &pattern(1, 2)).unwrap();
+        let failed = channel.flush(Drive::Master, &id);
+        assert!(matches!(failed, Err(AtaError::Failed { command: 0xEA, error: error::ABRT, .. })), "{failed:?}");
+        assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty());
+        sim.state().drives[0].as_mut().unwrap().faults = Faults::default();
+        channel.flush(Drive::Master, &id).unwrap();
+        assert_eq!(sim.state().drives[0].as_ref().unwrap().durable.len(), 1);
+    }
+
+    #[test]
+    fn media_errors_in_the_middle_of_a_transfer_fail_the_request() {
+        let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::WRITE_SECTORS_EXT, 2)), ..Faults::default() });
+        let failed = channel.write(Drive::Master, &id, 0, &pattern(4, 3));
+        assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+        let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::READ_SECTORS_EXT, 1)), ..Faults::default() });
+        let failed = channel.read(Drive::Master, &id, 0, &mut [0; 4 * SECTOR]);
+        assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+    }
+
+    #[test]
+    fn device_faults_and_stuck_drives_are_errors() {
+        let (mut channel, _, id) = with_faults(Faults { device_fault: Some(command::WRITE_SECTORS_EXT), ..Faults::default() });
+        let failed = channel.write(Drive::Master, &id, 0, &pattern(1, 0));
+        assert!(matches!(failed, Err(AtaError::Failed { status, .. }) if status & status::DF != 0), "{failed:?}");
+        let (mut channel, _, id) = with_faults(Faults { stuck_busy: true, ..Faults::default() });
+        let failed = channel.flush(Drive::Master, &id);
+        assert!(matches!(failed, Err(AtaError::Timeout { .. })), "{failed:?}");
+    }
+
+    #[test]
+    fn requests_past_the_end_issue_no_command() {
+        let (mut channel, sim, id) = with_faults(Faults::default());
+        assert_eq!(channel.read(Drive::Master, &id, 63, &mut [0; 2 * SECTOR]), Err(AtaError::OutOfRange { lba: 63, sectors: 2 }));
+        assert_eq!(channel.write(Drive::Master, &id, u64::MAX, &[0; SECTOR]), Err(AtaError::OutOfRange { lba: u64::MAX, sectors: 1 }));
+        assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE]);
+    }
+}
