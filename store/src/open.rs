@@ -15,8 +15,9 @@ use crate::store::{Flags, Store};
 /// Where leaves come from: device masters and, for tools with a file system, files.
 pub trait Opener {
     /// The device master for names under translator `node` (`device:@NODE:NAME`), or the
-    /// kernel's device master (`None`).
-    fn device_master(&self, node: Option<&str>) -> Result<Rc<dyn DeviceMaster>>;
+    /// kernel's device master (`None`). `flags` says whether the device will be written
+    /// ([`Flags::HARD_READONLY`] when not), for looking `node` up with the right access.
+    fn device_master(&self, node: Option<&str>, flags: Flags) -> Result<Rc<dyn DeviceMaster>>;
 
     /// A store over file `path`.
     fn file(&self, _path: &str, _flags: Flags) -> Result<Store> {
@@ -40,7 +41,7 @@ pub fn open_spec(spec: &Spec<'_>, flags: Flags, opener: &dyn Opener) -> Result<S
         specs.iter().map(|child| open_spec(child, flags, opener)).collect()
     };
     match spec {
-        Spec::Device { node, name } => device::open(opener.device_master(*node)?, name, leaf_flags),
+        Spec::Device { node, name } => device::open(opener.device_master(*node, leaf_flags)?, name, leaf_flags),
         Spec::File { path } => opener.file(path, leaf_flags),
         Spec::Memory { size } => memory::create(*size, 1),
         Spec::Zero { size } => zero::create(*size),
@@ -65,7 +66,7 @@ pub fn open_spec(spec: &Spec<'_>, flags: Flags, opener: &dyn Opener) -> Result<S
 pub struct WithMaster(pub Rc<dyn DeviceMaster>);
 
 impl Opener for WithMaster {
-    fn device_master(&self, node: Option<&str>) -> Result<Rc<dyn DeviceMaster>> {
+    fn device_master(&self, node: Option<&str>, _flags: Flags) -> Result<Rc<dyn DeviceMaster>> {
         match node {
             None => Ok(self.0.clone()),
             // Reaching a translator needs a file system to look its node up in.

@@ -7,7 +7,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::ops::{BitOr, BitOrAssign};
+use core::ops::{BitOr, BitOrAssign, Range};
 
 use crate::errno::Errno;
 use crate::error::{ChildFailure, Error, Result};
@@ -176,31 +176,7 @@ impl Store {
     /// read: fewer at the end of the store, at a hole, or when a later run fails. An error is
     /// returned only when nothing could be read (`EIO` when `addr` is past the end or in a hole).
     pub fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize> {
-        let blocks = self.request_blocks(buf.len())?;
-        if blocks == 0 {
-            return Ok(0);
-        }
-        let bs = self.block_size as usize;
-        let mut done = 0;
-        let segments: Vec<_> = self.layout.segments(addr, blocks).collect();
-        for segment in segments.iter() {
-            let Some(start) = segment.start else { break };
-            let want = segment.blocks as usize * bs;
-            match self.class.read(start, segment.index, &mut buf[done..done + want]) {
-                Ok(got) => {
-                    done += got;
-                    if got < want {
-                        break;
-                    }
-                }
-                Err(error) if done == 0 => return Err(error),
-                Err(_) => break,
-            }
-        }
-        if done == 0 {
-            return Err(self.fail(Errno::EIO));
-        }
-        Ok(done)
+        self.transfer(addr, buf.len(), |class, start, index, range| class.read(start, index, &mut buf[range]))
     }
 
     /// Reads up to `amount` bytes at block `addr` into a new buffer, as [`Store::read`].
@@ -218,20 +194,29 @@ impl Store {
         if self.flags.contains(Flags::READONLY) {
             return Err(self.fail(Errno::EROFS));
         }
-        let blocks = self.request_blocks(data.len())?;
+        self.transfer(addr, data.len(), |class, start, index, range| class.write(start, index, &data[range]))
+    }
+
+    /// Runs `step` on each run-sized piece of a `len`-byte transfer at block `addr` (class
+    /// address, run index, byte range of the caller's buffer) and stitches the results.
+    fn transfer(
+        &mut self,
+        addr: u64,
+        len: usize,
+        mut step: impl FnMut(&mut dyn Class, u64, usize, Range<usize>) -> Result<usize>,
+    ) -> Result<usize> {
+        let blocks = self.request_blocks(len)?;
         if blocks == 0 {
             return Ok(0);
         }
-        let bs = self.block_size as usize;
         let mut done = 0;
-        let segments: Vec<_> = self.layout.segments(addr, blocks).collect();
-        for segment in segments.iter() {
+        for segment in self.layout.segments(addr, blocks) {
             let Some(start) = segment.start else { break };
-            let want = segment.blocks as usize * bs;
-            match self.class.write(start, segment.index, &data[done..done + want]) {
-                Ok(put) => {
-                    done += put;
-                    if put < want {
+            let want = segment.blocks as usize * self.block_size as usize;
+            match step(&mut *self.class, start, segment.index, done..done + want) {
+                Ok(moved) => {
+                    done += moved;
+                    if moved < want {
                         break;
                     }
                 }

@@ -14,12 +14,12 @@ pub struct HostOpener;
 
 impl Opener for HostOpener {
     #[cfg(all(target_os = "hurd", feature = "mach"))]
-    fn device_master(&self, node: Option<&str>) -> Result<Rc<dyn DeviceMaster>> {
-        store::hurd::device_master(node)
+    fn device_master(&self, node: Option<&str>, flags: Flags) -> Result<Rc<dyn DeviceMaster>> {
+        store::hurd::device_master(node, flags)
     }
 
     #[cfg(not(all(target_os = "hurd", feature = "mach")))]
-    fn device_master(&self, _node: Option<&str>) -> Result<Rc<dyn DeviceMaster>> {
+    fn device_master(&self, _node: Option<&str>, _flags: Flags) -> Result<Rc<dyn DeviceMaster>> {
         eprintln!("storectl: device stores need GNU Mach's device master, which this system does not have");
         Err(Error::class("device", Errno::ENODEV))
     }
