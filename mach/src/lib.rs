@@ -1,2 +1,20 @@
-//! no_std GNU Mach runtime.
+//! no_std GNU Mach runtime: the only crate with inline assembly.
+//!
+//! `sys` is the trap layer and the one place that differs by target: inline-assembly
+//! traps (freestanding `target_os = "none"`), glibc (`target_os = "hurd"`) or, on any other
+//! host, a small simulated kernel used by the tests. Everything else is target-independent.
 #![no_std]
+
+extern crate alloc;
+#[cfg(not(any(target_os = "none", target_os = "hurd")))]
+extern crate std;
+
+pub mod kern;
+pub mod msg;
+pub mod ool;
+pub mod port;
+mod reply;
+mod task;
+pub mod sys;
+
+pub use reply::reply_port;

@@ -1,0 +1,37 @@
+//! The trap layer: the only code that differs by target.
+//!
+//! Every backend offers the same functions over raw names (`u32`) and raw `kern_return_t`s
+//! (`i32`); the layers above wrap them in owned types and `kern::Result`.
+//!
+//! - `target_os = "none"` (x86_64): GNU Mach traps through `syscall` (inline assembly).
+//! - `target_os = "hurd"`: glibc's `mach_msg` and friends (x86_64 and i686).
+//! - anything else: [`sim`], a simulated kernel in `std` for host tests.
+
+#[cfg(target_os = "none")]
+mod trap;
+#[cfg(target_os = "none")]
+pub use trap::*;
+
+#[cfg(target_os = "hurd")]
+mod glibc;
+#[cfg(target_os = "hurd")]
+pub use glibc::*;
+
+#[cfg(not(any(target_os = "none", target_os = "hurd")))]
+pub mod sim;
+#[cfg(not(any(target_os = "none", target_os = "hurd")))]
+pub use sim::traps::*;
+
+/// `mach_msg` option bits (`mach/message.h`).
+pub const MACH_SEND_MSG: u32 = 0x1;
+pub const MACH_RCV_MSG: u32 = 0x2;
+pub const MACH_SEND_TIMEOUT: u32 = 0x10;
+pub const MACH_RCV_TIMEOUT: u32 = 0x100;
+pub const MACH_RCV_LARGE: u32 = 0x800;
+
+/// Port right kinds for `port_allocate` (`mach/port.h`).
+pub const MACH_PORT_RIGHT_SEND: u32 = 0;
+pub const MACH_PORT_RIGHT_RECEIVE: u32 = 1;
+pub const MACH_PORT_RIGHT_SEND_ONCE: u32 = 2;
+pub const MACH_PORT_RIGHT_PORT_SET: u32 = 3;
+pub const MACH_PORT_RIGHT_DEAD_NAME: u32 = 4;
