@@ -9,7 +9,7 @@
 
 pub mod ata;
 pub mod memory;
-// pub mod rump;
+pub mod rump;
 
 use crate::device::{Access, Error};
 

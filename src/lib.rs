@@ -5,6 +5,7 @@
 //! - [`flush`]: the flush merger behind `DEV_FLUSH_CACHE`;
 //! - [`backend`]: the operations table and the drivers (`memory`, `ata`, `rump`).
 #![no_std]
+#![cfg_attr(test, feature(c_variadic))]
 
 extern crate alloc;
 #[cfg(test)]

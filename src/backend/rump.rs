@@ -1,0 +1,287 @@
+//! The Hurd's own driver stack: NetBSD's disk drivers in a rump kernel (AHCI, PIIX IDE, ATA,
+//! SCSI, `wd`, `sd`, `cd`), reached through rump system calls on the raw devices.
+//!
+//! `wd0` is opened as `/dev/rwd0d` (the whole raw disk); its geometry comes from
+//! `DIOCGSECTORSIZE` and `DIOCGMEDIASIZE`; `DEV_FLUSH_CACHE` becomes
+//! `ioctl(fd, DIOCCACHESYNC, &1)`, which `wd` turns into ATA FLUSH CACHE (EXT) and `sd` into
+//! SYNCHRONIZE CACHE. The rump kernel starts on the first open.
+
+#[cfg(any(target_os = "hurd", test))]
+pub mod ffi;
+#[cfg(test)]
+mod standin;
+
+use alloc::vec::Vec;
+use core::ffi::CStr;
+use spin::Once;
+
+use super::{Backend, Disk, Geometry};
+use crate::device::{Access, Error};
+
+/// NetBSD's ioctl request encoding (`sys/ioccom.h`), which the rump kernel speaks whatever
+/// the host's own encoding is.
+const fn netbsd_ioctl(direction: u32, group: u8, number: u8, length: u32) -> u32 {
+    direction | (length & 0x1FFF) << 16 | (group as u32) << 8 | number as u32
+}
+const IOC_OUT: u32 = 0x4000_0000;
+const IOC_IN: u32 = 0x8000_0000;
+
+/// `_IOR('d', 132, off_t)`: the media size in bytes.
+pub const DIOCGMEDIASIZE: u32 = netbsd_ioctl(IOC_OUT, b'd', 132, 8);
+/// `_IOR('d', 133, u_int)`: the sector size in bytes.
+pub const DIOCGSECTORSIZE: u32 = netbsd_ioctl(IOC_OUT, b'd', 133, 4);
+/// `_IOW('d', 118, int)`: flush the drive's write cache; the int is a "force" flag.
+pub const DIOCCACHESYNC: u32 = netbsd_ioctl(IOC_IN, b'd', 118, 4);
+
+/// NetBSD open flags.
+pub const RUMP_O_RDONLY: i32 = 0;
+pub const RUMP_O_WRONLY: i32 = 1;
+pub const RUMP_O_RDWR: i32 = 2;
+
+/// The rump system calls the backend makes. Errors are host errnos (already converted with
+/// `rump_errno2host`). Implemented over the librump symbols by [`ffi::LinkedRump`].
+pub trait RumpKernel: Clone + Send + Sync {
+    fn init(&self) -> Result<(), Error>;
+    /// Returns a rump file descriptor.
+    fn open(&self, path: &CStr, flags: i32) -> Result<i32, Error>;
+    /// Bytes read at `offset`, fewer only at the end of the device.
+    fn pread(&self, fd: i32, buf: &mut [u8], offset: i64) -> Result<usize, Error>;
+    fn pwrite(&self, fd: i32, data: &[u8], offset: i64) -> Result<usize, Error>;
+    /// An ioctl whose argument is an `int`/`u_int` the kernel fills in.
+    fn ioctl_read_u32(&self, fd: i32, request: u32) -> Result<u32, Error>;
+    /// An ioctl whose argument is an `off_t` the kernel fills in.
+    fn ioctl_read_i64(&self, fd: i32, request: u32) -> Result<i64, Error>;
+    /// An ioctl whose argument is an `int` the kernel reads.
+    fn ioctl_write_i32(&self, fd: i32, request: u32, value: i32) -> Result<(), Error>;
+    fn close(&self, fd: i32);
+}
+
+/// Disks of a rump kernel, started on first use.
+pub struct RumpBackend<K> {
+    kernel: K,
+    started: Once<Result<(), Error>>,
+}
+
+impl<K: RumpKernel> RumpBackend<K> {
+    pub fn new(kernel: K) -> Self {
+        RumpBackend { kernel, started: Once::new() }
+    }
+}
+
+/// `wd0` → `/dev/rwd0d`: a driver name of lower-case letters and a unit number; anything else
+/// is not a rump disk (and is forwarded by the server).
+fn raw_device_path(name: &[u8]) -> Option<Vec<u8>> {
+    let letters = name.iter().take_while(|b| b.is_ascii_lowercase()).count();
+    let (driver, unit) = name.split_at(letters);
+    let valid = !driver.is_empty() && driver.len() <= 8 && !unit.is_empty() && unit.len() <= 3;
+    if !valid || !unit.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut path = Vec::with_capacity(name.len() + 8);
+    path.extend_from_slice(b"/dev/r");
+    path.extend_from_slice(name);
+    path.extend_from_slice(b"d\0");
+    Some(path)
+}
+
+fn open_flags(access: Access) -> i32 {
+    match (access.read, access.write) {
+        (true, true) => RUMP_O_RDWR,
+        (false, true) => RUMP_O_WRONLY,
+        _ => RUMP_O_RDONLY,
+    }
+}
+
+impl<K: RumpKernel> Backend for RumpBackend<K> {
+    type Disk = RumpDisk<K>;
+
+    fn open(&self, name: &[u8], access: Access) -> Result<RumpDisk<K>, Error> {
+        let path = raw_device_path(name).ok_or(Error::NO_SUCH_DEVICE)?;
+        let path = CStr::from_bytes_with_nul(&path).map_err(|_| Error::NO_SUCH_DEVICE)?;
+        (*self.started.call_once(|| self.kernel.init()))?;
+        // Closed on every path from here, errors included (the C server leaked it).
+        let descriptor = Descriptor { fd: self.kernel.open(path, open_flags(access))?, kernel: self.kernel.clone() };
+        let sector_size = self.kernel.ioctl_read_u32(descriptor.fd, DIOCGSECTORSIZE)?;
+        let media_size = self.kernel.ioctl_read_i64(descriptor.fd, DIOCGMEDIASIZE)?;
+        let records = u64::try_from(media_size).map_err(|_| Error::IO_ERROR)? / u64::from(sector_size.max(1));
+        let geometry = Geometry::new(sector_size, records).ok_or(Error::IO_ERROR)?;
+        Ok(RumpDisk { descriptor, geometry })
+    }
+}
+
+/// A rump file descriptor, closed on drop.
+struct Descriptor<K: RumpKernel> {
+    kernel: K,
+    fd: i32,
+}
+
+impl<K: RumpKernel> Drop for Descriptor<K> {
+    fn drop(&mut self) {
+        self.kernel.close(self.fd);
+    }
+}
+
+/// An open raw rump device.
+pub struct RumpDisk<K: RumpKernel> {
+    descriptor: Descriptor<K>,
+    geometry: Geometry,
+}
+
+impl<K: RumpKernel> RumpDisk<K> {
+    fn offset(&self, record: u64, done: usize) -> Result<i64, Error> {
+        record
+            .checked_mul(u64::from(self.geometry.record_size()))
+            .and_then(|start| start.checked_add(done as u64))
+            .and_then(|offset| i64::try_from(offset).ok())
+            .ok_or(Error::INVALID_RECNUM)
+    }
+}
+
+impl<K: RumpKernel> Disk for RumpDisk<K> {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.descriptor.kernel.pread(self.descriptor.fd, &mut buf[done..], self.offset(record, done)?)? {
+                0 => return Err(Error::IO_ERROR), // the device ended before its reported size
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
+        let mut done = 0;
+        while done < data.len() {
+            match self.descriptor.kernel.pwrite(self.descriptor.fd, &data[done..], self.offset(record, done)?)? {
+                0 => return Err(Error::IO_ERROR),
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        // force = 1: `sd` only flushes a clean cache when forced.
+        self.descriptor.kernel.ioctl_write_i32(self.descriptor.fd, DIOCCACHESYNC, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ffi::LinkedRump;
+    use super::standin::{self, Call, Script};
+    use super::*;
+    use std::string::ToString;
+    use std::vec;
+
+    const RW: Access = Access { read: true, write: true };
+
+    fn open_wd0(backend: &RumpBackend<LinkedRump>, access: Access) -> Result<RumpDisk<LinkedRump>, Error> {
+        backend.open(b"wd0", access)
+    }
+
+    #[test]
+    fn ioctl_numbers_are_netbsds() {
+        assert_eq!(DIOCCACHESYNC, 0x8004_6476);
+        assert_eq!(DIOCGMEDIASIZE, 0x4008_6484);
+        assert_eq!(DIOCGSECTORSIZE, 0x4004_6485);
+    }
+
+    #[test]
+    fn names_map_to_raw_whole_disk_devices() {
+        assert_eq!(raw_device_path(b"wd0").as_deref(), Some(&b"/dev/rwd0d\0"[..]));
+        assert_eq!(raw_device_path(b"sd12").as_deref(), Some(&b"/dev/rsd12d\0"[..]));
+        for bad in [&b"console"[..], b"", b"0", b"wd", b"wd0s1", b"wd\0", b"WD0", b"wd1234", b"../wd0"] {
+            assert_eq!(raw_device_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn open_starts_rump_once_and_reads_the_geometry() {
+        standin::reset(Script::default());
+        let backend = RumpBackend::new(LinkedRump);
+        assert!(standin::calls().is_empty(), "rump starts lazily");
+        let disk = open_wd0(&backend, RW).unwrap();
+        assert_eq!(disk.geometry(), Geometry::new(512, 64).unwrap());
+        let _read_only = open_wd0(&backend, Access { read: true, write: false }).unwrap();
+        let _write_only = open_wd0(&backend, Access { read: false, write: true }).unwrap();
+        let open = |flags| Call::Open { path: "/dev/rwd0d".to_string(), flags };
+        let sizes = [
+            Call::Ioctl { fd: 7, request: u64::from(DIOCGSECTORSIZE), argument: None },
+            Call::Ioctl { fd: 7, request: u64::from(DIOCGMEDIASIZE), argument: None },
+        ];
+        let mut expected = vec![Call::Init, open(RUMP_O_RDWR)];
+        expected.extend(sizes.clone());
+        expected.push(open(RUMP_O_RDONLY));
+        expected.extend(sizes.clone());
+        expected.push(open(RUMP_O_WRONLY));
+        expected.extend(sizes);
+        assert_eq!(standin::calls(), expected);
+    }
+
+    #[test]
+    fn flush_is_diocachesync_with_force_and_errors_go_through_errno2host() {
+        standin::reset(Script::default());
+        let backend = RumpBackend::new(LinkedRump);
+        let disk = open_wd0(&backend, RW).unwrap();
+        disk.flush().unwrap();
+        let sync = Call::Ioctl { fd: 7, request: 0x8004_6476, argument: Some(1) };
+        assert_eq!(standin::calls().last(), Some(&sync));
+        standin::reset(Script { fail: Some((|call| matches!(call, Call::Ioctl { request: 0x8004_6476, .. }), 35)), ..Script::default() });
+        assert_eq!(disk.flush(), Err(Error::from_code(11).unwrap()), "NetBSD EAGAIN became the host's");
+        drop(disk);
+        assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
+    }
+
+    #[test]
+    fn a_failing_size_ioctl_closes_the_descriptor() {
+        for failing in [
+            (|call: &Call| matches!(call, Call::Ioctl { request: 0x4008_6484, .. })) as fn(&Call) -> bool,
+            |call: &Call| matches!(call, Call::Ioctl { request: 0x4004_6485, .. }),
+        ] {
+            standin::reset(Script { fail: Some((failing, 19)), ..Script::default() });
+            let backend = RumpBackend::new(LinkedRump);
+            assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(19).unwrap()));
+            assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }), "no descriptor leaked");
+        }
+        standin::reset(Script { media_size: -1, ..Script::default() });
+        let backend = RumpBackend::new(LinkedRump);
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::IO_ERROR));
+        assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
+    }
+
+    #[test]
+    fn a_failed_start_or_open_is_reported_and_not_retried_blindly() {
+        standin::reset(Script { fail: Some((|call| *call == Call::Init, 5)), ..Script::default() });
+        let backend = RumpBackend::new(LinkedRump);
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(5).unwrap()));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(5).unwrap()));
+        assert_eq!(standin::calls(), [Call::Init], "rump_init runs once");
+        standin::reset(Script { fail: Some((|call| matches!(call, Call::Open { .. }), 6)), ..Script::default() });
+        let backend = RumpBackend::new(LinkedRump);
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(6).unwrap()));
+        assert!(!standin::calls().contains(&Call::Close { fd: 7 }), "nothing to close");
+    }
+
+    #[test]
+    fn transfers_are_whole_and_continue_after_short_counts() {
+        standin::reset(Script { max_transfer: 1024, ..Script::default() });
+        let backend = RumpBackend::new(LinkedRump);
+        let disk = open_wd0(&backend, RW).unwrap();
+        let data: Vec<u8> = (0..4096).map(|i| i as u8).collect();
+        disk.write(2, &data).unwrap();
+        assert!(standin::data()[1024..5120] == data[..]);
+        let mut back = vec![0; 4096];
+        disk.read(2, &mut back).unwrap();
+        assert!(back == data);
+        let pwrites: Vec<_> = standin::calls().into_iter().filter(|c| matches!(c, Call::Pwrite { .. })).collect();
+        assert_eq!(pwrites[0], Call::Pwrite { fd: 7, len: 4096, offset: 1024 });
+        assert_eq!(pwrites[3], Call::Pwrite { fd: 7, len: 1024, offset: 4096 });
+        standin::reset(Script { media_size: 64 * 512, data: vec![0; 512], ..Script::default() });
+        assert_eq!(disk.read(1, &mut [0; 512]), Err(Error::IO_ERROR), "device shorter than reported");
+    }
+}

@@ -1,0 +1,110 @@
+//! The librump symbols (the Hurd's rump libraries), and [`LinkedRump`], the safe
+//! [`RumpKernel`] over them. In host tests the symbols come from a recording stand-in.
+
+use core::ffi::{c_int, c_ulong, c_void, CStr};
+
+use super::RumpKernel;
+use crate::device::Error;
+
+// The Hurd's rump disk stack, as its C rumpdisk links it. `-as-needed`: the driver libraries
+// register themselves through constructors, nothing refers to their symbols.
+#[cfg_attr(target_os = "hurd", link(name = "rump", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpuser", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpvfs", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev_disk", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev_pci", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev_ata", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev_piixide", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev_ahcisata", kind = "dylib", modifiers = "-as-needed"))]
+#[cfg_attr(target_os = "hurd", link(name = "rumpdev_scsipi", kind = "dylib", modifiers = "-as-needed"))]
+extern "C" {
+    fn rump_init() -> c_int;
+    fn rump_sys_open(path: *const core::ffi::c_char, flags: c_int, ...) -> c_int;
+    fn rump_sys_pread(fd: c_int, buf: *mut c_void, len: usize, offset: i64) -> isize;
+    fn rump_sys_pwrite(fd: c_int, buf: *const c_void, len: usize, offset: i64) -> isize;
+    fn rump_sys_ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+    fn rump_sys_close(fd: c_int) -> c_int;
+    /// NetBSD errno (what a failed rump call leaves in the host's `errno`) → host errno.
+    fn rump_errno2host(netbsd_errno: c_int) -> c_int;
+    /// glibc's per-thread `errno` (the Hurd's and Linux's alike).
+    fn __errno_location() -> *mut c_int;
+}
+
+/// The rump kernel linked into this program.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkedRump;
+
+/// The host errno of the failed rump call just made on this thread.
+fn last_error() -> Error {
+    // SAFETY: `__errno_location` returns this thread's errno slot, valid for the thread's life.
+    let netbsd = unsafe { *__errno_location() };
+    // SAFETY: a pure translation function.
+    let host = unsafe { rump_errno2host(netbsd) };
+    Error::from_code(host).unwrap_or(Error::IO_ERROR)
+}
+
+fn check(result: c_int) -> Result<c_int, Error> {
+    if result < 0 {
+        Err(last_error())
+    } else {
+        Ok(result)
+    }
+}
+
+fn check_size(result: isize) -> Result<usize, Error> {
+    usize::try_from(result).map_err(|_| last_error())
+}
+
+impl RumpKernel for LinkedRump {
+    fn init(&self) -> Result<(), Error> {
+        // SAFETY: `rump_init` takes no arguments; the backend calls it once.
+        match unsafe { rump_init() } {
+            0 => Ok(()),
+            code => Err(Error::from_code(code).unwrap_or(Error::IO_ERROR)),
+        }
+    }
+
+    fn open(&self, path: &CStr, flags: c_int) -> Result<c_int, Error> {
+        // SAFETY: `path` is NUL-terminated and outlives the call; no mode argument is read
+        // without O_CREAT.
+        check(unsafe { rump_sys_open(path.as_ptr(), flags) })
+    }
+
+    fn pread(&self, fd: c_int, buf: &mut [u8], offset: i64) -> Result<usize, Error> {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into the exclusively borrowed buffer.
+        check_size(unsafe { rump_sys_pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset) })
+    }
+
+    fn pwrite(&self, fd: c_int, data: &[u8], offset: i64) -> Result<usize, Error> {
+        // SAFETY: the kernel reads at most `data.len()` bytes of the borrowed buffer.
+        check_size(unsafe { rump_sys_pwrite(fd, data.as_ptr().cast(), data.len(), offset) })
+    }
+
+    fn ioctl_read_u32(&self, fd: c_int, request: u32) -> Result<u32, Error> {
+        let mut value: u32 = 0;
+        // SAFETY: `request` encodes a 4-byte out argument; `value` is 4 writable bytes.
+        check(unsafe { rump_sys_ioctl(fd, c_ulong::from(request), &mut value as *mut u32) })?;
+        Ok(value)
+    }
+
+    fn ioctl_read_i64(&self, fd: c_int, request: u32) -> Result<i64, Error> {
+        let mut value: i64 = 0;
+        // SAFETY: `request` encodes an 8-byte out argument; `value` is 8 writable bytes.
+        check(unsafe { rump_sys_ioctl(fd, c_ulong::from(request), &mut value as *mut i64) })?;
+        Ok(value)
+    }
+
+    fn ioctl_write_i32(&self, fd: c_int, request: u32, value: i32) -> Result<(), Error> {
+        let mut value = value;
+        // SAFETY: `request` encodes a 4-byte in argument; `value` lives across the call.
+        check(unsafe { rump_sys_ioctl(fd, c_ulong::from(request), &mut value as *mut i32) })?;
+        Ok(())
+    }
+
+    fn close(&self, fd: c_int) {
+        // SAFETY: `fd` came from `rump_sys_open` and is closed once, by its owner's drop.
+        // A close error leaves nothing to undo.
+        unsafe { rump_sys_close(fd) };
+    }
+}
