@@ -234,7 +234,7 @@ fn compile(
     sources: &[PathBuf],
     program: &Path,
 ) -> Result<Option<(Child, PathBuf, String)>, String> {
-    let driver = ["driver.c", "transport.c", "driver.h", "include/mach/mig_support.h"].map(|f| sources_dir().join(f));
+    let driver = ["driver.c", "transport.c", "mig_support.c", "driver.h", "include/mach/mig_support.h"].map(|f| sources_dir().join(f));
     let mut hasher = DefaultHasher::new();
     for file in sources.iter().chain(&driver) {
         std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?.hash(&mut hasher);
@@ -253,7 +253,7 @@ fn compile(
         .arg(format!("-I{}", sources_dir().display()))
         .arg(format!("-I{}", include.display()))
         .arg(format!("-I{}", program.parent().expect("in out dir").display()))
-        .args(&driver[..2])
+        .args(&driver[..3])
         .args(sources)
         .arg("-o")
         .arg(program)

@@ -234,7 +234,7 @@ static const char *run(char **tok, int ntok)
 	if (strcmp(tok[0], "demux") == 0)
 		return cmd_demux(tok, ntok);
 	if (strcmp(tok[0], "reply-port") == 0 && ntok == 2 && parse_number(tok[1], &n)) {
-		transport_set_reply_port((mach_port_t)n);
+		mig_support_set_reply_port((mach_port_t)n);
 		return NULL;
 	}
 	if (strcmp(tok[0], "reply") == 0 && ntok == 2 && (bytes = parse_bytes(tok[1], &blen))) {

@@ -28,9 +28,8 @@ extern const unsigned demuxer_count;
 /* Called by every generated server handler with the addresses of its parameters. */
 kern_return_t handler_run(const char *name, unsigned nparams, void *const *slots, const size_t *sizes);
 
-/* Transport state kept by transport.c. */
+/* Test state kept by transport.c. */
 void transport_set_reply(const unsigned char *bytes, size_t len);
-void transport_set_reply_port(mach_port_t port);
 
 /* Output helpers shared by driver.c and transport.c. */
 void print_hex(const void *bytes, size_t len);

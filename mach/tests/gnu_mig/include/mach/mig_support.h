@@ -1,5 +1,5 @@
 /* Stand-in for glibc-Hurd's <mach/mig_support.h>: the declarations GNU MIG's stubs call.
-   The conformance driver (capture.c) defines them; there is no Hurd libc on the test host. */
+   mig_support.c defines them; there is no Hurd libc on the test host. */
 #ifndef MIG_SUPPORT_SHIM_H
 #define MIG_SUPPORT_SHIM_H
 
@@ -14,5 +14,8 @@ void mig_dealloc_reply_port(mach_port_t port);
 vm_size_t mig_strncpy(char *dst, const char *src, vm_size_t len);
 void mig_allocate(vm_offset_t *addr, vm_size_t size);
 void mig_deallocate(vm_offset_t addr, vm_size_t size);
+
+/* Not glibc's: the name mig_get_reply_port returns (mig_support.c). */
+void mig_support_set_reply_port(mach_port_t port);
 
 #endif
