@@ -85,3 +85,130 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
         }
     }
 }
+
+#[cfg(all(test, not(any(target_os = "none", target_os = "hurd"))))]
+mod tests {
+    use super::*;
+    use crate::kern::{MACH_RCV_INVALID_NAME, MACH_RCV_TIMED_OUT};
+    use crate::msg::{header_bits, rpc, send, MsgBuf};
+    use crate::port::{ReceiveRight, SendOnceRight, SendRight};
+    use crate::sys::sim::Task;
+    use std::sync::{Arc, Mutex};
+
+    const MOVE_SEND_ONCE: u32 = 18;
+    const COPY_SEND: u32 = 19;
+    const MAKE_SEND_ONCE: u32 = 21;
+    const ANSWER_NOW: i32 = 1;
+    const ANSWER_LATER: i32 = 2;
+    const RELEASE_DEFERRED: i32 = 3;
+
+    fn reply_header(to: PortName, id: i32) -> Header {
+        Header { bits: header_bits(MOVE_SEND_ONCE, 0), size: HEADER_SIZE as u32, remote: to, id: id + 100, ..Header::default() }
+    }
+
+    /// A server that answers at once, defers, or answers every deferred request; an immediate
+    /// reply carries the request's size in its body so clients can check what arrived.
+    fn start_server(client: Task) -> (Task, SendRight, std::thread::JoinHandle<Error>) {
+        let task = Task::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = task.spawn(move || {
+            let port = ReceiveRight::new().unwrap();
+            tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
+            let deferred: Arc<Mutex<Vec<SendOnceRight>>> = Arc::default();
+            let mut demux = |request: &[u8], reply: &mut [u8]| {
+                let header = Header::read(request).unwrap();
+                match header.id {
+                    ANSWER_LATER => {
+                        deferred.lock().unwrap().push(SendOnceRight::from_name(header.remote));
+                        Disposition::NoReply
+                    }
+                    RELEASE_DEFERRED => {
+                        for right in deferred.lock().unwrap().drain(..) {
+                            let mut buf: MsgBuf = MsgBuf::new();
+                            let name = right.into_name();
+                            buf.set_header(&reply_header(name, ANSWER_LATER));
+                            if send(&mut buf, HEADER_SIZE, None).is_err() {
+                                drop(SendOnceRight::from_name(name)); // the client's port died: a dead name
+                            }
+                        }
+                        reply_header(header.remote, header.id).write(reply);
+                        Disposition::Reply(HEADER_SIZE)
+                    }
+                    _ => {
+                        let mut answer = reply_header(header.remote, header.id);
+                        answer.size += 8;
+                        answer.write(reply);
+                        reply[HEADER_SIZE..HEADER_SIZE + 8].copy_from_slice(&(request.len() as u64).to_le_bytes());
+                        Disposition::Reply(HEADER_SIZE + 8)
+                    }
+                }
+            };
+            serve(port.name(), &mut demux)
+        });
+        (task, SendRight::from_name(rx.recv().unwrap()), server)
+    }
+
+    /// One RPC; returns the reply header and the request size an immediate reply reports.
+    fn call<const N: usize>(server: &SendRight, id: i32, size: usize, timeout: Option<u32>) -> crate::kern::Result<(Header, u64)> {
+        let mut buf = MsgBuf::<N>::new();
+        buf.set_header(&Header {
+            bits: header_bits(COPY_SEND, MAKE_SEND_ONCE),
+            size: size as u32,
+            remote: server.name(),
+            local: crate::reply_port(),
+            id,
+            ..Header::default()
+        });
+        rpc(&mut buf, size, timeout)?;
+        let seen = u64::from_le_bytes(buf.as_bytes()[HEADER_SIZE..HEADER_SIZE + 8].try_into().unwrap());
+        Ok((buf.header(), seen))
+    }
+
+    #[test]
+    fn deferred_replies_are_sent_later_and_the_loop_keeps_serving() {
+        let client = Task::current();
+        let (server_task, server, server_thread) = start_server(client);
+        let server = Arc::new(server);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let server = Arc::clone(&server);
+                client.spawn(move || call::<64>(&server, ANSWER_LATER, HEADER_SIZE, Some(5000)).map(|(h, _)| h.id))
+            })
+            .collect();
+        // The deferred callers stay blocked while others are answered.
+        assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().0.id, ANSWER_NOW + 100);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        assert_eq!(call::<64>(&server, RELEASE_DEFERRED, HEADER_SIZE, Some(5000)).unwrap().0.id, RELEASE_DEFERRED + 100);
+        for waiter in waiters {
+            assert_eq!(waiter.join().unwrap(), Ok(ANSWER_LATER + 100));
+        }
+        server_task.terminate();
+        assert_eq!(server_thread.join().unwrap().code(), MACH_RCV_INVALID_NAME);
+    }
+
+    #[test]
+    fn a_request_larger_than_the_buffer_is_received_after_growing_it() {
+        let (server_task, server, server_thread) = start_server(Task::current());
+        let size = 3 * DEFAULT_CAPACITY;
+        let (_, seen) = call::<{ 3 * DEFAULT_CAPACITY }>(&server, ANSWER_NOW, size, Some(5000)).unwrap();
+        assert_eq!(seen as usize, size, "the demux saw the whole request");
+        assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().1 as usize, HEADER_SIZE);
+        server_task.terminate();
+        server_thread.join().unwrap();
+    }
+
+    #[test]
+    fn an_rpc_timeout_replaces_the_reply_port_so_a_late_reply_is_not_taken_for_the_next() {
+        let (server_task, server, server_thread) = start_server(Task::current());
+        let before = crate::reply_port();
+        let error = call::<64>(&server, ANSWER_LATER, HEADER_SIZE, Some(20)).unwrap_err();
+        assert_eq!(error.code(), MACH_RCV_TIMED_OUT);
+        assert_ne!(crate::reply_port(), before);
+        // Release the deferred reply (it goes to the destroyed port), then a normal call works.
+        assert_eq!(call::<64>(&server, RELEASE_DEFERRED, HEADER_SIZE, Some(5000)).unwrap().0.id, RELEASE_DEFERRED + 100);
+        assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().0.id, ANSWER_NOW + 100);
+        server_task.terminate();
+        server_thread.join().unwrap();
+    }
+}

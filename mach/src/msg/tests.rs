@@ -103,3 +103,127 @@ fn a_send_smaller_than_a_header_is_refused() {
     let mut buf = MsgBuf::<64>::new();
     assert_eq!(send(&mut buf, 8, None).unwrap_err().code(), MACH_SEND_MSG_TOO_SMALL);
 }
+
+/// A descriptor word for the 64-bit layout: name, bits per element, inline, deallocate; then count.
+fn descriptor(name: u32, bits: u32, inline: bool, deallocate: bool, number: u32) -> [u8; 8] {
+    let word = name | (bits << 8) | (u32::from(inline) << 29) | (u32::from(deallocate) << 31);
+    let mut bytes = [0; 8];
+    bytes[..4].copy_from_slice(&word.to_le_bytes());
+    bytes[4..].copy_from_slice(&number.to_le_bytes());
+    bytes
+}
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn out_of_line_memory_and_rights_travel_between_tasks_without_leaks() {
+    use crate::ool::OolMemory;
+    let client = Task::current();
+    let receiver_task = Task::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = receiver_task.spawn(move || {
+        let port = ReceiveRight::new().unwrap();
+        tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
+        let before = Task::current().stats();
+        let mut buf: MsgBuf = MsgBuf::new();
+        let size = receive(&mut buf, port.name(), Some(5000)).unwrap();
+        assert_eq!(size, HEADER_SIZE + 16 + 16);
+        let bytes = buf.as_bytes();
+        let address = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+        let memory = OolMemory::adopt(address, 1 << 20).unwrap();
+        assert!(memory.as_slice().iter().enumerate().all(|(i, b)| *b == i as u8));
+        let right = crate::port::SendRight::from_name(PortName::new(u32::from_le_bytes(bytes[56..60].try_into().unwrap())));
+        assert!(right.name().is_valid());
+        let during = Task::current().stats();
+        assert_eq!((during.names, during.regions), (before.names + 1, before.regions + 1));
+        drop((memory, right));
+        assert_eq!(Task::current().stats(), before);
+    });
+    let server = crate::port::SendRight::from_name(rx.recv().unwrap());
+    let before = client.stats();
+    let mut data = OolMemory::new(1 << 20).unwrap();
+    data.as_mut_slice().iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    let (address, _) = data.into_raw();
+    let extra = ReceiveRight::new().unwrap();
+    let mut buf = request(server.name(), PortName::NULL, 7);
+    let mut header = buf.header();
+    header.bits |= BITS_COMPLEX;
+    header.size = (HEADER_SIZE + 32) as u32;
+    buf.set_header(&header);
+    let body = &mut buf.as_bytes_mut()[HEADER_SIZE..HEADER_SIZE + 32];
+    body[..8].copy_from_slice(&descriptor(9, 8, false, true, 1 << 20));
+    body[8..16].copy_from_slice(&(address as u64).to_le_bytes());
+    body[16..24].copy_from_slice(&descriptor(20, 64, true, false, 1)); // MAKE_SEND
+    body[24..28].copy_from_slice(&extra.name().raw().to_le_bytes());
+    send(&mut buf, HEADER_SIZE + 32, None).unwrap();
+    assert_eq!(client.stats().regions, before.regions, "the deallocate bit gave the pages away");
+    receiver.join().unwrap();
+    drop(extra);
+    assert_eq!(client.stats().names, before.names);
+}
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_bad_right_in_the_body_is_refused_and_nothing_is_taken() {
+    let port = ReceiveRight::new().unwrap();
+    let send_right = port.make_send().unwrap();
+    let before = Task::current().stats();
+    let mut buf = request(send_right.name(), PortName::NULL, 7);
+    let mut header = buf.header();
+    header.bits |= BITS_COMPLEX;
+    header.size = (HEADER_SIZE + 16) as u32;
+    buf.set_header(&header);
+    buf.as_bytes_mut()[HEADER_SIZE..HEADER_SIZE + 8].copy_from_slice(&descriptor(17, 64, true, false, 1));
+    buf.as_bytes_mut()[HEADER_SIZE + 8..HEADER_SIZE + 12].copy_from_slice(&0x7777u32.to_le_bytes());
+    let error = send(&mut buf, HEADER_SIZE + 16, None).unwrap_err();
+    assert_eq!(error.code(), crate::kern::MACH_SEND_INVALID_RIGHT);
+    assert_eq!(Task::current().stats(), before);
+    assert_eq!(receive(&mut buf, port.name(), Some(0)).unwrap_err().code(), MACH_RCV_TIMED_OUT);
+}
+
+#[test]
+fn a_port_set_receives_from_each_member() {
+    use crate::port::PortSet;
+    let set = PortSet::new().unwrap();
+    let (a, b) = (ReceiveRight::new().unwrap(), ReceiveRight::new().unwrap());
+    set.insert(&a).unwrap();
+    set.insert(&b).unwrap();
+    for (port, id) in [(&b, 2), (&a, 1)] {
+        let right = port.make_send().unwrap();
+        send(&mut request(right.name(), PortName::NULL, id), HEADER_SIZE, None).unwrap();
+    }
+    let mut buf = MsgBuf::<64>::new();
+    let mut seen = std::vec::Vec::new();
+    for _ in 0..2 {
+        receive(&mut buf, set.name(), Some(1000)).unwrap();
+        seen.push((buf.header().local, buf.header().id));
+    }
+    seen.sort();
+    assert_eq!(seen, [(a.name(), 1), (b.name(), 2)]);
+    set.remove(&a).unwrap();
+    let right = a.make_send().unwrap();
+    send(&mut request(right.name(), PortName::NULL, 3), HEADER_SIZE, None).unwrap();
+    assert_eq!(receive(&mut buf, set.name(), Some(0)).unwrap_err().code(), MACH_RCV_TIMED_OUT);
+}
+
+#[test]
+fn dropping_rights_frees_their_names() {
+    let task = Task::current();
+    let before = task.stats();
+    let port = ReceiveRight::new().unwrap();
+    let send_right = port.make_send().unwrap();
+    let another = send_right.try_clone().unwrap();
+    assert_eq!(another.name(), port.name(), "send rights share the receive right's name");
+    assert_eq!(task.stats().names, before.names + 1);
+    drop((send_right, another, port));
+    let set = crate::port::PortSet::new().unwrap();
+    drop(set);
+    assert_eq!(task.stats(), before);
+}
+
+#[test]
+fn a_receive_right_under_a_chosen_name_refuses_a_taken_name() {
+    let name = PortName::new(0x4242);
+    let port = ReceiveRight::with_name(name).unwrap();
+    assert_eq!(port.name(), name);
+    assert_eq!(ReceiveRight::with_name(name).unwrap_err().code(), crate::kern::KERN_NAME_EXISTS);
+}
