@@ -30,7 +30,8 @@ pub const fn header_bits(remote: u32, local: u32) -> u32 {
 /// `device_get_status`'s reply, carries 1024 ints).
 pub const DEFAULT_CAPACITY: usize = 8192;
 
-/// An 8-aligned message buffer of `N` bytes.
+/// An 8-aligned message buffer of `N` bytes (the kernel does not need the alignment; typed
+/// reads and writes of the body are cheaper with it).
 #[repr(C, align(8))]
 #[derive(Clone)]
 pub struct MsgBuf<const N: usize = DEFAULT_CAPACITY> {
@@ -130,7 +131,7 @@ impl Header {
     }
 }
 
-/// The low-level call: `buf` is the whole message buffer.
+/// The low-level call: `buf` is the whole message buffer (sent from, received into).
 fn mach_msg(buf: &mut [u8], option: u32, send_size: usize, rcv_name: PortName, timeout: Option<u32>) -> Result<()> {
     let send_ok = option & sys::MACH_SEND_MSG == 0 || (HEADER_SIZE..=buf.len()).contains(&send_size);
     if !send_ok || send_size % 4 != 0 {
@@ -141,8 +142,8 @@ fn mach_msg(buf: &mut [u8], option: u32, send_size: usize, rcv_name: PortName, t
     let (Ok(send_size), Ok(rcv_size)) = (u32::try_from(send_size), u32::try_from(rcv_size)) else {
         return Err(Error::from_const(MACH_SEND_MSG_TOO_SMALL));
     };
-    // SAFETY: `buf` is valid for both sizes and 8-aligned by every caller (MsgBuf, server
-    // buffers of u64); descriptors are the sender's promise (module docs).
+    // SAFETY: `buf` is valid for both sizes (checked above); out-of-line descriptors are the
+    // sender's promise (see `send`).
     let code = unsafe {
         sys::mach_msg(buf.as_mut_ptr(), option, send_size, rcv_size, rcv_name.raw(), timeout.unwrap_or(0), 0)
     };
@@ -153,29 +154,30 @@ fn mach_msg(buf: &mut [u8], option: u32, send_size: usize, rcv_name: PortName, t
 ///
 /// Out-of-line descriptors in the message must point at memory that stays valid for the call;
 /// regions sent with the deallocate bit must have been given up (`OolMemory::into_raw`).
-pub fn send<const N: usize>(buf: &mut MsgBuf<N>, size: usize, timeout: Option<u32>) -> Result<()> {
-    mach_msg(&mut buf.bytes, sys::MACH_SEND_MSG, size, PortName::NULL, timeout)
+pub fn send(buf: &mut [u8], size: usize, timeout: Option<u32>) -> Result<()> {
+    mach_msg(buf, sys::MACH_SEND_MSG, size, PortName::NULL, timeout)
 }
 
-/// Receive one message on `port` (a receive right or a port set); returns its size.
-pub fn receive<const N: usize>(buf: &mut MsgBuf<N>, port: PortName, timeout: Option<u32>) -> Result<usize> {
+/// Receive one message on `port` (a receive right or a port set) into `buf`; returns the
+/// message (the first `msgh_size` bytes of `buf`).
+pub fn receive(buf: &mut [u8], port: PortName, timeout: Option<u32>) -> Result<&[u8]> {
     if !port.is_valid() {
         return Err(Error::from_const(MACH_RCV_INVALID_NAME));
     }
-    mach_msg(&mut buf.bytes, sys::MACH_RCV_MSG, 0, port, timeout)?;
-    Ok(buf.header().size as usize)
+    mach_msg(buf, sys::MACH_RCV_MSG, 0, port, timeout)?;
+    Ok(received(buf))
 }
 
 /// Send the request in `buf` (whose header already names the reply port as its local port)
-/// and receive the reply on that port into the same buffer; returns the reply's size.
+/// and receive the reply on that port into the same buffer; returns the reply.
 ///
 /// A receive that fails after the request went out (a timeout, an interruption) leaves a late
 /// reply possible: the thread's reply port is then destroyed and replaced on next use.
-pub fn rpc<const N: usize>(buf: &mut MsgBuf<N>, send_size: usize, timeout: Option<u32>) -> Result<usize> {
-    let reply_port = buf.header().local;
+pub fn rpc(buf: &mut [u8], send_size: usize, timeout: Option<u32>) -> Result<&[u8]> {
+    let reply_port = Header::read(buf).map_or(PortName::NULL, |h| h.local);
     let options = sys::MACH_SEND_MSG | sys::MACH_RCV_MSG;
-    match mach_msg(&mut buf.bytes, options, send_size, reply_port, timeout) {
-        Ok(()) => Ok(buf.header().size as usize),
+    match mach_msg(buf, options, send_size, reply_port, timeout) {
+        Ok(()) => Ok(received(buf)),
         Err(error) => {
             if is_receive_error(error) && reply_port == crate::reply_port() {
                 crate::reply::discard();
@@ -183,6 +185,12 @@ pub fn rpc<const N: usize>(buf: &mut MsgBuf<N>, send_size: usize, timeout: Optio
             Err(error)
         }
     }
+}
+
+/// The message the kernel just wrote at the start of `buf`.
+fn received(buf: &[u8]) -> &[u8] {
+    let size = Header::read(buf).map_or(0, |h| h.size as usize);
+    &buf[..size.min(buf.len())]
 }
 
 /// `MACH_RCV_*` codes (0x10004000 block), as opposed to `MACH_SEND_*`.

@@ -127,7 +127,7 @@ mod tests {
                             let mut buf: MsgBuf = MsgBuf::new();
                             let name = right.into_name();
                             buf.set_header(&reply_header(name, ANSWER_LATER));
-                            if send(&mut buf, HEADER_SIZE, None).is_err() {
+                            if send(buf.as_bytes_mut(), HEADER_SIZE, None).is_err() {
                                 drop(SendOnceRight::from_name(name)); // the client's port died: a dead name
                             }
                         }
@@ -159,9 +159,9 @@ mod tests {
             id,
             ..Header::default()
         });
-        rpc(&mut buf, size, timeout)?;
-        let seen = u64::from_le_bytes(buf.as_bytes()[HEADER_SIZE..HEADER_SIZE + 8].try_into().unwrap());
-        Ok((buf.header(), seen))
+        let reply = rpc(buf.as_bytes_mut(), size, timeout)?;
+        let seen = reply.get(HEADER_SIZE..HEADER_SIZE + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
+        Ok((Header::read(reply).unwrap(), seen))
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn receive_times_out_when_nothing_arrives() {
     let port = ReceiveRight::new().unwrap();
     let mut buf = MsgBuf::<64>::new();
     let started = std::time::Instant::now();
-    let error = receive(&mut buf, port.name(), Some(30)).unwrap_err();
+    let error = receive(buf.as_bytes_mut(), port.name(), Some(30)).unwrap_err();
     assert_eq!(error.code(), MACH_RCV_TIMED_OUT);
     assert!(started.elapsed() >= std::time::Duration::from_millis(30));
 }
@@ -51,7 +51,7 @@ fn rpc_gets_the_reply_from_a_server_task_and_swaps_header_ports() {
         let port = ReceiveRight::new().unwrap();
         port_tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
         let mut buf: MsgBuf = MsgBuf::new();
-        receive(&mut buf, port.name(), Some(5000)).unwrap();
+        receive(buf.as_bytes_mut(), port.name(), Some(5000)).unwrap();
         let request = buf.header();
         assert_eq!(request.local, port.name());
         assert_eq!(request.remote_bits(), 18, "reply right arrives as a send-once right");
@@ -60,14 +60,14 @@ fn rpc_gets_the_reply_from_a_server_task_and_swaps_header_ports() {
         reply.local = PortName::NULL;
         reply.id = request.id + 100;
         buf.set_header(&reply);
-        send(&mut buf, HEADER_SIZE, None).unwrap();
+        send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
         Task::current().stats()
     });
     let server_port = port_rx.recv().unwrap();
     let server_port = crate::port::SendRight::from_name(server_port);
     let mut buf = request(server_port.name(), crate::reply_port(), 1000);
-    let size = rpc(&mut buf, HEADER_SIZE, Some(5000)).unwrap();
-    assert_eq!((size, buf.header().id), (HEADER_SIZE, 1100));
+    let reply = rpc(buf.as_bytes_mut(), HEADER_SIZE, Some(5000)).unwrap();
+    assert_eq!((reply.len(), Header::read(reply).unwrap().id), (HEADER_SIZE, 1100));
     let server_stats = server.join().unwrap();
     assert_eq!(server_stats.names, 2, "only the task port and the receive right are left");
 }
@@ -78,10 +78,10 @@ fn a_reply_right_destroyed_unused_turns_into_a_send_once_notification() {
     let send_right = port.make_send().unwrap();
     let reply = ReceiveRight::new().unwrap();
     let mut buf = request(send_right.name(), reply.name(), 5);
-    send(&mut buf, HEADER_SIZE, None).unwrap();
-    receive(&mut buf, port.name(), Some(1000)).unwrap();
+    send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+    receive(buf.as_bytes_mut(), port.name(), Some(1000)).unwrap();
     drop(SendOnceRight::from_name(buf.header().remote)); // the server gives up without answering
-    receive(&mut buf, reply.name(), Some(1000)).unwrap();
+    receive(buf.as_bytes_mut(), reply.name(), Some(1000)).unwrap();
     assert_eq!(buf.header().id, 71, "MACH_NOTIFY_SEND_ONCE, which MIG reports as {MIG_SERVER_DIED}");
 }
 
@@ -93,7 +93,7 @@ fn sending_to_a_destroyed_port_fails_and_leaks_nothing() {
     let send_right = port.make_send().unwrap();
     drop(port);
     let mut buf = request(send_right.name(), PortName::NULL, 5);
-    assert_eq!(send(&mut buf, HEADER_SIZE, None).unwrap_err().code(), MACH_SEND_INVALID_DEST);
+    assert_eq!(send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap_err().code(), MACH_SEND_INVALID_DEST);
     drop(send_right); // now a dead name; releasing it frees the name
     assert_eq!(task.stats(), before);
 }
@@ -101,7 +101,7 @@ fn sending_to_a_destroyed_port_fails_and_leaks_nothing() {
 #[test]
 fn a_send_smaller_than_a_header_is_refused() {
     let mut buf = MsgBuf::<64>::new();
-    assert_eq!(send(&mut buf, 8, None).unwrap_err().code(), MACH_SEND_MSG_TOO_SMALL);
+    assert_eq!(send(buf.as_bytes_mut(), 8, None).unwrap_err().code(), MACH_SEND_MSG_TOO_SMALL);
 }
 
 /// A descriptor word for the 64-bit layout: name, bits per element, inline, deallocate; then count.
@@ -125,7 +125,7 @@ fn out_of_line_memory_and_rights_travel_between_tasks_without_leaks() {
         tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
         let before = Task::current().stats();
         let mut buf: MsgBuf = MsgBuf::new();
-        let size = receive(&mut buf, port.name(), Some(5000)).unwrap();
+        let size = receive(buf.as_bytes_mut(), port.name(), Some(5000)).unwrap().len();
         assert_eq!(size, HEADER_SIZE + 16 + 16);
         let bytes = buf.as_bytes();
         let address = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
@@ -154,7 +154,7 @@ fn out_of_line_memory_and_rights_travel_between_tasks_without_leaks() {
     body[8..16].copy_from_slice(&(address as u64).to_le_bytes());
     body[16..24].copy_from_slice(&descriptor(20, 64, true, false, 1)); // MAKE_SEND
     body[24..28].copy_from_slice(&extra.name().raw().to_le_bytes());
-    send(&mut buf, HEADER_SIZE + 32, None).unwrap();
+    send(buf.as_bytes_mut(), HEADER_SIZE + 32, None).unwrap();
     assert_eq!(client.stats().regions, before.regions, "the deallocate bit gave the pages away");
     receiver.join().unwrap();
     drop(extra);
@@ -174,10 +174,10 @@ fn a_bad_right_in_the_body_is_refused_and_nothing_is_taken() {
     buf.set_header(&header);
     buf.as_bytes_mut()[HEADER_SIZE..HEADER_SIZE + 8].copy_from_slice(&descriptor(17, 64, true, false, 1));
     buf.as_bytes_mut()[HEADER_SIZE + 8..HEADER_SIZE + 12].copy_from_slice(&0x7777u32.to_le_bytes());
-    let error = send(&mut buf, HEADER_SIZE + 16, None).unwrap_err();
+    let error = send(buf.as_bytes_mut(), HEADER_SIZE + 16, None).unwrap_err();
     assert_eq!(error.code(), crate::kern::MACH_SEND_INVALID_RIGHT);
     assert_eq!(Task::current().stats(), before);
-    assert_eq!(receive(&mut buf, port.name(), Some(0)).unwrap_err().code(), MACH_RCV_TIMED_OUT);
+    assert_eq!(receive(buf.as_bytes_mut(), port.name(), Some(0)).unwrap_err().code(), MACH_RCV_TIMED_OUT);
 }
 
 #[test]
@@ -189,20 +189,20 @@ fn a_port_set_receives_from_each_member() {
     set.insert(&b).unwrap();
     for (port, id) in [(&b, 2), (&a, 1)] {
         let right = port.make_send().unwrap();
-        send(&mut request(right.name(), PortName::NULL, id), HEADER_SIZE, None).unwrap();
+        send(request(right.name(), PortName::NULL, id).as_bytes_mut(), HEADER_SIZE, None).unwrap();
     }
     let mut buf = MsgBuf::<64>::new();
     let mut seen = std::vec::Vec::new();
     for _ in 0..2 {
-        receive(&mut buf, set.name(), Some(1000)).unwrap();
+        receive(buf.as_bytes_mut(), set.name(), Some(1000)).unwrap();
         seen.push((buf.header().local, buf.header().id));
     }
     seen.sort();
     assert_eq!(seen, [(a.name(), 1), (b.name(), 2)]);
     set.remove(&a).unwrap();
     let right = a.make_send().unwrap();
-    send(&mut request(right.name(), PortName::NULL, 3), HEADER_SIZE, None).unwrap();
-    assert_eq!(receive(&mut buf, set.name(), Some(0)).unwrap_err().code(), MACH_RCV_TIMED_OUT);
+    send(request(right.name(), PortName::NULL, 3).as_bytes_mut(), HEADER_SIZE, None).unwrap();
+    assert_eq!(receive(buf.as_bytes_mut(), set.name(), Some(0)).unwrap_err().code(), MACH_RCV_TIMED_OUT);
 }
 
 #[test]
