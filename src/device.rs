@@ -1,67 +1,20 @@
 //! The device interface's vocabulary as the server sees it: return codes, open modes and
 //! status flavors (values from GNU Mach's `device/device_types.h`, hurd-facts §2).
 
-use core::fmt;
-use core::num::NonZeroI32;
+/// A non-zero return code: a `D_*` code, or a host errno a backend passes through the same
+/// `RetCode` slot (as the Hurd's servers do).
+pub use mach::kern::Error;
 
-/// A device-interface return code that is not success: a `D_*` code, or a host errno that a
-/// backend passes through the same `RetCode` slot (as the Hurd's servers do).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Error(NonZeroI32);
-
-impl Error {
-    pub const IO_ERROR: Error = Error::known(2500);
-    pub const WOULD_BLOCK: Error = Error::known(2501);
-    pub const NO_SUCH_DEVICE: Error = Error::known(2502);
-    pub const ALREADY_OPEN: Error = Error::known(2503);
-    pub const DEVICE_DOWN: Error = Error::known(2504);
-    pub const INVALID_OPERATION: Error = Error::known(2505);
-    pub const INVALID_RECNUM: Error = Error::known(2506);
-    pub const INVALID_SIZE: Error = Error::known(2507);
-    pub const NO_MEMORY: Error = Error::known(2508);
-    pub const READ_ONLY: Error = Error::known(2509);
-
-    const fn known(code: i32) -> Error {
-        match NonZeroI32::new(code) {
-            Some(code) => Error(code),
-            None => panic!("a return code of 0 is success, not an error"),
-        }
-    }
-
-    /// The error for a return code, `None` for `D_SUCCESS` (0).
-    pub fn from_code(code: i32) -> Option<Error> {
-        NonZeroI32::new(code).map(Error)
-    }
-
-    pub fn code(self) -> i32 {
-        self.0.get()
-    }
-}
-
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.code() {
-            2500 => "D_IO_ERROR",
-            2501 => "D_WOULD_BLOCK",
-            2502 => "D_NO_SUCH_DEVICE",
-            2503 => "D_ALREADY_OPEN",
-            2504 => "D_DEVICE_DOWN",
-            2505 => "D_INVALID_OPERATION",
-            2506 => "D_INVALID_RECNUM",
-            2507 => "D_INVALID_SIZE",
-            2508 => "D_NO_MEMORY",
-            2509 => "D_READ_ONLY",
-            code => return write!(f, "Error({code})"),
-        };
-        f.write_str(name)
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+pub const D_IO_ERROR: Error = Error::from_const(2500);
+pub const D_WOULD_BLOCK: Error = Error::from_const(2501);
+pub const D_NO_SUCH_DEVICE: Error = Error::from_const(2502);
+pub const D_ALREADY_OPEN: Error = Error::from_const(2503);
+pub const D_DEVICE_DOWN: Error = Error::from_const(2504);
+pub const D_INVALID_OPERATION: Error = Error::from_const(2505);
+pub const D_INVALID_RECNUM: Error = Error::from_const(2506);
+pub const D_INVALID_SIZE: Error = Error::from_const(2507);
+pub const D_NO_MEMORY: Error = Error::from_const(2508);
+pub const D_READ_ONLY: Error = Error::from_const(2509);
 
 /// `dev_mode_t` bits of `device_open`.
 pub mod mode {
@@ -99,14 +52,6 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_round_trip_and_name_themselves() {
-        assert_eq!(Error::from_code(0), None);
-        assert_eq!(Error::from_code(2505), Some(Error::INVALID_OPERATION));
-        assert_eq!(alloc::format!("{:?}", Error::IO_ERROR), "D_IO_ERROR");
-        assert_eq!(alloc::format!("{:?}", Error::from_code(5).unwrap()), "Error(5)");
-    }
 
     #[test]
     fn access_ignores_the_non_access_bits() {

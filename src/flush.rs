@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 use spin::Mutex;
 
-use crate::device::Error;
+use crate::device::{Error, D_IO_ERROR};
 
 /// A request waiting for a flush: answered exactly once.
 pub trait Waiter {
@@ -137,14 +137,14 @@ mod tests {
                 assert!(merger.lock().request(Recorded(3, &answers)).is_none());
                 Ok(())
             } else {
-                Err(Error::IO_ERROR)
+                Err(D_IO_ERROR)
             }
         });
         assert_eq!(flushes.get(), 2, "2 and 3 share one flush");
         assert!(!merger.lock().is_running());
         assert_eq!(
             *answers.borrow(),
-            vec![(1, Ok(())), (2, Err(Error::IO_ERROR)), (3, Err(Error::IO_ERROR))]
+            vec![(1, Ok(())), (2, Err(D_IO_ERROR)), (3, Err(D_IO_ERROR))]
         );
     }
 
@@ -202,7 +202,7 @@ mod tests {
                     }
                     Step::Finish(ok) => {
                         let Some((batch, covered, requests_before)) = running.take() else { continue };
-                        let result = if ok { Ok(()) } else { Err(Error::IO_ERROR) };
+                        let result = if ok { Ok(()) } else { Err(D_IO_ERROR) };
                         if let Some(next) = merger.finished() {
                             flushes += 1;
                             running = start(next, &writes, requests);

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use crate::backend::{Backend, Disk, Geometry};
-use crate::device::{flavor, Access, Error};
+use crate::device::{flavor, Access, Error, D_INVALID_OPERATION, D_NO_MEMORY, D_NO_SUCH_DEVICE};
 use crate::flush::{flush_merged, FlushMerger, Waiter};
 
 /// An open device as the server knows it (the adapter gives each one a port).
@@ -116,7 +116,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     /// `device_close`: drops one open.
     pub fn close(&self, device: DeviceId) -> Result<Closed, Error> {
         let mut table = self.table.lock();
-        let (opens, _) = table.devices.get_mut(&device).ok_or(Error::NO_SUCH_DEVICE)?;
+        let (opens, _) = table.devices.get_mut(&device).ok_or(D_NO_SUCH_DEVICE)?;
         *opens -= 1;
         if *opens > 0 {
             return Ok(Closed::StillOpen);
@@ -144,12 +144,12 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     ) -> Result<Buf, Error> {
         let entry = self.entry(device)?;
         if !entry.access.read {
-            return Err(Error::INVALID_OPERATION);
+            return Err(D_INVALID_OPERATION);
         }
         let extent = extent::read(entry.disk.geometry(), record, bytes_wanted)?;
         let mut buf = allocate(extent.len)?;
         if extent.len > 0 {
-            let target = buf.as_mut().get_mut(..extent.len).ok_or(Error::NO_MEMORY)?;
+            let target = buf.as_mut().get_mut(..extent.len).ok_or(D_NO_MEMORY)?;
             entry.disk.read(extent.record, target)?;
         }
         Ok(buf)
@@ -159,7 +159,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     pub fn write(&self, device: DeviceId, record: u64, data: &[u8]) -> Result<usize, Error> {
         let entry = self.entry(device)?;
         if !entry.access.write {
-            return Err(Error::INVALID_OPERATION);
+            return Err(D_INVALID_OPERATION);
         }
         let extent = extent::write(entry.disk.geometry(), record, data.len())?;
         if extent.len > 0 {
@@ -187,13 +187,13 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         match flavor {
             flavor::DEV_FLUSH_CACHE => flush_merged(&entry.flush, waiter, || entry.disk.flush()),
             flavor::BLKRRPART => waiter.answer(Ok(())),
-            _ => waiter.answer(Err(Error::INVALID_OPERATION)),
+            _ => waiter.answer(Err(D_INVALID_OPERATION)),
         }
     }
 
     fn entry(&self, device: DeviceId) -> Result<Arc<Entry<B::Disk, W>>, Error> {
         let table = self.table.lock();
-        let (_, entry) = table.devices.get(&device).ok_or(Error::NO_SUCH_DEVICE)?;
+        let (_, entry) = table.devices.get(&device).ok_or(D_NO_SUCH_DEVICE)?;
         Ok(entry.clone())
     }
 }

@@ -20,7 +20,7 @@ pub use identify::Identity;
 pub use registers::{Reg, Registers, SECTOR};
 
 use super::{Backend, Disk, Geometry};
-use crate::device::{Access, Error};
+use crate::device::{Access, Error, D_INVALID_RECNUM, D_IO_ERROR, D_NO_SUCH_DEVICE};
 
 /// A monotonic tick counter for command deadlines.
 pub trait Clock {
@@ -86,9 +86,9 @@ const ERROR_BITS: [(u8, &str); 8] = [
 impl From<AtaError> for Error {
     fn from(error: AtaError) -> Error {
         match error {
-            AtaError::NoDrive | AtaError::NotAta | AtaError::Unsupported(_) => Error::NO_SUCH_DEVICE,
-            AtaError::OutOfRange { .. } => Error::INVALID_RECNUM,
-            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } => Error::IO_ERROR,
+            AtaError::NoDrive | AtaError::NotAta | AtaError::Unsupported(_) => D_NO_SUCH_DEVICE,
+            AtaError::OutOfRange { .. } => D_INVALID_RECNUM,
+            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } => D_IO_ERROR,
         }
     }
 }
@@ -111,13 +111,13 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
         let drive = match name {
             b"wd0" => Drive::Master,
             b"wd1" => Drive::Slave,
-            _ => return Err(Error::NO_SUCH_DEVICE),
+            _ => return Err(D_NO_SUCH_DEVICE),
         };
         let identity = self.channel.lock().identify(drive).map_err(|error| {
             log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
             error
         })?;
-        let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(Error::NO_SUCH_DEVICE)?;
+        let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(D_NO_SUCH_DEVICE)?;
         log::info!(
             "ata: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}",
             display_name(name),
@@ -204,9 +204,9 @@ mod tests {
         let (backend, _) = backend(SimDrive::new(4096, true));
         let rw = Access { read: true, write: true };
         assert_eq!(backend.open(b"wd0", rw).map(|disk| disk.geometry()).ok(), Geometry::new(512, 4096));
-        assert_eq!(backend.open(b"wd1", rw).err(), Some(Error::NO_SUCH_DEVICE), "no slave");
-        assert_eq!(backend.open(b"console", rw).err(), Some(Error::NO_SUCH_DEVICE));
-        assert_eq!(backend.open(b"wd00", rw).err(), Some(Error::NO_SUCH_DEVICE));
+        assert_eq!(backend.open(b"wd1", rw).err(), Some(D_NO_SUCH_DEVICE), "no slave");
+        assert_eq!(backend.open(b"console", rw).err(), Some(D_NO_SUCH_DEVICE));
+        assert_eq!(backend.open(b"wd00", rw).err(), Some(D_NO_SUCH_DEVICE));
     }
 
     #[test]
@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&11], [0x5A; SECTOR]);
         sim.state().drives[0].as_mut().unwrap().faults = Faults { abort: Some(registers::command::FLUSH_CACHE_EXT), ..Faults::default() };
         server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
-        assert_eq!(answer.take(), Some(Err(Error::IO_ERROR)));
+        assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
         assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
     }
 
@@ -229,7 +229,7 @@ mod tests {
     fn errors_name_their_cause() {
         let failed = AtaError::Failed { command: 0xEA, status: 0x41, error: 0x04 };
         assert_eq!(alloc::format!("{failed}"), "command 0xea failed: status 0x41, error 0x04 ABRT");
-        assert_eq!(Error::from(failed), Error::IO_ERROR);
-        assert_eq!(Error::from(AtaError::OutOfRange { lba: 1, sectors: 1 }), Error::INVALID_RECNUM);
+        assert_eq!(Error::from(failed), D_IO_ERROR);
+        assert_eq!(Error::from(AtaError::OutOfRange { lba: 1, sectors: 1 }), D_INVALID_RECNUM);
     }
 }

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::{Backend, Disk, Geometry};
-use crate::device::{Access, Error};
+use crate::device::{Access, Error, D_DEVICE_DOWN, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_SUCH_DEVICE};
 
 /// Runs when a flush starts, outside the disk's lock (tests park a flush there).
 pub type FlushHook = Box<dyn Fn() + Send + Sync>;
@@ -49,7 +49,7 @@ impl Backend for MemoryBackend {
     type Disk = Arc<MemoryDisk>;
 
     fn open(&self, name: &[u8], _access: Access) -> Result<Arc<MemoryDisk>, Error> {
-        let disk = self.disk(name).ok_or(Error::NO_SUCH_DEVICE)?;
+        let disk = self.disk(name).ok_or(D_NO_SUCH_DEVICE)?;
         match disk.state.lock().faults.open {
             Some(error) => Err(error),
             None => Ok(disk.clone()),
@@ -110,10 +110,10 @@ impl MemoryDisk {
         let start = record
             .checked_mul(u64::from(self.geometry.record_size()))
             .and_then(|start| usize::try_from(start).ok())
-            .ok_or(Error::INVALID_RECNUM)?;
-        let end = start.checked_add(len).ok_or(Error::INVALID_SIZE)?;
+            .ok_or(D_INVALID_RECNUM)?;
+        let end = start.checked_add(len).ok_or(D_INVALID_SIZE)?;
         if end as u64 > self.geometry.bytes() {
-            return Err(Error::INVALID_SIZE);
+            return Err(D_INVALID_SIZE);
         }
         Ok(start..end)
     }
@@ -177,7 +177,7 @@ mod tests {
         let (mut backend, _) = backend();
         let rw = Access { read: true, write: true };
         assert!(backend.open(b"wd0", rw).is_ok());
-        assert_eq!(backend.open(b"wd1", rw).err(), Some(Error::NO_SUCH_DEVICE));
+        assert_eq!(backend.open(b"wd1", rw).err(), Some(D_NO_SUCH_DEVICE));
         assert!(backend.add(b"wd0", Geometry::new(512, 1).unwrap()).is_none(), "name taken");
     }
 
@@ -190,8 +190,8 @@ mod tests {
         handle.read(1, &mut buf).unwrap();
         assert_eq!(buf, [7; 512]);
         assert_eq!(disk.durable()[512], 0);
-        disk.set_faults(Faults { flush: Some(Error::IO_ERROR), ..Faults::default() });
-        assert_eq!(handle.flush(), Err(Error::IO_ERROR));
+        disk.set_faults(Faults { flush: Some(D_IO_ERROR), ..Faults::default() });
+        assert_eq!(handle.flush(), Err(D_IO_ERROR));
         assert_eq!(disk.durable()[512], 0, "a failed flush makes nothing durable");
         disk.set_faults(Faults::default());
         handle.flush().unwrap();
@@ -203,12 +203,12 @@ mod tests {
     fn injected_faults_and_out_of_range_requests_fail() {
         let (backend, disk) = backend();
         let handle = backend.open(b"wd0", Access { read: true, write: true }).unwrap();
-        assert_eq!(handle.write(4, &[0; 512]), Err(Error::INVALID_SIZE));
-        assert_eq!(handle.read(u64::MAX, &mut [0; 512]), Err(Error::INVALID_RECNUM));
-        disk.set_faults(Faults { write: Some(Error::IO_ERROR), ..Faults::default() });
-        assert_eq!(handle.write(0, &[1; 512]), Err(Error::IO_ERROR));
+        assert_eq!(handle.write(4, &[0; 512]), Err(D_INVALID_SIZE));
+        assert_eq!(handle.read(u64::MAX, &mut [0; 512]), Err(D_INVALID_RECNUM));
+        disk.set_faults(Faults { write: Some(D_IO_ERROR), ..Faults::default() });
+        assert_eq!(handle.write(0, &[1; 512]), Err(D_IO_ERROR));
         assert_eq!(disk.contents()[0], 0, "a failed write changes nothing");
-        disk.set_faults(Faults { open: Some(Error::DEVICE_DOWN), ..Faults::default() });
-        assert_eq!(backend.open(b"wd0", Access { read: true, write: false }).err(), Some(Error::DEVICE_DOWN));
+        disk.set_faults(Faults { open: Some(D_DEVICE_DOWN), ..Faults::default() });
+        assert_eq!(backend.open(b"wd0", Access { read: true, write: false }).err(), Some(D_DEVICE_DOWN));
     }
 }

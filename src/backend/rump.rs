@@ -16,7 +16,7 @@ use core::ffi::CStr;
 use spin::Once;
 
 use super::{Backend, Disk, Geometry};
-use crate::device::{Access, Error};
+use crate::device::{Access, Error, D_INVALID_RECNUM, D_IO_ERROR, D_NO_SUCH_DEVICE};
 
 /// NetBSD's ioctl request encoding (`sys/ioccom.h`), which the rump kernel speaks whatever
 /// the host's own encoding is.
@@ -96,15 +96,15 @@ impl<K: RumpKernel> Backend for RumpBackend<K> {
     type Disk = RumpDisk<K>;
 
     fn open(&self, name: &[u8], access: Access) -> Result<RumpDisk<K>, Error> {
-        let path = raw_device_path(name).ok_or(Error::NO_SUCH_DEVICE)?;
-        let path = CStr::from_bytes_with_nul(&path).map_err(|_| Error::NO_SUCH_DEVICE)?;
+        let path = raw_device_path(name).ok_or(D_NO_SUCH_DEVICE)?;
+        let path = CStr::from_bytes_with_nul(&path).map_err(|_| D_NO_SUCH_DEVICE)?;
         (*self.started.call_once(|| self.kernel.init()))?;
         // Closed on every path from here, errors included (the C server leaked it).
         let descriptor = Descriptor { fd: self.kernel.open(path, open_flags(access))?, kernel: self.kernel.clone() };
         let sector_size = self.kernel.ioctl_read_u32(descriptor.fd, DIOCGSECTORSIZE)?;
         let media_size = self.kernel.ioctl_read_i64(descriptor.fd, DIOCGMEDIASIZE)?;
-        let records = u64::try_from(media_size).map_err(|_| Error::IO_ERROR)? / u64::from(sector_size.max(1));
-        let geometry = Geometry::new(sector_size, records).ok_or(Error::IO_ERROR)?;
+        let records = u64::try_from(media_size).map_err(|_| D_IO_ERROR)? / u64::from(sector_size.max(1));
+        let geometry = Geometry::new(sector_size, records).ok_or(D_IO_ERROR)?;
         Ok(RumpDisk { descriptor, geometry })
     }
 }
@@ -133,7 +133,7 @@ impl<K: RumpKernel> RumpDisk<K> {
             .checked_mul(u64::from(self.geometry.record_size()))
             .and_then(|start| start.checked_add(done as u64))
             .and_then(|offset| i64::try_from(offset).ok())
-            .ok_or(Error::INVALID_RECNUM)
+            .ok_or(D_INVALID_RECNUM)
     }
 }
 
@@ -146,7 +146,7 @@ impl<K: RumpKernel> Disk for RumpDisk<K> {
         let mut done = 0;
         while done < buf.len() {
             match self.descriptor.kernel.pread(self.descriptor.fd, &mut buf[done..], self.offset(record, done)?)? {
-                0 => return Err(Error::IO_ERROR), // the device ended before its reported size
+                0 => return Err(D_IO_ERROR), // the device ended before its reported size
                 n => done += n,
             }
         }
@@ -157,7 +157,7 @@ impl<K: RumpKernel> Disk for RumpDisk<K> {
         let mut done = 0;
         while done < data.len() {
             match self.descriptor.kernel.pwrite(self.descriptor.fd, &data[done..], self.offset(record, done)?)? {
-                0 => return Err(Error::IO_ERROR),
+                0 => return Err(D_IO_ERROR),
                 n => done += n,
             }
         }
@@ -232,7 +232,7 @@ mod tests {
         let sync = Call::Ioctl { fd: 7, request: 0x8004_6476, argument: Some(1) };
         assert_eq!(standin::calls().last(), Some(&sync));
         standin::reset(Script { fail: Some((|call| matches!(call, Call::Ioctl { request: 0x8004_6476, .. }), 35)), ..Script::default() });
-        assert_eq!(disk.flush(), Err(Error::from_code(11).unwrap()), "NetBSD EAGAIN became the host's");
+        assert_eq!(disk.flush(), Err(Error::new(11).unwrap()), "NetBSD EAGAIN became the host's");
         drop(disk);
         assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
     }
@@ -245,12 +245,12 @@ mod tests {
         ] {
             standin::reset(Script { fail: Some((failing, 19)), ..Script::default() });
             let backend = RumpBackend::new(LinkedRump);
-            assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(19).unwrap()));
+            assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(19).unwrap()));
             assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }), "no descriptor leaked");
         }
         standin::reset(Script { media_size: -1, ..Script::default() });
         let backend = RumpBackend::new(LinkedRump);
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::IO_ERROR));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(D_IO_ERROR));
         assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
     }
 
@@ -258,12 +258,12 @@ mod tests {
     fn a_failed_start_or_open_is_reported_and_not_retried_blindly() {
         standin::reset(Script { fail: Some((|call| *call == Call::Init, 5)), ..Script::default() });
         let backend = RumpBackend::new(LinkedRump);
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(5).unwrap()));
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(5).unwrap()));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(5).unwrap()));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(5).unwrap()));
         assert_eq!(standin::calls(), [Call::Init], "rump_init runs once");
         standin::reset(Script { fail: Some((|call| matches!(call, Call::Open { .. }), 6)), ..Script::default() });
         let backend = RumpBackend::new(LinkedRump);
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::from_code(6).unwrap()));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(6).unwrap()));
         assert!(!standin::calls().contains(&Call::Close { fd: 7 }), "nothing to close");
     }
 
@@ -282,6 +282,6 @@ mod tests {
         assert_eq!(pwrites[0], Call::Pwrite { fd: 7, len: 4096, offset: 1024 });
         assert_eq!(pwrites[3], Call::Pwrite { fd: 7, len: 1024, offset: 4096 });
         standin::reset(Script { media_size: 64 * 512, data: vec![0; 512], ..Script::default() });
-        assert_eq!(disk.read(1, &mut [0; 512]), Err(Error::IO_ERROR), "device shorter than reported");
+        assert_eq!(disk.read(1, &mut [0; 512]), Err(D_IO_ERROR), "device shorter than reported");
     }
 }

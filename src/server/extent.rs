@@ -2,7 +2,7 @@
 //! before its one backend call. All arithmetic is checked; nothing wraps.
 
 use crate::backend::Geometry;
-use crate::device::Error;
+use crate::device::{Error, D_INVALID_RECNUM, D_INVALID_SIZE};
 
 /// A checked transfer: `len` bytes (whole records) from `record`, inside the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,17 +15,17 @@ pub struct Extent {
 pub fn read(geometry: Geometry, record: u64, bytes_wanted: u64) -> Result<Extent, Error> {
     whole_records(geometry, bytes_wanted)?;
     let left = bytes_left(geometry, record)?;
-    let len = usize::try_from(bytes_wanted.min(left)).map_err(|_| Error::INVALID_SIZE)?;
+    let len = usize::try_from(bytes_wanted.min(left)).map_err(|_| D_INVALID_SIZE)?;
     Ok(Extent { record, len })
 }
 
 /// A write of `len` bytes at `record`: all of it inside the disk, or refused (never cut short,
 /// so a client never mistakes a partial write for a whole one).
 pub fn write(geometry: Geometry, record: u64, len: usize) -> Result<Extent, Error> {
-    let wanted = u64::try_from(len).map_err(|_| Error::INVALID_SIZE)?;
+    let wanted = u64::try_from(len).map_err(|_| D_INVALID_SIZE)?;
     whole_records(geometry, wanted)?;
     if wanted > bytes_left(geometry, record)? {
-        return Err(Error::INVALID_SIZE);
+        return Err(D_INVALID_SIZE);
     }
     Ok(Extent { record, len })
 }
@@ -34,12 +34,12 @@ fn whole_records(geometry: Geometry, bytes: u64) -> Result<(), Error> {
     if bytes % u64::from(geometry.record_size()) == 0 {
         Ok(())
     } else {
-        Err(Error::INVALID_SIZE)
+        Err(D_INVALID_SIZE)
     }
 }
 
 fn bytes_left(geometry: Geometry, record: u64) -> Result<u64, Error> {
-    let records_left = geometry.records().checked_sub(record).ok_or(Error::INVALID_RECNUM)?;
+    let records_left = geometry.records().checked_sub(record).ok_or(D_INVALID_RECNUM)?;
     // Cannot overflow: `Geometry` guarantees records × record size fits in 64 bits.
     Ok(records_left * u64::from(geometry.record_size()))
 }
@@ -57,24 +57,24 @@ mod tests {
         assert_eq!(read(disk(), 0, 4096), Ok(Extent { record: 0, len: 4096 }));
         assert_eq!(read(disk(), 6, 4096), Ok(Extent { record: 6, len: 1024 }));
         assert_eq!(read(disk(), 8, 512), Ok(Extent { record: 8, len: 0 }));
-        assert_eq!(read(disk(), 9, 512), Err(Error::INVALID_RECNUM));
-        assert_eq!(read(disk(), u64::MAX, u64::MAX - 511), Err(Error::INVALID_RECNUM));
+        assert_eq!(read(disk(), 9, 512), Err(D_INVALID_RECNUM));
+        assert_eq!(read(disk(), u64::MAX, u64::MAX - 511), Err(D_INVALID_RECNUM));
         assert_eq!(read(disk(), 0, 0), Ok(Extent { record: 0, len: 0 }));
     }
 
     #[test]
     fn partial_records_are_invalid_sizes() {
-        assert_eq!(read(disk(), 0, 100), Err(Error::INVALID_SIZE));
-        assert_eq!(write(disk(), 0, 513), Err(Error::INVALID_SIZE));
+        assert_eq!(read(disk(), 0, 100), Err(D_INVALID_SIZE));
+        assert_eq!(write(disk(), 0, 513), Err(D_INVALID_SIZE));
     }
 
     #[test]
     fn writes_must_fit_whole() {
         assert_eq!(write(disk(), 7, 512), Ok(Extent { record: 7, len: 512 }));
-        assert_eq!(write(disk(), 7, 1024), Err(Error::INVALID_SIZE));
+        assert_eq!(write(disk(), 7, 1024), Err(D_INVALID_SIZE));
         assert_eq!(write(disk(), 8, 0), Ok(Extent { record: 8, len: 0 }));
-        assert_eq!(write(disk(), 9, 0), Err(Error::INVALID_RECNUM));
-        assert_eq!(write(disk(), u64::MAX, 512), Err(Error::INVALID_RECNUM));
+        assert_eq!(write(disk(), 9, 0), Err(D_INVALID_RECNUM));
+        assert_eq!(write(disk(), u64::MAX, 512), Err(D_INVALID_RECNUM));
     }
 
     #[test]

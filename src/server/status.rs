@@ -5,7 +5,7 @@
 //! records); clients that need the whole size of a bigger disk must ask for `DEV_GET_RECORDS`.
 
 use crate::backend::Geometry;
-use crate::device::{flavor, Error};
+use crate::device::{flavor, Error, D_INVALID_OPERATION, D_INVALID_SIZE};
 
 /// Words every size flavor returns.
 pub const SIZE_WORDS: usize = 2;
@@ -17,10 +17,10 @@ pub fn get(geometry: Geometry, flavor: u32, capacity: usize) -> Result<[i32; SIZ
     let size = match flavor {
         flavor::DEV_GET_SIZE => geometry.bytes().min(largest / record_size * record_size),
         flavor::DEV_GET_RECORDS => geometry.records().min(largest),
-        _ => return Err(Error::INVALID_OPERATION),
+        _ => return Err(D_INVALID_OPERATION),
     };
     if capacity < SIZE_WORDS {
-        return Err(Error::INVALID_SIZE);
+        return Err(D_INVALID_SIZE);
     }
     // Both values are ≤ i32::MAX by construction (record sizes are at most 2³⁰).
     Ok([size as i32, geometry.record_size() as i32])
@@ -50,8 +50,8 @@ mod tests {
     #[test]
     fn unknown_flavors_and_small_capacities_are_refused() {
         let disk = Geometry::new(512, 1).unwrap();
-        assert_eq!(get(disk, flavor::DEV_FLUSH_CACHE, 2), Err(Error::INVALID_OPERATION));
-        assert_eq!(get(disk, 99, 2), Err(Error::INVALID_OPERATION));
-        assert_eq!(get(disk, flavor::DEV_GET_SIZE, 1), Err(Error::INVALID_SIZE));
+        assert_eq!(get(disk, flavor::DEV_FLUSH_CACHE, 2), Err(D_INVALID_OPERATION));
+        assert_eq!(get(disk, 99, 2), Err(D_INVALID_OPERATION));
+        assert_eq!(get(disk, flavor::DEV_GET_SIZE, 1), Err(D_INVALID_SIZE));
     }
 }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::backend::memory::{Faults, MemoryBackend, MemoryDisk};
 use crate::device::mode::{READ, WRITE};
+use crate::device::{D_DEVICE_DOWN, D_INVALID_OPERATION, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_MEMORY, D_NO_SUCH_DEVICE};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Barrier;
 use std::thread;
@@ -55,18 +56,18 @@ fn reopening_shares_the_device_and_closing_counts_down() {
     assert_eq!(server.open_devices(), 1);
     assert_eq!(server.close(device), Ok(Closed::StillOpen));
     assert_eq!(server.close(device), Ok(Closed::Last));
-    assert_eq!(server.close(device), Err(Error::NO_SUCH_DEVICE));
+    assert_eq!(server.close(device), Err(D_NO_SUCH_DEVICE));
     assert_eq!(server.open_devices(), 0);
-    assert_eq!(read(&server, device, 0, 512), Err(Error::NO_SUCH_DEVICE), "closed ids are dead");
+    assert_eq!(read(&server, device, 0, 512), Err(D_NO_SUCH_DEVICE), "closed ids are dead");
 }
 
 #[test]
 fn unknown_names_and_refused_opens_are_forwarded() {
     let (server, disk) = server();
-    assert_eq!(server.open(b"console", READ | WRITE), Opened::Forward { refusal: Error::NO_SUCH_DEVICE });
-    assert_eq!(server.open(b"", READ), Opened::Forward { refusal: Error::NO_SUCH_DEVICE });
-    disk.set_faults(Faults { open: Some(Error::DEVICE_DOWN), ..Faults::default() });
-    assert_eq!(server.open(b"wd0", READ), Opened::Forward { refusal: Error::DEVICE_DOWN });
+    assert_eq!(server.open(b"console", READ | WRITE), Opened::Forward { refusal: D_NO_SUCH_DEVICE });
+    assert_eq!(server.open(b"", READ), Opened::Forward { refusal: D_NO_SUCH_DEVICE });
+    disk.set_faults(Faults { open: Some(D_DEVICE_DOWN), ..Faults::default() });
+    assert_eq!(server.open(b"wd0", READ), Opened::Forward { refusal: D_DEVICE_DOWN });
     assert_eq!(server.open_devices(), 0);
 }
 
@@ -76,28 +77,28 @@ fn a_read_only_open_never_writes_even_when_the_name_is_open_for_writing() {
     let rw = open(&server, READ | WRITE);
     let ro = open(&server, READ);
     assert_ne!(rw, ro, "different access, different device");
-    assert_eq!(server.write(ro, 0, &[1; 512]), Err(Error::INVALID_OPERATION));
+    assert_eq!(server.write(ro, 0, &[1; 512]), Err(D_INVALID_OPERATION));
     assert_eq!(disk.contents()[0], 0);
     assert_eq!(server.write(rw, 0, &[1; 512]), Ok(512));
     assert_eq!(read(&server, ro, 0, 512).unwrap(), vec![1; 512]);
     let wo = open(&server, WRITE);
-    assert_eq!(read(&server, wo, 0, 512), Err(Error::INVALID_OPERATION));
+    assert_eq!(read(&server, wo, 0, 512), Err(D_INVALID_OPERATION));
 }
 
 #[test]
 fn reads_and_writes_check_records_and_sizes() {
     let (server, _) = server();
     let device = open(&server, READ | WRITE);
-    assert_eq!(server.write(device, RECORDS - 1, &[5; 1024]), Err(Error::INVALID_SIZE));
-    assert_eq!(server.write(device, RECORDS, &[5; 512]), Err(Error::INVALID_SIZE));
-    assert_eq!(server.write(device, RECORDS + 1, &[]), Err(Error::INVALID_RECNUM));
-    assert_eq!(server.write(device, u64::MAX, &[5; 512]), Err(Error::INVALID_RECNUM));
-    assert_eq!(server.write(device, 0, &[5; 100]), Err(Error::INVALID_SIZE));
+    assert_eq!(server.write(device, RECORDS - 1, &[5; 1024]), Err(D_INVALID_SIZE));
+    assert_eq!(server.write(device, RECORDS, &[5; 512]), Err(D_INVALID_SIZE));
+    assert_eq!(server.write(device, RECORDS + 1, &[]), Err(D_INVALID_RECNUM));
+    assert_eq!(server.write(device, u64::MAX, &[5; 512]), Err(D_INVALID_RECNUM));
+    assert_eq!(server.write(device, 0, &[5; 100]), Err(D_INVALID_SIZE));
     assert_eq!(server.write(device, RECORDS - 1, &[5; 512]), Ok(512));
     assert_eq!(read(&server, device, RECORDS - 2, 4096).unwrap().len(), 1024, "short at the end");
     assert_eq!(read(&server, device, RECORDS, 512).unwrap().len(), 0);
-    assert_eq!(read(&server, device, RECORDS + 1, 512), Err(Error::INVALID_RECNUM));
-    assert_eq!(read(&server, device, 0, 511), Err(Error::INVALID_SIZE));
+    assert_eq!(read(&server, device, RECORDS + 1, 512), Err(D_INVALID_RECNUM));
+    assert_eq!(read(&server, device, 0, 511), Err(D_INVALID_SIZE));
     assert_eq!(read(&server, device, 0, u64::MAX - 511).unwrap().len(), (RECORDS * 512) as usize);
 }
 
@@ -115,17 +116,17 @@ fn a_whole_request_is_one_backend_call_and_reads_fill_the_callers_buffer() {
     });
     assert!(got.unwrap() == data[3 * 512..7 * 512]);
     assert_eq!(lengths, [2048], "allocated once, with the exact length");
-    assert_eq!(server.read(device, 0, 512, |_| Err::<Vec<u8>, _>(Error::NO_MEMORY)), Err(Error::NO_MEMORY));
-    assert_eq!(server.read(device, 0, 1024, |_| Ok(vec![0; 512])), Err(Error::NO_MEMORY), "buffer too small");
+    assert_eq!(server.read(device, 0, 512, |_| Err::<Vec<u8>, _>(D_NO_MEMORY)), Err(D_NO_MEMORY));
+    assert_eq!(server.read(device, 0, 1024, |_| Ok(vec![0; 512])), Err(D_NO_MEMORY), "buffer too small");
 }
 
 #[test]
 fn backend_errors_reach_the_client() {
     let (server, disk) = server();
     let device = open(&server, READ | WRITE);
-    disk.set_faults(Faults { read: Some(Error::IO_ERROR), write: Some(Error::from_code(5).unwrap()), ..Faults::default() });
-    assert_eq!(read(&server, device, 0, 512), Err(Error::IO_ERROR));
-    assert_eq!(server.write(device, 0, &[1; 512]), Err(Error::from_code(5).unwrap()));
+    disk.set_faults(Faults { read: Some(D_IO_ERROR), write: Some(Error::new(5).unwrap()), ..Faults::default() });
+    assert_eq!(read(&server, device, 0, 512), Err(D_IO_ERROR));
+    assert_eq!(server.write(device, 0, &[1; 512]), Err(Error::new(5).unwrap()));
 }
 
 #[test]
@@ -134,13 +135,13 @@ fn get_status_reports_sizes_and_set_status_knows_three_flavors() {
     let device = open(&server, READ);
     assert_eq!(server.get_status(device, flavor::DEV_GET_SIZE, 1024), Ok([RECORDS as i32 * 512, 512]));
     assert_eq!(server.get_status(device, flavor::DEV_GET_RECORDS, 2), Ok([RECORDS as i32, 512]));
-    assert_eq!(server.get_status(DeviceId(999), flavor::DEV_GET_SIZE, 2), Err(Error::NO_SUCH_DEVICE));
+    assert_eq!(server.get_status(DeviceId(999), flavor::DEV_GET_SIZE, 2), Err(D_NO_SUCH_DEVICE));
     let (waiter, answer) = reply();
     server.set_status(device, flavor::BLKRRPART, waiter);
     assert_eq!(answer.try_recv(), Ok(Ok(())));
     let (waiter, answer) = reply();
     server.set_status(device, 7, waiter);
-    assert_eq!(answer.try_recv(), Ok(Err(Error::INVALID_OPERATION)));
+    assert_eq!(answer.try_recv(), Ok(Err(D_INVALID_OPERATION)));
     assert_eq!(flush(&server, device), Ok(()));
     assert_eq!(disk.flushes(), 1);
 }
@@ -150,8 +151,8 @@ fn a_flush_makes_completed_writes_durable_and_a_failed_one_reports_its_error() {
     let (server, disk) = server();
     let device = open(&server, READ | WRITE);
     server.write(device, 2, &[9; 512]).unwrap();
-    disk.set_faults(Faults { flush: Some(Error::IO_ERROR), ..Faults::default() });
-    assert_eq!(flush(&server, device), Err(Error::IO_ERROR));
+    disk.set_faults(Faults { flush: Some(D_IO_ERROR), ..Faults::default() });
+    assert_eq!(flush(&server, device), Err(D_IO_ERROR));
     assert_eq!(disk.durable()[1024], 0);
     disk.set_faults(Faults::default());
     assert_eq!(flush(&server, device), Ok(()));
@@ -223,13 +224,13 @@ fn a_failing_merged_flush_answers_every_waiter_with_the_error() {
             answer
         })
         .collect();
-    disk.set_faults(Faults { flush: Some(Error::IO_ERROR), ..Faults::default() });
+    disk.set_faults(Faults { flush: Some(D_IO_ERROR), ..Faults::default() });
     release.send(()).unwrap();
     flusher.join().unwrap();
     // The parked flush read the faults after release: it failed too.
-    assert_eq!(first_answer.recv(), Ok(Err(Error::IO_ERROR)));
+    assert_eq!(first_answer.recv(), Ok(Err(D_IO_ERROR)));
     for answer in waiting {
-        assert_eq!(answer.recv(), Ok(Err(Error::IO_ERROR)), "never success after a failed flush");
+        assert_eq!(answer.recv(), Ok(Err(D_IO_ERROR)), "never success after a failed flush");
     }
     assert_eq!(disk.flushes(), 2);
 }

@@ -56,9 +56,17 @@ impl Registers for LegacyPorts {
 
     fn write_sector(&mut self, sector: &[u8; SECTOR]) {
         // SAFETY: as in `read_sector`; `rep outsw` only reads SECTOR bytes of the buffer.
+        #[cfg(target_arch = "x86_64")]
         unsafe {
-            asm!("rep outsw", in("dx") COMMAND_BLOCK, inout("si") sector.as_ptr() => _,
-                 inout("cx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
+            asm!("rep outsw", in("dx") COMMAND_BLOCK, inout("rsi") sector.as_ptr() => _,
+                 inout("rcx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
+        }
+        // SAFETY: as above; LLVM reserves esi on i686, so it is saved and restored by hand.
+        #[cfg(target_arch = "x86")]
+        unsafe {
+            asm!("xchg {source}, esi", "rep outsw", "mov esi, {source}",
+                 source = inout(reg) sector.as_ptr() => _, in("dx") COMMAND_BLOCK,
+                 inout("ecx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
         }
     }
 }

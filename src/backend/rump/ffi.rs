@@ -4,7 +4,7 @@
 use core::ffi::{c_int, c_ulong, c_void, CStr};
 
 use super::RumpKernel;
-use crate::device::Error;
+use crate::device::{Error, D_IO_ERROR};
 
 // The Hurd's rump disk stack, as its C rumpdisk links it. `-as-needed`: the driver libraries
 // register themselves through constructors, nothing refers to their symbols.
@@ -41,7 +41,7 @@ fn last_error() -> Error {
     let netbsd = unsafe { *__errno_location() };
     // SAFETY: a pure translation function.
     let host = unsafe { rump_errno2host(netbsd) };
-    Error::from_code(host).unwrap_or(Error::IO_ERROR)
+    Error::new(host).unwrap_or(D_IO_ERROR)
 }
 
 fn check(result: c_int) -> Result<c_int, Error> {
@@ -61,7 +61,7 @@ impl RumpKernel for LinkedRump {
         // SAFETY: `rump_init` takes no arguments; the backend calls it once.
         match unsafe { rump_init() } {
             0 => Ok(()),
-            code => Err(Error::from_code(code).unwrap_or(Error::IO_ERROR)),
+            code => Err(Error::new(code).unwrap_or(D_IO_ERROR)),
         }
     }
 
