@@ -9,6 +9,7 @@ extern crate alloc;
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
 extern crate std;
 
+pub mod args;
 pub mod kern;
 pub mod msg;
 pub mod ool;
