@@ -1,1 +1,76 @@
-fn main() {}
+//! Generates the kernel and device interfaces from gnumach's .defs files (both ABIs) with the
+//! project's MIG, and the C constants from gnumach's headers with bindgen.
+
+use std::env;
+use std::path::{Path, PathBuf};
+
+/// (module, .defs path under the include directory, extra `-D` definitions)
+const INTERFACES: &[(&str, &str, &[&str])] = &[
+    ("device", "device/device.defs", &[]),
+    ("device_request", "device/device_request.defs", &[]),
+    ("device_reply", "device/device_reply.defs", &[]),
+    ("mach", "mach/mach.defs", &[]),
+    ("mach_port", "mach/mach_port.defs", &[]),
+    ("mach_host", "mach/mach_host.defs", &[]),
+    ("gnumach", "mach/gnumach.defs", &[]),
+    ("mach_i386", "mach/machine/mach_i386.defs", &[]),
+    ("notify", "mach/notify.defs", &[]),
+];
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let sysroot = env::var_os("RUMPDISK_SYSROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../target/sysroot"));
+    let include_x86_64 = sysroot.join("amd64/usr/include/x86_64-linux-gnu");
+    let include_i686 = sysroot.join("i386/usr/include/i386-linux-gnu");
+    if !include_x86_64.is_dir() || !include_i686.is_dir() {
+        panic!("gnumach headers not found under {}: run `cargo xtask setup`", sysroot.display());
+    }
+    println!("cargo:rerun-if-env-changed=RUMPDISK_SYSROOT");
+    println!("cargo:rerun-if-changed={}", sysroot.join("COMPLETE").display());
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for (module, defs, defines) in INTERFACES {
+        let interface = mig::Interface {
+            defs_x86_64: include_x86_64.join(defs),
+            defs_i686: include_i686.join(defs),
+            include_x86_64: include_x86_64.clone(),
+            include_i686: include_i686.clone(),
+            defines: defines.iter().map(|d| d.to_string()).collect(),
+        };
+        let code = interface.generate().unwrap_or_else(|e| panic!("mig: {e}"));
+        std::fs::write(out.join(format!("{module}.rs")), code).expect("OUT_DIR is writable");
+    }
+    constants(&include_x86_64, &out);
+}
+
+/// `KERN_*`, `MACH_*`, `MIG_*`, `D_*`, `DEV_*` from gnumach's headers.
+fn constants(include: &Path, out: &Path) {
+    let header = "#include <mach/kern_return.h>\n\
+                  #include <mach/message.h>\n\
+                  #include <mach/mig_errors.h>\n\
+                  #include <mach/notify.h>\n\
+                  #include <mach/port.h>\n\
+                  #include <mach/task_special_ports.h>\n\
+                  #include <mach/vm_prot.h>\n\
+                  #include <device/device_types.h>\n";
+    let bindings = bindgen::Builder::default()
+        .header_contents("gnumach.h", header)
+        .clang_arg(format!("-I{}", include.display()))
+        .clang_arg("--target=x86_64-unknown-linux-gnu")
+        .use_core()
+        .allowlist_var("(KERN|MACH|MIG|D|DEV|TASK|VM)_.*")
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen over gnumach headers: {e}"));
+    let mut text = bindings.to_string();
+    // trixie's header predates DEV_FLUSH_CACHE; sid's has it and it must be 2.
+    if text.contains("pub const DEV_FLUSH_CACHE:") {
+        assert!(
+            text.contains("pub const DEV_FLUSH_CACHE: u32 = 2;"),
+            "gnumach's DEV_FLUSH_CACHE is not 2: the project's flush flavor would be wrong"
+        );
+    } else {
+        text.push_str("/// `device_set_status` flavor: write the device's cache to stable storage (GNU Mach 2026).\npub const DEV_FLUSH_CACHE: u32 = 2;\n");
+    }
+    std::fs::write(out.join("constants.rs"), text).expect("OUT_DIR is writable");
+}

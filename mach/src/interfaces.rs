@@ -1,0 +1,42 @@
+//! The kernel and device interfaces, generated at build time from gnumach's .defs files by the
+//! project's MIG (`mig/`), for both ABIs: each module has `x86_64` and `i686` submodules and
+//! re-exports the one being built. Per routine: `<routine>::request::{encode, decode}`,
+//! `<routine>::reply::{encode, decode}`, a client function, and per interface a `Server` trait
+//! and its `demux`.
+
+/// Constants from gnumach's headers (bindgen): `KERN_*`, `MACH_*`, `MIG_*`, `D_*`, `DEV_*`.
+#[allow(non_upper_case_globals, non_camel_case_types, dead_code, clippy::all)]
+pub mod constants {
+    include!(concat!(env!("OUT_DIR"), "/constants.rs"));
+}
+
+macro_rules! interfaces {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[allow(clippy::all)]
+        pub mod $name {
+            include!(concat!(env!("OUT_DIR"), "/", stringify!($name), ".rs"));
+        }
+    )*};
+}
+
+interfaces! {
+    /// `device/device.defs` (subsystem 2800): the device interface.
+    device;
+    /// `device/device_request.defs` (2800): the one-way request half of the device interface.
+    device_request;
+    /// `device/device_reply.defs` (2900): the asynchronous reply half.
+    device_reply;
+    /// `mach/mach.defs` (2000): tasks, threads, virtual memory.
+    mach;
+    /// `mach/mach_port.defs` (3200): port rights.
+    mach_port;
+    /// `mach/mach_host.defs` (2600): the host.
+    mach_host;
+    /// `mach/gnumach.defs` (4200): GNU Mach's additions.
+    gnumach;
+    /// `mach/machine/mach_i386.defs` (3800): I/O port access; per-ABI variants of the header.
+    mach_i386;
+    /// `mach/notify.defs` (64): port notifications.
+    notify;
+}

@@ -1,0 +1,219 @@
+//! Support for the generated interfaces (`crate::interfaces`): byte access to messages, the
+//! two ABIs' headers and descriptors, MIG's error codes, and the small types the generated
+//! signatures use. Nothing here knows any particular interface.
+
+pub mod i686;
+pub mod x86_64;
+mod values;
+
+pub use values::{Array, Inline, Le, OolRegion, PortArg, Right};
+
+use crate::kern::{
+    Error, Result, MIG_ARRAY_TOO_LARGE, MIG_BAD_ARGUMENTS, MIG_BAD_ID, MIG_REPLY_MISMATCH, MIG_SERVER_DIED,
+    MIG_TYPE_ERROR,
+};
+use crate::msg::Disposition;
+use crate::ool::OolMemory;
+use crate::port::{PortName, SendOnceRight};
+
+/// `MACH_MSGH_BITS_COMPLEX`: the body carries rights or out-of-line memory.
+pub const COMPLEX: u32 = 0x8000_0000;
+/// `MACH_NOTIFY_SEND_ONCE`: what arrives instead of a reply when the server dropped the right.
+const NOTIFY_SEND_ONCE: i32 = 71;
+
+/// `COMPLEX` when a polymorphic item turned out to be a right.
+pub const fn complex_if(is_right: bool) -> u32 {
+    if is_right {
+        COMPLEX
+    } else {
+        0
+    }
+}
+
+/// `MACH_MSG_TYPE_PORT_ANY`: a disposition that carries a right.
+pub const fn is_port(disposition: u32) -> bool {
+    disposition >= 16 && disposition <= 21
+}
+
+pub const fn round4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+pub const fn round8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+pub const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+pub const fn port_bits(port: PortName) -> u32 {
+    port.raw()
+}
+
+pub const fn port_from(raw: u32) -> PortName {
+    PortName::new(raw)
+}
+
+/// The first `N` bytes of `buf`, or `MIG_ARRAY_TOO_LARGE` when it is shorter.
+pub fn room<const N: usize>(buf: &mut [u8]) -> Result<&mut [u8; N]> {
+    buf.first_chunk_mut::<N>().ok_or(array_too_large())
+}
+
+pub const fn array_too_large() -> Error {
+    Error::from_const(MIG_ARRAY_TOO_LARGE)
+}
+pub const fn bad_arguments() -> Error {
+    Error::from_const(MIG_BAD_ARGUMENTS)
+}
+pub const fn type_error() -> Error {
+    Error::from_const(MIG_TYPE_ERROR)
+}
+pub const fn bad_id() -> Error {
+    Error::from_const(MIG_BAD_ID)
+}
+
+/// A reply must carry the request id + 100; a send-once notification means the server died.
+pub fn check_reply_id(id: i32, expected: i32) -> Result<()> {
+    match id {
+        id if id == expected => Ok(()),
+        NOTIFY_SEND_ONCE => Err(Error::from_const(MIG_SERVER_DIED)),
+        _ => Err(Error::from_const(MIG_REPLY_MISMATCH)),
+    }
+}
+
+#[inline(always)]
+pub fn put_u8(buf: &mut [u8], at: usize, value: u8) {
+    buf[at] = value;
+}
+#[inline(always)]
+pub fn put_u16(buf: &mut [u8], at: usize, value: u16) {
+    buf[at..at + 2].copy_from_slice(&value.to_le_bytes());
+}
+#[inline(always)]
+pub fn put_u32(buf: &mut [u8], at: usize, value: u32) {
+    buf[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+#[inline(always)]
+pub fn put_u64(buf: &mut [u8], at: usize, value: u64) {
+    buf[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+#[inline(always)]
+pub fn put_le(dst: &mut [u8], bytes: &[u8]) {
+    dst.copy_from_slice(bytes);
+}
+
+// Readers: the generated decoders check the message size before reading.
+#[inline(always)]
+pub fn get_u8(msg: &[u8], at: usize) -> u8 {
+    msg[at]
+}
+#[inline(always)]
+pub fn get_u16(msg: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([msg[at], msg[at + 1]])
+}
+#[inline(always)]
+pub fn get_u32(msg: &[u8], at: usize) -> u32 {
+    let mut bytes = [0; 4];
+    bytes.copy_from_slice(&msg[at..at + 4]);
+    u32::from_le_bytes(bytes)
+}
+#[inline(always)]
+pub fn get_u64(msg: &[u8], at: usize) -> u64 {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&msg[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+#[inline(always)]
+pub fn get_le<T: Le>(msg: &[u8], at: usize) -> T {
+    T::read(&msg[at..at + T::SIZE])
+}
+
+/// A `c_string`/`STRING_C` field: the bytes before the first NUL (all of them if none).
+pub fn c_string(field: &[u8]) -> &[u8] {
+    let len = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..len]
+}
+
+/// Writes `name` and a NUL into `field`, zero-filling the rest. A name that does not fit with
+/// its NUL, or holds a NUL, is refused rather than cut (GNU MIG's `mig_strncpy` would cut it).
+pub fn put_c_string(field: &mut [u8], name: &[u8]) -> Result<()> {
+    if name.len() >= field.len() || name.contains(&0) {
+        return Err(array_too_large());
+    }
+    field[..name.len()].copy_from_slice(name);
+    field[name.len()..].fill(0);
+    Ok(())
+}
+
+/// Takes ownership of out-of-line memory a message delivered.
+pub fn ool_from_region(region: OolRegion) -> Result<OolMemory> {
+    OolMemory::adopt(region.address, region.len)
+}
+
+/// What a demux did with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Demuxed {
+    /// Send the reply, this many bytes, to the port its header names.
+    Reply(usize),
+    /// Nothing to send: a simpleroutine, or the method deferred its reply.
+    NoReply,
+    /// The request failed its type checks: its rights and memory were not taken (destroy
+    /// them) and the error reply of this many bytes is ready (0: a simpleroutine, no reply).
+    Rejected(usize),
+    /// Not this interface's id: the `MIG_BAD_ID` reply of this many bytes is ready, for when no
+    /// other demux takes the request.
+    UnknownId(usize),
+    /// Shorter than a header, or a header whose size does not fit the bytes: nothing to answer.
+    Malformed,
+}
+
+impl Demuxed {
+    /// What the server loop does with the reply buffer.
+    pub fn disposition(self) -> Disposition {
+        match self {
+            Demuxed::Reply(size) | Demuxed::UnknownId(size) => Disposition::Reply(size),
+            Demuxed::Rejected(0) | Demuxed::NoReply | Demuxed::Malformed => Disposition::NoReply,
+            Demuxed::Rejected(size) => Disposition::Reply(size),
+        }
+    }
+}
+
+/// The reply port of a request being served. The method answers by returning its result, or
+/// keeps the port with [`defer`](ReplyPort::defer) and sends the reply later.
+#[derive(Debug)]
+pub struct ReplyPort<'a> {
+    name: PortName,
+    disposition: u32,
+    deferred: &'a mut bool,
+}
+
+impl<'a> ReplyPort<'a> {
+    pub fn new(name: PortName, disposition: u32, deferred: &'a mut bool) -> ReplyPort<'a> {
+        ReplyPort { name, disposition, deferred }
+    }
+
+    pub fn name(&self) -> PortName {
+        self.name
+    }
+
+    /// The disposition a reply to it must use (`MACH_MSG_TYPE_MOVE_SEND_ONCE` from MIG clients).
+    pub fn disposition(&self) -> u32 {
+        self.disposition
+    }
+
+    /// Keeps the reply right: the demux sends nothing, and the method's result is dropped.
+    /// Answer later with the routine's `reply::encode(buf, right.name(), MOVE_SEND_ONCE, …)`
+    /// and `msg::send`, which consumes the right.
+    pub fn defer(self) -> SendOnceRight {
+        *self.deferred = true;
+        SendOnceRight::from_name(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1173 @@
+//! Rust code for one subsystem and one ABI: pure encoders and decoders, and (for the ABI the
+//! crate is built for) the client functions, the server trait and its demux.
+//!
+//! The generated code uses `crate::mig_rt` (message helpers, the per-ABI header functions)
+//! and the runtime's `PortName`, owned rights, `OolMemory` and `kern::{Error, Result}`.
+
+use crate::layout::{self, Abi, Data, Descriptor, Item, Message};
+use crate::parser::{Arg, ArgKind, Routine, Subsystem};
+use crate::types::{name, Count, MsgName, Type};
+
+/// Text with indentation.
+struct Out {
+    text: String,
+    indent: usize,
+}
+
+impl Out {
+    fn line(&mut self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        if line.starts_with('}') || line.starts_with(')') {
+            self.indent = self.indent.saturating_sub(1);
+        }
+        if !line.is_empty() {
+            self.text.push_str(&"    ".repeat(self.indent));
+        }
+        self.text.push_str(line);
+        self.text.push('\n');
+        if line.ends_with('{') || line.ends_with('(') {
+            self.indent += 1;
+        }
+    }
+    fn doc(&mut self, text: &str) {
+        for l in text.lines() {
+            self.line(format!("/// {l}").trim_end());
+        }
+    }
+}
+
+/// The Rust value type of one element as seen by the sender (`sending`) or receiver.
+fn element_type(ty: &Type) -> &'static str {
+    match (ty.in_name, ty.element_bits) {
+        (MsgName::Fixed(name::BOOLEAN), 32) if !ty.string => "bool",
+        (MsgName::Fixed(name::PORT_NAME), _) => "PortName",
+        (_, 8) => "u8",
+        (_, 16) if ty.unsigned => "u16",
+        (_, 16) => "i16",
+        (_, 64) if ty.unsigned => "u64",
+        (_, 64) => "i64",
+        (_, _) if ty.unsigned => "u32",
+        _ => "i32",
+    }
+}
+
+fn is_port_right(ty: &Type) -> bool {
+    ty.is_port() && ty.in_name != MsgName::Fixed(name::PORT_NAME)
+}
+
+/// The argument type of a port the sender puts in a message.
+fn sent_port_type(ty: &Type) -> &'static str {
+    match ty.in_name {
+        MsgName::Fixed(name::MOVE_SEND) => "SendRight",
+        MsgName::Fixed(name::MOVE_SEND_ONCE) => "SendOnceRight",
+        MsgName::Fixed(name::MOVE_RECEIVE) => "ReceiveRight",
+        MsgName::Polymorphic => "rt::PortArg",
+        _ => "PortName",
+    }
+}
+
+/// The owned type of a right as the receiver gets it.
+fn received_port_type(ty: &Type) -> &'static str {
+    match ty.out_name {
+        MsgName::Fixed(name::PORT_SEND) => "SendRight",
+        MsgName::Fixed(name::PORT_SEND_ONCE) => "SendOnceRight",
+        MsgName::Fixed(name::PORT_RECEIVE) => "ReceiveRight",
+        _ => "rt::Right",
+    }
+}
+
+/// How one message item is represented on each side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Scalar,
+    Port,
+    FixedArray(u32),
+    FixedString(u32),
+    Inline,
+    OutOfLine,
+}
+
+fn shape(ty: &Type, item: &Item) -> Shape {
+    match item.data {
+        Data::OutOfLine => Shape::OutOfLine,
+        Data::Variable { .. } => Shape::Inline,
+        Data::Fixed { bytes } if ty.string => Shape::FixedString(bytes),
+        Data::Fixed { .. } if is_port_right(ty) && ty.max_count() == Some(1) => Shape::Port,
+        Data::Fixed { .. } => match ty.count {
+            Count::Fixed(1) => Shape::Scalar,
+            Count::Fixed(n) => Shape::FixedArray(n),
+            Count::Variable(_) => Shape::Inline,
+        },
+    }
+}
+
+/// The value a sender passes for `ty` (client request arguments, server reply values).
+fn input_type(ty: &Type, item: &Item, server_reply: bool) -> String {
+    let elem = element_type(ty);
+    match shape(ty, item) {
+        Shape::Scalar => elem.to_owned(),
+        Shape::Port => sent_port_type(ty).to_owned(),
+        Shape::FixedArray(n) => format!("&[{elem}; {n}]"),
+        Shape::FixedString(_) => "&[u8]".to_owned(),
+        Shape::Inline if server_reply => format!("&[{elem}]"),
+        Shape::Inline => format!("&[{elem}]"),
+        Shape::OutOfLine if item.descriptor.dealloc || server_reply => "OolMemory".to_owned(),
+        Shape::OutOfLine => format!("&[{elem}]"),
+    }
+}
+
+/// The value a pure decoder returns for `ty`: raw names for rights, `rt::OolRegion` for
+/// out-of-line memory (the caller takes ownership), views into the message otherwise.
+fn decoded_type(ty: &Type, item: &Item) -> String {
+    let elem = element_type(ty);
+    match shape(ty, item) {
+        Shape::Scalar => elem.to_owned(),
+        Shape::Port if ty.out_name == MsgName::Polymorphic => "rt::PortArg".to_owned(),
+        Shape::Port => "PortName".to_owned(),
+        Shape::FixedArray(n) => format!("[{elem}; {n}]"),
+        Shape::FixedString(_) => "&'a [u8]".to_owned(),
+        Shape::Inline if elem == "u8" => "&'a [u8]".to_owned(),
+        Shape::Inline => format!("rt::Array<'a, {elem}>"),
+        Shape::OutOfLine => "rt::OolRegion".to_owned(),
+    }
+}
+
+fn rust_ident(name: &str) -> String {
+    const KEYWORDS: [&str; 12] = ["type", "match", "ref", "mod", "fn", "struct", "use", "move", "self", "loop", "impl", "where"];
+    if KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn describe(d: &Descriptor) -> String {
+    let name = d.name.map_or("polymorphic".to_owned(), |n| format!("type {n}"));
+    let mut text = format!("{name}, {} bits × {}", d.size_bits, d.number);
+    if !d.inline {
+        text.push_str(", out of line");
+    }
+    if d.long {
+        text.push_str(", long form");
+    }
+    if d.dealloc {
+        text.push_str(", dealloc");
+    }
+    text
+}
+
+/// `off` as a Rust expression: a constant, or relative to `end` after a variable item.
+fn at(item: &Item, extra: u32) -> String {
+    let n = item.offset + extra;
+    if item.after_variable {
+        if n == 0 { "end".to_owned() } else { format!("end + {n}") }
+    } else {
+        n.to_string()
+    }
+}
+
+fn data_at(abi: Abi, item: &Item) -> String {
+    at(item, abi.descriptor_size(item.descriptor.long))
+}
+
+/// Writes the descriptor of `item`; `number`/`name` override the fixed values at run time.
+fn put_descriptor(o: &mut Out, abi: Abi, item: &Item, number: Option<&str>, name: Option<&str>) {
+    let d = &item.descriptor;
+    let bytes = d.bytes(abi);
+    let off = at(item, 0);
+    o.line(format!("// {}: {}", item.name, describe(d)));
+    match (abi, d.long) {
+        (Abi::X86_64, _) | (Abi::I686, false) => {
+            let word = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+            let word = match name {
+                Some(n) => format!("{word:#010x} | {n}"),
+                None => format!("{word:#010x}"),
+            };
+            match (abi, number) {
+                (Abi::X86_64, n) => {
+                    let number = n.map_or(d.number.to_string(), |n| format!("{n} as u32"));
+                    o.line(format!("rt::put_u32(buf, {off}, {word});"));
+                    o.line(format!("rt::put_u32(buf, {}, {number});", at(item, 4)));
+                }
+                (Abi::I686, Some(n)) => o.line(format!("rt::put_u32(buf, {off}, {word} | ({n} as u32) << 16);")),
+                (Abi::I686, None) => o.line(format!("rt::put_u32(buf, {off}, {word});")),
+            }
+        }
+        (Abi::I686, true) => {
+            let head = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+            let name_size = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+            let name_size = match name {
+                Some(n) => format!("{name_size:#010x} | {n}"),
+                None => format!("{name_size:#010x}"),
+            };
+            let number = number.map_or(d.number.to_string(), |n| format!("{n} as u32"));
+            o.line(format!("rt::put_u32(buf, {off}, {head:#010x});"));
+            o.line(format!("rt::put_u32(buf, {}, {name_size});", at(item, 4)));
+            o.line(format!("rt::put_u32(buf, {}, {number});", at(item, 8)));
+        }
+    }
+}
+
+/// Writes the data of a sent item from the Rust value `value`.
+fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex: &mut bool) {
+    let off = data_at(abi, item);
+    let align = abi.align();
+    match (shape(ty, item), item.data) {
+        (Shape::Scalar, Data::Fixed { bytes }) => {
+            let expr = if element_type(ty) == "bool" {
+                format!("u32::from({value})")
+            } else if element_type(ty) == "PortName" {
+                format!("rt::port_bits({value})")
+            } else {
+                value.to_owned()
+            };
+            let put = match bytes {
+                1 => "put_u8",
+                2 => "put_u16",
+                8 => "put_u64",
+                _ => "put_u32",
+            };
+            let cast = match (bytes, element_type(ty)) {
+                (1, "u8") | (2, "u16") | (4, "u32") | (8, "u64") | (4, "PortName") | (4, "bool") => String::new(),
+                (1, _) => " as u8".into(),
+                (2, _) => " as u16".into(),
+                (8, _) => " as u64".into(),
+                _ => " as u32".into(),
+            };
+            o.line(format!("rt::{put}(buf, {off}, {expr}{cast});"));
+            pad_fixed(o, abi, item, bytes);
+        }
+        (Shape::Port, Data::Fixed { .. }) => {
+            let name = match sent_port_type(ty) {
+                "PortName" => format!("rt::port_bits({value})"),
+                "rt::PortArg" => format!("rt::port_bits({value}.name)"),
+                _ => format!("rt::port_bits({value}.into_name())"),
+            };
+            if abi == Abi::X86_64 {
+                o.line(format!("rt::put_u64(buf, {off}, u64::from({name}));"));
+            } else {
+                o.line(format!("rt::put_u32(buf, {off}, {name});"));
+            }
+            *complex = true;
+        }
+        (Shape::FixedArray(n), Data::Fixed { bytes }) => {
+            let eb = bytes / n;
+            if eb == 1 {
+                o.line(format!("buf[{off}..{off} + {n}].copy_from_slice({value});"));
+            } else {
+                o.line(format!("for (i, element) in {value}.iter().enumerate() {{"));
+                o.line(format!("rt::put_le(&mut buf[{off} + {eb} * i..{off} + {eb} * (i + 1)], &element.to_le_bytes());"));
+                o.line("}");
+            }
+            pad_fixed(o, abi, item, bytes);
+        }
+        (Shape::FixedString(bytes), _) => {
+            o.line(format!("rt::put_c_string(&mut buf[{off}..{off} + {}], {value})?;", abi.round(bytes)));
+        }
+        (Shape::Inline, Data::Variable { element_bytes, .. }) => {
+            if element_bytes == 1 {
+                o.line(format!("buf[{off}..{off} + {value}.len()].copy_from_slice({value});"));
+            } else {
+                o.line(format!("for (i, element) in {value}.iter().enumerate() {{"));
+                o.line(format!(
+                    "rt::put_le(&mut buf[{off} + {element_bytes} * i..{off} + {element_bytes} * (i + 1)], &element.to_le_bytes());"
+                ));
+                o.line("}");
+            }
+            let len = if element_bytes == 1 { format!("{value}.len()") } else { format!("{element_bytes} * {value}.len()") };
+            o.line(format!("let end = {off} + rt::round{align}({len});"));
+            o.line(format!("buf[{off} + {len}..end].fill(0);"));
+        }
+        (Shape::OutOfLine, _) => {
+            let address = if input_type(ty, item, false) == "OolMemory" || value.ends_with(".1") {
+                format!("{value}_address")
+            } else {
+                format!("{value}.as_ptr() as usize")
+            };
+            if abi == Abi::X86_64 {
+                o.line(format!("rt::put_u64(buf, {off}, {address} as u64);"));
+            } else {
+                o.line(format!("rt::put_u32(buf, {off}, {address} as u32);"));
+            }
+            *complex = true;
+        }
+        _ => unreachable!("shape and data agree"),
+    }
+}
+
+fn pad_fixed(o: &mut Out, abi: Abi, item: &Item, bytes: u32) {
+    let padded = abi.round(bytes);
+    if padded > bytes {
+        let start = data_at(abi, item);
+        o.line(format!("buf[{start} + {bytes}..{start} + {padded}].fill(0);"));
+    }
+}
+
+/// The element count of a variable sent value.
+fn count_expr(ty: &Type, item: &Item, value: &str) -> String {
+    if input_type(ty, item, false) == "OolMemory" {
+        let bytes = (item.descriptor.size_bits / 8).max(1);
+        if bytes == 1 { format!("{value}.len()") } else { format!("{value}.len() / {bytes}") }
+    } else {
+        format!("{value}.len()")
+    }
+}
+
+struct Gen<'a> {
+    abi: Abi,
+    subsystem: &'a Subsystem,
+    o: Out,
+}
+
+/// Generates the module body for `subsystem` in `abi`.
+pub fn generate(subsystem: &Subsystem, abi: Abi) -> String {
+    let mut g = Gen { abi, subsystem, o: Out { text: String::new(), indent: 0 } };
+    g.module();
+    g.o.text
+}
+
+impl<'a> Gen<'a> {
+    fn module(&mut self) {
+        let abi = self.abi.module();
+        self.o.line("#[allow(unused_imports)]");
+        self.o.line(format!("use crate::mig_rt::{{self as rt, {abi} as abi}};"));
+        self.o.line("#[allow(unused_imports)]");
+        self.o.line("use crate::kern::{Error, Result};");
+        self.o.line("#[allow(unused_imports)]");
+        self.o.line("use crate::port::{PortName, ReceiveRight, SendOnceRight, SendRight};");
+        self.o.line("#[allow(unused_imports)]");
+        self.o.line("use crate::ool::OolMemory;");
+        self.o.line("");
+        self.o.doc(&format!("First message id of the `{}` subsystem.", self.subsystem.name));
+        self.o.line(format!("pub const BASE: i32 = {};", self.subsystem.base));
+        let max_reply = self.routines().map(|r| layout::reply(self.abi, r).max_size).max().unwrap_or(0).max(self.abi.error_reply_size());
+        self.o.doc("Room a reply buffer needs for any routine's reply.");
+        self.o.line(format!("pub const MAX_REPLY_SIZE: usize = {max_reply};"));
+        let routines: Vec<&'a Routine> = self.routines().collect();
+        for routine in &routines {
+            self.o.line("");
+            self.routine_module(routine);
+        }
+        let native = match self.abi {
+            Abi::X86_64 => "64",
+            Abi::I686 => "32",
+        };
+        self.o.line("");
+        self.o.line(format!("#[cfg(target_pointer_width = \"{native}\")]"));
+        self.o.line("pub use self::native::*;");
+        self.o.line("");
+        self.o.doc("Client functions, the server trait and its demux: for the ABI being built.");
+        self.o.line(format!("#[cfg(target_pointer_width = \"{native}\")]"));
+        self.o.line("mod native {");
+        self.o.line("use super::*;");
+        for routine in &routines {
+            self.o.line("");
+            self.client(routine);
+        }
+        self.o.line("");
+        self.server_trait(&routines);
+        self.o.line("");
+        self.demux(&routines);
+        self.o.line("}");
+    }
+
+    fn routines(&self) -> impl Iterator<Item = &'a Routine> + use<'a> {
+        self.subsystem.routines.iter().flatten()
+    }
+
+    fn routine_doc(&self, routine: &Routine) -> String {
+        let kind = if routine.simple { "simpleroutine" } else { "routine" };
+        let args: Vec<String> = routine
+            .args
+            .iter()
+            .map(|a| {
+                let k = match a.kind {
+                    ArgKind::In => "",
+                    ArgKind::Out => "out ",
+                    ArgKind::InOut => "inout ",
+                    ArgKind::RequestPort => "",
+                    ArgKind::ReplyPort => "replyport ",
+                    ArgKind::SReplyPort => "sreplyport ",
+                    ArgKind::UReplyPort => "ureplyport ",
+                    ArgKind::MsgSeqno => "msgseqno ",
+                    ArgKind::WaitTime => "waittime ",
+                    ArgKind::MsgOption => "msgoption ",
+                };
+                format!("{k}{}: {}", a.name, a.ty.name)
+            })
+            .collect();
+        format!("`{kind} {}({})`, message id {}.", routine.name, args.join("; "), routine.id)
+    }
+
+    fn request_port<'r>(&self, routine: &'r Routine) -> &'r Arg {
+        routine.args.iter().find(|a| a.kind == ArgKind::RequestPort).expect("checked by the parser")
+    }
+
+    fn reply_port_arg<'r>(&self, routine: &'r Routine) -> Option<&'r Arg> {
+        routine.args.iter().find(|a| matches!(a.kind, ArgKind::ReplyPort | ArgKind::UReplyPort))
+    }
+
+    fn routine_module(&mut self, routine: &Routine) {
+        self.o.doc(&self.routine_doc(routine));
+        self.o.line(format!("pub mod {} {{", routine.name));
+        self.o.line("use super::*;");
+        self.o.line("");
+        self.o.doc("The request's message id.");
+        self.o.line(format!("pub const ID: i32 = {};", routine.id));
+        self.o.line("");
+        self.request_module(routine);
+        if !routine.simple {
+            self.o.line("");
+            self.reply_module(routine);
+        }
+        self.o.line("}");
+    }
+
+    // ---- requests ----
+
+    fn request_module(&mut self, routine: &Routine) {
+        let abi = self.abi;
+        let message = layout::request(abi, routine);
+        self.o.doc("The request, as the client sends it.");
+        self.o.line("pub mod request {");
+        self.o.line("use super::*;");
+        self.o.line("");
+        self.o.doc("Size of the request with every variable array empty.");
+        self.o.line(format!("pub const MIN_SIZE: usize = {};", message.min_size));
+        self.o.doc("Room the request needs: every variable array full.");
+        self.o.line(format!("pub const MAX_SIZE: usize = {};", message.max_size));
+        self.o.line("");
+        self.request_encoder(routine, &message);
+        self.o.line("");
+        self.request_decoder(routine, &message);
+        self.o.line("}");
+    }
+
+    /// (argument name, Rust type) of the client's inputs, in .defs order.
+    fn client_inputs(&self, routine: &Routine, message: &Message) -> Vec<(String, String)> {
+        let mut inputs = Vec::new();
+        for arg in &routine.args {
+            match arg.kind {
+                ArgKind::RequestPort => inputs.push((rust_ident(&arg.name), sent_port_type(&arg.ty).to_owned())),
+                ArgKind::ReplyPort | ArgKind::UReplyPort => inputs.push((rust_ident(&arg.name), sent_port_type(&arg.ty).to_owned())),
+                ArgKind::In | ArgKind::InOut => {
+                    let item = message.items.iter().find(|i| i.name == arg.name).expect("request item");
+                    inputs.push((rust_ident(&arg.name), input_type(&arg.ty, item, false)));
+                }
+                ArgKind::Out if arg.count_in_out => inputs.push((format!("{}_capacity", arg.name), "u32".to_owned())),
+                _ => {}
+            }
+        }
+        inputs
+    }
+
+    fn request_encoder(&mut self, routine: &Routine, message: &Message) {
+        let abi = self.abi;
+        let inputs = self.client_inputs(routine, message);
+        let has_reply_arg = self.reply_port_arg(routine).is_some();
+        let mut params: Vec<String> = vec!["buf: &mut [u8]".into()];
+        params.extend(inputs.iter().map(|(n, t)| format!("{n}: {t}")));
+        if !has_reply_arg && !routine.simple {
+            params.push("reply_to: PortName".into());
+        }
+        self.o.doc("Builds the request in `buf` and returns its size. Fails with `MIG_ARRAY_TOO_LARGE` when an array\nexceeds its bound or `buf` is shorter than [`MAX_SIZE`].");
+        self.o.line(format!("pub fn encode({}) -> Result<usize> {{", params.join(", ")));
+        self.o.line("let buf = rt::room::<MAX_SIZE>(buf)?;");
+        // Bounds first, so nothing is written for a request that cannot be sent.
+        for arg in routine.args.iter().filter(|a| a.in_request() && a.kind != ArgKind::Out) {
+            let item = message.items.iter().find(|i| i.name == arg.name).unwrap();
+            if let Data::Variable { max, .. } = item.data {
+                self.o.line(format!("if {} > {max} {{", count_expr(&arg.ty, item, &rust_ident(&arg.name))));
+                self.o.line("return Err(rt::array_too_large());");
+                self.o.line("}");
+            }
+        }
+        let mut complex = false;
+        let mut dynamic_complex = Vec::new();
+        for item in &message.items {
+            let Some(arg) = routine.args.iter().find(|a| a.name == item.name) else {
+                // A CountInOut capacity.
+                put_descriptor(&mut self.o, abi, item, None, None);
+                let base = item.name.trim_end_matches("Cnt");
+                self.o.line(format!("rt::put_u32(buf, {}, {base}_capacity);", data_at(abi, item)));
+                pad_fixed(&mut self.o, abi, item, 4);
+                continue;
+            };
+            let value = rust_ident(&arg.name);
+            let ool_owned = matches!(item.data, Data::OutOfLine) && input_type(&arg.ty, item, false) == "OolMemory";
+            if ool_owned {
+                self.o.line(format!("let ({value}_address, {value}_len) = {value}.into_raw();"));
+            }
+            let number = match item.data {
+                Data::Variable { .. } => Some(count_expr(&arg.ty, item, &value)),
+                Data::OutOfLine if ool_owned => {
+                    let eb = (item.descriptor.size_bits / 8).max(1);
+                    Some(if eb == 1 { format!("{value}_len") } else { format!("({value}_len / {eb})") })
+                }
+                Data::OutOfLine => Some(format!("{value}.len()")),
+                Data::Fixed { .. } => None,
+            };
+            let poly = (item.descriptor.name.is_none()).then(|| {
+                dynamic_complex.push(format!("rt::is_port({value}.disposition)"));
+                format!("{value}.disposition")
+            });
+            put_descriptor(&mut self.o, abi, item, number.as_deref(), poly.as_deref());
+            let mut item_complex = false;
+            put_data(&mut self.o, abi, &arg.ty, item, &value, &mut item_complex);
+            if item_complex && item.descriptor.name.is_some() {
+                complex = true;
+            }
+        }
+        let size = if message.items.iter().any(|i| matches!(i.data, Data::Variable { .. })) {
+            let last_fixed = message.items.iter().rev().take_while(|i| i.after_variable).map(|i| i.offset + abi.descriptor_size(i.descriptor.long) + match i.data {
+                Data::Fixed { bytes } => abi.round(bytes),
+                Data::OutOfLine => abi.align(),
+                Data::Variable { .. } => 0,
+            }).max();
+            let last = message.items.last().unwrap();
+            if matches!(last.data, Data::Variable { .. }) { "end".to_owned() } else { format!("end + {}", last_fixed.unwrap_or(0)) }
+        } else {
+            message.min_size.to_string()
+        };
+        // The header last: its bits depend on what the body carries.
+        let request_port = self.request_port(routine);
+        let (remote, remote_name) = self.sent_port(request_port);
+        let (local, local_name) = match self.reply_port_arg(routine) {
+            Some(arg) => self.sent_port(arg),
+            None if routine.simple => ("0".to_owned(), "PortName::NULL".to_owned()),
+            None => (name::MAKE_SEND_ONCE.to_string(), "reply_to".to_owned()),
+        };
+        let mut bits = format!("{remote} | {local} << 8");
+        if complex {
+            bits.push_str(" | rt::COMPLEX");
+        }
+        for dynamic in dynamic_complex {
+            bits.push_str(&format!(" | rt::complex_if({dynamic})"));
+        }
+        self.o.line(format!("let size = {size};"));
+        self.o.line(format!("abi::put_header(buf, {bits}, size, {remote_name}, {local_name}, ID);"));
+        self.o.line("Ok(size)");
+        self.o.line("}");
+    }
+
+    /// (disposition expression, name expression) of a header port the client sends.
+    fn sent_port(&self, arg: &Arg) -> (String, String) {
+        let v = rust_ident(&arg.name);
+        match sent_port_type(&arg.ty) {
+            "rt::PortArg" => (format!("{v}.disposition"), format!("{v}.name")),
+            "PortName" => (self.fixed_name(arg.ty.in_name), v),
+            _ => (self.fixed_name(arg.ty.in_name), format!("{v}.into_name()")),
+        }
+    }
+
+    fn fixed_name(&self, n: MsgName) -> String {
+        match n {
+            MsgName::Fixed(n) => n.to_string(),
+            MsgName::Polymorphic => unreachable!("polymorphic names come from arguments"),
+        }
+    }
+
+    fn request_decoder(&mut self, routine: &Routine, message: &Message) {
+        let abi = self.abi;
+        let lifetime = self.needs_lifetime(routine, message, true);
+        let struct_name = if lifetime { "Request<'a>" } else { "Request" };
+        self.o.doc("A request as the server receives it. Rights and out-of-line memory are raw: the receiver\nnow holds them.");
+        self.o.line("#[derive(Debug)]");
+        self.o.line(format!("pub struct {struct_name} {{"));
+        let request_port = self.request_port(routine);
+        self.o.doc("The port the request arrived on.");
+        self.o.line(format!("pub {}: PortName,", rust_ident(&request_port.name)));
+        self.o.doc("The received header: the reply goes to its `remote_port`.");
+        self.o.line("pub header: abi::Header,");
+        for arg in &routine.args {
+            if arg.kind == ArgKind::MsgSeqno {
+                self.o.line(format!("pub {}: u32,", rust_ident(&arg.name)));
+            }
+        }
+        for item in &message.items {
+            match routine.args.iter().find(|a| a.name == item.name) {
+                Some(arg) => self.o.line(format!("pub {}: {},", rust_ident(&arg.name), decoded_type(&arg.ty, item))),
+                None => {
+                    let base = item.name.trim_end_matches("Cnt");
+                    self.o.doc(&format!("Room the client has for `{base}`."));
+                    self.o.line(format!("pub {base}_capacity: u32,"));
+                }
+            }
+        }
+        self.o.line("}");
+        self.o.line("");
+        self.o.doc("Checks a received request as GNU MIG's servers do (`MIG_BAD_ARGUMENTS` for a wrong size,\ncomplex bit or descriptor) and decodes it.");
+        let ret = if lifetime { "Request<'_>" } else { "Request" };
+        self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
+        self.o.line("let header = abi::header(msg).ok_or(rt::bad_arguments())?;");
+        self.o.line("let msg = &msg[..header.size];");
+        self.size_and_bits_check(message, "rt::bad_arguments()", false);
+        self.item_checks_and_reads(routine, message, "rt::bad_arguments()");
+        let request_port = rust_ident(&self.request_port(routine).name);
+        self.o.line("Ok(Request {");
+        self.o.line(format!("{request_port}: header.local_port,"));
+        self.o.line("header,");
+        for arg in &routine.args {
+            if arg.kind == ArgKind::MsgSeqno {
+                self.o.line(format!("{}: header.seqno,", rust_ident(&arg.name)));
+            }
+        }
+        for item in &message.items {
+            match routine.args.iter().find(|a| a.name == item.name) {
+                Some(arg) => self.o.line(format!("{},", rust_ident(&arg.name))),
+                None => self.o.line(format!("{}_capacity,", item.name.trim_end_matches("Cnt"))),
+            }
+        }
+        self.o.line("})");
+        self.o.line("}");
+        let _ = abi;
+    }
+
+    fn needs_lifetime(&self, routine: &Routine, message: &Message, request: bool) -> bool {
+        message.items.iter().any(|item| {
+            routine.args.iter().find(|a| a.name == item.name).is_some_and(|arg| {
+                (request || arg.kind != ArgKind::In) && decoded_type(&arg.ty, item).contains("'a")
+            })
+        })
+    }
+
+    /// The size and complex-bit checks a receiver makes before reading any item.
+    fn size_and_bits_check(&mut self, message: &Message, error: &str, reply: bool) {
+        let has_variable = message.items.iter().any(|i| matches!(i.data, Data::Variable { .. }));
+        let polymorphic = message.items.iter().any(|i| i.descriptor.name.is_none());
+        if has_variable {
+            self.o.line(format!("if msg.len() < MIN_SIZE || msg.len() > MAX_SIZE {{"));
+        } else {
+            self.o.line(format!("if msg.len() != MIN_SIZE {{"));
+        }
+        self.o.line(format!("return Err({error});"));
+        self.o.line("}");
+        // A message with rights or memory must say so; one without must not (unless a
+        // polymorphic item decides at run time).
+        if !polymorphic {
+            if message.complex {
+                self.o.line("if !header.complex() {");
+            } else {
+                self.o.line("if header.complex() {");
+            }
+            self.o.line(format!("return Err({error});"));
+            self.o.line("}");
+        }
+        let _ = reply;
+    }
+
+    /// Checks each item's descriptor and reads its value into a local of the argument's name.
+    fn item_checks_and_reads(&mut self, routine: &Routine, message: &Message, error: &str) {
+        let abi = self.abi;
+        for item in &message.items {
+            let arg = routine.args.iter().find(|a| a.name == item.name);
+            let expected = match arg {
+                Some(arg) => layout::received(abi, arg),
+                None => item.descriptor,
+            };
+            let local = match arg {
+                Some(arg) => rust_ident(&arg.name),
+                None => format!("{}_capacity", item.name.trim_end_matches("Cnt")),
+            };
+            if item.after_variable {
+                let needed = item.offset + abi.descriptor_size(item.descriptor.long) + match item.data {
+                    Data::Fixed { bytes } => abi.round(bytes),
+                    Data::OutOfLine => abi.align(),
+                    Data::Variable { .. } => 0,
+                };
+                self.o.line(format!("if msg.len() < end + {needed} {{"));
+                self.o.line(format!("return Err({error});"));
+                self.o.line("}");
+            }
+            let off = at(item, 0);
+            let check = match (item.data, expected.name, expected.long) {
+                (Data::Fixed { .. }, Some(_), false) => {
+                    format!("abi::same_descriptor(msg, {off}, {})", descriptor_literal(abi, &expected))
+                }
+                (Data::Fixed { .. }, Some(n), true) => {
+                    format!("abi::long_descriptor_is(msg, {off}, {n}, {}, Some({}), true)", expected.size_bits, expected.number)
+                }
+                (Data::Fixed { .. }, None, _) => {
+                    format!("abi::port_descriptor_is(msg, {off}, {})", expected.size_bits)
+                }
+                (Data::Variable { .. }, n, long) => {
+                    format!("abi::descriptor_kind_is(msg, {off}, {}, {}, true, {long})", n.unwrap_or(0), expected.size_bits)
+                }
+                (Data::OutOfLine, n, _) => {
+                    format!("abi::descriptor_kind_is(msg, {off}, {}, {}, false, true)", n.unwrap_or(0), expected.size_bits)
+                }
+            };
+            self.o.line(format!("if !{check} {{"));
+            self.o.line(format!("return Err({error});"));
+            self.o.line("}");
+            let data = data_at(abi, item);
+            let ty = arg.map(|a| &a.ty);
+            match (ty.map(|t| shape(t, item)), item.data) {
+                (None, _) => self.o.line(format!("let {local} = rt::get_u32(msg, {data});")),
+                (Some(Shape::Scalar), Data::Fixed { bytes }) => {
+                    let ty = ty.unwrap();
+                    let elem = element_type(ty);
+                    let get = match bytes {
+                        1 => "get_u8",
+                        2 => "get_u16",
+                        8 => "get_u64",
+                        _ => "get_u32",
+                    };
+                    let expr = match elem {
+                        "bool" => format!("rt::{get}(msg, {data}) != 0"),
+                        "PortName" => format!("rt::port_from(rt::{get}(msg, {data}))"),
+                        "u8" | "u16" | "u32" | "u64" if matches!((elem, bytes), ("u8", 1) | ("u16", 2) | ("u32", 4) | ("u64", 8)) => format!("rt::{get}(msg, {data})"),
+                        _ => format!("rt::{get}(msg, {data}) as {elem}"),
+                    };
+                    self.o.line(format!("let {local} = {expr};"));
+                }
+                (Some(Shape::Port), _) => {
+                    let raw = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as u32") } else { format!("rt::get_u32(msg, {data})") };
+                    if decoded_type(ty.unwrap(), item) == "rt::PortArg" {
+                        self.o.line(format!(
+                            "let {local} = rt::PortArg {{ name: rt::port_from({raw}), disposition: abi::descriptor_name(msg, {off}) }};"
+                        ));
+                    } else {
+                        self.o.line(format!("let {local} = rt::port_from({raw});"));
+                    }
+                }
+                (Some(Shape::FixedArray(n)), Data::Fixed { bytes }) => {
+                    let elem = element_type(ty.unwrap());
+                    let eb = bytes / n;
+                    self.o.line(format!("let {local}: [{elem}; {n}] = core::array::from_fn(|i| rt::get_le::<{elem}>(msg, {data} + {eb} * i));"));
+                }
+                (Some(Shape::FixedString(bytes)), _) => {
+                    self.o.line(format!("let {local} = rt::c_string(&msg[{data}..{data} + {bytes}]);"));
+                }
+                (Some(Shape::Inline), Data::Variable { element_bytes, max }) => {
+                    let number = format!("abi::descriptor_number(msg, {off}, {})", expected.long);
+                    self.o.line(format!("let {local}_count = {number} as usize;"));
+                    self.o.line(format!("if {local}_count > {max} {{"));
+                    self.o.line(format!("return Err({error});"));
+                    self.o.line("}");
+                    let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
+                    self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
+                    let is_last = std::ptr::eq(item, message.items.last().unwrap());
+                    if is_last {
+                        self.o.line("if msg.len() != end {");
+                    } else {
+                        self.o.line("if msg.len() < end {");
+                    }
+                    self.o.line(format!("return Err({error});"));
+                    self.o.line("}");
+                    let bytes = format!("&msg[{data}..{data} + {len}]");
+                    if element_bytes == 1 {
+                        self.o.line(format!("let {local} = {bytes};"));
+                    } else {
+                        self.o.line(format!("let {local} = rt::Array::new({bytes});"));
+                    }
+                }
+                (Some(Shape::OutOfLine), _) => {
+                    let number = format!("abi::descriptor_number(msg, {off}, true)");
+                    let address = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as usize") } else { format!("rt::get_u32(msg, {data}) as usize") };
+                    let eb = (expected.size_bits / 8).max(1);
+                    self.o.line(format!(
+                        "let {local} = rt::OolRegion {{ address: {address}, len: {number} as usize * {eb} }};"
+                    ));
+                }
+                _ => unreachable!("shape and data agree"),
+            }
+        }
+    }
+
+    // ---- replies ----
+
+    fn reply_module(&mut self, routine: &Routine) {
+        let message = layout::reply(self.abi, routine);
+        self.o.doc("The reply, as the server sends it.");
+        self.o.line("pub mod reply {");
+        self.o.line("use super::*;");
+        self.o.line("");
+        self.o.doc("Size of the reply with every variable array empty.");
+        self.o.line(format!("pub const MIN_SIZE: usize = {};", message.min_size));
+        self.o.doc("Room the reply needs.");
+        self.o.line(format!("pub const MAX_SIZE: usize = {};", message.max_size));
+        self.o.line("");
+        self.reply_encoder(routine, &message);
+        self.o.line("");
+        self.reply_decoder(routine, &message);
+        self.o.line("}");
+    }
+
+    /// (name, type) of what a server returns for a routine.
+    fn server_outputs(&self, routine: &Routine, message: &Message) -> Vec<(String, String)> {
+        message
+            .items
+            .iter()
+            .skip(1)
+            .map(|item| {
+                let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
+                (rust_ident(&arg.name), input_type(&arg.ty, item, true))
+            })
+            .collect()
+    }
+
+    fn reply_encoder(&mut self, routine: &Routine, message: &Message) {
+        let abi = self.abi;
+        let outputs = self.server_outputs(routine, message);
+        let value_type = tuple_type(&outputs);
+        self.o.doc("Builds the reply to the request whose reply port and disposition are given, and returns its\nsize: the values on success, or an error reply (return code only).");
+        self.o.line(format!(
+            "pub fn encode(buf: &mut [u8], reply_port: PortName, reply_disposition: u32, result: Result<{value_type}>) -> Result<usize> {{"
+        ));
+        self.o.line("let buf = rt::room::<MAX_SIZE>(buf)?;");
+        self.o.line("let values = match result {");
+        self.o.line("Ok(values) => values,");
+        self.o.line("Err(error) => return Ok(abi::put_error_reply(buf, reply_port, reply_disposition, ID + 100, error)),");
+        self.o.line("};");
+        let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+        match names.len() {
+            0 => self.o.line("let () = values;"),
+            1 => self.o.line(format!("let {} = values;", names[0])),
+            _ => self.o.line(format!("let ({}) = values;", names.join(", "))),
+        }
+        for item in message.items.iter().skip(1) {
+            let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
+            if let Data::Variable { max, .. } = item.data {
+                self.o.line(format!("if {}.len() > {max} {{", rust_ident(&arg.name)));
+                self.o.line("return Err(rt::array_too_large());");
+                self.o.line("}");
+            }
+        }
+        let retcode = &message.items[0];
+        put_descriptor(&mut self.o, abi, retcode, None, None);
+        self.o.line(format!("rt::put_u32(buf, {}, 0);", data_at(abi, retcode)));
+        pad_fixed(&mut self.o, abi, retcode, 4);
+        let mut complex = false;
+        let mut dynamic = Vec::new();
+        for item in message.items.iter().skip(1) {
+            let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
+            let value = rust_ident(&arg.name);
+            let owned = matches!(item.data, Data::OutOfLine);
+            if owned {
+                self.o.line(format!("let ({value}_address, {value}_len) = {value}.into_raw();"));
+            }
+            let number = match item.data {
+                Data::Variable { .. } => Some(format!("{value}.len()")),
+                Data::OutOfLine => {
+                    let eb = (item.descriptor.size_bits / 8).max(1);
+                    Some(if eb == 1 { format!("{value}_len") } else { format!("({value}_len / {eb})") })
+                }
+                Data::Fixed { .. } => None,
+            };
+            let poly = item.descriptor.name.is_none().then(|| {
+                dynamic.push(format!("rt::is_port({value}.disposition)"));
+                format!("{value}.disposition")
+            });
+            put_descriptor(&mut self.o, abi, item, number.as_deref(), poly.as_deref());
+            let mut c = false;
+            let shown = if owned { format!("{value}_address") } else { value.clone() };
+            put_data_reply(&mut self.o, abi, &arg.ty, item, &value, &shown, &mut c);
+            if c && item.descriptor.name.is_some() {
+                complex = true;
+            }
+        }
+        let size = if message.items.iter().any(|i| matches!(i.data, Data::Variable { .. })) {
+            let trailing: u32 = message.items.iter().rev().take_while(|i| i.after_variable).map(|i| abi.descriptor_size(i.descriptor.long) + match i.data {
+                Data::Fixed { bytes } => abi.round(bytes),
+                Data::OutOfLine => abi.align(),
+                Data::Variable { .. } => 0,
+            }).sum();
+            if trailing == 0 { "end".to_owned() } else { format!("end + {trailing}") }
+        } else {
+            message.min_size.to_string()
+        };
+        let mut bits = "reply_disposition".to_owned();
+        if complex {
+            bits.push_str(" | rt::COMPLEX");
+        }
+        for d in dynamic {
+            bits.push_str(&format!(" | rt::complex_if({d})"));
+        }
+        self.o.line(format!("let size = {size};"));
+        self.o.line(format!("abi::put_header(buf, {bits}, size, reply_port, PortName::NULL, ID + 100);"));
+        self.o.line("Ok(size)");
+        self.o.line("}");
+    }
+
+    fn reply_decoder(&mut self, routine: &Routine, message: &Message) {
+        let outputs: Vec<(String, String)> = message
+            .items
+            .iter()
+            .skip(1)
+            .map(|item| {
+                let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
+                (rust_ident(&arg.name), decoded_type(&arg.ty, item))
+            })
+            .collect();
+        let lifetime = outputs.iter().any(|(_, t)| t.contains("'a"));
+        let ret = tuple_type(&outputs).replace("'a", "'_");
+        self.o.doc("Checks a reply completely, as GNU MIG's clients do, and decodes it: `MIG_SERVER_DIED` for a\nsend-once notification, `MIG_REPLY_MISMATCH` for another id, `MIG_TYPE_ERROR` for a wrong\nsize, complex bit or descriptor, the server's return code when it is not success. Rights and\nout-of-line memory are raw: the receiver now holds them.");
+        let _ = lifetime;
+        self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
+        self.o.line("let header = abi::header(msg).ok_or(rt::type_error())?;");
+        self.o.line("rt::check_reply_id(header.id, ID + 100)?;");
+        self.o.line("let msg = &msg[..header.size];");
+        self.o.line("abi::check_return_code(msg)?;");
+        self.size_and_bits_check(message, "rt::type_error()", true);
+        let mut items = message.clone();
+        items.items.remove(0);
+        self.item_checks_and_reads(routine, &items, "rt::type_error()");
+        let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+        match names.len() {
+            0 => self.o.line("Ok(())"),
+            1 => self.o.line(format!("Ok({})", names[0])),
+            _ => self.o.line(format!("Ok(({}))", names.join(", "))),
+        }
+        self.o.line("}");
+    }
+
+    // ---- client ----
+
+    fn client(&mut self, routine: &Routine) {
+        let abi = self.abi;
+        let request = layout::request(abi, routine);
+        let inputs = self.client_inputs(routine, &request);
+        let params: Vec<String> = inputs.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+        let args: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+        self.o.doc(&format!("Calls `{}` and waits for the reply.", routine.name));
+        if routine.simple {
+            self.o.line(format!("pub fn {}({}) -> Result<()> {{", routine.name, params.join(", ")));
+            self.o.line(format!("let mut buf = crate::msg::MsgBuf::<{{ {}::request::MAX_SIZE }}>::new();", routine.name));
+            self.o.line(format!("let size = {}::request::encode(buf.as_bytes_mut(), {})?;", routine.name, args.join(", ")));
+            self.o.line("crate::msg::send(buf.as_bytes_mut(), size, None)");
+            self.o.line("}");
+            return;
+        }
+        let reply = layout::reply(abi, routine);
+        let outputs: Vec<(String, String, &Arg, &Item)> = reply
+            .items
+            .iter()
+            .skip(1)
+            .map(|item| {
+                let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
+                (rust_ident(&arg.name), client_output_type(&arg.ty, item), arg, item)
+            })
+            .collect();
+        let ret = tuple_type(&outputs.iter().map(|(n, t, _, _)| (n.clone(), t.clone())).collect::<Vec<_>>());
+        self.o.line(format!("pub fn {}({}) -> Result<{ret}> {{", routine.name, params.join(", ")));
+        self.o.line(format!(
+            "let mut buf = crate::msg::MsgBuf::<{{ rt::max({name}::request::MAX_SIZE, {name}::reply::MAX_SIZE) }}>::new();",
+            name = routine.name
+        ));
+        let mut call_args = args.clone();
+        let reply_owned = self.reply_port_arg(routine).is_none();
+        if reply_owned {
+            call_args.push("crate::reply_port()");
+        }
+        self.o.line(format!("let size = {}::request::encode(buf.as_bytes_mut(), {})?;", routine.name, call_args.join(", ")));
+        self.o.line("let reply = crate::msg::rpc(buf.as_bytes_mut(), size, None)?;");
+        let names: Vec<&str> = outputs.iter().map(|(n, _, _, _)| n.as_str()).collect();
+        let pattern = match names.len() {
+            0 => "()".to_owned(),
+            1 => names[0].to_owned(),
+            _ => format!("({})", names.join(", ")),
+        };
+        self.o.line(format!("let {pattern} = {}::reply::decode(reply)?;", routine.name));
+        let wrapped: Vec<String> = outputs.iter().map(|(n, t, _, _)| wrap_received(n, t)).collect();
+        match wrapped.len() {
+            0 => self.o.line("Ok(())"),
+            1 => self.o.line(format!("Ok({})", wrapped[0])),
+            _ => self.o.line(format!("Ok(({}))", wrapped.join(", "))),
+        }
+        self.o.line("}");
+    }
+
+    // ---- server ----
+
+    fn server_inputs(&self, routine: &Routine, message: &Message) -> Vec<(String, String, String)> {
+        // (name, method parameter type, conversion from the decoded request `r`)
+        let mut inputs = Vec::new();
+        let request_port = self.request_port(routine);
+        inputs.push((rust_ident(&request_port.name), "PortName".to_owned(), format!("r.{}", rust_ident(&request_port.name))));
+        for arg in &routine.args {
+            if arg.kind == ArgKind::MsgSeqno {
+                inputs.push((rust_ident(&arg.name), "u32".into(), format!("r.{}", rust_ident(&arg.name))));
+            }
+        }
+        for item in &message.items {
+            match routine.args.iter().find(|a| a.name == item.name) {
+                Some(arg) => {
+                    let n = rust_ident(&arg.name);
+                    let decoded = decoded_type(&arg.ty, item);
+                    let (t, conv) = match decoded.as_str() {
+                        "PortName" if is_port_right(&arg.ty) => {
+                            let owned = received_port_type(&arg.ty);
+                            (owned.to_owned(), format!("{owned}::from_name(r.{n})"))
+                        }
+                        "rt::PortArg" => ("rt::Right".to_owned(), format!("rt::Right::from_arg(r.{n})")),
+                        "rt::OolRegion" => ("OolMemory".to_owned(), format!("rt::ool_from_region(r.{n})")),
+                        other if other.starts_with('[') => (other.to_owned(), format!("r.{n}")),
+                        other if other.contains("'a") => (other.replace("'a ", "").replace("<'a, ", "<'_, "), format!("r.{n}")),
+                        other => (other.to_owned(), format!("r.{n}")),
+                    };
+                    inputs.push((n, t, conv));
+                }
+                None => {
+                    let base = item.name.trim_end_matches("Cnt");
+                    inputs.push((format!("{base}_capacity"), "u32".into(), format!("r.{base}_capacity")));
+                }
+            }
+        }
+        inputs
+    }
+
+    fn server_trait(&mut self, routines: &[&Routine]) {
+        self.o.doc(&format!(
+            "A server of the `{}` interface: one method per routine. Every method has a default body that\nanswers `MIG_BAD_ID`, so a server implements the routines it serves. A routine's method gets its\n`reply` port; calling [`rt::ReplyPort::defer`] keeps it to answer later with the routine's\n`reply::encode`, and the demux then sends nothing.",
+            self.subsystem.name
+        ));
+        self.o.line("pub trait Server {");
+        for (i, routine) in routines.iter().enumerate() {
+            if i > 0 {
+                self.o.line("");
+            }
+            let request = layout::request(self.abi, routine);
+            let inputs = self.server_inputs(routine, &request);
+            let mut params = vec!["&mut self".to_owned()];
+            if !routine.simple {
+                params.push("reply_to: rt::ReplyPort<'_>".into());
+            }
+            params.extend(inputs.iter().map(|(n, t, _)| format!("{n}: {t}")));
+            let ret = if routine.simple {
+                "Result<()>".to_owned()
+            } else {
+                let reply = layout::reply(self.abi, routine);
+                format!("Result<{}>", tuple_type(&self.server_outputs(routine, &reply)))
+            };
+            self.o.doc(&self.routine_doc(routine));
+            self.o.line("#[allow(unused_variables)]");
+            self.o.line(format!("fn {}({}) -> {ret} {{", routine.name, params.join(", ")));
+            self.o.line("Err(rt::bad_id())");
+            self.o.line("}");
+        }
+        self.o.line("}");
+    }
+
+    fn demux(&mut self, routines: &[&Routine]) {
+        self.o.doc(&format!(
+            "Serves one request of the `{}` interface: checks it as GNU MIG's servers do, calls the\n`server` method and writes the reply into `reply`. Never reads past `request`.",
+            self.subsystem.name
+        ));
+        self.o.line("pub fn demux<S: Server + ?Sized>(server: &mut S, request: &[u8], reply: &mut [u8]) -> rt::Demuxed {");
+        self.o.line("let Some(header) = abi::header(request) else {");
+        self.o.line("return rt::Demuxed::Malformed;");
+        self.o.line("};");
+        self.o.line("match header.id {");
+        for routine in routines {
+            let name = &routine.name;
+            let request = layout::request(self.abi, routine);
+            let inputs = self.server_inputs(routine, &request);
+            self.o.line(format!("{name}::ID => {{"));
+            let error_reply = if routine.simple { "{ let _ = error; rt::Demuxed::Rejected(0) }".to_owned() } else {
+                format!("rt::Demuxed::Rejected(abi::put_error_reply(reply, header.remote_port, header.reply_disposition(), {name}::ID + 100, error))")
+            };
+            self.o.line(format!("let r = match {name}::request::decode(request) {{"));
+            self.o.line("Ok(r) => r,");
+            self.o.line(format!("Err(error) => return {error_reply},"));
+            self.o.line("};");
+            let mut convs: Vec<String> = Vec::new();
+            for (n, _, conv) in &inputs {
+                if conv.starts_with("rt::ool_from_region") {
+                    self.o.line(format!("let {n} = match {conv} {{"));
+                    self.o.line("Ok(memory) => memory,");
+                    self.o.line(format!("Err(error) => return {error_reply},"));
+                    self.o.line("};");
+                    convs.push(n.clone());
+                } else {
+                    convs.push(conv.clone());
+                }
+            }
+            if routine.simple {
+                self.o.line(format!("let _ = server.{name}({});", convs.join(", ")));
+                self.o.line("rt::Demuxed::NoReply");
+            } else {
+                self.o.line("let mut deferred = false;");
+                self.o.line("let port = rt::ReplyPort::new(r.header.remote_port, r.header.reply_disposition(), &mut deferred);");
+                let mut all = vec!["port"];
+                all.extend(convs.iter().map(String::as_str));
+                self.o.line(format!("let result = server.{name}({});", all.join(", ")));
+                self.o.line("if deferred {");
+                self.o.line("return rt::Demuxed::NoReply;");
+                self.o.line("}");
+                self.o.line(format!("match {name}::reply::encode(reply, r.header.remote_port, r.header.reply_disposition(), result) {{"));
+                self.o.line("Ok(size) => rt::Demuxed::Reply(size),");
+                self.o.line(format!("Err(error) => rt::Demuxed::Reply(abi::put_error_reply(reply, r.header.remote_port, r.header.reply_disposition(), {name}::ID + 100, error)),"));
+                self.o.line("}");
+            }
+            self.o.line("}");
+        }
+        self.o.line("_ => rt::Demuxed::UnknownId(abi::put_error_reply(reply, header.remote_port, header.reply_disposition(), header.id.wrapping_add(100), rt::bad_id())),");
+        self.o.line("}");
+        self.o.line("}");
+    }
+}
+
+/// Writes reply data (`owned` out-of-line memory has been split into `<name>_address`).
+fn put_data_reply(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, shown: &str, complex: &mut bool) {
+    if matches!(item.data, Data::OutOfLine) {
+        let off = data_at(abi, item);
+        if abi == Abi::X86_64 {
+            o.line(format!("rt::put_u64(buf, {off}, {shown} as u64);"));
+        } else {
+            o.line(format!("rt::put_u32(buf, {off}, {shown} as u32);"));
+        }
+        *complex = true;
+    } else {
+        put_data(o, abi, ty, item, value, complex);
+    }
+}
+
+/// What a client function returns for a reply value: owned rights and memory.
+fn client_output_type(ty: &Type, item: &Item) -> String {
+    match decoded_type(ty, item).as_str() {
+        "PortName" if is_port_right(ty) => received_port_type(ty).to_owned(),
+        "rt::PortArg" => "rt::Right".to_owned(),
+        "rt::OolRegion" => "OolMemory".to_owned(),
+        "rt::Array<'a, i32>" | "rt::Array<'a, u32>" | "rt::Array<'a, i16>" | "rt::Array<'a, u16>" | "rt::Array<'a, i64>" | "rt::Array<'a, u64>" | "rt::Array<'a, PortName>" | "rt::Array<'a, bool>" => {
+            format!("rt::Inline<{}, {}>", element_type(ty), item_max(item))
+        }
+        "&'a [u8]" => format!("rt::Inline<u8, {}>", item_max(item)),
+        other => other.to_owned(),
+    }
+}
+
+fn item_max(item: &Item) -> u32 {
+    match item.data {
+        Data::Variable { max, .. } => max,
+        Data::Fixed { bytes } => bytes,
+        Data::OutOfLine => 0,
+    }
+}
+
+fn wrap_received(name: &str, ty: &str) -> String {
+    match ty {
+        "SendRight" | "SendOnceRight" | "ReceiveRight" => format!("{ty}::from_name({name})"),
+        "rt::Right" => format!("rt::Right::from_arg({name})"),
+        "OolMemory" => format!("rt::ool_from_region({name})?"),
+        t if t.starts_with("rt::Inline") => format!("rt::Inline::from({name})"),
+        _ => name.to_owned(),
+    }
+}
+
+fn tuple_type(values: &[(String, String)]) -> String {
+    match values.len() {
+        0 => "()".to_owned(),
+        1 => values[0].1.clone(),
+        _ => format!("({})", values.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The expected descriptor as a Rust literal for `abi::same_descriptor`.
+fn descriptor_literal(abi: Abi, d: &Descriptor) -> String {
+    let bytes = d.bytes(abi);
+    match abi {
+        Abi::X86_64 => format!("{:#018x}", u64::from_le_bytes(bytes[..8].try_into().unwrap())),
+        Abi::I686 => format!("{:#010x}", u32::from_le_bytes(bytes[..4].try_into().unwrap())),
+    }
+}

@@ -1,0 +1,256 @@
+//! Message layouts GNU MIG produces for each ABI: where every descriptor and datum sits, and
+//! the descriptor words themselves.
+
+use crate::parser::{Arg, ArgKind, Routine};
+use crate::types::{Count, MsgName, Type};
+
+/// The two message ABIs of GNU Mach's typed IPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Abi {
+    /// LP64: 32-byte header, 8-byte descriptors (long form too), 8-byte ports and padding.
+    X86_64,
+    /// ILP32: 24-byte header, 4-byte short and 12-byte long descriptors, 4-byte padding.
+    I686,
+}
+
+impl Abi {
+    pub const ALL: [Abi; 2] = [Abi::X86_64, Abi::I686];
+
+    pub fn module(self) -> &'static str {
+        match self {
+            Abi::X86_64 => "x86_64",
+            Abi::I686 => "i686",
+        }
+    }
+    pub fn header_size(self) -> u32 {
+        match self {
+            Abi::X86_64 => 32,
+            Abi::I686 => 24,
+        }
+    }
+    /// Alignment of every item, and of the message size.
+    pub fn align(self) -> u32 {
+        match self {
+            Abi::X86_64 => 8,
+            Abi::I686 => 4,
+        }
+    }
+    pub fn descriptor_size(self, long: bool) -> u32 {
+        match (self, long) {
+            (Abi::X86_64, _) => 8,
+            (Abi::I686, false) => 4,
+            (Abi::I686, true) => 12,
+        }
+    }
+    /// Bits of an inline port right, and of a pointer to out-of-line data.
+    pub fn word_bits(self) -> u32 {
+        match self {
+            Abi::X86_64 => 64,
+            Abi::I686 => 32,
+        }
+    }
+    /// Offset of the return code in a reply (after the header and its descriptor).
+    pub fn retcode_offset(self) -> u32 {
+        self.header_size() + self.descriptor_size(false)
+    }
+    /// Size of `mig_reply_header_t`: a reply carrying only an error code.
+    pub fn error_reply_size(self) -> u32 {
+        self.retcode_offset() + self.align()
+    }
+
+    pub fn round(self, n: u32) -> u32 {
+        (n + self.align() - 1) & !(self.align() - 1)
+    }
+}
+
+/// The descriptor bits of one item; `number` is the fixed count (or the maximum, for the check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    /// `None`: polymorphic, filled in at run time.
+    pub name: Option<u32>,
+    pub size_bits: u32,
+    pub number: u32,
+    pub inline: bool,
+    pub long: bool,
+    pub dealloc: bool,
+}
+
+impl Descriptor {
+    /// The descriptor as the ABI writes it: one or two words (x86_64: 2×u32 = 8 bytes),
+    /// or the i686 forms (one u32; long: u32 header + u16 name + u16 size + u32 number).
+    pub fn bytes(&self, abi: Abi) -> Vec<u8> {
+        let name = self.name.unwrap_or(0);
+        let flags = |inline_bit: u32| {
+            (u32::from(self.inline) << inline_bit)
+                | (u32::from(self.long) << (inline_bit + 1))
+                | (u32::from(self.dealloc) << (inline_bit + 2))
+        };
+        match abi {
+            Abi::X86_64 => {
+                let word = name | (self.size_bits << 8) | flags(29);
+                [word.to_le_bytes(), self.number.to_le_bytes()].concat()
+            }
+            Abi::I686 if !self.long => (name | (self.size_bits << 8) | (self.number << 16) | flags(28)).to_le_bytes().to_vec(),
+            Abi::I686 => {
+                let mut v = flags(28).to_le_bytes().to_vec();
+                v.extend((name as u16).to_le_bytes());
+                v.extend((self.size_bits as u16).to_le_bytes());
+                v.extend(self.number.to_le_bytes());
+                v
+            }
+        }
+    }
+}
+
+/// What an item's data is, after its descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// `bytes` long, always the same.
+    Fixed { bytes: u32 },
+    /// Inline, `element_bytes` × count, at most `max` elements.
+    Variable { element_bytes: u32, max: u32 },
+    /// A pointer to out-of-line memory.
+    OutOfLine,
+}
+
+/// One item of a message: a descriptor and its data.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// Argument name (the return code is `RetCode`; a `CountInOut` count is `<name>Cnt`).
+    pub name: String,
+    pub descriptor: Descriptor,
+    pub data: Data,
+    /// Offset of the descriptor from the end of the last variable item before it (or from 0).
+    pub offset: u32,
+    /// Sized by the ABI alone when this is false; after a variable inline item it moves.
+    pub after_variable: bool,
+}
+
+impl Item {
+    pub fn data_offset(&self, abi: Abi) -> u32 {
+        self.offset + abi.descriptor_size(self.descriptor.long)
+    }
+}
+
+/// A whole message: its items and size bounds.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub items: Vec<Item>,
+    /// Size with every variable item empty.
+    pub min_size: u32,
+    /// Size with every variable item full.
+    pub max_size: u32,
+    /// Carries port rights or out-of-line memory (MACH_MSGH_BITS_COMPLEX).
+    pub complex: bool,
+}
+
+fn descriptor_for(abi: Abi, ty: &Type, sending: bool, dealloc: bool) -> Descriptor {
+    let msg_name = if sending { ty.in_name } else { ty.out_name };
+    let size_bits = if ty.is_port() {
+        if ty.inline { abi.word_bits() } else { 32 }
+    } else {
+        ty.element_bits
+    };
+    let number = match ty.count {
+        Count::Fixed(n) => n,
+        Count::Variable(max) => max.unwrap_or(0),
+    };
+    // MIG's long-form rule: a size or count the short i686 form cannot hold, or no bound at all.
+    let long = size_bits > 255 || number > 4095 || ty.count == Count::Variable(None);
+    Descriptor {
+        name: match msg_name {
+            MsgName::Fixed(n) => Some(n),
+            MsgName::Polymorphic => None,
+        },
+        size_bits,
+        number: if ty.inline { number } else { 0 },
+        inline: ty.inline,
+        long,
+        dealloc,
+    }
+}
+
+/// The data part of an item, in bytes.
+fn data_for(abi: Abi, ty: &Type, descriptor: &Descriptor) -> Data {
+    if !ty.inline {
+        return Data::OutOfLine;
+    }
+    match ty.count {
+        Count::Fixed(n) => Data::Fixed { bytes: (descriptor.size_bits * n).div_ceil(8) },
+        Count::Variable(max) => {
+            let _ = abi;
+            Data::Variable { element_bytes: descriptor.size_bits / 8, max: max.unwrap_or(0) }
+        }
+    }
+}
+
+/// The descriptor of a `CountInOut` capacity: one `INTEGER_32`.
+fn count_descriptor() -> Descriptor {
+    Descriptor { name: Some(crate::types::name::INTEGER_32), size_bits: 32, number: 1, inline: true, long: false, dealloc: false }
+}
+
+fn build(abi: Abi, entries: Vec<(String, Descriptor, Data, bool)>) -> Message {
+    let mut items = Vec::new();
+    let (mut offset, mut min, mut max) = (abi.header_size(), abi.header_size(), abi.header_size());
+    let mut after_variable = false;
+    let mut complex = false;
+    for (name, descriptor, data, is_port) in entries {
+        complex |= is_port || !descriptor.inline;
+        let head = abi.descriptor_size(descriptor.long);
+        items.push(Item { name, descriptor, data, offset, after_variable });
+        match data {
+            Data::Fixed { bytes } => {
+                let size = head + abi.round(bytes);
+                offset += size;
+                min += size;
+                max += size;
+            }
+            Data::OutOfLine => {
+                let size = head + abi.align().max(abi.word_bits() / 8);
+                offset += size;
+                min += size;
+                max += size;
+            }
+            Data::Variable { element_bytes, max: count } => {
+                min += head;
+                max += head + abi.round(element_bytes * count);
+                offset = 0;
+                after_variable = true;
+            }
+        }
+    }
+    Message { items, min_size: min, max_size: max, complex }
+}
+
+/// The request of `routine` as its client sends it.
+pub fn request(abi: Abi, routine: &Routine) -> Message {
+    let mut entries = Vec::new();
+    for arg in routine.args.iter().filter(|a| a.in_request()) {
+        if arg.kind == ArgKind::Out {
+            entries.push((format!("{}Cnt", arg.name), count_descriptor(), Data::Fixed { bytes: 4 }, false));
+        } else {
+            entries.push(entry(abi, arg, true));
+        }
+    }
+    build(abi, entries)
+}
+
+/// The reply of a routine (return code first), as its server sends it.
+pub fn reply(abi: Abi, routine: &Routine) -> Message {
+    let mut entries = vec![("RetCode".to_owned(), count_descriptor(), Data::Fixed { bytes: 4 }, false)];
+    for arg in routine.args.iter().filter(|a| a.in_reply()) {
+        entries.push(entry(abi, arg, true));
+    }
+    build(abi, entries)
+}
+
+fn entry(abi: Abi, arg: &Arg, sending: bool) -> (String, Descriptor, Data, bool) {
+    let descriptor = descriptor_for(abi, &arg.ty, sending, arg.dealloc);
+    let data = data_for(abi, &arg.ty, &descriptor);
+    (arg.name.clone(), descriptor, data, arg.ty.is_port())
+}
+
+/// The descriptor a receiver checks for an item: the sender's, with port names as they arrive.
+pub fn received(abi: Abi, arg: &Arg) -> Descriptor {
+    descriptor_for(abi, &arg.ty, false, arg.dealloc)
+}

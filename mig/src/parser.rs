@@ -1,0 +1,732 @@
+//! The MIG language: statements of a preprocessed .defs file into a [`Subsystem`].
+//!
+//! Types are resolved as they are declared (as MIG does), so a routine's arguments carry
+//! complete [`Type`]s.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Position, Result};
+use crate::lexer::{Spanned, Token};
+use crate::types::{builtin_name, name, sender_chooses, Count, MsgName, Type};
+
+/// One interface file.
+#[derive(Debug)]
+pub struct Subsystem {
+    pub name: String,
+    pub base: i32,
+    pub kernel_user: bool,
+    pub kernel_server: bool,
+    pub server_prefix: String,
+    pub user_prefix: String,
+    /// Routines by id offset; `None` for `skip`.
+    pub routines: Vec<Option<Routine>>,
+}
+
+#[derive(Debug)]
+pub struct Routine {
+    pub name: String,
+    pub id: i32,
+    /// A `simpleroutine`: no reply.
+    pub simple: bool,
+    pub args: Vec<Arg>,
+    pub at: Position,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    RequestPort,
+    ReplyPort,
+    /// The reply port, seen only by the server.
+    SReplyPort,
+    /// The reply port, given by the user (simpleroutines).
+    UReplyPort,
+    In,
+    Out,
+    InOut,
+    MsgSeqno,
+    WaitTime,
+    MsgOption,
+}
+
+#[derive(Debug)]
+pub struct Arg {
+    pub name: String,
+    pub kind: ArgKind,
+    pub ty: Type,
+    /// `dealloc`: out-of-line memory the kernel takes from the sender.
+    pub dealloc: bool,
+    /// `CountInOut`: the caller sends its buffer's capacity.
+    pub count_in_out: bool,
+}
+
+impl Arg {
+    pub fn in_request(&self) -> bool {
+        matches!(self.kind, ArgKind::In | ArgKind::InOut) || (self.kind == ArgKind::Out && self.count_in_out)
+    }
+    pub fn in_reply(&self) -> bool {
+        matches!(self.kind, ArgKind::Out | ArgKind::InOut)
+    }
+}
+
+/// Parses the tokens of one preprocessed file.
+pub fn parse(tokens: &[Spanned]) -> Result<Subsystem> {
+    let mut parser = Parser { tokens, pos: 0, types: HashMap::new() };
+    parser.define_builtins();
+    parser.file()
+}
+
+struct Parser<'t> {
+    tokens: &'t [Spanned],
+    pos: usize,
+    types: HashMap<String, Type>,
+}
+
+fn int_type(name: &str, bits: u32, unsigned: bool) -> Type {
+    let descriptor = match bits {
+        16 => name::INTEGER_16,
+        64 => name::INTEGER_64,
+        _ => name::INTEGER_32,
+    };
+    Type {
+        name: name.into(),
+        in_name: MsgName::Fixed(descriptor),
+        out_name: MsgName::Fixed(descriptor),
+        element_bits: bits,
+        count: Count::Fixed(1),
+        inline: true,
+        dealloc: false,
+        unsigned,
+        string: false,
+    }
+}
+
+impl<'t> Parser<'t> {
+    /// Types MIG knows without a declaration (C's `int`, `short`, `char`, and `kern_return_t`).
+    fn define_builtins(&mut self) {
+        self.types.insert("int".into(), int_type("int", 32, false));
+        self.types.insert("short".into(), int_type("short", 16, false));
+        let mut char = int_type("char", 8, false);
+        char.in_name = MsgName::Fixed(name::CHAR);
+        char.out_name = MsgName::Fixed(name::CHAR);
+        self.types.insert("char".into(), char);
+        self.types.insert("kern_return_t".into(), int_type("kern_return_t", 32, false));
+    }
+
+    fn peek(&self) -> &Token {
+        &self.tokens[self.pos].token
+    }
+
+    fn at(&self) -> &Position {
+        &self.tokens[self.pos].at
+    }
+
+    fn next(&mut self) -> &Spanned {
+        let token = &self.tokens[self.pos];
+        if token.token != Token::End {
+            self.pos += 1;
+        }
+        token
+    }
+
+    fn error<T>(&self, expected: &str) -> Result<T> {
+        let found = match self.peek() {
+            Token::Ident(s) => format!("`{s}`"),
+            Token::Number(n) => format!("`{n}`"),
+            Token::Header(h) => format!("`{h}`"),
+            Token::Symbol(c) => format!("`{c}`"),
+            Token::End => "end of file".into(),
+        };
+        Err(Error::at(self.at(), format!("expected {expected}, found {found}")))
+    }
+
+    fn is_word(&self, word: &str) -> bool {
+        matches!(self.peek(), Token::Ident(s) if s.eq_ignore_ascii_case(word))
+    }
+
+    fn eat_word(&mut self, word: &str) -> bool {
+        let found = self.is_word(word);
+        if found {
+            self.next();
+        }
+        found
+    }
+
+    fn eat(&mut self, symbol: char) -> bool {
+        let found = *self.peek() == Token::Symbol(symbol);
+        if found {
+            self.next();
+        }
+        found
+    }
+
+    fn expect(&mut self, symbol: char) -> Result<()> {
+        if self.eat(symbol) {
+            Ok(())
+        } else {
+            self.error(&format!("`{symbol}`"))
+        }
+    }
+
+    fn ident(&mut self, what: &str) -> Result<String> {
+        match self.peek().clone() {
+            Token::Ident(s) => {
+                self.next();
+                Ok(s)
+            }
+            _ => self.error(what),
+        }
+    }
+
+    /// A constant expression: numbers joined by `+`, `-`, `*` (left to right, `*` first).
+    fn expr(&mut self) -> Result<u32> {
+        let mut sum = self.product()?;
+        loop {
+            if self.eat('+') {
+                sum = sum.checked_add(self.product()?).ok_or_else(|| Error::at(self.at(), "number too large"))?;
+            } else if self.eat('-') {
+                sum = sum.checked_sub(self.product()?).ok_or_else(|| Error::at(self.at(), "negative size"))?;
+            } else {
+                return Ok(sum);
+            }
+        }
+    }
+
+    fn product(&mut self) -> Result<u32> {
+        let mut value = self.number()?;
+        while self.eat('*') {
+            value = value.checked_mul(self.number()?).ok_or_else(|| Error::at(self.at(), "number too large"))?;
+        }
+        Ok(value)
+    }
+
+    fn number(&mut self) -> Result<u32> {
+        match *self.peek() {
+            Token::Number(n) => {
+                let at = self.at().clone();
+                self.next();
+                u32::try_from(n).map_err(|_| Error::at(&at, "number too large"))
+            }
+            _ => self.error("a number"),
+        }
+    }
+
+    fn file(&mut self) -> Result<Subsystem> {
+        let mut subsystem = None::<Subsystem>;
+        loop {
+            if *self.peek() == Token::End {
+                break;
+            }
+            if self.eat(';') {
+                continue;
+            }
+            let at = self.at().clone();
+            let keyword = self.ident("a statement (subsystem, type, routine, …)")?;
+            match keyword.to_ascii_lowercase().as_str() {
+                "subsystem" => {
+                    if subsystem.is_some() {
+                        return Err(Error::at(&at, "a second `subsystem` statement"));
+                    }
+                    subsystem = Some(self.subsystem()?);
+                }
+                "serverprefix" | "userprefix" => {
+                    let prefix = self.ident("a prefix")?;
+                    let s = subsystem.as_mut().ok_or_else(|| Error::at(&at, "`subsystem` must come first"))?;
+                    if keyword.eq_ignore_ascii_case("serverprefix") {
+                        s.server_prefix = prefix;
+                    } else {
+                        s.user_prefix = prefix;
+                    }
+                    self.expect(';')?;
+                }
+                "serverdemux" | "msgoption" | "rcsid" => {
+                    self.next();
+                    self.expect(';')?;
+                }
+                "waittime" => {
+                    self.next();
+                    self.expect(';')?;
+                }
+                "nowaittime" | "msgseqno" => self.expect(';')?,
+                "import" | "uimport" | "simport" => {
+                    match self.peek() {
+                        Token::Header(_) => {
+                            self.next();
+                        }
+                        _ => return self.error("a header name in quotes or angle brackets"),
+                    }
+                    self.expect(';')?;
+                }
+                "type" => {
+                    let name = self.ident("a type name")?;
+                    self.expect('=')?;
+                    let ty = self.type_spec(&name)?;
+                    self.expect(';')?;
+                    self.types.insert(name, ty);
+                }
+                "routine" | "simpleroutine" => {
+                    let s = subsystem.as_mut().ok_or_else(|| Error::at(&at, "`subsystem` must come first"))?;
+                    let id = s.base + s.routines.len() as i32;
+                    let routine = self.routine(id, keyword.eq_ignore_ascii_case("simpleroutine"), at)?;
+                    s.routines.push(Some(routine));
+                }
+                "skip" => {
+                    let s = subsystem.as_mut().ok_or_else(|| Error::at(&at, "`subsystem` must come first"))?;
+                    s.routines.push(None);
+                    self.expect(';')?;
+                }
+                _ => return Err(Error::at(&at, format!("expected a statement, found `{keyword}`"))),
+            }
+        }
+        subsystem.ok_or_else(|| Error::at(self.at(), "no `subsystem` statement"))
+    }
+
+    fn subsystem(&mut self) -> Result<Subsystem> {
+        let (mut kernel_user, mut kernel_server) = (false, false);
+        loop {
+            if self.eat_word("KernelUser") {
+                kernel_user = true;
+            } else if self.eat_word("KernelServer") {
+                kernel_server = true;
+            } else {
+                break;
+            }
+        }
+        let name = self.ident("the subsystem name")?;
+        let base = self.number()? as i32;
+        self.expect(';')?;
+        Ok(Subsystem {
+            name,
+            base,
+            kernel_user,
+            kernel_server,
+            server_prefix: String::new(),
+            user_prefix: String::new(),
+            routines: Vec::new(),
+        })
+    }
+
+    fn routine(&mut self, id: i32, simple: bool, at: Position) -> Result<Routine> {
+        let name = self.ident("the routine name")?;
+        self.expect('(')?;
+        let mut args = Vec::new();
+        if !self.eat(')') {
+            loop {
+                args.push(self.arg(&name)?);
+                if self.eat(')') {
+                    break;
+                }
+                self.expect(';')?;
+                if self.eat(')') {
+                    break;
+                }
+            }
+        }
+        self.expect(';')?;
+        let mut routine = Routine { name, id, simple, args, at };
+        self.check_routine(&mut routine)?;
+        Ok(routine)
+    }
+
+    /// MIG's defaults: the first plain argument is the request port.
+    fn check_routine(&self, routine: &mut Routine) -> Result<()> {
+        if !routine.args.iter().any(|a| a.kind == ArgKind::RequestPort) {
+            match routine.args.first_mut() {
+                Some(first) if first.kind == ArgKind::In => first.kind = ArgKind::RequestPort,
+                _ => return Err(Error::at(&routine.at, format!("routine `{}` has no request port", routine.name))),
+            }
+        }
+        for arg in &routine.args {
+            let port_kind = matches!(
+                arg.kind,
+                ArgKind::RequestPort | ArgKind::ReplyPort | ArgKind::SReplyPort | ArgKind::UReplyPort
+            );
+            if port_kind && !arg.ty.is_port() {
+                return Err(Error::at(&routine.at, format!("`{}` of `{}` must be a port", arg.name, routine.name)));
+            }
+            if routine.simple && matches!(arg.kind, ArgKind::Out | ArgKind::InOut) {
+                return Err(Error::at(&routine.at, format!("simpleroutine `{}` cannot have out arguments", routine.name)));
+            }
+        }
+        Ok(())
+    }
+
+    fn arg(&mut self, routine: &str) -> Result<Arg> {
+        let kinds = [
+            ("in", ArgKind::In),
+            ("out", ArgKind::Out),
+            ("inout", ArgKind::InOut),
+            ("requestport", ArgKind::RequestPort),
+            ("replyport", ArgKind::ReplyPort),
+            ("sreplyport", ArgKind::SReplyPort),
+            ("ureplyport", ArgKind::UReplyPort),
+            ("msgseqno", ArgKind::MsgSeqno),
+            ("waittime", ArgKind::WaitTime),
+            ("msgoption", ArgKind::MsgOption),
+        ];
+        let mut kind = ArgKind::In;
+        // `in` etc. are keywords only when another identifier (the argument name) follows.
+        if let (Token::Ident(word), Token::Ident(_)) = (self.peek(), &self.tokens[self.pos + 1].token) {
+            if let Some((_, k)) = kinds.iter().find(|(w, _)| word.eq_ignore_ascii_case(w)) {
+                kind = *k;
+                self.next();
+            }
+        }
+        let name = self.ident(&format!("an argument name in `{routine}`"))?;
+        self.expect(':')?;
+        let mut ty = if matches!(self.tokens[self.pos + 1].token, Token::Symbol('=')) {
+            let type_name = self.ident("a type name")?;
+            self.expect('=')?;
+            self.type_spec(&type_name)?
+        } else {
+            self.type_spec(&name)?
+        };
+        let (mut dealloc, mut count_in_out) = (ty.dealloc, false);
+        while self.eat(',') {
+            let flag = self.ident("an argument flag (dealloc, CountInOut, ServerCopy, …)")?;
+            match flag.to_ascii_lowercase().as_str() {
+                "dealloc" => {
+                    dealloc = true;
+                    if self.eat('[') {
+                        self.expect(']')?;
+                    }
+                }
+                "notdealloc" => dealloc = false,
+                "countinout" => count_in_out = true,
+                "servercopy" | "samecount" | "physicalcopy" | "overwrite" | "retcode" | "auto" | "const" => {}
+                _ => return Err(Error::at(self.at(), format!("unknown argument flag `{flag}`"))),
+            }
+        }
+        if dealloc && ty.inline {
+            return Err(Error::at(self.at(), format!("`dealloc` on inline argument `{name}`")));
+        }
+        if count_in_out && !(kind == ArgKind::Out && ty.is_variable()) {
+            return Err(Error::at(self.at(), format!("`CountInOut` needs a variable-size out argument, not `{name}`")));
+        }
+        ty.dealloc = dealloc;
+        Ok(Arg { name, kind, ty, dealloc, count_in_out })
+    }
+
+    /// `ipc-type [annotations]`, as in `type x = …;` or inline in an argument.
+    fn type_spec(&mut self, declared: &str) -> Result<Type> {
+        let mut ty = self.ipc_type(declared)?;
+        ty.name = declared.to_owned();
+        if declared.starts_with('u') || declared == "unsigned" || declared.contains("natural") {
+            ty.unsigned = true;
+        }
+        self.annotations()?;
+        Ok(ty)
+    }
+
+    /// `ctype:`, `cusertype:`, `cservertype:`, `intran:`, `outtran:`, `destructor:`,
+    /// `intranpayload:` — C-side translations that do not change the message layout.
+    fn annotations(&mut self) -> Result<()> {
+        const WORDS: [&str; 7] =
+            ["ctype", "cusertype", "cservertype", "intran", "outtran", "destructor", "intranpayload"];
+        while WORDS.iter().any(|w| self.is_word(w)) {
+            self.next();
+            self.expect(':')?;
+            self.ident("a C type or function")?;
+            while let Token::Ident(word) = self.peek() {
+                if WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) {
+                    break;
+                }
+                self.next();
+            }
+            if self.eat('(') {
+                self.ident("a C type")?;
+                self.expect(')')?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ipc_type(&mut self, declared: &str) -> Result<Type> {
+        let at = self.at().clone();
+        let mut ty = self.primary_type(declared)?;
+        if self.eat('|') {
+            let other = self.primary_type(declared)?;
+            if !ty.is_port() || !other.is_port() {
+                return Err(Error::at(&at, "`|` joins two port types"));
+            }
+            ty.out_name = other.out_name;
+        }
+        Ok(ty)
+    }
+
+    fn primary_type(&mut self, declared: &str) -> Result<Type> {
+        let at = self.at().clone();
+        if self.eat('(') {
+            let word = self.ident("a MACH_MSG_TYPE_* name")?;
+            let Some((descriptor, _)) = builtin_name(&word) else {
+                return Err(Error::at(&at, format!("`{word}` is not a MACH_MSG_TYPE_* name")));
+            };
+            self.expect(',')?;
+            let bits = self.expr()?;
+            let mut dealloc = false;
+            if self.eat(',') {
+                let flag = self.ident("`dealloc`")?;
+                if !flag.eq_ignore_ascii_case("dealloc") {
+                    return Err(Error::at(&at, format!("expected `dealloc`, found `{flag}`")));
+                }
+                dealloc = true;
+            }
+            self.expect(')')?;
+            let mut ty = self.basic(declared, &word, descriptor, bits);
+            ty.dealloc = dealloc;
+            return Ok(ty);
+        }
+        if self.eat('^') {
+            let mut ty = self.primary_type(declared)?;
+            ty.inline = false;
+            if ty.count == Count::Fixed(1) && !ty.is_variable() {
+                ty.count = Count::Variable(None);
+            }
+            return Ok(ty);
+        }
+        let word = self.ident("a type")?;
+        match word.to_ascii_lowercase().as_str() {
+            "array" => {
+                self.expect('[')?;
+                let count = if self.eat(']') {
+                    Count::Variable(None)
+                } else if self.eat('*') {
+                    // `[*]` is unbounded like `[]`; `[*:N]` is bounded.
+                    if self.eat(']') {
+                        Count::Variable(None)
+                    } else {
+                        self.expect(':')?;
+                        let max = self.expr()?;
+                        self.expect(']')?;
+                        Count::Variable(Some(max))
+                    }
+                } else {
+                    let n = self.expr()?;
+                    self.expect(']')?;
+                    Count::Fixed(n)
+                };
+                if !self.eat_word("of") {
+                    return self.error("`of`");
+                }
+                let element = self.ipc_type(declared)?;
+                self.array_of(&at, count, element)
+            }
+            "struct" => {
+                if self.eat('{') {
+                    return self.struct_fields(declared, &at);
+                }
+                self.expect('[')?;
+                let n = self.expr()?;
+                self.expect(']')?;
+                if !self.eat_word("of") {
+                    return self.error("`of`");
+                }
+                let element = self.ipc_type(declared)?;
+                self.array_of(&at, Count::Fixed(n), element)
+            }
+            "c_string" => {
+                self.expect('[')?;
+                let count = if self.eat('*') {
+                    self.expect(':')?;
+                    Count::Variable(Some(self.expr()?))
+                } else {
+                    Count::Fixed(self.expr()?)
+                };
+                self.expect(']')?;
+                let mut ty = self.basic(declared, "MACH_MSG_TYPE_STRING_C", name::STRING_C, 8);
+                ty.count = count;
+                Ok(ty)
+            }
+            "polymorphic" => Ok(self.basic(declared, "MACH_MSG_TYPE_POLYMORPHIC", name::POLYMORPHIC, 0)),
+            _ => {
+                if let Some((descriptor, bits)) = builtin_name(&word) {
+                    let Some(bits) = bits else {
+                        return Err(Error::at(&at, format!("`{word}` needs a size: write `({word}, bits)`")));
+                    };
+                    let mut ty = self.basic(declared, &word, descriptor, bits);
+                    if sender_chooses(&word) {
+                        ty.in_name = MsgName::Polymorphic;
+                    }
+                    return Ok(ty);
+                }
+                if let Some(ty) = self.types.get(&word) {
+                    return Ok(ty.clone());
+                }
+                if word == "uintptr_t" || word == "intptr_t" {
+                    let bits = self.word_bits();
+                    return Ok(int_type(&word, bits, word == "uintptr_t"));
+                }
+                Err(Error::at(&at, format!("unknown type `{word}`")))
+            }
+        }
+    }
+
+    /// The word size: 64 when the preprocessor picked 64-bit `rpc_long_natural_t`.
+    fn word_bits(&self) -> u32 {
+        self.types.get("rpc_long_natural_t").map_or(32, |t| t.element_bits)
+    }
+
+    fn basic(&self, declared: &str, _word: &str, descriptor: u32, bits: u32) -> Type {
+        let msg_name = if descriptor == name::POLYMORPHIC { MsgName::Polymorphic } else { MsgName::Fixed(descriptor) };
+        let string = descriptor == name::STRING;
+        let mut out_name = msg_name;
+        if let MsgName::Fixed(n) = msg_name {
+            out_name = MsgName::Fixed(match n {
+                name::COPY_SEND | name::MAKE_SEND => name::PORT_SEND,
+                name::MAKE_SEND_ONCE => name::PORT_SEND_ONCE,
+                other => other,
+            });
+        }
+        Type {
+            name: declared.to_owned(),
+            in_name: msg_name,
+            out_name,
+            element_bits: bits,
+            count: Count::Fixed(1),
+            inline: true,
+            dealloc: false,
+            unsigned: false,
+            string,
+        }
+    }
+
+    fn array_of(&self, at: &Position, count: Count, element: Type) -> Result<Type> {
+        let Count::Fixed(per_element) = element.count else {
+            return Err(Error::at(at, "an array of variable-size elements"));
+        };
+        let count = match count {
+            Count::Fixed(n) => Count::Fixed(n * per_element),
+            Count::Variable(max) => Count::Variable(max.map(|m| m * per_element)),
+        };
+        // An unbounded array cannot be inline: MIG sends it out of line.
+        let inline = element.inline && count != Count::Variable(None);
+        Ok(Type { count, inline, ..element })
+    }
+
+    /// `struct { type name; … }`: sent as an array of 32-bit integers covering its members (of
+    /// 64-bit ones when every member is 64 bits wide), as GNU MIG does.
+    fn struct_fields(&mut self, declared: &str, at: &Position) -> Result<Type> {
+        let mut bits = Vec::new();
+        while !self.eat('}') {
+            let member = self.ipc_type(declared)?;
+            self.ident("a member name")?;
+            self.expect(';')?;
+            if !member.inline || member.is_variable() {
+                return Err(Error::at(at, "struct members must be fixed-size inline data"));
+            }
+            bits.push(member.element_bits * member.max_count().unwrap_or(1));
+        }
+        if bits.is_empty() {
+            return Err(Error::at(at, "an empty struct"));
+        }
+        let word = if bits.iter().all(|&b| b == 64) { 64 } else { 32 };
+        let total: u32 = bits.iter().sum();
+        if total % word != 0 {
+            return Err(Error::at(at, "struct size is not a whole number of 32-bit words"));
+        }
+        Ok(Type { count: Count::Fixed(total / word), ..int_type(declared, word, false) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::tokenize;
+
+    fn parse_text(text: &str) -> Result<Subsystem> {
+        parse(&tokenize(text, "t.defs")?)
+    }
+
+    const PRELUDE: &str = "subsystem test 100;\n\
+        type int32_t = MACH_MSG_TYPE_INTEGER_32;\n\
+        type uint32_t = MACH_MSG_TYPE_INTEGER_32;\n\
+        type mach_port_t = MACH_MSG_TYPE_COPY_SEND;\n";
+
+    #[test]
+    fn routines_types_and_skips() {
+        let s = parse_text(&format!(
+            "{PRELUDE}type name_t = (MACH_MSG_TYPE_STRING_C, 8*128);\n\
+             type status_t = array[*:1024] of int;\n\
+             type data_t = ^array[] of MACH_MSG_TYPE_INTEGER_8;\n\
+             routine open(master: mach_port_t; mode: uint32_t; name: name_t; out dev: mach_port_t);\n\
+             skip;\n\
+             simpleroutine tell(port: mach_port_t; in data: data_t, dealloc);\n\
+             routine get(port: mach_port_t; out status: status_t, CountInOut);"
+        ))
+        .unwrap();
+        assert_eq!((s.name.as_str(), s.base), ("test", 100));
+        assert_eq!(s.routines.len(), 4);
+        let open = s.routines[0].as_ref().unwrap();
+        assert_eq!(open.args[0].kind, ArgKind::RequestPort);
+        assert_eq!(open.args[1].ty.unsigned, true);
+        assert_eq!(open.args[2].ty.element_bits, 1024);
+        assert!(s.routines[1].is_none());
+        let tell = s.routines[2].as_ref().unwrap();
+        assert_eq!(tell.id, 102);
+        assert!(tell.simple && tell.args[1].dealloc && !tell.args[1].ty.inline);
+        let get = s.routines[3].as_ref().unwrap();
+        assert!(get.args[1].count_in_out && get.args[1].in_request() && get.args[1].in_reply());
+        assert_eq!(get.args[1].ty.count, Count::Variable(Some(1024)));
+    }
+
+    #[test]
+    fn port_types_name_what_each_side_sees() {
+        let s = parse_text(&format!(
+            "{PRELUDE}type reply_t = MACH_MSG_TYPE_MAKE_SEND_ONCE | polymorphic;\n\
+             routine r(p: mach_port_t; in send: MACH_MSG_TYPE_PORT_SEND; sreplyport rp: reply_t);"
+        ))
+        .unwrap();
+        let r = s.routines[0].as_ref().unwrap();
+        assert_eq!(r.args[0].ty.out_name, MsgName::Fixed(name::PORT_SEND));
+        assert_eq!(r.args[1].ty.in_name, MsgName::Polymorphic);
+        assert_eq!(r.args[1].ty.out_name, MsgName::Fixed(name::PORT_SEND));
+        assert_eq!(r.args[2].ty.in_name, MsgName::Fixed(name::MAKE_SEND_ONCE));
+        assert_eq!(r.args[2].ty.out_name, MsgName::Polymorphic);
+    }
+
+    #[test]
+    fn struct_members_become_an_array() {
+        let s = parse_text(&format!(
+            "{PRELUDE}type st = struct {{ int32_t a; uint32_t b; int32_t c; }};\n\
+             routine r(p: mach_port_t; in s: st);"
+        ))
+        .unwrap();
+        assert_eq!(s.routines[0].as_ref().unwrap().args[1].ty.count, Count::Fixed(3));
+        let s = parse_text(&format!(
+            "{PRELUDE}type t64 = MACH_MSG_TYPE_INTEGER_64; type st = struct {{ t64 a; t64 b; }};\n\
+             routine r(p: mach_port_t; in s: st);"
+        ))
+        .unwrap();
+        let ty = &s.routines[0].as_ref().unwrap().args[1].ty;
+        assert_eq!((ty.element_bits, ty.count), (64, Count::Fixed(2)));
+    }
+
+    #[test]
+    fn errors_name_position_and_expectation() {
+        let cases = [
+            ("routine r(p: mach_port_t);", "t.defs:1:1: `subsystem` must come first"),
+            ("subsystem s 1; routine r(p: nothing_t);", "t.defs:1:30: unknown type `nothing_t`"),
+            ("subsystem s 1; routine r(p: int", "t.defs:1:32: expected `)`, found end of file"),
+            ("subsystem s 1; type t = array[*:4 of int;", "t.defs:1:35: expected `]`, found `of`"),
+            ("subsystem s 1; type t = (FOO, 8);", "t.defs:1:25: `FOO` is not a MACH_MSG_TYPE_* name"),
+            ("subsystem s 1; bogus;", "t.defs:1:16: expected a statement, found `bogus`"),
+            ("subsystem s 1; routine r(p: int);", "t.defs:1:16: `p` of `r` must be a port"),
+            ("subsystem s 1; type t = MACH_MSG_TYPE_STRING;", "t.defs:1:25: `MACH_MSG_TYPE_STRING` needs a size: write `(MACH_MSG_TYPE_STRING, bits)`"),
+            ("subsystem s 1; type t = (MACH_MSG_TYPE_CHAR, 99999999999);", "t.defs:1:46: number too large"),
+        ];
+        for (text, message) in cases {
+            assert_eq!(parse_text(text).unwrap_err().to_string(), message, "for {text}");
+        }
+    }
+
+    #[test]
+    fn truncated_inputs_never_panic() {
+        let text = format!(
+            "{PRELUDE}type s = array[*:8] of int; routine r(p: mach_port_t; out x: s, CountInOut; in y: ^array[] of char, dealloc);"
+        );
+        for end in 0..text.len() {
+            if let Ok(tokens) = tokenize(&text[..end], "t.defs") {
+                let _ = parse(&tokens);
+            }
+        }
+    }
+}
