@@ -9,8 +9,10 @@ extern crate alloc;
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
 extern crate std;
 
+pub mod interfaces;
 pub mod args;
 pub mod kern;
+pub mod mig_rt;
 pub mod msg;
 pub mod ool;
 pub mod port;
