@@ -102,6 +102,9 @@ impl Descriptor {
     }
 }
 
+/// Room for an inline array without a bound (`array[*]`): the runtime's message buffer.
+const UNBOUNDED_INLINE_BYTES: u32 = 8192;
+
 /// What an item's data is, after its descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Data {
@@ -178,8 +181,10 @@ fn data_for(abi: Abi, ty: &Type, descriptor: &Descriptor) -> Data {
     match ty.count {
         Count::Fixed(n) => Data::Fixed { bytes: (descriptor.size_bits * n).div_ceil(8) },
         Count::Variable(max) => {
-            let _ = abi;
-            Data::Variable { element_bytes: descriptor.size_bits / 8, max: max.unwrap_or(0) }
+            let element_bytes = descriptor.size_bits / 8;
+            // An inline `array[*]` has no bound of its own: the message buffer bounds it.
+            let max = max.unwrap_or((UNBOUNDED_INLINE_BYTES - abi.header_size()) / element_bytes.max(1));
+            Data::Variable { element_bytes, max }
         }
     }
 }

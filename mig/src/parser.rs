@@ -116,6 +116,11 @@ impl<'t> Parser<'t> {
         &self.tokens[self.pos].token
     }
 
+    /// The token after the next one (`End` at the end).
+    fn peek_second(&self) -> &Token {
+        self.tokens.get(self.pos + 1).map_or(&Token::End, |t| &t.token)
+    }
+
     fn at(&self) -> &Position {
         &self.tokens[self.pos].at
     }
@@ -315,7 +320,9 @@ impl<'t> Parser<'t> {
                 if self.eat(')') {
                     break;
                 }
-                self.expect(';')?;
+                if !self.eat(';') {
+                    return self.error("`;` or `)`");
+                }
                 if self.eat(')') {
                     break;
                 }
@@ -365,7 +372,7 @@ impl<'t> Parser<'t> {
         ];
         let mut kind = ArgKind::In;
         // `in` etc. are keywords only when another identifier (the argument name) follows.
-        if let (Token::Ident(word), Token::Ident(_)) = (self.peek(), &self.tokens[self.pos + 1].token) {
+        if let (Token::Ident(word), Token::Ident(_)) = (self.peek(), self.peek_second()) {
             if let Some((_, k)) = kinds.iter().find(|(w, _)| word.eq_ignore_ascii_case(w)) {
                 kind = *k;
                 self.next();
@@ -373,7 +380,7 @@ impl<'t> Parser<'t> {
         }
         let name = self.ident(&format!("an argument name in `{routine}`"))?;
         self.expect(':')?;
-        let mut ty = if matches!(self.tokens[self.pos + 1].token, Token::Symbol('=')) {
+        let mut ty = if matches!(self.peek_second(), Token::Symbol('=')) {
             let type_name = self.ident("a type name")?;
             self.expect('=')?;
             self.type_spec(&type_name)?
@@ -487,11 +494,13 @@ impl<'t> Parser<'t> {
         match word.to_ascii_lowercase().as_str() {
             "array" => {
                 self.expect('[')?;
+                let mut unbounded_inline = false;
                 let count = if self.eat(']') {
                     Count::Variable(None)
                 } else if self.eat('*') {
-                    // `[*]` is unbounded like `[]`; `[*:N]` is bounded.
+                    // `[*]` is unbounded but inline (unlike `[]`); `[*:N]` is bounded.
                     if self.eat(']') {
+                        unbounded_inline = true;
                         Count::Variable(None)
                     } else {
                         self.expect(':')?;
@@ -508,7 +517,9 @@ impl<'t> Parser<'t> {
                     return self.error("`of`");
                 }
                 let element = self.ipc_type(declared)?;
-                self.array_of(&at, count, element)
+                let mut ty = self.array_of(&at, count, element)?;
+                ty.inline |= unbounded_inline;
+                Ok(ty)
             }
             "struct" => {
                 if self.eat('{') {
@@ -704,8 +715,8 @@ mod tests {
     fn errors_name_position_and_expectation() {
         let cases = [
             ("routine r(p: mach_port_t);", "t.defs:1:1: `subsystem` must come first"),
-            ("subsystem s 1; routine r(p: nothing_t);", "t.defs:1:30: unknown type `nothing_t`"),
-            ("subsystem s 1; routine r(p: int", "t.defs:1:32: expected `)`, found end of file"),
+            ("subsystem s 1; routine r(p: nothing_t);", "t.defs:1:29: unknown type `nothing_t`"),
+            ("subsystem s 1; routine r(p: int", "t.defs:2:1: expected `;` or `)`, found end of file"),
             ("subsystem s 1; type t = array[*:4 of int;", "t.defs:1:35: expected `]`, found `of`"),
             ("subsystem s 1; type t = (FOO, 8);", "t.defs:1:25: `FOO` is not a MACH_MSG_TYPE_* name"),
             ("subsystem s 1; bogus;", "t.defs:1:16: expected a statement, found `bogus`"),
