@@ -16,4 +16,5 @@ extern crate std;
 pub mod backend;
 pub mod device;
 pub mod flush;
+pub mod options;
 pub mod server;

@@ -133,8 +133,8 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     }
 
     /// `device_read`: reads up to `bytes_wanted` at `record` into a buffer from `allocate`
-    /// (called with the exact length, so an out-of-line reply needs no extra copy). Short at
-    /// the end of the disk.
+    /// (called with the exact length, so an out-of-line reply of whole records needs no extra
+    /// copy). Short at the end of the disk.
     pub fn read<Buf: AsMut<[u8]>>(
         &self,
         device: DeviceId,
@@ -146,11 +146,22 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         if !entry.access.read {
             return Err(D_INVALID_OPERATION);
         }
-        let extent = extent::read(entry.disk.geometry(), record, bytes_wanted)?;
+        let geometry = entry.disk.geometry();
+        let extent = extent::read(geometry, record, bytes_wanted)?;
         let mut buf = allocate(extent.len)?;
-        if extent.len > 0 {
-            let target = buf.as_mut().get_mut(..extent.len).ok_or(D_NO_MEMORY)?;
-            entry.disk.read(extent.record, target)?;
+        let target = buf.as_mut().get_mut(..extent.len).ok_or(D_NO_MEMORY)?;
+        let record_size = geometry.record_size() as usize;
+        if extent.len % record_size == 0 {
+            if extent.len > 0 {
+                entry.disk.read(extent.record, target)?;
+            }
+        } else {
+            // Ends inside a record: read whole records aside, still in one call.
+            let mut whole = Vec::new();
+            whole.try_reserve_exact(extent.len.next_multiple_of(record_size)).map_err(|_| D_NO_MEMORY)?;
+            whole.resize(extent.len.next_multiple_of(record_size), 0);
+            entry.disk.read(extent.record, &mut whole)?;
+            target.copy_from_slice(&whole[..extent.len]);
         }
         Ok(buf)
     }

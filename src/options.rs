@@ -1,0 +1,156 @@
+//! Command-line options of both builds, argp-style as the C rumpdisk takes them:
+//! `-h/--host-priv-port PORT`, `-d/--device-master-port PORT`, `-N/--next-task TASK` (port
+//! names in decimal, as GNU Mach's boot script substitutes them), plus `--help`, `--usage`,
+//! `--version`. Long options take `=VALUE` or the next word; short ones the rest of the word
+//! or the next word.
+
+use core::fmt;
+
+/// What the command line asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub host_priv_port: Option<u32>,
+    pub device_master_port: Option<u32>,
+    pub next_task: Option<u32>,
+}
+
+/// The outcome of parsing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Serve(Options),
+    Help,
+    Usage,
+    Version,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OptionError<'a> {
+    Unknown(&'a [u8]),
+    MissingValue(&'static str),
+    BadPort { option: &'static str, value: &'a [u8] },
+}
+
+impl fmt::Display for OptionError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionError::Unknown(word) => write!(f, "unrecognized option '{}'", word.escape_ascii()),
+            OptionError::MissingValue(option) => write!(f, "option '--{option}' requires an argument"),
+            OptionError::BadPort { option, value } => {
+                write!(f, "--{option}: '{}' is not a port name (a decimal number)", value.escape_ascii())
+            }
+        }
+    }
+}
+
+pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-priv-port=PORT] \
+[--device-master-port=PORT] [--next-task=TASK] [--help] [--usage] [--version]\n";
+
+pub const HELP: &str = "Usage: rumpdisk [OPTION...]
+Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
+Other device names are forwarded to the device master.
+
+  -h, --host-priv-port=PORT     Host private port PORT
+  -d, --device-master-port=PORT Device master port PORT
+  -N, --next-task=TASK          Next bootstrap task TASK
+      --help                    Give this help list
+      --usage                   Give a short usage message
+      --version                 Print program version
+";
+
+pub const VERSION: &str = concat!("rumpdisk (rumpdisk-rs) ", env!("CARGO_PKG_VERSION"), "\n");
+
+/// The options of each kind: short letter, long name, the field it sets.
+const PORT_OPTIONS: [(u8, &str); 3] = [(b'h', "host-priv-port"), (b'd', "device-master-port"), (b'N', "next-task")];
+
+/// Parses the arguments after the program name. Words that are not options are ignored, as
+/// boot-script leftovers may be.
+pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
+    let mut options = Options::default();
+    let mut words = args.iter().copied();
+    while let Some(word) = words.next() {
+        let (long_name, inline_value) = if let Some(long) = word.strip_prefix(b"--") {
+            match long.iter().position(|&b| b == b'=') {
+                Some(eq) => (Some(&long[..eq]), Some(&long[eq + 1..])),
+                None => (Some(long), None),
+            }
+        } else if word.len() >= 2 && word[0] == b'-' {
+            (None, (word.len() > 2).then(|| &word[2..]))
+        } else {
+            continue;
+        };
+        match long_name {
+            Some(b"help") => return Ok(Command::Help),
+            Some(b"usage") => return Ok(Command::Usage),
+            Some(b"version") => return Ok(Command::Version),
+            _ => {}
+        }
+        let known = PORT_OPTIONS.iter().find(|(short, long)| match long_name {
+            Some(name) => name == long.as_bytes(),
+            None => word[1] == *short,
+        });
+        let Some(&(short, name)) = known else { return Err(OptionError::Unknown(word)) };
+        let value = match inline_value {
+            Some(value) => value,
+            None => words.next().ok_or(OptionError::MissingValue(name))?,
+        };
+        let port = parse_port(value).ok_or(OptionError::BadPort { option: name, value })?;
+        let field = match short {
+            b'h' => &mut options.host_priv_port,
+            b'd' => &mut options.device_master_port,
+            _ => &mut options.next_task,
+        };
+        *field = Some(port);
+    }
+    Ok(Command::Serve(options))
+}
+
+fn parse_port(value: &[u8]) -> Option<u32> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    core::str::from_utf8(value).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    fn words(line: &str) -> alloc::vec::Vec<&[u8]> {
+        line.split(' ').filter(|w| !w.is_empty()).map(str::as_bytes).collect()
+    }
+
+    #[test]
+    fn every_spelling_of_the_port_options_parses() {
+        let expected = Options { host_priv_port: Some(1), device_master_port: Some(2), next_task: Some(13) };
+        for line in [
+            "--host-priv-port=1 --device-master-port=2 --next-task=13",
+            "--host-priv-port 1 --device-master-port 2 --next-task 13",
+            "-h 1 -d 2 -N 13",
+            "-h1 -d2 -N13",
+            "rumpdisk -h1 -d2 $(task-create) -N13",
+        ] {
+            assert_eq!(parse(&words(line)), Ok(Command::Serve(expected.clone())), "{line}");
+        }
+        assert_eq!(parse(&[]), Ok(Command::Serve(Options::default())));
+    }
+
+    #[test]
+    fn help_usage_and_version() {
+        assert_eq!(parse(&words("--help")), Ok(Command::Help));
+        assert_eq!(parse(&words("-h 1 --usage")), Ok(Command::Usage));
+        assert_eq!(parse(&words("--version")), Ok(Command::Version));
+        assert!(VERSION.starts_with("rumpdisk (rumpdisk-rs) 0."));
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        assert_eq!(parse(&words("--frobnicate")), Err(OptionError::Unknown(b"--frobnicate")));
+        assert_eq!(parse(&words("-x")), Err(OptionError::Unknown(b"-x")));
+        assert_eq!(parse(&words("--next-task")), Err(OptionError::MissingValue("next-task")));
+        let bad = parse(&words("-d ${device-port}")).unwrap_err();
+        assert_eq!(bad.to_string(), "--device-master-port: '${device-port}' is not a port name (a decimal number)");
+        assert!(matches!(parse(&words("-h 99999999999")), Err(OptionError::BadPort { .. })));
+        assert!(matches!(parse(&words("--host-priv-port=")), Err(OptionError::BadPort { .. })));
+    }
+}
