@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 use spin::Mutex;
 
-use crate::device::{Error, D_IO_ERROR};
+use crate::device::Error;
 
 /// A request waiting for a flush: answered exactly once.
 pub trait Waiter {
@@ -90,6 +90,7 @@ pub fn flush_merged<W: Waiter>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::D_IO_ERROR;
     use alloc::collections::BTreeMap;
     use alloc::vec;
     use proptest::prelude::*;

@@ -15,6 +15,7 @@ extern crate std;
 
 pub mod backend;
 pub mod device;
+pub mod device_server;
 pub mod flush;
 pub mod options;
 pub mod server;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::{Backend, Disk, Geometry};
-use crate::device::{Access, Error, D_DEVICE_DOWN, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_SUCH_DEVICE};
+use crate::device::{Access, Error, D_INVALID_RECNUM, D_INVALID_SIZE, D_NO_SUCH_DEVICE};
 
 /// Runs when a flush starts, outside the disk's lock (tests park a flush there).
 pub type FlushHook = Box<dyn Fn() + Send + Sync>;
@@ -165,6 +165,7 @@ impl Disk for Arc<MemoryDisk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::{D_DEVICE_DOWN, D_IO_ERROR};
 
     fn backend() -> (MemoryBackend, Arc<MemoryDisk>) {
         let mut backend = MemoryBackend::default();

@@ -1,0 +1,254 @@
+//! The generated `device` interface over the server core: device ports ↔ devices, message
+//! data ↔ slices, `DEV_FLUSH_CACHE` replies deferred into the flush merger, and opens the
+//! backend does not take forwarded to the upstream device master.
+//!
+//! One [`DeviceServer`] is shared by every serving thread; each thread serves through its own
+//! [`Handle`] (the generated trait takes `&mut self` and returns inline data by reference).
+
+use alloc::collections::BTreeMap;
+use mach::interfaces::device::{self as iface, device_set_status};
+use mach::kern::Result;
+use mach::mig_rt::{self as rt, Array, PortArg};
+use mach::msg::{self, MsgBuf};
+use mach::ool::OolMemory;
+use mach::port::{PortName, PortSet, ReceiveRight, SendOnceRight, SendRight};
+use spin::Mutex;
+
+use crate::backend::Backend;
+use crate::device::{Error, D_INVALID_OPERATION, D_INVALID_SIZE, D_NO_SUCH_DEVICE};
+use crate::flush::Waiter;
+use crate::server::{Closed, DeviceId, Opened, Server};
+
+/// Record numbers as the target's ABI carries them (`recnum_t`: 64-bit on x86_64).
+#[cfg(target_pointer_width = "64")]
+type RecNum = u64;
+#[cfg(not(target_pointer_width = "64"))]
+type RecNum = u32;
+
+/// Largest inline read (`io_buf_ptr_inband_t`).
+const INBAND_MAX: usize = 128;
+
+/// A `device_set_status` reply kept until its flush ends.
+pub struct DeferredReply {
+    port: SendOnceRight,
+    disposition: u32,
+}
+
+impl Waiter for DeferredReply {
+    fn answer(self, result: core::result::Result<(), Error>) {
+        let mut buf = MsgBuf::<{ device_set_status::reply::MAX_SIZE }>::new();
+        // The message carries the right away: from here the kernel owns it.
+        let port = self.port.into_name();
+        let sent = device_set_status::reply::encode(buf.as_bytes_mut(), port, self.disposition, result)
+            .and_then(|size| msg::send(buf.as_bytes_mut(), size, None));
+        if let Err(error) = sent {
+            log::warn!("rumpdisk: flush reply not sent: {error:?}");
+        }
+    }
+}
+
+/// The device server: the core, the ports it serves on, and where foreign opens go.
+pub struct DeviceServer<B: Backend> {
+    core: Server<B, DeferredReply>,
+    /// Receives on the master port and every device port.
+    port_set: PortSet,
+    /// The port `device_open` is sent to (the device master this server hands out).
+    master: ReceiveRight,
+    /// Device ports and the device each serves.
+    devices: Mutex<BTreeMap<PortName, (ReceiveRight, DeviceId)>>,
+    /// Where opens of names the backend does not take are forwarded.
+    upstream: Option<SendRight>,
+}
+
+impl<B: Backend> DeviceServer<B> {
+    pub fn new(backend: B, upstream: Option<SendRight>) -> Result<Self> {
+        let port_set = PortSet::new()?;
+        let master = ReceiveRight::new()?;
+        port_set.insert(&master)?;
+        Ok(DeviceServer { core: Server::new(backend), port_set, master, devices: Mutex::new(BTreeMap::new()), upstream })
+    }
+
+    pub fn core(&self) -> &Server<B, DeferredReply> {
+        &self.core
+    }
+
+    /// The master port's receive right (clients get send rights made from it).
+    pub fn master(&self) -> &ReceiveRight {
+        &self.master
+    }
+
+    /// What the server loop receives on.
+    pub fn port_set(&self) -> PortName {
+        self.port_set.name()
+    }
+
+    pub fn handle(&self) -> Handle<'_, B> {
+        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2] }
+    }
+
+    /// Serves requests on the calling thread until receiving fails; several threads may serve.
+    pub fn serve(&self) -> Error {
+        let mut handle = self.handle();
+        msg::serve(self.port_set(), &mut |request: &[u8], reply: &mut [u8]| handle.demux(request, reply).disposition())
+    }
+
+    fn device(&self, port: PortName) -> Result<DeviceId> {
+        self.devices.lock().get(&port).map(|(_, id)| *id).ok_or(D_NO_SUCH_DEVICE)
+    }
+
+    fn open(&self, name: &[u8], mode: u32) -> Result<PortArg> {
+        // Held across the backend's open so that a device's port exists before a second open
+        // of the same name can share it.
+        let mut devices = self.devices.lock();
+        match self.core.open(name, mode) {
+            Opened::Local { device, first_open: false } => {
+                let port = devices.iter().find(|(_, (_, id))| *id == device).map(|(port, _)| *port);
+                port.map(PortArg::make_send).ok_or(D_NO_SUCH_DEVICE)
+            }
+            Opened::Local { device, first_open: true } => {
+                let port = ReceiveRight::new().and_then(|port| self.port_set.insert(&port).map(|()| port));
+                match port {
+                    Ok(port) => {
+                        let name = port.name();
+                        devices.insert(name, (port, device));
+                        Ok(PortArg::make_send(name))
+                    }
+                    Err(error) => {
+                        let _ = self.core.close(device);
+                        Err(error)
+                    }
+                }
+            }
+            Opened::Forward { refusal } => {
+                drop(devices);
+                match &self.upstream {
+                    Some(upstream) => iface::device_open(upstream.name(), mode, name).map(PortArg::move_send),
+                    None => Err(refusal),
+                }
+            }
+        }
+    }
+
+    fn close(&self, port: PortName) -> Result<()> {
+        let mut devices = self.devices.lock();
+        let device = devices.get(&port).map(|(_, id)| *id).ok_or(D_NO_SUCH_DEVICE)?;
+        if self.core.close(device)? == Closed::Last {
+            // Destroying the receive right takes the port out of the set; clients' rights die.
+            let removed = devices.remove(&port);
+            drop(devices);
+            drop(removed);
+        }
+        Ok(())
+    }
+}
+
+/// One serving thread's view of the server.
+pub struct Handle<'a, B: Backend> {
+    server: &'a DeviceServer<B>,
+    inband: [u8; INBAND_MAX],
+    status: [i32; 2],
+}
+
+impl<B: Backend> Handle<'_, B> {
+    /// Serves one request message into `reply`.
+    pub fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> rt::Demuxed {
+        iface::demux(self, request, reply)
+    }
+}
+
+/// A byte count for a 32-bit `int` reply field.
+fn count(bytes: usize) -> Result<i32> {
+    i32::try_from(bytes).map_err(|_| D_INVALID_SIZE)
+}
+
+fn wanted(bytes_wanted: i32) -> Result<u64> {
+    u64::try_from(bytes_wanted).map_err(|_| D_INVALID_SIZE)
+}
+
+impl<B: Backend> iface::Server for Handle<'_, B> {
+    fn device_open(&mut self, _reply: rt::ReplyPort<'_>, master: PortName, mode: u32, name: &[u8]) -> Result<PortArg> {
+        if master != self.server.master.name() {
+            return Err(D_INVALID_OPERATION); // a device port is not a master
+        }
+        self.server.open(name, mode)
+    }
+
+    fn device_close(&mut self, _reply: rt::ReplyPort<'_>, device: PortName) -> Result<()> {
+        self.server.close(device)
+    }
+
+    fn device_write(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, data: OolMemory) -> Result<i32> {
+        // `data` is deallocated when it drops, on every path.
+        count(data.len())?;
+        let written = self.server.core.write(self.server.device(device)?, u64::from(recnum), data.as_slice())?;
+        count(written)
+    }
+
+    fn device_write_inband(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, data: &[u8]) -> Result<i32> {
+        count(self.server.core.write(self.server.device(device)?, u64::from(recnum), data)?)
+    }
+
+    fn device_read(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, bytes_wanted: i32) -> Result<OolMemory> {
+        let id = self.server.device(device)?;
+        // Read straight into the memory the reply carries away.
+        let data = self.server.core.read(id, u64::from(recnum), wanted(bytes_wanted)?, |len| OolMemory::new(len).map(Reply))?;
+        Ok(data.0)
+    }
+
+    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, bytes_wanted: i32) -> Result<&[u8]> {
+        let id = self.server.device(device)?;
+        let wanted = wanted(bytes_wanted)?.min(INBAND_MAX as u64);
+        let inband = &mut self.inband;
+        let len = self.server.core.read(id, u64::from(recnum), wanted, |len| Ok(Filled(&mut inband[..len])))?.0.len();
+        Ok(&self.inband[..len])
+    }
+
+    fn device_map(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _prot: i32, _offset: RecNum, _size: RecNum, _unmap: u32) -> Result<PortName> {
+        Err(D_INVALID_OPERATION)
+    }
+
+    fn device_set_status(&mut self, reply: rt::ReplyPort<'_>, device: PortName, flavor: u32, _status: Array<'_, i32>) -> Result<()> {
+        let id = self.server.device(device)?;
+        let disposition = reply.disposition();
+        // Answered by the waiter, now or when the flush it waits for ends.
+        let waiter = DeferredReply { port: reply.defer(), disposition };
+        self.server.core.set_status(id, flavor, waiter);
+        Ok(())
+    }
+
+    fn device_get_status(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, flavor: u32, capacity: u32) -> Result<&[i32]> {
+        let id = self.server.device(device)?;
+        self.status = self.server.core.get_status(id, flavor, capacity as usize)?;
+        Ok(&self.status)
+    }
+
+    fn device_set_filter(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _port: SendRight, _priority: i32, _filter: Array<'_, i16>) -> Result<()> {
+        Err(D_INVALID_OPERATION)
+    }
+
+    fn device_intr_register(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _id: i32, _flags: i32, _port: SendRight) -> Result<()> {
+        Err(D_INVALID_OPERATION)
+    }
+
+    fn device_intr_ack(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _port: SendRight) -> Result<()> {
+        Err(D_INVALID_OPERATION)
+    }
+}
+
+/// Out-of-line reply memory as the core's read buffer.
+struct Reply(OolMemory);
+
+impl AsMut<[u8]> for Reply {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.0.as_mut_slice()
+    }
+}
+
+/// Part of the handle's inline buffer as the core's read buffer.
+struct Filled<'b>(&'b mut [u8]);
+
+impl AsMut<[u8]> for Filled<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.0
+    }
+}
