@@ -21,6 +21,7 @@
 //! - `reply x…`: the message the next receiving `mach_msg` delivers.
 //! - `alloc x…` → `addr N`: a copy of the bytes in the driver's memory (out-of-line data).
 //! - `peek ADDR LEN` → `bytes x…`.
+//! - `params ROUTINE` → `sizes N[p]…`: the size of each parameter of a user stub (`p`: a pointer).
 //! - `call ROUTINE ARG…` → [`sent x…`] `options …` `kr N` `out I x…`…: each ARG is `vx…` (the
 //!   parameter's own bytes) or `px…` (a pointer to a buffer holding the bytes; printed back).
 //! - `script KR OP…`: what the next handler call does with each of its parameters (`-`, `rN`,
@@ -140,9 +141,19 @@ pub fn build(abi: Abi) -> &'static Build {
     BUILDS[abi as usize].get_or_init(|| build_uncached(abi).unwrap_or_else(|e| panic!("GNU MIG C side ({abi:?}): {e}")))
 }
 
+/// The ABI's gnumach include directory in the sysroot.
+pub fn include_dir(abi: Abi) -> PathBuf {
+    sysroot().join(abi.sysroot_dir()).join("usr/include").join(abi.multiarch())
+}
+
+/// The path of one of [`INTERFACES`]' .defs files for `abi`.
+pub fn defs_path(abi: Abi, defs: &str) -> PathBuf {
+    include_dir(abi).join(defs.replace("{machine}", abi.machine()))
+}
+
 fn build_uncached(abi: Abi) -> Result<Build, String> {
     let sysroot = sysroot();
-    let include = sysroot.join(abi.sysroot_dir()).join("usr/include").join(abi.multiarch());
+    let include = include_dir(abi);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gnu_mig").join(abi.machine());
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
 
@@ -152,7 +163,7 @@ fn build_uncached(abi: Abi) -> Result<Build, String> {
     let mut user_sources = Vec::new();
     let mut server_sources = Vec::new();
     for (iface, defs) in INTERFACES {
-        let defs = include.join(defs.replace("{machine}", abi.machine()));
+        let defs = defs_path(abi, defs);
         run_gnu_mig(abi, &sysroot, &include, &defs, &out, iface)?;
         let read = |suffix: &str| {
             let path = out.join(format!("{iface}{suffix}"));
@@ -317,15 +328,23 @@ fn includes(protos: &[Prototype], suffix: &str) -> String {
 
 fn user_glue(stubs: &[Prototype]) -> String {
     let mut s = includes(stubs, ".h");
+    // GCC's type class of pointers (its typeclass.h).
+    s.push_str("#define POINTER_TYPE_CLASS 5\n");
     let mut table = String::new();
     for p in stubs {
         let sizes: Vec<String> = p.params.iter().map(|(t, _)| format!("sizeof({})", param_type(t))).collect();
         let args: Vec<String> =
             p.params.iter().enumerate().map(|(i, (t, _))| format!("*({} *)s[{i}]", param_type(t))).collect();
+        let pointers: Vec<String> = p
+            .params
+            .iter()
+            .map(|(t, _)| format!("__builtin_classify_type(({}){{0}}) == POINTER_TYPE_CLASS", param_type(t)))
+            .collect();
         writeln!(s, "static const size_t sizes_{n}[] = {{ {} }};", sizes.join(", "), n = p.name).unwrap();
+        writeln!(s, "static const unsigned char pointers_{n}[] = {{ {} }};", pointers.join(", "), n = p.name).unwrap();
         writeln!(s, "static kern_return_t call_{n}(void *const *s) {{ return {n}({}); }}", args.join(", "), n = p.name)
             .unwrap();
-        writeln!(table, "\t{{ \"{n}\", {}, sizes_{n}, call_{n} }},", p.params.len(), n = p.name).unwrap();
+        writeln!(table, "\t{{ \"{n}\", {}, sizes_{n}, pointers_{n}, call_{n} }},", p.params.len(), n = p.name).unwrap();
     }
     write!(
         s,
@@ -370,8 +389,9 @@ fn server_glue(handlers: &[Prototype], demuxers: &[(&str, String)]) -> String {
     s
 }
 
-/// A running user or server program.
+/// A running user or server program (restarted if a command crashed it).
 pub struct Driver {
+    program: PathBuf,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -390,8 +410,13 @@ pub fn server(abi: Abi) -> MutexGuard<'static, Driver> {
 }
 
 fn lock(m: &'static Mutex<Driver>) -> MutexGuard<'static, Driver> {
-    // A test that panicked mid-exchange leaves the protocol in step (every command reads to `ok`).
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    // A test that panicked mid-exchange leaves the protocol in step (every command reads to `ok`);
+    // one that crashed the program leaves a dead one, replaced here so other tests go on.
+    let mut driver = m.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !matches!(driver.child.try_wait(), Ok(None)) {
+        *driver = Driver::start(&driver.program.clone());
+    }
+    driver
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -443,7 +468,7 @@ impl Driver {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Driver { child, stdin, stdout }
+        Driver { program: program.to_owned(), child, stdin, stdout }
     }
 
     /// Sends one command; the lines before `ok`, or the `err` text.
@@ -467,7 +492,7 @@ impl Driver {
     }
 
     fn died(&mut self, e: impl std::fmt::Display) -> String {
-        format!("GNU MIG driver died ({e}; {:?})", self.child.try_wait())
+        format!("GNU MIG driver died ({e}; {:?})", self.child.wait())
     }
 
     fn must(&mut self, line: &str) -> Vec<String> {
@@ -493,6 +518,16 @@ impl Driver {
     pub fn peek(&mut self, address: u64, len: usize) -> Vec<u8> {
         let lines = self.must(&format!("peek {address} {len}"));
         unhex(lines[0].strip_prefix("bytes ").expect("bytes line"))
+    }
+
+    /// The size of each C parameter of a user stub, and whether it is a pointer.
+    pub fn params(&mut self, routine: &str) -> Vec<(usize, bool)> {
+        let lines = self.must(&format!("params {routine}"));
+        lines[0]
+            .split(' ')
+            .skip(1)
+            .map(|n| (n.trim_end_matches('p').parse().expect("size"), n.ends_with('p')))
+            .collect()
     }
 
     pub fn call(&mut self, routine: &str, args: &[Arg]) -> Call {

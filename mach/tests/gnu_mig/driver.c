@@ -103,8 +103,8 @@ static const char *cmd_call(char **tok, int ntok)
 			memcpy(slots[i].bytes, bytes, len);
 			free(bytes);
 		} else {
-			if (r->sizes[i] != sizeof(void *))
-				return "pointer given for a parameter that is not pointer-sized";
+			if (!r->pointers[i])
+				return "pointer given for a parameter that is not a pointer";
 			slots[i].pointer = buffers[i] = bytes;
 			buffer_lens[i] = len;
 		}
@@ -249,6 +249,16 @@ static const char *run(char **tok, int ntok)
 	if (strcmp(tok[0], "peek") == 0 && ntok == 3 && parse_number(tok[1], &n) && parse_number(tok[2], &len)) {
 		fputs("bytes ", stdout);
 		print_hex((const void *)(uintptr_t)n, len);
+		putchar('\n');
+		return NULL;
+	}
+	if (strcmp(tok[0], "params") == 0 && ntok == 2) {
+		const struct user_routine *r = find_routine(tok[1]);
+		if (!r)
+			return "unknown routine";
+		fputs("sizes", stdout);
+		for (unsigned i = 0; i < r->nparams; i++)
+			printf(" %zu%s", r->sizes[i], r->pointers[i] ? "p" : "");
 		putchar('\n');
 		return NULL;
 	}

@@ -11,6 +11,7 @@ struct user_routine {
 	const char *name;
 	unsigned nparams;
 	const size_t *sizes; /* sizeof each parameter (after array-to-pointer adjustment) */
+	const unsigned char *pointers; /* whether each parameter is a pointer */
 	kern_return_t (*call)(void *const *slots);
 };
 

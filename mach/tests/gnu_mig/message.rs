@@ -100,3 +100,61 @@ pub fn address_from(abi: Abi, bytes: &[u8]) -> u64 {
 pub fn set_address(abi: Abi, msg: &mut [u8], offset: usize, address: u64) {
     msg[offset..offset + abi.pointer_size()].copy_from_slice(&address.to_le_bytes()[..abi.pointer_size()]);
 }
+
+/// The type name a receiver finds for a right sent with `name` (`MACH_MSG_TYPE_*`).
+fn received_type(name: u32) -> u32 {
+    const MOVE_RECEIVE: u32 = 16;
+    const PORT_SEND: u32 = 17;
+    const PORT_SEND_ONCE: u32 = 18;
+    match name {
+        16 => MOVE_RECEIVE,
+        17 | 19 | 20 => PORT_SEND,
+        18 | 21 => PORT_SEND_ONCE,
+        other => other,
+    }
+}
+
+/// What GNU Mach does to a message between `mach_msg` send and receive, as far as the stubs can
+/// see: the header's ports swap places (the receiver's remote port is the reply port), their
+/// dispositions become the rights received, and so do the type names of ports in the body.
+/// Port names and out-of-line addresses are kept (one task plays both sides here).
+pub fn deliver(abi: Abi, sent: &[u8]) -> Vec<u8> {
+    let mut msg = sent.to_vec();
+    if msg.len() < header_size(abi) {
+        return msg;
+    }
+    let bits = word(&msg, 0).unwrap_or(0);
+    let (remote, local) = (bits & 0xff, bits >> 8 & 0xff);
+    let received_local = if local == 0 { 0 } else { received_type(local) };
+    let swapped = (bits & !0xffff) | received_local | received_type(remote) << 8;
+    msg[0..4].copy_from_slice(&swapped.to_le_bytes());
+    let slot = abi.pointer_size();
+    let (remote_at, local_at) = (8, 8 + slot);
+    let remote_name = msg[remote_at..remote_at + slot].to_vec();
+    msg.copy_within(local_at..local_at + slot, remote_at);
+    msg[local_at..local_at + slot].copy_from_slice(&remote_name);
+    for item in items(abi, &msg).unwrap_or_default() {
+        if !(16..=21).contains(&item.name) {
+            continue;
+        }
+        let at = item.data_offset - descriptor_size(abi, &msg, item.data_offset);
+        let translated = received_type(item.name);
+        match abi {
+            Abi::I686 if word(&msg, at).is_some_and(|w| w >> 29 & 1 == 1) => {
+                msg[at + 4..at + 6].copy_from_slice(&(translated as u16).to_le_bytes());
+            }
+            _ => msg[at] = translated as u8,
+        }
+    }
+    msg
+}
+
+/// The size of the descriptor that ends at `data_offset`.
+fn descriptor_size(abi: Abi, msg: &[u8], data_offset: usize) -> usize {
+    match abi {
+        Abi::X86_64 => 8,
+        // A long i686 descriptor is 12 bytes; its first word has the long-form bit.
+        Abi::I686 if data_offset >= 12 && word(msg, data_offset - 12).is_some_and(|w| w >> 29 & 1 == 1) => 12,
+        Abi::I686 => 4,
+    }
+}
