@@ -40,3 +40,6 @@ interfaces! {
     /// `mach/notify.defs` (64): port notifications.
     notify;
 }
+
+#[cfg(test)]
+mod tests;

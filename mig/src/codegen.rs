@@ -178,7 +178,11 @@ fn put_descriptor(o: &mut Out, abi: Abi, item: &Item, number: Option<&str>, name
     o.line(format!("// {}: {}", item.name, describe(d)));
     match (abi, d.long) {
         (Abi::X86_64, _) | (Abi::I686, false) => {
-            let word = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+            let mut word = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+            if abi == Abi::I686 && number.is_some() {
+                // The i686 short form holds the count in bits 16..28: filled in at run time.
+                word &= !(0xfff << 16);
+            }
             let word = match name {
                 Some(n) => format!("{word:#010x} | {n}"),
                 None => format!("{word:#010x}"),
