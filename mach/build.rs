@@ -17,6 +17,9 @@ const INTERFACES: &[(&str, &str, &[&str])] = &[
     ("notify", "mach/notify.defs", &[]),
 ];
 
+/// The project's own interfaces, in `defs/` (module, file).
+const PROJECT_INTERFACES: &[(&str, &str)] = &[("fsys", "fsys.defs"), ("startup_notify", "startup_notify.defs")];
+
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let sysroot = env::var_os("RUMPDISK_SYSROOT")
@@ -30,16 +33,24 @@ fn main() {
     println!("cargo:rerun-if-env-changed=RUMPDISK_SYSROOT");
     println!("cargo:rerun-if-changed={}", sysroot.join("COMPLETE").display());
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for (module, defs, defines) in INTERFACES {
+    let generate = |module: &str, defs_x86_64: PathBuf, defs_i686: PathBuf, defines: &[&str]| {
+        println!("cargo:rerun-if-changed={}", defs_x86_64.display());
         let interface = mig::Interface {
-            defs_x86_64: include_x86_64.join(defs),
-            defs_i686: include_i686.join(defs),
+            defs_x86_64,
+            defs_i686,
             include_x86_64: include_x86_64.clone(),
             include_i686: include_i686.clone(),
             defines: defines.iter().map(|d| d.to_string()).collect(),
         };
         let code = interface.generate().unwrap_or_else(|e| panic!("mig: {e}"));
         std::fs::write(out.join(format!("{module}.rs")), code).expect("OUT_DIR is writable");
+    };
+    for (module, defs, defines) in INTERFACES {
+        generate(module, include_x86_64.join(defs), include_i686.join(defs), defines);
+    }
+    let project_defs = manifest.join("../defs");
+    for (module, defs) in PROJECT_INTERFACES {
+        generate(module, project_defs.join(defs), project_defs.join(defs), &[]);
     }
     constants(&include_x86_64, &out);
 }

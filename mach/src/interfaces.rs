@@ -1,4 +1,5 @@
-//! The kernel and device interfaces, generated at build time from gnumach's .defs files by the
+//! The kernel and device interfaces (and the Hurd interfaces of the project's `defs/`),
+//! generated at build time from gnumach's .defs files by the
 //! project's MIG (`mig/`), for both ABIs: each module has `x86_64` and `i686` submodules and
 //! re-exports the one being built. Per routine: `<routine>::request::{encode, decode}`,
 //! `<routine>::reply::{encode, decode}`, a client function, and per interface a `Server` trait
@@ -39,6 +40,11 @@ interfaces! {
     mach_i386;
     /// `mach/notify.defs` (64): port notifications.
     notify;
+    /// The project's `defs/fsys.defs` (22000): the Hurd's `fsys_getpriv` and `fsys_init` for the
+    /// boot hand-off.
+    fsys;
+    /// The project's `defs/startup_notify.defs` (29500): the Hurd's `startup_dosync`.
+    startup_notify;
 }
 
 #[cfg(test)]

@@ -47,14 +47,24 @@ fn gnu_request_sizes(abi: Abi, defs: &str, preprocessed: &str) -> Vec<(String, u
     sizes
 }
 
-fn check(defs: &str) {
+fn include(abi: Abi) -> PathBuf {
+    let (dir, triple) = match abi {
+        Abi::X86_64 => ("amd64", "x86_64-linux-gnu"),
+        Abi::I686 => ("i386", "i386-linux-gnu"),
+    };
+    sysroot().join(dir).join("usr/include").join(triple)
+}
+
+/// `defs` is under gnumach's include directory, or (`project`) in the project's `defs/`.
+fn check_file(defs: &str, project: bool) {
     for abi in Abi::ALL {
-        let (dir, triple) = match abi {
-            Abi::X86_64 => ("amd64", "x86_64-linux-gnu"),
-            Abi::I686 => ("i386", "i386-linux-gnu"),
+        let include = include(abi);
+        let path = if project {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../defs").join(defs)
+        } else {
+            include.join(defs)
         };
-        let include = sysroot().join(dir).join("usr/include").join(triple);
-        let text = mig::cpp::preprocess(&include.join(defs), abi, &include, &[]).unwrap();
+        let text = mig::cpp::preprocess(&path, abi, &include, &[]).unwrap();
         let subsystem = mig::parse_preprocessed(&text, defs).unwrap();
         let gnu = gnu_request_sizes(abi, defs, &text);
         let ours: Vec<(String, u32)> = subsystem
@@ -65,6 +75,16 @@ fn check(defs: &str) {
             .collect();
         assert_eq!(ours, gnu, "{defs} on {abi:?}");
     }
+}
+
+fn check(defs: &str) {
+    check_file(defs, false);
+}
+
+#[test]
+fn project_interfaces_match_gnu_mig() {
+    check_file("fsys.defs", true);
+    check_file("startup_notify.defs", true);
 }
 
 #[test]
