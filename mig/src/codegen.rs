@@ -85,11 +85,13 @@ enum Shape {
     FixedString(u32),
     Inline,
     OutOfLine,
+    Indefinite,
 }
 
 fn shape(ty: &Type, item: &Item) -> Shape {
     match item.data {
         Data::OutOfLine => Shape::OutOfLine,
+        Data::Indefinite { .. } => Shape::Indefinite,
         Data::Variable { .. } => Shape::Inline,
         Data::Fixed { bytes } if ty.string => Shape::FixedString(bytes),
         Data::Fixed { .. } if is_port_right(ty) && ty.max_count() == Some(1) => Shape::Port,
@@ -111,8 +113,8 @@ fn input_type(ty: &Type, item: &Item, server_reply: bool) -> String {
         Shape::FixedString(_) => "&[u8]".to_owned(),
         Shape::Inline if server_reply => format!("&[{elem}]"),
         Shape::Inline => format!("&[{elem}]"),
-        Shape::OutOfLine if item.descriptor.dealloc || server_reply => "OolMemory".to_owned(),
-        Shape::OutOfLine => format!("&[{elem}]"),
+        Shape::OutOfLine | Shape::Indefinite if ty.dealloc || server_reply => "OolMemory".to_owned(),
+        Shape::OutOfLine | Shape::Indefinite => format!("&[{elem}]"),
     }
 }
 
@@ -129,6 +131,7 @@ fn decoded_type(ty: &Type, item: &Item) -> String {
         Shape::Inline if elem == "u8" => "&'a [u8]".to_owned(),
         Shape::Inline => format!("rt::Array<'a, {elem}>"),
         Shape::OutOfLine => "rt::OolRegion".to_owned(),
+        Shape::Indefinite => "rt::Indefinite<'a>".to_owned(),
     }
 }
 
@@ -498,6 +501,11 @@ impl<'a> Gen<'a> {
                 continue;
             };
             let value = rust_ident(&arg.name);
+            if let Data::Indefinite { .. } = item.data {
+                let owned = input_type(&arg.ty, item, false) == "OolMemory";
+                put_indefinite(&mut self.o, abi, item, &value, owned, &mut dynamic_complex);
+                continue;
+            }
             let ool_owned = matches!(item.data, Data::OutOfLine) && input_type(&arg.ty, item, false) == "OolMemory";
             if ool_owned {
                 self.o.line(format!("let ({value}_address, {value}_len) = {value}.into_raw();"));
@@ -509,12 +517,15 @@ impl<'a> Gen<'a> {
                     Some(if eb == 1 { format!("{value}_len") } else { format!("({value}_len / {eb})") })
                 }
                 Data::OutOfLine => Some(format!("{value}.len()")),
-                Data::Fixed { .. } => None,
+                Data::Fixed { .. } | Data::Indefinite { .. } => None,
             };
             let poly = (item.descriptor.name.is_none()).then(|| {
                 dynamic_complex.push(format!("rt::is_port({value}.disposition)"));
                 format!("{value}.disposition")
             });
+            let mut item = item.clone();
+            item.descriptor.dealloc |= arg.dealloc_chosen_by_caller;
+            let item = &item;
             put_descriptor(&mut self.o, abi, item, number.as_deref(), poly.as_deref());
             let mut item_complex = false;
             put_data(&mut self.o, abi, &arg.ty, item, &value, &mut item_complex);
@@ -522,17 +533,7 @@ impl<'a> Gen<'a> {
                 complex = true;
             }
         }
-        let size = if message.items.iter().any(|i| matches!(i.data, Data::Variable { .. })) {
-            let last_fixed = message.items.iter().rev().take_while(|i| i.after_variable).map(|i| i.offset + abi.descriptor_size(i.descriptor.long) + match i.data {
-                Data::Fixed { bytes } => abi.round(bytes),
-                Data::OutOfLine => abi.align(),
-                Data::Variable { .. } => 0,
-            }).max();
-            let last = message.items.last().unwrap();
-            if matches!(last.data, Data::Variable { .. }) { "end".to_owned() } else { format!("end + {}", last_fixed.unwrap_or(0)) }
-        } else {
-            message.min_size.to_string()
-        };
+        let size = size_expr(abi, message);
         // The header last: its bits depend on what the body carries.
         let request_port = self.request_port(routine);
         let (remote, remote_name) = self.sent_port(request_port);
@@ -605,7 +606,7 @@ impl<'a> Gen<'a> {
         self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
         self.o.line("let header = abi::header(msg).ok_or(rt::bad_arguments())?;");
         self.o.line("let msg = &msg[..header.size];");
-        self.size_and_bits_check(message, "rt::bad_arguments()", false);
+        self.size_and_bits_check(message, "rt::bad_arguments()");
         self.item_checks_and_reads(routine, message, "rt::bad_arguments()");
         let request_port = rust_ident(&self.request_port(routine).name);
         self.o.line("Ok(Request {");
@@ -636,28 +637,68 @@ impl<'a> Gen<'a> {
     }
 
     /// The size and complex-bit checks a receiver makes before reading any item.
-    fn size_and_bits_check(&mut self, message: &Message, error: &str, reply: bool) {
-        let has_variable = message.items.iter().any(|i| matches!(i.data, Data::Variable { .. }));
-        let polymorphic = message.items.iter().any(|i| i.descriptor.name.is_none());
-        if has_variable {
-            self.o.line(format!("if msg.len() < MIN_SIZE || msg.len() > MAX_SIZE {{"));
+    fn size_and_bits_check(&mut self, message: &Message, error: &str) {
+        if message.items.iter().any(|i| i.data.fixed_size(self.abi).is_none()) {
+            self.o.line("if msg.len() < MIN_SIZE || msg.len() > MAX_SIZE {");
         } else {
-            self.o.line(format!("if msg.len() != MIN_SIZE {{"));
+            self.o.line("if msg.len() != MIN_SIZE {");
         }
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
-        // A message with rights or memory must say so; one without must not (unless a
-        // polymorphic item decides at run time).
-        if !polymorphic {
-            if message.complex {
-                self.o.line("if !header.complex() {");
-            } else {
-                self.o.line("if header.complex() {");
-            }
+        // A message with rights or memory must say so; one without must not — unless a
+        // polymorphic or indefinite item decides at run time (checked where it is read).
+        let decided_at_run_time =
+            message.items.iter().any(|i| i.descriptor.name.is_none() || matches!(i.data, Data::Indefinite { .. }));
+        if message.complex {
+            self.o.line("if !header.complex() {");
+        } else if !decided_at_run_time {
+            self.o.line("if header.complex() {");
+        } else {
+            return;
+        }
+        self.o.line(format!("return Err({error});"));
+        self.o.line("}");
+    }
+
+    /// Reads an indefinite array: inline data, or (in a complex message) out-of-line memory.
+    #[allow(clippy::too_many_arguments)]
+    fn read_indefinite(&mut self, item: &Item, expected: &Descriptor, local: &str, element_bytes: u32, inline_max: u32, is_last: bool, error: &str) {
+        let abi = self.abi;
+        let off = at(item, 0);
+        let data = data_at(abi, item);
+        let name = expected.name.unwrap_or(0);
+        self.o.line(format!("let {local}_inline = abi::descriptor_inline(msg, {off});"));
+        self.o.line(format!(
+            "if !abi::descriptor_kind_is(msg, {off}, {name}, {}, {local}_inline, true) {{",
+            expected.size_bits
+        ));
+        self.o.line(format!("return Err({error});"));
+        self.o.line("}");
+        self.o.line(format!("let {local}_count = abi::descriptor_number(msg, {off}, true) as usize;"));
+        self.o.line(format!("let ({local}, end) = if {local}_inline {{"));
+        self.o.line(format!("if {local}_count > {inline_max} {{"));
+        self.o.line(format!("return Err({error});"));
+        self.o.line("}");
+        let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
+        self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
+        self.o.line("if msg.len() < end {");
+        self.o.line(format!("return Err({error});"));
+        self.o.line("}");
+        self.o.line(format!("(rt::Indefinite::Inline(&msg[{data}..{data} + {len}]), end)"));
+        self.o.line("} else {");
+        self.o.line(format!("let end = {data} + {};", abi.align()));
+        self.o.line("if !header.complex() || msg.len() < end {");
+        self.o.line(format!("return Err({error});"));
+        self.o.line("}");
+        let address = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as usize") } else { format!("rt::get_u32(msg, {data}) as usize") };
+        self.o.line(format!("let region = rt::OolRegion {{ address: {address}, len: {len} }};"));
+        self.o.line("(rt::Indefinite::OutOfLine(region), end)");
+        self.o.line("};");
+        if is_last {
+            self.o.line("if msg.len() != end {");
             self.o.line(format!("return Err({error});"));
             self.o.line("}");
         }
-        let _ = reply;
     }
 
     /// Checks each item's descriptor and reads its value into a local of the argument's name.
@@ -674,16 +715,17 @@ impl<'a> Gen<'a> {
                 None => format!("{}_capacity", item.name.trim_end_matches("Cnt")),
             };
             if item.after_variable {
-                let needed = item.offset + abi.descriptor_size(item.descriptor.long) + match item.data {
-                    Data::Fixed { bytes } => abi.round(bytes),
-                    Data::OutOfLine => abi.align(),
-                    Data::Variable { .. } => 0,
-                };
+                let needed = item.offset + abi.descriptor_size(item.descriptor.long) + item.data.fixed_size(abi).unwrap_or(0);
                 self.o.line(format!("if msg.len() < end + {needed} {{"));
                 self.o.line(format!("return Err({error});"));
                 self.o.line("}");
             }
             let off = at(item, 0);
+            if let Data::Indefinite { element_bytes, inline_max } = item.data {
+                let is_last = std::ptr::eq(item, message.items.last().unwrap());
+                self.read_indefinite(item, &expected, &local, element_bytes, inline_max, is_last, error);
+                continue;
+            }
             let check = match (item.data, expected.name, expected.long) {
                 (Data::Fixed { .. }, Some(_), false) => {
                     format!("abi::same_descriptor(msg, {off}, {})", descriptor_literal(abi, &expected))
@@ -700,6 +742,7 @@ impl<'a> Gen<'a> {
                 (Data::OutOfLine, n, _) => {
                     format!("abi::descriptor_kind_is(msg, {off}, {}, {}, false, true)", n.unwrap_or(0), expected.size_bits)
                 }
+                (Data::Indefinite { .. }, _, _) => unreachable!("read by read_indefinite"),
             };
             self.o.line(format!("if !{check} {{"));
             self.o.line(format!("return Err({error});"));
@@ -847,6 +890,10 @@ impl<'a> Gen<'a> {
         for item in message.items.iter().skip(1) {
             let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
             let value = rust_ident(&arg.name);
+            if let Data::Indefinite { .. } = item.data {
+                put_indefinite(&mut self.o, abi, item, &value, true, &mut dynamic);
+                continue;
+            }
             let owned = matches!(item.data, Data::OutOfLine);
             if owned {
                 self.o.line(format!("let ({value}_address, {value}_len) = {value}.into_raw();"));
@@ -857,7 +904,7 @@ impl<'a> Gen<'a> {
                     let eb = (item.descriptor.size_bits / 8).max(1);
                     Some(if eb == 1 { format!("{value}_len") } else { format!("({value}_len / {eb})") })
                 }
-                Data::Fixed { .. } => None,
+                Data::Fixed { .. } | Data::Indefinite { .. } => None,
             };
             let poly = item.descriptor.name.is_none().then(|| {
                 dynamic.push(format!("rt::is_port({value}.disposition)"));
@@ -871,16 +918,7 @@ impl<'a> Gen<'a> {
                 complex = true;
             }
         }
-        let size = if message.items.iter().any(|i| matches!(i.data, Data::Variable { .. })) {
-            let trailing: u32 = message.items.iter().rev().take_while(|i| i.after_variable).map(|i| abi.descriptor_size(i.descriptor.long) + match i.data {
-                Data::Fixed { bytes } => abi.round(bytes),
-                Data::OutOfLine => abi.align(),
-                Data::Variable { .. } => 0,
-            }).sum();
-            if trailing == 0 { "end".to_owned() } else { format!("end + {trailing}") }
-        } else {
-            message.min_size.to_string()
-        };
+        let size = size_expr(abi, message);
         let mut bits = "reply_disposition".to_owned();
         if complex {
             bits.push_str(" | rt::COMPLEX");
@@ -913,7 +951,7 @@ impl<'a> Gen<'a> {
         self.o.line("rt::check_reply_id(header.id, ID + 100)?;");
         self.o.line("let msg = &msg[..header.size];");
         self.o.line("abi::check_return_code(msg)?;");
-        self.size_and_bits_check(message, "rt::type_error()", true);
+        self.size_and_bits_check(message, "rt::type_error()");
         let mut items = message.clone();
         items.items.remove(0);
         self.item_checks_and_reads(routine, &items, "rt::type_error()");
@@ -1005,7 +1043,7 @@ impl<'a> Gen<'a> {
                             (owned.to_owned(), format!("{owned}::from_name(r.{n})"))
                         }
                         "rt::PortArg" => ("rt::Right".to_owned(), format!("rt::Right::from_arg(r.{n})")),
-                        "rt::OolRegion" => ("OolMemory".to_owned(), format!("rt::ool_from_region(r.{n})")),
+                        "rt::OolRegion" | "rt::Indefinite<'a>" => ("OolMemory".to_owned(), format!("rt::into_ool(r.{n})")),
                         other if other.starts_with('[') => (other.to_owned(), format!("r.{n}")),
                         other if other.contains("'a") => (other.replace("'a ", "").replace("<'a, ", "<'_, "), format!("r.{n}")),
                         other => (other.to_owned(), format!("r.{n}")),
@@ -1077,7 +1115,7 @@ impl<'a> Gen<'a> {
             self.o.line("};");
             let mut convs: Vec<String> = Vec::new();
             for (n, _, conv) in &inputs {
-                if conv.starts_with("rt::ool_from_region") {
+                if conv.starts_with("rt::into_ool") {
                     self.o.line(format!("let {n} = match {conv} {{"));
                     self.o.line("Ok(memory) => memory,");
                     self.o.line(format!("Err(error) => return {error_reply},"));
@@ -1112,6 +1150,61 @@ impl<'a> Gen<'a> {
     }
 }
 
+/// Writes an indefinite array: inline when it fits GNU MIG's limit, else out of line (`owned`:
+/// the value is `OolMemory`, given up with the deallocate bit; otherwise a slice the kernel
+/// copies while the message is sent).
+fn put_indefinite(o: &mut Out, abi: Abi, item: &Item, value: &str, owned: bool, dynamic_complex: &mut Vec<String>) {
+    let Data::Indefinite { element_bytes, inline_max } = item.data else {
+        unreachable!("called for indefinite items")
+    };
+    let off = at(item, 0);
+    let data = data_at(abi, item);
+    let d = &item.descriptor;
+    let name = d.name.unwrap_or(0);
+    let align = abi.align();
+    o.line(format!("// {}: {}, inline up to {inline_max} elements, else out of line", item.name, describe(d)));
+    if owned || element_bytes == 1 {
+        o.line(format!("let {value}_bytes = {value}.len();"));
+    } else {
+        o.line(format!("let {value}_bytes = {element_bytes} * {value}.len();"));
+    }
+    let count = if element_bytes == 1 { format!("{value}_bytes") } else { format!("{value}_bytes / {element_bytes}") };
+    o.line(format!("let {value}_inline = {value}_bytes <= {};", inline_max * element_bytes));
+    o.line(format!("let end = if {value}_inline {{"));
+    o.line(format!(
+        "abi::put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, true, false);",
+        d.size_bits
+    ));
+    if owned {
+        o.line(format!("buf[{data}..{data} + {value}_bytes].copy_from_slice({value}.as_slice());"));
+    } else if element_bytes == 1 {
+        o.line(format!("buf[{data}..{data} + {value}_bytes].copy_from_slice({value});"));
+    } else {
+        o.line(format!("for (i, element) in {value}.iter().enumerate() {{"));
+        o.line(format!(
+            "rt::put_le(&mut buf[{data} + {element_bytes} * i..{data} + {element_bytes} * (i + 1)], &element.to_le_bytes());"
+        ));
+        o.line("}");
+    }
+    o.line(format!("let end = {data} + rt::round{align}({value}_bytes);"));
+    o.line(format!("buf[{data} + {value}_bytes..end].fill(0);"));
+    o.line("end");
+    o.line("} else {");
+    o.line(format!(
+        "abi::put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, false, {owned});",
+        d.size_bits
+    ));
+    let address = if owned { format!("{value}.into_raw().0") } else { format!("{value}.as_ptr() as usize") };
+    if abi == Abi::X86_64 {
+        o.line(format!("rt::put_u64(buf, {data}, {address} as u64);"));
+    } else {
+        o.line(format!("rt::put_u32(buf, {data}, {address} as u32);"));
+    }
+    o.line(format!("{data} + {align}"));
+    o.line("};");
+    dynamic_complex.push(format!("!{value}_inline"));
+}
+
 /// Writes reply data (`owned` out-of-line memory has been split into `<name>_address`).
 fn put_data_reply(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, shown: &str, complex: &mut bool) {
     if matches!(item.data, Data::OutOfLine) {
@@ -1132,7 +1225,7 @@ fn client_output_type(ty: &Type, item: &Item) -> String {
     match decoded_type(ty, item).as_str() {
         "PortName" if is_port_right(ty) => received_port_type(ty).to_owned(),
         "rt::PortArg" => "rt::Right".to_owned(),
-        "rt::OolRegion" => "OolMemory".to_owned(),
+        "rt::OolRegion" | "rt::Indefinite<'a>" => "OolMemory".to_owned(),
         "rt::Array<'a, i32>" | "rt::Array<'a, u32>" | "rt::Array<'a, i16>" | "rt::Array<'a, u16>" | "rt::Array<'a, i64>" | "rt::Array<'a, u64>" | "rt::Array<'a, PortName>" | "rt::Array<'a, bool>" => {
             format!("rt::Inline<{}, {}>", element_type(ty), item_max(item))
         }
@@ -1145,7 +1238,7 @@ fn item_max(item: &Item) -> u32 {
     match item.data {
         Data::Variable { max, .. } => max,
         Data::Fixed { bytes } => bytes,
-        Data::OutOfLine => 0,
+        Data::OutOfLine | Data::Indefinite { .. } => 0,
     }
 }
 
@@ -1153,9 +1246,26 @@ fn wrap_received(name: &str, ty: &str) -> String {
     match ty {
         "SendRight" | "SendOnceRight" | "ReceiveRight" => format!("{ty}::from_name({name})"),
         "rt::Right" => format!("rt::Right::from_arg({name})"),
-        "OolMemory" => format!("rt::ool_from_region({name})?"),
+        "OolMemory" => format!("rt::into_ool({name})?"),
         t if t.starts_with("rt::Inline") => format!("rt::Inline::from({name})"),
         _ => name.to_owned(),
+    }
+}
+
+/// The size of an encoded message: constant, or `end` (the end of the last item sized at run
+/// time) plus what follows it.
+fn size_expr(abi: Abi, message: &Message) -> String {
+    let Some(last_variable) = message.items.iter().rposition(|i| i.data.fixed_size(abi).is_none()) else {
+        return message.min_size.to_string();
+    };
+    let trailing: u32 = message.items[last_variable + 1..]
+        .iter()
+        .map(|i| abi.descriptor_size(i.descriptor.long) + i.data.fixed_size(abi).unwrap_or(0))
+        .sum();
+    if trailing == 0 {
+        "end".to_owned()
+    } else {
+        format!("end + {trailing}")
     }
 }
 

@@ -102,9 +102,6 @@ impl Descriptor {
     }
 }
 
-/// Room for an inline array without a bound (`array[*]`): the runtime's message buffer.
-const UNBOUNDED_INLINE_BYTES: u32 = 8192;
-
 /// What an item's data is, after its descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Data {
@@ -114,6 +111,20 @@ pub enum Data {
     Variable { element_bytes: u32, max: u32 },
     /// A pointer to out-of-line memory.
     OutOfLine,
+    /// Inline (`element_bytes` × count, at most `inline_max` elements) or a pointer, as the
+    /// descriptor's inline bit says.
+    Indefinite { element_bytes: u32, inline_max: u32 },
+}
+
+impl Data {
+    /// Bytes from the end of the descriptor to the next item, unless the values decide them.
+    pub fn fixed_size(self, abi: Abi) -> Option<u32> {
+        match self {
+            Data::Fixed { bytes } => Some(abi.round(bytes)),
+            Data::OutOfLine => Some(abi.align()),
+            Data::Variable { .. } | Data::Indefinite { .. } => None,
+        }
+    }
 }
 
 /// One item of a message: a descriptor and its data.
@@ -159,14 +170,14 @@ fn descriptor_for(abi: Abi, ty: &Type, sending: bool, dealloc: bool) -> Descript
         Count::Variable(max) => max.unwrap_or(0),
     };
     // MIG's long-form rule: a size or count the short i686 form cannot hold, or no bound at all.
-    let long = size_bits > 255 || number > 4095 || ty.count == Count::Variable(None);
+    let long = size_bits > 255 || number > 4095 || ty.unbounded;
     Descriptor {
         name: match msg_name {
             MsgName::Fixed(n) => Some(n),
             MsgName::Polymorphic => None,
         },
         size_bits,
-        number: if ty.inline { number } else { 0 },
+        number: if ty.inline && !ty.indefinite { number } else { 0 },
         inline: ty.inline,
         long,
         dealloc,
@@ -174,18 +185,16 @@ fn descriptor_for(abi: Abi, ty: &Type, sending: bool, dealloc: bool) -> Descript
 }
 
 /// The data part of an item, in bytes.
-fn data_for(abi: Abi, ty: &Type, descriptor: &Descriptor) -> Data {
+fn data_for(ty: &Type, descriptor: &Descriptor) -> Data {
     if !ty.inline {
         return Data::OutOfLine;
     }
+    if ty.indefinite {
+        return Data::Indefinite { element_bytes: descriptor.size_bits / 8, inline_max: ty.max_count().unwrap_or(0) };
+    }
     match ty.count {
         Count::Fixed(n) => Data::Fixed { bytes: (descriptor.size_bits * n).div_ceil(8) },
-        Count::Variable(max) => {
-            let element_bytes = descriptor.size_bits / 8;
-            // An inline `array[*]` has no bound of its own: the message buffer bounds it.
-            let max = max.unwrap_or((UNBOUNDED_INLINE_BYTES - abi.header_size()) / element_bytes.max(1));
-            Data::Variable { element_bytes, max }
-        }
+        Count::Variable(max) => Data::Variable { element_bytes: descriptor.size_bits / 8, max: max.unwrap_or(0) },
     }
 }
 
@@ -200,7 +209,8 @@ fn build(abi: Abi, entries: Vec<(String, Descriptor, Data, bool)>) -> Message {
     let mut after_variable = false;
     let mut complex = false;
     for (name, descriptor, data, is_port) in entries {
-        complex |= is_port || !descriptor.inline;
+        // An indefinite array is complex only when it goes out of line (decided at run time).
+        complex |= is_port || (!descriptor.inline && !matches!(data, Data::Indefinite { .. }));
         let head = abi.descriptor_size(descriptor.long);
         items.push(Item { name, descriptor, data, offset, after_variable });
         match data {
@@ -211,7 +221,7 @@ fn build(abi: Abi, entries: Vec<(String, Descriptor, Data, bool)>) -> Message {
                 max += size;
             }
             Data::OutOfLine => {
-                let size = head + abi.align().max(abi.word_bits() / 8);
+                let size = head + abi.align();
                 offset += size;
                 min += size;
                 max += size;
@@ -219,6 +229,12 @@ fn build(abi: Abi, entries: Vec<(String, Descriptor, Data, bool)>) -> Message {
             Data::Variable { element_bytes, max: count } => {
                 min += head;
                 max += head + abi.round(element_bytes * count);
+                offset = 0;
+                after_variable = true;
+            }
+            Data::Indefinite { element_bytes, inline_max } => {
+                min += head;
+                max += head + abi.round(element_bytes * inline_max).max(abi.align());
                 offset = 0;
                 after_variable = true;
             }
@@ -250,8 +266,8 @@ pub fn reply(abi: Abi, routine: &Routine) -> Message {
 }
 
 fn entry(abi: Abi, arg: &Arg, sending: bool) -> (String, Descriptor, Data, bool) {
-    let descriptor = descriptor_for(abi, &arg.ty, sending, arg.dealloc);
-    let data = data_for(abi, &arg.ty, &descriptor);
+    let descriptor = descriptor_for(abi, &arg.ty, sending, arg.dealloc && !arg.dealloc_chosen_by_caller);
+    let data = data_for(&arg.ty, &descriptor);
     (arg.name.clone(), descriptor, data, arg.ty.is_port())
 }
 

@@ -31,12 +31,12 @@ pub struct Interface {
 /// Parses one .defs file for one ABI.
 pub fn parse(defs: &Path, abi: Abi, include: &Path, defines: &[&str]) -> Result<parser::Subsystem> {
     let text = cpp::preprocess(defs, abi, include, defines)?;
-    parse_preprocessed(&text, &defs.display().to_string())
+    parse_preprocessed(&text, &defs.display().to_string(), abi)
 }
 
-/// Parses already preprocessed text (`file` names it in errors until a line marker does).
-pub fn parse_preprocessed(text: &str, file: &str) -> Result<parser::Subsystem> {
-    parser::parse(&lexer::tokenize(text, file)?)
+/// Parses text preprocessed for `abi` (`file` names it in errors until a line marker does).
+pub fn parse_preprocessed(text: &str, file: &str, abi: Abi) -> Result<parser::Subsystem> {
+    parser::parse(&lexer::tokenize(text, file)?, abi)
 }
 
 impl Interface {

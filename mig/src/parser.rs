@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Position, Result};
+use crate::layout::Abi;
 use crate::lexer::{Spanned, Token};
-use crate::types::{builtin_name, name, sender_chooses, Count, MsgName, Type};
+use crate::types::{builtin_name, name, sender_chooses, Count, MsgName, Type, INLINE_LIMIT_BYTES};
 
 /// One interface file.
 #[derive(Debug)]
@@ -57,6 +58,9 @@ pub struct Arg {
     pub dealloc: bool,
     /// `CountInOut`: the caller sends its buffer's capacity.
     pub count_in_out: bool,
+    /// `dealloc[]`: GNU MIG's stub takes the deallocate bit as an argument; the Rust API always
+    /// gives the memory up (the descriptor constant stays without the bit).
+    pub dealloc_chosen_by_caller: bool,
 }
 
 impl Arg {
@@ -68,9 +72,21 @@ impl Arg {
     }
 }
 
-/// Parses the tokens of one preprocessed file.
-pub fn parse(tokens: &[Spanned]) -> Result<Subsystem> {
-    let mut parser = Parser { tokens, pos: 0, types: HashMap::new() };
+/// The bound written in `array[…]`.
+enum Bound {
+    /// `[N]`
+    Fixed(u32),
+    /// `[*:N]`
+    Max(u32),
+    /// `[*]`: inline, up to GNU MIG's inline limit.
+    InlineLimit,
+    /// `[]`
+    None,
+}
+
+/// Parses the tokens of one file preprocessed for `abi` (which sizes word-sized types).
+pub fn parse(tokens: &[Spanned], abi: Abi) -> Result<Subsystem> {
+    let mut parser = Parser { tokens, pos: 0, types: HashMap::new(), abi };
     parser.define_builtins();
     parser.file()
 }
@@ -79,6 +95,7 @@ struct Parser<'t> {
     tokens: &'t [Spanned],
     pos: usize,
     types: HashMap<String, Type>,
+    abi: Abi,
 }
 
 fn int_type(name: &str, bits: u32, unsigned: bool) -> Type {
@@ -97,6 +114,8 @@ fn int_type(name: &str, bits: u32, unsigned: bool) -> Type {
         dealloc: false,
         unsigned,
         string: false,
+        unbounded: false,
+        indefinite: false,
     }
 }
 
@@ -387,7 +406,7 @@ impl<'t> Parser<'t> {
         } else {
             self.type_spec(&name)?
         };
-        let (mut dealloc, mut count_in_out) = (ty.dealloc, false);
+        let (mut dealloc, mut count_in_out, mut dealloc_chosen_by_caller) = (ty.dealloc, false, false);
         while self.eat(',') {
             let flag = self.ident("an argument flag (dealloc, CountInOut, ServerCopy, …)")?;
             match flag.to_ascii_lowercase().as_str() {
@@ -395,6 +414,7 @@ impl<'t> Parser<'t> {
                     dealloc = true;
                     if self.eat('[') {
                         self.expect(']')?;
+                        dealloc_chosen_by_caller = true;
                     }
                 }
                 "notdealloc" => dealloc = false,
@@ -410,7 +430,7 @@ impl<'t> Parser<'t> {
             return Err(Error::at(self.at(), format!("`CountInOut` needs a variable-size out argument, not `{name}`")));
         }
         ty.dealloc = dealloc;
-        Ok(Arg { name, kind, ty, dealloc, count_in_out })
+        Ok(Arg { name, kind, ty, dealloc, count_in_out, dealloc_chosen_by_caller })
     }
 
     /// `ipc-type [annotations]`, as in `type x = …;` or inline in an argument.
@@ -483,9 +503,11 @@ impl<'t> Parser<'t> {
             return Ok(ty);
         }
         if self.eat('^') {
+            // Out of line: `^array[…] of T`, or `^T` (a variable run of T).
             let mut ty = self.primary_type(declared)?;
             ty.inline = false;
-            if ty.count == Count::Fixed(1) && !ty.is_variable() {
+            ty.indefinite = false;
+            if ty.unbounded || ty.count == Count::Fixed(1) {
                 ty.count = Count::Variable(None);
             }
             return Ok(ty);
@@ -494,32 +516,27 @@ impl<'t> Parser<'t> {
         match word.to_ascii_lowercase().as_str() {
             "array" => {
                 self.expect('[')?;
-                let mut unbounded_inline = false;
-                let count = if self.eat(']') {
-                    Count::Variable(None)
+                let bound = if self.eat(']') {
+                    Bound::None
                 } else if self.eat('*') {
-                    // `[*]` is unbounded but inline (unlike `[]`); `[*:N]` is bounded.
                     if self.eat(']') {
-                        unbounded_inline = true;
-                        Count::Variable(None)
+                        Bound::InlineLimit
                     } else {
                         self.expect(':')?;
                         let max = self.expr()?;
                         self.expect(']')?;
-                        Count::Variable(Some(max))
+                        Bound::Max(max)
                     }
                 } else {
                     let n = self.expr()?;
                     self.expect(']')?;
-                    Count::Fixed(n)
+                    Bound::Fixed(n)
                 };
                 if !self.eat_word("of") {
                     return self.error("`of`");
                 }
                 let element = self.ipc_type(declared)?;
-                let mut ty = self.array_of(&at, count, element)?;
-                ty.inline |= unbounded_inline;
-                Ok(ty)
+                self.array_of(&at, bound, element)
             }
             "struct" => {
                 if self.eat('{') {
@@ -532,7 +549,7 @@ impl<'t> Parser<'t> {
                     return self.error("`of`");
                 }
                 let element = self.ipc_type(declared)?;
-                self.array_of(&at, Count::Fixed(n), element)
+                self.array_of(&at, Bound::Fixed(n), element)
             }
             "c_string" => {
                 self.expect('[')?;
@@ -563,17 +580,12 @@ impl<'t> Parser<'t> {
                     return Ok(ty.clone());
                 }
                 if word == "uintptr_t" || word == "intptr_t" {
-                    let bits = self.word_bits();
+                    let bits = self.abi.word_bits();
                     return Ok(int_type(&word, bits, word == "uintptr_t"));
                 }
                 Err(Error::at(&at, format!("unknown type `{word}`")))
             }
         }
-    }
-
-    /// The word size: 64 when the preprocessor picked 64-bit `rpc_long_natural_t`.
-    fn word_bits(&self) -> u32 {
-        self.types.get("rpc_long_natural_t").map_or(32, |t| t.element_bits)
     }
 
     fn basic(&self, declared: &str, _word: &str, descriptor: u32, bits: u32) -> Type {
@@ -597,24 +609,32 @@ impl<'t> Parser<'t> {
             dealloc: false,
             unsigned: false,
             string,
+            unbounded: false,
+            indefinite: false,
         }
     }
 
-    fn array_of(&self, at: &Position, count: Count, element: Type) -> Result<Type> {
+    fn array_of(&self, at: &Position, bound: Bound, element: Type) -> Result<Type> {
         let Count::Fixed(per_element) = element.count else {
             return Err(Error::at(at, "an array of variable-size elements"));
         };
-        let count = match count {
-            Count::Fixed(n) => Count::Fixed(n * per_element),
-            Count::Variable(max) => Count::Variable(max.map(|m| m * per_element)),
+        let element_bytes = (element.element_bits * per_element).div_ceil(8).max(1);
+        let at_inline_limit = Count::Variable(Some(INLINE_LIMIT_BYTES / element_bytes * per_element));
+        let ty = match bound {
+            Bound::Fixed(n) => Type { count: Count::Fixed(n * per_element), ..element },
+            Bound::Max(n) => Type { count: Count::Variable(Some(n * per_element)), ..element },
+            Bound::InlineLimit => Type { count: at_inline_limit, unbounded: true, ..element },
+            // Rights cannot travel in an indefinite array: GNU MIG sends them out of line.
+            Bound::None if element.is_port() => {
+                Type { count: Count::Variable(None), inline: false, unbounded: true, ..element }
+            }
+            Bound::None => Type { count: at_inline_limit, unbounded: true, indefinite: true, ..element },
         };
-        // An unbounded array cannot be inline: MIG sends it out of line.
-        let inline = element.inline && count != Count::Variable(None);
-        Ok(Type { count, inline, ..element })
+        Ok(ty)
     }
 
-    /// `struct { type name; … }`: sent as an array of 32-bit integers covering its members (of
-    /// 64-bit ones when every member is 64 bits wide), as GNU MIG does.
+    /// `struct { type name; … }`: sent as an array of integers as wide as its widest member,
+    /// at most the ABI's word, covering its C size (as GNU MIG does).
     fn struct_fields(&mut self, declared: &str, at: &Position) -> Result<Type> {
         let mut bits = Vec::new();
         while !self.eat('}') {
@@ -624,17 +644,15 @@ impl<'t> Parser<'t> {
             if !member.inline || member.is_variable() {
                 return Err(Error::at(at, "struct members must be fixed-size inline data"));
             }
-            bits.push(member.element_bits * member.max_count().unwrap_or(1));
+            bits.push((member.element_bits, member.element_bits * member.max_count().unwrap_or(1)));
         }
         if bits.is_empty() {
             return Err(Error::at(at, "an empty struct"));
         }
-        let word = if bits.iter().all(|&b| b == 64) { 64 } else { 32 };
-        let total: u32 = bits.iter().sum();
-        if total % word != 0 {
-            return Err(Error::at(at, "struct size is not a whole number of 32-bit words"));
-        }
-        Ok(Type { count: Count::Fixed(total / word), ..int_type(declared, word, false) })
+        let widest = bits.iter().map(|&(element, _)| element).max().unwrap_or(32);
+        let word = widest.clamp(32, self.abi.word_bits());
+        let total: u32 = bits.iter().map(|&(_, all)| all).sum();
+        Ok(Type { count: Count::Fixed(total.div_ceil(word)), ..int_type(declared, word, false) })
     }
 }
 
@@ -644,7 +662,7 @@ mod tests {
     use crate::lexer::tokenize;
 
     fn parse_text(text: &str) -> Result<Subsystem> {
-        parse(&tokenize(text, "t.defs")?)
+        parse(&tokenize(text, "t.defs")?, Abi::X86_64)
     }
 
     const PRELUDE: &str = "subsystem test 100;\n\
@@ -736,7 +754,7 @@ mod tests {
         );
         for end in 0..text.len() {
             if let Ok(tokens) = tokenize(&text[..end], "t.defs") {
-                let _ = parse(&tokens);
+                let _ = parse(&tokens, Abi::I686);
             }
         }
     }

@@ -107,7 +107,16 @@ pub struct Type {
     pub unsigned: bool,
     /// A `c_string`/`STRING` item: bytes up to a NUL.
     pub string: bool,
+    /// Declared without a bound (`array[]`, `array[*]`): always the long descriptor form.
+    pub unbounded: bool,
+    /// `array[]` of data: inline when it fits GNU MIG's inline limit, out of line otherwise;
+    /// the sender decides, the receiver accepts both.
+    pub indefinite: bool,
 }
+
+/// GNU MIG's room for an array without a bound that travels inline (`array[*]`, and `array[]`
+/// of data while it fits).
+pub const INLINE_LIMIT_BYTES: u32 = 2048;
 
 impl Type {
     pub fn is_port(&self) -> bool {

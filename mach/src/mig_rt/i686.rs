@@ -11,6 +11,7 @@ pub const ERROR_REPLY_SIZE: usize = 32;
 const RETCODE_DESCRIPTOR: u32 = 0x1001_2002;
 const INLINE: u32 = 1 << 28;
 const LONG: u32 = 1 << 29;
+const DEALLOC: u32 = 1 << 30;
 
 /// A received header, its size already checked against the bytes.
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +109,18 @@ pub fn descriptor_kind_is(msg: &[u8], at: usize, name: u32, size: u32, inline: b
 pub fn port_descriptor_is(msg: &[u8], at: usize, size: u32) -> bool {
     let word = get_u32(msg, at);
     super::is_port(word & 0xff) && (word >> 8) & 0xff == size && (word >> 16) & 0xfff == 1 && word & (INLINE | LONG) == INLINE
+}
+
+/// Writes a long-form descriptor: flags word, u16 name, u16 size, u32 number.
+pub fn put_long_descriptor(buf: &mut [u8], at: usize, name: u32, size: u32, number: u32, inline: bool, dealloc: bool) {
+    let flags = LONG | if inline { INLINE } else { 0 } | if dealloc { DEALLOC } else { 0 };
+    put_u32(buf, at, flags);
+    put_u32(buf, at + 4, name | size << 16);
+    put_u32(buf, at + 8, number);
+}
+
+pub fn descriptor_inline(msg: &[u8], at: usize) -> bool {
+    get_u32(msg, at) & INLINE != 0
 }
 
 pub fn descriptor_name(msg: &[u8], at: usize) -> u32 {

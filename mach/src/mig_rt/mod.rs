@@ -6,7 +6,7 @@ pub mod i686;
 pub mod x86_64;
 mod values;
 
-pub use values::{Array, Inline, Le, OolRegion, PortArg, Right};
+pub use values::{Array, Indefinite, Inline, IntoOol, Le, OolRegion, PortArg, Right};
 
 use crate::kern::{
     Error, Result, MIG_ARRAY_TOO_LARGE, MIG_BAD_ARGUMENTS, MIG_BAD_ID, MIG_REPLY_MISMATCH, MIG_SERVER_DIED,
@@ -150,9 +150,10 @@ pub fn put_c_string(field: &mut [u8], name: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Takes ownership of out-of-line memory a message delivered.
-pub fn ool_from_region(region: OolRegion) -> Result<OolMemory> {
-    OolMemory::adopt(region.address, region.len)
+/// Takes ownership of out-of-line memory a message delivered (inline data is copied into
+/// fresh memory, so the caller gets one type either way).
+pub fn into_ool(value: impl IntoOol) -> Result<OolMemory> {
+    value.into_ool()
 }
 
 /// What a demux did with a request.

@@ -2,6 +2,8 @@
 
 use core::marker::PhantomData;
 
+use crate::kern::Result;
+use crate::ool::OolMemory;
 use crate::port::{PortName, ReceiveRight, SendOnceRight, SendRight};
 
 /// A right sent with a disposition chosen at run time (polymorphic and `PORT_*` arguments).
@@ -60,6 +62,34 @@ impl Right {
 pub struct OolRegion {
     pub address: usize,
     pub len: usize,
+}
+
+/// An indefinite array (`array[]` of data) as received: inline bytes in the message, or
+/// out-of-line memory the receiver now owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indefinite<'a> {
+    Inline(&'a [u8]),
+    OutOfLine(OolRegion),
+}
+
+/// Received data that becomes `OolMemory`.
+pub trait IntoOol {
+    fn into_ool(self) -> Result<OolMemory>;
+}
+
+impl IntoOol for OolRegion {
+    fn into_ool(self) -> Result<OolMemory> {
+        OolMemory::adopt(self.address, self.len)
+    }
+}
+
+impl IntoOol for Indefinite<'_> {
+    fn into_ool(self) -> Result<OolMemory> {
+        match self {
+            Indefinite::Inline(bytes) => OolMemory::copy_from(bytes),
+            Indefinite::OutOfLine(region) => region.into_ool(),
+        }
+    }
 }
 
 /// A little-endian integer element of a message array.

@@ -11,6 +11,7 @@ pub const ERROR_REPLY_SIZE: usize = 48;
 const RETCODE_DESCRIPTOR: u64 = 0x0000_0001_2000_2002;
 const INLINE: u32 = 1 << 29;
 const LONG: u32 = 1 << 30;
+const DEALLOC: u32 = 1 << 31;
 
 /// A received header, its size already checked against the bytes.
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +110,17 @@ pub fn port_descriptor_is(msg: &[u8], at: usize, size: u32) -> bool {
         && (word >> 8) & 0xffff == size
         && word & (INLINE | LONG) == INLINE
         && get_u32(msg, at + 4) == 1
+}
+
+/// Writes a long-form descriptor (the same 8 bytes as the short form, with the long bit).
+pub fn put_long_descriptor(buf: &mut [u8], at: usize, name: u32, size: u32, number: u32, inline: bool, dealloc: bool) {
+    let flags = LONG | if inline { INLINE } else { 0 } | if dealloc { DEALLOC } else { 0 };
+    put_u32(buf, at, name | size << 8 | flags);
+    put_u32(buf, at + 4, number);
+}
+
+pub fn descriptor_inline(msg: &[u8], at: usize) -> bool {
+    get_u32(msg, at) & INLINE != 0
 }
 
 pub fn descriptor_name(msg: &[u8], at: usize) -> u32 {
