@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// (module, .defs path under the include directory, extra `-D` definitions)
 const INTERFACES: &[(&str, &str, &[&str])] = &[
-    ("device", "device/device.defs", &[]),
+    // device_open_new (2806) is compiled in only on request; the server must answer it.
+    ("device", "device/device.defs", &["DEVICE_ENABLE_DEVICE_OPEN_NEW"]),
     ("device_request", "device/device_request.defs", &[]),
     ("device_reply", "device/device_reply.defs", &[]),
     ("mach", "mach/mach.defs", &[]),

@@ -138,7 +138,7 @@ fn include(abi: Abi) -> PathBuf {
 }
 
 /// `defs` is under gnumach's include directory, or (`project`) in the project's `defs/`.
-fn check_file(defs: &str, project: bool) {
+fn check_file(defs: &str, project: bool, defines: &[&str]) {
     for abi in Abi::ALL {
         let include = include(abi);
         let path = if project {
@@ -146,7 +146,7 @@ fn check_file(defs: &str, project: bool) {
         } else {
             include.join(defs)
         };
-        let text = mig::cpp::preprocess(&path, abi, &include, &[]).unwrap();
+        let text = mig::cpp::preprocess(&path, abi, &include, defines).unwrap();
         let subsystem = mig::parse_preprocessed(&text, defs, abi).unwrap();
         let gnu = gnu_stubs(abi, defs, &text);
         let ours: Vec<Stub> = subsystem.routines.iter().flatten().map(|r| our_stub(abi, r)).collect();
@@ -164,18 +164,19 @@ fn check_file(defs: &str, project: bool) {
 }
 
 fn check(defs: &str) {
-    check_file(defs, false);
+    check_file(defs, false, &[]);
 }
 
 #[test]
 fn project_interfaces_match_gnu_mig() {
-    check_file("fsys.defs", true);
-    check_file("startup_notify.defs", true);
+    check_file("fsys.defs", true, &[]);
+    check_file("startup_notify.defs", true, &[]);
 }
 
 #[test]
 fn device_requests_match_gnu_mig() {
     check("device/device.defs");
+    check_file("device/device.defs", false, &["DEVICE_ENABLE_DEVICE_OPEN_NEW"]);
 }
 
 #[test]
