@@ -144,10 +144,34 @@ fn rust_ident(name: &str) -> String {
     }
 }
 
+/// The `MACH_MSG_TYPE_*` name of a descriptor name, for comments.
+fn type_name(n: u32) -> &'static str {
+    match n {
+        name::BOOLEAN => "BOOLEAN",
+        name::INTEGER_16 => "INTEGER_16",
+        name::INTEGER_32 => "INTEGER_32",
+        name::CHAR => "CHAR",
+        name::BYTE => "BYTE",
+        name::REAL => "REAL",
+        name::INTEGER_64 => "INTEGER_64",
+        name::STRING => "STRING",
+        name::PORT_NAME => "PORT_NAME",
+        name::MOVE_RECEIVE => "MOVE_RECEIVE",
+        name::MOVE_SEND => "MOVE_SEND",
+        name::MOVE_SEND_ONCE => "MOVE_SEND_ONCE",
+        name::COPY_SEND => "COPY_SEND",
+        name::MAKE_SEND => "MAKE_SEND",
+        name::MAKE_SEND_ONCE => "MAKE_SEND_ONCE",
+        _ => "?",
+    }
+}
+
 fn describe(d: &Descriptor) -> String {
-    let name = d.name.map_or("polymorphic".to_owned(), |n| format!("type {n}"));
-    let mut text = format!("{name}, {} bits × {}", d.size_bits, d.number);
-    if !d.inline {
+    let name = d.name.map_or("polymorphic", type_name);
+    let mut text = format!("{name}, {} bits", d.size_bits);
+    if d.inline {
+        text.push_str(&format!(" × {}", d.number));
+    } else {
         text.push_str(", out of line");
     }
     if d.long {
@@ -305,8 +329,8 @@ fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex:
 fn pad_fixed(o: &mut Out, abi: Abi, item: &Item, bytes: u32) {
     let padded = abi.round(bytes);
     if padded > bytes {
-        let start = data_at(abi, item);
-        o.line(format!("buf[{start} + {bytes}..{start} + {padded}].fill(0);"));
+        let data = abi.descriptor_size(item.descriptor.long);
+        o.line(format!("buf[{}..{}].fill(0);", at(item, data + bytes), at(item, data + padded)));
     }
 }
 
@@ -813,9 +837,8 @@ impl<'a> Gen<'a> {
                     let number = format!("abi::descriptor_number(msg, {off}, true)");
                     let address = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as usize") } else { format!("rt::get_u32(msg, {data}) as usize") };
                     let eb = (expected.size_bits / 8).max(1);
-                    self.o.line(format!(
-                        "let {local} = rt::OolRegion {{ address: {address}, len: {number} as usize * {eb} }};"
-                    ));
+                    let len = if eb == 1 { format!("{number} as usize") } else { format!("{number} as usize * {eb}") };
+                    self.o.line(format!("let {local} = rt::OolRegion {{ address: {address}, len: {len} }};"));
                 }
                 _ => unreachable!("shape and data agree"),
             }
@@ -863,15 +886,22 @@ impl<'a> Gen<'a> {
             "pub fn encode(buf: &mut [u8], reply_port: PortName, reply_disposition: u32, result: Result<{value_type}>) -> Result<usize> {{"
         ));
         self.o.line("let buf = rt::room::<MAX_SIZE>(buf)?;");
-        self.o.line("let values = match result {");
-        self.o.line("Ok(values) => values,");
-        self.o.line("Err(error) => return Ok(abi::put_error_reply(buf, reply_port, reply_disposition, ID + 100, error)),");
-        self.o.line("};");
         let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
-        match names.len() {
-            0 => self.o.line("let () = values;"),
-            1 => self.o.line(format!("let {} = values;", names[0])),
-            _ => self.o.line(format!("let ({}) = values;", names.join(", "))),
+        let pattern = match names.len() {
+            0 => "()".to_owned(),
+            1 => names[0].to_owned(),
+            _ => format!("({})", names.join(", ")),
+        };
+        let error_reply = "return Ok(abi::put_error_reply(buf, reply_port, reply_disposition, ID + 100, error))";
+        if names.is_empty() {
+            self.o.line("if let Err(error) = result {");
+            self.o.line(format!("{error_reply};"));
+            self.o.line("}");
+        } else {
+            self.o.line(format!("let {pattern} = match result {{"));
+            self.o.line("Ok(values) => values,");
+            self.o.line(format!("Err(error) => {error_reply},"));
+            self.o.line("};");
         }
         for item in message.items.iter().skip(1) {
             let arg = routine.args.iter().find(|a| a.name == item.name).unwrap();
@@ -1004,18 +1034,27 @@ impl<'a> Gen<'a> {
         }
         self.o.line(format!("let size = {}::request::encode(buf.as_bytes_mut(), {})?;", routine.name, call_args.join(", ")));
         self.o.line("let reply = crate::msg::rpc(buf.as_bytes_mut(), size, None)?;");
-        let names: Vec<&str> = outputs.iter().map(|(n, _, _, _)| n.as_str()).collect();
-        let pattern = match names.len() {
-            0 => "()".to_owned(),
-            1 => names[0].to_owned(),
-            _ => format!("({})", names.join(", ")),
-        };
-        self.o.line(format!("let {pattern} = {}::reply::decode(reply)?;", routine.name));
-        let wrapped: Vec<String> = outputs.iter().map(|(n, t, _, _)| wrap_received(n, t)).collect();
-        match wrapped.len() {
-            0 => self.o.line("Ok(())"),
-            1 => self.o.line(format!("Ok({})", wrapped[0])),
-            _ => self.o.line(format!("Ok(({}))", wrapped.join(", "))),
+        let decode = format!("{}::reply::decode(reply)", routine.name);
+        match outputs.as_slice() {
+            [] => self.o.line(decode),
+            [(_, ty, _, _)] => match conversion(ty) {
+                Conversion::None => self.o.line(decode),
+                Conversion::Infallible(f) => self.o.line(format!("{decode}.map({f})")),
+                Conversion::Fallible(f) => self.o.line(format!("{decode}.and_then({f})")),
+            },
+            _ => {
+                let names: Vec<&str> = outputs.iter().map(|(n, _, _, _)| n.as_str()).collect();
+                self.o.line(format!("let ({}) = {decode}?;", names.join(", ")));
+                let converted: Vec<String> = outputs
+                    .iter()
+                    .map(|(n, ty, _, _)| match conversion(ty) {
+                        Conversion::None => n.clone(),
+                        Conversion::Infallible(f) => format!("{f}({n})"),
+                        Conversion::Fallible(f) => format!("{f}({n})?"),
+                    })
+                    .collect();
+                self.o.line(format!("Ok(({}))", converted.join(", ")));
+            }
         }
         self.o.line("}");
     }
@@ -1061,7 +1100,7 @@ impl<'a> Gen<'a> {
 
     fn server_trait(&mut self, routines: &[&Routine]) {
         self.o.doc(&format!(
-            "A server of the `{}` interface: one method per routine. Every method has a default body that\nanswers `MIG_BAD_ID`, so a server implements the routines it serves. A routine's method gets its\n`reply` port; calling [`rt::ReplyPort::defer`] keeps it to answer later with the routine's\n`reply::encode`, and the demux then sends nothing.",
+            "A server of the `{}` interface: one method per routine. Every method has a default body that\nanswers `MIG_BAD_ID`, so a server implements the routines it serves. A routine's method gets its\n`reply_to` port; calling [`rt::ReplyPort::defer`] keeps it to answer later with the routine's\n`reply::encode`, and the demux then sends nothing.",
             self.subsystem.name
         ));
         self.o.line("pub trait Server {");
@@ -1242,13 +1281,20 @@ fn item_max(item: &Item) -> u32 {
     }
 }
 
-fn wrap_received(name: &str, ty: &str) -> String {
+/// How a client turns a decoded reply value into what it returns.
+enum Conversion {
+    None,
+    Infallible(String),
+    Fallible(&'static str),
+}
+
+fn conversion(ty: &str) -> Conversion {
     match ty {
-        "SendRight" | "SendOnceRight" | "ReceiveRight" => format!("{ty}::from_name({name})"),
-        "rt::Right" => format!("rt::Right::from_arg({name})"),
-        "OolMemory" => format!("rt::into_ool({name})?"),
-        t if t.starts_with("rt::Inline") => format!("rt::Inline::from({name})"),
-        _ => name.to_owned(),
+        "SendRight" | "SendOnceRight" | "ReceiveRight" => Conversion::Infallible(format!("{ty}::from_name")),
+        "rt::Right" => Conversion::Infallible("rt::Right::from_arg".to_owned()),
+        "OolMemory" => Conversion::Fallible("rt::into_ool"),
+        t if t.starts_with("rt::Inline") => Conversion::Infallible("rt::Inline::from".to_owned()),
+        _ => Conversion::None,
     }
 }
 

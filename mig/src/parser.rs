@@ -404,7 +404,9 @@ impl<'t> Parser<'t> {
             self.expect('=')?;
             self.type_spec(&type_name)?
         } else {
-            self.type_spec(&name)?
+            let ty = self.ipc_type()?;
+            self.annotations()?;
+            ty
         };
         let (mut dealloc, mut count_in_out, mut dealloc_chosen_by_caller) = (ty.dealloc, false, false);
         while self.eat(',') {
@@ -435,11 +437,13 @@ impl<'t> Parser<'t> {
 
     /// `ipc-type [annotations]`, as in `type x = …;` or inline in an argument.
     fn type_spec(&mut self, declared: &str) -> Result<Type> {
-        let mut ty = self.ipc_type(declared)?;
-        ty.name = declared.to_owned();
-        if declared.starts_with('u') || declared == "unsigned" || declared.contains("natural") {
-            ty.unsigned = true;
+        let mut ty = self.ipc_type()?;
+        // MIG has no signedness: C's names say it where an integer type is first declared
+        // (`uint32_t`, `unsigned`, `natural_t`); aliases inherit it.
+        if ty.name.starts_with("MACH_MSG_TYPE_INTEGER") {
+            ty.unsigned = declared.starts_with("uint") || declared == "unsigned" || declared == "natural_t";
         }
+        ty.name = declared.to_owned();
         self.annotations()?;
         Ok(ty)
     }
@@ -467,11 +471,11 @@ impl<'t> Parser<'t> {
         Ok(())
     }
 
-    fn ipc_type(&mut self, declared: &str) -> Result<Type> {
+    fn ipc_type(&mut self) -> Result<Type> {
         let at = self.at().clone();
-        let mut ty = self.primary_type(declared)?;
+        let mut ty = self.primary_type()?;
         if self.eat('|') {
-            let other = self.primary_type(declared)?;
+            let other = self.primary_type()?;
             if !ty.is_port() || !other.is_port() {
                 return Err(Error::at(&at, "`|` joins two port types"));
             }
@@ -480,7 +484,7 @@ impl<'t> Parser<'t> {
         Ok(ty)
     }
 
-    fn primary_type(&mut self, declared: &str) -> Result<Type> {
+    fn primary_type(&mut self) -> Result<Type> {
         let at = self.at().clone();
         if self.eat('(') {
             let word = self.ident("a MACH_MSG_TYPE_* name")?;
@@ -498,13 +502,14 @@ impl<'t> Parser<'t> {
                 dealloc = true;
             }
             self.expect(')')?;
-            let mut ty = self.basic(declared, &word, descriptor, bits);
+            let mut ty = self.basic(&word, descriptor, bits);
             ty.dealloc = dealloc;
             return Ok(ty);
         }
         if self.eat('^') {
             // Out of line: `^array[…] of T`, or `^T` (a variable run of T).
-            let mut ty = self.primary_type(declared)?;
+            let mut ty = self.primary_type()?;
+            ty.name = format!("^{}", ty.name);
             ty.inline = false;
             ty.indefinite = false;
             if ty.unbounded || ty.count == Count::Fixed(1) {
@@ -535,12 +540,12 @@ impl<'t> Parser<'t> {
                 if !self.eat_word("of") {
                     return self.error("`of`");
                 }
-                let element = self.ipc_type(declared)?;
+                let element = self.ipc_type()?;
                 self.array_of(&at, bound, element)
             }
             "struct" => {
                 if self.eat('{') {
-                    return self.struct_fields(declared, &at);
+                    return self.struct_fields(&at);
                 }
                 self.expect('[')?;
                 let n = self.expr()?;
@@ -548,7 +553,7 @@ impl<'t> Parser<'t> {
                 if !self.eat_word("of") {
                     return self.error("`of`");
                 }
-                let element = self.ipc_type(declared)?;
+                let element = self.ipc_type()?;
                 self.array_of(&at, Bound::Fixed(n), element)
             }
             "c_string" => {
@@ -560,17 +565,17 @@ impl<'t> Parser<'t> {
                     Count::Fixed(self.expr()?)
                 };
                 self.expect(']')?;
-                let mut ty = self.basic(declared, "MACH_MSG_TYPE_STRING_C", name::STRING_C, 8);
+                let mut ty = self.basic("c_string", name::STRING_C, 8);
                 ty.count = count;
                 Ok(ty)
             }
-            "polymorphic" => Ok(self.basic(declared, "MACH_MSG_TYPE_POLYMORPHIC", name::POLYMORPHIC, 0)),
+            "polymorphic" => Ok(self.basic("polymorphic", name::POLYMORPHIC, 0)),
             _ => {
                 if let Some((descriptor, bits)) = builtin_name(&word) {
                     let Some(bits) = bits else {
                         return Err(Error::at(&at, format!("`{word}` needs a size: write `({word}, bits)`")));
                     };
-                    let mut ty = self.basic(declared, &word, descriptor, bits);
+                    let mut ty = self.basic(&word, descriptor, bits);
                     if sender_chooses(&word) {
                         ty.in_name = MsgName::Polymorphic;
                     }
@@ -588,7 +593,8 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn basic(&self, declared: &str, _word: &str, descriptor: u32, bits: u32) -> Type {
+    /// A type straight from a `MACH_MSG_TYPE_*` word (named after it until a `type` names it).
+    fn basic(&self, word: &str, descriptor: u32, bits: u32) -> Type {
         let msg_name = if descriptor == name::POLYMORPHIC { MsgName::Polymorphic } else { MsgName::Fixed(descriptor) };
         let string = descriptor == name::STRING;
         let mut out_name = msg_name;
@@ -600,7 +606,7 @@ impl<'t> Parser<'t> {
             });
         }
         Type {
-            name: declared.to_owned(),
+            name: word.to_owned(),
             in_name: msg_name,
             out_name,
             element_bits: bits,
@@ -620,6 +626,13 @@ impl<'t> Parser<'t> {
         };
         let element_bytes = (element.element_bits * per_element).div_ceil(8).max(1);
         let at_inline_limit = Count::Variable(Some(INLINE_LIMIT_BYTES / element_bytes * per_element));
+        let name = match bound {
+            Bound::Fixed(n) => format!("array[{n}] of {}", element.name),
+            Bound::Max(n) => format!("array[*:{n}] of {}", element.name),
+            Bound::InlineLimit => format!("array[*] of {}", element.name),
+            Bound::None => format!("array[] of {}", element.name),
+        };
+        let element = Type { name, ..element };
         let ty = match bound {
             Bound::Fixed(n) => Type { count: Count::Fixed(n * per_element), ..element },
             Bound::Max(n) => Type { count: Count::Variable(Some(n * per_element)), ..element },
@@ -635,10 +648,10 @@ impl<'t> Parser<'t> {
 
     /// `struct { type name; … }`: sent as an array of integers as wide as its widest member,
     /// at most the ABI's word, covering its C size (as GNU MIG does).
-    fn struct_fields(&mut self, declared: &str, at: &Position) -> Result<Type> {
+    fn struct_fields(&mut self, at: &Position) -> Result<Type> {
         let mut bits = Vec::new();
         while !self.eat('}') {
-            let member = self.ipc_type(declared)?;
+            let member = self.ipc_type()?;
             self.ident("a member name")?;
             self.expect(';')?;
             if !member.inline || member.is_variable() {
@@ -652,7 +665,7 @@ impl<'t> Parser<'t> {
         let widest = bits.iter().map(|&(element, _)| element).max().unwrap_or(32);
         let word = widest.clamp(32, self.abi.word_bits());
         let total: u32 = bits.iter().map(|&(_, all)| all).sum();
-        Ok(Type { count: Count::Fixed(total.div_ceil(word)), ..int_type(declared, word, false) })
+        Ok(Type { count: Count::Fixed(total.div_ceil(word)), ..int_type("struct", word, false) })
     }
 }
 
