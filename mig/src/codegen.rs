@@ -566,7 +566,7 @@ impl<'a> Gen<'a> {
             None if routine.simple => ("0".to_owned(), "PortName::NULL".to_owned()),
             None => (name::MAKE_SEND_ONCE.to_string(), "reply_to".to_owned()),
         };
-        let mut bits = format!("{remote} | {local} << 8");
+        let mut bits = if local == "0" { remote } else { format!("{remote} | {local} << 8") };
         if complex {
             bits.push_str(" | rt::COMPLEX");
         }
@@ -774,7 +774,12 @@ impl<'a> Gen<'a> {
             let data = data_at(abi, item);
             let ty = arg.map(|a| &a.ty);
             match (ty.map(|t| shape(t, item)), item.data) {
-                (None, _) => self.o.line(format!("let {local} = rt::get_u32(msg, {data});")),
+                (None, _) => {
+                    // As GNU MIG's servers do: never promise more than the array can hold.
+                    let base = item.name.trim_end_matches("Cnt");
+                    let max = routine.args.iter().find(|a| a.name == base).and_then(|a| a.ty.max_count()).unwrap_or(u32::MAX);
+                    self.o.line(format!("let {local} = rt::get_u32(msg, {data}).min({max});"));
+                }
                 (Some(Shape::Scalar), Data::Fixed { bytes }) => {
                     let ty = ty.unwrap();
                     let elem = element_type(ty);
@@ -798,6 +803,10 @@ impl<'a> Gen<'a> {
                         self.o.line(format!(
                             "let {local} = rt::PortArg {{ name: rt::port_from({raw}), disposition: abi::descriptor_name(msg, {off}) }};"
                         ));
+                        // Only a complex message carries rights the kernel has translated.
+                        self.o.line("if !header.complex() {");
+                        self.o.line(format!("return Err({error});"));
+                        self.o.line("}");
                     } else {
                         self.o.line(format!("let {local} = rt::port_from({raw});"));
                     }

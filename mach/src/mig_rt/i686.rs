@@ -105,10 +105,10 @@ pub fn descriptor_kind_is(msg: &[u8], at: usize, name: u32, size: u32, inline: b
     }
 }
 
-/// A polymorphic inline right: any port disposition, one element of `size` bits.
+/// A polymorphic inline right as received: a right, one element of `size` bits.
 pub fn port_descriptor_is(msg: &[u8], at: usize, size: u32) -> bool {
     let word = get_u32(msg, at);
-    super::is_port(word & 0xff) && (word >> 8) & 0xff == size && (word >> 16) & 0xfff == 1 && word & (INLINE | LONG) == INLINE
+    super::is_received_right(word & 0xff) && (word >> 8) & 0xff == size && (word >> 16) & 0xfff == 1 && word & (INLINE | LONG) == INLINE
 }
 
 /// Writes a long-form descriptor: flags word, u16 name, u16 size, u32 number.

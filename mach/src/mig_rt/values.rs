@@ -41,18 +41,16 @@ pub enum Right {
     Receive(ReceiveRight),
     Send(SendRight),
     SendOnce(SendOnceRight),
-    /// Not a right (e.g. `MACH_MSG_TYPE_PORT_NAME`): just a name.
-    Name(PortName),
 }
 
 impl Right {
-    /// Takes ownership of what a received polymorphic item names.
+    /// Takes ownership of what a received polymorphic item names. The decoders admit only the
+    /// dispositions a receiver sees: `PORT_RECEIVE` (16), `PORT_SEND` (17), `PORT_SEND_ONCE` (18).
     pub fn from_arg(arg: PortArg) -> Right {
         match arg.disposition {
             16 => Right::Receive(ReceiveRight::from_name(arg.name)),
-            17 => Right::Send(SendRight::from_name(arg.name)),
             18 => Right::SendOnce(SendOnceRight::from_name(arg.name)),
-            _ => Right::Name(arg.name),
+            _ => Right::Send(SendRight::from_name(arg.name)),
         }
     }
 }

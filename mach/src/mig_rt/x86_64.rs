@@ -103,10 +103,10 @@ pub fn descriptor_kind_is(msg: &[u8], at: usize, name: u32, size: u32, inline: b
         && (word & LONG != 0) == long
 }
 
-/// A polymorphic inline right: any port disposition, one element of `size` bits.
+/// A polymorphic inline right as received: a right, one element of `size` bits.
 pub fn port_descriptor_is(msg: &[u8], at: usize, size: u32) -> bool {
     let word = get_u32(msg, at);
-    super::is_port(word & 0xff)
+    super::is_received_right(word & 0xff)
         && (word >> 8) & 0xffff == size
         && word & (INLINE | LONG) == INLINE
         && get_u32(msg, at + 4) == 1
