@@ -245,28 +245,18 @@ fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex:
     let align = abi.align();
     match (shape(ty, item), item.data) {
         (Shape::Scalar, Data::Fixed { bytes }) => {
-            let expr = if element_type(ty) == "bool" {
-                format!("u32::from({value})")
-            } else if element_type(ty) == "PortName" {
-                format!("rt::port_bits({value})")
-            } else {
-                value.to_owned()
+            // The value as an unsigned integer of its own width…
+            let unsigned = format!("u{}", bytes * 8);
+            let bits = match element_type(ty) {
+                "bool" => format!("{unsigned}::from({value})"),
+                "PortName" => format!("rt::port_bits({value})"),
+                elem if elem == unsigned => value.to_owned(),
+                _ => format!("{value} as {unsigned}"),
             };
-            let put = match bytes {
-                1 => "put_u8",
-                2 => "put_u16",
-                8 => "put_u64",
-                _ => "put_u32",
-            };
-            let cast = match (bytes, element_type(ty)) {
-                (1, "u8") | (2, "u16") | (4, "u32") | (8, "u64") | (4, "PortName") | (4, "bool") => String::new(),
-                (1, _) => " as u8".into(),
-                (2, _) => " as u16".into(),
-                (8, _) => " as u64".into(),
-                _ => " as u32".into(),
-            };
-            o.line(format!("rt::{put}(buf, {off}, {expr}{cast});"));
-            pad_fixed(o, abi, item, bytes);
+            // …then zero-extended over its padding, so one store writes both.
+            let slot = abi.round(bytes);
+            let stored = if slot > bytes { format!("u{}::from({bits})", slot * 8) } else { bits };
+            o.line(format!("rt::put_u{}(buf, {off}, {stored});", slot * 8));
         }
         (Shape::Port, Data::Fixed { .. }) => {
             let name = match sent_port_type(ty) {
@@ -286,9 +276,7 @@ fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex:
             if eb == 1 {
                 o.line(format!("buf[{off}..{off} + {n}].copy_from_slice({value});"));
             } else {
-                o.line(format!("for (i, element) in {value}.iter().enumerate() {{"));
-                o.line(format!("rt::put_le(&mut buf[{off} + {eb} * i..{off} + {eb} * (i + 1)], &element.to_le_bytes());"));
-                o.line("}");
+                o.line(format!("rt::put_elements(buf, {off}, {value}, |e| e.to_le_bytes());"));
             }
             pad_fixed(o, abi, item, bytes);
         }
@@ -296,18 +284,11 @@ fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex:
             o.line(format!("rt::put_c_string(&mut buf[{off}..{off} + {}], {value})?;", abi.round(bytes)));
         }
         (Shape::Inline, Data::Variable { element_bytes, .. }) => {
-            if element_bytes == 1 {
-                o.line(format!("buf[{off}..{off} + {value}.len()].copy_from_slice({value});"));
-            } else {
-                o.line(format!("for (i, element) in {value}.iter().enumerate() {{"));
-                o.line(format!(
-                    "rt::put_le(&mut buf[{off} + {element_bytes} * i..{off} + {element_bytes} * (i + 1)], &element.to_le_bytes());"
-                ));
-                o.line("}");
-            }
             let len = if element_bytes == 1 { format!("{value}.len()") } else { format!("{element_bytes} * {value}.len()") };
             o.line(format!("let end = {off} + rt::round{align}({len});"));
-            o.line(format!("buf[{off} + {len}..end].fill(0);"));
+            // Zero the padding first: the last word, which the data then partly overwrites.
+            o.line(format!("rt::zero_padding{align}(buf, {off}, end);"));
+            put_slice(o, &off, element_bytes, value);
         }
         (Shape::OutOfLine, _) => {
             let address = if input_type(ty, item, false) == "OolMemory" || value.ends_with(".1") {
@@ -323,6 +304,24 @@ fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex:
             *complex = true;
         }
         _ => unreachable!("shape and data agree"),
+    }
+}
+
+/// Writes slice `value` little-endian from `at`.
+fn put_slice(o: &mut Out, at: &str, element_bytes: u32, value: &str) {
+    if element_bytes == 1 {
+        o.line(format!("buf[{at}..{at} + {value}.len()].copy_from_slice({value});"));
+    } else {
+        o.line(format!("rt::put_elements(buf, {at}, {value}, |e| e.to_le_bytes());"));
+    }
+}
+
+/// Writes a 32-bit datum (a return code, a capacity) and its padding in one store.
+fn put_word(o: &mut Out, abi: Abi, item: &Item, value: &str) {
+    let data = data_at(abi, item);
+    match abi {
+        Abi::X86_64 => o.line(format!("rt::put_u64(buf, {data}, u64::from({value}));")),
+        Abi::I686 => o.line(format!("rt::put_u32(buf, {data}, {value});")),
     }
 }
 
@@ -520,8 +519,7 @@ impl<'a> Gen<'a> {
                 // A CountInOut capacity.
                 put_descriptor(&mut self.o, abi, item, None, None);
                 let base = item.name.trim_end_matches("Cnt");
-                self.o.line(format!("rt::put_u32(buf, {}, {base}_capacity);", data_at(abi, item)));
-                pad_fixed(&mut self.o, abi, item, 4);
+                put_word(&mut self.o, abi, item, &format!("{base}_capacity"));
                 continue;
             };
             let value = rust_ident(&arg.name);
@@ -922,8 +920,7 @@ impl<'a> Gen<'a> {
         }
         let retcode = &message.items[0];
         put_descriptor(&mut self.o, abi, retcode, None, None);
-        self.o.line(format!("rt::put_u32(buf, {}, 0);", data_at(abi, retcode)));
-        pad_fixed(&mut self.o, abi, retcode, 4);
+        put_word(&mut self.o, abi, retcode, "0u32");
         let mut complex = false;
         let mut dynamic = Vec::new();
         for item in message.items.iter().skip(1) {
@@ -1223,19 +1220,13 @@ fn put_indefinite(o: &mut Out, abi: Abi, item: &Item, value: &str, owned: bool, 
         "abi::put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, true, false);",
         d.size_bits
     ));
-    if owned {
-        o.line(format!("buf[{data}..{data} + {value}_bytes].copy_from_slice({value}.as_slice());"));
-    } else if element_bytes == 1 {
-        o.line(format!("buf[{data}..{data} + {value}_bytes].copy_from_slice({value});"));
-    } else {
-        o.line(format!("for (i, element) in {value}.iter().enumerate() {{"));
-        o.line(format!(
-            "rt::put_le(&mut buf[{data} + {element_bytes} * i..{data} + {element_bytes} * (i + 1)], &element.to_le_bytes());"
-        ));
-        o.line("}");
-    }
     o.line(format!("let end = {data} + rt::round{align}({value}_bytes);"));
-    o.line(format!("buf[{data} + {value}_bytes..end].fill(0);"));
+    o.line(format!("rt::zero_padding{align}(buf, {data}, end);"));
+    if owned {
+        put_slice(o, &data, 1, &format!("{value}.as_slice()"));
+    } else {
+        put_slice(o, &data, element_bytes, value);
+    }
     o.line("end");
     o.line("} else {");
     o.line(format!(

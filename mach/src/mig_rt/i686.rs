@@ -35,6 +35,7 @@ impl Header {
 }
 
 /// The header of `msg`, if `msg` holds one whose size fits in `msg`.
+#[inline(always)]
 pub fn header(msg: &[u8]) -> Option<Header> {
     let head = msg.first_chunk::<HEADER_SIZE>()?;
     let size = get_u32(head, 4) as usize;
@@ -51,6 +52,7 @@ pub fn header(msg: &[u8]) -> Option<Header> {
     })
 }
 
+#[inline(always)]
 pub fn put_header(buf: &mut [u8], bits: u32, size: usize, remote: PortName, local: PortName, id: i32) {
     put_u32(buf, 0, bits);
     put_u32(buf, 4, size as u32);
@@ -73,6 +75,7 @@ pub fn put_error_reply(buf: &mut [u8], reply_port: PortName, disposition: u32, i
 
 /// The return code of a reply: `Err(code)` for a well-formed error reply, `MIG_TYPE_ERROR` for
 /// a malformed one, `Ok` when the server succeeded (the caller checks the rest).
+#[inline]
 pub fn check_return_code(msg: &[u8]) -> Result<()> {
     if msg.len() < ERROR_REPLY_SIZE || get_u32(msg, 24) != RETCODE_DESCRIPTOR {
         return Err(type_error());
@@ -85,16 +88,19 @@ pub fn check_return_code(msg: &[u8]) -> Result<()> {
 }
 
 /// The whole short descriptor equals `expected` (GNU MIG's `BAD_TYPECHECK`).
+#[inline(always)]
 pub fn same_descriptor(msg: &[u8], at: usize, expected: u32) -> bool {
     get_u32(msg, at) == expected
 }
 
 /// A long-form descriptor with these fields (deallocate bit ignored, as GNU MIG does).
+#[inline(always)]
 pub fn long_descriptor_is(msg: &[u8], at: usize, name: u32, size: u32, number: Option<u32>, inline: bool) -> bool {
     descriptor_kind_is(msg, at, name, size, inline, true) && number.is_none_or(|n| get_u32(msg, at + 8) == n)
 }
 
 /// Name, element size, inline and long-form bits as given; the count is checked apart.
+#[inline(always)]
 pub fn descriptor_kind_is(msg: &[u8], at: usize, name: u32, size: u32, inline: bool, long: bool) -> bool {
     let word = get_u32(msg, at);
     let flags_match = (word & INLINE != 0) == inline && (word & LONG != 0) == long;
@@ -106,12 +112,14 @@ pub fn descriptor_kind_is(msg: &[u8], at: usize, name: u32, size: u32, inline: b
 }
 
 /// A polymorphic inline right as received: a right, one element of `size` bits.
+#[inline(always)]
 pub fn port_descriptor_is(msg: &[u8], at: usize, size: u32) -> bool {
     let word = get_u32(msg, at);
     super::is_received_right(word & 0xff) && (word >> 8) & 0xff == size && (word >> 16) & 0xfff == 1 && word & (INLINE | LONG) == INLINE
 }
 
 /// Writes a long-form descriptor: flags word, u16 name, u16 size, u32 number.
+#[inline(always)]
 pub fn put_long_descriptor(buf: &mut [u8], at: usize, name: u32, size: u32, number: u32, inline: bool, dealloc: bool) {
     let flags = LONG | if inline { INLINE } else { 0 } | if dealloc { DEALLOC } else { 0 };
     put_u32(buf, at, flags);
@@ -119,14 +127,17 @@ pub fn put_long_descriptor(buf: &mut [u8], at: usize, name: u32, size: u32, numb
     put_u32(buf, at + 8, number);
 }
 
+#[inline(always)]
 pub fn descriptor_inline(msg: &[u8], at: usize) -> bool {
     get_u32(msg, at) & INLINE != 0
 }
 
+#[inline(always)]
 pub fn descriptor_name(msg: &[u8], at: usize) -> u32 {
     get_u32(msg, at) & 0xff
 }
 
+#[inline(always)]
 pub fn descriptor_number(msg: &[u8], at: usize, long: bool) -> u32 {
     if long {
         get_u32(msg, at + 8)

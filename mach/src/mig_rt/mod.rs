@@ -65,6 +65,7 @@ pub const fn port_from(raw: u32) -> PortName {
 }
 
 /// The first `N` bytes of `buf`, or `MIG_ARRAY_TOO_LARGE` when it is shorter.
+#[inline(always)]
 pub fn room<const N: usize>(buf: &mut [u8]) -> Result<&mut [u8; N]> {
     buf.first_chunk_mut::<N>().ok_or(array_too_large())
 }
@@ -83,6 +84,7 @@ pub const fn bad_id() -> Error {
 }
 
 /// A reply must carry the request id + 100; a send-once notification means the server died.
+#[inline(always)]
 pub fn check_reply_id(id: i32, expected: i32) -> Result<()> {
     match id {
         id if id == expected => Ok(()),
@@ -91,51 +93,82 @@ pub fn check_reply_id(id: i32, expected: i32) -> Result<()> {
     }
 }
 
+// Byte access at offsets the generated code has already checked against the buffer or the
+// message size: a failed lookup here is a generator bug, not bad input. Written as whole-array
+// stores and loads so that, inlined into a stub over a fixed-size buffer, each is one move.
+
+#[inline(always)]
+fn slot<const N: usize>(buf: &mut [u8], at: usize) -> &mut [u8; N] {
+    buf[at..].first_chunk_mut::<N>().expect("offset checked by the generated code")
+}
+
+#[inline(always)]
+fn field<const N: usize>(msg: &[u8], at: usize) -> [u8; N] {
+    *msg[at..].first_chunk::<N>().expect("offset checked by the generated code")
+}
+
 #[inline(always)]
 pub fn put_u8(buf: &mut [u8], at: usize, value: u8) {
     buf[at] = value;
 }
 #[inline(always)]
 pub fn put_u16(buf: &mut [u8], at: usize, value: u16) {
-    buf[at..at + 2].copy_from_slice(&value.to_le_bytes());
+    *slot(buf, at) = value.to_le_bytes();
 }
 #[inline(always)]
 pub fn put_u32(buf: &mut [u8], at: usize, value: u32) {
-    buf[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    *slot(buf, at) = value.to_le_bytes();
 }
 #[inline(always)]
 pub fn put_u64(buf: &mut [u8], at: usize, value: u64) {
-    buf[at..at + 8].copy_from_slice(&value.to_le_bytes());
-}
-#[inline(always)]
-pub fn put_le(dst: &mut [u8], bytes: &[u8]) {
-    dst.copy_from_slice(bytes);
+    *slot(buf, at) = value.to_le_bytes();
 }
 
-// Readers: the generated decoders check the message size before reading.
 #[inline(always)]
 pub fn get_u8(msg: &[u8], at: usize) -> u8 {
     msg[at]
 }
 #[inline(always)]
 pub fn get_u16(msg: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([msg[at], msg[at + 1]])
+    u16::from_le_bytes(field(msg, at))
 }
 #[inline(always)]
 pub fn get_u32(msg: &[u8], at: usize) -> u32 {
-    let mut bytes = [0; 4];
-    bytes.copy_from_slice(&msg[at..at + 4]);
-    u32::from_le_bytes(bytes)
+    u32::from_le_bytes(field(msg, at))
 }
 #[inline(always)]
 pub fn get_u64(msg: &[u8], at: usize) -> u64 {
-    let mut bytes = [0; 8];
-    bytes.copy_from_slice(&msg[at..at + 8]);
-    u64::from_le_bytes(bytes)
+    u64::from_le_bytes(field(msg, at))
 }
 #[inline(always)]
 pub fn get_le<T: Le>(msg: &[u8], at: usize) -> T {
     T::read(&msg[at..at + T::SIZE])
+}
+
+/// Zeroes the padding of an inline array spanning `start..end` (`end` 8-aligned): its last
+/// word, before the data is written over the start of it.
+#[inline(always)]
+pub fn zero_padding8(buf: &mut [u8], start: usize, end: usize) {
+    if end > start {
+        put_u64(buf, end - 8, 0);
+    }
+}
+
+/// As [`zero_padding8`], for 4-aligned `end` (i686).
+#[inline(always)]
+pub fn zero_padding4(buf: &mut [u8], start: usize, end: usize) {
+    if end > start {
+        put_u32(buf, end - 4, 0);
+    }
+}
+
+/// Writes `elements` little-endian, `N` bytes each, from `at` (one bounds check for all).
+#[inline(always)]
+pub fn put_elements<const N: usize, T: Copy>(buf: &mut [u8], at: usize, elements: &[T], to_le: impl Fn(T) -> [u8; N]) {
+    let (slots, _) = buf[at..at + N * elements.len()].as_chunks_mut::<N>();
+    for (slot, &element) in slots.iter_mut().zip(elements) {
+        *slot = to_le(element);
+    }
 }
 
 /// A `c_string`/`STRING_C` field: the bytes before the first NUL (all of them if none).
