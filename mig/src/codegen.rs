@@ -358,9 +358,9 @@ pub fn generate(subsystem: &Subsystem, abi: Abi) -> String {
 
 impl<'a> Gen<'a> {
     fn module(&mut self) {
-        let abi = self.abi.module();
+        let abi = self.abi.module().to_uppercase();
         self.o.line("#[allow(unused_imports)]");
-        self.o.line(format!("use crate::mig_rt::{{self as rt, {abi} as abi}};"));
+        self.o.line(format!("use crate::mig_rt::{{self as rt, {abi} as ABI}};"));
         self.o.line("#[allow(unused_imports)]");
         self.o.line("use crate::kern::{Error, Result};");
         self.o.line("#[allow(unused_imports)]");
@@ -456,20 +456,26 @@ impl<'a> Gen<'a> {
     // ---- requests ----
 
     fn request_module(&mut self, routine: &Routine) {
-        let abi = self.abi;
-        let message = layout::request(abi, routine);
-        self.o.doc("The request, as the client sends it.");
-        self.o.line("pub mod request {");
+        let message = layout::request(self.abi, routine);
+        self.message_module("request", "The request, as the client sends it.", &message, |g| {
+            g.request_encoder(routine, &message);
+            g.o.line("");
+            g.request_decoder(routine, &message);
+        });
+    }
+
+    /// `pub mod <name>` with the message's size bounds and the encoder and decoder `body` writes.
+    fn message_module(&mut self, name: &str, doc: &str, message: &Message, body: impl FnOnce(&mut Self)) {
+        self.o.doc(doc);
+        self.o.line(format!("pub mod {name} {{"));
         self.o.line("use super::*;");
         self.o.line("");
-        self.o.doc("Size of the request with every variable array empty.");
+        self.o.doc(&format!("Size of the {name} with every variable array empty."));
         self.o.line(format!("pub const MIN_SIZE: usize = {};", message.min_size));
-        self.o.doc("Room the request needs: every variable array full.");
+        self.o.doc(&format!("Room the {name} needs: every variable array full."));
         self.o.line(format!("pub const MAX_SIZE: usize = {};", message.max_size));
         self.o.line("");
-        self.request_encoder(routine, &message);
-        self.o.line("");
-        self.request_decoder(routine, &message);
+        body(self);
         self.o.line("}");
     }
 
@@ -564,15 +570,22 @@ impl<'a> Gen<'a> {
             None if routine.simple => ("0".to_owned(), "PortName::NULL".to_owned()),
             None => (name::MAKE_SEND_ONCE.to_string(), "reply_to".to_owned()),
         };
-        let mut bits = if local == "0" { remote } else { format!("{remote} | {local} << 8") };
+        let dispositions = if local == "0" { remote } else { format!("{remote} | {local} << 8") };
+        self.finish_message(&size, &dispositions, complex, &dynamic_complex, &format!("{remote_name}, {local_name}, ID"));
+    }
+
+    /// Ends an encoder: the header (whose complex bit depends on what the body carries, some
+    /// of it known only at run time) and the size.
+    fn finish_message(&mut self, size: &str, dispositions: &str, complex: bool, dynamic: &[String], ports_and_id: &str) {
+        let mut bits = dispositions.to_owned();
         if complex {
             bits.push_str(" | rt::COMPLEX");
         }
-        for dynamic in dynamic_complex {
-            bits.push_str(&format!(" | rt::complex_if({dynamic})"));
+        for is_complex in dynamic {
+            bits.push_str(&format!(" | rt::complex_if({is_complex})"));
         }
         self.o.line(format!("let size = {size};"));
-        self.o.line(format!("abi::put_header(buf, {bits}, size, {remote_name}, {local_name}, ID);"));
+        self.o.line(format!("ABI.put_header(buf, {bits}, size, {ports_and_id});"));
         self.o.line("Ok(size)");
         self.o.line("}");
     }
@@ -600,49 +613,50 @@ impl<'a> Gen<'a> {
         let struct_name = if lifetime { "Request<'a>" } else { "Request" };
         self.o.doc("A request as the server receives it. Rights and out-of-line memory are raw: the receiver\nnow holds them.");
         self.o.line("#[derive(Debug)]");
-        self.o.line(format!("pub struct {struct_name} {{"));
-        let request_port = self.request_port(routine);
-        self.o.doc("The port the request arrived on.");
-        self.o.line(format!("pub {}: PortName,", rust_ident(&request_port.name)));
-        self.o.doc("The received header: the reply goes to its `remote_port`.");
-        self.o.line("pub header: abi::Header,");
-        for arg in &routine.args {
-            if arg.kind == ArgKind::MsgSeqno {
-                self.o.line(format!("pub {}: u32,", rust_ident(&arg.name)));
-            }
+        // (field, type, value in `decode`, doc)
+        let request_port = rust_ident(&self.request_port(routine).name);
+        let mut fields = vec![
+            (request_port, "PortName".to_owned(), "header.local_port".to_owned(), Some("The port the request arrived on.".to_owned())),
+            ("header".to_owned(), "rt::Header".to_owned(), "header".to_owned(), Some("The received header: the reply goes to its `remote_port`.".to_owned())),
+        ];
+        for arg in routine.args.iter().filter(|a| a.kind == ArgKind::MsgSeqno) {
+            fields.push((rust_ident(&arg.name), "u32".to_owned(), "header.seqno".to_owned(), None));
         }
         for item in &message.items {
             match routine.args.iter().find(|a| a.name == item.name) {
-                Some(arg) => self.o.line(format!("pub {}: {},", rust_ident(&arg.name), decoded_type(&arg.ty, item))),
+                Some(arg) => {
+                    let name = rust_ident(&arg.name);
+                    fields.push((name.clone(), decoded_type(&arg.ty, item), name, None));
+                }
                 None => {
                     let base = item.name.trim_end_matches("Cnt");
-                    self.o.doc(&format!("Room the client has for `{base}`."));
-                    self.o.line(format!("pub {base}_capacity: u32,"));
+                    let name = format!("{base}_capacity");
+                    fields.push((name.clone(), "u32".to_owned(), name, Some(format!("Room the client has for `{base}`."))));
                 }
             }
+        }
+        self.o.line(format!("pub struct {struct_name} {{"));
+        for (name, ty, _, doc) in &fields {
+            if let Some(doc) = doc {
+                self.o.doc(doc);
+            }
+            self.o.line(format!("pub {name}: {ty},"));
         }
         self.o.line("}");
         self.o.line("");
         self.o.doc("Checks a received request as GNU MIG's servers do (`MIG_BAD_ARGUMENTS` for a wrong size,\ncomplex bit or descriptor) and decodes it.");
         let ret = if lifetime { "Request<'_>" } else { "Request" };
         self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
-        self.o.line("let header = abi::header(msg).ok_or(rt::bad_arguments())?;");
+        self.o.line("let header = ABI.header(msg).ok_or(rt::bad_arguments())?;");
         self.o.line("let msg = &msg[..header.size];");
         self.size_and_bits_check(message, "rt::bad_arguments()");
         self.item_checks_and_reads(routine, message, "rt::bad_arguments()");
-        let request_port = rust_ident(&self.request_port(routine).name);
         self.o.line("Ok(Request {");
-        self.o.line(format!("{request_port}: header.local_port,"));
-        self.o.line("header,");
-        for arg in &routine.args {
-            if arg.kind == ArgKind::MsgSeqno {
-                self.o.line(format!("{}: header.seqno,", rust_ident(&arg.name)));
-            }
-        }
-        for item in &message.items {
-            match routine.args.iter().find(|a| a.name == item.name) {
-                Some(arg) => self.o.line(format!("{},", rust_ident(&arg.name))),
-                None => self.o.line(format!("{}_capacity,", item.name.trim_end_matches("Cnt"))),
+        for (name, _, value, _) in &fields {
+            if name == value {
+                self.o.line(format!("{name},"));
+            } else {
+                self.o.line(format!("{name}: {value},"));
             }
         }
         self.o.line("})");
@@ -689,14 +703,14 @@ impl<'a> Gen<'a> {
         let off = at(item, 0);
         let data = data_at(abi, item);
         let name = expected.name.unwrap_or(0);
-        self.o.line(format!("let {local}_inline = abi::descriptor_inline(msg, {off});"));
+        self.o.line(format!("let {local}_inline = ABI.descriptor_inline(msg, {off});"));
         self.o.line(format!(
-            "if !abi::descriptor_kind_is(msg, {off}, {name}, {}, {local}_inline, true) {{",
+            "if !ABI.descriptor_kind_is(msg, {off}, {name}, {}, {local}_inline, true) {{",
             expected.size_bits
         ));
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
-        self.o.line(format!("let {local}_count = abi::descriptor_number(msg, {off}, true) as usize;"));
+        self.o.line(format!("let {local}_count = ABI.descriptor_number(msg, {off}, true) as usize;"));
         self.o.line(format!("let ({local}, end) = if {local}_inline {{"));
         self.o.line(format!("if {local}_count > {inline_max} {{"));
         self.o.line(format!("return Err({error});"));
@@ -750,19 +764,19 @@ impl<'a> Gen<'a> {
             }
             let check = match (item.data, expected.name, expected.long) {
                 (Data::Fixed { .. }, Some(_), false) => {
-                    format!("abi::same_descriptor(msg, {off}, {})", descriptor_literal(abi, &expected))
+                    format!("ABI.same_descriptor(msg, {off}, {})", descriptor_literal(abi, &expected))
                 }
                 (Data::Fixed { .. }, Some(n), true) => {
-                    format!("abi::long_descriptor_is(msg, {off}, {n}, {}, Some({}), true)", expected.size_bits, expected.number)
+                    format!("ABI.long_descriptor_is(msg, {off}, {n}, {}, {}, true)", expected.size_bits, expected.number)
                 }
                 (Data::Fixed { .. }, None, _) => {
-                    format!("abi::port_descriptor_is(msg, {off}, {})", expected.size_bits)
+                    format!("ABI.port_descriptor_is(msg, {off}, {})", expected.size_bits)
                 }
                 (Data::Variable { .. }, n, long) => {
-                    format!("abi::descriptor_kind_is(msg, {off}, {}, {}, true, {long})", n.unwrap_or(0), expected.size_bits)
+                    format!("ABI.descriptor_kind_is(msg, {off}, {}, {}, true, {long})", n.unwrap_or(0), expected.size_bits)
                 }
                 (Data::OutOfLine, n, _) => {
-                    format!("abi::descriptor_kind_is(msg, {off}, {}, {}, false, true)", n.unwrap_or(0), expected.size_bits)
+                    format!("ABI.descriptor_kind_is(msg, {off}, {}, {}, false, true)", n.unwrap_or(0), expected.size_bits)
                 }
                 (Data::Indefinite { .. }, _, _) => unreachable!("read by read_indefinite"),
             };
@@ -799,7 +813,7 @@ impl<'a> Gen<'a> {
                     let raw = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as u32") } else { format!("rt::get_u32(msg, {data})") };
                     if decoded_type(ty.unwrap(), item) == "rt::PortArg" {
                         self.o.line(format!(
-                            "let {local} = rt::PortArg {{ name: rt::port_from({raw}), disposition: abi::descriptor_name(msg, {off}) }};"
+                            "let {local} = rt::PortArg {{ name: rt::port_from({raw}), disposition: ABI.descriptor_name(msg, {off}) }};"
                         ));
                         // Only a complex message carries rights the kernel has translated.
                         self.o.line("if !header.complex() {");
@@ -818,7 +832,7 @@ impl<'a> Gen<'a> {
                     self.o.line(format!("let {local} = rt::c_string(&msg[{data}..{data} + {bytes}]);"));
                 }
                 (Some(Shape::Inline), Data::Variable { element_bytes, max }) => {
-                    let number = format!("abi::descriptor_number(msg, {off}, {})", expected.long);
+                    let number = format!("ABI.descriptor_number(msg, {off}, {})", expected.long);
                     self.o.line(format!("let {local}_count = {number} as usize;"));
                     self.o.line(format!("if {local}_count > {max} {{"));
                     self.o.line(format!("return Err({error});"));
@@ -841,7 +855,7 @@ impl<'a> Gen<'a> {
                     }
                 }
                 (Some(Shape::OutOfLine), _) => {
-                    let number = format!("abi::descriptor_number(msg, {off}, true)");
+                    let number = format!("ABI.descriptor_number(msg, {off}, true)");
                     let address = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as usize") } else { format!("rt::get_u32(msg, {data}) as usize") };
                     let eb = (expected.size_bits / 8).max(1);
                     let len = if eb == 1 { format!("{number} as usize") } else { format!("{number} as usize * {eb}") };
@@ -856,19 +870,11 @@ impl<'a> Gen<'a> {
 
     fn reply_module(&mut self, routine: &Routine) {
         let message = layout::reply(self.abi, routine);
-        self.o.doc("The reply, as the server sends it.");
-        self.o.line("pub mod reply {");
-        self.o.line("use super::*;");
-        self.o.line("");
-        self.o.doc("Size of the reply with every variable array empty.");
-        self.o.line(format!("pub const MIN_SIZE: usize = {};", message.min_size));
-        self.o.doc("Room the reply needs.");
-        self.o.line(format!("pub const MAX_SIZE: usize = {};", message.max_size));
-        self.o.line("");
-        self.reply_encoder(routine, &message);
-        self.o.line("");
-        self.reply_decoder(routine, &message);
-        self.o.line("}");
+        self.message_module("reply", "The reply, as the server sends it.", &message, |g| {
+            g.reply_encoder(routine, &message);
+            g.o.line("");
+            g.reply_decoder(routine, &message);
+        });
     }
 
     /// (name, type) of what a server returns for a routine.
@@ -899,7 +905,7 @@ impl<'a> Gen<'a> {
             1 => names[0].to_owned(),
             _ => format!("({})", names.join(", ")),
         };
-        let error_reply = "return Ok(abi::put_error_reply(buf, reply_port, reply_disposition, ID + 100, error))";
+        let error_reply = "return Ok(ABI.put_error_reply(buf, reply_port, reply_disposition, ID + 100, error))";
         if names.is_empty() {
             self.o.line("if let Err(error) = result {");
             self.o.line(format!("{error_reply};"));
@@ -955,17 +961,7 @@ impl<'a> Gen<'a> {
             }
         }
         let size = size_expr(abi, message);
-        let mut bits = "reply_disposition".to_owned();
-        if complex {
-            bits.push_str(" | rt::COMPLEX");
-        }
-        for d in dynamic {
-            bits.push_str(&format!(" | rt::complex_if({d})"));
-        }
-        self.o.line(format!("let size = {size};"));
-        self.o.line(format!("abi::put_header(buf, {bits}, size, reply_port, PortName::NULL, ID + 100);"));
-        self.o.line("Ok(size)");
-        self.o.line("}");
+        self.finish_message(&size, "reply_disposition", complex, &dynamic, "reply_port, PortName::NULL, ID + 100");
     }
 
     fn reply_decoder(&mut self, routine: &Routine, message: &Message) {
@@ -983,10 +979,10 @@ impl<'a> Gen<'a> {
         self.o.doc("Checks a reply completely, as GNU MIG's clients do, and decodes it: `MIG_SERVER_DIED` for a\nsend-once notification, `MIG_REPLY_MISMATCH` for another id, `MIG_TYPE_ERROR` for a wrong\nsize, complex bit or descriptor, the server's return code when it is not success. Rights and\nout-of-line memory are raw: the receiver now holds them.");
         let _ = lifetime;
         self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
-        self.o.line("let header = abi::header(msg).ok_or(rt::type_error())?;");
+        self.o.line("let header = ABI.header(msg).ok_or(rt::type_error())?;");
         self.o.line("rt::check_reply_id(header.id, ID + 100)?;");
         self.o.line("let msg = &msg[..header.size];");
-        self.o.line("abi::check_return_code(msg)?;");
+        self.o.line("ABI.check_return_code(msg)?;");
         self.size_and_bits_check(message, "rt::type_error()");
         let mut items = message.clone();
         items.items.remove(0);
@@ -1142,7 +1138,7 @@ impl<'a> Gen<'a> {
             self.subsystem.name
         ));
         self.o.line("pub fn demux<S: Server + ?Sized>(server: &mut S, request: &[u8], reply: &mut [u8]) -> rt::Demuxed {");
-        self.o.line("let Some(header) = abi::header(request) else {");
+        self.o.line("let Some(header) = ABI.header(request) else {");
         self.o.line("return rt::Demuxed::Malformed;");
         self.o.line("};");
         self.o.line("match header.id {");
@@ -1152,7 +1148,7 @@ impl<'a> Gen<'a> {
             let inputs = self.server_inputs(routine, &request);
             self.o.line(format!("{name}::ID => {{"));
             let error_reply = if routine.simple { "{ let _ = error; rt::Demuxed::Rejected(0) }".to_owned() } else {
-                format!("rt::Demuxed::Rejected(abi::put_error_reply(reply, header.remote_port, header.reply_disposition(), {name}::ID + 100, error))")
+                format!("rt::Demuxed::Rejected(ABI.put_error_reply(reply, header.remote_port, header.reply_disposition(), {name}::ID + 100, error))")
             };
             self.o.line(format!("let r = match {name}::request::decode(request) {{"));
             self.o.line("Ok(r) => r,");
@@ -1184,12 +1180,12 @@ impl<'a> Gen<'a> {
                 self.o.line("}");
                 self.o.line(format!("match {name}::reply::encode(reply, r.header.remote_port, r.header.reply_disposition(), result) {{"));
                 self.o.line("Ok(size) => rt::Demuxed::Reply(size),");
-                self.o.line(format!("Err(error) => rt::Demuxed::Reply(abi::put_error_reply(reply, r.header.remote_port, r.header.reply_disposition(), {name}::ID + 100, error)),"));
+                self.o.line(format!("Err(error) => rt::Demuxed::Reply(ABI.put_error_reply(reply, r.header.remote_port, r.header.reply_disposition(), {name}::ID + 100, error)),"));
                 self.o.line("}");
             }
             self.o.line("}");
         }
-        self.o.line("_ => rt::Demuxed::UnknownId(abi::put_error_reply(reply, header.remote_port, header.reply_disposition(), header.id.wrapping_add(100), rt::bad_id())),");
+        self.o.line("_ => rt::Demuxed::UnknownId(ABI.put_error_reply(reply, header.remote_port, header.reply_disposition(), header.id.wrapping_add(100), rt::bad_id())),");
         self.o.line("}");
         self.o.line("}");
     }
@@ -1217,7 +1213,7 @@ fn put_indefinite(o: &mut Out, abi: Abi, item: &Item, value: &str, owned: bool, 
     o.line(format!("let {value}_inline = {value}_bytes <= {};", inline_max * element_bytes));
     o.line(format!("let end = if {value}_inline {{"));
     o.line(format!(
-        "abi::put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, true, false);",
+        "ABI.put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, true, false);",
         d.size_bits
     ));
     o.line(format!("let end = {data} + rt::round{align}({value}_bytes);"));
@@ -1230,7 +1226,7 @@ fn put_indefinite(o: &mut Out, abi: Abi, item: &Item, value: &str, owned: bool, 
     o.line("end");
     o.line("} else {");
     o.line(format!(
-        "abi::put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, false, {owned});",
+        "ABI.put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, false, {owned});",
         d.size_bits
     ));
     let address = if owned { format!("{value}.into_raw().0") } else { format!("{value}.as_ptr() as usize") };
@@ -1323,7 +1319,7 @@ fn tuple_type(values: &[(String, String)]) -> String {
     }
 }
 
-/// The expected descriptor as a Rust literal for `abi::same_descriptor`.
+/// The expected descriptor as a Rust literal for `ABI.same_descriptor`.
 fn descriptor_literal(abi: Abi, d: &Descriptor) -> String {
     let bytes = d.bytes(abi);
     match abi {

@@ -2,9 +2,10 @@
 //! two ABIs' headers and descriptors, MIG's error codes, and the small types the generated
 //! signatures use. Nothing here knows any particular interface.
 
-pub mod i686;
-pub mod x86_64;
+mod abi;
 mod values;
+
+pub use abi::{Abi, Header, I686, X86_64};
 
 pub use values::{Array, Indefinite, Inline, IntoOol, Le, OolRegion, PortArg, Right};
 
