@@ -1002,17 +1002,27 @@ impl<'a> Gen<'a> {
         let abi = self.abi;
         let request = layout::request(abi, routine);
         let inputs = self.client_inputs(routine, &request);
-        let params: Vec<String> = inputs.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+        let mut params: Vec<String> = inputs.iter().map(|(n, t)| format!("{n}: {t}")).collect();
         let args: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
-        self.o.doc(&format!("Calls `{}` and waits for the reply.", routine.name));
+        // A `waittime` argument bounds the call, in milliseconds.
+        let timeout = match routine.args.iter().find(|a| a.kind == ArgKind::WaitTime) {
+            Some(arg) => {
+                let name = rust_ident(&arg.name);
+                params.push(format!("{name}: u32"));
+                format!("Some({name})")
+            }
+            None => "None".to_owned(),
+        };
         if routine.simple {
+            self.o.doc(&format!("Sends `{}` (no reply).", routine.name));
             self.o.line(format!("pub fn {}({}) -> Result<()> {{", routine.name, params.join(", ")));
             self.o.line(format!("let mut buf = crate::msg::MsgBuf::<{{ {}::request::MAX_SIZE }}>::new();", routine.name));
             self.o.line(format!("let size = {}::request::encode(buf.as_bytes_mut(), {})?;", routine.name, args.join(", ")));
-            self.o.line("crate::msg::send(buf.as_bytes_mut(), size, None)");
+            self.o.line(format!("crate::msg::send(buf.as_bytes_mut(), size, {timeout})"));
             self.o.line("}");
             return;
         }
+        self.o.doc(&format!("Calls `{}` and waits for the reply.", routine.name));
         let reply = layout::reply(abi, routine);
         let outputs: Vec<(String, String, &Arg, &Item)> = reply
             .items
@@ -1035,7 +1045,7 @@ impl<'a> Gen<'a> {
             call_args.push("crate::reply_port()");
         }
         self.o.line(format!("let size = {}::request::encode(buf.as_bytes_mut(), {})?;", routine.name, call_args.join(", ")));
-        self.o.line("let reply = crate::msg::rpc(buf.as_bytes_mut(), size, None)?;");
+        self.o.line(format!("let reply = crate::msg::rpc(buf.as_bytes_mut(), size, {timeout})?;"));
         let decode = format!("{}::reply::decode(reply)", routine.name);
         match outputs.as_slice() {
             [] => self.o.line(decode),

@@ -148,3 +148,74 @@ fn the_target_abi_is_re_exported() {
     assert_eq!(device::BASE, 2800);
     assert_eq!(DEV_FLUSH_CACHE, 2);
 }
+
+#[test]
+fn out_of_line_reply_data_round_trips() {
+    let mut buf = [0u8; 128];
+    let data = crate::ool::OolMemory::copy_from(b"sector bytes").unwrap();
+    let size = x86_64::device_read::reply::encode(&mut buf, REPLY, 18, Ok(data)).unwrap();
+    assert_eq!(size, 64);
+    // Complex, with the deallocate bit the .defs asks for.
+    assert_ne!(rt::get_u32(&buf, 0) & rt::COMPLEX, 0);
+    assert_eq!(rt::get_u32(&buf, 48) >> 29, 0b110);
+    let region = x86_64::device_read::reply::decode(&buf[..size]).unwrap();
+    assert_eq!(rt::into_ool(region).unwrap().as_slice(), b"sector bytes");
+    // The same reply without its complex bit would hand over an address nobody sent.
+    let bits = rt::get_u32(&buf, 0);
+    rt::put_u32(&mut buf, 0, bits & !rt::COMPLEX);
+    assert_eq!(x86_64::device_read::reply::decode(&buf[..size]).unwrap_err(), rt::type_error());
+}
+
+#[test]
+fn rights_the_sender_disposes_of_set_the_complex_bit() {
+    let mut buf = [0u8; 512];
+    let filter = rt::PortArg::make_send(PortName::new(12));
+    let size = x86_64::device_set_filter::request::encode(&mut buf, DEVICE, filter, 3, &[1, 2, 3], REPLY).unwrap();
+    assert_eq!(size, 72 + 8);
+    assert_ne!(rt::get_u32(&buf, 0) & rt::COMPLEX, 0);
+    assert_eq!(rt::get_u32(&buf, 32) & 0xff, 20);
+    // The kernel delivers a MAKE_SEND as PORT_SEND (17).
+    deliver_x86_64(&mut buf);
+    let descriptor = rt::get_u32(&buf, 32);
+    rt::put_u32(&mut buf, 32, (descriptor & !0xff) | 17);
+    let request = x86_64::device_set_filter::request::decode(&buf[..size]).unwrap();
+    assert_eq!(request.receive_port, PortName::new(12));
+    assert_eq!(request.filter.iter().collect::<std::vec::Vec<i16>>(), [1, 2, 3]);
+    // A right without the complex bit is refused.
+    let bits = rt::get_u32(&buf, 0);
+    rt::put_u32(&mut buf, 0, bits & !rt::COMPLEX);
+    assert_eq!(x86_64::device_set_filter::request::decode(&buf[..size]).unwrap_err(), rt::bad_arguments());
+}
+
+#[test]
+fn i686_inline_writes_pad_to_four() {
+    let mut buf = [0xaau8; 256];
+    let size = i686::device_write_inband::request::encode(&mut buf, DEVICE, 2, 7, b"hello", REPLY).unwrap();
+    assert_eq!(size, 44 + 8);
+    assert_eq!(&buf[44..52], b"hello\0\0\0");
+    // Short descriptor: CHAR, 8 bits, five of them, inline.
+    assert_eq!(rt::get_u32(&buf, 40), 8 | 8 << 8 | 5 << 16 | 1 << 28);
+    let request = i686::device_write_inband::request::decode(&buf[..size]).unwrap();
+    assert_eq!((request.recnum, request.data), (7, &b"hello"[..]));
+    let too_long = [0u8; 129];
+    assert_eq!(i686::device_write_inband::request::encode(&mut buf, DEVICE, 2, 7, &too_long, REPLY).unwrap_err().code(), MIG_ARRAY_TOO_LARGE);
+}
+
+#[test]
+fn indefinite_arrays_go_inline_when_small_and_out_of_line_when_large() {
+    use super::gnumach::x86_64::vm_pages_phys::reply;
+    let mut buf = [0u8; 4096];
+    let small = crate::ool::OolMemory::copy_from(&[7u8; 16]).unwrap();
+    let size = reply::encode(&mut buf, REPLY, 18, Ok(small)).unwrap();
+    assert_eq!(size, 56 + 16);
+    assert_eq!(rt::get_u32(&buf, 0) & rt::COMPLEX, 0);
+    assert_eq!(reply::decode(&buf[..size]).unwrap(), rt::Indefinite::Inline(&[7u8; 16][..]));
+    let large = crate::ool::OolMemory::copy_from(&[9u8; 4096]).unwrap();
+    let size = reply::encode(&mut buf, REPLY, 18, Ok(large)).unwrap();
+    assert_eq!(size, 56 + 8);
+    assert_ne!(rt::get_u32(&buf, 0) & rt::COMPLEX, 0);
+    let rt::Indefinite::OutOfLine(region) = reply::decode(&buf[..size]).unwrap() else {
+        panic!("4096 bytes travel out of line");
+    };
+    assert_eq!(rt::into_ool(region).unwrap().as_slice(), &[9u8; 4096][..]);
+}
