@@ -53,36 +53,56 @@ fn main() {
     for (module, defs) in PROJECT_INTERFACES {
         generate(module, project_defs.join(defs), project_defs.join(defs), &[]);
     }
-    constants(&include_x86_64, &out);
+    constants(&include_x86_64, &include_i686, &out);
 }
 
-/// `KERN_*`, `MACH_*`, `MIG_*`, `D_*`, `DEV_*` from gnumach's headers.
-fn constants(include: &Path, out: &Path) {
-    let header = "#include <mach/kern_return.h>\n\
-                  #include <mach/message.h>\n\
-                  #include <mach/mig_errors.h>\n\
-                  #include <mach/notify.h>\n\
-                  #include <mach/port.h>\n\
-                  #include <mach/task_special_ports.h>\n\
-                  #include <mach/vm_prot.h>\n\
-                  #include <device/device_types.h>\n";
-    let bindings = bindgen::Builder::default()
-        .header_contents("gnumach.h", header)
+/// The headers the constants come from.
+const HEADERS: &str = "#include <mach/kern_return.h>\n\
+                       #include <mach/message.h>\n\
+                       #include <mach/mig_errors.h>\n\
+                       #include <mach/notify.h>\n\
+                       #include <mach/port.h>\n\
+                       #include <mach/task_special_ports.h>\n\
+                       #include <mach/vm_prot.h>\n\
+                       #include <device/device_types.h>\n";
+
+/// The project's flush flavor: GNU Mach's `DEV_FLUSH_CACHE`, which older headers lack.
+const DEV_FLUSH_CACHE: u32 = 2;
+
+/// bindgen over gnumach's headers in `include` for `clang_target`, keeping `vars`.
+fn bind(include: &Path, clang_target: &str, vars: &str) -> String {
+    bindgen::Builder::default()
+        .header_contents("gnumach.h", HEADERS)
         .clang_arg(format!("-I{}", include.display()))
-        .clang_arg("--target=x86_64-unknown-linux-gnu")
+        .clang_arg(format!("--target={clang_target}"))
         .use_core()
-        .allowlist_var("(KERN|MACH|MIG|D|DEV|TASK|VM)_.*")
+        .allowlist_var(vars)
         .generate()
-        .unwrap_or_else(|e| panic!("bindgen over gnumach headers: {e}"));
-    let mut text = bindings.to_string();
-    // trixie's header predates DEV_FLUSH_CACHE; sid's has it and it must be 2.
-    if text.contains("pub const DEV_FLUSH_CACHE:") {
-        assert!(
-            text.contains("pub const DEV_FLUSH_CACHE: u32 = 2;"),
-            "gnumach's DEV_FLUSH_CACHE is not 2: the project's flush flavor would be wrong"
-        );
-    } else {
-        text.push_str("/// `device_set_status` flavor: write the device's cache to stable storage (GNU Mach 2026).\npub const DEV_FLUSH_CACHE: u32 = 2;\n");
+        .unwrap_or_else(|e| panic!("bindgen over gnumach headers in {}: {e}", include.display()))
+        .to_string()
+}
+
+/// `KERN_*`, `MACH_*`, `MIG_*`, `D_*`, `DEV_*`, `TASK_*`, `VM_*` from gnumach's headers (the
+/// amd64 ones; the values are the same for i386), plus `DEV_FLUSH_CACHE`: defined here when the
+/// header predates it, and checked equal to the project's value in every header that has it.
+fn constants(include_x86_64: &Path, include_i686: &Path, out: &Path) {
+    let mut text = bind(include_x86_64, "x86_64-unknown-linux-gnu", "(KERN|MACH|MIG|D|DEV|TASK|VM)_.*");
+    let i686 = bind(include_i686, "i686-unknown-linux-gnu", "DEV_FLUSH_CACHE");
+    let expected = format!("pub const DEV_FLUSH_CACHE: u32 = {DEV_FLUSH_CACHE};");
+    for (header, bound) in [(include_x86_64, &text), (include_i686, &i686)] {
+        if bound.contains("pub const DEV_FLUSH_CACHE:") {
+            assert!(
+                bound.contains(&expected),
+                "DEV_FLUSH_CACHE in {} is not {DEV_FLUSH_CACHE}: the project's flush flavor would be wrong",
+                header.display()
+            );
+        }
+    }
+    if !text.contains(&expected) {
+        text.push_str(&format!(
+            "/// `device_set_status` flavor: write the device's cache to stable storage (GNU Mach 2026;\n\
+             /// defined by the project because this header predates it).\n{expected}\n"
+        ));
     }
     std::fs::write(out.join("constants.rs"), text).expect("OUT_DIR is writable");
 }
