@@ -349,25 +349,66 @@ struct Gen<'a> {
     o: Out,
 }
 
-/// Generates the module body for `subsystem` in `abi`.
+/// Generates the module body for `subsystem` in `abi`: the pure encoders and decoders, then
+/// (compiled only for that ABI) the client functions, the server trait and its demux.
 pub fn generate(subsystem: &Subsystem, abi: Abi) -> String {
     let mut g = Gen { abi, subsystem, o: Out { text: String::new(), indent: 0 } };
-    g.module();
-    g.o.text
+    g.messages();
+    let pure = std::mem::replace(&mut g.o, Out { text: String::new(), indent: 0 }).text;
+    g.native();
+    let native = g.o.text;
+    let width = match abi {
+        Abi::X86_64 => "64",
+        Abi::I686 => "32",
+    };
+    let mut text = format!("use crate::mig_rt::{{self as rt, {} as ABI}};\n", abi.module().to_uppercase());
+    text += &imports(&pure, "");
+    text += "\n";
+    text += &pure;
+    text += &format!("\n#[cfg(target_pointer_width = \"{width}\")]\npub use self::native::*;\n\n");
+    text += "/// Client functions, the server trait and its demux: for the ABI being built.\n";
+    text += &format!("#[cfg(target_pointer_width = \"{width}\")]\nmod native {{\n    use super::*;\n");
+    for line in imports(&native, &pure).lines() {
+        text += &format!("    {line}\n");
+    }
+    text += "\n";
+    for line in native.lines() {
+        text += &if line.is_empty() { "\n".to_owned() } else { format!("    {line}\n") };
+    }
+    text + "}\n"
+}
+
+/// The `use` lines for the runtime names `body` uses and `outer` (whose imports it sees through
+/// `super::*`) does not.
+fn imports(body: &str, outer: &str) -> String {
+    let uses = |text: &str, name: &str| {
+        text.match_indices(name).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + name.len()..].chars().next();
+            let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+            boundary(before) && boundary(after)
+        })
+    };
+    let groups = [
+        ("crate::kern", &["Error", "Result"][..]),
+        ("crate::ool", &["OolMemory"][..]),
+        ("crate::port", &["PortName", "ReceiveRight", "SendOnceRight", "SendRight"][..]),
+    ];
+    let mut lines = String::new();
+    for (path, names) in groups {
+        let names: Vec<&str> = names.iter().copied().filter(|n| uses(body, n) && !uses(outer, n)).collect();
+        match names.as_slice() {
+            [] => {}
+            [one] => lines += &format!("use {path}::{one};\n"),
+            many => lines += &format!("use {path}::{{{}}};\n", many.join(", ")),
+        }
+    }
+    lines
 }
 
 impl<'a> Gen<'a> {
-    fn module(&mut self) {
-        let abi = self.abi.module().to_uppercase();
-        self.o.line("#[allow(unused_imports)]");
-        self.o.line(format!("use crate::mig_rt::{{self as rt, {abi} as ABI}};"));
-        self.o.line("#[allow(unused_imports)]");
-        self.o.line("use crate::kern::{Error, Result};");
-        self.o.line("#[allow(unused_imports)]");
-        self.o.line("use crate::port::{PortName, ReceiveRight, SendOnceRight, SendRight};");
-        self.o.line("#[allow(unused_imports)]");
-        self.o.line("use crate::ool::OolMemory;");
-        self.o.line("");
+    /// The constants and, per routine, the request and reply encoders and decoders.
+    fn messages(&mut self) {
         self.o.doc(&format!("First message id of the `{}` subsystem.", self.subsystem.name));
         self.o.line(format!("pub const BASE: i32 = {};", self.subsystem.base));
         let max_reply = self.routines().map(|r| layout::reply(self.abi, r).max_size).max().unwrap_or(0).max(self.abi.error_reply_size());
@@ -378,27 +419,18 @@ impl<'a> Gen<'a> {
             self.o.line("");
             self.routine_module(routine);
         }
-        let native = match self.abi {
-            Abi::X86_64 => "64",
-            Abi::I686 => "32",
-        };
-        self.o.line("");
-        self.o.line(format!("#[cfg(target_pointer_width = \"{native}\")]"));
-        self.o.line("pub use self::native::*;");
-        self.o.line("");
-        self.o.doc("Client functions, the server trait and its demux: for the ABI being built.");
-        self.o.line(format!("#[cfg(target_pointer_width = \"{native}\")]"));
-        self.o.line("mod native {");
-        self.o.line("use super::*;");
+    }
+
+    /// The client functions, the server trait and the demux.
+    fn native(&mut self) {
+        let routines: Vec<&'a Routine> = self.routines().collect();
         for routine in &routines {
-            self.o.line("");
             self.client(routine);
+            self.o.line("");
         }
-        self.o.line("");
         self.server_trait(&routines);
         self.o.line("");
         self.demux(&routines);
-        self.o.line("}");
     }
 
     fn routines(&self) -> impl Iterator<Item = &'a Routine> + use<'a> {
