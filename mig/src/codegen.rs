@@ -202,7 +202,12 @@ fn put_descriptor(o: &mut Out, abi: Abi, item: &Item, number: Option<&str>, name
     let d = &item.descriptor;
     let bytes = d.bytes(abi);
     let off = at(item, 0);
-    o.line(format!("// {}: {}", item.name, describe(d)));
+    let described = describe(d);
+    let described = match number {
+        Some(_) if d.inline => described.replace(" × ", " × up to "),
+        _ => described,
+    };
+    o.line(format!("// {}: {described}", item.name));
     match (abi, d.long) {
         (Abi::X86_64, _) | (Abi::I686, false) => {
             let mut word = u32::from_le_bytes(bytes[..4].try_into().unwrap());
@@ -643,7 +648,12 @@ impl<'a> Gen<'a> {
         let abi = self.abi;
         let lifetime = self.needs_lifetime(routine, message, true);
         let struct_name = if lifetime { "Request<'a>" } else { "Request" };
-        self.o.doc("A request as the server receives it. Rights and out-of-line memory are raw: the receiver\nnow holds them.");
+        let carries = if message.may_be_complex() {
+            " Rights and out-of-line memory in it are raw:\nthe receiver now holds them."
+        } else {
+            ""
+        };
+        self.o.doc(&format!("A request as the server receives it.{carries}"));
         self.o.line("#[derive(Debug)]");
         // (field, type, value in `decode`, doc)
         let request_port = rust_ident(&self.request_port(routine).name);
@@ -715,11 +725,9 @@ impl<'a> Gen<'a> {
         self.o.line("}");
         // A message with rights or memory must say so; one without must not — unless a
         // polymorphic or indefinite item decides at run time (checked where it is read).
-        let decided_at_run_time =
-            message.items.iter().any(|i| i.descriptor.name.is_none() || matches!(i.data, Data::Indefinite { .. }));
         if message.complex {
             self.o.line("if !header.complex() {");
-        } else if !decided_at_run_time {
+        } else if !message.complex_at_run_time() {
             self.o.line("if header.complex() {");
         } else {
             return;
@@ -1008,7 +1016,12 @@ impl<'a> Gen<'a> {
             .collect();
         let lifetime = outputs.iter().any(|(_, t)| t.contains("'a"));
         let ret = tuple_type(&outputs).replace("'a", "'_");
-        self.o.doc("Checks a reply completely, as GNU MIG's clients do, and decodes it: `MIG_SERVER_DIED` for a\nsend-once notification, `MIG_REPLY_MISMATCH` for another id, `MIG_TYPE_ERROR` for a wrong\nsize, complex bit or descriptor, the server's return code when it is not success. Rights and\nout-of-line memory are raw: the receiver now holds them.");
+        let carries = if message.may_be_complex() {
+            "\nRights and out-of-line memory in it are raw: the receiver now holds them."
+        } else {
+            ""
+        };
+        self.o.doc(&format!("Checks a reply completely, as GNU MIG's clients do, and decodes it: `MIG_SERVER_DIED` for a\nsend-once notification, `MIG_REPLY_MISMATCH` for another id, `MIG_TYPE_ERROR` for a wrong\nsize, complex bit or descriptor, the server's return code when it is not success.{carries}"));
         let _ = lifetime;
         self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
         self.o.line("let header = ABI.header(msg).ok_or(rt::type_error())?;");

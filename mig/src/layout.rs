@@ -158,6 +158,19 @@ pub struct Message {
     pub complex: bool,
 }
 
+impl Message {
+    /// Some item's rights or out-of-line memory are decided at run time (a polymorphic right,
+    /// an indefinite array), so the complex bit is too.
+    pub fn complex_at_run_time(&self) -> bool {
+        self.items.iter().any(|i| i.descriptor.name.is_none() || matches!(i.data, Data::Indefinite { .. }))
+    }
+
+    /// The message carries, or may carry, rights or out-of-line memory.
+    pub fn may_be_complex(&self) -> bool {
+        self.complex || self.complex_at_run_time()
+    }
+}
+
 fn descriptor_for(abi: Abi, ty: &Type, sending: bool, dealloc: bool) -> Descriptor {
     let msg_name = if sending { ty.in_name } else { ty.out_name };
     let size_bits = if ty.is_port() {
