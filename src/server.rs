@@ -127,6 +127,12 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         Ok(Closed::Last)
     }
 
+    /// Flush requests waiting for the next flush, over all devices (for monitoring and tests).
+    pub fn waiting_flushes(&self) -> usize {
+        let table = self.table.lock();
+        table.devices.values().map(|(_, entry)| entry.flush.lock().queued()).sum()
+    }
+
     /// Open devices (each counted once however often it was opened).
     pub fn open_devices(&self) -> usize {
         self.table.lock().devices.len()

@@ -196,6 +196,7 @@ fn requests_during_a_flush_wait_and_share_the_next_single_flush() {
         assert!(answer.try_recv().is_err(), "not answered by the flush that started before it");
         later.push(answer);
     }
+    assert_eq!(server.waiting_flushes(), 5);
     release.send(()).unwrap();
     flusher.join().unwrap();
     assert_eq!(first_answer.recv(), Ok(Ok(())));

@@ -1,0 +1,254 @@
+//! The device server end to end on the host: generated client stubs → simulated kernel →
+//! server loop → generated demux → server core → memory disk, and back.
+
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mach::interfaces::device as iface;
+use mach::kern::{Error, MACH_SEND_INVALID_DEST};
+use mach::port::{PortName, SendRight};
+use mach::sys::sim::Task;
+use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
+use rumpdisk::backend::Geometry;
+use rumpdisk::device::mode::{READ, WRITE};
+use rumpdisk::device::{flavor, D_INVALID_OPERATION, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_SUCH_DEVICE};
+use rumpdisk::device_server::DeviceServer;
+
+const RECORDS: u64 = 4096; // 2 MiB
+
+/// A server task serving `backend` with `threads` threads; the master port is named in the
+/// calling task.
+struct Running {
+    task: Task,
+    master: PortName,
+    server: Arc<DeviceServer<MemoryBackend>>,
+    threads: Vec<JoinHandle<Error>>,
+}
+
+impl Running {
+    fn start(backend: MemoryBackend, threads: usize, upstream: Option<&Running>) -> Running {
+        let client = Task::current();
+        let task = Task::new();
+        // The upstream master, as a send right in the new server's task.
+        let upstream = upstream.map(|up| {
+            let (tx, rx) = channel();
+            let server = up.server.clone();
+            up.task.spawn(move || tx.send(task.insert_send_right(server.master().name()).unwrap()).unwrap()).join().unwrap();
+            rx.recv().unwrap()
+        });
+        let (tx, rx) = channel();
+        task.spawn(move || {
+            let server = DeviceServer::new(backend, upstream.map(SendRight::from_name)).unwrap();
+            let master = client.insert_send_right(server.master().name()).unwrap();
+            tx.send((Arc::new(server), master)).unwrap();
+        })
+        .join()
+        .unwrap();
+        let (server, master) = rx.recv().unwrap();
+        let threads = (0..threads)
+            .map(|_| {
+                let server = server.clone();
+                task.spawn(move || server.serve())
+            })
+            .collect();
+        Running { task, master, server, threads }
+    }
+
+    fn stop(self) {
+        self.task.terminate();
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+    }
+}
+
+fn memory(name: &[u8], records: u64) -> (MemoryBackend, Arc<MemoryDisk>) {
+    let mut backend = MemoryBackend::default();
+    let disk = backend.add(name, Geometry::new(512, records).unwrap()).unwrap();
+    (backend, disk)
+}
+
+fn wd0(threads: usize) -> (Running, Arc<MemoryDisk>) {
+    let (backend, disk) = memory(b"wd0", RECORDS);
+    (Running::start(backend, threads, None), disk)
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed)).collect()
+}
+
+#[test]
+fn open_size_write_read_back_and_flush() {
+    let (server, disk) = wd0(1);
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    let records = iface::device_get_status(dev.name(), flavor::DEV_GET_RECORDS, 1024).unwrap();
+    assert_eq!(records.as_slice(), [RECORDS as i32, 512], "exactly two words for libstore");
+    let size = iface::device_get_status(dev.name(), flavor::DEV_GET_SIZE, 2).unwrap();
+    assert_eq!(size.as_slice(), [RECORDS as i32 * 512, 512]);
+
+    let sector = pattern(512, 1);
+    assert_eq!(iface::device_write(dev.name(), 0, 7, &sector), Ok(512));
+    assert!(iface::device_read(dev.name(), 0, 7, 512).unwrap().as_slice() == sector);
+
+    let mib = pattern(1 << 20, 2);
+    assert_eq!(iface::device_write(dev.name(), 0, 100, &mib), Ok(1 << 20));
+    assert!(iface::device_read(dev.name(), 0, 100, 1 << 20).unwrap().as_slice() == mib);
+
+    // A buffer that starts at an odd address.
+    let unaligned = &pattern(2049, 3)[1..];
+    assert_eq!(iface::device_write(dev.name(), 0, 3000, unaligned), Ok(2048));
+    assert!(iface::device_read(dev.name(), 0, 3000, 2048).unwrap().as_slice() == unaligned);
+
+    assert_eq!(iface::device_read_inband(dev.name(), 0, 7, 1).unwrap().as_slice(), &sector[..1]);
+    assert_eq!(iface::device_read_inband(dev.name(), 0, 7, 4096).unwrap().as_slice(), &sector[..128], "inline reads stop at 128 bytes");
+
+    assert_eq!(iface::device_set_status(dev.name(), flavor::DEV_FLUSH_CACHE, &[]), Ok(()));
+    assert_eq!(disk.flushes(), 1);
+    assert!(disk.durable()[100 * 512..][..1 << 20] == mib[..]);
+    assert_eq!(iface::device_close(dev.name()), Ok(()));
+    server.stop();
+}
+
+#[test]
+fn a_read_only_open_refuses_writes() {
+    let (server, disk) = wd0(1);
+    let ro = iface::device_open(server.master, READ, b"wd0").unwrap();
+    assert_eq!(iface::device_write(ro.name(), 0, 0, &[1; 512]), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_write_inband(ro.name(), 0, 0, &[1; 128]), Err(D_INVALID_OPERATION));
+    assert!(disk.contents().iter().all(|&b| b == 0));
+    let wo = iface::device_open(server.master, WRITE, b"wd0").unwrap();
+    assert_eq!(iface::device_read(wo.name(), 0, 0, 512).map(|m| m.len()), Err(D_INVALID_OPERATION));
+    server.stop();
+}
+
+#[test]
+fn records_and_sizes_are_checked() {
+    let (server, _) = wd0(1);
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    assert_eq!(iface::device_write(dev.name(), 0, RECORDS, &[0; 512]), Err(D_INVALID_SIZE));
+    assert_eq!(iface::device_write(dev.name(), 0, RECORDS + 1, &[]), Err(D_INVALID_RECNUM));
+    assert_eq!(iface::device_write(dev.name(), 0, u64::MAX, &[0; 512]), Err(D_INVALID_RECNUM));
+    assert_eq!(iface::device_write(dev.name(), 0, 0, &[0; 100]), Err(D_INVALID_SIZE));
+    assert_eq!(iface::device_write_inband(dev.name(), 0, 0, &[0; 128]), Err(D_INVALID_SIZE), "inline writes are less than a record");
+    assert_eq!(iface::device_read(dev.name(), 0, RECORDS - 1, 4096).unwrap().len(), 512, "short at the end");
+    assert_eq!(iface::device_read(dev.name(), 0, RECORDS, 512).unwrap().len(), 0);
+    assert_eq!(iface::device_read(dev.name(), 0, RECORDS + 1, 512).map(|m| m.len()), Err(D_INVALID_RECNUM));
+    assert_eq!(iface::device_read(dev.name(), 0, 0, -1).map(|m| m.len()), Err(D_INVALID_SIZE));
+    assert_eq!(iface::device_get_status(dev.name(), flavor::DEV_GET_SIZE, 1).map(|s| s.as_slice().len()), Err(D_INVALID_SIZE));
+    server.stop();
+}
+
+#[test]
+fn unknown_flavors_and_routines_are_invalid_operations() {
+    let (server, _) = wd0(1);
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    assert_eq!(iface::device_set_status(dev.name(), flavor::BLKRRPART, &[]), Ok(()));
+    assert_eq!(iface::device_set_status(dev.name(), 77, &[1, 2, 3]), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_get_status(dev.name(), flavor::DEV_FLUSH_CACHE, 2).map(|s| s.as_slice().len()), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_map(dev.name(), 1, 0, 4096, 0).map(|p| p.name()), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_set_filter(dev.name(), mach::mig_rt::PortArg::copy_send(dev.name()), 0, &[]), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_intr_register(dev.name(), 1, 0, mach::mig_rt::PortArg::copy_send(dev.name())), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_intr_ack(dev.name(), mach::mig_rt::PortArg::copy_send(dev.name())), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_open(dev.name(), READ, b"wd0").map(|p| p.name()), Err(D_INVALID_OPERATION), "a device port is no master");
+    server.stop();
+}
+
+#[test]
+fn reopening_shares_the_port_and_the_last_close_destroys_it() {
+    let (server, _) = wd0(1);
+    let first = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    let second = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    assert_eq!(first.name(), second.name(), "one port, two user references");
+    let read_only = iface::device_open(server.master, READ, b"wd0").unwrap();
+    assert_ne!(read_only.name(), first.name());
+    assert_eq!(server.server.core().open_devices(), 2);
+    assert_eq!(iface::device_close(first.name()), Ok(()));
+    assert_eq!(iface::device_get_status(first.name(), flavor::DEV_GET_SIZE, 2).map(|s| s.as_slice()[0]), Ok(RECORDS as i32 * 512));
+    assert_eq!(iface::device_close(first.name()), Ok(()));
+    assert_eq!(server.server.core().open_devices(), 1);
+    let dead = iface::device_get_status(first.name(), flavor::DEV_GET_SIZE, 2).map(|s| s.as_slice()[0]);
+    assert_eq!(dead.map_err(|e| e.code()), Err(MACH_SEND_INVALID_DEST), "the port died with the last close");
+    assert_eq!(iface::device_close(read_only.name()), Ok(()));
+    assert_eq!(server.server.core().open_devices(), 0);
+    server.stop();
+}
+
+#[test]
+fn other_names_are_forwarded_to_the_upstream_master() {
+    let (console_backend, console) = memory(b"console", 8);
+    let upstream = Running::start(console_backend, 1, None);
+    let (backend, _) = memory(b"wd0", RECORDS);
+    let server = Running::start(backend, 1, Some(&upstream));
+    let dev = iface::device_open(server.master, READ | WRITE, b"console").unwrap();
+    assert_eq!(iface::device_write(dev.name(), 0, 1, &[b'x'; 512]), Ok(512));
+    assert_eq!(console.contents()[512], b'x', "the write reached the upstream device");
+    assert_eq!(server.server.core().open_devices(), 0);
+    assert_eq!(iface::device_open(server.master, READ, b"wd9").map(|p| p.name()), Err(D_NO_SUCH_DEVICE), "upstream's answer");
+    let (alone, _) = wd0(1);
+    assert_eq!(iface::device_open(alone.master, READ, b"console").map(|p| p.name()), Err(D_NO_SUCH_DEVICE), "no upstream");
+    server.stop();
+    upstream.stop();
+    alone.stop();
+}
+
+#[test]
+fn a_failed_flush_or_write_is_reported_never_success() {
+    let (server, disk) = wd0(1);
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    disk.set_faults(Faults { flush: Some(D_IO_ERROR), write: Some(Error::new(5).unwrap()), ..Faults::default() });
+    assert_eq!(iface::device_set_status(dev.name(), flavor::DEV_FLUSH_CACHE, &[]), Err(D_IO_ERROR));
+    assert_eq!(iface::device_write(dev.name(), 0, 0, &[1; 512]), Err(Error::new(5).unwrap()), "the backend's errno");
+    server.stop();
+}
+
+#[test]
+fn out_of_line_data_is_released_on_every_path() {
+    let (server, disk) = wd0(1);
+    let dev = iface::device_open(server.master, READ, b"wd0").unwrap();
+    let rw = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    let before = server.task.stats();
+    for _ in 0..20 {
+        assert_eq!(iface::device_write(dev.name(), 0, 0, &[1; 8192]), Err(D_INVALID_OPERATION));
+        assert_eq!(iface::device_write(rw.name(), 0, RECORDS, &[1; 8192]), Err(D_INVALID_SIZE));
+        assert_eq!(iface::device_write(rw.name(), 0, 0, &[1; 8192]), Ok(8192));
+        let data = iface::device_read(rw.name(), 0, 0, 8192).unwrap();
+        assert_eq!(data.len(), 8192);
+    }
+    disk.set_faults(Faults { write: Some(D_IO_ERROR), ..Faults::default() });
+    assert_eq!(iface::device_write(rw.name(), 0, 0, &[1; 8192]), Err(D_IO_ERROR));
+    assert_eq!(server.task.stats(), before, "no region or name left behind in the server");
+    server.stop();
+}
+
+#[test]
+fn flushes_arriving_during_a_flush_are_answered_by_one_more_flush() {
+    let (server, disk) = wd0(3);
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel::<()>();
+    let gate = std::sync::Mutex::new(Some((started_tx, release_rx)));
+    disk.set_flush_hook(Some(Box::new(move || {
+        if let Some((started, release)) = gate.lock().unwrap().take() {
+            started.send(()).unwrap();
+            release.recv().unwrap();
+        }
+    })));
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap().into_name();
+    let client = Task::current();
+    let flush = move || client.spawn(move || iface::device_set_status(dev, flavor::DEV_FLUSH_CACHE, &[]));
+    let first = flush();
+    started.recv().unwrap();
+    assert_eq!(iface::device_write(dev, 0, 9, &[9; 512]), Ok(512), "I/O goes on during a flush");
+    let waiting: Vec<_> = (0..4).map(|_| flush()).collect();
+    while server.server.core().waiting_flushes() < 4 {
+        std::thread::yield_now();
+    }
+    release.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), Ok(()));
+    for client in waiting {
+        assert_eq!(client.join().unwrap(), Ok(()));
+    }
+    assert_eq!(disk.flushes(), 2, "four waiting requests, one flush");
+    assert_eq!(disk.durable()[9 * 512..10 * 512], [9; 512]);
+    server.stop();
+}
