@@ -10,9 +10,19 @@ use crate::port::{PortName, SendOnceRight};
 const DEVICE: PortName = PortName::new(7);
 const REPLY: PortName = PortName::new(9);
 
-/// What the kernel does on delivery: the header's ports swap (x86_64 slots at 8 and 16).
+/// What the kernel does on delivery: the header's ports swap (x86_64 slots at 8 and 16), and
+/// so do their bits, each disposition becoming the right the receiver holds.
 fn deliver_x86_64(msg: &mut [u8]) {
+    let received = |disposition: u32| match disposition {
+        21 | 18 => 18,
+        16 => 16,
+        0 => 0,
+        _ => 17,
+    };
+    let bits = rt::get_u32(msg, 0);
+    let swapped = (bits & rt::COMPLEX) | received((bits >> 8) & 0xff) | received(bits & 0xff) << 8;
     let (remote, local) = (rt::get_u32(msg, 8), rt::get_u32(msg, 16));
+    rt::put_u32(msg, 0, swapped);
     rt::put_u32(msg, 8, local);
     rt::put_u32(msg, 16, remote);
 }
@@ -90,12 +100,17 @@ fn demux_serves_defers_and_rejects() {
     let mut disk = Disk::default();
     let mut request = [0u8; 8192];
     let mut reply = [0u8; x86_64::MAX_REPLY_SIZE];
-    // An unknown flavor: an error reply, 48 bytes, to the request's reply port.
+    // An unknown flavor: an error reply, 48 bytes, moving the send-once right the request
+    // carried (MACH_MSGH_BITS_REPLY of the received bits) back to the client.
     let size = x86_64::device_set_status::request::encode(&mut request, DEVICE, 77, &[1], REPLY).unwrap();
+    deliver_x86_64(&mut request);
     assert_eq!(x86_64::demux(&mut disk, &request[..size], &mut reply), Demuxed::Reply(48));
+    let header = rt::X86_64.header(&reply).unwrap();
+    assert_eq!((header.bits, header.remote_port, header.local_port, header.id), (18, REPLY, PortName::NULL, 2910));
     assert_eq!(x86_64::device_set_status::reply::decode(&reply[..48]).unwrap_err().code(), D_INVALID_OPERATION as i32);
     // A flush: deferred, nothing sent now; later the generated encoder builds the reply.
     let size = x86_64::device_set_status::request::encode(&mut request, DEVICE, DEV_FLUSH_CACHE, &[], REPLY).unwrap();
+    deliver_x86_64(&mut request);
     assert_eq!(x86_64::demux(&mut disk, &request[..size], &mut reply), Demuxed::NoReply);
     let right = disk.flushes.pop().unwrap();
     let size = x86_64::device_set_status::reply::encode(&mut reply, right.into_name(), 18, Ok(())).unwrap();

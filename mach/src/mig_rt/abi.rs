@@ -46,9 +46,10 @@ impl Header {
     pub fn complex(&self) -> bool {
         self.bits & COMPLEX != 0
     }
-    /// `MACH_MSGH_BITS_REPLY`: the disposition a reply to this message uses.
+    /// `MACH_MSGH_BITS_REPLY`: the disposition a reply to this message uses. On receipt the
+    /// kernel has swapped the header, so the remote bits describe the reply right.
     pub fn reply_disposition(&self) -> u32 {
-        (self.bits >> 8) & 0xff
+        self.bits & 0xff
     }
 }
 

@@ -24,7 +24,7 @@ fn headers_must_fit_their_bytes() {
     let mut buf = [0u8; 48];
     X86_64.put_header(&mut buf, 0x1513, 40, PortName::new(5), PortName::new(6), 2800);
     let header = X86_64.header(&buf[..40]).unwrap();
-    assert_eq!((header.size, header.id, header.reply_disposition()), (40, 2800, 0x15));
+    assert_eq!((header.size, header.id, header.reply_disposition()), (40, 2800, 0x13));
     assert_eq!((header.remote_port, header.local_port), (PortName::new(5), PortName::new(6)));
     assert!(X86_64.header(&buf[..39]).is_none());
     assert!(X86_64.header(&buf[..31]).is_none());
