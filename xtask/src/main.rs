@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's host-side orchestration (set-up, test suite, VM runs, benchmarks).
 
 mod barrier;
+mod scenarios;
 mod setup;
+mod vm;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ usage: cargo xtask <command>
   setup   install host packages and fetch GNU Mach, its headers and GNU MIG into target/sysroot
   test    set up, then run every test: host tests, Hurd cross-builds, VM tests on GNU Mach
   run     set up, then boot GNU Mach in QEMU with the project's tasks (the main job)
+  vm [NAME...]
+          boot the VM scenarios (all, or those named) on GNU Mach and report their tests
   check-barrier LOG CONSOLE [IMAGE]
           check a blklogwrites device log against the syncs a console capture reports
 ";
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("test") => test_all(),
         Some("check-barrier") => barrier::check_files(&args[1..]),
+        Some("vm") => setup::run().and_then(|()| vm_scenarios(&args[1..])),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -59,8 +64,34 @@ fn test_all() -> Result<(), Error> {
             cargo(&args)
         })?;
     }
+    step("VM tests on GNU Mach", || vm_scenarios(&[]))?;
     eprintln!("xtask: all tests passed in {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Boots the scenarios named (all when none is) and reports `N passed, N failed`.
+fn vm_scenarios(names: &[String]) -> Result<(), Error> {
+    let scenarios: Vec<_> =
+        scenarios::all()?.into_iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect();
+    if scenarios.is_empty() {
+        return Err(Error::new(format!("no VM scenario named {}", names.join(", "))));
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for scenario in &scenarios {
+        let start = Instant::now();
+        let outcome = vm::run(scenario)?;
+        if vm::report(scenario, &outcome, start.elapsed()) {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(format!("{failed} VM scenario(s) failed")))
+    }
 }
 
 fn step(name: &str, f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
@@ -72,7 +103,7 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> 
     r
 }
 
-fn cargo(args: &[&str]) -> Result<(), Error> {
+pub fn cargo(args: &[&str]) -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(args)

@@ -1,0 +1,70 @@
+//! What every test task shares: reporting results on the console the way the VM harness reads
+//! them (`test NAME ... ok` / `test NAME ... FAILED: why`, then GNU Mach's test end markers).
+#![no_std]
+
+extern crate alloc;
+
+use alloc::string::String;
+use mach::interfaces::mach_host;
+use mach::port::PortName;
+
+/// The outcome of one test: `Err` carries the reason.
+pub type Outcome = Result<(), String>;
+
+/// Counts and prints test results, and ends the VM run.
+pub struct Suite {
+    host_priv: PortName,
+    failed: usize,
+}
+
+impl Suite {
+    /// Starts a suite that will reboot through `host_priv` (QEMU runs with `-no-reboot`, so the
+    /// VM exits). Panics end the run with the failure marker.
+    pub fn new(host_priv: PortName) -> Suite {
+        mach::report_panics_to(host_priv);
+        Suite { host_priv, failed: 0 }
+    }
+
+    /// Runs one named test and prints its result line.
+    pub fn run(&mut self, name: &str, test: impl FnOnce() -> Outcome) {
+        match test() {
+            Ok(()) => log::info!("test {name} ... ok"),
+            Err(why) => {
+                self.failed += 1;
+                log::info!("test {name} ... FAILED: {why}");
+            }
+        }
+    }
+
+    /// Prints the end marker for the results so far and reboots.
+    pub fn finish(self) -> ! {
+        if self.failed == 0 {
+            log::info!("gnumach-test-success-and-reboot");
+        } else {
+            log::info!("gnumach-test-failure");
+        }
+        let _ = mach_host::host_reboot(self.host_priv, 0);
+        panic!("host_reboot returned");
+    }
+}
+
+/// `Err` with a formatted reason unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(alloc::format!($($why)+));
+        }
+    };
+}
+
+/// Turns any displayable error into a test failure with context.
+pub trait Context<T> {
+    fn context(self, what: &str) -> Result<T, String>;
+}
+
+impl<T, E: core::fmt::Debug> Context<T> for Result<T, E> {
+    fn context(self, what: &str) -> Result<T, String> {
+        self.map_err(|e| alloc::format!("{what}: {e:?}"))
+    }
+}

@@ -1,0 +1,363 @@
+//! The GNU Mach VM harness: freestanding tasks → GRUB rescue ISO → QEMU → console → test results.
+//!
+//! A [`Scenario`] is data: the boot modules (tasks and their boot-script words), the disks, the
+//! time limit, and what the console must show. Tasks report through the kernel console with lines
+//! `test NAME ... ok` or `test NAME ... FAILED: why`, and end with GNU Mach's own test markers:
+//! `gnumach-test-success-and-reboot` or `gnumach-test-failure`.
+
+use crate::setup::sysroot_dir;
+use crate::{project_root, run_quiet, Error};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const SUCCESS_MARKER: &str = "gnumach-test-success-and-reboot";
+pub const FAILURE_MARKER: &str = "gnumach-test-failure";
+
+/// One boot module: a task binary (or a data file) and the boot-script words after its name.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// File placed in the ISO's /boot.
+    pub file: PathBuf,
+    /// The task's argv[0] as GRUB passes it (also the file's name in the ISO).
+    pub name: String,
+    /// Boot-script words, e.g. `${host-port}`, `$(task-resume)`; each is single-quoted for GRUB.
+    pub words: Vec<String>,
+}
+
+/// Block device options for one IDE disk on the primary channel.
+#[derive(Clone, Debug)]
+pub struct Disk {
+    pub image: PathBuf,
+    /// Record every write and flush in this dm-log-writes file (QEMU `blklogwrites`).
+    pub write_log: Option<PathBuf>,
+    /// Make the first flush fail with EIO (QEMU `blkdebug`, above the write log).
+    pub fail_first_flush: bool,
+    /// Make the first write to this sector fail with EIO.
+    pub fail_write_at_sector: Option<u64>,
+}
+
+/// What a scenario expects from the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The success marker, no failed test, at least one test.
+    Pass,
+    /// The failure marker (a negative test: e.g. a faulting task must be reported).
+    Failure,
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub modules: Vec<Module>,
+    pub disks: Vec<Disk>,
+    pub timeout: Duration,
+    pub expect: Expect,
+    /// SIGKILL QEMU as soon as a console line contains this (no shutdown flush).
+    pub kill_on: Option<String>,
+}
+
+/// What one VM run printed, as tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub passed: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub success_marker: bool,
+    pub failure_marker: bool,
+    pub timed_out: bool,
+    pub killed: bool,
+}
+
+impl Outcome {
+    /// Reads `test NAME ... ok|FAILED: why` lines and the end markers out of a console capture.
+    pub fn parse(console: &str) -> Outcome {
+        let mut o = Outcome::default();
+        for line in console.lines() {
+            let line = line.trim_end_matches('\r');
+            if line.contains(SUCCESS_MARKER) {
+                o.success_marker = true;
+            } else if line.contains(FAILURE_MARKER) {
+                o.failure_marker = true;
+            }
+            let Some(rest) = line.find("test ").map(|i| &line[i + 5..]) else { continue };
+            let Some((name, result)) = rest.split_once(" ... ") else { continue };
+            if result == "ok" {
+                o.passed.push(name.to_owned());
+            } else if let Some(why) = result.strip_prefix("FAILED") {
+                o.failed.push((name.to_owned(), why.trim_start_matches(':').trim().to_owned()));
+            }
+        }
+        o
+    }
+
+    /// Whether the run meets `expect`; the reason when it does not.
+    pub fn verdict(&self, expect: Expect) -> Result<(), String> {
+        match expect {
+            Expect::Failure if self.failure_marker => Ok(()),
+            Expect::Failure => Err("the expected failure was not reported".into()),
+            Expect::Pass if self.timed_out => Err("timed out".into()),
+            Expect::Pass if self.failure_marker => Err("a task reported a failure".into()),
+            Expect::Pass if !self.failed.is_empty() => Err(format!("{} test(s) failed", self.failed.len())),
+            Expect::Pass if self.killed && !self.passed.is_empty() => Ok(()),
+            Expect::Pass if !self.success_marker => Err("the end marker is missing".into()),
+            Expect::Pass if self.passed.is_empty() => Err("no test ran".into()),
+            Expect::Pass => Ok(()),
+        }
+    }
+}
+
+/// The grub.cfg that boots GNU Mach with `modules`.
+pub fn grub_cfg(modules: &[Module]) -> String {
+    let mut cfg = String::from(
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=0\n\
+         menuentry rumpdisk-rs {\n  multiboot /boot/gnumach.gz console=com0\n",
+    );
+    for m in modules {
+        let _ = write!(cfg, "  module /boot/{} {}", m.name, m.name);
+        for w in &m.words {
+            let _ = write!(cfg, " '{w}'");
+        }
+        cfg.push('\n');
+    }
+    cfg.push_str("}\n");
+    cfg
+}
+
+/// QEMU's block options for `disk` as drive `index` (ide bus 0, unit `index`).
+pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
+    let node = |n: &str| format!("{n}{index}");
+    let mut args = vec![
+        "-blockdev".to_owned(),
+        format!("driver=file,node-name={},filename={},cache.direct=off", node("img"), disk.image.display()),
+    ];
+    let mut top = node("img");
+    if let Some(log) = &disk.write_log {
+        args.push("-blockdev".into());
+        args.push(format!("driver=file,node-name={},filename={}", node("log"), log.display()));
+        args.push("-blockdev".into());
+        args.push(format!(
+            "driver=blklogwrites,node-name={},file={top},log={},log-super-update-interval=1",
+            node("blw"),
+            node("log")
+        ));
+        top = node("blw");
+    }
+    if disk.fail_first_flush || disk.fail_write_at_sector.is_some() {
+        // blkdebug above the log, so a failed flush is not logged as a FLUSH.
+        let rules = disk.image.with_extension(format!("blkdebug{index}.conf"));
+        args.push("-blockdev".into());
+        args.push(format!(
+            "driver=blkdebug,node-name={},image={top},config={}",
+            node("dbg"),
+            rules.display()
+        ));
+        top = node("dbg");
+    }
+    args.push("-blockdev".into());
+    args.push(format!("driver=raw,node-name={},file={top},cache.writeback=on", node("raw")));
+    args.push("-device".into());
+    args.push(format!("ide-hd,drive={},bus=ide.0,unit={index}", node("raw")));
+    args
+}
+
+/// The blkdebug rules for `disk`'s injected errors.
+pub fn blkdebug_rules(disk: &Disk) -> String {
+    let mut rules = String::new();
+    if disk.fail_first_flush {
+        rules += "[inject-error]\nevent = \"flush_to_disk\"\niotype = \"flush\"\nerrno = \"5\"\nonce = \"on\"\n\n";
+    }
+    if let Some(sector) = disk.fail_write_at_sector {
+        rules += &format!(
+            "[inject-error]\nevent = \"pwritev\"\niotype = \"write\"\nerrno = \"5\"\nsector = \"{sector}\"\nonce = \"on\"\n\n"
+        );
+    }
+    rules
+}
+
+/// Where a scenario's files go.
+pub fn run_dir(scenario: &str) -> PathBuf {
+    project_root().join("target/vm").join(scenario)
+}
+
+/// Boots `scenario` and returns what its console showed; the console is kept in
+/// `target/vm/<name>/console.log`.
+pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
+    let dir = run_dir(&scenario.name);
+    let iso_root = dir.join("iso");
+    let _ = fs::remove_dir_all(&iso_root);
+    fs::create_dir_all(iso_root.join("boot/grub")).map_err(|e| Error::io(&iso_root, e))?;
+    let kernel = sysroot_dir().join("amd64/boot/gnumach-1.8-amd64-up.gz");
+    copy(&kernel, &iso_root.join("boot/gnumach.gz"))?;
+    for m in &scenario.modules {
+        copy(&m.file, &iso_root.join("boot").join(&m.name))?;
+    }
+    let cfg = iso_root.join("boot/grub/grub.cfg");
+    fs::write(&cfg, grub_cfg(&scenario.modules)).map_err(|e| Error::io(&cfg, e))?;
+    let iso = dir.join("boot.iso");
+    run_quiet(Command::new("grub-mkrescue").arg("-o").arg(&iso).arg(&iso_root), "grub-mkrescue")?;
+
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-no-reboot", "-monitor", "none"])
+        .args(["-serial", "stdio", "-boot", "d", "-cdrom"])
+        .arg(&iso);
+    for (i, disk) in scenario.disks.iter().enumerate() {
+        if let Some(log) = &disk.write_log {
+            fs::write(log, b"").map_err(|e| Error::io(log, e))?;
+        }
+        if disk.fail_first_flush || disk.fail_write_at_sector.is_some() {
+            let rules = disk.image.with_extension(format!("blkdebug{i}.conf"));
+            fs::write(&rules, blkdebug_rules(disk)).map_err(|e| Error::io(&rules, e))?;
+        }
+        qemu.args(disk_args(disk, i));
+    }
+    let console_path = dir.join("console.log");
+    let (console, timed_out, killed) = run_qemu(qemu, scenario.timeout, scenario.kill_on.as_deref())?;
+    fs::write(&console_path, &console).map_err(|e| Error::io(&console_path, e))?;
+    let mut outcome = Outcome::parse(&console);
+    outcome.timed_out = timed_out;
+    outcome.killed = killed;
+    Ok(outcome)
+}
+
+/// Runs QEMU, collecting its serial console until it exits, the time limit passes, or a line
+/// contains `kill_on` (then SIGKILL: QEMU must not flush the disk on the way out).
+fn run_qemu(mut qemu: Command, timeout: Duration, kill_on: Option<&str>) -> Result<(String, bool, bool), Error> {
+    let mut child = qemu
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot run qemu-system-x86_64: {e}")))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+            if lines.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut console = String::new();
+    let (mut timed_out, mut killed) = (false, false);
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                let hit = kill_on.is_some_and(|k| line.contains(k));
+                console.push_str(&line);
+                console.push('\n');
+                if hit {
+                    let _ = child.kill(); // SIGKILL
+                    killed = true;
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| Error::new(format!("waiting for qemu: {e}")))?;
+    if !status.success() && !killed && !timed_out {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        if !err.trim().is_empty() {
+            return Err(Error::new(format!("qemu failed ({status}): {}", err.trim())));
+        }
+    }
+    Ok((console, timed_out, killed))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), Error> {
+    fs::copy(from, to).map(drop).map_err(|e| Error::io(from, e))
+}
+
+/// Prints a scenario's per-test lines and its verdict; returns whether it met its expectation.
+pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
+    let mut out = std::io::stdout().lock();
+    for name in &outcome.passed {
+        let _ = writeln!(out, "  {}: {name} ... ok", scenario.name);
+    }
+    for (name, why) in &outcome.failed {
+        let _ = writeln!(out, "  {}: {name} ... FAILED: {why}", scenario.name);
+    }
+    let verdict = outcome.verdict(scenario.expect);
+    let _ = match &verdict {
+        Ok(()) => writeln!(out, "vm {} ... ok ({:.2} s)", scenario.name, took.as_secs_f64()),
+        Err(why) => writeln!(
+            out,
+            "vm {} ... FAILED: {why} (console: {})",
+            scenario.name,
+            run_dir(&scenario.name).join("console.log").display()
+        ),
+    };
+    verdict.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tests_and_markers() {
+        let console = "GNU Mach 1.8\r\nboot: test vm_allocate ... ok\r\ntest ports ... FAILED: names leaked\n\
+                       test x ... ok\ngnumach-test-success-and-reboot\n";
+        let o = Outcome::parse(console);
+        assert_eq!(o.passed, vec!["vm_allocate", "x"]);
+        assert_eq!(o.failed, vec![("ports".to_owned(), "names leaked".to_owned())]);
+        assert!(o.success_marker && !o.failure_marker);
+        assert_eq!(o.verdict(Expect::Pass), Err("1 test(s) failed".into()));
+    }
+
+    #[test]
+    fn a_run_needs_its_end_marker_and_a_test() {
+        let mut o = Outcome::parse("test a ... ok\n");
+        assert_eq!(o.verdict(Expect::Pass), Err("the end marker is missing".into()));
+        o.success_marker = true;
+        assert_eq!(o.verdict(Expect::Pass), Ok(()));
+        assert_eq!(Outcome::parse(SUCCESS_MARKER).verdict(Expect::Pass), Err("no test ran".into()));
+        o.timed_out = true;
+        assert_eq!(o.verdict(Expect::Pass), Err("timed out".into()));
+    }
+
+    #[test]
+    fn a_negative_scenario_needs_the_failure_marker() {
+        assert_eq!(Outcome::parse("gnumach-test-failure\n").verdict(Expect::Failure), Ok(()));
+        assert!(Outcome::parse(SUCCESS_MARKER).verdict(Expect::Failure).is_err());
+    }
+
+    #[test]
+    fn grub_cfg_quotes_boot_script_words() {
+        let cfg = grub_cfg(&[Module {
+            file: "x".into(),
+            name: "server".into(),
+            words: vec!["${host-port}".into(), "$(server-task=task-create)".into(), "$(task-resume)".into()],
+        }]);
+        assert!(cfg.contains("multiboot /boot/gnumach.gz console=com0\n"));
+        assert!(cfg.contains("  module /boot/server server '${host-port}' '$(server-task=task-create)' '$(task-resume)'\n"));
+    }
+
+    #[test]
+    fn disk_stack_puts_blkdebug_above_the_write_log() {
+        let disk = Disk {
+            image: "d.img".into(),
+            write_log: Some("w.log".into()),
+            fail_first_flush: true,
+            fail_write_at_sector: None,
+        };
+        let args = disk_args(&disk, 0).join(" ");
+        let (log, dbg, raw) = (args.find("blklogwrites").unwrap(), args.find("blkdebug").unwrap(), args.find("driver=raw").unwrap());
+        assert!(log < dbg && dbg < raw, "{args}");
+        assert!(args.contains("image=blw0") && args.contains("file=dbg0") && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0"));
+        assert!(blkdebug_rules(&disk).contains("event = \"flush_to_disk\""));
+    }
+}
