@@ -64,30 +64,36 @@ const HEADERS: &str = "#include <mach/kern_return.h>\n\
                        #include <mach/port.h>\n\
                        #include <mach/task_special_ports.h>\n\
                        #include <mach/vm_prot.h>\n\
+                       #include <mach/machine/thread_status.h>\n\
                        #include <device/device_types.h>\n";
 
 /// The project's flush flavor: GNU Mach's `DEV_FLUSH_CACHE`, which older headers lack.
 const DEV_FLUSH_CACHE: u32 = 2;
 
-/// bindgen over gnumach's headers in `include` for `clang_target`, keeping `vars`.
-fn bind(include: &Path, clang_target: &str, vars: &str) -> String {
+/// bindgen over gnumach's headers in `include` for `clang_target`, keeping the constants
+/// `vars` and the C types `types`.
+fn bind(include: &Path, clang_target: &str, vars: &str, types: &str) -> String {
     bindgen::Builder::default()
         .header_contents("gnumach.h", HEADERS)
         .clang_arg(format!("-I{}", include.display()))
         .clang_arg(format!("--target={clang_target}"))
         .use_core()
+        .derive_default(true)
         .allowlist_var(vars)
+        .allowlist_type(types)
         .generate()
         .unwrap_or_else(|e| panic!("bindgen over gnumach headers in {}: {e}", include.display()))
         .to_string()
 }
 
 /// `KERN_*`, `MACH_*`, `MIG_*`, `D_*`, `DEV_*`, `TASK_*`, `VM_*` from gnumach's headers (the
-/// amd64 ones; the values are the same for i386), plus `DEV_FLUSH_CACHE`: defined here when the
-/// header predates it, and checked equal to the project's value in every header that has it.
+/// amd64 ones; the values are the same for i386); the target ABI's `struct i386_thread_state`
+/// with `i386_THREAD_STATE` (the runtime starts threads with it); and `DEV_FLUSH_CACHE`:
+/// defined here when the header predates it, and checked equal to the project's value in
+/// every header that has it.
 fn constants(include_x86_64: &Path, include_i686: &Path, out: &Path) {
-    let mut text = bind(include_x86_64, "x86_64-unknown-linux-gnu", "(KERN|MACH|MIG|D|DEV|TASK|VM)_.*");
-    let i686 = bind(include_i686, "i686-unknown-linux-gnu", "DEV_FLUSH_CACHE");
+    let mut text = bind(include_x86_64, "x86_64-unknown-linux-gnu", "(KERN|MACH|MIG|D|DEV|TASK|VM)_.*", "");
+    let i686 = bind(include_i686, "i686-unknown-linux-gnu", "DEV_FLUSH_CACHE", "");
     let expected = format!("pub const DEV_FLUSH_CACHE: u32 = {DEV_FLUSH_CACHE};");
     for (header, bound) in [(include_x86_64, &text), (include_i686, &i686)] {
         if bound.contains("pub const DEV_FLUSH_CACHE:") {
@@ -104,5 +110,11 @@ fn constants(include_x86_64: &Path, include_i686: &Path, out: &Path) {
              /// defined by the project because this header predates it).\n{expected}\n"
         ));
     }
+    // The thread state differs between the ABIs: bind the one of the target being built.
+    text.push_str(&if env::var("CARGO_CFG_TARGET_POINTER_WIDTH").as_deref() == Ok("32") {
+        bind(include_i686, "i686-unknown-linux-gnu", "i386_THREAD_STATE", "i386_thread_state")
+    } else {
+        bind(include_x86_64, "x86_64-unknown-linux-gnu", "i386_THREAD_STATE", "i386_thread_state")
+    });
     std::fs::write(out.join("constants.rs"), text).expect("OUT_DIR is writable");
 }
