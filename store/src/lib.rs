@@ -14,6 +14,10 @@ extern crate std;
 pub mod class;
 pub mod errno;
 pub mod error;
+#[cfg(all(target_os = "hurd", feature = "mach"))]
+pub mod hurd;
+#[cfg(feature = "mach")]
+pub mod mach_device;
 pub mod name;
 pub mod open;
 pub mod runs;
