@@ -15,6 +15,8 @@
 //! uninitialised stack buffer, so its padding bytes are whatever the stack held; zeroing them is
 //! what makes "whole message, padding included" comparable (the Rust stubs send zero padding).
 //!
+//! `GNU_MIG_TRACE=1` prints every command to stderr (to replay one by hand).
+//!
 //! Protocol (one command a line, output lines end with `ok` or `err <why>`; byte strings are
 //! `x<hex>`; numbers decimal):
 //! - `reply-port N`: the name `mig_get_reply_port` returns.
@@ -34,6 +36,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::cell::OnceCell;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The two message ABIs GNU Mach speaks.
@@ -397,22 +400,37 @@ pub struct Driver {
     stdout: BufReader<ChildStdout>,
 }
 
-/// The user program for `abi` (shared by the tests of one process; lock it per exchange).
+/// The user program for `abi`, one per test thread (tests run in parallel and must not wait on
+/// each other's exchanges).
 pub fn user(abi: Abi) -> MutexGuard<'static, Driver> {
-    static USERS: [OnceLock<Mutex<Driver>>; 2] = [OnceLock::new(), OnceLock::new()];
-    lock(USERS[abi as usize].get_or_init(|| Mutex::new(Driver::start(&build(abi).user_program))))
+    thread_local! {
+        static USERS: [OnceCell<&'static Mutex<Driver>>; 2] = const { [OnceCell::new(), OnceCell::new()] };
+    }
+    let driver = USERS.with(|u| *u[abi as usize].get_or_init(|| leak(&build(abi).user_program)));
+    lock(driver)
 }
 
-/// The server program for `abi`.
+/// The server program for `abi`, one per test thread.
 pub fn server(abi: Abi) -> MutexGuard<'static, Driver> {
-    static SERVERS: [OnceLock<Mutex<Driver>>; 2] = [OnceLock::new(), OnceLock::new()];
-    lock(SERVERS[abi as usize].get_or_init(|| Mutex::new(Driver::start(&build(abi).server_program))))
+    thread_local! {
+        static SERVERS: [OnceCell<&'static Mutex<Driver>>; 2] = const { [OnceCell::new(), OnceCell::new()] };
+    }
+    let driver = SERVERS.with(|s| *s[abi as usize].get_or_init(|| leak(&build(abi).server_program)));
+    lock(driver)
+}
+
+/// A driver that lives as long as the test process (it exits when its stdin closes with it).
+fn leak(program: &Path) -> &'static Mutex<Driver> {
+    Box::leak(Box::new(Mutex::new(Driver::start(program))))
 }
 
 fn lock(m: &'static Mutex<Driver>) -> MutexGuard<'static, Driver> {
-    // A test that panicked mid-exchange leaves the protocol in step (every command reads to `ok`);
-    // one that crashed the program leaves a dead one, replaced here so other tests go on.
-    let mut driver = m.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // A test that panicked mid-exchange may have left the program dead or out of step: restart it.
+    let mut driver = m.lock().unwrap_or_else(|poisoned| {
+        let mut driver = poisoned.into_inner();
+        driver.child.kill().ok();
+        driver
+    });
     if !matches!(driver.child.try_wait(), Ok(None)) {
         *driver = Driver::start(&driver.program.clone());
     }
@@ -473,6 +491,9 @@ impl Driver {
 
     /// Sends one command; the lines before `ok`, or the `err` text.
     pub fn command(&mut self, line: &str) -> Result<Vec<String>, String> {
+        if std::env::var_os("GNU_MIG_TRACE").is_some() {
+            eprintln!("{} <- {line}", self.program.display());
+        }
         writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()).map_err(|e| self.died(e))?;
         let mut lines = Vec::new();
         loop {
@@ -531,6 +552,11 @@ impl Driver {
     }
 
     pub fn call(&mut self, routine: &str, args: &[Arg]) -> Call {
+        self.try_call(routine, args).unwrap_or_else(|e| panic!("call {routine}: {e}"))
+    }
+
+    /// [`Driver::call`], or why the driver failed (e.g. a damaged reply crashed the C stub).
+    pub fn try_call(&mut self, routine: &str, args: &[Arg]) -> Result<Call, String> {
         let mut line = format!("call {routine}");
         for a in args {
             match a {
@@ -540,7 +566,7 @@ impl Driver {
             .unwrap();
         }
         let mut call = Call::default();
-        for l in self.must(&line) {
+        for l in self.command(&line)? {
             let (key, rest) = l.split_once(' ').unwrap_or((&l, ""));
             match key {
                 "sent" => call.sent = Some(unhex(rest)),
@@ -552,7 +578,7 @@ impl Driver {
                 _ => call.notes.push(l.clone()),
             }
         }
-        call
+        Ok(call)
     }
 
     /// Arms the next handler call: its return code and one op per parameter.

@@ -33,6 +33,26 @@ static int hex_digit(char c)
 	return -1;
 }
 
+/* Buffers a command hands to the stubs live until the next `call` or `demux` (a stub may return
+   pointers into them); `alloc` buffers live until the driver exits. */
+#define ARENA_SIZE 64
+static void *arena[ARENA_SIZE];
+static unsigned arena_used;
+
+static void arena_reset(void)
+{
+	for (unsigned i = 0; i < arena_used; i++)
+		free(arena[i]);
+	arena_used = 0;
+}
+
+static void *arena_keep(void *p)
+{
+	if (arena_used == ARENA_SIZE)
+		abort();
+	return arena[arena_used++] = p;
+}
+
 /* Decodes an `x<hex>` token into a fresh zeroed buffer with BUFFER_SLACK spare bytes. */
 static unsigned char *parse_bytes(const char *token, size_t *len)
 {
@@ -82,6 +102,7 @@ static const char *cmd_call(char **tok, int ntok)
 		return "unknown routine";
 	if ((unsigned)(ntok - 2) != r->nparams)
 		return "wrong number of arguments";
+	arena_reset();
 	union slot {
 		unsigned char bytes[64];
 		void *pointer;
@@ -93,7 +114,7 @@ static const char *cmd_call(char **tok, int ntok)
 	for (unsigned i = 0; i < r->nparams; i++) {
 		const char *arg = tok[2 + i];
 		size_t len;
-		unsigned char *bytes = parse_bytes(arg + 1, &len);
+		unsigned char *bytes = arena_keep(parse_bytes(arg + 1, &len));
 		slot_addrs[i] = &slots[i];
 		if (!bytes || (arg[0] != 'v' && arg[0] != 'p'))
 			return "bad argument token";
@@ -101,7 +122,6 @@ static const char *cmd_call(char **tok, int ntok)
 			if (len != r->sizes[i] || len > sizeof slots[i].bytes)
 				return "value size differs from the parameter's size";
 			memcpy(slots[i].bytes, bytes, len);
-			free(bytes);
 		} else {
 			if (!r->pointers[i])
 				return "pointer given for a parameter that is not a pointer";
@@ -116,7 +136,6 @@ static const char *cmd_call(char **tok, int ntok)
 			printf("out %u ", i);
 			print_hex(buffers[i], buffer_lens[i]);
 			putchar('\n');
-			/* not freed: the stub may have stored pointers into them in other outputs */
 		}
 	return NULL;
 }
@@ -174,17 +193,15 @@ kern_return_t handler_run(const char *name, unsigned nparams, void *const *slots
 			print_hex(target, n);
 		} else if (op[0] == 'w' || op[0] == 'a') {
 			size_t len;
-			unsigned char *bytes = parse_bytes(op + 1, &len);
+			unsigned char *bytes = arena_keep(parse_bytes(op + 1, &len));
 			if (!bytes || !target) {
 				printf(" bad-op\n");
 				continue;
 			}
-			if (op[0] == 'w') {
+			if (op[0] == 'w')
 				memcpy(target, bytes, len);
-				free(bytes);
-			} else {
+			else
 				*(void **)target = bytes;
-			}
 		}
 		putchar('\n');
 	}
@@ -203,6 +220,7 @@ static const char *cmd_demux(char **tok, int ntok)
 	if (!d)
 		return "unknown demuxer";
 	size_t len;
+	arena_reset();
 	unsigned char *bytes = parse_bytes(tok[2], &len);
 	if (!bytes || len > MESSAGE_BUFFER)
 		return "bad request bytes";

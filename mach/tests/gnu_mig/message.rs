@@ -6,6 +6,10 @@ use super::c_stubs::Abi;
 /// One body item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
+    /// Offset of the descriptor.
+    pub at: usize,
+    /// Long form (i686: 12 bytes).
+    pub long: bool,
     pub name: u32,
     pub size_bits: u32,
     pub number: u32,
@@ -63,14 +67,13 @@ pub fn items(abi: Abi, msg: &[u8]) -> Option<Vec<Item>> {
                 }
             }
         };
-        let _ = long;
         let data_offset = at + head;
         let data_len = if inline {
             (size_bits as usize * number as usize).div_ceil(8)
         } else {
             abi.pointer_size()
         };
-        items.push(Item { name, size_bits, number, inline, dealloc, data_offset });
+        items.push(Item { at, long, name, size_bits, number, inline, dealloc, data_offset });
         at = data_offset + round(abi, data_len);
     }
     (at == msg.len()).then_some(items)
@@ -137,24 +140,60 @@ pub fn deliver(abi: Abi, sent: &[u8]) -> Vec<u8> {
         if !(16..=21).contains(&item.name) {
             continue;
         }
-        let at = item.data_offset - descriptor_size(abi, &msg, item.data_offset);
-        let translated = received_type(item.name);
-        match abi {
-            Abi::I686 if word(&msg, at).is_some_and(|w| w >> 29 & 1 == 1) => {
-                msg[at + 4..at + 6].copy_from_slice(&(translated as u16).to_le_bytes());
-            }
-            _ => msg[at] = translated as u8,
-        }
+        let name_at = if abi == Abi::I686 && item.long { item.at + 4 } else { item.at };
+        msg[name_at] = received_type(item.name) as u8;
     }
     msg
 }
 
-/// The size of the descriptor that ends at `data_offset`.
-fn descriptor_size(abi: Abi, msg: &[u8], data_offset: usize) -> usize {
-    match abi {
-        Abi::X86_64 => 8,
-        // A long i686 descriptor is 12 bytes; its first word has the long-form bit.
-        Abi::I686 if data_offset >= 12 && word(msg, data_offset - 12).is_some_and(|w| w >> 29 & 1 == 1) => 12,
-        Abi::I686 => 4,
+fn add_u32(msg: &mut [u8], at: usize, delta: u32) {
+    let v = word(msg, at).expect("in the message").wrapping_add(delta);
+    msg[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn xor_u32(msg: &mut [u8], at: usize, bits: u32) {
+    let v = word(msg, at).expect("in the message") ^ bits;
+    msg[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Damaged copies of a well-formed message, each named: the header's size, complex bit and id,
+/// and every field of every descriptor (name, size, number, inline, long form, deallocate).
+pub fn mutations(abi: Abi, msg: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let align = abi.pointer_size() as u32;
+    let id_at = header_size(abi) - 4;
+    let mut out = Vec::new();
+    let mut add = |what: String, f: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = msg.to_vec();
+        f(&mut m);
+        out.push((what, m));
+    };
+    // The kernel sets msgh_size to what arrived: a longer or shorter message, not a wrong size.
+    add("longer by align".into(), &|m| {
+        add_u32(m, 4, align);
+        m.extend(std::iter::repeat_n(0, align as usize));
+    });
+    if msg.len() > header_size(abi) {
+        add("shorter by align".into(), &|m| {
+            add_u32(m, 4, align.wrapping_neg());
+            m.truncate(m.len() - align as usize);
+        });
     }
+    add("complex bit".into(), &|m| xor_u32(m, 0, 1 << 31));
+    add("id + 1".into(), &|m| add_u32(m, id_at, 1));
+    for (i, item) in items(abi, msg).unwrap_or_default().into_iter().enumerate() {
+        let at = item.at;
+        // (field, offset of the word, bits to flip or amount to add)
+        let (name_at, size_at, size_step, number_at, number_step, flag_shift) = match (abi, item.long) {
+            (Abi::X86_64, _) => (at, at, 8 << 8, at + 4, 1, 29),
+            (Abi::I686, false) => (at, at, 8 << 8, at, 1 << 16, 28),
+            (Abi::I686, true) => (at + 4, at + 4, 8 << 16, at + 8, 1, 28),
+        };
+        add(format!("item {i} type name"), &|m| xor_u32(m, name_at, 1));
+        add(format!("item {i} size"), &|m| add_u32(m, size_at, size_step));
+        add(format!("item {i} number + 1"), &|m| add_u32(m, number_at, number_step));
+        add(format!("item {i} inline bit"), &|m| xor_u32(m, at, 1 << flag_shift));
+        add(format!("item {i} long-form bit"), &|m| xor_u32(m, at, 2 << flag_shift));
+        add(format!("item {i} deallocate bit"), &|m| xor_u32(m, at, 4 << flag_shift));
+    }
+    out
 }

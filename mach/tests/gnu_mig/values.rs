@@ -61,10 +61,10 @@ pub fn max_count(arg: &MigArg) -> u32 {
     }
 }
 
-/// `array[] of …`: GNU MIG sends it inline when it fits and out of line otherwise, and its C
-/// out-parameter is a pointer to the caller's buffer pointer.
+/// `array[*]`/`array[] of …`: the C out-parameter is a pointer to a buffer pointer, which the
+/// callee may point at memory of its own.
 fn is_unbounded(arg: &MigArg) -> bool {
-    arg.ty.count == Count::Variable(None)
+    arg.ty.unbounded
 }
 
 fn is_scalar(arg: &MigArg) -> bool {
