@@ -15,10 +15,6 @@ use crate::types::{builtin_name, name, sender_chooses, Count, MsgName, Type, INL
 pub struct Subsystem {
     pub name: String,
     pub base: i32,
-    pub kernel_user: bool,
-    pub kernel_server: bool,
-    pub server_prefix: String,
-    pub user_prefix: String,
     /// Routines by id offset; `None` for `skip`.
     pub routines: Vec<Option<Routine>>,
 }
@@ -252,25 +248,21 @@ impl<'t> Parser<'t> {
                     }
                     subsystem = Some(self.subsystem()?);
                 }
-                "serverprefix" | "userprefix" => {
-                    let prefix = self.ident("a prefix")?;
-                    let s = subsystem.as_mut().ok_or_else(|| Error::at(&at, "`subsystem` must come first"))?;
-                    if keyword.eq_ignore_ascii_case("serverprefix") {
-                        s.server_prefix = prefix;
-                    } else {
-                        s.user_prefix = prefix;
-                    }
+                // Names of C functions: the Rust names come from the routines themselves.
+                "serverprefix" | "userprefix" | "serverdemux" => {
+                    self.ident("a C name")?;
                     self.expect(';')?;
                 }
-                "serverdemux" | "msgoption" | "rcsid" => {
+                "rcsid" => {
                     self.next();
                     self.expect(';')?;
                 }
-                "waittime" => {
-                    self.next();
-                    self.expect(';')?;
+                "nowaittime" => self.expect(';')?,
+                // They would change every client call; no interface file here uses them, and
+                // ignoring them would change behaviour silently.
+                "waittime" | "msgoption" => {
+                    return Err(Error::at(&at, format!("file-wide `{keyword}` is not supported; use a `{keyword}` argument")));
                 }
-                "nowaittime" | "msgseqno" => self.expect(';')?,
                 "import" | "uimport" | "simport" => {
                     match self.peek() {
                         Token::Header(_) => {
@@ -305,28 +297,12 @@ impl<'t> Parser<'t> {
     }
 
     fn subsystem(&mut self) -> Result<Subsystem> {
-        let (mut kernel_user, mut kernel_server) = (false, false);
-        loop {
-            if self.eat_word("KernelUser") {
-                kernel_user = true;
-            } else if self.eat_word("KernelServer") {
-                kernel_server = true;
-            } else {
-                break;
-            }
-        }
+        // `KernelUser`/`KernelServer` change only the C GNU MIG writes for the kernel.
+        while self.eat_word("KernelUser") || self.eat_word("KernelServer") {}
         let name = self.ident("the subsystem name")?;
         let base = self.number()? as i32;
         self.expect(';')?;
-        Ok(Subsystem {
-            name,
-            base,
-            kernel_user,
-            kernel_server,
-            server_prefix: String::new(),
-            user_prefix: String::new(),
-            routines: Vec::new(),
-        })
+        Ok(Subsystem { name, base, routines: Vec::new() })
     }
 
     fn routine(&mut self, id: i32, simple: bool, at: Position) -> Result<Routine> {
@@ -751,6 +727,7 @@ mod tests {
             ("subsystem s 1; type t = array[*:4 of int;", "t.defs:1:35: expected `]`, found `of`"),
             ("subsystem s 1; type t = (FOO, 8);", "t.defs:1:25: `FOO` is not a MACH_MSG_TYPE_* name"),
             ("subsystem s 1; bogus;", "t.defs:1:16: expected a statement, found `bogus`"),
+            ("subsystem s 1; waittime 10;", "t.defs:1:16: file-wide `waittime` is not supported; use a `waittime` argument"),
             ("subsystem s 1; routine r(p: int);", "t.defs:1:16: `p` of `r` must be a port"),
             ("subsystem s 1; type t = MACH_MSG_TYPE_STRING;", "t.defs:1:25: `MACH_MSG_TYPE_STRING` needs a size: write `(MACH_MSG_TYPE_STRING, bits)`"),
             ("subsystem s 1; type t = (MACH_MSG_TYPE_CHAR, 99999999999);", "t.defs:1:46: number too large"),
