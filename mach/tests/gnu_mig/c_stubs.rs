@@ -30,13 +30,13 @@
 //!   `wx…`, `ax…`, see `driver.c`) and returns.
 //! - `demux NAME x…` → [`called H` `arg I x… [x…]`…] `handled 0|1` `reply x…`.
 
+use std::cell::OnceCell;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::cell::OnceCell;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The two message ABIs GNU Mach speaks.
@@ -123,14 +123,21 @@ pub struct Build {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("mach lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("mach lives in the workspace")
+        .to_owned()
 }
 
 pub fn sysroot() -> PathBuf {
     let root = std::env::var_os("RUMPDISK_SYSROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/sysroot"));
-    assert!(root.join("COMPLETE").exists(), "no sysroot at {}: run `cargo xtask setup`", root.display());
+    assert!(
+        root.join("COMPLETE").exists(),
+        "no sysroot at {}: run `cargo xtask setup`",
+        root.display()
+    );
     root
 }
 
@@ -141,12 +148,17 @@ fn sources_dir() -> PathBuf {
 /// The build for `abi`, made once per test process (and reused across processes when nothing changed).
 pub fn build(abi: Abi) -> &'static Build {
     static BUILDS: [OnceLock<Build>; 2] = [OnceLock::new(), OnceLock::new()];
-    BUILDS[abi as usize].get_or_init(|| build_uncached(abi).unwrap_or_else(|e| panic!("GNU MIG C side ({abi:?}): {e}")))
+    BUILDS[abi as usize].get_or_init(|| {
+        build_uncached(abi).unwrap_or_else(|e| panic!("GNU MIG C side ({abi:?}): {e}"))
+    })
 }
 
 /// The ABI's gnumach include directory in the sysroot.
 pub fn include_dir(abi: Abi) -> PathBuf {
-    sysroot().join(abi.sysroot_dir()).join("usr/include").join(abi.multiarch())
+    sysroot()
+        .join(abi.sysroot_dir())
+        .join("usr/include")
+        .join(abi.multiarch())
 }
 
 /// The path of one of [`INTERFACES`]' .defs files for `abi`.
@@ -157,7 +169,9 @@ pub fn defs_path(abi: Abi, defs: &str) -> PathBuf {
 fn build_uncached(abi: Abi) -> Result<Build, String> {
     let sysroot = sysroot();
     let include = include_dir(abi);
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gnu_mig").join(abi.machine());
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("gnu_mig")
+        .join(abi.machine());
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
 
     let mut user_stubs = Vec::new();
@@ -174,19 +188,27 @@ fn build_uncached(abi: Abi) -> Result<Build, String> {
         };
         user_stubs.extend(prototypes(iface, &read(".h")?)?);
         handlers.extend(prototypes(iface, &read("_S.h")?)?);
-        demuxers.extend(demux_functions(&read("Server.c")?).into_iter().map(|d| (iface, d)));
+        demuxers.extend(
+            demux_functions(&read("Server.c")?)
+                .into_iter()
+                .map(|d| (iface, d)),
+        );
         user_sources.push(out.join(format!("{iface}User.c")));
         server_sources.push(out.join(format!("{iface}Server.c")));
     }
     std::fs::write(out.join("user_glue.c"), user_glue(&user_stubs)).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("server_glue.c"), server_glue(&handlers, &demuxers)).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("server_glue.c"), server_glue(&handlers, &demuxers))
+        .map_err(|e| e.to_string())?;
     user_sources.push(out.join("user_glue.c"));
     server_sources.push(out.join("server_glue.c"));
 
     let user_program = out.join("gnu-mig-user");
     let server_program = out.join("gnu-mig-server");
     let mut jobs = Vec::new();
-    for (program, sources) in [(&user_program, &user_sources), (&server_program, &server_sources)] {
+    for (program, sources) in [
+        (&user_program, &user_sources),
+        (&server_program, &server_sources),
+    ] {
         if let Some(job) = compile(abi, &include, sources, program)? {
             jobs.push(job);
         }
@@ -198,7 +220,14 @@ fn build_uncached(abi: Abi) -> Result<Build, String> {
         }
         std::fs::write(program.with_extension("stamp"), fingerprint).map_err(|e| e.to_string())?;
     }
-    Ok(Build { abi, user_stubs, handlers, demuxers, user_program, server_program })
+    Ok(Build {
+        abi,
+        user_stubs,
+        handlers,
+        demuxers,
+        user_program,
+        server_program,
+    })
 }
 
 fn child_output(child: &mut Child) -> Result<(bool, String), String> {
@@ -211,7 +240,14 @@ fn child_output(child: &mut Child) -> Result<(bool, String), String> {
 }
 
 /// `cpp` with the ABI's gnumach headers, then `migcom` for user, server and both headers.
-fn run_gnu_mig(abi: Abi, sysroot: &Path, include: &Path, defs: &Path, out: &Path, iface: &str) -> Result<(), String> {
+fn run_gnu_mig(
+    abi: Abi,
+    sysroot: &Path,
+    include: &Path,
+    defs: &Path,
+    out: &Path,
+    iface: &str,
+) -> Result<(), String> {
     let cpp = Command::new("gcc")
         .args(abi.gcc_flags())
         .args(["-E", "-x", "c"])
@@ -220,19 +256,43 @@ fn run_gnu_mig(abi: Abi, sysroot: &Path, include: &Path, defs: &Path, out: &Path
         .output()
         .map_err(|e| format!("cannot run gcc -E: {e}"))?;
     if !cpp.status.success() {
-        return Err(format!("cpp {}: {}", defs.display(), String::from_utf8_lossy(&cpp.stderr)));
+        return Err(format!(
+            "cpp {}: {}",
+            defs.display(),
+            String::from_utf8_lossy(&cpp.stderr)
+        ));
     }
     let migcom = sysroot.join("bin").join(abi.migcom());
     let mut child = Command::new(&migcom)
         .current_dir(out)
-        .args(["-user", &format!("{iface}User.c"), "-server", &format!("{iface}Server.c")])
-        .args(["-header", &format!("{iface}.h"), "-sheader", &format!("{iface}_S.h")])
+        .args([
+            "-user",
+            &format!("{iface}User.c"),
+            "-server",
+            &format!("{iface}Server.c"),
+        ])
+        .args([
+            "-header",
+            &format!("{iface}.h"),
+            "-sheader",
+            &format!("{iface}_S.h"),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask setup`)", migcom.display()))?;
-    child.stdin.take().expect("piped").write_all(&cpp.stdout).map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {e} (run `cargo xtask setup`)",
+                migcom.display()
+            )
+        })?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&cpp.stdout)
+        .map_err(|e| e.to_string())?;
     let (ok, stderr) = child_output(&mut child)?;
     if ok {
         Ok(())
@@ -248,10 +308,19 @@ fn compile(
     sources: &[PathBuf],
     program: &Path,
 ) -> Result<Option<(Child, PathBuf, String)>, String> {
-    let driver = ["driver.c", "transport.c", "mig_support.c", "driver.h", "include/mach/mig_support.h"].map(|f| sources_dir().join(f));
+    let driver = [
+        "driver.c",
+        "transport.c",
+        "mig_support.c",
+        "driver.h",
+        "include/mach/mig_support.h",
+    ]
+    .map(|f| sources_dir().join(f));
     let mut hasher = DefaultHasher::new();
     for file in sources.iter().chain(&driver) {
-        std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?.hash(&mut hasher);
+        std::fs::read(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .hash(&mut hasher);
     }
     include.hash(&mut hasher);
     let stamp = program.with_extension("stamp");
@@ -266,7 +335,10 @@ fn compile(
         .arg(format!("-I{}", sources_dir().join("include").display()))
         .arg(format!("-I{}", sources_dir().display()))
         .arg(format!("-I{}", include.display()))
-        .arg(format!("-I{}", program.parent().expect("in out dir").display()))
+        .arg(format!(
+            "-I{}",
+            program.parent().expect("in out dir").display()
+        ))
         .args(&driver[..3])
         .args(sources)
         .arg("-o")
@@ -282,9 +354,13 @@ fn prototypes(interface: &'static str, header: &str) -> Result<Vec<Prototype>, S
     let mut found = Vec::new();
     let mut lines = header.lines();
     while let Some(line) = lines.next() {
-        let Some(name) = line.strip_prefix("kern_return_t ") else { continue };
+        let Some(name) = line.strip_prefix("kern_return_t ") else {
+            continue;
+        };
         if lines.next() != Some("(") {
-            return Err(format!("{interface}: unexpected prototype layout after `{line}`"));
+            return Err(format!(
+                "{interface}: unexpected prototype layout after `{line}`"
+            ));
         }
         let mut params = Vec::new();
         for param in lines.by_ref() {
@@ -292,14 +368,22 @@ fn prototypes(interface: &'static str, header: &str) -> Result<Vec<Prototype>, S
                 break;
             }
             let param = param.trim().trim_end_matches(',');
-            let split = param.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+            let split = param
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
             let (ty, pname) = param.split_at(split);
             if ty.trim().is_empty() || pname.is_empty() {
-                return Err(format!("{interface}: cannot read parameter `{param}` of {name}"));
+                return Err(format!(
+                    "{interface}: cannot read parameter `{param}` of {name}"
+                ));
             }
             params.push((ty.trim().to_owned(), pname.to_owned()));
         }
-        found.push(Prototype { interface, name: name.trim().to_owned(), params });
+        found.push(Prototype {
+            interface,
+            name: name.trim().to_owned(),
+            params,
+        });
     }
     Ok(found)
 }
@@ -335,19 +419,55 @@ fn user_glue(stubs: &[Prototype]) -> String {
     s.push_str("#define POINTER_TYPE_CLASS 5\n");
     let mut table = String::new();
     for p in stubs {
-        let sizes: Vec<String> = p.params.iter().map(|(t, _)| format!("sizeof({})", param_type(t))).collect();
-        let args: Vec<String> =
-            p.params.iter().enumerate().map(|(i, (t, _))| format!("*({} *)s[{i}]", param_type(t))).collect();
+        let sizes: Vec<String> = p
+            .params
+            .iter()
+            .map(|(t, _)| format!("sizeof({})", param_type(t)))
+            .collect();
+        let args: Vec<String> = p
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, (t, _))| format!("*({} *)s[{i}]", param_type(t)))
+            .collect();
         let pointers: Vec<String> = p
             .params
             .iter()
-            .map(|(t, _)| format!("__builtin_classify_type(({}){{0}}) == POINTER_TYPE_CLASS", param_type(t)))
+            .map(|(t, _)| {
+                format!(
+                    "__builtin_classify_type(({}){{0}}) == POINTER_TYPE_CLASS",
+                    param_type(t)
+                )
+            })
             .collect();
-        writeln!(s, "static const size_t sizes_{n}[] = {{ {} }};", sizes.join(", "), n = p.name).unwrap();
-        writeln!(s, "static const unsigned char pointers_{n}[] = {{ {} }};", pointers.join(", "), n = p.name).unwrap();
-        writeln!(s, "static kern_return_t call_{n}(void *const *s) {{ return {n}({}); }}", args.join(", "), n = p.name)
-            .unwrap();
-        writeln!(table, "\t{{ \"{n}\", {}, sizes_{n}, pointers_{n}, call_{n} }},", p.params.len(), n = p.name).unwrap();
+        writeln!(
+            s,
+            "static const size_t sizes_{n}[] = {{ {} }};",
+            sizes.join(", "),
+            n = p.name
+        )
+        .unwrap();
+        writeln!(
+            s,
+            "static const unsigned char pointers_{n}[] = {{ {} }};",
+            pointers.join(", "),
+            n = p.name
+        )
+        .unwrap();
+        writeln!(
+            s,
+            "static kern_return_t call_{n}(void *const *s) {{ return {n}({}); }}",
+            args.join(", "),
+            n = p.name
+        )
+        .unwrap();
+        writeln!(
+            table,
+            "\t{{ \"{n}\", {}, sizes_{n}, pointers_{n}, call_{n} }},",
+            p.params.len(),
+            n = p.name
+        )
+        .unwrap();
     }
     write!(
         s,
@@ -363,12 +483,24 @@ fn user_glue(stubs: &[Prototype]) -> String {
 fn server_glue(handlers: &[Prototype], demuxers: &[(&str, String)]) -> String {
     let mut s = includes(handlers, "_S.h");
     for (_, d) in demuxers {
-        writeln!(s, "boolean_t {d}(mach_msg_header_t *, mach_msg_header_t *);").unwrap();
+        writeln!(
+            s,
+            "boolean_t {d}(mach_msg_header_t *, mach_msg_header_t *);"
+        )
+        .unwrap();
     }
     for p in handlers {
         let params: Vec<String> = p.params.iter().map(|(t, n)| format!("{t} {n}")).collect();
-        let addrs: Vec<String> = p.params.iter().map(|(_, n)| format!("(void *)&{n}")).collect();
-        let sizes: Vec<String> = p.params.iter().map(|(_, n)| format!("sizeof {n}")).collect();
+        let addrs: Vec<String> = p
+            .params
+            .iter()
+            .map(|(_, n)| format!("(void *)&{n}"))
+            .collect();
+        let sizes: Vec<String> = p
+            .params
+            .iter()
+            .map(|(_, n)| format!("sizeof {n}"))
+            .collect();
         writeln!(
             s,
             "kern_return_t {name}({}) {{\n\tvoid *const slots[] = {{ {} }};\n\tconst size_t sizes[] = {{ {} }};\n\
@@ -381,7 +513,10 @@ fn server_glue(handlers: &[Prototype], demuxers: &[(&str, String)]) -> String {
         )
         .unwrap();
     }
-    let table: String = demuxers.iter().map(|(_, d)| format!("\t{{ \"{d}\", {d} }},\n")).collect();
+    let table: String = demuxers
+        .iter()
+        .map(|(_, d)| format!("\t{{ \"{d}\", {d} }},\n"))
+        .collect();
     write!(
         s,
         "const struct demuxer demuxers[] = {{\n{table}}};\nconst unsigned demuxer_count = {};\n\
@@ -415,7 +550,8 @@ pub fn server(abi: Abi) -> MutexGuard<'static, Driver> {
     thread_local! {
         static SERVERS: [OnceCell<&'static Mutex<Driver>>; 2] = const { [OnceCell::new(), OnceCell::new()] };
     }
-    let driver = SERVERS.with(|s| *s[abi as usize].get_or_init(|| leak(&build(abi).server_program)));
+    let driver =
+        SERVERS.with(|s| *s[abi as usize].get_or_init(|| leak(&build(abi).server_program)));
     lock(driver)
 }
 
@@ -447,8 +583,12 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(token: &str) -> Vec<u8> {
-    let digits = token.strip_prefix('x').unwrap_or_else(|| panic!("not a byte string: {token}"));
-    (0..digits.len() / 2).map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("hex")).collect()
+    let digits = token
+        .strip_prefix('x')
+        .unwrap_or_else(|| panic!("not a byte string: {token}"));
+    (0..digits.len() / 2)
+        .map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 /// A C user-stub argument: the parameter's own bytes, or a pointer to a buffer.
@@ -486,7 +626,12 @@ impl Driver {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Driver { program: program.to_owned(), child, stdin, stdout }
+        Driver {
+            program: program.to_owned(),
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     /// Sends one command; the lines before `ok`, or the `err` text.
@@ -494,7 +639,9 @@ impl Driver {
         if std::env::var_os("GNU_MIG_TRACE").is_some() {
             eprintln!("{} <- {line}", self.program.display());
         }
-        writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()).map_err(|e| self.died(e))?;
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| self.died(e))?;
         let mut lines = Vec::new();
         loop {
             let mut l = String::new();
@@ -518,7 +665,8 @@ impl Driver {
 
     fn must(&mut self, line: &str) -> Vec<String> {
         let short: String = line.chars().take(120).collect();
-        self.command(line).unwrap_or_else(|e| panic!("driver command `{short}`: {e}"))
+        self.command(line)
+            .unwrap_or_else(|e| panic!("driver command `{short}`: {e}"))
     }
 
     pub fn set_reply_port(&mut self, port: u32) {
@@ -533,7 +681,10 @@ impl Driver {
     /// Copies `bytes` into the driver's memory; its address there (for out-of-line fields).
     pub fn alloc(&mut self, bytes: &[u8]) -> u64 {
         let lines = self.must(&format!("alloc {}", hex(bytes)));
-        lines[0].strip_prefix("addr ").and_then(|a| a.parse().ok()).expect("addr line")
+        lines[0]
+            .strip_prefix("addr ")
+            .and_then(|a| a.parse().ok())
+            .expect("addr line")
     }
 
     pub fn peek(&mut self, address: u64, len: usize) -> Vec<u8> {
@@ -547,12 +698,18 @@ impl Driver {
         lines[0]
             .split(' ')
             .skip(1)
-            .map(|n| (n.trim_end_matches('p').parse().expect("size"), n.ends_with('p')))
+            .map(|n| {
+                (
+                    n.trim_end_matches('p').parse().expect("size"),
+                    n.ends_with('p'),
+                )
+            })
             .collect()
     }
 
     pub fn call(&mut self, routine: &str, args: &[Arg]) -> Call {
-        self.try_call(routine, args).unwrap_or_else(|e| panic!("call {routine}: {e}"))
+        self.try_call(routine, args)
+            .unwrap_or_else(|e| panic!("call {routine}: {e}"))
     }
 
     /// [`Driver::call`], or why the driver failed (e.g. a damaged reply crashed the C stub).
@@ -591,7 +748,9 @@ impl Driver {
         for l in self.must(&format!("demux {demuxer} {}", hex(request))) {
             let mut words = l.split(' ');
             match words.next() {
-                Some("called") => d.handler = Some((words.next().expect("name").to_owned(), Vec::new())),
+                Some("called") => {
+                    d.handler = Some((words.next().expect("name").to_owned(), Vec::new()))
+                }
                 Some("arg") => {
                     let args = &mut d.handler.as_mut().expect("arg after called").1;
                     words.next();

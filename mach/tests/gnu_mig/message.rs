@@ -55,15 +55,40 @@ pub fn items(abi: Abi, msg: &[u8]) -> Option<Vec<Item>> {
         let (name, size_bits, number, inline, long, dealloc, head) = match abi {
             Abi::X86_64 => {
                 let (inline, long) = (w >> 29 & 1 == 1, w >> 30 & 1 == 1);
-                (w & 0xff, w >> 8 & 0xffff, word(msg, at + 4)?, inline, long, w >> 31 & 1 == 1, 8)
+                (
+                    w & 0xff,
+                    w >> 8 & 0xffff,
+                    word(msg, at + 4)?,
+                    inline,
+                    long,
+                    w >> 31 & 1 == 1,
+                    8,
+                )
             }
             Abi::I686 => {
-                let (inline, long, dealloc) = (w >> 28 & 1 == 1, w >> 29 & 1 == 1, w >> 30 & 1 == 1);
+                let (inline, long, dealloc) =
+                    (w >> 28 & 1 == 1, w >> 29 & 1 == 1, w >> 30 & 1 == 1);
                 if long {
                     let names = word(msg, at + 4)?;
-                    (names & 0xffff, names >> 16, word(msg, at + 8)?, inline, long, dealloc, 12)
+                    (
+                        names & 0xffff,
+                        names >> 16,
+                        word(msg, at + 8)?,
+                        inline,
+                        long,
+                        dealloc,
+                        12,
+                    )
                 } else {
-                    (w & 0xff, w >> 8 & 0xff, w >> 16 & 0xfff, inline, long, dealloc, 4)
+                    (
+                        w & 0xff,
+                        w >> 8 & 0xff,
+                        w >> 16 & 0xfff,
+                        inline,
+                        long,
+                        dealloc,
+                        4,
+                    )
                 }
             }
         };
@@ -73,7 +98,16 @@ pub fn items(abi: Abi, msg: &[u8]) -> Option<Vec<Item>> {
         } else {
             abi.pointer_size()
         };
-        items.push(Item { at, long, name, size_bits, number, inline, dealloc, data_offset });
+        items.push(Item {
+            at,
+            long,
+            name,
+            size_bits,
+            number,
+            inline,
+            dealloc,
+            data_offset,
+        });
         at = data_offset + round(abi, data_len);
     }
     (at == msg.len()).then_some(items)
@@ -101,7 +135,8 @@ pub fn address_from(abi: Abi, bytes: &[u8]) -> u64 {
 }
 
 pub fn set_address(abi: Abi, msg: &mut [u8], offset: usize, address: u64) {
-    msg[offset..offset + abi.pointer_size()].copy_from_slice(&address.to_le_bytes()[..abi.pointer_size()]);
+    msg[offset..offset + abi.pointer_size()]
+        .copy_from_slice(&address.to_le_bytes()[..abi.pointer_size()]);
 }
 
 /// The type name a receiver finds for a right sent with `name` (`MACH_MSG_TYPE_*`).
@@ -140,7 +175,11 @@ pub fn deliver(abi: Abi, sent: &[u8]) -> Vec<u8> {
         if !(16..=21).contains(&item.name) {
             continue;
         }
-        let name_at = if abi == Abi::I686 && item.long { item.at + 4 } else { item.at };
+        let name_at = if abi == Abi::I686 && item.long {
+            item.at + 4
+        } else {
+            item.at
+        };
         msg[name_at] = received_type(item.name) as u8;
     }
     msg
@@ -183,17 +222,28 @@ pub fn mutations(abi: Abi, msg: &[u8]) -> Vec<(String, Vec<u8>)> {
     for (i, item) in items(abi, msg).unwrap_or_default().into_iter().enumerate() {
         let at = item.at;
         // (field, offset of the word, bits to flip or amount to add)
-        let (name_at, size_at, size_step, number_at, number_step, flag_shift) = match (abi, item.long) {
-            (Abi::X86_64, _) => (at, at, 8 << 8, at + 4, 1, 29),
-            (Abi::I686, false) => (at, at, 8 << 8, at, 1 << 16, 28),
-            (Abi::I686, true) => (at + 4, at + 4, 8 << 16, at + 8, 1, 28),
-        };
+        let (name_at, size_at, size_step, number_at, number_step, flag_shift) =
+            match (abi, item.long) {
+                (Abi::X86_64, _) => (at, at, 8 << 8, at + 4, 1, 29),
+                (Abi::I686, false) => (at, at, 8 << 8, at, 1 << 16, 28),
+                (Abi::I686, true) => (at + 4, at + 4, 8 << 16, at + 8, 1, 28),
+            };
         add(format!("item {i} type name"), &|m| xor_u32(m, name_at, 1));
-        add(format!("item {i} size"), &|m| add_u32(m, size_at, size_step));
-        add(format!("item {i} number + 1"), &|m| add_u32(m, number_at, number_step));
-        add(format!("item {i} inline bit"), &|m| xor_u32(m, at, 1 << flag_shift));
-        add(format!("item {i} long-form bit"), &|m| xor_u32(m, at, 2 << flag_shift));
-        add(format!("item {i} deallocate bit"), &|m| xor_u32(m, at, 4 << flag_shift));
+        add(format!("item {i} size"), &|m| {
+            add_u32(m, size_at, size_step)
+        });
+        add(format!("item {i} number + 1"), &|m| {
+            add_u32(m, number_at, number_step)
+        });
+        add(format!("item {i} inline bit"), &|m| {
+            xor_u32(m, at, 1 << flag_shift)
+        });
+        add(format!("item {i} long-form bit"), &|m| {
+            xor_u32(m, at, 2 << flag_shift)
+        });
+        add(format!("item {i} deallocate bit"), &|m| {
+            xor_u32(m, at, 4 << flag_shift)
+        });
     }
     out
 }

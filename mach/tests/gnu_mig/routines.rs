@@ -33,9 +33,20 @@ pub fn cases(abi: Abi) -> &'static [Case] {
             let defs = c_stubs::defs_path(abi, defs);
             let subsystem = mig::parse(&defs, mig_abi(abi), &include, &[])
                 .unwrap_or_else(|e| panic!("mig cannot read {}: {e}", defs.display()));
-            let demuxer = build.demuxers.iter().find(|(i, _)| *i == interface).expect("a demux").1.clone();
-            let stubs: Vec<&Prototype> = build.user_stubs.iter().filter(|p| p.interface == interface).collect();
-            let routines: Vec<mig::parser::Routine> = subsystem.routines.into_iter().flatten().collect();
+            let demuxer = build
+                .demuxers
+                .iter()
+                .find(|(i, _)| *i == interface)
+                .expect("a demux")
+                .1
+                .clone();
+            let stubs: Vec<&Prototype> = build
+                .user_stubs
+                .iter()
+                .filter(|p| p.interface == interface)
+                .collect();
+            let routines: Vec<mig::parser::Routine> =
+                subsystem.routines.into_iter().flatten().collect();
             assert_eq!(
                 routines.len(),
                 stubs.len(),
@@ -44,19 +55,29 @@ pub fn cases(abi: Abi) -> &'static [Case] {
                 stubs.len()
             );
             for routine in routines {
-                let user_name = format!("{}{}", subsystem.user_prefix, routine.name);
-                let handler_name = format!("{}{}", subsystem.server_prefix, routine.name);
-                let find = |list: &[Prototype], name: &str| {
+                // GNU MIG names a stub `<userprefix><routine>` and a handler `<serverprefix><routine>`,
+                // a prefix being a word and an underscore (`ds_`, `do_`) or nothing.
+                let find = |list: &[Prototype]| {
                     list.iter()
-                        .find(|p| p.interface == interface && p.name == name)
-                        .unwrap_or_else(|| panic!("{abi:?} {interface}: GNU MIG has no `{name}`"))
+                        .find(|p| {
+                            p.interface == interface
+                                && p.name.strip_suffix(routine.name.as_str()).is_some_and(
+                                    |prefix| {
+                                        prefix.is_empty()
+                                            || prefix.find('_') == Some(prefix.len() - 1)
+                                    },
+                                )
+                        })
+                        .unwrap_or_else(|| {
+                            panic!("{abi:?} {interface}: GNU MIG has no `{}`", routine.name)
+                        })
                         .clone()
                 };
                 cases.push(Case {
                     abi,
                     interface,
-                    user_stub: find(&build.user_stubs, &user_name),
-                    handler: find(&build.handlers, &handler_name),
+                    user_stub: find(&build.user_stubs),
+                    handler: find(&build.handlers),
                     demuxer: demuxer.clone(),
                     routine,
                 });

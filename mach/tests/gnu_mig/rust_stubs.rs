@@ -29,6 +29,11 @@ macro_rules! routines {
 
         /// The routine's decoders for `abi`; `None` if the generated code has no such routine.
         pub fn decoders(abi: Abi, interface: &str, routine: &str) -> Option<Decoders> {
+            if abi == Abi::I686 {
+                if let Some(d) = i686_only_decoders(interface, routine) {
+                    return Some(d);
+                }
+            }
             match (abi, interface, routine) {
                 $(
                     $((Abi::X86_64, stringify!($interface), stringify!($routine)) => Some(Decoders {
@@ -97,4 +102,25 @@ routines! {
         i386_get_xstate_size] [];
     notify: [] [mach_notify_port_deleted, mach_notify_msg_accepted, mach_notify_port_destroyed, mach_notify_no_senders,
         mach_notify_send_once, mach_notify_dead_name];
+}
+
+/// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).
+macro_rules! i686_only {
+    ($($interface:ident: [$($routine:ident),*];)*) => {
+        fn i686_only_decoders(interface: &str, routine: &str) -> Option<Decoders> {
+            match (interface, routine) {
+                $($((stringify!($interface), stringify!($routine)) => Some(Decoders {
+                    request: |m| code(interfaces::$interface::i686::$routine::request::decode(m)),
+                    reply: Some(|m| code(interfaces::$interface::i686::$routine::reply::decode(m))),
+                }),)*)*
+                _ => None,
+            }
+        }
+    };
+}
+
+i686_only! {
+    mach_port: [mach_port_set_ktype];
+    mach_host: [host_kernel_version, processor_set_processors, task_max_priority];
+    gnumach: [vm_set_size_limit, vm_get_size_limit];
 }

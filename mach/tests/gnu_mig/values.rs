@@ -25,7 +25,11 @@ impl Rng {
         self.0
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
     }
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
@@ -48,7 +52,11 @@ impl Rng {
 
 /// Bytes one element takes in the caller's C memory (port names are 4 bytes there).
 pub fn c_element_bytes(arg: &MigArg) -> usize {
-    if arg.ty.is_port() { 4 } else { (arg.ty.element_bits as usize).div_ceil(8) }
+    if arg.ty.is_port() {
+        4
+    } else {
+        (arg.ty.element_bits as usize).div_ceil(8)
+    }
 }
 
 /// The largest element count of an argument (unbounded out-of-line arrays get a test bound).
@@ -74,12 +82,20 @@ fn is_scalar(arg: &MigArg) -> bool {
 /// A disposition a sender may choose for a polymorphic port `arg`, among those that arrive as
 /// the right its receiver expects (any, when the receiver is polymorphic too).
 fn disposition(arg: &MigArg, rng: &mut Rng) -> u32 {
-    use mig::types::name::{COPY_SEND, MAKE_SEND, MAKE_SEND_ONCE, MOVE_RECEIVE, MOVE_SEND, MOVE_SEND_ONCE};
+    use mig::types::name::{
+        COPY_SEND, MAKE_SEND, MAKE_SEND_ONCE, MOVE_RECEIVE, MOVE_SEND, MOVE_SEND_ONCE,
+    };
     let choices: &[u32] = match arg.ty.out_name {
         MsgName::Fixed(MOVE_SEND) => &[MOVE_SEND, COPY_SEND, MAKE_SEND],
         MsgName::Fixed(MOVE_SEND_ONCE) => &[MOVE_SEND_ONCE, MAKE_SEND_ONCE],
         MsgName::Fixed(MOVE_RECEIVE) => &[MOVE_RECEIVE],
-        _ => &[MOVE_SEND, COPY_SEND, MAKE_SEND, MOVE_SEND_ONCE, MAKE_SEND_ONCE],
+        _ => &[
+            MOVE_SEND,
+            COPY_SEND,
+            MAKE_SEND,
+            MOVE_SEND_ONCE,
+            MAKE_SEND_ONCE,
+        ],
     };
     choices[rng.below(choices.len() as u64) as usize]
 }
@@ -100,13 +116,20 @@ fn array_value(arg: &MigArg, rng: &mut Rng) -> (Vec<u8>, u32) {
         Count::Fixed(n) => n,
         Count::Variable(_) => rng.count(max_count(arg)),
     };
-    let bytes = (count as usize * c_element_bytes(arg)).max((count as usize * arg.ty.element_bits as usize).div_ceil(8));
+    let bytes = (count as usize * c_element_bytes(arg))
+        .max((count as usize * arg.ty.element_bits as usize).div_ceil(8));
     (rng.bytes(bytes), count)
 }
 
 /// Arguments for the C user stub of `routine`; `params` are its C parameters' sizes and whether
 /// each is a pointer.
-pub fn user_args(abi: Abi, routine: &Routine, stub: &Prototype, params: &[(usize, bool)], rng: &mut Rng) -> Result<Vec<Arg>, String> {
+pub fn user_args(
+    abi: Abi,
+    routine: &Routine,
+    stub: &Prototype,
+    params: &[(usize, bool)],
+    rng: &mut Rng,
+) -> Result<Vec<Arg>, String> {
     let mut counts = std::collections::HashMap::new();
     let mut args = Vec::new();
     for ((_, name), &(size, pointer)) in stub.params.iter().zip(params) {
@@ -121,9 +144,7 @@ pub fn user_args(abi: Abi, routine: &Routine, stub: &Prototype, params: &[(usize
                     Arg::Buffer(vec![0; capacity.max(4)])
                 }
                 ArgKind::InOut if is_scalar(arg) => Arg::Buffer(rng.bytes(c_element_bytes(arg))),
-                _ if !pointer => {
-                    Arg::Value(scalar_value(arg, size, rng))
-                }
+                _ if !pointer => Arg::Value(scalar_value(arg, size, rng)),
                 _ => {
                     let (bytes, count) = array_value(arg, rng);
                     counts.insert(arg.name.clone(), count);
@@ -133,9 +154,18 @@ pub fn user_args(abi: Abi, routine: &Routine, stub: &Prototype, params: &[(usize
         } else if let Some(base) = name.strip_suffix("Cnt").and_then(|b| find(routine, b)) {
             match base.kind {
                 // No room for an unbounded array: the stub allocates what arrives.
-                ArgKind::Out if base.ty.inline && !is_unbounded(base) => Arg::Buffer(max_count(base).to_le_bytes().to_vec()),
+                ArgKind::Out if base.ty.inline && !is_unbounded(base) => {
+                    Arg::Buffer(max_count(base).to_le_bytes().to_vec())
+                }
                 ArgKind::Out => Arg::Buffer(vec![0; 4]),
-                _ => Arg::Value(counts.get(&base.name).copied().unwrap_or(0).to_le_bytes().to_vec()),
+                _ => Arg::Value(
+                    counts
+                        .get(&base.name)
+                        .copied()
+                        .unwrap_or(0)
+                        .to_le_bytes()
+                        .to_vec(),
+                ),
             }
         } else if let Some(base) = name.strip_suffix("Poly").and_then(|b| find(routine, b)) {
             if base.kind == ArgKind::Out {
@@ -143,14 +173,25 @@ pub fn user_args(abi: Abi, routine: &Routine, stub: &Prototype, params: &[(usize
             } else {
                 Arg::Value(disposition(base, rng).to_le_bytes().to_vec())
             }
-        } else if name.strip_suffix("Dealloc").and_then(|b| find(routine, b)).is_some() {
+        } else if name
+            .strip_suffix("Dealloc")
+            .and_then(|b| find(routine, b))
+            .is_some()
+        {
             Arg::Value((rng.below(2) as u32).to_le_bytes().to_vec())
         } else {
-            return Err(format!("{}: no argument for C parameter `{name}`", routine.name));
+            return Err(format!(
+                "{}: no argument for C parameter `{name}`",
+                routine.name
+            ));
         };
         if let Arg::Value(v) = &arg {
             if v.len() != size {
-                return Err(format!("{}: `{name}` is {size} bytes in C, {} from the model", routine.name, v.len()));
+                return Err(format!(
+                    "{}: `{name}` is {size} bytes in C, {} from the model",
+                    routine.name,
+                    v.len()
+                ));
             }
         }
         args.push(arg);
@@ -178,7 +219,10 @@ pub fn handler_ops(routine: &Routine, handler: &Prototype, rng: &mut Rng) -> Vec
             if !arg.ty.inline || is_unbounded(arg) {
                 let count = rng.count(max_count(arg).min(4096));
                 counts.insert(arg.name.clone(), count);
-                format!("a{}", hex(&rng.bytes(count as usize * c_element_bytes(arg))))
+                format!(
+                    "a{}",
+                    hex(&rng.bytes(count as usize * c_element_bytes(arg)))
+                )
             } else if is_scalar(arg) || matches!(arg.ty.count, Count::Fixed(_)) {
                 let n = match arg.ty.count {
                     Count::Fixed(n) => n as usize,
@@ -189,11 +233,25 @@ pub fn handler_ops(routine: &Routine, handler: &Prototype, rng: &mut Rng) -> Vec
                 // The server hands the handler its reply buffer with room for the maximum.
                 let count = rng.count(max_count(arg));
                 counts.insert(arg.name.clone(), count);
-                format!("w{}", hex(&rng.bytes(count as usize * c_element_bytes(arg))))
+                format!(
+                    "w{}",
+                    hex(&rng.bytes(count as usize * c_element_bytes(arg)))
+                )
             }
-        } else if let Some(base) = name.strip_suffix("Cnt").and_then(|b| find(routine, b)).filter(|a| a.in_reply()) {
-            format!("w{}", hex(&counts.get(&base.name).copied().unwrap_or(0).to_le_bytes()))
-        } else if let Some(base) = name.strip_suffix("Poly").and_then(|b| find(routine, b)).filter(|a| a.in_reply()) {
+        } else if let Some(base) = name
+            .strip_suffix("Cnt")
+            .and_then(|b| find(routine, b))
+            .filter(|a| a.in_reply())
+        {
+            format!(
+                "w{}",
+                hex(&counts.get(&base.name).copied().unwrap_or(0).to_le_bytes())
+            )
+        } else if let Some(base) = name
+            .strip_suffix("Poly")
+            .and_then(|b| find(routine, b))
+            .filter(|a| a.in_reply())
+        {
             format!("w{}", hex(&disposition(base, rng).to_le_bytes()))
         } else {
             "-".to_owned()
