@@ -810,7 +810,7 @@ impl<'a> Gen<'a> {
                     format!("ABI.long_descriptor_is(msg, {off}, {n}, {}, {}, true)", expected.size_bits, expected.number)
                 }
                 (Data::Fixed { .. }, None, _) => {
-                    format!("ABI.port_descriptor_is(msg, {off}, {})", expected.size_bits)
+                    format!("ABI.polymorphic_descriptor_is(msg, {off}, {}, header.complex())", expected.size_bits)
                 }
                 (Data::Variable { .. }, n, long) => {
                     format!("ABI.descriptor_kind_is(msg, {off}, {}, {}, true, {long})", n.unwrap_or(0), expected.size_bits)
@@ -855,10 +855,6 @@ impl<'a> Gen<'a> {
                         self.o.line(format!(
                             "let {local} = rt::PortArg {{ name: rt::port_from({raw}), disposition: ABI.descriptor_name(msg, {off}) }};"
                         ));
-                        // Only a complex message carries rights the kernel has translated.
-                        self.o.line("if !header.complex() {");
-                        self.o.line(format!("return Err({error});"));
-                        self.o.line("}");
                     } else {
                         self.o.line(format!("let {local} = rt::port_from({raw});"));
                     }

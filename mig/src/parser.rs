@@ -15,6 +15,10 @@ use crate::types::{builtin_name, name, sender_chooses, Count, MsgName, Type, INL
 pub struct Subsystem {
     pub name: String,
     pub base: i32,
+    /// `serverprefix`/`userprefix`: the C names GNU MIG gives the server and user functions
+    /// (the Rust names are the routines' own; tests comparing with GNU MIG's C need these).
+    pub server_prefix: String,
+    pub user_prefix: String,
     /// Routines by id offset; `None` for `skip`.
     pub routines: Vec<Option<Routine>>,
 }
@@ -248,8 +252,18 @@ impl<'t> Parser<'t> {
                     }
                     subsystem = Some(self.subsystem()?);
                 }
-                // Names of C functions: the Rust names come from the routines themselves.
-                "serverprefix" | "userprefix" | "serverdemux" => {
+                "serverprefix" | "userprefix" => {
+                    let prefix = self.ident("a prefix")?;
+                    let s = subsystem.as_mut().ok_or_else(|| Error::at(&at, "`subsystem` must come first"))?;
+                    if keyword.eq_ignore_ascii_case("serverprefix") {
+                        s.server_prefix = prefix;
+                    } else {
+                        s.user_prefix = prefix;
+                    }
+                    self.expect(';')?;
+                }
+                // The name of GNU MIG's C demux function: the Rust one is `demux`.
+                "serverdemux" => {
                     self.ident("a C name")?;
                     self.expect(';')?;
                 }
@@ -302,7 +316,7 @@ impl<'t> Parser<'t> {
         let name = self.ident("the subsystem name")?;
         let base = self.number()? as i32;
         self.expect(';')?;
-        Ok(Subsystem { name, base, routines: Vec::new() })
+        Ok(Subsystem { name, base, server_prefix: String::new(), user_prefix: String::new(), routines: Vec::new() })
     }
 
     fn routine(&mut self, id: i32, simple: bool, at: Position) -> Result<Routine> {

@@ -210,13 +210,15 @@ impl Abi {
         self.descriptor_kind_is(msg, at, name, size, inline, true) && self.descriptor_number(msg, at, true) == number
     }
 
-    /// A polymorphic inline right as received: a right, one element of `size` bits.
+    /// A polymorphic inline item as GNU MIG's stubs check it: one inline element of `size`
+    /// bits, of any type — but a right only in a complex message (only there has the kernel
+    /// translated it).
     #[inline(always)]
-    pub fn port_descriptor_is(&self, msg: &[u8], at: usize, size: u32) -> bool {
+    pub fn polymorphic_descriptor_is(&self, msg: &[u8], at: usize, size: u32, complex: bool) -> bool {
         let name = self.descriptor_name(msg, at);
-        super::is_received_right(name)
-            && self.descriptor_kind_is(msg, at, name, size, true, false)
+        self.descriptor_kind_is(msg, at, name, size, true, false)
             && self.descriptor_number(msg, at, false) == 1
+            && (complex || !super::is_port(name))
     }
 
     #[inline(always)]

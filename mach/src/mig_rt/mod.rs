@@ -36,11 +36,6 @@ pub const fn is_port(disposition: u32) -> bool {
     disposition >= 16 && disposition <= 21
 }
 
-/// A right as a receiver finds it: `PORT_RECEIVE`, `PORT_SEND` or `PORT_SEND_ONCE`.
-pub const fn is_received_right(name: u32) -> bool {
-    name >= 16 && name <= 18
-}
-
 pub const fn round4(n: usize) -> usize {
     (n + 3) & !3
 }

@@ -35,22 +35,25 @@ impl PortArg {
     }
 }
 
-/// A right received through a polymorphic item, owned.
+/// What a received polymorphic item holds: a right (owned), or a plain name.
 #[derive(Debug)]
 pub enum Right {
     Receive(ReceiveRight),
     Send(SendRight),
     SendOnce(SendOnceRight),
+    /// Not a right (e.g. `MACH_MSG_TYPE_PORT_NAME`): just a name, nothing owned.
+    Name(PortName),
 }
 
 impl Right {
-    /// Takes ownership of what a received polymorphic item names. The decoders admit only the
-    /// dispositions a receiver sees: `PORT_RECEIVE` (16), `PORT_SEND` (17), `PORT_SEND_ONCE` (18).
+    /// Takes ownership of the right a received polymorphic item carries, by the type the
+    /// receiver holds it as (a disposition as sent counts as what it becomes).
     pub fn from_arg(arg: PortArg) -> Right {
         match arg.disposition {
             16 => Right::Receive(ReceiveRight::from_name(arg.name)),
-            18 => Right::SendOnce(SendOnceRight::from_name(arg.name)),
-            _ => Right::Send(SendRight::from_name(arg.name)),
+            17 | 19 | 20 => Right::Send(SendRight::from_name(arg.name)),
+            18 | 21 => Right::SendOnce(SendOnceRight::from_name(arg.name)),
+            _ => Right::Name(arg.name),
         }
     }
 }
