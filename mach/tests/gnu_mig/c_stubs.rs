@@ -88,18 +88,22 @@ impl Abi {
     }
 }
 
-/// The interfaces under test, as `(module name, .defs path under the include dir)`;
-/// `{machine}` is the ABI's machine folder.
-pub const INTERFACES: [(&str, &str); 9] = [
-    ("device", "device/device.defs"),
-    ("device_request", "device/device_request.defs"),
-    ("device_reply", "device/device_reply.defs"),
-    ("mach", "mach/mach.defs"),
-    ("mach_port", "mach/mach_port.defs"),
-    ("mach_host", "mach/mach_host.defs"),
-    ("gnumach", "mach/gnumach.defs"),
-    ("mach_i386", "mach/{machine}/mach_i386.defs"),
-    ("notify", "mach/notify.defs"),
+/// The interfaces under test, as `(module name, .defs path under the include dir, cpp
+/// definitions)`, preprocessed as `mach/build.rs` does; `{machine}` is the ABI's machine folder.
+pub const INTERFACES: [(&str, &str, &[&str]); 9] = [
+    (
+        "device",
+        "device/device.defs",
+        &["DEVICE_ENABLE_DEVICE_OPEN_NEW"],
+    ),
+    ("device_request", "device/device_request.defs", &[]),
+    ("device_reply", "device/device_reply.defs", &[]),
+    ("mach", "mach/mach.defs", &[]),
+    ("mach_port", "mach/mach_port.defs", &[]),
+    ("mach_host", "mach/mach_host.defs", &[]),
+    ("gnumach", "mach/gnumach.defs", &[]),
+    ("mach_i386", "mach/{machine}/mach_i386.defs", &[]),
+    ("notify", "mach/notify.defs", &[]),
 ];
 
 /// One function prototype from a GNU MIG header: a user stub or a server handler.
@@ -179,9 +183,9 @@ fn build_uncached(abi: Abi) -> Result<Build, String> {
     let mut demuxers = Vec::new();
     let mut user_sources = Vec::new();
     let mut server_sources = Vec::new();
-    for (iface, defs) in INTERFACES {
+    for (iface, defs, defines) in INTERFACES {
         let defs = defs_path(abi, defs);
-        run_gnu_mig(abi, &sysroot, &include, &defs, &out, iface)?;
+        run_gnu_mig(abi, &sysroot, &include, &defs, defines, &out, iface)?;
         let read = |suffix: &str| {
             let path = out.join(format!("{iface}{suffix}"));
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
@@ -245,12 +249,14 @@ fn run_gnu_mig(
     sysroot: &Path,
     include: &Path,
     defs: &Path,
+    defines: &[&str],
     out: &Path,
     iface: &str,
 ) -> Result<(), String> {
     let cpp = Command::new("gcc")
         .args(abi.gcc_flags())
         .args(["-E", "-x", "c"])
+        .args(defines.iter().map(|d| format!("-D{d}")))
         .arg(format!("-I{}", include.display()))
         .arg(defs)
         .output()
@@ -405,7 +411,7 @@ fn param_type(ty: &str) -> String {
 
 fn includes(protos: &[Prototype], suffix: &str) -> String {
     let mut s = String::from("#include \"driver.h\"\n");
-    for (iface, _) in INTERFACES {
+    for (iface, _, _) in INTERFACES {
         if protos.iter().any(|p| p.interface == iface) {
             writeln!(s, "#include \"{iface}{suffix}\"").unwrap();
         }

@@ -69,7 +69,7 @@ macro_rules! routines {
 
 routines! {
     device: [device_open, device_close, device_write, device_write_inband, device_read, device_read_inband,
-        device_map, device_set_status, device_get_status, device_set_filter, device_intr_register, device_intr_ack] [];
+        device_open_new, device_map, device_set_status, device_get_status, device_set_filter, device_intr_register, device_intr_ack] [];
     device_request: [] [device_open_request, device_write_request, device_write_request_inband, device_read_request,
         device_read_request_inband, device_open_new_request];
     device_reply: [] [device_open_reply, device_write_reply, device_write_reply_inband, device_read_reply,
