@@ -348,6 +348,26 @@ fn count_expr(ty: &Type, item: &Item, value: &str) -> String {
     }
 }
 
+/// Which message a receiver is checking.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// A server's request: GNU MIG's servers check sizes against the descriptors only, not
+    /// against the arrays' bounds (their receive buffer is the server loop's).
+    Request,
+    /// A client's reply: GNU MIG's clients receive into a buffer of the largest reply, so
+    /// nothing beyond the bounds arrives.
+    Reply,
+}
+
+impl Side {
+    fn error(self) -> &'static str {
+        match self {
+            Side::Request => "rt::bad_arguments()",
+            Side::Reply => "rt::type_error()",
+        }
+    }
+}
+
 struct Gen<'a> {
     abi: Abi,
     subsystem: &'a Subsystem,
@@ -691,8 +711,8 @@ impl<'a> Gen<'a> {
         self.o.line(format!("pub fn decode(msg: &[u8]) -> Result<{ret}> {{"));
         self.o.line("let header = ABI.header(msg).ok_or(rt::bad_arguments())?;");
         self.o.line("let msg = &msg[..header.size];");
-        self.size_and_bits_check(message, "rt::bad_arguments()");
-        self.item_checks_and_reads(routine, message, "rt::bad_arguments()");
+        self.size_and_bits_check(message, Side::Request);
+        self.item_checks_and_reads(routine, message, Side::Request);
         self.o.line("Ok(Request {");
         for (name, _, value, _) in &fields {
             if name == value {
@@ -715,9 +735,13 @@ impl<'a> Gen<'a> {
     }
 
     /// The size and complex-bit checks a receiver makes before reading any item.
-    fn size_and_bits_check(&mut self, message: &Message, error: &str) {
+    fn size_and_bits_check(&mut self, message: &Message, side: Side) {
+        let error = side.error();
         if message.items.iter().any(|i| i.data.fixed_size(self.abi).is_none()) {
-            self.o.line("if msg.len() < MIN_SIZE || msg.len() > MAX_SIZE {");
+            match side {
+                Side::Request => self.o.line("if msg.len() < MIN_SIZE {"),
+                Side::Reply => self.o.line("if msg.len() < MIN_SIZE || msg.len() > MAX_SIZE {"),
+            }
         } else {
             self.o.line("if msg.len() != MIN_SIZE {");
         }
@@ -736,10 +760,23 @@ impl<'a> Gen<'a> {
         self.o.line("}");
     }
 
+    /// Bounds an inline array's count before its size is computed: by the array's bound in a
+    /// reply; in a request (whose size alone GNU MIG checks), by the message length, so the
+    /// size cannot overflow.
+    fn count_bound(&mut self, side: Side, local: &str, max: u32) {
+        match side {
+            Side::Reply => self.o.line(format!("if {local}_count > {max} {{")),
+            Side::Request => self.o.line(format!("if {local}_count > msg.len() {{")),
+        }
+        self.o.line(format!("return Err({});", side.error()));
+        self.o.line("}");
+    }
+
     /// Reads an indefinite array: inline data, or (in a complex message) out-of-line memory.
     #[allow(clippy::too_many_arguments)]
-    fn read_indefinite(&mut self, item: &Item, expected: &Descriptor, local: &str, element_bytes: u32, inline_max: u32, is_last: bool, error: &str) {
+    fn read_indefinite(&mut self, item: &Item, expected: &Descriptor, local: &str, element_bytes: u32, inline_max: u32, is_last: bool, side: Side) {
         let abi = self.abi;
+        let error = side.error();
         let off = at(item, 0);
         let data = data_at(abi, item);
         let name = expected.name.unwrap_or(0);
@@ -752,9 +789,7 @@ impl<'a> Gen<'a> {
         self.o.line("}");
         self.o.line(format!("let {local}_count = ABI.descriptor_number(msg, {off}, true) as usize;"));
         self.o.line(format!("let ({local}, end) = if {local}_inline {{"));
-        self.o.line(format!("if {local}_count > {inline_max} {{"));
-        self.o.line(format!("return Err({error});"));
-        self.o.line("}");
+        self.count_bound(side, local, inline_max);
         let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
         self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
         self.o.line("if msg.len() < end {");
@@ -778,7 +813,8 @@ impl<'a> Gen<'a> {
     }
 
     /// Checks each item's descriptor and reads its value into a local of the argument's name.
-    fn item_checks_and_reads(&mut self, routine: &Routine, message: &Message, error: &str) {
+    fn item_checks_and_reads(&mut self, routine: &Routine, message: &Message, side: Side) {
+        let error = side.error();
         let abi = self.abi;
         for item in &message.items {
             let arg = routine.args.iter().find(|a| a.name == item.name);
@@ -799,7 +835,7 @@ impl<'a> Gen<'a> {
             let off = at(item, 0);
             if let Data::Indefinite { element_bytes, inline_max } = item.data {
                 let is_last = std::ptr::eq(item, message.items.last().unwrap());
-                self.read_indefinite(item, &expected, &local, element_bytes, inline_max, is_last, error);
+                self.read_indefinite(item, &expected, &local, element_bytes, inline_max, is_last, side);
                 continue;
             }
             let check = match (item.data, expected.name, expected.long) {
@@ -870,9 +906,7 @@ impl<'a> Gen<'a> {
                 (Some(Shape::Inline), Data::Variable { element_bytes, max }) => {
                     let number = format!("ABI.descriptor_number(msg, {off}, {})", expected.long);
                     self.o.line(format!("let {local}_count = {number} as usize;"));
-                    self.o.line(format!("if {local}_count > {max} {{"));
-                    self.o.line(format!("return Err({error});"));
-                    self.o.line("}");
+                    self.count_bound(side, local.as_str(), max);
                     let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
                     self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
                     let is_last = std::ptr::eq(item, message.items.last().unwrap());
@@ -1024,10 +1058,10 @@ impl<'a> Gen<'a> {
         self.o.line("rt::check_reply_id(header.id, ID + 100)?;");
         self.o.line("let msg = &msg[..header.size];");
         self.o.line("ABI.check_return_code(msg)?;");
-        self.size_and_bits_check(message, "rt::type_error()");
+        self.size_and_bits_check(message, Side::Reply);
         let mut items = message.clone();
         items.items.remove(0);
-        self.item_checks_and_reads(routine, &items, "rt::type_error()");
+        self.item_checks_and_reads(routine, &items, Side::Reply);
         let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
         match names.len() {
             0 => self.o.line("Ok(())"),
