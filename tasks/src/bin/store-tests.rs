@@ -8,6 +8,9 @@
 //! - `unsupported`: the server does not know `DEV_FLUSH_CACHE` (the kernel's `rd0` answers
 //!   `D_INVALID_OPERATION`): every sync must say `EOPNOTSUPP`, never success;
 //! - `first-fails`: the disk fails its first flush: the first sync must say `EIO`, later ones succeed.
+//!
+//! `noflush=NAME` adds a test on device NAME, whose server does not know `DEV_FLUSH_CACHE` (GNU
+//! Mach's `console` answers `D_INVALID_OPERATION`): its sync must say `EOPNOTSUPP`.
 #![no_std]
 #![no_main]
 
@@ -62,6 +65,9 @@ fn main(args: Args<'static>) -> i32 {
             suite.run("data_after_sync", || tests.data_after_sync());
             suite.run("hard_read_only_refuses_writes", || tests.hard_read_only_refuses_writes());
             suite.run("bad_name_names_the_part", || tests.bad_name_names_the_part());
+            if let Some(name) = args.value("noflush").and_then(|n| core::str::from_utf8(n).ok()) {
+                suite.run("sync_without_the_flavor_is_eopnotsupp", || tests.sync_without_the_flavor(name));
+            }
         }
         Err(e) => suite.run("device_master", || Err(format!("cannot keep the master port: {e:?}"))),
     }
@@ -179,6 +185,14 @@ impl Tests<'_> {
         match store.write(0, &[0; 512]) {
             Err(e) if e.errno() == Errno::EROFS => Ok(()),
             other => Err(format!("expected EROFS, got {other:?}")),
+        }
+    }
+
+    fn sync_without_the_flavor(&self, name: &str) -> Outcome {
+        match self.open(&format!("device:{name}"), Flags::NONE)?.sync() {
+            Err(e) if e.errno() == Errno::EOPNOTSUPP && e.device_code() == Some(DeviceCode::INVALID_OPERATION) => Ok(()),
+            Err(e) => Err(format!("expected EOPNOTSUPP from D_INVALID_OPERATION, got {e}")),
+            Ok(()) => Err(format!("{name} reported a flush it cannot do")),
         }
     }
 
