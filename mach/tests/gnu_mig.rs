@@ -10,6 +10,8 @@ mod message;
 mod routines;
 #[path = "gnu_mig/rust_stubs.rs"]
 mod rust_stubs;
+#[path = "gnu_mig/device.rs"]
+mod device;
 #[path = "gnu_mig/values.rs"]
 mod values;
 
