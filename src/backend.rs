@@ -8,6 +8,7 @@
 //! into and writes from the caller's buffer and returns when the transfer is complete.
 
 pub mod ata;
+pub mod flush_mode;
 pub mod memory;
 pub mod rump;
 

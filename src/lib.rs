@@ -14,6 +14,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod backend;
+pub mod boot;
 pub mod device;
 pub mod device_server;
 pub mod flush;

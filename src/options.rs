@@ -6,12 +6,16 @@
 
 use core::fmt;
 
+use crate::backend::flush_mode::FlushMode;
+
 /// What the command line asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub host_priv_port: Option<u32>,
     pub device_master_port: Option<u32>,
     pub next_task: Option<u32>,
+    /// `--flush=device|skip|refuse` (tests only; see `backend::flush_mode`).
+    pub flush: FlushMode,
 }
 
 /// The outcome of parsing.
@@ -28,6 +32,7 @@ pub enum OptionError<'a> {
     Unknown(&'a [u8]),
     MissingValue(&'static str),
     BadPort { option: &'static str, value: &'a [u8] },
+    BadFlushMode(&'a [u8]),
 }
 
 impl fmt::Display for OptionError<'_> {
@@ -35,6 +40,9 @@ impl fmt::Display for OptionError<'_> {
         match self {
             OptionError::Unknown(word) => write!(f, "unrecognized option '{}'", word.escape_ascii()),
             OptionError::MissingValue(option) => write!(f, "option '--{option}' requires an argument"),
+            OptionError::BadFlushMode(value) => {
+                write!(f, "--flush: '{}' is not device, skip or refuse", value.escape_ascii())
+            }
             OptionError::BadPort { option, value } => {
                 write!(f, "--{option}: '{}' is not a port name (a decimal number)", value.escape_ascii())
             }
@@ -43,7 +51,7 @@ impl fmt::Display for OptionError<'_> {
 }
 
 pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-priv-port=PORT] \
-[--device-master-port=PORT] [--next-task=TASK] [--help] [--usage] [--version]\n";
+[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--help] [--usage] [--version]\n";
 
 pub const HELP: &str = "Usage: rumpdisk [OPTION...]
 Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
@@ -52,6 +60,8 @@ Other device names are forwarded to the device master.
   -h, --host-priv-port=PORT     Host private port PORT
   -d, --device-master-port=PORT Device master port PORT
   -N, --next-task=TASK          Next bootstrap task TASK
+      --flush=MODE              What DEV_FLUSH_CACHE does: device (default) flushes the
+                                drive's cache; skip and refuse exist only for tests
       --help                    Give this help list
       --usage                   Give a short usage message
       --version                 Print program version
@@ -82,6 +92,11 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
             Some(b"help") => return Ok(Command::Help),
             Some(b"usage") => return Ok(Command::Usage),
             Some(b"version") => return Ok(Command::Version),
+            Some(b"flush") => {
+                let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("flush"))?;
+                options.flush = FlushMode::parse(value).ok_or(OptionError::BadFlushMode(value))?;
+                continue;
+            }
             _ => {}
         }
         let known = PORT_OPTIONS.iter().find(|(short, long)| match long_name {
@@ -122,7 +137,7 @@ mod tests {
 
     #[test]
     fn every_spelling_of_the_port_options_parses() {
-        let expected = Options { host_priv_port: Some(1), device_master_port: Some(2), next_task: Some(13) };
+        let expected = Options { host_priv_port: Some(1), device_master_port: Some(2), next_task: Some(13), ..Options::default() };
         for line in [
             "--host-priv-port=1 --device-master-port=2 --next-task=13",
             "--host-priv-port 1 --device-master-port 2 --next-task 13",
@@ -133,6 +148,19 @@ mod tests {
             assert_eq!(parse(&words(line)), Ok(Command::Serve(expected.clone())), "{line}");
         }
         assert_eq!(parse(&[]), Ok(Command::Serve(Options::default())));
+    }
+
+    #[test]
+    fn flush_mode() {
+        let serve = |line| match parse(&words(line)) {
+            Ok(Command::Serve(options)) => Ok(options.flush),
+            other => Err(other),
+        };
+        assert_eq!(serve("-h 1"), Ok(FlushMode::Device));
+        assert_eq!(serve("--flush=skip"), Ok(FlushMode::Skip));
+        assert_eq!(serve("--flush refuse"), Ok(FlushMode::Refuse));
+        assert_eq!(parse(&words("--flush=maybe")), Err(OptionError::BadFlushMode(b"maybe")));
+        assert_eq!(parse(&words("--flush")), Err(OptionError::MissingValue("flush")));
     }
 
     #[test]

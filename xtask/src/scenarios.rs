@@ -1,9 +1,9 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
-use crate::vm::{run_dir, Expect, Module, Scenario};
+use crate::vm::{run_dir, Disk, Expect, Module, Scenario};
 use crate::{cargo, project_root, Error};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Builds the freestanding task binaries (release, hurd-target.json) and returns their folder.
@@ -14,8 +14,10 @@ pub fn build_tasks() -> Result<PathBuf, Error> {
         "--release",
         "-p",
         "tasks",
+        "-p",
+        "rumpdisk",
         "--features",
-        "vm",
+        "tasks/vm,rumpdisk/vm",
         "--bins",
         "-Z",
         "build-std=core,alloc,compiler_builtins",
@@ -31,23 +33,20 @@ pub fn build_tasks() -> Result<PathBuf, Error> {
 }
 
 /// A boot module running task binary `bin` from `tasks` as `name`.
-fn task(tasks: &std::path::Path, bin: &str, name: &str, words: &[&str]) -> Module {
+fn task(tasks: &Path, bin: &str, name: &str, words: &[&str]) -> Module {
     Module { file: tasks.join(bin), name: name.to_owned(), words: words.iter().map(|w| w.to_string()).collect() }
 }
 
 /// The runtime's own tests: kernel RPCs, the RAM disk, two tasks exchanging messages.
-pub fn runtime(tasks: &std::path::Path) -> Result<Scenario, Error> {
+pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
     let dir = run_dir("runtime");
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let rd0 = dir.join("rd0.img");
-    let mut image = b"rumpdisk-rs rd0\n".to_vec();
-    image.resize(64 * 1024, 0);
-    fs::write(&rd0, &image).map_err(|e| Error::io(&rd0, e))?;
-    let rd0size = format!("rd0size={}", image.len());
+    let rd0 = ram_disk("runtime")?;
+    let rd0size = format!("rd0size={}", fs::metadata(&rd0.file).map_err(|e| Error::io(&rd0.file, e))?.len());
     Ok(Scenario {
         name: "runtime".into(),
         modules: vec![
-            Module { file: rd0, name: "rd0.img".into(), words: vec!["$(ramdisk-create)".into()] },
+            rd0,
             task(tasks, "runtime-tests", "peer", &["${host-port}", "${device-port}", "role=peer", "$(peer-task=task-create)", "$(task-resume)"]),
             task(
                 tasks,
@@ -57,14 +56,193 @@ pub fn runtime(tasks: &std::path::Path) -> Result<Scenario, Error> {
             ),
         ],
         disks: vec![],
-        timeout: Duration::from_secs(20),
+        timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        after: None,
+    })
+}
+
+/// Sectors of the IDE disk image the disk scenarios serve (64 MiB).
+const DISK_SECTORS: u64 = 128 * 1024;
+
+/// A fresh, zeroed disk image for `scenario`.
+fn disk_image(scenario: &str) -> Result<PathBuf, Error> {
+    let dir = run_dir(scenario);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let image = dir.join("wd0.img");
+    let file = fs::File::create(&image).map_err(|e| Error::io(&image, e))?;
+    file.set_len(DISK_SECTORS * 512).map_err(|e| Error::io(&image, e))?;
+    Ok(image)
+}
+
+/// The RAM disk module: a device the kernel serves, which knows no DEV_FLUSH_CACHE.
+fn ram_disk(scenario: &str) -> Result<Module, Error> {
+    let rd0 = run_dir(scenario).join("rd0.img");
+    let mut image = b"rumpdisk-rs rd0\n".to_vec();
+    image.resize(64 * 1024, 0);
+    fs::write(&rd0, &image).map_err(|e| Error::io(&rd0, e))?;
+    Ok(Module { file: rd0, name: "rd0.img".into(), words: vec!["$(ramdisk-create)".into()] })
+}
+
+/// rumpdisk.static as the boot disk driver, starting `next` as the Hurd starts its file system.
+fn rumpdisk_static(tasks: &Path, next: &str, extra: &[&str]) -> Module {
+    let mut words = vec![
+        "--host-priv-port=${host-port}".to_owned(),
+        "--device-master-port=${device-port}".to_owned(),
+        format!("--next-task=${{{next}}}"),
+    ];
+    words.extend(extra.iter().map(|w| w.to_string()));
+    words.extend(["$(task-create)".to_owned(), "$(task-resume)".to_owned()]);
+    Module { file: tasks.join("rumpdisk-static"), name: "rumpdisk.static".into(), words }
+}
+
+/// rumpdisk.static on an IDE disk, with the disk tests (and the store client) as its next task;
+/// afterwards the image must hold what the guest wrote and flushed.
+pub fn disk(tasks: &Path) -> Result<Scenario, Error> {
+    let image = disk_image("disk")?;
+    let sectors = format!("wd0sectors={DISK_SECTORS}");
+    Ok(Scenario {
+        name: "disk".into(),
+        modules: vec![
+            rumpdisk_static(tasks, "disk-task", &[]),
+            task(tasks, "disk-tests", "disk-tests", &[&sectors, "$(disk-task=task-create)"]),
+        ],
+        disks: vec![Disk { image: image.clone(), write_log: None, fail_first_flush: false, fail_write_at_sector: None }],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: Some(Box::new(move || image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0"))),
+    })
+}
+
+/// The store client against a server that predates DEV_FLUSH_CACHE: `sync` says EOPNOTSUPP.
+pub fn disk_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
+    let image = disk_image("disk-refusing-flush")?;
+    Ok(Scenario {
+        name: "disk-refusing-flush".into(),
+        modules: vec![
+            rumpdisk_static(tasks, "disk-task", &["--flush=refuse"]),
+            task(tasks, "disk-tests", "disk-tests", &["server=refuses-flush", "$(disk-task=task-create)"]),
+        ],
+        disks: vec![Disk { image, write_log: None, fail_first_flush: false, fail_write_at_sector: None }],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: None,
+    })
+}
+
+/// Whether `image` holds `text` at `sector`.
+fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
+    let bytes = fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let at = sector as usize * 512;
+    match bytes.get(at..at + text.len()) {
+        Some(found) if found == text => Ok(()),
+        found => Err(format!("sector {sector} of the image holds {:?}", found.map(|f| String::from_utf8_lossy(f).into_owned()))),
+    }
+}
+
+/// The store client on the kernel's RAM disk: typed names opened through the kernel's device
+/// master, data written and read back, syncs of the device and of a concat of two remaps of it
+/// (the kernel answers `DEV_FLUSH_CACHE` on a RAM disk with success); and a sync of the kernel's
+/// console, which does not know the flavor, reported as `EOPNOTSUPP`, never as success.
+pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
+    let dir = run_dir("store-rd0");
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let words = ["${host-port}", "${device-port}", "disk=rd0", "sync=flushes", "noflush=console", "$(task-create)", "$(task-resume)"];
+    Ok(Scenario {
+        name: "store-rd0".into(),
+        modules: vec![ram_disk("store-rd0")?, task(tasks, "store-tests", "store-tests", &words)],
+        disks: vec![],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: None,
+    })
+}
+
+/// The store client as rumpdisk.static's next task, on `device:wd0` (an IDE disk): syncs succeed
+/// (rumpdisk flushes the drive's cache), and the image holds what the client wrote.
+pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
+    let image = disk_image("store-wd0")?;
+    let words = ["master=bootstrap", "disk=wd0", "sync=flushes", "$(store-task=task-create)"];
+    Ok(Scenario {
+        name: "store-wd0".into(),
+        modules: vec![rumpdisk_static(tasks, "store-task", &[]), task(tasks, "store-tests", "store-tests", &words)],
+        disks: vec![Disk { image: image.clone(), write_log: None, fail_first_flush: false, fail_write_at_sector: None }],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: Some(Box::new(move || image_holds_store_pattern(&image))),
+    })
+}
+
+/// Whether `image` holds what store-tests last wrote: 16 KiB of its pattern 2 at block 16,
+/// written through a concat of two remaps of wd0.
+fn image_holds_store_pattern(image: &Path) -> Result<(), String> {
+    let bytes = fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let expected: Vec<u8> = (0..16 * 1024).map(|i: usize| (i as u8).wrapping_mul(37).wrapping_add(2)).collect();
+    match bytes.get(16 * 512..16 * 512 + expected.len()) {
+        Some(found) if found == expected => Ok(()),
+        _ => Err("blocks 16-47 of the image do not hold what store-tests wrote".into()),
+    }
+}
+
+/// How a barrier scenario's server treats DEV_FLUSH_CACHE, and what the checker must say.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Barrier {
+    /// The real server: the log must prove every returned sync.
+    Honoured,
+    /// The negative control: a server that answers without flushing must be caught.
+    Skipped,
+}
+
+/// The write-barrier proof: concurrent store clients write and sync through rumpdisk.static on a
+/// disk whose writes and flushes QEMU logs; the checker replays the log at every flush.
+pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Result<Scenario, Error> {
+    let image = disk_image(name)?;
+    let log = run_dir(name).join("writes.log");
+    let console = run_dir(name).join("console.log");
+    let flush = match mode {
+        Barrier::Honoured => &[][..],
+        Barrier::Skipped => &["--flush=skip"][..],
+    };
+    let mut client = vec!["$(barrier-task=task-create)"];
+    client.extend_from_slice(words);
+    let (log_path, image_path, label) = (log.clone(), image.clone(), name.to_owned());
+    Ok(Scenario {
+        name: name.into(),
+        modules: vec![rumpdisk_static(tasks, "barrier-task", flush), task(tasks, "barrier", "barrier", &client)],
+        disks: vec![Disk { image, write_log: Some(log), fail_first_flush: false, fail_write_at_sector: None }],
+        timeout: Duration::from_secs(180),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: Some(Box::new(move || {
+            let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path)).map_err(|e| e.to_string())?;
+            println!("  {label}: write log: {}", verdict.summary());
+            match (mode, verdict.holds()) {
+                (Barrier::Honoured, true) | (Barrier::Skipped, false) => Ok(()),
+                (Barrier::Honoured, false) => {
+                    Err(format!("barrier violated: {}", verdict.violations.first().map_or(String::new(), |v| v.to_string())))
+                }
+                (Barrier::Skipped, true) => Err("the checker accepted a server that never flushed".into()),
+            }
+        })),
     })
 }
 
 /// Every scenario, in the order the test command runs them.
 pub fn all() -> Result<Vec<Scenario>, Error> {
     let tasks = build_tasks()?;
-    Ok(vec![runtime(&tasks)?])
+    let workload = ["clients=4", "rounds=50", "sectors=4"];
+    Ok(vec![
+        runtime(&tasks)?,
+        disk(&tasks)?,
+        disk_refusing_flush(&tasks)?,
+        store_rd0(&tasks)?,
+        store_wd0(&tasks)?,
+        barrier(&tasks, "barrier", &workload, Barrier::Honoured)?,
+        barrier(&tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
+    ])
 }

@@ -50,7 +50,6 @@ pub enum Expect {
     Failure,
 }
 
-#[derive(Clone, Debug)]
 pub struct Scenario {
     pub name: String,
     pub modules: Vec<Module>,
@@ -59,6 +58,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// SIGKILL QEMU as soon as a console line contains this (no shutdown flush).
     pub kill_on: Option<String>,
+    /// A check of what the run left on the host (disk images, logs), after QEMU ended.
+    pub after: Option<Box<dyn Fn() -> Result<(), String>>>,
 }
 
 /// What one VM run printed, as tests.
@@ -158,9 +159,11 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
         top = node("dbg");
     }
     args.push("-blockdev".into());
-    args.push(format!("driver=raw,node-name={},file={top},cache.writeback=on", node("raw")));
+    args.push(format!("driver=raw,node-name={},file={top}", node("raw")));
+    // cache=writeback: the host page cache (cache.direct=off) behind a drive with a volatile
+    // write cache the guest must flush (never cache=unsafe, which drops the guest's flushes).
     args.push("-device".into());
-    args.push(format!("ide-hd,drive={},bus=ide.0,unit={index}", node("raw")));
+    args.push(format!("ide-hd,drive={},bus=ide.0,unit={index},write-cache=on", node("raw")));
     args
 }
 
@@ -220,6 +223,12 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
     let mut outcome = Outcome::parse(&console);
     outcome.timed_out = timed_out;
     outcome.killed = killed;
+    if let Some(after) = &scenario.after {
+        match after() {
+            Ok(()) => outcome.passed.push("host check afterwards".into()),
+            Err(why) => outcome.failed.push(("host check afterwards".into(), why)),
+        }
+    }
     Ok(outcome)
 }
 
@@ -357,7 +366,7 @@ mod tests {
         let args = disk_args(&disk, 0).join(" ");
         let (log, dbg, raw) = (args.find("blklogwrites").unwrap(), args.find("blkdebug").unwrap(), args.find("driver=raw").unwrap());
         assert!(log < dbg && dbg < raw, "{args}");
-        assert!(args.contains("image=blw0") && args.contains("file=dbg0") && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0"));
+        assert!(args.contains("image=blw0") && args.contains("file=dbg0") && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0,write-cache=on"));
         assert!(blkdebug_rules(&disk).contains("event = \"flush_to_disk\""));
     }
 }

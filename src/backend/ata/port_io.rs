@@ -3,8 +3,12 @@
 
 use core::arch::asm;
 
+use mach::interfaces::mach_i386;
+use mach::kern::Result;
+use mach::port::PortName;
+
 use super::registers::{Reg, Registers, SECTOR};
-use super::Clock;
+use super::{Clock, Timeouts};
 
 /// Primary channel: command block at 0x1F0–0x1F7, device control / alternate status at 0x3F6.
 pub const COMMAND_BLOCK: u16 = 0x1F0;
@@ -23,6 +27,23 @@ impl LegacyPorts {
         LegacyPorts { _private: () }
     }
 }
+
+/// Asks GNU Mach, through its device master, for the primary channel's I/O ports and enables
+/// them for this task (`i386_io_perm_create`, `i386_io_perm_modify`); then the registers are ours.
+/// The caller must be the channel's only driver.
+pub fn enable_primary_channel(device_master: PortName) -> Result<LegacyPorts> {
+    let task = PortName::new(mach::sys::mach_task_self());
+    for (from, to) in [(COMMAND_BLOCK, COMMAND_BLOCK + 7), (CONTROL, CONTROL)] {
+        // The port numbers are below 0x8000, so they fit the interface's 16-bit signed type.
+        let permission = mach_i386::i386_io_perm_create(device_master, from as i16, to as i16)?;
+        mach_i386::i386_io_perm_modify(task, permission.name(), true)?;
+    }
+    // SAFETY: the kernel has just enabled 0x1F0–0x1F7 and 0x3F6 for this task.
+    Ok(unsafe { LegacyPorts::assume_enabled() })
+}
+
+/// Deadlines for a real (or emulated) drive, in TSC ticks: long, since an emulator may stall.
+pub const TIMEOUTS: Timeouts = Timeouts { command: 10 * Tsc::TICKS_PER_SECOND, flush: 30 * Tsc::TICKS_PER_SECOND };
 
 impl Registers for LegacyPorts {
     fn read(&mut self, reg: Reg) -> u8 {

@@ -112,6 +112,8 @@ fn rd0_status(master: PortName, size: Option<&[u8]>) -> Outcome {
     ensure!(by_size.as_slice() == [expected, 512], "DEV_GET_SIZE gave {:?}, expected [{expected}, 512]", &by_size.as_slice());
     let by_records = device::device_get_status(rd0.name(), DEV_GET_RECORDS, 2).context("DEV_GET_RECORDS")?;
     ensure!(by_records.as_slice() == [expected / 512, 512], "DEV_GET_RECORDS gave {:?}", &by_records.as_slice());
+    let flush = device::device_set_status(rd0.name(), mach::interfaces::constants::DEV_FLUSH_CACHE, &[]);
+    log::info!("rd0: DEV_FLUSH_CACHE answered {flush:?}");
     let first = device::device_read_inband(rd0.name(), 0, 0, 16).context("device_read_inband(rd0)")?;
     ensure!(first.as_slice() == &b"rumpdisk-rs rd0\n"[..], "rd0 starts with {:?}", &first.as_slice());
     Ok(())

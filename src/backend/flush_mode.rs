@@ -1,0 +1,88 @@
+//! What `DEV_FLUSH_CACHE` does, chosen with `--flush=MODE`: `device` (the default) flushes the
+//! drive's cache. The other two exist only to test clients and the barrier proof: `skip` answers
+//! success without flushing — the negative control the write-log checker must reject — and
+//! `refuse` answers `D_INVALID_OPERATION`, as a server that predates the flavor does.
+
+use super::{Backend, Disk, Geometry};
+use crate::device::{Access, Error, D_INVALID_OPERATION};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlushMode {
+    #[default]
+    Device,
+    Skip,
+    Refuse,
+}
+
+impl FlushMode {
+    pub fn parse(word: &[u8]) -> Option<FlushMode> {
+        match word {
+            b"device" => Some(FlushMode::Device),
+            b"skip" => Some(FlushMode::Skip),
+            b"refuse" => Some(FlushMode::Refuse),
+            _ => None,
+        }
+    }
+}
+
+/// A backend whose disks flush as `mode` says.
+pub struct WithFlushMode<B> {
+    pub backend: B,
+    pub mode: FlushMode,
+}
+
+impl<B: Backend> Backend for WithFlushMode<B> {
+    type Disk = ModeDisk<B::Disk>;
+
+    fn open(&self, name: &[u8], access: Access) -> Result<Self::Disk, Error> {
+        Ok(ModeDisk { disk: self.backend.open(name, access)?, mode: self.mode })
+    }
+}
+
+pub struct ModeDisk<D> {
+    disk: D,
+    mode: FlushMode,
+}
+
+impl<D: Disk> Disk for ModeDisk<D> {
+    fn geometry(&self) -> Geometry {
+        self.disk.geometry()
+    }
+
+    fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.disk.read(record, buf)
+    }
+
+    fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
+        self.disk.write(record, data)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        match self.mode {
+            FlushMode::Device => self.disk.flush(),
+            FlushMode::Skip => Ok(()),
+            FlushMode::Refuse => Err(D_INVALID_OPERATION),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+
+    #[test]
+    fn each_mode_flushes_as_named() {
+        assert_eq!(FlushMode::parse(b"skip"), Some(FlushMode::Skip));
+        assert_eq!(FlushMode::parse(b"sometimes"), None);
+        for (mode, expect) in [(FlushMode::Device, Ok(())), (FlushMode::Skip, Ok(())), (FlushMode::Refuse, Err(D_INVALID_OPERATION))] {
+            let mut backend = MemoryBackend::default();
+            let memory = backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+            let disk = WithFlushMode { backend, mode }.open(b"wd0", Access::from_mode(3)).unwrap();
+            disk.write(0, &[7; 512]).unwrap();
+            assert_eq!(disk.flush(), expect, "{mode:?}");
+            assert_eq!(memory.flushes(), u64::from(mode == FlushMode::Device), "{mode:?}");
+            assert_eq!(memory.durable()[0], if mode == FlushMode::Device { 7 } else { 0 }, "{mode:?}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `rumpdisk.static`: the boot-module build of the translator. GNU Mach starts it from the boot
+//! script with `--host-priv-port=${host-port} --device-master-port=${device-port}
+//! --next-task=${next-task}`; it drives the primary IDE channel with the native ATA backend,
+//! serves `wd0`/`wd1` and forwards every other device name to the kernel.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use mach::args::Args;
+use mach::kern::Result;
+use mach::port::{PortName, SendRight};
+use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
+use rumpdisk::backend::ata::{AtaBackend, Channel};
+use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
+use rumpdisk::boot::{self, Privileges};
+use rumpdisk::device_server::DeviceServer;
+use rumpdisk::options::{self, Command};
+
+mach::task_main!(main);
+
+/// Threads serving device requests: with more than one, flushes merge while one runs.
+const SERVING_THREADS: usize = 4;
+
+fn main(args: Args<'static>) -> i32 {
+    let words: Vec<&[u8]> = args.iter().skip(1).collect();
+    let options = match options::parse(&words) {
+        Ok(Command::Serve(options)) => options,
+        // A boot module has no terminal to print help to; refuse to start instead.
+        Ok(_) => return 64,
+        Err(_) => return 64,
+    };
+    let (Some(host_priv), Some(master)) = (options.host_priv_port, options.device_master_port) else {
+        return 64;
+    };
+    let (host_priv, master) = (PortName::new(host_priv), PortName::new(master));
+    if mach::console::init_log(master, log::LevelFilter::Info).is_err() {
+        return 70;
+    }
+    let server = match start(master, options.flush) {
+        Ok(server) => server,
+        Err(error) => {
+            log::error!("rumpdisk: cannot start: {error:?}");
+            return 70;
+        }
+    };
+    if let Some(next_task) = options.next_task {
+        let privileges = Privileges { host_priv, device_master: server.master().name(), next_task: PortName::new(next_task) };
+        let spawned = mach::thread::spawn(move || {
+            let error = boot::hand_off(privileges);
+            log::error!("rumpdisk: boot hand-off ended: {error:?}");
+        });
+        if let Err(error) = spawned {
+            log::error!("rumpdisk: cannot start the boot hand-off: {error:?}");
+            return 70;
+        }
+    }
+    for _ in 1..SERVING_THREADS {
+        if let Err(error) = mach::thread::spawn(move || {
+            let error = server.serve();
+            log::error!("rumpdisk: a serving thread ended: {error:?}");
+        }) {
+            log::warn!("rumpdisk: serving with fewer threads: {error:?}");
+        }
+    }
+    let error = server.serve();
+    log::error!("rumpdisk: serving ended: {error:?}");
+    70
+}
+
+type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;
+
+/// Takes the primary IDE channel's I/O ports and makes the server, forwarding foreign names to
+/// the kernel's device master.
+fn start(master: PortName, flush: FlushMode) -> Result<&'static DeviceServer<Ata>> {
+    let ports = port_io::enable_primary_channel(master)?;
+    let ata = AtaBackend::new(Channel::new(ports, Tsc, port_io::TIMEOUTS));
+    if flush != FlushMode::Device {
+        log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
+    }
+    let backend = WithFlushMode { backend: ata, mode: flush };
+    let upstream = SendRight::from_name(master);
+    // Every serving thread borrows the server for the task's whole life.
+    Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))
+}
