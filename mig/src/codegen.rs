@@ -579,10 +579,11 @@ impl<'a> Gen<'a> {
         let mut dynamic_complex = Vec::new();
         for item in &message.items {
             let Some(arg) = routine.args.iter().find(|a| a.name == item.name) else {
-                // A CountInOut capacity.
+                // A CountInOut capacity, never more than the array holds (as GNU MIG's clients).
                 put_descriptor(&mut self.o, abi, item, None, None);
                 let base = item.name.trim_end_matches("Cnt");
-                put_word(&mut self.o, abi, item, &format!("{base}_capacity"));
+                let max = routine.args.iter().find(|a| a.name == base).and_then(|a| a.ty.max_count()).unwrap_or(u32::MAX);
+                put_word(&mut self.o, abi, item, &format!("{base}_capacity.min({max})"));
                 continue;
             };
             let value = rust_ident(&arg.name);
