@@ -11,13 +11,20 @@ extern crate std;
 
 pub mod interfaces;
 pub mod args;
+pub mod console;
 pub mod kern;
 pub mod mig_rt;
 pub mod msg;
 pub mod ool;
 pub mod port;
 mod reply;
-mod task;
+#[cfg(target_os = "none")]
+mod rt;
 pub mod sys;
+mod task;
+#[cfg(not(target_os = "hurd"))]
+pub mod thread;
 
 pub use reply::reply_port;
+#[cfg(target_os = "none")]
+pub use rt::report_panics_to;

@@ -5,6 +5,7 @@
 //! return address were there). The result is in rax; rcx and r11 are clobbered.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 mod number {
     pub const MACH_MSG: i64 = -25;
@@ -75,14 +76,31 @@ pub fn mach_reply_port() -> u32 {
     trap0(number::MACH_REPLY_PORT) as u32
 }
 
+/// The task's own port. The trap adds a user reference on every call, so the name is fetched
+/// once and cached (as glibc's `__mach_task_self_`).
 pub fn mach_task_self() -> u32 {
-    trap0(number::MACH_TASK_SELF) as u32
+    static TASK_SELF: AtomicU32 = AtomicU32::new(0);
+    cached(&TASK_SELF, number::MACH_TASK_SELF)
 }
 
+/// The host port, cached like [`mach_task_self`].
 pub fn mach_host_self() -> u32 {
-    trap0(number::MACH_HOST_SELF) as u32
+    static HOST_SELF: AtomicU32 = AtomicU32::new(0);
+    cached(&HOST_SELF, number::MACH_HOST_SELF)
 }
 
+fn cached(slot: &AtomicU32, number: i64) -> u32 {
+    match slot.load(Ordering::Relaxed) {
+        0 => {
+            let name = trap0(number) as u32;
+            slot.store(name, Ordering::Relaxed);
+            name
+        }
+        name => name,
+    }
+}
+
+/// A send right to the calling thread (a new user reference each call: release it).
 pub fn mach_thread_self() -> u32 {
     trap0(number::MACH_THREAD_SELF) as u32
 }
@@ -137,4 +155,4 @@ pub fn port_allocate_name(task: u32, right: u32, name: u32) -> i32 {
     unsafe { trap(number::PORT_ALLOCATE_NAME, task.into(), right.into(), name.into(), 0, 0, 0) as i32 }
 }
 
-pub use crate::rt::thread_block::{discard_thread_reply_port, thread_reply_port};
+pub use crate::rt::stack::{discard_thread_reply_port, thread_reply_port};

@@ -22,7 +22,7 @@ const MAKE_SEND: u32 = 20;
 const MAKE_SEND_ONCE: u32 = 21;
 
 type PortId = u64;
-type TaskId = u64;
+pub(crate) type TaskId = u64;
 
 /// A right held by the kernel while a message is in transit.
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +109,8 @@ pub(crate) struct State {
     regions: BTreeMap<usize, Region>,
     /// Which task a task port stands for.
     task_ports: HashMap<PortId, TaskId>,
+    /// The task whose thread serves every task port (`kernel_calls`), and its port set.
+    kernel: Option<(TaskId, u32)>,
 }
 
 struct Kernel {
@@ -146,6 +148,7 @@ pub struct Stats {
 impl Task {
     /// A new task with an empty name space (but for its own task port).
     pub fn new() -> Task {
+        start_kernel();
         let mut state = lock();
         Task(state.create_task())
     }
@@ -155,6 +158,7 @@ impl Task {
         let id = CURRENT_TASK.with(|task| match task.get() {
             Some(id) => id,
             None => {
+                start_kernel();
                 let id = lock().create_task();
                 task.set(Some(id));
                 id
@@ -209,6 +213,21 @@ impl Default for Task {
     }
 }
 
+/// Create the kernel task and start its thread serving task ports (once).
+fn start_kernel() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let (task, set) = {
+            let mut state = lock();
+            let task = state.create_bare_task();
+            let set = state.port_allocate(task, MACH_PORT_RIGHT_PORT_SET, None).expect("fresh space");
+            state.kernel = Some((task, set));
+            (task, set)
+        };
+        Task(task).spawn(move || super::kernel_calls::run(crate::port::PortName::new(set)));
+    });
+}
+
 /// The task the calling thread runs in.
 pub(crate) fn current() -> TaskId {
     Task::current().0
@@ -252,7 +271,19 @@ pub(crate) fn receive(task: TaskId, name: u32, buf: &mut [u8], large: bool,
 }
 
 impl State {
+    /// A task whose port the kernel task receives (so kernel calls on it are served).
     fn create_task(&mut self) -> TaskId {
+        let task = self.create_bare_task();
+        let (kernel, set) = self.kernel.expect("kernel task started first");
+        let self_port = self.space(task).self_port;
+        self.insert_right(kernel, KRight { port: self_port, kind: RightKind::Receive });
+        let set_port = self.entry(kernel, set).expect("kernel port set").port;
+        self.ports.get_mut(&self_port).expect("task port").set = Some(set_port);
+        task
+    }
+
+    /// A task holding a send right to its own port, which nobody receives yet.
+    fn create_bare_task(&mut self) -> TaskId {
         self.next_task += 1;
         let task = self.next_task;
         let self_port = self.new_port(None);
@@ -260,6 +291,44 @@ impl State {
         self.spaces.insert(task, Space { names: BTreeMap::new(), next_name: 0x100, self_port, live: true });
         self.insert_right(task, KRight { port: self_port, kind: RightKind::Send });
         task
+    }
+
+    /// The task whose port the kernel task names `name` (the port a kernel call arrived on).
+    pub(crate) fn task_of_port_name(&self, name: crate::port::PortName) -> Option<TaskId> {
+        let (kernel, _) = self.kernel?;
+        let entry = self.entry(kernel, name.raw())?;
+        self.task_ports.get(&entry.port).copied()
+    }
+
+    /// Every name of `task` with its `MACH_PORT_TYPE_*` bits (`mach_port_names`).
+    pub(crate) fn names(&self, task: TaskId) -> Vec<(u32, u32)> {
+        const fn bit(right: u32) -> u32 {
+            1 << (right + 16)
+        }
+        let Some(space) = self.spaces.get(&task) else { return Vec::new() };
+        let kind = |e: &Entry| {
+            let mut bits = 0;
+            if e.send > 0 { bits |= bit(crate::sys::MACH_PORT_RIGHT_SEND) }
+            if e.receive { bits |= bit(MACH_PORT_RIGHT_RECEIVE) }
+            if e.send_once { bits |= bit(crate::sys::MACH_PORT_RIGHT_SEND_ONCE) }
+            if e.port_set { bits |= bit(MACH_PORT_RIGHT_PORT_SET) }
+            if e.dead > 0 { bits |= bit(MACH_PORT_RIGHT_DEAD_NAME) }
+            bits
+        };
+        space.names.iter().map(|(name, e)| (*name, kind(e))).collect()
+    }
+
+    /// `mach_port_destroy`: every right under the name goes.
+    pub(crate) fn port_destroy(&mut self, task: TaskId, name: u32) -> i32 {
+        let Some(entry) = self.entry(task, name) else { return KERN_INVALID_NAME };
+        self.set_entry(task, name, Entry::default());
+        if entry.send_once {
+            self.send_once_notification(entry.port);
+        }
+        if entry.receive || entry.port_set {
+            self.destroy_port(entry.port);
+        }
+        KERN_SUCCESS
     }
 
     fn new_port(&mut self, receiver: Option<TaskId>) -> PortId {
@@ -799,7 +868,7 @@ impl State {
         self.port_allocate(task, MACH_PORT_RIGHT_RECEIVE, None).unwrap_or(0)
     }
 
-    fn terminate(&mut self, task: TaskId) {
+    pub(crate) fn terminate(&mut self, task: TaskId) {
         let Some(space) = self.spaces.get_mut(&task) else { return };
         space.live = false;
         let self_port = space.self_port;

@@ -9,12 +9,16 @@
 //! `vm_deallocate` takes whole regions only, out-of-line port arrays are refused, there are no
 //! thread ports or no-senders notifications, and the message layout is the 64-bit one.
 //!
+//! Kernel calls without a trap (`mach_port_mod_refs`, `mach_port_names`, `vm_allocate`, ...)
+//! are messages to the task port, served by a kernel task's thread through the generated
+//! `mach_port` and `mach` server demuxes; routines it does not implement answer `MIG_BAD_ID`.
+//!
 //! Each OS thread belongs to one simulated task: a thread starts in a task of its own (created on
 //! first use); [`Task::spawn`] starts a thread in a given task, as `thread_create` would.
 
 mod kernel;
+mod kernel_calls;
 mod layout;
 pub mod traps;
 
 pub use kernel::{Stats, Task};
-pub(crate) use kernel::{current as current_task_id, with_state as with_kernel};
