@@ -104,6 +104,9 @@ struct Tests<'a> {
 /// open; 48 KiB in all, so the kernel's 64 KiB RAM disk will do.
 const AT: u64 = 32;
 const LEN: usize = 16 * 1024;
+/// The record written after the first sync returned, and its block.
+const SYNCED: &[u8] = b"store-tests: synced";
+const SYNCED_AT: u64 = 8;
 
 fn pattern(seed: u8) -> Vec<u8> {
     (0..LEN).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed)).collect()
@@ -155,7 +158,16 @@ impl Tests<'_> {
     }
 
     fn sync(&self) -> Outcome {
-        self.check_sync(self.device()?.sync())
+        let mut store = self.device()?;
+        self.check_sync(store.sync())?;
+        if self.expect == Expect::Flushes {
+            // After the sync returned: the host checks that the drive saw a FLUSH between the
+            // data above and this record (QEMU's own flush at shutdown comes after it).
+            let mut record = [0u8; 512];
+            record[..SYNCED.len()].copy_from_slice(SYNCED);
+            store.write(SYNCED_AT, &record).map_err(|e| format!("writing the synced record: {e}"))?;
+        }
+        Ok(())
     }
 
     fn sync_through_concat_of_remaps(&self) -> Outcome {
