@@ -102,16 +102,15 @@ impl<B: Backend> DeviceServer<B> {
         let mut devices = self.devices.lock();
         match self.core.open(name, mode) {
             Opened::Local { device, first_open: false } => {
-                let port = devices.iter().find(|(_, (_, id))| *id == device).map(|(port, _)| *port);
-                port.map(PortArg::make_send).ok_or(D_NO_SUCH_DEVICE)
+                let (port, _) = devices.values().find(|(_, id)| *id == device).ok_or(D_NO_SUCH_DEVICE)?;
+                port.make_send().map(PortArg::move_send)
             }
             Opened::Local { device, first_open: true } => {
                 let port = ReceiveRight::new().and_then(|port| self.port_set.insert(&port).map(|()| port));
-                match port {
-                    Ok(port) => {
-                        let name = port.name();
-                        devices.insert(name, (port, device));
-                        Ok(PortArg::make_send(name))
+                match port.and_then(|port| port.make_send().map(|send| (port, send))) {
+                    Ok((port, send)) => {
+                        devices.insert(port.name(), (port, device));
+                        Ok(PortArg::move_send(send))
                     }
                     Err(error) => {
                         let _ = self.core.close(device);
@@ -203,7 +202,7 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
         Ok(&self.inband[..len])
     }
 
-    fn device_map(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _prot: i32, _offset: RecNum, _size: RecNum, _unmap: u32) -> Result<PortName> {
+    fn device_map(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _prot: i32, _offset: RecNum, _size: RecNum, _unmap: i32) -> Result<PortName> {
         Err(D_INVALID_OPERATION)
     }
 

@@ -147,9 +147,9 @@ fn unknown_flavors_and_routines_are_invalid_operations() {
     assert_eq!(iface::device_set_status(dev.name(), 77, &[1, 2, 3]), Err(D_INVALID_OPERATION));
     assert_eq!(iface::device_get_status(dev.name(), flavor::DEV_FLUSH_CACHE, 2).map(|s| s.as_slice().len()), Err(D_INVALID_OPERATION));
     assert_eq!(iface::device_map(dev.name(), 1, 0, 4096, 0).map(|p| p.name()), Err(D_INVALID_OPERATION));
-    assert_eq!(iface::device_set_filter(dev.name(), mach::mig_rt::PortArg::copy_send(dev.name()), 0, &[]), Err(D_INVALID_OPERATION));
-    assert_eq!(iface::device_intr_register(dev.name(), 1, 0, mach::mig_rt::PortArg::copy_send(dev.name())), Err(D_INVALID_OPERATION));
-    assert_eq!(iface::device_intr_ack(dev.name(), mach::mig_rt::PortArg::copy_send(dev.name())), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_set_filter(dev.name(), mach::mig_rt::PortArg::move_send(dev.try_clone().unwrap()), 0, &[]), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_intr_register(dev.name(), 1, 0, mach::mig_rt::PortArg::move_send(dev.try_clone().unwrap())), Err(D_INVALID_OPERATION));
+    assert_eq!(iface::device_intr_ack(dev.name(), mach::mig_rt::PortArg::move_send(dev.try_clone().unwrap())), Err(D_INVALID_OPERATION));
     assert_eq!(iface::device_open(dev.name(), READ, b"wd0").map(|p| p.name()), Err(D_INVALID_OPERATION), "a device port is no master");
     server.stop();
 }
