@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mach::kern::Error as KernError;
-use mach::port::{PortName, SendRight};
+use mach::port::SendRight;
 use mach::sys::sim::Task;
 use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
 use rumpdisk::backend::Geometry;
@@ -23,7 +23,7 @@ const RECORDS: u64 = 4096; // 2 MiB per disk
 /// A rumpdisk server task with disks `wd0` and `wd1`; its master port is named in this task.
 struct Server {
     task: Task,
-    master: PortName,
+    master: SendRight,
     disks: [Arc<MemoryDisk>; 2],
     thread: JoinHandle<KernError>,
 }
@@ -44,11 +44,12 @@ impl Server {
         .unwrap();
         let (server, master) = rx.recv().unwrap();
         let thread = task.spawn(move || server.serve());
-        Server { task, master, disks, thread }
+        Server { task, master: SendRight::from_name(master), disks, thread }
     }
 
+    /// An opener holding a reference of its own to the master.
     fn opener(&self) -> WithMaster {
-        let master: Rc<dyn DeviceMaster> = Rc::new(MachDeviceMaster::new(SendRight::from_name(self.master)));
+        let master: Rc<dyn DeviceMaster> = Rc::new(MachDeviceMaster::new(self.master.try_clone().unwrap()));
         WithMaster(master)
     }
 
@@ -57,6 +58,7 @@ impl Server {
     }
 
     fn stop(self) {
+        drop(self.master);
         self.task.terminate();
         self.thread.join().unwrap();
     }
