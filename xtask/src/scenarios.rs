@@ -162,20 +162,47 @@ pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
     })
 }
 
-/// The store client as rumpdisk.static's next task, on `device:wd0` (an IDE disk): syncs succeed
-/// (rumpdisk flushes the drive's cache), and the image holds what the client wrote.
+/// The store client as rumpdisk.static's next task, on `device:wd0` (an IDE disk): syncs succeed,
+/// the drive's write log shows a FLUSH between the client's data and the record it wrote after its
+/// sync returned, and the image holds what the client wrote.
 pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
     let image = disk_image("store-wd0")?;
+    let write_log = run_dir("store-wd0").join("w.log");
     let words = ["master=bootstrap", "disk=wd0", "sync=flushes", "$(store-task=task-create)"];
     Ok(Scenario {
         name: "store-wd0".into(),
         modules: vec![rumpdisk_static(tasks, "store-task", &[]), task(tasks, "store-tests", "store-tests", &words)],
-        disks: vec![Disk { image: image.clone(), write_log: None, fail_first_flush: false, fail_write_at_sector: None }],
+        disks: vec![Disk { image: image.clone(), write_log: Some(write_log.clone()), fail_first_flush: false, fail_write_at_sector: None }],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
-        after: Some(Box::new(move || image_holds_store_pattern(&image))),
+        after: Some(Box::new(move || {
+            flushed_before_synced_record(&write_log)?;
+            image_holds_store_pattern(&image)
+        })),
     })
+}
+
+/// Whether the write log has a FLUSH after store-tests' first data (sectors 32-63) and before the
+/// record it writes at sector 8 once its sync returned.
+fn flushed_before_synced_record(write_log: &Path) -> Result<(), String> {
+    use crate::barrier::log::{Entry, Log};
+    let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
+    let log = Log::parse(&bytes).map_err(|e| format!("write log: {e:?}"))?;
+    let sectors = |sector: u64, data: &[u8]| sector..sector + (data.len() / log.sector_size) as u64;
+    let record = log
+        .entries
+        .iter()
+        .position(|e| matches!(e, Entry::Write { sector: 8, data } if data.starts_with(b"store-tests: synced")))
+        .ok_or("the synced record is not in the write log")?;
+    let data = log.entries[..record]
+        .iter()
+        .rposition(|e| matches!(e, Entry::Write { sector, data } if sectors(*sector, data).any(|s| (32..64).contains(&s))))
+        .ok_or("the data written before the sync is not in the write log")?;
+    match log.entries[data..record].iter().any(|e| *e == Entry::Flush) {
+        true => Ok(()),
+        false => Err("no FLUSH between the data and the record written after the sync returned".into()),
+    }
 }
 
 /// Whether `image` holds what store-tests last wrote: 16 KiB of its pattern 2 at block 16,
@@ -232,6 +259,59 @@ pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Resul
     })
 }
 
+/// Which device error a fault scenario injects under the barrier workload.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The first flush fails (QEMU blkdebug `flush_to_disk`): that sync must return EIO.
+    Flush,
+    /// A write of client 0's round 2 fails: that write must return EIO and the round never sync.
+    Write,
+}
+
+/// The barrier workload over a disk that fails once; what the clients report must match.
+pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
+    let (name, rounds, sectors) = match fault {
+        Fault::Flush => ("barrier-flush-error", 6, 2),
+        Fault::Write => ("barrier-write-error", 6, 2),
+    };
+    let mut scenario = barrier(tasks, name, &["clients=2", &format!("rounds={rounds}"), &format!("sectors={sectors}")], Barrier::Honoured)?;
+    let disk = &mut scenario.disks[0];
+    match fault {
+        Fault::Flush => disk.fail_first_flush = true,
+        // Client 0's round 2 starts at this sector (tasks/src/bin/barrier.rs: DATA_BASE + round × sectors).
+        Fault::Write => disk.fail_write_at_sector = Some(1024 + 2 * sectors),
+    }
+    let (log, console, image) = (disk.write_log.clone().unwrap_or_default(), run_dir(name).join("console.log"), disk.image.clone());
+    scenario.after = Some(Box::new(move || {
+        let verdict = crate::barrier::check_run(&log, &console, Some(&image)).map_err(|e| e.to_string())?;
+        println!("  {name}: write log: {}", verdict.summary());
+        if let Some(v) = verdict.violations.first() {
+            return Err(format!("barrier violated: {v}"));
+        }
+        let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
+        let reported = crate::barrier::check::Console::parse(&text);
+        let eio = i64::from(store::Errno::EIO.0);
+        let failures = match fault {
+            Fault::Flush => &reported.failed,
+            Fault::Write => &reported.write_failed,
+        };
+        match failures.values().next() {
+            None => Err("no client reported the injected error".into()),
+            Some(&errno) if errno != eio => Err(format!("the injected error came back as errno {errno:#x}, not EIO")),
+            Some(_) => Ok(()),
+        }
+    }));
+    Ok(scenario)
+}
+
+/// The seed's own check, automated: SIGKILL QEMU right after a sync is reported (no shutdown
+/// flush), then read the image on the host: every round reported synced is there.
+pub fn barrier_killed(tasks: &Path) -> Result<Scenario, Error> {
+    let mut scenario = barrier(tasks, "barrier-killed", &["clients=1", "rounds=1000", "sectors=2"], Barrier::Honoured)?;
+    scenario.kill_on = Some("barrier: synced client=0 round=20".into());
+    Ok(scenario)
+}
+
 /// Every scenario, in the order the test command runs them.
 pub fn all() -> Result<Vec<Scenario>, Error> {
     let tasks = build_tasks()?;
@@ -244,5 +324,9 @@ pub fn all() -> Result<Vec<Scenario>, Error> {
         store_wd0(&tasks)?,
         barrier(&tasks, "barrier", &workload, Barrier::Honoured)?,
         barrier(&tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
+        barrier(&tasks, "barrier-long", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?,
+        barrier_fault(&tasks, Fault::Flush)?,
+        barrier_fault(&tasks, Fault::Write)?,
+        barrier_killed(&tasks)?,
     ])
 }

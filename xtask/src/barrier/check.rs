@@ -33,11 +33,13 @@ pub struct Console {
     pub synced: BTreeSet<Round>,
     /// Rounds whose sync returned an error, with the errno the client saw.
     pub failed: BTreeMap<Round, i64>,
+    /// Rounds whose data write returned an error, with the errno.
+    pub write_failed: BTreeMap<Round, i64>,
 }
 
 impl Console {
-    /// Picks `barrier: synced client=C round=R` and `barrier: sync-failed client=C round=R errno=E`
-    /// lines out of a serial console capture.
+    /// Picks `barrier: synced client=C round=R`, `barrier: sync-failed client=C round=R errno=E`
+    /// and `barrier: write-failed client=C round=R errno=E` lines out of a serial console capture.
     pub fn parse(text: &str) -> Console {
         let mut console = Console::default();
         for line in text.lines() {
@@ -54,6 +56,9 @@ impl Console {
                 }
                 Some("sync-failed") => {
                     console.failed.insert(r, field("errno=").unwrap_or(0));
+                }
+                Some("write-failed") => {
+                    console.write_failed.insert(r, field("errno=").unwrap_or(0));
                 }
                 _ => {}
             }
@@ -72,7 +77,7 @@ pub enum Violation {
     NoFlushAfter { round: Round },
     /// The console says synced, but the log has none of the round's data.
     NotInLog { round: Round },
-    /// A round reported both synced and failed, or committed after a failed sync.
+    /// A round reported synced although its sync or one of its writes failed.
     SyncedAfterFailure { round: Round },
     /// The final image does not hold a synced round's sector intact.
     FinalImage { round: Round, lba: u64 },
@@ -89,7 +94,7 @@ impl fmt::Display for Violation {
             }
             Violation::NoFlushAfter { round } => write!(f, "{round}: reported synced, but no FLUSH follows its writes"),
             Violation::NotInLog { round } => write!(f, "{round}: reported synced, but none of its data is in the log"),
-            Violation::SyncedAfterFailure { round } => write!(f, "{round}: reported synced although its sync failed"),
+            Violation::SyncedAfterFailure { round } => write!(f, "{round}: reported synced although its sync or a write failed"),
             Violation::FinalImage { round, lba } => write!(f, "{round}: sector {lba} is not intact in the final image"),
         }
     }
@@ -178,7 +183,7 @@ pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdic
     let mut synced: BTreeSet<Round> = committed.clone();
     synced.extend(console.synced.iter().copied());
     for round in &synced {
-        if console.failed.contains_key(round) {
+        if console.failed.contains_key(round) || console.write_failed.contains_key(round) {
             violations.push(Violation::SyncedAfterFailure { round: *round });
         }
         let Some(d) = rounds.get(round) else {
@@ -347,6 +352,14 @@ mod tests {
             "barrier: sync-failed client=0 round=1 errno=5\nbarrier: synced client=0 round=1\n",
         );
         assert_eq!(v.violations, vec![Violation::SyncedAfterFailure { round: Round { client: 0, round: 1 } }]);
+    }
+
+    #[test]
+    fn synced_after_a_failed_write_is_a_violation() {
+        let console = Console::parse("barrier: write-failed client=2 round=3 errno=5\nbarrier: synced client=2 round=3\n");
+        assert_eq!(console.write_failed.get(&Round { client: 2, round: 3 }), Some(&5));
+        let v = run(&[data(2, 3, 1, 100), Entry::Flush], "barrier: write-failed client=2 round=3 errno=5\nbarrier: synced client=2 round=3\n");
+        assert_eq!(v.violations, vec![Violation::SyncedAfterFailure { round: Round { client: 2, round: 3 } }]);
     }
 
     #[test]
