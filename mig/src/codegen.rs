@@ -135,12 +135,19 @@ fn decoded_type(ty: &Type, item: &Item) -> String {
     }
 }
 
+/// A .defs name as a Rust identifier: raw when it is a Rust keyword, with a trailing `_` for
+/// the keywords that cannot be raw.
 fn rust_ident(name: &str) -> String {
-    const KEYWORDS: [&str; 12] = ["type", "match", "ref", "mod", "fn", "struct", "use", "move", "self", "loop", "impl", "where"];
-    if KEYWORDS.contains(&name) {
-        format!("r#{name}")
-    } else {
-        name.to_owned()
+    const KEYWORDS: [&str; 48] = [
+        "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn", "else",
+        "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match",
+        "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "static", "struct", "trait", "true", "try",
+        "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    ];
+    match name {
+        "self" | "Self" | "super" | "crate" => format!("{name}_"),
+        _ if KEYWORDS.contains(&name) => format!("r#{name}"),
+        _ => name.to_owned(),
     }
 }
 
@@ -1411,5 +1418,51 @@ fn descriptor_literal(abi: Abi, d: &Descriptor) -> String {
     match abi {
         Abi::X86_64 => format!("{:#018x}", u64::from_le_bytes(bytes[..8].try_into().unwrap())),
         Abi::I686 => format!("{:#010x}", u32::from_le_bytes(bytes[..4].try_into().unwrap())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::tokenize;
+    use crate::parser::parse;
+
+    fn generated(defs: &str, abi: Abi) -> String {
+        generate(&parse(&tokenize(defs, "t.defs").unwrap(), abi).unwrap(), abi)
+    }
+
+    const PRELUDE: &str = "subsystem t 100; type int32_t = MACH_MSG_TYPE_INTEGER_32; type port_t = MACH_MSG_TYPE_COPY_SEND;";
+
+    #[test]
+    fn keywords_become_raw_identifiers() {
+        assert_eq!(rust_ident("type"), "r#type");
+        assert_eq!(rust_ident("self"), "self_");
+        assert_eq!(rust_ident("mode"), "mode");
+        let code = generated(&format!("{PRELUDE} routine r(p: port_t; type: int32_t);"), Abi::X86_64);
+        assert!(code.contains("r#type: i32"), "{code}");
+    }
+
+    #[test]
+    fn simpleroutines_have_no_reply_and_send_without_waiting() {
+        let code = generated(&format!("{PRELUDE} simpleroutine s(p: port_t; x: int32_t);"), Abi::I686);
+        assert!(!code.contains("pub mod reply"));
+        assert!(code.contains("crate::msg::send("));
+        assert!(code.contains("rt::Demuxed::NoReply"));
+    }
+
+    #[test]
+    fn the_header_says_complex_only_when_the_body_carries_rights() {
+        let plain = generated(&format!("{PRELUDE} routine r(p: port_t; x: int32_t);"), Abi::X86_64);
+        assert!(!plain.contains("rt::COMPLEX"));
+        let with_port = generated(&format!("{PRELUDE} routine r(p: port_t; q: port_t);"), Abi::X86_64);
+        assert!(with_port.contains("19 | 21 << 8 | rt::COMPLEX"), "{with_port}");
+    }
+
+    #[test]
+    fn only_the_runtime_names_used_are_imported() {
+        let code = generated(&format!("{PRELUDE} routine r(p: port_t; x: int32_t);"), Abi::X86_64);
+        assert!(code.contains("use crate::kern::Result;"));
+        assert!(!code.contains("OolMemory"));
+        assert!(!code.contains("SendOnceRight"));
     }
 }
