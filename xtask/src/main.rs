@@ -15,7 +15,10 @@ usage: cargo xtask <command>
 
   setup   install host packages and fetch GNU Mach, its headers and GNU MIG into target/sysroot
   test    set up, then run every test: host tests, Hurd cross-builds, VM tests on GNU Mach
-  run     set up, then boot GNU Mach in QEMU with the project's tasks (the main job)
+  run [IMAGE]
+          the main job: boot GNU Mach in QEMU with rumpdisk.static serving IMAGE (a fresh 64 MiB
+          image if none is given) and store clients writing, syncing and reading back; then show
+          what was written, how many flushes the device logged, and the barrier checker's verdict
   vm [NAME...]
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
   check-barrier LOG CONSOLE [IMAGE]
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Some("test") => test_all(),
         Some("check-barrier") => barrier::check_files(&args[1..]),
         Some("vm") => setup::run().and_then(|()| vm_scenarios(&args[1..])),
+        Some("run") => setup::run().and_then(|()| scenarios::main_job(args.get(1).map(Path::new))),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -71,6 +71,9 @@ fn main(args: Args<'static>) -> i32 {
     suite.finish()
 }
 
+/// Sectors that did not read back as written, over all clients.
+static MISMATCHES: AtomicU32 = AtomicU32::new(0);
+
 /// Runs every client on a thread of its own and waits for all of them.
 fn run(workload: Workload, master: &SendRight) -> Outcome {
     static FINISHED: AtomicU32 = AtomicU32::new(0);
@@ -86,7 +89,10 @@ fn run(workload: Workload, master: &SendRight) -> Outcome {
         mach::sys::swtch_pri(0);
     }
     log::info!("barrier: done");
-    Ok(())
+    match MISMATCHES.load(Ordering::Acquire) {
+        0 => Ok(()),
+        n => Err(alloc::format!("{n} sectors read back differently from what was written")),
+    }
 }
 
 struct ThroughMaster(Rc<dyn DeviceMaster>);
@@ -120,6 +126,24 @@ fn client_rounds(workload: Workload, client: u32, master: SendRight) {
             return log::info!("barrier: write-failed client={client} round={round} errno={}", error.errno().0);
         }
     }
+    read_back(&mut disk, workload, client);
+}
+
+/// Reads every round back through the store and checks each sector's stamp.
+fn read_back(disk: &mut Store, workload: Workload, client: u32) {
+    for round in 0..workload.rounds {
+        let lba = workload.data_lba(client, round);
+        let intact = disk.read_vec(lba, workload.sectors as usize * SECTOR).is_ok_and(|data| {
+            data.chunks_exact(SECTOR).enumerate().all(|(index, sector)| {
+                Stamp::read(sector).is_some_and(|s| s.client == client && s.round == round && s.index == index as u32)
+            })
+        });
+        if !intact {
+            MISMATCHES.fetch_add(1, Ordering::AcqRel);
+            log::info!("barrier: read-back-failed client={client} round={round}");
+        }
+    }
+    log::info!("barrier: read back client={client} rounds={}", workload.rounds);
 }
 
 fn write_round(disk: &mut Store, workload: Workload, client: u32, round: u32) -> store::Result<()> {
