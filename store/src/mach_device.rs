@@ -62,3 +62,34 @@ impl DevicePort for MachDevice {
         rpc::device_set_status(self.0.name(), flavor, status).map_err(|e| e.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::class::device::{D_READ, D_WRITE, DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, DEV_STATUS_MAX};
+    use crate::errno::DeviceCode;
+    use mach::interfaces::constants as header;
+
+    /// The store's own copies (it builds without `mach`) against gnumach's headers.
+    #[test]
+    fn constants_match_gnumach_headers() {
+        let codes = [
+            (DeviceCode::IO_ERROR, header::D_IO_ERROR),
+            (DeviceCode::WOULD_BLOCK, header::D_WOULD_BLOCK),
+            (DeviceCode::NO_SUCH_DEVICE, header::D_NO_SUCH_DEVICE),
+            (DeviceCode::ALREADY_OPEN, header::D_ALREADY_OPEN),
+            (DeviceCode::DEVICE_DOWN, header::D_DEVICE_DOWN),
+            (DeviceCode::INVALID_OPERATION, header::D_INVALID_OPERATION),
+            (DeviceCode::INVALID_RECNUM, header::D_INVALID_RECNUM),
+            (DeviceCode::INVALID_SIZE, header::D_INVALID_SIZE),
+            (DeviceCode::NO_MEMORY, header::D_NO_MEMORY),
+            (DeviceCode::READ_ONLY, header::D_READ_ONLY),
+        ];
+        for (ours, theirs) in codes {
+            assert_eq!(ours.0 as u32, theirs, "{ours}");
+        }
+        assert_eq!((D_READ, D_WRITE), (header::D_READ, header::D_WRITE));
+        assert_eq!((DEV_GET_SIZE, DEV_GET_RECORDS), (header::DEV_GET_SIZE, header::DEV_GET_RECORDS));
+        assert_eq!(DEV_FLUSH_CACHE, header::DEV_FLUSH_CACHE);
+        assert_eq!(DEV_STATUS_MAX as u32, header::DEV_STATUS_MAX);
+    }
+}

@@ -166,7 +166,7 @@ impl Store {
         if self.flags.contains(Flags::INACTIVE) {
             return Err(self.fail(Errno::ENXIO));
         }
-        if len % self.block_size as usize != 0 {
+        if !len.is_multiple_of(self.block_size as usize) {
             return Err(self.fail(Errno::EINVAL));
         }
         Ok((len / self.block_size as usize) as u64)
@@ -242,7 +242,7 @@ impl Store {
 
     /// Resizes the store to `size` bytes (a whole number of blocks), where the class can.
     pub fn set_size(&mut self, size: u64) -> Result<()> {
-        if size % u64::from(self.block_size) != 0 {
+        if !size.is_multiple_of(u64::from(self.block_size)) {
             return Err(self.fail(Errno::EINVAL));
         }
         self.class.set_size(size)?;

@@ -18,7 +18,7 @@ struct Memory {
 /// A zero-filled memory store of `size` bytes in blocks of `block_size` bytes.
 pub fn create(size: u64, block_size: u32) -> Result<Store> {
     let bytes = usize::try_from(size).map_err(|_| Error::class("memory", Errno::ENOMEM))?;
-    if block_size == 0 || size % u64::from(block_size) != 0 {
+    if block_size == 0 || !size.is_multiple_of(u64::from(block_size)) {
         return Err(Error::class("memory", Errno::EINVAL));
     }
     let class = Memory { data: vec![0; bytes], block_size };

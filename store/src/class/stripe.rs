@@ -44,7 +44,7 @@ pub fn concat(children: Vec<Store>) -> Result<Store> {
 pub fn ileave(children: Vec<Store>, interleave: u64) -> Result<Store> {
     let block_size = common_block_size("ileave", &children)?;
     let bs = u64::from(block_size);
-    if interleave < bs || interleave % bs != 0 {
+    if interleave < bs || !interleave.is_multiple_of(bs) {
         return Err(Error::class("ileave", Errno::EINVAL));
     }
     let stripe = interleave / bs;

@@ -110,7 +110,7 @@ fn bytes(text: &str) -> Result<u64, Failure> {
 /// The block address of byte `offset`, which must start a block.
 fn block_of(store: &Store, offset: u64) -> Result<u64, Failure> {
     let bs = u64::from(store.block_size());
-    if offset % bs != 0 {
+    if !offset.is_multiple_of(bs) {
         return Err(Failure::Usage(format!("offset {offset} is not a multiple of the block size {bs}")));
     }
     Ok(offset / bs)

@@ -26,7 +26,7 @@ pub fn copy(source: &mut Store, destination: &mut Store) -> Result<(), Failure> 
         )));
     }
     let unit = u64::from(source.block_size().max(destination.block_size()));
-    if total % unit != 0 {
+    if !total.is_multiple_of(unit) {
         return Err(Failure::Io(format!("the source size {total} is not a multiple of the block size {unit}")));
     }
     let chunk = (chunk_size(unit as u32) as u64 / unit * unit) as usize;
