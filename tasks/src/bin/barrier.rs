@@ -23,7 +23,8 @@ use mach::port::{PortName, SendRight};
 use pattern::{Kind, Stamp, SECTOR};
 use store::class::device::DeviceMaster;
 use store::mach_device::MachDeviceMaster;
-use store::{Flags, Opener, Store};
+use store::open::WithMaster;
+use store::{Flags, Store};
 use tasks::{Context, Outcome, Suite};
 
 mach::task_main!(main);
@@ -95,16 +96,8 @@ fn run(workload: Workload, master: &SendRight) -> Outcome {
     }
 }
 
-struct ThroughMaster(Rc<dyn DeviceMaster>);
-
-impl Opener for ThroughMaster {
-    fn device_master(&self, _node: Option<&str>, _flags: Flags) -> store::Result<Rc<dyn DeviceMaster>> {
-        Ok(self.0.clone())
-    }
-}
-
 fn client_rounds(workload: Workload, client: u32, master: SendRight) {
-    let opener = ThroughMaster(Rc::new(MachDeviceMaster::new(master)));
+    let opener = WithMaster(Rc::new(MachDeviceMaster::new(master)));
     let mut disk = match store::open("device:wd0", Flags::NONE, &opener) {
         Ok(disk) => disk,
         Err(error) => return log::info!("barrier: client {client} cannot open device:wd0: {error}"),

@@ -18,7 +18,8 @@ use mach::interfaces::{device, fsys, mach as kernel};
 use mach::port::{PortName, SendRight};
 use store::class::device::DeviceMaster;
 use store::mach_device::MachDeviceMaster;
-use store::{Errno, Flags, Opener};
+use store::open::WithMaster;
+use store::{Errno, Flags};
 use tasks::{ensure, Context, Outcome, Suite};
 
 mach::task_main!(main);
@@ -112,18 +113,9 @@ fn read_only(master: PortName) -> Outcome {
     }
 }
 
-/// The store client opening typed names through rumpdisk's master.
-struct ThroughMaster(Rc<dyn DeviceMaster>);
-
-impl Opener for ThroughMaster {
-    fn device_master(&self, _node: Option<&str>, _flags: Flags) -> store::Result<Rc<dyn DeviceMaster>> {
-        Ok(self.0.clone())
-    }
-}
-
-fn opener(master: &SendRight) -> Result<ThroughMaster, alloc::string::String> {
+fn opener(master: &SendRight) -> Result<WithMaster, alloc::string::String> {
     let copy = master.try_clone().context("copy the master right")?;
-    Ok(ThroughMaster(Rc::new(MachDeviceMaster::new(copy))))
+    Ok(WithMaster(Rc::new(MachDeviceMaster::new(copy))))
 }
 
 fn store_round_trip(master: &SendRight) -> Outcome {
