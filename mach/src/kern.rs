@@ -62,46 +62,54 @@ impl fmt::Display for Error {
     }
 }
 
-pub const KERN_SUCCESS: i32 = 0;
-pub const KERN_INVALID_ADDRESS: i32 = 1;
-pub const KERN_NO_SPACE: i32 = 3;
-pub const KERN_INVALID_ARGUMENT: i32 = 4;
-pub const KERN_FAILURE: i32 = 5;
-pub const KERN_RESOURCE_SHORTAGE: i32 = 6;
-pub const KERN_NOT_RECEIVER: i32 = 7;
-pub const KERN_NOT_IN_SET: i32 = 12;
-pub const KERN_NAME_EXISTS: i32 = 13;
-pub const KERN_INVALID_NAME: i32 = 15;
-pub const KERN_INVALID_TASK: i32 = 16;
-pub const KERN_INVALID_RIGHT: i32 = 17;
-pub const KERN_INVALID_VALUE: i32 = 18;
-pub const KERN_UREFS_OVERFLOW: i32 = 19;
-pub const KERN_INVALID_CAPABILITY: i32 = 20;
-pub const KERN_RIGHT_EXISTS: i32 = 21;
+/// Re-export header constants as `kern_return_t` (`i32`), the type `Error` carries
+/// (bindgen gives the positive ones as `u32`).
+macro_rules! return_codes {
+    ($($name:ident),* $(,)?) => {
+        $(pub const $name: i32 = crate::interfaces::constants::$name as i32;)*
+    };
+}
 
-pub const MACH_SEND_INVALID_DATA: i32 = 0x1000_0002;
-pub const MACH_SEND_INVALID_DEST: i32 = 0x1000_0003;
-pub const MACH_SEND_TIMED_OUT: i32 = 0x1000_0004;
-pub const MACH_SEND_INTERRUPTED: i32 = 0x1000_0007;
-pub const MACH_SEND_MSG_TOO_SMALL: i32 = 0x1000_0008;
-pub const MACH_SEND_INVALID_REPLY: i32 = 0x1000_0009;
-pub const MACH_SEND_INVALID_RIGHT: i32 = 0x1000_000a;
-pub const MACH_SEND_INVALID_MEMORY: i32 = 0x1000_000c;
-pub const MACH_SEND_INVALID_TYPE: i32 = 0x1000_000f;
-pub const MACH_SEND_INVALID_HEADER: i32 = 0x1000_0010;
-pub const MACH_RCV_INVALID_NAME: i32 = 0x1000_4002;
-pub const MACH_RCV_TIMED_OUT: i32 = 0x1000_4003;
-pub const MACH_RCV_TOO_LARGE: i32 = 0x1000_4004;
-pub const MACH_RCV_INTERRUPTED: i32 = 0x1000_4005;
-pub const MACH_RCV_PORT_DIED: i32 = 0x1000_4009;
-
-pub const MIG_TYPE_ERROR: i32 = -300;
-pub const MIG_REPLY_MISMATCH: i32 = -301;
-pub const MIG_BAD_ID: i32 = -303;
-pub const MIG_BAD_ARGUMENTS: i32 = -304;
-pub const MIG_NO_REPLY: i32 = -305;
-pub const MIG_ARRAY_TOO_LARGE: i32 = -307;
-pub const MIG_SERVER_DIED: i32 = -308;
+return_codes!(
+    KERN_SUCCESS,
+    KERN_INVALID_ADDRESS,
+    KERN_NO_SPACE,
+    KERN_INVALID_ARGUMENT,
+    KERN_FAILURE,
+    KERN_RESOURCE_SHORTAGE,
+    KERN_NOT_RECEIVER,
+    KERN_NOT_IN_SET,
+    KERN_NAME_EXISTS,
+    KERN_INVALID_NAME,
+    KERN_INVALID_TASK,
+    KERN_INVALID_RIGHT,
+    KERN_INVALID_VALUE,
+    KERN_UREFS_OVERFLOW,
+    KERN_INVALID_CAPABILITY,
+    KERN_RIGHT_EXISTS,
+    MACH_SEND_INVALID_DATA,
+    MACH_SEND_INVALID_DEST,
+    MACH_SEND_TIMED_OUT,
+    MACH_SEND_INTERRUPTED,
+    MACH_SEND_MSG_TOO_SMALL,
+    MACH_SEND_INVALID_REPLY,
+    MACH_SEND_INVALID_RIGHT,
+    MACH_SEND_INVALID_MEMORY,
+    MACH_SEND_INVALID_TYPE,
+    MACH_SEND_INVALID_HEADER,
+    MACH_RCV_INVALID_NAME,
+    MACH_RCV_TIMED_OUT,
+    MACH_RCV_TOO_LARGE,
+    MACH_RCV_INTERRUPTED,
+    MACH_RCV_PORT_DIED,
+    MIG_TYPE_ERROR,
+    MIG_REPLY_MISMATCH,
+    MIG_BAD_ID,
+    MIG_BAD_ARGUMENTS,
+    MIG_NO_REPLY,
+    MIG_ARRAY_TOO_LARGE,
+    MIG_SERVER_DIED,
+);
 
 const KNOWN: &[(i32, &str)] = &[
     (KERN_INVALID_ADDRESS, "KERN_INVALID_ADDRESS"),

@@ -28,9 +28,7 @@ impl PortName {
     }
 }
 
-/// `MACH_MSG_TYPE_*` dispositions used when inserting rights.
-const MAKE_SEND: u32 = 20;
-const COPY_SEND: u32 = 19;
+use crate::interfaces::constants::{MACH_MSG_TYPE_COPY_SEND as COPY_SEND, MACH_MSG_TYPE_MAKE_SEND as MAKE_SEND};
 
 macro_rules! owned_right {
     ($(#[$doc:meta])* $name:ident, $release:path) => {

@@ -98,3 +98,28 @@ fn exit_thread() -> ! {
         crate::sys::swtch_pri(0);
     }
 }
+
+#[cfg(all(test, not(any(target_os = "none", target_os = "hurd"))))]
+mod tests {
+    use super::*;
+    use crate::msg::{header_bits, receive, send, Header, MsgBuf, HEADER_SIZE};
+    use crate::port::ReceiveRight;
+
+    #[test]
+    fn a_spawned_thread_runs_in_the_same_task_and_uses_its_names() {
+        let port = ReceiveRight::new().unwrap();
+        let right = port.make_send().unwrap();
+        let name = right.into_name(); // moved to the new thread, which sends with it
+        spawn(move || {
+            let mut buf = MsgBuf::<64>::new();
+            const MOVE_SEND: u32 = 17;
+            let header = Header { bits: header_bits(MOVE_SEND, 0), size: HEADER_SIZE as u32, remote: name, id: 42, ..Header::default() };
+            buf.set_header(&header);
+            send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+        })
+        .unwrap();
+        let mut buf = MsgBuf::<64>::new();
+        let message = receive(buf.as_bytes_mut(), port.name(), Some(5000)).unwrap();
+        assert_eq!(Header::read(message).unwrap().id, 42);
+    }
+}

@@ -19,7 +19,7 @@ const OFFSET_SEQNO: usize = 8 + 2 * SLOT;
 const OFFSET_ID: usize = 12 + 2 * SLOT;
 
 /// `MACH_MSGH_BITS_COMPLEX`: the body carries port rights or out-of-line memory.
-pub const BITS_COMPLEX: u32 = 0x8000_0000;
+pub const BITS_COMPLEX: u32 = crate::interfaces::constants::MACH_MSGH_BITS_COMPLEX;
 
 /// `MACH_MSGH_BITS(remote, local)`.
 pub const fn header_bits(remote: u32, local: u32) -> u32 {

@@ -23,13 +23,10 @@ pub mod sim;
 pub use sim::traps::*;
 
 /// `mach_msg` option bits (`mach/message.h`).
-pub const MACH_SEND_MSG: u32 = 0x1;
-pub const MACH_RCV_MSG: u32 = 0x2;
-pub const MACH_SEND_TIMEOUT: u32 = 0x10;
-pub const MACH_RCV_TIMEOUT: u32 = 0x100;
-pub const MACH_RCV_LARGE: u32 = 0x800;
+pub use crate::interfaces::constants::{MACH_RCV_LARGE, MACH_RCV_MSG, MACH_RCV_TIMEOUT, MACH_SEND_MSG, MACH_SEND_TIMEOUT};
 
-/// Port right kinds for `port_allocate` (`mach/port.h`).
+/// Port right kinds for `port_allocate` (`mach/port.h` defines them with casts bindgen cannot
+/// evaluate).
 pub const MACH_PORT_RIGHT_SEND: u32 = 0;
 pub const MACH_PORT_RIGHT_RECEIVE: u32 = 1;
 pub const MACH_PORT_RIGHT_SEND_ONCE: u32 = 2;

@@ -12,14 +12,11 @@ use std::vec::Vec;
 
 const PAGE_SIZE: usize = 4096;
 const MACH_PORT_DEAD: u32 = !0;
-const MACH_NOTIFY_SEND_ONCE: i32 = 71;
-
-const MOVE_RECEIVE: u32 = 16;
-const MOVE_SEND: u32 = 17;
-const MOVE_SEND_ONCE: u32 = 18;
-const COPY_SEND: u32 = 19;
-const MAKE_SEND: u32 = 20;
-const MAKE_SEND_ONCE: u32 = 21;
+use crate::interfaces::constants::{
+    MACH_MSG_TYPE_COPY_SEND as COPY_SEND, MACH_MSG_TYPE_MAKE_SEND as MAKE_SEND,
+    MACH_MSG_TYPE_MAKE_SEND_ONCE as MAKE_SEND_ONCE, MACH_MSG_TYPE_MOVE_RECEIVE as MOVE_RECEIVE,
+    MACH_MSG_TYPE_MOVE_SEND as MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE as MOVE_SEND_ONCE, MACH_NOTIFY_SEND_ONCE,
+};
 
 type PortId = u64;
 pub(crate) type TaskId = u64;
@@ -471,7 +468,7 @@ impl State {
         let mut bytes = std::vec![0u8; layout::HEADER_SIZE];
         layout::write_u32(&mut bytes, layout::OFFSET_BITS, MOVE_SEND_ONCE << 8);
         layout::write_u32(&mut bytes, layout::OFFSET_SIZE, layout::HEADER_SIZE as u32);
-        layout::write_u32(&mut bytes, layout::OFFSET_ID, MACH_NOTIFY_SEND_ONCE as u32);
+        layout::write_u32(&mut bytes, layout::OFFSET_ID, MACH_NOTIFY_SEND_ONCE);
         let dest = KRight { port, kind: RightKind::SendOnce };
         self.enqueue(KMsg { bytes, dest, reply: None, rights: Vec::new(), memory: Vec::new() });
     }

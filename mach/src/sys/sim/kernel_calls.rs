@@ -88,3 +88,54 @@ impl mach::Server for KernelCalls {
         self.on_target(|state, task| state.deallocate_region(task, address as usize, size as usize))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kern::MIG_BAD_ID;
+    use crate::port::ReceiveRight;
+    use crate::sys::sim::Task;
+
+    fn task_self() -> PortName {
+        PortName::new(crate::sys::mach_task_self())
+    }
+
+    fn names() -> Vec<(u32, u32)> {
+        let (names, types) = mach_port::mach_port_names(task_self()).unwrap();
+        let words = |m: &OolMemory| -> Vec<u32> {
+            m.as_slice().chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect()
+        };
+        words(&names).into_iter().zip(words(&types)).collect()
+    }
+
+    #[test]
+    fn mach_port_names_through_the_generated_stub_lists_the_task_s_rights() {
+        crate::reply_port();
+        let before = names();
+        assert_eq!(before.len(), Task::current().stats().names);
+        let port = ReceiveRight::new().unwrap();
+        let after = names();
+        const MACH_PORT_TYPE_RECEIVE: u32 = 1 << 17;
+        assert_eq!(after.len(), before.len() + 1);
+        assert!(after.contains(&(port.name().raw(), MACH_PORT_TYPE_RECEIVE)));
+        drop(port);
+        assert_eq!(names(), before);
+    }
+
+    #[test]
+    fn vm_allocate_and_vm_deallocate_rpcs_account_their_region() {
+        let task = Task::current();
+        let before = task.stats();
+        let address = mach::vm_allocate(task_self(), 0, 3 * 4096, true).unwrap();
+        assert_eq!(task.stats().region_bytes, before.region_bytes + 3 * 4096);
+        mach::vm_deallocate(task_self(), address, 3 * 4096).unwrap();
+        assert_eq!(task.stats().region_bytes, before.region_bytes);
+        let refused = mach::vm_deallocate(task_self(), address, 4096).unwrap_err();
+        assert_eq!(refused.code(), crate::kern::KERN_INVALID_ADDRESS);
+    }
+
+    #[test]
+    fn routines_the_simulation_does_not_serve_answer_mig_bad_id() {
+        assert_eq!(mach::task_suspend(task_self()).unwrap_err().code(), MIG_BAD_ID);
+    }
+}

@@ -9,7 +9,7 @@ pub const OFFSET_LOCAL: usize = 16;
 pub const OFFSET_SEQNO: usize = 24;
 pub const OFFSET_ID: usize = 28;
 
-pub const BITS_COMPLEX: u32 = 0x8000_0000;
+pub use crate::msg::BITS_COMPLEX;
 
 /// A body item's type descriptor.
 #[derive(Clone, Copy, Debug)]
