@@ -2,7 +2,8 @@
 //!
 //! Freestanding: `thread_create`, a runtime stack (see `rt::stack`), the new thread's register
 //! state from `thread_get_state` with rip, the user stack pointer and the first argument
-//! replaced, `thread_set_state`, `thread_resume`. On the host, a thread of the simulated task.
+//! replaced at their offsets in gnumach's `struct i386_thread_state` (bindgen), `thread_set_state`,
+//! `thread_resume`. On the host, a thread of the simulated task.
 
 use crate::kern::Result;
 use alloc::boxed::Box;
@@ -24,6 +25,8 @@ fn start(job: Job) -> Result<()> {
 fn start(job: Job) -> Result<()> {
     use crate::interfaces::constants::{i386_thread_state, i386_THREAD_STATE};
     use crate::interfaces::mach;
+    use crate::kern::{Error, MIG_ARRAY_TOO_LARGE};
+    use core::mem::offset_of;
     use crate::port::PortName;
     use crate::rt::stack;
 
@@ -31,20 +34,25 @@ fn start(job: Job) -> Result<()> {
     let task = PortName::new(crate::sys::mach_task_self());
     let thread = mach::thread_create(task)?;
     let base = stack::allocate()?;
-    let words = match mach::thread_get_state(thread.name(), i386_THREAD_STATE as i32, STATE_WORDS as u32) {
-        Ok(words) => words,
+    let state = mach::thread_get_state(thread.name(), i386_THREAD_STATE as i32, STATE_WORDS as u32)
+        .and_then(|words| match words.as_slice() {
+            words if words.len() == STATE_WORDS => Ok(words.to_vec()),
+            _ => Err(Error::from_const(MIG_ARRAY_TOO_LARGE)), // not the state this runtime was built for
+        });
+    let mut state = match state {
+        Ok(state) => state,
         Err(error) => {
+            let _ = mach::thread_terminate(thread.name());
             stack::deallocate(base);
             return Err(error);
         }
     };
-    let mut state = state_from_words(words.as_slice());
     let job = Box::into_raw(Box::new(job));
-    state.rip = thread_entry as *const () as usize as u64;
+    set_register(&mut state, offset_of!(i386_thread_state, rip), thread_entry as *const () as usize as u64);
     // As if `thread_entry` had been called: rsp + 8 is 16-aligned at entry.
-    state.ursp = (stack::top(base) - 8) as u64;
-    state.rdi = job as u64;
-    let started = mach::thread_set_state(thread.name(), i386_THREAD_STATE as i32, &state_words(&state))
+    set_register(&mut state, offset_of!(i386_thread_state, ursp), (stack::top(base) - 8) as u64);
+    set_register(&mut state, offset_of!(i386_thread_state, rdi), job as u64);
+    let started = mach::thread_set_state(thread.name(), i386_THREAD_STATE as i32, &state)
         .and_then(|()| mach::thread_resume(thread.name()));
     if let Err(error) = started {
         // SAFETY: the thread never ran, so the job was not taken.
@@ -56,20 +64,12 @@ fn start(job: Job) -> Result<()> {
     Ok(())
 }
 
+/// Store a 64-bit register at byte `offset` of a thread state given as 32-bit words.
 #[cfg(target_os = "none")]
-fn state_from_words(words: &[u32]) -> crate::interfaces::constants::i386_thread_state {
-    let mut state = crate::interfaces::constants::i386_thread_state::default();
-    let size = core::mem::size_of_val(&state).min(words.len() * 4);
-    // SAFETY: i386_thread_state is plain integers (any bit pattern valid); at most its size is written.
-    unsafe { core::ptr::copy_nonoverlapping(words.as_ptr().cast::<u8>(), &mut state as *mut _ as *mut u8, size) };
-    state
-}
-
-#[cfg(target_os = "none")]
-fn state_words(state: &crate::interfaces::constants::i386_thread_state) -> alloc::vec::Vec<u32> {
-    let words = core::mem::size_of_val(state) / 4;
-    // SAFETY: reads the plain-integer struct as the 32-bit words thread_set_state takes.
-    unsafe { core::slice::from_raw_parts(state as *const _ as *const u32, words) }.to_vec()
+fn set_register(state: &mut [u32], offset: usize, value: u64) {
+    let at = offset / 4;
+    state[at] = value as u32;
+    state[at + 1] = (value >> 32) as u32;
 }
 
 /// A new thread's first function: run the job, then end the thread.
