@@ -52,6 +52,16 @@ fn received(message: &mut [u8], port: PortName, size: Option<usize>) {
     header.write(message);
 }
 
+/// wd0's device ports, read-write and read-only; opened again when the input closed them.
+fn devices() -> [PortName; 2] {
+    static DEVICES: std::sync::Mutex<[PortName; 2]> = std::sync::Mutex::new([PortName::NULL; 2]);
+    let mut devices = DEVICES.lock().unwrap();
+    if server().core().open_devices() < 2 {
+        *devices = open_devices();
+    }
+    *devices
+}
+
 /// Opens wd0 read-write and read-only through the demux; returns the device ports.
 fn open_devices() -> [PortName; 2] {
     let server = server();
@@ -83,9 +93,35 @@ fn with_real_memory(message: &mut [u8]) -> bool {
     true
 }
 
+/// A well-formed request of one of the routines, its arguments taken from `bytes` (record
+/// numbers and sizes biased towards the 64-record disk, so requests reach the disk often).
+fn structured(kind: u8, bytes: &[u8], port: PortName, buf: &mut [u8]) -> Option<usize> {
+    let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    let recnum = u64::from(byte(0) % 72);
+    let wanted = i32::from(byte(1)) * 64 - 128;
+    let mode = u32::from(byte(2) & 3);
+    let data = bytes.get(3..).unwrap_or(&[]);
+    let reply = PortName::NULL;
+    match kind % 8 {
+        0 => iface::device_open::request::encode(buf, port, mode, &data[..data.len().min(128)], reply),
+        1 => iface::device_close::request::encode(buf, port, reply),
+        2 => iface::device_write::request::encode(buf, port, mode, recnum, data, reply),
+        3 => iface::device_write_inband::request::encode(buf, port, mode, recnum, &data[..data.len().min(128)], reply),
+        4 => iface::device_read::request::encode(buf, port, mode, recnum, wanted * 16, reply),
+        5 => iface::device_read_inband::request::encode(buf, port, mode, recnum, wanted, reply),
+        6 => {
+            let flavor = [0, 1, 2, 0x125F, u32::from(byte(1))][usize::from(byte(2)) % 5];
+            let status: Vec<i32> = data.iter().take(16).map(|&b| i32::from(b)).collect();
+            iface::device_set_status::request::encode(buf, port, flavor, &status, reply)
+        }
+        _ => iface::device_get_status::request::encode(buf, port, u32::from(byte(1) % 4), u32::from(byte(2)), reply),
+    }
+    .ok()
+}
+
 fuzz_target!(|data: &[u8]| {
     let server = server();
-    let devices = open_devices();
+    let devices = devices();
     let mut handle = server.handle();
     let mut reply = vec![0u8; iface::MAX_REPLY_SIZE];
     // Each message: a selector byte, a 16-bit length, the bytes.
@@ -95,14 +131,20 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_le_bytes([rest[1], rest[2]])).min(rest.len() - 3);
         let (bytes, tail) = rest[3..].split_at(len);
         rest = tail;
-        let mut words = aligned(bytes);
-        let message = &mut as_bytes(&mut words)[..len.max(HEADER_SIZE)];
         let port = match selector & 3 {
             0 => server.master().name(),
             1 => devices[0],
             2 => devices[1],
             _ => PortName::new(u32::from(selector)),
         };
+        let (mut words, len) = if selector & 8 != 0 {
+            let mut words = vec![0u64; 1 << 10];
+            let Some(size) = structured(selector >> 4, bytes, port, as_bytes(&mut words)) else { continue };
+            (words, size)
+        } else {
+            (aligned(bytes), len)
+        };
+        let message = &mut as_bytes(&mut words)[..len.max(HEADER_SIZE)];
         received(message, port, (selector & 4 != 0).then_some(len));
         if !with_real_memory(message) {
             continue;

@@ -268,6 +268,18 @@ fn gnu_mig_round_trips_every_routine() {
     });
 }
 
+/// With `GNU_MIG_FUZZ_SEEDS=<dir>` set, keeps each GNU MIG-made message the tests use as a seed
+/// for a fuzz target (`<dir>/<target>/`); see `fuzz/README.md`.
+fn keep_seed(target: &str, message: &[u8]) {
+    use std::hash::{Hash, Hasher};
+    let Some(dir) = std::env::var_os("GNU_MIG_FUZZ_SEEDS") else { return };
+    let dir = std::path::Path::new(&dir).join(target);
+    std::fs::create_dir_all(&dir).expect("seed directory");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    message.hash(&mut hasher);
+    std::fs::write(dir.join(format!("{:016x}", hasher.finish())), message).expect("seed file");
+}
+
 const MIG_BAD_ID: i32 = -303;
 
 /// Reported to the mig helper (see the conformance report): GNU MIG's checks that the generated
@@ -308,6 +320,7 @@ fn rust_servers_judge_requests_as_gnu_mig() {
                 .filter(|(what, _)| what != "id + 1"),
         );
         for (what, msg) in candidates {
+            keep_seed(if abi == Abi::X86_64 { "demux" } else { "reply_decode" }, &msg);
             let mut server = c_stubs::server(abi);
             server.script(MIG_BAD_ID, &values::record_only(&case.handler));
             let c = server.demux(&case.demuxer, &msg);
@@ -383,6 +396,7 @@ fn rust_clients_judge_replies_as_gnu_mig() {
         candidates.extend(message::mutations(abi, &success));
         let mut crashes = 0;
         for (what, reply) in candidates {
+            keep_seed("reply_decode", &reply);
             let mut user = c_stubs::user(abi);
             user.load_reply(&reply);
             let c = match user.try_call(&case.user_stub.name, &args) {

@@ -16,11 +16,26 @@ use crate::{project_root, run_quiet, setup, Error};
 
 /// The routines measured, in the order both programs run them.
 const ROUTINES: [(&str, &str); 5] = [
-    ("device_open", "master 5, D_READ|D_WRITE, \"wd0\" → device port"),
-    ("device_write_inband", "128 bytes inline at record 8 → bytes written"),
-    ("device_read", "4096 bytes wanted at record 8 → out-of-line data"),
-    ("device_set_status", "DEV_FLUSH_CACHE, empty status → return code"),
-    ("device_get_status", "DEV_GET_RECORDS, capacity 1024 → 2 words"),
+    (
+        "device_open",
+        "master 5, D_READ \\| D_WRITE, \"wd0\" → device port",
+    ),
+    (
+        "device_write_inband",
+        "128 bytes inline at record 8 → bytes written",
+    ),
+    (
+        "device_read",
+        "4096 bytes wanted at record 8 → out-of-line data",
+    ),
+    (
+        "device_set_status",
+        "DEV_FLUSH_CACHE, empty status → return code",
+    ),
+    (
+        "device_get_status",
+        "DEV_GET_RECORDS, capacity 1024 → 2 words",
+    ),
 ];
 
 /// Calls per routine: large enough that start-up noise does not matter, small enough for valgrind.
@@ -28,20 +43,33 @@ const ITERATIONS: u64 = 10_000;
 
 pub fn run(args: &[String]) -> Result<(), Error> {
     if !args.is_empty() {
-        return Err(Error::new(format!("`bench mig` takes no arguments (got {args:?})")));
+        return Err(Error::new(format!(
+            "`bench mig` takes no arguments (got {args:?})"
+        )));
     }
     let root = project_root();
     let out = target_dir().join("bench-mig");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
 
     let c_program = build_c_side(&root, &out)?;
-    let replies = output_of(Command::new(&c_program).arg("replies"), "the C side making replies")?;
+    let replies = output_of(
+        Command::new(&c_program).arg("replies"),
+        "the C side making replies",
+    )?;
     let replies_file = out.join("replies.txt");
     std::fs::write(&replies_file, &replies).map_err(|e| Error::io(&replies_file, e))?;
 
     run_quiet(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--quiet", "-p", "mach", "--example", "bench_mig"])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "mach",
+                "--example",
+                "bench_mig",
+            ])
             .current_dir(&root),
         "cargo build --example bench_mig",
     )?;
@@ -54,12 +82,16 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     print!("{report}");
     let doc = root.join("docs/bench-mig.md");
     std::fs::write(&doc, report).map_err(|e| Error::io(&doc, e))?;
-    eprintln!("xtask: wrote {}", doc.strip_prefix(&root).unwrap_or(&doc).display());
+    eprintln!(
+        "xtask: wrote {}",
+        doc.strip_prefix(&root).unwrap_or(&doc).display()
+    );
     Ok(())
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from)
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from)
 }
 
 /// GNU MIG on the x86_64 `device.defs`, then gcc on its stubs and `bench.c`.
@@ -71,21 +103,41 @@ fn build_c_side(root: &Path, out: &Path) -> Result<PathBuf, Error> {
         return Err(Error::new("no GNU MIG sysroot: run `cargo xtask setup`"));
     }
     let preprocessed = output_of(
-        Command::new("gcc").args(["-E", "-x", "c"]).arg(format!("-I{}", include.display())).arg(include.join("device/device.defs")),
+        Command::new("gcc")
+            .args(["-E", "-x", "c"])
+            .arg(format!("-I{}", include.display()))
+            .arg(include.join("device/device.defs")),
         "cpp on device.defs",
     )?;
     let mut mig = Command::new(&migcom);
     mig.current_dir(out)
-        .args(["-user", "deviceUser.c", "-server", "deviceServer.c", "-header", "device.h"])
+        .args([
+            "-user",
+            "deviceUser.c",
+            "-server",
+            "deviceServer.c",
+            "-header",
+            "device.h",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = mig.spawn().map_err(|e| Error::new(format!("cannot run {}: {e}", migcom.display())))?;
-    std::io::Write::write_all(&mut child.stdin.take().expect("piped"), preprocessed.as_bytes())
+    let mut child = mig
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot run {}: {e}", migcom.display())))?;
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("piped"),
+        preprocessed.as_bytes(),
+    )
+    .map_err(|e| Error::new(format!("migcom: {e}")))?;
+    let status = child
+        .wait_with_output()
         .map_err(|e| Error::new(format!("migcom: {e}")))?;
-    let status = child.wait_with_output().map_err(|e| Error::new(format!("migcom: {e}")))?;
     if !status.status.success() {
-        return Err(Error::new(format!("migcom failed: {}", String::from_utf8_lossy(&status.stderr))));
+        return Err(Error::new(format!(
+            "migcom failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        )));
     }
 
     let shims = root.join("mach/tests/gnu_mig");
@@ -108,9 +160,14 @@ fn build_c_side(root: &Path, out: &Path) -> Result<PathBuf, Error> {
 }
 
 fn output_of(cmd: &mut Command, what: &str) -> Result<String, Error> {
-    let out = cmd.output().map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
     if !out.status.success() {
-        return Err(Error::new(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::new(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     String::from_utf8(out.stdout).map_err(|_| Error::new(format!("{what}: output is not UTF-8")))
 }
@@ -127,10 +184,15 @@ fn callgrind(program: &Path, profile: &Path, replies: &Path) -> Result<Vec<f64>,
         .status()
         .map_err(|e| Error::new(format!("cannot run valgrind: {e}")))?;
     if !status.success() {
-        return Err(Error::new(format!("{} under callgrind failed ({status})", program.display())));
+        return Err(Error::new(format!(
+            "{} under callgrind failed ({status})",
+            program.display()
+        )));
     }
     let annotated = output_of(
-        Command::new("callgrind_annotate").args(["--inclusive=yes", "--auto=no", "--threshold=100"]).arg(profile),
+        Command::new("callgrind_annotate")
+            .args(["--inclusive=yes", "--auto=no", "--threshold=100"])
+            .arg(profile),
         "callgrind_annotate",
     )?;
     ROUTINES
@@ -164,7 +226,12 @@ fn report(c: &[f64], rust: &[f64]) -> String {
          | routine | inputs | Rust | C | Rust/C |\n|---|---|---:|---:|---:|\n",
     );
     for (((routine, inputs), c), rust) in ROUTINES.iter().zip(c).zip(rust) {
-        writeln!(s, "| {routine} | {inputs} | {rust:.0} | {c:.0} | {:.2} |", rust / c).unwrap();
+        writeln!(
+            s,
+            "| {routine} | {inputs} | {rust:.0} | {c:.0} | {:.2} |",
+            rust / c
+        )
+        .unwrap();
     }
     s
 }
@@ -183,7 +250,10 @@ Ir                 file:function
    820,000 ( 6.31%)  bench.c:bench_device_open [/tmp/bench]
    410,000 ( 3.15%)  ???:bench_device_open_helper [/tmp/bench]
 ";
-        assert_eq!(inclusive_count(annotated, "bench_device_open"), Some(820_000));
+        assert_eq!(
+            inclusive_count(annotated, "bench_device_open"),
+            Some(820_000)
+        );
         assert_eq!(inclusive_count(annotated, "bench_device_read"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's host-side orchestration (set-up, test suite, VM runs, benchmarks).
 
 mod barrier;
+mod bench_mig;
 mod scenarios;
 mod setup;
 mod vm;
@@ -23,6 +24,8 @@ usage: cargo xtask <command>
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
   check-barrier LOG CONSOLE [IMAGE]
           check a blklogwrites device log against the syncs a console capture reports
+  bench mig
+          callgrind: instructions per encode+decode, generated Rust stubs vs GNU MIG's C stubs
 ";
 
 fn main() -> ExitCode {
@@ -31,6 +34,9 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("test") => test_all(),
         Some("check-barrier") => barrier::check_files(&args[1..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("mig") => {
+            setup::run().and_then(|()| bench_mig::run(&args[2..]))
+        }
         Some("vm") => setup::run().and_then(|()| vm_scenarios(&args[1..])),
         Some("run") => setup::run().and_then(|()| scenarios::main_job(args.get(1).map(Path::new))),
         Some("-h" | "--help" | "help") => {

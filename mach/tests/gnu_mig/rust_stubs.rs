@@ -1,6 +1,8 @@
 //! The generated Rust stubs of every routine, reachable by name: each routine's pure request
 //! and reply decoders for both ABIs, and each interface's demux (the host's ABI, x86_64) over
 //! a server that implements nothing (every method answers `MIG_BAD_ID`).
+//!
+//! Shared with the fuzz targets (`fuzz/`), which include this file.
 
 use mach::interfaces;
 use mach::mig_rt::Demuxed;
@@ -57,6 +59,12 @@ macro_rules! routines {
             }
         }
 
+        /// Every `(interface, routine)` both ABIs have.
+        pub const ROUTINES: &[(&str, &str)] = &[$($((stringify!($interface), stringify!($routine)),)* $((stringify!($interface), stringify!($simple)),)*)*];
+
+        /// Every interface.
+        pub const INTERFACES: &[&str] = &[$(stringify!($interface)),*];
+
         /// The generated demux of `interface` (host ABI) with [`Refuse`] as the server.
         pub fn demux(interface: &str, request: &[u8], reply: &mut [u8]) -> Option<Demuxed> {
             match interface {
@@ -107,6 +115,9 @@ routines! {
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).
 macro_rules! i686_only {
     ($($interface:ident: [$($routine:ident),*];)*) => {
+        /// Every `(interface, routine)` only the i686 ABI has.
+        pub const I686_ONLY_ROUTINES: &[(&str, &str)] = &[$($((stringify!($interface), stringify!($routine)),)*)*];
+
         fn i686_only_decoders(interface: &str, routine: &str) -> Option<Decoders> {
             match (interface, routine) {
                 $($((stringify!($interface), stringify!($routine)) => Some(Decoders {

@@ -1,0 +1,25 @@
+//! Any bytes handed to every generated demux (x86_64, the host's ABI) must come back as a
+//! reply, a rejection or "malformed", never a panic or a read past the message.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+mod c_stubs {
+    //! The one name `rust_stubs.rs` takes from the conformance harness.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Abi {
+        X86_64,
+        I686,
+    }
+}
+
+#[path = "../../mach/tests/gnu_mig/rust_stubs.rs"]
+#[allow(dead_code)]
+mod rust_stubs;
+
+fuzz_target!(|request: &[u8]| {
+    let mut reply = vec![0u8; 16384];
+    for interface in rust_stubs::INTERFACES {
+        rust_stubs::demux(interface, request, &mut reply);
+    }
+});
