@@ -16,6 +16,8 @@ const INTERFACES: &[(&str, &str, &[&str])] = &[
     ("gnumach", "mach/gnumach.defs", &[]),
     ("mach_i386", "mach/machine/mach_i386.defs", &[]),
     ("notify", "mach/notify.defs", &[]),
+    // What the kernel sends a task's exception port when one of its threads faults.
+    ("exc", "mach/exc.defs", &[]),
 ];
 
 /// The project's own interfaces, in `defs/` (module, file).

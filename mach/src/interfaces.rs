@@ -47,6 +47,8 @@ interfaces! {
     mach_i386;
     /// `mach/notify.defs` (64): port notifications.
     notify;
+    /// `mach/exc.defs` (2400): exception messages, e.g. a thread's fault.
+    exc;
     /// The project's `defs/fsys.defs` (22000): the Hurd's `fsys_getpriv` and `fsys_init` for the
     /// boot hand-off.
     fsys;

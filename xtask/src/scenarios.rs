@@ -45,16 +45,21 @@ pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
     let rd0size = format!("rd0size={}", fs::metadata(&rd0.file).map_err(|e| Error::io(&rd0.file, e))?.len());
     Ok(Scenario {
         name: "runtime".into(),
-        modules: vec![
-            rd0,
-            task(tasks, "runtime-tests", "peer", &["${host-port}", "${device-port}", "role=peer", "$(peer-task=task-create)", "$(task-resume)"]),
-            task(
-                tasks,
-                "runtime-tests",
-                "runtime-tests",
-                &["${host-port}", "${device-port}", "role=main", "peer=${peer-task}", &rd0size, "$(task-create)", "$(task-resume)"],
-            ),
-        ],
+        modules: supervised(
+            tasks,
+            vec![
+                rd0,
+                task(tasks, "runtime-tests", "peer", &["${host-port}", "${device-port}", "role=peer", "$(peer-task=task-create)"]),
+                task(
+                    tasks,
+                    "runtime-tests",
+                    "runtime-tests",
+                    &["${host-port}", "${device-port}", "role=main", "peer=${peer-task}", &rd0size, "$(main-task=task-create)"],
+                ),
+            ],
+            &["main-task", "peer-task"],
+            2,
+        ),
         disks: vec![],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
@@ -63,17 +68,39 @@ pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
     })
 }
 
+/// A task that faults: the supervisor must turn it into a named failure, not a hang.
+pub fn fault(tasks: &Path) -> Result<Scenario, Error> {
+    let console = run_dir("fault").join("console.log");
+    Ok(Scenario {
+        name: "fault".into(),
+        modules: supervised(
+            tasks,
+            vec![task(tasks, "runtime-tests", "faulty", &["${host-port}", "${device-port}", "role=fault", "$(faulty-task=task-create)"])],
+            &["faulty-task"],
+            1,
+        ),
+        disks: vec![],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Failure,
+        kill_on: None,
+        after: Some(Box::new(move || {
+            let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
+            match text.lines().find(|l| l.contains("test no_task_faults ... FAILED:")) {
+                Some(line) if line.contains("faulted: exception") => Ok(()),
+                _ => Err("the supervisor did not name the fault".into()),
+            }
+        })),
+    })
+}
+
 /// Sectors of the IDE disk image the disk scenarios serve (64 MiB).
 const DISK_SECTORS: u64 = 128 * 1024;
 
-/// A fresh, zeroed disk image for `scenario`.
+/// Where `scenario`'s disk image lives (made anew, zeroed, before each boot: see `Disk::fresh`).
 fn disk_image(scenario: &str) -> Result<PathBuf, Error> {
     let dir = run_dir(scenario);
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let image = dir.join("wd0.img");
-    let file = fs::File::create(&image).map_err(|e| Error::io(&image, e))?;
-    file.set_len(DISK_SECTORS * 512).map_err(|e| Error::io(&image, e))?;
-    Ok(image)
+    Ok(dir.join("wd0.img"))
 }
 
 /// The RAM disk module: a device the kernel serves, which knows no DEV_FLUSH_CACHE.
@@ -93,8 +120,22 @@ fn rumpdisk_static(tasks: &Path, next: &str, extra: &[&str]) -> Module {
         format!("--next-task=${{{next}}}"),
     ];
     words.extend(extra.iter().map(|w| w.to_string()));
-    words.extend(["$(task-create)".to_owned(), "$(task-resume)".to_owned()]);
+    // Started by the supervisor, once it holds the task's exception port.
+    words.push("$(rumpdisk-task=task-create)".to_owned());
     Module { file: tasks.join("rumpdisk-static"), name: "rumpdisk.static".into(), words }
+}
+
+/// Adds the supervisor to `modules`: it becomes the exception port of the tasks bound to the
+/// boot-script variables `watch` (so a fault is a named failure, not a hang) and resumes the
+/// first `resume` of them; the tasks must be created without `$(task-resume)`.
+fn supervised(tasks: &Path, mut modules: Vec<Module>, watch: &[&str], resume: usize) -> Vec<Module> {
+    let mut words = vec!["${host-port}".to_owned(), "${device-port}".to_owned()];
+    for (key, var) in ["watch", "watch2", "watch3"].iter().zip(watch) {
+        words.push(format!("{key}=${{{var}}}"));
+    }
+    words.extend([format!("resume={resume}"), "$(task-create)".to_owned(), "$(task-resume)".to_owned()]);
+    modules.push(Module { file: tasks.join("supervisor"), name: "supervisor".into(), words });
+    modules
 }
 
 /// rumpdisk.static on an IDE disk, with the disk tests (and the store client) as its next task;
@@ -104,32 +145,17 @@ pub fn disk(tasks: &Path) -> Result<Scenario, Error> {
     let sectors = format!("wd0sectors={DISK_SECTORS}");
     Ok(Scenario {
         name: "disk".into(),
-        modules: vec![
-            rumpdisk_static(tasks, "disk-task", &[]),
-            task(tasks, "disk-tests", "disk-tests", &[&sectors, "$(disk-task=task-create)"]),
-        ],
-        disks: vec![Disk { image: image.clone(), write_log: None, fail_first_flush: false, fail_write_at_sector: None }],
+        modules: supervised(
+            tasks,
+            vec![rumpdisk_static(tasks, "disk-task", &[]), task(tasks, "disk-tests", "disk-tests", &[&sectors, "$(disk-task=task-create)"])],
+            &["rumpdisk-task", "disk-task"],
+            1,
+        ),
+        disks: vec![Disk::fresh(image.clone(), DISK_SECTORS)],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
         after: Some(Box::new(move || image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0"))),
-    })
-}
-
-/// The store client against a server that predates DEV_FLUSH_CACHE: `sync` says EOPNOTSUPP.
-pub fn disk_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
-    let image = disk_image("disk-refusing-flush")?;
-    Ok(Scenario {
-        name: "disk-refusing-flush".into(),
-        modules: vec![
-            rumpdisk_static(tasks, "disk-task", &["--flush=refuse"]),
-            task(tasks, "disk-tests", "disk-tests", &["server=refuses-flush", "$(disk-task=task-create)"]),
-        ],
-        disks: vec![Disk { image, write_log: None, fail_first_flush: false, fail_write_at_sector: None }],
-        timeout: Duration::from_secs(60),
-        expect: Expect::Pass,
-        kill_on: None,
-        after: None,
     })
 }
 
@@ -171,8 +197,13 @@ pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
     let words = ["master=bootstrap", "disk=wd0", "sync=flushes", "$(store-task=task-create)"];
     Ok(Scenario {
         name: "store-wd0".into(),
-        modules: vec![rumpdisk_static(tasks, "store-task", &[]), task(tasks, "store-tests", "store-tests", &words)],
-        disks: vec![Disk { image: image.clone(), write_log: Some(write_log.clone()), fail_first_flush: false, fail_write_at_sector: None }],
+        modules: supervised(
+            tasks,
+            vec![rumpdisk_static(tasks, "store-task", &[]), task(tasks, "store-tests", "store-tests", &words)],
+            &["rumpdisk-task", "store-task"],
+            1,
+        ),
+        disks: vec![Disk { write_log: Some(write_log.clone()), ..Disk::fresh(image.clone(), DISK_SECTORS) }],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
@@ -180,6 +211,39 @@ pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
             flushed_before_synced_record(&write_log)?;
             image_holds_store_pattern(&image)
         })),
+    })
+}
+
+/// The store client through rumpdisk on a drive whose first cache flush fails (QEMU blkdebug):
+/// the client's first sync must report `EIO` — a failed flush is never success — and later
+/// syncs succeed.
+pub fn store_wd0_flush_fails(tasks: &Path) -> Result<Scenario, Error> {
+    store_through_rumpdisk(tasks, "store-wd0-flush-fails", &[], "sync=first-fails", true)
+}
+
+/// The store client through a rumpdisk that does not know `DEV_FLUSH_CACHE` (`--flush=refuse`,
+/// as Debian's packaged hurd): every sync must report `EOPNOTSUPP`, never success.
+pub fn store_wd0_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
+    store_through_rumpdisk(tasks, "store-wd0-refusing-flush", &["--flush=refuse"], "sync=unsupported", false)
+}
+
+/// store-tests as the next task of rumpdisk.static (started with `server` options) on `device:wd0`.
+fn store_through_rumpdisk(tasks: &Path, name: &str, server: &[&str], expect: &str, fail_first_flush: bool) -> Result<Scenario, Error> {
+    let image = disk_image(name)?;
+    let words = ["master=bootstrap", "disk=wd0", expect, "$(store-task=task-create)"];
+    Ok(Scenario {
+        name: name.into(),
+        modules: supervised(
+            tasks,
+            vec![rumpdisk_static(tasks, "store-task", server), task(tasks, "store-tests", "store-tests", &words)],
+            &["rumpdisk-task", "store-task"],
+            1,
+        ),
+        disks: vec![Disk { fail_first_flush, ..Disk::fresh(image, DISK_SECTORS) }],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: None,
     })
 }
 
@@ -240,8 +304,13 @@ pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Resul
     let (log_path, image_path, label) = (log.clone(), image.clone(), name.to_owned());
     Ok(Scenario {
         name: name.into(),
-        modules: vec![rumpdisk_static(tasks, "barrier-task", flush), task(tasks, "barrier", "barrier", &client)],
-        disks: vec![Disk { image, write_log: Some(log), fail_first_flush: false, fail_write_at_sector: None }],
+        modules: supervised(
+            tasks,
+            vec![rumpdisk_static(tasks, "barrier-task", flush), task(tasks, "barrier", "barrier", &client)],
+            &["rumpdisk-task", "barrier-task"],
+            1,
+        ),
+        disks: vec![Disk { write_log: Some(log), ..Disk::fresh(image, DISK_SECTORS) }],
         timeout: Duration::from_secs(180),
         expect: Expect::Pass,
         kill_on: None,
@@ -327,7 +396,7 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
         if size < needed * 512 {
             return Err(Error::new(format!("{}: {size} bytes, the workload needs at least {}", image.display(), needed * 512)));
         }
-        scenario.disks[0].image = image.to_owned();
+        scenario.disks[0] = Disk { image: image.to_owned(), fresh_sectors: None, ..scenario.disks[0].clone() };
     }
     // The account replaces the per-test lines: keep the checker's verdict for the summary.
     let after = scenario.after.take();
@@ -358,10 +427,12 @@ pub fn all() -> Result<Vec<Scenario>, Error> {
     let workload = ["clients=4", "rounds=50", "sectors=4"];
     Ok(vec![
         runtime(&tasks)?,
+        fault(&tasks)?,
         disk(&tasks)?,
-        disk_refusing_flush(&tasks)?,
         store_rd0(&tasks)?,
         store_wd0(&tasks)?,
+        store_wd0_flush_fails(&tasks)?,
+        store_wd0_refusing_flush(&tasks)?,
         barrier(&tasks, "barrier", &workload, Barrier::Honoured)?,
         barrier(&tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
         barrier(&tasks, "barrier-long", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?,

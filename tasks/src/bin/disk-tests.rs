@@ -1,9 +1,8 @@
 //! VM tests of rumpdisk.static, run as its `--next-task`: the boot hand-off, the device
 //! interface on the IDE disk `wd0`, forwarding, and the store client on top.
 //!
-//! Boot words: `wd0sectors=N`, or `server=refuses-flush` against a server started with
-//! `--flush=refuse` (one that predates DEV_FLUSH_CACHE). Everything else comes from
-//! `fsys_getpriv` on the bootstrap port, as a Hurd boot server's next task gets it.
+//! Boot words: `wd0sectors=N`. Everything else comes from `fsys_getpriv` on the bootstrap port,
+//! as a Hurd boot server's next task gets it.
 #![no_std]
 #![no_main]
 
@@ -19,7 +18,7 @@ use mach::port::{PortName, SendRight};
 use store::class::device::DeviceMaster;
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
-use store::{Errno, Flags};
+use store::Flags;
 use tasks::{ensure, Context, Outcome, Suite};
 
 mach::task_main!(main);
@@ -44,10 +43,6 @@ fn main(args: Args<'static>) -> i32 {
     }
     let mut suite = Suite::new(host_priv.name());
     suite.run("fsys_getpriv", || Ok(()));
-    if args.value("server") == Some(b"refuses-flush") {
-        suite.run("store_sync_against_a_server_without_the_flavor", || store_unsupported(&master));
-        suite.finish()
-    }
     suite.run("console_forwarded", || {
         let console = device::device_open(master.name(), D_WRITE, b"console").context("open console")?;
         device::device_write_inband(console.name(), 0, 0, b"disk-tests: console through rumpdisk\n").context("write")?;
@@ -126,15 +121,4 @@ fn store_round_trip(master: &SendRight) -> Outcome {
     let back = disk.read_vec(16384, data.len()).context("store read")?;
     ensure!(back == data, "store read back differs");
     Ok(())
-}
-
-/// A server that answers DEV_FLUSH_CACHE with D_INVALID_OPERATION (as Debian's packaged one
-/// does): `sync` must say EOPNOTSUPP — neither success nor an I/O error.
-fn store_unsupported(master: &SendRight) -> Outcome {
-    let mut wd0 = store::open("device:wd0", Flags::NONE, &opener(master)?).context("open device:wd0")?;
-    wd0.write(32768, &pattern(512, 4)).context("store write")?;
-    match wd0.sync() {
-        Err(e) if e.errno() == Errno::EOPNOTSUPP => Ok(()),
-        other => Err(alloc::format!("sync gave {other:?}")),
-    }
 }

@@ -1,0 +1,211 @@
+//! The benchmark task (`cargo xtask bench`): times, with the time-stamp counter, what the host
+//! turns into the figures of `docs/bench.md`. It is not a test: it prints measurements, and one
+//! `test` line only so the harness knows the run completed.
+//!
+//! Boot words, as rumpdisk.static's `--next-task`: `role=client kernel-master=${device-port}
+//! peer=${peer-task}`; the peer: `${host-port} ${device-port} role=peer`.
+//!
+//! The client, in one boot and on one disk, one thing at a time:
+//! 1. opens `wd0` through the server first of all, and prints the TSC when the open returns;
+//! 2. null RPCs: to the kernel (`mach_port_get_refs`) and to the peer task (`device_read_inband`
+//!    of 1 byte from a buffer: the server round trip's message with no work behind it);
+//! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static;
+//! 4. throughput by request size, direct: the project's ATA driver linked into this task on the
+//!    kernel's I/O ports; then the same through rumpdisk.static. The server drives the channel
+//!    only when this task asks it to, so the two never drive it at once.
+//!
+//! Lines (ticks are TSC ticks; the host converts them):
+//! `bench: first-open tsc=T`, `bench: rpc what=W count=N median=T`,
+//! `bench: io path=direct|server op=read|write bytes=B count=N median=T`.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use mach::args::Args;
+use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
+use mach::interfaces::{device, fsys, mach as kernel, mach_port};
+use mach::mig_rt as rt;
+use mach::port::{PortName, ReceiveRight};
+use rumpdisk::backend::ata::port_io::{self, Tsc};
+use rumpdisk::backend::ata::{AtaBackend, Channel, Clock};
+use rumpdisk::backend::{Backend, Disk};
+use rumpdisk::device::Access;
+use tasks::{Context, Outcome, Suite};
+
+mach::task_main!(main);
+
+const D_READ: u32 = 1;
+const D_WRITE: u32 = 2;
+/// The name under which the peer allocates its service port, for the client to extract.
+const PEER_PORT: u32 = 0xbe7c;
+/// Null RPCs timed per kind.
+const RPCS: usize = 10_000;
+/// Request sizes of the throughput plot.
+const SIZES: [usize; 6] = [512, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20];
+/// Bytes moved per path, operation and size (at least `MIN_REQUESTS` requests, at most `MAX_REQUESTS`).
+const BYTES_PER_SIZE: usize = 4 << 20;
+const MIN_REQUESTS: usize = 16;
+const MAX_REQUESTS: usize = 256;
+/// The timed requests go to records from here (4 MiB in), spread over `SPAN` bytes.
+const FIRST_RECORD: u64 = 8192;
+const SPAN: usize = 32 << 20;
+const SECTOR: usize = 512;
+
+fn main(args: Args<'static>) -> i32 {
+    match args.value("role") {
+        Some(b"peer") => peer(&args),
+        _ => client(&args),
+    }
+}
+
+fn client(args: &Args<'static>) -> i32 {
+    let task = PortName::new(mach::sys::mach_task_self());
+    let Ok(bootstrap) = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32) else {
+        return 1;
+    };
+    let Ok((host_priv, master, _fs_task)) = fsys::fsys_getpriv(bootstrap.name()) else {
+        return 2;
+    };
+    // First of all, so the time from the server's start to this open is what the host computes.
+    let wd0 = device::device_open(master.name(), D_READ | D_WRITE, b"wd0");
+    let opened = Tsc.now();
+    if mach::console::init_log(master.name(), log::LevelFilter::Info).is_err() {
+        return 3;
+    }
+    let mut suite = Suite::new(host_priv.name());
+    suite.run("bench", || {
+        let wd0 = wd0.context("device_open(wd0) through rumpdisk.static")?;
+        log::info!("bench: first-open tsc={opened}");
+        let peer = connect(args.port_value("peer").context("peer=")?)?;
+        let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
+        null_rpcs(peer)?;
+        report_rpc("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
+        let direct = direct_disk(kernel_master)?;
+        throughput("direct", |record, data| direct.write(record, data).context("direct write"), |record, buf| {
+            direct.read(record, buf).context("direct read")
+        })?;
+        throughput(
+            "server",
+            |record, data| device::device_write(wd0.name(), D_WRITE, record, data).map(drop).context("device_write"),
+            |record, buf| {
+                let data = device::device_read(wd0.name(), D_READ, record, buf.len() as i32).context("device_read")?;
+                (data.len() == buf.len()).then_some(()).ok_or_else(|| alloc::format!("device_read gave {} bytes", data.len()))
+            },
+        )
+    });
+    suite.finish()
+}
+
+/// `wd0` through the ATA driver linked into this task, on the I/O ports the kernel grants.
+fn direct_disk(kernel_master: PortName) -> Result<impl Disk, alloc::string::String> {
+    let ports = port_io::enable_primary_channel(kernel_master).context("I/O ports of the primary channel")?;
+    let ata = AtaBackend::new(Channel::new(ports, Tsc, port_io::TIMEOUTS));
+    ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
+}
+
+fn null_rpcs(peer: PortName) -> Outcome {
+    let task = PortName::new(mach::sys::mach_task_self());
+    let port = ReceiveRight::new().context("a port to ask about")?;
+    report_rpc("kernel-null", || {
+        mach_port::mach_port_get_refs(task, port.name(), mach::sys::MACH_PORT_RIGHT_RECEIVE).map(drop)
+    })?;
+    report_rpc("task-null", || device::device_read_inband(peer, D_READ, 0, 1).map(drop))
+}
+
+/// Times `RPCS` calls of `rpc` one by one and prints the median.
+fn report_rpc<E: core::fmt::Debug>(what: &str, mut rpc: impl FnMut() -> Result<(), E>) -> Outcome {
+    let mut ticks = Vec::with_capacity(RPCS);
+    for _ in 0..RPCS {
+        let start = Tsc.now();
+        rpc().context(what)?;
+        ticks.push(Tsc.now() - start);
+    }
+    log::info!("bench: rpc what={what} count={RPCS} median={}", median(&mut ticks));
+    Ok(())
+}
+
+/// Writes, then reads, requests of every size in `SIZES`; prints each one's median time.
+fn throughput(
+    path: &str,
+    mut write: impl FnMut(u64, &[u8]) -> Outcome,
+    mut read: impl FnMut(u64, &mut [u8]) -> Outcome,
+) -> Outcome {
+    let data: Vec<u8> = (0..SIZES[SIZES.len() - 1]).map(|i| (i as u8).wrapping_mul(29).wrapping_add(7)).collect();
+    let mut buf = vec![0u8; data.len()];
+    for bytes in SIZES {
+        let requests = (BYTES_PER_SIZE / bytes).clamp(MIN_REQUESTS, MAX_REQUESTS);
+        let record = |i: usize| FIRST_RECORD + ((i * bytes) % SPAN / SECTOR) as u64;
+        let mut ticks = Vec::with_capacity(requests);
+        for i in 0..requests {
+            let start = Tsc.now();
+            write(record(i), &data[..bytes])?;
+            ticks.push(Tsc.now() - start);
+        }
+        log::info!("bench: io path={path} op=write bytes={bytes} count={requests} median={}", median(&mut ticks));
+        ticks.clear();
+        for i in 0..requests {
+            let start = Tsc.now();
+            read(record(i), &mut buf[..bytes])?;
+            ticks.push(Tsc.now() - start);
+        }
+        if buf[..bytes] != data[..bytes] {
+            return Err(alloc::format!("{path}: {bytes} bytes read back differ from those written"));
+        }
+        log::info!("bench: io path={path} op=read bytes={bytes} count={requests} median={}", median(&mut ticks));
+    }
+    Ok(())
+}
+
+fn median(ticks: &mut [u64]) -> u64 {
+    ticks.sort_unstable();
+    ticks[ticks.len() / 2]
+}
+
+/// A send right to the peer's service port, extracted from the peer task once it exists.
+fn connect(peer_task: PortName) -> Result<PortName, alloc::string::String> {
+    for _ in 0..10_000 {
+        if let Ok(rt::Right::Send(right)) =
+            mach_port::mach_port_extract_right(peer_task, PortName::new(PEER_PORT), mach::interfaces::constants::MACH_MSG_TYPE_MAKE_SEND)
+        {
+            return Ok(right.into_name());
+        }
+        mach::sys::swtch_pri(0);
+    }
+    Err("the peer never allocated its port".into())
+}
+
+/// The peer: answers `device_read_inband` with one byte and no work, forever.
+fn peer(args: &Args<'static>) -> i32 {
+    let Ok(master) = args.port(2) else {
+        return 1;
+    };
+    if mach::console::init_log(master, log::LevelFilter::Info).is_err() {
+        return 2;
+    }
+    let port = match ReceiveRight::with_name(PortName::new(PEER_PORT)) {
+        Ok(port) => port,
+        Err(error) => {
+            log::error!("bench peer: cannot allocate its port: {error:?}");
+            return 3;
+        }
+    };
+    let mut null = NullDevice { byte: [0] };
+    let error = mach::msg::serve(port.name(), &mut |request: &[u8], reply: &mut [u8]| {
+        device::demux(&mut null, request, reply).disposition()
+    });
+    log::error!("bench peer: serving ended: {error:?}");
+    4
+}
+
+struct NullDevice {
+    byte: [u8; 1],
+}
+
+impl device::Server for NullDevice {
+    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: u64, wanted: i32) -> mach::kern::Result<&[u8]> {
+        Ok(&self.byte[..(wanted.clamp(0, 1) as usize)])
+    }
+}
