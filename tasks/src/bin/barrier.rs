@@ -21,7 +21,6 @@ use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
 use mach::interfaces::{fsys, mach as kernel};
 use mach::port::{PortName, SendRight};
 use pattern::{Kind, Stamp, SECTOR};
-use store::class::device::DeviceMaster;
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
 use store::{Flags, Store};

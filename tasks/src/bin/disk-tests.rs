@@ -15,7 +15,6 @@ use mach::args::Args;
 use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, TASK_BOOTSTRAP_PORT};
 use mach::interfaces::{device, fsys, mach as kernel};
 use mach::port::{PortName, SendRight};
-use store::class::device::DeviceMaster;
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
 use store::Flags;
