@@ -429,3 +429,22 @@ fn rust_clients_judge_replies_as_gnu_mig() {
         Ok(())
     });
 }
+
+/// The table the Rust-side tests and the fuzz targets reach the generated code through lists
+/// every routine of every interface on each ABI, no more, no fewer.
+#[test]
+fn rust_stub_table_lists_every_routine() {
+    let interfaces: Vec<&str> = INTERFACES.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(rust_stubs::INTERFACES, interfaces);
+    for abi in Abi::ALL {
+        let mut expected: Vec<(&str, &str)> =
+            routines::cases(abi).iter().map(|c| (c.interface, c.routine.name.as_str())).collect();
+        let mut listed: Vec<(&str, &str)> = rust_stubs::ROUTINES.to_vec();
+        if abi == Abi::I686 {
+            listed.extend(rust_stubs::I686_ONLY_ROUTINES);
+        }
+        expected.sort();
+        listed.sort();
+        assert_eq!(listed, expected, "{abi:?}");
+    }
+}

@@ -117,7 +117,6 @@ pub struct Prototype {
 
 /// Everything built for one ABI.
 pub struct Build {
-    pub abi: Abi,
     pub user_stubs: Vec<Prototype>,
     pub handlers: Vec<Prototype>,
     /// `(interface, demux function name)`.
@@ -225,7 +224,6 @@ fn build_uncached(abi: Abi) -> Result<Build, String> {
         std::fs::write(program.with_extension("stamp"), fingerprint).map_err(|e| e.to_string())?;
     }
     Ok(Build {
-        abi,
         user_stubs,
         handlers,
         demuxers,
