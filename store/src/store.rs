@@ -72,8 +72,11 @@ pub trait Class {
     /// Writes `data` at class address `addr` of run `index`; returns how many bytes were written.
     fn write(&mut self, addr: u64, index: usize, data: &[u8]) -> Result<usize>;
 
-    /// Makes every completed write durable (a write barrier), or says why it cannot.
-    fn sync(&mut self) -> Result<()>;
+    /// Makes every completed write durable (a write barrier), or says why it cannot. A class
+    /// that has no way to flush says `EOPNOTSUPP` (libstore's `store_sync` without a method).
+    fn sync(&mut self) -> Result<()> {
+        Err(Error::class(self.name(), Errno::EOPNOTSUPP))
+    }
 
     /// Resizes a single-run store to `size` bytes.
     fn set_size(&mut self, _size: u64) -> Result<()> {
@@ -317,6 +320,7 @@ pub(crate) fn clear_children_flags(class: &'static str, children: &mut [Store], 
 mod tests {
     use super::*;
     use crate::class::{memory, remap};
+    use alloc::string::ToString;
     use proptest::prelude::*;
 
     const BS: usize = 4;
@@ -451,6 +455,31 @@ mod tests {
     fn block_size_must_be_a_power_of_two() {
         let Err(error) = memory::create(3000, 300) else { panic!() };
         assert_eq!(error.errno(), Errno::EINVAL);
+    }
+
+    /// A class with reads and writes but no way to flush.
+    struct Unflushable;
+
+    impl Class for Unflushable {
+        fn name(&self) -> &'static str {
+            "unflushable"
+        }
+        fn read(&mut self, _addr: u64, _index: usize, buf: &mut [u8]) -> Result<usize> {
+            Ok(buf.len())
+        }
+        fn write(&mut self, _addr: u64, _index: usize, data: &[u8]) -> Result<usize> {
+            Ok(data.len())
+        }
+    }
+
+    #[test]
+    fn a_class_that_cannot_flush_says_eopnotsupp_even_inside_a_composite() {
+        let leaf = || Store::new(Box::new(Unflushable), None, 512, Layout::new(vec![Run::new(0, 4)]), Flags::NONE).unwrap();
+        assert_eq!(leaf().sync().unwrap_err().errno(), Errno::EOPNOTSUPP);
+        let mut both = crate::class::stripe::concat(vec![leaf(), memory::create(2048, 512).unwrap()]).unwrap();
+        let error = both.sync().unwrap_err();
+        assert_eq!(error.errno(), Errno::EOPNOTSUPP);
+        assert_eq!(error.to_string(), "concat: child 0 failed: unflushable: EOPNOTSUPP (operation not supported)");
     }
 
     #[test]
