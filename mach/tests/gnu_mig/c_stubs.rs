@@ -596,6 +596,7 @@ pub fn unhex(token: &str) -> Vec<u8> {
 }
 
 /// A C user-stub argument: the parameter's own bytes, or a pointer to a buffer.
+#[derive(Clone, Debug)]
 pub enum Arg {
     Value(Vec<u8>),
     Buffer(Vec<u8>),

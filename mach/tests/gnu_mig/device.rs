@@ -1,4 +1,5 @@
-//! Typed differential tests of `device.defs`, both ABIs: for generated argument values (edges
+//! Typed differential tests of `device.defs` and its asynchronous halves (`device_request.defs`,
+//! `device_reply.defs`), both ABIs: for generated argument values (edges
 //! included: empty and full arrays, one over the bound, sizes not a multiple of 8, empty and
 //! 127/128-byte names) the generated request encoder writes GNU MIG's request byte for byte,
 //! the generated reply encoder writes GNU MIG's server reply for the same handler results, and
@@ -344,5 +345,71 @@ proptest! {
         let args = [u32le(1), u32le(0), word(abi, 0), Arg::Buffer(data.clone()), u32le(data.len() as u32), out(4)];
         prop_assert_eq!(rust.map_err(|e| e.code()), Err(MIG_ARRAY_TOO_LARGE));
         prop_assert_eq!(c_request(abi, "device_write_inband", &args), Err(MIG_ARRAY_TOO_LARGE));
+    }
+}
+
+/// `$call` on the `x86_64` or `i686` module of the interface `$interface`.
+macro_rules! in_abi {
+    ($abi:expr, $interface:ident :: $($path:ident)::+ ($($arg:expr),* $(,)?)) => {
+        match $abi {
+            Abi::X86_64 => mach::interfaces::$interface::x86_64::$($path)::+($($arg),*),
+            Abi::I686 => mach::interfaces::$interface::i686::$($path)::+($($arg),*),
+        }
+    };
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The asynchronous halves (`device_request.defs`, `device_reply.defs`: one-way messages):
+    /// a deferred reply the server sends later, and the requests of an asynchronous client.
+    #[test]
+    fn device_request_and_reply_messages_match_gnu_mig(
+        abi in abis(), port in any::<u32>(), reply in any::<u32>(), mode in any::<u32>(), recnum in any::<u32>(),
+        code in prop_oneof![Just(0i32), 2500..2510, any::<i32>()], value in any::<i32>(), name in name_strategy(),
+        len in len_up_to(128), disposition in prop_oneof![Just(17u32), Just(18), Just(20), Just(21)],
+    ) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 5 + 2) as u8).collect();
+        let name = &name[..name.len().min(127)];
+        let mut buf = [0u8; 512];
+        let (p, r) = (PortName::new(port), PortName::new(reply));
+        let to = PortArg { name: r, disposition };
+        let word = |v: u32| word(abi, v.into());
+        let poly = [u32le(reply), u32le(disposition), Arg::Value(code.to_le_bytes().to_vec())];
+        let data_args = || [Arg::Buffer(data.clone()), u32le(len as u32)];
+        let open = [u32le(port), u32le(reply), u32le(mode), Arg::Buffer(c_string(name))];
+        let io = |last: Arg| vec![u32le(port), u32le(reply), u32le(mode), word(recnum), last];
+        let checks: Vec<(&str, Vec<Arg>, Vec<&[u8]>)> = vec![
+            ("device_open_request", open.to_vec(), vec![]),
+            ("device_open_new_request", open.to_vec(), vec![]),
+            ("device_read_request", io(Arg::Value(value.to_le_bytes().to_vec())), vec![]),
+            ("device_read_request_inband", io(Arg::Value(value.to_le_bytes().to_vec())), vec![]),
+            ("device_write_request", [io(Arg::Buffer(data.clone())), vec![u32le(len as u32)]].concat(), vec![&data]),
+            ("device_write_request_inband", [io(Arg::Buffer(data.clone())), vec![u32le(len as u32)]].concat(), vec![]),
+            ("ds_device_open_reply", [poly.to_vec(), vec![u32le(port)]].concat(), vec![]),
+            ("ds_device_write_reply", [poly.to_vec(), vec![Arg::Value(value.to_le_bytes().to_vec())]].concat(), vec![]),
+            ("ds_device_write_reply_inband", [poly.to_vec(), vec![Arg::Value(value.to_le_bytes().to_vec())]].concat(), vec![]),
+            ("ds_device_read_reply_inband", [poly.to_vec(), data_args().to_vec()].concat(), vec![]),
+        ];
+        for (routine, args, ool) in &checks {
+            let rust = match *routine {
+                "device_open_request" => in_abi!(abi, device_request::device_open_request::request::encode(&mut buf, p, r, mode, name)),
+                "device_open_new_request" => in_abi!(abi, device_request::device_open_new_request::request::encode(&mut buf, p, r, mode, name)),
+                "device_read_request" => in_abi!(abi, device_request::device_read_request::request::encode(&mut buf, p, r, mode, recnum as _, value)),
+                "device_read_request_inband" => in_abi!(abi, device_request::device_read_request_inband::request::encode(&mut buf, p, r, mode, recnum as _, value)),
+                "device_write_request" => in_abi!(abi, device_request::device_write_request::request::encode(&mut buf, p, r, mode, recnum as _, &data)),
+                "device_write_request_inband" => in_abi!(abi, device_request::device_write_request_inband::request::encode(&mut buf, p, r, mode, recnum as _, &data)),
+                "ds_device_open_reply" => in_abi!(abi, device_reply::device_open_reply::request::encode(&mut buf, to, code, p)),
+                "ds_device_write_reply" => in_abi!(abi, device_reply::device_write_reply::request::encode(&mut buf, to, code, value)),
+                "ds_device_write_reply_inband" => in_abi!(abi, device_reply::device_write_reply_inband::request::encode(&mut buf, to, code, value)),
+                _ => in_abi!(abi, device_reply::device_read_reply_inband::request::encode(&mut buf, to, code, &data)),
+            };
+            same_request(abi, routine, rust, &buf, ool, args)?;
+        }
+        // The deferred read reply carries its data out of line (moved, with the deallocate bit).
+        let memory = OolMemory::copy_from(&data).expect("memory");
+        let rust = in_abi!(abi, device_reply::device_read_reply::request::encode(&mut buf, to, code, memory));
+        let args = [poly.to_vec(), data_args().to_vec()].concat();
+        same_request(abi, "ds_device_read_reply", rust, &buf, &[&data], &args)?;
     }
 }
