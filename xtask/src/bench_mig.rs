@@ -246,9 +246,9 @@ mod tests {
 --------------------------------------------------------------------------------
 Ir                 file:function
 --------------------------------------------------------------------------------
-12,345,678 (95.00%)  ???:main [/tmp/bench]
-   820,000 ( 6.31%)  bench.c:bench_device_open [/tmp/bench]
-   410,000 ( 3.15%)  ???:bench_device_open_helper [/tmp/bench]
+12,345,678 (95.00%)  ???:main [bench-c]
+   820,000 ( 6.31%)  bench.c:bench_device_open [bench-c]
+   410,000 ( 3.15%)  ???:bench_device_open_helper [bench-c]
 ";
         assert_eq!(
             inclusive_count(annotated, "bench_device_open"),
