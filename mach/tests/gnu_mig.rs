@@ -1,6 +1,19 @@
 //! Differential conformance: the generated Rust stubs against GNU MIG's own C stubs, both ABIs.
 //!
 //! The C side lives in `gnu_mig/` (see `c_stubs.rs` for how it is built and driven).
+//!
+//! - Every routine of the nine interfaces (`routines.rs`, values from `values.rs`): the generated
+//!   request decoders (and the x86_64 demux, byte for byte) accept or refuse GNU MIG's requests
+//!   and their damaged copies as GNU MIG's server does; the generated reply decoders give GNU
+//!   MIG's client's verdict (success or the same code) on success, error and damaged replies.
+//! - `device.rs`: typed request and reply bytes of the device interfaces, with proptest.
+//!
+//! Normalisations, each forced by running both sides on one host: GNU MIG's padding bytes are
+//! zeroed (its stubs are built with `-ftrivial-auto-var-init=zero`); out-of-line fields are
+//! compared by contents, not address; a message between the two sides goes through
+//! `message::deliver`, the kernel's header swap and right translation; a reply larger than GNU
+//! MIG's receive buffer (it gets `MACH_RCV_TOO_LARGE`) or one that crashes its client is not
+//! compared.
 
 #[path = "gnu_mig/c_stubs.rs"]
 mod c_stubs;
