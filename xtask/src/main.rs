@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's host-side orchestration (set-up, test suite, VM runs, benchmarks).
 
 mod barrier;
+mod bench;
 mod bench_mig;
 mod scenarios;
 mod setup;
@@ -24,6 +25,8 @@ usage: cargo xtask <command>
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
   check-barrier LOG CONSOLE [IMAGE]
           check a blklogwrites device log against the syncs a console capture reports
+  bench [vm|mig]
+          both benchmarks, or one: `vm` measures the speed goals on GNU Mach into docs/bench.md
   bench mig
           callgrind: instructions per encode+decode, generated Rust stubs vs GNU MIG's C stubs
 ";
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("mig") => {
             setup::run().and_then(|()| bench_mig::run(&args[2..]))
         }
+        Some("bench") => setup::run().and_then(|()| bench::run(&args[1..])),
         Some("vm") => setup::run().and_then(|()| vm_scenarios(&args[1..])),
         Some("run") => setup::run().and_then(|()| scenarios::main_job(args.get(1).map(Path::new))),
         Some("-h" | "--help" | "help") => {
@@ -58,8 +62,8 @@ fn main() -> ExitCode {
 /// The Hurd targets the library crates are cross-checked for (no Hurd libc here: build, not link).
 const HURD_TARGETS: &[&str] = &["x86_64-unknown-hurd-gnu", "i686-unknown-hurd-gnu"];
 
-/// Crates built for the Hurd targets.
-const HURD_CRATES: &[&str] = &["mach"];
+/// Library crates built for the Hurd targets (the binaries need std and a Hurd libc to link).
+const HURD_CRATES: &[&str] = &["mach", "store", "rumpdisk"];
 
 fn test_all() -> Result<(), Error> {
     let start = Instant::now();
@@ -67,7 +71,7 @@ fn test_all() -> Result<(), Error> {
     step("host tests", || cargo(&["test", "--workspace", "--quiet"]))?;
     for target in HURD_TARGETS {
         step(&format!("cross-build for {target}"), || {
-            let mut args = vec!["build", "--quiet", "-Z", "build-std=core,alloc", "--target", target];
+            let mut args = vec!["build", "--quiet", "--lib", "-Z", "build-std=core,alloc", "--target", target];
             for c in HURD_CRATES {
                 args.extend(["-p", c]);
             }
