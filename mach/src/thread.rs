@@ -34,6 +34,11 @@ fn start(job: Job) -> Result<()> {
     let task = PortName::new(crate::sys::mach_task_self());
     let thread = mach::thread_create(task)?;
     let base = stack::allocate()?;
+    if let Err(error) = stack::guard(base) {
+        let _ = mach::thread_terminate(thread.name());
+        stack::deallocate(base);
+        return Err(error);
+    }
     let state = mach::thread_get_state(thread.name(), i386_THREAD_STATE as i32, STATE_WORDS as u32)
         .and_then(|words| match words.as_slice() {
             words if words.len() == STATE_WORDS => Ok(words.to_vec()),

@@ -2,7 +2,7 @@
 //!
 //! Every thread of a freestanding task (the first one included: `_start` switches to such a
 //! stack) runs on a stack of [`STACK_SIZE`] bytes aligned to its size, whose lowest bytes hold the
-//! thread's [`ThreadBlock`]. The block is found from the stack pointer alone, so no thread
+//! thread's [`ThreadBlock`], followed by a guard page. The block is found from the stack pointer alone, so no thread
 //! register (fs/gs base) is needed.
 
 use crate::kern::{self, Result};
@@ -17,7 +17,13 @@ pub struct ThreadBlock {
     reply_port: AtomicU32,
 }
 
-/// Allocate an aligned stack with a fresh thread block; returns its base address.
+/// Bytes at the base holding the thread block; the page after it is the guard page.
+const BLOCK_PAGE: usize = 4096;
+/// `mach/vm_prot.h` (defined with a cast bindgen cannot evaluate).
+const VM_PROT_NONE: i32 = 0;
+
+/// Allocate an aligned stack with a fresh thread block; returns its base address. Only traps:
+/// it runs before any thread block exists. [`guard`] then protects it.
 pub fn allocate() -> Result<usize> {
     let task = sys::mach_task_self();
     let mut address = 0;
@@ -36,6 +42,14 @@ pub fn allocate() -> Result<usize> {
     }
     // The memory is zero-filled: a zero reply port means "none yet".
     Ok(base)
+}
+
+/// Make the page above the thread block inaccessible, so an overflow faults instead of
+/// overwriting the block or the memory below. An RPC: the caller must run on a runtime stack.
+pub fn guard(base: usize) -> Result<()> {
+    let task = crate::port::PortName::new(sys::mach_task_self());
+    let page = (base + BLOCK_PAGE) as u64;
+    crate::interfaces::mach::vm_protect(task, page, BLOCK_PAGE as u64, false, VM_PROT_NONE)
 }
 
 /// Give a stack back (for a thread that never ran on it).

@@ -48,6 +48,9 @@ extern "C" fn new_stack() -> usize {
 
 /// The first Rust code on the runtime stack.
 extern "C" fn enter(boot_stack: *const usize) -> ! {
+    if stack::guard(stack::current_base()).is_err() {
+        end_task();
+    }
     // SAFETY: the kernel laid out argc, then argc argument pointers to NUL-terminated
     // strings, at the boot stack pointer; that memory stays mapped for the task's life.
     let words = unsafe { boot_words(boot_stack) };
