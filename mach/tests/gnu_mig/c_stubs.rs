@@ -613,11 +613,14 @@ pub struct Call {
     pub notes: Vec<String>,
 }
 
+/// A handler parameter as recorded: its own bytes, and those it points to (for an `rN` op).
+pub type Recorded = (Vec<u8>, Option<Vec<u8>>);
+
 /// What the C server demux did.
 #[derive(Debug, Default)]
 pub struct Demux {
-    /// The handler called, if any, and each parameter's bytes (plus pointed-to bytes for `rN`).
-    pub handler: Option<(String, Vec<(Vec<u8>, Option<Vec<u8>>)>)>,
+    /// The handler called, if any, and each of its parameters.
+    pub handler: Option<(String, Vec<Recorded>)>,
     pub handled: bool,
     pub reply: Vec<u8>,
 }

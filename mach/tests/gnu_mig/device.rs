@@ -379,7 +379,9 @@ proptest! {
         let data_args = || [Arg::Buffer(data.clone()), u32le(len as u32)];
         let open = [u32le(port), u32le(reply), u32le(mode), Arg::Buffer(c_string(name))];
         let io = |last: Arg| vec![u32le(port), u32le(reply), u32le(mode), word(recnum), last];
-        let checks: Vec<(&str, Vec<Arg>, Vec<&[u8]>)> = vec![
+        // (stub, its arguments, the out-of-line data the Rust request carries)
+        type Check<'a> = (&'a str, Vec<Arg>, Vec<&'a [u8]>);
+        let checks: Vec<Check> = vec![
             ("device_open_request", open.to_vec(), vec![]),
             ("device_open_new_request", open.to_vec(), vec![]),
             ("device_read_request", io(Arg::Value(value.to_le_bytes().to_vec())), vec![]),
