@@ -9,6 +9,7 @@
 
 pub mod ata;
 pub mod flush_mode;
+pub mod kernel;
 pub mod memory;
 pub mod rump;
 

@@ -252,3 +252,33 @@ fn flushes_arriving_during_a_flush_are_answered_by_one_more_flush() {
     assert_eq!(disk.durable()[9 * 512..10 * 512], [9; 512]);
     server.stop();
 }
+
+/// The kernel pass-through backend relays to a device master: here another device server on
+/// the simulated kernel stands in for GNU Mach's `rd0`.
+#[test]
+fn a_kernel_device_is_passed_through() {
+    use rumpdisk::backend::kernel::KernelBackend;
+    use rumpdisk::backend::{Backend, Disk};
+    use rumpdisk::device::Access;
+    let (kernel_backend, rd0) = memory(b"rd0", 64);
+    let kernel = Running::start(kernel_backend, 1, None);
+    let backend = KernelBackend::new(SendRight::from_name(kernel.master), &[b"rd0"]);
+    let rw = Access { read: true, write: true };
+    assert_eq!(backend.open(b"wd0", rw).err(), Some(D_NO_SUCH_DEVICE), "only the names given");
+    let disk = backend.open(b"rd0", rw).unwrap();
+    assert_eq!(disk.geometry(), Geometry::new(512, 64).unwrap());
+    disk.write(3, &pattern(1024, 4)).unwrap();
+    assert!(rd0.contents()[3 * 512..5 * 512] == pattern(1024, 4)[..]);
+    let mut back = vec![0; 1024];
+    disk.read(3, &mut back).unwrap();
+    assert_eq!(back, pattern(1024, 4));
+    disk.flush().unwrap();
+    assert_eq!(rd0.flushes(), 1);
+    rd0.set_faults(Faults { flush: Some(D_IO_ERROR), ..Faults::default() });
+    assert_eq!(disk.flush(), Err(D_IO_ERROR));
+    assert_eq!(disk.write(64, &[0; 512]), Err(D_INVALID_SIZE), "the kernel device's own checks");
+    assert_eq!(kernel.server.core().open_devices(), 1);
+    drop(disk);
+    assert_eq!(kernel.server.core().open_devices(), 0, "closed on drop");
+    kernel.stop();
+}
