@@ -1,12 +1,15 @@
 //! Messages: aligned buffers, the header, send, receive and RPC. The server loop is in
 //! [`server`].
 
+pub(crate) mod items;
 mod server;
 
 pub use server::{serve, Demux, Disposition};
 
 use crate::kern::{self, Error, Result, MACH_RCV_INVALID_NAME, MACH_SEND_MSG_TOO_SMALL};
-use crate::port::PortName;
+use crate::interfaces::constants::{MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE};
+use crate::ool::OolMemory;
+use crate::port::{PortName, ReceiveRight, SendOnceRight, SendRight};
 use crate::sys;
 
 /// Size of the message header for the target's ABI (32 bytes on x86_64, 24 on i686).
@@ -191,6 +194,52 @@ pub fn rpc(buf: &mut [u8], send_size: usize, timeout: Option<u32>) -> Result<&[u
 fn received(buf: &[u8]) -> &[u8] {
     let size = Header::read(buf).map_or(0, |h| h.size as usize);
     &buf[..size.min(buf.len())]
+}
+
+/// Release every right and out-of-line region in the body of a received message that nobody
+/// took (a request the demux refused), as C's `mach_msg_destroy` does. The header's rights are
+/// left alone: the reply right answers the refusal, the local port is the server's own.
+pub fn destroy_body(message: &[u8]) {
+    if !Header::read(message).is_some_and(|h| h.is_complex()) {
+        return;
+    }
+    for item in items::items(message) {
+        let Ok(item) = item else { return };
+        if item.inline {
+            if item.carries_rights() {
+                let stride = (item.bits / 8) as usize;
+                for i in 0..item.number as usize {
+                    if let Some(name) = items::word_at(message, item.at + i * stride) {
+                        release(item.name, PortName::new(name as u32));
+                    }
+                }
+            }
+            continue;
+        }
+        let address = items::word_at(message, item.at).unwrap_or(0);
+        if item.carries_rights() {
+            // An out-of-line array of 4-byte names.
+            let Ok(names) = OolMemory::adopt(address, item.number as usize * 4) else { continue };
+            for name in names.as_slice().chunks_exact(4) {
+                release(item.name, PortName::new(u32::from_le_bytes([name[0], name[1], name[2], name[3]])));
+            }
+        } else if let Some(len) = item.data_len() {
+            drop(OolMemory::adopt(address, len));
+        }
+    }
+}
+
+/// Release one received right (`MACH_MSG_TYPE_PORT_*` as the receiver sees it).
+fn release(received_type: u32, name: PortName) {
+    if !name.is_valid() {
+        return;
+    }
+    match received_type {
+        MACH_MSG_TYPE_MOVE_RECEIVE => drop(ReceiveRight::from_name(name)),
+        MACH_MSG_TYPE_MOVE_SEND => drop(SendRight::from_name(name)),
+        MACH_MSG_TYPE_MOVE_SEND_ONCE => drop(SendOnceRight::from_name(name)),
+        _ => {}
+    }
 }
 
 /// `MACH_RCV_*` codes (0x10004000 block), as opposed to `MACH_SEND_*`.

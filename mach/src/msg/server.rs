@@ -16,6 +16,9 @@ pub enum Disposition {
     /// Send nothing now: the handler owns the reply right (a deferred reply), or the request
     /// was a one-way message.
     NoReply,
+    /// The request was refused (type check): send this many bytes of error reply, and the loop
+    /// destroys the rights and memory in the request's body, which nobody took.
+    Rejected(usize),
 }
 
 /// Turns a request into a reply. The demux owns every right and out-of-line region in the
@@ -77,7 +80,15 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
         }
         let bytes = request.bytes();
         let size = Header::read(bytes).map_or(0, |h| h.size as usize).min(bytes.len());
-        if let Disposition::Reply(reply_size) = demux.demux(&bytes[..size], reply.bytes()) {
+        let reply_size = match demux.demux(&bytes[..size], reply.bytes()) {
+            Disposition::Reply(reply_size) => Some(reply_size),
+            Disposition::Rejected(reply_size) => {
+                super::destroy_body(&bytes[..size]);
+                (reply_size > 0).then_some(reply_size)
+            }
+            Disposition::NoReply => None,
+        };
+        if let Some(reply_size) = reply_size {
             let addressed = Header::read(reply.bytes()).is_some_and(|h| h.remote.is_valid());
             if addressed {
                 pending_reply = Some(reply_size);

@@ -231,3 +231,49 @@ fn a_receive_right_under_a_chosen_name_refuses_a_taken_name() {
     assert_eq!(port.name(), name);
     assert_eq!(ReceiveRight::with_name(name).unwrap_err().code(), crate::kern::KERN_NAME_EXISTS);
 }
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_rejected_request_s_rights_and_memory_are_destroyed_by_the_server_loop() {
+    use crate::ool::OolMemory;
+    let client = Task::current();
+    let server_task = Task::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = server_task.spawn(move || {
+        let port = ReceiveRight::new().unwrap();
+        tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
+        crate::reply_port();
+        let idle = Task::current().stats();
+        let mut refuse = |request: &[u8], reply: &mut [u8]| {
+            let header = Header::read(request).unwrap();
+            let refusal = Header { bits: header_bits(18, 0), size: HEADER_SIZE as u32, remote: header.remote, id: header.id + 100, ..Header::default() };
+            refusal.write(reply);
+            assert_eq!(Task::current().stats().names, idle.names + 2, "the body's right and the reply right arrived");
+            Disposition::Rejected(HEADER_SIZE)
+        };
+        let error = serve(port.name(), &mut refuse);
+        (idle, error)
+    });
+    let server_port = crate::port::SendRight::from_name(rx.recv().unwrap());
+    let extra = ReceiveRight::new().unwrap();
+    let (address, _) = OolMemory::copy_from(&[7; 5000]).unwrap().into_raw();
+    let mut buf = request(server_port.name(), crate::reply_port(), 9);
+    let mut header = buf.header();
+    header.bits |= BITS_COMPLEX;
+    header.size = (HEADER_SIZE + 32) as u32;
+    buf.set_header(&header);
+    let body = &mut buf.as_bytes_mut()[HEADER_SIZE..HEADER_SIZE + 32];
+    body[..8].copy_from_slice(&descriptor(9, 8, false, true, 5000));
+    body[8..16].copy_from_slice(&(address as u64).to_le_bytes());
+    body[16..24].copy_from_slice(&descriptor(20, 64, true, false, 1));
+    body[24..28].copy_from_slice(&extra.name().raw().to_le_bytes());
+    let reply = rpc(buf.as_bytes_mut(), HEADER_SIZE + 32, Some(5000)).unwrap();
+    assert_eq!(Header::read(reply).unwrap().id, 109);
+    // The refusal is sent after the destruction: the server holds what it held when idle.
+    let after = server_task.stats();
+    assert_eq!((after.regions, after.names), (0, 3), "task port, service port, reply port");
+    server_task.terminate();
+    let (idle, error) = server.join().unwrap();
+    assert_eq!(error.code(), crate::kern::MACH_RCV_INVALID_NAME);
+    assert_eq!((idle.regions, idle.names), (0, 3), "task port, service port, reply port");
+}

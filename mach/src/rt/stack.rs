@@ -1,9 +1,9 @@
 //! Thread stacks and the per-thread block.
 //!
 //! Every thread of a freestanding task (the first one included: `_start` switches to such a
-//! stack) runs on a stack of [`STACK_SIZE`] bytes aligned to its size, whose lowest bytes hold the
-//! thread's [`ThreadBlock`], followed by a guard page. The block is found from the stack pointer alone, so no thread
-//! register (fs/gs base) is needed.
+//! stack) runs on a stack of [`STACK_SIZE`] bytes aligned to its size, whose lowest bytes hold
+//! the thread's [`ThreadBlock`], followed by a guard page. The block is found from the stack
+//! pointer alone, so no thread register (fs/gs base) is needed.
 
 use crate::kern::{self, Result};
 use crate::sys;

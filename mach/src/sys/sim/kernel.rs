@@ -1,6 +1,7 @@
 //! The simulated kernel's state: ports, name spaces, queued messages, memory regions.
 
-use super::layout::{self, Descriptor};
+use super::layout;
+use crate::msg::items::{items, Item};
 use crate::kern::*;
 use crate::sys::{MACH_PORT_RIGHT_DEAD_NAME, MACH_PORT_RIGHT_PORT_SET, MACH_PORT_RIGHT_RECEIVE};
 use std::alloc::Layout;
@@ -43,6 +44,15 @@ impl RightKind {
             RightKind::Send => MOVE_SEND,
             RightKind::SendOnce => MOVE_SEND_ONCE,
         }
+    }
+}
+
+/// The `MACH_MSG_TYPE_PORT_*` a right sent with `disposition` arrives as.
+fn received_type(disposition: u32) -> u32 {
+    match disposition {
+        MOVE_RECEIVE => MOVE_RECEIVE,
+        MOVE_SEND_ONCE | MAKE_SEND_ONCE => MOVE_SEND_ONCE,
+        _ => MOVE_SEND,
     }
 }
 
@@ -561,10 +571,8 @@ impl State {
     /// Validate every body item before taking anything, so a bad message changes nothing.
     fn check_body(&self, task: TaskId, bytes: &[u8]) -> Result<()> {
         let invalid = Error::from_const(MACH_SEND_INVALID_TYPE);
-        let mut at = layout::HEADER_SIZE;
-        while at < bytes.len() {
-            let item = Descriptor::read(bytes, at).ok_or(invalid)?;
-            at += 8;
+        for item in items(bytes) {
+            let item = item?;
             let len = item.data_len().ok_or(invalid)?;
             if item.inline {
                 if item.carries_rights() {
@@ -572,20 +580,18 @@ impl State {
                         return Err(invalid);
                     }
                     for i in 0..item.number as usize {
-                        let name = layout::read_u32(bytes, at + 8 * i).ok_or(invalid)?;
+                        let name = layout::read_u32(bytes, item.at + 8 * i).ok_or(invalid)?;
                         self.check_right(task, name, item.name)?;
                     }
                 }
-                at = at.checked_add(layout::round8(len)).filter(|end| *end <= bytes.len()).ok_or(invalid)?;
             } else {
                 if item.carries_rights() {
                     return Err(invalid); // out-of-line port arrays are not simulated
                 }
-                let address = layout::read_u64(bytes, at).ok_or(invalid)? as usize;
+                let address = layout::read_u64(bytes, item.at).ok_or(invalid)? as usize;
                 if item.deallocate && len > 0 && !self.owns_region(task, address, len) {
                     return Err(Error::from_const(MACH_SEND_INVALID_MEMORY));
                 }
-                at += 8;
             }
         }
         Ok(())
@@ -606,24 +612,24 @@ impl State {
         if ok { Ok(()) } else { Err(Error::from_const(MACH_SEND_INVALID_RIGHT)) }
     }
 
+    /// Take the body's rights and memory (after `check_body` accepted them).
     fn copyin_body(&mut self, task: TaskId, msg: &mut KMsg) {
-        let mut at = layout::HEADER_SIZE;
-        while at < msg.bytes.len() {
-            let item = Descriptor::read(&msg.bytes, at).expect("checked");
-            at += 8;
-            let len = item.data_len().expect("checked");
+        let checked: Vec<Item> = items(&msg.bytes).map(|item| item.expect("checked")).collect();
+        for item in checked {
             if item.inline {
                 if item.carries_rights() {
                     for i in 0..item.number as usize {
-                        let slot = at + 8 * i;
+                        let slot = item.at + 8 * i;
                         let name = layout::read_u32(&msg.bytes, slot).expect("checked");
                         let right = self.copyin(task, name, item.name).expect("checked");
                         msg.rights.push((slot, right));
                     }
+                    // The receiver sees the right's type, not the sender's disposition.
+                    msg.bytes[item.at - 8] = received_type(item.name) as u8;
                 }
-                at += layout::round8(len);
             } else {
-                let address = layout::read_u64(&msg.bytes, at).expect("checked") as usize;
+                let len = item.data_len().expect("checked");
+                let address = layout::read_u64(&msg.bytes, item.at).expect("checked") as usize;
                 let data = if len == 0 || address == 0 {
                     Vec::new()
                 } else {
@@ -634,8 +640,7 @@ impl State {
                 if item.deallocate && len > 0 {
                     self.free_region(address);
                 }
-                msg.memory.push((at, data));
-                at += 8;
+                msg.memory.push((item.at, data));
             }
         }
     }
