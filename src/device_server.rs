@@ -25,6 +25,12 @@ type RecNum = u64;
 #[cfg(not(target_pointer_width = "64"))]
 type RecNum = u32;
 
+/// A record number as the core takes it.
+#[allow(clippy::useless_conversion)] // `RecNum` is u32 on i686
+fn record(recnum: RecNum) -> u64 {
+    recnum.into()
+}
+
 /// Largest inline read (`io_buf_ptr_inband_t`).
 const INBAND_MAX: usize = 128;
 
@@ -179,18 +185,18 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
     fn device_write(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, data: OolMemory) -> Result<i32> {
         // `data` is deallocated when it drops, on every path.
         count(data.len())?;
-        let written = self.server.core.write(self.server.device(device)?, u64::from(recnum), data.as_slice())?;
+        let written = self.server.core.write(self.server.device(device)?, record(recnum), data.as_slice())?;
         count(written)
     }
 
     fn device_write_inband(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, data: &[u8]) -> Result<i32> {
-        count(self.server.core.write(self.server.device(device)?, u64::from(recnum), data)?)
+        count(self.server.core.write(self.server.device(device)?, record(recnum), data)?)
     }
 
     fn device_read(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, bytes_wanted: i32) -> Result<OolMemory> {
         let id = self.server.device(device)?;
         // Read straight into the memory the reply carries away.
-        let data = self.server.core.read(id, u64::from(recnum), wanted(bytes_wanted)?, |len| OolMemory::new(len).map(Reply))?;
+        let data = self.server.core.read(id, record(recnum), wanted(bytes_wanted)?, |len| OolMemory::new(len).map(Reply))?;
         Ok(data.0)
     }
 
@@ -198,7 +204,7 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
         let id = self.server.device(device)?;
         let wanted = wanted(bytes_wanted)?.min(INBAND_MAX as u64);
         let inband = &mut self.inband;
-        let len = self.server.core.read(id, u64::from(recnum), wanted, |len| Ok(Filled(&mut inband[..len])))?.0.len();
+        let len = self.server.core.read(id, record(recnum), wanted, |len| Ok(Filled(&mut inband[..len])))?.0.len();
         Ok(&self.inband[..len])
     }
 

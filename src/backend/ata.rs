@@ -113,9 +113,8 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
             b"wd1" => Drive::Slave,
             _ => return Err(D_NO_SUCH_DEVICE),
         };
-        let identity = self.channel.lock().identify(drive).map_err(|error| {
+        let identity = self.channel.lock().identify(drive).inspect_err(|error| {
             log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
-            error
         })?;
         let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(D_NO_SUCH_DEVICE)?;
         log::info!(

@@ -32,7 +32,7 @@ pub fn write(geometry: Geometry, record: u64, len: usize) -> Result<Extent, Erro
 }
 
 fn whole_records(geometry: Geometry, bytes: u64) -> Result<(), Error> {
-    if bytes % u64::from(geometry.record_size()) == 0 {
+    if bytes.is_multiple_of(u64::from(geometry.record_size())) {
         Ok(())
     } else {
         Err(D_INVALID_SIZE)
@@ -83,6 +83,6 @@ mod tests {
     fn huge_disks_do_not_overflow() {
         let huge = Geometry::new(1 << 30, u64::MAX >> 30).unwrap();
         let last = huge.records() - 1;
-        assert_eq!(read(huge, last, u64::MAX & !((1 << 30) - 1)).map(|e| e.len), Ok(1 << 30));
+        assert_eq!(read(huge, last, u64::MAX - ((1 << 30) - 1)).map(|e| e.len), Ok(1 << 30));
     }
 }

@@ -246,7 +246,7 @@ fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
     let end = lba.checked_add(sectors);
     let limit = if id.lba48 { id.sectors } else { id.sectors.min(LBA28_LIMIT) };
     match end {
-        Some(end) if end <= limit && bytes % SECTOR == 0 => Ok(()),
+        Some(end) if end <= limit && bytes.is_multiple_of(SECTOR) => Ok(()),
         _ => Err(AtaError::OutOfRange { lba, sectors }),
     }
 }

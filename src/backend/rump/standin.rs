@@ -20,13 +20,16 @@ pub enum Call {
     Close { fd: i32 },
 }
 
+/// Which calls fail, and the NetBSD errno they leave.
+pub type Failure = (fn(&Call) -> bool, c_int);
+
 /// What the stand-in's device does.
 pub struct Script {
     pub sector_size: u32,
     pub media_size: i64,
     pub data: Vec<u8>,
-    /// The call (matched by `failing`) that fails, with the NetBSD errno it leaves.
-    pub fail: Option<(fn(&Call) -> bool, c_int)>,
+    /// The calls that fail, and how.
+    pub fail: Option<Failure>,
     /// Largest transfer one pread/pwrite does (raw devices may return short counts).
     pub max_transfer: usize,
 }
@@ -130,6 +133,7 @@ unsafe extern "C" fn rump_sys_pwrite(fd: c_int, buf: *const c_void, len: usize, 
 
 #[no_mangle]
 unsafe extern "C" fn rump_sys_ioctl(fd: c_int, request: c_ulong, mut args: ...) -> c_int {
+    #[allow(clippy::useless_conversion)] // `c_ulong` is 32-bit on 32-bit hosts
     let request = u64::from(request);
     let (sector_size, media_size) = SCRIPT.with(|s| (s.borrow().sector_size, s.borrow().media_size));
     // SAFETY (each arm): the one variadic argument points at the object type the request encodes.
