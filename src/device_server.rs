@@ -178,6 +178,11 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
         self.server.open(name, mode)
     }
 
+    /// The same open, with the name as a variable-length string (2806).
+    fn device_open_new(&mut self, reply: rt::ReplyPort<'_>, master: PortName, mode: u32, name: &[u8]) -> Result<PortArg> {
+        self.device_open(reply, master, mode, name)
+    }
+
     fn device_close(&mut self, _reply: rt::ReplyPort<'_>, device: PortName) -> Result<()> {
         self.server.close(device)
     }

@@ -162,6 +162,9 @@ fn reopening_shares_the_port_and_the_last_close_destroys_it() {
     assert_eq!(first.name(), second.name(), "one port, two user references");
     let read_only = iface::device_open(server.master, READ, b"wd0").unwrap();
     assert_ne!(read_only.name(), first.name());
+    let third = iface::device_open_new(server.master, READ | WRITE, b"wd0").unwrap();
+    assert_eq!(third.name(), first.name(), "device_open_new opens the same way");
+    assert_eq!(iface::device_close(third.name()), Ok(()));
     assert_eq!(server.server.core().open_devices(), 2);
     assert_eq!(iface::device_close(first.name()), Ok(()));
     assert_eq!(iface::device_get_status(first.name(), flavor::DEV_GET_SIZE, 2).map(|s| s.as_slice()[0]), Ok(RECORDS as i32 * 512));
