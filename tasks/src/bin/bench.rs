@@ -10,11 +10,12 @@
 //! 2. null RPCs: to the kernel (`mach_port_get_refs`) and to the peer task (`device_read_inband`
 //!    of 1 byte from a buffer: the server round trip's message with no work behind it);
 //! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static;
-//! 4. throughput by request size, direct: the project's ATA driver linked into this task on the
-//!    kernel's I/O ports; then the same through rumpdisk.static. The server drives the channel
-//!    only when this task asks it to, so the two never drive it at once.
+//! 4. throughput by request size, direct (the project's ATA driver linked into this task on the
+//!    kernel's I/O ports) and through rumpdisk.static, taking turns request by request. The server
+//!    drives the channel only when this task asks it to, so the two never drive it at once.
 //!
 //! Lines (ticks are TSC ticks; the host converts them):
+//! `bench: client-start tsc=T` (its own start, to split the first open's time),
 //! `bench: first-open tsc=T`, `bench: rpc what=W count=N median=T`,
 //! `bench: io path=direct|server op=read|write bytes=B count=N median=T`.
 #![no_std]
@@ -33,7 +34,7 @@ use rumpdisk::backend::ata::port_io::{self, Tsc};
 use rumpdisk::backend::ata::{AtaBackend, Channel, Clock};
 use rumpdisk::backend::{Backend, Disk};
 use rumpdisk::device::Access;
-use tasks::{Context, Outcome, Suite};
+use tasks::{ensure, Context, Outcome, Suite};
 
 mach::task_main!(main);
 
@@ -62,6 +63,7 @@ fn main(args: Args<'static>) -> i32 {
 }
 
 fn client(args: &Args<'static>) -> i32 {
+    let entered = Tsc.now();
     let task = PortName::new(mach::sys::mach_task_self());
     let Ok(bootstrap) = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32) else {
         return 1;
@@ -78,23 +80,30 @@ fn client(args: &Args<'static>) -> i32 {
     let mut suite = Suite::new(host_priv.name());
     suite.run("bench", || {
         let wd0 = wd0.context("device_open(wd0) through rumpdisk.static")?;
+        log::info!("bench: client-start tsc={entered}");
         log::info!("bench: first-open tsc={opened}");
         let peer = connect(args.port_value("peer").context("peer=")?)?;
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
         report_rpc("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
         let direct = direct_disk(kernel_master)?;
-        throughput("direct", |record, data| direct.write(record, data).context("direct write"), |record, buf| {
-            direct.read(record, buf).context("direct read")
-        })?;
-        throughput(
-            "server",
-            |record, data| device::device_write(wd0.name(), D_WRITE, record, data).map(drop).context("device_write"),
-            |record, buf| {
+        let mut direct_path = IoPath {
+            name: "direct",
+            write: &mut |record, data| direct.write(record, data).context("direct write"),
+            read: &mut |record, buf| direct.read(record, buf).context("direct read"),
+        };
+        let mut server_path = IoPath {
+            name: "server",
+            write: &mut |record, data| device::device_write(wd0.name(), D_WRITE, record, data).map(drop).context("device_write"),
+            read: &mut |record, buf| {
                 let data = device::device_read(wd0.name(), D_READ, record, buf.len() as i32).context("device_read")?;
-                (data.len() == buf.len()).then_some(()).ok_or_else(|| alloc::format!("device_read gave {} bytes", data.len()))
+                ensure!(data.len() == buf.len(), "device_read gave {} of {} bytes", data.len(), buf.len());
+                // Into the caller's buffer, where the direct driver reads to: both paths end alike.
+                buf.copy_from_slice(data.as_slice());
+                Ok(())
             },
-        )
+        };
+        throughput(&mut [&mut direct_path, &mut server_path])
     });
     suite.finish()
 }
@@ -127,34 +136,44 @@ fn report_rpc<E: core::fmt::Debug>(what: &str, mut rpc: impl FnMut() -> Result<(
     Ok(())
 }
 
-/// Writes, then reads, requests of every size in `SIZES`; prints each one's median time.
-fn throughput(
-    path: &str,
-    mut write: impl FnMut(u64, &[u8]) -> Outcome,
-    mut read: impl FnMut(u64, &mut [u8]) -> Outcome,
-) -> Outcome {
+/// One way to the disk: its name in the output, and its write and read of whole records.
+struct IoPath<'a> {
+    name: &'static str,
+    write: &'a mut dyn FnMut(u64, &[u8]) -> Outcome,
+    read: &'a mut dyn FnMut(u64, &mut [u8]) -> Outcome,
+}
+
+/// Writes, then reads, requests of every size in `SIZES` on every path, and prints each one's
+/// median time. The paths take turns request by request, so a slower spell of the host (shared
+/// with other work) falls on all of them alike.
+fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
     let data: Vec<u8> = (0..SIZES[SIZES.len() - 1]).map(|i| (i as u8).wrapping_mul(29).wrapping_add(7)).collect();
     let mut buf = vec![0u8; data.len()];
     for bytes in SIZES {
         let requests = (BYTES_PER_SIZE / bytes).clamp(MIN_REQUESTS, MAX_REQUESTS);
         let record = |i: usize| FIRST_RECORD + ((i * bytes) % SPAN / SECTOR) as u64;
-        let mut ticks = Vec::with_capacity(requests);
+        let mut writes: Vec<Vec<u64>> = paths.iter().map(|_| Vec::with_capacity(requests)).collect();
+        let mut reads = writes.clone();
         for i in 0..requests {
-            let start = Tsc.now();
-            write(record(i), &data[..bytes])?;
-            ticks.push(Tsc.now() - start);
+            for (path, ticks) in paths.iter_mut().zip(&mut writes) {
+                let start = Tsc.now();
+                (path.write)(record(i), &data[..bytes])?;
+                ticks.push(Tsc.now() - start);
+            }
         }
-        log::info!("bench: io path={path} op=write bytes={bytes} count={requests} median={}", median(&mut ticks));
-        ticks.clear();
         for i in 0..requests {
-            let start = Tsc.now();
-            read(record(i), &mut buf[..bytes])?;
-            ticks.push(Tsc.now() - start);
+            for (path, ticks) in paths.iter_mut().zip(&mut reads) {
+                buf[..bytes].fill(0);
+                let start = Tsc.now();
+                (path.read)(record(i), &mut buf[..bytes])?;
+                ticks.push(Tsc.now() - start);
+                ensure!(buf[..bytes] == data[..bytes], "{}: {bytes} bytes read back differ from those written", path.name);
+            }
         }
-        if buf[..bytes] != data[..bytes] {
-            return Err(alloc::format!("{path}: {bytes} bytes read back differ from those written"));
+        for (path, (write, read)) in paths.iter().zip(writes.iter_mut().zip(&mut reads)) {
+            log::info!("bench: io path={} op=write bytes={bytes} count={requests} median={}", path.name, median(write));
+            log::info!("bench: io path={} op=read bytes={bytes} count={requests} median={}", path.name, median(read));
         }
-        log::info!("bench: io path={path} op=read bytes={bytes} count={requests} median={}", median(&mut ticks));
     }
     Ok(())
 }

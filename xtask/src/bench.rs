@@ -1,0 +1,563 @@
+//! `cargo xtask bench`: the speed goals of the project, measured on GNU Mach in QEMU in one run
+//! and written to `docs/bench.md` (with `docs/bench-throughput.svg`). Not a test: it prints
+//! medians and ratios, and fails only when a run cannot be measured.
+//!
+//! Two VM boots. `bench`: rumpdisk.static with the bench task (tasks/src/bin/bench.rs) as its
+//! next task and a peer task; the bench task times with the guest's TSC and prints medians in
+//! ticks. `bench-barrier`: the barrier workload with 8 clients, its write log counted and checked.
+//! Ticks become seconds with the host's TSC rate: under TCG, QEMU's `rdtsc` reads the host's
+//! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
+
+use crate::barrier::check::Console;
+use crate::scenarios::{self, Barrier};
+use crate::vm::{self, run_dir, Disk, Expect, Module, Scenario};
+use crate::{project_root, Error};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+/// Concurrent syncing clients of the flush-merging measure, and their work.
+const BARRIER_WORDS: [&str; 3] = ["clients=8", "rounds=25", "sectors=4"];
+/// Sectors of the bench disk image (64 MiB), as the other disk scenarios use.
+const DISK_SECTORS: u64 = 128 * 1024;
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// `bench vm`, or with no argument both benchmarks: this one, then `bench mig`.
+pub fn run(args: &[String]) -> Result<(), Error> {
+    match args {
+        [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
+        [vm] if vm == "vm" => vm_goals(),
+        other => Err(Error::new(format!("`bench` takes `vm`, `mig` or nothing (got {other:?})"))),
+    }
+}
+
+/// The speed goals on GNU Mach, into docs/bench.md and its plot.
+fn vm_goals() -> Result<(), Error> {
+    let tsc_hz = host_tsc_hz(&fs::read_to_string("/proc/cpuinfo").map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?)?;
+    let tasks = scenarios::build_tasks()?;
+    let console = boot(&bench_scenario(&tasks))?;
+    let guest = Guest::parse(&console)?;
+    let flushes = flush_merging(&tasks)?;
+    let server_bytes = fs::metadata(tasks.join("rumpdisk-static")).map_err(|e| Error::io(&tasks.join("rumpdisk-static"), e))?.len();
+    let results = Results { tsc_hz, guest, flushes, server_bytes };
+    let root = project_root();
+    let report = results.markdown(&today()?, &machine());
+    print!("{report}");
+    for (file, text) in [("docs/bench.md", report), ("docs/bench-throughput.svg", results.throughput_svg())] {
+        let path = root.join(file);
+        fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        eprintln!("xtask: wrote {file}");
+    }
+    Ok(())
+}
+
+/// rumpdisk.static serving a fresh image, the bench task as its next task, and the null peer.
+fn bench_scenario(tasks: &Path) -> Scenario {
+    let module = |file: &str, name: &str, words: &[&str]| Module {
+        file: tasks.join(file),
+        name: name.into(),
+        words: words.iter().map(|w| w.to_string()).collect(),
+    };
+    Scenario {
+        name: "bench".into(),
+        modules: vec![
+            module(
+                "rumpdisk-static",
+                "rumpdisk.static",
+                &["--host-priv-port=${host-port}", "--device-master-port=${device-port}", "--next-task=${bench-task}", "$(task-create)", "$(task-resume)"],
+            ),
+            module("bench", "peer", &["${host-port}", "${device-port}", "role=peer", "$(peer-task=task-create)", "$(task-resume)"]),
+            module("bench", "bench", &["role=client", "kernel-master=${device-port}", "peer=${peer-task}", "$(bench-task=task-create)"]),
+        ],
+        disks: vec![Disk::fresh(run_dir("bench").join("wd0.img"), DISK_SECTORS)],
+        timeout: Duration::from_secs(600),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: None,
+    }
+}
+
+/// Boots `scenario`, requires it to complete, and returns its console.
+fn boot(scenario: &Scenario) -> Result<String, Error> {
+    let outcome = vm::run(scenario)?;
+    let console = run_dir(&scenario.name).join("console.log");
+    outcome.verdict(scenario.expect).map_err(|why| Error::new(format!("vm {}: {why} (console: {})", scenario.name, console.display())))?;
+    fs::read_to_string(&console).map_err(|e| Error::io(&console, e))
+}
+
+/// Flushes the drive saw per DEV_FLUSH_CACHE request, with 8 clients syncing at once.
+#[derive(Debug)]
+struct FlushMerging {
+    requests: usize,
+    flushes: usize,
+    writes: usize,
+}
+
+fn flush_merging(tasks: &Path) -> Result<FlushMerging, Error> {
+    let mut scenario = scenarios::barrier(tasks, "bench-barrier", &BARRIER_WORDS, Barrier::Honoured)?;
+    scenario.after = None; // checked below, where the counts are kept
+    let console = boot(&scenario)?;
+    let disk = &scenario.disks[0];
+    let log = disk.write_log.as_deref().ok_or_else(|| Error::new("the barrier scenario has no write log"))?;
+    let verdict = crate::barrier::check_run(log, &run_dir("bench-barrier").join("console.log"), Some(&disk.image))?;
+    if !verdict.holds() {
+        return Err(Error::new(format!("bench-barrier: the write log does not prove the barrier: {}", verdict.summary())));
+    }
+    // Every sync a client made is one DEV_FLUSH_CACHE request, whether it returned or failed.
+    let reported = Console::parse(&console);
+    Ok(FlushMerging { requests: reported.synced.len() + reported.failed.len(), flushes: verdict.flushes, writes: verdict.writes })
+}
+
+/// The TSC rate from /proc/cpuinfo: the `cpu MHz` of a CPU whose TSC is invariant
+/// (`constant_tsc` and `nonstop_tsc`), so the counter ticks at that rate whatever the core does.
+fn host_tsc_hz(cpuinfo: &str) -> Result<f64, Error> {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == name).map(|(_, v)| v.trim()))
+    };
+    let flags: Vec<&str> = field("flags").unwrap_or("").split_whitespace().collect();
+    if !(flags.contains(&"constant_tsc") && flags.contains(&"nonstop_tsc")) {
+        return Err(Error::new("this CPU's TSC is not invariant (no constant_tsc/nonstop_tsc): ticks cannot be timed"));
+    }
+    let mhz: f64 = field("cpu MHz").and_then(|v| v.parse().ok()).ok_or_else(|| Error::new("/proc/cpuinfo has no cpu MHz"))?;
+    Ok(mhz * 1e6)
+}
+
+/// What the guest printed, in TSC ticks.
+#[derive(Debug, Default, PartialEq)]
+struct Guest {
+    server_started: u64,
+    /// The bench task's own start, which splits the first open's time.
+    client_started: u64,
+    first_open: u64,
+    /// Median ticks of each RPC kind.
+    rpcs: BTreeMap<String, u64>,
+    /// Median ticks per request, by (path, op, bytes).
+    io: BTreeMap<(String, String, u64), u64>,
+}
+
+impl Guest {
+    fn parse(console: &str) -> Result<Guest, Error> {
+        let mut guest = Guest::default();
+        for line in console.lines() {
+            if let Some(rest) = after(line, "rumpdisk: started ") {
+                guest.server_started = number(&fields(rest), "tsc")?;
+            } else if let Some(rest) = after(line, "bench: client-start ") {
+                guest.client_started = number(&fields(rest), "tsc")?;
+            } else if let Some(rest) = after(line, "bench: first-open ") {
+                guest.first_open = number(&fields(rest), "tsc")?;
+            } else if let Some(rest) = after(line, "bench: rpc ") {
+                let f = fields(rest);
+                guest.rpcs.insert(text(&f, "what")?, number(&f, "median")?);
+            } else if let Some(rest) = after(line, "bench: io ") {
+                let f = fields(rest);
+                guest.io.insert((text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?), number(&f, "median")?);
+            }
+        }
+        if guest.server_started == 0 || guest.client_started == 0 || guest.first_open == 0 {
+            return Err(Error::new("the console lacks the server's start or the first open's time"));
+        }
+        Ok(guest)
+    }
+
+    fn rpc(&self, what: &str) -> Result<u64, Error> {
+        self.rpcs.get(what).copied().ok_or_else(|| Error::new(format!("the console has no `{what}` RPC time")))
+    }
+
+    /// Request sizes measured on both paths, ascending.
+    fn sizes(&self) -> Vec<u64> {
+        let mut sizes: Vec<u64> = self.io.keys().map(|(_, _, b)| *b).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
+    fn ticks(&self, path: &str, op: &str, bytes: u64) -> Option<u64> {
+        self.io.get(&(path.to_owned(), op.to_owned(), bytes)).copied()
+    }
+}
+
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.find(marker).map(|i| line[i + marker.len()..].trim_end_matches('\r'))
+}
+
+fn fields(rest: &str) -> BTreeMap<&str, &str> {
+    rest.split_whitespace().filter_map(|w| w.split_once('=')).collect()
+}
+
+fn text(fields: &BTreeMap<&str, &str>, key: &str) -> Result<String, Error> {
+    fields.get(key).map(|v| v.to_string()).ok_or_else(|| Error::new(format!("a bench line lacks {key}=")))
+}
+
+fn number(fields: &BTreeMap<&str, &str>, key: &str) -> Result<u64, Error> {
+    fields.get(key).and_then(|v| v.parse().ok()).ok_or_else(|| Error::new(format!("a bench line lacks a number {key}=")))
+}
+
+struct Results {
+    tsc_hz: f64,
+    guest: Guest,
+    flushes: FlushMerging,
+    server_bytes: u64,
+}
+
+/// One row of the table: `measured` against `goal`, where `at_least` says which side is good.
+struct Row {
+    measure: String,
+    value: String,
+    goal: String,
+    /// measured / goal; `None` for a figure without a goal.
+    ratio: Option<f64>,
+    at_least: bool,
+}
+
+impl Row {
+    fn met(&self) -> &'static str {
+        match self.ratio {
+            None => "—",
+            Some(r) if if self.at_least { r >= 1.0 } else { r <= 1.0 } => "yes",
+            Some(_) => "**no**",
+        }
+    }
+}
+
+impl Results {
+    fn seconds(&self, ticks: u64) -> f64 {
+        ticks as f64 / self.tsc_hz
+    }
+
+    fn mib_per_s(&self, bytes: u64, ticks: u64) -> f64 {
+        bytes as f64 / MIB / self.seconds(ticks)
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        let g = &self.guest;
+        let mut rows = Vec::new();
+        for bytes in [4096, 1 << 20] {
+            for op in ["read", "write"] {
+                let (Some(direct), Some(server)) = (g.ticks("direct", op, bytes), g.ticks("server", op, bytes)) else { continue };
+                let ratio = direct as f64 / server as f64;
+                rows.push(Row {
+                    measure: format!("device_{op} throughput, {}: server / direct", size_label(bytes)),
+                    value: format!(
+                        "{ratio:.3}× ({:.2} / {:.2} MiB/s)",
+                        self.mib_per_s(bytes, server),
+                        self.mib_per_s(bytes, direct)
+                    ),
+                    goal: "≥ 0.9×".into(),
+                    ratio: Some(ratio / 0.9),
+                    at_least: true,
+                });
+            }
+        }
+        let f = &self.flushes;
+        let per_request = f.flushes as f64 / f.requests.max(1) as f64;
+        rows.push(Row {
+            measure: "flushes per DEV_FLUSH_CACHE, 8 syncing clients".into(),
+            value: format!(
+                "{per_request:.3} ({} flushes / {} requests; {} writes logged; checker: 0 violations)",
+                f.flushes, f.requests, f.writes
+            ),
+            goal: "≤ 0.3".into(),
+            ratio: Some(per_request / 0.3),
+            at_least: false,
+        });
+        let start_ms = self.seconds(g.first_open.saturating_sub(g.server_started)) * 1e3;
+        rows.push(Row {
+            measure: "server start → first device_open answered".into(),
+            value: format!(
+                "{start_ms:.2} ms (server start → client task start {:.2} ms; client start → open returned {:.2} ms)",
+                self.seconds(g.client_started.saturating_sub(g.server_started)) * 1e3,
+                self.seconds(g.first_open.saturating_sub(g.client_started)) * 1e3
+            ),
+            goal: "≤ 10 ms".into(),
+            ratio: Some(start_ms / 10.0),
+            at_least: false,
+        });
+        if let (Ok(server), Ok(null)) = (g.rpc("server-read-inband-1"), g.rpc("task-null")) {
+            let ratio = server as f64 / null as f64;
+            rows.push(Row {
+                measure: "server round trip (device_read_inband, 1 byte) / null RPC between tasks".into(),
+                value: format!("{ratio:.2}× ({:.1} / {:.1} µs)", self.seconds(server) * 1e6, self.seconds(null) * 1e6),
+                goal: "≤ 2×".into(),
+                ratio: Some(ratio / 2.0),
+                at_least: false,
+            });
+            // The round trip reads a whole sector from the drive: take the direct driver's time
+            // for that away, and what is left is the server's own cost.
+            if let Some(sector) = g.ticks("direct", "read", 512) {
+                let own = server.saturating_sub(sector);
+                rows.push(Row {
+                    measure: "… of which the server's own cost (round trip − direct 512 B read) / null RPC between tasks".into(),
+                    value: format!("{:.2}× ({:.1} µs)", own as f64 / null as f64, self.seconds(own) * 1e6),
+                    goal: "— (breakdown)".into(),
+                    ratio: None,
+                    at_least: false,
+                });
+            }
+        }
+        for (what, label) in [("task-null", "null RPC between two tasks"), ("kernel-null", "null RPC to the kernel (mach_port_get_refs)")] {
+            if let Ok(ticks) = g.rpc(what) {
+                rows.push(Row {
+                    measure: format!("{label}, median of 10 000"),
+                    value: format!("{:.2} µs", self.seconds(ticks) * 1e6),
+                    goal: "— (baseline)".into(),
+                    ratio: None,
+                    at_least: false,
+                });
+            }
+        }
+        rows.push(Row {
+            measure: "boot to first task output (virtual CPU start → rumpdisk.static's first line)".into(),
+            value: format!("{:.3} s", self.seconds(g.server_started)),
+            goal: "— (0.65 s seen before)".into(),
+            ratio: None,
+            at_least: false,
+        });
+        let kib = self.server_bytes as f64 / 1024.0;
+        rows.push(Row {
+            measure: "size of rumpdisk.static (release, hurd-target.json)".into(),
+            value: format!("{kib:.1} KiB"),
+            goal: "≤ 1 MiB".into(),
+            ratio: Some(kib / 1024.0),
+            at_least: false,
+        });
+        rows
+    }
+
+    fn markdown(&self, date: &str, machine: &str) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Benchmarks\n");
+        let _ = writeln!(
+            md,
+            "Written by `cargo xtask bench` on {date}, from one run (medians; not timed tests). \
+             Machine: {machine}; TSC {:.3} GHz. QEMU TCG (no KVM), 1 vCPU, 512 MiB, IDE disk on a \
+             raw image file with `cache=writeback`.\n",
+            self.tsc_hz / 1e9
+        );
+        let _ = writeln!(md, "| measure | value | goal | ratio to goal | met? |\n|---|---|---|---|---|");
+        for row in self.rows() {
+            let ratio = row.ratio.map_or("—".to_owned(), |r| format!("{r:.2}"));
+            let _ = writeln!(md, "| {} | {} | {} | {ratio} | {} |", row.measure, row.value, row.goal, row.met());
+        }
+        let _ = writeln!(
+            md,
+            "\n\"ratio to goal\" is measured / goal: a \"≥\" goal is met at 1 or more, a \"≤\" goal at 1 or less.\n"
+        );
+        let _ = writeln!(md, "## Throughput by request size\n\n![throughput by request size](bench-throughput.svg)\n");
+        let _ = writeln!(md, "| request | direct read | server read | ratio | direct write | server write | ratio |\n|---|---|---|---|---|---|---|");
+        for bytes in self.guest.sizes() {
+            let mut cells = vec![size_label(bytes)];
+            for op in ["read", "write"] {
+                let (d, s) = (self.guest.ticks("direct", op, bytes), self.guest.ticks("server", op, bytes));
+                let rate = |t: Option<u64>| t.map_or("—".to_owned(), |t| format!("{:.2} MiB/s", self.mib_per_s(bytes, t)));
+                cells.push(rate(d));
+                cells.push(rate(s));
+                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| format!("{:.3}×", d as f64 / s as f64)));
+            }
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+        md.push_str(METHOD);
+        md
+    }
+
+    /// Throughput (MiB/s) by request size (log scale), one line per path and operation.
+    fn throughput_svg(&self) -> String {
+        const W: f64 = 640.0;
+        const H: f64 = 400.0;
+        // Margins: left (axis labels), right (legend), top (title), bottom (size labels).
+        const L: f64 = 70.0;
+        const R: f64 = 150.0;
+        const T: f64 = 30.0;
+        const B: f64 = 50.0;
+        let sizes = self.guest.sizes();
+        let series: Vec<(&str, &str, &str, Vec<(u64, f64)>)> = [
+            ("direct", "read", "#1f77b4"),
+            ("server", "read", "#aec7e8"),
+            ("direct", "write", "#d62728"),
+            ("server", "write", "#ff9896"),
+        ]
+        .into_iter()
+        .map(|(path, op, colour)| {
+            let points = sizes.iter().filter_map(|&b| Some((b, self.mib_per_s(b, self.guest.ticks(path, op, b)?)))).collect();
+            (path, op, colour, points)
+        })
+        .collect();
+        let top = series.iter().flat_map(|s| s.3.iter().map(|p| p.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
+        let (lo, hi) = (sizes.first().copied().unwrap_or(1) as f64, sizes.last().copied().unwrap_or(2) as f64);
+        let span = (hi / lo).log2().max(1.0);
+        let x = |b: u64| L + (W - L - R) * ((b as f64 / lo).log2() / span);
+        let y = |v: f64| H - B - (H - T - B) * (v / top);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+             <rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n\
+             <text x=\"{}\" y=\"18\" text-anchor=\"middle\">throughput by request size (MiB/s, median request)</text>\n\
+             <line x1=\"{L}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{}\" stroke=\"black\"/>\n",
+            (W - R + L) / 2.0,
+            H - B,
+            W - R,
+            H - B,
+            H - B
+        );
+        for &b in &sizes {
+            let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", x(b), H - B + 18.0, size_label(b));
+        }
+        for i in 0..=4 {
+            let v = top * f64::from(i) / 4.0;
+            let _ = writeln!(
+                svg,
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.1}</text><line x1=\"{L}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
+                L - 6.0,
+                y(v) + 4.0,
+                y(v),
+                W - R,
+                y(v)
+            );
+        }
+        let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">request size</text>", (W - R + L) / 2.0, H - 12.0);
+        for (i, (path, op, colour, points)) in series.iter().enumerate() {
+            let line: Vec<String> = points.iter().map(|&(b, v)| format!("{:.1},{:.1}", x(b), y(v))).collect();
+            let dash = if *path == "server" { " stroke-dasharray=\"6 3\"" } else { "" };
+            let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>", line.join(" "));
+            let ly = T + 20.0 * i as f64 + 10.0;
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\">{path} {op}</text>",
+                W - R + 10.0,
+                W - R + 34.0,
+                W - R + 40.0,
+                ly + 4.0
+            );
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
+
+fn size_label(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+fn today() -> Result<String, Error> {
+    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().map_err(|e| Error::new(format!("date: {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The host's CPU model, cores, load, and QEMU version.
+fn machine() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name").and_then(|v| v.split_once(':')).map(|(_, v)| v.trim().to_owned()));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let qemu = std::process::Command::new("qemu-system-x86_64").arg("--version").output().ok().and_then(|o| {
+        String::from_utf8_lossy(&o.stdout).lines().next().map(|l| l.trim().to_owned())
+    });
+    // The host is shared: its load when the run ended says how much the figures can be trusted.
+    let load = fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(str::to_owned));
+    format!(
+        "{} ({cores} cores; load average {} when the run ended), {}",
+        model.unwrap_or_else(|| "unknown CPU".into()),
+        load.unwrap_or_else(|| "unknown".into()),
+        qemu.unwrap_or_else(|| "unknown QEMU".into())
+    )
+}
+
+const METHOD: &str = "
+## How each figure is measured
+
+- **Clock.** The guest times with `rdtsc` (never `host_get_time`, which runs about twice too fast
+  under TCG). Under TCG, QEMU's `rdtsc` returns the host's time-stamp counter, offset so it starts
+  at 0 when the virtual CPU starts. Ticks become seconds with the host's TSC rate, read from
+  `/proc/cpuinfo` (`cpu MHz`), which is the TSC's rate because the bench refuses a CPU whose TSC is
+  not invariant (`constant_tsc` and `nonstop_tsc`).
+- **One boot, one disk** (`target/vm/bench/`): rumpdisk.static serves a fresh 64 MiB image; the
+  bench task (`tasks/src/bin/bench.rs`) is its `--next-task`, and is also given the kernel's
+  device master. It works one step at a time: open `wd0` through the server; null RPCs; the
+  server round trip; then throughput through the project's ATA driver linked into the bench task
+  itself (`AtaBackend` on the primary channel's I/O ports, granted by the kernel), then through
+  rumpdisk.static. The server drives the channel only when the bench task asks it, so the two
+  drivers never run at once, and both see the same VM, drive and image.
+- **Throughput.** Per size from 512 B to 1 MiB: at least 16 and at most 256 requests (4 MiB per
+  size where that fits), writes then reads of the same records, each request timed on its own,
+  the two paths taking turns request by request (so a slow spell of the shared host falls on
+  both); the median request time gives MiB/s. The data read back is compared with what was written.
+  Server requests are `device_write` (out-of-line data) and `device_read` (out-of-line reply).
+- **Flushes per DEV_FLUSH_CACHE.** The barrier workload (`tasks/src/bin/barrier.rs`) with 8
+  client threads, each syncing after every round (`clients=8 rounds=25 sectors=4`), through
+  rumpdisk.static on a disk logged by QEMU `blklogwrites`. Requests = the syncs the clients
+  reported (returned or failed: each is one `device_set_status(DEV_FLUSH_CACHE)`); flushes = FLUSH
+  entries in the device log. The barrier checker must accept the log (every crash point replayed).
+- **Server start → first open.** rumpdisk.static logs the TSC read at the top of its `main`;
+  the bench task reads it right after its first `device_open(\"wd0\")` returns (its first RPC to the
+  server), which includes the server's ATA IDENTIFY of the drive.
+- **Round trip against the null RPC.** Medians of 10 000 calls each: `device_read_inband` of 1
+  byte of `wd0` through rumpdisk.static; the same message to a peer task that answers with one
+  byte and no work (the null RPC between tasks, the goal's baseline); `mach_port_get_refs` to the
+  kernel.
+- **Boot to first output.** The TSC rumpdisk.static reads at its start (the first task to print):
+  the time from the virtual CPU's start (GRUB, GNU Mach, the boot script) to the first task line.
+  QEMU's own process start-up before the CPU runs is not counted.
+- **Size.** The file `rumpdisk-static` built by the VM build (`--release`, `hurd-target.json`,
+  `opt-level = \"s\"`, LTO, symbols kept), as GRUB loads it.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONSOLE: &str = "rumpdisk: started tsc=1000\r\n\
+        bench: client-start tsc=2000\n\
+        bench: first-open tsc=4000\n\
+        bench: rpc what=task-null count=10000 median=50\n\
+        bench: rpc what=server-read-inband-1 count=10000 median=150\n\
+        bench: io path=direct op=read bytes=4096 count=256 median=100\n\
+        bench: io path=server op=read bytes=4096 count=256 median=125\n";
+
+    #[test]
+    fn reads_what_the_guest_printed() {
+        let g = Guest::parse(CONSOLE).unwrap();
+        assert_eq!((g.server_started, g.first_open), (1000, 4000));
+        assert_eq!(g.rpc("task-null").unwrap(), 50);
+        assert_eq!(g.ticks("server", "read", 4096), Some(125));
+        assert_eq!(g.sizes(), vec![4096]);
+        assert!(Guest::parse("bench: rpc what=x median=\n").is_err());
+        assert!(Guest::parse("nothing\n").is_err());
+    }
+
+    #[test]
+    fn ratios_and_verdicts_follow_the_goals() {
+        let results = Results {
+            tsc_hz: 1e6,
+            guest: Guest::parse(CONSOLE).unwrap(),
+            flushes: FlushMerging { requests: 100, flushes: 40, writes: 0 },
+            server_bytes: 512 * 1024,
+        };
+        let rows = results.rows();
+        let row = |m: &str| rows.iter().find(|r| r.measure.starts_with(m)).unwrap();
+        // 100 / 125 ticks = 0.8× of direct: below the 0.9× goal.
+        assert_eq!(row("device_read throughput, 4 KiB").met(), "**no**");
+        assert_eq!(row("flushes per").met(), "**no**");
+        assert_eq!(row("server start").value, "3.00 ms (server start → client task start 1.00 ms; client start → open returned 2.00 ms)");
+        assert_eq!(row("server round trip").value, "3.00× (150.0 / 50.0 µs)");
+        assert_eq!(row("size").met(), "yes");
+        assert!(results.markdown("today", "here").contains("| size of rumpdisk.static (release, hurd-target.json) | 512.0 KiB | ≤ 1 MiB | 0.50 | yes |"));
+        assert_eq!(results.throughput_svg().matches("<polyline").count(), 4);
+    }
+
+    #[test]
+    fn the_tsc_rate_needs_an_invariant_counter() {
+        let info = "model name\t: X\ncpu MHz\t\t: 2596.122\nflags\t\t: fpu tsc constant_tsc nonstop_tsc\n";
+        assert_eq!(host_tsc_hz(info).unwrap(), 2_596_122_000.0);
+        assert!(host_tsc_hz("cpu MHz : 2000\nflags : fpu tsc\n").is_err());
+    }
+
+    #[test]
+    fn sizes_are_labelled_in_binary_units() {
+        assert_eq!(size_label(512), "512 B");
+        assert_eq!(size_label(16 << 10), "16 KiB");
+        assert_eq!(size_label(1 << 20), "1 MiB");
+    }
+}
