@@ -83,11 +83,6 @@ impl<B: Backend> DeviceServer<B> {
         &self.master
     }
 
-    /// What the server loop receives on.
-    pub fn port_set(&self) -> PortName {
-        self.port_set.name()
-    }
-
     pub fn handle(&self) -> Handle<'_, B> {
         Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2] }
     }
@@ -95,7 +90,7 @@ impl<B: Backend> DeviceServer<B> {
     /// Serves requests on the calling thread until receiving fails; several threads may serve.
     pub fn serve(&self) -> Error {
         let mut handle = self.handle();
-        msg::serve(self.port_set(), &mut |request: &[u8], reply: &mut [u8]| handle.demux(request, reply).disposition())
+        msg::serve(self.port_set.name(), &mut |request: &[u8], reply: &mut [u8]| handle.demux(request, reply).disposition())
     }
 
     fn device(&self, port: PortName) -> Result<DeviceId> {

@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use spin::Mutex;
 
-use crate::backend::{Backend, Disk, Geometry};
+use crate::backend::{Backend, Disk};
 use crate::device::{flavor, Access, Error, D_INVALID_OPERATION, D_NO_MEMORY, D_NO_SUCH_DEVICE};
 use crate::flush::{flush_merged, FlushMerger, Waiter};
 
@@ -85,10 +85,6 @@ impl<D, W> Table<D, W> {
 impl<B: Backend, W: Waiter> Server<B, W> {
     pub fn new(backend: B) -> Self {
         Server { backend, table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }) }
-    }
-
-    pub fn backend(&self) -> &B {
-        &self.backend
     }
 
     /// `device_open`: a second open of a name with the same access shares the device (counted);
@@ -187,11 +183,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
 
     /// `device_get_status` with room for `capacity` words.
     pub fn get_status(&self, device: DeviceId, flavor: u32, capacity: usize) -> Result<[i32; 2], Error> {
-        status::get(self.geometry(device)?, flavor, capacity)
-    }
-
-    pub fn geometry(&self, device: DeviceId) -> Result<Geometry, Error> {
-        Ok(self.entry(device)?.disk.geometry())
+        status::get(self.entry(device)?.disk.geometry(), flavor, capacity)
     }
 
     /// `device_set_status`: answers `waiter` exactly once, now or — for `DEV_FLUSH_CACHE`

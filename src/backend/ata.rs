@@ -143,10 +143,6 @@ pub struct AtaDisk<R, C> {
 }
 
 impl<R, C> AtaDisk<R, C> {
-    pub fn identity(&self) -> &Identity {
-        &self.identity
-    }
-
     fn report(&self, what: &str, result: Result<(), AtaError>) -> Result<(), Error> {
         result.map_err(|error| {
             log::warn!("ata: {:?}: {what}: {error}", self.drive);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::backend::memory::{Faults, MemoryBackend, MemoryDisk};
+use crate::backend::Geometry;
 use crate::device::mode::{READ, WRITE};
 use crate::device::{D_DEVICE_DOWN, D_INVALID_OPERATION, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_MEMORY, D_NO_SUCH_DEVICE};
 use std::sync::mpsc::{channel, Receiver, Sender};
