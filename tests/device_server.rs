@@ -285,3 +285,66 @@ fn a_kernel_device_is_passed_through() {
     assert_eq!(kernel.server.core().open_devices(), 0, "closed on drop");
     kernel.stop();
 }
+
+/// Requests as the kernel would deliver them, handed straight to one serving thread's demux.
+mod malformed {
+    use super::*;
+    use mach::kern::{MIG_BAD_ARGUMENTS, MIG_BAD_ID};
+    use mach::mig_rt::Demuxed;
+    use mach::msg::{Header, HEADER_SIZE};
+
+    const MOVE_SEND_ONCE: u32 = 18;
+    const PORT_SEND: u32 = 17;
+
+    /// Rewrites an encoded request's header as received on `port`.
+    fn as_received(message: &mut [u8], port: PortName) {
+        let mut header = Header::read(message).unwrap();
+        header.local = port;
+        header.bits = (header.bits & 0x8000_0000) | MOVE_SEND_ONCE | PORT_SEND << 8;
+        header.write(message);
+    }
+
+    /// The return code of an error reply.
+    fn return_code(reply: &[u8]) -> i32 {
+        i32::from_le_bytes(reply[HEADER_SIZE + 8..HEADER_SIZE + 12].try_into().unwrap())
+    }
+
+    #[test]
+    fn bad_requests_get_error_replies_and_change_nothing() {
+        let (backend, disk) = memory(b"wd0", 64);
+        let server = DeviceServer::new(backend, None).unwrap();
+        let master = server.master().name();
+        let mut handle = server.handle();
+        let mut reply = vec![0u8; iface::MAX_REPLY_SIZE];
+
+        let mut open = vec![0u8; iface::device_open::request::MAX_SIZE];
+        let size = iface::device_open::request::encode(&mut open, master, READ | WRITE, b"wd0", PortName::NULL).unwrap();
+        as_received(&mut open, master);
+        assert!(matches!(handle.demux(&open[..size], &mut reply), Demuxed::Reply(_)));
+        let device = iface::device_open::reply::decode(&reply).unwrap();
+
+        let mut write = vec![0u8; iface::device_write_inband::request::MAX_SIZE];
+        let size = iface::device_write_inband::request::encode(&mut write, device, 0, 0, &[7; 128], PortName::NULL).unwrap();
+        as_received(&mut write, device);
+
+        // Truncated: shorter than its own size field, or than a header.
+        assert!(matches!(handle.demux(&write[..HEADER_SIZE - 1], &mut reply), Demuxed::Malformed));
+        assert!(matches!(handle.demux(&write[..size - 8], &mut reply), Demuxed::Malformed | Demuxed::Rejected(_)));
+        // A data descriptor that lies about its type.
+        let mut lying = write[..size].to_vec();
+        let descriptor = HEADER_SIZE + 32;
+        lying[descriptor] ^= 0x01;
+        let Demuxed::Rejected(n) = handle.demux(&lying, &mut reply) else { panic!("a bad descriptor was accepted") };
+        assert!(n > 0);
+        assert_eq!(return_code(&reply), MIG_BAD_ARGUMENTS);
+        // An id no routine has.
+        let mut unknown = write[..size].to_vec();
+        unknown[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&2899i32.to_le_bytes());
+        assert!(matches!(handle.demux(&unknown, &mut reply), Demuxed::UnknownId(_)));
+        assert_eq!(return_code(&reply), MIG_BAD_ID);
+        assert!(disk.contents().iter().all(|&b| b == 0), "no bad request wrote");
+        // The well-formed one still works (and fails for its size, not its form).
+        assert!(matches!(handle.demux(&write[..size], &mut reply), Demuxed::Reply(_)));
+        assert_eq!(iface::device_write_inband::reply::decode(&reply), Err(D_INVALID_SIZE));
+    }
+}
