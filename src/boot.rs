@@ -44,7 +44,6 @@ fn start_next(next_task: PortName) -> Result<ReceiveRight> {
     // The kernel keeps its own reference to the special port; ours goes with `send`.
     kernel::task_set_special_port(next_task, TASK_BOOTSTRAP_PORT as i32, send.name())?;
     drop::<SendRight>(send);
-    log::info!("PROF resume tsc={}", <crate::backend::ata::port_io::Tsc as crate::backend::ata::Clock>::now(&crate::backend::ata::port_io::Tsc));
     kernel::task_resume(next_task)?;
     Ok(bootstrap)
 }

@@ -42,7 +42,6 @@ fn main(args: Args<'static>) -> i32 {
     }
     // The start time `cargo xtask bench` measures the first device_open from.
     log::info!("rumpdisk: started tsc={started_tsc}");
-    log::info!("PROF logged tsc={}", Tsc.now());
     let server = match start(master, options.flush) {
         Ok(server) => server,
         Err(error) => {
@@ -50,11 +49,9 @@ fn main(args: Args<'static>) -> i32 {
             return 70;
         }
     };
-    let t_started = Tsc.now();
     if let Some(next_task) = options.next_task {
         let privileges = Privileges { host_priv, device_master: server.master().name(), next_task: PortName::new(next_task) };
         let spawned = mach::thread::spawn(move || {
-            log::info!("PROF handoff-thread-runs tsc={}", Tsc.now());
             let error = boot::hand_off(privileges);
             log::error!("rumpdisk: boot hand-off ended: {error:?}");
         });
@@ -71,7 +68,6 @@ fn main(args: Args<'static>) -> i32 {
             log::warn!("rumpdisk: serving with fewer threads: {error:?}");
         }
     }
-    log::info!("PROF server-made tsc={t_started} threads-spawned tsc={}", Tsc.now());
     let error = server.serve();
     log::error!("rumpdisk: serving ended: {error:?}");
     70
