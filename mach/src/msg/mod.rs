@@ -137,7 +137,7 @@ impl Header {
 /// The low-level call: `buf` is the whole message buffer (sent from, received into).
 fn mach_msg(buf: &mut [u8], option: u32, send_size: usize, rcv_name: PortName, timeout: Option<u32>) -> Result<()> {
     let send_ok = option & sys::MACH_SEND_MSG == 0 || (HEADER_SIZE..=buf.len()).contains(&send_size);
-    if !send_ok || send_size % 4 != 0 {
+    if !send_ok || !send_size.is_multiple_of(4) {
         return Err(Error::from_const(MACH_SEND_MSG_TOO_SMALL));
     }
     let rcv_size = if option & sys::MACH_RCV_MSG != 0 { buf.len() } else { 0 };

@@ -537,7 +537,7 @@ impl State {
 
     fn copyin_msg(&mut self, task: TaskId, bytes: &[u8]) -> Result<KMsg> {
         let header_error = Error::from_const(MACH_SEND_INVALID_HEADER);
-        if bytes.len() < layout::HEADER_SIZE || bytes.len() % 8 != 0 {
+        if bytes.len() < layout::HEADER_SIZE || !bytes.len().is_multiple_of(8) {
             return Err(Error::from_const(MACH_SEND_MSG_TOO_SMALL));
         }
         let bits = layout::read_u32(bytes, layout::OFFSET_BITS).ok_or(header_error)?;
@@ -654,7 +654,7 @@ impl State {
             let members = self.ports.iter().filter(|(_, p)| p.set == Some(entry.port) && !p.queue.is_empty());
             members.map(|(id, _)| *id).min()?
         } else {
-            if self.ports.get(&entry.port).map_or(true, |p| p.dead) {
+            if self.ports.get(&entry.port).is_none_or(|p| p.dead) {
                 return Some(MACH_RCV_PORT_DIED);
             }
             entry.port
