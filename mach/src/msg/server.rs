@@ -34,7 +34,7 @@ impl<F: FnMut(&[u8], &mut [u8]) -> Disposition> Demux for F {
     }
 }
 
-/// An 8-aligned, growable message buffer.
+/// An 8-aligned message buffer.
 struct Buffer(Vec<u64>);
 
 impl Buffer {
@@ -58,16 +58,19 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
     let mut pending_reply: Option<usize> = None;
     loop {
         // Send the previous reply and receive the next request in one call; the reply buffer
-        // is the receive buffer, then the two swap.
+        // is the receive buffer, then the two swap. The options are exactly SEND|RCV, the
+        // combination GNU Mach's fast path (thread hand-off) requires: with MACH_RCV_LARGE a null
+        // RPC between threads took 11 024 cycles instead of 8 606 (median of 10 000, TCG).
         let (options, send_size) = match pending_reply.take() {
-            Some(size) => (sys::MACH_SEND_MSG | sys::MACH_RCV_MSG | sys::MACH_RCV_LARGE, size),
-            None => (sys::MACH_RCV_MSG | sys::MACH_RCV_LARGE, 0),
+            Some(size) => (sys::MACH_SEND_MSG | sys::MACH_RCV_MSG, size),
+            None => (sys::MACH_RCV_MSG, 0),
         };
         match mach_msg(reply.bytes(), options, send_size, port, None) {
             Ok(()) => core::mem::swap(&mut request, &mut reply),
             Err(error) if error.code() == MACH_RCV_TOO_LARGE => {
-                let needed = Header::read(reply.bytes()).map_or(0, |h| h.size as usize);
-                reply = Buffer::new(needed.max(HEADER_SIZE));
+                // Larger than any request of the interfaces served: the kernel destroyed it
+                // (its sender sees the reply right die).
+                log::debug!("server: dropped a request larger than {DEFAULT_CAPACITY} bytes");
                 continue;
             }
             Err(error) if error.code() == MACH_RCV_INTERRUPTED => continue,
@@ -199,11 +202,11 @@ mod tests {
     }
 
     #[test]
-    fn a_request_larger_than_the_buffer_is_received_after_growing_it() {
+    fn a_request_larger_than_the_buffer_is_dropped_and_the_loop_keeps_serving() {
         let (server_task, server, server_thread) = start_server(Task::current());
         let size = 3 * DEFAULT_CAPACITY;
-        let (_, seen) = call::<{ 3 * DEFAULT_CAPACITY }>(&server, ANSWER_NOW, size, Some(5000)).unwrap();
-        assert_eq!(seen as usize, size, "the demux saw the whole request");
+        let (dropped, _) = call::<{ 3 * DEFAULT_CAPACITY }>(&server, ANSWER_NOW, size, Some(5000)).unwrap();
+        assert_eq!(dropped.id, 71, "the reply right died with the request (MACH_NOTIFY_SEND_ONCE)");
         assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().1 as usize, HEADER_SIZE);
         server_task.terminate();
         server_thread.join().unwrap();
