@@ -1,7 +1,7 @@
 //! The server loop: receive a request, hand it to a demux, send the reply it built — unless the
 //! demux deferred it (kept the send-once reply right to answer later).
 
-use super::{mach_msg, Header, DEFAULT_CAPACITY, HEADER_SIZE};
+use super::{mach_msg, Header, DEFAULT_CAPACITY};
 use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_TOO_LARGE};
 use crate::port::PortName;
 use crate::sys;
@@ -104,7 +104,7 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
 mod tests {
     use super::*;
     use crate::kern::{MACH_RCV_INVALID_NAME, MACH_RCV_TIMED_OUT};
-    use crate::msg::{header_bits, rpc, send, MsgBuf};
+    use crate::msg::{header_bits, rpc, send, MsgBuf, HEADER_SIZE};
     use crate::port::{ReceiveRight, SendOnceRight, SendRight};
     use crate::sys::sim::Task;
     use std::sync::{Arc, Mutex};
