@@ -131,6 +131,10 @@ struct Guest {
     /// The bench task's own start, which splits the first open's time.
     client_started: u64,
     first_open: u64,
+    /// Ticks one console line took the bench task to print.
+    console_line: u64,
+    /// Console lines printed between the server's start and the first open (its start line too).
+    lines_in_start: usize,
     /// Median ticks of each RPC kind.
     rpcs: BTreeMap<String, u64>,
     /// Median ticks per request, by (path, op, bytes).
@@ -141,8 +145,13 @@ impl Guest {
     fn parse(console: &str) -> Result<Guest, Error> {
         let mut guest = Guest::default();
         for line in console.lines() {
+            if guest.server_started != 0 && guest.client_started == 0 {
+                guest.lines_in_start += 1;
+            }
             if let Some(rest) = after(line, "rumpdisk: started ") {
                 guest.server_started = number(&fields(rest), "tsc")?;
+            } else if let Some(rest) = after(line, "bench: console-line ") {
+                guest.console_line = number(&fields(rest), "ticks")?;
             } else if let Some(rest) = after(line, "bench: client-start ") {
                 guest.client_started = number(&fields(rest), "tsc")?;
             } else if let Some(rest) = after(line, "bench: first-open ") {
@@ -266,9 +275,12 @@ impl Results {
         rows.push(Row {
             measure: "server start → first device_open answered".into(),
             value: format!(
-                "{start_ms:.2} ms (server start → client task start {:.2} ms; client start → open returned {:.2} ms)",
+                "{start_ms:.2} ms (server start → client task start {:.2} ms; client start → open returned {:.2} ms; \
+                 {} console lines printed meanwhile, at {:.2} ms a line)",
                 self.seconds(g.client_started.saturating_sub(g.server_started)) * 1e3,
-                self.seconds(g.first_open.saturating_sub(g.client_started)) * 1e3
+                self.seconds(g.first_open.saturating_sub(g.client_started)) * 1e3,
+                g.lines_in_start,
+                self.seconds(g.console_line) * 1e3
             ),
             goal: "≤ 10 ms".into(),
             ratio: Some(start_ms / 10.0),
@@ -357,6 +369,7 @@ impl Results {
             }
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
+        md.push_str(WHY_MISSED);
         md.push_str(METHOD);
         md
     }
@@ -371,7 +384,14 @@ impl Results {
         const T: f64 = 30.0;
         const B: f64 = 50.0;
         let sizes = self.guest.sizes();
-        let series: Vec<(&str, &str, &str, Vec<(u64, f64)>)> = [
+        /// One line of the plot: (request size, MiB/s) points.
+        struct Series {
+            path: &'static str,
+            op: &'static str,
+            colour: &'static str,
+            points: Vec<(u64, f64)>,
+        }
+        let series: Vec<Series> = [
             ("direct", "read", "#1f77b4"),
             ("server", "read", "#aec7e8"),
             ("direct", "write", "#d62728"),
@@ -380,10 +400,10 @@ impl Results {
         .into_iter()
         .map(|(path, op, colour)| {
             let points = sizes.iter().filter_map(|&b| Some((b, self.mib_per_s(b, self.guest.ticks(path, op, b)?)))).collect();
-            (path, op, colour, points)
+            Series { path, op, colour, points }
         })
         .collect();
-        let top = series.iter().flat_map(|s| s.3.iter().map(|p| p.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
+        let top = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
         let (lo, hi) = (sizes.first().copied().unwrap_or(1) as f64, sizes.last().copied().unwrap_or(2) as f64);
         let span = (hi / lo).log2().max(1.0);
         let x = |b: u64| L + (W - L - R) * ((b as f64 / lo).log2() / span);
@@ -415,7 +435,7 @@ impl Results {
             );
         }
         let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">request size</text>", (W - R + L) / 2.0, H - 12.0);
-        for (i, (path, op, colour, points)) in series.iter().enumerate() {
+        for (i, Series { path, op, colour, points }) in series.iter().enumerate() {
             let line: Vec<String> = points.iter().map(|&(b, v)| format!("{:.1},{:.1}", x(b), y(v))).collect();
             let dash = if *path == "server" { " stroke-dasharray=\"6 3\"" } else { "" };
             let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>", line.join(" "));
@@ -465,6 +485,42 @@ fn machine() -> String {
     )
 }
 
+/// What profiling found behind the goals this implementation misses (kept in the report so a
+/// later run can be read against it).
+const WHY_MISSED: &str = "
+## Why goals are missed (profiled 2026-11-23)
+
+All of these vary with the host's load (2 shared cores): the same bench gave 15 ms and 78 ms for
+the start, 0.36 and 0.53 flushes per request, in runs minutes apart. Compare runs at similar load.
+
+- **Throughput at 512 B–4 KiB.** Each server request costs two messages and the kernel's
+  out-of-line copy of the data (`vm_map_copyin`/`copyout`), on top of the same PIO transfer. That
+  fixed cost is a large share of a 4 KiB request (8 sectors of emulated PIO) and vanishes from
+  16 KiB up, where the two paths are within the run's noise of each other (≥ 0.9×).
+- **Flushes per DEV_FLUSH_CACHE.** The merger (`src/flush.rs`) may answer a request only with a
+  flush that *started* after the request arrived; every request arriving during a flush joins the
+  next one. So the ratio is 1 / (requests arriving per flush): ≤ 0.3 needs more than 3.3 of the 8
+  clients to arrive during each flush. Between syncs a client writes its commit record and its
+  next round's 4 sectors by PIO; how many clients get that done while a flush runs depends on
+  the flush's length (QEMU turns FLUSH CACHE EXT into an `fdatasync` of the image on the host,
+  which is quick on a lightly used file system), and here only 2–3 do.
+- **Server start → first open.** A profile with temporary TSC lines (not kept) split one run's
+  20 ms: option parsing, the console open and the start line 3.4 ms; I/O ports and the server
+  3.0 ms; spawning the hand-off and 3 serving threads (stack, guard page, `thread_create`, state,
+  resume; new threads preempt the spawner) 4.8 ms; the hand-off thread to `task_resume` 0.8 ms;
+  resume to the client's first instruction 1.4 ms; `fsys_getpriv` 1.1 ms; the open itself with
+  ATA IDENTIFY 2.0 ms. No step dominates, and console lines are cheap (the row gives one
+  line's cost). The same interval took 15–78 ms in different runs, almost all of the spread
+  before the client's first instruction: the server's new threads and the next task wait to be
+  scheduled on the one virtual CPU (the peer task starts at the same time), whose host thread
+  shares 2 cores with other jobs. Fewer threads before the first answer (serve first, spawn the
+  other serving threads on demand) is where the server could win time.
+- **Round trip against the null RPC.** A 1-byte `device_read_inband` makes the drive read a
+  whole sector by PIO (the direct 512 B read time in the throughput table). The breakdown row
+  shows what is left for the server itself: about one null RPC (0.7–1.1× in the runs so far).
+  The goal is missed mostly by the emulated disk; the server's own path is within it.
+";
+
 const METHOD: &str = "
 ## How each figure is measured
 
@@ -509,7 +565,9 @@ mod tests {
     use super::*;
 
     const CONSOLE: &str = "rumpdisk: started tsc=1000\r\n\
+        ata: wd0: a drive\n\
         bench: client-start tsc=2000\n\
+        bench: console-line ticks=500\n\
         bench: first-open tsc=4000\n\
         bench: rpc what=task-null count=10000 median=50\n\
         bench: rpc what=server-read-inband-1 count=10000 median=150\n\
@@ -519,7 +577,7 @@ mod tests {
     #[test]
     fn reads_what_the_guest_printed() {
         let g = Guest::parse(CONSOLE).unwrap();
-        assert_eq!((g.server_started, g.first_open), (1000, 4000));
+        assert_eq!((g.server_started, g.first_open, g.console_line, g.lines_in_start), (1000, 4000, 500, 2));
         assert_eq!(g.rpc("task-null").unwrap(), 50);
         assert_eq!(g.ticks("server", "read", 4096), Some(125));
         assert_eq!(g.sizes(), vec![4096]);
@@ -540,7 +598,11 @@ mod tests {
         // 100 / 125 ticks = 0.8× of direct: below the 0.9× goal.
         assert_eq!(row("device_read throughput, 4 KiB").met(), "**no**");
         assert_eq!(row("flushes per").met(), "**no**");
-        assert_eq!(row("server start").value, "3.00 ms (server start → client task start 1.00 ms; client start → open returned 2.00 ms)");
+        assert_eq!(
+            row("server start").value,
+            "3.00 ms (server start → client task start 1.00 ms; client start → open returned 2.00 ms; \
+             2 console lines printed meanwhile, at 0.50 ms a line)"
+        );
         assert_eq!(row("server round trip").value, "3.00× (150.0 / 50.0 µs)");
         assert_eq!(row("size").met(), "yes");
         assert!(results.markdown("today", "here").contains("| size of rumpdisk.static (release, hurd-target.json) | 512.0 KiB | ≤ 1 MiB | 0.50 | yes |"));

@@ -16,7 +16,7 @@
 //!
 //! Lines (ticks are TSC ticks; the host converts them):
 //! `bench: client-start tsc=T` (its own start, to split the first open's time),
-//! `bench: first-open tsc=T`, `bench: rpc what=W count=N median=T`,
+//! `bench: first-open tsc=T`, `bench: console-line ticks=T` (one line's cost), `bench: rpc what=W count=N median=T`,
 //! `bench: io path=direct|server op=read|write bytes=B count=N median=T`.
 #![no_std]
 #![no_main]
@@ -81,7 +81,11 @@ fn client(args: &Args<'static>) -> i32 {
     suite.run("bench", || {
         let wd0 = wd0.context("device_open(wd0) through rumpdisk.static")?;
         log::info!("bench: client-start tsc={entered}");
+        // What one console line costs: the start interval holds some (the server's own start
+        // line, the driver's line about the drive).
+        let line = Tsc.now();
         log::info!("bench: first-open tsc={opened}");
+        log::info!("bench: console-line ticks={}", Tsc.now() - line);
         let peer = connect(args.port_value("peer").context("peer=")?)?;
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
