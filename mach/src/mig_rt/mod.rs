@@ -212,8 +212,9 @@ impl Demuxed {
     pub fn disposition(self) -> Disposition {
         match self {
             Demuxed::Reply(size) | Demuxed::UnknownId(size) => Disposition::Reply(size),
-            Demuxed::Rejected(0) | Demuxed::NoReply | Demuxed::Malformed => Disposition::NoReply,
-            Demuxed::Rejected(size) => Disposition::Reply(size),
+            Demuxed::NoReply | Demuxed::Malformed => Disposition::NoReply,
+            // The loop destroys what the refused request carried, which no method took.
+            Demuxed::Rejected(size) => Disposition::Rejected(size),
         }
     }
 }
