@@ -6,8 +6,6 @@
 //! - [`backend`]: the operations table and the drivers (`memory`, `ata`, `rump`).
 #![no_std]
 #![cfg_attr(test, feature(c_variadic))]
-// The rump driver libraries must stay linked although nothing names their symbols.
-#![cfg_attr(target_os = "hurd", feature(native_link_modifiers_as_needed))]
 
 extern crate alloc;
 #[cfg(test)]

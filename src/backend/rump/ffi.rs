@@ -6,18 +6,7 @@ use core::ffi::{c_int, c_ulong, c_void, CStr};
 use super::RumpKernel;
 use crate::device::{Error, D_IO_ERROR};
 
-// The Hurd's rump disk stack, as its C rumpdisk links it. `-as-needed`: the driver libraries
-// register themselves through constructors, nothing refers to their symbols.
-#[cfg_attr(target_os = "hurd", link(name = "rump", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpuser", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpvfs", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev_disk", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev_pci", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev_ata", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev_piixide", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev_ahcisata", kind = "dylib", modifiers = "-as-needed"))]
-#[cfg_attr(target_os = "hurd", link(name = "rumpdev_scsipi", kind = "dylib", modifiers = "-as-needed"))]
+// On the Hurd these come from the rump libraries the package's build script links.
 extern "C" {
     fn rump_init() -> c_int;
     fn rump_sys_open(path: *const core::ffi::c_char, flags: c_int, ...) -> c_int;

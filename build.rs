@@ -1,0 +1,32 @@
+//! Links the Hurd build of rumpdisk against the rump kernel libraries, as the C rumpdisk is.
+//!
+//! The driver libraries register themselves through constructors and nothing refers to their
+//! symbols, so they are linked with `--no-as-needed` or the linker would drop them. Other targets
+//! link nothing: the host tests bring a stand-in for the rump symbols, and the freestanding build
+//! drives the disk with the project's own ATA backend.
+
+/// The Hurd's rump disk stack, core libraries first.
+const RUMP_LIBRARIES: &[&str] = &[
+    "rump",
+    "rumpuser",
+    "rumpvfs",
+    "rumpdev",
+    "rumpdev_disk",
+    "rumpdev_pci",
+    "rumpdev_ata",
+    "rumpdev_piixide",
+    "rumpdev_ahcisata",
+    "rumpdev_scsipi",
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("hurd") {
+        return;
+    }
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed");
+    for library in RUMP_LIBRARIES {
+        println!("cargo:rustc-link-arg-bins=-l{library}");
+    }
+    println!("cargo:rustc-link-arg-bins=-Wl,--as-needed");
+}
