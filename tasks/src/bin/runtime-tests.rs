@@ -234,6 +234,7 @@ fn cycles(peer: PortName) -> Outcome {
 
 /// Faults on purpose, without `unsafe`: unbounded recursion runs off the end of the stack, where
 /// the stack probes touch unmapped memory. The supervisor must report it.
+#[expect(unconditional_recursion, reason = "the fault test must never return")]
 fn fault(depth: u64) -> i32 {
     let frame = core::hint::black_box([depth; 512]);
     fault(depth + 1) + frame[(depth % 512) as usize] as i32
