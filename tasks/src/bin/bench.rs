@@ -12,12 +12,14 @@
 //! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static;
 //! 4. throughput by request size, direct (the project's ATA driver linked into this task on the
 //!    kernel's I/O ports) and through rumpdisk.static, taking turns request by request. The server
-//!    drives the channel only when this task asks it to, so the two never drive it at once.
+//!    drives the channel only when this task asks it to, so the two never drive it at once;
+//! 5. the drive's cache flush after a few writes, through the direct driver.
 //!
 //! Lines (ticks are TSC ticks; the host converts them):
 //! `bench: client-start tsc=T` (its own start, to split the first open's time),
 //! `bench: first-open tsc=T`, `bench: console-line ticks=T` (one line's cost), `bench: rpc what=W count=N median=T`,
-//! `bench: io path=direct|server op=read|write bytes=B count=N median=T`.
+//! `bench: io path=direct|server op=read|write bytes=B count=N median=T`,
+//! `bench: flush count=N median=T` (the drive's cache flush, through the direct driver).
 #![no_std]
 #![no_main]
 
@@ -44,6 +46,8 @@ const D_WRITE: u32 = 2;
 const PEER_PORT: u32 = 0xbe7c;
 /// Null RPCs timed per kind.
 const RPCS: usize = 10_000;
+/// Device flushes timed.
+const FLUSHES: usize = 32;
 /// Request sizes of the throughput plot.
 const SIZES: [usize; 6] = [512, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20];
 /// Bytes moved per path, operation and size (at least `MIN_REQUESTS` requests, at most `MAX_REQUESTS`).
@@ -107,7 +111,8 @@ fn client(args: &Args<'static>) -> i32 {
                 Ok(())
             },
         };
-        throughput(&mut [&mut direct_path, &mut server_path])
+        throughput(&mut [&mut direct_path, &mut server_path])?;
+        device_flushes(&direct)
     });
     suite.finish()
 }
@@ -179,6 +184,21 @@ fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
             log::info!("bench: io path={} op=read bytes={bytes} count={requests} median={}", path.name, median(read));
         }
     }
+    Ok(())
+}
+
+/// Times the drive's cache flush (FLUSH CACHE EXT) after a barrier round's worth of writes
+/// (4 sectors), through the direct driver: what each merged DEV_FLUSH_CACHE costs the server.
+fn device_flushes(disk: &impl Disk) -> Outcome {
+    let round = [0x5au8; 4 * SECTOR];
+    let mut ticks = Vec::with_capacity(FLUSHES);
+    for i in 0..FLUSHES {
+        disk.write(FIRST_RECORD + 4 * i as u64, &round).context("write before a flush")?;
+        let start = Tsc.now();
+        disk.flush().context("flush")?;
+        ticks.push(Tsc.now() - start);
+    }
+    log::info!("bench: flush count={FLUSHES} median={}", median(&mut ticks));
     Ok(())
 }
 
