@@ -263,7 +263,7 @@ fn flushed_before_synced_record(write_log: &Path) -> Result<(), String> {
         .iter()
         .rposition(|e| matches!(e, Entry::Write { sector, data } if sectors(*sector, data).any(|s| (32..64).contains(&s))))
         .ok_or("the data written before the sync is not in the write log")?;
-    match log.entries[data..record].iter().any(|e| *e == Entry::Flush) {
+    match log.entries[data..record].contains(&Entry::Flush) {
         true => Ok(()),
         false => Err("no FLUSH between the data and the record written after the sync returned".into()),
     }
