@@ -9,7 +9,8 @@
 //! 1. opens `wd0` through the server first of all, and prints the TSC when the open returns;
 //! 2. null RPCs: to the kernel (`mach_port_get_refs`) and to the peer task (`device_read_inband`
 //!    of 1 byte from a buffer: the server round trip's message with no work behind it);
-//! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static;
+//! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static,
+//!    and `device_get_status(DEV_GET_SIZE)`, which the server answers without the drive;
 //! 4. throughput by request size, direct (the project's ATA driver linked into this task on the
 //!    kernel's I/O ports) and through rumpdisk.static, taking turns request by request. The server
 //!    drives the channel only when this task asks it to, so the two never drive it at once;
@@ -28,7 +29,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
+use mach::interfaces::constants::{DEV_GET_SIZE, TASK_BOOTSTRAP_PORT};
 use mach::interfaces::{device, fsys, mach as kernel, mach_port};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
@@ -94,6 +95,8 @@ fn client(args: &Args<'static>) -> i32 {
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
         report_rpc("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
+        // A server RPC that does not touch the drive: the server's own cost on its own.
+        report_rpc("server-get-size", || device::device_get_status(wd0.name(), DEV_GET_SIZE, 2).map(drop))?;
         let direct = direct_disk(kernel_master)?;
         let mut direct_path = IoPath {
             name: "direct",
