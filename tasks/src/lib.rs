@@ -5,8 +5,25 @@
 extern crate alloc;
 
 use alloc::string::String;
-use mach::interfaces::mach_host;
-use mach::port::PortName;
+use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
+use mach::interfaces::{fsys, mach as kernel, mach_host};
+use mach::port::{PortName, SendRight};
+
+/// The privileged ports a boot server hands its next task.
+pub struct Privileges {
+    pub host_priv: SendRight,
+    /// The starting server's own master port (rumpdisk.static's), which forwards other names.
+    pub device_master: SendRight,
+}
+
+/// Asks the server that started this task (its bootstrap port) for the privileged ports, as the
+/// Hurd's boot servers' next tasks do (`fsys_getpriv`).
+pub fn privileges_from_bootstrap() -> mach::kern::Result<Privileges> {
+    let task = PortName::new(mach::sys::mach_task_self());
+    let bootstrap = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32)?;
+    let (host_priv, device_master, _fs_task) = fsys::fsys_getpriv(bootstrap.name())?;
+    Ok(Privileges { host_priv, device_master })
+}
 
 /// The outcome of one test: `Err` carries the reason.
 pub type Outcome = Result<(), String>;

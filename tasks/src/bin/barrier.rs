@@ -17,9 +17,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 use mach::args::Args;
-use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
-use mach::interfaces::{fsys, mach as kernel};
-use mach::port::{PortName, SendRight};
+use mach::port::SendRight;
 use pattern::{Kind, Stamp, SECTOR};
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
@@ -51,11 +49,7 @@ fn number(args: &Args<'static>, key: &'static str, default: u32) -> u32 {
 }
 
 fn main(args: Args<'static>) -> i32 {
-    let task = PortName::new(mach::sys::mach_task_self());
-    let Ok(bootstrap) = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32) else {
-        return 1;
-    };
-    let Ok((host_priv, master, _fs_task)) = fsys::fsys_getpriv(bootstrap.name()) else {
+    let Ok(tasks::Privileges { host_priv, device_master: master }) = tasks::privileges_from_bootstrap() else {
         return 2;
     };
     if mach::console::init_log(master.name(), log::LevelFilter::Info).is_err() {

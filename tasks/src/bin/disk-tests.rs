@@ -12,8 +12,8 @@ use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, TASK_BOOTSTRAP_PORT};
-use mach::interfaces::{device, fsys, mach as kernel};
+use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION};
+use mach::interfaces::device;
 use mach::port::{PortName, SendRight};
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
@@ -29,12 +29,8 @@ pub const HOST_CHECK_SECTOR: u64 = 2048;
 pub const HOST_CHECK_TEXT: &[u8] = b"rumpdisk-rs wrote this through wd0";
 
 fn main(args: Args<'static>) -> i32 {
-    let task = PortName::new(mach::sys::mach_task_self());
-    let Ok(bootstrap) = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32) else {
-        return 1;
-    };
     // Without the privileged ports there is no console to report on: end with a status only.
-    let Ok((host_priv, master, _fs_task)) = fsys::fsys_getpriv(bootstrap.name()) else {
+    let Ok(tasks::Privileges { host_priv, device_master: master }) = tasks::privileges_from_bootstrap() else {
         return 2;
     };
     if mach::console::init_log(master.name(), log::LevelFilter::Info).is_err() {

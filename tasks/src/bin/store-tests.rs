@@ -22,8 +22,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use mach::args::Args;
-use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
-use mach::interfaces::{fsys, mach as kernel};
 use mach::port::{PortName, SendRight};
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
@@ -77,10 +75,8 @@ fn main(args: Args<'static>) -> i32 {
 /// Host-priv and the device master: from the boot words, or from the task that started this one.
 fn ports(args: &Args<'static>) -> Result<(PortName, PortName), ()> {
     if args.value("master") == Some(&b"bootstrap"[..]) {
-        let task = PortName::new(mach::sys::mach_task_self());
-        let bootstrap = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32).map_err(|_| ())?;
-        let (host_priv, master, _fs_task) = fsys::fsys_getpriv(bootstrap.name()).map_err(|_| ())?;
-        return Ok((host_priv.into_name(), master.into_name()));
+        let privileges = tasks::privileges_from_bootstrap().map_err(|_| ())?;
+        return Ok((privileges.host_priv.into_name(), privileges.device_master.into_name()));
     }
     Ok((args.port(1).map_err(|_| ())?, args.port(2).map_err(|_| ())?))
 }
