@@ -377,7 +377,11 @@ impl Results {
             "\n\"ratio to goal\" is measured / goal: a \"≥\" goal is met at 1 or more, a \"≤\" goal at 1 or less.\n"
         );
         let _ = writeln!(md, "## Throughput by request size\n\n![throughput by request size](bench-throughput.svg)\n");
-        let _ = writeln!(md, "| request | direct read | server read | ratio | direct write | server write | ratio |\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| request | direct read | server read | ratio | server's extra time | direct write | server write | ratio | server's extra time |\n\
+             |---|---|---|---|---|---|---|---|---|"
+        );
         for bytes in self.guest.sizes() {
             let mut cells = vec![size_label(bytes)];
             for op in ["read", "write"] {
@@ -386,6 +390,8 @@ impl Results {
                 cells.push(rate(d));
                 cells.push(rate(s));
                 cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| format!("{:.3}×", d as f64 / s as f64)));
+                let extra = |(d, s): (u64, u64)| format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6);
+                cells.push(d.zip(s).map_or("—".to_owned(), extra));
             }
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
@@ -511,13 +517,14 @@ const WHY_MISSED: &str = "
 ## Why goals are missed (profiled 2026-11-23)
 
 All of these vary with the host's load (2 shared cores): on 2026-11-23 the same bench gave 15 to
-78 ms for the start and 0.36 to 0.76 flushes per request, in runs minutes apart. Compare runs at
+78 ms for the start and 0.36 to 1.0 flushes per request, in runs minutes apart. Compare runs at
 similar load.
 
 - **Throughput at 512 B–4 KiB.** Each server request costs two messages and the kernel's
-  out-of-line copy of the data (`vm_map_copyin`/`copyout`), on top of the same PIO transfer. That
-  fixed cost is a large share of a 4 KiB request (8 sectors of emulated PIO) and vanishes from
-  16 KiB up, where the two paths are within the run's noise of each other (≥ 0.9×).
+  out-of-line copy of the data (`vm_map_copyin`/`copyout`), on top of the same PIO transfer. The
+  server's extra time (the columns of that name) grows with the request, but more slowly than the
+  transfer: it is about half of a 512 B request, a tenth or more of a 4 KiB read, and a few per
+  cent from 64 KiB up, where the two paths come within the run's noise of each other.
 - **Flushes per DEV_FLUSH_CACHE.** The merger (`src/flush.rs`) may answer a request only with a
   flush that *started* after the request arrived; every request arriving during a flush joins the
   next one. So the ratio is 1 / (requests arriving per flush): ≤ 0.3 needs more than 3.3 of the 8
@@ -526,7 +533,11 @@ similar load.
   cycle between syncs (its commit record and its next 4 sectors by emulated PIO, serialised on
   the one channel with every other client's), so syncs rarely meet a running flush. The driver
   busy-polls BSY on the one virtual CPU; a scratch build that yielded there instead (not kept)
-  gave the same ratio (0.755 against 0.76), so the polling is not what keeps clients out.
+  gave the same ratio (0.755 against 0.76), so the polling is not what keeps clients out. On a
+  quiet host nothing merges at all (a run at load 2.3 logged 201 FLUSH for 200 requests); merging
+  happens only when the host slows the flushes down. The merger starts a flush as soon as a
+  request finds none running; reaching 0.3 would take holding each flush back briefly to gather
+  requests (a batching window), which it does not do.
 - **Server start → first open.** A profile with temporary TSC lines (not kept) split one run's
   20 ms: option parsing, the console open and the start line 3.4 ms; I/O ports and the server
   3.0 ms; spawning the hand-off and 3 serving threads (stack, guard page, `thread_create`, state,
@@ -571,7 +582,7 @@ const METHOD: &str = "
   client threads, each syncing after every round (`clients=8 rounds=25 sectors=4`), through
   rumpdisk.static on a disk logged by QEMU `blklogwrites`. Requests = the syncs the clients
   reported (returned or failed: each is one `device_set_status(DEV_FLUSH_CACHE)`); flushes = FLUSH
-  entries in the device log. The barrier checker must accept the log (every crash point replayed).
+  entries in the device log (QEMU's own flush when the VM ends included). The barrier checker must accept the log (every crash point replayed).
 - **Server start → first open.** rumpdisk.static logs the TSC read at the top of its `main`;
   the bench task reads it right after its first `device_open(\"wd0\")` returns (its first RPC to the
   server), which includes the server's ATA IDENTIFY of the drive.
@@ -636,6 +647,7 @@ mod tests {
         );
         assert_eq!(row("server round trip").value, "3.00× (150.0 / 50.0 µs)");
         assert_eq!(row("size").met(), "yes");
+        assert!(results.markdown("today", "here").contains("| 4 KiB | 39.06 MiB/s | 31.25 MiB/s | 0.800× | +25.0 µs |"));
         assert!(results.markdown("today", "here").contains("| size of rumpdisk.static (release, hurd-target.json) | 512.0 KiB | ≤ 1 MiB | 0.50 | yes |"));
         assert_eq!(results.throughput_svg().matches("<polyline").count(), 4);
     }
