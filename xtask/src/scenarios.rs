@@ -39,8 +39,6 @@ fn task(tasks: &Path, bin: &str, name: &str, words: &[&str]) -> Module {
 
 /// The runtime's own tests: kernel RPCs, the RAM disk, two tasks exchanging messages.
 pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
-    let dir = run_dir("runtime");
-    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let rd0 = ram_disk("runtime")?;
     let rd0size = format!("rd0size={}", fs::metadata(&rd0.file).map_err(|e| Error::io(&rd0.file, e))?.len());
     Ok(Scenario {
@@ -103,9 +101,12 @@ fn disk_image(scenario: &str) -> Result<PathBuf, Error> {
     Ok(dir.join("wd0.img"))
 }
 
-/// The RAM disk module: a device the kernel serves, which knows no DEV_FLUSH_CACHE.
+/// The RAM disk module: GNU Mach serves it as `rd0` (and answers DEV_FLUSH_CACHE on it with
+/// success: it has no cache).
 fn ram_disk(scenario: &str) -> Result<Module, Error> {
-    let rd0 = run_dir(scenario).join("rd0.img");
+    let dir = run_dir(scenario);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let rd0 = dir.join("rd0.img");
     let mut image = b"rumpdisk-rs rd0\n".to_vec();
     image.resize(64 * 1024, 0);
     fs::write(&rd0, &image).map_err(|e| Error::io(&rd0, e))?;
@@ -174,12 +175,10 @@ fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
 /// (the kernel answers `DEV_FLUSH_CACHE` on a RAM disk with success); and a sync of the kernel's
 /// console, which does not know the flavor, reported as `EOPNOTSUPP`, never as success.
 pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
-    let dir = run_dir("store-rd0");
-    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let words = ["${host-port}", "${device-port}", "disk=rd0", "sync=flushes", "noflush=console", "$(task-create)", "$(task-resume)"];
+    let words = ["${host-port}", "${device-port}", "disk=rd0", "sync=flushes", "noflush=console", "$(store-task=task-create)"];
     Ok(Scenario {
         name: "store-rd0".into(),
-        modules: vec![ram_disk("store-rd0")?, task(tasks, "store-tests", "store-tests", &words)],
+        modules: supervised(tasks, vec![ram_disk("store-rd0")?, task(tasks, "store-tests", "store-tests", &words)], &["store-task"], 1),
         disks: vec![],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
