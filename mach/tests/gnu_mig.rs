@@ -27,6 +27,8 @@ mod rust_stubs;
 mod device;
 #[path = "gnu_mig/values.rs"]
 mod values;
+#[path = "gnu_mig/request_parity.rs"]
+mod request_parity;
 
 use c_stubs::{Abi, Arg, INTERFACES};
 
