@@ -137,8 +137,8 @@ struct Guest {
     console_line: u64,
     /// Console lines printed between the server's start and the first open (its start line too).
     lines_in_start: usize,
-    /// Median ticks of each RPC kind.
-    rpcs: BTreeMap<String, u64>,
+    /// Median ticks of each kind of timed call (RPCs, the direct one-sector read).
+    calls: BTreeMap<String, u64>,
     /// Median ticks per request, by (path, op, bytes).
     io: BTreeMap<(String, String, u64), u64>,
 }
@@ -160,9 +160,9 @@ impl Guest {
                 guest.client_started = number(&fields(rest), "tsc")?;
             } else if let Some(rest) = after(line, "bench: first-open ") {
                 guest.first_open = number(&fields(rest), "tsc")?;
-            } else if let Some(rest) = after(line, "bench: rpc ") {
+            } else if let Some(rest) = after(line, "bench: call ") {
                 let f = fields(rest);
-                guest.rpcs.insert(text(&f, "what")?, number(&f, "median")?);
+                guest.calls.insert(text(&f, "what")?, number(&f, "median")?);
             } else if let Some(rest) = after(line, "bench: io ") {
                 let f = fields(rest);
                 guest.io.insert((text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?), number(&f, "median")?);
@@ -174,8 +174,8 @@ impl Guest {
         Ok(guest)
     }
 
-    fn rpc(&self, what: &str) -> Result<u64, Error> {
-        self.rpcs.get(what).copied().ok_or_else(|| Error::new(format!("the console has no `{what}` RPC time")))
+    fn call(&self, what: &str) -> Result<u64, Error> {
+        self.calls.get(what).copied().ok_or_else(|| Error::new(format!("the console has no `{what}` time")))
     }
 
     /// Request sizes measured on both paths, ascending.
@@ -234,6 +234,11 @@ impl Row {
     }
 }
 
+/// A row that explains the one above it: no goal of its own.
+fn breakdown(measure: &str, value: String) -> Row {
+    Row { measure: measure.into(), value, goal: "— (breakdown)".into(), ratio: None, at_least: false }
+}
+
 impl Results {
     fn seconds(&self, ticks: u64) -> f64 {
         ticks as f64 / self.tsc_hz
@@ -275,13 +280,10 @@ impl Results {
             ratio: Some(per_request / 0.3),
             at_least: false,
         });
-        rows.push(Row {
-            measure: "… a device flush (FLUSH CACHE EXT after 4 written sectors), direct driver, median of 32".into(),
-            value: format!("{:.1} µs", self.seconds(g.device_flush) * 1e6),
-            goal: "— (breakdown)".into(),
-            ratio: None,
-            at_least: false,
-        });
+        rows.push(breakdown(
+            "… a device flush (FLUSH CACHE EXT after 4 written sectors), direct driver, median of 32",
+            format!("{:.1} µs", self.seconds(g.device_flush) * 1e6),
+        ));
         let start_ms = self.seconds(g.first_open.saturating_sub(g.server_started)) * 1e3;
         rows.push(Row {
             measure: "server start → first device_open answered".into(),
@@ -297,7 +299,7 @@ impl Results {
             ratio: Some(start_ms / 10.0),
             at_least: false,
         });
-        if let (Ok(server), Ok(null)) = (g.rpc("server-read-inband-1"), g.rpc("task-null")) {
+        if let (Ok(server), Ok(null)) = (g.call("server-read-inband-1"), g.call("task-null")) {
             let ratio = server as f64 / null as f64;
             rows.push(Row {
                 measure: "server round trip (device_read_inband, 1 byte) / null RPC between tasks".into(),
@@ -308,28 +310,27 @@ impl Results {
             });
             // The round trip reads a whole sector from the drive: take the direct driver's time
             // for that away, and what is left is the server's own cost.
-            if let Some(sector) = g.ticks("direct", "read", 512) {
+            if let Ok(sector) = g.call("direct-read-512") {
                 let own = server.saturating_sub(sector);
-                rows.push(Row {
-                    measure: "… of which the server's own cost (round trip − direct 512 B read) / null RPC between tasks".into(),
-                    value: format!("{:.2}× ({:.1} µs)", own as f64 / null as f64, self.seconds(own) * 1e6),
-                    goal: "— (breakdown)".into(),
-                    ratio: None,
-                    at_least: false,
-                });
+                rows.push(breakdown(
+                    "… of which the server's own cost (round trip − direct driver's sector read) / null RPC between tasks",
+                    format!("{:.2}× ({:.1} µs; the sector read {:.1} µs)", own as f64 / null as f64, self.seconds(own) * 1e6, self.seconds(sector) * 1e6),
+                ));
             }
         }
-        if let (Ok(server), Ok(null)) = (g.rpc("server-get-size"), g.rpc("task-null")) {
-            rows.push(Row {
-                measure: "… a server RPC without the drive (device_get_status DEV_GET_SIZE) / null RPC between tasks".into(),
-                value: format!("{:.2}× ({:.1} µs)", server as f64 / null as f64, self.seconds(server) * 1e6),
-                goal: "— (breakdown)".into(),
-                ratio: None,
-                at_least: false,
-            });
+        for (what, label) in [
+            ("server-read-inband-512", "… the same for the whole sector (device_read_inband, 512 bytes)"),
+            ("server-get-size", "… a server RPC without the drive (device_get_status DEV_GET_SIZE)"),
+        ] {
+            if let (Ok(server), Ok(null)) = (g.call(what), g.call("task-null")) {
+                rows.push(breakdown(
+                    &format!("{label} / null RPC between tasks"),
+                    format!("{:.2}× ({:.1} µs)", server as f64 / null as f64, self.seconds(server) * 1e6),
+                ));
+            }
         }
         for (what, label) in [("task-null", "null RPC between two tasks"), ("kernel-null", "null RPC to the kernel (mach_port_get_refs)")] {
-            if let Ok(ticks) = g.rpc(what) {
+            if let Ok(ticks) = g.call(what) {
                 rows.push(Row {
                     measure: format!("{label}, median of 10 000"),
                     value: format!("{:.2} µs", self.seconds(ticks) * 1e6),
@@ -550,12 +551,10 @@ similar load.
   shares 2 cores with other jobs. Fewer threads before the first answer (serve first, spawn the
   other serving threads on demand) is where the server could win time.
 - **Round trip against the null RPC.** A 1-byte `device_read_inband` makes the drive read a
-  whole sector by PIO (the direct 512 B read time in the throughput table). The breakdown rows
-  show what is left for the server itself: the round trip less that sector read, and a server
-  RPC that never touches the drive (`DEV_GET_SIZE`). In the runs of 2026-11-23 the server's
-  dispatch cost about one null RPC (`DEV_GET_SIZE` at 1.0–1.2×), the sector read about two, and
-  the rest of the read path one to two more; that rest is not explained yet (not the allocator:
-  the 512-byte record buffer a partial read takes comes from a size class, not `vm_allocate`).
+  whole sector by PIO. The breakdown rows take it apart: the direct driver's read of that sector
+  (timed 10 000 times in the same phase), the same round trip for the whole sector (no
+  partial-record path in the server), and a server RPC that never touches the drive
+  (`DEV_GET_SIZE`: the server's dispatch, about one null RPC).
 ";
 
 const METHOD: &str = "
@@ -587,8 +586,8 @@ const METHOD: &str = "
   the bench task reads it right after its first `device_open(\"wd0\")` returns (its first RPC to the
   server), which includes the server's ATA IDENTIFY of the drive.
 - **Round trip against the null RPC.** Medians of 10 000 calls each: `device_read_inband` of 1
-  byte of `wd0` through rumpdisk.static; `device_get_status(DEV_GET_SIZE)` of `wd0`, which the
-  server answers without the drive; the same message to a peer task that answers with one
+  and of 512 bytes of `wd0` through rumpdisk.static; the direct driver's read of that sector;
+  `device_get_status(DEV_GET_SIZE)` of `wd0`, which the server answers without the drive; the same message to a peer task that answers with one
   byte and no work (the null RPC between tasks, the goal's baseline); `mach_port_get_refs` to the
   kernel.
 - **Boot to first output.** The TSC rumpdisk.static reads at its start (the first task to print):
@@ -610,8 +609,9 @@ mod tests {
         bench: console-line ticks=500\n\
         bench: flush count=32 median=70\n\
         bench: first-open tsc=4000\n\
-        bench: rpc what=task-null count=10000 median=50\n\
-        bench: rpc what=server-read-inband-1 count=10000 median=150\n\
+        bench: call what=task-null count=10000 median=50\n\
+        bench: call what=server-read-inband-1 count=10000 median=150\n\
+        bench: call what=direct-read-512 count=10000 median=60\n\
         bench: io path=direct op=read bytes=4096 count=256 median=100\n\
         bench: io path=server op=read bytes=4096 count=256 median=125\n";
 
@@ -619,11 +619,11 @@ mod tests {
     fn reads_what_the_guest_printed() {
         let g = Guest::parse(CONSOLE).unwrap();
         assert_eq!((g.server_started, g.first_open, g.console_line, g.lines_in_start), (1000, 4000, 500, 2));
-        assert_eq!(g.rpc("task-null").unwrap(), 50);
+        assert_eq!(g.call("task-null").unwrap(), 50);
         assert_eq!(g.device_flush, 70);
         assert_eq!(g.ticks("server", "read", 4096), Some(125));
         assert_eq!(g.sizes(), vec![4096]);
-        assert!(Guest::parse("bench: rpc what=x median=\n").is_err());
+        assert!(Guest::parse("bench: call what=x median=\n").is_err());
         assert!(Guest::parse("nothing\n").is_err());
     }
 
@@ -646,6 +646,7 @@ mod tests {
              2 console lines printed meanwhile, at 0.50 ms a line)"
         );
         assert_eq!(row("server round trip").value, "3.00× (150.0 / 50.0 µs)");
+        assert_eq!(row("… of which").value, "1.80× (90.0 µs; the sector read 60.0 µs)");
         assert_eq!(row("size").met(), "yes");
         assert!(results.markdown("today", "here").contains("| 4 KiB | 39.06 MiB/s | 31.25 MiB/s | 0.800× | +25.0 µs |"));
         assert!(results.markdown("today", "here").contains("| size of rumpdisk.static (release, hurd-target.json) | 512.0 KiB | ≤ 1 MiB | 0.50 | yes |"));

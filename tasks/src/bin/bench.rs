@@ -9,8 +9,9 @@
 //! 1. opens `wd0` through the server first of all, and prints the TSC when the open returns;
 //! 2. null RPCs: to the kernel (`mach_port_get_refs`) and to the peer task (`device_read_inband`
 //!    of 1 byte from a buffer: the server round trip's message with no work behind it);
-//! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static,
-//!    and `device_get_status(DEV_GET_SIZE)`, which the server answers without the drive;
+//! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static;
+//!    its parts: the same of 512 bytes, the direct driver's read of that sector, and
+//!    `device_get_status(DEV_GET_SIZE)`, which the server answers without the drive;
 //! 4. throughput by request size, direct (the project's ATA driver linked into this task on the
 //!    kernel's I/O ports) and through rumpdisk.static, taking turns request by request. The server
 //!    drives the channel only when this task asks it to, so the two never drive it at once;
@@ -18,7 +19,7 @@
 //!
 //! Lines (ticks are TSC ticks; the host converts them):
 //! `bench: client-start tsc=T` (its own start, to split the first open's time),
-//! `bench: first-open tsc=T`, `bench: console-line ticks=T` (one line's cost), `bench: rpc what=W count=N median=T`,
+//! `bench: first-open tsc=T`, `bench: console-line ticks=T` (one line's cost), `bench: call what=W count=N median=T`,
 //! `bench: io path=direct|server op=read|write bytes=B count=N median=T`,
 //! `bench: flush count=N median=T` (the drive's cache flush, through the direct driver).
 #![no_std]
@@ -45,8 +46,8 @@ const D_READ: u32 = 1;
 const D_WRITE: u32 = 2;
 /// The name under which the peer allocates its service port, for the client to extract.
 const PEER_PORT: u32 = 0xbe7c;
-/// Null RPCs timed per kind.
-const RPCS: usize = 10_000;
+/// Calls timed per kind (RPCs, and the direct driver's one-sector read).
+const CALLS: usize = 10_000;
 /// Device flushes timed.
 const FLUSHES: usize = 32;
 /// Request sizes of the throughput plot.
@@ -94,10 +95,14 @@ fn client(args: &Args<'static>) -> i32 {
         let peer = connect(args.port_value("peer").context("peer=")?)?;
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
-        report_rpc("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
-        // A server RPC that does not touch the drive: the server's own cost on its own.
-        report_rpc("server-get-size", || device::device_get_status(wd0.name(), DEV_GET_SIZE, 2).map(drop))?;
         let direct = direct_disk(kernel_master)?;
+        time_calls("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
+        // The round trip's parts: the same sector read whole (no partial-record path), the drive's
+        // work alone, and a server RPC that does not touch the drive.
+        time_calls("server-read-inband-512", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 512).map(drop))?;
+        let mut sector = [0u8; SECTOR];
+        time_calls("direct-read-512", || direct.read(FIRST_RECORD, &mut sector))?;
+        time_calls("server-get-size", || device::device_get_status(wd0.name(), DEV_GET_SIZE, 2).map(drop))?;
         let mut direct_path = IoPath {
             name: "direct",
             write: &mut |record, data| direct.write(record, data).context("direct write"),
@@ -130,21 +135,21 @@ fn direct_disk(kernel_master: PortName) -> Result<impl Disk, alloc::string::Stri
 fn null_rpcs(peer: PortName) -> Outcome {
     let task = PortName::new(mach::sys::mach_task_self());
     let port = ReceiveRight::new().context("a port to ask about")?;
-    report_rpc("kernel-null", || {
+    time_calls("kernel-null", || {
         mach_port::mach_port_get_refs(task, port.name(), mach::sys::MACH_PORT_RIGHT_RECEIVE).map(drop)
     })?;
-    report_rpc("task-null", || device::device_read_inband(peer, D_READ, 0, 1).map(drop))
+    time_calls("task-null", || device::device_read_inband(peer, D_READ, 0, 1).map(drop))
 }
 
-/// Times `RPCS` calls of `rpc` one by one and prints the median.
-fn report_rpc<E: core::fmt::Debug>(what: &str, mut rpc: impl FnMut() -> Result<(), E>) -> Outcome {
-    let mut ticks = Vec::with_capacity(RPCS);
-    for _ in 0..RPCS {
+/// Times `CALLS` calls of `call` one by one and prints the median.
+fn time_calls<E: core::fmt::Debug>(what: &str, mut call: impl FnMut() -> Result<(), E>) -> Outcome {
+    let mut ticks = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
         let start = Tsc.now();
-        rpc().context(what)?;
+        call().context(what)?;
         ticks.push(Tsc.now() - start);
     }
-    log::info!("bench: rpc what={what} count={RPCS} median={}", median(&mut ticks));
+    log::info!("bench: call what={what} count={CALLS} median={}", median(&mut ticks));
     Ok(())
 }
 
