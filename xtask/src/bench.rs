@@ -529,8 +529,9 @@ similar load.
 - **Flushes per DEV_FLUSH_CACHE.** The merger (`src/flush.rs`) may answer a request only with a
   flush that *started* after the request arrived; every request arriving during a flush joins the
   next one. So the ratio is 1 / (requests arriving per flush): ≤ 0.3 needs more than 3.3 of the 8
-  clients to send their sync while one flush runs. Here a flush is short (the breakdown row: QEMU
-  turns FLUSH CACHE EXT into an `fdatasync` of a file with little dirty data) against a client's
+  clients to send their sync while one flush runs. A flush is usually short (the breakdown row,
+  0.1–0.2 ms in most runs: QEMU turns FLUSH CACHE EXT into an `fdatasync` of a file with little
+  dirty data; one run on a busy host took 3.7 ms) against a client's
   cycle between syncs (its commit record and its next 4 sectors by emulated PIO, serialised on
   the one channel with every other client's), so syncs rarely meet a running flush. The driver
   busy-polls BSY on the one virtual CPU; a scratch build that yielded there instead (not kept)
