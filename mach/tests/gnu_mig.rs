@@ -7,6 +7,8 @@
 //!   and their damaged copies as GNU MIG's server does; the generated reply decoders give GNU
 //!   MIG's client's verdict (success or the same code) on success, error and damaged replies.
 //! - `device.rs`: typed request and reply bytes of the device interfaces, with proptest.
+//! - `request_parity.rs`: the request encoders of the six kernel interfaces write GNU MIG's
+//!   client's request byte for byte, every routine.
 //!
 //! Normalisations, each forced by running both sides on one host: GNU MIG's padding bytes are
 //! zeroed (its stubs are built with `-ftrivial-auto-var-init=zero`); out-of-line fields are

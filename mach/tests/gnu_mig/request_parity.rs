@@ -241,37 +241,44 @@ impl Lend<'_, OolMemory> for Ool {
 /// Decodes a delivered request and encodes its values again: the request as the client sent it.
 type Reencode = fn(&[u8], &Context) -> Result<Vec<u8>, String>;
 
-/// Per ABI (`Abi` variant => module), per interface, each routine's request fields in order;
-/// `; remote_port` when the encoder's last parameter is the reply port (the received header's
-/// remote port), absent for a simpleroutine without one or whose reply port is a field.
+/// Each routine's request fields in order, per interface: `both` ABIs, then per ABI (`Abi`
+/// variant => module) what only it has. `; remote_port`: the encoder's last parameter is the
+/// reply port (the received header's remote port); absent for a simpleroutine without one or
+/// whose reply port is a field.
 macro_rules! reencoders {
-    ($($variant:ident => $abi:ident { $($interface:ident: [$($routine:ident($($field:ident),* $(; $reply:ident)?)),* $(,)?];)* })*) => {
+    (both { $($both:tt)* } $($variant:ident => $abi:ident { $($only:tt)* })*) => {
         /// The re-encoder of `routine` for `abi`; `None` if it has none.
         fn reencoder(abi: Abi, interface: &str, routine: &str) -> Option<Reencode> {
-            $($(
-                if abi == Abi::$variant && interface == stringify!($interface) {
-                    match routine {
-                        $(stringify!($routine) => return Some(|msg, context| {
-                            use interfaces::$interface::$abi::$routine::request;
-                            let request = request::decode(msg).map_err(|e| format!("the decoder refuses it ({}): {}", e.code(), hex(msg)))?;
-                            $(let $field = Keep::keep(request.$field, context, stringify!($field))?;)*
-                            let mut buf = vec![0u8; request::MAX_SIZE];
-                            let size = request::encode(&mut buf, $($field.lend(),)* $(request.header.$reply)?)
-                                .map_err(|e| format!("the encoder refuses it: {}", e.code()))?;
-                            buf.truncate(size);
-                            Ok(buf)
-                        }),)*
-                        _ => {}
-                    }
-                }
-            )*)*
+            reencoders!(@abi (abi, interface, routine) X86_64 => x86_64 { $($both)* });
+            reencoders!(@abi (abi, interface, routine) I686 => i686 { $($both)* });
+            $(reencoders!(@abi (abi, interface, routine) $variant => $abi { $($only)* });)*
             None
         }
     };
+    (@abi ($abi_in:ident, $interface_in:ident, $routine_in:ident) $variant:ident => $abi:ident {
+        $($interface:ident: [$($routine:ident($($field:ident),* $(; $reply:ident)?)),* $(,)?];)*
+    }) => {$(
+        if $abi_in == Abi::$variant && $interface_in == stringify!($interface) {
+            match $routine_in {
+                $(stringify!($routine) => return Some(|msg, context| {
+                    use interfaces::$interface::$abi::$routine::request;
+                    let request = request::decode(msg)
+                        .map_err(|e| format!("the decoder refuses it ({}): {}", e.code(), hex(msg)))?;
+                    $(let $field = Keep::keep(request.$field, context, stringify!($field))?;)*
+                    let mut buf = vec![0u8; request::MAX_SIZE];
+                    let size = request::encode(&mut buf, $($field.lend(),)* $(request.header.$reply)?)
+                        .map_err(|e| format!("the encoder refuses it: {}", e.code()))?;
+                    buf.truncate(size);
+                    Ok(buf)
+                }),)*
+                _ => {}
+            }
+        }
+    )*};
 }
 
 reencoders! {
-    X86_64 => x86_64 {
+    both {
         mach: [task_create(target_task, inherit_memory; remote_port),
             task_terminate(target_task; remote_port), task_get_emulation_vector(task; remote_port),
             task_set_emulation_vector(task, vector_start, emulation_vector; remote_port),
@@ -314,7 +321,8 @@ reencoders! {
         mach_port: [mach_port_names(task; remote_port), mach_port_type(task, name; remote_port),
             mach_port_rename(task, old_name, new_name; remote_port),
             mach_port_allocate_name(task, right, name; remote_port),
-            mach_port_allocate(task, right; remote_port), mach_port_destroy(task, name; remote_port),
+            mach_port_allocate(task, right; remote_port),
+            mach_port_destroy(task, name; remote_port),
             mach_port_deallocate(task, name; remote_port),
             mach_port_get_refs(task, name, right; remote_port),
             mach_port_mod_refs(task, name, right, delta; remote_port),
@@ -329,14 +337,17 @@ reencoders! {
             mach_port_set_seqno(task, name, seqno; remote_port),
             mach_port_set_protected_payload(task, name, payload; remote_port),
             mach_port_clear_protected_payload(task, name; remote_port)];
-        mach_host: [host_processors(host_priv; remote_port), processor_start(processor; remote_port),
-            processor_exit(processor; remote_port), processor_set_default(host; remote_port),
-            processor_set_create(host; remote_port), processor_set_destroy(set; remote_port),
+        mach_host: [host_processors(host_priv; remote_port),
+            processor_start(processor; remote_port), processor_exit(processor; remote_port),
+            processor_set_default(host; remote_port), processor_set_create(host; remote_port),
+            processor_set_destroy(set; remote_port),
             processor_assign(processor, new_set, wait; remote_port),
-            processor_get_assignment(processor; remote_port), thread_assign(thread, new_set; remote_port),
+            processor_get_assignment(processor; remote_port),
+            thread_assign(thread, new_set; remote_port),
             thread_assign_default(thread; remote_port), thread_get_assignment(thread; remote_port),
             task_assign(task, new_set, assign_threads; remote_port),
-            task_assign_default(task, assign_threads; remote_port), task_get_assignment(task; remote_port),
+            task_assign_default(task, assign_threads; remote_port),
+            task_get_assignment(task; remote_port),
             thread_priority(thread, priority, set_max; remote_port),
             thread_max_priority(thread, processor_set, max_priority; remote_port),
             task_priority(task, priority, change_threads; remote_port),
@@ -345,156 +356,60 @@ reencoders! {
             processor_set_policy_enable(processor_set, policy; remote_port),
             processor_set_policy_disable(processor_set, policy, change_threads; remote_port),
             processor_set_tasks(processor_set; remote_port),
-            processor_set_threads(processor_set; remote_port), host_processor_sets(host; remote_port),
+            processor_set_threads(processor_set; remote_port),
+            host_processor_sets(host; remote_port),
             host_processor_set_priv(host_priv, set_name; remote_port),
-            thread_depress_abort(thread; remote_port), host_set_time(host_priv, new_time; remote_port),
-            host_adjust_time(host_priv, new_adjustment; remote_port), host_get_time(host; remote_port),
-            host_reboot(host_priv, options; remote_port),
+            thread_depress_abort(thread; remote_port),
+            host_set_time(host_priv, new_time; remote_port),
+            host_adjust_time(host_priv, new_adjustment; remote_port),
+            host_get_time(host; remote_port), host_reboot(host_priv, options; remote_port),
             vm_wire(host, task, address, size, access; remote_port),
             thread_wire(host_priv, thread, wired; remote_port),
             host_info(host, flavor, host_info_out_capacity; remote_port),
             processor_info(processor, flavor, processor_info_out_capacity; remote_port),
             processor_set_info(set_name, flavor, info_out_capacity; remote_port),
-            processor_control(processor, processor_cmd; remote_port), host_get_time64(host; remote_port),
-            host_set_time64(host, new_time; remote_port),
+            processor_control(processor, processor_cmd; remote_port),
+            host_get_time64(host; remote_port),
             host_adjust_time64(host_priv, new_adjustment; remote_port),
             host_get_kernel_version(host; remote_port), host_get_uptime64(host; remote_port)];
         gnumach: [vm_cache_statistics(target_task; remote_port),
             thread_terminate_release(thread, task, thread_name, reply_port, address, size),
-            task_set_name(task, name), register_new_task_notification(host_priv, notification; remote_port),
-            gsync_wait(task, addr, val1, val2, msec, flags; remote_port), gsync_wake(task, addr, val, flags),
+            task_set_name(task, name),
+            register_new_task_notification(host_priv, notification; remote_port),
+            gsync_wait(task, addr, val1, val2, msec, flags; remote_port),
+            gsync_wake(task, addr, val, flags),
             gsync_requeue(task, src_addr, dst_addr, wake_one, flags),
             vm_wire_all(host, task, flags; remote_port),
             vm_object_sync(object, offset, size, should_flush, should_return, should_iosync; remote_port),
             vm_msync(target_task, address, size, sync_flags; remote_port),
             vm_allocate_contiguous(host_priv, target_task, size, pmin, pmax, palign; remote_port),
             task_set_essential(task, essential),
-            vm_pages_phys(host_priv, target_task, vaddr, size; remote_port), thread_set_name(thread, name),
-            thread_get_name(thread; remote_port)];
+            vm_pages_phys(host_priv, target_task, vaddr, size; remote_port),
+            thread_set_name(thread, name), thread_get_name(thread; remote_port)];
         mach_i386: [i386_set_ldt(target_thread, first_selector, desc_list; remote_port),
             i386_get_ldt(target_thread, first_selector, selector_count; remote_port),
             i386_io_perm_create(master_port, from, to; remote_port),
             i386_io_perm_modify(target_task, io_perm, enable; remote_port),
             i386_set_gdt(target_thread, selector, desc; remote_port),
-            i386_get_gdt(target_thread, selector; remote_port), i386_get_xstate_size(host; remote_port)];
+            i386_get_gdt(target_thread, selector; remote_port),
+            i386_get_xstate_size(host; remote_port)];
         notify: [mach_notify_port_deleted(notify, name), mach_notify_msg_accepted(notify, name),
             mach_notify_port_destroyed(notify, rights), mach_notify_no_senders(notify, mscount),
             mach_notify_send_once(notify), mach_notify_dead_name(notify, name)];
     }
+    // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
+    // sid's gnumach-dev, newer, has routines trixie's does not.
+    X86_64 => x86_64 {
+        mach_host: [host_set_time64(host, new_time; remote_port)];
+    }
     I686 => i686 {
-        mach: [task_create(target_task, inherit_memory; remote_port),
-            task_terminate(target_task; remote_port), task_get_emulation_vector(task; remote_port),
-            task_set_emulation_vector(task, vector_start, emulation_vector; remote_port),
-            task_threads(target_task; remote_port),
-            task_info(target_task, flavor, task_info_out_capacity; remote_port),
-            thread_terminate(target_thread; remote_port),
-            thread_get_state(target_thread, flavor, old_state_capacity; remote_port),
-            thread_set_state(target_thread, flavor, new_state; remote_port),
-            thread_info(target_thread, flavor, thread_info_out_capacity; remote_port),
-            vm_allocate(target_task, address, size, anywhere; remote_port),
-            vm_deallocate(target_task, address, size; remote_port),
-            vm_protect(target_task, address, size, set_maximum, new_protection; remote_port),
-            vm_inherit(target_task, address, size, new_inheritance; remote_port),
-            vm_read(target_task, address, size; remote_port),
-            vm_write(target_task, address, data; remote_port),
-            vm_copy(target_task, source_address, size, dest_address; remote_port),
-            vm_region(target_task, address; remote_port), vm_statistics(target_task; remote_port),
-            mach_ports_register(target_task, init_port_set; remote_port),
-            mach_ports_lookup(target_task; remote_port),
-            memory_object_data_unavailable(memory_control, offset, size),
-            memory_object_get_attributes(memory_control; remote_port),
-            vm_set_default_memory_manager(host_priv, default_manager; remote_port),
-            memory_object_lock_request(memory_control, offset, size, should_return, should_flush, lock_value, reply_to),
-            task_suspend(target_task; remote_port), task_resume(target_task; remote_port),
-            task_get_special_port(task, which_port; remote_port),
-            task_set_special_port(task, which_port, special_port; remote_port),
-            thread_create(parent_task; remote_port), thread_suspend(target_thread; remote_port),
-            thread_resume(target_thread; remote_port), thread_abort(target_thread; remote_port),
-            thread_get_special_port(thread, which_port; remote_port),
-            thread_set_special_port(thread, which_port, special_port; remote_port),
-            task_set_emulation(target_port, routine_entry_pt, routine_number; remote_port),
-            task_ras_control(target_task, basepc, boundspc, flavor; remote_port),
-            vm_map(target_task, address, size, mask, anywhere, memory_object, offset, copy, cur_protection, max_protection, inheritance; remote_port),
-            memory_object_data_error(memory_control, offset, size, error_value),
-            memory_object_destroy(memory_control, reason),
-            memory_object_data_supply(memory_control, offset, data, lock_value, precious, reply_to),
-            memory_object_ready(memory_control, may_cache, copy_strategy),
-            memory_object_change_attributes(memory_control, may_cache, copy_strategy, reply_to),
-            vm_machine_attribute(target_task, address, size, attribute, value; remote_port)];
-        mach_port: [mach_port_names(task; remote_port), mach_port_type(task, name; remote_port),
-            mach_port_rename(task, old_name, new_name; remote_port),
-            mach_port_allocate_name(task, right, name; remote_port),
-            mach_port_allocate(task, right; remote_port), mach_port_destroy(task, name; remote_port),
-            mach_port_deallocate(task, name; remote_port),
-            mach_port_get_refs(task, name, right; remote_port),
-            mach_port_mod_refs(task, name, right, delta; remote_port),
-            mach_port_set_qlimit(task, name, qlimit; remote_port),
-            mach_port_set_mscount(task, name, mscount; remote_port),
-            mach_port_get_set_status(task, name; remote_port),
-            mach_port_move_member(task, member, after; remote_port),
-            mach_port_request_notification(task, name, id, sync, notify; remote_port),
-            mach_port_insert_right(task, name, poly; remote_port),
-            mach_port_extract_right(task, name, msgt_name; remote_port),
-            mach_port_get_receive_status(task, name; remote_port),
-            mach_port_set_seqno(task, name, seqno; remote_port),
-            mach_port_set_protected_payload(task, name, payload; remote_port),
-            mach_port_clear_protected_payload(task, name; remote_port),
-            mach_port_set_ktype(host, task, name, right, ktype; remote_port)];
-        mach_host: [host_processors(host_priv; remote_port), processor_start(processor; remote_port),
-            processor_exit(processor; remote_port), processor_set_default(host; remote_port),
-            processor_set_create(host; remote_port), processor_set_destroy(set; remote_port),
-            processor_assign(processor, new_set, wait; remote_port),
-            processor_get_assignment(processor; remote_port), thread_assign(thread, new_set; remote_port),
-            thread_assign_default(thread; remote_port), thread_get_assignment(thread; remote_port),
-            task_assign(task, new_set, assign_threads; remote_port),
-            task_assign_default(task, assign_threads; remote_port), task_get_assignment(task; remote_port),
-            host_kernel_version(host; remote_port), thread_priority(thread, priority, set_max; remote_port),
-            thread_max_priority(thread, processor_set, max_priority; remote_port),
-            task_priority(task, priority, change_threads; remote_port),
-            processor_set_max_priority(processor_set, max_priority, change_threads; remote_port),
-            thread_policy(thread, policy, data; remote_port),
-            processor_set_policy_enable(processor_set, policy; remote_port),
-            processor_set_policy_disable(processor_set, policy, change_threads; remote_port),
-            processor_set_tasks(processor_set; remote_port),
-            processor_set_threads(processor_set; remote_port), host_processor_sets(host; remote_port),
-            host_processor_set_priv(host_priv, set_name; remote_port),
-            thread_depress_abort(thread; remote_port), host_set_time(host_priv, new_time; remote_port),
-            host_adjust_time(host_priv, new_adjustment; remote_port), host_get_time(host; remote_port),
-            host_reboot(host_priv, options; remote_port),
-            vm_wire(host, task, address, size, access; remote_port),
-            thread_wire(host_priv, thread, wired; remote_port),
-            host_info(host, flavor, host_info_out_capacity; remote_port),
-            processor_info(processor, flavor, processor_info_out_capacity; remote_port),
-            processor_set_info(set_name, flavor, info_out_capacity; remote_port),
-            processor_control(processor, processor_cmd; remote_port), host_get_time64(host; remote_port),
+        mach_port: [mach_port_set_ktype(host, task, name, right, ktype; remote_port)];
+        mach_host: [host_kernel_version(host; remote_port),
             host_set_time64(host_priv, new_time; remote_port),
-            host_adjust_time64(host_priv, new_adjustment; remote_port),
-            host_get_kernel_version(host; remote_port), host_get_uptime64(host; remote_port),
             processor_set_processors(set_name; remote_port),
             task_max_priority(host, task, max_priority, set_priority, change_threads; remote_port)];
-        gnumach: [vm_cache_statistics(target_task; remote_port),
-            thread_terminate_release(thread, task, thread_name, reply_port, address, size),
-            task_set_name(task, name), register_new_task_notification(host_priv, notification; remote_port),
-            gsync_wait(task, addr, val1, val2, msec, flags; remote_port), gsync_wake(task, addr, val, flags),
-            gsync_requeue(task, src_addr, dst_addr, wake_one, flags),
-            vm_wire_all(host, task, flags; remote_port),
-            vm_object_sync(object, offset, size, should_flush, should_return, should_iosync; remote_port),
-            vm_msync(target_task, address, size, sync_flags; remote_port),
-            vm_allocate_contiguous(host_priv, target_task, size, pmin, pmax, palign; remote_port),
-            task_set_essential(task, essential),
-            vm_pages_phys(host_priv, target_task, vaddr, size; remote_port), thread_set_name(thread, name),
-            thread_get_name(thread; remote_port),
-            vm_set_size_limit(host_port, map, current_limit, max_limit; remote_port),
+        gnumach: [vm_set_size_limit(host_port, map, current_limit, max_limit; remote_port),
             vm_get_size_limit(map; remote_port)];
-        mach_i386: [i386_set_ldt(target_thread, first_selector, desc_list; remote_port),
-            i386_get_ldt(target_thread, first_selector, selector_count; remote_port),
-            i386_io_perm_create(master_port, from, to; remote_port),
-            i386_io_perm_modify(target_task, io_perm, enable; remote_port),
-            i386_set_gdt(target_thread, selector, desc; remote_port),
-            i386_get_gdt(target_thread, selector; remote_port), i386_get_xstate_size(host; remote_port)];
-        notify: [mach_notify_port_deleted(notify, name), mach_notify_msg_accepted(notify, name),
-            mach_notify_port_destroyed(notify, rights), mach_notify_no_senders(notify, mscount),
-            mach_notify_send_once(notify), mach_notify_dead_name(notify, name)];
     }
 }
 
