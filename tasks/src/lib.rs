@@ -5,8 +5,9 @@
 extern crate alloc;
 
 use alloc::string::String;
-use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
-use mach::interfaces::{fsys, mach as kernel, mach_host};
+use mach::interfaces::constants::{MACH_MSG_TYPE_MAKE_SEND, TASK_BOOTSTRAP_PORT};
+use mach::interfaces::{fsys, mach as kernel, mach_host, mach_port};
+use mach::mig_rt::Right;
 use mach::port::{PortName, SendRight};
 
 /// The privileged ports a boot server hands its next task.
@@ -27,6 +28,22 @@ pub fn privileges_from_bootstrap() -> mach::kern::Result<Privileges> {
 
 /// The outcome of one test: `Err` carries the reason.
 pub type Outcome = Result<(), String>;
+
+/// A send right to the port a peer task allocated under the agreed `name`, once it exists
+/// (`mach_port_extract_right` on the peer's task port, which the boot script hands out).
+pub fn connect_to_peer(peer_task: PortName, name: u32) -> Result<PortName, String> {
+    for _ in 0..10_000 {
+        match mach_port::mach_port_extract_right(peer_task, PortName::new(name), MACH_MSG_TYPE_MAKE_SEND) {
+            Ok(Right::Send(right)) => return Ok(right.into_name()),
+            Ok(other) => return Err(alloc::format!("extracted {other:?}, not a send right")),
+            // Not allocated yet: let the peer run.
+            Err(_) => {
+                mach::sys::swtch_pri(0);
+            }
+        }
+    }
+    Err("the peer never allocated its port".into())
+}
 
 /// Counts and prints test results, and ends the VM run.
 pub struct Suite {

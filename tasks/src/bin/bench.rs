@@ -30,8 +30,8 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::{DEV_GET_SIZE, TASK_BOOTSTRAP_PORT};
-use mach::interfaces::{device, fsys, mach as kernel, mach_port};
+use mach::interfaces::constants::DEV_GET_SIZE;
+use mach::interfaces::{device, mach_port};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::port_io::{self, Tsc};
@@ -70,11 +70,7 @@ fn main(args: Args<'static>) -> i32 {
 
 fn client(args: &Args<'static>) -> i32 {
     let entered = Tsc.now();
-    let task = PortName::new(mach::sys::mach_task_self());
-    let Ok(bootstrap) = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32) else {
-        return 1;
-    };
-    let Ok((host_priv, master, _fs_task)) = fsys::fsys_getpriv(bootstrap.name()) else {
+    let Ok(tasks::Privileges { host_priv, device_master: master }) = tasks::privileges_from_bootstrap() else {
         return 2;
     };
     // First of all, so the time from the server's start to this open is what the host computes.
@@ -92,7 +88,7 @@ fn client(args: &Args<'static>) -> i32 {
         let line = Tsc.now();
         log::info!("bench: first-open tsc={opened}");
         log::info!("bench: console-line ticks={}", Tsc.now() - line);
-        let peer = connect(args.port_value("peer").context("peer=")?)?;
+        let peer = tasks::connect_to_peer(args.port_value("peer").context("peer=")?, PEER_PORT)?;
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
         let direct = direct_disk(kernel_master)?;
@@ -213,19 +209,6 @@ fn device_flushes(disk: &impl Disk) -> Outcome {
 fn median(ticks: &mut [u64]) -> u64 {
     ticks.sort_unstable();
     ticks[ticks.len() / 2]
-}
-
-/// A send right to the peer's service port, extracted from the peer task once it exists.
-fn connect(peer_task: PortName) -> Result<PortName, alloc::string::String> {
-    for _ in 0..10_000 {
-        if let Ok(rt::Right::Send(right)) =
-            mach_port::mach_port_extract_right(peer_task, PortName::new(PEER_PORT), mach::interfaces::constants::MACH_MSG_TYPE_MAKE_SEND)
-        {
-            return Ok(right.into_name());
-        }
-        mach::sys::swtch_pri(0);
-    }
-    Err("the peer never allocated its port".into())
 }
 
 /// The peer: answers `device_read_inband` with one byte and no work, forever.

@@ -13,7 +13,7 @@ use alloc::format;
 use alloc::vec;
 use mach::args::Args;
 use mach::interfaces::constants::{
-    DEV_GET_RECORDS, DEV_GET_SIZE, MACH_MSG_TYPE_MAKE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_RCV_TIMED_OUT,
+    DEV_GET_RECORDS, DEV_GET_SIZE, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_RCV_TIMED_OUT,
 };
 use mach::interfaces::{device, mach as kernel, mach_port};
 use mach::kern::Error;
@@ -60,7 +60,7 @@ fn tests(args: &Args<'static>, host_priv: PortName, master: PortName) -> i32 {
     suite.run("port_rights", port_rights);
     suite.run("console", || mach::console::Console::open(master).and_then(|c| c.write(b"console: hello\n")).context("console"));
     suite.run("rd0_get_status", || rd0_status(master, args.value("rd0size")));
-    match args.port_value("peer").ok().map(connect) {
+    match args.port_value("peer").ok().map(|task| tasks::connect_to_peer(task, PEER_PORT)) {
         Some(Ok(peer)) => {
             suite.run("inline_both_ways", || inline_both_ways(peer));
             suite.run("ool_1_page_both_ways", || ool_both_ways(peer, 4096));
@@ -116,19 +116,6 @@ fn rd0_status(master: PortName, size: Option<&[u8]>) -> Outcome {
     let first = device::device_read_inband(rd0.name(), 0, 0, 16).context("device_read_inband(rd0)")?;
     ensure!(first.as_slice() == &b"rumpdisk-rs rd0\n"[..], "rd0 starts with {:?}", &first.as_slice());
     Ok(())
-}
-
-/// A send right to the peer's service port, extracted from the peer task once it exists.
-fn connect(peer_task: PortName) -> Result<PortName, alloc::string::String> {
-    for _ in 0..10_000 {
-        match mach_port::mach_port_extract_right(peer_task, PortName::new(PEER_PORT), MACH_MSG_TYPE_MAKE_SEND) {
-            Ok(rt::Right::Send(right)) => return Ok(right.into_name()),
-            Ok(other) => return Err(format!("extracted {other:?}, not a send right")),
-            Err(_) => {}
-        }
-        mach::sys::swtch_pri(0);
-    }
-    Err("the peer never allocated its port".into())
 }
 
 fn pattern(len: usize, seed: u8) -> alloc::vec::Vec<u8> {
