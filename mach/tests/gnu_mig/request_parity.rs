@@ -187,51 +187,29 @@ struct Ool {
 impl Keep for OolRegion {
     type Kept = Ool;
     fn keep(self, context: &Context, _: &str) -> Result<Ool, String> {
+        fn elements<T: Le>(bytes: &[u8]) -> Vec<T> {
+            Array::new(bytes).iter().collect()
+        }
         let bytes = context.peek(self);
-        let words = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        let ints = bytes
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        let longs = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
         Ok(Ool {
+            words: elements(&bytes),
+            ints: elements(&bytes),
+            longs: elements(&bytes),
             bytes,
-            words,
-            ints,
-            longs,
         })
     }
 }
 
-impl<'a> Lend<'a, &'a [u8]> for Ool {
-    fn lend(&'a self) -> &'a [u8] {
-        &self.bytes
-    }
+macro_rules! ool_as {
+    ($($field:ident: $ty:ty),*) => {$(
+        impl<'a> Lend<'a, &'a [$ty]> for Ool {
+            fn lend(&'a self) -> &'a [$ty] {
+                &self.$field
+            }
+        }
+    )*};
 }
-
-impl<'a> Lend<'a, &'a [u32]> for Ool {
-    fn lend(&'a self) -> &'a [u32] {
-        &self.words
-    }
-}
-
-impl<'a> Lend<'a, &'a [i32]> for Ool {
-    fn lend(&'a self) -> &'a [i32] {
-        &self.ints
-    }
-}
-
-impl<'a> Lend<'a, &'a [u64]> for Ool {
-    fn lend(&'a self) -> &'a [u64] {
-        &self.longs
-    }
-}
+ool_as!(bytes: u8, words: u32, ints: i32, longs: u64);
 
 impl Lend<'_, OolMemory> for Ool {
     fn lend(&self) -> OolMemory {
