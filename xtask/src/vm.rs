@@ -51,6 +51,12 @@ impl Disk {
     pub fn fresh(image: PathBuf, sectors: u64) -> Disk {
         Disk { image, fresh_sectors: Some(sectors), write_log: None, fail_first_flush: false, fail_write_at_sector: None }
     }
+
+    /// The blkdebug rules file of drive `index`, when the disk injects errors.
+    fn blkdebug_rules_file(&self, index: usize) -> Option<PathBuf> {
+        (self.fail_first_flush || self.fail_write_at_sector.is_some())
+            .then(|| self.image.with_extension(format!("blkdebug{index}.conf")))
+    }
 }
 
 /// What a scenario expects from the console.
@@ -159,9 +165,8 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
         ));
         top = node("blw");
     }
-    if disk.fail_first_flush || disk.fail_write_at_sector.is_some() {
+    if let Some(rules) = disk.blkdebug_rules_file(index) {
         // blkdebug above the log, so a failed flush is not logged as a FLUSH.
-        let rules = disk.image.with_extension(format!("blkdebug{index}.conf"));
         args.push("-blockdev".into());
         args.push(format!(
             "driver=blkdebug,node-name={},image={top},config={}",
@@ -228,8 +233,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         if let Some(log) = &disk.write_log {
             fs::write(log, b"").map_err(|e| Error::io(log, e))?;
         }
-        if disk.fail_first_flush || disk.fail_write_at_sector.is_some() {
-            let rules = disk.image.with_extension(format!("blkdebug{i}.conf"));
+        if let Some(rules) = disk.blkdebug_rules_file(i) {
             fs::write(&rules, blkdebug_rules(disk)).map_err(|e| Error::io(&rules, e))?;
         }
         qemu.args(disk_args(disk, i));
