@@ -301,16 +301,11 @@ const MIG_BAD_ID: i32 = -303;
 
 /// Reported to the mig helper (see the conformance report): GNU MIG's checks that the generated
 /// request decoders do not reproduce yet.
-const KNOWN_REQUEST_DIVERGENCES: &[Known] = &[("mach_i386", "i386_set_ldt", UNBOUNDED_ARRAY)];
+const KNOWN_REQUEST_DIVERGENCES: &[Known] = &[];
 
 /// As above, for the reply decoders.
-const KNOWN_REPLY_DIVERGENCES: &[Known] = &[
-    ("gnumach", "vm_pages_phys", UNBOUNDED_ARRAY),
-    ("mach_i386", "i386_get_ldt", UNBOUNDED_ARRAY),
-];
+const KNOWN_REPLY_DIVERGENCES: &[Known] = &[];
 
-const UNBOUNDED_ARRAY: &str = "GNU MIG takes an `array[*]`/`array[]` item inline or out of line and ignores the \
-     complex bit for it (its server sends one out of line when it exceeds the inline room); Rust takes it inline only";
 const MACH_RCV_TOO_LARGE: i32 = 0x1000_4004;
 
 fn rust_decoders(case: &routines::Case) -> Result<rust_stubs::Decoders, String> {

@@ -780,7 +780,8 @@ impl<'a> Gen<'a> {
         self.o.line("}");
     }
 
-    /// Reads an indefinite array: inline data, or (in a complex message) out-of-line memory.
+    /// Reads an indefinite array: inline data, or out-of-line memory (GNU MIG's stubs take it
+    /// whatever the complex bit says).
     #[allow(clippy::too_many_arguments)]
     fn read_indefinite(&mut self, item: &Item, expected: &Descriptor, local: &str, element_bytes: u32, inline_max: u32, is_last: bool, side: Side) {
         let abi = self.abi;
@@ -806,7 +807,7 @@ impl<'a> Gen<'a> {
         self.o.line(format!("(rt::Indefinite::Inline(&msg[{data}..{data} + {len}]), end)"));
         self.o.line("} else {");
         self.o.line(format!("let end = {data} + {};", abi.align()));
-        self.o.line("if !header.complex() || msg.len() < end {");
+        self.o.line("if msg.len() < end {");
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
         let address = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as usize") } else { format!("rt::get_u32(msg, {data}) as usize") };

@@ -190,7 +190,7 @@ fn descriptor_for(abi: Abi, ty: &Type, sending: bool, dealloc: bool) -> Descript
             MsgName::Polymorphic => None,
         },
         size_bits,
-        number: if ty.inline && !ty.indefinite { number } else { 0 },
+        number: if ty.inline { number } else { 0 },
         inline: ty.inline,
         long,
         dealloc,

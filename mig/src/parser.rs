@@ -78,9 +78,9 @@ enum Bound {
     Fixed(u32),
     /// `[*:N]`
     Max(u32),
-    /// `[*]`: inline, up to GNU MIG's inline limit.
+    /// `[*]`: to GNU MIG the same as `[]`.
     InlineLimit,
-    /// `[]`
+    /// `[]`: inline up to GNU MIG's inline limit, out of line beyond it.
     None,
 }
 
@@ -626,12 +626,13 @@ impl<'t> Parser<'t> {
         let ty = match bound {
             Bound::Fixed(n) => Type { count: Count::Fixed(n * per_element), ..element },
             Bound::Max(n) => Type { count: Count::Variable(Some(n * per_element)), ..element },
-            Bound::InlineLimit => Type { count: at_inline_limit, unbounded: true, ..element },
             // Rights cannot travel in an indefinite array: GNU MIG sends them out of line.
-            Bound::None if element.is_port() => {
+            Bound::InlineLimit | Bound::None if element.is_port() => {
                 Type { count: Count::Variable(None), inline: false, unbounded: true, ..element }
             }
-            Bound::None => Type { count: at_inline_limit, unbounded: true, indefinite: true, ..element },
+            Bound::InlineLimit | Bound::None => {
+                Type { count: at_inline_limit, unbounded: true, indefinite: true, ..element }
+            }
         };
         Ok(ty)
     }
@@ -730,6 +731,21 @@ mod tests {
         .unwrap();
         let ty = &s.routines[0].as_ref().unwrap().args[1].ty;
         assert_eq!((ty.element_bits, ty.count), (64, Count::Fixed(2)));
+    }
+
+    #[test]
+    fn arrays_without_a_bound_are_indefinite_either_way() {
+        let s = parse_text(&format!(
+            "{PRELUDE}type pair = struct[2] of uint32_t;\n\
+             routine r(p: mach_port_t; star: array[*] of pair; empty: array[] of pair; out_of_line: ^array[*] of pair);"
+        ))
+        .unwrap();
+        let r = s.routines[0].as_ref().unwrap();
+        for ty in [&r.args[1].ty, &r.args[2].ty] {
+            assert!(ty.indefinite && ty.inline, "{}", ty.name);
+            assert_eq!(ty.count, Count::Variable(Some(INLINE_LIMIT_BYTES / 4)), "{}", ty.name);
+        }
+        assert!(!r.args[3].ty.indefinite && !r.args[3].ty.inline);
     }
 
     #[test]

@@ -109,13 +109,12 @@ pub struct Type {
     pub string: bool,
     /// Declared without a bound (`array[]`, `array[*]`): always the long descriptor form.
     pub unbounded: bool,
-    /// `array[]` of data: inline when it fits GNU MIG's inline limit, out of line otherwise;
-    /// the sender decides, the receiver accepts both.
+    /// `array[]`/`array[*]` of data: inline when it fits GNU MIG's inline limit, out of line
+    /// otherwise; the sender decides, the receiver accepts both whatever the complex bit says.
     pub indefinite: bool,
 }
 
-/// GNU MIG's room for an array without a bound that travels inline (`array[*]`, and `array[]`
-/// of data while it fits).
+/// GNU MIG's room for an array without a bound (`array[]`, `array[*]`) that travels inline.
 pub const INLINE_LIMIT_BYTES: u32 = 2048;
 
 impl Type {

@@ -12,7 +12,7 @@
 //! from GNU MIG's client, so its contents match by construction; its count does not.
 
 use mach::interfaces;
-use mach::mig_rt::{Array, Le, OolRegion, PortArg};
+use mach::mig_rt::{Array, Indefinite, Le, OolRegion, PortArg};
 use mach::ool::OolMemory;
 use mach::port::{PortName, SendOnceRight};
 use mig::parser::ArgKind;
@@ -176,7 +176,8 @@ impl Lend<'_, SendOnceRight> for Port {
     }
 }
 
-/// Out-of-line data as GNU MIG's client sent it, in each element type an encoder may take.
+/// Out-of-line (or indefinite) data as GNU MIG's client sent it, in each element type an
+/// encoder may take.
 struct Ool {
     bytes: Vec<u8>,
     words: Vec<u32>,
@@ -184,19 +185,35 @@ struct Ool {
     longs: Vec<u64>,
 }
 
-impl Keep for OolRegion {
-    type Kept = Ool;
-    fn keep(self, context: &Context, _: &str) -> Result<Ool, String> {
+impl Ool {
+    fn new(bytes: Vec<u8>) -> Ool {
         fn elements<T: Le>(bytes: &[u8]) -> Vec<T> {
             Array::new(bytes).iter().collect()
         }
-        let bytes = context.peek(self);
-        Ok(Ool {
+        Ool {
             words: elements(&bytes),
             ints: elements(&bytes),
             longs: elements(&bytes),
             bytes,
-        })
+        }
+    }
+}
+
+impl Keep for OolRegion {
+    type Kept = Ool;
+    fn keep(self, context: &Context, _: &str) -> Result<Ool, String> {
+        Ok(Ool::new(context.peek(self)))
+    }
+}
+
+/// The encoder chooses the form again from the size, as GNU MIG's client did.
+impl Keep for Indefinite<'_> {
+    type Kept = Ool;
+    fn keep(self, context: &Context, _: &str) -> Result<Ool, String> {
+        Ok(Ool::new(match self {
+            Indefinite::Inline(bytes) => bytes.to_vec(),
+            Indefinite::OutOfLine(region) => context.peek(region),
+        }))
     }
 }
 
@@ -403,8 +420,7 @@ const INTERFACES: [&str; 6] = [
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.
-const KNOWN_REQUEST_ENCODING_DIVERGENCES: &[Known] =
-    &[("mach_i386", "i386_set_ldt", super::UNBOUNDED_ARRAY)];
+const KNOWN_REQUEST_ENCODING_DIVERGENCES: &[Known] = &[];
 
 /// Routines whose request carries a choice of the caller that delivery does not keep, so the
 /// decoded values cannot tell the encoder; the test gives it the caller's choice instead (see
