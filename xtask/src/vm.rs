@@ -317,8 +317,10 @@ pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
     for name in &outcome.passed {
         let _ = writeln!(out, "  {}: {name} ... ok", scenario.name);
     }
+    // In a scenario that must fail, the failure it reports is the expected outcome.
+    let label = if scenario.expect == Expect::Failure { "failed as expected" } else { "FAILED" };
     for (name, why) in &outcome.failed {
-        let _ = writeln!(out, "  {}: {name} ... FAILED: {why}", scenario.name);
+        let _ = writeln!(out, "  {}: {name} ... {label}: {why}", scenario.name);
     }
     let verdict = outcome.verdict(scenario.expect);
     let _ = match &verdict {
