@@ -780,8 +780,10 @@ impl<'a> Gen<'a> {
         self.o.line("}");
     }
 
-    /// Reads an indefinite array: inline data, or out-of-line memory (GNU MIG's stubs take it
-    /// whatever the complex bit says).
+    /// Reads an indefinite array: inline data, or out-of-line memory in a complex message only.
+    /// GNU MIG's stubs take the pointer whatever the complex bit says; in a message without it
+    /// the kernel copied nothing, so the "address" is whatever the sender wrote, and adopting it
+    /// would let a sender unmap the receiver's memory. Refused on purpose.
     #[allow(clippy::too_many_arguments)]
     fn read_indefinite(&mut self, item: &Item, expected: &Descriptor, local: &str, element_bytes: u32, inline_max: u32, is_last: bool, side: Side) {
         let abi = self.abi;
@@ -801,7 +803,7 @@ impl<'a> Gen<'a> {
         self.count_bound(side, local, inline_max);
         let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
         self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
-        self.o.line("if msg.len() < end {");
+        self.o.line("if !header.complex() || msg.len() < end {");
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
         self.o.line(format!("(rt::Indefinite::Inline(&msg[{data}..{data} + {len}]), end)"));
