@@ -304,7 +304,10 @@ const MIG_BAD_ID: i32 = -303;
 const KNOWN_REQUEST_DIVERGENCES: &[Known] = &[("mach_i386", "i386_set_ldt", OOL_WITHOUT_COMPLEX)];
 
 /// As above, for the reply decoders.
-const KNOWN_REPLY_DIVERGENCES: &[Known] = &[];
+const KNOWN_REPLY_DIVERGENCES: &[Known] = &[
+    ("gnumach", "vm_pages_phys", OOL_WITHOUT_COMPLEX),
+    ("mach_i386", "i386_get_ldt", OOL_WITHOUT_COMPLEX),
+];
 
 /// A divergence kept on purpose: GNU MIG takes an out-of-line `array[*]`/`array[]` item even in
 /// a message without the complex bit, where the kernel copied nothing and the pointer is the

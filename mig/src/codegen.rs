@@ -803,13 +803,13 @@ impl<'a> Gen<'a> {
         self.count_bound(side, local, inline_max);
         let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
         self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
-        self.o.line("if !header.complex() || msg.len() < end {");
+        self.o.line("if msg.len() < end {");
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
         self.o.line(format!("(rt::Indefinite::Inline(&msg[{data}..{data} + {len}]), end)"));
         self.o.line("} else {");
         self.o.line(format!("let end = {data} + {};", abi.align()));
-        self.o.line("if msg.len() < end {");
+        self.o.line("if !header.complex() || msg.len() < end {");
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
         let address = if abi == Abi::X86_64 { format!("rt::get_u64(msg, {data}) as usize") } else { format!("rt::get_u32(msg, {data}) as usize") };

@@ -229,6 +229,11 @@ fn indefinite_arrays_go_inline_when_small_and_out_of_line_when_large() {
     let size = reply::encode(&mut buf, REPLY, 18, Ok(large)).unwrap();
     assert_eq!(size, 56 + 8);
     assert_ne!(rt::get_u32(&buf, 0) & rt::COMPLEX, 0);
+    // Without the complex bit the kernel copied nothing: the pointer is only the sender's word,
+    // and adopting it would unmap the receiver's memory. GNU MIG takes it; the decoder refuses.
+    let mut forged = buf;
+    rt::put_u32(&mut forged, 0, rt::get_u32(&buf, 0) & !rt::COMPLEX);
+    assert!(reply::decode(&forged[..size]).is_err());
     let rt::Indefinite::OutOfLine(region) = reply::decode(&buf[..size]).unwrap() else {
         panic!("4096 bytes travel out of line");
     };

@@ -420,7 +420,7 @@ const INTERFACES: [&str; 6] = [
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.
-const KNOWN_REQUEST_ENCODING_DIVERGENCES: &[Known] = &[("mach_i386", "i386_set_ldt", super::OOL_WITHOUT_COMPLEX)];
+const KNOWN_REQUEST_ENCODING_DIVERGENCES: &[Known] = &[];
 
 /// Routines whose request carries a choice of the caller that delivery does not keep, so the
 /// decoded values cannot tell the encoder; the test gives it the caller's choice instead (see
