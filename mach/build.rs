@@ -4,21 +4,7 @@
 use std::env;
 use std::path::{Path, PathBuf};
 
-/// (module, .defs path under the include directory, extra `-D` definitions)
-const INTERFACES: &[(&str, &str, &[&str])] = &[
-    // device_open_new (2806) is compiled in only on request; the server must answer it.
-    ("device", "device/device.defs", &["DEVICE_ENABLE_DEVICE_OPEN_NEW"]),
-    ("device_request", "device/device_request.defs", &[]),
-    ("device_reply", "device/device_reply.defs", &[]),
-    ("mach", "mach/mach.defs", &[]),
-    ("mach_port", "mach/mach_port.defs", &[]),
-    ("mach_host", "mach/mach_host.defs", &[]),
-    ("gnumach", "mach/gnumach.defs", &[]),
-    ("mach_i386", "mach/machine/mach_i386.defs", &[]),
-    ("notify", "mach/notify.defs", &[]),
-    // What the kernel sends a task's exception port when one of its threads faults.
-    ("exc", "mach/exc.defs", &[]),
-];
+include!("gnumach_interfaces.rs");
 
 /// The project's own interfaces, in `defs/` (module, file).
 const PROJECT_INTERFACES: &[(&str, &str)] = &[("fsys", "fsys.defs"), ("startup_notify", "startup_notify.defs")];
@@ -34,6 +20,7 @@ fn main() {
         panic!("gnumach headers not found under {}: run `cargo xtask setup`", sysroot.display());
     }
     println!("cargo:rerun-if-env-changed=RUMPDISK_SYSROOT");
+    println!("cargo:rerun-if-changed=gnumach_interfaces.rs");
     println!("cargo:rerun-if-changed={}", sysroot.join("COMPLETE").display());
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let generate = |module: &str, defs_x86_64: PathBuf, defs_i686: PathBuf, defines: &[&str]| {
@@ -48,7 +35,7 @@ fn main() {
         let code = interface.generate().unwrap_or_else(|e| panic!("mig: {e}"));
         std::fs::write(out.join(format!("{module}.rs")), code).expect("OUT_DIR is writable");
     };
-    for (module, defs, defines) in INTERFACES {
+    for (module, defs, defines) in GNUMACH_INTERFACES {
         generate(module, include_x86_64.join(defs), include_i686.join(defs), defines);
     }
     let project_defs = manifest.join("../defs");

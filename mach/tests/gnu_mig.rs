@@ -38,7 +38,7 @@ use c_stubs::{Abi, Arg, INTERFACES};
 fn gnu_mig_stubs_build_for_every_interface() {
     for abi in Abi::ALL {
         let build = c_stubs::build(abi);
-        for (iface, _, _) in INTERFACES {
+        for &(iface, _, _) in INTERFACES {
             let users = build
                 .user_stubs
                 .iter()

@@ -88,23 +88,9 @@ impl Abi {
     }
 }
 
-/// The interfaces under test, as `(module name, .defs path under the include dir, cpp
-/// definitions)`, preprocessed as `mach/build.rs` does; `{machine}` is the ABI's machine folder.
-pub const INTERFACES: [(&str, &str, &[&str]); 9] = [
-    (
-        "device",
-        "device/device.defs",
-        &["DEVICE_ENABLE_DEVICE_OPEN_NEW"],
-    ),
-    ("device_request", "device/device_request.defs", &[]),
-    ("device_reply", "device/device_reply.defs", &[]),
-    ("mach", "mach/mach.defs", &[]),
-    ("mach_port", "mach/mach_port.defs", &[]),
-    ("mach_host", "mach/mach_host.defs", &[]),
-    ("gnumach", "mach/gnumach.defs", &[]),
-    ("mach_i386", "mach/{machine}/mach_i386.defs", &[]),
-    ("notify", "mach/notify.defs", &[]),
-];
+// The interfaces under test: `GNUMACH_INTERFACES`, preprocessed as `mach/build.rs` does.
+include!("../../gnumach_interfaces.rs");
+pub const INTERFACES: &[(&str, &str, &[&str])] = GNUMACH_INTERFACES;
 
 /// One function prototype from a GNU MIG header: a user stub or a server handler.
 #[derive(Clone, Debug)]
@@ -166,7 +152,7 @@ pub fn include_dir(abi: Abi) -> PathBuf {
 
 /// The path of one of [`INTERFACES`]' .defs files for `abi`.
 pub fn defs_path(abi: Abi, defs: &str) -> PathBuf {
-    include_dir(abi).join(defs.replace("{machine}", abi.machine()))
+    include_dir(abi).join(defs)
 }
 
 fn build_uncached(abi: Abi) -> Result<Build, String> {
@@ -182,7 +168,7 @@ fn build_uncached(abi: Abi) -> Result<Build, String> {
     let mut demuxers = Vec::new();
     let mut user_sources = Vec::new();
     let mut server_sources = Vec::new();
-    for (iface, defs, defines) in INTERFACES {
+    for &(iface, defs, defines) in INTERFACES {
         let defs = defs_path(abi, defs);
         run_gnu_mig(abi, &sysroot, &include, &defs, defines, &out, iface)?;
         let read = |suffix: &str| {
@@ -409,7 +395,7 @@ fn param_type(ty: &str) -> String {
 
 fn includes(protos: &[Prototype], suffix: &str) -> String {
     let mut s = String::from("#include \"driver.h\"\n");
-    for (iface, _, _) in INTERFACES {
+    for &(iface, _, _) in INTERFACES {
         if protos.iter().any(|p| p.interface == iface) {
             writeln!(s, "#include \"{iface}{suffix}\"").unwrap();
         }

@@ -91,7 +91,7 @@ macro_rules! as_sent {
         }
     )*};
 }
-as_sent!(bool, i16, i32, u32, u64);
+as_sent!(bool, i16, i32, i64, u32, u64);
 
 impl<T: Copy, const N: usize> Keep for [T; N] {
     type Kept = [T; N];
@@ -392,6 +392,7 @@ reencoders! {
         notify: [mach_notify_port_deleted(notify, name), mach_notify_msg_accepted(notify, name),
             mach_notify_port_destroyed(notify, rights), mach_notify_no_senders(notify, mscount),
             mach_notify_send_once(notify), mach_notify_dead_name(notify, name)];
+        exc: [exception_raise(exception_port, thread, task, exception, code, subcode; remote_port)];
     }
     // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
     // sid's gnumach-dev, newer, has routines trixie's does not.
@@ -410,13 +411,14 @@ reencoders! {
 }
 
 /// The interfaces compared here (`device.rs` types the device interfaces' own).
-const INTERFACES: [&str; 6] = [
+const INTERFACES: [&str; 7] = [
     "mach",
     "mach_port",
     "mach_host",
     "gnumach",
     "mach_i386",
     "notify",
+    "exc",
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.

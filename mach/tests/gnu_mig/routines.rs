@@ -29,7 +29,7 @@ pub fn cases(abi: Abi) -> &'static [Case] {
         let build = c_stubs::build(abi);
         let include = c_stubs::include_dir(abi);
         let mut cases = Vec::new();
-        for (interface, defs, defines) in INTERFACES {
+        for &(interface, defs, defines) in INTERFACES {
             let defs = c_stubs::defs_path(abi, defs);
             let subsystem = mig::parse(&defs, mig_abi(abi), &include, defines)
                 .unwrap_or_else(|e| panic!("mig cannot read {}: {e}", defs.display()));

@@ -110,6 +110,7 @@ routines! {
         i386_get_xstate_size] [];
     notify: [] [mach_notify_port_deleted, mach_notify_msg_accepted, mach_notify_port_destroyed, mach_notify_no_senders,
         mach_notify_send_once, mach_notify_dead_name];
+    exc: [exception_raise] [];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).
