@@ -1,14 +1,13 @@
 //! A `log` backend writing to the kernel `console` device (`device_open` +
 //! `device_write_inband`), the only output a boot-module task has.
 
+use crate::interfaces::constants::D_WRITE;
 use crate::interfaces::device;
 use crate::kern::Result;
 use crate::port::{PortName, SendRight};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-/// `D_WRITE` open mode.
-const D_WRITE: u32 = 2;
 /// `device_write_inband` carries at most this many bytes per call.
 const INBAND_MAX: usize = 128;
 

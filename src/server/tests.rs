@@ -176,18 +176,29 @@ fn park_first_flush(disk: &MemoryDisk) -> (Receiver<()>, Sender<()>) {
     (started, release)
 }
 
-#[test]
-fn requests_during_a_flush_wait_and_share_the_next_single_flush() {
-    let (server, disk) = server();
-    let server = Arc::new(server);
-    let device = open(&server, READ | WRITE);
-    let (started, release) = park_first_flush(&disk);
+/// Starts a flush on its own thread and returns once it is parked in the disk: the thread, the
+/// answer its request will get, and the sender that lets the flush finish.
+fn start_parked_flush(
+    server: &Arc<Server<MemoryBackend, Reply>>,
+    disk: &MemoryDisk,
+    device: DeviceId,
+) -> (thread::JoinHandle<()>, Receiver<Result<(), Error>>, Sender<()>) {
+    let (started, release) = park_first_flush(disk);
     let (first, first_answer) = reply();
     let flusher = {
         let server = server.clone();
         thread::spawn(move || server.set_status(device, flavor::DEV_FLUSH_CACHE, first))
     };
     started.recv().unwrap();
+    (flusher, first_answer, release)
+}
+
+#[test]
+fn requests_during_a_flush_wait_and_share_the_next_single_flush() {
+    let (server, disk) = server();
+    let server = Arc::new(server);
+    let device = open(&server, READ | WRITE);
+    let (flusher, first_answer, release) = start_parked_flush(&server, &disk, device);
     // Written after the running flush took its snapshot: only a later flush covers it.
     server.write(device, 0, &[3; 512]).unwrap();
     let mut later = Vec::new();
@@ -213,13 +224,7 @@ fn a_failing_merged_flush_answers_every_waiter_with_the_error() {
     let (server, disk) = server();
     let server = Arc::new(server);
     let device = open(&server, READ | WRITE);
-    let (started, release) = park_first_flush(&disk);
-    let (first, first_answer) = reply();
-    let flusher = {
-        let server = server.clone();
-        thread::spawn(move || server.set_status(device, flavor::DEV_FLUSH_CACHE, first))
-    };
-    started.recv().unwrap();
+    let (flusher, first_answer, release) = start_parked_flush(&server, &disk, device);
     let waiting: Vec<_> = (0..3)
         .map(|_| {
             let (waiter, answer) = reply();

@@ -30,7 +30,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::DEV_GET_SIZE;
+use mach::interfaces::constants::{DEV_GET_SIZE, D_READ, D_WRITE};
 use mach::interfaces::{device, mach_port};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
@@ -42,8 +42,6 @@ use tasks::{ensure, Context, Outcome, Suite};
 
 mach::task_main!(main);
 
-const D_READ: u32 = 1;
-const D_WRITE: u32 = 2;
 /// The name under which the peer allocates its service port, for the client to extract.
 const PEER_PORT: u32 = 0xbe7c;
 /// Calls timed per kind (RPCs, and the direct driver's one-sector read).

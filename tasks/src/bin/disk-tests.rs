@@ -12,7 +12,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION};
+use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, D_READ, D_WRITE};
 use mach::interfaces::device;
 use mach::port::{PortName, SendRight};
 use store::mach_device::MachDeviceMaster;
@@ -22,8 +22,6 @@ use tasks::{ensure, Context, Outcome, Suite};
 
 mach::task_main!(main);
 
-const D_READ: u32 = 1;
-const D_WRITE: u32 = 2;
 /// Where the data the host checks in the image afterwards goes (1 MiB in).
 pub const HOST_CHECK_SECTOR: u64 = 2048;
 pub const HOST_CHECK_TEXT: &[u8] = b"rumpdisk-rs wrote this through wd0";

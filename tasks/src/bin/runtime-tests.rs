@@ -13,6 +13,7 @@ use alloc::format;
 use alloc::vec;
 use mach::args::Args;
 use mach::interfaces::constants::{
+    D_READ, D_WRITE,
     DEV_GET_RECORDS, DEV_GET_SIZE, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_RCV_TIMED_OUT,
 };
 use mach::interfaces::{device, mach as kernel, mach_port};
@@ -33,8 +34,6 @@ const PEER_BYTES: usize = 2 << 20;
 const NEVER_ANSWERED: u32 = 0x7e57;
 /// `device_set_status` flavor the peer defers, answering it after the next request.
 const ANSWERED_LATER: u32 = 0x7e58;
-const D_READ: u32 = 1;
-const D_WRITE: u32 = 2;
 
 fn main(args: Args<'static>) -> i32 {
     let (Ok(host_priv), Ok(master)) = (args.port(1), args.port(2)) else {
