@@ -12,7 +12,7 @@ use mach::mig_rt::{self as rt, Array, PortArg};
 use mach::msg::{self, MsgBuf};
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendOnceRight, SendRight};
-use spin::Mutex;
+use mach::sync::Mutex;
 
 use crate::backend::Backend;
 use crate::device::{Error, D_INVALID_OPERATION, D_INVALID_SIZE, D_NO_SUCH_DEVICE};
@@ -84,13 +84,12 @@ impl<B: Backend> DeviceServer<B> {
     }
 
     pub fn handle(&self) -> Handle<'_, B> {
-        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2] }
+        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2], yielded: false }
     }
 
     /// Serves requests on the calling thread until receiving fails; several threads may serve.
     pub fn serve(&self) -> Error {
-        let mut handle = self.handle();
-        msg::serve(self.port_set.name(), &mut |request: &[u8], reply: &mut [u8]| handle.demux(request, reply).disposition())
+        msg::serve(self.port_set.name(), &mut self.handle())
     }
 
     fn device(&self, port: PortName) -> Result<DeviceId> {
@@ -147,12 +146,41 @@ pub struct Handle<'a, B: Backend> {
     server: &'a DeviceServer<B>,
     inband: [u8; INBAND_MAX],
     status: [i32; 2],
+    /// Whether this thread gave the processor away since it last took a request (see `idle`).
+    yielded: bool,
 }
 
 impl<B: Backend> Handle<'_, B> {
     /// Serves one request message into `reply`.
     pub fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> rt::Demuxed {
         iface::demux(self, request, reply)
+    }
+}
+
+/// The serving loop's view: requests through the generated demux; once no request waits, the
+/// flushes that gathered meanwhile start.
+impl<B: Backend> msg::Demux for Handle<'_, B> {
+    fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
+        self.yielded = false;
+        Handle::demux(self, request, reply).disposition()
+    }
+
+    fn has_idle_work(&self) -> bool {
+        self.server.core.has_gathered_flushes()
+    }
+
+    /// An empty queue does not yet mean the clients are done: on one processor, with the
+    /// kernel handing each request straight to a waiting thread, clients that are runnable
+    /// have not sent their next request yet. So the first time, give the processor to every
+    /// runnable thread (their syncs join the gathering); start the flushes only when the queue
+    /// is still empty after that.
+    fn idle(&mut self) {
+        if !self.yielded {
+            self.yielded = true;
+            mach::sys::swtch_pri(0);
+            return;
+        }
+        self.server.core.start_gathered_flushes();
     }
 }
 

@@ -1,90 +1,161 @@
-//! The flush merger: one device flush in flight, later `DEV_FLUSH_CACHE` requests join the next.
+//! The flush merger: `DEV_FLUSH_CACHE` requests gather while the server has other work, then
+//! share one device flush.
 //!
-//! A flush covers every write completed before it *started*. A request that arrives while a
-//! flush runs may have writes that completed after that flush started, so it cannot be answered
-//! by it; it waits (as a deferred reply, no thread held) and every such request is answered by the
-//! next single flush — Linux's `blk-flush` rule. A failed flush answers all of its waiters with
-//! its error; a waiter is never answered with success by a flush that started before it arrived.
+//! A flush covers every write completed before it *started*, so a request may be answered only
+//! by a flush that started after it arrived — Linux's `blk-flush` rule. A request therefore waits
+//! (as a deferred reply, no thread held) and is answered by the next flush to start; a failed
+//! flush answers all of its waiters with its error, never success.
+//!
+//! Group commit: the next flush does not start when a request arrives but when the server has no
+//! request left to take (its serving loop finds the queue empty and calls [`start_gathered`]), or
+//! after [`GATHER_WRITES`] writes or [`GATHER_BYTES`] completed meanwhile, whichever comes first. The clients whose
+//! requests the server is taking meanwhile are usually writing just before their own sync, and
+//! those syncs then share the flush — PostgreSQL's `commit_delay`, counted in work instead of
+//! time. A lone client loses nothing: the queue is empty as soon as its request is taken. While
+//! one flush runs, new requests wait for the next; waiting only adds writes to a flush.
 
 use alloc::vec::Vec;
-use spin::Mutex;
+use mach::sync::Mutex;
 
 use crate::device::Error;
+
+/// Writes that may complete while requests gather before their flush starts anyway: bounds a
+/// sync's extra wait when clients never let the request queue run empty.
+pub const GATHER_WRITES: u32 = 64;
+/// The same bound in bytes written, for large writes.
+pub const GATHER_BYTES: usize = 4 << 20;
 
 /// A request waiting for a flush: answered exactly once.
 pub trait Waiter {
     fn answer(self, result: Result<(), Error>);
 }
 
+#[derive(Debug)]
+enum State<W> {
+    /// No request waits and no flush runs.
+    Idle,
+    /// Requests wait for the flush to start; it starts at the latest when `writes_left` more
+    /// writes or `bytes_left` more bytes have been written.
+    Gathering { waiters: Vec<W>, writes_left: u32, bytes_left: usize },
+    /// A flush runs; `next` gathers for the one after it.
+    Running { next: Vec<W> },
+}
+
+impl<W> State<W> {
+    fn gathering(waiters: Vec<W>) -> Self {
+        State::Gathering { waiters, writes_left: GATHER_WRITES, bytes_left: GATHER_BYTES }
+    }
+}
+
 /// The merger's state, kept under the caller's lock; it never calls the disk itself.
 #[derive(Debug)]
 pub struct FlushMerger<W> {
-    /// `None`: no flush runs. `Some(queue)`: one runs; `queue` waits for the next.
-    running: Option<Vec<W>>,
+    state: State<W>,
 }
 
 impl<W> Default for FlushMerger<W> {
     fn default() -> Self {
-        FlushMerger { running: None }
+        FlushMerger { state: State::Idle }
     }
 }
 
 impl<W> FlushMerger<W> {
-    /// Registers a request. `Some(batch)`: nothing was running, so the caller must start a
-    /// flush now and answer `batch` with its result. `None`: a flush runs; the request waits.
-    #[must_use]
-    pub fn request(&mut self, waiter: W) -> Option<Vec<W>> {
-        match &mut self.running {
-            Some(queue) => {
-                queue.push(waiter);
-                None
-            }
-            None => {
-                self.running = Some(Vec::new());
-                Some(alloc::vec![waiter])
-            }
+    /// Registers a request: it waits for the next flush to start.
+    pub fn request(&mut self, waiter: W) {
+        match &mut self.state {
+            State::Running { next: waiters } | State::Gathering { waiters, .. } => waiters.push(waiter),
+            State::Idle => self.state = State::gathering(alloc::vec![waiter]),
         }
     }
 
-    /// The running flush ended. `Some(batch)`: requests arrived meanwhile, so the caller must
-    /// start the next flush now for `batch`. `None`: the merger is idle again.
+    /// A write of `bytes` completed. `Some(batch)`: it was the last one a gathering lets
+    /// through, so the caller must start a flush now and answer `batch` with its result.
     #[must_use]
-    pub fn finished(&mut self) -> Option<Vec<W>> {
-        let queue = self.running.take().unwrap_or_default();
-        if queue.is_empty() {
-            None
-        } else {
-            self.running = Some(Vec::new());
-            Some(queue)
+    pub fn write_finished(&mut self, bytes: usize) -> Option<Vec<W>> {
+        let State::Gathering { writes_left, bytes_left, .. } = &mut self.state else { return None };
+        *writes_left = writes_left.saturating_sub(1);
+        *bytes_left = bytes_left.saturating_sub(bytes);
+        if *writes_left > 0 && *bytes_left > 0 {
+            return None;
+        }
+        self.start()
+    }
+
+    /// The server has nothing else to do. `Some(batch)`: requests were gathering, so the caller
+    /// must start a flush now and answer `batch` with its result.
+    #[must_use]
+    pub fn start(&mut self) -> Option<Vec<W>> {
+        let State::Gathering { waiters, .. } = &mut self.state else { return None };
+        let batch = core::mem::take(waiters);
+        self.state = State::Running { next: Vec::new() };
+        Some(batch)
+    }
+
+    /// The running flush ended: requests that arrived meanwhile gather for the next one.
+    pub fn finished(&mut self) {
+        if let State::Running { next } = &mut self.state {
+            self.state = if next.is_empty() { State::Idle } else { State::gathering(core::mem::take(next)) };
         }
     }
 
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        matches!(self.state, State::Running { .. })
     }
 
-    /// Requests waiting for the next flush.
+    /// Whether requests wait for a flush that has not started: the server must call
+    /// [`start_gathered`] once it has no request left to take.
+    pub fn is_gathering(&self) -> bool {
+        matches!(self.state, State::Gathering { .. })
+    }
+
+    /// Requests waiting for a flush that has not started.
     pub fn queued(&self) -> usize {
-        self.running.as_ref().map_or(0, Vec::len)
+        match &self.state {
+            State::Idle => 0,
+            State::Gathering { waiters, .. } | State::Running { next: waiters } => waiters.len(),
+        }
     }
 }
 
-/// Serves `waiter` through `merger`: either queues it behind the running flush (another
-/// thread's call answers it) or runs flushes with `flush` until nobody waits, answering each
-/// batch after its own flush.
-pub fn flush_merged<W: Waiter>(
+/// Registers `waiter`; returns whether the merger now gathers (see [`FlushMerger::is_gathering`]).
+pub fn request<W>(merger: &Mutex<FlushMerger<W>>, waiter: W) -> bool {
+    let mut merger = merger.lock();
+    merger.request(waiter);
+    merger.is_gathering()
+}
+
+/// Runs `write` of `bytes`, then the flush its completion starts, if any; returns the write's
+/// result and whether the merger gathers afterwards.
+pub fn write_counted<W: Waiter, T>(
     merger: &Mutex<FlushMerger<W>>,
-    waiter: W,
-    flush: impl Fn() -> Result<(), Error>,
-) {
-    let mut batch = merger.lock().request(waiter);
-    while let Some(waiters) = batch {
-        let result = flush();
-        batch = merger.lock().finished();
-        for waiter in waiters {
-            waiter.answer(result);
-        }
+    bytes: usize,
+    write: impl FnOnce() -> T,
+    flush: impl FnOnce() -> Result<(), Error>,
+) -> (T, bool) {
+    let written = write();
+    let batch = merger.lock().write_finished(bytes);
+    (written, run_flush(merger, batch, flush))
+}
+
+/// Starts the gathered flush, if requests gather, and answers them; returns whether requests
+/// gather again afterwards (they arrived during the flush).
+pub fn start_gathered<W: Waiter>(merger: &Mutex<FlushMerger<W>>, flush: impl FnOnce() -> Result<(), Error>) -> bool {
+    let batch = merger.lock().start();
+    run_flush(merger, batch, flush)
+}
+
+fn run_flush<W: Waiter>(merger: &Mutex<FlushMerger<W>>, batch: Option<Vec<W>>, flush: impl FnOnce() -> Result<(), Error>) -> bool {
+    let Some(waiters) = batch else { return merger.lock().is_gathering() };
+    let result = flush();
+    let gathering = {
+        let mut merger = merger.lock();
+        merger.finished();
+        merger.is_gathering()
+    };
+    for waiter in waiters {
+        waiter.answer(result);
     }
+    gathering
 }
 
 #[cfg(test)]
@@ -93,32 +164,58 @@ mod tests {
     use crate::device::D_IO_ERROR;
     use alloc::collections::BTreeMap;
     use alloc::vec;
+    use core::cell::{Cell, RefCell};
     use proptest::prelude::*;
 
     #[test]
-    fn an_idle_merger_starts_a_flush_for_the_first_request() {
+    fn requests_gather_until_the_server_is_idle_then_share_one_flush() {
         let mut merger = FlushMerger::default();
-        assert_eq!(merger.request(1), Some(vec![1]));
+        assert_eq!(merger.start(), None, "nothing to flush");
+        merger.request(1);
+        merger.request(2);
+        assert!(merger.is_gathering());
+        assert_eq!(merger.queued(), 2);
+        assert_eq!(merger.start(), Some(vec![1, 2]));
         assert!(merger.is_running());
-        assert_eq!(merger.finished(), None);
-        assert!(!merger.is_running());
+        merger.finished();
+        assert!(!merger.is_running() && !merger.is_gathering());
     }
 
     #[test]
-    fn requests_during_a_flush_are_all_served_by_the_next_single_flush() {
+    fn requests_during_a_flush_wait_for_the_next_one() {
         let mut merger = FlushMerger::default();
-        assert_eq!(merger.request(1), Some(vec![1]));
-        assert_eq!(merger.request(2), None);
-        assert_eq!(merger.request(3), None);
-        assert_eq!(merger.queued(), 2);
-        assert_eq!(merger.finished(), Some(vec![2, 3]));
-        assert!(merger.is_running(), "the next flush runs for the queued batch");
-        assert_eq!(merger.request(4), None, "4 arrived during the second flush");
-        assert_eq!(merger.finished(), Some(vec![4]));
-        assert_eq!(merger.finished(), None);
+        merger.request(1);
+        assert_eq!(merger.start(), Some(vec![1]));
+        merger.request(2);
+        merger.request(3);
+        assert_eq!(merger.start(), None, "one flush at a time");
+        assert_eq!(merger.write_finished(GATHER_BYTES), None, "writes do not start a second flush either");
+        merger.finished();
+        assert!(merger.is_gathering(), "2 and 3 gather for the next flush");
+        assert_eq!(merger.start(), Some(vec![2, 3]));
     }
 
-    struct Recorded<'a>(u32, &'a core::cell::RefCell<Vec<(u32, Result<(), Error>)>>);
+    #[test]
+    fn gathering_ends_after_gather_writes_even_if_the_server_is_never_idle() {
+        let mut merger = FlushMerger::default();
+        assert_eq!(merger.write_finished(GATHER_BYTES), None, "no request: writes change nothing");
+        merger.request(1);
+        for _ in 1..GATHER_WRITES {
+            assert_eq!(merger.write_finished(512), None);
+        }
+        assert_eq!(merger.write_finished(512), Some(vec![1]), "bounded: the flush starts");
+        assert!(merger.is_running());
+    }
+
+    #[test]
+    fn gathering_ends_after_gather_bytes_of_large_writes() {
+        let mut merger = FlushMerger::default();
+        merger.request(1);
+        assert_eq!(merger.write_finished(GATHER_BYTES - 1), None);
+        assert_eq!(merger.write_finished(1), Some(vec![1]));
+    }
+
+    struct Recorded<'a>(u32, &'a RefCell<Vec<(u32, Result<(), Error>)>>);
     impl Waiter for Recorded<'_> {
         fn answer(self, result: Result<(), Error>) {
             self.1.borrow_mut().push((self.0, result));
@@ -127,41 +224,56 @@ mod tests {
 
     #[test]
     fn a_failed_flush_answers_every_waiter_with_its_error() {
-        let answers = core::cell::RefCell::new(Vec::new());
+        let answers = RefCell::new(Vec::new());
         let merger = Mutex::new(FlushMerger::default());
+        assert!(request(&merger, Recorded(1, &answers)));
         // Requests 2 and 3 arrive while the first flush runs; the second flush fails.
-        let flushes = core::cell::Cell::new(0);
-        flush_merged(&merger, Recorded(1, &answers), || {
-            flushes.set(flushes.get() + 1);
-            if flushes.get() == 1 {
-                assert!(merger.lock().request(Recorded(2, &answers)).is_none());
-                assert!(merger.lock().request(Recorded(3, &answers)).is_none());
-                Ok(())
-            } else {
-                Err(D_IO_ERROR)
-            }
+        let again = start_gathered(&merger, || {
+            assert!(!request(&merger, Recorded(2, &answers)), "a flush runs: not gathering yet");
+            assert!(!request(&merger, Recorded(3, &answers)));
+            Ok(())
         });
-        assert_eq!(flushes.get(), 2, "2 and 3 share one flush");
-        assert!(!merger.lock().is_running());
-        assert_eq!(
-            *answers.borrow(),
-            vec![(1, Ok(())), (2, Err(D_IO_ERROR)), (3, Err(D_IO_ERROR))]
-        );
+        assert!(again, "2 and 3 gather once the first flush ended");
+        assert_eq!(*answers.borrow(), vec![(1, Ok(()))]);
+        assert!(!start_gathered(&merger, || Err(D_IO_ERROR)));
+        assert_eq!(*answers.borrow(), vec![(1, Ok(())), (2, Err(D_IO_ERROR)), (3, Err(D_IO_ERROR))]);
+        assert!(!start_gathered(&merger, || unreachable!("nobody waits")));
     }
 
-    /// One step of the model: clients write and ask for flushes; the device finishes the running
-    /// flush with success or failure.
+    #[test]
+    fn the_write_that_ends_a_gathering_runs_the_flush() {
+        let answers = RefCell::new(Vec::new());
+        let merger = Mutex::new(FlushMerger::default());
+        let flushes = Cell::new(0);
+        request(&merger, Recorded(1, &answers));
+        for write in 1..=GATHER_WRITES {
+            let (written, gathering) = write_counted(&merger, 512, || write, || {
+                flushes.set(flushes.get() + 1);
+                Ok(())
+            });
+            assert_eq!(written, write);
+            assert_eq!(gathering, write < GATHER_WRITES);
+        }
+        assert_eq!(flushes.get(), 1);
+        assert_eq!(*answers.borrow(), vec![(1, Ok(()))]);
+    }
+
+    /// One step of the model: clients complete writes and ask for flushes; the server runs out
+    /// of requests; the device finishes the running flush with success or failure.
     #[derive(Clone, Debug)]
     enum Step {
-        Write(u8),
+        /// A client's write of some 64 KiB units.
+        Write(u8, u8),
         Flush(u8),
+        Idle,
         Finish(bool),
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            (0u8..4).prop_map(Step::Write),
+            (0u8..4, 0u8..4).prop_map(|(client, units)| Step::Write(client, units)),
             (0u8..4).prop_map(Step::Flush),
+            Just(Step::Idle),
             any::<bool>().prop_map(Step::Finish),
         ]
     }
@@ -174,65 +286,112 @@ mod tests {
         client: u8,
     }
 
+    /// The model's world: a disk with a volatile cache and the flush that runs on it.
+    #[derive(Default)]
+    struct Model {
+        merger: FlushMerger<Asked>,
+        /// Writes each client completed.
+        completed: BTreeMap<u8, u32>,
+        /// The running flush: its batch, the writes each client had completed when it started,
+        /// and how many requests had arrived by then.
+        running: Option<(Vec<Asked>, BTreeMap<u8, u32>, usize)>,
+        /// Writes and bytes written since the current gathering began.
+        gathered_writes: Option<(u32, usize)>,
+        requests: usize,
+        flushes: usize,
+        answered: Vec<(usize, Result<(), Error>)>,
+    }
+
+    impl Model {
+        fn start(&mut self, batch: Option<Vec<Asked>>) -> Result<(), TestCaseError> {
+            if let Some(batch) = batch {
+                prop_assert!(self.running.is_none(), "two flushes at once");
+                prop_assert!(!batch.is_empty(), "a flush for nobody");
+                self.flushes += 1;
+                self.running = Some((batch, self.completed.clone(), self.requests));
+            }
+            Ok(())
+        }
+
+        fn write(&mut self, client: u8, bytes: usize) -> Result<(), TestCaseError> {
+            *self.completed.entry(client).or_default() += 1;
+            if let Some((writes, written)) = &mut self.gathered_writes {
+                *writes += 1;
+                *written += bytes;
+            }
+            let batch = self.merger.write_finished(bytes);
+            if batch.is_some() {
+                let (writes, written) = self.gathered_writes.unwrap_or_default();
+                prop_assert!(writes == GATHER_WRITES || written >= GATHER_BYTES, "a gathering ended early");
+            }
+            self.start(batch)
+        }
+
+        fn finish(&mut self, ok: bool) -> Result<(), TestCaseError> {
+            let Some((batch, covered, requests_before)) = self.running.take() else { return Ok(()) };
+            let result = if ok { Ok(()) } else { Err(D_IO_ERROR) };
+            self.merger.finished();
+            for asked in batch {
+                prop_assert!(asked.id < requests_before, "{asked:?} answered by a flush that started before it");
+                if result.is_ok() {
+                    let durable = covered.get(&asked.client).copied().unwrap_or(0);
+                    prop_assert!(durable >= asked.writes_done, "{asked:?} answered before its writes were flushed");
+                }
+                self.answered.push((asked.id, result));
+            }
+            Ok(())
+        }
+
+        fn check(&mut self) -> Result<(), TestCaseError> {
+            prop_assert_eq!(self.merger.is_running(), self.running.is_some());
+            let gathering = self.merger.is_gathering();
+            prop_assert!(!gathering || self.merger.queued() > 0, "gathering for nobody");
+            match (gathering, self.gathered_writes) {
+                (true, None) => self.gathered_writes = Some((0, 0)),
+                (false, Some(_)) => self.gathered_writes = None,
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
     proptest! {
         /// Against a model of a disk with a volatile cache: every waiter is answered exactly
         /// once; success only from a flush that started after the request, so every write the
         /// client completed before asking is durable; failures carry the flush's error; at most
-        /// one flush runs and nobody waits while the device is idle; flushes ≤ requests.
+        /// one flush runs; a gathering ends when the server is idle or after `GATHER_WRITES`
+        /// writes; flushes ≤ requests.
         #[test]
         fn merged_flushes_keep_the_barrier(steps in proptest::collection::vec(step(), 0..200)) {
-            let mut merger = FlushMerger::<Asked>::default();
-            let mut writes: BTreeMap<u8, u32> = BTreeMap::new();
-            // The running flush: its batch, the writes each client had completed when it started,
-            // and how many requests had arrived by then.
-            let mut running: Option<(Vec<Asked>, BTreeMap<u8, u32>, usize)> = None;
-            let mut answered = Vec::new();
-            let (mut requests, mut flushes) = (0, 0);
-            let start = |batch: Vec<Asked>, writes: &BTreeMap<u8, u32>, requests: usize| Some((batch, writes.clone(), requests));
+            let mut model = Model::default();
             for step in steps {
                 match step {
-                    Step::Write(client) => *writes.entry(client).or_default() += 1,
+                    Step::Write(client, units) => model.write(client, usize::from(units) << 16)?,
                     Step::Flush(client) => {
-                        let asked = Asked { id: requests, writes_done: writes.get(&client).copied().unwrap_or(0), client };
-                        requests += 1;
-                        if let Some(batch) = merger.request(asked) {
-                            prop_assert!(running.is_none(), "two flushes at once");
-                            flushes += 1;
-                            running = start(batch, &writes, requests);
-                        }
+                        let writes_done = model.completed.get(&client).copied().unwrap_or(0);
+                        model.merger.request(Asked { id: model.requests, writes_done, client });
+                        model.requests += 1;
                     }
-                    Step::Finish(ok) => {
-                        let Some((batch, covered, requests_before)) = running.take() else { continue };
-                        let result = if ok { Ok(()) } else { Err(D_IO_ERROR) };
-                        if let Some(next) = merger.finished() {
-                            flushes += 1;
-                            running = start(next, &writes, requests);
-                        }
-                        for asked in batch {
-                            prop_assert!(asked.id < requests_before, "{asked:?} answered by a flush that started before it");
-                            if result.is_ok() {
-                                let durable = covered.get(&asked.client).copied().unwrap_or(0);
-                                prop_assert!(durable >= asked.writes_done, "{asked:?} answered before its writes were flushed");
-                            }
-                            answered.push((asked.id, result));
-                        }
+                    Step::Idle => {
+                        let batch = model.merger.start();
+                        model.start(batch)?;
                     }
+                    Step::Finish(ok) => model.finish(ok)?,
                 }
-                prop_assert_eq!(merger.is_running(), running.is_some());
-                prop_assert!(merger.queued() == 0 || running.is_some(), "waiters with no flush running");
+                model.check()?;
             }
-            // Drain: the device finishes everything successfully.
-            while let Some((batch, _, _)) = running.take() {
-                if let Some(next) = merger.finished() {
-                    flushes += 1;
-                    running = start(next, &writes, requests);
-                }
-                answered.extend(batch.into_iter().map(|asked| (asked.id, Ok(()))));
+            // Drain: the server goes idle and the device finishes everything successfully.
+            for _ in 0..2 {
+                let batch = model.merger.start();
+                model.start(batch)?;
+                model.finish(true)?;
+                model.check()?;
             }
-            prop_assert!(flushes <= requests);
-            let mut ids: Vec<usize> = answered.iter().map(|(id, _)| *id).collect();
+            prop_assert_eq!(model.merger.queued(), 0);
+            prop_assert!(model.flushes <= model.requests);
+            let mut ids: Vec<usize> = model.answered.iter().map(|(id, _)| *id).collect();
             ids.sort_unstable();
-            prop_assert_eq!(ids, (0..requests).collect::<Vec<_>>(), "every request answered exactly once");
+            prop_assert_eq!(ids, (0..model.requests).collect::<Vec<_>>(), "every request answered exactly once");
         }
     }
 }

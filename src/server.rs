@@ -10,11 +10,11 @@ mod status;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use spin::Mutex;
+use mach::sync::Mutex;
 
 use crate::backend::{Backend, Disk};
 use crate::device::{flavor, Access, Error, D_INVALID_OPERATION, D_NO_MEMORY, D_NO_SUCH_DEVICE};
-use crate::flush::{flush_merged, FlushMerger, Waiter};
+use crate::flush::{self, FlushMerger, Waiter};
 
 /// An open device as the server knows it (the adapter gives each one a port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,6 +45,9 @@ pub enum Closed {
 pub struct Server<B: Backend, W> {
     backend: B,
     table: Mutex<Table<B::Disk, W>>,
+    /// Devices whose flush requests gather (kept even if closed meanwhile, so that every
+    /// request is answered).
+    gathering: Mutex<Vec<SharedEntry<B::Disk, W>>>,
 }
 
 struct Entry<D, W> {
@@ -53,6 +56,9 @@ struct Entry<D, W> {
     disk: D,
     flush: Mutex<FlushMerger<W>>,
 }
+
+/// An open device, held by the table and by requests running on it.
+type SharedEntry<D, W> = Arc<Entry<D, W>>;
 
 struct Table<D, W> {
     /// Each open device with its open count.
@@ -84,7 +90,7 @@ impl<D, W> Table<D, W> {
 
 impl<B: Backend, W: Waiter> Server<B, W> {
     pub fn new(backend: B) -> Self {
-        Server { backend, table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }) }
+        Server { backend, table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }), gathering: Mutex::new(Vec::new()) }
     }
 
     /// `device_open`: a second open of a name with the same access shares the device (counted);
@@ -176,7 +182,11 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         }
         let extent = extent::write(entry.disk.geometry(), record, data.len())?;
         if extent.len > 0 {
-            entry.disk.write(extent.record, data)?;
+            // A gathering flush may start once enough writes completed (see `flush`).
+            let (written, gathering) =
+                flush::write_counted(&entry.flush, extent.len, || entry.disk.write(extent.record, data), || entry.disk.flush());
+            self.note_gathering(&entry, gathering);
+            written?;
         }
         Ok(extent.len)
     }
@@ -186,17 +196,44 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         status::get(self.entry(device)?.disk.geometry(), flavor, capacity)
     }
 
-    /// `device_set_status`: answers `waiter` exactly once, now or — for `DEV_FLUSH_CACHE`
-    /// arriving while a flush runs — from the thread that runs the next flush.
+    /// `device_set_status`: answers `waiter` exactly once — at once, or for `DEV_FLUSH_CACHE`
+    /// from the thread that runs the flush it waits for (see [`Server::start_gathered_flushes`]).
     pub fn set_status(&self, device: DeviceId, flavor: u32, waiter: W) {
         let entry = match self.entry(device) {
             Ok(entry) => entry,
             Err(error) => return waiter.answer(Err(error)),
         };
         match flavor {
-            flavor::DEV_FLUSH_CACHE => flush_merged(&entry.flush, waiter, || entry.disk.flush()),
+            flavor::DEV_FLUSH_CACHE => self.note_gathering(&entry, flush::request(&entry.flush, waiter)),
             flavor::BLKRRPART => waiter.answer(Ok(())),
             _ => waiter.answer(Err(D_INVALID_OPERATION)),
+        }
+    }
+
+    /// Whether flush requests gather: the serving loop must call
+    /// [`Server::start_gathered_flushes`] when no request is left to take.
+    pub fn has_gathered_flushes(&self) -> bool {
+        !self.gathering.lock().is_empty()
+    }
+
+    /// Starts the flush of every device whose flush requests gather, and answers them. Called
+    /// when the server has no request left to take, so those requests have gathered all they
+    /// could.
+    pub fn start_gathered_flushes(&self) {
+        let entries = core::mem::take(&mut *self.gathering.lock());
+        for entry in entries {
+            let again = flush::start_gathered(&entry.flush, || entry.disk.flush());
+            self.note_gathering(&entry, again);
+        }
+    }
+
+    fn note_gathering(&self, entry: &SharedEntry<B::Disk, W>, gathering: bool) {
+        if !gathering {
+            return;
+        }
+        let mut list = self.gathering.lock();
+        if !list.iter().any(|listed| Arc::ptr_eq(listed, entry)) {
+            list.push(entry.clone());
         }
     }
 

@@ -158,5 +158,7 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {}
         }
+        // As the serving loop does when no request waits: flush requests that gathered start.
+        server.core().start_gathered_flushes();
     }
 });

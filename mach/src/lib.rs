@@ -20,6 +20,7 @@ pub mod port;
 mod reply;
 #[cfg(target_os = "none")]
 mod rt;
+pub mod sync;
 pub mod sys;
 mod task;
 #[cfg(not(target_os = "hurd"))]

@@ -13,7 +13,7 @@ mod sim;
 
 use alloc::sync::Arc;
 use core::fmt;
-use spin::Mutex;
+use mach::sync::Mutex;
 
 pub use channel::{Channel, Drive, Timeouts};
 pub use identify::Identity;
@@ -212,10 +212,12 @@ mod tests {
         assert_eq!(server.write(device, 10, &[0x5A; 1024]), Ok(1024));
         let answer = core::cell::Cell::new(None);
         server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
+        server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Ok(())));
         assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&11], [0x5A; SECTOR]);
         sim.state().drives[0].as_mut().unwrap().faults = Faults { abort: Some(registers::command::FLUSH_CACHE_EXT), ..Faults::default() };
         server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
+        server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
         assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
     }

@@ -5,7 +5,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use spin::Mutex;
+use mach::sync::Mutex;
 
 use super::{Backend, Disk, Geometry};
 use crate::device::{Access, Error, D_INVALID_RECNUM, D_INVALID_SIZE, D_NO_SUCH_DEVICE};

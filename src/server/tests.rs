@@ -42,10 +42,16 @@ fn read(server: &Server<MemoryBackend, Reply>, device: DeviceId, record: u64, le
     server.read(device, record, len, |n| Ok(vec![0xAA; n]))
 }
 
+/// A flush request as the serving loop sees it: it gathers until the server has nothing else
+/// to do, then its flush starts.
 fn flush(server: &Server<MemoryBackend, Reply>, device: DeviceId) -> Result<(), Error> {
     let (waiter, answer) = reply();
     server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
-    answer.try_recv().expect("an idle flush is answered at once")
+    assert!(answer.try_recv().is_err(), "gathering, not flushed yet");
+    assert!(server.has_gathered_flushes());
+    server.start_gathered_flushes();
+    assert!(!server.has_gathered_flushes());
+    answer.try_recv().expect("answered by the flush the idle server started")
 }
 
 #[test]
@@ -161,6 +167,19 @@ fn a_flush_makes_completed_writes_durable_and_a_failed_one_reports_its_error() {
     assert_eq!(disk.durable()[1024..1536], [9; 512]);
 }
 
+#[test]
+fn flush_requests_of_a_device_closed_while_they_gather_are_still_flushed_and_answered() {
+    let (server, disk) = server();
+    let device = open(&server, READ | WRITE);
+    server.write(device, 1, &[7; 512]).unwrap();
+    let (waiter, answer) = reply();
+    server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+    assert_eq!(server.close(device), Ok(Closed::Last));
+    server.start_gathered_flushes();
+    assert_eq!(answer.try_recv(), Ok(Ok(())));
+    assert_eq!(disk.durable()[512..1024], [7; 512]);
+}
+
 /// Parks the first flush in the memory disk until the test lets it go, so requests can be
 /// queued behind it deterministically.
 fn park_first_flush(disk: &MemoryDisk) -> (Receiver<()>, Sender<()>) {
@@ -187,7 +206,10 @@ fn start_parked_flush(
     let (first, first_answer) = reply();
     let flusher = {
         let server = server.clone();
-        thread::spawn(move || server.set_status(device, flavor::DEV_FLUSH_CACHE, first))
+        thread::spawn(move || {
+            server.set_status(device, flavor::DEV_FLUSH_CACHE, first);
+            server.start_gathered_flushes();
+        })
     };
     started.recv().unwrap();
     (flusher, first_answer, release)
@@ -212,6 +234,8 @@ fn requests_during_a_flush_wait_and_share_the_next_single_flush() {
     release.send(()).unwrap();
     flusher.join().unwrap();
     assert_eq!(first_answer.recv(), Ok(Ok(())));
+    assert!(server.has_gathered_flushes(), "the five gather for the next flush");
+    server.start_gathered_flushes();
     for answer in later {
         assert_eq!(answer.recv(), Ok(Ok(())));
     }
@@ -237,6 +261,7 @@ fn a_failing_merged_flush_answers_every_waiter_with_the_error() {
     flusher.join().unwrap();
     // The parked flush read the faults after release: it failed too.
     assert_eq!(first_answer.recv(), Ok(Err(D_IO_ERROR)));
+    server.start_gathered_flushes();
     for answer in waiting {
         assert_eq!(answer.recv(), Ok(Err(D_IO_ERROR)), "never success after a failed flush");
     }
@@ -261,7 +286,15 @@ fn concurrent_clients_see_their_synced_writes_durable() {
                     server.write(device, record, &[round; 512]).unwrap();
                     let (waiter, answer) = reply();
                     server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
-                    assert_eq!(answer.recv(), Ok(Ok(())));
+                    // This client's serving thread, idle until its answer comes.
+                    let answered = loop {
+                        server.start_gathered_flushes();
+                        match answer.try_recv() {
+                            Err(std::sync::mpsc::TryRecvError::Empty) => thread::yield_now(),
+                            answered => break answered,
+                        }
+                    };
+                    assert_eq!(answered, Ok(Ok(())));
                     let offset = record as usize * 512;
                     assert_eq!(disk.durable()[offset..offset + 512], [round; 512], "client {client} round {round}");
                 }

@@ -2,7 +2,7 @@
 //! demux deferred it (kept the send-once reply right to answer later).
 
 use super::{mach_msg, Header, DEFAULT_CAPACITY};
-use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_TOO_LARGE};
+use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_TIMED_OUT, MACH_RCV_TOO_LARGE};
 use crate::port::PortName;
 use crate::sys;
 use alloc::vec;
@@ -26,6 +26,15 @@ pub enum Disposition {
 /// request's reply right.
 pub trait Demux {
     fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> Disposition;
+
+    /// Whether there is work to do once no request waits: then the loop looks for the next
+    /// request without blocking and calls [`Demux::idle`] if there is none.
+    fn has_idle_work(&self) -> bool {
+        false
+    }
+
+    /// Runs when no request waits (and `has_idle_work` said there was work).
+    fn idle(&mut self) {}
 }
 
 impl<F: FnMut(&[u8], &mut [u8]) -> Disposition> Demux for F {
@@ -65,8 +74,14 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
             Some(size) => (sys::MACH_SEND_MSG | sys::MACH_RCV_MSG, size),
             None => (sys::MACH_RCV_MSG, 0),
         };
-        match mach_msg(reply.bytes(), options, send_size, port, None) {
+        // With idle work, poll (a zero timeout leaves the fast path, so only then).
+        let idle_work = demux.has_idle_work();
+        match mach_msg(reply.bytes(), options, send_size, port, idle_work.then_some(0)) {
             Ok(()) => core::mem::swap(&mut request, &mut reply),
+            Err(error) if idle_work && error.code() == MACH_RCV_TIMED_OUT => {
+                demux.idle();
+                continue;
+            }
             Err(error) if error.code() == MACH_RCV_TOO_LARGE => {
                 // Larger than any request of the interfaces served: the kernel destroyed it
                 // (its sender sees the reply right die).
@@ -103,7 +118,7 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
 #[cfg(all(test, not(any(target_os = "none", target_os = "hurd"))))]
 mod tests {
     use super::*;
-    use crate::kern::{MACH_RCV_INVALID_NAME, MACH_RCV_TIMED_OUT};
+    use crate::kern::MACH_RCV_INVALID_NAME;
     use crate::msg::{header_bits, rpc, send, MsgBuf, HEADER_SIZE};
     use crate::port::{ReceiveRight, SendOnceRight, SendRight};
     use crate::sys::sim::Task;
@@ -222,6 +237,77 @@ mod tests {
         // Release the deferred reply (it goes to the destroyed port), then a normal call works.
         assert_eq!(call::<64>(&server, RELEASE_DEFERRED, HEADER_SIZE, Some(5000)).unwrap().0.id, RELEASE_DEFERRED + 100);
         assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().0.id, ANSWER_NOW + 100);
+        server_task.terminate();
+        server_thread.join().unwrap();
+    }
+
+    /// A demux that defers every request and answers the deferred ones when idle, logging what
+    /// it did.
+    struct AnswerWhenIdle {
+        deferred: Vec<SendOnceRight>,
+        log: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl Demux for AnswerWhenIdle {
+        fn demux(&mut self, request: &[u8], _reply: &mut [u8]) -> Disposition {
+            self.deferred.push(SendOnceRight::from_name(Header::read(request).unwrap().remote));
+            self.log.lock().unwrap().push("request");
+            Disposition::NoReply
+        }
+
+        fn has_idle_work(&self) -> bool {
+            !self.deferred.is_empty()
+        }
+
+        fn idle(&mut self) {
+            self.log.lock().unwrap().push("idle");
+            for right in self.deferred.drain(..) {
+                let mut buf: MsgBuf = MsgBuf::new();
+                buf.set_header(&reply_header(right.into_name(), ANSWER_LATER));
+                send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn idle_work_runs_once_no_request_waits_and_never_before() {
+        let client = Task::current();
+        let server_task = Task::new();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let server_log = log.clone();
+        let server_thread = server_task.spawn(move || {
+            let port = ReceiveRight::new().unwrap();
+            port_tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
+            go_rx.recv().unwrap();
+            serve(port.name(), &mut AnswerWhenIdle { deferred: Vec::new(), log: server_log })
+        });
+        let server = SendRight::from_name(port_rx.recv().unwrap());
+        // Three requests queue before the loop starts: all are taken before the idle work runs.
+        let reply_ports: Vec<ReceiveRight> = (0..3).map(|_| ReceiveRight::new().unwrap()).collect();
+        for reply_port in &reply_ports {
+            let mut buf: MsgBuf = MsgBuf::new();
+            buf.set_header(&Header {
+                bits: header_bits(COPY_SEND, MAKE_SEND_ONCE),
+                size: HEADER_SIZE as u32,
+                remote: server.name(),
+                local: reply_port.name(),
+                id: ANSWER_LATER,
+                ..Header::default()
+            });
+            send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+        }
+        go_tx.send(()).unwrap();
+        for reply_port in &reply_ports {
+            let mut buf: MsgBuf = MsgBuf::new();
+            let reply = crate::msg::receive(buf.as_bytes_mut(), reply_port.name(), Some(5000)).unwrap();
+            assert_eq!(Header::read(reply).unwrap().id, ANSWER_LATER + 100);
+        }
+        assert_eq!(*log.lock().unwrap(), ["request", "request", "request", "idle"]);
+        // With nothing left to do, the loop blocks instead of polling.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(log.lock().unwrap().len(), 4);
         server_task.terminate();
         server_thread.join().unwrap();
     }

@@ -1,5 +1,5 @@
 //! The global allocator: power-of-two size classes carved from `vm_allocate`d chunks, large
-//! blocks straight from `vm_allocate`, all behind one spin lock.
+//! blocks straight from `vm_allocate`, all behind one lock.
 
 use crate::sys;
 use core::alloc::{GlobalAlloc, Layout};
@@ -15,10 +15,10 @@ const CHUNK_SIZE: usize = 64 * 1024;
 /// Heads of the free lists, one per size class; a free block's first word links to the next.
 struct FreeLists([usize; CLASSES]);
 
-struct VmHeap(spin::Mutex<FreeLists>);
+struct VmHeap(crate::sync::Mutex<FreeLists>);
 
 #[global_allocator]
-static HEAP: VmHeap = VmHeap(spin::Mutex::new(FreeLists([0; CLASSES])));
+static HEAP: VmHeap = VmHeap(crate::sync::Mutex::new(FreeLists([0; CLASSES])));
 
 fn class_of(layout: &Layout) -> Option<usize> {
     let size = layout.size().max(layout.align()).max(MIN_CLASS).next_power_of_two();
