@@ -12,6 +12,7 @@ use mach::msg;
 use mach::port::{PortName, ReceiveRight, SendRight};
 
 /// What `fsys_getpriv` hands out.
+#[derive(Clone, Copy, Debug)]
 pub struct Privileges {
     pub host_priv: PortName,
     /// The receive right the device server serves `device_open` on.
@@ -29,27 +30,30 @@ impl fsys::Server for Privileges {
     }
 }
 
+impl Privileges {
+    /// Answers one request that arrived on the bootstrap port.
+    pub fn demux(mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
+        fsys::demux(&mut self, request, reply).disposition()
+    }
+}
+
 /// Makes a bootstrap port for `privileges.next_task`, resumes that task, and answers its
 /// bootstrap requests until the port dies. Run it on a thread of its own.
 pub fn hand_off(privileges: Privileges) -> Error {
-    match start_next(privileges.next_task) {
-        Ok(bootstrap) => serve(bootstrap, privileges),
+    let started = ReceiveRight::new().and_then(|bootstrap| start_next(privileges.next_task, &bootstrap).map(|()| bootstrap));
+    match started {
+        Ok(bootstrap) => msg::serve(bootstrap.name(), &mut |request: &[u8], reply: &mut [u8]| privileges.demux(request, reply)),
         Err(error) => error,
     }
 }
 
-fn start_next(next_task: PortName) -> Result<ReceiveRight> {
-    let bootstrap = ReceiveRight::new()?;
+/// Makes `bootstrap` the bootstrap port of `next_task` and resumes that task: its first request
+/// (`fsys_getpriv`) arrives there, so whoever answers (see [`Privileges::demux`]) must be serving
+/// the port.
+pub fn start_next(next_task: PortName, bootstrap: &ReceiveRight) -> Result<()> {
     let send = bootstrap.make_send()?;
     // The kernel keeps its own reference to the special port; ours goes with `send`.
     kernel::task_set_special_port(next_task, TASK_BOOTSTRAP_PORT as i32, send.name())?;
     drop::<SendRight>(send);
-    kernel::task_resume(next_task)?;
-    Ok(bootstrap)
-}
-
-fn serve(bootstrap: ReceiveRight, mut privileges: Privileges) -> Error {
-    msg::serve(bootstrap.name(), &mut |request: &[u8], reply: &mut [u8]| {
-        fsys::demux(&mut privileges, request, reply).disposition()
-    })
+    kernel::task_resume(next_task)
 }

@@ -5,7 +5,9 @@
 //! One [`DeviceServer`] is shared by every serving thread; each thread serves through its own
 //! [`Handle`] (the generated trait takes `&mut self` and returns inline data by reference).
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use mach::interfaces::device::{self as iface, device_set_status};
 use mach::kern::Result;
 use mach::mig_rt::{self as rt, Array, PortArg};
@@ -13,6 +15,7 @@ use mach::msg::{self, MsgBuf};
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendOnceRight, SendRight};
 use mach::sync::Mutex;
+use spin::Once;
 
 use crate::backend::Backend;
 use crate::device::{Error, D_INVALID_OPERATION, D_INVALID_SIZE, D_NO_SUCH_DEVICE};
@@ -64,14 +67,32 @@ pub struct DeviceServer<B: Backend> {
     devices: Mutex<BTreeMap<PortName, (ReceiveRight, DeviceId)>>,
     /// Where opens of names the backend does not take are forwarded.
     upstream: Option<SendRight>,
+    /// A port of another interface served by the same threads (the boot hand-off's bootstrap
+    /// port, say), with its demux.
+    other_port: Once<(ReceiveRight, PortDemux)>,
+    /// Work that waits until the server first has nothing to do (see [`DeviceServer::when_idle`]).
+    idle_jobs: Mutex<Vec<IdleJob>>,
 }
+
+/// Serves one request of another interface (see [`DeviceServer::serve_port`]).
+pub type PortDemux = Box<dyn Fn(&[u8], &mut [u8]) -> msg::Disposition + Send + Sync>;
+/// Work for an idle moment (see [`DeviceServer::when_idle`]).
+pub type IdleJob = Box<dyn FnOnce() + Send>;
 
 impl<B: Backend> DeviceServer<B> {
     pub fn new(backend: B, upstream: Option<SendRight>) -> Result<Self> {
         let port_set = PortSet::new()?;
         let master = ReceiveRight::new()?;
         port_set.insert(&master)?;
-        Ok(DeviceServer { core: Server::new(backend), port_set, master, devices: Mutex::new(BTreeMap::new()), upstream })
+        Ok(DeviceServer {
+            core: Server::new(backend),
+            port_set,
+            master,
+            devices: Mutex::new(BTreeMap::new()),
+            upstream,
+            other_port: Once::new(),
+            idle_jobs: Mutex::new(Vec::new()),
+        })
     }
 
     pub fn core(&self) -> &Server<B, DeferredReply> {
@@ -81,6 +102,22 @@ impl<B: Backend> DeviceServer<B> {
     /// The master port's receive right (clients get send rights made from it).
     pub fn master(&self) -> &ReceiveRight {
         &self.master
+    }
+
+    /// Serves `port` too, with `demux`, on the same threads: one other port at most.
+    pub fn serve_port(&self, port: ReceiveRight, demux: PortDemux) -> Result<()> {
+        if self.other_port.is_completed() {
+            return Err(mach::kern::Error::from_const(mach::kern::KERN_INVALID_ARGUMENT));
+        }
+        self.port_set.insert(&port)?;
+        self.other_port.call_once(|| (port, demux));
+        Ok(())
+    }
+
+    /// Runs `job` once no request waits and runnable clients had the processor first: for
+    /// work that must not delay the first answers (starting more serving threads, say).
+    pub fn when_idle(&self, job: IdleJob) {
+        self.idle_jobs.lock().push(job);
     }
 
     pub fn handle(&self) -> Handle<'_, B> {
@@ -162,11 +199,16 @@ impl<B: Backend> Handle<'_, B> {
 impl<B: Backend> msg::Demux for Handle<'_, B> {
     fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
         self.yielded = false;
+        if let Some((port, demux)) = self.server.other_port.get() {
+            if msg::Header::read(request).is_some_and(|header| header.local == port.name()) {
+                return demux(request, reply);
+            }
+        }
         Handle::demux(self, request, reply).disposition()
     }
 
     fn has_idle_work(&self) -> bool {
-        self.server.core.has_gathered_flushes()
+        self.server.core.has_gathered_flushes() || !self.server.idle_jobs.lock().is_empty()
     }
 
     /// An empty queue does not yet mean the clients are done: on one processor, with the
@@ -181,6 +223,10 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
             return;
         }
         self.server.core.start_gathered_flushes();
+        let jobs = core::mem::take(&mut *self.server.idle_jobs.lock());
+        for job in jobs {
+            job();
+        }
     }
 }
 

@@ -348,3 +348,45 @@ mod malformed {
         assert_eq!(iface::device_write_inband::reply::decode(&reply), Err(D_INVALID_SIZE));
     }
 }
+
+#[test]
+fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_an_idle_moment() {
+    use rumpdisk::boot::Privileges;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (running, disk) = wd0(1);
+    let client = Task::current();
+    let idle_job_ran = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = channel();
+    {
+        let (server, idle_job_ran) = (running.server.clone(), idle_job_ran.clone());
+        running.task.spawn(move || {
+            // Stand-ins for host-priv and the next task's port: plain ports of the server task.
+            let other = mach::port::ReceiveRight::new().unwrap();
+            let other_send = other.make_send().unwrap().into_name();
+            let privileges = Privileges { host_priv: other_send, device_master: server.master().name(), next_task: other_send };
+            let bootstrap = mach::port::ReceiveRight::new().unwrap();
+            let bootstrap_send = client.insert_send_right(bootstrap.name()).unwrap();
+            server.serve_port(bootstrap, Box::new(move |request: &[u8], reply: &mut [u8]| privileges.demux(request, reply))).unwrap();
+            server.when_idle(Box::new(move || idle_job_ran.store(true, Ordering::SeqCst)));
+            std::mem::forget(other);
+            tx.send(bootstrap_send).unwrap();
+        })
+        .join()
+        .unwrap();
+    }
+    let bootstrap = rx.recv().unwrap();
+    assert!(!idle_job_ran.load(Ordering::SeqCst), "no idle moment yet: the thread blocked before the job came");
+    // What the next task does first: its device master is the server's own master port.
+    let (_host_priv, master, _task) = mach::interfaces::fsys::fsys_getpriv(bootstrap).unwrap();
+    let dev = iface::device_open(master.name(), READ | WRITE, b"wd0").unwrap();
+    assert_eq!(iface::device_write(dev.name(), 0, 3, &[6; 512]), Ok(512));
+    assert_eq!(&disk.contents()[3 * 512..4 * 512], &[6; 512][..]);
+    // Device requests on the bootstrap port are not device requests: refused, not served.
+    assert!(iface::device_open(bootstrap, READ, b"wd0").is_err());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !idle_job_ran.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(idle_job_ran.load(Ordering::SeqCst), "the idle job ran once the requests were answered");
+    running.stop();
+}

@@ -11,7 +11,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
-use mach::port::{PortName, SendRight};
+use mach::port::{PortName, ReceiveRight, SendRight};
 use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
 use rumpdisk::backend::ata::{AtaBackend, Channel, Clock};
 use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
@@ -21,7 +21,7 @@ use rumpdisk::options::{self, Command};
 
 mach::task_main!(main);
 
-/// Threads serving device requests: with more than one, flushes merge while one runs.
+/// Threads serving requests: while one drives the disk, another can take the next request.
 const SERVING_THREADS: usize = 4;
 
 fn main(args: Args<'static>) -> i32 {
@@ -50,27 +50,35 @@ fn main(args: Args<'static>) -> i32 {
         }
     };
     if let Some(next_task) = options.next_task {
-        let privileges = Privileges { host_priv, device_master: server.master().name(), next_task: PortName::new(next_task) };
-        let spawned = mach::thread::spawn(move || {
-            let error = boot::hand_off(privileges);
-            log::error!("rumpdisk: boot hand-off ended: {error:?}");
-        });
-        if let Err(error) = spawned {
-            log::error!("rumpdisk: cannot start the boot hand-off: {error:?}");
+        if let Err(error) = hand_off(server, host_priv, PortName::new(next_task)) {
+            log::error!("rumpdisk: cannot start the next task: {error:?}");
             return 70;
         }
     }
-    for _ in 1..SERVING_THREADS {
-        if let Err(error) = mach::thread::spawn(move || {
-            let error = server.serve();
-            log::error!("rumpdisk: a serving thread ended: {error:?}");
-        }) {
-            log::warn!("rumpdisk: serving with fewer threads: {error:?}");
+    // Not before the first answers: on one processor, starting threads would delay them.
+    server.when_idle(Box::new(move || {
+        for _ in 1..SERVING_THREADS {
+            if let Err(error) = mach::thread::spawn(move || {
+                let error = server.serve();
+                log::error!("rumpdisk: a serving thread ended: {error:?}");
+            }) {
+                log::warn!("rumpdisk: serving with fewer threads: {error:?}");
+            }
         }
-    }
+    }));
     let error = server.serve();
     log::error!("rumpdisk: serving ended: {error:?}");
     70
+}
+
+/// Serves the next task's bootstrap port on the server's own threads and resumes that task: its
+/// `fsys_getpriv` gets host-priv and the server's master port.
+fn hand_off(server: &DeviceServer<Ata>, host_priv: PortName, next_task: PortName) -> Result<()> {
+    let privileges = Privileges { host_priv, device_master: server.master().name(), next_task };
+    let bootstrap = ReceiveRight::new()?;
+    // Its request waits on the port until the server serves it, a moment later.
+    boot::start_next(next_task, &bootstrap)?;
+    server.serve_port(bootstrap, Box::new(move |request: &[u8], reply: &mut [u8]| privileges.demux(request, reply)))
 }
 
 type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;

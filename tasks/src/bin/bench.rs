@@ -86,7 +86,9 @@ fn client(args: &Args<'static>) -> i32 {
         let line = Tsc.now();
         log::info!("bench: first-open tsc={opened}");
         log::info!("bench: console-line ticks={}", Tsc.now() - line);
-        let peer = tasks::connect_to_peer(args.port_value("peer").context("peer=")?, PEER_PORT)?;
+        let peer_task = args.port_value("peer").context("peer=")?;
+        mach::interfaces::mach::task_resume(peer_task).context("resume the peer")?;
+        let peer = tasks::connect_to_peer(peer_task, PEER_PORT)?;
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
         let direct = direct_disk(kernel_master)?;
