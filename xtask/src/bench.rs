@@ -517,50 +517,41 @@ fn machine() -> String {
 /// What profiling found behind the goals this implementation misses (kept in the report so a
 /// later run can be read against it).
 const WHY_MISSED: &str = "
-## Why goals are missed (profiled 2026-11-23)
+## Why goals are met or missed (profiled 2026-11-23)
 
-All of these vary with the host's load (2 shared cores): on 2026-11-23 the same bench gave 15 to
-78 ms for the start and 0.36 to 1.0 flushes per request, in runs minutes apart. Compare runs at
-similar load.
+All of these vary with the host's load (2 shared cores); compare runs at similar load.
 
-- **Throughput at 512 B–4 KiB.** Each server request costs two messages and the kernel's
-  out-of-line copy of the data (`vm_map_copyin`/`copyout`), on top of the same PIO transfer. The
-  server's extra time (the columns of that name) grows with the request, but more slowly than the
-  transfer: it is about half of a 512 B request, a tenth or more of a 4 KiB read, and a few per
-  cent from 64 KiB up, where the two paths come within the run's noise of each other.
-- **Flushes per DEV_FLUSH_CACHE.** The merger (`src/flush.rs`) may answer a request only with a
-  flush that *started* after the request arrived; every request arriving during a flush joins the
-  next one. So the ratio is 1 / (requests arriving per flush): ≤ 0.3 needs more than 3.3 of the 8
-  clients to send their sync while one flush runs. A flush is usually short (the breakdown row,
-  0.1–0.2 ms in most runs: QEMU turns FLUSH CACHE EXT into an `fdatasync` of a file with little
-  dirty data; one run on a busy host took 3.7 ms) against a client's
-  cycle between syncs (its commit record and its next 4 sectors by emulated PIO, serialised on
-  the one channel with every other client's), so syncs rarely meet a running flush. The driver
-  busy-polls BSY on the one virtual CPU; a scratch build that yielded there instead (not kept)
-  gave the same ratio (0.755 against 0.76), so the polling is not what keeps clients out. On a
-  quiet host nothing merges at all (a run at load 2.3 logged 201 FLUSH for 200 requests); merging
-  happens only when the host slows the flushes down. The merger starts a flush as soon as a
-  request finds none running; reaching 0.3 would take holding each flush back briefly to gather
-  requests (a batching window), which it does not do.
-- **Server start → first open.** A profile with temporary TSC lines (not kept) split one run's
-  20 ms: option parsing, the console open and the start line 3.4 ms; I/O ports and the server
-  3.0 ms; spawning the hand-off and 3 serving threads (stack, guard page, `thread_create`, state,
-  resume; new threads preempt the spawner) 4.8 ms; the hand-off thread to `task_resume` 0.8 ms;
-  resume to the client's first instruction 1.4 ms; `fsys_getpriv` 1.1 ms; the open itself with
-  ATA IDENTIFY 2.0 ms. No step dominates, and console lines are cheap (the row gives one
-  line's cost). The same interval took 15–78 ms in different runs, almost all of the spread
-  before the client's first instruction: the server's new threads and the next task wait to be
-  scheduled on the one virtual CPU (the peer task starts at the same time), whose host thread
-  shares 2 cores with other jobs. Fewer threads before the first answer (serve first, spawn the
-  other serving threads on demand) is where the server could win time.
-- **Round trip against the null RPC.** A 1-byte `device_read_inband` makes the drive read a
-  whole sector by PIO. The breakdown rows take it apart: the direct driver's read of that sector
-  (timed 10 000 times in the same phase), the same round trip for the whole sector (no
-  partial-record path in the server), and a server RPC that never touches the drive
-  (`DEV_GET_SIZE`: the server's dispatch, about one null RPC). In the runs of 2026-11-23 the
-  sector read alone took 3 to 4 null RPCs under TCG and the server's own part always stayed
-  under 2, with the partial-record path costing nothing measurable: the emulated drive, not the
-  server, misses the goal.
+- **Flushes per DEV_FLUSH_CACHE (met).** A request may be answered only by a flush that *starts*
+  after it arrived. Answering each request with the next flush to start gave 1.005 flushes per
+  request: on one virtual CPU the kernel hands each RPC straight to a waiting server thread, so
+  the other clients' syncs were never queued when a flush started. The merger (`src/flush.rs`)
+  now gathers: a request waits (a deferred reply) until the serving loop finds no request left
+  *after yielding once to every runnable thread* — the other clients then write and send their
+  syncs — or until 64 writes / 4 MiB completed meanwhile. A lone client pays one yield and two
+  polls (a few µs). With the yield but a bound of 8 writes the ratio was 0.295; with 64, 0.17–0.19.
+- **Server start → first open (missed, 15–17 ms).** Earlier 24–33 ms: the bench's null-RPC
+  peer booted at the same time, and rumpdisk.static spawned its hand-off thread and 3 serving
+  threads before answering. Now the peer starts after the first open, the bootstrap port is
+  served by the device threads, and the extra threads start at the server's first idle moment.
+  A profile with temporary TSC lines (not kept) of what is left: console open 1.8 ms, start line
+  0.8 ms, I/O ports and the server 2.7 ms, then to the client's first instruction about 3 ms,
+  `fsys_getpriv` 1.3 ms and `device_open(\"wd0\")` 5.7–6.5 ms, of which ATA IDENTIFY is 0.3 ms.
+  The rest is first-run cost under TCG (translating code never run before, first-touch page
+  faults) in both tasks and the kernel paths they are first to use: the second open of the same
+  kind costs 0.2 ms.
+- **Throughput at 512 B–4 KiB (4 KiB reads missed, 0.85–0.89×).** Each server request costs two
+  messages and the kernel's out-of-line copy of the data on top of the same PIO transfer. For a
+  read the server allocates the reply page, faults it in while the drive fills it, and the
+  kernel moves it to the client, which faults it in and deallocates it: about 75 µs of VM work
+  under TCG against 15 µs for a null RPC, whatever the size up to a page. Writes cost half of
+  that. From 16 KiB up both are within the goal.
+- **Round trip against the null RPC (missed, 4–5.8×).** A 1-byte `device_read_inband` makes the
+  drive read a whole sector. The server's own part (round trip − the direct driver's read of the
+  same sector) is 1.2–1.3 null RPCs, within the goal; the sector read is 46–68 µs. Measured
+  inside it (temporary lines, not kept): the 256 data-port reads take 11 µs and a status read
+  0.05 µs, so most of the rest is QEMU completing the read of the image file (its AIO thread pool
+  and main loop) while the driver polls. Pausing 2 µs between status polls changed nothing;
+  `aio=io_uring` cut the sector to 46 µs (not kept: the rig uses QEMU's defaults).
 ";
 
 const METHOD: &str = "
