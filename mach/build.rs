@@ -5,9 +5,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 include!("gnumach_interfaces.rs");
-
-/// The project's own interfaces, in `defs/` (module, file).
-const PROJECT_INTERFACES: &[(&str, &str)] = &[("fsys", "fsys.defs"), ("startup_notify", "startup_notify.defs")];
+include!("project_interfaces.rs");
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -21,6 +19,7 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=RUMPDISK_SYSROOT");
     println!("cargo:rerun-if-changed=gnumach_interfaces.rs");
+    println!("cargo:rerun-if-changed=project_interfaces.rs");
     println!("cargo:rerun-if-changed={}", sysroot.join("COMPLETE").display());
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let generate = |module: &str, defs_x86_64: PathBuf, defs_i686: PathBuf, defines: &[&str]| {

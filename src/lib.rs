@@ -3,7 +3,8 @@
 //!
 //! - [`server`]: the protocol core (open table, modes, bounds, status flavors);
 //! - [`flush`]: the flush merger behind `DEV_FLUSH_CACHE`;
-//! - [`backend`]: the operations table and the drivers (`memory`, `ata`, `rump`).
+//! - [`backend`]: the operations table and the drivers (`memory`, `ata`, `rump`);
+//! - [`translator`]: the translator-node role (`fsys_startup`, `fsys_getroot`, `fsys_goaway`).
 #![no_std]
 #![cfg_attr(test, feature(c_variadic))]
 
@@ -18,3 +19,4 @@ pub mod device_server;
 pub mod flush;
 pub mod options;
 pub mod server;
+pub mod translator;

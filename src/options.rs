@@ -56,6 +56,8 @@ pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-p
 pub const HELP: &str = "Usage: rumpdisk [OPTION...]
 Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
 Other device names are forwarded to the device master.
+As a translator (settrans -c /dev/rumpdisk /hurd/rumpdisk), -h and -d default to the
+privileged ports of a root process; as a boot server, give -h, -d and -N.
 
   -h, --host-priv-port=PORT     Host private port PORT
   -d, --device-master-port=PORT Device master port PORT

@@ -2,13 +2,14 @@
 //!
 //! The C side lives in `gnu_mig/` (see `c_stubs.rs` for how it is built and driven).
 //!
-//! - Every routine of the nine interfaces (`routines.rs`, values from `values.rs`): the generated
+//! - Every routine of the interfaces (gnumach's, and the project's `defs/`: `fsys`,
+//!   `startup_notify`; `routines.rs`, values from `values.rs`): the generated
 //!   request decoders (and the x86_64 demux, byte for byte) accept or refuse GNU MIG's requests
 //!   and their damaged copies as GNU MIG's server does; the generated reply decoders give GNU
 //!   MIG's client's verdict (success or the same code) on success, error and damaged replies.
 //! - `device.rs`: typed request and reply bytes of the device interfaces, with proptest.
-//! - `request_parity.rs`: the request encoders of the six kernel interfaces write GNU MIG's
-//!   client's request byte for byte, every routine.
+//! - `request_parity.rs`: the request encoders of the kernel interfaces and the project's write
+//!   GNU MIG's client's request byte for byte, every routine.
 //!
 //! Normalisations, each forced by running both sides on one host: GNU MIG's padding bytes are
 //! zeroed (its stubs are built with `-ftrivial-auto-var-init=zero`); out-of-line fields are

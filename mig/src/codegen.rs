@@ -204,6 +204,17 @@ fn data_at(abi: Abi, item: &Item) -> String {
     at(item, abi.descriptor_size(item.descriptor.long))
 }
 
+/// `offset` as an expression that stays valid once the code rebinds `end` (to the end of the
+/// item at `offset`): a constant as it is, an `end`-relative offset bound to a local first.
+fn pinned(o: &mut Out, offset: String) -> String {
+    if offset.contains("end") {
+        o.line(format!("let data_at = {offset};"));
+        "data_at".to_owned()
+    } else {
+        offset
+    }
+}
+
 /// Writes the descriptor of `item`; `number`/`name` override the fixed values at run time.
 fn put_descriptor(o: &mut Out, abi: Abi, item: &Item, number: Option<&str>, name: Option<&str>) {
     let d = &item.descriptor;
@@ -297,6 +308,7 @@ fn put_data(o: &mut Out, abi: Abi, ty: &Type, item: &Item, value: &str, complex:
         }
         (Shape::Inline, Data::Variable { element_bytes, .. }) => {
             let len = if element_bytes == 1 { format!("{value}.len()") } else { format!("{element_bytes} * {value}.len()") };
+            let off = pinned(o, off);
             o.line(format!("let end = {off} + rt::round{align}({len});"));
             // Zero the padding first: the last word, which the data then partly overwrites.
             o.line(format!("rt::zero_padding{align}(buf, {off}, end);"));
@@ -799,6 +811,7 @@ impl<'a> Gen<'a> {
         self.o.line(format!("return Err({error});"));
         self.o.line("}");
         self.o.line(format!("let {local}_count = ABI.descriptor_number(msg, {off}, true) as usize;"));
+        let data = pinned(&mut self.o, data);
         self.o.line(format!("let ({local}, end) = if {local}_inline {{"));
         self.count_bound(side, local, inline_max);
         let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
@@ -839,7 +852,11 @@ impl<'a> Gen<'a> {
             };
             if item.after_variable {
                 let needed = item.offset + abi.descriptor_size(item.descriptor.long) + item.data.fixed_size(abi).unwrap_or(0);
-                self.o.line(format!("if msg.len() < end + {needed} {{"));
+                // The last item of a fixed size after a variable one ends the message: as GNU
+                // MIG's stubs, refuse a message longer than that as well as a shorter one.
+                let last = std::ptr::eq(item, message.items.last().unwrap()) && item.data.fixed_size(abi).is_some();
+                let compare = if last { "!=" } else { "<" };
+                self.o.line(format!("if msg.len() {compare} end + {needed} {{"));
                 self.o.line(format!("return Err({error});"));
                 self.o.line("}");
             }
@@ -919,6 +936,7 @@ impl<'a> Gen<'a> {
                     self.o.line(format!("let {local}_count = {number} as usize;"));
                     self.count_bound(side, local.as_str(), max);
                     let len = if element_bytes == 1 { format!("{local}_count") } else { format!("{element_bytes} * {local}_count") };
+                    let data = pinned(&mut self.o, data);
                     self.o.line(format!("let end = {data} + rt::round{}({len});", abi.align()));
                     let is_last = std::ptr::eq(item, message.items.last().unwrap());
                     if is_last {
@@ -1307,6 +1325,7 @@ fn put_indefinite(o: &mut Out, abi: Abi, item: &Item, value: &str, owned: bool, 
     }
     let count = if element_bytes == 1 { format!("{value}_bytes") } else { format!("{value}_bytes / {element_bytes}") };
     o.line(format!("let {value}_inline = {value}_bytes <= {};", inline_max * element_bytes));
+    let data = pinned(o, data);
     o.line(format!("let end = if {value}_inline {{"));
     o.line(format!(
         "ABI.put_long_descriptor(buf, {off}, {name}, {}, ({count}) as u32, true, false);",

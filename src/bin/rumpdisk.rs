@@ -1,29 +1,39 @@
-//! `rumpdisk`: the Hurd build of the translator, over the Hurd's rump disk drivers. As a boot
-//! server it takes the C rumpdisk's options (`--host-priv-port`, `--device-master-port`,
-//! `--next-task`) and hands the next task its device master the way `rumpdisk.static` does; it
-//! serves `wd*`/`sd*`/`cd*` through rump and forwards every other name to the device master.
+//! `rumpdisk`: the Hurd build of the translator, over the Hurd's rump disk drivers. It serves
+//! `wd*`/`sd*`/`cd*` through rump and forwards every other name to the device master, in one of
+//! two roles:
 //!
-//! Not implemented: the translator-node role (`settrans -c /dev/rumpdisk /hurd/rumpdisk`,
-//! which needs the trivfs `fsys_startup` hand-shake and the io interface on the node).
+//! - **translator** (`settrans -c /dev/rumpdisk /hurd/rumpdisk`): started with a bootstrap port
+//!   and no `--next-task`, it gets the privileged ports from glibc's `get_privileged_ports`
+//!   (unless `--host-priv-port`/`--device-master-port` name them), does the `fsys_startup`
+//!   hand-shake with the parent filesystem and serves the control port
+//!   ([`rumpdisk::translator`]): a lookup of the node gives the device server's master port, so
+//!   `/hurd/storeio @/dev/rumpdisk:wd0` opens `wd0` here; `fsys_goaway` ends the process.
+//! - **boot server**: with the C rumpdisk's options (`--host-priv-port`, `--device-master-port`,
+//!   `--next-task`) it hands the next task its device master the way `rumpdisk.static` does.
+//!
 //! Compile-checked only: no Hurd libc or linker is reachable on the build host.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
+use mach::interfaces::mach as kernel;
 use mach::port::{PortName, SendRight};
 use rumpdisk::backend::rump::ffi::LinkedRump;
 use rumpdisk::backend::rump::RumpBackend;
 use rumpdisk::boot::{self, Privileges};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command, Options};
+use rumpdisk::translator::{Ended, Translator, O_NORW};
 
 /// Threads serving device requests: with more than one, flushes merge while one runs.
 const SERVING_THREADS: usize = 4;
 
-/// `sysexits.h`: a usage error, and a failure to start.
+/// `sysexits.h`: a usage error, a failure to start, and missing privileges.
 const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
+const EX_NOPERM: u8 = 77;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -41,10 +51,40 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The task's bootstrap port: the parent filesystem's when started as a translator.
+fn bootstrap_port() -> Option<SendRight> {
+    let task = PortName::new(mach::sys::mach_task_self());
+    let port = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32).ok()?;
+    port.name().is_valid().then_some(port)
+}
+
+/// The host-priv port and the device master: from the options, or else (a translator) from
+/// glibc. On failure, the exit code and why.
+fn privileged_ports(options: &Options, translator: bool) -> Result<(u32, u32), (u8, String)> {
+    match (options.host_priv_port, options.device_master_port) {
+        (Some(host_priv), Some(master)) => Ok((host_priv, master)),
+        _ if translator => {
+            let (mut host_priv, mut master) = (0, 0);
+            match mach::sys::get_privileged_ports(&mut host_priv, &mut master) {
+                0 => Ok((host_priv, master)),
+                error => Err((EX_NOPERM, format!("cannot get the privileged ports (error {error:#x}): not running as root?"))),
+            }
+        }
+        _ => Err((EX_USAGE, "--host-priv-port and --device-master-port are required".into())),
+    }
+}
+
 fn serve(options: Options) -> ExitCode {
-    let (Some(host_priv), Some(master)) = (options.host_priv_port, options.device_master_port) else {
-        eprintln!("rumpdisk: --host-priv-port and --device-master-port are required");
-        return ExitCode::from(EX_USAGE);
+    // A boot server has a bootstrap port too (its starter's); only without --next-task is this
+    // process a translator on a node.
+    let bootstrap = if options.next_task.is_none() { bootstrap_port() } else { None };
+    let given = options.host_priv_port.is_some() && options.device_master_port.is_some();
+    let (host_priv, master) = match privileged_ports(&options, bootstrap.is_some()) {
+        Ok(ports) => ports,
+        Err((code, error)) => {
+            eprintln!("rumpdisk: {error}");
+            return ExitCode::from(code);
+        }
     };
     let backend = RumpBackend::new(LinkedRump);
     let server = match DeviceServer::new(backend, Some(SendRight::from_name(PortName::new(master)))) {
@@ -59,10 +99,39 @@ fn serve(options: Options) -> ExitCode {
         let privileges =
             Privileges { host_priv: PortName::new(host_priv), device_master: server.master().name(), next_task: PortName::new(next_task) };
         std::thread::spawn(move || eprintln!("rumpdisk: boot hand-off ended: {:?}", boot::hand_off(privileges)));
+    } else if !given {
+        // From glibc, and not needed past here (rump drives the hardware itself).
+        drop(SendRight::from_name(PortName::new(host_priv)));
+    }
+    if let Some(bootstrap) = bootstrap {
+        return serve_translator(server, bootstrap);
     }
     for _ in 1..SERVING_THREADS {
         std::thread::spawn(move || eprintln!("rumpdisk: a serving thread ended: {:?}", server.serve()));
     }
     eprintln!("rumpdisk: serving ended: {:?}", server.serve());
     ExitCode::from(EX_SOFTWARE)
+}
+
+/// The translator role: the hand-shake, device requests on their own threads, the control port
+/// on this one until `fsys_goaway`.
+fn serve_translator(server: &'static DeviceServer<RumpBackend<LinkedRump>>, bootstrap: SendRight) -> ExitCode {
+    let translator = match Translator::start(server, bootstrap, O_NORW) {
+        Ok(translator) => translator,
+        Err(error) => {
+            eprintln!("rumpdisk: contacting the parent filesystem (fsys_startup): {error:?}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
+    for _ in 0..SERVING_THREADS {
+        std::thread::spawn(move || eprintln!("rumpdisk: a serving thread ended: {:?}", server.serve()));
+    }
+    match translator.serve() {
+        // The goaway is answered; the open devices (a forced goaway) die with the process.
+        Ended::GoneAway { .. } => ExitCode::SUCCESS,
+        Ended::Failed(error) => {
+            eprintln!("rumpdisk: serving the control port ended: {error:?}");
+            ExitCode::from(EX_SOFTWARE)
+        }
+    }
 }

@@ -34,6 +34,8 @@ extern "C" {
     fn glibc_mig_get_reply_port() -> u32;
     #[link_name = "__mig_dealloc_reply_port"]
     fn glibc_mig_dealloc_reply_port(port: u32);
+    #[link_name = "get_privileged_ports"]
+    fn glibc_get_privileged_ports(host_priv: *mut u32, device_master: *mut u32) -> c_int;
 }
 
 /// # Safety
@@ -116,4 +118,12 @@ pub fn thread_reply_port() -> u32 {
 pub fn discard_thread_reply_port() {
     // SAFETY: hands glibc back the port it gave out for this thread.
     unsafe { glibc_mig_dealloc_reply_port(glibc_mig_get_reply_port()) }
+}
+
+/// The Hurd's `get_privileged_ports`: send rights to the host-priv port and the device master,
+/// for a privileged task (from the proc server, or the boot-time ports glibc was started with).
+/// Returns an errno value, 0 on success.
+pub fn get_privileged_ports(host_priv: &mut u32, device_master: &mut u32) -> i32 {
+    // SAFETY: both pointers are valid and writable for the call; glibc stores one name in each.
+    unsafe { glibc_get_privileged_ports(host_priv, device_master) }
 }

@@ -88,9 +88,26 @@ impl Abi {
     }
 }
 
-// The interfaces under test: `GNUMACH_INTERFACES`, preprocessed as `mach/build.rs` does.
+// The interfaces under test: `GNUMACH_INTERFACES` and the project's `PROJECT_INTERFACES`,
+// preprocessed as `mach/build.rs` does.
 include!("../../gnumach_interfaces.rs");
-pub const INTERFACES: &[(&str, &str, &[&str])] = GNUMACH_INTERFACES;
+include!("../../project_interfaces.rs");
+pub const INTERFACES: &[(&str, &str, &[&str])] = &ALL_INTERFACES;
+
+const ALL_INTERFACES: [(&str, &str, &[&str]); GNUMACH_INTERFACES.len() + PROJECT_INTERFACES.len()] = {
+    let mut all = [("", "", &[] as &[&str]); GNUMACH_INTERFACES.len() + PROJECT_INTERFACES.len()];
+    let mut i = 0;
+    while i < GNUMACH_INTERFACES.len() {
+        all[i] = GNUMACH_INTERFACES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < PROJECT_INTERFACES.len() {
+        all[i + j] = (PROJECT_INTERFACES[j].0, PROJECT_INTERFACES[j].1, &[]);
+        j += 1;
+    }
+    all
+};
 
 /// One function prototype from a GNU MIG header: a user stub or a server handler.
 #[derive(Clone, Debug)]
@@ -150,9 +167,14 @@ pub fn include_dir(abi: Abi) -> PathBuf {
         .join(abi.multiarch())
 }
 
-/// The path of one of [`INTERFACES`]' .defs files for `abi`.
+/// The path of one of [`INTERFACES`]' .defs files for `abi`: gnumach's under the ABI's include
+/// directory, the project's in the workspace's `defs/` (the same file for both ABIs).
 pub fn defs_path(abi: Abi, defs: &str) -> PathBuf {
-    include_dir(abi).join(defs)
+    if PROJECT_INTERFACES.iter().any(|&(_, file)| file == defs) {
+        workspace_root().join("defs").join(defs)
+    } else {
+        include_dir(abi).join(defs)
+    }
 }
 
 fn build_uncached(abi: Abi) -> Result<Build, String> {
@@ -304,6 +326,7 @@ fn compile(
         "mig_support.c",
         "driver.h",
         "include/mach/mig_support.h",
+        "include/project_types.h",
     ]
     .map(|f| sources_dir().join(f));
     let mut hasher = DefaultHasher::new();
@@ -323,6 +346,7 @@ fn compile(
         .args(abi.gcc_flags())
         .args(["-std=gnu11", "-O1", "-w", "-ftrivial-auto-var-init=zero"])
         .arg(format!("-I{}", sources_dir().join("include").display()))
+        .args(["-include", "project_types.h"])
         .arg(format!("-I{}", sources_dir().display()))
         .arg(format!("-I{}", include.display()))
         .arg(format!(

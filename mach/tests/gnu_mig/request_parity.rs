@@ -1,5 +1,5 @@
 //! Request bytes of the kernel interfaces (`mach`, `mach_port`, `mach_host`, `gnumach`,
-//! `mach_i386`, `notify`), both ABIs: for every routine, GNU MIG's client makes a request from
+//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`), both ABIs: for every routine, GNU MIG's client makes a request from
 //! generated values (`values.rs`), the generated decoder reads it as delivered, and the generated
 //! encoder, given the decoded values and the same reply port, must write GNU MIG's request byte
 //! for byte (out-of-line addresses zeroed: the two sides are two programs).
@@ -393,6 +393,12 @@ reencoders! {
             mach_notify_port_destroyed(notify, rights), mach_notify_no_senders(notify, mscount),
             mach_notify_send_once(notify), mach_notify_dead_name(notify, name)];
         exc: [exception_raise(exception_port, thread, task, exception, code, subcode; remote_port)];
+        fsys: [fsys_startup(bootstrap, openflags, control_port; remote_port),
+            fsys_goaway(fsys, flags; remote_port),
+            fsys_getroot(fsys, dotdot_node, gen_uids, gen_gids, flags; remote_port),
+            fsys_getpriv(fsys; remote_port),
+            fsys_init(fsys, proc_server, auth_handle; remote_port)];
+        startup_notify: [startup_dosync(notify_port; remote_port)];
     }
     // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
     // sid's gnumach-dev, newer, has routines trixie's does not.
@@ -411,7 +417,7 @@ reencoders! {
 }
 
 /// The interfaces compared here (`device.rs` types the device interfaces' own).
-const INTERFACES: [&str; 7] = [
+const INTERFACES: [&str; 9] = [
     "mach",
     "mach_port",
     "mach_host",
@@ -419,6 +425,8 @@ const INTERFACES: [&str; 7] = [
     "mach_i386",
     "notify",
     "exc",
+    "fsys",
+    "startup_notify",
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.
@@ -434,6 +442,9 @@ const CHOICES_DELIVERY_LOSES: &[Known] = &[
     ("mach_port", "mach_port_insert_right", DISPOSITION),
     ("gnumach", "register_new_task_notification", DISPOSITION),
     ("notify", "mach_notify_port_destroyed", DISPOSITION),
+    ("fsys", "fsys_startup", DISPOSITION),
+    ("fsys", "fsys_getroot", DISPOSITION),
+    ("fsys", "fsys_init", DISPOSITION),
 ];
 
 const DISPOSITION: &str = "the caller chooses a port's disposition and the receiver sees the right \
@@ -477,7 +488,7 @@ fn without_addresses(abi: Abi, msg: &[u8]) -> Vec<u8> {
     msg
 }
 
-/// Every routine of the six interfaces, both ABIs, `ROUNDS` generated requests each.
+/// Every routine of the interfaces above, both ABIs, `ROUNDS` generated requests each.
 #[test]
 fn rust_requests_match_gnu_mig_byte_for_byte() {
     let mut with_choices = Vec::new();

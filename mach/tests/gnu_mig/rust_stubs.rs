@@ -111,6 +111,8 @@ routines! {
     notify: [] [mach_notify_port_deleted, mach_notify_msg_accepted, mach_notify_port_destroyed, mach_notify_no_senders,
         mach_notify_send_once, mach_notify_dead_name];
     exc: [exception_raise] [];
+    fsys: [fsys_startup, fsys_goaway, fsys_getroot, fsys_getpriv, fsys_init] [];
+    startup_notify: [startup_dosync] [];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).

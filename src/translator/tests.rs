@@ -1,0 +1,261 @@
+//! The translator on the simulated kernel: a fake parent filesystem owns the bootstrap port,
+//! answers `fsys_startup`, then uses the control port as a filesystem does (lookups through
+//! `fsys_getroot`, `settrans -g` through `fsys_goaway`) while clients use the disk through the
+//! root port.
+
+use super::*;
+use crate::backend::memory::{MemoryBackend, MemoryDisk};
+use crate::backend::Geometry;
+use crate::device::flavor::DEV_FLUSH_CACHE;
+use crate::device::mode::{READ, WRITE};
+use mach::interfaces::{device, mach_port};
+use mach::kern::{MACH_SEND_INVALID_DEST, MIG_BAD_ARGUMENTS, MIG_BAD_ID};
+use mach::msg::{Header, MsgBuf, HEADER_SIZE};
+use mach::sys::sim::Task;
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::vec;
+use std::vec::Vec;
+
+const RECORDS: u64 = 256;
+const TIMEOUT_MS: u32 = 10_000;
+
+/// The parent filesystem's side of `fsys_startup`: what it was sent, and the node it gives.
+struct Parent {
+    realnode: ReceiveRight,
+    openflags: Option<i32>,
+    control: Option<SendRight>,
+    /// Answer the hand-shake with this error instead.
+    refuse: Option<Error>,
+}
+
+impl fsys::Server for Parent {
+    fn fsys_startup(&mut self, _reply: rt::ReplyPort<'_>, _bootstrap: PortName, openflags: i32, control_port: SendRight) -> Result<PortArg> {
+        self.openflags = Some(openflags);
+        self.control = Some(control_port);
+        match self.refuse {
+            Some(error) => Err(error),
+            None => Ok(PortArg::make_send(self.realnode.name())),
+        }
+    }
+}
+
+/// What the translator's thread reports when its serving ends.
+struct Report {
+    ended: Ended,
+    control: PortName,
+    realnode: PortName,
+    /// The names of the translator's task once it ended.
+    names_after: Vec<u32>,
+}
+
+/// A translator task (device server over a memory `wd0`, one serving thread, and the
+/// translator's thread) started by a fake parent in the calling task.
+struct Started {
+    task: Task,
+    server: Arc<DeviceServer<MemoryBackend>>,
+    disk: Arc<MemoryDisk>,
+    parent: Parent,
+    /// The parent's send right to the translator's control port.
+    control: SendRight,
+    translator: JoinHandle<Report>,
+    device_thread: JoinHandle<Error>,
+}
+
+fn task_self() -> PortName {
+    PortName::new(mach::sys::mach_task_self())
+}
+
+fn names() -> Vec<u32> {
+    let (names, _) = mach_port::mach_port_names(task_self()).unwrap();
+    names.as_slice().chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect()
+}
+
+/// Starts the translator's task and plays the parent's half of `fsys_startup`; with `refuse`,
+/// the parent answers with that error and the translator's start must fail.
+fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
+    let task = Task::new();
+    let bootstrap = ReceiveRight::new().unwrap();
+    let bootstrap_there = task.insert_send_right(bootstrap.name()).unwrap();
+    let mut backend = MemoryBackend::default();
+    let disk = backend.add(b"wd0", Geometry::new(512, RECORDS).unwrap()).unwrap();
+    let (server_tx, server_rx) = channel();
+    task.spawn(move || server_tx.send(Arc::new(DeviceServer::new(backend, None).unwrap())).unwrap()).join().unwrap();
+    let server = server_rx.recv().unwrap();
+    let device_thread = {
+        let server = server.clone();
+        task.spawn(move || server.serve())
+    };
+    let (started_tx, started_rx) = channel();
+    let translator = {
+        let server = server.clone();
+        task.spawn(move || {
+            let started = Translator::start(&server, SendRight::from_name(bootstrap_there), O_NORW);
+            let translator = match started {
+                Ok(translator) => translator,
+                Err(error) => {
+                    started_tx.send(Err(error)).unwrap();
+                    return Report { ended: Ended::Failed(error), control: PortName::NULL, realnode: PortName::NULL, names_after: names() };
+                }
+            };
+            let (control, realnode) = (translator.control(), translator.realnode().name());
+            started_tx.send(Ok(())).unwrap();
+            let ended = translator.serve();
+            Report { ended, control, realnode, names_after: names() }
+        })
+    };
+
+    // The parent: one fsys_startup on the bootstrap port, answered.
+    let mut parent = Parent { realnode: ReceiveRight::new().unwrap(), openflags: None, control: None, refuse };
+    let mut request = MsgBuf::<{ fsys::fsys_startup::request::MAX_SIZE }>::new();
+    let mut reply = MsgBuf::<{ fsys::MAX_REPLY_SIZE }>::new();
+    let received = msg::receive(request.as_bytes_mut(), bootstrap.name(), Some(TIMEOUT_MS)).expect("fsys_startup arrives");
+    let Header { id, .. } = Header::read(received).unwrap();
+    assert_eq!(id, fsys::fsys_startup::ID);
+    match fsys::demux(&mut parent, received, reply.as_bytes_mut()) {
+        rt::Demuxed::Reply(size) => msg::send(reply.as_bytes_mut(), size, None).unwrap(),
+        other => panic!("the parent could not answer fsys_startup: {other:?}"),
+    }
+    let outcome = started_rx.recv().unwrap();
+    let control = parent.control.take().expect("fsys_startup carried a control port");
+    let started = Started { task, server, disk, parent, control, translator, device_thread };
+    (started, refuse.map(|_| outcome))
+}
+
+fn start() -> Started {
+    start_with(None).0
+}
+
+impl Started {
+    fn stop(self) -> Report {
+        let report = self.translator.join().unwrap();
+        self.task.terminate();
+        self.device_thread.join().unwrap();
+        report
+    }
+
+    /// `fsys_getroot` as the parent filesystem sends it for a lookup by a user with `uids`.
+    fn getroot(&self, uids: &[u32]) -> Result<(u32, Vec<u8>, SendRight)> {
+        let dotdot = ReceiveRight::new().unwrap();
+        let (retry, name, root) = fsys::fsys_getroot(self.control.name(), PortArg::make_send(dotdot.name()), uids, &[0], 0)?;
+        Ok((retry, name.as_slice().to_vec(), root))
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+#[test]
+fn startup_getroot_then_the_disk_through_the_root_and_goaway_when_closed() {
+    let started = start();
+    assert_eq!(started.parent.openflags, Some(O_NORW), "the node is opened neither for reading nor writing");
+
+    let (retry, retry_name, root) = started.getroot(&[1000, 0]).unwrap();
+    assert_eq!(retry, FS_RETRY_NORMAL);
+    assert_eq!(retry_name, b"", "nothing left to look up");
+
+    // The looked-up port is the device server's master: storeio's `@/dev/rumpdisk:wd0`.
+    let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();
+    let data = pattern(4096, 7);
+    assert_eq!(device::device_write(dev.name(), 0, 16, &data), Ok(4096));
+    assert!(device::device_read(dev.name(), 0, 16, 4096).unwrap().as_slice() == data);
+    assert_eq!(device::device_set_status(dev.name(), DEV_FLUSH_CACHE, &[]), Ok(()));
+    assert_eq!(started.disk.flushes(), 1);
+    assert!(started.disk.durable()[16 * 512..][..4096] == data[..]);
+
+    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Err(EBUSY), "a device is open");
+    assert_eq!(fsys::fsys_goaway(started.control.name(), goaway::NOSYNC), Err(EBUSY));
+    assert_eq!(device::device_close(dev.name()), Ok(()));
+    assert_eq!(started.server.core().open_devices(), 0);
+    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Ok(()), "answered before the translator ends");
+
+    let control = started.control.name();
+    let realnode = started.parent.realnode.name();
+    let after = fsys::fsys_goaway(control, goaway::FORCE).map_err(|e| e.code());
+    assert_eq!(after, Err(MACH_SEND_INVALID_DEST), "the control port died with the goaway");
+    let report = started.stop();
+    assert_eq!(report.ended, Ended::GoneAway { flags: 0 });
+    assert!(realnode.is_valid());
+    assert!(!report.names_after.contains(&report.control.raw()), "control port destroyed");
+    assert!(!report.names_after.contains(&report.realnode.raw()), "realnode released");
+}
+
+#[test]
+fn a_forced_goaway_ends_the_translator_with_a_device_open() {
+    let started = start();
+    let (_, _, root) = started.getroot(&[0]).unwrap();
+    let _dev = device::device_open(root.name(), READ, b"wd0").unwrap();
+    assert_eq!(fsys::fsys_goaway(started.control.name(), goaway::FORCE | goaway::NOSYNC), Ok(()));
+    assert_eq!(started.stop().ended, Ended::GoneAway { flags: goaway::FORCE | goaway::NOSYNC });
+}
+
+#[test]
+fn only_privileged_lookups_get_the_root_and_no_right_is_left_behind() {
+    let started = start();
+    let before = started.task.stats();
+    for uids in [&[][..], &[1000], &[1000, 1001]] {
+        assert_eq!(started.getroot(uids).map(|(_, _, root)| root.name()), Err(EACCES), "{uids:?}");
+    }
+    let (_, _, root) = started.getroot(&[0]).unwrap();
+    drop(root);
+    // Many uids (out of line) work too.
+    let many: Vec<u32> = (1..=3000).chain([0]).collect();
+    assert_eq!(started.getroot(&many).map(|(retry, _, _)| retry), Ok(FS_RETRY_NORMAL));
+    assert_eq!(started.task.stats(), before, "dotdot rights and uid arrays released");
+    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Ok(()));
+    started.stop();
+}
+
+/// A request `encode`d for the control port, sent raw; returns the reply's return code.
+fn call_raw(message: &mut [u8], size: usize) -> i32 {
+    let reply = msg::rpc(message, size, Some(TIMEOUT_MS)).expect("an error reply, not silence");
+    i32::from_le_bytes(reply[HEADER_SIZE + 8..HEADER_SIZE + 12].try_into().unwrap())
+}
+
+#[test]
+fn unknown_and_malformed_requests_get_error_replies_and_serving_goes_on() {
+    let started = start();
+    let control = started.control.name();
+    // A routine of the interface the translator does not serve, and an id of none.
+    assert_eq!(fsys::fsys_getpriv(control).map(|_| ()).map_err(|e| e.code()), Err(MIG_BAD_ID));
+    let mut buf = vec![0u8; 8192];
+    let size = fsys::fsys_goaway::request::encode(&mut buf, control, 0, mach::reply_port()).unwrap();
+    buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&22050i32.to_le_bytes());
+    assert_eq!(call_raw(&mut buf, size), MIG_BAD_ID);
+
+    // A goaway whose flags descriptor lies about its type, and one cut short of its flags.
+    let size = fsys::fsys_goaway::request::encode(&mut buf, control, 0, mach::reply_port()).unwrap();
+    buf[HEADER_SIZE] ^= 0x01;
+    assert_eq!(call_raw(&mut buf, size), MIG_BAD_ARGUMENTS);
+    fsys::fsys_goaway::request::encode(&mut buf, control, 0, mach::reply_port()).unwrap();
+    buf[4..8].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+    assert_eq!(call_raw(&mut buf, HEADER_SIZE), MIG_BAD_ARGUMENTS);
+
+    // A getroot whose uid array descriptor lies about its element size: refused, and the
+    // dotdot right the request carried is destroyed by the loop, not kept.
+    let before = started.task.stats();
+    let dotdot = ReceiveRight::new().unwrap();
+    let size = fsys::fsys_getroot::request::encode(&mut buf, control, PortArg::make_send(dotdot.name()), &[0], &[0], 0, mach::reply_port()).unwrap();
+    let uids_descriptor = HEADER_SIZE + 16; // after dotdot's descriptor and port slot
+    assert_eq!(buf[uids_descriptor + 1], 32, "the uid descriptor's element size");
+    buf[uids_descriptor + 1] = 16;
+    assert_eq!(call_raw(&mut buf, size), MIG_BAD_ARGUMENTS);
+    assert_eq!(started.task.stats(), before, "no right left in the translator");
+
+    // Still serving: a well-formed lookup works, and the goaway ends it.
+    assert_eq!(started.getroot(&[0]).map(|(retry, _, _)| retry), Ok(FS_RETRY_NORMAL));
+    assert_eq!(fsys::fsys_goaway(control, 0), Ok(()));
+    assert_eq!(started.stop().ended, Ended::GoneAway { flags: 0 });
+}
+
+#[test]
+fn a_refused_startup_fails_and_leaves_no_control_port() {
+    const EPERM: Error = hurd_errno(1);
+    let (started, outcome) = start_with(Some(EPERM));
+    assert_eq!(outcome, Some(Err(EPERM)));
+    let dead = fsys::fsys_goaway(started.control.name(), 0).map_err(|e| e.code());
+    assert_eq!(dead, Err(MACH_SEND_INVALID_DEST), "the control port died with the failed start");
+    assert_eq!(started.stop().ended, Ended::Failed(EPERM));
+}
