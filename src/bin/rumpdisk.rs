@@ -27,7 +27,7 @@ use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command, Options};
 use rumpdisk::translator::{Ended, Translator, O_NORW};
 
-/// Threads serving device requests: with more than one, flushes merge while one runs.
+/// Threads serving requests: while one waits for the disk, another can take the next request.
 const SERVING_THREADS: usize = 4;
 
 /// `sysexits.h`: a usage error, a failure to start, and missing privileges.
