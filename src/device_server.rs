@@ -8,6 +8,7 @@
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use mach::interfaces::device::{self as iface, device_set_status};
 use mach::kern::Result;
 use mach::mig_rt::{self as rt, Array, PortArg};
@@ -72,6 +73,8 @@ pub struct DeviceServer<B: Backend> {
     other_port: Once<(ReceiveRight, PortDemux)>,
     /// Work that waits until the server first has nothing to do (see [`DeviceServer::when_idle`]).
     idle_jobs: Mutex<Vec<IdleJob>>,
+    /// Whether a client has opened a device here: until then the server is still starting up.
+    opened_any: AtomicBool,
 }
 
 /// Serves one request of another interface (see [`DeviceServer::serve_port`]).
@@ -92,6 +95,7 @@ impl<B: Backend> DeviceServer<B> {
             upstream,
             other_port: Once::new(),
             idle_jobs: Mutex::new(Vec::new()),
+            opened_any: AtomicBool::new(false),
         })
     }
 
@@ -114,8 +118,11 @@ impl<B: Backend> DeviceServer<B> {
         Ok(())
     }
 
-    /// Runs `job` once no request waits and runnable clients had the processor first: for
-    /// work that must not delay the first answers (starting more serving threads, say).
+    /// Runs `job` once a client has opened a device, no request waits and runnable clients had
+    /// the processor first: for work that must not delay the first answers (starting more
+    /// serving threads, opening the console, say). At boot the next task's `fsys_getpriv` and
+    /// first `device_open` come one after the other; an idle moment between them is not the
+    /// end of the start-up.
     pub fn when_idle(&self, job: IdleJob) {
         self.idle_jobs.lock().push(job);
     }
@@ -147,6 +154,7 @@ impl<B: Backend> DeviceServer<B> {
                 match port.and_then(|port| port.make_send().map(|send| (port, send))) {
                     Ok((port, send)) => {
                         devices.insert(port.name(), (port, device));
+                        self.opened_any.store(true, Ordering::Relaxed);
                         Ok(PortArg::move_send(send))
                     }
                     Err(error) => {
@@ -208,7 +216,8 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
     }
 
     fn has_idle_work(&self) -> bool {
-        self.server.core.has_gathered_flushes() || !self.server.idle_jobs.lock().is_empty()
+        self.server.core.has_gathered_flushes()
+            || (self.server.opened_any.load(Ordering::Relaxed) && !self.server.idle_jobs.lock().is_empty())
     }
 
     /// An empty queue does not yet mean the clients are done: on one processor, with the

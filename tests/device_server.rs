@@ -350,7 +350,7 @@ mod malformed {
 }
 
 #[test]
-fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_an_idle_moment() {
+fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_the_first_open() {
     use rumpdisk::boot::Privileges;
     use std::sync::atomic::{AtomicBool, Ordering};
     let (running, disk) = wd0(1);
@@ -378,6 +378,9 @@ fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_an
     assert!(!idle_job_ran.load(Ordering::SeqCst), "no idle moment yet: the thread blocked before the job came");
     // What the next task does first: its device master is the server's own master port.
     let (_host_priv, master, _task) = mach::interfaces::fsys::fsys_getpriv(bootstrap).unwrap();
+    // The server is idle now, but still starting up: its first open has not come yet.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!idle_job_ran.load(Ordering::SeqCst), "idle work ran before the first device_open");
     let dev = iface::device_open(master.name(), READ | WRITE, b"wd0").unwrap();
     assert_eq!(iface::device_write(dev.name(), 0, 3, &[6; 512]), Ok(512));
     assert_eq!(&disk.contents()[3 * 512..4 * 512], &[6; 512][..]);

@@ -37,9 +37,9 @@ fn main(args: Args<'static>) -> i32 {
         return 64;
     };
     let (host_priv, master) = (PortName::new(host_priv), PortName::new(master));
-    if mach::console::init_log(master, log::LevelFilter::Info).is_err() {
-        return 70;
-    }
+    // The console opens once the first answers are out (or at the first warning): opening it
+    // is the slowest step of the start.
+    mach::console::defer_log(master, log::LevelFilter::Info);
     // The start time `cargo xtask bench` measures the first device_open from.
     log::info!("rumpdisk: started tsc={started_tsc}");
     let server = match start(master, options.flush) {
@@ -55,8 +55,10 @@ fn main(args: Args<'static>) -> i32 {
             return 70;
         }
     }
-    // Not before the first answers: on one processor, starting threads would delay them.
+    // Not before the first answers: on one processor, this work would delay them.
     server.when_idle(Box::new(move || {
+        // Without a console there is nowhere to report that it did not open.
+        let _ = mach::console::open_log();
         for _ in 1..SERVING_THREADS {
             if let Err(error) = mach::thread::spawn(move || {
                 let error = server.serve();

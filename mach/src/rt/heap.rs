@@ -1,5 +1,7 @@
 //! The global allocator: power-of-two size classes carved from `vm_allocate`d chunks, large
-//! blocks straight from `vm_allocate`, all behind one lock.
+//! blocks straight from `vm_allocate`, all behind one lock. Fresh memory is handed out without
+//! being touched first: every page touched costs a zero-fill fault, a large part of a task's
+//! start under TCG.
 
 use crate::sys;
 use core::alloc::{GlobalAlloc, Layout};
@@ -12,13 +14,18 @@ const MAX_CLASS: usize = 2048;
 const CLASSES: usize = (MAX_CLASS / MIN_CLASS).trailing_zeros() as usize + 1;
 const CHUNK_SIZE: usize = 64 * 1024;
 
-/// Heads of the free lists, one per size class; a free block's first word links to the next.
-struct FreeLists([usize; CLASSES]);
+/// Per size class: the head of the list of freed blocks (a free block's first word links to
+/// the next), and the part of the class's newest chunk not handed out yet.
+struct FreeLists {
+    freed: [usize; CLASSES],
+    fresh: [core::ops::Range<usize>; CLASSES],
+}
 
 struct VmHeap(crate::sync::Mutex<FreeLists>);
 
 #[global_allocator]
-static HEAP: VmHeap = VmHeap(crate::sync::Mutex::new(FreeLists([0; CLASSES])));
+static HEAP: VmHeap =
+    VmHeap(crate::sync::Mutex::new(FreeLists { freed: [0; CLASSES], fresh: [const { 0..0 }; CLASSES] }));
 
 fn class_of(layout: &Layout) -> Option<usize> {
     let size = layout.size().max(layout.align()).max(MIN_CLASS).next_power_of_two();
@@ -30,19 +37,26 @@ fn pages(layout: &Layout) -> usize {
 }
 
 impl FreeLists {
-    /// Carve a fresh chunk into blocks of `class`; false if the kernel has no memory.
-    fn refill(&mut self, class: usize) -> bool {
-        let mut chunk = 0;
-        if sys::vm_allocate(sys::mach_task_self(), &mut chunk, CHUNK_SIZE, true) != 0 {
-            return false;
+    /// A block of `class`: a freed one, else the next of the fresh chunk (a new chunk when it
+    /// is used up); None if the kernel has no memory.
+    fn take(&mut self, class: usize) -> Option<usize> {
+        let block = self.freed[class];
+        if block != 0 {
+            // SAFETY: a freed block's first word holds the next freed block.
+            self.freed[class] = unsafe { (block as *const usize).read() };
+            return Some(block);
         }
         let size = MIN_CLASS << class;
-        for block in (chunk..chunk + CHUNK_SIZE).step_by(size).rev() {
-            // SAFETY: `block` is an aligned, unused block of the chunk just allocated.
-            unsafe { (block as *mut usize).write(self.0[class]) };
-            self.0[class] = block;
+        if self.fresh[class].is_empty() {
+            let mut chunk = 0;
+            if sys::vm_allocate(sys::mach_task_self(), &mut chunk, CHUNK_SIZE, true) != 0 {
+                return None;
+            }
+            self.fresh[class] = chunk..chunk + CHUNK_SIZE;
         }
-        true
+        let block = self.fresh[class].start;
+        self.fresh[class].start += size;
+        Some(block)
     }
 }
 
@@ -58,14 +72,19 @@ unsafe impl GlobalAlloc for VmHeap {
             let code = sys::vm_allocate(sys::mach_task_self(), &mut address, pages(&layout), true);
             return if code == 0 { address as *mut u8 } else { ptr::null_mut() };
         };
-        let mut lists = self.0.lock();
-        if lists.0[class] == 0 && !lists.refill(class) {
-            return ptr::null_mut();
+        self.0.lock().take(class).map_or(ptr::null_mut(), |block| block as *mut u8)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees for `alloc` are the same.
+        let block = unsafe { self.alloc(layout) };
+        // Pages of their own come zero-filled from `vm_allocate`: writing zeros would only fault
+        // them in. A size-class block may have been used before.
+        if !block.is_null() && class_of(&layout).is_some() {
+            // SAFETY: the block was just allocated for `layout.size()` bytes.
+            unsafe { block.write_bytes(0, layout.size()) };
         }
-        let block = lists.0[class];
-        // SAFETY: a free block's first word holds the next free block.
-        lists.0[class] = unsafe { (block as *const usize).read() };
-        block as *mut u8
+        block
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
@@ -73,8 +92,8 @@ unsafe impl GlobalAlloc for VmHeap {
             Some(class) => {
                 let mut lists = self.0.lock();
                 // SAFETY: the block came from this class and is no longer in use.
-                unsafe { (block as *mut usize).write(lists.0[class]) };
-                lists.0[class] = block as usize;
+                unsafe { (block as *mut usize).write(lists.freed[class]) };
+                lists.freed[class] = block as usize;
             }
             // SAFETY: the pages came from `vm_allocate` in `alloc` and are no longer in use.
             None => unsafe {
