@@ -67,6 +67,11 @@ impl<R: Registers, C: Clock> Channel<R, C> {
     pub fn read(&mut self, drive: Drive, id: &Identity, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
         let opcode = if id.lba48 { command::READ_SECTORS_EXT } else { command::READ_SECTORS };
         self.transfer(drive, id, opcode, lba, buf.len(), |channel, sector| {
+            if sector == 0 {
+                // The drive is now fetching the first sector: meanwhile, take the page faults
+                // of fresh memory (a reply's out-of-line pages) that the data moves would take.
+                fault_in(buf);
+            }
             channel.wait_for_data(opcode)?;
             let block = &mut buf[sector * SECTOR..][..SECTOR];
             channel.regs.read_sector(block.try_into().expect("one whole sector"));
@@ -241,6 +246,18 @@ impl<R: Registers, C: Clock> Channel<R, C> {
 }
 
 /// Refuses transfers past the drive's end or beyond what its addressing can reach.
+/// Writes every page `buf` spans once (its contents are about to be overwritten).
+fn fault_in(buf: &mut [u8]) {
+    /// The smallest page size of i386 and x86_64.
+    const PAGE: usize = 4096;
+    for byte in buf.iter_mut().step_by(PAGE) {
+        *byte = 0;
+    }
+    if let Some(last) = buf.last_mut() {
+        *last = 0;
+    }
+}
+
 fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
     let sectors = (bytes / SECTOR) as u64;
     let end = lba.checked_add(sectors);
