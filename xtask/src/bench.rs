@@ -343,7 +343,7 @@ impl Results {
             }
         }
         rows.push(Row {
-            measure: "boot to first task output (virtual CPU start → rumpdisk.static's first line)".into(),
+            measure: "boot to the first task (virtual CPU start → rumpdisk.static's main)".into(),
             value: format!("{:.3} s", self.seconds(g.server_started)),
             goal: "— (0.65 s seen before)".into(),
             ratio: None,
@@ -529,25 +529,30 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   *after yielding once to every runnable thread* — the other clients then write and send their
   syncs — or until 64 writes / 4 MiB completed meanwhile. A lone client pays one yield and two
   polls (a few µs). With the yield but a bound of 8 writes the ratio was 0.295; with 64, 0.17–0.19.
-- **Server start → first open (missed, 15–17 ms).** Earlier 24–33 ms: the bench's null-RPC
-  peer booted at the same time, and rumpdisk.static spawned its hand-off thread and 3 serving
-  threads before answering. Now the peer starts after the first open, the bootstrap port is
-  served by the device threads, and the extra threads start at the server's first idle moment.
-  A profile with temporary TSC lines (not kept) of what is left: console open 1.8 ms, start line
-  0.8 ms, I/O ports and the server 2.7 ms, then to the client's first instruction about 3 ms,
-  `fsys_getpriv` 1.3 ms and `device_open(\"wd0\")` 5.7–6.5 ms, of which ATA IDENTIFY is 0.3 ms.
-  The rest is first-run cost under TCG (translating code never run before, first-touch page
-  faults) in both tasks and the kernel paths they are first to use: the second open of the same
-  kind costs 0.2 ms.
-- **Throughput at 512 B–4 KiB (4 KiB reads missed, 0.85–0.89×).** Each server request costs two
-  messages and the kernel's out-of-line copy of the data on top of the same PIO transfer. For a
-  read the server allocates the reply page, faults it in while the drive fills it, and the
-  kernel moves it to the client, which faults it in and deallocates it: about 75 µs of VM work
-  under TCG against 15 µs for a null RPC, whatever the size up to a page. Writes cost half of
-  that. From 16 KiB up both are within the goal.
-- **Round trip against the null RPC (missed, 4–5.8×).** A 1-byte `device_read_inband` makes the
+- **Server start → first open (met: 8.0–8.8 ms in 7 runs; 15–17 ms before).** Profiled with
+  temporary TSC marks in both tasks (not kept). Before the server could wait in `mach_msg` (and
+  so before the next task could run on the one CPU) it opened the console (a first-time kernel
+  path: 2.0–2.8 ms) and printed its start line (0.8 ms); and its 3 extra serving threads (about
+  1.1 ms each) started at its first idle moment, which falls between the next task's
+  `fsys_getpriv` and its first `device_open`. Now log records wait in a bounded buffer until the
+  console opens at the first idle moment after a device is open (a warning or an error opens it
+  at once), and the extra threads start then too. The heap no longer writes a free-list link
+  into every block of a fresh 64 KiB chunk (16 zero-fill faults per size class), nor zeros into
+  fresh pages. Left: the I/O port grant 1.5 ms, the first run of the kernel paths the next task
+  uses (its start, `fsys_getpriv`, the open's port right) and the open itself (IDENTIFY 0.3 ms).
+  A pause of about 5 ms that no task of ours causes shows up at about 9.4 ms after the server's
+  start, in whatever runs then (IDENTIFY's port I/O, a console write, an RPC), with 128 MiB and
+  1 GiB of guest memory too; now the first answer comes before it.
+- **Throughput at 512 B–4 KiB (4 KiB reads at the goal's edge: 0.887–0.911× in 5 runs).** Each
+  server request costs two messages and the kernel's out-of-line copy of the data on top of the
+  same PIO transfer. For a read the server allocates the reply page and faults it in, and the
+  kernel moves it to the client, which faults it in and deallocates it: 50–60 µs more than the
+  direct driver under TCG, against 15 µs for a null RPC, whatever the size up to a page. The
+  driver now takes the reply page's fault while the drive fetches the first sector (0.87–0.89×
+  before). Writes cost less. From 16 KiB up both are well within the goal.
+- **Round trip against the null RPC (missed, 4.3–5.8×).** A 1-byte `device_read_inband` makes the
   drive read a whole sector. The server's own part (round trip − the direct driver's read of the
-  same sector) is 1.2–1.3 null RPCs, within the goal; the sector read is 46–68 µs. Measured
+  same sector) is 0.5–1.3 null RPCs, within the goal; the sector read is 46–68 µs. Measured
   inside it (temporary lines, not kept): the 256 data-port reads take 11 µs and a status read
   0.05 µs, so most of the rest is QEMU completing the read of the image file (its AIO thread pool
   and main loop) while the driver polls. Pausing 2 µs between status polls changed nothing;
@@ -579,16 +584,17 @@ const METHOD: &str = "
   rumpdisk.static on a disk logged by QEMU `blklogwrites`. Requests = the syncs the clients
   reported (returned or failed: each is one `device_set_status(DEV_FLUSH_CACHE)`); flushes = FLUSH
   entries in the device log (QEMU's own flush when the VM ends included). The barrier checker must accept the log (every crash point replayed).
-- **Server start → first open.** rumpdisk.static logs the TSC read at the top of its `main`;
-  the bench task reads it right after its first `device_open(\"wd0\")` returns (its first RPC to the
+- **Server start → first open.** rumpdisk.static logs the TSC read at the top of its `main` (the
+  line itself goes out once the console opens, after the first answers); the bench task reads it
+  right after its first `device_open(\"wd0\")` returns (its first RPC to the
   server), which includes the server's ATA IDENTIFY of the drive.
 - **Round trip against the null RPC.** Medians of 10 000 calls each: `device_read_inband` of 1
   and of 512 bytes of `wd0` through rumpdisk.static; the direct driver's read of that sector;
   `device_get_status(DEV_GET_SIZE)` of `wd0`, which the server answers without the drive; the same message to a peer task that answers with one
   byte and no work (the null RPC between tasks, the goal's baseline); `mach_port_get_refs` to the
   kernel.
-- **Boot to first output.** The TSC rumpdisk.static reads at its start (the first task to print):
-  the time from the virtual CPU's start (GRUB, GNU Mach, the boot script) to the first task line.
+- **Boot to the first task.** The TSC rumpdisk.static reads at the top of its `main` (the first
+  task to run): the time from the virtual CPU's start (GRUB, GNU Mach, the boot script) to it.
   QEMU's own process start-up before the CPU runs is not counted: checked on 2026-11-23 by
   timestamping the console on the host, the line came 0.09–0.10 s later after spawning QEMU
   than its TSC says.
