@@ -8,7 +8,7 @@
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use mach::interfaces::device::{self as iface, device_set_status};
 use mach::kern::Result;
 use mach::mig_rt::{self as rt, Array, PortArg};
@@ -75,7 +75,14 @@ pub struct DeviceServer<B: Backend> {
     idle_jobs: Mutex<Vec<IdleJob>>,
     /// Whether a client has opened a device here: until then the server is still starting up.
     opened_any: AtomicBool,
+    /// Requests served since the first open while idle jobs waited (see [`IDLE_JOB_PATIENCE`]).
+    served_while_jobs_wait: AtomicUsize,
 }
+
+/// Requests after the first open that idle jobs wait for an idle moment at most: a client
+/// streaming requests one after another never leaves the server idle, and the console's held
+/// records and the extra threads must not wait for ever.
+pub const IDLE_JOB_PATIENCE: usize = 64;
 
 /// Serves one request of another interface (see [`DeviceServer::serve_port`]).
 pub type PortDemux = Box<dyn Fn(&[u8], &mut [u8]) -> msg::Disposition + Send + Sync>;
@@ -96,6 +103,7 @@ impl<B: Backend> DeviceServer<B> {
             other_port: Once::new(),
             idle_jobs: Mutex::new(Vec::new()),
             opened_any: AtomicBool::new(false),
+            served_while_jobs_wait: AtomicUsize::new(0),
         })
     }
 
@@ -122,9 +130,21 @@ impl<B: Backend> DeviceServer<B> {
     /// the processor first: for work that must not delay the first answers (starting more
     /// serving threads, opening the console, say). At boot the next task's `fsys_getpriv` and
     /// first `device_open` come one after the other; an idle moment between them is not the
-    /// end of the start-up.
+    /// end of the start-up. Without an idle moment, the job runs before the
+    /// [`IDLE_JOB_PATIENCE`]th request after the first open.
     pub fn when_idle(&self, job: IdleJob) {
         self.idle_jobs.lock().push(job);
+    }
+
+    fn has_idle_jobs(&self) -> bool {
+        self.opened_any.load(Ordering::Relaxed) && !self.idle_jobs.lock().is_empty()
+    }
+
+    fn run_idle_jobs(&self) {
+        let jobs = core::mem::take(&mut *self.idle_jobs.lock());
+        for job in jobs {
+            job();
+        }
     }
 
     pub fn handle(&self) -> Handle<'_, B> {
@@ -207,6 +227,12 @@ impl<B: Backend> Handle<'_, B> {
 impl<B: Backend> msg::Demux for Handle<'_, B> {
     fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
         self.yielded = false;
+        if self.server.has_idle_jobs()
+            && self.server.served_while_jobs_wait.fetch_add(1, Ordering::Relaxed) + 1 >= IDLE_JOB_PATIENCE
+        {
+            // Overdue: before this request, after the previous one's reply went out.
+            self.server.run_idle_jobs();
+        }
         if let Some((port, demux)) = self.server.other_port.get() {
             if msg::Header::read(request).is_some_and(|header| header.local == port.name()) {
                 return demux(request, reply);
@@ -216,8 +242,7 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
     }
 
     fn has_idle_work(&self) -> bool {
-        self.server.core.has_gathered_flushes()
-            || (self.server.opened_any.load(Ordering::Relaxed) && !self.server.idle_jobs.lock().is_empty())
+        self.server.core.has_gathered_flushes() || self.server.has_idle_jobs()
     }
 
     /// An empty queue does not yet mean the clients are done: on one processor, with the
@@ -232,10 +257,7 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
             return;
         }
         self.server.core.start_gathered_flushes();
-        let jobs = core::mem::take(&mut *self.server.idle_jobs.lock());
-        for job in jobs {
-            job();
-        }
+        self.server.run_idle_jobs();
     }
 }
 

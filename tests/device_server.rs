@@ -310,6 +310,43 @@ mod malformed {
     }
 
     #[test]
+    fn idle_jobs_run_before_the_patience_th_request_when_the_server_is_never_idle() {
+        use rumpdisk::device_server::IDLE_JOB_PATIENCE;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (backend, _disk) = memory(b"wd0", 64);
+        let server = DeviceServer::new(backend, None).unwrap();
+        let master = server.master().name();
+        let ran = Arc::new(AtomicBool::new(false));
+        let job_ran = ran.clone();
+        server.when_idle(Box::new(move || job_ran.store(true, Ordering::SeqCst)));
+        let mut handle = server.handle();
+        let mut reply = vec![0u8; iface::MAX_REPLY_SIZE];
+        let mut serve = |request: &[u8], reply: &mut [u8]| mach::msg::Demux::demux(&mut handle, request, reply);
+
+        let mut open = vec![0u8; iface::device_open::request::MAX_SIZE];
+        // Requests before the first open do not count: the server is starting up.
+        for _ in 0..IDLE_JOB_PATIENCE {
+            let size = iface::device_open::request::encode(&mut open, master, READ, b"nothing", PortName::NULL).unwrap();
+            as_received(&mut open, master);
+            serve(&open[..size], &mut reply);
+        }
+        assert!(!ran.load(Ordering::SeqCst));
+        let size = iface::device_open::request::encode(&mut open, master, READ, b"wd0", PortName::NULL).unwrap();
+        as_received(&mut open, master);
+        serve(&open[..size], &mut reply);
+        let device = iface::device_open::reply::decode(&reply).unwrap();
+        let mut status = vec![0u8; iface::device_get_status::request::MAX_SIZE];
+        let size = iface::device_get_status::request::encode(&mut status, device, flavor::DEV_GET_SIZE, 2, PortName::NULL).unwrap();
+        as_received(&mut status, device);
+        for served in 1..IDLE_JOB_PATIENCE {
+            serve(&status[..size], &mut reply);
+            assert!(!ran.load(Ordering::SeqCst), "ran after {served} requests, before an idle moment or the bound");
+        }
+        serve(&status[..size], &mut reply);
+        assert!(ran.load(Ordering::SeqCst), "still waiting after {IDLE_JOB_PATIENCE} requests");
+    }
+
+    #[test]
     fn bad_requests_get_error_replies_and_change_nothing() {
         let (backend, disk) = memory(b"wd0", 64);
         let server = DeviceServer::new(backend, None).unwrap();
