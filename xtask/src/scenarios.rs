@@ -217,17 +217,17 @@ pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
 /// the client's first sync must report `EIO` — a failed flush is never success — and later
 /// syncs succeed.
 pub fn store_wd0_flush_fails(tasks: &Path) -> Result<Scenario, Error> {
-    store_through_rumpdisk(tasks, "store-wd0-flush-fails", &[], "sync=first-fails", true)
+    store_through_rumpdisk(tasks, "store-wd0-flush-fails", &[], "sync=first-fails", Some(1))
 }
 
 /// The store client through a rumpdisk that does not know `DEV_FLUSH_CACHE` (`--flush=refuse`,
 /// as Debian's packaged hurd): every sync must report `EOPNOTSUPP`, never success.
 pub fn store_wd0_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
-    store_through_rumpdisk(tasks, "store-wd0-refusing-flush", &["--flush=refuse"], "sync=unsupported", false)
+    store_through_rumpdisk(tasks, "store-wd0-refusing-flush", &["--flush=refuse"], "sync=unsupported", None)
 }
 
 /// store-tests as the next task of rumpdisk.static (started with `server` options) on `device:wd0`.
-fn store_through_rumpdisk(tasks: &Path, name: &str, server: &[&str], expect: &str, fail_first_flush: bool) -> Result<Scenario, Error> {
+fn store_through_rumpdisk(tasks: &Path, name: &str, server: &[&str], expect: &str, fail_flush: Option<u32>) -> Result<Scenario, Error> {
     let image = disk_image(name)?;
     let words = ["master=bootstrap", "disk=wd0", expect, "$(store-task=task-create)"];
     Ok(Scenario {
@@ -238,7 +238,7 @@ fn store_through_rumpdisk(tasks: &Path, name: &str, server: &[&str], expect: &st
             &["rumpdisk-task", "store-task"],
             1,
         ),
-        disks: vec![Disk { fail_first_flush, ..Disk::fresh(image, DISK_SECTORS) }],
+        disks: vec![Disk { fail_flush, ..Disk::fresh(image, DISK_SECTORS) }],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
@@ -330,7 +330,8 @@ pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Resul
 /// Which device error a fault scenario injects under the barrier workload.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// The first flush fails (QEMU blkdebug `flush_to_disk`): that sync must return EIO.
+    /// The third flush to reach the disk fails (QEMU blkdebug `flush_to_disk`): the syncs it
+    /// answers must return EIO, those before it succeed.
     Flush,
     /// A write of client 0's round 2 fails: that write must return EIO and the round never sync.
     Write,
@@ -345,7 +346,8 @@ pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
     let mut scenario = barrier(tasks, name, &["clients=2", &format!("rounds={rounds}"), &format!("sectors={sectors}")], Barrier::Honoured)?;
     let disk = &mut scenario.disks[0];
     match fault {
-        Fault::Flush => disk.fail_first_flush = true,
+        // Not the first: the syncs answered before the failure must have succeeded.
+        Fault::Flush => disk.fail_flush = Some(FAILING_FLUSH),
         // Client 0's round 2 starts at this sector (tasks/src/bin/barrier.rs: DATA_BASE + round × sectors).
         Fault::Write => disk.fail_write_at_sector = Some(1024 + 2 * sectors),
     }
@@ -358,18 +360,39 @@ pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
         }
         let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
         let reported = crate::barrier::check::Console::parse(&text);
-        let eio = i64::from(store::Errno::EIO.0);
-        let failures = match fault {
-            Fault::Flush => &reported.failed,
-            Fault::Write => &reported.write_failed,
-        };
-        match failures.values().next() {
-            None => Err("no client reported the injected error".into()),
-            Some(&errno) if errno != eio => Err(format!("the injected error came back as errno {errno:#x}, not EIO")),
-            Some(_) => Ok(()),
-        }
+        println!("  {name}: {} rounds synced, {} syncs and {} writes failed", reported.synced.len(), reported.failed.len(), reported.write_failed.len());
+        fault_reported(&reported, fault)
     }));
     Ok(scenario)
+}
+
+/// Which flush `barrier-flush-error` fails: the first two cover rounds before the failure.
+const FAILING_FLUSH: u32 = 3;
+
+/// What the clients reported under `fault` is right: the error came back as EIO, no round whose
+/// write or sync failed was reported synced, nor any later round of that client (it stops);
+/// and with a failed flush, the rounds flushed before it were reported synced.
+fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Result<(), String> {
+    let failures = match fault {
+        Fault::Flush => &reported.failed,
+        Fault::Write => &reported.write_failed,
+    };
+    if failures.is_empty() {
+        return Err("no client reported the injected error".into());
+    }
+    let eio = i64::from(store::Errno::EIO.0);
+    for (failed, &errno) in failures {
+        if errno != eio {
+            return Err(format!("{failed}: the injected error came back as errno {errno:#x}, not EIO"));
+        }
+        if let Some(synced) = reported.synced.iter().find(|r| r.client == failed.client && r.round >= failed.round) {
+            return Err(format!("{synced} reported synced, but {failed} failed"));
+        }
+    }
+    if fault == Fault::Flush && reported.synced.is_empty() {
+        return Err(format!("no round synced before flush {FAILING_FLUSH} failed"));
+    }
+    Ok(())
 }
 
 /// The seed's own check, automated: SIGKILL QEMU right after a sync is reported (no shutdown
@@ -439,4 +462,40 @@ pub fn all() -> Result<Vec<Scenario>, Error> {
         barrier_fault(&tasks, Fault::Write)?,
         barrier_killed(&tasks)?,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::barrier::check::{Console, Round};
+
+    fn console(synced: &[(u32, u32)], failed: &[(u32, u32, i64)]) -> Console {
+        let mut console = Console::default();
+        console.synced = synced.iter().map(|&(client, round)| Round { client, round }).collect();
+        console.failed = failed.iter().map(|&(client, round, errno)| (Round { client, round }, errno)).collect();
+        console
+    }
+
+    #[test]
+    fn a_failed_flush_is_eio_after_good_syncs_and_nothing_after_it_is_synced() {
+        let eio = i64::from(store::Errno::EIO.0);
+        assert_eq!(fault_reported(&console(&[(0, 0), (1, 0), (0, 1)], &[(0, 2, eio), (1, 1, eio)]), Fault::Flush), Ok(()));
+        assert!(fault_reported(&console(&[(0, 0)], &[]), Fault::Flush).unwrap_err().contains("no client reported"));
+        assert!(fault_reported(&console(&[(0, 0)], &[(0, 1, 5)]), Fault::Flush).unwrap_err().contains("not EIO"));
+        assert!(fault_reported(&console(&[], &[(0, 0, eio)]), Fault::Flush).unwrap_err().contains("no round synced"));
+        let late = fault_reported(&console(&[(0, 0), (0, 3)], &[(0, 2, eio)]), Fault::Flush).unwrap_err();
+        assert!(late.contains("client 0 round 3 reported synced"), "{late}");
+        let same = fault_reported(&console(&[(1, 2)], &[(1, 2, eio)]), Fault::Flush).unwrap_err();
+        assert!(same.contains("client 1 round 2 reported synced"), "{same}");
+    }
+
+    #[test]
+    fn a_failed_write_never_syncs_its_round() {
+        let eio = i64::from(store::Errno::EIO.0);
+        let mut reported = console(&[(0, 0), (0, 1), (1, 0)], &[]);
+        reported.write_failed.insert(Round { client: 0, round: 2 }, eio);
+        assert_eq!(fault_reported(&reported, Fault::Write), Ok(()));
+        reported.synced.insert(Round { client: 0, round: 2 });
+        assert!(fault_reported(&reported, Fault::Write).is_err());
+    }
 }

@@ -40,8 +40,9 @@ pub struct Disk {
     pub fresh_sectors: Option<u64>,
     /// Record every write and flush in this dm-log-writes file (QEMU `blklogwrites`).
     pub write_log: Option<PathBuf>,
-    /// Make the first flush fail with EIO (QEMU `blkdebug`, above the write log).
-    pub fail_first_flush: bool,
+    /// Make the Nth flush that reaches the disk fail with EIO, 1 being the first (QEMU
+    /// `blkdebug`, above the write log; QEMU skips flushes with no write since the last one).
+    pub fail_flush: Option<u32>,
     /// Make the first write to this sector fail with EIO.
     pub fail_write_at_sector: Option<u64>,
 }
@@ -49,12 +50,12 @@ pub struct Disk {
 impl Disk {
     /// A zeroed image of `sectors` sectors at `image`, no log, no injected error.
     pub fn fresh(image: PathBuf, sectors: u64) -> Disk {
-        Disk { image, fresh_sectors: Some(sectors), write_log: None, fail_first_flush: false, fail_write_at_sector: None }
+        Disk { image, fresh_sectors: Some(sectors), write_log: None, fail_flush: None, fail_write_at_sector: None }
     }
 
     /// The blkdebug rules file of drive `index`, when the disk injects errors.
     fn blkdebug_rules_file(&self, index: usize) -> Option<PathBuf> {
-        (self.fail_first_flush || self.fail_write_at_sector.is_some())
+        (self.fail_flush.is_some() || self.fail_write_at_sector.is_some())
             .then(|| self.image.with_extension(format!("blkdebug{index}.conf")))
     }
 }
@@ -187,8 +188,14 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
 /// The blkdebug rules for `disk`'s injected errors.
 pub fn blkdebug_rules(disk: &Disk) -> String {
     let mut rules = String::new();
-    if disk.fail_first_flush {
-        rules += "[inject-error]\nevent = \"flush_to_disk\"\niotype = \"flush\"\nerrno = \"5\"\nonce = \"on\"\n\n";
+    if let Some(nth) = disk.fail_flush {
+        // blkdebug starts in state 1; each flush moves it on, and the rule fires in state N.
+        for state in 1..nth {
+            rules += &format!("[set-state]\nevent = \"flush_to_disk\"\nstate = \"{state}\"\nnew_state = \"{}\"\n\n", state + 1);
+        }
+        rules += &format!(
+            "[inject-error]\nevent = \"flush_to_disk\"\nstate = \"{nth}\"\niotype = \"flush\"\nerrno = \"5\"\nonce = \"on\"\n\n"
+        );
     }
     if let Some(sector) = disk.fail_write_at_sector {
         rules += &format!(
@@ -380,11 +387,25 @@ mod tests {
 
     #[test]
     fn disk_stack_puts_blkdebug_above_the_write_log() {
-        let disk = Disk { write_log: Some("w.log".into()), fail_first_flush: true, ..Disk::fresh("d.img".into(), 8) };
+        let disk = Disk { write_log: Some("w.log".into()), fail_flush: Some(1), ..Disk::fresh("d.img".into(), 8) };
         let args = disk_args(&disk, 0).join(" ");
         let (log, dbg, raw) = (args.find("blklogwrites").unwrap(), args.find("blkdebug").unwrap(), args.find("driver=raw").unwrap());
         assert!(log < dbg && dbg < raw, "{args}");
         assert!(args.contains("image=blw0") && args.contains("file=dbg0") && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0,write-cache=on"));
         assert!(blkdebug_rules(&disk).contains("event = \"flush_to_disk\""));
+    }
+
+    #[test]
+    fn a_later_flush_fails_through_blkdebug_states() {
+        let first = Disk { fail_flush: Some(1), ..Disk::fresh("d.img".into(), 8) };
+        assert!(!blkdebug_rules(&first).contains("[set-state]"));
+        assert!(blkdebug_rules(&first).contains("state = \"1\"\niotype = \"flush\""));
+        let third = Disk { fail_flush: Some(3), ..Disk::fresh("d.img".into(), 8) };
+        let rules = blkdebug_rules(&third);
+        assert_eq!(rules.matches("[set-state]").count(), 2, "{rules}");
+        assert!(rules.contains("state = \"1\"\nnew_state = \"2\""));
+        assert!(rules.contains("state = \"2\"\nnew_state = \"3\""));
+        assert_eq!(rules.matches("[inject-error]").count(), 1);
+        assert!(rules.contains("[inject-error]\nevent = \"flush_to_disk\"\nstate = \"3\"\niotype = \"flush\"\nerrno = \"5\"\nonce = \"on\""));
     }
 }
