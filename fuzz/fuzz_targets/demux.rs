@@ -4,15 +4,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-mod c_stubs {
-    //! The one name `rust_stubs.rs` takes from the conformance harness.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Abi {
-        X86_64,
-        I686,
-    }
-}
-
 #[path = "../../mach/tests/gnu_mig/rust_stubs.rs"]
 #[allow(dead_code)]
 mod rust_stubs;

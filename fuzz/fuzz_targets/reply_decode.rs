@@ -5,20 +5,11 @@
 
 use libfuzzer_sys::fuzz_target;
 
-mod c_stubs {
-    //! The one name `rust_stubs.rs` takes from the conformance harness.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Abi {
-        X86_64,
-        I686,
-    }
-}
-
 #[path = "../../mach/tests/gnu_mig/rust_stubs.rs"]
 #[allow(dead_code)]
 mod rust_stubs;
 
-use c_stubs::Abi;
+use mig::layout::Abi;
 
 fuzz_target!(|message: &[u8]| {
     let both = rust_stubs::ROUTINES.iter().flat_map(|r| [(Abi::X86_64, r), (Abi::I686, r)]);

@@ -49,6 +49,10 @@ impl Abi {
             Abi::I686 => 32,
         }
     }
+    /// Bytes of a pointer, as C sees it in this ABI.
+    pub fn pointer_size(self) -> usize {
+        self.word_bits() as usize / 8
+    }
     /// Offset of the return code in a reply (after the header and its descriptor).
     pub fn retcode_offset(self) -> u32 {
         self.header_size() + self.descriptor_size(false)

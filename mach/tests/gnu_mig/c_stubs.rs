@@ -39,16 +39,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-/// The two message ABIs GNU Mach speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Abi {
-    X86_64,
-    I686,
+pub use mig::layout::Abi;
+
+/// Where each ABI's GNU MIG, headers and C compiler are: the harness's view of an [`Abi`].
+trait Toolchain {
+    fn sysroot_dir(self) -> &'static str;
+    fn multiarch(self) -> &'static str;
+    fn migcom(self) -> &'static str;
+    /// The folder of `mach_i386.defs` under `mach/`.
+    fn machine(self) -> &'static str;
+    fn gcc_flags(self) -> &'static [&'static str];
 }
 
-impl Abi {
-    pub const ALL: [Abi; 2] = [Abi::X86_64, Abi::I686];
-
+impl Toolchain for Abi {
     fn sysroot_dir(self) -> &'static str {
         match self {
             Abi::X86_64 => "amd64",
@@ -67,7 +70,6 @@ impl Abi {
             Abi::I686 => "i686-gnu-migcom",
         }
     }
-    /// The folder of `mach_i386.defs` under `mach/`.
     fn machine(self) -> &'static str {
         match self {
             Abi::X86_64 => "x86_64",
@@ -78,12 +80,6 @@ impl Abi {
         match self {
             Abi::X86_64 => &[],
             Abi::I686 => &["-m32"],
-        }
-    }
-    pub fn pointer_size(self) -> usize {
-        match self {
-            Abi::X86_64 => 8,
-            Abi::I686 => 4,
         }
     }
 }
