@@ -528,8 +528,8 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   now gathers: a request waits (a deferred reply) until the serving loop finds no request left
   *after yielding once to every runnable thread* — the other clients then write and send their
   syncs — or until 64 writes / 4 MiB completed meanwhile. A lone client pays one yield and two
-  polls (a few µs). With the yield but a bound of 8 writes the ratio was 0.295; with 64, 0.17–0.19.
-- **Server start → first open (met: 8.0–8.8 ms in 7 runs; 15–17 ms before).** Profiled with
+  polls (a few µs). With the yield but a bound of 8 writes the ratio was 0.295; with 64, 0.17–0.20.
+- **Server start → first open (met: 8.0–8.8 ms in 8 runs; 15–17 ms before).** Profiled with
   temporary TSC marks in both tasks (not kept). Before the server could wait in `mach_msg` (and
   so before the next task could run on the one CPU) it opened the console (a first-time kernel
   path: 2.0–2.8 ms) and printed its start line (0.8 ms); and its 3 extra serving threads (about
@@ -543,7 +543,7 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   A pause of about 5 ms that no task of ours causes shows up at about 9.4 ms after the server's
   start, in whatever runs then (IDENTIFY's port I/O, a console write, an RPC), with 128 MiB and
   1 GiB of guest memory too; now the first answer comes before it.
-- **Throughput at 512 B–4 KiB (4 KiB reads at the goal's edge: 0.887–0.911× in 5 runs).** Each
+- **Throughput at 512 B–4 KiB (4 KiB reads at the goal's edge: 0.887–0.911× in 6 runs).** Each
   server request costs two messages and the kernel's out-of-line copy of the data on top of the
   same PIO transfer. For a read the server allocates the reply page and faults it in, and the
   kernel moves it to the client, which faults it in and deallocates it: 50–60 µs more than the
@@ -552,7 +552,7 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   before). Writes cost less. From 16 KiB up both are well within the goal.
 - **Round trip against the null RPC (missed, 4.3–5.8×).** A 1-byte `device_read_inband` makes the
   drive read a whole sector. The server's own part (round trip − the direct driver's read of the
-  same sector) is 0.5–1.3 null RPCs, within the goal; the sector read is 46–68 µs. Measured
+  same sector) is 0.5–1.6 null RPCs, within the goal; the sector read is 46–68 µs. Measured
   inside it (temporary lines, not kept): the 256 data-port reads take 11 µs and a status read
   0.05 µs, so most of the rest is QEMU completing the read of the image file (its AIO thread pool
   and main loop) while the driver polls. Pausing 2 µs between status polls changed nothing;
