@@ -162,30 +162,39 @@ impl log::Log for ConsoleLog {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let mut device = PortName::new(LOG_DEVICE.load(Ordering::Relaxed));
-        if !device.is_valid() {
-            let deferred = LOG_MASTER.load(Ordering::Relaxed) != 0;
-            if !deferred {
-                return;
-            }
-            if record.level() > log::Level::Warn {
-                let mut line = LineBuf { bytes: [0; INBAND_MAX], len: 0, cut: false };
-                let _ = write_record(&mut line, record);
-                HELD.lock().push_line(line.text());
-                return;
-            }
-            // A warning or an error goes out now, after what was held.
-            if open_log().is_err() {
-                return;
-            }
-            device = PortName::new(LOG_DEVICE.load(Ordering::Relaxed));
-        }
+        let Some(device) = console_for(record) else { return };
         let mut out = ChunkWriter { device, buf: [0; INBAND_MAX], len: 0 };
         let _ = write_record(&mut out, record);
         out.flush();
     }
 
     fn flush(&self) {}
+}
+
+/// The console to write `record` to now; None when the record was held until the console
+/// opens (or there is no console to write to).
+fn console_for(record: &log::Record<'_>) -> Option<PortName> {
+    let open = || Some(PortName::new(LOG_DEVICE.load(Ordering::Relaxed))).filter(|device| device.is_valid());
+    if let Some(device) = open() {
+        return Some(device);
+    }
+    if LOG_MASTER.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    if record.level() <= log::Level::Warn {
+        // A warning or an error goes out now, after what was held.
+        open_log().ok()?;
+        return open();
+    }
+    let mut held = HELD.lock();
+    // Again under the lock: the console may have opened (and written what was held) meanwhile.
+    if let Some(device) = open() {
+        return Some(device);
+    }
+    let mut line = LineBuf { bytes: [0; INBAND_MAX], len: 0, cut: false };
+    let _ = write_record(&mut line, record);
+    held.push_line(line.text());
+    None
 }
 
 fn write_record(out: &mut impl Write, record: &log::Record<'_>) -> fmt::Result {
