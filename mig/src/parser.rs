@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(s.routines.len(), 4);
         let open = s.routines[0].as_ref().unwrap();
         assert_eq!(open.args[0].kind, ArgKind::RequestPort);
-        assert_eq!(open.args[1].ty.unsigned, true);
+        assert!(open.args[1].ty.unsigned);
         assert_eq!(open.args[2].ty.element_bits, 1024);
         assert!(s.routines[1].is_none());
         let tell = s.routines[2].as_ref().unwrap();

@@ -33,7 +33,7 @@ fn number_after(text: &str, marker: &str) -> Option<u32> {
 
 fn field(block: &str, name: &str) -> u32 {
     let rest = &block[block.find(name).unwrap_or_else(|| panic!("{name} in {block}")) + name.len()..];
-    let value = rest.trim_start_matches(|c: char| c == ' ' || c == '=' || c == '\t');
+    let value = rest.trim_start_matches([' ', '=', '\t']);
     let value = value.trim_start_matches("(unsigned char) ").trim_start_matches("(unsigned short) ");
     let token = &value[..value.find(',').unwrap()];
     match token {

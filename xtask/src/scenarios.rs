@@ -470,10 +470,11 @@ mod tests {
     use crate::barrier::check::{Console, Round};
 
     fn console(synced: &[(u32, u32)], failed: &[(u32, u32, i64)]) -> Console {
-        let mut console = Console::default();
-        console.synced = synced.iter().map(|&(client, round)| Round { client, round }).collect();
-        console.failed = failed.iter().map(|&(client, round, errno)| (Round { client, round }, errno)).collect();
-        console
+        Console {
+            synced: synced.iter().map(|&(client, round)| Round { client, round }).collect(),
+            failed: failed.iter().map(|&(client, round, errno)| (Round { client, round }, errno)).collect(),
+            ..Console::default()
+        }
     }
 
     #[test]
