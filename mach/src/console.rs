@@ -5,8 +5,8 @@ use crate::interfaces::constants::D_WRITE;
 use crate::interfaces::device;
 use crate::kern::Result;
 use crate::port::{PortName, SendRight};
-use core::fmt::{self, Write};
 use crate::sync::Mutex;
+use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// `device_write_inband` carries at most this many bytes per call.

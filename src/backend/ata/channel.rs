@@ -245,7 +245,6 @@ impl<R: Registers, C: Clock> Channel<R, C> {
     }
 }
 
-/// Refuses transfers past the drive's end or beyond what its addressing can reach.
 /// Writes every page `buf` spans once (its contents are about to be overwritten).
 fn fault_in(buf: &mut [u8]) {
     /// The smallest page size of i386 and x86_64.
@@ -258,6 +257,7 @@ fn fault_in(buf: &mut [u8]) {
     }
 }
 
+/// Refuses transfers past the drive's end or beyond what its addressing can reach.
 fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
     let sectors = (bytes / SECTOR) as u64;
     let end = lba.checked_add(sectors);
