@@ -49,11 +49,19 @@ interfaces! {
     notify;
     /// `mach/exc.defs` (2400): exception messages, e.g. a thread's fault.
     exc;
-    /// The project's `defs/fsys.defs` (22000): the Hurd's `fsys_getpriv` and `fsys_init` for the
-    /// boot hand-off.
+    /// The project's `defs/fsys.defs` (22000): the Hurd's `fsys_startup`, `fsys_getroot`,
+    /// `fsys_goaway`, `fsys_getpriv` and `fsys_init` (translator role and boot hand-off).
     fsys;
     /// The project's `defs/startup_notify.defs` (29500): the Hurd's `startup_dosync`.
     startup_notify;
+    /// The project's `defs/fs.defs` (20000): the Hurd's `dir_lookup` and `file_set_translator`.
+    fs;
+    /// The project's `defs/startup.defs` (29000): the Hurd's `startup_essential_task` and
+    /// `startup_request_notification`.
+    startup;
+    /// The project's `defs/process.defs` (24000): the Hurd's `proc_mark_exec` and
+    /// `proc_task2proc`.
+    process;
 }
 
 #[cfg(test)]

@@ -169,8 +169,9 @@ fn check(defs: &str) {
 
 #[test]
 fn project_interfaces_match_gnu_mig() {
-    check_file("fsys.defs", true, &[]);
-    check_file("startup_notify.defs", true, &[]);
+    for defs in ["fsys.defs", "startup_notify.defs", "fs.defs", "startup.defs", "process.defs"] {
+        check_file(defs, true, &[]);
+    }
 }
 
 #[test]
