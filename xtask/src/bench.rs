@@ -29,23 +29,38 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     match args {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
         [vm] if vm == "vm" => vm_goals(),
-        other => Err(Error::new(format!("`bench` takes `vm`, `mig` or nothing (got {other:?})"))),
+        other => Err(Error::new(format!(
+            "`bench` takes `vm`, `mig` or nothing (got {other:?})"
+        ))),
     }
 }
 
 /// The speed goals on GNU Mach, into docs/bench.md and its plot.
 fn vm_goals() -> Result<(), Error> {
-    let tsc_hz = host_tsc_hz(&fs::read_to_string("/proc/cpuinfo").map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?)?;
+    let tsc_hz = host_tsc_hz(
+        &fs::read_to_string("/proc/cpuinfo")
+            .map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?,
+    )?;
     let tasks = scenarios::build_tasks()?;
     let console = boot(&bench_scenario(&tasks))?;
     let guest = Guest::parse(&console)?;
     let flushes = flush_merging(&tasks)?;
-    let server_bytes = fs::metadata(tasks.join("rumpdisk-static")).map_err(|e| Error::io(&tasks.join("rumpdisk-static"), e))?.len();
-    let results = Results { tsc_hz, guest, flushes, server_bytes };
+    let server_bytes = fs::metadata(tasks.join("rumpdisk-static"))
+        .map_err(|e| Error::io(&tasks.join("rumpdisk-static"), e))?
+        .len();
+    let results = Results {
+        tsc_hz,
+        guest,
+        flushes,
+        server_bytes,
+    };
     let root = project_root();
     let report = results.markdown(&today()?, &machine());
     print!("{report}");
-    for (file, text) in [("docs/bench.md", report), ("docs/bench-throughput.svg", results.throughput_svg())] {
+    for (file, text) in [
+        ("docs/bench.md", report),
+        ("docs/bench-throughput.svg", results.throughput_svg()),
+    ] {
         let path = root.join(file);
         fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         eprintln!("xtask: wrote {file}");
@@ -66,12 +81,36 @@ fn bench_scenario(tasks: &Path) -> Scenario {
             module(
                 "rumpdisk-static",
                 "rumpdisk.static",
-                &["--host-priv-port=${host-port}", "--device-master-port=${device-port}", "--next-task=${bench-task}", "$(task-create)", "$(task-resume)"],
+                &[
+                    "--host-priv-port=${host-port}",
+                    "--device-master-port=${device-port}",
+                    "--next-task=${bench-task}",
+                    "$(task-create)",
+                    "$(task-resume)",
+                ],
             ),
             // Started by the bench task after its first open, so that nothing but the server and
             // the bench task runs before it, as in a Hurd boot.
-            module("bench", "peer", &["${host-port}", "${device-port}", "role=peer", "$(peer-task=task-create)"]),
-            module("bench", "bench", &["role=client", "kernel-master=${device-port}", "peer=${peer-task}", "$(bench-task=task-create)"]),
+            module(
+                "bench",
+                "peer",
+                &[
+                    "${host-port}",
+                    "${device-port}",
+                    "role=peer",
+                    "$(peer-task=task-create)",
+                ],
+            ),
+            module(
+                "bench",
+                "bench",
+                &[
+                    "role=client",
+                    "kernel-master=${device-port}",
+                    "peer=${peer-task}",
+                    "$(bench-task=task-create)",
+                ],
+            ),
         ],
         disks: vec![Disk::fresh(run_dir("bench").join("wd0.img"), DISK_SECTORS)],
         timeout: Duration::from_secs(600),
@@ -85,7 +124,13 @@ fn bench_scenario(tasks: &Path) -> Scenario {
 fn boot(scenario: &Scenario) -> Result<String, Error> {
     let outcome = vm::run(scenario)?;
     let console = run_dir(&scenario.name).join("console.log");
-    outcome.verdict(scenario.expect).map_err(|why| Error::new(format!("vm {}: {why} (console: {})", scenario.name, console.display())))?;
+    outcome.verdict(scenario.expect).map_err(|why| {
+        Error::new(format!(
+            "vm {}: {why} (console: {})",
+            scenario.name,
+            console.display()
+        ))
+    })?;
     fs::read_to_string(&console).map_err(|e| Error::io(&console, e))
 }
 
@@ -98,31 +143,54 @@ struct FlushMerging {
 }
 
 fn flush_merging(tasks: &Path) -> Result<FlushMerging, Error> {
-    let mut scenario = scenarios::barrier(tasks, "bench-barrier", &BARRIER_WORDS, Barrier::Honoured)?;
+    let mut scenario =
+        scenarios::barrier(tasks, "bench-barrier", &BARRIER_WORDS, Barrier::Honoured)?;
     scenario.after = None; // checked below, where the counts are kept
     let console = boot(&scenario)?;
     let disk = &scenario.disks[0];
-    let log = disk.write_log.as_deref().ok_or_else(|| Error::new("the barrier scenario has no write log"))?;
-    let verdict = crate::barrier::check_run(log, &run_dir("bench-barrier").join("console.log"), Some(&disk.image))?;
+    let log = disk
+        .write_log
+        .as_deref()
+        .ok_or_else(|| Error::new("the barrier scenario has no write log"))?;
+    let verdict = crate::barrier::check_run(
+        log,
+        &run_dir("bench-barrier").join("console.log"),
+        Some(&disk.image),
+    )?;
     if !verdict.holds() {
-        return Err(Error::new(format!("bench-barrier: the write log does not prove the barrier: {}", verdict.summary())));
+        return Err(Error::new(format!(
+            "bench-barrier: the write log does not prove the barrier: {}",
+            verdict.summary()
+        )));
     }
     // Every sync a client made is one DEV_FLUSH_CACHE request, whether it returned or failed.
     let reported = Console::parse(&console);
-    Ok(FlushMerging { requests: reported.synced.len() + reported.failed.len(), flushes: verdict.flushes, writes: verdict.writes })
+    Ok(FlushMerging {
+        requests: reported.synced.len() + reported.failed.len(),
+        flushes: verdict.flushes,
+        writes: verdict.writes,
+    })
 }
 
 /// The TSC rate from /proc/cpuinfo: the `cpu MHz` of a CPU whose TSC is invariant
 /// (`constant_tsc` and `nonstop_tsc`), so the counter ticks at that rate whatever the core does.
 fn host_tsc_hz(cpuinfo: &str) -> Result<f64, Error> {
     let field = |name: &str| {
-        cpuinfo.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == name).map(|(_, v)| v.trim()))
+        cpuinfo.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.trim() == name)
+                .map(|(_, v)| v.trim())
+        })
     };
     let flags: Vec<&str> = field("flags").unwrap_or("").split_whitespace().collect();
     if !(flags.contains(&"constant_tsc") && flags.contains(&"nonstop_tsc")) {
-        return Err(Error::new("this CPU's TSC is not invariant (no constant_tsc/nonstop_tsc): ticks cannot be timed"));
+        return Err(Error::new(
+            "this CPU's TSC is not invariant (no constant_tsc/nonstop_tsc): ticks cannot be timed",
+        ));
     }
-    let mhz: f64 = field("cpu MHz").and_then(|v| v.parse().ok()).ok_or_else(|| Error::new("/proc/cpuinfo has no cpu MHz"))?;
+    let mhz: f64 = field("cpu MHz")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::new("/proc/cpuinfo has no cpu MHz"))?;
     Ok(mhz * 1e6)
 }
 
@@ -167,17 +235,25 @@ impl Guest {
                 guest.calls.insert(text(&f, "what")?, number(&f, "median")?);
             } else if let Some(rest) = after(line, "bench: io ") {
                 let f = fields(rest);
-                guest.io.insert((text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?), number(&f, "median")?);
+                guest.io.insert(
+                    (text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?),
+                    number(&f, "median")?,
+                );
             }
         }
         if guest.server_started == 0 || guest.client_started == 0 || guest.first_open == 0 {
-            return Err(Error::new("the console lacks the server's start or the first open's time"));
+            return Err(Error::new(
+                "the console lacks the server's start or the first open's time",
+            ));
         }
         Ok(guest)
     }
 
     fn call(&self, what: &str) -> Result<u64, Error> {
-        self.calls.get(what).copied().ok_or_else(|| Error::new(format!("the console has no `{what}` time")))
+        self.calls
+            .get(what)
+            .copied()
+            .ok_or_else(|| Error::new(format!("the console has no `{what}` time")))
     }
 
     /// Request sizes measured on both paths, ascending.
@@ -189,24 +265,35 @@ impl Guest {
     }
 
     fn ticks(&self, path: &str, op: &str, bytes: u64) -> Option<u64> {
-        self.io.get(&(path.to_owned(), op.to_owned(), bytes)).copied()
+        self.io
+            .get(&(path.to_owned(), op.to_owned(), bytes))
+            .copied()
     }
 }
 
 fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
-    line.find(marker).map(|i| line[i + marker.len()..].trim_end_matches('\r'))
+    line.find(marker)
+        .map(|i| line[i + marker.len()..].trim_end_matches('\r'))
 }
 
 fn fields(rest: &str) -> BTreeMap<&str, &str> {
-    rest.split_whitespace().filter_map(|w| w.split_once('=')).collect()
+    rest.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect()
 }
 
 fn text(fields: &BTreeMap<&str, &str>, key: &str) -> Result<String, Error> {
-    fields.get(key).map(|v| v.to_string()).ok_or_else(|| Error::new(format!("a bench line lacks {key}=")))
+    fields
+        .get(key)
+        .map(|v| v.to_string())
+        .ok_or_else(|| Error::new(format!("a bench line lacks {key}=")))
 }
 
 fn number(fields: &BTreeMap<&str, &str>, key: &str) -> Result<u64, Error> {
-    fields.get(key).and_then(|v| v.parse().ok()).ok_or_else(|| Error::new(format!("a bench line lacks a number {key}=")))
+    fields
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::new(format!("a bench line lacks a number {key}=")))
 }
 
 struct Results {
@@ -238,7 +325,13 @@ impl Row {
 
 /// A row that explains the one above it: no goal of its own.
 fn breakdown(measure: &str, value: String) -> Row {
-    Row { measure: measure.into(), value, goal: "— (breakdown)".into(), ratio: None, at_least: false }
+    Row {
+        measure: measure.into(),
+        value,
+        goal: "— (breakdown)".into(),
+        ratio: None,
+        at_least: false,
+    }
 }
 
 impl Results {
@@ -255,10 +348,17 @@ impl Results {
         let mut rows = Vec::new();
         for bytes in [4096, 1 << 20] {
             for op in ["read", "write"] {
-                let (Some(direct), Some(server)) = (g.ticks("direct", op, bytes), g.ticks("server", op, bytes)) else { continue };
+                let (Some(direct), Some(server)) =
+                    (g.ticks("direct", op, bytes), g.ticks("server", op, bytes))
+                else {
+                    continue;
+                };
                 let ratio = direct as f64 / server as f64;
                 rows.push(Row {
-                    measure: format!("device_{op} throughput, {}: server / direct", size_label(bytes)),
+                    measure: format!(
+                        "device_{op} throughput, {}: server / direct",
+                        size_label(bytes)
+                    ),
                     value: format!(
                         "{ratio:.3}× ({:.2} / {:.2} MiB/s)",
                         self.mib_per_s(bytes, server),
@@ -304,8 +404,13 @@ impl Results {
         if let (Ok(server), Ok(null)) = (g.call("server-read-inband-1"), g.call("task-null")) {
             let ratio = server as f64 / null as f64;
             rows.push(Row {
-                measure: "server round trip (device_read_inband, 1 byte) / null RPC between tasks".into(),
-                value: format!("{ratio:.2}× ({:.1} / {:.1} µs)", self.seconds(server) * 1e6, self.seconds(null) * 1e6),
+                measure: "server round trip (device_read_inband, 1 byte) / null RPC between tasks"
+                    .into(),
+                value: format!(
+                    "{ratio:.2}× ({:.1} / {:.1} µs)",
+                    self.seconds(server) * 1e6,
+                    self.seconds(null) * 1e6
+                ),
                 goal: "≤ 2×".into(),
                 ratio: Some(ratio / 2.0),
                 at_least: false,
@@ -321,17 +426,30 @@ impl Results {
             }
         }
         for (what, label) in [
-            ("server-read-inband-512", "… the same for the whole sector (device_read_inband, 512 bytes)"),
-            ("server-get-size", "… a server RPC without the drive (device_get_status DEV_GET_SIZE)"),
+            (
+                "server-read-inband-512",
+                "… the same for the whole sector (device_read_inband, 512 bytes)",
+            ),
+            (
+                "server-get-size",
+                "… a server RPC without the drive (device_get_status DEV_GET_SIZE)",
+            ),
         ] {
             if let (Ok(server), Ok(null)) = (g.call(what), g.call("task-null")) {
                 rows.push(breakdown(
                     &format!("{label} / null RPC between tasks"),
-                    format!("{:.2}× ({:.1} µs)", server as f64 / null as f64, self.seconds(server) * 1e6),
+                    format!(
+                        "{:.2}× ({:.1} µs)",
+                        server as f64 / null as f64,
+                        self.seconds(server) * 1e6
+                    ),
                 ));
             }
         }
-        for (what, label) in [("task-null", "null RPC between two tasks"), ("kernel-null", "null RPC to the kernel (mach_port_get_refs)")] {
+        for (what, label) in [
+            ("task-null", "null RPC between two tasks"),
+            ("kernel-null", "null RPC to the kernel (mach_port_get_refs)"),
+        ] {
             if let Ok(ticks) = g.call(what) {
                 rows.push(Row {
                     measure: format!("{label}, median of 10 000"),
@@ -370,10 +488,20 @@ impl Results {
              raw image file with `cache=writeback`.\n",
             self.tsc_hz / 1e9
         );
-        let _ = writeln!(md, "| measure | value | goal | ratio to goal | met? |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| measure | value | goal | ratio to goal | met? |\n|---|---|---|---|---|"
+        );
         for row in self.rows() {
             let ratio = row.ratio.map_or("—".to_owned(), |r| format!("{r:.2}"));
-            let _ = writeln!(md, "| {} | {} | {} | {ratio} | {} |", row.measure, row.value, row.goal, row.met());
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {ratio} | {} |",
+                row.measure,
+                row.value,
+                row.goal,
+                row.met()
+            );
         }
         let _ = writeln!(
             md,
@@ -388,12 +516,23 @@ impl Results {
         for bytes in self.guest.sizes() {
             let mut cells = vec![size_label(bytes)];
             for op in ["read", "write"] {
-                let (d, s) = (self.guest.ticks("direct", op, bytes), self.guest.ticks("server", op, bytes));
-                let rate = |t: Option<u64>| t.map_or("—".to_owned(), |t| format!("{:.2} MiB/s", self.mib_per_s(bytes, t)));
+                let (d, s) = (
+                    self.guest.ticks("direct", op, bytes),
+                    self.guest.ticks("server", op, bytes),
+                );
+                let rate = |t: Option<u64>| {
+                    t.map_or("—".to_owned(), |t| {
+                        format!("{:.2} MiB/s", self.mib_per_s(bytes, t))
+                    })
+                };
                 cells.push(rate(d));
                 cells.push(rate(s));
-                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| format!("{:.3}×", d as f64 / s as f64)));
-                let extra = |(d, s): (u64, u64)| format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6);
+                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| {
+                    format!("{:.3}×", d as f64 / s as f64)
+                }));
+                let extra = |(d, s): (u64, u64)| {
+                    format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6)
+                };
                 cells.push(d.zip(s).map_or("—".to_owned(), extra));
             }
             let _ = writeln!(md, "| {} |", cells.join(" | "));
@@ -428,12 +567,28 @@ impl Results {
         ]
         .into_iter()
         .map(|(path, op, colour)| {
-            let points = sizes.iter().filter_map(|&b| Some((b, self.mib_per_s(b, self.guest.ticks(path, op, b)?)))).collect();
-            Series { path, op, colour, points }
+            let points = sizes
+                .iter()
+                .filter_map(|&b| Some((b, self.mib_per_s(b, self.guest.ticks(path, op, b)?))))
+                .collect();
+            Series {
+                path,
+                op,
+                colour,
+                points,
+            }
         })
         .collect();
-        let top = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max).max(1e-9) * 1.1;
-        let (lo, hi) = (sizes.first().copied().unwrap_or(1) as f64, sizes.last().copied().unwrap_or(2) as f64);
+        let top = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.1;
+        let (lo, hi) = (
+            sizes.first().copied().unwrap_or(1) as f64,
+            sizes.last().copied().unwrap_or(2) as f64,
+        );
         let span = (hi / lo).log2().max(1.0);
         let x = |b: u64| L + (W - L - R) * ((b as f64 / lo).log2() / span);
         let y = |v: f64| H - B - (H - T - B) * (v / top);
@@ -449,7 +604,13 @@ impl Results {
             H - B
         );
         for &b in &sizes {
-            let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", x(b), H - B + 18.0, size_label(b));
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                x(b),
+                H - B + 18.0,
+                size_label(b)
+            );
         }
         for i in 0..=4 {
             let v = top * f64::from(i) / 4.0;
@@ -463,10 +624,31 @@ impl Results {
                 y(v)
             );
         }
-        let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">request size</text>", (W - R + L) / 2.0, H - 12.0);
-        for (i, Series { path, op, colour, points }) in series.iter().enumerate() {
-            let line: Vec<String> = points.iter().map(|&(b, v)| format!("{:.1},{:.1}", x(b), y(v))).collect();
-            let dash = if *path == "server" { " stroke-dasharray=\"6 3\"" } else { "" };
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">request size</text>",
+            (W - R + L) / 2.0,
+            H - 12.0
+        );
+        for (
+            i,
+            Series {
+                path,
+                op,
+                colour,
+                points,
+            },
+        ) in series.iter().enumerate()
+        {
+            let line: Vec<String> = points
+                .iter()
+                .map(|&(b, v)| format!("{:.1},{:.1}", x(b), y(v)))
+                .collect();
+            let dash = if *path == "server" {
+                " stroke-dasharray=\"6 3\""
+            } else {
+                ""
+            };
             let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>", line.join(" "));
             let ly = T + 20.0 * i as f64 + 10.0;
             let _ = writeln!(
@@ -492,20 +674,36 @@ fn size_label(bytes: u64) -> String {
 }
 
 fn today() -> Result<String, Error> {
-    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().map_err(|e| Error::new(format!("date: {e}")))?;
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map_err(|e| Error::new(format!("date: {e}")))?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// The host's CPU model, cores, load, and QEMU version.
 fn machine() -> String {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name").and_then(|v| v.split_once(':')).map(|(_, v)| v.trim().to_owned()));
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let qemu = std::process::Command::new("qemu-system-x86_64").arg("--version").output().ok().and_then(|o| {
-        String::from_utf8_lossy(&o.stdout).lines().next().map(|l| l.trim().to_owned())
+    let model = cpuinfo.lines().find_map(|l| {
+        l.strip_prefix("model name")
+            .and_then(|v| v.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
     });
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let qemu = std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_owned())
+        });
     // The host is shared: its load when the run ended says how much the figures can be trusted.
-    let load = fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(str::to_owned));
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned));
     format!(
         "{} ({cores} cores; load average {} when the run ended), {}",
         model.unwrap_or_else(|| "unknown CPU".into()),
@@ -621,7 +819,15 @@ mod tests {
     #[test]
     fn reads_what_the_guest_printed() {
         let g = Guest::parse(CONSOLE).unwrap();
-        assert_eq!((g.server_started, g.first_open, g.console_line, g.lines_in_start), (1000, 4000, 500, 2));
+        assert_eq!(
+            (
+                g.server_started,
+                g.first_open,
+                g.console_line,
+                g.lines_in_start
+            ),
+            (1000, 4000, 500, 2)
+        );
         assert_eq!(g.call("task-null").unwrap(), 50);
         assert_eq!(g.device_flush, 70);
         assert_eq!(g.ticks("server", "read", 4096), Some(125));
@@ -635,7 +841,11 @@ mod tests {
         let results = Results {
             tsc_hz: 1e6,
             guest: Guest::parse(CONSOLE).unwrap(),
-            flushes: FlushMerging { requests: 100, flushes: 40, writes: 0 },
+            flushes: FlushMerging {
+                requests: 100,
+                flushes: 40,
+                writes: 0,
+            },
             server_bytes: 512 * 1024,
         };
         let rows = results.rows();
@@ -649,16 +859,22 @@ mod tests {
              2 console lines printed meanwhile, at 0.50 ms a line)"
         );
         assert_eq!(row("server round trip").value, "3.00× (150.0 / 50.0 µs)");
-        assert_eq!(row("… of which").value, "1.80× (90.0 µs; the sector read 60.0 µs)");
+        assert_eq!(
+            row("… of which").value,
+            "1.80× (90.0 µs; the sector read 60.0 µs)"
+        );
         assert_eq!(row("size").met(), "yes");
-        assert!(results.markdown("today", "here").contains("| 4 KiB | 39.06 MiB/s | 31.25 MiB/s | 0.800× | +25.0 µs |"));
+        assert!(results
+            .markdown("today", "here")
+            .contains("| 4 KiB | 39.06 MiB/s | 31.25 MiB/s | 0.800× | +25.0 µs |"));
         assert!(results.markdown("today", "here").contains("| size of rumpdisk.static (release, hurd-target.json) | 512.0 KiB | ≤ 1 MiB | 0.50 | yes |"));
         assert_eq!(results.throughput_svg().matches("<polyline").count(), 4);
     }
 
     #[test]
     fn the_tsc_rate_needs_an_invariant_counter() {
-        let info = "model name\t: X\ncpu MHz\t\t: 2596.122\nflags\t\t: fpu tsc constant_tsc nonstop_tsc\n";
+        let info =
+            "model name\t: X\ncpu MHz\t\t: 2596.122\nflags\t\t: fpu tsc constant_tsc nonstop_tsc\n";
         assert_eq!(host_tsc_hz(info).unwrap(), 2_596_122_000.0);
         assert!(host_tsc_hz("cpu MHz : 2000\nflags : fpu tsc\n").is_err());
     }

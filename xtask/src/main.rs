@@ -3,6 +3,7 @@
 mod barrier;
 mod bench;
 mod bench_mig;
+mod hurd;
 mod scenarios;
 mod setup;
 mod vm;
@@ -16,6 +17,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   setup   install host packages and fetch GNU Mach, its headers and GNU MIG into target/sysroot
+  hurd [path]
+          build GNU/Hurd for x86_64 from sources (toolchain, glibc, the Hurd, a shell) into a cache
+          outside the clone, or print where that cache is
   test    set up, then run every test: host tests, Hurd cross-builds, VM tests on GNU Mach
   run [IMAGE]
           the main job: boot GNU Mach in QEMU with rumpdisk.static serving IMAGE (a fresh 64 MiB
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
+        Some("hurd") => setup::run().and_then(|()| hurd::run(&args[1..])),
         Some("test") => test_all(),
         Some("check-barrier") => barrier::check_files(&args[1..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("mig") => {
@@ -71,28 +76,58 @@ fn test_all() -> Result<(), Error> {
     step("host tests", || cargo(&["test", "--workspace", "--quiet"]))?;
     for target in HURD_TARGETS {
         step(&format!("cross-build for {target}"), || {
-            let mut args = vec!["build", "--quiet", "--lib", "-Z", "build-std=core,alloc", "--target", target];
+            let mut args = vec![
+                "build",
+                "--quiet",
+                "--lib",
+                "-Z",
+                "build-std=core,alloc",
+                "--target",
+                target,
+            ];
             for c in HURD_CRATES {
                 args.extend(["-p", c]);
             }
             cargo(&args)
         })?;
         // The translator binary needs std: type-check it (linking needs a Hurd libc and librump).
-        step(&format!("check the rumpdisk translator for {target}"), || {
-            cargo(&["check", "--quiet", "--features", "hurd", "--bin", "rumpdisk", "-Z", "build-std=std,panic_abort", "--target", target])
-        })?;
+        step(
+            &format!("check the rumpdisk translator for {target}"),
+            || {
+                cargo(&[
+                    "check",
+                    "--quiet",
+                    "--features",
+                    "hurd",
+                    "--bin",
+                    "rumpdisk",
+                    "-Z",
+                    "build-std=std,panic_abort",
+                    "--target",
+                    target,
+                ])
+            },
+        )?;
     }
     step("VM tests on GNU Mach", || vm_scenarios(&[]))?;
-    eprintln!("xtask: all tests passed in {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: all tests passed in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// Boots the scenarios named (all when none is) and reports `N passed, N failed`.
 fn vm_scenarios(names: &[String]) -> Result<(), Error> {
-    let scenarios: Vec<_> =
-        scenarios::all()?.into_iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect();
+    let scenarios: Vec<_> = scenarios::all()?
+        .into_iter()
+        .filter(|s| names.is_empty() || names.contains(&s.name))
+        .collect();
     if scenarios.is_empty() {
-        return Err(Error::new(format!("no VM scenario named {}", names.join(", "))));
+        return Err(Error::new(format!(
+            "no VM scenario named {}",
+            names.join(", ")
+        )));
     }
     let (mut passed, mut failed) = (0, 0);
     for scenario in &scenarios {
@@ -117,7 +152,10 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> 
     eprintln!("xtask: {name}");
     let r = f();
     let verdict = if r.is_ok() { "ok" } else { "FAILED" };
-    eprintln!("xtask: {name}: {verdict} ({:.1} s)", start.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: {name}: {verdict} ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
     r
 }
 
@@ -131,13 +169,18 @@ pub fn cargo(args: &[&str]) -> Result<(), Error> {
     if status.success() {
         Ok(())
     } else {
-        Err(Error::new(format!("cargo {} failed ({status})", args.join(" "))))
+        Err(Error::new(format!(
+            "cargo {} failed ({status})",
+            args.join(" ")
+        )))
     }
 }
 
 /// Runs a command, showing its output only when it fails.
 pub fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), Error> {
-    let out = cmd.output().map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
     if out.status.success() {
         return Ok(());
     }
@@ -150,7 +193,10 @@ pub fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), Error> {
 }
 
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 #[derive(Debug)]

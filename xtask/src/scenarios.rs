@@ -28,31 +28,58 @@ pub fn build_tasks() -> Result<PathBuf, Error> {
         "--target",
         "hurd-target.json",
     ])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
     Ok(project_root().join(target_dir).join("hurd-target/release"))
 }
 
 /// A boot module running task binary `bin` from `tasks` as `name`.
 fn task(tasks: &Path, bin: &str, name: &str, words: &[&str]) -> Module {
-    Module { file: tasks.join(bin), name: name.to_owned(), words: words.iter().map(|w| w.to_string()).collect() }
+    Module {
+        file: tasks.join(bin),
+        name: name.to_owned(),
+        words: words.iter().map(|w| w.to_string()).collect(),
+    }
 }
 
 /// The runtime's own tests: kernel RPCs, the RAM disk, two tasks exchanging messages.
 pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
     let rd0 = ram_disk("runtime")?;
-    let rd0size = format!("rd0size={}", fs::metadata(&rd0.file).map_err(|e| Error::io(&rd0.file, e))?.len());
+    let rd0size = format!(
+        "rd0size={}",
+        fs::metadata(&rd0.file)
+            .map_err(|e| Error::io(&rd0.file, e))?
+            .len()
+    );
     Ok(Scenario {
         name: "runtime".into(),
         modules: supervised(
             tasks,
             vec![
                 rd0,
-                task(tasks, "runtime-tests", "peer", &["${host-port}", "${device-port}", "role=peer", "$(peer-task=task-create)"]),
+                task(
+                    tasks,
+                    "runtime-tests",
+                    "peer",
+                    &[
+                        "${host-port}",
+                        "${device-port}",
+                        "role=peer",
+                        "$(peer-task=task-create)",
+                    ],
+                ),
                 task(
                     tasks,
                     "runtime-tests",
                     "runtime-tests",
-                    &["${host-port}", "${device-port}", "role=main", "peer=${peer-task}", &rd0size, "$(main-task=task-create)"],
+                    &[
+                        "${host-port}",
+                        "${device-port}",
+                        "role=main",
+                        "peer=${peer-task}",
+                        &rd0size,
+                        "$(main-task=task-create)",
+                    ],
                 ),
             ],
             &["main-task", "peer-task"],
@@ -73,7 +100,17 @@ pub fn fault(tasks: &Path) -> Result<Scenario, Error> {
         name: "fault".into(),
         modules: supervised(
             tasks,
-            vec![task(tasks, "runtime-tests", "faulty", &["${host-port}", "${device-port}", "role=fault", "$(faulty-task=task-create)"])],
+            vec![task(
+                tasks,
+                "runtime-tests",
+                "faulty",
+                &[
+                    "${host-port}",
+                    "${device-port}",
+                    "role=fault",
+                    "$(faulty-task=task-create)",
+                ],
+            )],
             &["faulty-task"],
             1,
         ),
@@ -83,7 +120,10 @@ pub fn fault(tasks: &Path) -> Result<Scenario, Error> {
         kill_on: None,
         after: Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
-            match text.lines().find(|l| l.contains("test no_task_faults ... FAILED:")) {
+            match text
+                .lines()
+                .find(|l| l.contains("test no_task_faults ... FAILED:"))
+            {
                 Some(line) if line.contains("faulted: exception") => Ok(()),
                 _ => Err("the supervisor did not name the fault".into()),
             }
@@ -110,7 +150,11 @@ fn ram_disk(scenario: &str) -> Result<Module, Error> {
     let mut image = b"rumpdisk-rs rd0\n".to_vec();
     image.resize(64 * 1024, 0);
     fs::write(&rd0, &image).map_err(|e| Error::io(&rd0, e))?;
-    Ok(Module { file: rd0, name: "rd0.img".into(), words: vec!["$(ramdisk-create)".into()] })
+    Ok(Module {
+        file: rd0,
+        name: "rd0.img".into(),
+        words: vec!["$(ramdisk-create)".into()],
+    })
 }
 
 /// rumpdisk.static as the boot disk driver, starting `next` as the Hurd starts its file system.
@@ -123,19 +167,36 @@ fn rumpdisk_static(tasks: &Path, next: &str, extra: &[&str]) -> Module {
     words.extend(extra.iter().map(|w| w.to_string()));
     // Started by the supervisor, once it holds the task's exception port.
     words.push("$(rumpdisk-task=task-create)".to_owned());
-    Module { file: tasks.join("rumpdisk-static"), name: "rumpdisk.static".into(), words }
+    Module {
+        file: tasks.join("rumpdisk-static"),
+        name: "rumpdisk.static".into(),
+        words,
+    }
 }
 
 /// Adds the supervisor to `modules`: it becomes the exception port of the tasks bound to the
 /// boot-script variables `watch` (so a fault is a named failure, not a hang) and resumes the
 /// first `resume` of them; the tasks must be created without `$(task-resume)`.
-fn supervised(tasks: &Path, mut modules: Vec<Module>, watch: &[&str], resume: usize) -> Vec<Module> {
+fn supervised(
+    tasks: &Path,
+    mut modules: Vec<Module>,
+    watch: &[&str],
+    resume: usize,
+) -> Vec<Module> {
     let mut words = vec!["${host-port}".to_owned(), "${device-port}".to_owned()];
     for (key, var) in ["watch", "watch2", "watch3"].iter().zip(watch) {
         words.push(format!("{key}=${{{var}}}"));
     }
-    words.extend([format!("resume={resume}"), "$(task-create)".to_owned(), "$(task-resume)".to_owned()]);
-    modules.push(Module { file: tasks.join("supervisor"), name: "supervisor".into(), words });
+    words.extend([
+        format!("resume={resume}"),
+        "$(task-create)".to_owned(),
+        "$(task-resume)".to_owned(),
+    ]);
+    modules.push(Module {
+        file: tasks.join("supervisor"),
+        name: "supervisor".into(),
+        words,
+    });
     modules
 }
 
@@ -148,7 +209,15 @@ pub fn disk(tasks: &Path) -> Result<Scenario, Error> {
         name: "disk".into(),
         modules: supervised(
             tasks,
-            vec![rumpdisk_static(tasks, "disk-task", &[]), task(tasks, "disk-tests", "disk-tests", &[&sectors, "$(disk-task=task-create)"])],
+            vec![
+                rumpdisk_static(tasks, "disk-task", &[]),
+                task(
+                    tasks,
+                    "disk-tests",
+                    "disk-tests",
+                    &[&sectors, "$(disk-task=task-create)"],
+                ),
+            ],
             &["rumpdisk-task", "disk-task"],
             1,
         ),
@@ -156,7 +225,9 @@ pub fn disk(tasks: &Path) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
-        after: Some(Box::new(move || image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0"))),
+        after: Some(Box::new(move || {
+            image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0")
+        })),
     })
 }
 
@@ -166,7 +237,10 @@ fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
     let at = sector as usize * 512;
     match bytes.get(at..at + text.len()) {
         Some(found) if found == text => Ok(()),
-        found => Err(format!("sector {sector} of the image holds {:?}", found.map(|f| String::from_utf8_lossy(f).into_owned()))),
+        found => Err(format!(
+            "sector {sector} of the image holds {:?}",
+            found.map(|f| String::from_utf8_lossy(f).into_owned())
+        )),
     }
 }
 
@@ -175,10 +249,25 @@ fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
 /// (the kernel answers `DEV_FLUSH_CACHE` on a RAM disk with success); and a sync of the kernel's
 /// console, which does not know the flavor, reported as `EOPNOTSUPP`, never as success.
 pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
-    let words = ["${host-port}", "${device-port}", "disk=rd0", "sync=flushes", "noflush=console", "$(store-task=task-create)"];
+    let words = [
+        "${host-port}",
+        "${device-port}",
+        "disk=rd0",
+        "sync=flushes",
+        "noflush=console",
+        "$(store-task=task-create)",
+    ];
     Ok(Scenario {
         name: "store-rd0".into(),
-        modules: supervised(tasks, vec![ram_disk("store-rd0")?, task(tasks, "store-tests", "store-tests", &words)], &["store-task"], 1),
+        modules: supervised(
+            tasks,
+            vec![
+                ram_disk("store-rd0")?,
+                task(tasks, "store-tests", "store-tests", &words),
+            ],
+            &["store-task"],
+            1,
+        ),
         disks: vec![],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
@@ -193,16 +282,27 @@ pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
 pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
     let image = disk_image("store-wd0")?;
     let write_log = run_dir("store-wd0").join("w.log");
-    let words = ["master=bootstrap", "disk=wd0", "sync=flushes", "$(store-task=task-create)"];
+    let words = [
+        "master=bootstrap",
+        "disk=wd0",
+        "sync=flushes",
+        "$(store-task=task-create)",
+    ];
     Ok(Scenario {
         name: "store-wd0".into(),
         modules: supervised(
             tasks,
-            vec![rumpdisk_static(tasks, "store-task", &[]), task(tasks, "store-tests", "store-tests", &words)],
+            vec![
+                rumpdisk_static(tasks, "store-task", &[]),
+                task(tasks, "store-tests", "store-tests", &words),
+            ],
             &["rumpdisk-task", "store-task"],
             1,
         ),
-        disks: vec![Disk { write_log: Some(write_log.clone()), ..Disk::fresh(image.clone(), DISK_SECTORS) }],
+        disks: vec![Disk {
+            write_log: Some(write_log.clone()),
+            ..Disk::fresh(image.clone(), DISK_SECTORS)
+        }],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
@@ -217,28 +317,57 @@ pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
 /// the client's first sync must report `EIO` — a failed flush is never success — and later
 /// syncs succeed.
 pub fn store_wd0_flush_fails(tasks: &Path) -> Result<Scenario, Error> {
-    store_through_rumpdisk(tasks, "store-wd0-flush-fails", &[], "sync=first-fails", Some(1))
+    store_through_rumpdisk(
+        tasks,
+        "store-wd0-flush-fails",
+        &[],
+        "sync=first-fails",
+        Some(1),
+    )
 }
 
 /// The store client through a rumpdisk that does not know `DEV_FLUSH_CACHE` (`--flush=refuse`,
 /// as Debian's packaged hurd): every sync must report `EOPNOTSUPP`, never success.
 pub fn store_wd0_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
-    store_through_rumpdisk(tasks, "store-wd0-refusing-flush", &["--flush=refuse"], "sync=unsupported", None)
+    store_through_rumpdisk(
+        tasks,
+        "store-wd0-refusing-flush",
+        &["--flush=refuse"],
+        "sync=unsupported",
+        None,
+    )
 }
 
 /// store-tests as the next task of rumpdisk.static (started with `server` options) on `device:wd0`.
-fn store_through_rumpdisk(tasks: &Path, name: &str, server: &[&str], expect: &str, fail_flush: Option<u32>) -> Result<Scenario, Error> {
+fn store_through_rumpdisk(
+    tasks: &Path,
+    name: &str,
+    server: &[&str],
+    expect: &str,
+    fail_flush: Option<u32>,
+) -> Result<Scenario, Error> {
     let image = disk_image(name)?;
-    let words = ["master=bootstrap", "disk=wd0", expect, "$(store-task=task-create)"];
+    let words = [
+        "master=bootstrap",
+        "disk=wd0",
+        expect,
+        "$(store-task=task-create)",
+    ];
     Ok(Scenario {
         name: name.into(),
         modules: supervised(
             tasks,
-            vec![rumpdisk_static(tasks, "store-task", server), task(tasks, "store-tests", "store-tests", &words)],
+            vec![
+                rumpdisk_static(tasks, "store-task", server),
+                task(tasks, "store-tests", "store-tests", &words),
+            ],
             &["rumpdisk-task", "store-task"],
             1,
         ),
-        disks: vec![Disk { fail_flush, ..Disk::fresh(image, DISK_SECTORS) }],
+        disks: vec![Disk {
+            fail_flush,
+            ..Disk::fresh(image, DISK_SECTORS)
+        }],
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
@@ -264,7 +393,9 @@ fn flushed_before_synced_record(write_log: &Path) -> Result<(), String> {
         .ok_or("the data written before the sync is not in the write log")?;
     match log.entries[data..record].contains(&Entry::Flush) {
         true => Ok(()),
-        false => Err("no FLUSH between the data and the record written after the sync returned".into()),
+        false => {
+            Err("no FLUSH between the data and the record written after the sync returned".into())
+        }
     }
 }
 
@@ -272,7 +403,9 @@ fn flushed_before_synced_record(write_log: &Path) -> Result<(), String> {
 /// written through a concat of two remaps of wd0.
 fn image_holds_store_pattern(image: &Path) -> Result<(), String> {
     let bytes = fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
-    let expected: Vec<u8> = (0..16 * 1024).map(|i: usize| (i as u8).wrapping_mul(37).wrapping_add(2)).collect();
+    let expected: Vec<u8> = (0..16 * 1024)
+        .map(|i: usize| (i as u8).wrapping_mul(37).wrapping_add(2))
+        .collect();
     match bytes.get(16 * 512..16 * 512 + expected.len()) {
         Some(found) if found == expected => Ok(()),
         _ => Err("blocks 16-47 of the image do not hold what store-tests wrote".into()),
@@ -305,23 +438,36 @@ pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Resul
         name: name.into(),
         modules: supervised(
             tasks,
-            vec![rumpdisk_static(tasks, "barrier-task", flush), task(tasks, "barrier", "barrier", &client)],
+            vec![
+                rumpdisk_static(tasks, "barrier-task", flush),
+                task(tasks, "barrier", "barrier", &client),
+            ],
             &["rumpdisk-task", "barrier-task"],
             1,
         ),
-        disks: vec![Disk { write_log: Some(log), ..Disk::fresh(image, DISK_SECTORS) }],
+        disks: vec![Disk {
+            write_log: Some(log),
+            ..Disk::fresh(image, DISK_SECTORS)
+        }],
         timeout: Duration::from_secs(180),
         expect: Expect::Pass,
         kill_on: None,
         after: Some(Box::new(move || {
-            let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path)).map_err(|e| e.to_string())?;
+            let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path))
+                .map_err(|e| e.to_string())?;
             println!("  {label}: write log: {}", verdict.summary());
             match (mode, verdict.holds()) {
                 (Barrier::Honoured, true) | (Barrier::Skipped, false) => Ok(()),
-                (Barrier::Honoured, false) => {
-                    Err(format!("barrier violated: {}", verdict.violations.first().map_or(String::new(), |v| v.to_string())))
+                (Barrier::Honoured, false) => Err(format!(
+                    "barrier violated: {}",
+                    verdict
+                        .violations
+                        .first()
+                        .map_or(String::new(), |v| v.to_string())
+                )),
+                (Barrier::Skipped, true) => {
+                    Err("the checker accepted a server that never flushed".into())
                 }
-                (Barrier::Skipped, true) => Err("the checker accepted a server that never flushed".into()),
             }
         })),
     })
@@ -343,7 +489,16 @@ pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
         Fault::Flush => ("barrier-flush-error", 6, 2),
         Fault::Write => ("barrier-write-error", 6, 2),
     };
-    let mut scenario = barrier(tasks, name, &["clients=2", &format!("rounds={rounds}"), &format!("sectors={sectors}")], Barrier::Honoured)?;
+    let mut scenario = barrier(
+        tasks,
+        name,
+        &[
+            "clients=2",
+            &format!("rounds={rounds}"),
+            &format!("sectors={sectors}"),
+        ],
+        Barrier::Honoured,
+    )?;
     let disk = &mut scenario.disks[0];
     match fault {
         // Not the first: the syncs answered before the failure must have succeeded.
@@ -351,16 +506,26 @@ pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
         // Client 0's round 2 starts at this sector (tasks/src/bin/barrier.rs: DATA_BASE + round × sectors).
         Fault::Write => disk.fail_write_at_sector = Some(1024 + 2 * sectors),
     }
-    let (log, console, image) = (disk.write_log.clone().unwrap_or_default(), run_dir(name).join("console.log"), disk.image.clone());
+    let (log, console, image) = (
+        disk.write_log.clone().unwrap_or_default(),
+        run_dir(name).join("console.log"),
+        disk.image.clone(),
+    );
     scenario.after = Some(Box::new(move || {
-        let verdict = crate::barrier::check_run(&log, &console, Some(&image)).map_err(|e| e.to_string())?;
+        let verdict =
+            crate::barrier::check_run(&log, &console, Some(&image)).map_err(|e| e.to_string())?;
         println!("  {name}: write log: {}", verdict.summary());
         if let Some(v) = verdict.violations.first() {
             return Err(format!("barrier violated: {v}"));
         }
         let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
         let reported = crate::barrier::check::Console::parse(&text);
-        println!("  {name}: {} rounds synced, {} syncs and {} writes failed", reported.synced.len(), reported.failed.len(), reported.write_failed.len());
+        println!(
+            "  {name}: {} rounds synced, {} syncs and {} writes failed",
+            reported.synced.len(),
+            reported.failed.len(),
+            reported.write_failed.len()
+        );
         fault_reported(&reported, fault)
     }));
     Ok(scenario)
@@ -383,14 +548,22 @@ fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Re
     let eio = i64::from(store::Errno::EIO.0);
     for (failed, &errno) in failures {
         if errno != eio {
-            return Err(format!("{failed}: the injected error came back as errno {errno:#x}, not EIO"));
+            return Err(format!(
+                "{failed}: the injected error came back as errno {errno:#x}, not EIO"
+            ));
         }
-        if let Some(synced) = reported.synced.iter().find(|r| r.client == failed.client && r.round >= failed.round) {
+        if let Some(synced) = reported
+            .synced
+            .iter()
+            .find(|r| r.client == failed.client && r.round >= failed.round)
+        {
             return Err(format!("{synced} reported synced, but {failed} failed"));
         }
     }
     if fault == Fault::Flush && reported.synced.is_empty() {
-        return Err(format!("no round synced before flush {FAILING_FLUSH} failed"));
+        return Err(format!(
+            "no round synced before flush {FAILING_FLUSH} failed"
+        ));
     }
     Ok(())
 }
@@ -398,7 +571,12 @@ fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Re
 /// The seed's own check, automated: SIGKILL QEMU right after a sync is reported (no shutdown
 /// flush), then read the image on the host: every round reported synced is there.
 pub fn barrier_killed(tasks: &Path) -> Result<Scenario, Error> {
-    let mut scenario = barrier(tasks, "barrier-killed", &["clients=1", "rounds=1000", "sectors=2"], Barrier::Honoured)?;
+    let mut scenario = barrier(
+        tasks,
+        "barrier-killed",
+        &["clients=1", "rounds=1000", "sectors=2"],
+        Barrier::Honoured,
+    )?;
     scenario.kill_on = Some("barrier: synced client=0 round=20".into());
     Ok(scenario)
 }
@@ -409,16 +587,28 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     let start = std::time::Instant::now();
     let tasks = build_tasks()?;
     let (clients, rounds, sectors): (u32, u32, u32) = (4, 25, 8);
-    let words = [format!("clients={clients}"), format!("rounds={rounds}"), format!("sectors={sectors}")];
+    let words = [
+        format!("clients={clients}"),
+        format!("rounds={rounds}"),
+        format!("sectors={sectors}"),
+    ];
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let mut scenario = barrier(&tasks, "main", &words, Barrier::Honoured)?;
     if let Some(image) = image {
         let size = fs::metadata(image).map_err(|e| Error::io(image, e))?.len();
         let needed = 1024 + u64::from(clients * rounds * sectors);
         if size < needed * 512 {
-            return Err(Error::new(format!("{}: {size} bytes, the workload needs at least {}", image.display(), needed * 512)));
+            return Err(Error::new(format!(
+                "{}: {size} bytes, the workload needs at least {}",
+                image.display(),
+                needed * 512
+            )));
         }
-        scenario.disks[0] = Disk { image: image.to_owned(), fresh_sectors: None, ..scenario.disks[0].clone() };
+        scenario.disks[0] = Disk {
+            image: image.to_owned(),
+            fresh_sectors: None,
+            ..scenario.disks[0].clone()
+        };
     }
     // The account replaces the per-test lines: keep the checker's verdict for the summary.
     let after = scenario.after.take();
@@ -426,14 +616,21 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     let check = after.map_or(Ok(()), |check| check());
     let dir = run_dir("main");
     let disk = &scenario.disks[0];
-    println!("rumpdisk-rs on GNU Mach ({:.1} s):", start.elapsed().as_secs_f64());
+    println!(
+        "rumpdisk-rs on GNU Mach ({:.1} s):",
+        start.elapsed().as_secs_f64()
+    );
     println!(
         "  wrote {clients} clients × {rounds} rounds × {sectors} sectors ({} KiB) to {} through rumpdisk.static (ATA, FLUSH CACHE EXT),",
         clients * rounds * sectors / 2,
         disk.image.display()
     );
     println!("  syncing after every round and reading every round back at the end");
-    println!("  console: {}, device write log: {}", dir.join("console.log").display(), dir.join("writes.log").display());
+    println!(
+        "  console: {}, device write log: {}",
+        dir.join("console.log").display(),
+        dir.join("writes.log").display()
+    );
     match (outcome.verdict(Expect::Pass), check) {
         (Ok(()), Ok(())) => {
             println!("  verdict: every sync the clients saw return was covered by a device flush");
@@ -457,7 +654,12 @@ pub fn all() -> Result<Vec<Scenario>, Error> {
         store_wd0_refusing_flush(&tasks)?,
         barrier(&tasks, "barrier", &workload, Barrier::Honoured)?,
         barrier(&tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
-        barrier(&tasks, "barrier-long", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?,
+        barrier(
+            &tasks,
+            "barrier-long",
+            &["clients=1", "rounds=1100", "sectors=1"],
+            Barrier::Honoured,
+        )?,
         barrier_fault(&tasks, Fault::Flush)?,
         barrier_fault(&tasks, Fault::Write)?,
         barrier_killed(&tasks)?,
@@ -471,8 +673,14 @@ mod tests {
 
     fn console(synced: &[(u32, u32)], failed: &[(u32, u32, i64)]) -> Console {
         Console {
-            synced: synced.iter().map(|&(client, round)| Round { client, round }).collect(),
-            failed: failed.iter().map(|&(client, round, errno)| (Round { client, round }, errno)).collect(),
+            synced: synced
+                .iter()
+                .map(|&(client, round)| Round { client, round })
+                .collect(),
+            failed: failed
+                .iter()
+                .map(|&(client, round, errno)| (Round { client, round }, errno))
+                .collect(),
             ..Console::default()
         }
     }
@@ -480,11 +688,26 @@ mod tests {
     #[test]
     fn a_failed_flush_is_eio_after_good_syncs_and_nothing_after_it_is_synced() {
         let eio = i64::from(store::Errno::EIO.0);
-        assert_eq!(fault_reported(&console(&[(0, 0), (1, 0), (0, 1)], &[(0, 2, eio), (1, 1, eio)]), Fault::Flush), Ok(()));
-        assert!(fault_reported(&console(&[(0, 0)], &[]), Fault::Flush).unwrap_err().contains("no client reported"));
-        assert!(fault_reported(&console(&[(0, 0)], &[(0, 1, 5)]), Fault::Flush).unwrap_err().contains("not EIO"));
-        assert!(fault_reported(&console(&[], &[(0, 0, eio)]), Fault::Flush).unwrap_err().contains("no round synced"));
-        let late = fault_reported(&console(&[(0, 0), (0, 3)], &[(0, 2, eio)]), Fault::Flush).unwrap_err();
+        assert_eq!(
+            fault_reported(
+                &console(&[(0, 0), (1, 0), (0, 1)], &[(0, 2, eio), (1, 1, eio)]),
+                Fault::Flush
+            ),
+            Ok(())
+        );
+        assert!(fault_reported(&console(&[(0, 0)], &[]), Fault::Flush)
+            .unwrap_err()
+            .contains("no client reported"));
+        assert!(
+            fault_reported(&console(&[(0, 0)], &[(0, 1, 5)]), Fault::Flush)
+                .unwrap_err()
+                .contains("not EIO")
+        );
+        assert!(fault_reported(&console(&[], &[(0, 0, eio)]), Fault::Flush)
+            .unwrap_err()
+            .contains("no round synced"));
+        let late =
+            fault_reported(&console(&[(0, 0), (0, 3)], &[(0, 2, eio)]), Fault::Flush).unwrap_err();
         assert!(late.contains("client 0 round 3 reported synced"), "{late}");
         let same = fault_reported(&console(&[(1, 2)], &[(1, 2, eio)]), Fault::Flush).unwrap_err();
         assert!(same.contains("client 1 round 2 reported synced"), "{same}");
@@ -494,9 +717,18 @@ mod tests {
     fn a_failed_write_never_syncs_its_round() {
         let eio = i64::from(store::Errno::EIO.0);
         let mut reported = console(&[(0, 0), (0, 1), (1, 0)], &[]);
-        reported.write_failed.insert(Round { client: 0, round: 2 }, eio);
+        reported.write_failed.insert(
+            Round {
+                client: 0,
+                round: 2,
+            },
+            eio,
+        );
         assert_eq!(fault_reported(&reported, Fault::Write), Ok(()));
-        reported.synced.insert(Round { client: 0, round: 2 });
+        reported.synced.insert(Round {
+            client: 0,
+            round: 2,
+        });
         assert!(fault_reported(&reported, Fault::Write).is_err());
     }
 }

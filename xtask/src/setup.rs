@@ -22,6 +22,8 @@ const HOST_PACKAGES: &[&str] = &[
     "gcc-multilib",    // 32-bit C for the i686 MIG conformance tests
     "perl",            // GNU MIG's driver script
     "valgrind",        // callgrind instruction counts in the benchmarks
+    "debootstrap",     // the build root of the Hurd built from sources
+    "e2fsprogs",       // mke2fs and debugfs for the Hurd's root image
 ];
 
 /// One architecture's worth of packages from a newer Debian suite.
@@ -38,7 +40,12 @@ const FETCHES: &[Fetch] = &[
     Fetch {
         arch: "amd64",
         suites: &["trixie", "sid"],
-        packages: &["gnumach-image-1.8-amd64-up", "gnumach-dev", "mig-x86-64-gnu", "libc6"],
+        packages: &[
+            "gnumach-image-1.8-amd64-up",
+            "gnumach-dev",
+            "mig-x86-64-gnu",
+            "libc6",
+        ],
     },
     Fetch {
         arch: "i386",
@@ -67,7 +74,10 @@ fn is_installed(package: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f", "${Status}", package])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        })
         .unwrap_or(false)
 }
 
@@ -86,7 +96,11 @@ fn install_host_packages() -> Result<(), Error> {
                 + &HOST_PACKAGES.join(" "),
         ));
     }
-    let missing: Vec<&str> = HOST_PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    let missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -99,7 +113,10 @@ fn install_host_packages() -> Result<(), Error> {
     eprintln!("setup: installing {}", missing.join(" "));
     let install = |quiet_update: bool| -> Result<(), Error> {
         if quiet_update {
-            run_quiet(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+            run_quiet(
+                Command::new("apt-get").args(["update", "-qq"]),
+                "apt-get update",
+            )?;
         }
         run_quiet(
             Command::new("apt-get")
@@ -125,13 +142,15 @@ fn ensure_rust_src() -> Result<(), Error> {
     }
     eprintln!("setup: adding rust-src to the toolchain");
     run_quiet(
-        Command::new("rustup").args(["component", "add", "rust-src"]).current_dir(project_root()),
+        Command::new("rustup")
+            .args(["component", "add", "rust-src"])
+            .current_dir(project_root()),
         "rustup component add rust-src",
     )
 }
 
 /// The first Debian archive URI the system's apt is configured with (not the security archive).
-fn system_mirror() -> Result<String, Error> {
+pub fn system_mirror() -> Result<String, Error> {
     let mut texts = Vec::new();
     if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
         texts.push(t);
@@ -165,7 +184,10 @@ fn mirror_in_line(line: &str) -> Option<String> {
     let uris: Vec<&str> = if let Some(rest) = line.strip_prefix("URIs:") {
         rest.split_whitespace().collect()
     } else if line.starts_with("deb ") {
-        line.split_whitespace().filter(|w| w.contains("://")).take(1).collect()
+        line.split_whitespace()
+            .filter(|w| w.contains("://"))
+            .take(1)
+            .collect()
     } else {
         Vec::new()
     };
@@ -178,7 +200,10 @@ fn mirror_in_line(line: &str) -> Option<String> {
 fn ensure_sysroot() -> Result<(), Error> {
     let dest = sysroot_dir();
     let stamp = dest.join("COMPLETE");
-    if fs::read_to_string(&stamp).map(|s| s.starts_with(SYSROOT_FORMAT)).unwrap_or(false) {
+    if fs::read_to_string(&stamp)
+        .map(|s| s.starts_with(SYSROOT_FORMAT))
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     let mirror = system_mirror()?;
@@ -207,7 +232,11 @@ fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<&'stati
         match fetch_from_suite(fetch, suite, mirror, scratch) {
             Ok(()) => {
                 if i > 0 {
-                    eprintln!("setup: {} packages taken from {suite} ({})", fetch.arch, failures.join("; "));
+                    eprintln!(
+                        "setup: {} packages taken from {suite} ({})",
+                        fetch.arch,
+                        failures.join("; ")
+                    );
                 }
                 return Ok(suite);
             }
@@ -259,21 +288,44 @@ fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) ->
         c
     };
     // apt-get update exits 0 when only some index files fail; a broken index shows as "E:" lines.
-    let out = apt_get(&["update"]).output().map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
+    let out = apt_get(&["update"])
+        .output()
+        .map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || stderr.lines().any(|l| l.starts_with("E:")) {
-        return Err(Error::new(format!("apt-get update: {}", first_error(&stderr))));
+        return Err(Error::new(format!(
+            "apt-get update: {}",
+            first_error(&stderr)
+        )));
     }
-    let qualified: Vec<String> = fetch.packages.iter().map(|p| format!("{p}:{}", fetch.arch)).collect();
+    let qualified: Vec<String> = fetch
+        .packages
+        .iter()
+        .map(|p| format!("{p}:{}", fetch.arch))
+        .collect();
     let mut dl = apt_get(&["download", "-q"]);
     dl.args(&qualified);
-    let out = dl.output().map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
+    let out = dl
+        .output()
+        .map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
     if !out.status.success() {
-        return Err(Error::new(format!("apt-get download: {}", first_error(&String::from_utf8_lossy(&out.stderr)))));
+        return Err(Error::new(format!(
+            "apt-get download: {}",
+            first_error(&String::from_utf8_lossy(&out.stderr))
+        )));
     }
     let into = scratch.join(fetch.arch);
-    for entry in fs::read_dir(apt.join("download")).map_err(|e| Error::io(&apt, e))?.flatten() {
-        run_quiet(Command::new("dpkg-deb").arg("-x").arg(entry.path()).arg(&into), "dpkg-deb -x")?;
+    for entry in fs::read_dir(apt.join("download"))
+        .map_err(|e| Error::io(&apt, e))?
+        .flatten()
+    {
+        run_quiet(
+            Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(entry.path())
+                .arg(&into),
+            "dpkg-deb -x",
+        )?;
     }
     fs::remove_dir_all(&apt).map_err(|e| Error::io(&apt, e))?;
     Ok(())
@@ -292,13 +344,26 @@ fn first_error(stderr: &str) -> String {
 /// the libc extracted beside it, and point GNU MIG's own driver script at the wrappers (`MIGDIR`).
 fn write_migcom_wrappers(root: &Path) -> Result<(), Error> {
     let wrappers = [
-        ("x86_64-gnu-migcom", "amd64", "x86_64-linux-gnu/ld-linux-x86-64.so.2", "x86_64-linux-gnu"),
-        ("i686-gnu-migcom", "i386", "i386-linux-gnu/ld-linux.so.2", "i386-linux-gnu"),
+        (
+            "x86_64-gnu-migcom",
+            "amd64",
+            "x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            "x86_64-linux-gnu",
+        ),
+        (
+            "i686-gnu-migcom",
+            "i386",
+            "i386-linux-gnu/ld-linux.so.2",
+            "i386-linux-gnu",
+        ),
     ];
     let bin = root.join("bin");
     fs::create_dir_all(&bin).map_err(|e| Error::io(&bin, e))?;
     for (name, arch, loader, libdir) in wrappers {
-        let base = root.join(arch).canonicalize().map_err(|e| Error::io(&root.join(arch), e))?;
+        let base = root
+            .join(arch)
+            .canonicalize()
+            .map_err(|e| Error::io(&root.join(arch), e))?;
         let b = base.display();
         let script = format!(
             "#!/bin/sh\n# Generated by cargo xtask setup.\nexec {b}/usr/lib/{loader} --library-path {b}/usr/lib/{libdir} {b}/usr/lib/mig/{name} \"$@\"\n"
@@ -328,7 +393,11 @@ mod tests {
     #[test]
     fn fetched_gnu_mig_turns_device_defs_into_c_stubs() {
         let sysroot = sysroot_dir();
-        assert!(sysroot.join("COMPLETE").is_file(), "no sysroot in {}: run `cargo xtask setup`", sysroot.display());
+        assert!(
+            sysroot.join("COMPLETE").is_file(),
+            "no sysroot in {}: run `cargo xtask setup`",
+            sysroot.display()
+        );
         let include = sysroot.join("amd64/usr/include/x86_64-linux-gnu");
         let out = std::env::temp_dir().join(format!("rumpdisk-mig-{}", std::process::id()));
         std::fs::create_dir_all(&out).unwrap();
@@ -341,20 +410,36 @@ mod tests {
             .expect("x86_64-gnu-mig runs");
         assert!(status.success(), "x86_64-gnu-mig failed: {status}");
         let user = std::fs::read_to_string(out.join("deviceUser.c")).expect("user stubs written");
-        let server = std::fs::read_to_string(out.join("deviceServer.c")).expect("server stubs written");
+        let server =
+            std::fs::read_to_string(out.join("deviceServer.c")).expect("server stubs written");
         std::fs::remove_dir_all(&out).unwrap();
-        assert!(user.contains("mig_external kern_return_t device_open\n"), "no device_open client stub");
-        assert!(server.contains("InP->msgh_id > 2814") && server.contains("InP->msgh_id < 2800"), "server demux does not span device ids 2800..=2814");
+        assert!(
+            user.contains("mig_external kern_return_t device_open\n"),
+            "no device_open client stub"
+        );
+        assert!(
+            server.contains("InP->msgh_id > 2814") && server.contains("InP->msgh_id < 2800"),
+            "server demux does not span device ids 2800..=2814"
+        );
     }
 
     #[test]
     fn reads_mirror_from_both_source_formats() {
-        assert_eq!(mirror_in_line("URIs: http://example.invalid/debian"), Some("http://example.invalid/debian".into()));
+        assert_eq!(
+            mirror_in_line("URIs: http://example.invalid/debian"),
+            Some("http://example.invalid/debian".into())
+        );
         assert_eq!(
             mirror_in_line("deb [arch=amd64] https://example.invalid/debian/ bookworm main"),
             Some("https://example.invalid/debian".into())
         );
-        assert_eq!(mirror_in_line("URIs: http://example.invalid/debian-security"), None);
-        assert_eq!(mirror_in_line("# deb http://example.invalid/debian bookworm main"), None);
+        assert_eq!(
+            mirror_in_line("URIs: http://example.invalid/debian-security"),
+            None
+        );
+        assert_eq!(
+            mirror_in_line("# deb http://example.invalid/debian bookworm main"),
+            None
+        );
     }
 }

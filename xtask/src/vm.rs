@@ -50,7 +50,13 @@ pub struct Disk {
 impl Disk {
     /// A zeroed image of `sectors` sectors at `image`, no log, no injected error.
     pub fn fresh(image: PathBuf, sectors: u64) -> Disk {
-        Disk { image, fresh_sectors: Some(sectors), write_log: None, fail_flush: None, fail_write_at_sector: None }
+        Disk {
+            image,
+            fresh_sectors: Some(sectors),
+            write_log: None,
+            fail_flush: None,
+            fail_write_at_sector: None,
+        }
     }
 
     /// The blkdebug rules file of drive `index`, when the disk injects errors.
@@ -103,12 +109,19 @@ impl Outcome {
             } else if line.contains(FAILURE_MARKER) {
                 o.failure_marker = true;
             }
-            let Some(rest) = line.find("test ").map(|i| &line[i + 5..]) else { continue };
-            let Some((name, result)) = rest.split_once(" ... ") else { continue };
+            let Some(rest) = line.find("test ").map(|i| &line[i + 5..]) else {
+                continue;
+            };
+            let Some((name, result)) = rest.split_once(" ... ") else {
+                continue;
+            };
             if result == "ok" {
                 o.passed.push(name.to_owned());
             } else if let Some(why) = result.strip_prefix("FAILED") {
-                o.failed.push((name.to_owned(), why.trim_start_matches(':').trim().to_owned()));
+                o.failed.push((
+                    name.to_owned(),
+                    why.trim_start_matches(':').trim().to_owned(),
+                ));
             }
         }
         o
@@ -117,11 +130,18 @@ impl Outcome {
     /// Whether the run meets `expect`; the reason when it does not.
     pub fn verdict(&self, expect: Expect) -> Result<(), String> {
         match expect {
-            Expect::Failure if self.failure_marker && self.failed.iter().all(|(name, _)| name != HOST_CHECK) => Ok(()),
+            Expect::Failure
+                if self.failure_marker
+                    && self.failed.iter().all(|(name, _)| name != HOST_CHECK) =>
+            {
+                Ok(())
+            }
             Expect::Failure => Err("the expected failure was not reported".into()),
             Expect::Pass if self.timed_out => Err("timed out".into()),
             Expect::Pass if self.failure_marker => Err("a task reported a failure".into()),
-            Expect::Pass if !self.failed.is_empty() => Err(format!("{} test(s) failed", self.failed.len())),
+            Expect::Pass if !self.failed.is_empty() => {
+                Err(format!("{} test(s) failed", self.failed.len()))
+            }
             Expect::Pass if self.killed && !self.passed.is_empty() => Ok(()),
             Expect::Pass if !self.success_marker => Err("the end marker is missing".into()),
             Expect::Pass if self.passed.is_empty() => Err("no test ran".into()),
@@ -152,12 +172,20 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     let node = |n: &str| format!("{n}{index}");
     let mut args = vec![
         "-blockdev".to_owned(),
-        format!("driver=file,node-name={},filename={},cache.direct=off", node("img"), disk.image.display()),
+        format!(
+            "driver=file,node-name={},filename={},cache.direct=off",
+            node("img"),
+            disk.image.display()
+        ),
     ];
     let mut top = node("img");
     if let Some(log) = &disk.write_log {
         args.push("-blockdev".into());
-        args.push(format!("driver=file,node-name={},filename={}", node("log"), log.display()));
+        args.push(format!(
+            "driver=file,node-name={},filename={}",
+            node("log"),
+            log.display()
+        ));
         args.push("-blockdev".into());
         args.push(format!(
             "driver=blklogwrites,node-name={},file={top},log={},log-super-update-interval=1",
@@ -181,7 +209,10 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     // cache=writeback: the host page cache (cache.direct=off) behind a drive with a volatile
     // write cache the guest must flush (never cache=unsafe, which drops the guest's flushes).
     args.push("-device".into());
-    args.push(format!("ide-hd,drive={},bus=ide.0,unit={index},write-cache=on", node("raw")));
+    args.push(format!(
+        "ide-hd,drive={},bus=ide.0,unit={index},write-cache=on",
+        node("raw")
+    ));
     args
 }
 
@@ -225,17 +256,35 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
     let cfg = iso_root.join("boot/grub/grub.cfg");
     fs::write(&cfg, grub_cfg(&scenario.modules)).map_err(|e| Error::io(&cfg, e))?;
     let iso = dir.join("boot.iso");
-    run_quiet(Command::new("grub-mkrescue").arg("-o").arg(&iso).arg(&iso_root), "grub-mkrescue")?;
+    run_quiet(
+        Command::new("grub-mkrescue")
+            .arg("-o")
+            .arg(&iso)
+            .arg(&iso_root),
+        "grub-mkrescue",
+    )?;
 
     let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-no-reboot", "-monitor", "none"])
-        .args(["-serial", "stdio", "-boot", "d", "-cdrom"])
-        .arg(&iso);
+    qemu.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "512",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+        "-monitor",
+        "none",
+    ])
+    .args(["-serial", "stdio", "-boot", "d", "-cdrom"])
+    .arg(&iso);
     for (i, disk) in scenario.disks.iter().enumerate() {
         if let Some(sectors) = disk.fresh_sectors {
             let _ = fs::remove_file(&disk.image);
             let file = fs::File::create(&disk.image).map_err(|e| Error::io(&disk.image, e))?;
-            file.set_len(sectors * 512).map_err(|e| Error::io(&disk.image, e))?;
+            file.set_len(sectors * 512)
+                .map_err(|e| Error::io(&disk.image, e))?;
         }
         if let Some(log) = &disk.write_log {
             fs::write(log, b"").map_err(|e| Error::io(log, e))?;
@@ -246,7 +295,8 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         qemu.args(disk_args(disk, i));
     }
     let console_path = dir.join("console.log");
-    let (console, timed_out, killed) = run_qemu(qemu, scenario.timeout, scenario.kill_on.as_deref())?;
+    let (console, timed_out, killed) =
+        run_qemu(qemu, scenario.timeout, scenario.kill_on.as_deref())?;
     fs::write(&console_path, &console).map_err(|e| Error::io(&console_path, e))?;
     let mut outcome = Outcome::parse(&console);
     outcome.timed_out = timed_out;
@@ -262,7 +312,11 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
 
 /// Runs QEMU, collecting its serial console until it exits, the time limit passes, or a line
 /// contains `kill_on` (then SIGKILL: QEMU must not flush the disk on the way out).
-fn run_qemu(mut qemu: Command, timeout: Duration, kill_on: Option<&str>) -> Result<(String, bool, bool), Error> {
+fn run_qemu(
+    mut qemu: Command,
+    timeout: Duration,
+    kill_on: Option<&str>,
+) -> Result<(String, bool, bool), Error> {
     let mut child = qemu
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -273,7 +327,10 @@ fn run_qemu(mut qemu: Command, timeout: Duration, kill_on: Option<&str>) -> Resu
     let (lines, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-            if lines.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+            if lines
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
                 break;
             }
         }
@@ -301,14 +358,19 @@ fn run_qemu(mut qemu: Command, timeout: Duration, kill_on: Option<&str>) -> Resu
             }
         }
     }
-    let status = child.wait().map_err(|e| Error::new(format!("waiting for qemu: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::new(format!("waiting for qemu: {e}")))?;
     if !status.success() && !killed && !timed_out {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
         if !err.trim().is_empty() {
-            return Err(Error::new(format!("qemu failed ({status}): {}", err.trim())));
+            return Err(Error::new(format!(
+                "qemu failed ({status}): {}",
+                err.trim()
+            )));
         }
     }
     Ok((console, timed_out, killed))
@@ -325,13 +387,22 @@ pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
         let _ = writeln!(out, "  {}: {name} ... ok", scenario.name);
     }
     // In a scenario that must fail, the failure it reports is the expected outcome.
-    let label = if scenario.expect == Expect::Failure { "failed as expected" } else { "FAILED" };
+    let label = if scenario.expect == Expect::Failure {
+        "failed as expected"
+    } else {
+        "FAILED"
+    };
     for (name, why) in &outcome.failed {
         let _ = writeln!(out, "  {}: {name} ... {label}: {why}", scenario.name);
     }
     let verdict = outcome.verdict(scenario.expect);
     let _ = match &verdict {
-        Ok(()) => writeln!(out, "vm {} ... ok ({:.2} s)", scenario.name, took.as_secs_f64()),
+        Ok(()) => writeln!(
+            out,
+            "vm {} ... ok ({:.2} s)",
+            scenario.name,
+            took.as_secs_f64()
+        ),
         Err(why) => writeln!(
             out,
             "vm {} ... FAILED: {why} (console: {})",
@@ -352,7 +423,10 @@ mod tests {
                        test x ... ok\ngnumach-test-success-and-reboot\n";
         let o = Outcome::parse(console);
         assert_eq!(o.passed, vec!["vm_allocate", "x"]);
-        assert_eq!(o.failed, vec![("ports".to_owned(), "names leaked".to_owned())]);
+        assert_eq!(
+            o.failed,
+            vec![("ports".to_owned(), "names leaked".to_owned())]
+        );
         assert!(o.success_marker && !o.failure_marker);
         assert_eq!(o.verdict(Expect::Pass), Err("1 test(s) failed".into()));
     }
@@ -360,18 +434,29 @@ mod tests {
     #[test]
     fn a_run_needs_its_end_marker_and_a_test() {
         let mut o = Outcome::parse("test a ... ok\n");
-        assert_eq!(o.verdict(Expect::Pass), Err("the end marker is missing".into()));
+        assert_eq!(
+            o.verdict(Expect::Pass),
+            Err("the end marker is missing".into())
+        );
         o.success_marker = true;
         assert_eq!(o.verdict(Expect::Pass), Ok(()));
-        assert_eq!(Outcome::parse(SUCCESS_MARKER).verdict(Expect::Pass), Err("no test ran".into()));
+        assert_eq!(
+            Outcome::parse(SUCCESS_MARKER).verdict(Expect::Pass),
+            Err("no test ran".into())
+        );
         o.timed_out = true;
         assert_eq!(o.verdict(Expect::Pass), Err("timed out".into()));
     }
 
     #[test]
     fn a_negative_scenario_needs_the_failure_marker() {
-        assert_eq!(Outcome::parse("gnumach-test-failure\n").verdict(Expect::Failure), Ok(()));
-        assert!(Outcome::parse(SUCCESS_MARKER).verdict(Expect::Failure).is_err());
+        assert_eq!(
+            Outcome::parse("gnumach-test-failure\n").verdict(Expect::Failure),
+            Ok(())
+        );
+        assert!(Outcome::parse(SUCCESS_MARKER)
+            .verdict(Expect::Failure)
+            .is_err());
     }
 
     #[test]
@@ -379,7 +464,11 @@ mod tests {
         let cfg = grub_cfg(&[Module {
             file: "x".into(),
             name: "server".into(),
-            words: vec!["${host-port}".into(), "$(server-task=task-create)".into(), "$(task-resume)".into()],
+            words: vec![
+                "${host-port}".into(),
+                "$(server-task=task-create)".into(),
+                "$(task-resume)".into(),
+            ],
         }]);
         assert!(cfg.contains("multiboot /boot/gnumach.gz console=com0\n"));
         assert!(cfg.contains("  module /boot/server server '${host-port}' '$(server-task=task-create)' '$(task-resume)'\n"));
@@ -387,20 +476,38 @@ mod tests {
 
     #[test]
     fn disk_stack_puts_blkdebug_above_the_write_log() {
-        let disk = Disk { write_log: Some("w.log".into()), fail_flush: Some(1), ..Disk::fresh("d.img".into(), 8) };
+        let disk = Disk {
+            write_log: Some("w.log".into()),
+            fail_flush: Some(1),
+            ..Disk::fresh("d.img".into(), 8)
+        };
         let args = disk_args(&disk, 0).join(" ");
-        let (log, dbg, raw) = (args.find("blklogwrites").unwrap(), args.find("blkdebug").unwrap(), args.find("driver=raw").unwrap());
+        let (log, dbg, raw) = (
+            args.find("blklogwrites").unwrap(),
+            args.find("blkdebug").unwrap(),
+            args.find("driver=raw").unwrap(),
+        );
         assert!(log < dbg && dbg < raw, "{args}");
-        assert!(args.contains("image=blw0") && args.contains("file=dbg0") && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0,write-cache=on"));
+        assert!(
+            args.contains("image=blw0")
+                && args.contains("file=dbg0")
+                && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0,write-cache=on")
+        );
         assert!(blkdebug_rules(&disk).contains("event = \"flush_to_disk\""));
     }
 
     #[test]
     fn a_later_flush_fails_through_blkdebug_states() {
-        let first = Disk { fail_flush: Some(1), ..Disk::fresh("d.img".into(), 8) };
+        let first = Disk {
+            fail_flush: Some(1),
+            ..Disk::fresh("d.img".into(), 8)
+        };
         assert!(!blkdebug_rules(&first).contains("[set-state]"));
         assert!(blkdebug_rules(&first).contains("state = \"1\"\niotype = \"flush\""));
-        let third = Disk { fail_flush: Some(3), ..Disk::fresh("d.img".into(), 8) };
+        let third = Disk {
+            fail_flush: Some(3),
+            ..Disk::fresh("d.img".into(), 8)
+        };
         let rules = blkdebug_rules(&third);
         assert_eq!(rules.matches("[set-state]").count(), 2, "{rules}");
         assert!(rules.contains("state = \"1\"\nnew_state = \"2\""));

@@ -43,12 +43,19 @@ impl Console {
     pub fn parse(text: &str) -> Console {
         let mut console = Console::default();
         for line in text.lines() {
-            let Some(rest) = line.trim().strip_prefix("barrier: ") else { continue };
+            let Some(rest) = line.trim().strip_prefix("barrier: ") else {
+                continue;
+            };
             let mut words = rest.split_whitespace();
             let what = words.next();
-            let mut field = |name: &str| -> Option<i64> { words.next()?.strip_prefix(name)?.parse().ok() };
-            let (Some(client), Some(round)) = (field("client="), field("round=")) else { continue };
-            let (Ok(client), Ok(round)) = (u32::try_from(client), u32::try_from(round)) else { continue };
+            let mut field =
+                |name: &str| -> Option<i64> { words.next()?.strip_prefix(name)?.parse().ok() };
+            let (Some(client), Some(round)) = (field("client="), field("round=")) else {
+                continue;
+            };
+            let (Ok(client), Ok(round)) = (u32::try_from(client), u32::try_from(round)) else {
+                continue;
+            };
             let r = Round { client, round };
             match what {
                 Some("synced") => {
@@ -90,12 +97,26 @@ impl fmt::Display for Violation {
                 write!(f, "{round}: a crash before log entry {at} loses sector {lba} though its sync returned")
             }
             Violation::IncompleteRound { round, missing } => {
-                write!(f, "{round}: committed with {missing} of its data sectors never written")
+                write!(
+                    f,
+                    "{round}: committed with {missing} of its data sectors never written"
+                )
             }
-            Violation::NoFlushAfter { round } => write!(f, "{round}: reported synced, but no FLUSH follows its writes"),
-            Violation::NotInLog { round } => write!(f, "{round}: reported synced, but none of its data is in the log"),
-            Violation::SyncedAfterFailure { round } => write!(f, "{round}: reported synced although its sync or a write failed"),
-            Violation::FinalImage { round, lba } => write!(f, "{round}: sector {lba} is not intact in the final image"),
+            Violation::NoFlushAfter { round } => write!(
+                f,
+                "{round}: reported synced, but no FLUSH follows its writes"
+            ),
+            Violation::NotInLog { round } => write!(
+                f,
+                "{round}: reported synced, but none of its data is in the log"
+            ),
+            Violation::SyncedAfterFailure { round } => write!(
+                f,
+                "{round}: reported synced although its sync or a write failed"
+            ),
+            Violation::FinalImage { round, lba } => {
+                write!(f, "{round}: sector {lba} is not intact in the final image")
+            }
         }
     }
 }
@@ -121,7 +142,11 @@ impl Verdict {
             self.writes,
             self.flushes,
             self.synced_rounds,
-            if self.holds() { "barrier holds".to_owned() } else { format!("{} violations", self.violations.len()) }
+            if self.holds() {
+                "barrier holds".to_owned()
+            } else {
+                format!("{} violations", self.violations.len())
+            }
         )
     }
 }
@@ -150,8 +175,13 @@ pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdic
                 for (i, chunk) in data.chunks(SECTOR).enumerate() {
                     let lba = sector * sectors_per_log_sector + i as u64;
                     replay.pending.push((lba, chunk));
-                    let Some(s) = Stamp::read(chunk) else { continue };
-                    let round = Round { client: s.client, round: s.round };
+                    let Some(s) = Stamp::read(chunk) else {
+                        continue;
+                    };
+                    let round = Round {
+                        client: s.client,
+                        round: s.round,
+                    };
                     if s.kind == Kind::Data {
                         let d = rounds.entry(round).or_default();
                         d.count = s.count;
@@ -159,9 +189,13 @@ pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdic
                         d.last_write = at;
                         continue;
                     }
-                    let missing = rounds.get(&round).map_or(s.count, |d| d.count - d.lbas.len() as u32);
+                    let missing = rounds
+                        .get(&round)
+                        .map_or(s.count, |d| d.count - d.lbas.len() as u32);
                     if missing > 0 {
-                        replay.violations.push(Violation::IncompleteRound { round, missing });
+                        replay
+                            .violations
+                            .push(Violation::IncompleteRound { round, missing });
                     }
                     if committed.insert(round) {
                         replay.newly_committed.push(round);
@@ -202,7 +236,12 @@ pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdic
             }
         }
     }
-    Verdict { flushes: flush_indices.len(), writes, synced_rounds: synced.len(), violations }
+    Verdict {
+        flushes: flush_indices.len(),
+        writes,
+        synced_rounds: synced.len(),
+        violations,
+    }
 }
 
 /// The log replayed up to the last FLUSH, and what happened since.
@@ -225,10 +264,17 @@ impl<'a> Replay<'a> {
     /// sectors from then on.)
     fn crash_before(&mut self, at: usize, rounds: &HashMap<Round, RoundData>) {
         for round in self.newly_committed.drain(..) {
-            let Some(d) = rounds.get(&round) else { continue };
+            let Some(d) = rounds.get(&round) else {
+                continue;
+            };
             for (&index, &lba) in &d.lbas {
-                if !self.durable.get(&lba).is_some_and(|s| matches_stamp(s, round, index)) {
-                    self.violations.push(Violation::LostAtCrash { round, at, lba });
+                if !self
+                    .durable
+                    .get(&lba)
+                    .is_some_and(|s| matches_stamp(s, round, index))
+                {
+                    self.violations
+                        .push(Violation::LostAtCrash { round, at, lba });
                 }
                 self.owners.insert(lba, (round, index));
             }
@@ -241,7 +287,8 @@ impl<'a> Replay<'a> {
         for (lba, data) in self.pending.drain(..) {
             if let Some(&(round, index)) = self.owners.get(&lba) {
                 if !matches_stamp(data, round, index) {
-                    self.violations.push(Violation::LostAtCrash { round, at, lba });
+                    self.violations
+                        .push(Violation::LostAtCrash { round, at, lba });
                 }
             }
             self.durable.insert(lba, data);
@@ -251,13 +298,18 @@ impl<'a> Replay<'a> {
 
 fn matches_stamp(sector: &[u8], round: Round, index: u32) -> bool {
     Stamp::read(sector).is_some_and(|s| {
-        s.kind == Kind::Data && s.client == round.client && s.round == round.round && s.index == index
+        s.kind == Kind::Data
+            && s.client == round.client
+            && s.round == round.round
+            && s.index == index
     })
 }
 
 fn intact_in(image: &[u8], lba: u64, round: Round, index: u32) -> bool {
     let at = lba as usize * SECTOR;
-    image.get(at..at + SECTOR).is_some_and(|s| matches_stamp(s, round, index))
+    image
+        .get(at..at + SECTOR)
+        .is_some_and(|s| matches_stamp(s, round, index))
 }
 
 #[cfg(test)]
@@ -270,20 +322,46 @@ mod tests {
         let mut bytes = Vec::new();
         for index in 0..count {
             let mut s = [0u8; SECTOR];
-            Stamp { kind: Kind::Data, client, round, index, count, lba: lba + index as u64 }.write(&mut s);
+            Stamp {
+                kind: Kind::Data,
+                client,
+                round,
+                index,
+                count,
+                lba: lba + index as u64,
+            }
+            .write(&mut s);
             bytes.extend_from_slice(&s);
         }
-        Entry::Write { sector: lba, data: bytes }
+        Entry::Write {
+            sector: lba,
+            data: bytes,
+        }
     }
 
     fn commit(client: u32, round: u32, count: u32, lba: u64) -> Entry {
         let mut s = [0u8; SECTOR];
-        Stamp { kind: Kind::Commit, client, round, index: 0, count, lba }.write(&mut s);
-        Entry::Write { sector: lba, data: s.to_vec() }
+        Stamp {
+            kind: Kind::Commit,
+            client,
+            round,
+            index: 0,
+            count,
+            lba,
+        }
+        .write(&mut s);
+        Entry::Write {
+            sector: lba,
+            data: s.to_vec(),
+        }
     }
 
     fn run(entries: &[Entry], console: &str) -> Verdict {
-        check(&Log::parse(&build(entries)).unwrap(), &Console::parse(console), None)
+        check(
+            &Log::parse(&build(entries)).unwrap(),
+            &Console::parse(console),
+            None,
+        )
     }
 
     const SYNCED_0_1: &str = "barrier: synced client=0 round=1\nbarrier: synced client=0 round=2\n";
@@ -291,7 +369,14 @@ mod tests {
     #[test]
     fn flush_between_data_and_commit_holds() {
         let v = run(
-            &[data(0, 1, 4, 100), Entry::Flush, commit(0, 1, 4, 10), data(0, 2, 4, 104), Entry::Flush, commit(0, 2, 4, 10)],
+            &[
+                data(0, 1, 4, 100),
+                Entry::Flush,
+                commit(0, 1, 4, 10),
+                data(0, 2, 4, 104),
+                Entry::Flush,
+                commit(0, 2, 4, 10),
+            ],
             SYNCED_0_1,
         );
         assert!(v.holds(), "{:?}", v.violations);
@@ -302,17 +387,38 @@ mod tests {
     fn skipped_flush_is_caught_even_with_a_shutdown_flush_at_the_end() {
         // The shutdown trap: QEMU's own final flush makes "a FLUSH after the writes" true.
         let v = run(
-            &[data(0, 1, 4, 100), commit(0, 1, 4, 10), data(0, 2, 4, 104), commit(0, 2, 4, 10), Entry::Flush],
+            &[
+                data(0, 1, 4, 100),
+                commit(0, 1, 4, 10),
+                data(0, 2, 4, 104),
+                commit(0, 2, 4, 10),
+                Entry::Flush,
+            ],
             SYNCED_0_1,
         );
         assert!(!v.holds());
-        assert!(v.violations.iter().any(|x| matches!(x, Violation::LostAtCrash { round: Round { client: 0, round: 1 }, .. })));
+        assert!(v.violations.iter().any(|x| matches!(
+            x,
+            Violation::LostAtCrash {
+                round: Round {
+                    client: 0,
+                    round: 1
+                },
+                ..
+            }
+        )));
     }
 
     #[test]
     fn another_clients_flush_covers_a_completed_write() {
         let v = run(
-            &[data(0, 1, 2, 100), data(1, 1, 2, 200), Entry::Flush, commit(0, 1, 2, 10), commit(1, 1, 2, 11)],
+            &[
+                data(0, 1, 2, 100),
+                data(1, 1, 2, 200),
+                Entry::Flush,
+                commit(0, 1, 2, 10),
+                commit(1, 1, 2, 11),
+            ],
             "barrier: synced client=0 round=1\nbarrier: synced client=1 round=1\n",
         );
         assert!(v.holds(), "{:?}", v.violations);
@@ -320,27 +426,60 @@ mod tests {
 
     #[test]
     fn a_write_after_the_flush_is_not_covered_by_it() {
-        let v = run(&[data(0, 1, 2, 100), Entry::Flush, data(1, 1, 2, 200), commit(1, 1, 2, 11)], "");
+        let v = run(
+            &[
+                data(0, 1, 2, 100),
+                Entry::Flush,
+                data(1, 1, 2, 200),
+                commit(1, 1, 2, 11),
+            ],
+            "",
+        );
         assert_eq!(v.violations.len(), 2, "{:?}", v.violations);
     }
 
     #[test]
     fn overwriting_synced_data_is_caught() {
         let v = run(
-            &[data(0, 1, 2, 100), Entry::Flush, commit(0, 1, 2, 10), data(0, 2, 2, 100), Entry::Flush],
+            &[
+                data(0, 1, 2, 100),
+                Entry::Flush,
+                commit(0, 1, 2, 10),
+                data(0, 2, 2, 100),
+                Entry::Flush,
+            ],
             "barrier: synced client=0 round=1\n",
         );
-        assert!(v.violations.iter().any(|x| matches!(x, Violation::LostAtCrash { lba: 100, .. })), "{:?}", v.violations);
+        assert!(
+            v.violations
+                .iter()
+                .any(|x| matches!(x, Violation::LostAtCrash { lba: 100, .. })),
+            "{:?}",
+            v.violations
+        );
     }
 
     #[test]
     fn console_sync_without_commit_needs_a_later_flush_and_data() {
-        let v = run(&[data(0, 1, 2, 100)], "barrier: synced client=0 round=1\nbarrier: synced client=0 round=9\n");
+        let v = run(
+            &[data(0, 1, 2, 100)],
+            "barrier: synced client=0 round=1\nbarrier: synced client=0 round=9\n",
+        );
         assert_eq!(
             v.violations,
             vec![
-                Violation::NoFlushAfter { round: Round { client: 0, round: 1 } },
-                Violation::NotInLog { round: Round { client: 0, round: 9 } }
+                Violation::NoFlushAfter {
+                    round: Round {
+                        client: 0,
+                        round: 1
+                    }
+                },
+                Violation::NotInLog {
+                    round: Round {
+                        client: 0,
+                        round: 9
+                    }
+                }
             ]
         );
     }
@@ -351,15 +490,42 @@ mod tests {
             &[data(0, 1, 1, 100), Entry::Flush, commit(0, 1, 1, 10)],
             "barrier: sync-failed client=0 round=1 errno=5\nbarrier: synced client=0 round=1\n",
         );
-        assert_eq!(v.violations, vec![Violation::SyncedAfterFailure { round: Round { client: 0, round: 1 } }]);
+        assert_eq!(
+            v.violations,
+            vec![Violation::SyncedAfterFailure {
+                round: Round {
+                    client: 0,
+                    round: 1
+                }
+            }]
+        );
     }
 
     #[test]
     fn synced_after_a_failed_write_is_a_violation() {
-        let console = Console::parse("barrier: write-failed client=2 round=3 errno=5\nbarrier: synced client=2 round=3\n");
-        assert_eq!(console.write_failed.get(&Round { client: 2, round: 3 }), Some(&5));
-        let v = run(&[data(2, 3, 1, 100), Entry::Flush], "barrier: write-failed client=2 round=3 errno=5\nbarrier: synced client=2 round=3\n");
-        assert_eq!(v.violations, vec![Violation::SyncedAfterFailure { round: Round { client: 2, round: 3 } }]);
+        let console = Console::parse(
+            "barrier: write-failed client=2 round=3 errno=5\nbarrier: synced client=2 round=3\n",
+        );
+        assert_eq!(
+            console.write_failed.get(&Round {
+                client: 2,
+                round: 3
+            }),
+            Some(&5)
+        );
+        let v = run(
+            &[data(2, 3, 1, 100), Entry::Flush],
+            "barrier: write-failed client=2 round=3 errno=5\nbarrier: synced client=2 round=3\n",
+        );
+        assert_eq!(
+            v.violations,
+            vec![Violation::SyncedAfterFailure {
+                round: Round {
+                    client: 2,
+                    round: 3
+                }
+            }]
+        );
     }
 
     #[test]
@@ -369,7 +535,13 @@ mod tests {
             data.truncate(2 * SECTOR);
         }
         let v = run(&[partial, Entry::Flush, commit(0, 1, 4, 10)], "");
-        assert!(v.violations.contains(&Violation::IncompleteRound { round: Round { client: 0, round: 1 }, missing: 2 }));
+        assert!(v.violations.contains(&Violation::IncompleteRound {
+            round: Round {
+                client: 0,
+                round: 1
+            },
+            missing: 2
+        }));
     }
 
     #[test]
@@ -377,12 +549,23 @@ mod tests {
         let entries = [data(0, 1, 2, 4), Entry::Flush, commit(0, 1, 2, 1)];
         let log = Log::parse(&build(&entries)).unwrap();
         let mut image = vec![0u8; 16 * SECTOR];
-        let Entry::Write { data, .. } = &entries[0] else { unreachable!() };
+        let Entry::Write { data, .. } = &entries[0] else {
+            unreachable!()
+        };
         image[4 * SECTOR..6 * SECTOR].copy_from_slice(data);
         assert!(check(&log, &Console::default(), Some(&image)).holds());
         image[5 * SECTOR + 100] ^= 1;
         let v = check(&log, &Console::default(), Some(&image));
-        assert_eq!(v.violations, vec![Violation::FinalImage { round: Round { client: 0, round: 1 }, lba: 5 }]);
+        assert_eq!(
+            v.violations,
+            vec![Violation::FinalImage {
+                round: Round {
+                    client: 0,
+                    round: 1
+                },
+                lba: 5
+            }]
+        );
     }
 
     #[test]

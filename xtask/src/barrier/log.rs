@@ -19,10 +19,16 @@ pub const FLAG_MARK: u64 = 8;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// Data written at `sector` (in units of the log's sector size).
-    Write { sector: u64, data: Vec<u8> },
+    Write {
+        sector: u64,
+        data: Vec<u8>,
+    },
     /// A cache flush: everything completed before it is durable.
     Flush,
-    Discard { sector: u64, sectors: u64 },
+    Discard {
+        sector: u64,
+        sectors: u64,
+    },
     Mark(Vec<u8>),
 }
 
@@ -39,9 +45,14 @@ pub enum LogError {
     BadVersion(u64),
     BadSectorSize(u32),
     /// Entry `index` runs past the end of the file.
-    Truncated { index: u64 },
+    Truncated {
+        index: u64,
+    },
     /// Entry `index` has flags this reader does not know.
-    UnknownFlags { index: u64, flags: u64 },
+    UnknownFlags {
+        index: u64,
+        flags: u64,
+    },
 }
 
 impl fmt::Display for LogError {
@@ -50,9 +61,15 @@ impl fmt::Display for LogError {
             LogError::TooShort => write!(f, "write log shorter than its superblock"),
             LogError::BadMagic(m) => write!(f, "write log magic is {m:#x}, not {MAGIC:#x}"),
             LogError::BadVersion(v) => write!(f, "write log version {v}, only {VERSION} is known"),
-            LogError::BadSectorSize(s) => write!(f, "write log sector size {s} is not a power of two ≥ 512"),
-            LogError::Truncated { index } => write!(f, "write log entry {index} runs past the end of the file"),
-            LogError::UnknownFlags { index, flags } => write!(f, "write log entry {index} has unknown flags {flags:#x}"),
+            LogError::BadSectorSize(s) => {
+                write!(f, "write log sector size {s} is not a power of two ≥ 512")
+            }
+            LogError::Truncated { index } => {
+                write!(f, "write log entry {index} runs past the end of the file")
+            }
+            LogError::UnknownFlags { index, flags } => {
+                write!(f, "write log entry {index} has unknown flags {flags:#x}")
+            }
         }
     }
 }
@@ -72,7 +89,13 @@ impl Log {
             return Err(LogError::BadVersion(version));
         }
         let count = u64_at(bytes, 16).ok_or(LogError::TooShort)?;
-        let raw_size = u32::from_le_bytes(bytes.get(24..28).ok_or(LogError::TooShort)?.try_into().unwrap_or_default());
+        let raw_size = u32::from_le_bytes(
+            bytes
+                .get(24..28)
+                .ok_or(LogError::TooShort)?
+                .try_into()
+                .unwrap_or_default(),
+        );
         if raw_size < 512 || !raw_size.is_power_of_two() {
             return Err(LogError::BadSectorSize(raw_size));
         }
@@ -80,7 +103,9 @@ impl Log {
         let mut entries = Vec::new();
         let mut at = size;
         for index in 0..count {
-            let header = bytes.get(at..at + 32).ok_or(LogError::Truncated { index })?;
+            let header = bytes
+                .get(at..at + 32)
+                .ok_or(LogError::Truncated { index })?;
             let field = |i: usize| u64_at(header, 8 * i).unwrap_or_default();
             let (sector, sectors, flags, data_len) = (field(0), field(1), field(2), field(3));
             at += size;
@@ -92,7 +117,10 @@ impl Log {
                 return Err(LogError::UnknownFlags { index, flags });
             } else if flags & FLAG_MARK != 0 {
                 let len = usize::try_from(data_len).map_err(|_| LogError::Truncated { index })?;
-                let mark = bytes.get(at..at.saturating_add(len)).ok_or(LogError::Truncated { index })?.to_vec();
+                let mark = bytes
+                    .get(at..at.saturating_add(len))
+                    .ok_or(LogError::Truncated { index })?
+                    .to_vec();
                 at += len.div_ceil(size) * size;
                 Entry::Mark(mark)
             } else if flags & FLAG_DISCARD != 0 {
@@ -100,7 +128,10 @@ impl Log {
             } else if sectors == 0 && flags & FLAG_FLUSH != 0 {
                 Entry::Flush
             } else {
-                let data = bytes.get(at..at.saturating_add(data_bytes)).ok_or(LogError::Truncated { index })?.to_vec();
+                let data = bytes
+                    .get(at..at.saturating_add(data_bytes))
+                    .ok_or(LogError::Truncated { index })?
+                    .to_vec();
                 at += data_bytes;
                 let write = Entry::Write { sector, data };
                 // A write carrying the flush flag is a flush followed by the write (REQ_PREFLUSH).
@@ -111,7 +142,10 @@ impl Log {
             };
             entries.push(entry);
         }
-        Ok(Log { sector_size: size, entries })
+        Ok(Log {
+            sector_size: size,
+            entries,
+        })
     }
 }
 
@@ -131,7 +165,11 @@ pub mod tests {
                 Entry::Discard { sector, sectors } => (*sector, *sectors, FLAG_DISCARD, &[]),
                 Entry::Mark(m) => (0, 0, FLAG_MARK, m),
             };
-            let data_len = if matches!(e, Entry::Mark(_)) { data.len() as u64 } else { 0 };
+            let data_len = if matches!(e, Entry::Mark(_)) {
+                data.len() as u64
+            } else {
+                0
+            };
             for (i, v) in [sector, sectors, flags, data_len].iter().enumerate() {
                 header[8 * i..8 * i + 8].copy_from_slice(&v.to_le_bytes());
             }
@@ -149,11 +187,20 @@ pub mod tests {
     #[test]
     fn parses_what_it_built() {
         let entries = vec![
-            Entry::Write { sector: 7, data: vec![0xab; 1024] },
+            Entry::Write {
+                sector: 7,
+                data: vec![0xab; 1024],
+            },
             Entry::Flush,
             Entry::Mark(b"round 1".to_vec()),
-            Entry::Discard { sector: 9, sectors: 3 },
-            Entry::Write { sector: 0, data: vec![1; 512] },
+            Entry::Discard {
+                sector: 9,
+                sectors: 3,
+            },
+            Entry::Write {
+                sector: 0,
+                data: vec![1; 512],
+            },
         ];
         let log = Log::parse(&build(&entries)).unwrap();
         assert_eq!(log.sector_size, 512);
@@ -163,24 +210,39 @@ pub mod tests {
     #[test]
     fn ignores_stale_bytes_after_the_counted_entries() {
         let mut bytes = build(&[Entry::Flush]);
-        bytes.extend(build(&[Entry::Write { sector: 1, data: vec![5; 512] }]));
+        bytes.extend(build(&[Entry::Write {
+            sector: 1,
+            data: vec![5; 512],
+        }]));
         assert_eq!(Log::parse(&bytes).unwrap().entries, vec![Entry::Flush]);
     }
 
     #[test]
     fn a_flagged_write_is_a_flush_then_the_write() {
-        let mut bytes = build(&[Entry::Write { sector: 2, data: vec![3; 512] }]);
+        let mut bytes = build(&[Entry::Write {
+            sector: 2,
+            data: vec![3; 512],
+        }]);
         bytes[512 + 16] = FLAG_FLUSH as u8;
         assert_eq!(
             Log::parse(&bytes).unwrap().entries,
-            vec![Entry::Flush, Entry::Write { sector: 2, data: vec![3; 512] }]
+            vec![
+                Entry::Flush,
+                Entry::Write {
+                    sector: 2,
+                    data: vec![3; 512]
+                }
+            ]
         );
     }
 
     #[test]
     fn rejects_bad_headers_and_truncation() {
         assert_eq!(Log::parse(&[0; 4]), Err(LogError::TooShort));
-        let mut bytes = build(&[Entry::Write { sector: 1, data: vec![1; 1024] }]);
+        let mut bytes = build(&[Entry::Write {
+            sector: 1,
+            data: vec![1; 1024],
+        }]);
         bytes[0] ^= 1;
         assert!(matches!(Log::parse(&bytes), Err(LogError::BadMagic(_))));
         bytes[0] ^= 1;
@@ -188,6 +250,12 @@ pub mod tests {
         assert_eq!(Log::parse(&bytes), Err(LogError::Truncated { index: 0 }));
         let mut bytes = build(&[Entry::Flush]);
         bytes[512 + 16] = 0x40;
-        assert_eq!(Log::parse(&bytes), Err(LogError::UnknownFlags { index: 0, flags: 0x40 }));
+        assert_eq!(
+            Log::parse(&bytes),
+            Err(LogError::UnknownFlags {
+                index: 0,
+                flags: 0x40
+            })
+        );
     }
 }

@@ -1,0 +1,151 @@
+//! `cargo xtask hurd`: GNU/Hurd for x86_64 built from sources — a cross toolchain (Debian's
+//! binutils and MIG, GCC 14, glibc), the Hurd's servers and libraries, and a small userland —
+//! in a `debootstrap`ped Debian build root, cached outside the clone.
+//!
+//! The build is a table of stages ([`stages`]) run by a small engine ([`engine`]); what each
+//! stage does, and why each fix in it is needed, is in the table.
+
+pub mod engine;
+mod stages;
+
+use crate::{project_root, Error};
+use engine::{Engine, Outcome};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The GNU triplet the toolchain targets.
+pub const TARGET: &str = "x86_64-gnu";
+
+/// Where the cache lives: `$RUMPDISK_HURD_CACHE`, else `$XDG_CACHE_HOME/rumpdisk-rs`, else
+/// `~/.cache/rumpdisk-rs` — outside the clone, so new clones, `cargo clean` and CI reuse it.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RUMPDISK_HURD_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/var/cache"));
+    base.join("rumpdisk-rs").join(format!("hurd-{TARGET}"))
+}
+
+/// The build root, where the toolchain and the Hurd are built and installed.
+pub fn build_root() -> PathBuf {
+    cache_dir().join("root")
+}
+
+/// The Hurd system as installed (`lib/`, `hurd/`, `bin/`...), inside the build root.
+pub fn sysroot() -> PathBuf {
+    build_root().join(stages::SYSROOT.trim_start_matches('/'))
+}
+
+/// The local archive of the Hurd's source tree: `$HURD_SOURCE_ARCHIVE`, else the one in the
+/// shared folder beside the clone (the archive serves no Hurd sources here).
+pub fn hurd_source() -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os("HURD_SOURCE_ARCHIVE") {
+        return Ok(PathBuf::from(path));
+    }
+    let dir = project_root().join("../shared/sources");
+    let found = std::fs::read_dir(&dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("hurd-") && n.to_string_lossy().ends_with(".tar.xz")
+            })
+        });
+    found.ok_or_else(|| {
+        Error::new(format!(
+            "no Hurd source archive: set HURD_SOURCE_ARCHIVE to a `git archive --prefix=hurd/` tarball \
+             of the Hurd's tree (none found in {})",
+            dir.display()
+        ))
+    })
+}
+
+fn engine(mirror: String, hurd_archive: &Path) -> Engine {
+    let root = build_root();
+    let mut env = BTreeMap::new();
+    env.insert("TARGET".to_owned(), TARGET.to_owned());
+    env.insert("SYSROOT".to_owned(), stages::SYSROOT.to_owned());
+    env.insert("TOOLS".to_owned(), stages::TOOLS.to_owned());
+    env.insert("ROOT".to_owned(), root.display().to_string());
+    env.insert("MIRROR".to_owned(), mirror);
+    env.insert(
+        "HURD_ARCHIVE".to_owned(),
+        hurd_archive.display().to_string(),
+    );
+    env.insert("MAKEFLAGS".to_owned(), format!("-j{}", jobs()));
+    // The paths inside the build root are part of every recipe; the host's paths and mirror are
+    // not (the same build made elsewhere is the same build).
+    Engine {
+        cache: cache_dir(),
+        root,
+        env,
+        keyed: vec!["TARGET".into(), "SYSROOT".into(), "TOOLS".into()],
+    }
+}
+
+fn jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Builds (or finds in the cache) the whole system; returns the sysroot.
+pub fn build() -> Result<PathBuf, Error> {
+    let start = Instant::now();
+    let mirror = crate::setup::system_mirror()?;
+    let source = hurd_source()?;
+    let engine = engine(mirror, &source);
+    let table = stages::table(&source);
+    let outcomes = engine.run(&table)?;
+    let built: Vec<&str> = table
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, Outcome::Built(_)))
+        .map(|(s, _)| s.name)
+        .collect();
+    if !built.is_empty() {
+        eprintln!(
+            "hurd: built {} in {}; cache {} ({})",
+            built.join(", "),
+            engine::minutes(start.elapsed()),
+            engine.cache.display(),
+            disk_use(&engine.cache)
+        );
+    }
+    Ok(sysroot())
+}
+
+fn disk_use(path: &Path) -> String {
+    std::process::Command::new("du")
+        .args(["-sh", "-x"])
+        .arg(path)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "size unknown".into())
+}
+
+pub fn run(args: &[String]) -> Result<(), Error> {
+    match args.first().map(String::as_str) {
+        None => build().map(|sysroot| eprintln!("hurd: ready in {}", sysroot.display())),
+        Some("path") => {
+            println!("{}", cache_dir().display());
+            Ok(())
+        }
+        Some(other) => Err(Error::new(format!(
+            "cargo xtask hurd: unknown argument `{other}` (none, or `path`)"
+        ))),
+    }
+}

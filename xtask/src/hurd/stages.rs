@@ -1,0 +1,293 @@
+//! The stages of the Hurd build, in order: what each is made from, where it runs and its recipe.
+//!
+//! Every fix a stage needs is in its script with the reason beside it; there are no patch files.
+//! Scripts see `$TARGET`, `$SYSROOT` (the Hurd system: headers, glibc, the Hurd, userland),
+//! `$TOOLS` (the cross GCC), `$ROOT` (the build root on the host), `$MIRROR` (the Debian mirror the
+//! host's apt uses) and `$MAKEFLAGS`.
+
+use super::engine::{Place, Stage};
+use std::path::Path;
+
+/// Inside the build root: the Hurd system as it will be installed on the image.
+pub const SYSROOT: &str = "/opt/hurd/sysroot";
+/// Inside the build root: the cross compiler.
+pub const TOOLS: &str = "/opt/hurd/tools";
+
+/// Debian packages of the build root: the cross binutils and MIG, GNU Mach's headers, and what
+/// GCC, glibc and the Hurd need to build. GCC 14 builds with GCC 14: sid's default (16) rejects
+/// GCC 14's libcody.
+const BUILD_ROOT_PACKAGES: &[&str] = &[
+    "binutils-x86-64-gnu",
+    "mig-x86-64-gnu",
+    "gnumach-dev",
+    "gcc-14",
+    "g++-14",
+    "libgmp-dev",
+    "libmpfr-dev",
+    "libmpc-dev",
+    "flex",
+    "bison",
+    "gawk",
+    "texinfo",
+    "autoconf",
+    "automake",
+    "libtool",
+    "pkg-config",
+    "python3",
+    "xz-utils",
+    "bzip2",
+    "file",
+];
+
+/// Source packages from Debian's archive: (package/suite, the parts taken). glibc's Debian patch
+/// tarball is not served here, so glibc is built from its upstream tarball alone.
+const DEBIAN_SOURCES: &[(&str, &[&str])] = &[
+    ("gcc-14/trixie", &["orig", "debian"]),
+    ("glibc/sid", &["orig"]),
+    ("dash/sid", &["orig"]),
+];
+
+pub fn table(hurd_source: &Path) -> Vec<Stage> {
+    vec![
+        Stage {
+            name: "build-root",
+            about: "a Debian sid build root (debootstrap)",
+            after: &[],
+            inputs: Vec::new(),
+            place: Place::Host,
+            script: r#"
+for m in dev/pts dev proc; do
+    if mountpoint -q "$ROOT/$m"; then umount -l "$ROOT/$m"; fi
+done
+rm -rf "$ROOT"
+debootstrap --variant=minbase --include=build-essential sid "$ROOT" "$MIRROR"
+"#
+            .to_owned(),
+        },
+        Stage {
+            name: "build-tools",
+            about: "cross binutils, GNU MIG, GNU Mach headers and build tools from Debian",
+            after: &["build-root"],
+            inputs: Vec::new(),
+            place: Place::BuildRoot,
+            script: format!(
+                r#"
+# sid's Release files are past their Valid-Until date on the mirror; only the build root's apt
+# is told to accept them.
+echo 'Acquire::Check-Valid-Until "false";' > /etc/apt/apt.conf.d/90build-root
+printf 'deb %s sid main\ndeb-src %s sid main\ndeb-src %s trixie main\n' "$MIRROR" "$MIRROR" "$MIRROR" \
+    > /etc/apt/sources.list
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}
+"#,
+                BUILD_ROOT_PACKAGES.join(" ")
+            ),
+        },
+        Stage {
+            name: "debian-sources",
+            about: "GCC, glibc and dash sources from Debian's archive",
+            after: &["build-tools"],
+            inputs: Vec::new(),
+            place: Place::BuildRoot,
+            script: format!(
+                r#"
+rm -rf /src/debian && mkdir -p /src/debian && cd /src/debian
+# Only the named parts of each source package: a part the archive does not serve fails the
+# stage instead of being skipped.
+fetch() {{
+    local package=$1; shift
+    apt-get source --print-uris "$package" | grep "^'" > uris
+    for part in "$@"; do
+        local line
+        line=$(grep -E "^'[^ ]+' [^ ]+\.$part\.tar\.(gz|xz|bz2) " uris | head -n1)
+        [ -n "$line" ] || {{ echo "error: $package has no $part tarball"; exit 1; }}
+        set -- $line
+        /usr/lib/apt/apt-helper download-file "${{1//\'/}}" "$2" "$4"
+        echo "$package $2 $4" >> MANIFEST
+    done
+    rm uris
+}}
+{}
+cat MANIFEST
+"#,
+                DEBIAN_SOURCES
+                    .iter()
+                    .map(|(package, parts)| format!("fetch {package} {}", parts.join(" ")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        },
+        Stage {
+            name: "hurd-source",
+            about: "the Hurd's source tree from the local archive",
+            after: &["build-root"],
+            inputs: vec![hurd_source.to_owned()],
+            place: Place::Host,
+            script: r#"
+rm -rf "$ROOT/src/hurd" && mkdir -p "$ROOT/src/hurd"
+cp "$HURD_ARCHIVE" "$ROOT/src/hurd/hurd.tar.xz"
+"#
+            .to_owned(),
+        },
+        in_root(
+            "hurd-tree",
+            "the Hurd's tree unpacked and its configure generated",
+            &["build-tools", "hurd-source"],
+            r#"
+rm -rf /build/hurd-src && mkdir -p /build && tar xJf /src/hurd/hurd.tar.xz -C /build
+mv /build/hurd /build/hurd-src
+# The git tree has no configure.
+cd /build/hurd-src && autoreconf -i
+"#,
+        ),
+        in_root(
+            "sysroot-headers",
+            "GNU Mach's and the Hurd's headers in the sysroot",
+            &["hurd-tree"],
+            &format!(
+                r#"
+rm -rf "$SYSROOT" && mkdir -p "$SYSROOT/usr/include"
+# gnumach-dev installs the kernel's headers for the Debian (Linux) multiarch triplet.
+for d in mach device mach_debug; do cp -a "/usr/include/x86_64-linux-gnu/$d" "$SYSROOT/usr/include/"; done
+rm -rf /build/hurd-headers && mkdir /build/hurd-headers && cd /build/hurd-headers
+# Before glibc exists only the host compiler can pass configure's checks; headers need no more.
+CC=gcc /build/hurd-src/configure --host=$TARGET --prefix=/usr {HURD_WITHOUT}
+make DESTDIR="$SYSROOT" prefix=/usr no_deps=t install-headers
+"#
+            ),
+        ),
+        in_root(
+            "gcc-source",
+            "GCC 14's tree unpacked, with Debian's fix for the missing documentation",
+            &["debian-sources"],
+            r#"
+rm -rf /build/gcc-src /build/gcc-orig && mkdir -p /build/gcc-orig && cd /build/gcc-orig
+# Debian's orig tarball holds the upstream (dfsg) tarball.
+tar xzf /src/debian/gcc-14_*.orig.tar.gz
+mkdir upstream && tar xJf gcc-14-*/gcc-*-dfsg.tar.xz -C upstream
+mv upstream/gcc-* /build/gcc-src && cd /build && rm -rf gcc-orig
+mkdir gcc-debian && tar xJf /src/debian/gcc-14_*.debian.tar.xz -C gcc-debian
+# The dfsg tree lacks the GFDL manuals; without this patch genhooks stops ("No place specified
+# to document hook").
+patch -d /build/gcc-src -p2 < gcc-debian/debian/patches/gcc-gfdl-build.diff
+rm -rf gcc-debian
+"#,
+        ),
+        in_root(
+            "gcc-1",
+            "stage-1 GCC: C only, no libc",
+            &["gcc-source", "sysroot-headers"],
+            &format!(
+                r#"
+rm -rf /build/gcc-1 && mkdir /build/gcc-1 && cd /build/gcc-1
+# --with-newlib sets inhibit_libc, so libgcc builds without the libc headers that do not exist yet.
+/build/gcc-src/configure {GCC_COMMON} --without-headers --with-newlib --disable-shared --disable-threads
+make all-gcc all-target-libgcc
+make install-gcc install-target-libgcc
+"#
+            ),
+        ),
+        in_root(
+            "glibc",
+            "glibc 2.43 for the Hurd",
+            &["gcc-1"],
+            r#"
+rm -rf /build/glibc-src /build/glibc && mkdir -p /build/glibc
+tar xJf /src/debian/glibc_*.orig.tar.xz -C /build && mv /build/glibc-2.* /build/glibc-src
+cd /build/glibc-src
+# The upstream tarball has no manual/: build no manual, and keep the generated Hurd errno.h
+# that the tarball ships instead of making it from manual/errno.texi.
+grep -q ' wctype manual po ' Makeconfig
+sed -i 's/ wctype manual po / wctype po /' Makeconfig
+mkdir -p manual && : > manual/errno.texi && touch -d 2000-01-01 manual/errno.texi
+cd /build/glibc
+# CXX empty: configure would take the build root's g++, which cannot link for the Hurd.
+BUILD_CC=gcc CC=$TARGET-gcc CXX= MIG=$TARGET-mig /build/glibc-src/configure --host=$TARGET --prefix=/usr     --with-headers="$SYSROOT/usr/include" --disable-profile --disable-werror libc_cv_slibdir=/lib
+touch stamp-errnos
+make -o /build/glibc/stamp-errnos
+make -o /build/glibc/stamp-errnos install DESTDIR="$SYSROOT"
+# Every Hurd program calls RPC stubs that live in libmachuser and libhurduser: link them when
+# needed through libc.so, as Debian's libc does; without it linking fails with "undefined
+# reference to symbol 'file_exec_paths' ... DSO missing from command line".
+grep -q 'AS_NEEDED (' "$SYSROOT/usr/lib/libc.so"
+sed -i 's|AS_NEEDED (|AS_NEEDED ( /lib/libmachuser.so.1 /lib/libhurduser.so.0.3|' "$SYSROOT/usr/lib/libc.so"
+cat "$SYSROOT/usr/lib/libc.so"
+"#,
+        ),
+        in_root(
+            "gcc-2",
+            "the final GCC: C, shared libgcc (Rust's std links libgcc_s)",
+            &["glibc"],
+            &format!(
+                r#"
+rm -rf /build/gcc-2 && mkdir /build/gcc-2 && cd /build/gcc-2
+/build/gcc-src/configure {GCC_COMMON} --enable-shared --enable-threads=posix --disable-bootstrap
+make all-gcc all-target-libgcc
+make install-gcc install-target-libgcc
+cp -a "$TOOLS/$TARGET"/lib*/libgcc_s.so* "$SYSROOT/lib/"
+"#
+            ),
+        ),
+        in_root(
+            "hurd",
+            "the Hurd: libraries, servers, boot servers, utilities",
+            &["gcc-2"],
+            &format!(
+                r#"
+rm -rf /build/hurd && mkdir /build/hurd && cd /build/hurd
+export PKG_CONFIG_LIBDIR="$SYSROOT/usr/lib/pkgconfig:$SYSROOT/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$SYSROOT"
+/build/hurd-src/configure --host=$TARGET --prefix= --disable-profile {HURD_WITHOUT} \
+    --enable-static-progs=ext2fs,exec
+make
+make install DESTDIR="$SYSROOT"
+"#
+            ),
+        ),
+        in_root(
+            "dash",
+            "dash, the shell",
+            &["gcc-2"],
+            r#"
+rm -rf /build/dash && mkdir -p /build/dash && tar xzf /src/debian/dash_*.orig.tar.gz -C /build/dash --strip-components=1
+cd /build/dash
+# The Hurd has no PATH_MAX; dash's code needs a bound.
+./configure --host=$TARGET CC=$TARGET-gcc --prefix=/ CFLAGS="-O2 -DPATH_MAX=4096"
+make
+install -D -m 755 src/dash "$SYSROOT/bin/dash"
+ln -sf dash "$SYSROOT/bin/sh"
+"#,
+        ),
+    ]
+}
+
+/// What both GCC builds share: the target, where the sysroot and Debian's cross binutils are, and
+/// C only. GCC 14 is built with GCC 14 (sid's default g++ rejects GCC 14's libcody).
+const GCC_COMMON: &str = "CC=gcc-14 CXX=g++-14 --target=$TARGET --prefix=$TOOLS --with-sysroot=$SYSROOT \
+    --with-native-system-header-dir=/usr/include --with-as=/usr/bin/$TARGET-as --with-ld=/usr/bin/$TARGET-ld \
+    --enable-languages=c --disable-multilib --disable-nls --disable-libssp --disable-libquadmath \
+    --disable-libgomp --disable-libatomic --disable-libsanitizer --disable-libvtv --disable-libstdcxx";
+
+/// The Hurd's optional dependencies left out: none of them is built here, and none is needed to
+/// boot from a disk served by rumpdisk-rs: `part:` stores (libparted), bzip2/gzip stores,
+/// crypt(3) for login, the rump drivers (librump: not reachable here; our rumpdisk replaces
+/// them), NFS (libtirpc), daemon(3), ACPI and the ncursesw console.
+const HURD_WITHOUT: &str =
+    "--without-parted --without-libcrypt --without-libbz2 --without-libz --without-rump \
+    --without-libtirpc --without-libdaemon --without-acpica --disable-ncursesw";
+
+/// A stage run in the build root, with the cross tools on its `PATH`.
+fn in_root(
+    name: &'static str,
+    about: &'static str,
+    after: &'static [&'static str],
+    script: &str,
+) -> Stage {
+    Stage {
+        name,
+        about,
+        after,
+        inputs: Vec::new(),
+        place: Place::BuildRoot,
+        script: format!("export PATH=\"$TOOLS/bin:$PATH\"\n{script}"),
+    }
+}
