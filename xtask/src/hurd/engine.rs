@@ -98,6 +98,16 @@ impl Engine {
         Ok(ordered)
     }
 
+    /// Whether each stage's stamp holds its key now.
+    pub fn cached(&self, stages: &[Stage]) -> Result<Vec<bool>, Error> {
+        let keys = self.keys(stages)?;
+        Ok(stages.iter().zip(&keys).map(|(stage, key)| self.is_stamped(stage, key)).collect())
+    }
+
+    fn is_stamped(&self, stage: &Stage, key: &str) -> bool {
+        fs::read_to_string(self.stamp(stage)).map(|s| s.trim() == key).unwrap_or(false)
+    }
+
     /// Runs every stage whose stamp does not hold its key, in order; stops at the first failure.
     pub fn run(&self, stages: &[Stage]) -> Result<Vec<Outcome>, Error> {
         for dir in ["stamps", "logs"] {

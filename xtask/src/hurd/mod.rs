@@ -137,15 +137,27 @@ fn disk_use(path: &Path) -> String {
         .unwrap_or_else(|| "size unknown".into())
 }
 
+/// Prints each stage and whether the cache holds it as the table describes it now.
+fn status() -> Result<(), Error> {
+    let source = hurd_source()?;
+    let engine = engine(String::new(), &source);
+    let table = stages::table(&source);
+    for (stage, done) in table.iter().zip(engine.cached(&table)?) {
+        println!("{:<16} {:<9} {}", stage.name, if done { "cached" } else { "to build" }, stage.about);
+    }
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> Result<(), Error> {
     match args.first().map(String::as_str) {
         None => build().map(|sysroot| eprintln!("hurd: ready in {}", sysroot.display())),
+        Some("status") => status(),
         Some("path") => {
             println!("{}", cache_dir().display());
             Ok(())
         }
         Some(other) => Err(Error::new(format!(
-            "cargo xtask hurd: unknown argument `{other}` (none, or `path`)"
+            "cargo xtask hurd: unknown argument `{other}` (none, `status` or `path`)"
         ))),
     }
 }

@@ -41,7 +41,7 @@ const BUILD_ROOT_PACKAGES: &[&str] = &[
 
 /// Source packages from Debian's archive: (package/suite, the parts taken). glibc's Debian patch
 /// tarball is not served here, so glibc is built from its upstream tarball alone.
-const DEBIAN_SOURCES: &[(&str, &[&str])] = &[
+const TOOLCHAIN_SOURCES: &[(&str, &[&str])] = &[
     ("gcc-14/trixie", &["orig", "debian"]),
     ("glibc/sid", &["orig"]),
     ("dash/sid", &["orig"]),
@@ -83,40 +83,8 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}
                 BUILD_ROOT_PACKAGES.join(" ")
             ),
         },
-        Stage {
-            name: "debian-sources",
-            about: "GCC, glibc and dash sources from Debian's archive",
-            after: &["build-tools"],
-            inputs: Vec::new(),
-            place: Place::BuildRoot,
-            script: format!(
-                r#"
-rm -rf /src/debian && mkdir -p /src/debian && cd /src/debian
-# Only the named parts of each source package: a part the archive does not serve fails the
-# stage instead of being skipped.
-fetch() {{
-    local package=$1; shift
-    apt-get source --print-uris "$package" | grep "^'" > uris
-    for part in "$@"; do
-        local line
-        line=$(grep -E "^'[^ ]+' [^ ]+\.$part\.tar\.(gz|xz|bz2) " uris | head -n1)
-        [ -n "$line" ] || {{ echo "error: $package has no $part tarball"; exit 1; }}
-        set -- $line
-        /usr/lib/apt/apt-helper download-file "${{1//\'/}}" "$2" "$4"
-        echo "$package $2 $4" >> MANIFEST
-    done
-    rm uris
-}}
-{}
-cat MANIFEST
-"#,
-                DEBIAN_SOURCES
-                    .iter()
-                    .map(|(package, parts)| format!("fetch {package} {}", parts.join(" ")))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        },
+        debian_sources("debian-sources", "GCC, glibc and dash sources from Debian's archive", "/src/debian", TOOLCHAIN_SOURCES),
+        debian_sources("userland-sources", "busybox's sources from Debian's archive", "/src/userland", USERLAND_SOURCES),
         Stage {
             name: "hurd-source",
             about: "the Hurd's source tree from the local archive",
@@ -257,6 +225,29 @@ install -D -m 755 src/dash "$SYSROOT/bin/dash"
 ln -sf dash "$SYSROOT/bin/sh"
 "#,
         ),
+        in_root(
+            "busybox",
+            "busybox: the commands a shell user and the tests need (ls, cat, dd, sync...)",
+            &["hurd", "userland-sources"],
+            r#"
+rm -rf /build/busybox && mkdir -p /build/busybox && cd /build/busybox
+tar xjf /src/userland/busybox_*.orig.tar.bz2 --strip-components=1
+tar xJf /src/userland/busybox_*.debian.tar.xz
+# Debian's own patches (they make busybox build on non-Linux kernels) and its configuration
+# for the Hurd: the OS part first, since the first assignment of an option wins.
+sed -e '/^#/d' -e '/^$/d' debian/patches/series | while read -r patch _; do patch -p1 < "debian/patches/$patch"; done
+cat debian/config/os/hurd debian/config/pkg/deb > .config
+yes '' | make oldconfig > /dev/null
+make CROSS_COMPILE=$TARGET- busybox busybox.links
+install -D -m 755 busybox "$SYSROOT/bin/busybox"
+# Applets as links in /bin, except where the Hurd or dash already has the command.
+for applet in $(sed 's|.*/||' busybox.links); do
+    found=
+    for d in bin sbin usr/bin usr/sbin; do [ -e "$SYSROOT/$d/$applet" ] && found=1; done
+    [ -n "$found" ] || ln -s busybox "$SYSROOT/bin/$applet"
+done
+"#,
+        ),
     ]
 }
 
@@ -274,6 +265,46 @@ const GCC_COMMON: &str = "CC=gcc-14 CXX=g++-14 --target=$TARGET --prefix=$TOOLS 
 const HURD_WITHOUT: &str =
     "--without-parted --without-libcrypt --without-libbz2 --without-libz --without-rump \
     --without-libtirpc --without-libdaemon --without-acpica --disable-ncursesw";
+
+/// Userland sources from Debian's archive; busybox's Debian part holds its patches and its
+/// configuration for the Hurd.
+const USERLAND_SOURCES: &[(&str, &[&str])] = &[("busybox/sid", &["orig", "debian"])];
+
+/// A stage that downloads the named parts of source packages (`orig`, `debian`) into `dir`.
+fn debian_sources(name: &'static str, about: &'static str, dir: &str, packages: &[(&str, &[&str])]) -> Stage {
+    let fetches: Vec<String> =
+        packages.iter().map(|(package, parts)| format!("fetch {package} {}", parts.join(" "))).collect();
+    Stage {
+        name,
+        about,
+        after: &["build-tools"],
+        inputs: Vec::new(),
+        place: Place::BuildRoot,
+        script: format!(
+            r#"
+rm -rf {dir} && mkdir -p {dir} && cd {dir}
+# Only the named parts of each source package: a part the archive does not serve fails the
+# stage instead of being skipped.
+fetch() {{
+    local package=$1; shift
+    apt-get source --print-uris "$package" | grep "^'" > uris
+    for part in "$@"; do
+        local line
+        line=$(grep -E "^'[^ ]+' [^ ]+\.$part\.tar\.(gz|xz|bz2) " uris | head -n1)
+        [ -n "$line" ] || {{ echo "error: $package has no $part tarball"; exit 1; }}
+        set -- $line
+        /usr/lib/apt/apt-helper download-file "${{1//\'/}}" "$2" "$4"
+        echo "$package $2 $4" >> MANIFEST
+    done
+    rm uris
+}}
+{}
+cat MANIFEST
+"#,
+            fetches.join("\n")
+        ),
+    }
+}
 
 /// A stage run in the build root, with the cross tools on its `PATH`.
 fn in_root(
