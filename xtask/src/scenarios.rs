@@ -606,7 +606,7 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
         }
         scenario.disks[0] = Disk {
             image: image.to_owned(),
-            fresh_sectors: None,
+            fresh: None,
             ..scenario.disks[0].clone()
         };
     }

@@ -35,9 +35,9 @@ pub struct Module {
 #[derive(Clone, Debug)]
 pub struct Disk {
     pub image: PathBuf,
-    /// Make `image` anew, zeroed, with this many sectors right before the boot (so building a
-    /// scenario touches no file, and every run starts from the same disk).
-    pub fresh_sectors: Option<u64>,
+    /// Make `image` anew right before the boot (so building a scenario touches no file, and
+    /// every run starts from the same disk); `None` boots `image` as it is.
+    pub fresh: Option<Fresh>,
     /// Record every write and flush in this dm-log-writes file (QEMU `blklogwrites`).
     pub write_log: Option<PathBuf>,
     /// Make the Nth flush that reaches the disk fail with EIO, 1 being the first (QEMU
@@ -47,12 +47,21 @@ pub struct Disk {
     pub fail_write_at_sector: Option<u64>,
 }
 
+/// What a disk image is made anew from.
+#[derive(Clone, Debug)]
+pub enum Fresh {
+    /// Zeroes, this many sectors.
+    Zeroed(u64),
+    /// A copy of this image (a file system built on the host, say).
+    CopyOf(PathBuf),
+}
+
 impl Disk {
     /// A zeroed image of `sectors` sectors at `image`, no log, no injected error.
     pub fn fresh(image: PathBuf, sectors: u64) -> Disk {
         Disk {
             image,
-            fresh_sectors: Some(sectors),
+            fresh: Some(Fresh::Zeroed(sectors)),
             write_log: None,
             fail_flush: None,
             fail_write_at_sector: None,
@@ -280,11 +289,19 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
     .args(["-serial", "stdio", "-boot", "d", "-cdrom"])
     .arg(&iso);
     for (i, disk) in scenario.disks.iter().enumerate() {
-        if let Some(sectors) = disk.fresh_sectors {
-            let _ = fs::remove_file(&disk.image);
-            let file = fs::File::create(&disk.image).map_err(|e| Error::io(&disk.image, e))?;
-            file.set_len(sectors * 512)
-                .map_err(|e| Error::io(&disk.image, e))?;
+        match &disk.fresh {
+            Some(Fresh::Zeroed(sectors)) => {
+                let _ = fs::remove_file(&disk.image);
+                let file =
+                    fs::File::create(&disk.image).map_err(|e| Error::io(&disk.image, e))?;
+                file.set_len(sectors * 512)
+                    .map_err(|e| Error::io(&disk.image, e))?;
+            }
+            Some(Fresh::CopyOf(template)) => {
+                let _ = fs::remove_file(&disk.image);
+                copy(template, &disk.image)?;
+            }
+            None => {}
         }
         if let Some(log) = &disk.write_log {
             fs::write(log, b"").map_err(|e| Error::io(log, e))?;

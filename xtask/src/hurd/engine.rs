@@ -50,7 +50,7 @@ pub struct Engine {
 }
 
 /// How one stage went.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Cached,
     Built(Duration),

@@ -6,6 +6,8 @@
 //! stage does, and why each fix in it is needed, is in the table.
 
 pub mod engine;
+pub mod fscheck;
+pub mod image;
 mod stages;
 
 use crate::{project_root, Error};

@@ -1,0 +1,304 @@
+//! The write barrier through the Hurd's own file system, checked at every crash point of a device
+//! write log (the xfstests `generic/482` method with dm-log-writes' crash model).
+//!
+//! A crash may strike anywhere; what survives it is every write completed before the last FLUSH.
+//! So the crash image just before each FLUSH (and at the end of the log) is the disk as it was at
+//! the flush before. Each distinct crash image is checked with e2fsck (the journal replayed first,
+//! as a mount would) and must be consistent, and every round of the workload whose commit record
+//! was written before that point — its `fsync` and `sync` had returned — must be intact in it.
+
+use super::engine::minutes;
+use crate::barrier::log::{Entry, Log};
+use crate::Error;
+use pattern::{Kind, Stamp, SECTOR};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// One round of one workload client, as its commit record names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Round {
+    pub client: u32,
+    pub round: u32,
+    pub sectors: u32,
+}
+
+impl fmt::Display for Round {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client {} round {}", self.client, self.round)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub writes: usize,
+    pub flushes: usize,
+    /// Crash points: one before each FLUSH, and the end of the log.
+    pub crash_points: usize,
+    /// Crash points whose image and committed rounds differ from the point before (the others
+    /// have the same verdict and are not checked again).
+    pub images_checked: usize,
+    /// Rounds whose commit record is in the log.
+    pub committed: usize,
+    /// Round files read back and checked, over all crash images.
+    pub rounds_checked: usize,
+    /// Crash images whose journal e2fsck replayed.
+    pub journal_replays: usize,
+    pub violations: Vec<String>,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} writes, {} flushes, {} crash points ({} distinct images checked with e2fsck, {} with a journal \
+             to replay), {} rounds committed, {} round files verified, {} violations",
+            self.writes,
+            self.flushes,
+            self.crash_points,
+            self.images_checked,
+            self.journal_replays,
+            self.committed,
+            self.rounds_checked,
+            self.violations.len()
+        )
+    }
+}
+
+/// Checks every crash point of `log`, a write log of the disk that started as `base`; the
+/// workload wrote its files in `dir` (absolute, on the file system).
+pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report, Error> {
+    let started = Instant::now();
+    fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
+    let mut current = fs::read(base).map_err(|e| Error::io(base, e))?;
+    let mut durable = current.clone();
+    let mut report = Report::default();
+    let mut committed: Vec<Round> = Vec::new();
+    // The image and the rounds last checked, so an unchanged crash point is not checked twice.
+    let mut last_checked: Option<(usize, usize)> = None;
+    let mut durable_version = 0;
+    let mut writes_since_flush = false;
+    for entry in &log.entries {
+        match entry {
+            Entry::Write { sector, data } => {
+                report.writes += 1;
+                writes_since_flush = true;
+                let at = usize::try_from(*sector).ok().and_then(|s| s.checked_mul(log.sector_size));
+                let Some(end) = at.and_then(|a| a.checked_add(data.len())).filter(|&e| e <= current.len()) else {
+                    report.violations.push(format!("a write at sector {sector} lies outside the {}-byte disk", current.len()));
+                    continue;
+                };
+                current[end - data.len()..end].copy_from_slice(data);
+                for chunk in data.chunks_exact(SECTOR) {
+                    if let Some(s) = Stamp::read(chunk).filter(|s| s.kind == Kind::Commit) {
+                        let round = Round { client: s.client, round: s.round, sectors: s.count };
+                        if !committed.contains(&round) {
+                            committed.push(round);
+                        }
+                    }
+                }
+            }
+            Entry::Flush => {
+                report.flushes += 1;
+                crash_point(&durable, durable_version, &committed, dir, scratch, &mut last_checked, &mut report)?;
+                if writes_since_flush {
+                    durable.clone_from(&current);
+                    durable_version += 1;
+                    writes_since_flush = false;
+                }
+            }
+            Entry::Discard { .. } | Entry::Mark(_) => {}
+        }
+    }
+    crash_point(&durable, durable_version, &committed, dir, scratch, &mut last_checked, &mut report)?;
+    report.committed = committed.len();
+    eprintln!("fscheck: {} in {}", report.summary(), minutes(started.elapsed()));
+    Ok(report)
+}
+
+fn crash_point(
+    image: &[u8],
+    version: usize,
+    committed: &[Round],
+    dir: &str,
+    scratch: &Path,
+    last_checked: &mut Option<(usize, usize)>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let point = report.crash_points;
+    report.crash_points += 1;
+    if *last_checked == Some((version, committed.len())) {
+        return Ok(());
+    }
+    *last_checked = Some((version, committed.len()));
+    report.images_checked += 1;
+    let path = scratch.join("crash.img");
+    fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
+    let fsck = Fsck::run(&path)?;
+    if fsck.replayed_journal {
+        report.journal_replays += 1;
+    }
+    if let Some(problems) = fsck.problems {
+        report.violations.push(format!("crash point {point}: e2fsck finds the file system inconsistent: {problems}"));
+    }
+    if committed.is_empty() {
+        return Ok(());
+    }
+    let files = dump_dir(&path, dir, scratch)?;
+    for round in committed {
+        report.rounds_checked += 1;
+        let name = guest::data_file(round.client, round.round);
+        let verdict = match fs::read(files.join(&name)) {
+            Ok(bytes) => guest::check_round_data(&bytes, round.client, round.round, round.sectors),
+            Err(_) => Err(format!("{dir}/{name} is missing")),
+        };
+        if let Err(why) = verdict {
+            report.violations.push(format!("crash point {point}: {round} was synced but is lost: {why}"));
+        }
+    }
+    Ok(())
+}
+
+/// What e2fsck says of a crash image.
+struct Fsck {
+    replayed_journal: bool,
+    /// What a forced read-only check reported, when it was not clean.
+    problems: Option<String>,
+}
+
+impl Fsck {
+    /// Replays the journal (as mounting would), then checks everything without changing it.
+    fn run(image: &Path) -> Result<Fsck, Error> {
+        let replay = e2fsck(image, &["-E", "journal_only", "-y"])?;
+        let replayed_journal = replay.1.contains("recovering journal");
+        let (code, text) = e2fsck(image, &["-f", "-n"])?;
+        let problems = (code != 0).then(|| {
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with("Pass ") && !l.starts_with("e2fsck ") && !l.trim().is_empty())
+                .take(6)
+                .collect();
+            format!("exit {code}: {}", lines.join(" | "))
+        });
+        Ok(Fsck { replayed_journal, problems })
+    }
+}
+
+fn e2fsck(image: &Path, args: &[&str]) -> Result<(i32, String), Error> {
+    let out = Command::new("e2fsck")
+        .args(args)
+        .arg(image)
+        .output()
+        .map_err(|e| Error::new(format!("cannot run e2fsck: {e}")))?;
+    let code = out.status.code().unwrap_or(-1);
+    // 8 and up: e2fsck itself failed (usage, operational error), which says nothing of the image.
+    if code >= 8 {
+        return Err(Error::new(format!("e2fsck {} failed ({code}): {}", args.join(" "), String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok((code, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+}
+
+/// Copies folder `dir` out of the image (`debugfs rdump`); a missing folder dumps nothing.
+fn dump_dir(image: &Path, dir: &str, scratch: &Path) -> Result<PathBuf, Error> {
+    let out = scratch.join("dump");
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("rdump {dir} {}", out.display()))
+        .arg(image)
+        .output()
+        .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))?;
+    Ok(out.join(dir.rsplit('/').next().unwrap_or(dir)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: usize = 4096;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-fscheck-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn debugfs_write(image: &Path, from: &Path, to: &str) {
+        let out = Command::new("debugfs").args(["-w", "-R"]).arg(format!("write {} {to}", from.display())).arg(image).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The writes that turn `before` into `after`, block by block, as a file system would issue them.
+    fn diff(before: &[u8], after: &[u8]) -> Vec<Entry> {
+        (0..before.len() / BLOCK)
+            .filter(|b| before[b * BLOCK..(b + 1) * BLOCK] != after[b * BLOCK..(b + 1) * BLOCK])
+            .map(|b| Entry::Write { sector: (b * BLOCK / SECTOR) as u64, data: after[b * BLOCK..(b + 1) * BLOCK].to_vec() })
+            .collect()
+    }
+
+    /// Three states of a real ext3 image made by e2fsprogs: empty `/data`, then round 0's file,
+    /// then its commit record.
+    fn states(dir: &Path) -> (PathBuf, Vec<u8>, Vec<u8>, Vec<u8>) {
+        let base = dir.join("base.img");
+        fs::create_dir_all(dir.join("root/data")).unwrap();
+        let made = Command::new("mke2fs")
+            .args(["-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-d"])
+            .arg(dir.join("root"))
+            .arg(&base)
+            .arg("8M")
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let image = dir.join("work.img");
+        fs::copy(&base, &image).unwrap();
+        let data = dir.join("data");
+        fs::write(&data, guest::round_data(0, 0, 16)).unwrap();
+        debugfs_write(&image, &data, &format!("/data/{}", guest::data_file(0, 0)));
+        let with_data = fs::read(&image).unwrap();
+        fs::write(&data, guest::commit_record(0, 0, 16)).unwrap();
+        debugfs_write(&image, &data, &format!("/data/{}", guest::commit_file(0, 0)));
+        let with_commit = fs::read(&image).unwrap();
+        (base.clone(), fs::read(&base).unwrap(), with_data, with_commit)
+    }
+
+    fn log(entries: Vec<Entry>) -> Log {
+        Log::parse(&crate::barrier::log::tests::build(&entries)).unwrap()
+    }
+
+    #[test]
+    fn a_flushed_round_holds_and_a_missing_flush_or_a_torn_update_is_caught() {
+        let dir = scratch("states");
+        let (base, empty, with_data, with_commit) = states(&dir);
+        let data_writes = diff(&empty, &with_data);
+        let commit_writes = diff(&with_data, &with_commit);
+
+        let mut good = data_writes.clone();
+        good.push(Entry::Flush);
+        good.extend(commit_writes.clone());
+        good.push(Entry::Flush);
+        let report = check(&base, &log(good), "/data", &dir.join("good")).unwrap();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert_eq!((report.flushes, report.crash_points, report.committed), (2, 3, 1));
+        assert!(report.rounds_checked >= 1);
+
+        // The sync returned without a flush: the commit record is logged before the only FLUSH,
+        // so the crash just before it keeps none of the round.
+        let mut unflushed = data_writes.clone();
+        unflushed.extend(commit_writes.clone());
+        unflushed.push(Entry::Flush);
+        let report = check(&base, &log(unflushed), "/data", &dir.join("unflushed")).unwrap();
+        assert!(report.violations.iter().any(|v| v.contains("client 0 round 0 was synced but is lost")), "{:?}", report.violations);
+
+        // Half of an update made durable: the image is inconsistent.
+        let mut torn: Vec<Entry> = data_writes.iter().step_by(2).cloned().collect();
+        torn.push(Entry::Flush);
+        torn.push(Entry::Flush);
+        let report = check(&base, &log(torn), "/data", &dir.join("torn")).unwrap();
+        assert!(report.violations.iter().any(|v| v.contains("inconsistent")), "{:?}", report.violations);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
