@@ -119,10 +119,7 @@ fn test_all() -> Result<(), Error> {
 
 /// Boots the scenarios named (all when none is) and reports `N passed, N failed`.
 fn vm_scenarios(names: &[String]) -> Result<(), Error> {
-    let scenarios: Vec<_> = scenarios::all()?
-        .into_iter()
-        .filter(|s| names.is_empty() || names.contains(&s.name))
-        .collect();
+    let scenarios = scenarios::all(names)?;
     if scenarios.is_empty() {
         return Err(Error::new(format!(
             "no VM scenario named {}",

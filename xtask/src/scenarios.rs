@@ -641,8 +641,14 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
 }
 
 /// Every scenario, in the order the test command runs them.
-pub fn all() -> Result<Vec<Scenario>, Error> {
+/// The scenarios named in `names` (every one when it is empty), GNU Mach's first, then the Hurd's.
+pub fn all(names: &[String]) -> Result<Vec<Scenario>, Error> {
     let tasks = build_tasks()?;
+    let hurd_names: Vec<&str> = crate::hurd::scenarios::NAMES
+        .iter()
+        .copied()
+        .filter(|n| names.is_empty() || names.iter().any(|w| w == n))
+        .collect();
     let workload = ["clients=4", "rounds=50", "sectors=4"];
     Ok(vec![
         runtime(&tasks)?,
@@ -663,7 +669,11 @@ pub fn all() -> Result<Vec<Scenario>, Error> {
         barrier_fault(&tasks, Fault::Flush)?,
         barrier_fault(&tasks, Fault::Write)?,
         barrier_killed(&tasks)?,
-    ])
+    ]
+    .into_iter()
+    .filter(|s| names.is_empty() || names.contains(&s.name))
+    .chain(crate::hurd::scenarios::some(&tasks, &hurd_names)?)
+    .collect())
 }
 
 #[cfg(test)]

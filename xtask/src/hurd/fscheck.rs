@@ -11,7 +11,6 @@ use super::engine::minutes;
 use crate::barrier::log::{Entry, Log};
 use crate::Error;
 use pattern::{Kind, Stamp, SECTOR};
-use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -115,6 +114,15 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
     crash_point(&durable, durable_version, &committed, dir, scratch, &mut last_checked, &mut report)?;
     report.committed = committed.len();
     eprintln!("fscheck: {} in {}", report.summary(), minutes(started.elapsed()));
+    Ok(report)
+}
+
+/// Checks one image as a crash image: consistent, and holding every round in `synced` intact.
+pub fn check_image(image: &Path, synced: &[Round], dir: &str, scratch: &Path) -> Result<Report, Error> {
+    fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
+    let bytes = fs::read(image).map_err(|e| Error::io(image, e))?;
+    let mut report = Report { committed: synced.len(), ..Report::default() };
+    crash_point(&bytes, 0, synced, dir, scratch, &mut None, &mut report)?;
     Ok(report)
 }
 

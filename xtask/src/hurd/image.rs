@@ -132,19 +132,3 @@ fn touch(path: &Path) -> Result<(), Error> {
     fs::create_dir_all(path.parent().unwrap_or(Path::new("/"))).map_err(|e| Error::io(path, e))?;
     fs::write(path, b"").map_err(|e| Error::io(path, e))
 }
-
-/// Reads a file out of an ext2 image (`debugfs`'s `dump`), or `None` when it is not there.
-pub fn read_file(image: &Path, path: &str, scratch: &Path) -> Result<Option<Vec<u8>>, Error> {
-    let out_file = scratch.join("dumped");
-    let _ = fs::remove_file(&out_file);
-    let out = Command::new("debugfs")
-        .arg("-R")
-        .arg(format!("dump {path} {}", out_file.display()))
-        .arg(image)
-        .output()
-        .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))?;
-    if String::from_utf8_lossy(&out.stderr).contains("File not found") || !out_file.exists() {
-        return Ok(None);
-    }
-    fs::read(&out_file).map(Some).map_err(|e| Error::io(&out_file, e))
-}

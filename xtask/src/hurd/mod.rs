@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod fscheck;
 pub mod image;
+pub mod scenarios;
 mod stages;
 
 use crate::{project_root, Error};

@@ -1,0 +1,252 @@
+//! The GNU/Hurd VM scenarios: the Hurd built from sources, booted as Debian boots it — GNU Mach,
+//! `rumpdisk.static` driving the root disk, `ext2fs.static` on `wd0`, `exec` through the dynamic
+//! linker, then the Hurd's `startup`, `proc`, `auth` and our `runsystem` — with a scenario script
+//! run by that `runsystem` and checks of the disk and its write log on the host afterwards.
+
+use super::fscheck;
+use super::image::{self, Contents, GuestFile};
+use crate::barrier::log::Log;
+use crate::vm::{run_dir, Disk, Expect, Fresh, Module, Scenario, SUCCESS_MARKER};
+use crate::{cargo, project_root, Error};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The root file system's size: room for the system (about 60 MiB) and the workloads.
+const IMAGE_MIB: u64 = 128;
+
+/// The Rust target of the programs that run in the Hurd.
+const HURD_TARGET: &str = "x86_64-unknown-hurd-gnu";
+
+/// Builds the programs that run inside the Hurd (linked by `.cargo/hurd-linker`) and returns
+/// their folder.
+pub fn build_guest() -> Result<PathBuf, Error> {
+    cargo(&["build", "--quiet", "--release", "-p", "guest", "--bins", "-Z", "build-std=std,panic_abort", "--target", HURD_TARGET])?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    Ok(project_root().join(target_dir).join(HURD_TARGET).join("release"))
+}
+
+/// What the scenario script starts with: a `PATH` and `check NAME COMMAND...`, which prints the
+/// harness's test line for the command's exit status (and its last output lines on failure).
+const PRELUDE: &str = r#"#!/bin/sh
+PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin
+export PATH
+check() {
+    name=$1; shift
+    if out=$("$@" 2>&1); then
+        echo "test $name ... ok"
+    else
+        echo "test $name ... FAILED: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+    fi
+}
+"#;
+
+/// `runsystem`, which the Hurd's `startup` runs once the system is up: the scenario's script,
+/// then a shell on the console.
+const RUNSYSTEM: &str = r#"#!/bin/sh
+PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin
+export PATH
+echo "runsystem: the Hurd is up"
+if [ -x /etc/rumpdisk-rs/run ]; then /etc/rumpdisk-rs/run; fi
+exec /bin/sh -i
+"#;
+
+/// The pieces every Hurd scenario shares.
+pub struct Hurd {
+    sysroot: PathBuf,
+    tasks: PathBuf,
+    guest: PathBuf,
+}
+
+/// How the boot disk server answers `DEV_FLUSH_CACHE`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Barrier {
+    Honoured,
+    /// `--flush=skip`: answers without flushing (the negative control).
+    Skipped,
+}
+
+impl Hurd {
+    pub fn new(tasks: &Path) -> Result<Hurd, Error> {
+        let sysroot = super::build()?;
+        let guest = build_guest()?;
+        Ok(Hurd { sysroot, tasks: tasks.to_owned(), guest })
+    }
+
+    /// GNU Mach's boot modules, in the order Debian's GRUB entry for a rumpdisk root has them.
+    fn modules(&self, flush: Barrier) -> Vec<Module> {
+        let mut disk_words = vec![
+            "--host-priv-port=${host-port}".to_owned(),
+            "--device-master-port=${device-port}".to_owned(),
+            "--next-task=${fs-task}".to_owned(),
+        ];
+        if flush == Barrier::Skipped {
+            disk_words.push("--flush=skip".to_owned());
+        }
+        disk_words.extend(["$(disk-task=task-create)".to_owned(), "$(task-resume)".to_owned()]);
+        let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect();
+        vec![
+            Module { file: self.tasks.join("rumpdisk-static"), name: "rumpdisk.static".into(), words: disk_words },
+            Module {
+                file: self.sysroot.join("hurd/ext2fs.static"),
+                name: "ext2fs.static".into(),
+                words: words(&[
+                    "--multiboot-command-line=${kernel-command-line}",
+                    "--exec-server-task=${exec-task}",
+                    "-T",
+                    "device",
+                    "wd0",
+                    "$(fs-task=task-create)",
+                ]),
+            },
+            Module {
+                file: self.sysroot.join("lib/ld-x86-64.so.1"),
+                name: "exec".into(),
+                words: words(&["/hurd/exec", "$(exec-task=task-create)"]),
+            },
+        ]
+    }
+
+    /// The root image of scenario `name`, running `script` (after [`PRELUDE`]) at boot.
+    fn image(&self, name: &str, script: &str) -> Result<PathBuf, Error> {
+        let dir = run_dir(name);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let template = dir.join("root-template.img");
+        let bin = |b: &str| GuestFile {
+            path: format!("/usr/local/bin/{b}"),
+            contents: Contents::Copy(self.guest.join(b)),
+            mode: 0o755,
+        };
+        let files = [
+            GuestFile { path: "/libexec/runsystem".into(), contents: Contents::Bytes(RUNSYSTEM.into()), mode: 0o755 },
+            GuestFile {
+                path: "/etc/rumpdisk-rs/run".into(),
+                contents: Contents::Bytes(format!("{PRELUDE}{script}").into_bytes()),
+                mode: 0o755,
+            },
+            GuestFile { path: "/etc/hostname".into(), contents: Contents::Bytes(b"rumpdisk-rs\n".to_vec()), mode: 0o644 },
+            bin("fs-barrier"),
+            bin("rust-std-check"),
+        ];
+        image::build(&self.sysroot, &files, &template, IMAGE_MIB)?;
+        Ok(template)
+    }
+
+    fn scenario(&self, name: &str, script: &str, flush: Barrier) -> Result<(Scenario, PathBuf), Error> {
+        let template = self.image(name, script)?;
+        let disk = Disk { fresh: Some(Fresh::CopyOf(template.clone())), ..Disk::fresh(run_dir(name).join("wd0.img"), 0) };
+        let scenario = Scenario {
+            name: name.to_owned(),
+            modules: self.modules(flush),
+            disks: vec![disk],
+            timeout: Duration::from_secs(240),
+            expect: Expect::Pass,
+            // Nothing after the scenario's last line needs a clean shutdown.
+            kill_on: Some(SUCCESS_MARKER.to_owned()),
+            after: None,
+        };
+        Ok((scenario, template))
+    }
+
+    /// Boot to a shell and use the system: translators, device nodes, files, sync, Rust's std.
+    pub fn shell(&self) -> Result<Scenario, Error> {
+        let script = format!(
+            r#"
+check booted_to_runsystem true
+check settrans_active sh -c 'touch /tmp/node && settrans -a /tmp/node /hurd/null && echo lost > /tmp/node && [ -z "$(cat /tmp/node)" ] && settrans -g /tmp/node'
+check showtrans_passive sh -c 'showtrans /dev/console | grep -q "^/hurd/term /dev/console device console"'
+check ls_dev sh -c 'ls -l /dev > /tmp/ls && grep -q " console$" /tmp/ls && grep -q " null$" /tmp/ls'
+check write_and_cat sh -c 'echo written-on-rumpdisk-rs > /root/f && [ "$(cat /root/f)" = written-on-rumpdisk-rs ]'
+check sync sync
+rust-std-check
+echo {SUCCESS_MARKER}
+"#
+        );
+        Ok(self.scenario("hurd-shell", &script, Barrier::Honoured)?.0)
+    }
+
+    /// The seed's test: write a file, sync, and SIGKILL QEMU as soon as the sync returned; the
+    /// file must be on the disk, whole, in a consistent file system.
+    pub fn killed(&self) -> Result<Scenario, Error> {
+        let script = "fs-barrier /data 0 1 256\n";
+        let (mut scenario, _) = self.scenario("hurd-killed", script, Barrier::Honoured)?;
+        scenario.kill_on = Some("fs-barrier: client 0 round 0 synced".into());
+        let image = scenario.disks[0].image.clone();
+        let scratch = scratch_dir("hurd-killed");
+        scenario.after = Some(Box::new(move || {
+            // The image as QEMU left it is the crash image; the round it reported synced must be in it.
+            let synced = fscheck::Round { client: 0, round: 0, sectors: 256 };
+            let report = fscheck::check_image(&image, &[synced], "/data", &scratch).map_err(|e| e.to_string())?;
+            let _ = fs::remove_dir_all(&scratch);
+            println!("  {}", report.summary());
+            report.violations.is_empty().then_some(()).ok_or_else(|| report.violations.join("; "))
+        }));
+        Ok(scenario)
+    }
+
+    /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
+    pub fn barrier(&self, name: &str, flush: Barrier) -> Result<Scenario, Error> {
+        let script = format!(
+            "fs-barrier /data 0 30 16 &\nfs-barrier /data 1 30 16 &\nwait\necho {SUCCESS_MARKER}\n"
+        );
+        let (mut scenario, template) = self.scenario(name, &script, flush)?;
+        let write_log = run_dir(name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        let scratch = scratch_dir(name);
+        scenario.after = Some(Box::new(move || {
+            let report = check_log(&template, &write_log, &scratch)?;
+            println!("  {}", report.summary());
+            match flush {
+                Barrier::Honoured if !report.violations.is_empty() => Err(report.violations.join("; ")),
+                Barrier::Honoured if report.crash_points < 100 => {
+                    Err(format!("only {} crash points; at least 100 are needed", report.crash_points))
+                }
+                Barrier::Honoured => Ok(()),
+                Barrier::Skipped if report.violations.is_empty() => {
+                    Err("a server that never flushes was not caught: the check is blind".into())
+                }
+                Barrier::Skipped => {
+                    println!("  caught as it must be: {}", report.violations[0]);
+                    Ok(())
+                }
+            }
+        }));
+        Ok(scenario)
+    }
+}
+
+/// Crash images go to memory when it can (`/dev/shm`): hundreds of them are written per run.
+fn scratch_dir(name: &str) -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_owned() } else { std::env::temp_dir() };
+    base.join(format!("rumpdisk-rs-{name}-{}", std::process::id()))
+}
+
+fn check_log(base: &Path, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
+    let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
+    let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+    let report = fscheck::check(base, &log, "/data", scratch).map_err(|e| e.to_string());
+    let _ = fs::remove_dir_all(scratch);
+    report
+}
+
+/// The names of the Hurd scenarios, in the order they run.
+pub const NAMES: &[&str] = &["hurd-shell", "hurd-killed", "hurd-barrier", "hurd-barrier-skipped-flush"];
+
+/// The Hurd scenarios among `wanted` (the Hurd is built first if it is not in the cache).
+pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hurd = Hurd::new(tasks)?;
+    wanted
+        .iter()
+        .map(|name| match *name {
+            "hurd-shell" => hurd.shell(),
+            "hurd-killed" => hurd.killed(),
+            "hurd-barrier" => hurd.barrier(name, Barrier::Honoured),
+            "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped),
+            other => Err(Error::new(format!("no Hurd scenario named {other}"))),
+        })
+        .collect()
+}
