@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod fscheck;
 pub mod image;
+pub mod link;
 pub mod scenarios;
 mod stages;
 

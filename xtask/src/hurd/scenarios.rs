@@ -7,7 +7,7 @@ use super::fscheck;
 use super::image::{self, Contents, GuestFile};
 use crate::barrier::log::Log;
 use crate::vm::{run_dir, Disk, Expect, Fresh, Module, Scenario, SUCCESS_MARKER};
-use crate::{cargo, project_root, Error};
+use crate::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,16 +15,6 @@ use std::time::Duration;
 /// The root file system's size: room for the system (about 60 MiB) and the workloads.
 const IMAGE_MIB: u64 = 128;
 
-/// The Rust target of the programs that run in the Hurd.
-const HURD_TARGET: &str = "x86_64-unknown-hurd-gnu";
-
-/// Builds the programs that run inside the Hurd (linked by `.cargo/hurd-linker`) and returns
-/// their folder.
-pub fn build_guest() -> Result<PathBuf, Error> {
-    cargo(&["build", "--quiet", "--release", "-p", "guest", "--bins", "-Z", "build-std=std,panic_abort", "--target", HURD_TARGET])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
-    Ok(project_root().join(target_dir).join(HURD_TARGET).join("release"))
-}
 
 /// What the scenario script starts with: a `PATH` and `check NAME COMMAND...`, which prints the
 /// harness's test line for the command's exit status (and its last output lines on failure).
@@ -69,7 +59,7 @@ pub enum Barrier {
 impl Hurd {
     pub fn new(tasks: &Path) -> Result<Hurd, Error> {
         let sysroot = super::build()?;
-        let guest = build_guest()?;
+        let guest = super::link::build_and_check()?;
         Ok(Hurd { sysroot, tasks: tasks.to_owned(), guest })
     }
 

@@ -1,0 +1,140 @@
+//! The project's programs linked for GNU/Hurd x86_64 (with the toolchain `cargo xtask hurd` built,
+//! through `.cargo/hurd-linker`), and checked to be Hurd programs: an x86-64 ELF with the GNU ABI
+//! tag for the Hurd, the Hurd's dynamic linker as interpreter and the Hurd's libc needed.
+
+use crate::{cargo, project_root, Error};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const TARGET: &str = "x86_64-unknown-hurd-gnu";
+/// The dynamic linker of GNU/Hurd x86_64 (glibc's name for it).
+pub const INTERPRETER: &str = "/lib/ld-x86-64.so.1";
+/// The Hurd's libc soname.
+pub const LIBC: &str = "libc.so.0.3";
+
+/// (package, binary, features): what is linked for the Hurd.
+pub const PROGRAMS: &[(&str, &str, &str)] = &[
+    ("rumpdisk", "rumpdisk", "hurd"),
+    ("store", "storectl", ""),
+    ("guest", "fs-barrier", ""),
+    ("guest", "rust-std-check", ""),
+];
+
+/// Where cargo puts release binaries for the Hurd.
+pub fn out_dir() -> PathBuf {
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    project_root().join(target_dir).join(TARGET).join("release")
+}
+
+/// Links every program in [`PROGRAMS`] and checks each; returns their folder.
+pub fn build_and_check() -> Result<PathBuf, Error> {
+    for (package, bin, features) in PROGRAMS {
+        let mut args = vec!["build", "--quiet", "--release", "-p", package, "--bin", bin];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        args.extend(["-Z", "build-std=std,panic_abort", "--target", TARGET]);
+        cargo(&args)?;
+        let path = out_dir().join(bin);
+        let facts = HurdElf::read(&path).map_err(Error::new)?;
+        facts.check().map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
+        println!("test hurd_link_{} ... ok", bin.replace('-', "_"));
+    }
+    Ok(out_dir())
+}
+
+/// What makes an ELF file a GNU/Hurd program, as `readelf` reports it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HurdElf {
+    pub x86_64: bool,
+    pub abi_tag_os: Option<String>,
+    pub interpreter: Option<String>,
+    pub needed: Vec<String>,
+}
+
+impl HurdElf {
+    pub fn read(path: &Path) -> Result<HurdElf, String> {
+        let out = Command::new("readelf")
+            .args(["-hlndW"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run readelf: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("readelf {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(HurdElf::parse(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Reads `readelf -hlndW`'s report.
+    pub fn parse(text: &str) -> HurdElf {
+        let mut elf = HurdElf::default();
+        let bracketed = |line: &str, after: &str| {
+            let rest = &line[line.find(after)? + after.len()..];
+            Some(rest.trim_start().trim_start_matches('[').split(']').next()?.trim().to_owned())
+        };
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("Machine:") && line.contains("X86-64") {
+                elf.x86_64 = true;
+            } else if let Some(interp) = bracketed(line, "Requesting program interpreter:") {
+                elf.interpreter = Some(interp);
+            } else if line.contains("(NEEDED)") {
+                elf.needed.extend(bracketed(line, "Shared library:"));
+            } else if let Some(os) = line.strip_prefix("OS: ") {
+                elf.abi_tag_os = os.split(',').next().map(str::to_owned);
+            }
+        }
+        elf
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if !self.x86_64 {
+            return Err("not an x86-64 ELF file".into());
+        }
+        if self.abi_tag_os.as_deref() != Some("Hurd") {
+            return Err(format!("its GNU ABI tag names {:?}, not the Hurd", self.abi_tag_os));
+        }
+        if self.interpreter.as_deref() != Some(INTERPRETER) {
+            return Err(format!("its interpreter is {:?}, not {INTERPRETER}", self.interpreter));
+        }
+        if !self.needed.iter().any(|n| n == LIBC) {
+            return Err(format!("it does not need {LIBC} (needs {})", self.needed.join(", ")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This very test binary is a Linux program: every Hurd mark must be found missing.
+    #[test]
+    fn a_linux_program_is_not_taken_for_a_hurd_one() {
+        let me = std::env::current_exe().unwrap();
+        let elf = HurdElf::read(&me).unwrap();
+        assert!(elf.x86_64);
+        assert!(elf.interpreter.as_deref().is_some_and(|i| i.contains("ld-linux")), "{elf:?}");
+        let why = elf.check().unwrap_err();
+        assert!(why.contains("ABI tag") || why.contains("interpreter"), "{why}");
+    }
+
+    #[test]
+    fn reads_what_readelf_reports_of_a_hurd_program() {
+        let report = "\
+  Machine:                           Advanced Micro Devices X86-64
+      [Requesting program interpreter: /lib/ld-x86-64.so.1]
+ 0x0000000000000001 (NEEDED)             Shared library: [libgcc_s.so.1]
+ 0x0000000000000001 (NEEDED)             Shared library: [libc.so.0.3]
+  GNU                  0x00000010       NT_GNU_ABI_TAG (ABI version tag)
+    OS: Hurd, ABI: 0.0.0
+";
+        let elf = HurdElf::parse(report);
+        assert_eq!(elf.interpreter.as_deref(), Some(INTERPRETER));
+        assert_eq!(elf.needed, ["libgcc_s.so.1", "libc.so.0.3"]);
+        assert_eq!(elf.abi_tag_os.as_deref(), Some("Hurd"));
+        assert_eq!(elf.check(), Ok(()));
+        let without_libc = HurdElf { needed: vec!["libgcc_s.so.1".into()], ..HurdElf::parse(report) };
+        assert!(without_libc.check().unwrap_err().contains("libc.so.0.3"));
+    }
+}
