@@ -26,6 +26,10 @@ usage: cargo xtask <command>
           the main job: boot GNU Mach in QEMU with rumpdisk.static serving IMAGE (a fresh 64 MiB
           image if none is given) and store clients writing, syncing and reading back; then show
           what was written, how many flushes the device logged, and the barrier checker's verdict
+  run --hurd
+          the main job on GNU/Hurd built from sources: rumpdisk.static as the boot disk driver
+          under the Hurd's ext2fs, files written and synced, QEMU killed, every crash point of
+          the disk's write log checked with e2fsck and the files
   vm [NAME...]
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
   check-barrier LOG CONSOLE [IMAGE]
@@ -48,6 +52,9 @@ fn main() -> ExitCode {
         }
         Some("bench") => setup::run().and_then(|()| bench::run(&args[1..])),
         Some("vm") => setup::run().and_then(|()| vm_scenarios(&args[1..])),
+        Some("run") if args.get(1).map(String::as_str) == Some("--hurd") => setup::run()
+            .and_then(|()| scenarios::build_tasks())
+            .and_then(|tasks| hurd::scenarios::main_job(&tasks)),
         Some("run") => setup::run().and_then(|()| scenarios::main_job(args.get(1).map(Path::new))),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

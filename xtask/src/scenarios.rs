@@ -640,7 +640,6 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     }
 }
 
-/// Every scenario, in the order the test command runs them.
 /// The scenarios named in `names` (every one when it is empty), GNU Mach's first, then the Hurd's.
 pub fn all(names: &[String]) -> Result<Vec<Scenario>, Error> {
     let tasks = build_tasks()?;

@@ -175,10 +175,12 @@ echo {SUCCESS_MARKER}
     }
 
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
-    pub fn barrier(&self, name: &str, flush: Barrier) -> Result<Scenario, Error> {
-        let script = format!(
-            "fs-barrier /data 0 30 16 &\nfs-barrier /data 1 30 16 &\nwait\necho {SUCCESS_MARKER}\n"
-        );
+    pub fn barrier(&self, name: &str, flush: Barrier, workload: Workload) -> Result<Scenario, Error> {
+        let mut script = String::new();
+        for client in 0..workload.clients {
+            script += &format!("fs-barrier /data {client} {} {} &\n", workload.rounds, workload.sectors);
+        }
+        script += &format!("wait\necho {SUCCESS_MARKER}\n");
         let (mut scenario, template) = self.scenario(name, &script, flush)?;
         let write_log = run_dir(name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
@@ -188,6 +190,11 @@ echo {SUCCESS_MARKER}
             println!("  {}", report.summary());
             match flush {
                 Barrier::Honoured if !report.violations.is_empty() => Err(report.violations.join("; ")),
+                Barrier::Honoured if report.committed < (workload.clients * workload.rounds) as usize => Err(format!(
+                    "{} of {} rounds committed",
+                    report.committed,
+                    workload.clients * workload.rounds
+                )),
                 Barrier::Honoured if report.crash_points < 100 => {
                     Err(format!("only {} crash points; at least 100 are needed", report.crash_points))
                 }
@@ -202,6 +209,48 @@ echo {SUCCESS_MARKER}
             }
         }));
         Ok(scenario)
+    }
+}
+
+/// The barrier workload: concurrent clients, each writing `rounds` files of `sectors` sectors.
+#[derive(Clone, Copy)]
+pub struct Workload {
+    pub clients: u32,
+    pub rounds: u32,
+    pub sectors: u32,
+}
+
+/// The workload of the barrier scenarios: two clients, 60 rounds, over 100 flushes.
+const WORKLOAD: Workload = Workload { clients: 2, rounds: 30, sectors: 16 };
+
+/// `cargo xtask run --hurd`: the Hurd booted on rumpdisk-rs, files written and synced by two
+/// clients, QEMU killed after the last sync, and every crash point of the disk's write log checked.
+pub fn main_job(tasks: &Path) -> Result<(), Error> {
+    let start = std::time::Instant::now();
+    let hurd = Hurd::new(tasks)?;
+    let workload = Workload { clients: 2, rounds: 20, sectors: 64 };
+    let mut scenario = hurd.barrier("hurd-main", Barrier::Honoured, workload)?;
+    let after = scenario.after.take();
+    let outcome = crate::vm::run(&scenario)?;
+    let dir = run_dir("hurd-main");
+    println!("GNU/Hurd on rumpdisk-rs ({:.1} s):", start.elapsed().as_secs_f64());
+    println!(
+        "  booted GNU Mach, rumpdisk.static (ATA, FLUSH CACHE EXT), ext2fs.static with its journal, exec, startup, proc, auth"
+    );
+    println!(
+        "  {} clients × {} files of {} KiB written in /data, each fsync'ed and sync'ed, QEMU killed after the last sync",
+        workload.clients,
+        workload.rounds,
+        workload.sectors / 2
+    );
+    println!("  console: {}, device write log: {}", dir.join("console.log").display(), dir.join("wd0.log").display());
+    let check = after.map_or(Ok(()), |check| check());
+    match (outcome.verdict(Expect::Pass), check) {
+        (Ok(()), Ok(())) => {
+            println!("  verdict: at every crash point the file system is consistent and every synced file is intact");
+            Ok(())
+        }
+        (Err(why), _) | (_, Err(why)) => Err(Error::new(format!("the Hurd main job failed: {why}"))),
     }
 }
 
@@ -234,8 +283,8 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
         .map(|name| match *name {
             "hurd-shell" => hurd.shell(),
             "hurd-killed" => hurd.killed(),
-            "hurd-barrier" => hurd.barrier(name, Barrier::Honoured),
-            "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped),
+            "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
