@@ -1,55 +1,33 @@
-//! The boot hand-off, as the Hurd's boot servers do it: the server that was started first makes
-//! itself the next task's bootstrap port, resumes that task, and answers its `fsys_getpriv` with
-//! the host-priv port and **its own master port as the device master** — so the next task's
-//! `device_open("wd0")` lands here and every other name is forwarded to the kernel.
+//! The boot hand-off, as the Hurd's boot servers do it (libmachdev's role in the C rumpdisk):
+//! the server started before the root filesystem makes itself that filesystem's bootstrap
+//! port, resumes it, and answers on that port for the rest of the boot:
+//!
+//! 1. `fsys_getpriv`: host-priv, **its own master port as the device master** (so the
+//!    filesystem's `device_open("wd0")` lands here and every other name is forwarded to the
+//!    kernel) and its own task port (the filesystem makes that task its child in proc);
+//! 2. `fsys_startup`: keeps the filesystem's control port and passes the call up its own
+//!    bootstrap port when a server started it too ([`server`]);
+//! 3. `fsys_init`: passes it up likewise, answers, then joins the running system: sits on
+//!    `/dev/rumpdisk`, registers as an essential task and asks for the shutdown notice
+//!    ([`joining`]), whose `startup_dosync` flushes every open disk ([`shutdown`]).
+//!
+//! The same port is the control port of `/dev/rumpdisk` afterwards (`fsys_getroot` gives the
+//! master port, as the translator role's does).
+
+pub mod joining;
+pub mod lookup;
+pub mod server;
+pub mod shutdown;
+
+pub use server::{BootServer, SpawnThread, Upstream};
 
 use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
-use mach::interfaces::fsys;
 use mach::interfaces::mach as kernel;
-use mach::kern::{Error, Result};
-use mach::mig_rt::{self as rt, PortArg};
-use mach::msg;
+use mach::kern::Result;
 use mach::port::{PortName, ReceiveRight, SendRight};
 
-/// What `fsys_getpriv` hands out.
-#[derive(Clone, Copy, Debug)]
-pub struct Privileges {
-    pub host_priv: PortName,
-    /// The receive right the device server serves `device_open` on.
-    pub device_master: PortName,
-    pub next_task: PortName,
-}
-
-impl fsys::Server for Privileges {
-    fn fsys_getpriv(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName) -> Result<(PortArg, PortArg, PortArg)> {
-        Ok((
-            PortArg::copy_send(self.host_priv),
-            PortArg::make_send(self.device_master),
-            PortArg::copy_send(self.next_task),
-        ))
-    }
-}
-
-impl Privileges {
-    /// Answers one request that arrived on the bootstrap port.
-    pub fn demux(mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        fsys::demux(&mut self, request, reply).disposition()
-    }
-}
-
-/// Makes a bootstrap port for `privileges.next_task`, resumes that task, and answers its
-/// bootstrap requests until the port dies. Run it on a thread of its own.
-pub fn hand_off(privileges: Privileges) -> Error {
-    let started = ReceiveRight::new().and_then(|bootstrap| start_next(privileges.next_task, &bootstrap).map(|()| bootstrap));
-    match started {
-        Ok(bootstrap) => msg::serve(bootstrap.name(), &mut |request: &[u8], reply: &mut [u8]| privileges.demux(request, reply)),
-        Err(error) => error,
-    }
-}
-
 /// Makes `bootstrap` the bootstrap port of `next_task` and resumes that task: its first request
-/// (`fsys_getpriv`) arrives there, so whoever answers (see [`Privileges::demux`]) must be serving
-/// the port.
+/// (`fsys_getpriv`) arrives there, so whoever answers must be serving the port.
 pub fn start_next(next_task: PortName, bootstrap: &ReceiveRight) -> Result<()> {
     let send = bootstrap.make_send()?;
     // The kernel keeps its own reference to the special port; ours goes with `send`.
@@ -57,3 +35,14 @@ pub fn start_next(next_task: PortName, bootstrap: &ReceiveRight) -> Result<()> {
     drop::<SendRight>(send);
     kernel::task_resume(next_task)
 }
+
+/// The calling task's bootstrap port, if it has one: a boot server that started this one (a
+/// pci-arbiter, say), or the parent filesystem of a translator.
+pub fn own_bootstrap_port() -> Option<SendRight> {
+    let task = PortName::new(mach::sys::mach_task_self());
+    let port = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32).ok()?;
+    port.name().is_valid().then_some(port)
+}
+
+#[cfg(test)]
+mod tests;

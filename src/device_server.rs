@@ -10,7 +10,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use mach::interfaces::device::{self as iface, device_set_status};
-use mach::kern::Result;
+use mach::interfaces::mach_i386;
+use mach::kern::{Result, KERN_INVALID_ARGUMENT};
 use mach::mig_rt::{self as rt, Array, PortArg};
 use mach::msg::{self, MsgBuf};
 use mach::ool::OolMemory;
@@ -68,9 +69,10 @@ pub struct DeviceServer<B: Backend> {
     devices: Mutex<BTreeMap<PortName, (ReceiveRight, DeviceId)>>,
     /// Where opens of names the backend does not take are forwarded.
     upstream: Option<SendRight>,
-    /// A port of another interface served by the same threads (the boot hand-off's bootstrap
-    /// port, say), with its demux.
-    other_port: Once<(ReceiveRight, PortDemux)>,
+    /// Ports of other interfaces served by the same threads (the boot server's bootstrap port
+    /// and its shutdown-notification port), each with its demux. Filled once each, read
+    /// without a lock on every request.
+    other_ports: [Once<(ReceiveRight, PortDemux)>; OTHER_PORTS],
     /// Work that waits until the server first has nothing to do (see [`DeviceServer::when_idle`]).
     idle_jobs: Mutex<Vec<IdleJob>>,
     /// Whether a client has opened a device here: until then the server is still starting up.
@@ -78,6 +80,9 @@ pub struct DeviceServer<B: Backend> {
     /// Requests served since the first open while idle jobs waited (see [`IDLE_JOB_PATIENCE`]).
     served_while_jobs_wait: AtomicUsize,
 }
+
+/// How many ports of other interfaces [`DeviceServer::serve_port`] takes.
+pub const OTHER_PORTS: usize = 2;
 
 /// Requests after the first open that idle jobs wait for an idle moment at most: a client
 /// streaming requests one after another never leaves the server idle, and the console's held
@@ -100,7 +105,7 @@ impl<B: Backend> DeviceServer<B> {
             master,
             devices: Mutex::new(BTreeMap::new()),
             upstream,
-            other_port: Once::new(),
+            other_ports: [Once::new(), Once::new()],
             idle_jobs: Mutex::new(Vec::new()),
             opened_any: AtomicBool::new(false),
             served_while_jobs_wait: AtomicUsize::new(0),
@@ -116,14 +121,21 @@ impl<B: Backend> DeviceServer<B> {
         &self.master
     }
 
-    /// Serves `port` too, with `demux`, on the same threads: one other port at most.
+    /// Serves `port` too, with `demux`, on the same threads: [`OTHER_PORTS`] ports at most.
     pub fn serve_port(&self, port: ReceiveRight, demux: PortDemux) -> Result<()> {
-        if self.other_port.is_completed() {
-            return Err(mach::kern::Error::from_const(mach::kern::KERN_INVALID_ARGUMENT));
+        let name = port.name();
+        let mut pending = Some((port, demux));
+        for slot in &self.other_ports {
+            // Racing callers each fill a different slot: a slot another caller filled leaves
+            // `pending` as it was.
+            slot.call_once(|| pending.take().expect("taken only here"));
+            if pending.is_none() {
+                // Into the set only once its demux is in place, so no request finds it missing.
+                let served = slot.get().map(|(port, _)| port).filter(|port| port.name() == name);
+                return served.map_or(Err(Error::from_const(KERN_INVALID_ARGUMENT)), |port| self.port_set.insert(port));
+            }
         }
-        self.port_set.insert(&port)?;
-        self.other_port.call_once(|| (port, demux));
-        Ok(())
+        Err(Error::from_const(KERN_INVALID_ARGUMENT))
     }
 
     /// Runs `job` once a client has opened a device, no request waits and runnable clients had
@@ -233,12 +245,17 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
             // Overdue: before this request, after the previous one's reply went out.
             self.server.run_idle_jobs();
         }
-        if let Some((port, demux)) = self.server.other_port.get() {
-            if msg::Header::read(request).is_some_and(|header| header.local == port.name()) {
+        if let Some(header) = msg::Header::read(request) {
+            let other = self.server.other_ports.iter().filter_map(Once::get).find(|(port, _)| header.local == port.name());
+            if let Some((_, demux)) = other {
                 return demux(request, reply);
             }
         }
-        Handle::demux(self, request, reply).disposition()
+        match Handle::demux(self, request, reply) {
+            // glibc's ioperm() asks the device master for I/O port access (see io_perm).
+            rt::Demuxed::UnknownId(_) => mach_i386::demux(self, request, reply).disposition(),
+            demuxed => demuxed.disposition(),
+        }
     }
 
     fn has_idle_work(&self) -> bool {
@@ -345,6 +362,30 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
     }
 }
 
+/// `i386_io_perm_create` on the master port, which is the system's device master once the boot
+/// hand-off gave it out: the I/O port range is asked of the kernel's master (as a foreign
+/// `device_open` is), and the permission passed on. The other `mach_i386` routines name a
+/// thread or task, never this server's ports; they keep the generated `MIG_BAD_ID` answers.
+impl<B: Backend> mach_i386::Server for Handle<'_, B> {
+    fn i386_io_perm_create(&mut self, reply: rt::ReplyPort<'_>, master: PortName, from: i16, to: i16) -> Result<PortName> {
+        if master != self.server.master.name() {
+            return Err(D_INVALID_OPERATION); // a device port is not a master
+        }
+        let upstream = self.server.upstream.as_ref().ok_or(D_INVALID_OPERATION)?;
+        let permission = mach_i386::i386_io_perm_create(upstream.name(), from, to)?;
+        // The reply copies the right; ours is released once it is sent.
+        let disposition = reply.disposition();
+        let port = reply.defer().into_name();
+        let mut buf = MsgBuf::<{ mach_i386::i386_io_perm_create::reply::MAX_SIZE }>::new();
+        let sent = mach_i386::i386_io_perm_create::reply::encode(buf.as_bytes_mut(), port, disposition, Ok(permission.name()))
+            .and_then(|size| msg::send(buf.as_bytes_mut(), size, None));
+        if let Err(error) = sent {
+            log::warn!("rumpdisk: i386_io_perm_create reply not sent: {error:?}");
+        }
+        Ok(PortName::NULL)
+    }
+}
+
 /// Out-of-line reply memory as the core's read buffer.
 struct Reply(OolMemory);
 
@@ -362,3 +403,6 @@ impl AsMut<[u8]> for Filled<'_> {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -210,6 +210,18 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         }
     }
 
+    /// Flushes the cache of every device open for writing now, outside the flush merger: for a
+    /// shutdown, when no client will ask any more (read-only opens wrote nothing, and some
+    /// drivers refuse a flush on them). Every device is flushed even after one fails; the last
+    /// failure is returned.
+    pub fn flush_all(&self) -> Result<(), Error> {
+        let table = self.table.lock();
+        let entries: Vec<_> = table.devices.values().map(|(_, entry)| entry.clone()).filter(|entry| entry.access.write).collect();
+        drop(table);
+        // Outside the table's lock: a flush takes long, and opens and closes go on meanwhile.
+        entries.iter().map(|entry| entry.disk.flush()).fold(Ok(()), |outcome, flushed| flushed.and(outcome))
+    }
+
     /// Whether flush requests gather: the serving loop must call
     /// [`Server::start_gathered_flushes`] when no request is left to take.
     pub fn has_gathered_flushes(&self) -> bool {

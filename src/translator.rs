@@ -44,7 +44,7 @@ pub mod goaway {
 }
 
 /// glibc's `_HURD_ERRNO(n)`: the Hurd's errno values as they travel in a `RetCode`.
-const fn hurd_errno(n: i32) -> Error {
+pub(crate) const fn hurd_errno(n: i32) -> Error {
     Error::from_const(0x4000_0000 | n)
 }
 
@@ -112,6 +112,18 @@ impl<'a, B: Backend> Translator<'a, B> {
     }
 }
 
+/// The answer to `fsys_getroot` on any control port whose node leads to `devices` (this role's,
+/// and the boot server's once it sits on `/dev/rumpdisk`): the master port, for privileged
+/// callers only.
+pub fn root<B: Backend>(devices: &DeviceServer<B>, dotdot_node: SendRight, gen_uids: &OolMemory) -> Result<(u32, &'static [u8], PortArg)> {
+    // Nothing here is looked up relative to the directory above.
+    drop(dotdot_node);
+    if !privileged(gen_uids) {
+        return Err(EACCES);
+    }
+    Ok((FS_RETRY_NORMAL, b"", PortArg::make_send(devices.master().name())))
+}
+
 /// Whether `uids` (an `idarray_t`: native 32-bit words) holds uid 0.
 fn privileged(uids: &OolMemory) -> bool {
     uids.as_slice().chunks_exact(4).any(|uid| uid == [0; 4])
@@ -127,12 +139,7 @@ impl<B: Backend> fsys::Server for Translator<'_, B> {
         _gen_gids: OolMemory,
         _flags: i32,
     ) -> Result<(u32, &[u8], PortArg)> {
-        // Nothing here is looked up relative to the directory above.
-        drop(dotdot_node);
-        if !privileged(&gen_uids) {
-            return Err(EACCES);
-        }
-        Ok((FS_RETRY_NORMAL, b"", PortArg::make_send(self.devices.master().name())))
+        root(self.devices, dotdot_node, &gen_uids)
     }
 
     fn fsys_goaway(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, flags: i32) -> Result<()> {

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 
 use mach::interfaces::device as iface;
 use mach::kern::{Error, MACH_SEND_INVALID_DEST};
+use mach::mig_rt::{PortArg, ReplyPort};
 use mach::port::{PortName, SendRight};
 use mach::sys::sim::Task;
 use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
@@ -386,9 +387,22 @@ mod malformed {
     }
 }
 
+/// A bootstrap port's `fsys_getpriv`, answered with the device server's master (the boot
+/// server's whole protocol is tested in `rumpdisk::boot`).
+#[derive(Clone, Copy)]
+struct GetprivStandIn {
+    host_priv: PortName,
+    master: PortName,
+}
+
+impl mach::interfaces::fsys::Server for GetprivStandIn {
+    fn fsys_getpriv(&mut self, _reply: ReplyPort<'_>, _fsys: PortName) -> mach::kern::Result<(PortArg, PortArg, PortArg)> {
+        Ok((PortArg::copy_send(self.host_priv), PortArg::make_send(self.master), PortArg::copy_send(self.host_priv)))
+    }
+}
+
 #[test]
 fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_the_first_open() {
-    use rumpdisk::boot::Privileges;
     use std::sync::atomic::{AtomicBool, Ordering};
     let (running, disk) = wd0(1);
     let client = Task::current();
@@ -400,10 +414,10 @@ fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_th
             // Stand-ins for host-priv and the next task's port: plain ports of the server task.
             let other = mach::port::ReceiveRight::new().unwrap();
             let other_send = other.make_send().unwrap().into_name();
-            let privileges = Privileges { host_priv: other_send, device_master: server.master().name(), next_task: other_send };
+            let stand_in = GetprivStandIn { host_priv: other_send, master: server.master().name() };
             let bootstrap = mach::port::ReceiveRight::new().unwrap();
             let bootstrap_send = client.insert_send_right(bootstrap.name()).unwrap();
-            server.serve_port(bootstrap, Box::new(move |request: &[u8], reply: &mut [u8]| privileges.demux(request, reply))).unwrap();
+            server.serve_port(bootstrap, Box::new(move |request: &[u8], reply: &mut [u8]| mach::interfaces::fsys::demux(&mut { stand_in }, request, reply).disposition())).unwrap();
             server.when_idle(Box::new(move || idle_job_ran.store(true, Ordering::SeqCst)));
             std::mem::forget(other);
             tx.send(bootstrap_send).unwrap();

@@ -1,7 +1,10 @@
 //! `rumpdisk.static`: the boot-module build of the translator. GNU Mach starts it from the boot
 //! script with `--host-priv-port=${host-port} --device-master-port=${device-port}
 //! --next-task=${next-task}`; it drives the primary IDE channel with the native ATA backend,
-//! serves `wd0`/`wd1` and forwards every other device name to the kernel.
+//! serves `wd0`/`wd1` and forwards every other device name to the kernel. With `--next-task`
+//! it is that task's boot server ([`rumpdisk::boot`]): privileged ports, `fsys_startup` and
+//! `fsys_init` (passed up when a server started this one too), then `/dev/rumpdisk`, the
+//! startup server's essential tasks and its shutdown notice.
 #![no_std]
 #![no_main]
 
@@ -11,11 +14,11 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
-use mach::port::{PortName, ReceiveRight, SendRight};
+use mach::port::{PortName, SendRight};
 use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
 use rumpdisk::backend::ata::{AtaBackend, Channel, Clock};
 use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
-use rumpdisk::boot::{self, Privileges};
+use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command};
 
@@ -33,15 +36,26 @@ fn main(args: Args<'static>) -> i32 {
         Ok(_) => return 64,
         Err(_) => return 64,
     };
-    let (Some(host_priv), Some(master)) = (options.host_priv_port, options.device_master_port) else {
+    // A server that started this one (a pci-arbiter) hands out the privileged ports the options
+    // do not name, and is told the boot's progress.
+    let (given_host_priv, given_master, upstream, contact_error) = match boot::own_bootstrap_port().map(Upstream::contact) {
+        Some(Ok((host_priv, master, upstream))) => (Some(host_priv), Some(master), Some(upstream), None),
+        Some(Err(error)) => (None, None, None, Some(error)),
+        None => (None, None, None, None),
+    };
+    let host_priv = options.host_priv_port.map(PortName::new).or_else(|| given_host_priv.map(SendRight::into_name));
+    let master = options.device_master_port.map(PortName::new).or_else(|| given_master.map(SendRight::into_name));
+    let (Some(host_priv), Some(master)) = (host_priv, master) else {
         return 64;
     };
-    let (host_priv, master) = (PortName::new(host_priv), PortName::new(master));
     // The console opens once the first answers are out (or at the first warning): opening it
     // is the slowest step of the start.
     mach::console::defer_log(master, log::LevelFilter::Info);
     // The start time `cargo xtask bench` measures the first device_open from.
     log::info!("rumpdisk: started tsc={started_tsc}");
+    if let Some(error) = contact_error {
+        log::warn!("rumpdisk: the server that started this one gave no privileged ports: {error:?}");
+    }
     let server = match start(master, options.flush) {
         Ok(server) => server,
         Err(error) => {
@@ -50,7 +64,8 @@ fn main(args: Args<'static>) -> i32 {
         }
     };
     if let Some(next_task) = options.next_task {
-        if let Err(error) = hand_off(server, host_priv, PortName::new(next_task)) {
+        // The next task's bootstrap port is served by the device threads.
+        if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn) {
             log::error!("rumpdisk: cannot start the next task: {error:?}");
             return 70;
         }
@@ -71,16 +86,6 @@ fn main(args: Args<'static>) -> i32 {
     let error = server.serve();
     log::error!("rumpdisk: serving ended: {error:?}");
     70
-}
-
-/// Serves the next task's bootstrap port on the server's own threads and resumes that task: its
-/// `fsys_getpriv` gets host-priv and the server's master port.
-fn hand_off(server: &DeviceServer<Ata>, host_priv: PortName, next_task: PortName) -> Result<()> {
-    let privileges = Privileges { host_priv, device_master: server.master().name(), next_task };
-    let bootstrap = ReceiveRight::new()?;
-    // Its request waits on the port until the server serves it, a moment later.
-    boot::start_next(next_task, &bootstrap)?;
-    server.serve_port(bootstrap, Box::new(move |request: &[u8], reply: &mut [u8]| privileges.demux(request, reply)))
 }
 
 type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;

@@ -8,8 +8,10 @@
 //!   hand-shake with the parent filesystem and serves the control port
 //!   ([`rumpdisk::translator`]): a lookup of the node gives the device server's master port, so
 //!   `/hurd/storeio @/dev/rumpdisk:wd0` opens `wd0` here; `fsys_goaway` ends the process.
-//! - **boot server**: with the C rumpdisk's options (`--host-priv-port`, `--device-master-port`,
-//!   `--next-task`) it hands the next task its device master the way `rumpdisk.static` does.
+//! - **boot server** (`--next-task`, with `--host-priv-port`/`--device-master-port` or a boot
+//!   server above it to ask): the next task's bootstrap port, answered as `rumpdisk.static`
+//!   answers it ([`rumpdisk::boot`]): privileged ports, `fsys_startup`, `fsys_init`, then
+//!   `/dev/rumpdisk`, essential task and shutdown notice.
 //!
 //! Compile-checked only: no Hurd libc or linker is reachable on the build host.
 
@@ -17,12 +19,10 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
-use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
-use mach::interfaces::mach as kernel;
 use mach::port::{PortName, SendRight};
 use rumpdisk::backend::rump::ffi::LinkedRump;
 use rumpdisk::backend::rump::RumpBackend;
-use rumpdisk::boot::{self, Privileges};
+use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command, Options};
 use rumpdisk::translator::{Ended, Translator, O_NORW};
@@ -51,18 +51,20 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The task's bootstrap port: the parent filesystem's when started as a translator.
-fn bootstrap_port() -> Option<SendRight> {
-    let task = PortName::new(mach::sys::mach_task_self());
-    let port = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32).ok()?;
-    port.name().is_valid().then_some(port)
+/// A glibc thread for the boot server's work after `fsys_init`.
+fn spawn_thread(job: Box<dyn FnOnce() + Send>) -> mach::kern::Result<()> {
+    std::thread::Builder::new().spawn(job).map(drop).map_err(|_| mach::kern::Error::from_const(mach::kern::KERN_RESOURCE_SHORTAGE))
 }
 
-/// The host-priv port and the device master: from the options, or else (a translator) from
-/// glibc. On failure, the exit code and why.
-fn privileged_ports(options: &Options, translator: bool) -> Result<(u32, u32), (u8, String)> {
+/// The host-priv port and the device master: from the options, or else from the boot server
+/// above (`upstream`), or else (a translator) from glibc. On failure, the exit code and why.
+fn privileged_ports(options: &Options, upstream: Option<(SendRight, SendRight)>, translator: bool) -> Result<(u32, u32), (u8, String)> {
     match (options.host_priv_port, options.device_master_port) {
         (Some(host_priv), Some(master)) => Ok((host_priv, master)),
+        _ if upstream.is_some() => {
+            let (host_priv, master) = upstream.expect("checked");
+            Ok((host_priv.into_name().raw(), master.into_name().raw()))
+        }
         _ if translator => {
             let (mut host_priv, mut master) = (0, 0);
             match mach::sys::get_privileged_ports(&mut host_priv, &mut master) {
@@ -75,11 +77,25 @@ fn privileged_ports(options: &Options, translator: bool) -> Result<(u32, u32), (
 }
 
 fn serve(options: Options) -> ExitCode {
-    // A boot server has a bootstrap port too (its starter's); only without --next-task is this
-    // process a translator on a node.
-    let bootstrap = if options.next_task.is_none() { bootstrap_port() } else { None };
+    // A boot server's bootstrap port is the server's that started it (if any); only without
+    // --next-task is this process a translator on a node.
+    let (bootstrap, upstream) = match (options.next_task, boot::own_bootstrap_port()) {
+        (None, bootstrap) => (bootstrap, None),
+        (Some(_), None) => (None, None),
+        (Some(_), Some(above)) => match Upstream::contact(above) {
+            Ok((host_priv, master, upstream)) => (None, Some((host_priv, master, upstream))),
+            Err(error) => {
+                eprintln!("rumpdisk: warning: the server that started this one gave no privileged ports: {error:?}");
+                (None, None)
+            }
+        },
+    };
+    let (upstream_ports, upstream) = match upstream {
+        Some((host_priv, master, upstream)) => (Some((host_priv, master)), Some(upstream)),
+        None => (None, None),
+    };
     let given = options.host_priv_port.is_some() && options.device_master_port.is_some();
-    let (host_priv, master) = match privileged_ports(&options, bootstrap.is_some()) {
+    let (host_priv, master) = match privileged_ports(&options, upstream_ports, bootstrap.is_some()) {
         Ok(ports) => ports,
         Err((code, error)) => {
             eprintln!("rumpdisk: {error}");
@@ -96,9 +112,12 @@ fn serve(options: Options) -> ExitCode {
         }
     };
     if let Some(next_task) = options.next_task {
-        let privileges =
-            Privileges { host_priv: PortName::new(host_priv), device_master: server.master().name(), next_task: PortName::new(next_task) };
-        std::thread::spawn(move || eprintln!("rumpdisk: boot hand-off ended: {:?}", boot::hand_off(privileges)));
+        // The next task's bootstrap port is served by the device threads below.
+        let host_priv = SendRight::from_name(PortName::new(host_priv));
+        if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread) {
+            eprintln!("rumpdisk: cannot start the next task: {error:?}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
     } else if !given {
         // From glibc, and not needed past here (rump drives the hardware itself).
         drop(SendRight::from_name(PortName::new(host_priv)));

@@ -1,5 +1,5 @@
 //! Request bytes of the kernel interfaces (`mach`, `mach_port`, `mach_host`, `gnumach`,
-//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`), both ABIs: for every routine, GNU MIG's client makes a request from
+//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `startup`, `process`), both ABIs: for every routine, GNU MIG's client makes a request from
 //! generated values (`values.rs`), the generated decoder reads it as delivered, and the generated
 //! encoder, given the decoded values and the same reply port, must write GNU MIG's request byte
 //! for byte (out-of-line addresses zeroed: the two sides are two programs).
@@ -399,6 +399,11 @@ reencoders! {
             fsys_getpriv(fsys; remote_port),
             fsys_init(fsys, proc_server, auth_handle; remote_port)];
         startup_notify: [startup_dosync(notify_port; remote_port)];
+        fs: [dir_lookup(start_dir, file_name, flags, mode; remote_port),
+            file_set_translator(file, passive_flags, active_flags, oldtrans_flags, passive, active; remote_port)];
+        startup: [startup_essential_task(server, task, excpt, name, credential; remote_port),
+            startup_request_notification(server, notify_port, name; remote_port)];
+        process: [proc_mark_exec(process; remote_port), proc_task2proc(process, task; remote_port)];
     }
     // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
     // sid's gnumach-dev, newer, has routines trixie's does not.
@@ -417,7 +422,7 @@ reencoders! {
 }
 
 /// The interfaces compared here (`device.rs` types the device interfaces' own).
-const INTERFACES: [&str; 9] = [
+const INTERFACES: [&str; 12] = [
     "mach",
     "mach_port",
     "mach_host",
@@ -427,6 +432,9 @@ const INTERFACES: [&str; 9] = [
     "exc",
     "fsys",
     "startup_notify",
+    "fs",
+    "startup",
+    "process",
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.
@@ -445,6 +453,8 @@ const CHOICES_DELIVERY_LOSES: &[Known] = &[
     ("fsys", "fsys_startup", DISPOSITION),
     ("fsys", "fsys_getroot", DISPOSITION),
     ("fsys", "fsys_init", DISPOSITION),
+    ("fs", "file_set_translator", DISPOSITION),
+    ("startup", "startup_request_notification", DISPOSITION),
 ];
 
 const DISPOSITION: &str = "the caller chooses a port's disposition and the receiver sees the right \

@@ -206,6 +206,25 @@ impl Task {
         Ok(crate::port::PortName::new(state.insert_right(self.0, right)))
     }
 
+    /// The reverse of [`Task::insert_send_right`]: a send right to the port this task names
+    /// `name` (by a send or receive right), put into the calling task's space; returns its
+    /// name there. Lets a test hold a right to a port a simulated server made.
+    pub fn extract_send_right(self, name: crate::port::PortName) -> Result<crate::port::PortName> {
+        let caller = current();
+        let mut state = lock();
+        let entry = state.entry(self.0, name.raw()).ok_or(Error::from_const(KERN_INVALID_NAME))?;
+        let disposition = if entry.send > 0 { COPY_SEND } else { MAKE_SEND };
+        let right = state.copyin(self.0, name.raw(), disposition)?.ok_or(Error::from_const(KERN_INVALID_RIGHT))?;
+        Ok(crate::port::PortName::new(state.insert_right(caller, right)))
+    }
+
+    /// The task whose task port the calling task names `name`, if it names one: tells a test
+    /// which task a received task port stands for.
+    pub fn named_by(name: crate::port::PortName) -> Option<Task> {
+        let caller = current();
+        lock().task_of(caller, name.raw()).map(Task)
+    }
+
     /// End the task: every right it holds is destroyed, its memory freed.
     pub fn terminate(self) {
         let mut state = lock();

@@ -1,0 +1,65 @@
+//! `i386_io_perm_create` on the master port, forwarded to the kernel's master (a stand-in in
+//! the test's task), as glibc's `ioperm()` sends it once this server's master is the system's.
+
+use super::*;
+use crate::backend::memory::MemoryBackend;
+use crate::backend::Geometry;
+use crate::device::mode::READ;
+use mach::sys::sim::Task;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The kernel's device master: answers `i386_io_perm_create` with a permission port it made.
+struct KernelMaster {
+    permission: ReceiveRight,
+    asked: Sender<(i16, i16)>,
+}
+
+impl mach_i386::Server for KernelMaster {
+    fn i386_io_perm_create(&mut self, _reply: rt::ReplyPort<'_>, _master: PortName, from: i16, to: i16) -> Result<PortName> {
+        self.asked.send((from, to)).expect("the test listens");
+        // A send right made for the reply (the generated type copies one: make it first).
+        let send = self.permission.make_send()?;
+        Ok(send.into_name())
+    }
+}
+
+impl msg::Demux for KernelMaster {
+    fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
+        mach_i386::demux(self, request, reply).disposition()
+    }
+}
+
+#[test]
+fn io_perm_create_on_the_master_is_forwarded_to_the_kernel_s_master() {
+    let (asked_tx, asked) = channel();
+    let kernel_master = ReceiveRight::new().unwrap();
+    let permission_name = {
+        let permission = ReceiveRight::new().unwrap();
+        let name = permission.name();
+        let (kernel_name, mut stand_in) = (kernel_master.name(), KernelMaster { permission, asked: asked_tx });
+        Task::current().spawn(move || msg::serve(kernel_name, &mut stand_in));
+        name
+    };
+    let task = Task::new();
+    let upstream = task.insert_send_right(kernel_master.name()).unwrap();
+    let (master_tx, master_rx) = channel();
+    task.spawn(move || {
+        let mut backend = MemoryBackend::default();
+        backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+        let server = Arc::new(DeviceServer::new(backend, Some(SendRight::from_name(upstream))).unwrap());
+        master_tx.send(server.master().name()).unwrap();
+        server.serve()
+    });
+    let master = task.extract_send_right(master_rx.recv().unwrap()).unwrap();
+
+    let permission = mach_i386::i386_io_perm_create(master, 0x60, 0x64).unwrap();
+    assert_eq!(asked.recv_timeout(Duration::from_secs(10)), Ok((0x60, 0x64)), "asked of the kernel's master");
+    assert_eq!(permission.name(), permission_name, "the kernel's permission, passed on");
+
+    // A device port is not a master: refused here, not forwarded.
+    let wd0 = iface::device_open(master, READ, b"wd0").unwrap();
+    assert_eq!(mach_i386::i386_io_perm_create(wd0.name(), 0x60, 0x64).map(|p| p.name()), Err(D_INVALID_OPERATION));
+    assert!(asked.try_recv().is_err());
+}
