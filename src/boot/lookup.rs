@@ -51,3 +51,6 @@ fn without_leading_slashes(path: &[u8]) -> &[u8] {
     let start = path.iter().position(|&byte| byte != b'/').unwrap_or(path.len());
     &path[start..]
 }
+
+#[cfg(test)]
+mod tests;
