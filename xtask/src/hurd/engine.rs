@@ -297,10 +297,14 @@ fn tail(log: &Path, n: usize) -> Vec<String> {
 /// The lines of the log that say what failed: those that mention an error, else the last ones.
 fn error_lines(log: &Path, n: usize) -> String {
     let all = tail(log, 2000);
-    let errors: Vec<&String> = all
-        .iter()
-        .filter(|l| l.contains("error") || l.contains("Error") || l.starts_with("E:"))
-        .collect();
+    let is_error = |l: &str| {
+        l.contains("error:")
+            || l.contains("Error ")
+            || l.contains("*** ")
+            || l.starts_with("E:")
+            || l.contains("No such file")
+    };
+    let errors: Vec<&String> = all.iter().filter(|l| is_error(l)).collect();
     let chosen: Vec<&String> = if errors.is_empty() {
         all.iter().rev().take(n).rev().collect()
     } else {
