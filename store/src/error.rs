@@ -7,6 +7,7 @@ use core::fmt;
 
 use crate::errno::{DeviceCode, Errno};
 use crate::name::NameError;
+use crate::part::PartitionError;
 
 pub type Result<T> = core::result::Result<T, Error>;
 
@@ -23,6 +24,8 @@ pub enum Error {
     Children { class: &'static str, failures: Vec<ChildFailure> },
     /// A typed store name could not be parsed.
     Name(Box<NameError>),
+    /// The partition a `part:` store asked for could not be found or used.
+    Partition(Box<PartitionError>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +64,7 @@ impl Error {
                 found.find(|(errno, _)| *errno != Errno::EOPNOTSUPP).or(first)
             }
             Error::Name(_) => None,
+            Error::Partition(error) => Some((error.errno(), None)),
         }
     }
 }
@@ -83,6 +87,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Name(name) => write!(f, "{name}"),
+            Error::Partition(error) => write!(f, "{error}"),
         }
     }
 }

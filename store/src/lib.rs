@@ -20,6 +20,7 @@ pub mod hurd;
 pub mod mach_device;
 pub mod name;
 pub mod open;
+pub mod part;
 pub mod runs;
 pub mod store;
 #[cfg(test)]

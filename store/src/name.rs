@@ -1,7 +1,11 @@
 //! Typed store names, parsed as libstore's `store_typed_open` and class `open` methods do:
 //!
 //! - `device:NAME`, and `device:@NODE:NAME` (NAME opened through the translator at NODE);
-//! - `file:PATH`, or `:PATH`;
+//! - `file:PATH`: the file's contents through `io_read`/`io_write`;
+//! - `query:PATH`, `:PATH`, or a name with no `:` that is no class: the storage under the node at
+//!   PATH, asked for with `file_get_storage_info` (libstore's `store_open`); a name whose part
+//!   before the first `:` is no class is an error, as upstream;
+//! - `part:N:STORE`: partition N (1-based, as libparted numbers them) of STORE;
 //! - `zero:SIZE` (`zero` alone: the largest size), `memory:SIZE` (this project's);
 //!   SIZE is a C number (`0x…` hex, `0…` octal) with an optional `b` (512), `k`, `m` or `g`;
 //! - `remap:RUNS:CHILD`, RUNS being `START+LENGTH`, `START` (one block), `+LENGTH` (from 0) or,
@@ -22,6 +26,8 @@ use core::fmt;
 pub enum Spec<'a> {
     Device { node: Option<&'a str>, name: &'a str },
     File { path: &'a str },
+    Query { path: &'a str },
+    Part { number: u32, child: Box<Spec<'a>> },
     Memory { size: u64 },
     Zero { size: u64 },
     Remap { runs: Vec<RemapRun>, child: Box<Spec<'a>> },
@@ -56,10 +62,14 @@ impl fmt::Display for NameError {
     }
 }
 
+/// Class names a typed name may give alone, without a `:` (the others need a body).
+const KNOWN_CLASSES: [&str; 9] = ["device", "file", "query", "part", "memory", "zero", "remap", "concat", "ileave"];
+
 /// The largest `zero` store, as libstore's (the largest `off_t`).
 const ZERO_MAX: u64 = i64::MAX as u64;
 
-const UNKNOWN_CLASS: &str = "unknown store class (known: device, file, memory, zero, remap, concat, ileave):";
+const UNKNOWN_CLASS: &str =
+    "unknown store class (known: device, file, query, part, memory, zero, remap, concat, ileave):";
 
 /// Parses a typed store name.
 pub fn parse(name: &str) -> Result<Spec<'_>, NameError> {
@@ -82,11 +92,13 @@ impl<'a> Parser<'a> {
             return Err(self.error(name, "empty store name"));
         }
         if let Some(path) = name.strip_prefix(':') {
-            return self.class("file", Some(path), name);
+            return self.class("query", Some(path), name);
         }
         match name.split_once(':') {
             Some((class, body)) => self.class(class, Some(body), class),
-            None => self.class(name, None, name),
+            None if KNOWN_CLASSES.contains(&name) => self.class(name, None, name),
+            // Upstream's fallback: a bare word that names no class is a file to query.
+            None => Ok(Spec::Query { path: name }),
         }
     }
 
@@ -97,6 +109,8 @@ impl<'a> Parser<'a> {
         match class {
             "device" => self.device(required("a device name must follow \"device:\"")?),
             "file" => Ok(Spec::File { path: required("a file name must follow \"file:\"")? }),
+            "query" => Ok(Spec::Query { path: required("a file name must follow \"query:\"")? }),
+            "part" => self.part(required("a partition number and a store must follow \"part:\"")?),
             "memory" => Ok(Spec::Memory { size: self.size(required("a size must follow \"memory:\"")?)? }),
             "zero" => match body.filter(|b| !b.is_empty()) {
                 Some(size) => Ok(Spec::Zero { size: self.size(size)? }),
@@ -130,6 +144,18 @@ impl<'a> Parser<'a> {
             return Err(self.error(body, "empty device name after the node in"));
         }
         Ok(Spec::Device { node: Some(node), name })
+    }
+
+    fn part(&self, body: &'a str) -> Result<Spec<'a>, NameError> {
+        let (number, child) = body
+            .split_once(':')
+            .ok_or_else(|| self.error(body, "expected NUMBER:STORE in"))?;
+        let value = self.number(number, "expected a partition number")?;
+        let number = u32::try_from(value)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| self.error(number, "partitions are numbered from 1 to 4294967295, not"))?;
+        Ok(Spec::Part { number, child: Box::new(self.typed(child)?) })
     }
 
     fn remap(&self, body: &'a str) -> Result<Spec<'a>, NameError> {
@@ -239,7 +265,24 @@ mod tests {
         assert_eq!(parse("zero").unwrap(), Spec::Zero { size: i64::MAX as u64 });
         assert_eq!(parse("memory:2G").unwrap(), Spec::Memory { size: 2 << 30 });
         assert_eq!(parse("file:/tmp/x:y").unwrap(), Spec::File { path: "/tmp/x:y" });
-        assert_eq!(parse(":disk.img").unwrap(), Spec::File { path: "disk.img" });
+        assert_eq!(parse(":disk.img").unwrap(), Spec::Query { path: "disk.img" });
+        assert_eq!(parse(":/a:b").unwrap(), Spec::Query { path: "/a:b" });
+        assert_eq!(parse("query:/dev/wd0").unwrap(), Spec::Query { path: "/dev/wd0" });
+        assert_eq!(parse("/dev/wd0").unwrap(), Spec::Query { path: "/dev/wd0" }, "no class: a file to query");
+        assert_eq!(parse("disk.img").unwrap(), Spec::Query { path: "disk.img" });
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(parse("part:2:device:wd0").unwrap(), Spec::Part { number: 2, child: Box::new(dev("wd0")) });
+        assert_eq!(
+            parse("part:0x10:device:@/dev/disk:wd0").unwrap(),
+            Spec::Part { number: 16, child: Box::new(Spec::Device { node: Some("/dev/disk"), name: "wd0" }) }
+        );
+        assert_eq!(
+            parse("part:1:disk.img").unwrap(),
+            Spec::Part { number: 1, child: Box::new(Spec::Query { path: "disk.img" }) }
+        );
     }
 
     #[test]
@@ -301,6 +344,14 @@ mod tests {
         assert_eq!(error("device:@/dev/disk").0, "@/dev/disk");
         assert_eq!(error("device:@:wd0").0, "@:wd0");
         assert_eq!(error("").2, "bad store name \"\": empty store name at byte 0");
-        assert_eq!(error(":").2, "bad store name \":\": a file name must follow \"file:\" at byte 1");
+        assert_eq!(error(":").2, "bad store name \":\": a file name must follow \"query:\" at byte 1");
+        assert_eq!(error("device").2, "bad store name \"device\": a device name must follow \"device:\" \"device\" at byte 0");
+        assert_eq!(error("part:0:device:wd0").0, "0");
+        assert_eq!(error("part:x:device:wd0").2, "bad store name \"part:x:device:wd0\": expected a partition number \"x\" at byte 5");
+        assert_eq!(error("part:4294967296:zero").0, "4294967296");
+        assert_eq!(error("part:2").0, "2");
+        assert_eq!(error("part:2:").1, 7);
+        assert_eq!(error("part:1:part:x:zero").1, 12, "nested names are checked too");
+        assert_eq!(error("/dev/x:wd0").0, "/dev/x", "a class-like prefix that is no class is an error");
     }
 }

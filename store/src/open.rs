@@ -5,6 +5,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 
 use crate::class::{device, memory, remap, stripe, zero};
+use crate::part;
 use crate::class::device::DeviceMaster;
 use crate::errno::Errno;
 use crate::error::{Error, Result};
@@ -19,9 +20,14 @@ pub trait Opener {
     /// ([`Flags::HARD_READONLY`] when not), for looking `node` up with the right access.
     fn device_master(&self, node: Option<&str>, flags: Flags) -> Result<Rc<dyn DeviceMaster>>;
 
-    /// A store over file `path`.
+    /// A store over the contents of file `path` (`file:PATH`).
     fn file(&self, _path: &str, _flags: Flags) -> Result<Store> {
         Err(Error::class("file", Errno::EOPNOTSUPP))
+    }
+
+    /// The store under the node at `path`, as its translator describes it (`query:PATH`).
+    fn query(&self, _path: &str, _flags: Flags) -> Result<Store> {
+        Err(Error::class("query", Errno::EOPNOTSUPP))
     }
 }
 
@@ -43,6 +49,8 @@ pub fn open_spec(spec: &Spec<'_>, flags: Flags, opener: &dyn Opener) -> Result<S
     match spec {
         Spec::Device { node, name } => device::open(opener.device_master(*node, leaf_flags)?, name, leaf_flags),
         Spec::File { path } => opener.file(path, leaf_flags),
+        Spec::Query { path } => opener.query(path, leaf_flags),
+        Spec::Part { number, child } => part::create(open_spec(child, flags, opener)?, *number),
         Spec::Memory { size } => memory::create(*size, 1),
         Spec::Zero { size } => zero::create(*size),
         Spec::Remap { runs, child } => {
@@ -107,6 +115,26 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_by_typed_name() {
+        let (opener, disks) = two_disks();
+        let mut table = vec![0u8; 512];
+        table[446 + 4] = 0x83; // slot 1: Linux, sectors 4..12
+        table[446 + 8] = 4;
+        table[446 + 12] = 8;
+        table[510..].copy_from_slice(&[0x55, 0xAA]);
+        let mut whole = open("device:wd0", Flags::NONE, &opener).unwrap();
+        whole.write(0, &table).unwrap();
+        let mut part = open("part:1:device:wd0", Flags::NONE, &opener).unwrap();
+        assert_eq!((part.class_name(), part.blocks()), ("remap", 8));
+        part.write(0, &[7; 512]).unwrap();
+        part.sync().unwrap();
+        disks[0].crash();
+        assert_eq!(disks[0].durable()[4 * 512..5 * 512], [7; 512]);
+        let missing = open("part:2:device:wd0", Flags::NONE, &opener).err().unwrap();
+        assert!(matches!(missing, Error::Partition(_)));
+    }
+
+    #[test]
     fn open_errors() {
         let (opener, disks) = two_disks();
         let missing = open("concat:@device:wd0@device:wd7", Flags::NONE, &opener).err().unwrap();
@@ -115,6 +143,8 @@ mod tests {
         assert_eq!(node.errno(), Errno::EOPNOTSUPP);
         let file = open("file:x", Flags::NONE, &opener).err().unwrap();
         assert_eq!(file.errno(), Errno::EOPNOTSUPP);
+        let query = open("/dev/wd0", Flags::NONE, &opener).err().unwrap();
+        assert_eq!(query, Error::class("query", Errno::EOPNOTSUPP));
         let past_end = open("remap:17+:device:wd0", Flags::NONE, &opener).err().unwrap();
         assert_eq!(past_end.errno(), Errno::EINVAL);
         let bad = open("remap:x:device:wd0", Flags::NONE, &opener).err().unwrap();
