@@ -12,6 +12,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod class;
+pub mod encoding;
 pub mod errno;
 pub mod error;
 #[cfg(all(target_os = "hurd", feature = "mach"))]

@@ -61,6 +61,10 @@ impl DevicePort for MachDevice {
     fn set_status(&self, flavor: u32, status: &[i32]) -> Result<(), ReturnCode> {
         rpc::device_set_status(self.0.name(), flavor, status).map_err(|e| e.code())
     }
+
+    fn port_name(&self) -> u32 {
+        self.0.name().raw()
+    }
 }
 
 #[cfg(test)]

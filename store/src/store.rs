@@ -9,6 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::{BitOr, BitOrAssign, Range};
 
+use crate::encoding::Encoding;
 use crate::errno::Errno;
 use crate::error::{ChildFailure, Error, Result};
 use crate::runs::{Layout, Run};
@@ -75,6 +76,13 @@ pub trait Class {
     /// Makes every completed write durable (a write barrier), or says why it cannot. A class
     /// that has no way to flush says `EOPNOTSUPP` (libstore's `store_sync` without a method).
     fn sync(&mut self) -> Result<()> {
+        Err(Error::class(self.name(), Errno::EOPNOTSUPP))
+    }
+
+    /// Appends the `file_get_storage_info` encoding of `store` (the store this class serves)
+    /// to `enc`, as libstore's `allocate_encoding` and `encode` methods together. A class
+    /// upstream has no encoding for says `EOPNOTSUPP`.
+    fn encode(&self, _store: &Store, _enc: &mut Encoding<u32>) -> Result<()> {
         Err(Error::class(self.name(), Errno::EOPNOTSUPP))
     }
 
@@ -231,6 +239,11 @@ impl Store {
             return Err(self.fail(Errno::EIO));
         }
         Ok(done)
+    }
+
+    /// Appends this store's `file_get_storage_info` encoding to `enc` (see [`crate::encoding`]).
+    pub fn encode(&self, enc: &mut Encoding<u32>) -> Result<()> {
+        self.class.encode(self, enc)
     }
 
     /// Asks for every completed write to be made durable, down to the physical medium.

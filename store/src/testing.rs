@@ -1,6 +1,6 @@
 //! Test doubles: a disk with a volatile write cache that loses unflushed writes on `crash()`
 //! (the LazyFS idea), served through the device RPC traits so every class is tested above the
-//! real device class.
+//! real device class; and a file served through the file RPC trait.
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
@@ -9,6 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+use crate::class::file::FileNode;
 use crate::class::device::{self, DeviceMaster, DevicePort, ReturnCode, D_WRITE, DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE};
 use crate::errno::DeviceCode;
 use crate::store::{Flags, Store};
@@ -180,5 +181,101 @@ impl DevicePort for Port {
         disk.durable = disk.cached.clone();
         disk.flushes += 1;
         Ok(())
+    }
+}
+
+struct FileState {
+    contents: Vec<u8>,
+    /// Bytes one read or write moves at most.
+    cap: usize,
+    syncs: usize,
+    sync_failure: Option<ReturnCode>,
+    io_failure: Option<ReturnCode>,
+    port: u32,
+}
+
+/// A file answering the io and fs routines the file class uses.
+#[derive(Clone)]
+pub struct FakeFile(Rc<RefCell<FileState>>);
+
+impl FakeFile {
+    pub fn new(size: usize) -> FakeFile {
+        FakeFile(Rc::new(RefCell::new(FileState {
+            contents: vec![0; size],
+            cap: usize::MAX,
+            syncs: 0,
+            sync_failure: None,
+            io_failure: None,
+            port: 0,
+        })))
+    }
+
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.borrow().contents.clone()
+    }
+
+    pub fn cap_transfers(&self, cap: usize) {
+        self.0.borrow_mut().cap = cap;
+    }
+
+    pub fn syncs(&self) -> usize {
+        self.0.borrow().syncs
+    }
+
+    pub fn fail_syncs_with(&self, code: ReturnCode) {
+        self.0.borrow_mut().sync_failure = Some(code);
+    }
+
+    pub fn fail_io_with(&self, code: ReturnCode) {
+        self.0.borrow_mut().io_failure = Some(code);
+    }
+
+    /// The port name the file reports for encodings.
+    pub fn set_port_name(&self, port: u32) {
+        self.0.borrow_mut().port = port;
+    }
+}
+
+impl FakeFile {
+    fn range(&self, offset: u64, len: usize) -> Result<core::ops::Range<usize>, ReturnCode> {
+        let file = self.0.borrow();
+        if let Some(code) = file.io_failure {
+            return Err(code);
+        }
+        let start = (offset as usize).min(file.contents.len());
+        Ok(start..start + len.min(file.cap).min(file.contents.len() - start))
+    }
+}
+
+impl FileNode for FakeFile {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, ReturnCode> {
+        let range = self.range(offset, buf.len())?;
+        buf[..range.len()].copy_from_slice(&self.0.borrow().contents[range.clone()]);
+        Ok(range.len())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<usize, ReturnCode> {
+        let range = self.range(offset, data.len())?;
+        let len = range.len();
+        self.0.borrow_mut().contents[range].copy_from_slice(&data[..len]);
+        Ok(len)
+    }
+
+    fn size(&self) -> Result<u64, ReturnCode> {
+        let file = self.0.borrow();
+        file.io_failure.map_or(Ok(file.contents.len() as u64), Err)
+    }
+
+    fn sync(&self) -> Result<(), ReturnCode> {
+        let mut file = self.0.borrow_mut();
+        if let Some(code) = file.sync_failure {
+            return Err(code);
+        }
+        file.syncs += 1;
+        Ok(())
+    }
+
+    fn port_name(&self) -> u32 {
+        self.0.borrow().port
     }
 }

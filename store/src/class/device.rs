@@ -9,6 +9,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::encoding::{Encoding, STORAGE_DEVICE};
 use crate::errno::{errno_of_device_code, DeviceCode, DeviceOp, Errno};
 use crate::error::{Error, Result};
 use crate::runs::{Layout, Run};
@@ -41,6 +42,11 @@ pub trait DevicePort {
     fn get_status(&self, flavor: u32, capacity: usize) -> core::result::Result<Vec<i32>, ReturnCode>;
     /// `device_set_status`.
     fn set_status(&self, flavor: u32, status: &[i32]) -> core::result::Result<(), ReturnCode>;
+    /// The port's name, for a storage-info encoding of this store (0, `MACH_PORT_NULL`, when the
+    /// device is no Mach port).
+    fn port_name(&self) -> u32 {
+        0
+    }
 }
 
 /// A port that opens devices by name: the kernel's device master, or a translator's.
@@ -54,7 +60,9 @@ fn device_error(code: ReturnCode, op: DeviceOp) -> Error {
 }
 
 struct Device {
-    master: Rc<dyn DeviceMaster>,
+    /// Where the device was opened, to reopen it; `None` for a port handed over in a
+    /// storage-info encoding.
+    master: Option<Rc<dyn DeviceMaster>>,
     name: String,
     /// `None` while the store is inactive.
     port: Option<Box<dyn DevicePort>>,
@@ -73,8 +81,22 @@ pub fn open(master: Rc<dyn DeviceMaster>, name: &str, mut flags: Flags) -> Resul
         // libstore treats a device that cannot tell its size as empty.
         None => (1, Layout::new(Vec::new())),
     };
-    let class = Device { master, name: name.to_string(), port: Some(port), mode, record_size };
+    let class = Device { master: Some(master), name: name.to_string(), port: Some(port), mode, record_size };
     Store::new(Box::new(class), Some(name.to_string()), record_size, layout, flags | Flags::ENFORCED)
+}
+
+/// A device store over an open `port` whose layout someone else gives (a decoded storage-info
+/// encoding: a file's blocks on a disk, a partition): records of `block_size` bytes.
+pub fn from_port(
+    port: Box<dyn DevicePort>,
+    name: Option<String>,
+    block_size: u32,
+    runs: Vec<Run>,
+    flags: Flags,
+) -> Result<Store> {
+    let mode = if flags.contains(Flags::HARD_READONLY) { D_READ } else { D_READ | D_WRITE };
+    let class = Device { master: None, name: name.clone().unwrap_or_default(), port: Some(port), mode, record_size: block_size };
+    Store::new(Box::new(class), name, block_size, Layout::new(runs), flags)
 }
 
 /// Opens the port and returns it with the mode it was opened with.
@@ -170,6 +192,12 @@ impl Class for Device {
         self.port()?.set_status(DEV_FLUSH_CACHE, &[]).map_err(|c| device_error(c, DeviceOp::Sync))
     }
 
+    /// The standard leaf encoding with the device port (null while inactive) and name.
+    fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
+        let port = self.port.as_deref().map_or(0, DevicePort::port_name);
+        enc.leaf(STORAGE_DEVICE, port, store)
+    }
+
     fn set_flags(&mut self, new: Flags, layout: &Layout, block_size: u32) -> Result<()> {
         if !(Flags::INACTIVE | Flags::ENFORCED).contains(new) {
             return Err(Error::class("device", Errno::EINVAL));
@@ -192,7 +220,8 @@ impl Class for Device {
             return Err(Error::class("device", Errno::EINVAL));
         }
         if kill.contains(Flags::INACTIVE) && self.port.is_none() {
-            let port = self.master.open(self.mode, &self.name);
+            let master = self.master.as_ref().ok_or(Error::class("device", Errno::ENXIO))?;
+            let port = master.open(self.mode, &self.name);
             self.port = Some(port.map_err(|c| device_error(c, DeviceOp::Open))?);
         }
         Ok(())
@@ -408,7 +437,7 @@ mod tests {
         part.set_flags(Flags::ENFORCED).unwrap();
         let wrong = Layout::new(vec![Run::new(0, 4)]);
         let mut class = Device {
-            master: master_of(&disk),
+            master: Some(master_of(&disk)),
             name: "wd0".to_string(),
             port: Some(master_of(&disk).open(D_READ, "wd0").unwrap()),
             mode: D_READ,

@@ -1,7 +1,8 @@
-//! The store classes: leaves that hold or reach data (`device`, `memory`, `zero`) and composites
+//! The store classes: leaves that hold or reach data (`device`, `file`, `memory`, `zero`) and composites
 //! that arrange other stores (`remap`, `concat`, `ileave`, `mvol`).
 
 pub mod device;
+pub mod file;
 pub mod memory;
 pub mod mvol;
 pub mod remap;

@@ -4,6 +4,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use crate::encoding::{Encoding, STORAGE_REMAP};
 use crate::errno::Errno;
 use crate::error::{Error, Result};
 use crate::runs::{Layout, Run};
@@ -55,6 +56,14 @@ impl Class for Remap {
 
     fn children(&self) -> &[Store] {
         &self.child
+    }
+
+    /// TY FL NR, the runs, then the child.
+    fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
+        enc.head(STORAGE_REMAP, store);
+        enc.int("remap", store.runs().len() as u64)?;
+        enc.runs("remap", store.runs())?;
+        enc.children(store)
     }
 }
 

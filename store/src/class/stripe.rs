@@ -8,6 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::blocks_per;
+use crate::encoding::{Encoding, STORAGE_CONCAT, STORAGE_INTERLEAVE};
 use crate::errno::Errno;
 use crate::error::{Error, Result};
 use crate::runs::{Layout, Run};
@@ -97,6 +98,20 @@ impl Class for Stripe {
 
     fn children(&self) -> &[Store] {
         &self.children
+    }
+
+    /// concat: TY FL NC; ileave: TY FL IL NC with IL in bytes (one run's length is the
+    /// stripe). Then the children.
+    fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
+        if self.name == "ileave" {
+            enc.head(STORAGE_INTERLEAVE, store);
+            let stripe = store.runs().first().map_or(0, |run| run.length);
+            enc.int(self.name, stripe.saturating_mul(u64::from(self.block_size)))?;
+        } else {
+            enc.head(STORAGE_CONCAT, store);
+        }
+        enc.int(self.name, self.children.len() as u64)?;
+        enc.children(store)
     }
 }
 

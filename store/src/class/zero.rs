@@ -3,7 +3,9 @@
 use alloc::boxed::Box;
 use alloc::vec;
 
-use crate::error::Result;
+use crate::encoding::{Encoding, STORAGE_ZERO};
+use crate::errno::Errno;
+use crate::error::{Error, Result};
 use crate::runs::{Layout, Run};
 use crate::store::{Class, Flags, Store};
 
@@ -33,6 +35,13 @@ impl Class for Zero {
     }
 
     fn set_size(&mut self, _size: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// TY FL and the size in bytes (the block size is 1) as the one offset.
+    fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
+        enc.head(STORAGE_ZERO, store);
+        enc.offsets.push(i64::try_from(store.size()).map_err(|_| Error::class("zero", Errno::EINVAL))?);
         Ok(())
     }
 }
