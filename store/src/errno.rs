@@ -25,6 +25,7 @@ impl Errno {
     pub const ENXIO: Errno = hurd(6);
     pub const EBADF: Errno = hurd(9);
     pub const ENOMEM: Errno = hurd(12);
+    pub const EACCES: Errno = hurd(13);
     pub const EBUSY: Errno = hurd(16);
     pub const ENODEV: Errno = hurd(19);
     pub const EINVAL: Errno = hurd(22);
@@ -34,13 +35,14 @@ impl Errno {
     pub const EAGAIN: Errno = hurd(35);
     pub const EOPNOTSUPP: Errno = hurd(45);
 
-    const NAMED: [(Errno, &'static str, &'static str); 14] = [
+    const NAMED: [(Errno, &'static str, &'static str); 15] = [
         (Errno::EPERM, "EPERM", "operation not permitted"),
         (Errno::ENOENT, "ENOENT", "no such file or directory"),
         (Errno::EIO, "EIO", "input/output error"),
         (Errno::ENXIO, "ENXIO", "no such device or address"),
         (Errno::EBADF, "EBADF", "bad file descriptor"),
         (Errno::ENOMEM, "ENOMEM", "cannot allocate memory"),
+        (Errno::EACCES, "EACCES", "permission denied"),
         (Errno::EBUSY, "EBUSY", "device or resource busy"),
         (Errno::ENODEV, "ENODEV", "no such device"),
         (Errno::EINVAL, "EINVAL", "invalid argument"),

@@ -22,6 +22,7 @@ pub mod mach_device;
 pub mod name;
 pub mod open;
 pub mod part;
+pub mod query;
 pub mod runs;
 pub mod store;
 #[cfg(test)]
