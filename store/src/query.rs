@@ -30,15 +30,24 @@ pub fn open<N: Nodes>(nodes: &N, path: &str, flags: Flags) -> Result<Store> {
     let (node, read_only) = lookup(nodes, path, flags)?;
     let mut store = match nodes.storage_info(&node).and_then(|enc| decode(enc, nodes)) {
         Ok(store) => store,
-        Err(_) => {
-            let leaf_flags = if read_only { Flags::HARD_READONLY } else { Flags::NONE };
-            file::create(nodes.file(node)?, Some(path), leaf_flags)?
-        }
+        Err(_) => file_store(nodes, node, path, read_only)?,
     };
     if read_only {
         store.set_flags(Flags::READONLY)?;
     }
     Ok(store)
+}
+
+/// `file:PATH`: the contents of the node at `path` through the file class (libstore's
+/// `store_file_open`), looked up as [`open`] does.
+pub fn open_file<N: Nodes>(nodes: &N, path: &str, flags: Flags) -> Result<Store> {
+    let (node, read_only) = lookup(nodes, path, flags)?;
+    file_store(nodes, node, path, read_only)
+}
+
+fn file_store<N: Nodes>(nodes: &N, node: N::Port, path: &str, read_only: bool) -> Result<Store> {
+    let flags = if read_only { Flags::HARD_READONLY } else { Flags::NONE };
+    file::create(nodes.file(node)?, Some(path), flags)
 }
 
 /// The node and whether it was opened for reading only.

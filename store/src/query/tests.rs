@@ -93,6 +93,10 @@ impl Opener for FileSystem {
         Err(Error::class("device", Errno::EOPNOTSUPP))
     }
 
+    fn file(&self, path: &str, flags: Flags) -> Result<Store> {
+        open_file(self, path, flags)
+    }
+
     fn query(&self, path: &str, flags: Flags) -> Result<Store> {
         open(self, path, flags)
     }
@@ -161,6 +165,18 @@ fn a_node_refusing_writes_is_opened_read_only() {
     fs.lookups.borrow_mut().clear();
     open(&fs, "/dev/cd0", Flags::HARD_READONLY).unwrap();
     assert_eq!(*fs.lookups.borrow(), vec![("/dev/cd0".to_string(), false)], "asked read-only: one lookup");
+}
+
+#[test]
+fn file_names_use_the_nodes_io_even_when_it_could_describe_its_storage() {
+    let disk = CrashDisk::new(16, 512);
+    let mut fs = FileSystem::default();
+    let contents = fs.add("/dev/wd0", Some(storeio_info(&disk, 16)), false);
+    let mut store = open_name("file:/dev/wd0", Flags::NONE, &fs).unwrap();
+    assert_eq!((store.class_name(), store.block_size()), ("file", 512));
+    assert!(store.flags().contains(Flags::HARD_READONLY), "the node refused writing");
+    store.sync().unwrap();
+    assert_eq!(contents.syncs(), 1);
 }
 
 #[test]

@@ -1,14 +1,17 @@
-//! What `storectl` opens leaves with: files through the file system, and on the Hurd devices
-//! through the kernel's device master or a translator node.
+//! What `storectl` opens leaves with: files through the file system (`file:`, and `query:`,
+//! which on this host always falls back to the file's contents), and on the Hurd devices through
+//! the kernel's device master or a translator node.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
-use store::class::device::DeviceMaster;
-use store::runs::Layout;
-use store::{Class, Errno, Error, Flags, Opener, Result, Run, Store};
+use store::class::device::{DeviceMaster, DevicePort, ReturnCode};
+use store::class::file::FileNode;
+use store::encoding::{Encoding, LeafPorts};
+use store::query::{self, Nodes};
+use store::{Errno, Error, Flags, Opener, Result, Store};
 
 pub struct HostOpener;
 
@@ -25,18 +28,39 @@ impl Opener for HostOpener {
     }
 
     fn file(&self, path: &str, flags: Flags) -> Result<Store> {
-        let writable = !flags.contains(Flags::HARD_READONLY);
-        let mut file = OpenOptions::new().read(true).write(writable).open(path).map_err(fail)?;
-        // Seeking gives block devices' sizes too, which their metadata does not.
-        let size = file.seek(SeekFrom::End(0)).map_err(fail)?;
-        let flags = if writable { Flags::NONE } else { Flags::HARD_READONLY };
-        let layout = Layout::new(vec![Run::new(0, size)]);
-        Store::new(Box::new(FileClass { file }), Some(path.to_string()), 1, layout, flags)
+        query::open_file(&HostFiles, path, flags)
+    }
+
+    fn query(&self, path: &str, flags: Flags) -> Result<Store> {
+        query::open(&HostFiles, path, flags)
     }
 }
 
-fn fail(error: io::Error) -> Error {
-    Error::class("file", errno_of(&error))
+/// The file system through `std` (glibc's `open`, `pread`, `pwrite`, `fsync`, which on the Hurd
+/// are `file_name_lookup`, `io_read`, `io_write`, `file_sync`).
+struct HostFiles;
+
+impl Nodes for HostFiles {
+    type Port = File;
+
+    fn lookup(&self, path: &str, writable: bool) -> Result<File> {
+        OpenOptions::new().read(true).write(writable).open(path).map_err(|e| Error::class("query", errno_of(&e)))
+    }
+
+    /// `std` has no `file_get_storage_info`: every node is used through its contents.
+    fn storage_info(&self, _node: &File) -> Result<Encoding<File>> {
+        Err(Error::class("query", Errno::EOPNOTSUPP))
+    }
+}
+
+impl LeafPorts<File> for HostFiles {
+    fn device(&self, _port: File) -> Result<Box<dyn DevicePort>> {
+        Err(Error::class("device", Errno::EOPNOTSUPP))
+    }
+
+    fn file(&self, port: File) -> Result<Box<dyn FileNode>> {
+        Ok(Box::new(StdFile(port)))
+    }
 }
 
 /// On the Hurd an I/O error carries the Hurd's errno already.
@@ -50,7 +74,7 @@ fn errno_of(error: &io::Error) -> Errno {
 fn errno_of(error: &io::Error) -> Errno {
     match error.kind() {
         io::ErrorKind::NotFound => Errno::ENOENT,
-        io::ErrorKind::PermissionDenied => Errno::EPERM,
+        io::ErrorKind::PermissionDenied => Errno::EACCES,
         io::ErrorKind::ReadOnlyFilesystem => Errno::EROFS,
         io::ErrorKind::StorageFull => Errno::ENOSPC,
         io::ErrorKind::InvalidInput => Errno::EINVAL,
@@ -58,36 +82,38 @@ fn errno_of(error: &io::Error) -> Errno {
     }
 }
 
-/// A file as a store of 1-byte blocks; sync is `fsync` (on the Hurd, `file_sync` with wait).
-struct FileClass {
-    file: File,
+fn code_of(error: &io::Error) -> ReturnCode {
+    errno_of(error).0
 }
 
-impl Class for FileClass {
-    fn name(&self) -> &'static str {
-        "file"
-    }
+/// An open file as the file class's node; interrupted calls are retried here.
+struct StdFile(File);
 
-    fn read(&mut self, addr: u64, _index: usize, buf: &mut [u8]) -> Result<usize> {
-        let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], addr + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
+impl FileNode for StdFile {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<usize, ReturnCode> {
+        loop {
+            match self.0.read_at(buf, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if done == 0 => return Err(fail(e)),
-                Err(_) => break,
+                other => return other.map_err(|e| code_of(&e)),
             }
         }
-        Ok(done)
     }
 
-    fn write(&mut self, addr: u64, _index: usize, data: &[u8]) -> Result<usize> {
-        self.file.write_all_at(data, addr).map_err(fail)?;
-        Ok(data.len())
+    fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<usize, ReturnCode> {
+        loop {
+            match self.0.write_at(data, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other.map_err(|e| code_of(&e)),
+            }
+        }
     }
 
-    fn sync(&mut self) -> Result<()> {
-        self.file.sync_all().map_err(fail)
+    /// Seeking gives block devices' sizes too, which their metadata does not.
+    fn size(&self) -> std::result::Result<u64, ReturnCode> {
+        (&self.0).seek(SeekFrom::End(0)).map_err(|e| code_of(&e))
+    }
+
+    fn sync(&self) -> std::result::Result<(), ReturnCode> {
+        self.0.sync_all().map_err(|e| code_of(&e))
     }
 }

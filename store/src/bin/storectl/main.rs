@@ -18,8 +18,10 @@ usage: storectl [--readonly] info NAME
        storectl write NAME [OFFSET]             bytes from standard input
        storectl copy SOURCE DESTINATION         then syncs DESTINATION
        storectl sync NAME
-NAME is a typed store name: device:wd0, file:disk.img, remap:0+2048:device:wd0,
-concat:@device:wd0@device:wd1, ileave:64k:device:@wd0@wd1, zero:1M, memory:1M …
+NAME is a typed store name: device:wd0, part:2:device:wd0, file:disk.img,
+query:/dev/wd0 (or :/dev/wd0, or /dev/wd0: what the node's translator says it is stored on),
+remap:0+2048:device:wd0, concat:@device:wd0@device:wd1, ileave:64k:device:@wd0@wd1, zero:1M,
+memory:1M …
 OFFSET and LENGTH are bytes (suffixes b k m g), whole blocks of the store.";
 
 enum Failure {
