@@ -2,8 +2,9 @@
 //! barrier (`DEV_FLUSH_CACHE`) through every class.
 //!
 //! A [`Store`] maps block addresses through runs onto a [`Class`]; leaves reach data
-//! (`device`, `memory`, `zero`, files in the CLI), composites arrange other stores (`remap`,
-//! `concat`, `ileave`, `mvol`). Errors are the Hurd's errno values ([`errno`]) with the class,
+//! (`device`, `file`, `memory`, `zero`), composites arrange other stores (`remap` — and [`part`],
+//! a partition found in an MBR or GPT — `concat`, `ileave`, `mvol`). [`query`] opens a file
+//! system node the libstore way, decoding its `file_get_storage_info` answer ([`encoding`]). Errors are the Hurd's errno values ([`errno`]) with the class,
 //! the failing children and the device's own return code ([`Error`]).
 #![no_std]
 

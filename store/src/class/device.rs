@@ -95,7 +95,8 @@ pub fn from_port(
     flags: Flags,
 ) -> Result<Store> {
     let mode = if flags.contains(Flags::HARD_READONLY) { D_READ } else { D_READ | D_WRITE };
-    let class = Device { master: None, name: name.clone().unwrap_or_default(), port: Some(port), mode, record_size: block_size };
+    let label = name.clone().unwrap_or_default();
+    let class = Device { master: None, name: label, port: Some(port), mode, record_size: block_size };
     Store::new(Box::new(class), name, block_size, Layout::new(runs), flags)
 }
 
