@@ -235,6 +235,10 @@ impl Mounts {
         ] {
             let target = root.join(dir);
             fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+            // Left mounted by an engine that was killed: mount afresh rather than on top.
+            if Command::new("mountpoint").arg("-q").arg(&target).status().is_ok_and(|s| s.success()) {
+                let _ = Command::new("umount").arg("-l").arg(&target).status();
+            }
             let status = Command::new("mount").args(args).arg(&target).status();
             if !matches!(status, Ok(s) if s.success()) {
                 return Err(Error::new(format!(

@@ -169,8 +169,11 @@ grep -q ' wctype manual po ' Makeconfig
 sed -i 's/ wctype manual po / wctype po /' Makeconfig
 mkdir -p manual && : > manual/errno.texi && touch -d 2000-01-01 manual/errno.texi
 cd /build/glibc
-# CXX empty: configure would take the build root's g++, which cannot link for the Hurd.
-BUILD_CC=gcc CC=$TARGET-gcc CXX= MIG=$TARGET-mig /build/glibc-src/configure --host=$TARGET --prefix=/usr     --with-headers="$SYSROOT/usr/include" --disable-profile --disable-werror libc_cv_slibdir=/lib
+# No C++: configure would take the build root's g++ (it links Linux programs, so it passes the
+# link check), and the C++ test programs would then fail to link for the Hurd.
+BUILD_CC=gcc CC=$TARGET-gcc CXX= MIG=$TARGET-mig /build/glibc-src/configure --host=$TARGET --prefix=/usr \
+    --with-headers="$SYSROOT/usr/include" --disable-profile --disable-werror libc_cv_slibdir=/lib \
+    libc_cv_cxx_link_ok=no
 # Keep the shipped errno.h: an errnos.d that lists no headers is never remade, and a
 # stamp-errnos newer than it and than the empty errno.texi says errno.h is up to date.
 echo 'mach-errnos-deps := ' > errnos.d && touch -d 2000-01-02 errnos.d && touch stamp-errnos
