@@ -4,7 +4,9 @@
 //! - [`server`]: the protocol core (open table, modes, bounds, status flavors);
 //! - [`flush`]: the flush merger behind `DEV_FLUSH_CACHE`;
 //! - [`backend`]: the operations table and the drivers (`memory`, `ata`, `rump`);
-//! - [`translator`]: the translator-node role (`fsys_startup`, `fsys_getroot`, `fsys_goaway`).
+//! - [`translator`]: the translator-node role (`fsys_startup`, `fsys_getroot`, `fsys_goaway`);
+//! - [`boot`]: the boot server role (`fsys_getpriv`, `fsys_startup`, `fsys_init`, then
+//!   `/dev/rumpdisk`, the startup server and its shutdown notice).
 #![no_std]
 #![cfg_attr(test, feature(c_variadic))]
 

@@ -59,12 +59,9 @@ fn spawn_thread(job: Box<dyn FnOnce() + Send>) -> mach::kern::Result<()> {
 /// The host-priv port and the device master: from the options, or else from the boot server
 /// above (`upstream`), or else (a translator) from glibc. On failure, the exit code and why.
 fn privileged_ports(options: &Options, upstream: Option<(SendRight, SendRight)>, translator: bool) -> Result<(u32, u32), (u8, String)> {
-    match (options.host_priv_port, options.device_master_port) {
-        (Some(host_priv), Some(master)) => Ok((host_priv, master)),
-        _ if upstream.is_some() => {
-            let (host_priv, master) = upstream.expect("checked");
-            Ok((host_priv.into_name().raw(), master.into_name().raw()))
-        }
+    match (options.host_priv_port, options.device_master_port, upstream) {
+        (Some(host_priv), Some(master), _) => Ok((host_priv, master)),
+        (_, _, Some((host_priv, master))) => Ok((host_priv.into_name().raw(), master.into_name().raw())),
         _ if translator => {
             let (mut host_priv, mut master) = (0, 0);
             match mach::sys::get_privileged_ports(&mut host_priv, &mut master) {
@@ -112,6 +109,11 @@ fn serve(options: Options) -> ExitCode {
         }
     };
     if let Some(next_task) = options.next_task {
+        // A boot server has no stderr before the system runs: its warnings (the steps after
+        // fsys_init) go to the kernel console, as upstream's boot servers write there.
+        if let Err(error) = mach::console::init_log(PortName::new(master), log::LevelFilter::Info) {
+            eprintln!("rumpdisk: no console for warnings: {error:?}");
+        }
         // The next task's bootstrap port is served by the device threads below.
         let host_priv = SendRight::from_name(PortName::new(host_priv));
         if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread) {

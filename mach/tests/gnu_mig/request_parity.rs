@@ -14,7 +14,7 @@
 use mach::interfaces;
 use mach::mig_rt::{Array, Indefinite, Le, OolRegion, PortArg};
 use mach::ool::OolMemory;
-use mach::port::{PortName, SendOnceRight};
+use mach::port::{PortName, ReceiveRight, SendOnceRight};
 use mig::parser::ArgKind;
 use mig::types::MsgName;
 
@@ -173,6 +173,13 @@ impl Lend<'_, SendOnceRight> for Port {
     /// The encoder moves the right into the message (`into_name`): nothing is released here.
     fn lend(&self) -> SendOnceRight {
         SendOnceRight::from_name(self.name)
+    }
+}
+
+impl Lend<'_, ReceiveRight> for Port {
+    /// The encoder moves the right into the message (`into_name`): nothing is released here.
+    fn lend(&self) -> ReceiveRight {
+        ReceiveRight::from_name(self.name)
     }
 }
 

@@ -113,6 +113,9 @@ routines! {
     exc: [exception_raise] [];
     fsys: [fsys_startup, fsys_goaway, fsys_getroot, fsys_getpriv, fsys_init] [];
     startup_notify: [startup_dosync] [];
+    fs: [dir_lookup, file_set_translator] [];
+    startup: [startup_essential_task, startup_request_notification] [];
+    process: [proc_mark_exec, proc_task2proc] [];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).

@@ -14,5 +14,10 @@ typedef const uid_t *const_idarray_t;
 typedef unsigned int retry_type;
 typedef char string_t[1024];
 typedef const char *const_string_t;
+typedef mach_port_t file_t;
+typedef mach_port_t startup_t;
+typedef mach_port_t process_t;
+typedef char *data_t;
+typedef const char *const_data_t;
 
 #endif
