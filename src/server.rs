@@ -219,7 +219,13 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         let entries: Vec<_> = table.devices.values().map(|(_, entry)| entry.clone()).filter(|entry| entry.access.write).collect();
         drop(table);
         // Outside the table's lock: a flush takes long, and opens and closes go on meanwhile.
-        entries.iter().map(|entry| entry.disk.flush()).fold(Ok(()), |outcome, flushed| flushed.and(outcome))
+        let mut outcome = Ok(());
+        for entry in &entries {
+            if let Err(error) = entry.disk.flush() {
+                outcome = Err(error);
+            }
+        }
+        outcome
     }
 
     /// Whether flush requests gather: the serving loop must call

@@ -139,9 +139,12 @@ impl process::Server for StandIns {
     }
 }
 
+/// One interface's generated demux over the stand-ins.
+type StandInDemux = fn(&mut StandIns, &[u8], &mut [u8]) -> rt::Demuxed;
+
 impl msg::Demux for StandIns {
     fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        let demuxers: [fn(&mut StandIns, &[u8], &mut [u8]) -> rt::Demuxed; 4] =
+        let demuxers: [StandInDemux; 4] =
             [|s, q, r| fsys::demux(s, q, r), |s, q, r| fs::demux(s, q, r), |s, q, r| startup::demux(s, q, r), |s, q, r| process::demux(s, q, r)];
         let mut demuxed = rt::Demuxed::Malformed;
         for demux in demuxers {
