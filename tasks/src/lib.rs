@@ -15,6 +15,8 @@ pub struct Privileges {
     pub host_priv: SendRight,
     /// The starting server's own master port (rumpdisk.static's), which forwards other names.
     pub device_master: SendRight,
+    /// The starting server's own task (the Hurd's `fstask`), never this one.
+    pub fs_task: SendRight,
 }
 
 /// Asks the server that started this task (its bootstrap port) for the privileged ports, as the
@@ -22,8 +24,8 @@ pub struct Privileges {
 pub fn privileges_from_bootstrap() -> mach::kern::Result<Privileges> {
     let task = PortName::new(mach::sys::mach_task_self());
     let bootstrap = kernel::task_get_special_port(task, TASK_BOOTSTRAP_PORT as i32)?;
-    let (host_priv, device_master, _fs_task) = fsys::fsys_getpriv(bootstrap.name())?;
-    Ok(Privileges { host_priv, device_master })
+    let (host_priv, device_master, fs_task) = fsys::fsys_getpriv(bootstrap.name())?;
+    Ok(Privileges { host_priv, device_master, fs_task })
 }
 
 /// The outcome of one test: `Err` carries the reason.

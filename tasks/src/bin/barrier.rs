@@ -49,7 +49,7 @@ fn number(args: &Args<'static>, key: &'static str, default: u32) -> u32 {
 }
 
 fn main(args: Args<'static>) -> i32 {
-    let Ok(tasks::Privileges { host_priv, device_master: master }) = tasks::privileges_from_bootstrap() else {
+    let Ok(tasks::Privileges { host_priv, device_master: master, .. }) = tasks::privileges_from_bootstrap() else {
         return 2;
     };
     if mach::console::init_log(master.name(), log::LevelFilter::Info).is_err() {

@@ -68,7 +68,7 @@ fn main(args: Args<'static>) -> i32 {
 
 fn client(args: &Args<'static>) -> i32 {
     let entered = Tsc.now();
-    let Ok(tasks::Privileges { host_priv, device_master: master }) = tasks::privileges_from_bootstrap() else {
+    let Ok(tasks::Privileges { host_priv, device_master: master, .. }) = tasks::privileges_from_bootstrap() else {
         return 2;
     };
     // First of all, so the time from the server's start to this open is what the host computes.
