@@ -200,6 +200,30 @@ fn received(buf: &[u8]) -> &[u8] {
 /// took (a request the demux refused), as C's `mach_msg_destroy` does. The header's rights are
 /// left alone: the reply right answers the refusal, the local port is the server's own.
 pub fn destroy_body(message: &[u8]) {
+    destroy_items(message, Owned::Received);
+}
+
+/// Release what a message this task built but could not send still carries — the destination
+/// right and the body's moved rights and `deallocate` out-of-line regions — as glibc's
+/// `mach_msg_server` does with a reply the kernel refused (`MACH_SEND_INVALID_DEST`: the
+/// client's reply port died, and nothing in the message was taken).
+pub fn destroy_unsent(message: &[u8]) {
+    let Some(header) = Header::read(message) else { return };
+    release(header.remote_bits(), header.remote);
+    destroy_items(&message[..(header.size as usize).min(message.len())], Owned::Unsent);
+}
+
+/// Whose the body's out-of-line regions are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owned {
+    /// Received: every region was mapped into this task for it.
+    Received,
+    /// Built here and not sent: only regions marked `deallocate` were to be given away; the
+    /// others still belong to whoever lent them.
+    Unsent,
+}
+
+fn destroy_items(message: &[u8], owned: Owned) {
     if !Header::read(message).is_some_and(|h| h.is_complex()) {
         return;
     }
@@ -216,6 +240,9 @@ pub fn destroy_body(message: &[u8]) {
             }
             continue;
         }
+        if owned == Owned::Unsent && !item.deallocate {
+            continue;
+        }
         let address = items::word_at(message, item.at).unwrap_or(0);
         if item.carries_rights() {
             // An out-of-line array of 4-byte names.
@@ -229,7 +256,8 @@ pub fn destroy_body(message: &[u8]) {
     }
 }
 
-/// Release one received right (`MACH_MSG_TYPE_PORT_*` as the receiver sees it).
+/// Release one right held under a `MACH_MSG_TYPE_MOVE_*` name (as received, or as a sender
+/// moving it); copied and made rights are not the message's to release.
 fn release(received_type: u32, name: PortName) {
     if !name.is_valid() {
         return;

@@ -2,7 +2,7 @@
 //! demux deferred it (kept the send-once reply right to answer later).
 
 use super::{mach_msg, Header, DEFAULT_CAPACITY};
-use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_TIMED_OUT, MACH_RCV_TOO_LARGE};
+use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_TIMED_OUT, MACH_RCV_TOO_LARGE, MACH_SEND_INVALID_DEST, MACH_SEND_TIMED_OUT};
 use crate::port::PortName;
 use crate::sys;
 use alloc::vec;
@@ -91,8 +91,13 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
             Err(error) if error.code() == MACH_RCV_INTERRUPTED => continue,
             Err(error) if super::is_receive_error(error) => return error,
             Err(error) => {
-                // The client's reply right died (or similar): nothing to tell anyone.
+                // The client's reply right died (or similar): nothing to tell anyone, but the
+                // reply still holds what it was to carry away (a read's buffer, a device's
+                // send right), which nobody else will release.
                 log::debug!("server: reply not sent: {error:?}");
+                if matches!(error.code(), MACH_SEND_INVALID_DEST | MACH_SEND_TIMED_OUT) {
+                    super::destroy_unsent(reply.bytes());
+                }
                 continue;
             }
         }
@@ -239,6 +244,77 @@ mod tests {
         assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().0.id, ANSWER_NOW + 100);
         server_task.terminate();
         server_thread.join().unwrap();
+    }
+
+    /// Serves requests whose replies carry a read's out-of-line buffer (id 1) or a moved send
+    /// right (id 2), built only once the test says so: the first after the client destroyed its
+    /// reply port, the second for a live client. Returns the server task's stats before the
+    /// first request and after the second reply.
+    fn reply_to_a_dead_client(id: i32) -> (crate::sys::sim::Stats, crate::sys::sim::Stats) {
+        use crate::interfaces::device::{device_open, device_read};
+        use crate::mig_rt::PortArg;
+        use crate::ool::OolMemory;
+        const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+        let client = Task::current();
+        let server_task = Task::new();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (stats_tx, stats_rx) = std::sync::mpsc::channel();
+        let server_thread = server_task.spawn(move || {
+            let port = ReceiveRight::new().unwrap();
+            port_tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
+            let carried = ReceiveRight::new().unwrap();
+            stats_tx.send(Task::current().stats()).unwrap();
+            let mut demux = |request: &[u8], reply: &mut [u8]| {
+                let header = Header::read(request).unwrap();
+                go_rx.recv_timeout(WAIT).expect("the client destroys its reply port");
+                let size = match header.id {
+                    1 => device_read::reply::encode(reply, header.remote, MOVE_SEND_ONCE, OolMemory::new(3 * 4096)),
+                    _ => device_open::reply::encode(reply, header.remote, MOVE_SEND_ONCE, carried.make_send().map(PortArg::move_send)),
+                };
+                Disposition::Reply(size.unwrap())
+            };
+            serve(port.name(), &mut demux)
+        });
+        let server = SendRight::from_name(port_rx.recv_timeout(WAIT).unwrap());
+        let before = stats_rx.recv_timeout(WAIT).unwrap();
+        let reply_port = ReceiveRight::new().unwrap();
+        let mut buf: MsgBuf = MsgBuf::new();
+        buf.set_header(&Header {
+            bits: header_bits(COPY_SEND, MAKE_SEND_ONCE),
+            size: HEADER_SIZE as u32,
+            remote: server.name(),
+            local: reply_port.name(),
+            id,
+            ..Header::default()
+        });
+        send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+        drop(reply_port);
+        go_tx.send(()).unwrap();
+        go_tx.send(()).unwrap(); // the second request's reply goes out at once
+        // A second request shows the loop went past the failed reply.
+        let (second, _) = call::<64>(&server, id, HEADER_SIZE, Some(5000)).unwrap();
+        assert_eq!(second.id, [2904, 2900][id as usize - 1], "device_read's or device_open's reply");
+        drop(second);
+        // The second reply was delivered: its rights and memory left the server's task too.
+        let after = server_task.stats();
+        server_task.terminate();
+        server_thread.join().unwrap();
+        (before, after)
+    }
+
+    #[test]
+    fn a_reply_that_cannot_be_sent_gives_back_the_memory_it_carries() {
+        let (before, after) = reply_to_a_dead_client(1);
+        assert_eq!((after.regions, after.region_bytes), (before.regions, before.region_bytes));
+    }
+
+    #[test]
+    fn a_reply_that_cannot_be_sent_releases_the_rights_it_moves() {
+        let (before, after) = reply_to_a_dead_client(2);
+        // The dead reply name and the carried send right are gone; the delivered reply's send
+        // right went to the client.
+        assert_eq!(after.names, before.names);
     }
 
     /// A demux that defers every request and answers the deferred ones when idle, logging what
