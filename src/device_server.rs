@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use mach::interfaces::device::{self as iface, device_set_status};
 use mach::interfaces::mach_i386;
-use mach::kern::{Result, KERN_INVALID_ARGUMENT};
+use mach::kern::{Result, KERN_INVALID_ARGUMENT, MIG_NO_REPLY};
 use mach::mig_rt::{self as rt, Array, PortArg};
 use mach::msg::{self, MsgBuf};
 use mach::ool::OolMemory;
@@ -288,7 +288,12 @@ fn wanted(bytes_wanted: i32) -> Result<u64> {
 }
 
 impl<B: Backend> iface::Server for Handle<'_, B> {
-    fn device_open(&mut self, _reply: rt::ReplyPort<'_>, master: PortName, mode: u32, name: &[u8]) -> Result<PortArg> {
+    fn device_open(&mut self, reply: rt::ReplyPort<'_>, master: PortName, mode: u32, name: &[u8]) -> Result<PortArg> {
+        if !reply.name().is_valid() {
+            // Nobody would get the device's send right, so nobody could close it: open
+            // nothing, answer nothing (upstream's `MIG_NO_REPLY`).
+            return Err(Error::from_const(MIG_NO_REPLY));
+        }
         if master != self.server.master.name() {
             return Err(D_INVALID_OPERATION); // a device port is not a master
         }

@@ -179,6 +179,20 @@ fn reopening_shares_the_port_and_the_last_close_destroys_it() {
 }
 
 #[test]
+fn an_open_with_no_reply_port_opens_nothing() {
+    let (server, _) = wd0(1);
+    let before = server.task.stats();
+    let mut buf: mach::msg::MsgBuf = mach::msg::MsgBuf::new();
+    let size = iface::device_open::request::encode(buf.as_bytes_mut(), server.master, READ | WRITE, b"wd0", PortName::NULL).unwrap();
+    mach::msg::send(buf.as_bytes_mut(), size, None).unwrap();
+    // One thread serves in order: this answer comes after the one-way open was handled.
+    assert_eq!(iface::device_open(server.master, READ, b"sd9").map(|p| p.name()), Err(D_NO_SUCH_DEVICE));
+    assert_eq!(server.server.core().open_devices(), 0, "nobody could ever close it");
+    assert_eq!(server.task.stats(), before, "no device port or right left behind");
+    server.stop();
+}
+
+#[test]
 fn other_names_are_forwarded_to_the_upstream_master() {
     let (console_backend, console) = memory(b"console", 8);
     let upstream = Running::start(console_backend, 1, None);
