@@ -1,7 +1,8 @@
-//! Links the Hurd build of rumpdisk against the rump kernel libraries, as the C rumpdisk is.
+//! Links the Hurd build of rumpdisk with the `rump` feature against the rump kernel libraries,
+//! as the C rumpdisk is.
 //!
 //! The driver libraries register themselves through constructors and nothing refers to their
-//! symbols, so they are linked with `--no-as-needed` or the linker would drop them. Other targets
+//! symbols, so they are linked with `--no-as-needed` or the linker would drop them. Other builds
 //! link nothing: the host tests bring a stand-in for the rump symbols, and the freestanding build
 //! drives the disk with the project's own ATA backend.
 
@@ -21,7 +22,8 @@ const RUMP_LIBRARIES: &[&str] = &[
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("hurd") {
+    // Only the Hurd build with the `rump` feature drives disks through the rump kernel.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("hurd") || std::env::var_os("CARGO_FEATURE_RUMP").is_none() {
         return;
     }
     println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed");

@@ -6,6 +6,7 @@
 
 use core::fmt;
 
+use crate::backend::ata::port_io::IdeChannel;
 use crate::backend::flush_mode::FlushMode;
 
 /// What the command line asks for.
@@ -16,7 +17,10 @@ pub struct Options {
     pub next_task: Option<u32>,
     /// `--flush=device|skip|refuse` (tests only; see `backend::flush_mode`).
     pub flush: FlushMode,
+    /// `--ide-channel=primary|secondary`: the legacy IDE channel the native ATA backend drives.
+    pub ide_channel: IdeChannel,
 }
+
 
 /// The outcome of parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +37,7 @@ pub enum OptionError<'a> {
     MissingValue(&'static str),
     BadPort { option: &'static str, value: &'a [u8] },
     BadFlushMode(&'a [u8]),
+    BadChannel(&'a [u8]),
 }
 
 impl fmt::Display for OptionError<'_> {
@@ -43,6 +48,9 @@ impl fmt::Display for OptionError<'_> {
             OptionError::BadFlushMode(value) => {
                 write!(f, "--flush: '{}' is not device, skip or refuse", value.escape_ascii())
             }
+            OptionError::BadChannel(value) => {
+                write!(f, "--ide-channel: '{}' is not primary or secondary", value.escape_ascii())
+            }
             OptionError::BadPort { option, value } => {
                 write!(f, "--{option}: '{}' is not a port name (a decimal number)", value.escape_ascii())
             }
@@ -51,7 +59,8 @@ impl fmt::Display for OptionError<'_> {
 }
 
 pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-priv-port=PORT] \
-[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--help] [--usage] [--version]\n";
+[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--ide-channel=CHANNEL] [--help] \
+[--usage] [--version]\n";
 
 pub const HELP: &str = "Usage: rumpdisk [OPTION...]
 Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
@@ -64,6 +73,8 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
   -N, --next-task=TASK          Next bootstrap task TASK
       --flush=MODE              What DEV_FLUSH_CACHE does: device (default) flushes the
                                 drive's cache; skip and refuse exist only for tests
+      --ide-channel=CHANNEL     The IDE channel the native ATA driver drives: primary
+                                (wd0, wd1; the default) or secondary (wd2, wd3)
       --help                    Give this help list
       --usage                   Give a short usage message
       --version                 Print program version
@@ -97,6 +108,15 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
             Some(b"flush") => {
                 let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("flush"))?;
                 options.flush = FlushMode::parse(value).ok_or(OptionError::BadFlushMode(value))?;
+                continue;
+            }
+            Some(b"ide-channel") => {
+                let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("ide-channel"))?;
+                options.ide_channel = match value {
+                    b"primary" => IdeChannel::Primary,
+                    b"secondary" => IdeChannel::Secondary,
+                    _ => return Err(OptionError::BadChannel(value)),
+                };
                 continue;
             }
             _ => {}
@@ -163,6 +183,18 @@ mod tests {
         assert_eq!(serve("--flush refuse"), Ok(FlushMode::Refuse));
         assert_eq!(parse(&words("--flush=maybe")), Err(OptionError::BadFlushMode(b"maybe")));
         assert_eq!(parse(&words("--flush")), Err(OptionError::MissingValue("flush")));
+    }
+
+    #[test]
+    fn ide_channel() {
+        let channel = |line| match parse(&words(line)) {
+            Ok(Command::Serve(options)) => Ok(options.ide_channel),
+            other => Err(other),
+        };
+        assert_eq!(channel("-h 1"), Ok(IdeChannel::Primary));
+        assert_eq!(channel("--ide-channel=secondary"), Ok(IdeChannel::Secondary));
+        assert_eq!(channel("--ide-channel primary"), Ok(IdeChannel::Primary));
+        assert_eq!(parse(&words("--ide-channel=tertiary")), Err(OptionError::BadChannel(b"tertiary")));
     }
 
     #[test]

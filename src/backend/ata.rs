@@ -93,14 +93,22 @@ impl From<AtaError> for Error {
     }
 }
 
-/// The primary channel's drives as `wd0` and `wd1`.
+/// One channel's drives, master and slave, under their names (`wd0` and `wd1` on the primary
+/// channel).
 pub struct AtaBackend<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
+    names: [&'static [u8]; 2],
 }
 
 impl<R: Registers, C: Clock> AtaBackend<R, C> {
+    /// The primary channel's drives, `wd0` and `wd1`.
     pub fn new(channel: Channel<R, C>) -> Self {
-        AtaBackend { channel: Arc::new(Mutex::new(channel)) }
+        Self::named(channel, port_io::IdeChannel::Primary.drive_names())
+    }
+
+    /// The channel's master and slave drives under `names`.
+    pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2]) -> Self {
+        AtaBackend { channel: Arc::new(Mutex::new(channel)), names }
     }
 }
 
@@ -108,10 +116,10 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
     type Disk = AtaDisk<R, C>;
 
     fn open(&self, name: &[u8], _access: Access) -> Result<AtaDisk<R, C>, Error> {
-        let drive = match name {
-            b"wd0" => Drive::Master,
-            b"wd1" => Drive::Slave,
-            _ => return Err(D_NO_SUCH_DEVICE),
+        let drive = match self.names.iter().position(|n| *n == name) {
+            Some(0) => Drive::Master,
+            Some(_) => Drive::Slave,
+            None => return Err(D_NO_SUCH_DEVICE),
         };
         let identity = self.channel.lock().identify(drive).inspect_err(|error| {
             log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
@@ -202,6 +210,19 @@ mod tests {
         assert_eq!(backend.open(b"wd1", rw).err(), Some(D_NO_SUCH_DEVICE), "no slave");
         assert_eq!(backend.open(b"console", rw).err(), Some(D_NO_SUCH_DEVICE));
         assert_eq!(backend.open(b"wd00", rw).err(), Some(D_NO_SUCH_DEVICE));
+    }
+
+    /// The secondary channel's master is `wd2`, as the Hurd's rumpdisk names it.
+    #[test]
+    fn a_secondary_channel_serves_wd2_and_not_the_primary_names() {
+        let sim = SimChannel::new(Some(SimDrive::new(4096, true)), None);
+        let timeouts = Timeouts { command: 1000, flush: 1000 };
+        let channel = Channel::new(sim, StepClock::new(1), timeouts);
+        let backend = AtaBackend::named(channel, port_io::IdeChannel::Secondary.drive_names());
+        let rw = Access { read: true, write: true };
+        assert_eq!(backend.open(b"wd2", rw).map(|disk| disk.geometry()).ok(), Geometry::new(512, 4096));
+        assert_eq!(backend.open(b"wd0", rw).err(), Some(D_NO_SUCH_DEVICE));
+        assert_eq!(backend.open(b"wd3", rw).err(), Some(D_NO_SUCH_DEVICE), "no slave");
     }
 
     #[test]

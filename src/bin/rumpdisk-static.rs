@@ -15,8 +15,8 @@ use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
-use rumpdisk::backend::ata::{AtaBackend, Channel, Clock};
+use rumpdisk::backend::ata::port_io::{self, IdeChannel, LegacyPorts, Tsc};
+use rumpdisk::backend::ata::{AtaBackend, Clock};
 use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
@@ -56,7 +56,7 @@ fn main(args: Args<'static>) -> i32 {
     if let Some(error) = contact_error {
         log::warn!("rumpdisk: the server that started this one gave no privileged ports: {error:?}");
     }
-    let server = match start(master, options.flush) {
+    let server = match start(master, options.ide_channel, options.flush) {
         Ok(server) => server,
         Err(error) => {
             log::error!("rumpdisk: cannot start: {error:?}");
@@ -90,15 +90,10 @@ fn main(args: Args<'static>) -> i32 {
 
 type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;
 
-/// Takes the primary IDE channel's I/O ports and makes the server, forwarding foreign names to
-/// the kernel's device master.
-fn start(master: PortName, flush: FlushMode) -> Result<&'static DeviceServer<Ata>> {
-    let ports = port_io::enable_primary_channel(master)?;
-    let ata = AtaBackend::new(Channel::new(ports, Tsc, port_io::TIMEOUTS));
-    if flush != FlushMode::Device {
-        log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
-    }
-    let backend = WithFlushMode { backend: ata, mode: flush };
+/// Takes the IDE channel's I/O ports and makes the server, forwarding foreign names to the
+/// kernel's device master.
+fn start(master: PortName, channel: IdeChannel, flush: FlushMode) -> Result<&'static DeviceServer<Ata>> {
+    let backend = port_io::native_backend(master, channel, flush)?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

@@ -13,15 +13,22 @@
 //!   answers it ([`rumpdisk::boot`]): privileged ports, `fsys_startup`, `fsys_init`, then
 //!   `/dev/rumpdisk`, essential task and shutdown notice.
 //!
-//! Compile-checked only: no Hurd libc or linker is reachable on the build host.
+//! Built two ways: with the `rump` feature it drives disks through the rump kernel as the C
+//! rumpdisk does (type-checked only: librump is not reachable here); without it, through the
+//! native ATA driver on the IDE channel `--ide-channel` names, linked against the Hurd's glibc
+//! built by `cargo xtask hurd` and run in the Hurd VM.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::rump::ffi::LinkedRump;
-use rumpdisk::backend::rump::RumpBackend;
+#[cfg(not(feature = "rump"))]
+use rumpdisk::backend::ata::{port_io, AtaBackend};
+#[cfg(not(feature = "rump"))]
+use rumpdisk::backend::flush_mode::WithFlushMode;
+#[cfg(feature = "rump")]
+use rumpdisk::backend::rump::{ffi::LinkedRump, RumpBackend};
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command, Options};
@@ -73,6 +80,27 @@ fn privileged_ports(options: &Options, upstream: Option<(SendRight, SendRight)>,
     }
 }
 
+/// The disks, through the rump kernel as the Hurd's rumpdisk drives them.
+#[cfg(feature = "rump")]
+type Disks = RumpBackend<LinkedRump>;
+
+/// The disks, through the native ATA driver on the legacy IDE channel `--ide-channel` names
+/// (a build without librump).
+#[cfg(not(feature = "rump"))]
+type Disks = WithFlushMode<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>;
+
+#[cfg(feature = "rump")]
+fn disks(_options: &Options, _master: PortName) -> mach::kern::Result<Disks> {
+    Ok(RumpBackend::new(LinkedRump))
+}
+
+/// The channel's I/O ports come through `master`: in a running Hurd that is the boot disk
+/// server's master port, which passes `i386_io_perm_create` on to the kernel.
+#[cfg(not(feature = "rump"))]
+fn disks(options: &Options, master: PortName) -> mach::kern::Result<Disks> {
+    port_io::native_backend(master, options.ide_channel, options.flush)
+}
+
 fn serve(options: Options) -> ExitCode {
     // A boot server's bootstrap port is the server's that started it (if any); only without
     // --next-task is this process a translator on a node.
@@ -99,7 +127,13 @@ fn serve(options: Options) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let backend = RumpBackend::new(LinkedRump);
+    let backend = match disks(&options, PortName::new(master)) {
+        Ok(backend) => backend,
+        Err(error) => {
+            eprintln!("rumpdisk: cannot drive the disks: {error:?}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
     let server = match DeviceServer::new(backend, Some(SendRight::from_name(PortName::new(master)))) {
         // Every serving thread borrows the server for the process's whole life.
         Ok(server) => &*Box::leak(Box::new(server)),
@@ -136,7 +170,7 @@ fn serve(options: Options) -> ExitCode {
 
 /// The translator role: the hand-shake, device requests on their own threads, the control port
 /// on this one until `fsys_goaway`.
-fn serve_translator(server: &'static DeviceServer<RumpBackend<LinkedRump>>, bootstrap: SendRight) -> ExitCode {
+fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight) -> ExitCode {
     let translator = match Translator::start(server, bootstrap, O_NORW) {
         Ok(translator) => translator,
         Err(error) => {

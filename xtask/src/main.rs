@@ -111,7 +111,7 @@ fn test_all() -> Result<(), Error> {
                     "check",
                     "--quiet",
                     "--features",
-                    "hurd",
+                    "rump",
                     "--bin",
                     "rumpdisk",
                     "-Z",

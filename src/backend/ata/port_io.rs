@@ -1,5 +1,5 @@
-//! The only `in`/`out` instructions in the crate: the primary IDE channel's registers through
-//! x86 port I/O, and the time-stamp counter the driver's deadlines use.
+//! The only `in`/`out` instructions in the crate: a legacy IDE channel's registers through x86
+//! port I/O, and the time-stamp counter the driver's deadlines use.
 
 use core::arch::asm;
 
@@ -8,38 +8,72 @@ use mach::kern::Result;
 use mach::port::PortName;
 
 use super::registers::{Reg, Registers, SECTOR};
-use super::{Clock, Timeouts};
+use super::{AtaBackend, Channel, Clock, Timeouts};
+use crate::backend::flush_mode::{FlushMode, WithFlushMode};
 
-/// Primary channel: command block at 0x1F0–0x1F7, device control / alternate status at 0x3F6.
-pub const COMMAND_BLOCK: u16 = 0x1F0;
-pub const CONTROL: u16 = 0x3F6;
+/// The two legacy IDE channels of a PC, at their fixed I/O ports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdeChannel {
+    /// Command block at 0x1F0–0x1F7, device control / alternate status at 0x3F6.
+    #[default]
+    Primary,
+    /// Command block at 0x170–0x177, device control / alternate status at 0x376.
+    Secondary,
+}
 
-/// The primary channel's registers. Exists only where the task may touch those ports.
+impl IdeChannel {
+    pub const fn command_block(self) -> u16 {
+        match self {
+            IdeChannel::Primary => 0x1F0,
+            IdeChannel::Secondary => 0x170,
+        }
+    }
+
+    pub const fn control(self) -> u16 {
+        match self {
+            IdeChannel::Primary => 0x3F6,
+            IdeChannel::Secondary => 0x376,
+        }
+    }
+
+    /// The names of the channel's master and slave drives, as the Hurd's rumpdisk (NetBSD's
+    /// `wd` driver) names the drives of a PC's two channels.
+    pub const fn drive_names(self) -> [&'static [u8]; 2] {
+        match self {
+            IdeChannel::Primary => [b"wd0", b"wd1"],
+            IdeChannel::Secondary => [b"wd2", b"wd3"],
+        }
+    }
+}
+
+/// One channel's registers. Exists only where the task may touch those ports.
 pub struct LegacyPorts {
-    _private: (),
+    channel: IdeChannel,
 }
 
 impl LegacyPorts {
     /// # Safety
-    /// The task must have I/O permission for ports 0x1F0–0x1F7 and 0x3F6 (granted by
-    /// `i386_io_perm_modify`), or the first access faults; and no one else may drive the channel.
-    pub unsafe fn assume_enabled() -> LegacyPorts {
-        LegacyPorts { _private: () }
+    /// The task must have I/O permission for the channel's command block and control port
+    /// (granted by `i386_io_perm_modify`), or the first access faults; and no one else may drive
+    /// the channel.
+    pub unsafe fn assume_enabled(channel: IdeChannel) -> LegacyPorts {
+        LegacyPorts { channel }
     }
 }
 
-/// Asks GNU Mach, through its device master, for the primary channel's I/O ports and enables
-/// them for this task (`i386_io_perm_create`, `i386_io_perm_modify`); then the registers are ours.
-/// The caller must be the channel's only driver.
-pub fn enable_primary_channel(device_master: PortName) -> Result<LegacyPorts> {
+/// Asks GNU Mach, through a device master, for `channel`'s I/O ports and enables them for this
+/// task (`i386_io_perm_create`, `i386_io_perm_modify`); then the registers are ours. The caller
+/// must be the channel's only driver.
+pub fn enable_channel(device_master: PortName, channel: IdeChannel) -> Result<LegacyPorts> {
     let task = PortName::new(mach::sys::mach_task_self());
-    for (from, to) in [(COMMAND_BLOCK, COMMAND_BLOCK + 7), (CONTROL, CONTROL)] {
+    let (block, control) = (channel.command_block(), channel.control());
+    for (from, to) in [(block, block + 7), (control, control)] {
         // The port numbers are below 0x8000, so they fit the interface's 16-bit signed type.
         let permission = mach_i386::i386_io_perm_create(device_master, from as i16, to as i16)?;
         mach_i386::i386_io_perm_modify(task, permission.name(), true)?;
     }
-    // SAFETY: the kernel has just enabled 0x1F0–0x1F7 and 0x3F6 for this task.
-    Ok(unsafe { LegacyPorts::assume_enabled() })
+    // SAFETY: the kernel has just enabled the channel's ports for this task.
+    Ok(unsafe { LegacyPorts::assume_enabled(channel) })
 }
 
 /// Deadlines for a real (or emulated) drive, in TSC ticks: long, since an emulator may stall.
@@ -47,46 +81,48 @@ pub const TIMEOUTS: Timeouts = Timeouts { command: 10 * Tsc::TICKS_PER_SECOND, f
 
 impl Registers for LegacyPorts {
     fn read(&mut self, reg: Reg) -> u8 {
-        // SAFETY: a `LegacyPorts` exists only with permission for the command block.
-        unsafe { inb(COMMAND_BLOCK + reg as u16) }
+        // SAFETY: a `LegacyPorts` exists only with permission for its command block.
+        unsafe { inb(self.channel.command_block() + reg as u16) }
     }
 
     fn write(&mut self, reg: Reg, value: u8) {
         // SAFETY: as in `read`.
-        unsafe { outb(COMMAND_BLOCK + reg as u16, value) }
+        unsafe { outb(self.channel.command_block() + reg as u16, value) }
     }
 
     fn alt_status(&mut self) -> u8 {
-        // SAFETY: a `LegacyPorts` exists only with permission for the control port.
-        unsafe { inb(CONTROL) }
+        // SAFETY: a `LegacyPorts` exists only with permission for its control port.
+        unsafe { inb(self.channel.control()) }
     }
 
     fn set_control(&mut self, value: u8) {
         // SAFETY: as in `alt_status`.
-        unsafe { outb(CONTROL, value) }
+        unsafe { outb(self.channel.control(), value) }
     }
 
     fn read_sector(&mut self, sector: &mut [u8; SECTOR]) {
+        let data = self.channel.command_block();
         // SAFETY: the data register is in the permitted block; `rep insw` stores exactly
         // SECTOR bytes into the exclusively borrowed buffer (x86 allows any alignment).
         unsafe {
-            asm!("rep insw", in("dx") COMMAND_BLOCK, inout("di") sector.as_mut_ptr() => _,
+            asm!("rep insw", in("dx") data, inout("di") sector.as_mut_ptr() => _,
                  inout("cx") SECTOR / 2 => _, options(nostack, preserves_flags));
         }
     }
 
     fn write_sector(&mut self, sector: &[u8; SECTOR]) {
+        let data = self.channel.command_block();
         // SAFETY: as in `read_sector`; `rep outsw` only reads SECTOR bytes of the buffer.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            asm!("rep outsw", in("dx") COMMAND_BLOCK, inout("rsi") sector.as_ptr() => _,
+            asm!("rep outsw", in("dx") data, inout("rsi") sector.as_ptr() => _,
                  inout("rcx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
         }
         // SAFETY: as above; LLVM reserves esi on i686, so it is saved and restored by hand.
         #[cfg(target_arch = "x86")]
         unsafe {
             asm!("xchg {source}, esi", "rep outsw", "mov esi, {source}",
-                 source = inout(reg) sector.as_ptr() => _, in("dx") COMMAND_BLOCK,
+                 source = inout(reg) sector.as_ptr() => _, in("dx") data,
                  inout("ecx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
         }
     }
@@ -126,4 +162,20 @@ impl Clock for Tsc {
         unsafe { asm!("rdtsc", out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags)) };
         u64::from(high) << 32 | u64::from(low)
     }
+}
+
+/// The native driver on `channel` as both binaries run it: the channel's I/O ports from GNU Mach
+/// through `device_master`, its drives under the Hurd's names, and the `--flush` mode (anything but
+/// [`FlushMode::Device`] is for tests only and says so on the log).
+pub fn native_backend(
+    device_master: PortName,
+    channel: IdeChannel,
+    flush: FlushMode,
+) -> Result<WithFlushMode<AtaBackend<LegacyPorts, Tsc>>> {
+    let ports = enable_channel(device_master, channel)?;
+    let ata = AtaBackend::named(Channel::new(ports, Tsc, TIMEOUTS), channel.drive_names());
+    if flush != FlushMode::Device {
+        log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
+    }
+    Ok(WithFlushMode { backend: ata, mode: flush })
 }

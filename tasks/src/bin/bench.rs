@@ -123,7 +123,7 @@ fn client(args: &Args<'static>) -> i32 {
 
 /// `wd0` through the ATA driver linked into this task, on the I/O ports the kernel grants.
 fn direct_disk(kernel_master: PortName) -> Result<impl Disk, alloc::string::String> {
-    let ports = port_io::enable_primary_channel(kernel_master).context("I/O ports of the primary channel")?;
+    let ports = port_io::enable_channel(kernel_master, port_io::IdeChannel::Primary).context("I/O ports of the primary channel")?;
     let ata = AtaBackend::new(Channel::new(ports, Tsc, port_io::TIMEOUTS));
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }

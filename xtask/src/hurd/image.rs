@@ -8,9 +8,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Folders of the built system that go on the image (headers, static libraries and documentation
-/// stay behind).
-const SYSTEM_FOLDERS: &[&str] = &["lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin"];
 
 /// Nodes served by passive translators: (path, translator and its arguments).
 const TRANSLATORS: &[(&str, &[&str])] = &[
@@ -38,25 +35,15 @@ pub enum Contents {
     Copy(PathBuf),
 }
 
-/// Builds `out` (a file system of `size_mib` MiB) from the system in `sysroot` and `extra`.
-pub fn build(sysroot: &Path, extra: &[GuestFile], out: &Path, size_mib: u64) -> Result<(), Error> {
+/// Builds `out` (a file system of `size_mib` MiB) from the built `system` and `extra`.
+pub fn build(system: &Path, extra: &[GuestFile], out: &Path, size_mib: u64) -> Result<(), Error> {
     let stage = out.with_extension("stage");
     let _ = fs::remove_dir_all(&stage);
     fs::create_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
-    for folder in SYSTEM_FOLDERS {
-        let from = sysroot.join(folder);
-        if !from.is_dir() {
-            continue;
-        }
-        let to = stage.join(folder);
-        fs::create_dir_all(to.parent().unwrap_or(&stage)).map_err(|e| Error::io(&to, e))?;
-        run_quiet(Command::new("cp").arg("-a").arg(&from).arg(&to), "cp -a")?;
+    for entry in fs::read_dir(system).map_err(|e| Error::io(system, e))? {
+        let from = entry.map_err(|e| Error::io(system, e))?.path();
+        run_quiet(Command::new("cp").arg("-a").arg(&from).arg(&stage), "cp -a")?;
     }
-    // Static archives and linker scripts are for building, not for running.
-    run_quiet(
-        Command::new("find").arg(&stage).args(["(", "-name", "*.a", "-o", "-name", "*.o", ")", "-delete"]),
-        "find -delete",
-    )?;
     for dir in ["dev", "servers/socket", "tmp", "etc", "root", "data", "var/run"] {
         fs::create_dir_all(stage.join(dir)).map_err(|e| Error::io(&stage, e))?;
     }

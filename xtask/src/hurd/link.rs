@@ -80,8 +80,8 @@ impl HurdElf {
                 elf.interpreter = Some(interp);
             } else if line.contains("(NEEDED)") {
                 elf.needed.extend(bracketed(line, "Shared library:"));
-            } else if let Some(os) = line.strip_prefix("OS: ") {
-                elf.abi_tag_os = os.split(',').next().map(str::to_owned);
+            } else if let Some(at) = line.find("OS: ").filter(|_| line.contains("ABI")) {
+                elf.abi_tag_os = line[at + 4..].split(',').next().map(|os| os.trim().to_owned());
             }
         }
         elf
@@ -126,8 +126,7 @@ mod tests {
       [Requesting program interpreter: /lib/ld-x86-64.so.1]
  0x0000000000000001 (NEEDED)             Shared library: [libgcc_s.so.1]
  0x0000000000000001 (NEEDED)             Shared library: [libc.so.0.3]
-  GNU                  0x00000010       NT_GNU_ABI_TAG (ABI version tag)
-    OS: Hurd, ABI: 0.0.0
+  GNU                  0x00000010\tNT_GNU_ABI_TAG (ABI version tag)\t    OS: Hurd, ABI: 0.0.0
 ";
         let elf = HurdElf::parse(report);
         assert_eq!(elf.interpreter.as_deref(), Some(INTERPRETER));

@@ -39,9 +39,9 @@ pub fn build_root() -> PathBuf {
     cache_dir().join("root")
 }
 
-/// The Hurd system as installed (`lib/`, `hurd/`, `bin/`...), inside the build root.
-pub fn sysroot() -> PathBuf {
-    build_root().join(stages::SYSROOT.trim_start_matches('/'))
+/// The Hurd system as it runs (`lib/`, `hurd/`, `bin/`...: no headers, no debug information).
+pub fn system() -> PathBuf {
+    build_root().join(stages::SYSTEM.trim_start_matches('/'))
 }
 
 /// The local archive of the Hurd's source tree: `$HURD_SOURCE_ARCHIVE`, else the one in the
@@ -100,7 +100,7 @@ fn jobs() -> usize {
         .unwrap_or(2)
 }
 
-/// Builds (or finds in the cache) the whole system; returns the sysroot.
+/// Builds (or finds in the cache) the whole system; returns the system as it runs.
 pub fn build() -> Result<PathBuf, Error> {
     let start = Instant::now();
     let mirror = crate::setup::system_mirror()?;
@@ -123,7 +123,7 @@ pub fn build() -> Result<PathBuf, Error> {
             disk_use(&engine.cache)
         );
     }
-    Ok(sysroot())
+    Ok(system())
 }
 
 fn disk_use(path: &Path) -> String {
@@ -154,7 +154,7 @@ fn status() -> Result<(), Error> {
 
 pub fn run(args: &[String]) -> Result<(), Error> {
     match args.first().map(String::as_str) {
-        None => build().map(|sysroot| eprintln!("hurd: ready in {}", sysroot.display())),
+        None => build().map(|system| eprintln!("hurd: ready in {}", system.display())),
         Some("status") => status(),
         Some("path") => {
             println!("{}", cache_dir().display());

@@ -43,7 +43,7 @@ exec /bin/sh -i
 
 /// The pieces every Hurd scenario shares.
 pub struct Hurd {
-    sysroot: PathBuf,
+    system: PathBuf,
     tasks: PathBuf,
     guest: PathBuf,
 }
@@ -58,9 +58,9 @@ pub enum Barrier {
 
 impl Hurd {
     pub fn new(tasks: &Path) -> Result<Hurd, Error> {
-        let sysroot = super::build()?;
+        let system = super::build()?;
         let guest = super::link::build_and_check()?;
-        Ok(Hurd { sysroot, tasks: tasks.to_owned(), guest })
+        Ok(Hurd { system, tasks: tasks.to_owned(), guest })
     }
 
     /// GNU Mach's boot modules, in the order Debian's GRUB entry for a rumpdisk root has them.
@@ -78,7 +78,7 @@ impl Hurd {
         vec![
             Module { file: self.tasks.join("rumpdisk-static"), name: "rumpdisk.static".into(), words: disk_words },
             Module {
-                file: self.sysroot.join("hurd/ext2fs.static"),
+                file: self.system.join("hurd/ext2fs.static"),
                 name: "ext2fs.static".into(),
                 words: words(&[
                     "--multiboot-command-line=${kernel-command-line}",
@@ -90,7 +90,7 @@ impl Hurd {
                 ]),
             },
             Module {
-                file: self.sysroot.join("lib/ld-x86-64.so.1"),
+                file: self.system.join("lib/ld-x86-64.so.1"),
                 name: "exec".into(),
                 words: words(&["/hurd/exec", "$(exec-task=task-create)"]),
             },
@@ -118,7 +118,7 @@ impl Hurd {
             bin("fs-barrier"),
             bin("rust-std-check"),
         ];
-        image::build(&self.sysroot, &files, &template, IMAGE_MIB)?;
+        image::build(&self.system, &files, &template, IMAGE_MIB)?;
         Ok(template)
     }
 

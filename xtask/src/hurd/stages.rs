@@ -237,15 +237,21 @@ ln -sf dash "$SYSROOT/bin/sh"
             "busybox",
             "busybox: the commands a shell user and the tests need (ls, cat, dd, sync...)",
             &["hurd", "userland-sources"],
-            r#"
+            &format!(
+                r#"
 rm -rf /build/busybox && mkdir -p /build/busybox && cd /build/busybox
 tar xjf /src/userland/busybox_*.orig.tar.bz2 --strip-components=1
 tar xJf /src/userland/busybox_*.debian.tar.xz
-# Debian's own patches (they make busybox build on non-Linux kernels) and its configuration
-# for the Hurd: the OS part first, since the first assignment of an option wins.
+# Debian's own patches (they make busybox build on non-Linux kernels), then only the applets
+# listed below: Debian's full configuration for the Hurd pulls in Linux console tools.
 sed -e '/^#/d' -e '/^$/d' debian/patches/series | while read -r patch _; do patch -p1 < "debian/patches/$patch"; done
-cat debian/config/os/hurd debian/config/pkg/deb > .config
-yes '' | make oldconfig > /dev/null
+make allnoconfig > /dev/null
+for applet in {applets}; do
+    grep -q "^# CONFIG_$applet is not set" .config || {{ echo "error: busybox has no applet $applet"; exit 1; }}
+    sed -i "s/^# CONFIG_$applet is not set/CONFIG_$applet=y/" .config
+done
+# Sub-options of those applets take their defaults (`yes` ends on SIGPIPE: not a failure).
+set +o pipefail; yes '' | make oldconfig > /dev/null; set -o pipefail
 make CROSS_COMPILE=$TARGET- busybox busybox.links
 install -D -m 755 busybox "$SYSROOT/bin/busybox"
 # Applets as links in /bin, except where the Hurd or dash already has the command.
@@ -255,9 +261,47 @@ for applet in $(sed 's|.*/||' busybox.links); do
     [ -n "$found" ] || ln -s busybox "$SYSROOT/bin/$applet"
 done
 "#,
+                applets = BUSYBOX_APPLETS.join(" ")
+            ),
+        ),
+        in_root(
+            "system",
+            "the system as it runs: programs and shared libraries, without debug information",
+            &["hurd", "dash", "busybox"],
+            &format!(
+                r#"
+rm -rf "{SYSTEM}" && mkdir -p "{SYSTEM}"
+cd "$SYSROOT"
+# Headers, static archives, documentation and locale data are for building, not running.
+for d in {folders}; do
+    [ -d "$d" ] && cp -a --parents "$d" "{SYSTEM}/"
+done
+find "{SYSTEM}" \( -name '*.a' -o -name '*.o' -o -name '*.la' \) -delete
+find "{SYSTEM}" -type f | while read -r f; do
+    if file -b "$f" | grep -q '^ELF'; then $TARGET-strip --strip-debug "$f"; fi
+done
+du -sh "{SYSTEM}"
+"#,
+                folders = RUNTIME_FOLDERS.join(" ")
+            ),
         ),
     ]
 }
+
+/// The busybox applets on the image: what a user at the shell and the scenario scripts use.
+const BUSYBOX_APPLETS: &[&str] = &[
+    "LS", "CAT", "CP", "MV", "RM", "LN", "MKDIR", "RMDIR", "TOUCH", "CHMOD", "DD", "SYNC", "SLEEP",
+    "HEAD", "TAIL", "WC", "GREP", "SED", "TR", "CUT", "SORT", "UNIQ", "TEE", "ECHO", "PRINTF",
+    "TEST", "TRUE", "FALSE", "YES", "SEQ", "EXPR", "BASENAME", "DIRNAME", "STAT", "DU", "DF",
+    "DATE", "UNAME", "ID", "ENV", "KILL", "FIND", "XARGS", "CMP", "OD", "HEXDUMP",
+    "SHA256SUM", "MD5SUM",
+];
+
+/// Inside the build root: the system as it runs (what the root image is made from).
+pub const SYSTEM: &str = "/opt/hurd/system";
+
+/// The folders of the sysroot a running system needs.
+const RUNTIME_FOLDERS: &[&str] = &["lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin"];
 
 /// What both GCC builds share: the target, where the sysroot and Debian's cross binutils are, and
 /// C only. GCC 14 is built with GCC 14 (sid's default g++ rejects GCC 14's libcody).
