@@ -20,8 +20,9 @@ impl<B: Backend + 'static> startup_notify::Server for ShutdownNotice<B> {
     fn startup_dosync(&mut self, _reply: rt::ReplyPort<'_>, _notify_port: PortName) -> Result<()> {
         // Before the answer: the startup server goes on with the shutdown once it has it.
         let flushed = self.devices.core().flush_all();
-        if let Err(error) = flushed {
-            log::error!("rumpdisk: a disk's cache was not flushed for the shutdown: {error:?}");
+        match flushed {
+            Ok(()) => log::info!("rumpdisk: disk caches flushed for the shutdown"),
+            Err(error) => log::error!("rumpdisk: a disk's cache was not flushed for the shutdown: {error:?}"),
         }
         flushed
     }

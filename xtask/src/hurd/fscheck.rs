@@ -126,6 +126,40 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
     Ok(report)
 }
 
+/// The disk as it is durable at the end of `log` (every write before its last FLUSH), written
+/// to a file in `scratch`.
+pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf, Error> {
+    fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
+    let mut image = fs::read(base).map_err(|e| Error::io(base, e))?;
+    let last_flush = log.entries.iter().rposition(|e| matches!(e, Entry::Flush)).unwrap_or(0);
+    for entry in &log.entries[..last_flush] {
+        if let Entry::Write { sector, data } = entry {
+            let at = *sector as usize * log.sector_size;
+            let Some(place) = image.get_mut(at..at + data.len()) else {
+                return Err(Error::new(format!("a write at sector {sector} lies outside the disk")));
+            };
+            place.copy_from_slice(data);
+        }
+    }
+    let path = scratch.join("durable.img");
+    fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+/// Reads `path` out of an ext2 image (journal replayed first), or `None` when it is not there.
+pub fn read_file(image: &Path, path: &str, scratch: &Path) -> Result<Option<Vec<u8>>, Error> {
+    e2fsck(image, &["-E", "journal_only", "-y"])?;
+    let out = scratch.join("read");
+    let _ = fs::remove_file(&out);
+    Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("dump {path} {}", out.display()))
+        .arg(image)
+        .output()
+        .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))?;
+    Ok(fs::read(&out).ok())
+}
+
 /// Checks one image as a crash image: consistent, and holding every round in `synced` intact.
 pub fn check_image(image: &Path, synced: &[Round], dir: &str, scratch: &Path) -> Result<Report, Error> {
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;

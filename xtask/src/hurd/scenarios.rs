@@ -5,7 +5,7 @@
 
 use super::fscheck;
 use super::image::{self, Contents, GuestFile};
-use crate::barrier::log::Log;
+use crate::barrier::log::{Entry, Log};
 use crate::vm::{run_dir, Disk, Expect, Fresh, Module, Scenario, SUCCESS_MARKER};
 use crate::Error;
 use std::fs;
@@ -174,6 +174,47 @@ echo {SUCCESS_MARKER}
         Ok(scenario)
     }
 
+    /// `reboot` in the guest: the startup server's shutdown notice reaches rumpdisk, which flushes
+    /// the disk before it answers, so a file written without any sync is durable in the write log.
+    pub fn shutdown(&self) -> Result<Scenario, Error> {
+        let script = format!(
+            "echo {LATE_CONTENTS} > {LATE_FILE}\necho 'test reboot_requested ... ok'\necho {SUCCESS_MARKER}\nreboot\n"
+        );
+        let (mut scenario, template) = self.scenario("hurd-shutdown", &script, Barrier::Honoured)?;
+        // QEMU ends when GNU Mach reboots (-no-reboot): the shutdown must run to its end.
+        scenario.kill_on = None;
+        let write_log = run_dir("hurd-shutdown").join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        let console = run_dir("hurd-shutdown").join("console.log");
+        let scratch = scratch_dir("hurd-shutdown");
+        scenario.after = Some(Box::new(move || {
+            // startup prints "notifying rumpdisk of reboot..." and "done" once the answer came;
+            // rumpdisk answers only after its flush, and says so in between.
+            let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
+            let notice = text.find("startup: notifying rumpdisk of reboot...").ok_or("startup did not notify rumpdisk")?;
+            let answered = &text[notice..];
+            let flushed = answered.find("rumpdisk: disk caches flushed for the shutdown").ok_or("rumpdisk did not flush")?;
+            if !answered[flushed..].lines().nth(1).is_some_and(|l| l.trim() == "done") {
+                return Err("startup did not see rumpdisk's answer after its flush".into());
+            }
+            let bytes = fs::read(&write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
+            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+            let last_write = log.entries.iter().rposition(|e| matches!(e, Entry::Write { .. }));
+            let last_flush = log.entries.iter().rposition(|e| matches!(e, Entry::Flush));
+            if last_flush < last_write {
+                return Err("the write log ends with writes no flush covers".into());
+            }
+            let durable = fscheck::durable_at_end(&template, &log, &scratch).map_err(|e| e.to_string())?;
+            let late = fscheck::read_file(&durable, LATE_FILE, &scratch).map_err(|e| e.to_string())?;
+            let _ = fs::remove_dir_all(&scratch);
+            match late {
+                Some(bytes) if bytes == format!("{LATE_CONTENTS}\n").as_bytes() => Ok(()),
+                other => Err(format!("{LATE_FILE} is not durable at the last flush: {other:?}")),
+            }
+        }));
+        Ok(scenario)
+    }
+
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
     pub fn barrier(&self, name: &str, flush: Barrier, workload: Workload) -> Result<Scenario, Error> {
         let mut script = String::new();
@@ -214,6 +255,10 @@ echo {SUCCESS_MARKER}
         Ok(scenario)
     }
 }
+
+/// The file the shutdown scenario writes without syncing it, and what it holds.
+const LATE_FILE: &str = "/root/written-before-reboot";
+const LATE_CONTENTS: &str = "durable-by-the-shutdown-flush";
 
 /// The barrier workload: concurrent clients, each writing `rounds` files of `sectors` sectors.
 #[derive(Clone, Copy)]
@@ -273,7 +318,8 @@ fn check_log(base: &Path, write_log: &Path, scratch: &Path) -> Result<fscheck::R
 }
 
 /// The names of the Hurd scenarios, in the order they run.
-pub const NAMES: &[&str] = &["hurd-shell", "hurd-killed", "hurd-barrier", "hurd-barrier-skipped-flush"];
+pub const NAMES: &[&str] =
+    &["hurd-shell", "hurd-killed", "hurd-barrier", "hurd-barrier-skipped-flush", "hurd-shutdown"];
 
 /// The Hurd scenarios among `wanted` (the Hurd is built first if it is not in the cache).
 pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
@@ -288,6 +334,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-killed" => hurd.killed(),
             "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
+            "hurd-shutdown" => hurd.shutdown(),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
