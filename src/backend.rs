@@ -52,8 +52,9 @@ impl Geometry {
 pub trait Backend: Send + Sync {
     type Disk: Disk;
 
-    /// Opens `name` (e.g. `wd0`) for `access`. Any error makes the server forward the open to
-    /// the upstream device master, so names the backend does not own must fail here.
+    /// Opens `name` (e.g. `wd0`) for `access`. `D_NO_SUCH_DEVICE` means "not mine": the server
+    /// forwards the open to the upstream device master (libmachdev's rule), so names the
+    /// backend does not own must fail with it, at once. Any other error is the client's answer.
     fn open(&self, name: &[u8], access: Access) -> Result<Self::Disk, Error>;
 }
 

@@ -65,8 +65,8 @@ pub struct DeviceServer<B: Backend> {
     port_set: PortSet,
     /// The port `device_open` is sent to (the device master this server hands out).
     master: ReceiveRight,
-    /// Device ports and the device each serves.
-    devices: Mutex<BTreeMap<PortName, (ReceiveRight, DeviceId)>>,
+    /// Device ports by name.
+    devices: Mutex<BTreeMap<PortName, DevicePort>>,
     /// Where opens of names the backend does not take are forwarded.
     upstream: Option<SendRight>,
     /// Ports of other interfaces served by the same threads (the boot server's bootstrap port
@@ -169,53 +169,62 @@ impl<B: Backend> DeviceServer<B> {
     }
 
     fn device(&self, port: PortName) -> Result<DeviceId> {
-        self.devices.lock().get(&port).map(|(_, id)| *id).ok_or(D_NO_SUCH_DEVICE)
+        self.devices.lock().get(&port).map(|open| open.device).ok_or(D_NO_SUCH_DEVICE)
     }
 
     fn open(&self, name: &[u8], mode: u32) -> Result<PortArg> {
-        // Held across the backend's open so that a device's port exists before a second open
-        // of the same name can share it.
-        let mut devices = self.devices.lock();
+        // No lock is held across the backend's open: it may be slow (the rump kernel starts
+        // on the first), and every other request goes on meanwhile.
         match self.core.open(name, mode) {
-            Opened::Local { device, first_open: false } => {
-                let (port, _) = devices.values().find(|(_, id)| *id == device).ok_or(D_NO_SUCH_DEVICE)?;
-                port.make_send().map(PortArg::move_send)
-            }
-            Opened::Local { device, first_open: true } => {
-                let port = ReceiveRight::new().and_then(|port| self.port_set.insert(&port).map(|()| port));
-                match port.and_then(|port| port.make_send().map(|send| (port, send))) {
-                    Ok((port, send)) => {
-                        devices.insert(port.name(), (port, device));
-                        self.opened_any.store(true, Ordering::Relaxed);
-                        Ok(PortArg::move_send(send))
-                    }
-                    Err(error) => {
-                        let _ = self.core.close(device);
-                        Err(error)
-                    }
-                }
-            }
-            Opened::Forward { refusal } => {
-                drop(devices);
-                match &self.upstream {
-                    Some(upstream) => iface::device_open(upstream.name(), mode, name).map(PortArg::move_send),
-                    None => Err(refusal),
-                }
-            }
+            Opened::Local { device } => self.send_right(device).map(PortArg::move_send),
+            Opened::Forward => match &self.upstream {
+                Some(upstream) => iface::device_open(upstream.name(), mode, name).map(PortArg::move_send),
+                None => Err(D_NO_SUCH_DEVICE),
+            },
+            Opened::Refused(error) => Err(error),
         }
+    }
+
+    /// A send right to the port of `device`, which the caller's open counts in: every open of
+    /// one device shares its port, made by whichever open gets here first. On failure the
+    /// caller's open is dropped again.
+    fn send_right(&self, device: DeviceId) -> Result<SendRight> {
+        let mut devices = self.devices.lock();
+        let existing = devices.values().find(|open| open.device == device).map(|open| open.port.make_send());
+        let made = existing.unwrap_or_else(|| {
+            let port = ReceiveRight::new()?;
+            self.port_set.insert(&port)?;
+            let send = port.make_send()?;
+            devices.insert(port.name(), DevicePort { port, device });
+            self.opened_any.store(true, Ordering::Relaxed);
+            Ok(send)
+        });
+        if made.is_err() {
+            self.drop_open(&mut devices, device);
+        }
+        made
     }
 
     fn close(&self, port: PortName) -> Result<()> {
         let mut devices = self.devices.lock();
-        let device = devices.get(&port).map(|(_, id)| *id).ok_or(D_NO_SUCH_DEVICE)?;
-        if self.core.close(device)? == Closed::Last {
-            // Destroying the receive right takes the port out of the set; clients' rights die.
-            let removed = devices.remove(&port);
-            drop(devices);
-            drop(removed);
-        }
+        let device = devices.get(&port).map(|open| open.device).ok_or(D_NO_SUCH_DEVICE)?;
+        self.drop_open(&mut devices, device);
         Ok(())
     }
+
+    /// Drops one open of `device`; the last one takes its port away (clients' rights die).
+    fn drop_open(&self, devices: &mut BTreeMap<PortName, DevicePort>, device: DeviceId) {
+        if self.core.close(device) == Ok(Closed::Last) {
+            // Destroying the receive right takes the port out of the set.
+            devices.retain(|_, open| open.device != device);
+        }
+    }
+}
+
+/// A device's port and the device it serves.
+struct DevicePort {
+    port: ReceiveRight,
+    device: DeviceId,
 }
 
 /// One serving thread's view of the server.

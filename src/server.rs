@@ -23,12 +23,15 @@ pub struct DeviceId(pub u32);
 /// What `device_open` does with a name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Opened {
-    /// Served here. `first_open`: the adapter must create the device's port; otherwise it hands
-    /// out another send right to the existing one.
-    Local { device: DeviceId, first_open: bool },
-    /// Not ours, or the backend refused it: the adapter forwards the open to the upstream device
-    /// master, or answers `refusal` if it has none.
-    Forward { refusal: Error },
+    /// Served here (a second open of a name with the same access shares the device): the
+    /// adapter hands out a send right to the device's port.
+    Local { device: DeviceId },
+    /// Not one of the backend's names (it answered `D_NO_SUCH_DEVICE`): the adapter forwards
+    /// the open to the upstream device master, as libmachdev does.
+    Forward,
+    /// One of the backend's names, which it refused to open (say `D_READ_ONLY` for a
+    /// read-write open): the client gets this answer, not the upstream master's.
+    Refused(Error),
 }
 
 /// What `device_close` did.
@@ -98,21 +101,22 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     pub fn open(&self, name: &[u8], mode: u32) -> Opened {
         let access = Access::from_mode(mode);
         if let Some(device) = self.table.lock().share(name, access) {
-            return Opened::Local { device, first_open: false };
+            return Opened::Local { device };
         }
         // Opening may be slow (rump starts lazily); other requests go on meanwhile.
         let disk = match self.backend.open(name, access) {
             Ok(disk) => disk,
-            Err(refusal) => return Opened::Forward { refusal },
+            Err(D_NO_SUCH_DEVICE) => return Opened::Forward,
+            Err(refusal) => return Opened::Refused(refusal),
         };
         let mut table = self.table.lock();
         if let Some(device) = table.share(name, access) {
             drop(table);
             drop(disk); // a concurrent open of the same name won the race
-            return Opened::Local { device, first_open: false };
+            return Opened::Local { device };
         }
         let entry = Entry { name: name.to_vec(), access, disk, flush: Mutex::default() };
-        Opened::Local { device: table.insert(entry), first_open: true }
+        Opened::Local { device: table.insert(entry) }
     }
 
     /// `device_close`: drops one open.

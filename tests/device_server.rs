@@ -11,24 +11,24 @@ use mach::mig_rt::{PortArg, ReplyPort};
 use mach::port::{PortName, SendRight};
 use mach::sys::sim::Task;
 use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
-use rumpdisk::backend::Geometry;
+use rumpdisk::backend::{Backend, Geometry};
 use rumpdisk::device::mode::{READ, WRITE};
-use rumpdisk::device::{flavor, D_INVALID_OPERATION, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_SUCH_DEVICE};
+use rumpdisk::device::{flavor, Access, D_INVALID_OPERATION, D_READ_ONLY, D_INVALID_RECNUM, D_INVALID_SIZE, D_IO_ERROR, D_NO_SUCH_DEVICE};
 use rumpdisk::device_server::DeviceServer;
 
 const RECORDS: u64 = 4096; // 2 MiB
 
 /// A server task serving `backend` with `threads` threads; the master port is named in the
 /// calling task.
-struct Running {
+struct Running<B: Backend + 'static = MemoryBackend> {
     task: Task,
     master: PortName,
-    server: Arc<DeviceServer<MemoryBackend>>,
+    server: Arc<DeviceServer<B>>,
     threads: Vec<JoinHandle<Error>>,
 }
 
-impl Running {
-    fn start(backend: MemoryBackend, threads: usize, upstream: Option<&Running>) -> Running {
+impl<B: Backend + 'static> Running<B> {
+    fn start(backend: B, threads: usize, upstream: Option<&Running>) -> Running<B> {
         let client = Task::current();
         let task = Task::new();
         // The upstream master, as a send right in the new server's task.
@@ -208,6 +208,62 @@ fn other_names_are_forwarded_to_the_upstream_master() {
     server.stop();
     upstream.stop();
     alone.stop();
+}
+
+#[test]
+fn a_refused_open_of_our_own_name_is_answered_not_forwarded() {
+    let (console_backend, _) = memory(b"console", 8);
+    let upstream = Running::start(console_backend, 1, None);
+    let (backend, disk) = memory(b"wd0", RECORDS);
+    let server = Running::start(backend, 1, Some(&upstream));
+    disk.set_faults(Faults { open: Some(D_READ_ONLY), ..Faults::default() });
+    // libstore retries read-only on D_READ_ONLY; the upstream master's D_NO_SUCH_DEVICE would
+    // end its open instead.
+    assert_eq!(iface::device_open(server.master, READ | WRITE, b"wd0").map(|p| p.name()), Err(D_READ_ONLY));
+    assert_eq!(upstream.server.core().open_devices(), 0);
+    server.stop();
+    upstream.stop();
+}
+
+/// Memory disks whose opens of `wd1` wait until the test lets them go (a rump kernel starting).
+struct SlowOpen {
+    disks: MemoryBackend,
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Backend for SlowOpen {
+    type Disk = Arc<MemoryDisk>;
+
+    fn open(&self, name: &[u8], access: Access) -> Result<Arc<MemoryDisk>, Error> {
+        if name == b"wd1" {
+            self.gate.lock().unwrap().recv_timeout(WAIT).expect("the test lets the open go");
+        }
+        self.disks.open(name, access)
+    }
+}
+
+/// How long a test waits for something that takes milliseconds before calling it a failure.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[test]
+fn other_requests_go_on_while_a_backend_open_is_slow() {
+    let (mut disks, _) = memory(b"wd0", RECORDS);
+    disks.add(b"wd1", Geometry::new(512, 8).unwrap()).unwrap();
+    let (gate, gate_rx) = channel();
+    let server = Running::start(SlowOpen { disks, gate: std::sync::Mutex::new(gate_rx) }, 2, None);
+    let master = server.master;
+    let slow = Task::current().spawn(move || iface::device_open(master, READ, b"wd1").map(|p| p.into_name()));
+    std::thread::sleep(std::time::Duration::from_millis(50)); // the slow open is in the backend
+    let (done_tx, done) = channel();
+    Task::current().spawn(move || {
+        let wd0 = iface::device_open(master, READ, b"wd0").unwrap();
+        done_tx.send(iface::device_get_status(wd0.name(), flavor::DEV_GET_RECORDS, 2).map(|s| s.as_slice()[0])).unwrap();
+    });
+    let answer = done.recv_timeout(WAIT);
+    gate.send(()).unwrap();
+    assert_eq!(answer, Ok(Ok(RECORDS as i32)), "wd0 answered while wd1's open waited");
+    assert!(slow.join().unwrap().is_ok());
+    server.stop();
 }
 
 #[test]
