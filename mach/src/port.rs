@@ -126,6 +126,13 @@ impl ReceiveRight {
         kern::check(sys::port_insert_right(sys::mach_task_self(), name, name, MAKE_SEND))?;
         Ok(SendRight(self.0))
     }
+
+    /// Asks for a `MACH_NOTIFY_NO_SENDERS` message on this port once no send right to it is
+    /// left and at least `sync` were made (the make-send count it carries tells a stale
+    /// notification from a real one). Replaces an earlier request.
+    pub fn request_no_senders(&self, sync: u32) -> Result<()> {
+        crate::task::request_no_senders(self.0, sync)
+    }
 }
 
 impl PortSet {

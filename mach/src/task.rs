@@ -18,3 +18,12 @@ pub(crate) fn port_mod_refs(name: PortName, right: u32, delta: i32) -> Result<()
 pub(crate) fn port_move_member(member: PortName, set: PortName) -> Result<()> {
     mach_port::mach_port_move_member(task_self(), member, set)
 }
+
+/// `mach_port_request_notification(MACH_NOTIFY_NO_SENDERS)` on the calling task's receive right
+/// `port`, the notification sent to `port` itself (as libports asks for it) once no send right
+/// exists and at least `sync` were made. A request it replaces is dropped.
+pub(crate) fn request_no_senders(port: PortName, sync: u32) -> Result<()> {
+    let id = crate::interfaces::constants::MACH_NOTIFY_NO_SENDERS as i32;
+    let notify = crate::mig_rt::PortArg::make_send_once(port);
+    mach_port::mach_port_request_notification(task_self(), port, id, sync, notify).map(drop)
+}

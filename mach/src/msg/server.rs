@@ -115,6 +115,10 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
             let addressed = Header::read(reply.bytes()).is_some_and(|h| h.remote.is_valid());
             if addressed {
                 pending_reply = Some(reply_size);
+            } else {
+                // No reply port, or it died before the request was received (a dead name):
+                // the reply goes nowhere, and what it carries is released here.
+                super::destroy_unsent(reply.bytes());
             }
         }
     }
@@ -246,11 +250,19 @@ mod tests {
         server_thread.join().unwrap();
     }
 
-    /// Serves requests whose replies carry a read's out-of-line buffer (id 1) or a moved send
-    /// right (id 2), built only once the test says so: the first after the client destroyed its
-    /// reply port, the second for a live client. Returns the server task's stats before the
-    /// first request and after the second reply.
-    fn reply_to_a_dead_client(id: i32) -> (crate::sys::sim::Stats, crate::sys::sim::Stats) {
+    /// When the client's reply port dies.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Death {
+        /// Before the server received the request: the reply right arrives as a dead name.
+        BeforeReceipt,
+        /// After: sending the reply fails with `MACH_SEND_INVALID_DEST`.
+        BeforeReply,
+    }
+
+    /// A server whose replies carry a read's out-of-line buffer (id 1) or a moved send right
+    /// (id 2), and a client whose reply port dies at `death`. Returns the server task's stats
+    /// before the request and after a second request was answered (to a live client).
+    fn reply_to_a_dead_client(id: i32, death: Death) -> (crate::sys::sim::Stats, crate::sys::sim::Stats) {
         use crate::interfaces::device::{device_open, device_read};
         use crate::mig_rt::PortArg;
         use crate::ool::OolMemory;
@@ -258,16 +270,18 @@ mod tests {
         let client = Task::current();
         let server_task = Task::new();
         let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let (stats_tx, stats_rx) = std::sync::mpsc::channel();
+        let (start_tx, start_rx) = std::sync::mpsc::channel::<()>();
+        let (received_tx, received_rx) = std::sync::mpsc::channel::<()>();
+        let (reply_tx, reply_rx) = std::sync::mpsc::channel::<()>();
         let server_thread = server_task.spawn(move || {
             let port = ReceiveRight::new().unwrap();
-            port_tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
             let carried = ReceiveRight::new().unwrap();
-            stats_tx.send(Task::current().stats()).unwrap();
+            port_tx.send((client.insert_send_right(port.name()).unwrap(), Task::current().stats())).unwrap();
+            start_rx.recv_timeout(WAIT).expect("the test starts the server");
             let mut demux = |request: &[u8], reply: &mut [u8]| {
                 let header = Header::read(request).unwrap();
-                go_rx.recv_timeout(WAIT).expect("the client destroys its reply port");
+                received_tx.send(()).unwrap();
+                reply_rx.recv_timeout(WAIT).expect("the test lets the reply go");
                 let size = match header.id {
                     1 => device_read::reply::encode(reply, header.remote, MOVE_SEND_ONCE, OolMemory::new(3 * 4096)),
                     _ => device_open::reply::encode(reply, header.remote, MOVE_SEND_ONCE, carried.make_send().map(PortArg::move_send)),
@@ -276,8 +290,8 @@ mod tests {
             };
             serve(port.name(), &mut demux)
         });
-        let server = SendRight::from_name(port_rx.recv_timeout(WAIT).unwrap());
-        let before = stats_rx.recv_timeout(WAIT).unwrap();
+        let (server, before) = port_rx.recv_timeout(WAIT).unwrap();
+        let server = SendRight::from_name(server);
         let reply_port = ReceiveRight::new().unwrap();
         let mut buf: MsgBuf = MsgBuf::new();
         buf.set_header(&Header {
@@ -289,13 +303,20 @@ mod tests {
             ..Header::default()
         });
         send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
-        drop(reply_port);
-        go_tx.send(()).unwrap();
-        go_tx.send(()).unwrap(); // the second request's reply goes out at once
-        // A second request shows the loop went past the failed reply.
+        if death == Death::BeforeReceipt {
+            drop(reply_port);
+            start_tx.send(()).unwrap();
+            received_rx.recv_timeout(WAIT).unwrap();
+        } else {
+            start_tx.send(()).unwrap();
+            received_rx.recv_timeout(WAIT).unwrap();
+            drop(reply_port);
+        }
+        reply_tx.send(()).unwrap();
+        reply_tx.send(()).unwrap(); // the second request's reply goes out at once
+        // A second request shows the loop went past the lost reply.
         let (second, _) = call::<64>(&server, id, HEADER_SIZE, Some(5000)).unwrap();
         assert_eq!(second.id, [2904, 2900][id as usize - 1], "device_read's or device_open's reply");
-        drop(second);
         // The second reply was delivered: its rights and memory left the server's task too.
         let after = server_task.stats();
         server_task.terminate();
@@ -305,16 +326,20 @@ mod tests {
 
     #[test]
     fn a_reply_that_cannot_be_sent_gives_back_the_memory_it_carries() {
-        let (before, after) = reply_to_a_dead_client(1);
-        assert_eq!((after.regions, after.region_bytes), (before.regions, before.region_bytes));
+        for death in [Death::BeforeReceipt, Death::BeforeReply] {
+            let (before, after) = reply_to_a_dead_client(1, death);
+            assert_eq!((after.regions, after.region_bytes), (before.regions, before.region_bytes));
+        }
     }
 
     #[test]
     fn a_reply_that_cannot_be_sent_releases_the_rights_it_moves() {
-        let (before, after) = reply_to_a_dead_client(2);
-        // The dead reply name and the carried send right are gone; the delivered reply's send
-        // right went to the client.
-        assert_eq!(after.names, before.names);
+        for death in [Death::BeforeReceipt, Death::BeforeReply] {
+            let (before, after) = reply_to_a_dead_client(2, death);
+            // The dead reply name and the carried send right are gone; the delivered reply's
+            // send right went to the client.
+            assert_eq!(after.names, before.names);
+        }
     }
 
     /// A demux that defers every request and answers the deferred ones when idle, logging what

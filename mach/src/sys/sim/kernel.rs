@@ -77,6 +77,11 @@ struct Port {
     set: Option<PortId>,
     queue: VecDeque<KMsg>,
     seqno: u32,
+    /// Send rights made from the receive right so far (the make-send count).
+    make_sends: u32,
+    /// A no-senders notification requested: the send-once right it goes to, and the make-send
+    /// count it waits for.
+    no_senders: Option<(KRight, u32)>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -229,6 +234,7 @@ impl Task {
     pub fn terminate(self) {
         let mut state = lock();
         state.terminate(self.0);
+        state.deliver_no_senders();
         kernel().changed.notify_all();
     }
 }
@@ -263,6 +269,7 @@ pub(crate) fn current() -> TaskId {
 pub(crate) fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     let mut state = lock();
     let result = f(&mut state);
+    state.deliver_no_senders();
     kernel().changed.notify_all();
     result
 }
@@ -460,7 +467,12 @@ impl State {
                 entry.send -= 1;
                 RightKind::Send
             }
-            MAKE_SEND if entry.receive => RightKind::Send,
+            MAKE_SEND if entry.receive => {
+                if let Some(port) = self.ports.get_mut(&entry.port) {
+                    port.make_sends = port.make_sends.wrapping_add(1);
+                }
+                RightKind::Send
+            }
             MAKE_SEND_ONCE if entry.receive => RightKind::SendOnce,
             MOVE_SEND_ONCE if entry.send_once => {
                 entry.send_once = false;
@@ -502,9 +514,54 @@ impl State {
         self.enqueue(KMsg { bytes, dest, reply: None, rights: Vec::new(), memory: Vec::new() });
     }
 
+    /// `mach_port_request_notification(MACH_NOTIFY_NO_SENDERS)` on `task`'s receive right
+    /// `name`: `notify` (taken from the caller's space) gets the notification once no send right
+    /// exists and at least `sync` were made. Returns the name, in the caller's space, of the
+    /// send-once right of the request it replaces.
+    pub(crate) fn request_no_senders(&mut self, task: TaskId, name: u32, sync: u32, caller: TaskId, notify: u32) -> Result<Option<u32>> {
+        let entry = self.entry(task, name).filter(|entry| entry.receive).ok_or(Error::from_const(KERN_INVALID_RIGHT))?;
+        let notify = self.copyin(caller, notify, MOVE_SEND_ONCE)?.ok_or(Error::from_const(KERN_INVALID_CAPABILITY))?;
+        let port = self.ports.get_mut(&entry.port).ok_or(Error::from_const(KERN_INVALID_RIGHT))?;
+        let previous = port.no_senders.replace((notify, sync));
+        Ok(previous.map(|(previous, _)| self.insert_right(caller, previous)))
+    }
+
+    /// Whether a send right to `port` exists: in a space, or in a message in transit.
+    fn has_senders(&self, port: PortId) -> bool {
+        let is_send = |right: &KRight| right.port == port && right.kind == RightKind::Send;
+        let held = self.spaces.values().any(|space| space.names.values().any(|e| e.port == port && e.send > 0));
+        held || self.ports.values().flat_map(|p| p.queue.iter()).any(|msg| {
+            is_send(&msg.dest) || msg.reply.as_ref().is_some_and(is_send) || msg.rights.iter().any(|(_, r)| r.as_ref().is_some_and(is_send))
+        })
+    }
+
+    /// Sends every requested no-senders notification that is due (`MACH_NOTIFY_NO_SENDERS` with
+    /// the make-send count), as GNU Mach does when the last send right goes.
+    fn deliver_no_senders(&mut self) {
+        let requested: Vec<PortId> = self.ports.iter().filter(|(_, p)| p.no_senders.is_some() && !p.dead).map(|(id, _)| *id).collect();
+        for port in requested {
+            let make_sends = self.ports[&port].make_sends;
+            let due = self.ports[&port].no_senders.is_some_and(|(_, sync)| sync <= make_sends);
+            if !due || self.has_senders(port) {
+                continue;
+            }
+            let Some((notify, _)) = self.ports.get_mut(&port).and_then(|p| p.no_senders.take()) else { continue };
+            let mut bytes = std::vec![0u8; crate::interfaces::notify::mach_notify_no_senders::request::MAX_SIZE];
+            // The header's right is the kernel's (`notify`); the encoder only lays out the body.
+            let placeholder = crate::port::SendOnceRight::from_name(crate::port::PortName::NULL);
+            let Ok(size) = crate::interfaces::notify::mach_notify_no_senders::request::encode(&mut bytes, placeholder, make_sends) else { continue };
+            bytes.truncate(size);
+            self.enqueue(KMsg { bytes, dest: notify, reply: None, rights: Vec::new(), memory: Vec::new() });
+        }
+    }
+
     fn destroy_port(&mut self, port: PortId) {
         let Some(p) = self.ports.get_mut(&port) else { return };
         p.dead = true;
+        if let Some((notify, _)) = p.no_senders.take() {
+            self.destroy_right(notify);
+        }
+        let Some(p) = self.ports.get_mut(&port) else { return };
         p.receiver = None;
         p.set = None;
         let queue = core::mem::take(&mut p.queue);

@@ -8,7 +8,9 @@ use crate::kern::{check, Error, Result, KERN_INVALID_ARGUMENT, KERN_INVALID_TASK
 use crate::mig_rt::ReplyPort;
 use crate::msg::{serve, Disposition, Header};
 use crate::ool::OolMemory;
-use crate::port::PortName;
+use crate::interfaces::constants::MACH_NOTIFY_NO_SENDERS;
+use crate::mig_rt::PortArg;
+use crate::port::{PortName, SendOnceRight};
 use alloc::vec::Vec;
 
 /// The requests for one task port.
@@ -56,6 +58,16 @@ impl mach_port::Server for KernelCalls {
 
     fn mach_port_mod_refs(&mut self, _reply_to: ReplyPort<'_>, _task: PortName, name: PortName, right: u32, delta: i32) -> Result<()> {
         self.on_target(|state, task| state.port_mod_refs(task, name.raw(), right, delta))
+    }
+
+    fn mach_port_request_notification(&mut self, _reply_to: ReplyPort<'_>, _task: PortName, name: PortName, id: i32, sync: u32, notify: SendOnceRight) -> Result<PortArg> {
+        if id != MACH_NOTIFY_NO_SENDERS as i32 || self.target == 0 {
+            return Err(Error::from_const(KERN_INVALID_ARGUMENT)); // the only one simulated
+        }
+        let caller = super::kernel::current();
+        let previous = with_state(|state| state.request_no_senders(self.target, name.raw(), sync, caller, notify.into_name().raw()))?;
+        // No previous request: a null send-once right.
+        Ok(PortArg::move_send_once(SendOnceRight::from_name(PortName::new(previous.unwrap_or(0)))))
     }
 
     fn mach_port_move_member(&mut self, _reply_to: ReplyPort<'_>, _task: PortName, member: PortName, after: PortName) -> Result<()> {
@@ -132,6 +144,26 @@ mod tests {
         assert_eq!(task.stats().region_bytes, before.region_bytes);
         let refused = mach::vm_deallocate(task_self(), address, 4096).unwrap_err();
         assert_eq!(refused.code(), crate::kern::KERN_INVALID_ADDRESS);
+    }
+
+    #[test]
+    fn no_senders_is_notified_when_the_last_send_right_goes_with_the_make_send_count() {
+        use crate::interfaces::notify;
+        let port = ReceiveRight::new().unwrap();
+        let first = port.make_send().unwrap();
+        port.request_no_senders(1).unwrap();
+        let second = port.make_send().unwrap(); // same name: one more user reference
+        let other_task = Task::new();
+        other_task.insert_send_right(port.name()).unwrap();
+        drop(first);
+        drop(second);
+        let mut buf: crate::msg::MsgBuf = crate::msg::MsgBuf::new();
+        let pending = crate::msg::receive(buf.as_bytes_mut(), port.name(), Some(0));
+        assert!(pending.is_err(), "another task still holds a send right");
+        other_task.terminate();
+        let message = crate::msg::receive(buf.as_bytes_mut(), port.name(), Some(5000)).unwrap();
+        let request = notify::mach_notify_no_senders::request::decode(message).unwrap();
+        assert_eq!(request.mscount, 2, "two send rights were made (the other task's was copied)");
     }
 
     #[test]
