@@ -259,23 +259,25 @@ mod tests {
         BeforeReply,
     }
 
-    /// A server whose replies carry a read's out-of-line buffer (id 1) or a moved send right
-    /// (id 2), and a client whose reply port dies at `death`. Returns the server task's stats
-    /// before the request and after a second request was answered (to a live client).
-    fn reply_to_a_dead_client(id: i32, death: Death) -> (crate::sys::sim::Stats, crate::sys::sim::Stats) {
+    /// A server whose replies carry a read's out-of-line buffer (id 1) or the one send right to
+    /// `carried` (id 2), and a client whose reply port dies at `death` before the first reply;
+    /// a second request (id 1) is answered. Returns the server task's stats before the first
+    /// request and after the second reply.
+    fn reply_to_a_dead_client(id: i32, death: Death, carried: &ReceiveRight) -> (crate::sys::sim::Stats, crate::sys::sim::Stats) {
         use crate::interfaces::device::{device_open, device_read};
         use crate::mig_rt::PortArg;
         use crate::ool::OolMemory;
         const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
         let client = Task::current();
         let server_task = Task::new();
+        let carried = server_task.insert_send_right(carried.name()).unwrap();
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (start_tx, start_rx) = std::sync::mpsc::channel::<()>();
         let (received_tx, received_rx) = std::sync::mpsc::channel::<()>();
         let (reply_tx, reply_rx) = std::sync::mpsc::channel::<()>();
         let server_thread = server_task.spawn(move || {
             let port = ReceiveRight::new().unwrap();
-            let carried = ReceiveRight::new().unwrap();
+            let mut carried = Some(SendRight::from_name(carried));
             port_tx.send((client.insert_send_right(port.name()).unwrap(), Task::current().stats())).unwrap();
             start_rx.recv_timeout(WAIT).expect("the test starts the server");
             let mut demux = |request: &[u8], reply: &mut [u8]| {
@@ -284,7 +286,7 @@ mod tests {
                 reply_rx.recv_timeout(WAIT).expect("the test lets the reply go");
                 let size = match header.id {
                     1 => device_read::reply::encode(reply, header.remote, MOVE_SEND_ONCE, OolMemory::new(3 * 4096)),
-                    _ => device_open::reply::encode(reply, header.remote, MOVE_SEND_ONCE, carried.make_send().map(PortArg::move_send)),
+                    _ => device_open::reply::encode(reply, header.remote, MOVE_SEND_ONCE, Ok(PortArg::move_send(carried.take().unwrap()))),
                 };
                 Disposition::Reply(size.unwrap())
             };
@@ -315,8 +317,8 @@ mod tests {
         reply_tx.send(()).unwrap();
         reply_tx.send(()).unwrap(); // the second request's reply goes out at once
         // A second request shows the loop went past the lost reply.
-        let (second, _) = call::<64>(&server, id, HEADER_SIZE, Some(5000)).unwrap();
-        assert_eq!(second.id, [2904, 2900][id as usize - 1], "device_read's or device_open's reply");
+        let (second, _) = call::<64>(&server, 1, HEADER_SIZE, Some(5000)).unwrap();
+        assert_eq!(second.id, 2904, "device_read's reply");
         // The second reply was delivered: its rights and memory left the server's task too.
         let after = server_task.stats();
         server_task.terminate();
@@ -327,7 +329,7 @@ mod tests {
     #[test]
     fn a_reply_that_cannot_be_sent_gives_back_the_memory_it_carries() {
         for death in [Death::BeforeReceipt, Death::BeforeReply] {
-            let (before, after) = reply_to_a_dead_client(1, death);
+            let (before, after) = reply_to_a_dead_client(1, death, &ReceiveRight::new().unwrap());
             assert_eq!((after.regions, after.region_bytes), (before.regions, before.region_bytes));
         }
     }
@@ -335,10 +337,13 @@ mod tests {
     #[test]
     fn a_reply_that_cannot_be_sent_releases_the_rights_it_moves() {
         for death in [Death::BeforeReceipt, Death::BeforeReply] {
-            let (before, after) = reply_to_a_dead_client(2, death);
-            // The dead reply name and the carried send right are gone; the delivered reply's
-            // send right went to the client.
-            assert_eq!(after.names, before.names);
+            let carried = ReceiveRight::new().unwrap();
+            carried.request_no_senders(1).unwrap();
+            let (before, after) = reply_to_a_dead_client(2, death, &carried);
+            assert_eq!(after.names, before.names - 1, "the dead reply name and the carried right are gone");
+            let mut buf: MsgBuf = MsgBuf::new();
+            let notified = crate::msg::receive(buf.as_bytes_mut(), carried.name(), Some(5000)).map(|m| Header::read(m).unwrap().id);
+            assert_eq!(notified, Ok(70), "the carried send right was released (MACH_NOTIFY_NO_SENDERS)");
         }
     }
 
