@@ -10,7 +10,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use mach::interfaces::device::{self as iface, device_set_status};
-use mach::interfaces::mach_i386;
+use mach::interfaces::{mach_i386, notify};
 use mach::kern::{Result, KERN_INVALID_ARGUMENT, MIG_NO_REPLY};
 use mach::mig_rt::{self as rt, Array, PortArg};
 use mach::msg::{self, MsgBuf};
@@ -190,12 +190,21 @@ impl<B: Backend> DeviceServer<B> {
     /// caller's open is dropped again.
     fn send_right(&self, device: DeviceId) -> Result<SendRight> {
         let mut devices = self.devices.lock();
-        let existing = devices.values().find(|open| open.device == device).map(|open| open.port.make_send());
+        let existing = devices.values_mut().find(|open| open.device == device).map(|open| {
+            let send = open.port.make_send()?;
+            open.sends_made = open.sends_made.wrapping_add(1);
+            Ok(send)
+        });
         let made = existing.unwrap_or_else(|| {
             let port = ReceiveRight::new()?;
             self.port_set.insert(&port)?;
             let send = port.make_send()?;
-            devices.insert(port.name(), DevicePort { port, device });
+            // When the last send right dies (its clients ended without closing), the opens
+            // are closed for them (see `no_senders`).
+            if let Err(error) = port.request_no_senders(1) {
+                log::warn!("rumpdisk: no-senders notification refused ({error:?}): a client that dies keeps its open");
+            }
+            devices.insert(port.name(), DevicePort { port, device, sends_made: 1 });
             self.opened_any.store(true, Ordering::Relaxed);
             Ok(send)
         });
@@ -212,6 +221,24 @@ impl<B: Backend> DeviceServer<B> {
         Ok(())
     }
 
+    /// `MACH_NOTIFY_NO_SENDERS` on a device port: every client holding it is gone (or closed
+    /// its last right) without `device_close`, so its opens are closed here, as libports-based
+    /// servers do. `mscount` below the send rights this server made means one was made after
+    /// the kernel sent the notice: a client holds it, so ask again.
+    fn no_senders(&self, port: PortName, mscount: u32) {
+        let mut devices = self.devices.lock();
+        let Some(open) = devices.get(&port) else { return };
+        if mscount < open.sends_made {
+            if let Err(error) = open.port.request_no_senders(open.sends_made) {
+                log::warn!("rumpdisk: no-senders notification refused again: {error:?}");
+            }
+            return;
+        }
+        let device = open.device;
+        while self.core.close(device) == Ok(Closed::StillOpen) {}
+        devices.remove(&port);
+    }
+
     /// Drops one open of `device`; the last one takes its port away (clients' rights die).
     fn drop_open(&self, devices: &mut BTreeMap<PortName, DevicePort>, device: DeviceId) {
         if self.core.close(device) == Ok(Closed::Last) {
@@ -225,6 +252,8 @@ impl<B: Backend> DeviceServer<B> {
 struct DevicePort {
     port: ReceiveRight,
     device: DeviceId,
+    /// Send rights made from `port` (one per open), to tell a stale no-senders notice.
+    sends_made: u32,
 }
 
 /// One serving thread's view of the server.
@@ -260,9 +289,14 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
                 return demux(request, reply);
             }
         }
-        match Handle::demux(self, request, reply) {
+        let demuxed = match Handle::demux(self, request, reply) {
             // glibc's ioperm() asks the device master for I/O port access (see io_perm).
-            rt::Demuxed::UnknownId(_) => mach_i386::demux(self, request, reply).disposition(),
+            rt::Demuxed::UnknownId(_) => mach_i386::demux(self, request, reply),
+            demuxed => demuxed,
+        };
+        match demuxed {
+            // The kernel's notices on device ports.
+            rt::Demuxed::UnknownId(_) => notify::demux(self, request, reply).disposition(),
             demuxed => demuxed.disposition(),
         }
     }
@@ -397,6 +431,16 @@ impl<B: Backend> mach_i386::Server for Handle<'_, B> {
             log::warn!("rumpdisk: i386_io_perm_create reply not sent: {error:?}");
         }
         Ok(PortName::NULL)
+    }
+}
+
+/// The kernel's notices on device ports: only no-senders is asked for. A client holding a
+/// device port could forge one, and so close the device's opens; it could close them with
+/// `device_close` as well.
+impl<B: Backend> notify::Server for Handle<'_, B> {
+    fn mach_notify_no_senders(&mut self, port: PortName, mscount: u32) -> Result<()> {
+        self.server.no_senders(port, mscount);
+        Ok(())
     }
 }
 

@@ -193,6 +193,71 @@ fn an_open_with_no_reply_port_opens_nothing() {
 }
 
 #[test]
+fn a_client_that_dies_with_devices_open_has_them_closed() {
+    let (server, _) = wd0(1);
+    let client = Task::new();
+    let master = client.insert_send_right(server.master).unwrap();
+    let (opened_tx, opened) = channel();
+    client.spawn(move || {
+        let opens = [READ | WRITE, READ | WRITE, READ].map(|mode| iface::device_open(master, mode, b"wd0").unwrap());
+        opened_tx.send(()).unwrap();
+        std::mem::forget(opens); // held until the task ends, never closed
+    });
+    opened.recv_timeout(WAIT).unwrap();
+    assert_eq!(server.server.core().open_devices(), 2);
+    // Another client's open of the same device keeps it open until that client ends too.
+    let survivor = iface::device_open(server.master, READ, b"wd0").unwrap();
+    client.terminate();
+    assert!(eventually(|| server.server.core().open_devices() == 1), "the read-write device closed");
+    drop(survivor); // a send right dropped without device_close
+    assert!(eventually(|| server.server.core().open_devices() == 0), "the read-only device closed");
+    assert_eq!(iface::device_open(server.master, READ | WRITE, b"wd0").map(|_| ()), Ok(()), "and opens again");
+    server.stop();
+}
+
+#[test]
+fn a_no_senders_notice_overtaken_by_a_new_open_closes_nothing() {
+    let (mut disks, _) = memory(b"wd0", RECORDS);
+    disks.add(b"wd1", Geometry::new(512, 8).unwrap()).unwrap();
+    let (gate, gate_rx) = channel();
+    let server = Running::start(SlowOpen { disks, gate: std::sync::Mutex::new(gate_rx) }, 1, None);
+    let client = Task::new();
+    let client_master = client.insert_send_right(server.master).unwrap();
+    let (opened_tx, opened) = channel();
+    client.spawn(move || {
+        std::mem::forget(iface::device_open(client_master, READ, b"wd0").unwrap());
+        opened_tx.send(()).unwrap();
+    });
+    opened.recv_timeout(WAIT).unwrap();
+    // The only serving thread is held in wd1's open; a new open of wd0 queues, then the first
+    // client dies: the kernel's notice (one send right made so far) queues after it.
+    let master = server.master;
+    let slow = Task::current().spawn(move || iface::device_open(master, READ, b"wd1").map(|p| p.into_name()));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let second = Task::current().spawn(move || iface::device_open(master, READ, b"wd0").map(|p| p.into_name()));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    client.terminate();
+    gate.send(()).unwrap();
+    let second = second.join().unwrap().unwrap();
+    assert!(slow.join().unwrap().is_ok());
+    let records = iface::device_get_status(second, flavor::DEV_GET_RECORDS, 2).map(|s| s.as_slice()[0]);
+    assert_eq!(records, Ok(RECORDS as i32), "the second open's device is still open");
+    server.stop();
+}
+
+/// Whether `done` becomes true within [`WAIT`].
+fn eventually(done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
 fn other_names_are_forwarded_to_the_upstream_master() {
     let (console_backend, console) = memory(b"console", 8);
     let upstream = Running::start(console_backend, 1, None);
