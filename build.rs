@@ -31,4 +31,14 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-l{library}");
     }
     println!("cargo:rustc-link-arg-bins=-Wl,--as-needed");
+    // What upstream's Makefile adds beside them: rumpdev_pci reaches the PCI bus through
+    // libpciaccess (which loads its back ends with libdl), and libpciaccess reads the
+    // compressed PCI ID list with zlib.
+    for library in SYSTEM_LIBRARIES {
+        println!("cargo:rustc-link-arg-bins=-l{library}");
+    }
 }
+
+/// The system libraries upstream's rumpdisk links after the rump ones (`LDLIBS`; pthread
+/// comes with Rust's std).
+const SYSTEM_LIBRARIES: &[&str] = &["pciaccess", "dl", "z"];

@@ -15,8 +15,11 @@ use alloc::vec::Vec;
 use core::ffi::CStr;
 use spin::Once;
 
+use mach::interfaces::device as device_iface;
+use mach::port::PortName;
+
 use super::{Backend, Disk, Geometry};
-use crate::device::{Access, Error, D_INVALID_RECNUM, D_IO_ERROR, D_NO_SUCH_DEVICE};
+use crate::device::{mode, Access, Error, D_INVALID_RECNUM, D_IO_ERROR, D_NO_SUCH_DEVICE};
 
 /// NetBSD's ioctl request encoding (`sys/ioccom.h`), which the rump kernel speaks whatever
 /// the host's own encoding is.
@@ -56,24 +59,60 @@ pub trait RumpKernel: Clone + Send + Sync {
     fn close(&self, fd: i32);
 }
 
+/// The environment upstream's rumpdisk gives the rump kernel before starting it (its
+/// `main.c`): one virtual CPU (the drivers' interrupt and I/O threads are serialised, which
+/// they are tested with), a panic on a fatal error instead of a silent halt, a host name, and
+/// the kernel's boot messages on the console. Set by the binary before any thread starts:
+/// `rump_init` reads them, and changing the environment is not thread-safe.
+pub const RUMP_ENVIRONMENT: [(&str, &str); 5] =
+    [("RUMP_NCPU", "1"), ("RUMP_VERBOSE", "1"), ("RUMP_HOSTNAME", "HURD0"), ("HOSTNAME", "HURD0"), ("RUMP_PANIC", "1")];
+
+/// The disk drivers of upstream's rumpdisk build (`wd`: ATA/AHCI disks, `cd`: ATAPI drives).
+/// The USB build (rumpusbdisk: `sd`, `cd`) is not built here.
+const DISK_DRIVERS: [&[u8]; 2] = [b"wd", b"cd"];
+
+/// The kernel's own SATA disks: if it drives one, it drives the controllers, and starting
+/// NetBSD's drivers on them too would have two drivers programming one device (upstream's
+/// start-up probe).
+const KERNEL_DISKS: [&[u8]; 4] = [b"sd0", b"sd1", b"sd2", b"sd3"];
+
 /// Disks of a rump kernel, started on first use.
 pub struct RumpBackend<K> {
     kernel: K,
     started: Once<Result<(), Error>>,
+    /// Off when the kernel drives the disk controllers: every name is forwarded.
+    enabled: bool,
 }
 
 impl<K: RumpKernel> RumpBackend<K> {
     pub fn new(kernel: K) -> Self {
-        RumpBackend { kernel, started: Once::new() }
+        RumpBackend { kernel, started: Once::new(), enabled: true }
+    }
+
+    /// As [`RumpBackend::new`], unless the kernel behind `master` already drives the disk
+    /// controllers (it opens one of its own SATA disks): then the backend stays off and the
+    /// rump kernel is never started.
+    pub fn beside_kernel(kernel: K, master: PortName) -> Self {
+        let kernel_disk = KERNEL_DISKS.iter().find(|name| match device_iface::device_open(master, mode::READ, name) {
+            Ok(device) => {
+                let _ = device_iface::device_close(device.name());
+                true
+            }
+            Err(_) => false,
+        });
+        if let Some(name) = kernel_disk {
+            log::warn!("rumpdisk: the kernel drives {}: not starting the rump disk drivers", core::str::from_utf8(name).unwrap_or("?"));
+        }
+        RumpBackend { kernel, started: Once::new(), enabled: kernel_disk.is_none() }
     }
 }
 
-/// `wd0` → `/dev/rwd0d`: a driver name of lower-case letters and a unit number; anything else
-/// is not a rump disk (and is forwarded by the server).
+/// `wd0` → `/dev/rwd0d`: one of [`DISK_DRIVERS`] and a unit number; anything else is not a
+/// rump disk (and is forwarded by the server before the rump kernel is started for it).
 fn raw_device_path(name: &[u8]) -> Option<Vec<u8>> {
     let letters = name.iter().take_while(|b| b.is_ascii_lowercase()).count();
     let (driver, unit) = name.split_at(letters);
-    let valid = !driver.is_empty() && driver.len() <= 8 && !unit.is_empty() && unit.len() <= 3;
+    let valid = DISK_DRIVERS.contains(&driver) && !unit.is_empty() && unit.len() <= 3;
     if !valid || !unit.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -96,7 +135,7 @@ impl<K: RumpKernel> Backend for RumpBackend<K> {
     type Disk = RumpDisk<K>;
 
     fn open(&self, name: &[u8], access: Access) -> Result<RumpDisk<K>, Error> {
-        let path = raw_device_path(name).ok_or(D_NO_SUCH_DEVICE)?;
+        let path = raw_device_path(name).filter(|_| self.enabled).ok_or(D_NO_SUCH_DEVICE)?;
         let path = CStr::from_bytes_with_nul(&path).map_err(|_| D_NO_SUCH_DEVICE)?;
         (*self.started.call_once(|| self.kernel.init()))?;
         // Closed on every path from here, errors included (the C server leaked it).
@@ -194,10 +233,57 @@ mod tests {
     #[test]
     fn names_map_to_raw_whole_disk_devices() {
         assert_eq!(raw_device_path(b"wd0").as_deref(), Some(&b"/dev/rwd0d\0"[..]));
-        assert_eq!(raw_device_path(b"sd12").as_deref(), Some(&b"/dev/rsd12d\0"[..]));
-        for bad in [&b"console"[..], b"", b"0", b"wd", b"wd0s1", b"wd\0", b"WD0", b"wd1234", b"../wd0"] {
+        assert_eq!(raw_device_path(b"cd12").as_deref(), Some(&b"/dev/rcd12d\0"[..]));
+        let not_disks = [&b"eth0"[..], b"hd0", b"com0", b"sd0", b"rd0", b"console", b"wdc0"];
+        for bad in not_disks.into_iter().chain([&b""[..], b"0", b"wd", b"wd0s1", b"wd\0", b"WD0", b"wd1234", b"../wd0"]) {
             assert_eq!(raw_device_path(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn other_names_are_refused_at_once_without_starting_rump() {
+        standin::reset(Script::default());
+        let backend = RumpBackend::new(LinkedRump);
+        for name in [&b"eth0"[..], b"hd0", b"com0", b"sd0"] {
+            assert_eq!(backend.open(name, RW).err(), Some(D_NO_SUCH_DEVICE), "{name:?}: forwarded by the server");
+        }
+        assert!(standin::calls().is_empty(), "no rump kernel started, no device probed");
+    }
+
+    #[test]
+    fn the_environment_is_upstream_s() {
+        let environment: std::collections::BTreeMap<_, _> = RUMP_ENVIRONMENT.into_iter().collect();
+        assert_eq!(environment["RUMP_NCPU"], "1");
+        assert_eq!(environment["RUMP_PANIC"], "1");
+        assert_eq!(environment["RUMP_VERBOSE"], "1");
+        assert_eq!(environment["RUMP_HOSTNAME"], "HURD0");
+        assert_eq!(environment["HOSTNAME"], "HURD0");
+    }
+
+    /// A kernel device master that has the disks `names` (a device server over memory disks).
+    fn kernel_master(names: &[&[u8]]) -> (std::sync::Arc<crate::device_server::DeviceServer<crate::backend::memory::MemoryBackend>>, PortName) {
+        let mut disks = crate::backend::memory::MemoryBackend::default();
+        for name in names {
+            disks.add(name, Geometry::new(512, 8).unwrap()).unwrap();
+        }
+        let server = std::sync::Arc::new(crate::device_server::DeviceServer::new(disks, None).unwrap());
+        let master = server.master().make_send().unwrap().into_name();
+        let serving = server.clone();
+        mach::sys::sim::Task::current().spawn(move || serving.serve());
+        (server, master)
+    }
+
+    #[test]
+    fn rump_stays_off_when_the_kernel_drives_the_disks() {
+        standin::reset(Script::default());
+        let (kernel, master) = kernel_master(&[b"hd0", b"sd2"]);
+        let backend = RumpBackend::beside_kernel(LinkedRump, master);
+        assert_eq!(kernel.core().open_devices(), 0, "the probe closed what it opened");
+        assert_eq!(open_wd0(&backend, RW).err(), Some(D_NO_SUCH_DEVICE), "forwarded: the kernel's device");
+        assert!(standin::calls().is_empty(), "rump never started");
+        let (_, master) = kernel_master(&[b"hd0"]);
+        let backend = RumpBackend::beside_kernel(LinkedRump, master);
+        assert!(open_wd0(&backend, RW).is_ok(), "no kernel SATA disk: rump drives wd0");
     }
 
     #[test]

@@ -89,9 +89,15 @@ type Disks = RumpBackend<LinkedRump>;
 #[cfg(not(feature = "rump"))]
 type Disks = WithFlushMode<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>;
 
+/// Called before any thread starts: `rump_init` (at the first open) reads the environment set
+/// here, and setting it later would race with other threads' reads. The rump kernel stays off
+/// if the kernel behind `master` drives the disk controllers itself.
 #[cfg(feature = "rump")]
-fn disks(_options: &Options, _master: PortName) -> mach::kern::Result<Disks> {
-    Ok(RumpBackend::new(LinkedRump))
+fn disks(_options: &Options, master: PortName) -> mach::kern::Result<Disks> {
+    for (name, value) in rumpdisk::backend::rump::RUMP_ENVIRONMENT {
+        std::env::set_var(name, value);
+    }
+    Ok(RumpBackend::beside_kernel(LinkedRump, master))
 }
 
 /// The channel's I/O ports come through `master`: in a running Hurd that is the boot disk
