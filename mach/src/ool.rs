@@ -1,6 +1,7 @@
 //! Out-of-line memory: whole pages the kernel mapped into this task, owned until dropped.
 
 use crate::kern::{self, Error, Result, KERN_INVALID_ARGUMENT};
+use crate::port::PortName;
 use crate::sys;
 
 /// Out-of-line memory received in a message (or allocated to be sent); `vm_deallocate`d on
@@ -20,6 +21,20 @@ impl OolMemory {
         let mut address = 0;
         kern::check(sys::vm_allocate(sys::mach_task_self(), &mut address, len, true))?;
         Ok(OolMemory { address, len })
+    }
+
+    /// Fresh zeroed memory of `len` bytes, physically contiguous and wholly below the physical
+    /// address `limit` (gnumach's `vm_allocate_contiguous`, asked with the host privileged
+    /// port): for a device that reads or writes it by physical address in one piece.
+    pub fn contiguous(host_priv: PortName, len: usize, limit: u64) -> Result<OolMemory> {
+        if len == 0 {
+            return Ok(OolMemory { address: 0, len: 0 });
+        }
+        let invalid = || Error::from_const(KERN_INVALID_ARGUMENT);
+        let task = PortName::new(sys::mach_task_self());
+        let size = len.try_into().map_err(|_| invalid())?;
+        let (address, _physical) = crate::interfaces::gnumach::vm_allocate_contiguous(host_priv, task, size, 0, limit, 0)?;
+        Ok(OolMemory { address: usize::try_from(address).map_err(|_| invalid())?, len })
     }
 
     /// A copy of `data` in fresh memory.

@@ -6,13 +6,17 @@
 //! `ioctl(fd, DIOCCACHESYNC, &1)`, which `wd` turns into ATA FLUSH CACHE (EXT) and `sd` into
 //! SYNCHRONIZE CACHE. The rump kernel starts on the first open.
 
+pub mod dma;
 #[cfg(any(target_os = "hurd", test))]
 pub mod ffi;
 #[cfg(test)]
 mod standin;
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::CStr;
+
+use dma::BounceMemory;
 use spin::Once;
 
 use mach::interfaces::device as device_iface;
@@ -76,23 +80,25 @@ const DISK_DRIVERS: [&[u8]; 2] = [b"wd", b"cd"];
 /// start-up probe).
 const KERNEL_DISKS: [&[u8]; 4] = [b"sd0", b"sd1", b"sd2", b"sd3"];
 
-/// Disks of a rump kernel, started on first use.
-pub struct RumpBackend<K> {
+/// Disks of a rump kernel, started on first use; `M` gives the bounce buffers of transfers
+/// over memory NetBSD's DMA code mishandles (see [`dma`]).
+pub struct RumpBackend<K, M> {
     kernel: K,
+    memory: Arc<M>,
     started: Once<Result<(), Error>>,
     /// Off when the kernel drives the disk controllers: every name is forwarded.
     enabled: bool,
 }
 
-impl<K: RumpKernel> RumpBackend<K> {
-    pub fn new(kernel: K) -> Self {
-        RumpBackend { kernel, started: Once::new(), enabled: true }
+impl<K: RumpKernel, M: BounceMemory> RumpBackend<K, M> {
+    pub fn new(kernel: K, memory: M) -> Self {
+        RumpBackend { kernel, memory: Arc::new(memory), started: Once::new(), enabled: true }
     }
 
     /// As [`RumpBackend::new`], unless the kernel behind `master` already drives the disk
     /// controllers (it opens one of its own SATA disks): then the backend stays off and the
     /// rump kernel is never started.
-    pub fn beside_kernel(kernel: K, master: PortName) -> Self {
+    pub fn beside_kernel(kernel: K, memory: M, master: PortName) -> Self {
         let kernel_disk = KERNEL_DISKS.iter().find(|name| match device_iface::device_open(master, mode::READ, name) {
             Ok(device) => {
                 let _ = device_iface::device_close(device.name());
@@ -103,7 +109,7 @@ impl<K: RumpKernel> RumpBackend<K> {
         if let Some(name) = kernel_disk {
             log::warn!("rumpdisk: the kernel drives {}: not starting the rump disk drivers", core::str::from_utf8(name).unwrap_or("?"));
         }
-        RumpBackend { kernel, started: Once::new(), enabled: kernel_disk.is_none() }
+        RumpBackend { enabled: kernel_disk.is_none(), ..RumpBackend::new(kernel, memory) }
     }
 }
 
@@ -131,10 +137,10 @@ fn open_flags(access: Access) -> i32 {
     }
 }
 
-impl<K: RumpKernel> Backend for RumpBackend<K> {
-    type Disk = RumpDisk<K>;
+impl<K: RumpKernel, M: BounceMemory> Backend for RumpBackend<K, M> {
+    type Disk = RumpDisk<K, M>;
 
-    fn open(&self, name: &[u8], access: Access) -> Result<RumpDisk<K>, Error> {
+    fn open(&self, name: &[u8], access: Access) -> Result<RumpDisk<K, M>, Error> {
         let path = raw_device_path(name).filter(|_| self.enabled).ok_or(D_NO_SUCH_DEVICE)?;
         let path = CStr::from_bytes_with_nul(&path).map_err(|_| D_NO_SUCH_DEVICE)?;
         (*self.started.call_once(|| self.kernel.init()))?;
@@ -144,7 +150,7 @@ impl<K: RumpKernel> Backend for RumpBackend<K> {
         let media_size = self.kernel.ioctl_read_i64(descriptor.fd, DIOCGMEDIASIZE)?;
         let records = u64::try_from(media_size).map_err(|_| D_IO_ERROR)? / u64::from(sector_size.max(1));
         let geometry = Geometry::new(sector_size, records).ok_or(D_IO_ERROR)?;
-        Ok(RumpDisk { descriptor, geometry })
+        Ok(RumpDisk { descriptor, geometry, memory: self.memory.clone() })
     }
 }
 
@@ -161,12 +167,13 @@ impl<K: RumpKernel> Drop for Descriptor<K> {
 }
 
 /// An open raw rump device.
-pub struct RumpDisk<K: RumpKernel> {
+pub struct RumpDisk<K: RumpKernel, M> {
     descriptor: Descriptor<K>,
     geometry: Geometry,
+    memory: Arc<M>,
 }
 
-impl<K: RumpKernel> RumpDisk<K> {
+impl<K: RumpKernel, M> RumpDisk<K, M> {
     fn offset(&self, record: u64, done: usize) -> Result<i64, Error> {
         record
             .checked_mul(u64::from(self.geometry.record_size()))
@@ -176,31 +183,37 @@ impl<K: RumpKernel> RumpDisk<K> {
     }
 }
 
-impl<K: RumpKernel> Disk for RumpDisk<K> {
+impl<K: RumpKernel, M: BounceMemory> Disk for RumpDisk<K, M> {
     fn geometry(&self) -> Geometry {
         self.geometry
     }
 
+    /// Through [`dma::read`]: page by page, or through a bounce buffer.
     fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let mut done = 0;
-        while done < buf.len() {
-            match self.descriptor.kernel.pread(self.descriptor.fd, &mut buf[done..], self.offset(record, done)?)? {
-                0 => return Err(D_IO_ERROR), // the device ended before its reported size
-                n => done += n,
+        dma::read(&*self.memory, buf, |part, at| {
+            let mut done = 0;
+            while done < part.len() {
+                match self.descriptor.kernel.pread(self.descriptor.fd, &mut part[done..], self.offset(record, at + done)?)? {
+                    0 => return Err(D_IO_ERROR), // the device ended before its reported size
+                    n => done += n,
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
+    /// Through [`dma::write`]: page by page, or through a bounce buffer.
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
-        let mut done = 0;
-        while done < data.len() {
-            match self.descriptor.kernel.pwrite(self.descriptor.fd, &data[done..], self.offset(record, done)?)? {
-                0 => return Err(D_IO_ERROR),
-                n => done += n,
+        dma::write(&*self.memory, data, |part, at| {
+            let mut done = 0;
+            while done < part.len() {
+                match self.descriptor.kernel.pwrite(self.descriptor.fd, &part[done..], self.offset(record, at + done)?)? {
+                    0 => return Err(D_IO_ERROR),
+                    n => done += n,
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn flush(&self) -> Result<(), Error> {
@@ -212,14 +225,16 @@ impl<K: RumpKernel> Disk for RumpDisk<K> {
 #[cfg(test)]
 mod tests {
     use super::ffi::LinkedRump;
-    use super::standin::{self, Call, Script};
+    use super::standin::{self, Call, RecordedBounce, Script};
     use super::*;
     use std::string::ToString;
     use std::vec;
 
     const RW: Access = Access { read: true, write: true };
 
-    fn open_wd0(backend: &RumpBackend<LinkedRump>, access: Access) -> Result<RumpDisk<LinkedRump>, Error> {
+    type Rump = RumpBackend<LinkedRump, RecordedBounce>;
+
+    fn open_wd0(backend: &Rump, access: Access) -> Result<RumpDisk<LinkedRump, RecordedBounce>, Error> {
         backend.open(b"wd0", access)
     }
 
@@ -243,7 +258,7 @@ mod tests {
     #[test]
     fn other_names_are_refused_at_once_without_starting_rump() {
         standin::reset(Script::default());
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         for name in [&b"eth0"[..], b"hd0", b"com0", b"sd0"] {
             assert_eq!(backend.open(name, RW).err(), Some(D_NO_SUCH_DEVICE), "{name:?}: forwarded by the server");
         }
@@ -277,19 +292,19 @@ mod tests {
     fn rump_stays_off_when_the_kernel_drives_the_disks() {
         standin::reset(Script::default());
         let (kernel, master) = kernel_master(&[b"hd0", b"sd2"]);
-        let backend = RumpBackend::beside_kernel(LinkedRump, master);
+        let backend = RumpBackend::beside_kernel(LinkedRump, RecordedBounce, master);
         assert_eq!(kernel.core().open_devices(), 0, "the probe closed what it opened");
         assert_eq!(open_wd0(&backend, RW).err(), Some(D_NO_SUCH_DEVICE), "forwarded: the kernel's device");
         assert!(standin::calls().is_empty(), "rump never started");
         let (_, master) = kernel_master(&[b"hd0"]);
-        let backend = RumpBackend::beside_kernel(LinkedRump, master);
+        let backend = RumpBackend::beside_kernel(LinkedRump, RecordedBounce, master);
         assert!(open_wd0(&backend, RW).is_ok(), "no kernel SATA disk: rump drives wd0");
     }
 
     #[test]
     fn open_starts_rump_once_and_reads_the_geometry() {
         standin::reset(Script::default());
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         assert!(standin::calls().is_empty(), "rump starts lazily");
         let disk = open_wd0(&backend, RW).unwrap();
         assert_eq!(disk.geometry(), Geometry::new(512, 64).unwrap());
@@ -312,7 +327,7 @@ mod tests {
     #[test]
     fn flush_is_diocachesync_with_force_and_errors_go_through_errno2host() {
         standin::reset(Script::default());
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         let disk = open_wd0(&backend, RW).unwrap();
         disk.flush().unwrap();
         let sync = Call::Ioctl { fd: 7, request: 0x8004_6476, argument: Some(1) };
@@ -330,12 +345,12 @@ mod tests {
             |call: &Call| matches!(call, Call::Ioctl { request: 0x4004_6485, .. }),
         ] {
             standin::reset(Script { fail: Some((failing, 19)), ..Script::default() });
-            let backend = RumpBackend::new(LinkedRump);
+            let backend = RumpBackend::new(LinkedRump, RecordedBounce);
             assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(19).unwrap()));
             assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }), "no descriptor leaked");
         }
         standin::reset(Script { media_size: -1, ..Script::default() });
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         assert_eq!(open_wd0(&backend, RW).err(), Some(D_IO_ERROR));
         assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
     }
@@ -343,12 +358,12 @@ mod tests {
     #[test]
     fn a_failed_start_or_open_is_reported_and_not_retried_blindly() {
         standin::reset(Script { fail: Some((|call| *call == Call::Init, 5)), ..Script::default() });
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(5).unwrap()));
         assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(5).unwrap()));
         assert_eq!(standin::calls(), [Call::Init], "rump_init runs once");
         standin::reset(Script { fail: Some((|call| matches!(call, Call::Open { .. }), 6)), ..Script::default() });
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(6).unwrap()));
         assert!(!standin::calls().contains(&Call::Close { fd: 7 }), "nothing to close");
     }
@@ -356,7 +371,7 @@ mod tests {
     #[test]
     fn transfers_are_whole_and_continue_after_short_counts() {
         standin::reset(Script { max_transfer: 1024, ..Script::default() });
-        let backend = RumpBackend::new(LinkedRump);
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         let disk = open_wd0(&backend, RW).unwrap();
         let data: Vec<u8> = (0..4096).map(|i| i as u8).collect();
         disk.write(2, &data).unwrap();
@@ -369,5 +384,47 @@ mod tests {
         assert_eq!(pwrites[3], Call::Pwrite { fd: 7, len: 1024, offset: 4096 });
         standin::reset(Script { media_size: 64 * 512, data: vec![0; 512], ..Script::default() });
         assert_eq!(disk.read(1, &mut [0; 512]), Err(D_IO_ERROR), "device shorter than reported");
+    }
+
+    /// The transfers (length, offset) and bounce buffers the stand-in saw.
+    fn transfers() -> Vec<Call> {
+        standin::calls().into_iter().filter(|c| matches!(c, Call::Pread { .. } | Call::Pwrite { .. } | Call::Bounce { .. })).collect()
+    }
+
+    #[test]
+    fn page_aligned_buffers_go_page_by_page_and_others_through_one_contiguous_bounce_buffer() {
+        use mach::ool::OolMemory;
+        standin::reset(Script::default());
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
+        let disk = open_wd0(&backend, RW).unwrap();
+        // Page-aligned (out-of-line memory, as device_read and device_write carry): no page
+        // crosses a transfer, and no bounce buffer.
+        let mut aligned = OolMemory::new(3 * dma::PAGE_SIZE + 512).unwrap();
+        aligned.as_mut_slice().iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
+        standin::reset(Script::default());
+        disk.write(2, aligned.as_slice()).unwrap();
+        let pages = |make: fn(i32, usize, i64) -> Call| {
+            [(4096, 1024), (4096, 5120), (4096, 9216), (512, 13312)].map(|(len, offset)| make(7, len, offset)).to_vec()
+        };
+        let pwrite = |fd, len, offset| Call::Pwrite { fd, len, offset };
+        let pread = |fd, len, offset| Call::Pread { fd, len, offset };
+        assert_eq!(transfers(), pages(pwrite));
+        assert!(standin::data()[1024..1024 + aligned.len()] == *aligned.as_slice());
+        let mut back = OolMemory::new(aligned.len()).unwrap();
+        standin::reset(Script { data: standin::data(), ..Script::default() });
+        disk.read(2, back.as_mut_slice()).unwrap();
+        assert_eq!(transfers(), pages(pread));
+        assert!(back.as_slice() == aligned.as_slice());
+        // Not page-aligned (a part of a record, an inline buffer): copied through one bounce
+        // buffer, one transfer.
+        standin::reset(Script::default());
+        disk.write(1, &aligned.as_slice()[8..8 + 1024]).unwrap();
+        assert_eq!(transfers(), [Call::Bounce { len: 1024 }, Call::Pwrite { fd: 7, len: 1024, offset: 512 }]);
+        assert!(standin::data()[512..1536] == aligned.as_slice()[8..1032]);
+        standin::reset(Script { data: standin::data(), ..Script::default() });
+        let mut unaligned = OolMemory::new(2048).unwrap();
+        disk.read(1, &mut unaligned.as_mut_slice()[8..8 + 1024]).unwrap();
+        assert_eq!(transfers(), [Call::Bounce { len: 1024 }, Call::Pread { fd: 7, len: 1024, offset: 512 }]);
+        assert!(unaligned.as_slice()[8..1032] == aligned.as_slice()[8..1032]);
     }
 }

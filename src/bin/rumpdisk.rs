@@ -28,7 +28,7 @@ use rumpdisk::backend::ata::{port_io, AtaBackend};
 #[cfg(not(feature = "rump"))]
 use rumpdisk::backend::flush_mode::WithFlushMode;
 #[cfg(feature = "rump")]
-use rumpdisk::backend::rump::{ffi::LinkedRump, RumpBackend};
+use rumpdisk::backend::rump::{dma::Contiguous, ffi::LinkedRump, RumpBackend};
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command, Options};
@@ -82,7 +82,7 @@ fn privileged_ports(options: &Options, upstream: Option<(SendRight, SendRight)>,
 
 /// The disks, through the rump kernel as the Hurd's rumpdisk drives them.
 #[cfg(feature = "rump")]
-type Disks = RumpBackend<LinkedRump>;
+type Disks = RumpBackend<LinkedRump, Contiguous>;
 
 /// The disks, through the native ATA driver on the legacy IDE channel `--ide-channel` names
 /// (a build without librump).
@@ -91,19 +91,21 @@ type Disks = WithFlushMode<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>;
 
 /// Called before any thread starts: `rump_init` (at the first open) reads the environment set
 /// here, and setting it later would race with other threads' reads. The rump kernel stays off
-/// if the kernel behind `master` drives the disk controllers itself.
+/// if the kernel behind `master` drives the disk controllers itself; bounce buffers come with
+/// `host_priv` (a reference of our own: the caller keeps or releases its own).
 #[cfg(feature = "rump")]
-fn disks(_options: &Options, master: PortName) -> mach::kern::Result<Disks> {
+fn disks(_options: &Options, host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
     for (name, value) in rumpdisk::backend::rump::RUMP_ENVIRONMENT {
         std::env::set_var(name, value);
     }
-    Ok(RumpBackend::beside_kernel(LinkedRump, master))
+    let host_priv = std::mem::ManuallyDrop::new(SendRight::from_name(host_priv)).try_clone()?;
+    Ok(RumpBackend::beside_kernel(LinkedRump, Contiguous::new(host_priv), master))
 }
 
 /// The channel's I/O ports come through `master`: in a running Hurd that is the boot disk
 /// server's master port, which passes `i386_io_perm_create` on to the kernel.
 #[cfg(not(feature = "rump"))]
-fn disks(options: &Options, master: PortName) -> mach::kern::Result<Disks> {
+fn disks(options: &Options, _host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
     port_io::native_backend(master, options.ide_channel, options.flush)
 }
 
@@ -133,7 +135,7 @@ fn serve(options: Options) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let backend = match disks(&options, PortName::new(master)) {
+    let backend = match disks(&options, PortName::new(host_priv), PortName::new(master)) {
         Ok(backend) => backend,
         Err(error) => {
             eprintln!("rumpdisk: cannot drive the disks: {error:?}");

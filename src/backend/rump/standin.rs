@@ -18,6 +18,18 @@ pub enum Call {
     /// `argument`: the int an in-ioctl passed, `None` for out-ioctls.
     Ioctl { fd: i32, request: u64, argument: Option<i32> },
     Close { fd: i32 },
+    /// A bounce buffer from [`RecordedBounce`].
+    Bounce { len: usize },
+}
+
+/// Bounce buffers of fresh memory, each recorded as a call.
+pub struct RecordedBounce;
+
+impl super::dma::BounceMemory for RecordedBounce {
+    fn allocate(&self, len: usize) -> Result<mach::ool::OolMemory, crate::device::Error> {
+        record(Call::Bounce { len });
+        mach::ool::OolMemory::new(len).map_err(|_| crate::device::D_NO_MEMORY)
+    }
 }
 
 /// Which calls fail, and the NetBSD errno they leave.
