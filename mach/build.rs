@@ -83,6 +83,7 @@ fn constants(include_x86_64: &Path, include_i686: &Path, out: &Path) {
     let mut text = bind(include_x86_64, "x86_64-unknown-linux-gnu", "(KERN|MACH|MIG|D|DEV|TASK|VM)_.*", "");
     let i686 = bind(include_i686, "i686-unknown-linux-gnu", "DEV_FLUSH_CACHE", "");
     let expected = format!("pub const DEV_FLUSH_CACHE: u32 = {DEV_FLUSH_CACHE};");
+    let mut in_headers = None;
     for (header, bound) in [(include_x86_64, &text), (include_i686, &i686)] {
         if bound.contains("pub const DEV_FLUSH_CACHE:") {
             assert!(
@@ -90,8 +91,14 @@ fn constants(include_x86_64: &Path, include_i686: &Path, out: &Path) {
                 "DEV_FLUSH_CACHE in {} is not {DEV_FLUSH_CACHE}: the project's flush flavor would be wrong",
                 header.display()
             );
+            in_headers = Some(DEV_FLUSH_CACHE);
         }
     }
+    // For tests comparing other crates' copies with a header's value, not with the fallback.
+    text.push_str(&format!(
+        "/// `DEV_FLUSH_CACHE` as a gnumach header in the sysroot defines it (`None`: no header has it).\n\
+         pub const DEV_FLUSH_CACHE_IN_HEADERS: Option<u32> = {in_headers:?};\n"
+    ));
     if !text.contains(&expected) {
         text.push_str(&format!(
             "/// `device_set_status` flavor: write the device's cache to stable storage (GNU Mach 2026;\n\
