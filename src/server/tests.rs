@@ -129,6 +129,102 @@ fn a_whole_request_is_one_backend_call_and_reads_fill_the_callers_buffer() {
 }
 
 #[test]
+fn a_waiting_flush_starts_at_the_write_bound_without_an_idle_moment() {
+    let (server, disk) = server();
+    let device = open(&server, READ | WRITE);
+    let (waiter, answer) = reply();
+    server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+    for i in 0..flush::GATHER_WRITES - 1 {
+        assert_eq!(server.write(device, u64::from(i) % RECORDS, &[i as u8 + 1; 512]), Ok(512));
+        assert!(answer.try_recv().is_err(), "still gathering after {} writes", i + 1);
+    }
+    assert_eq!(disk.flushes(), 0);
+    assert_eq!(server.write(device, 63, &[0xEE; 512]), Ok(512));
+    // The serving loop never went idle: the write that reached the bound ran the flush.
+    assert_eq!(answer.try_recv(), Ok(Ok(())));
+    assert_eq!(disk.flushes(), 1, "a real flush, not just an answer");
+    assert_eq!(disk.durable()[63 * 512], 0xEE, "covering the writes before it");
+    server.start_gathered_flushes();
+    assert_eq!(disk.flushes(), 1, "nothing left for an idle moment to flush");
+}
+
+#[test]
+fn a_waiting_flush_starts_once_the_bytes_bound_is_written() {
+    let mut backend = MemoryBackend::default();
+    let records = (flush::GATHER_BYTES / 512) as u64;
+    let disk = backend.add(b"wd0", Geometry::new(512, records).unwrap()).unwrap();
+    let server: Server<MemoryBackend, Reply> = Server::new(backend);
+    let device = open(&server, READ | WRITE);
+    let (waiter, answer) = reply();
+    server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+    let half = vec![7; flush::GATHER_BYTES / 2];
+    assert_eq!(server.write(device, 0, &half), Ok(half.len()));
+    assert!(answer.try_recv().is_err());
+    assert_eq!(server.write(device, records / 2, &half), Ok(half.len()));
+    assert_eq!(answer.try_recv(), Ok(Ok(())));
+    assert_eq!(disk.flushes(), 1);
+}
+
+/// A disk that does no checking of its own: it records every request it gets.
+struct Unchecked {
+    geometry: Geometry,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u64, usize)>>>,
+}
+
+impl Backend for Unchecked {
+    type Disk = Unchecked;
+
+    fn open(&self, _name: &[u8], _access: crate::device::Access) -> Result<Unchecked, Error> {
+        Ok(Unchecked { geometry: self.geometry, calls: self.calls.clone() })
+    }
+}
+
+impl crate::backend::Disk for Unchecked {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.calls.lock().unwrap().push(("read", record, buf.len()));
+        Ok(())
+    }
+
+    fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
+        self.calls.lock().unwrap().push(("write", record, data.len()));
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_server_s_own_bounds_checks_keep_a_trusting_backend_inside_the_disk() {
+    let calls = std::sync::Arc::default();
+    let server: Server<Unchecked, Reply> = Server::new(Unchecked { geometry: Geometry::new(512, RECORDS).unwrap(), calls: std::sync::Arc::clone(&calls) });
+    let device = match server.open(b"wd0", READ | WRITE) {
+        Opened::Local { device } => device,
+        other => panic!("{other:?}"),
+    };
+    let refused = [
+        server.write(device, RECORDS - 1, &[5; 1024]),
+        server.write(device, RECORDS, &[5; 512]),
+        server.write(device, RECORDS + 1, &[]),
+        server.write(device, u64::MAX, &[5; 512]),
+        server.write(device, u64::MAX / 512 + 1, &[5; 512]),
+        server.write(device, 0, &[5; 100]),
+    ];
+    assert!(refused.iter().all(Result::is_err), "{refused:?}");
+    assert_eq!(server.read(device, RECORDS + 1, 512, |n| Ok(vec![0; n])), Err(D_INVALID_RECNUM));
+    assert_eq!(server.read(device, u64::MAX, 512, |n| Ok(vec![0; n])), Err(D_INVALID_RECNUM));
+    assert!(calls.lock().unwrap().is_empty(), "nothing out of range reached the backend");
+    assert_eq!(server.read(device, RECORDS - 2, 4096, |n| Ok(vec![0; n])).map(|b| b.len()), Ok(1024));
+    assert_eq!(server.write(device, RECORDS - 1, &[5; 512]), Ok(512));
+    assert_eq!(*calls.lock().unwrap(), [("read", RECORDS - 2, 1024), ("write", RECORDS - 1, 512)], "cut at the end");
+}
+
+#[test]
 fn backend_errors_reach_the_client() {
     let (server, disk) = server();
     let device = open(&server, READ | WRITE);
