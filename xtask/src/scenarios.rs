@@ -456,21 +456,25 @@ pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Resul
             let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path))
                 .map_err(|e| e.to_string())?;
             println!("  {label}: write log: {}", verdict.summary());
-            match (mode, verdict.holds()) {
-                (Barrier::Honoured, true) | (Barrier::Skipped, false) => Ok(()),
-                (Barrier::Honoured, false) => Err(format!(
-                    "barrier violated: {}",
-                    verdict
-                        .violations
-                        .first()
-                        .map_or(String::new(), |v| v.to_string())
-                )),
-                (Barrier::Skipped, true) => {
-                    Err("the checker accepted a server that never flushed".into())
-                }
-            }
+            barrier_verdict(mode, &verdict)
         })),
     })
+}
+
+/// The scenario's verdict from the checker's. The real server passes only with rounds synced
+/// and no violation; the negative control only when the checker found a violation — a run in
+/// which nothing synced proves nothing about the checker.
+fn barrier_verdict(mode: Barrier, verdict: &crate::barrier::check::Verdict) -> Result<(), String> {
+    match (mode, verdict.violations.first()) {
+        (Barrier::Honoured, None) if verdict.holds() => Ok(()),
+        (Barrier::Honoured, None) => Err("no round was reported synced".into()),
+        (Barrier::Honoured, Some(violation)) => Err(format!("barrier violated: {violation}")),
+        (Barrier::Skipped, Some(_)) => Ok(()),
+        (Barrier::Skipped, None) => Err(format!(
+            "the checker found no violation in a server that never flushed ({} rounds synced)",
+            verdict.synced_rounds
+        )),
+    }
 }
 
 /// Which device error a fault scenario injects under the barrier workload.
@@ -564,6 +568,20 @@ fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Re
         return Err(format!(
             "no round synced before flush {FAILING_FLUSH} failed"
         ));
+    }
+    if fault == Fault::Write {
+        // Progress before the fault: the failing client's earlier rounds all synced, so the
+        // run shows a working path that the failed write then stopped.
+        for failed in reported.write_failed.keys() {
+            if let Some(round) = (0..failed.round).find(|&round| {
+                !reported.synced.contains(&crate::barrier::check::Round { client: failed.client, round })
+            }) {
+                return Err(format!(
+                    "client {} round {round} was not reported synced before {failed} failed",
+                    failed.client
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -734,10 +752,40 @@ mod tests {
             eio,
         );
         assert_eq!(fault_reported(&reported, Fault::Write), Ok(()));
+        let mut no_progress = console(&[(1, 0)], &[]);
+        no_progress.write_failed = reported.write_failed.clone();
+        let error = fault_reported(&no_progress, Fault::Write).unwrap_err();
+        assert!(error.contains("client 0 round 0 was not reported synced"), "{error}");
+        no_progress.synced.insert(Round { client: 0, round: 0 });
+        assert!(fault_reported(&no_progress, Fault::Write).is_err(), "round 1 missing");
         reported.synced.insert(Round {
             client: 0,
             round: 2,
         });
         assert!(fault_reported(&reported, Fault::Write).is_err());
+    }
+
+    fn verdict(synced_rounds: usize, violations: usize) -> crate::barrier::check::Verdict {
+        let round = Round { client: 0, round: 1 };
+        crate::barrier::check::Verdict {
+            flushes: 3,
+            writes: 12,
+            synced_rounds,
+            violations: (0..violations).map(|_| crate::barrier::check::Violation::NoFlushAfter { round }).collect(),
+        }
+    }
+
+    #[test]
+    fn the_real_server_passes_only_a_clean_log_with_synced_rounds() {
+        assert_eq!(barrier_verdict(Barrier::Honoured, &verdict(4, 0)), Ok(()));
+        assert!(barrier_verdict(Barrier::Honoured, &verdict(4, 1)).unwrap_err().contains("barrier violated"));
+        assert!(barrier_verdict(Barrier::Honoured, &verdict(0, 0)).unwrap_err().contains("no round"));
+    }
+
+    #[test]
+    fn the_negative_control_passes_only_when_the_checker_finds_a_violation() {
+        assert_eq!(barrier_verdict(Barrier::Skipped, &verdict(4, 2)), Ok(()));
+        assert!(barrier_verdict(Barrier::Skipped, &verdict(4, 0)).is_err(), "the checker accepted a skipping server");
+        assert!(barrier_verdict(Barrier::Skipped, &verdict(0, 0)).is_err(), "nothing synced: nothing shown");
     }
 }
