@@ -36,7 +36,7 @@ impl<B: Backend + 'static> Running<B> {
             let (tx, rx) = channel();
             let server = up.server.clone();
             up.task.spawn(move || tx.send(task.insert_send_right(server.master().name()).unwrap()).unwrap()).join().unwrap();
-            rx.recv().unwrap()
+            rx.recv_timeout(WAIT).unwrap()
         });
         let (tx, rx) = channel();
         task.spawn(move || {
@@ -46,7 +46,7 @@ impl<B: Backend + 'static> Running<B> {
         })
         .join()
         .unwrap();
-        let (server, master) = rx.recv().unwrap();
+        let (server, master) = rx.recv_timeout(WAIT).unwrap();
         let threads = (0..threads)
             .map(|_| {
                 let server = server.clone();
@@ -369,14 +369,14 @@ fn flushes_arriving_during_a_flush_are_answered_by_one_more_flush() {
     disk.set_flush_hook(Some(Box::new(move || {
         if let Some((started, release)) = gate.lock().unwrap().take() {
             started.send(()).unwrap();
-            release.recv().unwrap();
+            release.recv_timeout(WAIT).unwrap();
         }
     })));
     let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap().into_name();
     let client = Task::current();
     let flush = move || client.spawn(move || iface::device_set_status(dev, flavor::DEV_FLUSH_CACHE, &[]));
     let first = flush();
-    started.recv().unwrap();
+    started.recv_timeout(WAIT).unwrap();
     assert_eq!(iface::device_write(dev, 0, 9, &[9; 512]), Ok(512), "I/O goes on during a flush");
     let waiting: Vec<_> = (0..4).map(|_| flush()).collect();
     while server.server.core().waiting_flushes() < 4 {
@@ -560,7 +560,7 @@ fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_th
         .join()
         .unwrap();
     }
-    let bootstrap = rx.recv().unwrap();
+    let bootstrap = rx.recv_timeout(WAIT).unwrap();
     assert!(!idle_job_ran.load(Ordering::SeqCst), "no idle moment yet: the thread blocked before the job came");
     // What the next task does first: its device master is the server's own master port.
     let (_host_priv, master, _task) = mach::interfaces::fsys::fsys_getpriv(bootstrap).unwrap();

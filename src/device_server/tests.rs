@@ -10,6 +10,10 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a test waits for what takes milliseconds before calling it a failure (a broken
+/// path fails the test instead of hanging the run).
+const WAIT: Duration = Duration::from_secs(10);
+
 /// The kernel's device master: answers `i386_io_perm_create` with a permission port it made.
 struct KernelMaster {
     permission: ReceiveRight,
@@ -52,10 +56,10 @@ fn io_perm_create_on_the_master_is_forwarded_to_the_kernel_s_master() {
         master_tx.send(server.master().name()).unwrap();
         server.serve()
     });
-    let master = task.extract_send_right(master_rx.recv().unwrap()).unwrap();
+    let master = task.extract_send_right(master_rx.recv_timeout(WAIT).unwrap()).unwrap();
 
     let permission = mach_i386::i386_io_perm_create(master, 0x60, 0x64).unwrap();
-    assert_eq!(asked.recv_timeout(Duration::from_secs(10)), Ok((0x60, 0x64)), "asked of the kernel's master");
+    assert_eq!(asked.recv_timeout(WAIT), Ok((0x60, 0x64)), "asked of the kernel's master");
     assert_eq!(permission.name(), permission_name, "the kernel's permission, passed on");
 
     // A device port is not a master: refused here, not forwarded.

@@ -9,6 +9,10 @@ use std::thread;
 use std::vec;
 use std::vec::Vec;
 
+/// How long a test waits for what takes milliseconds before calling it a failure (a broken
+/// path fails the test instead of hanging the run).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A deferred reply: the answer goes down a channel.
 struct Reply(Sender<Result<(), Error>>);
 
@@ -285,7 +289,7 @@ fn park_first_flush(disk: &MemoryDisk) -> (Receiver<()>, Sender<()>) {
     disk.set_flush_hook(Some(std::boxed::Box::new(move || {
         if let Some((started, release)) = gate.lock().unwrap().take() {
             started.send(()).unwrap();
-            release.recv().unwrap();
+            release.recv_timeout(WAIT).unwrap();
         }
     })));
     (started, release)
@@ -307,7 +311,7 @@ fn start_parked_flush(
             server.start_gathered_flushes();
         })
     };
-    started.recv().unwrap();
+    started.recv_timeout(WAIT).unwrap();
     (flusher, first_answer, release)
 }
 
@@ -329,11 +333,11 @@ fn requests_during_a_flush_wait_and_share_the_next_single_flush() {
     assert_eq!(server.waiting_flushes(), 5);
     release.send(()).unwrap();
     flusher.join().unwrap();
-    assert_eq!(first_answer.recv(), Ok(Ok(())));
+    assert_eq!(first_answer.recv_timeout(WAIT), Ok(Ok(())));
     assert!(server.has_gathered_flushes(), "the five gather for the next flush");
     server.start_gathered_flushes();
     for answer in later {
-        assert_eq!(answer.recv(), Ok(Ok(())));
+        assert_eq!(answer.recv_timeout(WAIT), Ok(Ok(())));
     }
     assert_eq!(disk.flushes(), 2, "five waiting requests, one flush");
     assert_eq!(disk.durable()[..512], [3; 512]);
@@ -356,10 +360,10 @@ fn a_failing_merged_flush_answers_every_waiter_with_the_error() {
     release.send(()).unwrap();
     flusher.join().unwrap();
     // The parked flush read the faults after release: it failed too.
-    assert_eq!(first_answer.recv(), Ok(Err(D_IO_ERROR)));
+    assert_eq!(first_answer.recv_timeout(WAIT), Ok(Err(D_IO_ERROR)));
     server.start_gathered_flushes();
     for answer in waiting {
-        assert_eq!(answer.recv(), Ok(Err(D_IO_ERROR)), "never success after a failed flush");
+        assert_eq!(answer.recv_timeout(WAIT), Ok(Err(D_IO_ERROR)), "never success after a failed flush");
     }
     assert_eq!(disk.flushes(), 2);
 }

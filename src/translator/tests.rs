@@ -18,6 +18,10 @@ use std::thread::JoinHandle;
 use std::vec;
 use std::vec::Vec;
 
+/// How long a test waits for what takes milliseconds before calling it a failure (a broken
+/// path fails the test instead of hanging the run).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 const RECORDS: u64 = 256;
 const TIMEOUT_MS: u32 = 10_000;
 
@@ -82,7 +86,7 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
     let disk = backend.add(b"wd0", Geometry::new(512, RECORDS).unwrap()).unwrap();
     let (server_tx, server_rx) = channel();
     task.spawn(move || server_tx.send(Arc::new(DeviceServer::new(backend, None).unwrap())).unwrap()).join().unwrap();
-    let server = server_rx.recv().unwrap();
+    let server = server_rx.recv_timeout(WAIT).unwrap();
     let device_thread = {
         let server = server.clone();
         task.spawn(move || server.serve())
@@ -117,7 +121,7 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
         rt::Demuxed::Reply(size) => msg::send(reply.as_bytes_mut(), size, None).unwrap(),
         other => panic!("the parent could not answer fsys_startup: {other:?}"),
     }
-    let outcome = started_rx.recv().unwrap();
+    let outcome = started_rx.recv_timeout(WAIT).unwrap();
     let control = parent.control.take().expect("fsys_startup carried a control port");
     let started = Started { task, server, disk, parent, control, translator, device_thread };
     (started, refuse.map(|_| outcome))

@@ -133,6 +133,9 @@ mod tests {
     use crate::sys::sim::Task;
     use std::sync::{Arc, Mutex};
 
+    /// How long a test waits for what takes milliseconds before calling it a failure.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
     const MOVE_SEND_ONCE: u32 = 18;
     const COPY_SEND: u32 = 19;
     const MAKE_SEND_ONCE: u32 = 21;
@@ -183,7 +186,7 @@ mod tests {
             };
             serve(port.name(), &mut demux)
         });
-        (task, SendRight::from_name(rx.recv().unwrap()), server)
+        (task, SendRight::from_name(rx.recv_timeout(WAIT).unwrap()), server)
     }
 
     /// One RPC; returns the reply header and the request size an immediate reply reports.
@@ -267,7 +270,6 @@ mod tests {
         use crate::interfaces::device::{device_open, device_read};
         use crate::mig_rt::PortArg;
         use crate::ool::OolMemory;
-        const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
         let client = Task::current();
         let server_task = Task::new();
         let carried = server_task.insert_send_right(carried.name()).unwrap();
@@ -386,10 +388,10 @@ mod tests {
         let server_thread = server_task.spawn(move || {
             let port = ReceiveRight::new().unwrap();
             port_tx.send(client.insert_send_right(port.name()).unwrap()).unwrap();
-            go_rx.recv().unwrap();
+            go_rx.recv_timeout(WAIT).unwrap();
             serve(port.name(), &mut AnswerWhenIdle { deferred: Vec::new(), log: server_log })
         });
-        let server = SendRight::from_name(port_rx.recv().unwrap());
+        let server = SendRight::from_name(port_rx.recv_timeout(WAIT).unwrap());
         // Three requests queue before the loop starts: all are taken before the idle work runs.
         let reply_ports: Vec<ReceiveRight> = (0..3).map(|_| ReceiveRight::new().unwrap()).collect();
         for reply_port in &reply_ports {

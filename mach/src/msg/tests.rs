@@ -5,6 +5,10 @@ use crate::kern::{MACH_RCV_TIMED_OUT, MACH_SEND_INVALID_DEST, MIG_SERVER_DIED};
 use crate::port::{ReceiveRight, SendOnceRight};
 use crate::sys::sim::Task;
 
+/// How long a test waits for what takes milliseconds before calling it a failure (a broken
+/// path fails the test instead of hanging the run).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 const MAKE_SEND_ONCE: u32 = 21;
 const COPY_SEND: u32 = 19;
 
@@ -63,7 +67,7 @@ fn rpc_gets_the_reply_from_a_server_task_and_swaps_header_ports() {
         send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
         Task::current().stats()
     });
-    let server_port = port_rx.recv().unwrap();
+    let server_port = port_rx.recv_timeout(WAIT).unwrap();
     let server_port = crate::port::SendRight::from_name(server_port);
     let mut buf = request(server_port.name(), crate::reply_port(), 1000);
     let reply = rpc(buf.as_bytes_mut(), HEADER_SIZE, Some(5000)).unwrap();
@@ -140,7 +144,7 @@ fn out_of_line_memory_and_rights_travel_between_tasks_without_leaks() {
         drop((memory, right));
         assert_eq!(Task::current().stats(), before);
     });
-    let server = crate::port::SendRight::from_name(rx.recv().unwrap());
+    let server = crate::port::SendRight::from_name(rx.recv_timeout(WAIT).unwrap());
     crate::reply_port(); // the thread's reply port stays: count it in `before`
     let before = client.stats();
     let mut data = OolMemory::new(1 << 20).unwrap();
@@ -254,7 +258,7 @@ fn a_rejected_request_s_rights_and_memory_are_destroyed_by_the_server_loop() {
         let error = serve(port.name(), &mut refuse);
         (idle, error)
     });
-    let server_port = crate::port::SendRight::from_name(rx.recv().unwrap());
+    let server_port = crate::port::SendRight::from_name(rx.recv_timeout(WAIT).unwrap());
     let extra = ReceiveRight::new().unwrap();
     let (address, _) = OolMemory::copy_from(&[7; 5000]).unwrap().into_raw();
     let mut buf = request(server_port.name(), crate::reply_port(), 9);
