@@ -81,7 +81,7 @@ const HURD_CRATES: &[&str] = &["mach", "store", "rumpdisk"];
 fn test_all() -> Result<(), Error> {
     let start = Instant::now();
     step("set-up", setup::run)?;
-    step("host tests", || cargo(&["test", "--workspace", "--quiet"]))?;
+    step("host tests", host_tests)?;
     // Built from sources when the cache outside the clone does not hold it yet (about 45 minutes).
     step("GNU/Hurd x86_64 from sources", || hurd::build().map(drop))?;
     step(&format!("link the Hurd programs for {}", hurd::link::TARGET), || {
@@ -169,6 +169,64 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> 
     r
 }
 
+/// Longest the host tests may take (a few minutes here): past it the run is killed and the
+/// tests libtest reported as running for over a minute are named, so a test that hangs fails
+/// the suite instead of hanging it.
+const HOST_TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
+/// `cargo test --workspace`, built first (however long that takes), run within
+/// [`HOST_TEST_LIMIT`].
+fn host_tests() -> Result<(), Error> {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    cargo(&["test", "--workspace", "--quiet", "--no-run"])?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(cargo)
+        .args(["test", "--workspace", "--quiet"])
+        .current_dir(project_root())
+        .stdout(std::process::Stdio::piped())
+        .process_group(0) // cargo and the test binaries it runs, killed together
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot run cargo: {e}")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let slow = std::thread::spawn(move || {
+        let mut slow = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            slow.extend(slow_test(&line).map(str::to_owned));
+        }
+        slow
+    });
+    let deadline = Instant::now() + HOST_TEST_LIMIT;
+    let status = loop {
+        match child.try_wait().map_err(|e| Error::new(format!("cargo test: {e}")))? {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => break None,
+            None => std::thread::sleep(std::time::Duration::from_secs(1)),
+        }
+    };
+    if status.is_none() {
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = child.wait();
+    }
+    let slow = slow.join().unwrap_or_default();
+    match status {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(Error::new(format!("cargo test --workspace failed ({status})"))),
+        None => Err(Error::new(format!(
+            "host tests killed after {} min; running for over a minute: {}",
+            HOST_TEST_LIMIT.as_secs() / 60,
+            if slow.is_empty() { "none reported".into() } else { slow.join(", ") }
+        ))),
+    }
+}
+
+/// The test a libtest line reports as slow (`test NAME has been running for over 60 seconds`).
+fn slow_test(line: &str) -> Option<&str> {
+    line.strip_prefix("test ")?.split_once(" has been running for over ").map(|(name, _)| name)
+}
+
 pub fn cargo(args: &[&str]) -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
@@ -224,5 +282,15 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn libtest_s_slow_test_lines_name_the_test() {
+        let line = "test tests::flush_waits has been running for over 60 seconds";
+        assert_eq!(super::slow_test(line), Some("tests::flush_waits"));
+        assert_eq!(super::slow_test("test tests::flush_waits ... ok"), None);
     }
 }
