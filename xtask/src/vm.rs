@@ -176,7 +176,7 @@ pub fn grub_cfg(modules: &[Module]) -> String {
     cfg
 }
 
-/// QEMU's block options for `disk` as drive `index` (ide bus 0, unit `index`).
+/// QEMU's block options for `disk` as drive `index` (the master of IDE channel `index`).
 pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     let node = |n: &str| format!("{n}{index}");
     let mut args = vec![
@@ -217,9 +217,11 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     args.push(format!("driver=raw,node-name={},file={top}", node("raw")));
     // cache=writeback: the host page cache (cache.direct=off) behind a drive with a volatile
     // write cache the guest must flush (never cache=unsafe, which drops the guest's flushes).
+    // Each disk on a channel of its own, as master: the second disk never shares a channel (so a
+    // driver) with the first.
     args.push("-device".into());
     args.push(format!(
-        "ide-hd,drive={},bus=ide.0,unit={index},write-cache=on",
+        "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
         node("raw")
     ));
     args
@@ -286,8 +288,11 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         "-monitor",
         "none",
     ])
-    .args(["-serial", "stdio", "-boot", "d", "-cdrom"])
-    .arg(&iso);
+    .args(["-serial", "stdio", "-boot", "d"])
+    // The boot CD as the secondary channel's slave: each disk is its channel's master.
+    .arg("-drive")
+    .arg(format!("file={},media=cdrom,if=none,id=cd,readonly=on", iso.display()))
+    .args(["-device", "ide-cd,drive=cd,bus=ide.1,unit=1"]);
     for (i, disk) in scenario.disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {
