@@ -407,3 +407,5 @@ fn concurrent_clients_see_their_synced_writes_durable() {
     let flushes = disk.flushes();
     assert!(flushes <= CLIENTS as u64 * u64::from(ROUNDS), "{flushes} flushes");
 }
+
+mod group_commit;
