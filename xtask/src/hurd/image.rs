@@ -119,3 +119,18 @@ fn touch(path: &Path) -> Result<(), Error> {
     fs::create_dir_all(path.parent().unwrap_or(Path::new("/"))).map_err(|e| Error::io(path, e))?;
     fs::write(path, b"").map_err(|e| Error::io(path, e))
 }
+
+/// An empty ext3 file system of `fs_mib` MiB at the start of a `disk_mib` MiB disk image (the
+/// rest of the disk is left for raw writes).
+pub fn data_disk(out: &Path, disk_mib: u64, fs_mib: u64) -> Result<(), Error> {
+    let _ = fs::remove_file(out);
+    let file = fs::File::create(out).map_err(|e| Error::io(out, e))?;
+    file.set_len(disk_mib << 20).map_err(|e| Error::io(out, e))?;
+    run_quiet(
+        Command::new("mke2fs")
+            .args(["-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-L", "data"])
+            .arg(out)
+            .arg(format!("{fs_mib}M")),
+        "mke2fs",
+    )
+}

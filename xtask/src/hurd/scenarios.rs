@@ -192,20 +192,31 @@ check showtrans sh -c 'showtrans /dev/rumpdisk-rs | grep -qx "/hurd/rumpdisk-rs 
 check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2 < /dev/null > /dev/null 2>&1'
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
-check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 count=1
+check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 seek={C_SECTOR} count=1
 check sync_through_storeio storectl sync /dev/xd0
-check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {RUST_OFFSET} < /tmp/rust-block'
+check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {rust_offset} < /tmp/rust-block'
 check sync_through_rust_store storectl sync device:@/dev/rumpdisk-rs:wd2
 check read_back_through_storeio sh -c 'dd if=/dev/xd0 bs=512 skip={RUST_SECTOR} count=1 2>/dev/null | grep -q {RUST_MARK}'
+check ext2fs_on_storeio sh -c 'mkdir -p /mnt && settrans -ac /mnt /hurd/ext2fs /dev/xd0 < /dev/null > /dev/null 2>&1'
+fs-barrier /mnt/data 0 20 16
+check ext2fs_goes_away settrans -g /mnt
 check storeio_goes_away settrans -g /dev/xd0
 check translator_goes_away settrans -g /dev/rumpdisk-rs
 echo {SUCCESS_MARKER}
-"#
+"#,
+            rust_offset = RUST_SECTOR * 512
         );
         let name = "hurd-translator";
         let (mut scenario, _) = self.scenario(name, &script, Barrier::Honoured)?;
-        let second_log = run_dir(name).join("wd2.log");
-        scenario.disks.push(Disk { write_log: Some(second_log.clone()), ..Disk::fresh(run_dir(name).join("wd2.img"), 32 * 1024) });
+        let dir = run_dir(name);
+        let (second_template, second_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
+        image::data_disk(&second_template, SECOND_DISK_MIB, SECOND_FS_MIB)?;
+        scenario.disks.push(Disk {
+            fresh: Some(Fresh::CopyOf(second_template.clone())),
+            write_log: Some(second_log.clone()),
+            ..Disk::fresh(dir.join("wd2.img"), 0)
+        });
+        let scratch = scratch_dir(name);
         scenario.after = Some(Box::new(move || {
             let bytes = fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
             let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", second_log.display()))?;
@@ -219,6 +230,18 @@ echo {SUCCESS_MARKER}
                 println!("  storeio's fsync flushed the disk before the next write");
             } else {
                 println!("  storeio's fsync did not flush the disk (storeio's dev_sync does not call store_sync)");
+            }
+            // ext2fs on the storeio node opens the device itself (file_get_storage_info), so its
+            // syncs go through the C libstore's store_sync to this translator.
+            let report = fscheck::check(&second_template, &log, "/data", &scratch).map_err(|e| e.to_string());
+            let _ = fs::remove_dir_all(&scratch);
+            let report = report?;
+            println!("  ext2fs on the second disk: {}", report.summary());
+            if !report.violations.is_empty() {
+                return Err(report.violations.join("; "));
+            }
+            if report.committed != 20 || report.flushes < 20 {
+                return Err(format!("{} rounds committed over {} flushes: the workload did not run", report.committed, report.flushes));
             }
             Ok(())
         }));
@@ -338,8 +361,11 @@ const LATE_CONTENTS: &str = "durable-by-the-shutdown-flush";
 /// What the translator scenario writes through each store library, and where the Rust one writes.
 const C_MARK: &str = "written-by-storeio-the-c-libstore";
 const RUST_MARK: &str = "written-by-storectl-the-rust-store";
-const RUST_SECTOR: u64 = 8;
-const RUST_OFFSET: u64 = RUST_SECTOR * 512;
+/// The second disk: a file system at its start, raw sectors past it.
+const SECOND_DISK_MIB: u64 = 32;
+const SECOND_FS_MIB: u64 = 24;
+const C_SECTOR: u64 = SECOND_FS_MIB * 2048;
+const RUST_SECTOR: u64 = C_SECTOR + 8;
 
 /// The log entries of the write that carried `mark` and of the first FLUSH after it (for
 /// storectl's write: its sync's flush, since nothing else writes to the disk).
