@@ -12,7 +12,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, D_READ, D_WRITE};
+use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, D_INVALID_SIZE, D_READ, D_WRITE};
 use mach::interfaces::device;
 use mach::port::{PortName, SendRight};
 use store::mach_device::MachDeviceMaster;
@@ -57,6 +57,7 @@ fn main(args: Args<'static>) -> i32 {
                 let data = pattern(4097, 3);
                 round_trip(wd0.name(), 8192, &data[1..])
             });
+            suite.run("writes_past_the_end_are_refused", || past_the_end(wd0.name(), sectors.ok_or("no wd0sectors= argument")?));
             suite.run("flush_cache", || {
                 device::device_set_status(wd0.name(), DEV_FLUSH_CACHE, &[]).context("DEV_FLUSH_CACHE")
             });
@@ -97,6 +98,20 @@ fn round_trip(wd0: PortName, sector: u64, data: &[u8]) -> Outcome {
     let back = device::device_read(wd0, D_READ, sector, data.len() as i32).context("device_read")?;
     ensure!(back.as_slice() == data, "{} bytes read back differ", data.len());
     Ok(())
+}
+
+/// The server's own bounds check (the drive's would answer another code, or write): a write
+/// ending one record past the end, and one starting there, are `D_INVALID_SIZE`; the last
+/// record itself is writable.
+fn past_the_end(wd0: PortName, sectors: i32) -> Outcome {
+    let last = u64::try_from(sectors - 1).map_err(|_| "no sectors")?;
+    for (sector, len) in [(last, 1024), (last + 1, 512)] {
+        match device::device_write(wd0, D_WRITE, sector, &vec![0xA5; len]) {
+            Err(e) if e.code() == D_INVALID_SIZE as i32 => {}
+            other => return Err(alloc::format!("{len} bytes at sector {sector} of {sectors} gave {other:?}")),
+        }
+    }
+    round_trip(wd0, last, &pattern(512, 4))
 }
 
 fn read_only(master: PortName) -> Outcome {
