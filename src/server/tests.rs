@@ -169,10 +169,13 @@ fn a_waiting_flush_starts_once_the_bytes_bound_is_written() {
     assert_eq!(disk.flushes(), 1);
 }
 
+/// The requests a backend got: (operation, record, bytes).
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u64, usize)>>>;
+
 /// A disk that does no checking of its own: it records every request it gets.
 struct Unchecked {
     geometry: Geometry,
-    calls: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u64, usize)>>>,
+    calls: Calls,
 }
 
 impl Backend for Unchecked {

@@ -26,13 +26,15 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![8 => any::<u8>().prop_map(Op::Write), 2 => Just(Op::Sync), 1 => Just(Op::Idle), 1 => Just(Op::Finish)]
 }
 
+/// A sync's answer: (sync, when answered, result).
+type Answered = (usize, u64, Result<(), Error>);
+
 /// What happened, on one clock.
 #[derive(Default)]
 struct Record {
     clock: AtomicU64,
     flush_starts: StdMutex<Vec<u64>>,
-    /// (sync, when answered, result)
-    answers: StdMutex<Vec<(usize, u64, Result<(), Error>)>>,
+    answers: StdMutex<Vec<Answered>>,
 }
 
 impl Record {
