@@ -683,6 +683,14 @@ pub fn all(names: &[String]) -> Result<Vec<Scenario>, Error> {
             &["clients=1", "rounds=1100", "sectors=1"],
             Barrier::Honoured,
         )?,
+        // Syncs waiting behind bursts of 80 one-sector writes: flushes started by the write
+        // bound (64 writes) must be real ones too.
+        barrier(
+            &tasks,
+            "barrier-write-bound",
+            &["clients=3", "rounds=4", "sectors=80", "burst=1"],
+            Barrier::Honoured,
+        )?,
         barrier_fault(&tasks, Fault::Flush)?,
         barrier_fault(&tasks, Fault::Write)?,
         barrier_killed(&tasks)?,

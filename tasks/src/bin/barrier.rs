@@ -7,7 +7,9 @@
 //! `barrier: sync-failed client=C round=R errno=E` and ends that client. The host checks the
 //! device log against these lines (`cargo xtask check-barrier`).
 //!
-//! Boot words: `clients=N rounds=N sectors=N` (sectors per round).
+//! Boot words: `clients=N rounds=N sectors=N` (sectors per round); `burst=1` writes each
+//! sector of a round with a write of its own, so one client's sync waits behind a burst of
+//! another's writes (the server's write bound, not an idle moment, then starts its flush).
 #![no_std]
 #![no_main]
 
@@ -36,6 +38,8 @@ struct Workload {
     clients: u32,
     rounds: u32,
     sectors: u32,
+    /// One write per sector instead of one per round.
+    burst: bool,
 }
 
 impl Workload {
@@ -59,6 +63,7 @@ fn main(args: Args<'static>) -> i32 {
         clients: number(&args, "clients", 4),
         rounds: number(&args, "rounds", 32),
         sectors: number(&args, "sectors", 4),
+        burst: number(&args, "burst", 0) != 0,
     };
     let mut suite = Suite::new(host_priv.name());
     suite.run("barrier_workload", || run(workload, &master));
@@ -140,5 +145,8 @@ fn write_round(disk: &mut Store, workload: Workload, client: u32, round: u32) ->
         let stamp = Stamp { kind: Kind::Data, client, round, index, count: workload.sectors, lba: lba + u64::from(index) };
         stamp.write(sector.try_into().expect("chunks of SECTOR bytes"));
     }
-    disk.write(lba, &data).map(drop)
+    if !workload.burst {
+        return disk.write(lba, &data).map(drop);
+    }
+    data.chunks_exact(SECTOR).zip(lba..).try_for_each(|(sector, lba)| disk.write(lba, sector).map(drop))
 }
