@@ -11,7 +11,7 @@
 //! The master port opens every disk for writing, with no credential behind it, so the root is
 //! handed out only to privileged callers (uid 0 among `gen_uids`); others get `EACCES`.
 
-use mach::interfaces::fsys;
+use mach::interfaces::{fsys, notify};
 use mach::kern::{Error, Result};
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
@@ -58,6 +58,10 @@ pub const EBUSY: Error = hurd_errno(16);
 pub enum Ended {
     /// `fsys_goaway` was accepted (with these flags) and answered: the process should exit.
     GoneAway { flags: i32 },
+    /// The parent filesystem let go of the control port (the node was removed, or the parent
+    /// died) while no device was open: nobody can reach the translator again, so the process
+    /// should exit, as a libtrivfs translator does.
+    Orphaned,
     /// Receiving on the control port failed.
     Failed(Error),
 }
@@ -71,6 +75,7 @@ pub struct Translator<'a, B: Backend> {
     /// The node the translator sits on, as the parent opened it (`O_NORW`); released on drop.
     realnode: SendRight,
     gone_away: Option<i32>,
+    orphaned: bool,
 }
 
 impl<'a, B: Backend> Translator<'a, B> {
@@ -80,7 +85,11 @@ impl<'a, B: Backend> Translator<'a, B> {
         let control = ReceiveRight::new()?;
         let realnode = fsys::fsys_startup(bootstrap.name(), openflags, PortArg::make_send(control.name()))?;
         drop(bootstrap);
-        Ok(Translator { devices, control: Some(control), realnode, gone_away: None })
+        // The parent holds the one send right made (in fsys_startup): told when it goes.
+        if let Err(error) = control.request_no_senders(1) {
+            log::warn!("rumpdisk: no-senders notification on the control port refused: {error:?}");
+        }
+        Ok(Translator { devices, control: Some(control), realnode, gone_away: None, orphaned: false })
     }
 
     /// The control port (the parent filesystem holds a send right to it).
@@ -98,16 +107,20 @@ impl<'a, B: Backend> Translator<'a, B> {
     pub fn serve(mut self) -> Ended {
         let port = self.control();
         let error = msg::serve(port, &mut |request: &[u8], reply: &mut [u8]| {
-            let disposition = fsys::demux(&mut self, request, reply).disposition();
-            if self.gone_away.is_some() {
+            let disposition = match fsys::demux(&mut self, request, reply) {
+                rt::Demuxed::UnknownId(_) => notify::demux(&mut self, request, reply).disposition(),
+                demuxed => demuxed.disposition(),
+            };
+            if self.gone_away.is_some() || self.orphaned {
                 // The loop sends the goaway's reply, then its receive fails on the dead name.
                 self.control = None;
             }
             disposition
         });
-        match self.gone_away {
-            Some(flags) => Ended::GoneAway { flags },
-            None => Ended::Failed(error),
+        match (self.gone_away, self.orphaned) {
+            (Some(flags), _) => Ended::GoneAway { flags },
+            (None, true) => Ended::Orphaned,
+            (None, false) => Ended::Failed(error),
         }
     }
 }
@@ -149,6 +162,22 @@ impl<B: Backend> fsys::Server for Translator<'_, B> {
             return Err(EBUSY);
         }
         self.gone_away = Some(flags);
+        Ok(())
+    }
+}
+
+/// The kernel's notice that the parent let go of the control port.
+impl<B: Backend> notify::Server for Translator<'_, B> {
+    fn mach_notify_no_senders(&mut self, port: PortName, _mscount: u32) -> Result<()> {
+        if port != self.control() {
+            return Ok(());
+        }
+        if self.devices.core().open_devices() == 0 {
+            self.orphaned = true;
+        } else {
+            // Its clients still hold device ports: keep serving them.
+            log::info!("rumpdisk: the node's filesystem let go of the translator; devices are still open");
+        }
         Ok(())
     }
 }

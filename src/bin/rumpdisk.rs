@@ -191,7 +191,7 @@ fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight) 
     }
     match translator.serve() {
         // The goaway is answered; the open devices (a forced goaway) die with the process.
-        Ended::GoneAway { .. } => ExitCode::SUCCESS,
+        Ended::GoneAway { .. } | Ended::Orphaned => ExitCode::SUCCESS,
         Ended::Failed(error) => {
             eprintln!("rumpdisk: serving the control port ended: {error:?}");
             ExitCode::from(EX_SOFTWARE)

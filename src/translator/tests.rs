@@ -106,7 +106,9 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
             let (control, realnode) = (translator.control(), translator.realnode().name());
             started_tx.send(Ok(())).unwrap();
             let ended = translator.serve();
-            Report { ended, control, realnode, names_after: names() }
+            // A failed serve here means the task was terminated: it has no names to list.
+            let names_after = if matches!(ended, Ended::Failed(_)) { Vec::new() } else { names() };
+            Report { ended, control, realnode, names_after }
         })
     };
 
@@ -193,6 +195,35 @@ fn a_forced_goaway_ends_the_translator_with_a_device_open() {
     let _dev = device::device_open(root.name(), READ, b"wd0").unwrap();
     assert_eq!(fsys::fsys_goaway(started.control.name(), goaway::FORCE | goaway::NOSYNC), Ok(()));
     assert_eq!(started.stop().ended, Ended::GoneAway { flags: goaway::FORCE | goaway::NOSYNC });
+}
+
+#[test]
+fn the_parent_letting_go_of_the_control_port_ends_an_unused_translator() {
+    let Started { task, server, disk, parent, control, translator, device_thread } = start();
+    drop(control);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !translator.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(translator.is_finished(), "the translator ended");
+    let report = Started { task, server, disk, parent, control: SendRight::from_name(PortName::NULL), translator, device_thread }.stop();
+    assert_eq!(report.ended, Ended::Orphaned);
+    assert!(!report.names_after.contains(&report.control.raw()), "control port destroyed");
+}
+
+#[test]
+fn with_a_device_open_the_translator_outlives_its_node() {
+    let Started { task, server, disk, parent, control, translator, device_thread } = start();
+    let (_, _, root) = fsys::fsys_getroot(control.name(), PortArg::make_send(ReceiveRight::new().unwrap().name()), &[0], &[0], 0).unwrap();
+    let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();
+    drop(control);
+    std::thread::sleep(std::time::Duration::from_millis(50)); // the notice is handled
+    assert!(!translator.is_finished(), "still serving");
+    assert_eq!(device::device_write(dev.name(), 0, 0, &pattern(512, 1)), Ok(512), "the client goes on");
+    task.terminate();
+    assert!(matches!(translator.join().unwrap().ended, Ended::Failed(_)));
+    device_thread.join().unwrap();
+    drop((server, disk, parent));
 }
 
 #[test]
