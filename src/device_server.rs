@@ -53,7 +53,9 @@ impl Waiter for DeferredReply {
         let sent = device_set_status::reply::encode(buf.as_bytes_mut(), port, self.disposition, result)
             .and_then(|size| msg::send(buf.as_bytes_mut(), size, None));
         if let Err(error) = sent {
-            log::warn!("rumpdisk: flush reply not sent: {error:?}");
+            // The client died: its reply right (now a dead name) is still ours to release.
+            log::debug!("rumpdisk: flush reply not sent: {error:?}");
+            msg::destroy_unsent(buf.as_bytes());
         }
     }
 }
@@ -428,7 +430,8 @@ impl<B: Backend> mach_i386::Server for Handle<'_, B> {
         let sent = mach_i386::i386_io_perm_create::reply::encode(buf.as_bytes_mut(), port, disposition, Ok(permission.name()))
             .and_then(|size| msg::send(buf.as_bytes_mut(), size, None));
         if let Err(error) = sent {
-            log::warn!("rumpdisk: i386_io_perm_create reply not sent: {error:?}");
+            log::debug!("rumpdisk: i386_io_perm_create reply not sent: {error:?}");
+            msg::destroy_unsent(buf.as_bytes());
         }
         Ok(PortName::NULL)
     }

@@ -258,6 +258,25 @@ fn eventually(done: impl Fn() -> bool) -> bool {
 }
 
 #[test]
+fn a_flush_answer_to_a_client_that_died_leaves_nothing_behind() {
+    let (server, disk) = wd0(1);
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").unwrap();
+    let before = server.task.stats();
+    for _ in 0..3 {
+        // The sync is sent, its client's reply port dies, then the flush answers it.
+        let reply_port = mach::port::ReceiveRight::new().unwrap();
+        let mut buf: mach::msg::MsgBuf = mach::msg::MsgBuf::new();
+        let size = iface::device_set_status::request::encode(buf.as_bytes_mut(), dev.name(), flavor::DEV_FLUSH_CACHE, &[], reply_port.name()).unwrap();
+        mach::msg::send(buf.as_bytes_mut(), size, None).unwrap();
+        drop(reply_port);
+    }
+    assert_eq!(iface::device_set_status(dev.name(), flavor::DEV_FLUSH_CACHE, &[]), Ok(()), "a live client's sync");
+    assert!(disk.flushes() >= 1);
+    assert!(eventually(|| server.task.stats() == before), "the dead clients' reply names released: {:?} → {:?}", before, server.task.stats());
+    server.stop();
+}
+
+#[test]
 fn other_names_are_forwarded_to_the_upstream_master() {
     let (console_backend, console) = memory(b"console", 8);
     let upstream = Running::start(console_backend, 1, None);

@@ -166,6 +166,7 @@ impl InitReply {
             .and_then(|size| msg::send(buf.as_bytes_mut(), size, None));
         if let Err(error) = sent {
             log::warn!("rumpdisk: fsys_init reply not sent: {error:?}");
+            msg::destroy_unsent(buf.as_bytes()); // the dead reply name is still ours
         }
     }
 }
