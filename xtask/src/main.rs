@@ -32,6 +32,9 @@ usage: cargo xtask <command>
           the disk's write log checked with e2fsck and the files
   vm [NAME...]
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
+  check-fs IMAGE LOG DIR
+          check every crash point of LOG (a write log of the disk that started as IMAGE, an ext2
+          file system) with e2fsck and the fs-barrier rounds committed in folder DIR
   check-barrier LOG CONSOLE [IMAGE]
           check a blklogwrites device log against the syncs a console capture reports
   bench [vm|mig]
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Some("hurd") => setup::run().and_then(|()| hurd::run(&args[1..])),
         Some("test") => test_all(),
         Some("check-barrier") => barrier::check_files(&args[1..]),
+        Some("check-fs") => hurd::fscheck::check_files(&args[1..]),
         Some("bench") if args.get(1).map(String::as_str) == Some("mig") => {
             setup::run().and_then(|()| bench_mig::run(&args[2..]))
         }

