@@ -176,12 +176,7 @@ pub fn read_file(image: &Path, path: &str, scratch: &Path) -> Result<Option<Vec<
     e2fsck(image, &["-E", "journal_only", "-y"])?;
     let out = scratch.join("read");
     let _ = fs::remove_file(&out);
-    Command::new("debugfs")
-        .arg("-R")
-        .arg(format!("dump {path} {}", out.display()))
-        .arg(image)
-        .output()
-        .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))?;
+    debugfs(image, &format!("dump {path} {}", out.display()))?;
     Ok(fs::read(&out).ok())
 }
 
@@ -300,13 +295,20 @@ fn dump_dir(image: &Path, dir: &str, scratch: &Path) -> Result<PathBuf, Error> {
     let out = scratch.join("dump");
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    debugfs(image, &format!("rdump {dir} {}", out.display()))?;
+    Ok(out.join(dir.rsplit('/').next().unwrap_or(dir)))
+}
+
+/// Runs one read-only debugfs request on `image`. What it could not find simply is not copied:
+/// the callers look for the files themselves.
+fn debugfs(image: &Path, request: &str) -> Result<(), Error> {
     Command::new("debugfs")
         .arg("-R")
-        .arg(format!("rdump {dir} {}", out.display()))
+        .arg(request)
         .arg(image)
         .output()
-        .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))?;
-    Ok(out.join(dir.rsplit('/').next().unwrap_or(dir)))
+        .map(drop)
+        .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))
 }
 
 #[cfg(test)]
