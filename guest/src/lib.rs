@@ -23,7 +23,15 @@ pub fn round_data(client: u32, round: u32, sectors: u32) -> Vec<u8> {
     let mut bytes = vec![0u8; sectors as usize * SECTOR];
     for (index, chunk) in bytes.chunks_exact_mut(SECTOR).enumerate() {
         let sector: &mut [u8; SECTOR] = chunk.try_into().expect("chunks are sectors");
-        Stamp { kind: Kind::Data, client, round, index: index as u32, count: sectors, lba: index as u64 }.write(sector);
+        Stamp {
+            kind: Kind::Data,
+            client,
+            round,
+            index: index as u32,
+            count: sectors,
+            lba: index as u64,
+        }
+        .write(sector);
     }
     bytes
 }
@@ -31,17 +39,36 @@ pub fn round_data(client: u32, round: u32, sectors: u32) -> Vec<u8> {
 /// The commit record written once `round`'s syncs returned.
 pub fn commit_record(client: u32, round: u32, sectors: u32) -> [u8; SECTOR] {
     let mut sector = [0u8; SECTOR];
-    Stamp { kind: Kind::Commit, client, round, index: 0, count: sectors, lba: 0 }.write(&mut sector);
+    Stamp {
+        kind: Kind::Commit,
+        client,
+        round,
+        index: 0,
+        count: sectors,
+        lba: 0,
+    }
+    .write(&mut sector);
     sector
 }
 
 /// Checks a data file read back from a crash image: every sector intact and in its place.
 pub fn check_round_data(bytes: &[u8], client: u32, round: u32, sectors: u32) -> Result<(), String> {
     if bytes.len() != sectors as usize * SECTOR {
-        return Err(format!("{} bytes, {} expected", bytes.len(), sectors as usize * SECTOR));
+        return Err(format!(
+            "{} bytes, {} expected",
+            bytes.len(),
+            sectors as usize * SECTOR
+        ));
     }
     for (index, sector) in bytes.chunks_exact(SECTOR).enumerate() {
-        let want = Stamp { kind: Kind::Data, client, round, index: index as u32, count: sectors, lba: index as u64 };
+        let want = Stamp {
+            kind: Kind::Data,
+            client,
+            round,
+            index: index as u32,
+            count: sectors,
+            lba: index as u64,
+        };
         match Stamp::read(sector) {
             Some(found) if found == want => {}
             Some(found) => return Err(format!("sector {index} holds {found:?}")),
@@ -59,19 +86,32 @@ mod tests {
     fn a_round_file_checks_and_a_damaged_one_does_not() {
         let mut data = round_data(1, 7, 16);
         assert_eq!(check_round_data(&data, 1, 7, 16), Ok(()));
-        assert!(check_round_data(&data, 1, 8, 16).unwrap_err().contains("sector 0 holds"));
-        assert!(check_round_data(&data[..SECTOR * 15], 1, 7, 16).unwrap_err().contains("bytes"));
+        assert!(check_round_data(&data, 1, 8, 16)
+            .unwrap_err()
+            .contains("sector 0 holds"));
+        assert!(check_round_data(&data[..SECTOR * 15], 1, 7, 16)
+            .unwrap_err()
+            .contains("bytes"));
         data[SECTOR * 9 + 100] ^= 1;
-        assert_eq!(check_round_data(&data, 1, 7, 16), Err("sector 9 is not an intact pattern sector".into()));
+        assert_eq!(
+            check_round_data(&data, 1, 7, 16),
+            Err("sector 9 is not an intact pattern sector".into())
+        );
         // A stale block: sector 3 of the previous round in its place.
         let mut stale = round_data(1, 7, 16);
-        stale[SECTOR * 3..SECTOR * 4].copy_from_slice(&round_data(1, 6, 16)[SECTOR * 3..SECTOR * 4]);
-        assert!(check_round_data(&stale, 1, 7, 16).unwrap_err().starts_with("sector 3 holds"));
+        stale[SECTOR * 3..SECTOR * 4]
+            .copy_from_slice(&round_data(1, 6, 16)[SECTOR * 3..SECTOR * 4]);
+        assert!(check_round_data(&stale, 1, 7, 16)
+            .unwrap_err()
+            .starts_with("sector 3 holds"));
     }
 
     #[test]
     fn commit_records_name_their_round() {
         let stamp = Stamp::read(&commit_record(2, 9, 16)).unwrap();
-        assert_eq!((stamp.kind, stamp.client, stamp.round, stamp.count), (Kind::Commit, 2, 9, 16));
+        assert_eq!(
+            (stamp.kind, stamp.client, stamp.round, stamp.count),
+            (Kind::Commit, 2, 9, 16)
+        );
     }
 }

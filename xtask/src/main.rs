@@ -88,9 +88,10 @@ fn test_all() -> Result<(), Error> {
     step("host tests", host_tests)?;
     // Built from sources when the cache outside the clone does not hold it yet (about 45 minutes).
     step("GNU/Hurd x86_64 from sources", || hurd::build().map(drop))?;
-    step(&format!("link the Hurd programs for {}", hurd::link::TARGET), || {
-        hurd::link::build_and_check().map(drop)
-    })?;
+    step(
+        &format!("link the Hurd programs for {}", hurd::link::TARGET),
+        || hurd::link::build_and_check().map(drop),
+    )?;
     for target in HURD_TARGETS {
         step(&format!("cross-build for {target}"), || {
             let mut args = vec![
@@ -195,7 +196,10 @@ fn host_tests() -> Result<(), Error> {
     let stdout = child.stdout.take().expect("piped");
     let slow = std::thread::spawn(move || {
         let mut slow = Vec::new();
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             println!("{line}");
             slow.extend(slow_test(&line).map(str::to_owned));
         }
@@ -203,7 +207,10 @@ fn host_tests() -> Result<(), Error> {
     });
     let deadline = Instant::now() + HOST_TEST_LIMIT;
     let status = loop {
-        match child.try_wait().map_err(|e| Error::new(format!("cargo test: {e}")))? {
+        match child
+            .try_wait()
+            .map_err(|e| Error::new(format!("cargo test: {e}")))?
+        {
             Some(status) => break Some(status),
             None if Instant::now() > deadline => break None,
             None => std::thread::sleep(std::time::Duration::from_secs(1)),
@@ -217,18 +224,26 @@ fn host_tests() -> Result<(), Error> {
     let slow = slow.join().unwrap_or_default();
     match status {
         Some(status) if status.success() => Ok(()),
-        Some(status) => Err(Error::new(format!("cargo test --workspace failed ({status})"))),
+        Some(status) => Err(Error::new(format!(
+            "cargo test --workspace failed ({status})"
+        ))),
         None => Err(Error::new(format!(
             "host tests killed after {} min; running for over a minute: {}",
             HOST_TEST_LIMIT.as_secs() / 60,
-            if slow.is_empty() { "none reported".into() } else { slow.join(", ") }
+            if slow.is_empty() {
+                "none reported".into()
+            } else {
+                slow.join(", ")
+            }
         ))),
     }
 }
 
 /// The test a libtest line reports as slow (`test NAME has been running for over 60 seconds`).
 fn slow_test(line: &str) -> Option<&str> {
-    line.strip_prefix("test ")?.split_once(" has been running for over ").map(|(name, _)| name)
+    line.strip_prefix("test ")?
+        .split_once(" has been running for over ")
+        .map(|(name, _)| name)
 }
 
 pub fn cargo(args: &[&str]) -> Result<(), Error> {

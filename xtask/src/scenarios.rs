@@ -574,7 +574,10 @@ fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Re
         // run shows a working path that the failed write then stopped.
         for failed in reported.write_failed.keys() {
             if let Some(round) = (0..failed.round).find(|&round| {
-                !reported.synced.contains(&crate::barrier::check::Round { client: failed.client, round })
+                !reported.synced.contains(&crate::barrier::check::Round {
+                    client: failed.client,
+                    round,
+                })
             }) {
                 return Err(format!(
                     "client {} round {round} was not reported synced before {failed} failed",
@@ -763,9 +766,18 @@ mod tests {
         let mut no_progress = console(&[(1, 0)], &[]);
         no_progress.write_failed = reported.write_failed.clone();
         let error = fault_reported(&no_progress, Fault::Write).unwrap_err();
-        assert!(error.contains("client 0 round 0 was not reported synced"), "{error}");
-        no_progress.synced.insert(Round { client: 0, round: 0 });
-        assert!(fault_reported(&no_progress, Fault::Write).is_err(), "round 1 missing");
+        assert!(
+            error.contains("client 0 round 0 was not reported synced"),
+            "{error}"
+        );
+        no_progress.synced.insert(Round {
+            client: 0,
+            round: 0,
+        });
+        assert!(
+            fault_reported(&no_progress, Fault::Write).is_err(),
+            "round 1 missing"
+        );
         reported.synced.insert(Round {
             client: 0,
             round: 2,
@@ -774,26 +786,41 @@ mod tests {
     }
 
     fn verdict(synced_rounds: usize, violations: usize) -> crate::barrier::check::Verdict {
-        let round = Round { client: 0, round: 1 };
+        let round = Round {
+            client: 0,
+            round: 1,
+        };
         crate::barrier::check::Verdict {
             flushes: 3,
             writes: 12,
             synced_rounds,
-            violations: (0..violations).map(|_| crate::barrier::check::Violation::NoFlushAfter { round }).collect(),
+            violations: (0..violations)
+                .map(|_| crate::barrier::check::Violation::NoFlushAfter { round })
+                .collect(),
         }
     }
 
     #[test]
     fn the_real_server_passes_only_a_clean_log_with_synced_rounds() {
         assert_eq!(barrier_verdict(Barrier::Honoured, &verdict(4, 0)), Ok(()));
-        assert!(barrier_verdict(Barrier::Honoured, &verdict(4, 1)).unwrap_err().contains("barrier violated"));
-        assert!(barrier_verdict(Barrier::Honoured, &verdict(0, 0)).unwrap_err().contains("no round"));
+        assert!(barrier_verdict(Barrier::Honoured, &verdict(4, 1))
+            .unwrap_err()
+            .contains("barrier violated"));
+        assert!(barrier_verdict(Barrier::Honoured, &verdict(0, 0))
+            .unwrap_err()
+            .contains("no round"));
     }
 
     #[test]
     fn the_negative_control_passes_only_when_the_checker_finds_a_violation() {
         assert_eq!(barrier_verdict(Barrier::Skipped, &verdict(4, 2)), Ok(()));
-        assert!(barrier_verdict(Barrier::Skipped, &verdict(4, 0)).is_err(), "the checker accepted a skipping server");
-        assert!(barrier_verdict(Barrier::Skipped, &verdict(0, 0)).is_err(), "nothing synced: nothing shown");
+        assert!(
+            barrier_verdict(Barrier::Skipped, &verdict(4, 0)).is_err(),
+            "the checker accepted a skipping server"
+        );
+        assert!(
+            barrier_verdict(Barrier::Skipped, &verdict(0, 0)).is_err(),
+            "nothing synced: nothing shown"
+        );
     }
 }

@@ -291,14 +291,16 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
     .args(["-serial", "stdio", "-boot", "d"])
     // The boot CD as the secondary channel's slave: each disk is its channel's master.
     .arg("-drive")
-    .arg(format!("file={},media=cdrom,if=none,id=cd,readonly=on", iso.display()))
+    .arg(format!(
+        "file={},media=cdrom,if=none,id=cd,readonly=on",
+        iso.display()
+    ))
     .args(["-device", "ide-cd,drive=cd,bus=ide.1,unit=1"]);
     for (i, disk) in scenario.disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {
                 let _ = fs::remove_file(&disk.image);
-                let file =
-                    fs::File::create(&disk.image).map_err(|e| Error::io(&disk.image, e))?;
+                let file = fs::File::create(&disk.image).map_err(|e| Error::io(&disk.image, e))?;
                 file.set_len(sectors * 512)
                     .map_err(|e| Error::io(&disk.image, e))?;
             }

@@ -41,7 +41,11 @@ mod syncfs {
         let error = unsafe { file_syncfs(port, 1, 0) };
         // SAFETY: releases the right `getdport` made; `__mach_task_self_` is set before main.
         unsafe { mach_port_deallocate(__mach_task_self_, port) };
-        if error == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(error)) }
+        if error == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(error))
+        }
     }
 
     /// Linux's `syncfs(2)`, so the program also runs (and is tested) on the build host.
@@ -51,7 +55,11 @@ mod syncfs {
             fn syncfs(fd: c_int) -> c_int;
         }
         // SAFETY: `syncfs` only reads the descriptor, open for `file`'s life.
-        if unsafe { syncfs(file.as_raw_fd()) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        if unsafe { syncfs(file.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     }
 }
 
@@ -66,10 +74,16 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn run(dir: &Path, client: u32, rounds: u32, sectors: u32) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for round in 0..rounds {
-        write_synced(&dir.join(guest::data_file(client, round)), &guest::round_data(client, round, sectors))?;
+        write_synced(
+            &dir.join(guest::data_file(client, round)),
+            &guest::round_data(client, round, sectors),
+        )?;
         println!("fs-barrier: client {client} round {round} synced");
         // Synced too, so it reaches the disk now rather than at some later flush.
-        write_synced(&dir.join(guest::commit_file(client, round)), &guest::commit_record(client, round, sectors))?;
+        write_synced(
+            &dir.join(guest::commit_file(client, round)),
+            &guest::commit_record(client, round, sectors),
+        )?;
     }
     Ok(())
 }

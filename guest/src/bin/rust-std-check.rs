@@ -10,7 +10,10 @@ fn threads() -> Result<(), String> {
     let workers: Vec<_> = (0..4u64)
         .map(|i| {
             let tx = tx.clone();
-            std::thread::spawn(move || tx.send((0..=1000u64).map(|n| n * (i + 1)).sum::<u64>()).unwrap())
+            std::thread::spawn(move || {
+                tx.send((0..=1000u64).map(|n| n * (i + 1)).sum::<u64>())
+                    .unwrap()
+            })
         })
         .collect();
     drop(tx);
@@ -18,7 +21,9 @@ fn threads() -> Result<(), String> {
         w.join().map_err(|_| "a thread panicked".to_owned())?;
     }
     let total: u64 = rx.iter().sum();
-    (total == 500_500 * 10).then_some(()).ok_or(format!("threads summed {total}"))
+    (total == 500_500 * 10)
+        .then_some(())
+        .ok_or(format!("threads summed {total}"))
 }
 
 fn files() -> Result<(), String> {
@@ -36,24 +41,40 @@ fn files() -> Result<(), String> {
     let len = std::fs::metadata(&b).map_err(e("stat"))?.len();
     let back = std::fs::read(&b).map_err(e("read"))?;
     std::fs::remove_dir_all(&dir).map_err(e("remove"))?;
-    (len == 10_000 && back == [7u8; 10_000]).then_some(()).ok_or(format!("read back {len} bytes"))
+    (len == 10_000 && back == [7u8; 10_000])
+        .then_some(())
+        .ok_or(format!("read back {len} bytes"))
 }
 
 fn processes() -> Result<(), String> {
-    let out = Command::new("/bin/sh").args(["-c", "echo hurd"]).output().map_err(|e| format!("spawn: {e}"))?;
-    (out.status.success() && out.stdout == b"hurd\n").then_some(()).ok_or(format!("sh said {:?}", out))
+    let out = Command::new("/bin/sh")
+        .args(["-c", "echo hurd"])
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    (out.status.success() && out.stdout == b"hurd\n")
+        .then_some(())
+        .ok_or(format!("sh said {:?}", out))
 }
 
 fn clocks() -> Result<(), String> {
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(20));
     let took = start.elapsed();
-    (took >= Duration::from_millis(20)).then_some(()).ok_or(format!("slept {took:?}"))
+    (took >= Duration::from_millis(20))
+        .then_some(())
+        .ok_or(format!("slept {took:?}"))
 }
 
+/// A named check: `Err` says what went wrong.
+type Test = (&'static str, fn() -> Result<(), String>);
+
 fn main() -> ExitCode {
-    let tests: [(&str, fn() -> Result<(), String>); 4] =
-        [("threads", threads), ("files", files), ("processes", processes), ("clocks", clocks)];
+    let tests: [Test; 4] = [
+        ("threads", threads),
+        ("files", files),
+        ("processes", processes),
+        ("clocks", clocks),
+    ];
     let mut failed = false;
     for (name, test) in tests {
         match test() {
@@ -64,5 +85,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -101,11 +101,17 @@ impl Engine {
     /// Whether each stage's stamp holds its key now.
     pub fn cached(&self, stages: &[Stage]) -> Result<Vec<bool>, Error> {
         let keys = self.keys(stages)?;
-        Ok(stages.iter().zip(&keys).map(|(stage, key)| self.is_stamped(stage, key)).collect())
+        Ok(stages
+            .iter()
+            .zip(&keys)
+            .map(|(stage, key)| self.is_stamped(stage, key))
+            .collect())
     }
 
     fn is_stamped(&self, stage: &Stage, key: &str) -> bool {
-        fs::read_to_string(self.stamp(stage)).map(|s| s.trim() == key).unwrap_or(false)
+        fs::read_to_string(self.stamp(stage))
+            .map(|s| s.trim() == key)
+            .unwrap_or(false)
     }
 
     /// Runs every stage whose stamp does not hold its key, in order; stops at the first failure.
@@ -236,7 +242,12 @@ impl Mounts {
             let target = root.join(dir);
             fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
             // Left mounted by an engine that was killed: mount afresh rather than on top.
-            if Command::new("mountpoint").arg("-q").arg(&target).status().is_ok_and(|s| s.success()) {
+            if Command::new("mountpoint")
+                .arg("-q")
+                .arg(&target)
+                .status()
+                .is_ok_and(|s| s.success())
+            {
                 let _ = Command::new("umount").arg("-l").arg(&target).status();
             }
             let status = Command::new("mount").args(args).arg(&target).status();

@@ -93,15 +93,27 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
             Entry::Write { sector, data } => {
                 report.writes += 1;
                 writes_since_flush = true;
-                let at = usize::try_from(*sector).ok().and_then(|s| s.checked_mul(log.sector_size));
-                let Some(end) = at.and_then(|a| a.checked_add(data.len())).filter(|&e| e <= current.len()) else {
-                    report.violations.push(format!("a write at sector {sector} lies outside the {}-byte disk", current.len()));
+                let at = usize::try_from(*sector)
+                    .ok()
+                    .and_then(|s| s.checked_mul(log.sector_size));
+                let Some(end) = at
+                    .and_then(|a| a.checked_add(data.len()))
+                    .filter(|&e| e <= current.len())
+                else {
+                    report.violations.push(format!(
+                        "a write at sector {sector} lies outside the {}-byte disk",
+                        current.len()
+                    ));
                     continue;
                 };
                 current[end - data.len()..end].copy_from_slice(data);
                 for chunk in data.chunks_exact(SECTOR) {
                     if let Some(s) = Stamp::read(chunk).filter(|s| s.kind == Kind::Commit) {
-                        let round = Round { client: s.client, round: s.round, sectors: s.count };
+                        let round = Round {
+                            client: s.client,
+                            round: s.round,
+                            sectors: s.count,
+                        };
                         if !committed.contains(&round) {
                             committed.push(round);
                         }
@@ -110,7 +122,15 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
             }
             Entry::Flush => {
                 report.flushes += 1;
-                crash_point(&durable, durable_version, &committed, dir, scratch, &mut last_checked, &mut report)?;
+                crash_point(
+                    &durable,
+                    durable_version,
+                    &committed,
+                    dir,
+                    scratch,
+                    &mut last_checked,
+                    &mut report,
+                )?;
                 if writes_since_flush {
                     durable.clone_from(&current);
                     durable_version += 1;
@@ -120,9 +140,21 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
             Entry::Discard { .. } | Entry::Mark(_) => {}
         }
     }
-    crash_point(&durable, durable_version, &committed, dir, scratch, &mut last_checked, &mut report)?;
+    crash_point(
+        &durable,
+        durable_version,
+        &committed,
+        dir,
+        scratch,
+        &mut last_checked,
+        &mut report,
+    )?;
     report.committed = committed.len();
-    eprintln!("fscheck: {} in {}", report.summary(), minutes(started.elapsed()));
+    eprintln!(
+        "fscheck: {} in {}",
+        report.summary(),
+        minutes(started.elapsed())
+    );
     Ok(report)
 }
 
@@ -147,7 +179,9 @@ pub fn check_files(args: &[String]) -> Result<(), Error> {
     if report.violations.is_empty() {
         Ok(())
     } else {
-        Err(Error::new("synced data lost, or a crash image e2fsck cannot repair"))
+        Err(Error::new(
+            "synced data lost, or a crash image e2fsck cannot repair",
+        ))
     }
 }
 
@@ -156,12 +190,18 @@ pub fn check_files(args: &[String]) -> Result<(), Error> {
 pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf, Error> {
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let mut image = fs::read(base).map_err(|e| Error::io(base, e))?;
-    let last_flush = log.entries.iter().rposition(|e| matches!(e, Entry::Flush)).unwrap_or(0);
+    let last_flush = log
+        .entries
+        .iter()
+        .rposition(|e| matches!(e, Entry::Flush))
+        .unwrap_or(0);
     for entry in &log.entries[..last_flush] {
         if let Entry::Write { sector, data } = entry {
             let at = *sector as usize * log.sector_size;
             let Some(place) = image.get_mut(at..at + data.len()) else {
-                return Err(Error::new(format!("a write at sector {sector} lies outside the disk")));
+                return Err(Error::new(format!(
+                    "a write at sector {sector} lies outside the disk"
+                )));
             };
             place.copy_from_slice(data);
         }
@@ -181,10 +221,18 @@ pub fn read_file(image: &Path, path: &str, scratch: &Path) -> Result<Option<Vec<
 }
 
 /// Checks one image as a crash image: consistent, and holding every round in `synced` intact.
-pub fn check_image(image: &Path, synced: &[Round], dir: &str, scratch: &Path) -> Result<Report, Error> {
+pub fn check_image(
+    image: &Path,
+    synced: &[Round],
+    dir: &str,
+    scratch: &Path,
+) -> Result<Report, Error> {
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let bytes = fs::read(image).map_err(|e| Error::io(image, e))?;
-    let mut report = Report { committed: synced.len(), ..Report::default() };
+    let mut report = Report {
+        committed: synced.len(),
+        ..Report::default()
+    };
     crash_point(&bytes, 0, synced, dir, scratch, &mut None, &mut report)?;
     Ok(report)
 }
@@ -233,7 +281,9 @@ fn crash_point(
             Err(_) => Err(format!("{dir}/{name} is missing")),
         };
         if let Err(why) = verdict {
-            report.violations.push(format!("crash point {point}: {round} was synced but is lost: {why}"));
+            report.violations.push(format!(
+                "crash point {point}: {round} was synced but is lost: {why}"
+            ));
         }
     }
     Ok(())
@@ -253,14 +303,20 @@ impl Fsck {
         let replayed_journal = replay.1.contains("recovering journal");
         let (code, text) = e2fsck(image, &["-f", "-n"])?;
         let problems = (code != 0).then(|| summary(code, &text));
-        Ok(Fsck { replayed_journal, problems })
+        Ok(Fsck {
+            replayed_journal,
+            problems,
+        })
     }
 
     /// `e2fsck -fy`, then a forced read-only check: the number of fixes, and what the check still
     /// finds (`None`: clean).
     fn repair(image: &Path) -> Result<(usize, Option<String>), Error> {
         let (_, text) = e2fsck(image, &["-f", "-y"])?;
-        let fixes = text.lines().filter(|l| l.trim_end().ends_with("? yes")).count();
+        let fixes = text
+            .lines()
+            .filter(|l| l.trim_end().ends_with("? yes"))
+            .count();
         let (code, after) = e2fsck(image, &["-f", "-n"])?;
         Ok((fixes, (code != 0).then(|| summary(code, &after))))
     }
@@ -285,9 +341,20 @@ fn e2fsck(image: &Path, args: &[&str]) -> Result<(i32, String), Error> {
     let code = out.status.code().unwrap_or(-1);
     // 8 and up: e2fsck itself failed (usage, operational error), which says nothing of the image.
     if code >= 8 {
-        return Err(Error::new(format!("e2fsck {} failed ({code}): {}", args.join(" "), String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::new(format!(
+            "e2fsck {} failed ({code}): {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
-    Ok((code, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+    Ok((
+        code,
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
 }
 
 /// Copies folder `dir` out of the image (`debugfs rdump`); a missing folder dumps nothing.
@@ -325,15 +392,27 @@ mod tests {
     }
 
     fn debugfs_write(image: &Path, from: &Path, to: &str) {
-        let out = Command::new("debugfs").args(["-w", "-R"]).arg(format!("write {} {to}", from.display())).arg(image).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("debugfs")
+            .args(["-w", "-R"])
+            .arg(format!("write {} {to}", from.display()))
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The writes that turn `before` into `after`, block by block, as a file system would issue them.
     fn diff(before: &[u8], after: &[u8]) -> Vec<Entry> {
         (0..before.len() / BLOCK)
             .filter(|b| before[b * BLOCK..(b + 1) * BLOCK] != after[b * BLOCK..(b + 1) * BLOCK])
-            .map(|b| Entry::Write { sector: (b * BLOCK / SECTOR) as u64, data: after[b * BLOCK..(b + 1) * BLOCK].to_vec() })
+            .map(|b| Entry::Write {
+                sector: (b * BLOCK / SECTOR) as u64,
+                data: after[b * BLOCK..(b + 1) * BLOCK].to_vec(),
+            })
             .collect()
     }
 
@@ -343,13 +422,19 @@ mod tests {
         let base = dir.join("base.img");
         fs::create_dir_all(dir.join("root/data")).unwrap();
         let made = Command::new("mke2fs")
-            .args(["-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-d"])
+            .args([
+                "-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-d",
+            ])
             .arg(dir.join("root"))
             .arg(&base)
             .arg("8M")
             .output()
             .unwrap();
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
         let image = dir.join("work.img");
         fs::copy(&base, &image).unwrap();
         let data = dir.join("data");
@@ -357,9 +442,18 @@ mod tests {
         debugfs_write(&image, &data, &format!("/data/{}", guest::data_file(0, 0)));
         let with_data = fs::read(&image).unwrap();
         fs::write(&data, guest::commit_record(0, 0, 16)).unwrap();
-        debugfs_write(&image, &data, &format!("/data/{}", guest::commit_file(0, 0)));
+        debugfs_write(
+            &image,
+            &data,
+            &format!("/data/{}", guest::commit_file(0, 0)),
+        );
         let with_commit = fs::read(&image).unwrap();
-        (base.clone(), fs::read(&base).unwrap(), with_data, with_commit)
+        (
+            base.clone(),
+            fs::read(&base).unwrap(),
+            with_data,
+            with_commit,
+        )
     }
 
     fn log(entries: Vec<Entry>) -> Log {
@@ -379,7 +473,10 @@ mod tests {
         good.push(Entry::Flush);
         let report = check(&base, &log(good), "/data", &dir.join("good")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
-        assert_eq!((report.flushes, report.crash_points, report.committed), (2, 3, 1));
+        assert_eq!(
+            (report.flushes, report.crash_points, report.committed),
+            (2, 3, 1)
+        );
         assert!(report.rounds_checked >= 1);
 
         // The sync returned without a flush: the commit record is logged before the only FLUSH,
@@ -388,7 +485,14 @@ mod tests {
         unflushed.extend(commit_writes.clone());
         unflushed.push(Entry::Flush);
         let report = check(&base, &log(unflushed), "/data", &dir.join("unflushed")).unwrap();
-        assert!(report.violations.iter().any(|v| v.contains("client 0 round 0 was synced but is lost")), "{:?}", report.violations);
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.contains("client 0 round 0 was synced but is lost")),
+            "{:?}",
+            report.violations
+        );
 
         // Half of an update made durable: the image is inconsistent.
         let mut torn: Vec<Entry> = data_writes.iter().step_by(2).cloned().collect();
@@ -396,7 +500,14 @@ mod tests {
         torn.push(Entry::Flush);
         let report = check(&base, &log(torn), "/data", &dir.join("torn")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
-        assert!(report.repairs.iter().any(|r| r.contains("fixes by e2fsck -fy")), "{:?}", report.repairs);
+        assert!(
+            report
+                .repairs
+                .iter()
+                .any(|r| r.contains("fixes by e2fsck -fy")),
+            "{:?}",
+            report.repairs
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

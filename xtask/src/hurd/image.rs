@@ -8,10 +8,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-
 /// Nodes served by passive translators: (path, translator and its arguments).
 const TRANSLATORS: &[(&str, &[&str])] = &[
-    ("/dev/console", &["/hurd/term", "/dev/console", "device", "console"]),
+    (
+        "/dev/console",
+        &["/hurd/term", "/dev/console", "device", "console"],
+    ),
     ("/dev/null", &["/hurd/null"]),
     ("/dev/tty", &["/hurd/magic", "tty"]),
     ("/dev/fd", &["/hurd/magic", "--directory", "fd"]),
@@ -44,11 +46,25 @@ pub fn build(system: &Path, extra: &[GuestFile], out: &Path, size_mib: u64) -> R
         let from = entry.map_err(|e| Error::io(system, e))?.path();
         run_quiet(Command::new("cp").arg("-a").arg(&from).arg(&stage), "cp -a")?;
     }
-    for dir in ["dev", "servers/socket", "tmp", "etc", "root", "data", "var/run"] {
+    for dir in [
+        "dev",
+        "servers/socket",
+        "tmp",
+        "etc",
+        "root",
+        "data",
+        "var/run",
+    ] {
         fs::create_dir_all(stage.join(dir)).map_err(|e| Error::io(&stage, e))?;
     }
-    run_quiet(Command::new("chmod").arg("1777").arg(stage.join("tmp")), "chmod")?;
-    for path in ACTIVE_NODES.iter().chain(TRANSLATORS.iter().map(|(p, _)| p)) {
+    run_quiet(
+        Command::new("chmod").arg("1777").arg(stage.join("tmp")),
+        "chmod",
+    )?;
+    for path in ACTIVE_NODES
+        .iter()
+        .chain(TRANSLATORS.iter().map(|(p, _)| p))
+    {
         if !path.starts_with("/dev/") {
             touch(&stage.join(&path[1..]))?;
         }
@@ -60,12 +76,30 @@ pub fn build(system: &Path, extra: &[GuestFile], out: &Path, size_mib: u64) -> R
             Contents::Bytes(bytes) => fs::write(&to, bytes).map_err(|e| Error::io(&to, e))?,
             Contents::Copy(from) => drop(fs::copy(from, &to).map_err(|e| Error::io(from, e))?),
         }
-        run_quiet(Command::new("chmod").arg(format!("{:o}", file.mode)).arg(&to), "chmod")?;
+        run_quiet(
+            Command::new("chmod")
+                .arg(format!("{:o}", file.mode))
+                .arg(&to),
+            "chmod",
+        )?;
     }
     let _ = fs::remove_file(out);
     run_quiet(
         Command::new("mke2fs")
-            .args(["-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-L", "hurd-root", "-d"])
+            .args([
+                "-q",
+                "-F",
+                "-o",
+                "hurd",
+                "-j",
+                "-b",
+                "4096",
+                "-I",
+                "128",
+                "-L",
+                "hurd-root",
+                "-d",
+            ])
             .arg(&stage)
             .arg(out)
             .arg(format!("{size_mib}M")),
@@ -74,13 +108,20 @@ pub fn build(system: &Path, extra: &[GuestFile], out: &Path, size_mib: u64) -> R
     set_nodes(out, &stage)?;
     fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
     // The image must be clean as made, or every later e2fsck verdict would be noise.
-    run_quiet(Command::new("e2fsck").args(["-fn"]).arg(out), "e2fsck -fn on the new image")
+    run_quiet(
+        Command::new("e2fsck").args(["-fn"]).arg(out),
+        "e2fsck -fn on the new image",
+    )
 }
 
 /// Device nodes (character devices, as the Hurd's MAKEDEV makes them) and passive translators.
 fn set_nodes(image: &Path, scratch: &Path) -> Result<(), Error> {
     let mut commands = String::from("cd /dev\n");
-    for path in TRANSLATORS.iter().map(|(p, _)| *p).chain(ACTIVE_NODES.iter().copied()) {
+    for path in TRANSLATORS
+        .iter()
+        .map(|(p, _)| *p)
+        .chain(ACTIVE_NODES.iter().copied())
+    {
         if let Some(name) = path.strip_prefix("/dev/") {
             // debugfs's mknod takes a name in the current folder, not a path.
             commands += &format!("mknod {name} c 0 0\nsif {name} mode 020600\n");
@@ -108,9 +149,16 @@ fn set_nodes(image: &Path, scratch: &Path) -> Result<(), Error> {
         .map_err(|e| Error::new(format!("cannot run debugfs: {e}")))?;
     // debugfs exits 0 whatever its commands did; its complaints go to stderr.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let complaints: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("debugfs ")).collect();
+    let complaints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("debugfs "))
+        .collect();
     if !out.status.success() || !complaints.is_empty() {
-        return Err(Error::new(format!("debugfs on {}: {}", image.display(), complaints.join("; "))));
+        return Err(Error::new(format!(
+            "debugfs on {}: {}",
+            image.display(),
+            complaints.join("; ")
+        )));
     }
     Ok(())
 }
@@ -125,10 +173,13 @@ fn touch(path: &Path) -> Result<(), Error> {
 pub fn data_disk(out: &Path, disk_mib: u64, fs_mib: u64) -> Result<(), Error> {
     let _ = fs::remove_file(out);
     let file = fs::File::create(out).map_err(|e| Error::io(out, e))?;
-    file.set_len(disk_mib << 20).map_err(|e| Error::io(out, e))?;
+    file.set_len(disk_mib << 20)
+        .map_err(|e| Error::io(out, e))?;
     run_quiet(
         Command::new("mke2fs")
-            .args(["-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-L", "data"])
+            .args([
+                "-q", "-F", "-o", "hurd", "-j", "-b", "4096", "-I", "128", "-L", "data",
+            ])
             .arg(out)
             .arg(format!("{fs_mib}M")),
         "mke2fs",

@@ -22,7 +22,8 @@ pub const PROGRAMS: &[(&str, &str, &str)] = &[
 
 /// Where cargo puts release binaries for the Hurd.
 pub fn out_dir() -> PathBuf {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
     project_root().join(target_dir).join(TARGET).join("release")
 }
 
@@ -37,7 +38,9 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
         cargo(&args)?;
         let path = out_dir().join(bin);
         let facts = HurdElf::read(&path).map_err(Error::new)?;
-        facts.check().map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
+        facts
+            .check()
+            .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
         println!("test hurd_link_{} ... ok", bin.replace('-', "_"));
     }
     Ok(out_dir())
@@ -60,7 +63,11 @@ impl HurdElf {
             .output()
             .map_err(|e| format!("cannot run readelf: {e}"))?;
         if !out.status.success() {
-            return Err(format!("readelf {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!(
+                "readelf {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         Ok(HurdElf::parse(&String::from_utf8_lossy(&out.stdout)))
     }
@@ -70,7 +77,14 @@ impl HurdElf {
         let mut elf = HurdElf::default();
         let bracketed = |line: &str, after: &str| {
             let rest = &line[line.find(after)? + after.len()..];
-            Some(rest.trim_start().trim_start_matches('[').split(']').next()?.trim().to_owned())
+            Some(
+                rest.trim_start()
+                    .trim_start_matches('[')
+                    .split(']')
+                    .next()?
+                    .trim()
+                    .to_owned(),
+            )
         };
         for line in text.lines() {
             let line = line.trim();
@@ -81,7 +95,10 @@ impl HurdElf {
             } else if line.contains("(NEEDED)") {
                 elf.needed.extend(bracketed(line, "Shared library:"));
             } else if let Some(at) = line.find("OS: ").filter(|_| line.contains("ABI")) {
-                elf.abi_tag_os = line[at + 4..].split(',').next().map(|os| os.trim().to_owned());
+                elf.abi_tag_os = line[at + 4..]
+                    .split(',')
+                    .next()
+                    .map(|os| os.trim().to_owned());
             }
         }
         elf
@@ -92,13 +109,22 @@ impl HurdElf {
             return Err("not an x86-64 ELF file".into());
         }
         if self.abi_tag_os.as_deref() != Some("Hurd") {
-            return Err(format!("its GNU ABI tag names {:?}, not the Hurd", self.abi_tag_os));
+            return Err(format!(
+                "its GNU ABI tag names {:?}, not the Hurd",
+                self.abi_tag_os
+            ));
         }
         if self.interpreter.as_deref() != Some(INTERPRETER) {
-            return Err(format!("its interpreter is {:?}, not {INTERPRETER}", self.interpreter));
+            return Err(format!(
+                "its interpreter is {:?}, not {INTERPRETER}",
+                self.interpreter
+            ));
         }
         if !self.needed.iter().any(|n| n == LIBC) {
-            return Err(format!("it does not need {LIBC} (needs {})", self.needed.join(", ")));
+            return Err(format!(
+                "it does not need {LIBC} (needs {})",
+                self.needed.join(", ")
+            ));
         }
         Ok(())
     }
@@ -114,9 +140,17 @@ mod tests {
         let me = std::env::current_exe().unwrap();
         let elf = HurdElf::read(&me).unwrap();
         assert!(elf.x86_64);
-        assert!(elf.interpreter.as_deref().is_some_and(|i| i.contains("ld-linux")), "{elf:?}");
+        assert!(
+            elf.interpreter
+                .as_deref()
+                .is_some_and(|i| i.contains("ld-linux")),
+            "{elf:?}"
+        );
         let why = elf.check().unwrap_err();
-        assert!(why.contains("ABI tag") || why.contains("interpreter"), "{why}");
+        assert!(
+            why.contains("ABI tag") || why.contains("interpreter"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -133,7 +167,10 @@ mod tests {
         assert_eq!(elf.needed, ["libgcc_s.so.1", "libc.so.0.3"]);
         assert_eq!(elf.abi_tag_os.as_deref(), Some("Hurd"));
         assert_eq!(elf.check(), Ok(()));
-        let without_libc = HurdElf { needed: vec!["libgcc_s.so.1".into()], ..HurdElf::parse(report) };
+        let without_libc = HurdElf {
+            needed: vec!["libgcc_s.so.1".into()],
+            ..HurdElf::parse(report)
+        };
         assert!(without_libc.check().unwrap_err().contains("libc.so.0.3"));
     }
 }

@@ -147,7 +147,12 @@ fn status() -> Result<(), Error> {
     let engine = engine(String::new(), &source);
     let table = stages::table(&source);
     for (stage, done) in table.iter().zip(engine.cached(&table)?) {
-        println!("{:<16} {:<9} {}", stage.name, if done { "cached" } else { "to build" }, stage.about);
+        println!(
+            "{:<16} {:<9} {}",
+            stage.name,
+            if done { "cached" } else { "to build" },
+            stage.about
+        );
     }
     Ok(())
 }

@@ -15,7 +15,6 @@ use std::time::Duration;
 /// The root file system's size: room for the system (18 MiB) and the workloads.
 const IMAGE_MIB: u64 = 64;
 
-
 /// What the scenario script starts with: a `PATH` and `check NAME COMMAND...`, which prints the
 /// harness's test line for the command's exit status (and its last output lines on failure).
 const PRELUDE: &str = r#"#!/bin/sh
@@ -60,7 +59,11 @@ impl Hurd {
     pub fn new(tasks: &Path) -> Result<Hurd, Error> {
         let system = super::build()?;
         let guest = super::link::build_and_check()?;
-        Ok(Hurd { system, tasks: tasks.to_owned(), guest })
+        Ok(Hurd {
+            system,
+            tasks: tasks.to_owned(),
+            guest,
+        })
     }
 
     /// GNU Mach's boot modules, in the order Debian's GRUB entry for a rumpdisk root has them.
@@ -73,10 +76,17 @@ impl Hurd {
         if flush == Barrier::Skipped {
             disk_words.push("--flush=skip".to_owned());
         }
-        disk_words.extend(["$(disk-task=task-create)".to_owned(), "$(task-resume)".to_owned()]);
+        disk_words.extend([
+            "$(disk-task=task-create)".to_owned(),
+            "$(task-resume)".to_owned(),
+        ]);
         let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect();
         vec![
-            Module { file: self.tasks.join("rumpdisk-static"), name: "rumpdisk.static".into(), words: disk_words },
+            Module {
+                file: self.tasks.join("rumpdisk-static"),
+                name: "rumpdisk.static".into(),
+                words: disk_words,
+            },
             Module {
                 file: self.system.join("hurd/ext2fs.static"),
                 name: "ext2fs.static".into(),
@@ -108,25 +118,45 @@ impl Hurd {
             mode: 0o755,
         };
         let files = [
-            GuestFile { path: "/libexec/runsystem".into(), contents: Contents::Bytes(RUNSYSTEM.into()), mode: 0o755 },
+            GuestFile {
+                path: "/libexec/runsystem".into(),
+                contents: Contents::Bytes(RUNSYSTEM.into()),
+                mode: 0o755,
+            },
             GuestFile {
                 path: "/etc/rumpdisk-rs/run".into(),
                 contents: Contents::Bytes(format!("{PRELUDE}{script}").into_bytes()),
                 mode: 0o755,
             },
-            GuestFile { path: "/etc/hostname".into(), contents: Contents::Bytes(b"rumpdisk-rs\n".to_vec()), mode: 0o644 },
+            GuestFile {
+                path: "/etc/hostname".into(),
+                contents: Contents::Bytes(b"rumpdisk-rs\n".to_vec()),
+                mode: 0o644,
+            },
             bin("fs-barrier"),
             bin("rust-std-check"),
             bin("storectl"),
-            GuestFile { path: "/hurd/rumpdisk-rs".into(), contents: Contents::Copy(self.guest.join("rumpdisk")), mode: 0o755 },
+            GuestFile {
+                path: "/hurd/rumpdisk-rs".into(),
+                contents: Contents::Copy(self.guest.join("rumpdisk")),
+                mode: 0o755,
+            },
         ];
         image::build(&self.system, &files, &template, IMAGE_MIB)?;
         Ok(template)
     }
 
-    fn scenario(&self, name: &str, script: &str, flush: Barrier) -> Result<(Scenario, PathBuf), Error> {
+    fn scenario(
+        &self,
+        name: &str,
+        script: &str,
+        flush: Barrier,
+    ) -> Result<(Scenario, PathBuf), Error> {
         let template = self.image(name, script)?;
-        let disk = Disk { fresh: Some(Fresh::CopyOf(template.clone())), ..Disk::fresh(run_dir(name).join("wd0.img"), 0) };
+        let disk = Disk {
+            fresh: Some(Fresh::CopyOf(template.clone())),
+            ..Disk::fresh(run_dir(name).join("wd0.img"), 0)
+        };
         let scenario = Scenario {
             name: name.to_owned(),
             modules: self.modules(flush),
@@ -171,11 +201,20 @@ echo {SUCCESS_MARKER}
         let scratch = scratch_dir("hurd-killed");
         scenario.after = Some(Box::new(move || {
             // The image as QEMU left it is the crash image; the round it reported synced must be in it.
-            let synced = fscheck::Round { client: 0, round: 0, sectors: 256 };
-            let report = fscheck::check_image(&image, &[synced], "/data", &scratch).map_err(|e| e.to_string())?;
+            let synced = fscheck::Round {
+                client: 0,
+                round: 0,
+                sectors: 256,
+            };
+            let report = fscheck::check_image(&image, &[synced], "/data", &scratch)
+                .map_err(|e| e.to_string())?;
             let _ = fs::remove_dir_all(&scratch);
             println!("  {}", report.summary());
-            report.violations.is_empty().then_some(()).ok_or_else(|| report.violations.join("; "))
+            report
+                .violations
+                .is_empty()
+                .then_some(())
+                .ok_or_else(|| report.violations.join("; "))
         }));
         Ok(scenario)
     }
@@ -218,10 +257,13 @@ echo {SUCCESS_MARKER}
         });
         let scratch = scratch_dir(name);
         scenario.after = Some(Box::new(move || {
-            let bytes = fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
+            let bytes =
+                fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
             let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", second_log.display()))?;
-            let c = flushed_after(&log, C_MARK).map_err(|why| format!("the write through storeio: {why}"))?;
-            let rust = flushed_after(&log, RUST_MARK).map_err(|why| format!("the storectl sync: {why}"))?;
+            let c = flushed_after(&log, C_MARK)
+                .map_err(|why| format!("the write through storeio: {why}"))?;
+            let rust = flushed_after(&log, RUST_MARK)
+                .map_err(|why| format!("the storectl sync: {why}"))?;
             println!("  second disk: storeio's write at log entry {}, storectl's at {}, then a FLUSH at {}", c.0, rust.0, rust.1);
             // storeio's file_sync (dev_sync) syncs its own buffers and never calls store_sync, so
             // `fsync` on a storeio node does not reach the disk's cache (an upstream gap): the
@@ -233,7 +275,8 @@ echo {SUCCESS_MARKER}
             }
             // ext2fs on the storeio node opens the device itself (file_get_storage_info), so its
             // syncs go through the C libstore's store_sync to this translator.
-            let report = fscheck::check(&second_template, &log, "/data", &scratch).map_err(|e| e.to_string());
+            let report = fscheck::check(&second_template, &log, "/data", &scratch)
+                .map_err(|e| e.to_string());
             let _ = fs::remove_dir_all(&scratch);
             let report = report?;
             println!("  ext2fs on the second disk: {}", report.summary());
@@ -241,7 +284,10 @@ echo {SUCCESS_MARKER}
                 return Err(report.violations.join("; "));
             }
             if report.committed != 20 || report.flushes < 20 {
-                return Err(format!("{} rounds committed over {} flushes: the workload did not run", report.committed, report.flushes));
+                return Err(format!(
+                    "{} rounds committed over {} flushes: the workload did not run",
+                    report.committed, report.flushes
+                ));
             }
             Ok(())
         }));
@@ -254,7 +300,8 @@ echo {SUCCESS_MARKER}
         let script = format!(
             "echo {LATE_CONTENTS} > {LATE_FILE}\necho 'test reboot_requested ... ok'\necho {SUCCESS_MARKER}\nreboot\n"
         );
-        let (mut scenario, template) = self.scenario("hurd-shutdown", &script, Barrier::Honoured)?;
+        let (mut scenario, template) =
+            self.scenario("hurd-shutdown", &script, Barrier::Honoured)?;
         // QEMU ends when GNU Mach reboots (-no-reboot): the shutdown must run to its end.
         scenario.kill_on = None;
         let write_log = run_dir("hurd-shutdown").join("wd0.log");
@@ -265,25 +312,41 @@ echo {SUCCESS_MARKER}
             // startup prints "notifying rumpdisk of reboot..." and "done" once the answer came;
             // rumpdisk answers only after its flush, and says so in between.
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
-            let notice = text.find("startup: notifying rumpdisk of reboot...").ok_or("startup did not notify rumpdisk")?;
+            let notice = text
+                .find("startup: notifying rumpdisk of reboot...")
+                .ok_or("startup did not notify rumpdisk")?;
             let answered = &text[notice..];
-            let flushed = answered.find("rumpdisk: disk caches flushed for the shutdown").ok_or("rumpdisk did not flush")?;
-            if !answered[flushed..].lines().nth(1).is_some_and(|l| l.trim() == "done") {
+            let flushed = answered
+                .find("rumpdisk: disk caches flushed for the shutdown")
+                .ok_or("rumpdisk did not flush")?;
+            if !answered[flushed..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.trim() == "done")
+            {
                 return Err("startup did not see rumpdisk's answer after its flush".into());
             }
-            let bytes = fs::read(&write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
+            let bytes =
+                fs::read(&write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
             let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
-            let last_write = log.entries.iter().rposition(|e| matches!(e, Entry::Write { .. }));
+            let last_write = log
+                .entries
+                .iter()
+                .rposition(|e| matches!(e, Entry::Write { .. }));
             let last_flush = log.entries.iter().rposition(|e| matches!(e, Entry::Flush));
             if last_flush < last_write {
                 return Err("the write log ends with writes no flush covers".into());
             }
-            let durable = fscheck::durable_at_end(&template, &log, &scratch).map_err(|e| e.to_string())?;
-            let late = fscheck::read_file(&durable, LATE_FILE, &scratch).map_err(|e| e.to_string())?;
+            let durable =
+                fscheck::durable_at_end(&template, &log, &scratch).map_err(|e| e.to_string())?;
+            let late =
+                fscheck::read_file(&durable, LATE_FILE, &scratch).map_err(|e| e.to_string())?;
             let _ = fs::remove_dir_all(&scratch);
             match late {
                 Some(bytes) if bytes == format!("{LATE_CONTENTS}\n").as_bytes() => Ok(()),
-                other => Err(format!("{LATE_FILE} is not durable at the last flush: {other:?}")),
+                other => Err(format!(
+                    "{LATE_FILE} is not durable at the last flush: {other:?}"
+                )),
             }
         }));
         Ok(scenario)
@@ -294,14 +357,27 @@ echo {SUCCESS_MARKER}
     /// What ext2fs does with it decides what the write log shows: see the report.
     pub fn flush_error(&self, nth: u32) -> Result<Scenario, Error> {
         let name = "hurd-flush-error";
-        let mut scenario = self.barrier(name, Barrier::Honoured, Workload { clients: 1, rounds: 30, sectors: 16 })?;
+        let mut scenario = self.barrier(
+            name,
+            Barrier::Honoured,
+            Workload {
+                clients: 1,
+                rounds: 30,
+                sectors: 16,
+            },
+        )?;
         scenario.disks[0].fail_flush = Some(nth);
-        let check_log = scenario.after.take().expect("a barrier scenario checks its log");
+        let check_log = scenario
+            .after
+            .take()
+            .expect("a barrier scenario checks its log");
         let console = run_dir(name).join("console.log");
         scenario.after = Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
             // D_IO_ERROR from rumpdisk, as glibc's strerror names it.
-            let warned = text.lines().find(|l| l.to_lowercase().contains("device flush failed") && l.contains("hardware IO error"));
+            let warned = text.lines().find(|l| {
+                l.to_lowercase().contains("device flush failed") && l.contains("hardware IO error")
+            });
             let Some(warning) = warned else {
                 return Err("rumpdisk's D_IO_ERROR did not surface in ext2fs (no \"device flush failed\" warning)".into());
             };
@@ -314,10 +390,18 @@ echo {SUCCESS_MARKER}
     }
 
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
-    pub fn barrier(&self, name: &str, flush: Barrier, workload: Workload) -> Result<Scenario, Error> {
+    pub fn barrier(
+        &self,
+        name: &str,
+        flush: Barrier,
+        workload: Workload,
+    ) -> Result<Scenario, Error> {
         let mut script = String::new();
         for client in 0..workload.clients {
-            script += &format!("fs-barrier /data {client} {} {} &\n", workload.rounds, workload.sectors);
+            script += &format!(
+                "fs-barrier /data {client} {} {} &\n",
+                workload.rounds, workload.sectors
+            );
         }
         script += &format!("wait\necho {SUCCESS_MARKER}\n");
         let (mut scenario, template) = self.scenario(name, &script, flush)?;
@@ -331,15 +415,22 @@ echo {SUCCESS_MARKER}
                 println!("  ext2fs's ordering, repaired by e2fsck at {} crash points; the first: {first}", report.repairs.len());
             }
             match flush {
-                Barrier::Honoured if !report.violations.is_empty() => Err(report.violations.join("; ")),
-                Barrier::Honoured if report.committed < (workload.clients * workload.rounds) as usize => Err(format!(
-                    "{} of {} rounds committed",
-                    report.committed,
-                    workload.clients * workload.rounds
-                )),
-                Barrier::Honoured if report.crash_points < 100 => {
-                    Err(format!("only {} crash points; at least 100 are needed", report.crash_points))
+                Barrier::Honoured if !report.violations.is_empty() => {
+                    Err(report.violations.join("; "))
                 }
+                Barrier::Honoured
+                    if report.committed < (workload.clients * workload.rounds) as usize =>
+                {
+                    Err(format!(
+                        "{} of {} rounds committed",
+                        report.committed,
+                        workload.clients * workload.rounds
+                    ))
+                }
+                Barrier::Honoured if report.crash_points < 100 => Err(format!(
+                    "only {} crash points; at least 100 are needed",
+                    report.crash_points
+                )),
                 Barrier::Honoured => Ok(()),
                 Barrier::Skipped if report.violations.is_empty() => {
                     Err("a server that never flushes was not caught: the check is blind".into())
@@ -396,19 +487,30 @@ pub struct Workload {
 /// in 2 of 3 two-client runs: the journal's commit block logged after the client's next write, so
 /// the file was lost at the crash point before it). That is ext2fs's, not the disk's, and would
 /// make this check fail at random.
-const WORKLOAD: Workload = Workload { clients: 1, rounds: 60, sectors: 16 };
+const WORKLOAD: Workload = Workload {
+    clients: 1,
+    rounds: 60,
+    sectors: 16,
+};
 
 /// `cargo xtask run --hurd`: the Hurd booted on rumpdisk-rs, files written and synced, QEMU
 /// killed after the last sync, and every crash point of the disk's write log checked.
 pub fn main_job(tasks: &Path) -> Result<(), Error> {
     let start = std::time::Instant::now();
     let hurd = Hurd::new(tasks)?;
-    let workload = Workload { clients: 1, rounds: 40, sectors: 64 };
+    let workload = Workload {
+        clients: 1,
+        rounds: 40,
+        sectors: 64,
+    };
     let mut scenario = hurd.barrier("hurd-main", Barrier::Honoured, workload)?;
     let after = scenario.after.take();
     let outcome = crate::vm::run(&scenario)?;
     let dir = run_dir("hurd-main");
-    println!("GNU/Hurd on rumpdisk-rs ({:.1} s):", start.elapsed().as_secs_f64());
+    println!(
+        "GNU/Hurd on rumpdisk-rs ({:.1} s):",
+        start.elapsed().as_secs_f64()
+    );
     println!(
         "  booted GNU Mach, rumpdisk.static (ATA, FLUSH CACHE EXT), ext2fs.static with its journal, exec, startup, proc, auth"
     );
@@ -418,7 +520,11 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
         workload.rounds,
         workload.sectors / 2
     );
-    println!("  console: {}, device write log: {}", dir.join("console.log").display(), dir.join("wd0.log").display());
+    println!(
+        "  console: {}, device write log: {}",
+        dir.join("console.log").display(),
+        dir.join("wd0.log").display()
+    );
     let check = after.map_or(Ok(()), |check| check());
     match (outcome.verdict(Expect::Pass), check) {
         (Ok(()), Ok(())) => {
@@ -428,14 +534,20 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
             );
             Ok(())
         }
-        (Err(why), _) | (_, Err(why)) => Err(Error::new(format!("the Hurd main job failed: {why}"))),
+        (Err(why), _) | (_, Err(why)) => {
+            Err(Error::new(format!("the Hurd main job failed: {why}")))
+        }
     }
 }
 
 /// Crash images go to memory when it can (`/dev/shm`): hundreds of them are written per run.
 fn scratch_dir(name: &str) -> PathBuf {
     let shm = Path::new("/dev/shm");
-    let base = if shm.is_dir() { shm.to_owned() } else { std::env::temp_dir() };
+    let base = if shm.is_dir() {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    };
     base.join(format!("rumpdisk-rs-{name}-{}", std::process::id()))
 }
 
@@ -448,8 +560,15 @@ fn check_log(base: &Path, write_log: &Path, scratch: &Path) -> Result<fscheck::R
 }
 
 /// The names of the Hurd scenarios, in the order they run.
-pub const NAMES: &[&str] =
-    &["hurd-shell", "hurd-killed", "hurd-barrier", "hurd-barrier-skipped-flush", "hurd-flush-error", "hurd-translator", "hurd-shutdown"];
+pub const NAMES: &[&str] = &[
+    "hurd-shell",
+    "hurd-killed",
+    "hurd-barrier",
+    "hurd-barrier-skipped-flush",
+    "hurd-flush-error",
+    "hurd-translator",
+    "hurd-shutdown",
+];
 
 /// The Hurd scenarios among `wanted` (the Hurd is built first if it is not in the cache).
 pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {

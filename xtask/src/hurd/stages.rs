@@ -83,8 +83,18 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}
                 BUILD_ROOT_PACKAGES.join(" ")
             ),
         },
-        debian_sources("debian-sources", "GCC, glibc and dash sources from Debian's archive", "/src/debian", TOOLCHAIN_SOURCES),
-        debian_sources("userland-sources", "busybox's sources from Debian's archive", "/src/userland", USERLAND_SOURCES),
+        debian_sources(
+            "debian-sources",
+            "GCC, glibc and dash sources from Debian's archive",
+            "/src/debian",
+            TOOLCHAIN_SOURCES,
+        ),
+        debian_sources(
+            "userland-sources",
+            "busybox's sources from Debian's archive",
+            "/src/userland",
+            USERLAND_SOURCES,
+        ),
         Stage {
             name: "hurd-source",
             about: "the Hurd's source tree from the local archive",
@@ -290,18 +300,63 @@ du -sh "{SYSTEM}"
 
 /// The busybox applets on the image: what a user at the shell and the scenario scripts use.
 const BUSYBOX_APPLETS: &[&str] = &[
-    "LS", "CAT", "CP", "MV", "RM", "LN", "MKDIR", "RMDIR", "TOUCH", "CHMOD", "DD", "SYNC", "SLEEP",
-    "HEAD", "TAIL", "WC", "GREP", "SED", "TR", "CUT", "SORT", "UNIQ", "TEE", "ECHO", "PRINTF",
-    "TEST", "TRUE", "FALSE", "YES", "SEQ", "EXPR", "BASENAME", "DIRNAME", "STAT", "DU", "DF",
-    "DATE", "UNAME", "ID", "ENV", "KILL", "FIND", "XARGS", "CMP", "OD", "HEXDUMP",
-    "SHA256SUM", "MD5SUM",
+    "LS",
+    "CAT",
+    "CP",
+    "MV",
+    "RM",
+    "LN",
+    "MKDIR",
+    "RMDIR",
+    "TOUCH",
+    "CHMOD",
+    "DD",
+    "SYNC",
+    "SLEEP",
+    "HEAD",
+    "TAIL",
+    "WC",
+    "GREP",
+    "SED",
+    "TR",
+    "CUT",
+    "SORT",
+    "UNIQ",
+    "TEE",
+    "ECHO",
+    "PRINTF",
+    "TEST",
+    "TRUE",
+    "FALSE",
+    "YES",
+    "SEQ",
+    "EXPR",
+    "BASENAME",
+    "DIRNAME",
+    "STAT",
+    "DU",
+    "DF",
+    "DATE",
+    "UNAME",
+    "ID",
+    "ENV",
+    "KILL",
+    "FIND",
+    "XARGS",
+    "CMP",
+    "OD",
+    "HEXDUMP",
+    "SHA256SUM",
+    "MD5SUM",
 ];
 
 /// Inside the build root: the system as it runs (what the root image is made from).
 pub const SYSTEM: &str = "/opt/hurd/system";
 
 /// The folders of the sysroot a running system needs.
-const RUNTIME_FOLDERS: &[&str] = &["lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin"];
+const RUNTIME_FOLDERS: &[&str] = &[
+    "lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin",
+];
 
 /// What both GCC builds share: the target, where the sysroot and Debian's cross binutils are, and
 /// C only. GCC 14 is built with GCC 14 (sid's default g++ rejects GCC 14's libcody).
@@ -323,9 +378,16 @@ const HURD_WITHOUT: &str =
 const USERLAND_SOURCES: &[(&str, &[&str])] = &[("busybox/sid", &["orig", "debian"])];
 
 /// A stage that downloads the named parts of source packages (`orig`, `debian`) into `dir`.
-fn debian_sources(name: &'static str, about: &'static str, dir: &str, packages: &[(&str, &[&str])]) -> Stage {
-    let fetches: Vec<String> =
-        packages.iter().map(|(package, parts)| format!("fetch {package} {}", parts.join(" "))).collect();
+fn debian_sources(
+    name: &'static str,
+    about: &'static str,
+    dir: &str,
+    packages: &[(&str, &[&str])],
+) -> Stage {
+    let fetches: Vec<String> = packages
+        .iter()
+        .map(|(package, parts)| format!("fetch {package} {}", parts.join(" ")))
+        .collect();
     Stage {
         name,
         about,
