@@ -3,6 +3,7 @@
 mod barrier;
 mod bench;
 mod bench_mig;
+mod fuzz;
 mod hurd;
 mod scenarios;
 mod setup;
@@ -21,7 +22,7 @@ usage: cargo xtask <command>
           build GNU/Hurd for x86_64 from sources (toolchain, glibc, the Hurd, a shell) into a cache
           outside the clone, or print where that cache is
   test    set up, then run every test: host tests, the Hurd from sources (cached), programs
-          linked for the Hurd, Hurd cross-builds, VM tests on GNU Mach and on GNU/Hurd
+          linked for the Hurd, Hurd cross-builds, a fuzz smoke run, VM tests on GNU Mach and GNU/Hurd
   run [IMAGE]
           the main job: boot GNU Mach in QEMU with rumpdisk.static serving IMAGE (a fresh 64 MiB
           image if none is given) and store clients writing, syncing and reading back; then show
@@ -32,6 +33,7 @@ usage: cargo xtask <command>
           the disk's write log checked with e2fsck and the files
   vm [NAME...]
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
+  fuzz    the fuzz smoke run: each cargo-fuzz target for 45 s from its seeds in fuzz/seeds
   check-fs IMAGE LOG DIR
           check every crash point of LOG (a write log of the disk that started as IMAGE, an ext2
           file system) with e2fsck and the fs-barrier rounds committed in folder DIR
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Some("test") => test_all(),
         Some("check-barrier") => barrier::check_files(&args[1..]),
         Some("check-fs") => hurd::fscheck::check_files(&args[1..]),
+        Some("fuzz") => setup::run().and_then(|()| fuzz::smoke()),
         Some("bench") if args.get(1).map(String::as_str) == Some("mig") => {
             setup::run().and_then(|()| bench_mig::run(&args[2..]))
         }
@@ -127,6 +130,7 @@ fn test_all() -> Result<(), Error> {
             },
         )?;
     }
+    step("fuzz smoke run", fuzz::smoke)?;
     step("VM tests on GNU Mach and GNU/Hurd", || vm_scenarios(&[]))?;
     eprintln!(
         "xtask: all tests passed in {:.1} s",

@@ -66,6 +66,7 @@ pub fn sysroot_dir() -> PathBuf {
 pub fn run() -> Result<(), Error> {
     install_host_packages()?;
     ensure_rust_src()?;
+    ensure_cargo_fuzz()?;
     ensure_sysroot()?;
     Ok(())
 }
@@ -147,6 +148,16 @@ fn ensure_rust_src() -> Result<(), Error> {
             .current_dir(project_root()),
         "rustup component add rust-src",
     )
+}
+
+/// cargo-fuzz, from crates.io, for the fuzz smoke run.
+fn ensure_cargo_fuzz() -> Result<(), Error> {
+    let installed = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if installed {
+        return Ok(());
+    }
+    eprintln!("setup: installing cargo-fuzz");
+    run_quiet(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]), "cargo install cargo-fuzz")
 }
 
 /// The first Debian archive URI the system's apt is configured with (not the security archive).
