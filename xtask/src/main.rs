@@ -33,7 +33,7 @@ usage: cargo xtask <command>
           the disk's write log checked with e2fsck and the files
   vm [NAME...]
           boot the VM scenarios (all, or those named) on GNU Mach and report their tests
-  fuzz    the fuzz smoke run: each cargo-fuzz target for 45 s from its seeds in fuzz/seeds
+  fuzz    the fuzz smoke run: each cargo-fuzz target for 45 s, fixed random seed
   check-fs IMAGE LOG DIR
           check every crash point of LOG (a write log of the disk that started as IMAGE, an ext2
           file system) with e2fsck and the fs-barrier rounds committed in folder DIR
