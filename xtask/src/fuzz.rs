@@ -33,16 +33,25 @@ pub fn smoke() -> Result<(), Error> {
             let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             println!("test fuzz_smoke_{target} ... FAILED: {}", out.status);
-            return Err(Error::new(format!("fuzz target {target} failed:\n{}", tail.join("\n"))));
+            return Err(Error::new(format!(
+                "fuzz target {target} failed:\n{}",
+                tail.join("\n")
+            )));
         }
-        println!("test fuzz_smoke_{target} ... ok ({} runs in {SECONDS} s)", executed_units(&stderr).unwrap_or(0));
+        println!(
+            "test fuzz_smoke_{target} ... ok ({} runs in {SECONDS} s)",
+            executed_units(&stderr).unwrap_or(0)
+        );
     }
     Ok(())
 }
 
 /// libFuzzer's `stat::number_of_executed_units` from its final statistics.
 fn executed_units(stderr: &str) -> Option<u64> {
-    stderr.lines().find_map(|l| l.strip_prefix("stat::number_of_executed_units:")).and_then(|n| n.trim().parse().ok())
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 #[cfg(test)]

@@ -152,12 +152,18 @@ fn ensure_rust_src() -> Result<(), Error> {
 
 /// cargo-fuzz, from crates.io, for the fuzz smoke run.
 fn ensure_cargo_fuzz() -> Result<(), Error> {
-    let installed = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    let installed = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if installed {
         return Ok(());
     }
     eprintln!("setup: installing cargo-fuzz");
-    run_quiet(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]), "cargo install cargo-fuzz")
+    run_quiet(
+        Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]),
+        "cargo install cargo-fuzz",
+    )
 }
 
 /// The first Debian archive URI the system's apt is configured with (not the security archive).

@@ -82,31 +82,24 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let mut current = fs::read(base).map_err(|e| Error::io(base, e))?;
     let mut durable = current.clone();
-    let mut report = Report::default();
+    let mut points = CrashPoints {
+        dir,
+        scratch,
+        last_checked: None,
+        report: Report::default(),
+    };
     let mut committed: Vec<Round> = Vec::new();
-    // The image and the rounds last checked, so an unchanged crash point is not checked twice.
-    let mut last_checked: Option<(usize, usize)> = None;
     let mut durable_version = 0;
     let mut writes_since_flush = false;
     for entry in &log.entries {
         match entry {
             Entry::Write { sector, data } => {
-                report.writes += 1;
+                points.report.writes += 1;
                 writes_since_flush = true;
-                let at = usize::try_from(*sector)
-                    .ok()
-                    .and_then(|s| s.checked_mul(log.sector_size));
-                let Some(end) = at
-                    .and_then(|a| a.checked_add(data.len()))
-                    .filter(|&e| e <= current.len())
-                else {
-                    report.violations.push(format!(
-                        "a write at sector {sector} lies outside the {}-byte disk",
-                        current.len()
-                    ));
+                if let Err(why) = apply_write(&mut current, *sector, data, log.sector_size) {
+                    points.report.violations.push(why);
                     continue;
-                };
-                current[end - data.len()..end].copy_from_slice(data);
+                }
                 for chunk in data.chunks_exact(SECTOR) {
                     if let Some(s) = Stamp::read(chunk).filter(|s| s.kind == Kind::Commit) {
                         let round = Round {
@@ -121,16 +114,8 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
                 }
             }
             Entry::Flush => {
-                report.flushes += 1;
-                crash_point(
-                    &durable,
-                    durable_version,
-                    &committed,
-                    dir,
-                    scratch,
-                    &mut last_checked,
-                    &mut report,
-                )?;
+                points.report.flushes += 1;
+                points.check(&durable, durable_version, &committed)?;
                 if writes_since_flush {
                     durable.clone_from(&current);
                     durable_version += 1;
@@ -140,15 +125,9 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
             Entry::Discard { .. } | Entry::Mark(_) => {}
         }
     }
-    crash_point(
-        &durable,
-        durable_version,
-        &committed,
-        dir,
-        scratch,
-        &mut last_checked,
-        &mut report,
-    )?;
+    // The end of the log is a crash point too (QEMU killed).
+    points.check(&durable, durable_version, &committed)?;
+    let mut report = points.report;
     report.committed = committed.len();
     eprintln!(
         "fscheck: {} in {}",
@@ -197,18 +176,36 @@ pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf,
         .unwrap_or(0);
     for entry in &log.entries[..last_flush] {
         if let Entry::Write { sector, data } = entry {
-            let at = *sector as usize * log.sector_size;
-            let Some(place) = image.get_mut(at..at + data.len()) else {
-                return Err(Error::new(format!(
-                    "a write at sector {sector} lies outside the disk"
-                )));
-            };
-            place.copy_from_slice(data);
+            apply_write(&mut image, *sector, data, log.sector_size).map_err(Error::new)?;
         }
     }
     let path = scratch.join("durable.img");
     fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
     Ok(path)
+}
+
+/// Puts a logged write into `image`; a write outside the image is refused, named.
+fn apply_write(
+    image: &mut [u8],
+    sector: u64,
+    data: &[u8],
+    sector_size: usize,
+) -> Result<(), String> {
+    let place = usize::try_from(sector)
+        .ok()
+        .and_then(|s| s.checked_mul(sector_size))
+        .and_then(|at| Some(at..at.checked_add(data.len())?))
+        .and_then(|range| image.get_mut(range));
+    match place {
+        Some(place) => {
+            place.copy_from_slice(data);
+            Ok(())
+        }
+        None => Err(format!(
+            "a write at sector {sector} lies outside the {}-byte disk",
+            image.len()
+        )),
+    }
 }
 
 /// Reads `path` out of an ext2 image (journal replayed first), or `None` when it is not there.
@@ -229,64 +226,77 @@ pub fn check_image(
 ) -> Result<Report, Error> {
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let bytes = fs::read(image).map_err(|e| Error::io(image, e))?;
-    let mut report = Report {
-        committed: synced.len(),
-        ..Report::default()
+    let mut points = CrashPoints {
+        dir,
+        scratch,
+        last_checked: None,
+        report: Report::default(),
     };
-    crash_point(&bytes, 0, synced, dir, scratch, &mut None, &mut report)?;
-    Ok(report)
+    points.check(&bytes, 0, synced)?;
+    Ok(Report {
+        committed: synced.len(),
+        ..points.report
+    })
 }
 
-fn crash_point(
-    image: &[u8],
-    version: usize,
-    committed: &[Round],
-    dir: &str,
-    scratch: &Path,
-    last_checked: &mut Option<(usize, usize)>,
-    report: &mut Report,
-) -> Result<(), Error> {
-    let point = report.crash_points;
-    report.crash_points += 1;
-    if *last_checked == Some((version, committed.len())) {
-        return Ok(());
-    }
-    *last_checked = Some((version, committed.len()));
-    report.images_checked += 1;
-    let path = scratch.join("crash.img");
-    fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
-    let fsck = Fsck::run(&path)?;
-    if fsck.replayed_journal {
-        report.journal_replays += 1;
-    }
-    if let Some(problems) = fsck.problems {
-        // What a boot after the crash would have to run: a full repair, then a clean check.
-        let (fixes, after) = Fsck::repair(&path)?;
-        match after {
-            None => report.repairs.push(format!("crash point {point}: {fixes} fixes by e2fsck -fy for: {problems}")),
-            Some(left) => report.violations.push(format!(
-                "crash point {point}: e2fsck cannot repair the file system: {problems}; after -fy: {left}"
-            )),
+/// Checks crash images in turn, skipping one whose image and committed rounds are those of the
+/// crash point before it (the same verdict).
+struct CrashPoints<'a> {
+    dir: &'a str,
+    scratch: &'a Path,
+    /// The image version and number of rounds last checked.
+    last_checked: Option<(usize, usize)>,
+    report: Report,
+}
+
+impl CrashPoints<'_> {
+    /// Checks `image` (version `version` of the durable disk) as a crash image holding every
+    /// round in `committed`.
+    fn check(&mut self, image: &[u8], version: usize, committed: &[Round]) -> Result<(), Error> {
+        let point = self.report.crash_points;
+        self.report.crash_points += 1;
+        if self.last_checked == Some((version, committed.len())) {
+            return Ok(());
         }
-    }
-    if committed.is_empty() {
-        return Ok(());
-    }
-    let files = dump_dir(&path, dir, scratch)?;
-    for round in committed {
-        report.rounds_checked += 1;
-        let name = guest::data_file(round.client, round.round);
-        let verdict = match fs::read(files.join(&name)) {
-            Ok(bytes) => guest::check_round_data(&bytes, round.client, round.round, round.sectors),
-            Err(_) => Err(format!("{dir}/{name} is missing")),
-        };
-        if let Err(why) = verdict {
-            report.violations.push(format!(
-                "crash point {point}: {round} was synced but is lost: {why}"
-            ));
+        self.last_checked = Some((version, committed.len()));
+        self.report.images_checked += 1;
+        let path = self.scratch.join("crash.img");
+        fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
+        let fsck = Fsck::run(&path)?;
+        if fsck.replayed_journal {
+            self.report.journal_replays += 1;
         }
+        if let Some(problems) = fsck.problems {
+            // What a boot after the crash would have to run: a full repair, then a clean check.
+            let (fixes, after) = Fsck::repair(&path)?;
+            match after {
+                None => self.report.repairs.push(format!("crash point {point}: {fixes} fixes by e2fsck -fy for: {problems}")),
+                Some(left) => self.report.violations.push(format!(
+                    "crash point {point}: e2fsck cannot repair the file system: {problems}; after -fy: {left}"
+                )),
+            }
+        }
+        if committed.is_empty() {
+            return Ok(());
+        }
+        let files = dump_dir(&path, self.dir, self.scratch)?;
+        for round in committed {
+            self.report.rounds_checked += 1;
+            let name = guest::data_file(round.client, round.round);
+            let verdict = match fs::read(files.join(&name)) {
+                Ok(bytes) => {
+                    guest::check_round_data(&bytes, round.client, round.round, round.sectors)
+                }
+                Err(_) => Err(format!("{}/{name} is missing", self.dir)),
+            };
+            if let Err(why) = verdict {
+                self.report.violations.push(format!(
+                    "crash point {point}: {round} was synced but is lost: {why}"
+                ));
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// What e2fsck says of a crash image.
