@@ -23,17 +23,21 @@ pub fn round_data(client: u32, round: u32, sectors: u32) -> Vec<u8> {
     let mut bytes = vec![0u8; sectors as usize * SECTOR];
     for (index, chunk) in bytes.chunks_exact_mut(SECTOR).enumerate() {
         let sector: &mut [u8; SECTOR] = chunk.try_into().expect("chunks are sectors");
-        Stamp {
-            kind: Kind::Data,
-            client,
-            round,
-            index: index as u32,
-            count: sectors,
-            lba: index as u64,
-        }
-        .write(sector);
+        data_stamp(client, round, index as u32, sectors).write(sector);
     }
     bytes
+}
+
+/// Sector `index` of `round`'s data file (its place in the file is its `lba`).
+fn data_stamp(client: u32, round: u32, index: u32, sectors: u32) -> Stamp {
+    Stamp {
+        kind: Kind::Data,
+        client,
+        round,
+        index,
+        count: sectors,
+        lba: u64::from(index),
+    }
 }
 
 /// The commit record written once `round`'s syncs returned.
@@ -61,14 +65,7 @@ pub fn check_round_data(bytes: &[u8], client: u32, round: u32, sectors: u32) -> 
         ));
     }
     for (index, sector) in bytes.chunks_exact(SECTOR).enumerate() {
-        let want = Stamp {
-            kind: Kind::Data,
-            client,
-            round,
-            index: index as u32,
-            count: sectors,
-            lba: index as u64,
-        };
+        let want = data_stamp(client, round, index as u32, sectors);
         match Stamp::read(sector) {
             Some(found) if found == want => {}
             Some(found) => return Err(format!("sector {index} holds {found:?}")),
