@@ -189,6 +189,20 @@ mod tests {
         (task, SendRight::from_name(rx.recv_timeout(WAIT).unwrap()), server)
     }
 
+    /// Sends a request that is only a header, asking for a reply on `reply`.
+    fn send_header_only(server: PortName, reply: PortName, id: i32) {
+        let mut buf: MsgBuf = MsgBuf::new();
+        buf.set_header(&Header {
+            bits: header_bits(COPY_SEND, MAKE_SEND_ONCE),
+            size: HEADER_SIZE as u32,
+            remote: server,
+            local: reply,
+            id,
+            ..Header::default()
+        });
+        send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+    }
+
     /// One RPC; returns the reply header and the request size an immediate reply reports.
     fn call<const N: usize>(server: &SendRight, id: i32, size: usize, timeout: Option<u32>) -> crate::kern::Result<(Header, u64)> {
         let mut buf = MsgBuf::<N>::new();
@@ -297,16 +311,7 @@ mod tests {
         let (server, before) = port_rx.recv_timeout(WAIT).unwrap();
         let server = SendRight::from_name(server);
         let reply_port = ReceiveRight::new().unwrap();
-        let mut buf: MsgBuf = MsgBuf::new();
-        buf.set_header(&Header {
-            bits: header_bits(COPY_SEND, MAKE_SEND_ONCE),
-            size: HEADER_SIZE as u32,
-            remote: server.name(),
-            local: reply_port.name(),
-            id,
-            ..Header::default()
-        });
-        send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+        send_header_only(server.name(), reply_port.name(), id);
         if death == Death::BeforeReceipt {
             drop(reply_port);
             start_tx.send(()).unwrap();
@@ -395,16 +400,7 @@ mod tests {
         // Three requests queue before the loop starts: all are taken before the idle work runs.
         let reply_ports: Vec<ReceiveRight> = (0..3).map(|_| ReceiveRight::new().unwrap()).collect();
         for reply_port in &reply_ports {
-            let mut buf: MsgBuf = MsgBuf::new();
-            buf.set_header(&Header {
-                bits: header_bits(COPY_SEND, MAKE_SEND_ONCE),
-                size: HEADER_SIZE as u32,
-                remote: server.name(),
-                local: reply_port.name(),
-                id: ANSWER_LATER,
-                ..Header::default()
-            });
-            send(buf.as_bytes_mut(), HEADER_SIZE, None).unwrap();
+            send_header_only(server.name(), reply_port.name(), ANSWER_LATER);
         }
         go_tx.send(()).unwrap();
         for reply_port in &reply_ports {
