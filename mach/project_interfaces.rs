@@ -5,6 +5,7 @@ const PROJECT_INTERFACES: &[(&str, &str)] = &[
     ("fsys", "fsys.defs"),
     ("startup_notify", "startup_notify.defs"),
     ("fs", "fs.defs"),
+    ("io", "io.defs"),
     ("startup", "startup.defs"),
     ("process", "process.defs"),
 ];

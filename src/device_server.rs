@@ -174,6 +174,17 @@ impl<B: Backend> DeviceServer<B> {
         self.devices.lock().get(&port).map(|open| open.device).ok_or(D_NO_SUCH_DEVICE)
     }
 
+    /// `device_open` of `name` on a master this server serves (its master port, or a
+    /// translator's node port), answered on `reply`.
+    pub fn open_for(&self, reply: &rt::ReplyPort<'_>, name: &[u8], mode: u32) -> Result<PortArg> {
+        if !reply.name().is_valid() {
+            // Nobody would get the device's send right, so nobody could close it: open
+            // nothing, answer nothing (upstream's `MIG_NO_REPLY`).
+            return Err(Error::from_const(MIG_NO_REPLY));
+        }
+        self.open(name, mode)
+    }
+
     fn open(&self, name: &[u8], mode: u32) -> Result<PortArg> {
         // No lock is held across the backend's open: it may be slow (the rump kernel starts
         // on the first), and every other request goes on meanwhile.
@@ -334,15 +345,10 @@ fn wanted(bytes_wanted: i32) -> Result<u64> {
 
 impl<B: Backend> iface::Server for Handle<'_, B> {
     fn device_open(&mut self, reply: rt::ReplyPort<'_>, master: PortName, mode: u32, name: &[u8]) -> Result<PortArg> {
-        if !reply.name().is_valid() {
-            // Nobody would get the device's send right, so nobody could close it: open
-            // nothing, answer nothing (upstream's `MIG_NO_REPLY`).
-            return Err(Error::from_const(MIG_NO_REPLY));
-        }
         if master != self.server.master.name() {
             return Err(D_INVALID_OPERATION); // a device port is not a master
         }
-        self.server.open(name, mode)
+        self.server.open_for(&reply, name, mode)
     }
 
     /// The same open, with the name as a variable-length string (2806).

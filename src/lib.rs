@@ -19,6 +19,8 @@ pub mod boot;
 pub mod device;
 pub mod device_server;
 pub mod flush;
+pub mod node;
 pub mod options;
 pub mod server;
+pub mod settings;
 pub mod translator;

@@ -4,6 +4,9 @@
 //! `--version`. Long options take `=VALUE` or the next word; short ones the rest of the word
 //! or the next word.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 use crate::backend::ata::port_io::IdeChannel;
@@ -141,6 +144,24 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
     Ok(Command::Serve(options))
 }
 
+impl Options {
+    /// The options as an argz vector (words each ended by a NUL) after `program`, in the
+    /// spelling `parse` takes back: what `fsysopts` shows. Defaults are left out.
+    pub fn to_argz(&self, program: &str) -> Vec<u8> {
+        let mut words: Vec<String> = alloc::vec![program.into()];
+        for (&(_, name), port) in PORT_OPTIONS.iter().zip([self.host_priv_port, self.device_master_port, self.next_task]) {
+            words.extend(port.map(|port| format!("--{name}={port}")));
+        }
+        if self.flush != FlushMode::default() {
+            words.push(format!("--flush={}", self.flush.name()));
+        }
+        if self.ide_channel != IdeChannel::default() {
+            words.push(format!("--ide-channel={}", self.ide_channel.name()));
+        }
+        words.into_iter().flat_map(|word| word.into_bytes().into_iter().chain([0])).collect()
+    }
+}
+
 fn parse_port(value: &[u8]) -> Option<u32> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
@@ -195,6 +216,16 @@ mod tests {
         assert_eq!(channel("--ide-channel=secondary"), Ok(IdeChannel::Secondary));
         assert_eq!(channel("--ide-channel primary"), Ok(IdeChannel::Primary));
         assert_eq!(parse(&words("--ide-channel=tertiary")), Err(OptionError::BadChannel(b"tertiary")));
+    }
+
+    #[test]
+    fn the_argz_parses_back_to_the_same_options() {
+        let options = Options { host_priv_port: Some(1), device_master_port: Some(2), next_task: Some(13), flush: FlushMode::Refuse, ide_channel: IdeChannel::Secondary };
+        let argz = options.to_argz("/hurd/rumpdisk");
+        assert_eq!(argz, b"/hurd/rumpdisk\0--host-priv-port=1\0--device-master-port=2\0--next-task=13\0--flush=refuse\0--ide-channel=secondary\0");
+        let words: alloc::vec::Vec<&[u8]> = argz.strip_suffix(&[0]).unwrap().split(|&b| b == 0).skip(1).collect();
+        assert_eq!(parse(&words), Ok(Command::Serve(options)));
+        assert_eq!(Options::default().to_argz("rumpdisk"), b"rumpdisk\0", "defaults are left out");
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         Server { backend, table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }), gathering: Mutex::new(Vec::new()) }
     }
 
+    /// The backend (for settings that change while the server runs).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
     /// `device_open`: a second open of a name with the same access shares the device (counted);
     /// a different access gets a device of its own, so a read-only open can never write.
     pub fn open(&self, name: &[u8], mode: u32) -> Opened {

@@ -1,16 +1,14 @@
-//! The translator-node role (`settrans -c /dev/rumpdisk /hurd/rumpdisk`): the `fsys_startup`
-//! hand-shake with the parent filesystem, then the control port's `fsys_getroot` (the node's
-//! root is the device server's master port) and `fsys_goaway`.
+//! The translator role (`settrans -c /dev/rumpdisk /hurd/rumpdisk`): the `fsys_startup`
+//! hand-shake with the parent filesystem, then the control port — `fsys_getroot` (a node port,
+//! see [`crate::node`]), `fsys_goaway`, `fsys_get_options`, `fsys_set_options` — and the node
+//! ports, on one thread.
 //!
-//! A lookup of the node (`file_name_lookup("/dev/rumpdisk")`, as storeio's `@/dev/rumpdisk:wd0`
-//! does) makes the parent filesystem call `fsys_getroot` on the control port; the answer is
-//! `FS_RETRY_NORMAL`, an empty retry name and a send right to the master port, so the caller's
-//! `device_open(port, mode, "wd0")` lands in the [`DeviceServer`]. The node serves no io or file
-//! interface of its own.
-//!
-//! The master port opens every disk for writing, with no credential behind it, so the root is
-//! handed out only to privileged callers (uid 0 among `gen_uids`); others get `EACCES`.
+//! A lookup of the node (`file_name_lookup("/dev/rumpdisk", O_READ | O_WRITE)`, as storeio's
+//! `@/dev/rumpdisk:wd0` does) makes the parent filesystem call `fsys_getroot` on the control
+//! port; the answer is `FS_RETRY_NORMAL`, an empty retry name and a new node port, so the
+//! caller's `device_open(port, mode, "wd0")` lands in the [`DeviceServer`].
 
+use alloc::vec::Vec;
 use mach::interfaces::{fsys, notify};
 use mach::kern::{Error, Result};
 use mach::mig_rt::{self as rt, PortArg};
@@ -20,6 +18,8 @@ use mach::port::{PortName, ReceiveRight, SendRight};
 
 use crate::backend::Backend;
 use crate::device_server::DeviceServer;
+use crate::node::{argz_reply, Nodes};
+use crate::settings::Settings;
 
 /// `enum retry_type` (the Hurd's `hurd_types.h`): use the returned port as it is, looking up the
 /// retry name (here empty: nothing) from it.
@@ -48,10 +48,13 @@ pub(crate) const fn hurd_errno(n: i32) -> Error {
     Error::from_const(0x4000_0000 | n)
 }
 
-/// Permission denied: the caller may not have the root.
+/// Permission denied: the caller may not open the node so.
 pub const EACCES: Error = hurd_errno(13);
-/// Devices are open and the goaway did not force.
+/// Devices or nodes are open and the goaway did not force.
 pub const EBUSY: Error = hurd_errno(16);
+/// A malformed option, or one that cannot change while running.
+pub const EINVAL: Error = hurd_errno(22);
+
 
 /// How serving the control port ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,30 +69,33 @@ pub enum Ended {
     Failed(Error),
 }
 
-/// A started translator: its control port, the node it sits on, and the device server its root
-/// leads to.
+/// A started translator: its control port, the node ports (with the node it sits on), and
+/// the device server they lead to.
 pub struct Translator<'a, B: Backend> {
     devices: &'a DeviceServer<B>,
     /// `None` once a goaway is accepted: destroying it ends the serving loop.
     control: Option<ReceiveRight>,
-    /// The node the translator sits on, as the parent opened it (`O_NORW`); released on drop.
-    realnode: SendRight,
+    nodes: Nodes<'a, B>,
     gone_away: Option<i32>,
     orphaned: bool,
 }
 
 impl<'a, B: Backend> Translator<'a, B> {
     /// The hand-shake: makes the control port and sends `fsys_startup(openflags, control)` on
-    /// `bootstrap` (the task's bootstrap port, released here), keeping the node it returns.
-    pub fn start(devices: &'a DeviceServer<B>, bootstrap: SendRight, openflags: i32) -> Result<Self> {
+    /// `bootstrap` (the task's bootstrap port, released here), sitting on the node it returns.
+    /// `settings` answer and apply `fsysopts`; `fsid` is what the node's `io_stat` says.
+    pub fn start(devices: &'a DeviceServer<B>, bootstrap: SendRight, openflags: i32, settings: &'a dyn Settings, fsid: u32) -> Result<Self> {
         let control = ReceiveRight::new()?;
+        let nodes = Nodes::new(devices, control.name(), settings, fsid)?;
+        nodes.receive_also(&control)?;
         let realnode = fsys::fsys_startup(bootstrap.name(), openflags, PortArg::make_send(control.name()))?;
         drop(bootstrap);
+        nodes.sit_on(realnode);
         // The parent holds the one send right made (in fsys_startup): told when it goes.
         if let Err(error) = control.request_no_senders(1) {
             log::warn!("rumpdisk: no-senders notification on the control port refused: {error:?}");
         }
-        Ok(Translator { devices, control: Some(control), realnode, gone_away: None, orphaned: false })
+        Ok(Translator { devices, control: Some(control), nodes, gone_away: None, orphaned: false })
     }
 
     /// The control port (the parent filesystem holds a send right to it).
@@ -98,22 +104,29 @@ impl<'a, B: Backend> Translator<'a, B> {
     }
 
     /// The node the translator sits on.
-    pub fn realnode(&self) -> &SendRight {
-        &self.realnode
+    pub fn realnode(&self) -> Option<&SendRight> {
+        self.nodes.underlying()
     }
 
-    /// Serves the control port on the calling thread until a goaway is accepted (its reply is
-    /// sent before this returns) or receiving fails. Every right it held is released.
+    /// Serves the control port and the node ports on the calling thread until a goaway is
+    /// accepted (its reply is sent before this returns) or receiving fails. Every right it held
+    /// is released.
     pub fn serve(mut self) -> Ended {
-        let port = self.control();
-        let error = msg::serve(port, &mut |request: &[u8], reply: &mut [u8]| {
+        let set = self.nodes.set_name();
+        let error = msg::serve(set, &mut |request: &[u8], reply: &mut [u8]| {
+            let to_control = msg::Header::read(request).is_some_and(|header| header.local == self.control());
+            if !to_control {
+                return self.nodes.demux(request, reply);
+            }
             let disposition = match fsys::demux(&mut self, request, reply) {
                 rt::Demuxed::UnknownId(_) => notify::demux(&mut self, request, reply).disposition(),
                 demuxed => demuxed.disposition(),
             };
             if self.gone_away.is_some() || self.orphaned {
-                // The loop sends the goaway's reply, then its receive fails on the dead name.
+                // The loop sends the goaway's reply, then its receive fails on the set: the
+                // node ports die with it.
                 self.control = None;
+                self.nodes.close();
             }
             disposition
         });
@@ -123,23 +136,11 @@ impl<'a, B: Backend> Translator<'a, B> {
             (None, false) => Ended::Failed(error),
         }
     }
-}
 
-/// The answer to `fsys_getroot` on any control port whose node leads to `devices` (this role's,
-/// and the boot server's once it sits on `/dev/rumpdisk`): the master port, for privileged
-/// callers only.
-pub fn root<B: Backend>(devices: &DeviceServer<B>, dotdot_node: SendRight, gen_uids: &OolMemory) -> Result<(u32, &'static [u8], PortArg)> {
-    // Nothing here is looked up relative to the directory above.
-    drop(dotdot_node);
-    if !privileged(gen_uids) {
-        return Err(EACCES);
+    /// Whether clients still use the translator: devices open, or node ports alive.
+    fn in_use(&self) -> bool {
+        self.devices.core().open_devices() > 0 || self.nodes.count() > 0
     }
-    Ok((FS_RETRY_NORMAL, b"", PortArg::make_send(devices.master().name())))
-}
-
-/// Whether `uids` (an `idarray_t`: native 32-bit words) holds uid 0.
-fn privileged(uids: &OolMemory) -> bool {
-    uids.as_slice().chunks_exact(4).any(|uid| uid == [0; 4])
 }
 
 impl<B: Backend> fsys::Server for Translator<'_, B> {
@@ -149,21 +150,37 @@ impl<B: Backend> fsys::Server for Translator<'_, B> {
         _fsys: PortName,
         dotdot_node: SendRight,
         gen_uids: OolMemory,
-        _gen_gids: OolMemory,
-        _flags: i32,
+        gen_gids: OolMemory,
+        flags: i32,
     ) -> Result<(u32, &[u8], PortArg)> {
-        root(self.devices, dotdot_node, &gen_uids)
+        self.nodes.open(dotdot_node, &gen_uids, &gen_gids, flags)
     }
 
     fn fsys_goaway(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, flags: i32) -> Result<()> {
         // As trivfs: refuse while in use unless forced. Writes reach the drive before they are
         // answered, and a client's barrier is its own DEV_FLUSH_CACHE, so nothing is synced here.
-        if flags & goaway::FORCE == 0 && self.devices.core().open_devices() > 0 {
+        if flags & goaway::FORCE == 0 && self.in_use() {
             return Err(EBUSY);
         }
         self.gone_away = Some(flags);
         Ok(())
     }
+
+    fn fsys_get_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName) -> Result<OolMemory> {
+        argz_reply(&self.nodes.settings().options())
+    }
+
+    fn fsys_set_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, options: OolMemory, _do_children: i32) -> Result<()> {
+        set_options(self.nodes.settings(), &options)
+    }
+}
+
+/// `fsys_set_options` with `argz` (words each ended by a NUL; a missing last NUL is forgiven).
+pub fn set_options(settings: &dyn Settings, argz: &OolMemory) -> Result<()> {
+    let argz = argz.as_slice();
+    let argz = argz.strip_suffix(&[0]).unwrap_or(argz);
+    let words: Vec<&[u8]> = if argz.is_empty() { Vec::new() } else { argz.split(|&b| b == 0).collect() };
+    settings.set_options(&words)
 }
 
 /// The kernel's notice that the parent let go of the control port.
@@ -172,7 +189,7 @@ impl<B: Backend> notify::Server for Translator<'_, B> {
         if port != self.control() {
             return Ok(());
         }
-        if self.devices.core().open_devices() == 0 {
+        if !self.in_use() {
             self.orphaned = true;
         } else {
             // Its clients still hold device ports: keep serving them.

@@ -50,12 +50,18 @@ interfaces! {
     /// `mach/exc.defs` (2400): exception messages, e.g. a thread's fault.
     exc;
     /// The project's `defs/fsys.defs` (22000): the Hurd's `fsys_startup`, `fsys_getroot`,
-    /// `fsys_goaway`, `fsys_getpriv` and `fsys_init` (translator role and boot hand-off).
+    /// `fsys_goaway`, `fsys_getpriv`, `fsys_init` and the options (translator role and boot
+    /// hand-off).
     fsys;
     /// The project's `defs/startup_notify.defs` (29500): the Hurd's `startup_dosync`.
     startup_notify;
-    /// The project's `defs/fs.defs` (20000): the Hurd's `dir_lookup` and `file_set_translator`.
+    /// The project's `defs/fs.defs` (20000): the Hurd's `dir_lookup`, `file_set_translator`
+    /// and what a translator's node answers (`file_check_access`, `file_getcontrol`,
+    /// `file_get_fs_options`).
     fs;
+    /// The project's `defs/io.defs` (21000): the Hurd's `io_stat`, `io_get_openmodes`,
+    /// `io_restrict_auth` and `io_duplicate`.
+    io;
     /// The project's `defs/startup.defs` (29000): the Hurd's `startup_essential_task` and
     /// `startup_request_notification`.
     startup;

@@ -415,7 +415,8 @@ impl<'t> Parser<'t> {
                 _ => return Err(Error::at(self.at(), format!("unknown argument flag `{flag}`"))),
             }
         }
-        if dealloc && ty.inline {
+        // An indefinite array travels out of line when it is large: `dealloc` is for that case.
+        if dealloc && ty.inline && !ty.indefinite {
             return Err(Error::at(self.at(), format!("`dealloc` on inline argument `{name}`")));
         }
         if count_in_out && !(kind == ArgKind::Out && ty.is_variable()) {
@@ -638,9 +639,13 @@ impl<'t> Parser<'t> {
     }
 
     /// `struct { type name; … }`: sent as an array of integers as wide as its widest member,
-    /// at most the ABI's word, covering its C size (as GNU MIG does).
+    /// at most the ABI's word, covering its C size (as GNU MIG does): each member aligned to its
+    /// element's width (at most the word: 64-bit members of an i686 struct are 4-aligned), the
+    /// whole rounded up to its widest alignment.
     fn struct_fields(&mut self, at: &Position) -> Result<Type> {
-        let mut bits = Vec::new();
+        let word_bits = self.abi.word_bits();
+        let (mut end_bits, mut align_bits) = (0u32, 32u32);
+        let mut any = false;
         while !self.eat('}') {
             let member = self.ipc_type()?;
             self.ident("a member name")?;
@@ -648,15 +653,16 @@ impl<'t> Parser<'t> {
             if !member.inline || member.is_variable() {
                 return Err(Error::at(at, "struct members must be fixed-size inline data"));
             }
-            bits.push((member.element_bits, member.element_bits * member.max_count().unwrap_or(1)));
+            let align = member.element_bits.clamp(8, word_bits);
+            end_bits = end_bits.next_multiple_of(align) + member.element_bits * member.max_count().unwrap_or(1);
+            align_bits = align_bits.max(align);
+            any = true;
         }
-        if bits.is_empty() {
+        if !any {
             return Err(Error::at(at, "an empty struct"));
         }
-        let widest = bits.iter().map(|&(element, _)| element).max().unwrap_or(32);
-        let word = widest.clamp(32, self.abi.word_bits());
-        let total: u32 = bits.iter().map(|&(_, all)| all).sum();
-        Ok(Type { count: Count::Fixed(total.div_ceil(word)), ..int_type("struct", word, false) })
+        let total = end_bits.next_multiple_of(align_bits);
+        Ok(Type { count: Count::Fixed(total / align_bits), ..int_type("struct", align_bits, false) })
     }
 }
 
@@ -731,6 +737,20 @@ mod tests {
         .unwrap();
         let ty = &s.routines[0].as_ref().unwrap().args[1].ty;
         assert_eq!((ty.element_bits, ty.count), (64, Count::Fixed(2)));
+    }
+
+    #[test]
+    fn struct_members_are_padded_as_c_pads_them_on_each_abi() {
+        // io_statbuf_t's shape: a 64-bit member after a 32-bit one, and a 32-bit tail.
+        let text = format!(
+            "{PRELUDE}type t64 = MACH_MSG_TYPE_INTEGER_64; type st = struct {{ int32_t a; t64 b; int32_t c; }};\n\
+             routine r(p: mach_port_t; in s: st);"
+        );
+        let ty = |abi| parse(&tokenize(&text, "t.defs").unwrap(), abi).unwrap().routines[0].as_ref().unwrap().args[1].ty.clone();
+        let x86_64 = ty(Abi::X86_64);
+        assert_eq!((x86_64.element_bits, x86_64.count), (64, Count::Fixed(3)), "4 + pad 4 + 8 + 4 + pad 4");
+        let i686 = ty(Abi::I686);
+        assert_eq!((i686.element_bits, i686.count), (32, Count::Fixed(4)), "64-bit members are 4-aligned");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command};
+use rumpdisk::settings::Running;
 
 mach::task_main!(main);
 
@@ -65,7 +66,9 @@ fn main(args: Args<'static>) -> i32 {
     };
     if let Some(next_task) = options.next_task {
         // The next task's bootstrap port is served by the device threads.
-        if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn) {
+        // `fsysopts /dev/rumpdisk` shows and changes these once the system runs.
+        let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend())));
+        if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn, settings) {
             log::error!("rumpdisk: cannot start the next task: {error:?}");
             return 70;
         }

@@ -25,13 +25,13 @@ use std::process::ExitCode;
 use mach::port::{PortName, SendRight};
 #[cfg(not(feature = "rump"))]
 use rumpdisk::backend::ata::{port_io, AtaBackend};
-#[cfg(not(feature = "rump"))]
 use rumpdisk::backend::flush_mode::WithFlushMode;
 #[cfg(feature = "rump")]
 use rumpdisk::backend::rump::{dma::Contiguous, ffi::LinkedRump, RumpBackend};
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
 use rumpdisk::options::{self, Command, Options};
+use rumpdisk::settings::{Running, Settings};
 use rumpdisk::translator::{Ended, Translator, O_NORW};
 
 /// Threads serving requests: while one waits for the disk, another can take the next request.
@@ -82,7 +82,7 @@ fn privileged_ports(options: &Options, upstream: Option<(SendRight, SendRight)>,
 
 /// The disks, through the rump kernel as the Hurd's rumpdisk drives them.
 #[cfg(feature = "rump")]
-type Disks = RumpBackend<LinkedRump, Contiguous>;
+type Disks = WithFlushMode<RumpBackend<LinkedRump, Contiguous>>;
 
 /// The disks, through the native ATA driver on the legacy IDE channel `--ide-channel` names
 /// (a build without librump).
@@ -94,12 +94,12 @@ type Disks = WithFlushMode<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>;
 /// if the kernel behind `master` drives the disk controllers itself; bounce buffers come with
 /// `host_priv` (a reference of our own: the caller keeps or releases its own).
 #[cfg(feature = "rump")]
-fn disks(_options: &Options, host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
+fn disks(options: &Options, host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
     for (name, value) in rumpdisk::backend::rump::RUMP_ENVIRONMENT {
         std::env::set_var(name, value);
     }
     let host_priv = std::mem::ManuallyDrop::new(SendRight::from_name(host_priv)).try_clone()?;
-    Ok(RumpBackend::beside_kernel(LinkedRump, Contiguous::new(host_priv), master))
+    Ok(WithFlushMode::new(RumpBackend::beside_kernel(LinkedRump, Contiguous::new(host_priv), master), options.flush))
 }
 
 /// The channel's I/O ports come through `master`: in a running Hurd that is the boot disk
@@ -150,6 +150,8 @@ fn serve(options: Options) -> ExitCode {
             return ExitCode::from(EX_SOFTWARE);
         }
     };
+    let program = std::env::args().next().unwrap_or_else(|| "rumpdisk".into());
+    let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend())));
     if let Some(next_task) = options.next_task {
         // A boot server has no stderr before the system runs: its warnings (the steps after
         // fsys_init) go to the kernel console, as upstream's boot servers write there.
@@ -158,7 +160,7 @@ fn serve(options: Options) -> ExitCode {
         }
         // The next task's bootstrap port is served by the device threads below.
         let host_priv = SendRight::from_name(PortName::new(host_priv));
-        if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread) {
+        if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread, settings) {
             eprintln!("rumpdisk: cannot start the next task: {error:?}");
             return ExitCode::from(EX_SOFTWARE);
         }
@@ -167,7 +169,7 @@ fn serve(options: Options) -> ExitCode {
         drop(SendRight::from_name(PortName::new(host_priv)));
     }
     if let Some(bootstrap) = bootstrap {
-        return serve_translator(server, bootstrap);
+        return serve_translator(server, bootstrap, settings);
     }
     for _ in 1..SERVING_THREADS {
         std::thread::spawn(move || eprintln!("rumpdisk: a serving thread ended: {:?}", server.serve()));
@@ -178,8 +180,8 @@ fn serve(options: Options) -> ExitCode {
 
 /// The translator role: the hand-shake, device requests on their own threads, the control port
 /// on this one until `fsys_goaway`.
-fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight) -> ExitCode {
-    let translator = match Translator::start(server, bootstrap, O_NORW) {
+fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight, settings: &'static dyn Settings) -> ExitCode {
+    let translator = match Translator::start(server, bootstrap, O_NORW, settings, std::process::id()) {
         Ok(translator) => translator,
         Err(error) => {
             eprintln!("rumpdisk: contacting the parent filesystem (fsys_startup): {error:?}");

@@ -36,11 +36,13 @@ pub fn root_directory(fs_control: PortName) -> Result<SendRight> {
 }
 
 /// Makes `control` the active translator of `node` (looked up without its translator), so
-/// that a lookup of the node reaches this server (`fsys_getroot` on `control`).
-pub fn sit_on_node(root: PortName, node: &[u8], control: PortName) -> Result<()> {
+/// that a lookup of the node reaches this server (`fsys_getroot` on `control`). Returns the
+/// node itself: its owner and permissions are the translator's node's.
+pub fn sit_on_node(root: PortName, node: &[u8], control: PortName) -> Result<SendRight> {
     let node = lookup::lookup(root, node, O_NOTRANS)?;
     // The passive translator (none given) is left alone; the filesystem keeps its own right.
-    fs::file_set_translator(node.name(), 0, FS_TRANS_SET, 0, &[], PortArg::make_send(control))
+    fs::file_set_translator(node.name(), 0, FS_TRANS_SET, 0, &[], PortArg::make_send(control))?;
+    Ok(node)
 }
 
 /// Registers this task as essential: if it dies, the startup server brings the system down

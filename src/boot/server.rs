@@ -1,6 +1,7 @@
 //! The boot server's port: the next task's bootstrap port, and later the control port of
 //! `/dev/rumpdisk`. It answers `fsys_getpriv`, `fsys_startup`, `fsys_init` (for the boot) and
-//! `fsys_getroot`, `fsys_goaway` (for the node), on the device server's threads.
+//! `fsys_getroot`, `fsys_goaway`, `fsys_get_options` (for the node), on the device server's
+//! threads; the node ports are served on a thread of their own once the server joins the system.
 
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,9 @@ use mach::sync::Mutex;
 use super::{joining, shutdown, start_next};
 use crate::backend::Backend;
 use crate::device_server::DeviceServer;
-use crate::translator::{self, hurd_errno, EBUSY};
+use crate::node::{argz_reply, Nodes};
+use crate::settings::Settings;
+use crate::translator::{hurd_errno, set_options, EBUSY};
 
 /// A second `fsys_init`: the system is told its servers only once.
 pub const EOPNOTSUPP: Error = hurd_errno(45);
@@ -56,21 +59,29 @@ pub struct BootServer<B: Backend + 'static> {
     /// Whether `fsys_init` came: it is answered once.
     initialised: AtomicBool,
     spawn: SpawnThread,
+    /// `/dev/rumpdisk`'s node ports.
+    nodes: Nodes<'static, B>,
 }
 
 impl<B: Backend + 'static> BootServer<B> {
     /// Makes the boot server's port and serves it on `devices`' threads for the task's life;
     /// with `next_task`, makes it that task's bootstrap port and resumes the task. The work
-    /// after `fsys_init` runs on a thread from `spawn`.
+    /// after `fsys_init` runs on a thread from `spawn`. `settings` answer and apply `fsysopts
+    /// /dev/rumpdisk`.
     pub fn start(
         devices: &'static DeviceServer<B>,
         host_priv: SendRight,
         upstream: Option<Upstream>,
         next_task: Option<PortName>,
         spawn: SpawnThread,
+        settings: &'static dyn Settings,
     ) -> Result<&'static BootServer<B>> {
         let port = ReceiveRight::new()?;
+        // Node ports say the task's own name as their filesystem id: a freestanding task has no
+        // process id.
+        let nodes = Nodes::new(devices, port.name(), settings, mach::sys::mach_task_self())?;
         let server = BootServer {
+            nodes,
             devices,
             host_priv,
             port: port.name(),
@@ -128,8 +139,20 @@ impl<B: Backend + 'static> BootServer<B> {
             Ok(root) => root,
             Err(error) => return log::warn!("rumpdisk: no root directory from the filesystem: {error:?}"),
         };
-        if let Err(error) = joining::sit_on_node(root.name(), joining::DEVICE_NODE, self.port) {
-            log::warn!("rumpdisk: not the translator of /dev/rumpdisk: {error:?}");
+        match joining::sit_on_node(root.name(), joining::DEVICE_NODE, self.port) {
+            Ok(node) => {
+                self.nodes.sit_on(node);
+                let nodes = &self.nodes;
+                // Served before it is logged: the log's arguments are not evaluated when it is off.
+                let serve = move || {
+                    let ended = nodes.serve();
+                    log::warn!("rumpdisk: serving /dev/rumpdisk's nodes ended: {ended:?}");
+                };
+                if let Err(error) = (self.spawn)(Box::new(serve)) {
+                    log::warn!("rumpdisk: /dev/rumpdisk's nodes are not served: {error:?}");
+                }
+            }
+            Err(error) => log::warn!("rumpdisk: not the translator of /dev/rumpdisk: {error:?}"),
         }
         if let Err(error) = joining::register_essential(root.name(), self.host_priv.name()) {
             log::warn!("rumpdisk: not registered as an essential task: {error:?}");
@@ -223,10 +246,18 @@ impl<B: Backend + 'static> fsys::Server for Serving<B> {
         _fsys: PortName,
         dotdot_node: SendRight,
         gen_uids: OolMemory,
-        _gen_gids: OolMemory,
-        _flags: i32,
+        gen_gids: OolMemory,
+        flags: i32,
     ) -> Result<(u32, &[u8], PortArg)> {
-        translator::root(self.0.devices, dotdot_node, &gen_uids)
+        self.0.nodes.open(dotdot_node, &gen_uids, &gen_gids, flags)
+    }
+
+    fn fsys_get_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName) -> Result<OolMemory> {
+        argz_reply(&self.0.nodes.settings().options())
+    }
+
+    fn fsys_set_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, options: OolMemory, _do_children: i32) -> Result<()> {
+        set_options(self.0.nodes.settings(), &options)
     }
 
     /// The root filesystem's disk server stays for the system's life (as upstream's boot

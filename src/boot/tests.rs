@@ -10,7 +10,7 @@ use crate::device::mode::{READ, WRITE};
 use crate::device_server::DeviceServer;
 use crate::translator::{hurd_errno, FS_RETRY_NORMAL};
 use alloc::boxed::Box;
-use mach::interfaces::{device, fs, fsys, process, startup, startup_notify};
+use mach::interfaces::{device, fs, fsys, io, process, startup, startup_notify};
 use mach::kern::{Error, Result};
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
@@ -25,6 +25,19 @@ use std::vec::Vec;
 
 const RECORDS: u64 = 64;
 const ENOENT: Error = hurd_errno(2);
+
+/// The boot server's options: none to change.
+struct NoSettings;
+
+impl crate::settings::Settings for NoSettings {
+    fn options(&self) -> Vec<u8> {
+        b"rumpdisk.static\0".to_vec()
+    }
+
+    fn set_options(&self, _words: &[&[u8]]) -> Result<()> {
+        Err(crate::translator::EINVAL)
+    }
+}
 
 /// What a stand-in was asked, in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -106,10 +119,21 @@ impl fs::Server for StandIns {
         Ok((FS_RETRY_NORMAL, b"", PortArg::make_send(found)))
     }
 
+    fn file_check_access(&mut self, _reply: rt::ReplyPort<'_>, _file: PortName) -> Result<i32> {
+        Ok(crate::node::open::READ | crate::node::open::WRITE)
+    }
+
     fn file_set_translator(&mut self, _reply: rt::ReplyPort<'_>, _file: PortName, _passive_flags: i32, active_flags: i32, _old: i32, _passive: OolMemory, active: SendRight) -> Result<()> {
         self.note(Seen::SetTranslator { active_flags, active: active.name() });
         self.kept.send(active).expect("the test listens");
         Ok(())
+    }
+}
+
+/// `/dev/rumpdisk` as its translator sees it: root's node, which root may read and write.
+impl io::Server for StandIns {
+    fn io_duplicate(&mut self, _reply: rt::ReplyPort<'_>, _node: PortName) -> Result<PortArg> {
+        Ok(PortArg::make_send(self.dev_node.name()))
     }
 }
 
@@ -144,8 +168,13 @@ type StandInDemux = fn(&mut StandIns, &[u8], &mut [u8]) -> rt::Demuxed;
 
 impl msg::Demux for StandIns {
     fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        let demuxers: [StandInDemux; 4] =
-            [|s, q, r| fsys::demux(s, q, r), |s, q, r| fs::demux(s, q, r), |s, q, r| startup::demux(s, q, r), |s, q, r| process::demux(s, q, r)];
+        let demuxers: [StandInDemux; 5] = [
+            |s, q, r| fsys::demux(s, q, r),
+            |s, q, r| fs::demux(s, q, r),
+            |s, q, r| io::demux(s, q, r),
+            |s, q, r| startup::demux(s, q, r),
+            |s, q, r| process::demux(s, q, r),
+        ];
         let mut demuxed = rt::Demuxed::Malformed;
         for demux in demuxers {
             demuxed = demux(self, request, reply);
@@ -235,7 +264,8 @@ fn start(with_arbiter: bool) -> Boot {
             let devices: &'static DeviceServer<MemoryBackend> = Box::leak(Box::new(DeviceServer::new(backend, None).unwrap()));
             let upstream =
                 upstream_there.map(|(bootstrap, task)| Upstream { bootstrap: SendRight::from_name(bootstrap), task: SendRight::from_name(task) });
-            let boot = BootServer::start(devices, SendRight::from_name(host_priv_there), upstream, None, mach::thread::spawn).unwrap();
+            let settings: &'static NoSettings = &NoSettings;
+            let boot = BootServer::start(devices, SendRight::from_name(host_priv_there), upstream, None, mach::thread::spawn, settings).unwrap();
             Task::current().spawn(move || devices.serve());
             boot.port()
         })
@@ -307,11 +337,13 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
     assert_eq!(boot.next_seen(), Seen::Notification { name: b"rumpdisk".to_vec() });
     let notify = boot.next_kept();
 
-    // `storeio @/dev/rumpdisk:wd0`: ext2fs asks the node's translator for its root.
+    // `storeio @/dev/rumpdisk:wd0`: ext2fs asks the node's translator for its root, a node port.
     let dotdot = ReceiveRight::new().unwrap();
-    let (retry, _, master) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], 0).unwrap();
+    let flags = crate::node::open::READ | crate::node::open::WRITE;
+    let (retry, _, node) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], flags).unwrap();
     assert_eq!(retry, FS_RETRY_NORMAL);
-    let wd0 = device::device_open(master.name(), READ | WRITE, b"wd0").unwrap();
+    let wd0 = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
+    assert_eq!(fsys::fsys_get_options(translator.name()).unwrap().as_slice(), b"rumpdisk.static\0");
 
     // Shutdown: the data written is durable when startup_dosync is answered.
     assert_eq!(device::device_write(wd0.name(), 0, 3, &[0x5A; 1024]), Ok(1024));

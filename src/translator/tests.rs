@@ -1,14 +1,19 @@
-//! The translator on the simulated kernel: a fake parent filesystem owns the bootstrap port,
-//! answers `fsys_startup`, then uses the control port as a filesystem does (lookups through
-//! `fsys_getroot`, `settrans -g` through `fsys_goaway`) while clients use the disk through the
-//! root port.
+//! The translator on the simulated kernel: a stand-in parent filesystem owns the bootstrap port,
+//! answers `fsys_startup` with a node it serves ([`FakeNode`]: owner and permission bits), then
+//! uses the control port as a filesystem does (lookups through `fsys_getroot`, `settrans -g`
+//! through `fsys_goaway`) while clients use the node ports: `io_stat`, access, options, and the
+//! disk through `device_open`.
 
 use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
+use crate::node::fake_fs::FakeNode;
+use crate::node::{open, stat};
+use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;
 use crate::device::mode::{READ, WRITE};
-use mach::interfaces::{device, mach_port};
+use crate::device::{D_INVALID_OPERATION, D_READ_ONLY};
+use mach::interfaces::{device, fs, io, mach_port};
 use mach::kern::{MACH_SEND_INVALID_DEST, MIG_BAD_ARGUMENTS, MIG_BAD_ID};
 use mach::msg::{Header, MsgBuf, HEADER_SIZE};
 use mach::sys::sim::Task;
@@ -27,7 +32,8 @@ const TIMEOUT_MS: u32 = 10_000;
 
 /// The parent filesystem's side of `fsys_startup`: what it was sent, and the node it gives.
 struct Parent {
-    realnode: ReceiveRight,
+    node: Arc<FakeNode>,
+    realnode: SendRight,
     openflags: Option<i32>,
     control: Option<SendRight>,
     /// Answer the hand-shake with this error instead.
@@ -40,7 +46,7 @@ impl fsys::Server for Parent {
         self.control = Some(control_port);
         match self.refuse {
             Some(error) => Err(error),
-            None => Ok(PortArg::make_send(self.realnode.name())),
+            None => Ok(PortArg::copy_send(self.realnode.name())),
         }
     }
 }
@@ -54,13 +60,37 @@ struct Report {
     names_after: Vec<u32>,
 }
 
+/// The options the translator answers `fsysopts` with, and the ones it was asked to apply.
+#[derive(Default)]
+struct RecordedSettings {
+    applied: std::sync::Mutex<Vec<Vec<Vec<u8>>>>,
+}
+
+impl Settings for RecordedSettings {
+    fn options(&self) -> Vec<u8> {
+        b"/hurd/rumpdisk\0--ide-channel=secondary\0".to_vec()
+    }
+
+    fn set_options(&self, words: &[&[u8]]) -> Result<()> {
+        if words.first() == Some(&&b"--refuse-me"[..]) {
+            return Err(EINVAL);
+        }
+        self.applied.lock().unwrap().push(words.iter().map(|w| w.to_vec()).collect());
+        Ok(())
+    }
+}
+
+/// The `st_fsid` the translator is told to give its nodes.
+const FSID: u32 = 4242;
+
 /// A translator task (device server over a memory `wd0`, one serving thread, and the
-/// translator's thread) started by a fake parent in the calling task.
+/// translator's thread) started by a stand-in parent in the calling task.
 struct Started {
     task: Task,
     server: Arc<DeviceServer<MemoryBackend>>,
     disk: Arc<MemoryDisk>,
     parent: Parent,
+    settings: Arc<RecordedSettings>,
     /// The parent's send right to the translator's control port.
     control: SendRight,
     translator: JoinHandle<Report>,
@@ -76,9 +106,15 @@ fn names() -> Vec<u32> {
     names.as_slice().chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect()
 }
 
-/// Starts the translator's task and plays the parent's half of `fsys_startup`; with `refuse`,
-/// the parent answers with that error and the translator's start must fail.
+/// Starts the translator's task and plays the parent's half of `fsys_startup` on a node owned by
+/// root with mode 0644; with `refuse`, the parent answers with that error and the translator's
+/// start must fail.
 fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
+    start_on(0, 0o644, refuse)
+}
+
+/// The same, on a node of `owner` with permission bits `mode`.
+fn start_on(owner: u32, mode: u32, refuse: Option<Error>) -> (Started, Option<Result<()>>) {
     let task = Task::new();
     let bootstrap = ReceiveRight::new().unwrap();
     let bootstrap_there = task.insert_send_right(bootstrap.name()).unwrap();
@@ -92,10 +128,12 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
         task.spawn(move || server.serve())
     };
     let (started_tx, started_rx) = channel();
+    let settings = Arc::new(RecordedSettings::default());
     let translator = {
         let server = server.clone();
+        let settings = settings.clone();
         task.spawn(move || {
-            let started = Translator::start(&server, SendRight::from_name(bootstrap_there), O_NORW);
+            let started = Translator::start(&server, SendRight::from_name(bootstrap_there), O_NORW, &*settings, FSID);
             let translator = match started {
                 Ok(translator) => translator,
                 Err(error) => {
@@ -103,7 +141,7 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
                     return Report { ended: Ended::Failed(error), control: PortName::NULL, realnode: PortName::NULL, names_after: names() };
                 }
             };
-            let (control, realnode) = (translator.control(), translator.realnode().name());
+            let (control, realnode) = (translator.control(), translator.realnode().map_or(PortName::NULL, SendRight::name));
             started_tx.send(Ok(())).unwrap();
             let ended = translator.serve();
             // A failed serve here means the task was terminated: it has no names to list.
@@ -112,8 +150,10 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
         })
     };
 
-    // The parent: one fsys_startup on the bootstrap port, answered.
-    let mut parent = Parent { realnode: ReceiveRight::new().unwrap(), openflags: None, control: None, refuse };
+    // The parent: one fsys_startup on the bootstrap port, answered with the node opened by root
+    // (O_NORW): the translator restricts it to each opener.
+    let (node, realnode) = FakeNode::start(owner, mode, &[0]);
+    let mut parent = Parent { node, realnode, openflags: None, control: None, refuse };
     let mut request = MsgBuf::<{ fsys::fsys_startup::request::MAX_SIZE }>::new();
     let mut reply = MsgBuf::<{ fsys::MAX_REPLY_SIZE }>::new();
     let received = msg::receive(request.as_bytes_mut(), bootstrap.name(), Some(TIMEOUT_MS)).expect("fsys_startup arrives");
@@ -125,7 +165,7 @@ fn start_with(refuse: Option<Error>) -> (Started, Option<Result<()>>) {
     }
     let outcome = started_rx.recv_timeout(WAIT).unwrap();
     let control = parent.control.take().expect("fsys_startup carried a control port");
-    let started = Started { task, server, disk, parent, control, translator, device_thread };
+    let started = Started { task, server, disk, parent, settings, control, translator, device_thread };
     (started, refuse.map(|_| outcome))
 }
 
@@ -141,10 +181,16 @@ impl Started {
         report
     }
 
-    /// `fsys_getroot` as the parent filesystem sends it for a lookup by a user with `uids`.
+    /// `fsys_getroot` as the parent filesystem sends it for a lookup by a user with `uids`,
+    /// opening for reading and writing (as storeio's `@/dev/rumpdisk:wd0` does).
     fn getroot(&self, uids: &[u32]) -> Result<(u32, Vec<u8>, SendRight)> {
+        self.lookup(uids, open::READ | open::WRITE)
+    }
+
+    /// `fsys_getroot` for a lookup with `flags` by a user with `uids` (and group 100).
+    fn lookup(&self, uids: &[u32], flags: i32) -> Result<(u32, Vec<u8>, SendRight)> {
         let dotdot = ReceiveRight::new().unwrap();
-        let (retry, name, root) = fsys::fsys_getroot(self.control.name(), PortArg::make_send(dotdot.name()), uids, &[0], 0)?;
+        let (retry, name, root) = fsys::fsys_getroot(self.control.name(), PortArg::make_send(dotdot.name()), uids, &[100], flags)?;
         Ok((retry, name.as_slice().to_vec(), root))
     }
 }
@@ -162,7 +208,7 @@ fn startup_getroot_then_the_disk_through_the_root_and_goaway_when_closed() {
     assert_eq!(retry, FS_RETRY_NORMAL);
     assert_eq!(retry_name, b"", "nothing left to look up");
 
-    // The looked-up port is the device server's master: storeio's `@/dev/rumpdisk:wd0`.
+    // The looked-up node port is a device master: storeio's `@/dev/rumpdisk:wd0`.
     let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();
     let data = pattern(4096, 7);
     assert_eq!(device::device_write(dev.name(), 0, 16, &data), Ok(4096));
@@ -175,7 +221,9 @@ fn startup_getroot_then_the_disk_through_the_root_and_goaway_when_closed() {
     assert_eq!(fsys::fsys_goaway(started.control.name(), goaway::NOSYNC), Err(EBUSY));
     assert_eq!(device::device_close(dev.name()), Ok(()));
     assert_eq!(started.server.core().open_devices(), 0);
-    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Ok(()), "answered before the translator ends");
+    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Err(EBUSY), "the node port is alive");
+    drop(root);
+    wait_until(|| fsys::fsys_goaway(started.control.name(), 0) != Err(EBUSY));
 
     let control = started.control.name();
     let realnode = started.parent.realnode.name();
@@ -184,6 +232,7 @@ fn startup_getroot_then_the_disk_through_the_root_and_goaway_when_closed() {
     let report = started.stop();
     assert_eq!(report.ended, Ended::GoneAway { flags: 0 });
     assert!(realnode.is_valid());
+    assert!(report.realnode.is_valid(), "the translator sat on the node");
     assert!(!report.names_after.contains(&report.control.raw()), "control port destroyed");
     assert!(!report.names_after.contains(&report.realnode.raw()), "realnode released");
 }
@@ -199,23 +248,25 @@ fn a_forced_goaway_ends_the_translator_with_a_device_open() {
 
 #[test]
 fn the_parent_letting_go_of_the_control_port_ends_an_unused_translator() {
-    let Started { task, server, disk, parent, control, translator, device_thread } = start();
+    let Started { task, server, disk, parent, settings, control, translator, device_thread } = start();
     drop(control);
     let deadline = std::time::Instant::now() + WAIT;
     while !translator.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(translator.is_finished(), "the translator ended");
-    let report = Started { task, server, disk, parent, control: SendRight::from_name(PortName::NULL), translator, device_thread }.stop();
+    let report = Started { task, server, disk, parent, settings, control: SendRight::from_name(PortName::NULL), translator, device_thread }.stop();
     assert_eq!(report.ended, Ended::Orphaned);
     assert!(!report.names_after.contains(&report.control.raw()), "control port destroyed");
 }
 
 #[test]
 fn with_a_device_open_the_translator_outlives_its_node() {
-    let Started { task, server, disk, parent, control, translator, device_thread } = start();
-    let (_, _, root) = fsys::fsys_getroot(control.name(), PortArg::make_send(ReceiveRight::new().unwrap().name()), &[0], &[0], 0).unwrap();
+    let Started { task, server, disk, parent, settings, control, translator, device_thread } = start();
+    let flags = open::READ | open::WRITE;
+    let (_, _, root) = fsys::fsys_getroot(control.name(), PortArg::make_send(ReceiveRight::new().unwrap().name()), &[0], &[0], flags).unwrap();
     let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();
+    drop(root);
     drop(control);
     std::thread::sleep(std::time::Duration::from_millis(50)); // the notice is handled
     assert!(!translator.is_finished(), "still serving");
@@ -223,24 +274,124 @@ fn with_a_device_open_the_translator_outlives_its_node() {
     task.terminate();
     assert!(matches!(translator.join().unwrap().ended, Ended::Failed(_)));
     device_thread.join().unwrap();
-    drop((server, disk, parent));
+    drop((server, disk, parent, settings));
+}
+
+/// Waits (boundedly) until `done` holds: a notification is handled on another thread.
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not done in {WAIT:?}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// `io_stat` of a port, as bytes of glibc's `struct stat`.
+fn stat_of(port: &SendRight) -> Vec<u8> {
+    io::io_stat(port.name()).unwrap().iter().flat_map(|word| word.to_le_bytes()).collect()
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
 }
 
 #[test]
-fn only_privileged_lookups_get_the_root_and_no_right_is_left_behind() {
+fn a_node_port_stats_as_a_character_device_with_the_nodes_owner_and_permissions() {
+    let (started, _) = start_on(1000, 0o640, None);
+    let (_, _, node) = started.lookup(&[1000], 0).unwrap();
+    let stat = stat_of(&node);
+    assert_eq!(stat.len(), stat::SIZE);
+    assert_eq!(u32_at(&stat, stat::MODE), stat::S_IFCHR | stat::S_IROOT | 0o640, "mode {:o}", u32_at(&stat, stat::MODE));
+    assert_eq!(u32_at(&stat, stat::UID), 1000, "the node's owner");
+    assert_eq!(u32_at(&stat, stat::FSTYPE), stat::FSTYPE_MISC);
+    assert_eq!(u32_at(&stat, stat::FSID), FSID);
+    drop(node);
+    wait_until(|| fsys::fsys_goaway(started.control.name(), 0) != Err(EBUSY));
+    started.stop();
+}
+
+#[test]
+fn opens_follow_the_nodes_permissions_and_devices_the_nodes_open_modes() {
+    // Owner 1000 may read and write, group and others may not.
+    let (started, _) = start_on(1000, 0o600, None);
+    let both = open::READ | open::WRITE;
+    // Ids whose low byte (or low half) is zero: a check of part of the word would let them in.
+    for uids in [&[][..], &[2000], &[256], &[65536], &[0x0100_0000], &[512, 65536, 1 << 31]] {
+        assert_eq!(started.lookup(uids, open::READ).map(|_| ()), Err(EACCES), "{uids:?}");
+        assert_eq!(started.lookup(uids, open::WRITE).map(|_| ()), Err(EACCES), "{uids:?}");
+        // Opening neither way (stat, ls -l) needs no permission.
+        assert!(started.lookup(uids, 0).is_ok(), "{uids:?}");
+    }
+    assert_eq!(started.lookup(&[1000], open::EXEC).map(|_| ()), Err(EACCES), "not executable");
+    let (_, _, owner) = started.lookup(&[1000], both).unwrap();
+    let (_, _, root) = started.lookup(&[0], both).unwrap();
+    assert_eq!(fs::file_check_access(owner.name()), Ok(both));
+    assert_eq!(io::io_get_openmodes(owner.name()), Ok(both));
+
+    // A node opened for reading opens devices for reading only; libstore then retries so.
+    let (_, _, reader) = started.lookup(&[1000], open::READ | 0x40 /* O_NOLINK: dropped */).unwrap();
+    assert_eq!(io::io_get_openmodes(reader.name()), Ok(open::READ));
+    assert_eq!(device::device_open(reader.name(), READ | WRITE, b"wd0").map(drop), Err(D_READ_ONLY));
+    let dev = device::device_open(reader.name(), READ, b"wd0").unwrap();
+    assert_eq!(device::device_write(dev.name(), 0, 0, &pattern(512, 3)), Err(D_INVALID_OPERATION), "the device is read-only");
+    let (_, _, neither) = started.lookup(&[1000], 0).unwrap();
+    assert_eq!(device::device_open(neither.name(), READ, b"wd0").map(drop), Err(D_INVALID_OPERATION));
+    let rw = device::device_open(owner.name(), READ | WRITE, b"wd0").unwrap();
+    assert_eq!(device::device_write(rw.name(), 0, 0, &pattern(512, 3)), Ok(512));
+    assert!(device::device_open(root.name(), READ | WRITE, b"wd0").is_ok());
+    started.task.terminate();
+}
+
+#[test]
+fn the_control_port_is_for_privileged_users_and_restricted_ports_lose_the_privilege() {
+    let started = start();
+    let (_, _, user) = started.lookup(&[1000], open::READ).unwrap();
+    assert_eq!(fs::file_getcontrol(user.name()).map(drop).map_err(|e| e.code()), Err(hurd_errno(1).code()), "EPERM");
+    let (_, _, root) = started.lookup(&[0], 0).unwrap();
+    let control = fs::file_getcontrol(root.name()).unwrap();
+    // The control port it gives is the translator's: its options come back through it.
+    assert_eq!(fsys::fsys_get_options(control.name()).unwrap().as_slice(), b"/hurd/rumpdisk\0--ide-channel=secondary\0");
+    let restricted = io::io_restrict_auth(root.name(), &[1000], &[100]).unwrap();
+    assert_eq!(fs::file_getcontrol(restricted.name()).map(drop).map_err(|e| e.code()), Err(hurd_errno(1).code()));
+    // Owner root, mode 0644: user 1000 may read only.
+    assert_eq!(fs::file_check_access(restricted.name()), Ok(open::READ));
+    let duplicate = io::io_duplicate(root.name()).unwrap();
+    assert!(fs::file_getcontrol(duplicate.name()).is_ok());
+    assert_eq!(fs::file_check_access(duplicate.name()), Ok(open::READ | open::WRITE));
+    started.task.terminate();
+}
+
+#[test]
+fn fsysopts_reads_and_sets_the_options() {
+    let started = start();
+    let control = started.control.name();
+    let (_, _, node) = started.lookup(&[1000], 0).unwrap();
+    let expected = b"/hurd/rumpdisk\0--ide-channel=secondary\0";
+    assert_eq!(fsys::fsys_get_options(control).unwrap().as_slice(), expected);
+    assert_eq!(fs::file_get_fs_options(node.name()).unwrap().as_slice(), expected, "fsysopts NODE");
+    assert_eq!(fsys::fsys_set_options(control, b"--flush=skip\0-h\x007\0", 0), Ok(()));
+    assert_eq!(fsys::fsys_set_options(control, b"--flush=device", 0), Ok(()), "no last NUL");
+    assert_eq!(fsys::fsys_set_options(control, b"", 0), Ok(()));
+    assert_eq!(fsys::fsys_set_options(control, b"--refuse-me\0", 0), Err(EINVAL), "the settings' refusal");
+    let applied = started.settings.applied.lock().unwrap().clone();
+    assert_eq!(applied, vec![vec![b"--flush=skip".to_vec(), b"-h".to_vec(), b"7".to_vec()], vec![b"--flush=device".to_vec()], vec![]]);
+    started.task.terminate();
+}
+
+#[test]
+fn node_ports_of_dead_clients_are_destroyed_and_no_right_is_left_behind() {
     let started = start();
     let before = started.task.stats();
-    // Ids whose low byte (or low half) is zero: a check of part of the word would let them in.
-    for uids in [&[][..], &[1000], &[1000, 1001], &[256], &[65536], &[0x0100_0000], &[512, 65536, 1 << 31]] {
-        assert_eq!(started.getroot(uids).map(|(_, _, root)| root.name()), Err(EACCES), "{uids:?}");
+    let parent_ports = started.parent.node.ports_made();
+    for uids in [&[1000][..], &[0], &(1..=3000).chain([0]).collect::<Vec<u32>>()] {
+        let (_, _, node) = started.lookup(uids, open::READ).unwrap();
+        let _ = io::io_duplicate(node.name()).unwrap();
+        drop(node);
     }
-    let (_, _, root) = started.getroot(&[0]).unwrap();
-    drop(root);
-    // Many uids (out of line) work too.
-    let many: Vec<u32> = (1..=3000).chain([0]).collect();
-    assert_eq!(started.getroot(&many).map(|(retry, _, _)| retry), Ok(FS_RETRY_NORMAL));
-    assert_eq!(started.task.stats(), before, "dotdot rights and uid arrays released");
-    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Ok(()));
+    // Each lookup and duplicate restricted or duplicated the parent's node once.
+    assert_eq!(started.parent.node.ports_made(), parent_ports + 6);
+    wait_until(|| started.task.stats() == before);
+    assert_eq!(fsys::fsys_goaway(started.control.name(), 0), Ok(()), "no node port is left");
     started.stop();
 }
 
@@ -282,7 +433,7 @@ fn unknown_and_malformed_requests_get_error_replies_and_serving_goes_on() {
 
     // Still serving: a well-formed lookup works, and the goaway ends it.
     assert_eq!(started.getroot(&[0]).map(|(retry, _, _)| retry), Ok(FS_RETRY_NORMAL));
-    assert_eq!(fsys::fsys_goaway(control, 0), Ok(()));
+    wait_until(|| fsys::fsys_goaway(control, 0) != Err(EBUSY));
     assert_eq!(started.stop().ended, Ended::GoneAway { flags: 0 });
 }
 

@@ -22,6 +22,14 @@ pub enum IdeChannel {
 }
 
 impl IdeChannel {
+    /// The word `--ide-channel` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdeChannel::Primary => "primary",
+            IdeChannel::Secondary => "secondary",
+        }
+    }
+
     pub const fn command_block(self) -> u16 {
         match self {
             IdeChannel::Primary => 0x1F0,
@@ -177,5 +185,5 @@ pub fn native_backend(
     if flush != FlushMode::Device {
         log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
     }
-    Ok(WithFlushMode { backend: ata, mode: flush })
+    Ok(WithFlushMode::new(ata, flush))
 }
