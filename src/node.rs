@@ -3,8 +3,9 @@
 //! the underlying node restricted to the opener's ids. On a node port: `device_open` (the node
 //! is a device master, as upstream's is: storeio's `@/dev/rumpdisk:wd0`), `io_stat` (a
 //! character device with the underlying node's owner and permissions), `file_check_access`,
-//! `io_get_openmodes`, `io_duplicate`, `io_restrict_auth`, `file_getcontrol` and
-//! `file_get_fs_options`. A node port whose last send right dies is destroyed (no-senders).
+//! `io_get_openmodes`, `io_duplicate`, `io_restrict_auth`, `file_getcontrol`,
+//! `file_get_fs_options`, and `file_chmod`/`file_chown` (passed on to the underlying node as its
+//! user, so `chmod 600 /dev/rumpdisk` works as on any trivfs node). A node port whose last send right dies is destroyed (no-senders).
 //!
 //! Access is the node's, as upstream's: an opener may open the node for reading (writing) when
 //! the underlying node lets that user read (write) it — the parent filesystem decides, through
@@ -208,6 +209,12 @@ impl<'a, B: Backend> Nodes<'a, B> {
         self.ports.lock().get_mut(&port).map_or(Err(EOPNOTSUPP), f)
     }
 
+    /// The underlying node as the user of node port `port` may use it (a right of its own, so
+    /// the parent filesystem is asked outside the lock).
+    fn realnode(&self, port: PortName) -> Result<SendRight> {
+        self.with(port, |node| node.realnode.as_ref().map_or(Err(EOPNOTSUPP), SendRight::try_clone))
+    }
+
     /// A second node port with the same user and modes, or one restricted further to `uids` and
     /// `gids` (`io_restrict_auth`).
     fn duplicate(&self, port: PortName, restrict: Option<(&[u32], &[u32])>) -> Result<PortArg> {
@@ -356,6 +363,16 @@ impl<B: Backend> fs::Server for Serving<'_, '_, B> {
             None if privileged => Ok(open::READ | open::WRITE),
             None => Ok(0),
         }
+    }
+
+    fn file_chmod(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, mode: u32) -> Result<()> {
+        let realnode = self.nodes.realnode(node)?;
+        fs::file_chmod(realnode.name(), mode)
+    }
+
+    fn file_chown(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, owner: u32, group: u32) -> Result<()> {
+        let realnode = self.nodes.realnode(node)?;
+        fs::file_chown(realnode.name(), owner, group)
     }
 
     /// The control port, for privileged users (it can make the translator go away).

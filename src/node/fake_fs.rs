@@ -5,6 +5,7 @@
 //! decides) and `io_stat`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
@@ -21,7 +22,7 @@ use super::{ids, open, stat, StatWord, STAT_WORDS};
 /// The node's owner and permission bits.
 pub struct FakeNode {
     pub owner: u32,
-    pub mode: u32,
+    mode: AtomicU32,
     set: PortSet,
     /// Every port made, with its user's uids.
     ports: Mutex<BTreeMap<PortName, (ReceiveRight, Vec<u32>)>>,
@@ -30,7 +31,7 @@ pub struct FakeNode {
 impl FakeNode {
     /// Serves the node on a thread of the calling task; returns it and a port to it for `uids`.
     pub fn start(owner: u32, mode: u32, uids: &[u32]) -> (Arc<FakeNode>, SendRight) {
-        let node = Arc::new(FakeNode { owner, mode, set: PortSet::new().unwrap(), ports: Mutex::new(BTreeMap::new()) });
+        let node = Arc::new(FakeNode { owner, mode: AtomicU32::new(mode), set: PortSet::new().unwrap(), ports: Mutex::new(BTreeMap::new()) });
         let port = node.port_for(uids.to_vec()).unwrap();
         let serving = node.clone();
         Task::current().spawn(move || msg::serve(serving.set.name(), &mut |request: &[u8], reply: &mut [u8]| serving.demux(request, reply)));
@@ -47,6 +48,10 @@ impl FakeNode {
 
     fn uids(&self, port: PortName) -> Vec<u32> {
         self.ports.lock().unwrap().get(&port).map(|(_, uids)| uids.clone()).unwrap_or_default()
+    }
+
+    fn mode(&self) -> u32 {
+        self.mode.load(Ordering::Relaxed)
     }
 
     /// Ports made so far (each lookup of the translator restricts or duplicates one).
@@ -71,7 +76,7 @@ struct Serving<'a> {
 impl io::Server for Serving<'_> {
     fn io_stat(&mut self, _reply: rt::ReplyPort<'_>, _port: PortName) -> Result<&[StatWord; STAT_WORDS]> {
         let mut bytes = [0u8; stat::SIZE];
-        bytes[stat::MODE..][..4].copy_from_slice(&(0o100000 | self.node.mode).to_le_bytes());
+        bytes[stat::MODE..][..4].copy_from_slice(&(0o100000 | self.node.mode()).to_le_bytes());
         bytes[stat::UID..][..4].copy_from_slice(&self.node.owner.to_le_bytes());
         for (word, chunk) in self.stat.iter_mut().zip(bytes.chunks_exact(core::mem::size_of::<StatWord>())) {
             *word = StatWord::from_le_bytes(chunk.try_into().unwrap());
@@ -97,7 +102,18 @@ impl fs::Server for Serving<'_> {
         if uids.contains(&0) {
             return Ok(open::READ | open::WRITE);
         }
-        let bits = if uids.contains(&self.node.owner) { self.node.mode >> 6 } else { self.node.mode };
+        let mode = self.node.mode();
+        let bits = if uids.contains(&self.node.owner) { mode >> 6 } else { mode };
         Ok(if bits & 0o4 != 0 { open::READ } else { 0 } | if bits & 0o2 != 0 { open::WRITE } else { 0 })
+    }
+
+    /// Its owner and root may.
+    fn file_chmod(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, mode: u32) -> Result<()> {
+        let uids = self.node.uids(port);
+        if !uids.contains(&0) && !uids.contains(&self.node.owner) {
+            return Err(crate::translator::hurd_errno(1));
+        }
+        self.node.mode.store(mode & 0o7777, Ordering::Relaxed);
+        Ok(())
     }
 }

@@ -305,7 +305,14 @@ fn a_node_port_stats_as_a_character_device_with_the_nodes_owner_and_permissions(
     assert_eq!(u32_at(&stat, stat::UID), 1000, "the node's owner");
     assert_eq!(u32_at(&stat, stat::FSTYPE), stat::FSTYPE_MISC);
     assert_eq!(u32_at(&stat, stat::FSID), FSID);
-    drop(node);
+
+    // chmod through the node changes the node's bits, as its user may (the parent decides).
+    let (_, _, other) = started.lookup(&[2000], 0).unwrap();
+    assert_eq!(fs::file_chmod(other.name(), 0o666).map_err(|e| e.code()), Err(hurd_errno(1).code()), "not the owner");
+    assert_eq!(fs::file_chmod(node.name(), 0o600), Ok(()));
+    assert_eq!(u32_at(&stat_of(&node), stat::MODE), stat::S_IFCHR | stat::S_IROOT | 0o600);
+    assert_eq!(started.lookup(&[2000], open::READ).map(drop), Err(EACCES), "group no longer reads");
+    drop((node, other));
     wait_until(|| fsys::fsys_goaway(started.control.name(), 0) != Err(EBUSY));
     started.stop();
 }
