@@ -100,7 +100,10 @@ fn test_all() -> Result<(), Error> {
         &format!("link the Hurd programs for {}", hurd::link::TARGET),
         || hurd::link::build_and_check().map(drop),
     )?;
-    step("Debian packages: build and lintian", package::build_and_lint)?;
+    step(
+        "Debian packages: build and lintian",
+        package::build_and_lint,
+    )?;
     for target in HURD_TARGETS {
         step(&format!("cross-build for {target}"), || {
             let mut args = vec![

@@ -111,7 +111,10 @@ pub fn build_and_lint() -> Result<(), Error> {
     for deb in &debs {
         let size = fs::metadata(deb).map_err(|e| Error::io(deb, e))?.len();
         println!("{} ({size} bytes):", deb.display());
-        print!("{}", output_of(Command::new("dpkg-deb").arg("-c").arg(deb), "dpkg-deb -c")?);
+        print!(
+            "{}",
+            output_of(Command::new("dpkg-deb").arg("-c").arg(deb), "dpkg-deb -c")?
+        );
     }
     println!("packages built in {:.1} s", built.as_secs_f64());
     let start = Instant::now();
@@ -134,8 +137,8 @@ pub fn build(programs: &Path, tasks: &Path) -> Result<Vec<PathBuf>, Error> {
         .map(|package| {
             let root = out.join(package);
             stage(package, &root, programs, tasks)?;
-            let deb = out.join(deb_name(package, &version));
             control(package, &root, &out)?;
+            let deb = out.join(deb_name(package, &version));
             run_quiet(
                 Command::new("dpkg-deb")
                     // The packaged files' times are the changelog's, so a rebuild is identical.
@@ -162,9 +165,17 @@ fn stage(package: &str, root: &Path, programs: &Path, tasks: &Path) -> Result<()
     let debian = debian_dir();
     let doc = format!("usr/share/doc/{package}");
     let mut files = vec![
-        (format!("{doc}/copyright"), Source::Debian("copyright"), 0o644),
+        (
+            format!("{doc}/copyright"),
+            Source::Debian("copyright"),
+            0o644,
+        ),
         // A native package's changelog is `changelog.gz` (Debian Policy 12.7).
-        (format!("{doc}/changelog.gz"), Source::DebianGzipped("changelog"), 0o644),
+        (
+            format!("{doc}/changelog.gz"),
+            Source::DebianGzipped("changelog"),
+            0o644,
+        ),
     ];
     files.extend(
         INSTALLS
@@ -218,7 +229,10 @@ fn write_md5sums(root: &Path) -> Result<(), Error> {
     let mut files = Vec::new();
     collect_files(root, root, &mut files)?;
     files.sort();
-    let sums = output_of(Command::new("md5sum").args(&files).current_dir(root), "md5sum")?;
+    let sums = output_of(
+        Command::new("md5sum").args(&files).current_dir(root),
+        "md5sum",
+    )?;
     let debian = root.join("DEBIAN");
     fs::create_dir_all(&debian).map_err(|e| Error::io(&debian, e))?;
     let path = debian.join("md5sums");
@@ -309,7 +323,11 @@ fn parse_version_needs(readelf: &str) -> BTreeMap<String, Vec<String>> {
 /// version any program needs of it.
 fn shlibs_depends(programs: &[ProgramNeeds]) -> Result<String, String> {
     let mut minimum: BTreeMap<&str, Option<Vec<u32>>> = BTreeMap::new();
-    for ProgramNeeds { libraries, versions } in programs {
+    for ProgramNeeds {
+        libraries,
+        versions,
+    } in programs
+    {
         for library in libraries {
             let Some((_, package, prefix)) = LIBRARY_PACKAGES.iter().find(|(l, _, _)| l == library)
             else {
@@ -415,7 +433,10 @@ pub fn unpack(debs: &[PathBuf], dir: &Path) -> Result<(), Error> {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for deb in debs {
-        run_quiet(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir), "dpkg-deb -x")?;
+        run_quiet(
+            Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir),
+            "dpkg-deb -x",
+        )?;
     }
     Ok(())
 }
@@ -451,7 +472,10 @@ Version needs section '.gnu.version_r' contains 2 entries:
     #[test]
     fn each_library_is_needed_at_its_highest_symbol_version() {
         let versions = parse_version_needs(READELF_V);
-        assert_eq!(versions["libc.so.0.3"], ["GLIBC_2.41", "GLIBC_PRIVATE", "GLIBC_2.38"]);
+        assert_eq!(
+            versions["libc.so.0.3"],
+            ["GLIBC_2.41", "GLIBC_PRIVATE", "GLIBC_2.38"]
+        );
         assert_eq!(versions["libgcc_s.so.1"], ["GCC_4.2.0", "GCC_3.0"]);
         let program = needs(&["libgcc_s.so.1", "libc.so.0.3"], READELF_V);
         assert_eq!(
@@ -465,7 +489,9 @@ Version needs section '.gnu.version_r' contains 2 entries:
             shlibs_depends(&[program.clone(), older]).unwrap(),
             "libc0.3 (>= 2.41), libgcc-s1 (>= 4.2.0)"
         );
-        assert!(shlibs_depends(&[program, newer]).unwrap().starts_with("libc0.3 (>= 2.43)"));
+        assert!(shlibs_depends(&[program, newer])
+            .unwrap()
+            .starts_with("libc0.3 (>= 2.43)"));
         // Numbers, not text: 2.9 is older than 2.10.
         assert!(numeric_version("2.10") > numeric_version("2.9"));
     }
@@ -484,7 +510,10 @@ Version needs section '.gnu.version_r' contains 2 entries:
     fn the_changelog_s_version_is_the_workspace_s() {
         let version = changelog_field(&debian_dir().join("changelog"), "Version").unwrap();
         assert_eq!(version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(deb_name("storectl", "1:0.1.0"), "storectl_0.1.0_hurd-amd64.deb");
+        assert_eq!(
+            deb_name("storectl", "1:0.1.0"),
+            "storectl_0.1.0_hurd-amd64.deb"
+        );
     }
 
     /// `PACKAGES` and `INSTALLS` name exactly the binary packages of `debian/control`.
@@ -510,7 +539,11 @@ Version needs section '.gnu.version_r' contains 2 entries:
         let root = scratch.join("storectl");
         fs::create_dir_all(root.join("usr/bin")).unwrap();
         fs::write(root.join("usr/bin/storectl"), vec![0u8; 5000]).unwrap();
-        fs::write(substvars_path(&root), "shlibs:Depends=libc0.3 (>= 2.38)\nmisc:Depends=\n").unwrap();
+        fs::write(
+            substvars_path(&root),
+            "shlibs:Depends=libc0.3 (>= 2.38)\nmisc:Depends=\n",
+        )
+        .unwrap();
         control("storectl", &root, &scratch).unwrap();
         let written = fs::read_to_string(root.join("DEBIAN/control")).unwrap();
         fs::remove_dir_all(&scratch).unwrap();
@@ -526,6 +559,9 @@ Version needs section '.gnu.version_r' contains 2 entries:
         assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
         assert_eq!(field("Depends"), "libc0.3 (>= 2.38)");
         // In KiB: the 5000-byte file, and dpkg's 1 KiB for each folder.
-        assert!(field("Installed-Size").parse::<u64>().unwrap() >= 5, "{written}");
+        assert!(
+            field("Installed-Size").parse::<u64>().unwrap() >= 5,
+            "{written}"
+        );
     }
 }

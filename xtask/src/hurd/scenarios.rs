@@ -142,7 +142,12 @@ impl Hurd {
             bin("fs-barrier"),
             bin("rust-std-check"),
         ];
-        image::build(&[&self.system, &self.packages], &files, &template, IMAGE_MIB)?;
+        image::build(
+            &[&self.system, &self.packages],
+            &files,
+            &template,
+            IMAGE_MIB,
+        )?;
         Ok(template)
     }
 
