@@ -30,7 +30,8 @@ enum Source {
     HurdProgram(&'static str),
     /// A GNU Mach boot task (the folder `scenarios::build_tasks` builds into): stripped.
     BootTask(&'static str),
-    /// A file of `debian/`, compressed with `gzip -9n` (manual pages, as `dh_compress` does).
+    /// A file of `debian/`, compressed with `gzip -9n` (changelogs, manual pages and larger
+    /// documentation, as `dh_compress` does).
     DebianGzipped(&'static str),
     /// A file of `debian/` as it is.
     Debian(&'static str),
@@ -62,8 +63,9 @@ const INSTALLS: &[Install] = &[
     },
     Install {
         package: "rumpdisk-rs",
-        path: "usr/share/doc/rumpdisk-rs/README.Debian",
-        source: Source::Debian("README.Debian"),
+        // Over 4 KiB: compressed, as dh_compress does such documentation.
+        path: "usr/share/doc/rumpdisk-rs/README.Debian.gz",
+        source: Source::DebianGzipped("README.Debian"),
         mode: 0o644,
     },
     Install {
