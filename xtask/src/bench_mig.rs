@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{project_root, run_quiet, setup, Error};
+use crate::{output_of, project_root, run_quiet, setup, Error};
 
 /// The routines measured, in the order both programs run them.
 const ROUTINES: [(&str, &str); 5] = [
@@ -157,19 +157,6 @@ fn build_c_side(root: &Path, out: &Path) -> Result<PathBuf, Error> {
         "gcc (benchmark C side)",
     )?;
     Ok(program)
-}
-
-fn output_of(cmd: &mut Command, what: &str) -> Result<String, Error> {
-    let out = cmd
-        .output()
-        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::new(format!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    String::from_utf8(out.stdout).map_err(|_| Error::new(format!("{what}: output is not UTF-8")))
 }
 
 /// Runs `program run ITERATIONS < replies` under callgrind; the per-call count of each routine.

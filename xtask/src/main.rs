@@ -5,6 +5,7 @@ mod bench;
 mod bench_mig;
 mod fuzz;
 mod hurd;
+mod package;
 mod scenarios;
 mod setup;
 mod vm;
@@ -22,7 +23,10 @@ usage: cargo xtask <command>
           build GNU/Hurd for x86_64 from sources (toolchain, glibc, the Hurd, a shell) into a cache
           outside the clone, or print where that cache is
   test    set up, then run every test: host tests, the Hurd from sources (cached), programs
-          linked for the Hurd, Hurd cross-builds, a fuzz smoke run, VM tests on GNU Mach and GNU/Hurd
+          linked for the Hurd, their Debian packages, Hurd cross-builds, a fuzz smoke run, VM
+          tests on GNU Mach and GNU/Hurd
+  package build the Debian packages for hurd-amd64 (rumpdisk-rs, storectl) into target/debian/
+          and check them with lintian
   run [IMAGE]
           the main job: boot GNU Mach in QEMU with rumpdisk.static serving IMAGE (a fresh 64 MiB
           image if none is given) and store clients writing, syncing and reading back; then show
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Some("check-barrier") => barrier::check_files(&args[1..]),
         Some("check-fs") => hurd::fscheck::check_files(&args[1..]),
         Some("fuzz") => setup::run().and_then(|()| fuzz::smoke()),
+        Some("package") => setup::run().and_then(|()| package::build_and_lint()),
         Some("bench") if args.get(1).map(String::as_str) == Some("mig") => {
             setup::run().and_then(|()| bench_mig::run(&args[2..]))
         }
@@ -94,6 +99,10 @@ fn test_all() -> Result<(), Error> {
     step(
         &format!("link the Hurd programs for {}", hurd::link::TARGET),
         || hurd::link::build_and_check().map(drop),
+    )?;
+    step(
+        "Debian packages: build and lintian",
+        package::build_and_lint,
     )?;
     for target in HURD_TARGETS {
         step(&format!("cross-build for {target}"), || {
@@ -281,6 +290,20 @@ pub fn run_quiet(cmd: &mut Command, what: &str) -> Result<(), Error> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )))
+}
+
+/// Runs a command and returns its standard output; a failure carries its standard error.
+pub fn output_of(cmd: &mut Command, what: &str) -> Result<String, Error> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(|_| Error::new(format!("{what}: output is not UTF-8")))
 }
 
 pub fn project_root() -> PathBuf {

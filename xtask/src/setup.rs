@@ -24,6 +24,8 @@ const HOST_PACKAGES: &[&str] = &[
     "valgrind",        // callgrind instruction counts in the benchmarks
     "debootstrap",     // the build root of the Hurd built from sources
     "e2fsprogs",       // mke2fs and debugfs for the Hurd's root image
+    "dpkg-dev",        // dpkg-gencontrol and dpkg-parsechangelog for the Debian packages
+    "lintian",         // checks the Debian packages
 ];
 
 /// One architecture's worth of packages from a newer Debian suite.

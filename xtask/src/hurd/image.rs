@@ -37,14 +37,17 @@ pub enum Contents {
     Copy(PathBuf),
 }
 
-/// Builds `out` (a file system of `size_mib` MiB) from the built `system` and `extra`.
-pub fn build(system: &Path, extra: &[GuestFile], out: &Path, size_mib: u64) -> Result<(), Error> {
+/// Builds `out` (a file system of `size_mib` MiB) from `trees` (the built system, then the
+/// project's packages unpacked: each merged over the ones before it) and `extra`.
+pub fn build(trees: &[&Path], extra: &[GuestFile], out: &Path, size_mib: u64) -> Result<(), Error> {
     let stage = out.with_extension("stage");
     let _ = fs::remove_dir_all(&stage);
     fs::create_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
-    for entry in fs::read_dir(system).map_err(|e| Error::io(system, e))? {
-        let from = entry.map_err(|e| Error::io(system, e))?.path();
-        run_quiet(Command::new("cp").arg("-a").arg(&from).arg(&stage), "cp -a")?;
+    for tree in trees {
+        for entry in fs::read_dir(tree).map_err(|e| Error::io(tree, e))? {
+            let from = entry.map_err(|e| Error::io(tree, e))?.path();
+            run_quiet(Command::new("cp").arg("-a").arg(&from).arg(&stage), "cp -a")?;
+        }
     }
     for dir in [
         "dev",

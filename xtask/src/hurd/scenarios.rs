@@ -43,7 +43,9 @@ exec /bin/sh -i
 /// The pieces every Hurd scenario shares.
 pub struct Hurd {
     system: PathBuf,
-    tasks: PathBuf,
+    /// The project's Debian packages, unpacked (`dpkg-deb -x`): the root image gets them as
+    /// `dpkg` would install them, and GRUB loads the packaged boot disk server.
+    packages: PathBuf,
     guest: PathBuf,
 }
 
@@ -59,9 +61,12 @@ impl Hurd {
     pub fn new(tasks: &Path) -> Result<Hurd, Error> {
         let system = super::build()?;
         let guest = super::link::build_and_check()?;
+        let debs = crate::package::build(&guest, tasks)?;
+        let packages = crate::package::out_dir().join("unpacked");
+        crate::package::unpack(&debs, &packages)?;
         Ok(Hurd {
             system,
-            tasks: tasks.to_owned(),
+            packages,
             guest,
         })
     }
@@ -83,7 +88,7 @@ impl Hurd {
         let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect();
         vec![
             Module {
-                file: self.tasks.join("rumpdisk-static"),
+                file: self.packages.join("hurd/rumpdisk-rs.static"),
                 name: "rumpdisk.static".into(),
                 words: disk_words,
             },
@@ -133,16 +138,16 @@ impl Hurd {
                 contents: Contents::Bytes(b"rumpdisk-rs\n".to_vec()),
                 mode: 0o644,
             },
+            // Test programs, in no package.
             bin("fs-barrier"),
             bin("rust-std-check"),
-            bin("storectl"),
-            GuestFile {
-                path: "/hurd/rumpdisk-rs".into(),
-                contents: Contents::Copy(self.guest.join("rumpdisk")),
-                mode: 0o755,
-            },
         ];
-        image::build(&self.system, &files, &template, IMAGE_MIB)?;
+        image::build(
+            &[&self.system, &self.packages],
+            &files,
+            &template,
+            IMAGE_MIB,
+        )?;
         Ok(template)
     }
 
