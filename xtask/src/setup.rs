@@ -24,6 +24,7 @@ const HOST_PACKAGES: &[&str] = &[
     "valgrind",        // callgrind instruction counts in the benchmarks
     "debootstrap",     // the build root of the Hurd built from sources
     "e2fsprogs",       // mke2fs and debugfs for the Hurd's root image
+    "fdisk",           // sfdisk: the partition tables of the second disk in hurd-storectl
 ];
 
 /// One architecture's worth of packages from a newer Debian suite.
