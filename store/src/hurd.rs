@@ -129,9 +129,13 @@ pub fn storage_info(node: &SendRight) -> Result<Encoding<SendRight>> {
 /// `at` is `buffer` holding `len` elements, or memory the stub mapped for `len` elements.
 unsafe fn take<T: Copy>(at: *mut T, len: u32, buffer: *mut T) -> Vec<T> {
     let len = len as usize;
+    // An empty array may come back as a null pointer, which no slice may have.
+    if len == 0 {
+        return Vec::new();
+    }
     // SAFETY: as the function's contract says.
     let elements = unsafe { core::slice::from_raw_parts(at, len) }.to_vec();
-    if at != buffer && len != 0 {
+    if at != buffer {
         // SAFETY: the stub mapped this region for us and nothing else refers to it.
         unsafe { munmap(at.cast(), len * core::mem::size_of::<T>()) };
     }
