@@ -23,8 +23,14 @@ impl MachDeviceMaster {
 impl DeviceMaster for MachDeviceMaster {
     fn open(&self, mode: u32, name: &str) -> Result<Box<dyn DevicePort>, ReturnCode> {
         let device = rpc::device_open(self.0.name(), mode, name.as_bytes()).map_err(|e| e.code())?;
-        Ok(Box::new(MachDevice(device)))
+        Ok(device_port(device))
     }
+}
+
+/// The device class's endpoint for an open device's port, however it was had: from
+/// `device_open`, or in a storage-info answer (`query:` on a storeio node).
+pub fn device_port(device: SendRight) -> Box<dyn DevicePort> {
+    Box::new(MachDevice(device))
 }
 
 /// An open device; dropping it releases the send right (the server then sees no senders).

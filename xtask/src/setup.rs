@@ -26,6 +26,7 @@ const HOST_PACKAGES: &[&str] = &[
     "e2fsprogs",       // mke2fs and debugfs for the Hurd's root image
     "dpkg-dev",        // dpkg-gencontrol and dpkg-parsechangelog for the Debian packages
     "lintian",         // checks the Debian packages
+    "fdisk",           // sfdisk: the partition tables of the second disk in hurd-storectl
 ];
 
 /// One architecture's worth of packages from a newer Debian suite.

@@ -173,7 +173,9 @@ impl Sectors<'_> {
         let want = usize::try_from(blocks * bs).map_err(|_| Failure::Table(Problem::Truncated))?;
         let data = self.store.read_vec(block, want).map_err(|e| Failure::Read(Error::child("part", 0, e)))?;
         let len = (count * SECTOR) as usize;
-        data.get(skip..skip + len).map(<[u8]>::to_vec).ok_or(Failure::Table(Problem::Truncated))
+        // The sectors are inside the child: a short read is the child's failure, not the table's.
+        let short = || Failure::Read(Error::child("part", 0, Error::class(self.store.class_name(), Errno::EIO)));
+        data.get(skip..skip + len).map(<[u8]>::to_vec).ok_or_else(short)
     }
 }
 

@@ -64,6 +64,33 @@ fn problem(result: Result<Store>) -> Problem {
     }
 }
 
+/// A device that answers every read with half the bytes asked for, and no error.
+struct ShortDevice;
+
+impl crate::class::device::DevicePort for ShortDevice {
+    fn read(&self, _recnum: u64, buf: &mut [u8]) -> core::result::Result<usize, i32> {
+        Ok(buf.len() / 2)
+    }
+    fn write(&self, _recnum: u64, _data: &[u8]) -> core::result::Result<usize, i32> {
+        Ok(0)
+    }
+    fn get_status(&self, _flavor: u32, _capacity: usize) -> core::result::Result<Vec<i32>, i32> {
+        Ok(Vec::new())
+    }
+    fn set_status(&self, _flavor: u32, _status: &[i32]) -> core::result::Result<(), i32> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_short_read_of_the_table_is_an_io_error_not_a_truncated_table() {
+    let runs = vec![Run::new(0, SECTORS)];
+    let short = crate::class::device::from_port(alloc::boxed::Box::new(ShortDevice), None, 512, runs, crate::store::Flags::NONE);
+    let error = open(short.unwrap(), 1).err().unwrap();
+    assert!(!matches!(error, Error::Partition(_)), "{error}");
+    assert_eq!(error.errno(), Errno::EIO, "{error}");
+}
+
 #[test]
 fn mbr_primary_partitions_are_numbered_by_slot() {
     let table = mbr(&[(0x80, LINUX, 8, 16), EMPTY, (0, LINUX, 30, 10), EMPTY]);

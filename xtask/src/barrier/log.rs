@@ -32,6 +32,17 @@ pub enum Entry {
     Mark(Vec<u8>),
 }
 
+/// A write that carried a marker, and the FLUSH that covers it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Covered {
+    /// The write's entry.
+    pub write: usize,
+    /// The disk byte the marker starts at.
+    pub byte: u64,
+    /// The first FLUSH entry after the write.
+    pub flush: usize,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Log {
     pub sector_size: usize,
@@ -147,6 +158,32 @@ impl Log {
             entries,
         })
     }
+
+    /// The first write whose data holds `mark`, where on the disk the mark is, and the first
+    /// FLUSH after that write.
+    pub fn flushed_after(&self, mark: &[u8]) -> Result<Covered, String> {
+        let (write, byte) = self
+            .entries
+            .iter()
+            .enumerate()
+            .find_map(|(index, entry)| match entry {
+                Entry::Write { sector, data } => data
+                    .windows(mark.len())
+                    .position(|w| w == mark)
+                    .map(|at| (index, sector * self.sector_size as u64 + at as u64)),
+                _ => None,
+            })
+            .ok_or("the write is not in the log")?;
+        let flush = self.entries[write..]
+            .iter()
+            .position(|e| matches!(e, Entry::Flush))
+            .ok_or("no FLUSH after the write")?;
+        Ok(Covered {
+            write,
+            byte,
+            flush: write + flush,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +242,41 @@ pub mod tests {
         let log = Log::parse(&build(&entries)).unwrap();
         assert_eq!(log.sector_size, 512);
         assert_eq!(log.entries, entries);
+    }
+
+    #[test]
+    fn finds_a_marked_write_its_disk_byte_and_its_flush() {
+        let mut marked = vec![0u8; 1024];
+        marked[600..604].copy_from_slice(b"mark");
+        let write = |sector, data: &[u8]| Entry::Write {
+            sector,
+            data: data.to_vec(),
+        };
+        let log = Log::parse(&build(&[
+            Entry::Flush,
+            write(1, &[0; 512]),
+            write(8, &marked),
+            write(2, &[0; 512]),
+            Entry::Flush,
+        ]))
+        .unwrap();
+        assert_eq!(
+            log.flushed_after(b"mark"),
+            Ok(Covered {
+                write: 2,
+                byte: 8 * 512 + 600,
+                flush: 4
+            })
+        );
+        assert_eq!(
+            log.flushed_after(b"other"),
+            Err("the write is not in the log".into())
+        );
+        let unflushed = Log::parse(&build(&[Entry::Flush, write(8, &marked)])).unwrap();
+        assert_eq!(
+            unflushed.flushed_after(b"mark"),
+            Err("no FLUSH after the write".into())
+        );
     }
 
     #[test]

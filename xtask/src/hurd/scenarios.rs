@@ -3,6 +3,8 @@
 //! linker, then the Hurd's `startup`, `proc`, `auth` and our `runsystem` — with a scenario script
 //! run by that `runsystem` and checks of the disk and its write log on the host afterwards.
 
+mod storectl;
+
 use super::fscheck;
 use super::image::{self, Contents, GuestFile};
 use crate::barrier::log::{Entry, Log};
@@ -237,7 +239,7 @@ check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rum
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
 check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 seek={C_SECTOR} count=1
-check sync_through_storeio storectl sync /dev/xd0
+check sync_through_storeio storectl sync file:/dev/xd0
 check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {rust_offset} < /tmp/rust-block'
 check sync_through_rust_store storectl sync device:@/dev/rumpdisk-rs:wd2
 check read_back_through_storeio sh -c 'dd if=/dev/xd0 bs=512 skip={RUST_SECTOR} count=1 2>/dev/null | grep -q {RUST_MARK}'
@@ -265,15 +267,19 @@ echo {SUCCESS_MARKER}
             let bytes =
                 fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
             let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", second_log.display()))?;
-            let c = flushed_after(&log, C_MARK)
+            let c = log
+                .flushed_after(C_MARK.as_bytes())
                 .map_err(|why| format!("the write through storeio: {why}"))?;
-            let rust = flushed_after(&log, RUST_MARK)
+            // Nothing else writes to the second disk meanwhile: the first FLUSH after storectl's
+            // write is its sync's.
+            let rust = log
+                .flushed_after(RUST_MARK.as_bytes())
                 .map_err(|why| format!("the storectl sync: {why}"))?;
-            println!("  second disk: storeio's write at log entry {}, storectl's at {}, then a FLUSH at {}", c.0, rust.0, rust.1);
+            println!("  second disk: storeio's write at log entry {}, storectl's at {}, then a FLUSH at {}", c.write, rust.write, rust.flush);
             // storeio's file_sync (dev_sync) syncs its own buffers and never calls store_sync, so
             // `fsync` on a storeio node does not reach the disk's cache (an upstream gap): the
             // write through it is flushed only by the next sync that does.
-            if c.1 < rust.0 {
+            if c.flush < rust.write {
                 println!("  storeio's fsync flushed the disk before the next write");
             } else {
                 println!("  storeio's fsync did not flush the disk (storeio's dev_sync does not call store_sync)");
@@ -463,21 +469,6 @@ const SECOND_FS_MIB: u64 = 24;
 const C_SECTOR: u64 = SECOND_FS_MIB * 2048;
 const RUST_SECTOR: u64 = C_SECTOR + 8;
 
-/// The log entries of the write that carried `mark` and of the first FLUSH after it (for
-/// storectl's write: its sync's flush, since nothing else writes to the disk).
-fn flushed_after(log: &Log, mark: &str) -> Result<(usize, usize), String> {
-    let written = log
-        .entries
-        .iter()
-        .position(|e| matches!(e, Entry::Write { data, .. } if data.windows(mark.len()).any(|w| w == mark.as_bytes())))
-        .ok_or("the write is not in the log")?;
-    let flushed = log.entries[written..]
-        .iter()
-        .position(|e| matches!(e, Entry::Flush))
-        .ok_or("no FLUSH after the write")?;
-    Ok((written, written + flushed))
-}
-
 /// The barrier workload: concurrent clients, each writing `rounds` files of `sectors` sectors.
 #[derive(Clone, Copy)]
 pub struct Workload {
@@ -572,6 +563,7 @@ pub const NAMES: &[&str] = &[
     "hurd-barrier-skipped-flush",
     "hurd-flush-error",
     "hurd-translator",
+    storectl::NAME,
     "hurd-shutdown",
 ];
 
@@ -590,6 +582,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
             "hurd-flush-error" => hurd.flush_error(20),
             "hurd-translator" => hurd.translator(),
+            storectl::NAME => hurd.storectl(),
             "hurd-shutdown" => hurd.shutdown(),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })

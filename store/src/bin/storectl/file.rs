@@ -1,6 +1,6 @@
 //! What `storectl` opens leaves with: files through the file system (`file:`, and `query:`,
-//! which on this host always falls back to the file's contents), and on the Hurd devices through
-//! the kernel's device master or a translator node.
+//! which here falls back to the file's contents; on the Hurd it asks the node's translator, see
+//! `hurd.rs`), and on the Hurd devices through the kernel's device master or a translator node.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -31,6 +31,12 @@ impl Opener for HostOpener {
         query::open_file(&HostFiles, path, flags)
     }
 
+    #[cfg(all(target_os = "hurd", feature = "mach"))]
+    fn query(&self, path: &str, flags: Flags) -> Result<Store> {
+        query::open(&crate::hurd::HurdNodes, path, flags)
+    }
+
+    #[cfg(not(all(target_os = "hurd", feature = "mach")))]
     fn query(&self, path: &str, flags: Flags) -> Result<Store> {
         query::open(&HostFiles, path, flags)
     }
@@ -65,13 +71,13 @@ impl LeafPorts<File> for HostFiles {
 
 /// On the Hurd an I/O error carries the Hurd's errno already.
 #[cfg(target_os = "hurd")]
-fn errno_of(error: &io::Error) -> Errno {
+pub(crate) fn errno_of(error: &io::Error) -> Errno {
     error.raw_os_error().map_or(Errno::EIO, Errno)
 }
 
 /// Elsewhere the host's errno numbering is not the Hurd's: translate the kind.
 #[cfg(not(target_os = "hurd"))]
-fn errno_of(error: &io::Error) -> Errno {
+pub(crate) fn errno_of(error: &io::Error) -> Errno {
     match error.kind() {
         io::ErrorKind::NotFound => Errno::ENOENT,
         io::ErrorKind::PermissionDenied => Errno::EACCES,
@@ -87,7 +93,7 @@ fn code_of(error: &io::Error) -> ReturnCode {
 }
 
 /// An open file as the file class's node; interrupted calls are retried here.
-struct StdFile(File);
+pub(crate) struct StdFile(pub(crate) File);
 
 impl FileNode for StdFile {
     fn read(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<usize, ReturnCode> {

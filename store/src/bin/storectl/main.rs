@@ -5,6 +5,8 @@
 //! disk server that does not know `DEV_FLUSH_CACHE`) — told apart from a flush that failed.
 
 mod file;
+#[cfg(all(target_os = "hurd", feature = "mach"))]
+mod hurd;
 mod progress;
 
 use std::io::{Read, Write};
@@ -16,7 +18,7 @@ const USAGE: &str = "\
 usage: storectl [--readonly] info NAME
        storectl read NAME [OFFSET [LENGTH]]     bytes to standard output
        storectl write NAME [OFFSET]             bytes from standard input
-       storectl copy SOURCE DESTINATION         then syncs DESTINATION
+       storectl copy SOURCE DESTINATION         then syncs DESTINATION; progress on standard error
        storectl sync NAME
 NAME is a typed store name: device:wd0, part:2:device:wd0, file:disk.img,
 query:/dev/wd0 (or :/dev/wd0, or /dev/wd0: what the node's translator says it is stored on),
