@@ -31,7 +31,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
 use mach::interfaces::constants::{DEV_GET_SIZE, D_READ, D_WRITE};
-use mach::interfaces::{device, mach_port};
+use mach::interfaces::{device, mach_port, RecNum};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::port_io::{self, Tsc};
@@ -55,7 +55,7 @@ const BYTES_PER_SIZE: usize = 4 << 20;
 const MIN_REQUESTS: usize = 16;
 const MAX_REQUESTS: usize = 256;
 /// The timed requests go to records from here (4 MiB in), spread over `SPAN` bytes.
-const FIRST_RECORD: u64 = 8192;
+const FIRST_RECORD: RecNum = 8192;
 const SPAN: usize = 32 << 20;
 const SECTOR: usize = 512;
 
@@ -97,12 +97,12 @@ fn client(args: &Args<'static>) -> i32 {
         // work alone, and a server RPC that does not touch the drive.
         time_calls("server-read-inband-512", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 512).map(drop))?;
         let mut sector = [0u8; SECTOR];
-        time_calls("direct-read-512", || direct.read(FIRST_RECORD, &mut sector))?;
+        time_calls("direct-read-512", || direct.read(FIRST_RECORD.into(), &mut sector))?;
         time_calls("server-get-size", || device::device_get_status(wd0.name(), DEV_GET_SIZE, 2).map(drop))?;
         let mut direct_path = IoPath {
             name: "direct",
-            write: &mut |record, data| direct.write(record, data).context("direct write"),
-            read: &mut |record, buf| direct.read(record, buf).context("direct read"),
+            write: &mut |record, data| direct.write(record.into(), data).context("direct write"),
+            read: &mut |record, buf| direct.read(record.into(), buf).context("direct read"),
         };
         let mut server_path = IoPath {
             name: "server",
@@ -152,8 +152,8 @@ fn time_calls<E: core::fmt::Debug>(what: &str, mut call: impl FnMut() -> Result<
 /// One way to the disk: its name in the output, and its write and read of whole records.
 struct IoPath<'a> {
     name: &'static str,
-    write: &'a mut dyn FnMut(u64, &[u8]) -> Outcome,
-    read: &'a mut dyn FnMut(u64, &mut [u8]) -> Outcome,
+    write: &'a mut dyn FnMut(RecNum, &[u8]) -> Outcome,
+    read: &'a mut dyn FnMut(RecNum, &mut [u8]) -> Outcome,
 }
 
 /// Writes, then reads, requests of every size in `SIZES` on every path, and prints each one's
@@ -164,7 +164,7 @@ fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
     let mut buf = vec![0u8; data.len()];
     for bytes in SIZES {
         let requests = (BYTES_PER_SIZE / bytes).clamp(MIN_REQUESTS, MAX_REQUESTS);
-        let record = |i: usize| FIRST_RECORD + ((i * bytes) % SPAN / SECTOR) as u64;
+        let record = |i: usize| FIRST_RECORD + ((i * bytes) % SPAN / SECTOR) as RecNum;
         let mut writes: Vec<Vec<u64>> = paths.iter().map(|_| Vec::with_capacity(requests)).collect();
         let mut reads = writes.clone();
         for i in 0..requests {
@@ -197,7 +197,7 @@ fn device_flushes(disk: &impl Disk) -> Outcome {
     let round = [0x5au8; 4 * SECTOR];
     let mut ticks = Vec::with_capacity(FLUSHES);
     for i in 0..FLUSHES {
-        disk.write(FIRST_RECORD + 4 * i as u64, &round).context("write before a flush")?;
+        disk.write(u64::from(FIRST_RECORD) + 4 * i as u64, &round).context("write before a flush")?;
         let start = Tsc.now();
         disk.flush().context("flush")?;
         ticks.push(Tsc.now() - start);
@@ -239,7 +239,7 @@ struct NullDevice {
 }
 
 impl device::Server for NullDevice {
-    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: u64, wanted: i32) -> mach::kern::Result<&[u8]> {
+    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: RecNum, wanted: i32) -> mach::kern::Result<&[u8]> {
         Ok(&self.byte[..(wanted.clamp(0, 1) as usize)])
     }
 }
