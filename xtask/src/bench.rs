@@ -10,7 +10,7 @@
 
 use crate::barrier::check::Console;
 use crate::scenarios::{self, Barrier};
-use crate::vm::{self, run_dir, Disk, Expect, Module, Scenario};
+use crate::vm::{self, run_dir, Disk, Expect, Kernel, Module, Scenario};
 use crate::{project_root, Error};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,12 +41,12 @@ fn vm_goals() -> Result<(), Error> {
         &fs::read_to_string("/proc/cpuinfo")
             .map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?,
     )?;
-    let tasks = scenarios::build_tasks()?;
-    let console = boot(&bench_scenario(&tasks))?;
+    let tasks = scenarios::tasks_for(Kernel::Amd64)?;
+    let console = boot(&bench_scenario(&tasks.dir))?;
     let guest = Guest::parse(&console)?;
     let flushes = flush_merging(&tasks)?;
-    let server_bytes = fs::metadata(tasks.join("rumpdisk-static"))
-        .map_err(|e| Error::io(&tasks.join("rumpdisk-static"), e))?
+    let server_bytes = fs::metadata(tasks.dir.join("rumpdisk-static"))
+        .map_err(|e| Error::io(&tasks.dir.join("rumpdisk-static"), e))?
         .len();
     let results = Results {
         tsc_hz,
@@ -77,6 +77,7 @@ fn bench_scenario(tasks: &Path) -> Scenario {
     };
     Scenario {
         name: "bench".into(),
+        kernel: Kernel::Amd64,
         modules: vec![
             module(
                 "rumpdisk-static",
@@ -142,7 +143,7 @@ struct FlushMerging {
     writes: usize,
 }
 
-fn flush_merging(tasks: &Path) -> Result<FlushMerging, Error> {
+fn flush_merging(tasks: &scenarios::Tasks) -> Result<FlushMerging, Error> {
     let mut scenario =
         scenarios::barrier(tasks, "bench-barrier", &BARRIER_WORDS, Barrier::Honoured)?;
     scenario.after = None; // checked below, where the counts are kept
