@@ -125,6 +125,8 @@ mod tests {
         let (kernels, names) = Kernel::select(&args(&["disk", "--kernel", "i386", "runtime"])).unwrap();
         assert_eq!((kernels, names), (vec![Kernel::I386], args(&["disk", "runtime"])));
         assert_eq!(Kernel::select(&[]).unwrap().0, Kernel::ALL.to_vec());
+        let twice = Kernel::select(&args(&["--kernel", "sid-amd64", "--kernel", "sid-amd64"])).unwrap();
+        assert_eq!(twice.0, vec![Kernel::SidAmd64], "a kernel named twice runs once");
         assert!(Kernel::select(&args(&["--kernel"])).is_err());
         assert!(Kernel::select(&args(&["--kernel", "arm"])).is_err());
     }
