@@ -268,14 +268,19 @@ fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
 
 /// The store client on the kernel's RAM disk: typed names opened through the kernel's device
 /// master, data written and read back, syncs of the device and of a concat of two remaps of it
-/// (the kernel answers `DEV_FLUSH_CACHE` on a RAM disk with success); and a sync of the kernel's
+/// reported as the kernel answers `DEV_FLUSH_CACHE` on a RAM disk (success, or `EOPNOTSUPP` from
+/// a kernel that refuses the flavor: see [`Kernel::ram_disk_flushes`]); and a sync of the kernel's
 /// console, which does not know the flavor, reported as `EOPNOTSUPP`, never as success.
 pub fn store_rd0(tasks: &Tasks) -> Result<Scenario, Error> {
+    let sync = match tasks.kernel.ram_disk_flushes() {
+        true => "sync=flushes",
+        false => "sync=unsupported",
+    };
     let words = [
         "${host-port}",
         "${device-port}",
         "disk=rd0",
-        "sync=flushes",
+        sync,
         "noflush=console",
         "$(store-task=task-create)",
     ];

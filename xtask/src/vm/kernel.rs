@@ -94,6 +94,16 @@ impl Kernel {
         }
     }
 
+    /// Whether its RAM disk (`rd0`) answers `DEV_FLUSH_CACHE` with success. trixie's kernels
+    /// answer any `device_set_status` on it with success (`nulldev_setstat`); sid's refuses the
+    /// flavor with `D_INVALID_OPERATION` (see docs/i386.md).
+    pub fn ram_disk_flushes(self) -> bool {
+        match self {
+            Kernel::Amd64 | Kernel::I386 => true,
+            Kernel::SidAmd64 => false,
+        }
+    }
+
     /// Where scenario `name`'s files go on this kernel (the reference kernel keeps the plain name).
     pub fn run_dir(self, name: &str) -> PathBuf {
         match self {
