@@ -47,6 +47,9 @@ pub struct Disk {
     pub fail_flush: Option<u32>,
     /// Make the first write to this sector fail with EIO.
     pub fail_write_at_sector: Option<u64>,
+    /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
+    /// rumpdisk.static or a task's own driver.
+    pub kernel_driven: bool,
 }
 
 /// What a disk image is made anew from.
@@ -67,6 +70,7 @@ impl Disk {
             write_log: None,
             fail_flush: None,
             fail_write_at_sector: None,
+            kernel_driven: false,
         }
     }
 
@@ -277,7 +281,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         copy(&m.file, &iso_root.join("boot").join(&m.name))?;
     }
     let cfg = iso_root.join("boot/grub/grub.cfg");
-    fs::write(&cfg, grub_cfg(scenario.kernel.command_line(), &scenario.modules))
+    fs::write(&cfg, grub_cfg(&scenario.kernel.command_line(&scenario.disks)?, &scenario.modules))
         .map_err(|e| Error::io(&cfg, e))?;
     let iso = dir.join("boot.iso");
     run_quiet(

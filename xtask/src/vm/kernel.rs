@@ -1,10 +1,13 @@
 //! The GNU Mach kernels the VM scenarios boot: Debian's packages, fetched by set-up into the
 //! sysroot (`xtask/src/setup.rs`).
 
-use super::run_dir;
+use super::{run_dir, Disk};
 use crate::setup::sysroot_dir;
 use crate::Error;
 use std::path::PathBuf;
+
+/// The PC's legacy IDE channels, each with a disk of a scenario as its master.
+const IDE_CHANNELS: usize = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -84,14 +87,27 @@ impl Kernel {
         }
     }
 
-    /// The kernel command line. The i386 kernel has GNU Mach's own IDE driver (from Linux), which
-    /// would probe and drive the IDE channels that rumpdisk.static drives: `noide` keeps it off
-    /// (the amd64 kernel has no such driver).
-    pub fn command_line(self) -> &'static str {
+    /// The kernel command line for a boot with `disks` (disk N is the master of IDE channel N).
+    /// The i386 kernel has GNU Mach's own IDE driver (from Linux), which probes both legacy
+    /// channels at boot and would drive the disks our drivers drive: `noide` keeps it off
+    /// altogether; when it drives a disk of its own, `ideN=noprobe` keeps it off every other
+    /// channel (see docs/kernels.md). The amd64 kernels have no such driver.
+    pub fn command_line(self, disks: &[Disk]) -> Result<String, Error> {
+        let mut line = String::from("console=com0");
+        let kernel_driven = disks.iter().any(|d| d.kernel_driven);
         match self {
-            Kernel::I386 => "console=com0 noide",
-            Kernel::Amd64 | Kernel::SidAmd64 => "console=com0",
+            Kernel::I386 if kernel_driven => {
+                for channel in (0..IDE_CHANNELS).filter(|&n| !disks.get(n).is_some_and(|d| d.kernel_driven)) {
+                    line += &format!(" ide{channel}=noprobe");
+                }
+            }
+            Kernel::I386 => line += " noide",
+            Kernel::Amd64 | Kernel::SidAmd64 if kernel_driven => {
+                return Err(Error::new(format!("the {} kernel has no IDE driver of its own", self.label())));
+            }
+            Kernel::Amd64 | Kernel::SidAmd64 => {}
         }
+        Ok(line)
     }
 
     /// Whether its RAM disk (`rd0`) answers `DEV_FLUSH_CACHE` with success. trixie's kernels
@@ -142,12 +158,27 @@ mod tests {
     }
 
     #[test]
-    fn only_the_i386_kernel_boots_32_bit_tasks_without_its_ide_driver() {
+    fn only_the_i386_kernel_boots_32_bit_tasks() {
         assert_eq!(Kernel::I386.task_target(), "hurd-target-i686.json");
-        assert!(Kernel::I386.command_line().split(' ').any(|w| w == "noide"));
-        for kernel in [Kernel::Amd64, Kernel::SidAmd64] {
-            assert_eq!(kernel.task_target(), "hurd-target.json");
-            assert_eq!(kernel.command_line(), "console=com0");
+        assert_eq!(Kernel::Amd64.task_target(), "hurd-target.json");
+        assert_eq!(Kernel::SidAmd64.task_target(), "hurd-target.json");
+    }
+
+    #[test]
+    fn the_i386_kernel_s_ide_driver_keeps_off_the_disks_it_does_not_own() {
+        let ours = Disk::fresh("a.img".into(), 8);
+        let kernel = Disk { kernel_driven: true, ..ours.clone() };
+        assert_eq!(Kernel::I386.command_line(&[ours.clone()]).unwrap(), "console=com0 noide");
+        assert_eq!(Kernel::I386.command_line(&[]).unwrap(), "console=com0 noide");
+        assert_eq!(
+            Kernel::I386.command_line(&[kernel.clone(), ours.clone()]).unwrap(),
+            "console=com0 ide1=noprobe"
+        );
+        assert_eq!(Kernel::I386.command_line(&[ours.clone(), kernel.clone()]).unwrap(), "console=com0 ide0=noprobe");
+        assert_eq!(Kernel::I386.command_line(&[kernel.clone()]).unwrap(), "console=com0 ide1=noprobe");
+        for amd64 in [Kernel::Amd64, Kernel::SidAmd64] {
+            assert_eq!(amd64.command_line(&[ours.clone()]).unwrap(), "console=com0");
+            assert!(amd64.command_line(&[kernel.clone()]).unwrap_err().to_string().contains("no IDE driver"));
         }
     }
 }
