@@ -8,6 +8,8 @@
 //! Ticks become seconds with the host's TSC rate: under TCG, QEMU's `rdtsc` reads the host's
 //! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
 
+mod i386;
+
 use crate::barrier::check::Console;
 use crate::scenarios::{self, Barrier};
 use crate::vm::{self, run_dir, Disk, Expect, Kernel, Module, Scenario};
@@ -15,7 +17,6 @@ use crate::{project_root, Error};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
 use std::time::Duration;
 
 /// Concurrent syncing clients of the flush-merging measure, and their work.
@@ -42,7 +43,7 @@ fn vm_goals() -> Result<(), Error> {
             .map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?,
     )?;
     let tasks = scenarios::tasks_for(Kernel::Amd64)?;
-    let console = boot(&bench_scenario(&tasks.dir))?;
+    let console = boot(&bench_scenario(&tasks))?;
     let guest = Guest::parse(&console)?;
     let flushes = flush_merging(&tasks)?;
     let server_bytes = fs::metadata(tasks.dir.join("rumpdisk-static"))
@@ -54,8 +55,9 @@ fn vm_goals() -> Result<(), Error> {
         flushes,
         server_bytes,
     };
+    let on_i386 = i386::measure()?;
     let root = project_root();
-    let report = results.markdown(&today()?, &machine());
+    let report = results.markdown(&today()?, &machine()) + &on_i386.markdown(&results);
     print!("{report}");
     for (file, text) in [
         ("docs/bench.md", report),
@@ -69,15 +71,15 @@ fn vm_goals() -> Result<(), Error> {
 }
 
 /// rumpdisk.static serving a fresh image, the bench task as its next task, and the null peer.
-fn bench_scenario(tasks: &Path) -> Scenario {
+fn bench_scenario(tasks: &scenarios::Tasks) -> Scenario {
     let module = |file: &str, name: &str, words: &[&str]| Module {
-        file: tasks.join(file),
+        file: tasks.dir.join(file),
         name: name.into(),
         words: words.iter().map(|w| w.to_string()).collect(),
     };
     Scenario {
         name: "bench".into(),
-        kernel: Kernel::Amd64,
+        kernel: tasks.kernel,
         modules: vec![
             module(
                 "rumpdisk-static",
@@ -113,7 +115,7 @@ fn bench_scenario(tasks: &Path) -> Scenario {
                 ],
             ),
         ],
-        disks: vec![Disk::fresh(run_dir("bench").join("wd0.img"), DISK_SECTORS)],
+        disks: vec![Disk::fresh(tasks.kernel.run_dir("bench").join("wd0.img"), DISK_SECTORS)],
         timeout: Duration::from_secs(600),
         expect: Expect::Pass,
         kill_on: None,
@@ -124,7 +126,7 @@ fn bench_scenario(tasks: &Path) -> Scenario {
 /// Boots `scenario`, requires it to complete, and returns its console.
 fn boot(scenario: &Scenario) -> Result<String, Error> {
     let outcome = vm::run(scenario)?;
-    let console = run_dir(&scenario.name).join("console.log");
+    let console = scenario.kernel.run_dir(&scenario.name).join("console.log");
     outcome.verdict(scenario.expect).map_err(|why| {
         Error::new(format!(
             "vm {}: {why} (console: {})",
@@ -234,12 +236,9 @@ impl Guest {
             } else if let Some(rest) = after(line, "bench: call ") {
                 let f = fields(rest);
                 guest.calls.insert(text(&f, "what")?, number(&f, "median")?);
-            } else if let Some(rest) = after(line, "bench: io ") {
-                let f = fields(rest);
-                guest.io.insert(
-                    (text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?),
-                    number(&f, "median")?,
-                );
+            } else if let Some(io) = io_median(line) {
+                let (key, median) = io?;
+                guest.io.insert(key, median);
             }
         }
         if guest.server_started == 0 || guest.client_started == 0 || guest.first_open == 0 {
@@ -270,6 +269,13 @@ impl Guest {
             .get(&(path.to_owned(), op.to_owned(), bytes))
             .copied()
     }
+}
+
+/// A `bench: io` line's (path, op, bytes) and median ticks.
+fn io_median(line: &str) -> Option<Result<((String, String, u64), u64), Error>> {
+    let f = fields(after(line, "bench: io ")?);
+    let key = || Ok((text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?));
+    Some(key().and_then(|key| Ok((key, number(&f, "median")?))))
 }
 
 fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {

@@ -112,7 +112,7 @@ impl Kernel {
 
     /// Whether its RAM disk (`rd0`) answers `DEV_FLUSH_CACHE` with success. trixie's kernels
     /// answer any `device_set_status` on it with success (`nulldev_setstat`); sid's refuses the
-    /// flavor with `D_INVALID_OPERATION` (see docs/i386.md).
+    /// flavor with `D_INVALID_OPERATION` (see docs/kernels.md).
     pub fn ram_disk_flushes(self) -> bool {
         match self {
             Kernel::Amd64 | Kernel::I386 => true,

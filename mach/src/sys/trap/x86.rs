@@ -3,7 +3,7 @@
 //! number in eax, every argument on the user stack from esp+4 up (the kernel skips one slot, where
 //! a C caller of a trap stub has its return address). The result is in eax. The kernel saves
 //! and restores the other registers; ecx and edx, which a C trap stub may clobber, are declared
-//! clobbered anyway. See docs/i386.md.
+//! clobbered anyway. See docs/kernels.md.
 
 use core::arch::asm;
 
