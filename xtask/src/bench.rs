@@ -747,7 +747,15 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   uses (its start, `fsys_getpriv`, the open's port right) and the open itself (IDENTIFY 0.3 ms).
   A pause of about 5 ms that no task of ours causes shows up at about 9.4 ms after the server's
   start, in whatever runs then (IDENTIFY's port I/O, a console write, an RPC), with 128 MiB and
-  1 GiB of guest memory too; now the first answer comes before it.
+  1 GiB of guest memory too; now the first answer comes before it. Nor is it a kernel function:
+  Debian's `gnumach-image-1.8-amd64-up-dbg` is a build with the kernel debugger (its text 423 KiB
+  against the shipped kernel's 359 KiB, other addresses), so it was booted itself under the
+  `disk` scenario's tasks with QEMU tracing every translated block of the kernel's text
+  (`-d int,exec,nochain -dfilter`, 1.8 GB); after boot (19.5 million blocks, done in under
+  0.47 s, so 5 ms are over 200 000 blocks) no stretch of kernel execution between two entries
+  from user mode exceeds 36 000 blocks (the last task's teardown, freeing pages), and around the
+  server's start none exceeds 9 000 (zero-fill faults, `memset`). The pause lies outside the
+  guest's execution: in QEMU on the host, or the host's scheduling.
 - **Throughput at 512 B–4 KiB (4 KiB reads at the goal's edge: 0.887–0.911× in 6 runs).** Each
   server request costs two messages and the kernel's out-of-line copy of the data on top of the
   same PIO transfer. For a read the server allocates the reply page and faults it in, and the
