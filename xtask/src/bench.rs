@@ -70,28 +70,22 @@ fn vm_goals() -> Result<(), Error> {
     Ok(())
 }
 
+/// rumpdisk.static, started at boot with `extra` options, the bench task as its next task.
+fn bench_server(tasks: &scenarios::Tasks, extra: &[&str]) -> Module {
+    let mut words = vec!["--host-priv-port=${host-port}", "--device-master-port=${device-port}", "--next-task=${bench-task}"];
+    words.extend_from_slice(extra);
+    words.extend(["$(task-create)", "$(task-resume)"]);
+    scenarios::task(tasks, "rumpdisk-static", "rumpdisk.static", &words)
+}
+
 /// rumpdisk.static serving a fresh image, the bench task as its next task, and the null peer.
 fn bench_scenario(tasks: &scenarios::Tasks) -> Scenario {
-    let module = |file: &str, name: &str, words: &[&str]| Module {
-        file: tasks.dir.join(file),
-        name: name.into(),
-        words: words.iter().map(|w| w.to_string()).collect(),
-    };
+    let module = |file: &str, name: &str, words: &[&str]| scenarios::task(tasks, file, name, words);
     Scenario {
         name: "bench".into(),
         kernel: tasks.kernel,
         modules: vec![
-            module(
-                "rumpdisk-static",
-                "rumpdisk.static",
-                &[
-                    "--host-priv-port=${host-port}",
-                    "--device-master-port=${device-port}",
-                    "--next-task=${bench-task}",
-                    "$(task-create)",
-                    "$(task-resume)",
-                ],
-            ),
+            bench_server(tasks, &[]),
             // Started by the bench task after its first open, so that nothing but the server and
             // the bench task runs before it, as in a Hurd boot.
             module(

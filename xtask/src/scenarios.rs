@@ -53,7 +53,7 @@ fn build_tasks_for(target: &str) -> Result<PathBuf, Error> {
 }
 
 /// A boot module running task binary `bin` from `tasks` as `name`.
-fn task(tasks: &Tasks, bin: &str, name: &str, words: &[&str]) -> Module {
+pub fn task(tasks: &Tasks, bin: &str, name: &str, words: &[&str]) -> Module {
     Module {
         file: tasks.dir.join(bin),
         name: name.to_owned(),

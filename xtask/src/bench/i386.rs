@@ -8,9 +8,9 @@
 //! (`--ide-channel=secondary`), two disks made alike (zeroed images of the same size, the same
 //! QEMU drive options).
 
-use super::{boot, bench_scenario, io_median, size_label, Guest, Results, DISK_SECTORS, MIB};
+use super::{bench_scenario, bench_server, boot, io_median, size_label, Guest, Results, DISK_SECTORS, MIB};
 use crate::scenarios::{self, Tasks};
-use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
+use crate::vm::{Disk, Expect, Kernel, Scenario};
 use crate::Error;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,28 +36,12 @@ pub fn measure() -> Result<OnI386, Error> {
 /// task; the kernel's IDE driver on the primary channel's disk.
 fn anchor_scenario(tasks: &Tasks) -> Scenario {
     let dir = tasks.kernel.run_dir("bench-hd0");
-    let module = |file: &str, name: &str, words: &[&str]| Module {
-        file: tasks.dir.join(file),
-        name: name.into(),
-        words: words.iter().map(|w| w.to_string()).collect(),
-    };
     Scenario {
         name: "bench-hd0".into(),
         kernel: tasks.kernel,
         modules: vec![
-            module(
-                "rumpdisk-static",
-                "rumpdisk.static",
-                &[
-                    "--host-priv-port=${host-port}",
-                    "--device-master-port=${device-port}",
-                    "--next-task=${bench-task}",
-                    "--ide-channel=secondary",
-                    "$(task-create)",
-                    "$(task-resume)",
-                ],
-            ),
-            module("bench", "bench", &["role=anchor", "kernel-master=${device-port}", "$(bench-task=task-create)"]),
+            bench_server(tasks, &["--ide-channel=secondary"]),
+            scenarios::task(tasks, "bench", "bench", &["role=anchor", "kernel-master=${device-port}", "$(bench-task=task-create)"]),
         ],
         disks: vec![
             Disk { kernel_driven: true, ..Disk::fresh(dir.join("hd0.img"), DISK_SECTORS) },
