@@ -17,6 +17,15 @@ pub mod constants {
         (core::mem::size_of::<i386_thread_state>() / core::mem::size_of::<u32>()) as u32;
 }
 
+/// A device record number as the target's ABI carries it (`recnum_t`: `rpc_long_natural_t`, as wide as
+/// a pointer).
+#[cfg(target_pointer_width = "64")]
+pub type RecNum = u64;
+/// A device record number as the target's ABI carries it (`recnum_t`: `rpc_long_natural_t`, as wide as
+/// a pointer).
+#[cfg(target_pointer_width = "32")]
+pub type RecNum = u32;
+
 macro_rules! interfaces {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*

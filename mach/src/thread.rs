@@ -1,8 +1,9 @@
 //! Threads of the calling task.
 //!
 //! Freestanding: `thread_create`, a runtime stack (see `rt::stack`), the new thread's register
-//! state from `thread_get_state` with rip, the user stack pointer and the first argument
-//! replaced at their offsets in gnumach's `struct i386_thread_state` (bindgen), `thread_set_state`,
+//! state from `thread_get_state` with the instruction and user stack pointers (and on x86_64 the
+//! first argument) replaced at their offsets in gnumach's `struct i386_thread_state` of the
+//! target's ABI (bindgen), `thread_set_state`,
 //! `thread_resume`. On the host, a thread of the simulated task.
 
 use crate::kern::Result;
@@ -26,7 +27,6 @@ fn start(job: Job) -> Result<()> {
     use crate::interfaces::constants::{i386_thread_state, i386_THREAD_STATE};
     use crate::interfaces::mach;
     use crate::kern::{Error, MIG_ARRAY_TOO_LARGE};
-    use core::mem::offset_of;
     use crate::port::PortName;
     use crate::rt::stack;
 
@@ -53,10 +53,7 @@ fn start(job: Job) -> Result<()> {
         }
     };
     let job = Box::into_raw(Box::new(job));
-    set_register(&mut state, offset_of!(i386_thread_state, rip), thread_entry as *const () as usize as u64);
-    // As if `thread_entry` had been called: rsp + 8 is 16-aligned at entry.
-    set_register(&mut state, offset_of!(i386_thread_state, ursp), (stack::top(base) - 8) as u64);
-    set_register(&mut state, offset_of!(i386_thread_state, rdi), job as u64);
+    set_entry(&mut state, stack::top(base), job);
     let started = mach::thread_set_state(thread.name(), i386_THREAD_STATE as i32, &state)
         .and_then(|()| mach::thread_resume(thread.name()));
     if let Err(error) = started {
@@ -69,12 +66,38 @@ fn start(job: Job) -> Result<()> {
     Ok(())
 }
 
+/// Point a new thread's state at `thread_entry(job)` on the stack whose top is `top`, as if it
+/// had been called: rsp + 8 16-aligned at entry, `job` in rdi.
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+fn set_entry(state: &mut [u32], top: usize, job: *mut Job) {
+    use crate::interfaces::constants::i386_thread_state as State;
+    use core::mem::offset_of;
+    set_register(state, offset_of!(State, rip), thread_entry as *const () as usize as u64);
+    set_register(state, offset_of!(State, ursp), (top - 8) as u64);
+    set_register(state, offset_of!(State, rdi), job as u64);
+}
+
 /// Store a 64-bit register at byte `offset` of a thread state given as 32-bit words.
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
 fn set_register(state: &mut [u32], offset: usize, value: u64) {
     let at = offset / 4;
     state[at] = value as u32;
     state[at + 1] = (value >> 32) as u32;
+}
+
+/// Point a new thread's state at `thread_entry(job)` on the stack whose top is `top`, as if it
+/// had been called (cdecl): `job` on the stack at a 16-aligned address, the return address slot
+/// below it.
+#[cfg(all(target_os = "none", target_arch = "x86"))]
+fn set_entry(state: &mut [u32], top: usize, job: *mut Job) {
+    use crate::interfaces::constants::i386_thread_state as State;
+    use core::mem::offset_of;
+    let argument = top - 16;
+    // SAFETY: the stack was just allocated for the new thread, which has not run: nothing else
+    // uses its top words.
+    unsafe { (argument as *mut usize).write(job as usize) };
+    state[offset_of!(State, eip) / 4] = thread_entry as *const () as usize as u32;
+    state[offset_of!(State, uesp) / 4] = (argument - 4) as u32;
 }
 
 /// A new thread's first function: run the job, then end the thread.
@@ -97,7 +120,8 @@ fn exit_thread() -> ! {
     let me = PortName::new(crate::sys::mach_thread_self());
     let reply = crate::reply_port();
     let base = stack::current_base();
-    let _ = crate::interfaces::gnumach::thread_terminate_release(me, task, me, reply, base as u64, stack::STACK_SIZE as u64);
+    // `as _`: the ABI's vm_address_t and vm_size_t, as wide as usize.
+    let _ = crate::interfaces::gnumach::thread_terminate_release(me, task, me, reply, base as _, stack::STACK_SIZE as _);
     // Not reached: the kernel ends the thread inside the call.
     loop {
         crate::sys::swtch_pri(0);

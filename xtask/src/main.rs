@@ -35,8 +35,10 @@ usage: cargo xtask <command>
           the main job on GNU/Hurd built from sources: rumpdisk.static as the boot disk driver
           under the Hurd's ext2fs, files written and synced, QEMU killed, every crash point of
           the disk's write log checked with e2fsck and the files
-  vm [NAME...]
-          boot the VM scenarios (all, or those named) on GNU Mach and report their tests
+  vm [--kernel amd64|i386|sid-amd64]... [NAME...]
+          boot the VM scenarios (all, or those named) and report their tests: GNU Mach's on
+          each kernel named (all three when none is: trixie's amd64 and i386, sid's amd64),
+          GNU/Hurd's when the amd64 kernel is among them
   fuzz    the fuzz smoke run: each cargo-fuzz target for 45 s, fixed random seed
   check-fs IMAGE LOG DIR
           check every crash point of LOG (a write log of the disk that started as IMAGE, an ext2
@@ -140,7 +142,7 @@ fn test_all() -> Result<(), Error> {
         )?;
     }
     step("fuzz smoke run", fuzz::smoke)?;
-    step("VM tests on GNU Mach and GNU/Hurd", || vm_scenarios(&[]))?;
+    step("VM tests on GNU Mach (three kernels) and GNU/Hurd", || vm_scenarios(&[]))?;
     eprintln!(
         "xtask: all tests passed in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -148,9 +150,11 @@ fn test_all() -> Result<(), Error> {
     Ok(())
 }
 
-/// Boots the scenarios named (all when none is) and reports `N passed, N failed`.
-fn vm_scenarios(names: &[String]) -> Result<(), Error> {
-    let scenarios = scenarios::all(names)?;
+/// Boots the scenarios named (all when none is) on the kernels `--kernel` names (all when none
+/// is) and reports `N passed, N failed`.
+fn vm_scenarios(args: &[String]) -> Result<(), Error> {
+    let (kernels, names) = vm::Kernel::select(args)?;
+    let scenarios = scenarios::all(&names, &kernels)?;
     if scenarios.is_empty() {
         return Err(Error::new(format!(
             "no VM scenario named {}",

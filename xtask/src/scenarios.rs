@@ -1,13 +1,31 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
-use crate::vm::{run_dir, Disk, Expect, Module, Scenario};
+use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
 use crate::{cargo, project_root, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Builds the freestanding task binaries (release, hurd-target.json) and returns their folder.
+/// The freestanding task binaries built for one kernel's architecture, and that kernel.
+pub struct Tasks {
+    pub dir: PathBuf,
+    pub kernel: Kernel,
+}
+
+/// Builds the freestanding task binaries for `kernel` (release, its target json).
+pub fn tasks_for(kernel: Kernel) -> Result<Tasks, Error> {
+    Ok(Tasks { dir: build_tasks_for(kernel.task_target())?, kernel })
+}
+
+/// Builds the freestanding task binaries for x86_64 (release, hurd-target.json) and returns
+/// their folder.
 pub fn build_tasks() -> Result<PathBuf, Error> {
+    build_tasks_for(Kernel::Amd64.task_target())
+}
+
+/// Builds the freestanding task binaries for the target json `target` (release) and returns
+/// their folder.
+fn build_tasks_for(target: &str) -> Result<PathBuf, Error> {
     cargo(&[
         "build",
         "--quiet",
@@ -26,25 +44,26 @@ pub fn build_tasks() -> Result<PathBuf, Error> {
         "-Z",
         "json-target-spec",
         "--target",
-        "hurd-target.json",
+        target,
     ])?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| project_root().join("target"), PathBuf::from);
-    Ok(project_root().join(target_dir).join("hurd-target/release"))
+    let name = target.strip_suffix(".json").unwrap_or(target);
+    Ok(project_root().join(target_dir).join(name).join("release"))
 }
 
 /// A boot module running task binary `bin` from `tasks` as `name`.
-fn task(tasks: &Path, bin: &str, name: &str, words: &[&str]) -> Module {
+pub fn task(tasks: &Tasks, bin: &str, name: &str, words: &[&str]) -> Module {
     Module {
-        file: tasks.join(bin),
+        file: tasks.dir.join(bin),
         name: name.to_owned(),
         words: words.iter().map(|w| w.to_string()).collect(),
     }
 }
 
 /// The runtime's own tests: kernel RPCs, the RAM disk, two tasks exchanging messages.
-pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
-    let rd0 = ram_disk("runtime")?;
+pub fn runtime(tasks: &Tasks) -> Result<Scenario, Error> {
+    let rd0 = ram_disk(tasks.kernel, "runtime")?;
     let rd0size = format!(
         "rd0size={}",
         fs::metadata(&rd0.file)
@@ -52,6 +71,7 @@ pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
             .len()
     );
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: "runtime".into(),
         modules: supervised(
             tasks,
@@ -94,9 +114,10 @@ pub fn runtime(tasks: &Path) -> Result<Scenario, Error> {
 }
 
 /// A task that faults: the supervisor must turn it into a named failure, not a hang.
-pub fn fault(tasks: &Path) -> Result<Scenario, Error> {
-    let console = run_dir("fault").join("console.log");
+pub fn fault(tasks: &Tasks) -> Result<Scenario, Error> {
+    let console = tasks.kernel.run_dir("fault").join("console.log");
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: "fault".into(),
         modules: supervised(
             tasks,
@@ -135,16 +156,16 @@ pub fn fault(tasks: &Path) -> Result<Scenario, Error> {
 const DISK_SECTORS: u64 = 128 * 1024;
 
 /// Where `scenario`'s disk image lives (made anew, zeroed, before each boot: see `Disk::fresh`).
-fn disk_image(scenario: &str) -> Result<PathBuf, Error> {
-    let dir = run_dir(scenario);
+fn disk_image(kernel: Kernel, scenario: &str) -> Result<PathBuf, Error> {
+    let dir = kernel.run_dir(scenario);
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     Ok(dir.join("wd0.img"))
 }
 
 /// The RAM disk module: GNU Mach serves it as `rd0` (and answers DEV_FLUSH_CACHE on it with
 /// success: it has no cache).
-fn ram_disk(scenario: &str) -> Result<Module, Error> {
-    let dir = run_dir(scenario);
+fn ram_disk(kernel: Kernel, scenario: &str) -> Result<Module, Error> {
+    let dir = kernel.run_dir(scenario);
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let rd0 = dir.join("rd0.img");
     let mut image = b"rumpdisk-rs rd0\n".to_vec();
@@ -158,7 +179,7 @@ fn ram_disk(scenario: &str) -> Result<Module, Error> {
 }
 
 /// rumpdisk.static as the boot disk driver, starting `next` as the Hurd starts its file system.
-fn rumpdisk_static(tasks: &Path, next: &str, extra: &[&str]) -> Module {
+fn rumpdisk_static(tasks: &Tasks, next: &str, extra: &[&str]) -> Module {
     let mut words = vec![
         "--host-priv-port=${host-port}".to_owned(),
         "--device-master-port=${device-port}".to_owned(),
@@ -168,7 +189,7 @@ fn rumpdisk_static(tasks: &Path, next: &str, extra: &[&str]) -> Module {
     // Started by the supervisor, once it holds the task's exception port.
     words.push("$(rumpdisk-task=task-create)".to_owned());
     Module {
-        file: tasks.join("rumpdisk-static"),
+        file: tasks.dir.join("rumpdisk-static"),
         name: "rumpdisk.static".into(),
         words,
     }
@@ -178,7 +199,7 @@ fn rumpdisk_static(tasks: &Path, next: &str, extra: &[&str]) -> Module {
 /// boot-script variables `watch` (so a fault is a named failure, not a hang) and resumes the
 /// first `resume` of them; the tasks must be created without `$(task-resume)`.
 fn supervised(
-    tasks: &Path,
+    tasks: &Tasks,
     mut modules: Vec<Module>,
     watch: &[&str],
     resume: usize,
@@ -193,7 +214,7 @@ fn supervised(
         "$(task-resume)".to_owned(),
     ]);
     modules.push(Module {
-        file: tasks.join("supervisor"),
+        file: tasks.dir.join("supervisor"),
         name: "supervisor".into(),
         words,
     });
@@ -202,10 +223,11 @@ fn supervised(
 
 /// rumpdisk.static on an IDE disk, with the disk tests (and the store client) as its next task;
 /// afterwards the image must hold what the guest wrote and flushed.
-pub fn disk(tasks: &Path) -> Result<Scenario, Error> {
-    let image = disk_image("disk")?;
+pub fn disk(tasks: &Tasks) -> Result<Scenario, Error> {
+    let image = disk_image(tasks.kernel, "disk")?;
     let sectors = format!("wd0sectors={DISK_SECTORS}");
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: "disk".into(),
         modules: supervised(
             tasks,
@@ -246,23 +268,29 @@ fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
 
 /// The store client on the kernel's RAM disk: typed names opened through the kernel's device
 /// master, data written and read back, syncs of the device and of a concat of two remaps of it
-/// (the kernel answers `DEV_FLUSH_CACHE` on a RAM disk with success); and a sync of the kernel's
+/// reported as the kernel answers `DEV_FLUSH_CACHE` on a RAM disk (success, or `EOPNOTSUPP` from
+/// a kernel that refuses the flavor: see [`Kernel::ram_disk_flushes`]); and a sync of the kernel's
 /// console, which does not know the flavor, reported as `EOPNOTSUPP`, never as success.
-pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
+pub fn store_rd0(tasks: &Tasks) -> Result<Scenario, Error> {
+    let sync = match tasks.kernel.ram_disk_flushes() {
+        true => "sync=flushes",
+        false => "sync=unsupported",
+    };
     let words = [
         "${host-port}",
         "${device-port}",
         "disk=rd0",
-        "sync=flushes",
+        sync,
         "noflush=console",
         "$(store-task=task-create)",
     ];
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: "store-rd0".into(),
         modules: supervised(
             tasks,
             vec![
-                ram_disk("store-rd0")?,
+                ram_disk(tasks.kernel, "store-rd0")?,
                 task(tasks, "store-tests", "store-tests", &words),
             ],
             &["store-task"],
@@ -279,9 +307,9 @@ pub fn store_rd0(tasks: &Path) -> Result<Scenario, Error> {
 /// The store client as rumpdisk.static's next task, on `device:wd0` (an IDE disk): syncs succeed,
 /// the drive's write log shows a FLUSH between the client's data and the record it wrote after its
 /// sync returned, and the image holds what the client wrote.
-pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
-    let image = disk_image("store-wd0")?;
-    let write_log = run_dir("store-wd0").join("w.log");
+pub fn store_wd0(tasks: &Tasks) -> Result<Scenario, Error> {
+    let image = disk_image(tasks.kernel, "store-wd0")?;
+    let write_log = tasks.kernel.run_dir("store-wd0").join("w.log");
     let words = [
         "master=bootstrap",
         "disk=wd0",
@@ -289,6 +317,7 @@ pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
         "$(store-task=task-create)",
     ];
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: "store-wd0".into(),
         modules: supervised(
             tasks,
@@ -316,7 +345,7 @@ pub fn store_wd0(tasks: &Path) -> Result<Scenario, Error> {
 /// The store client through rumpdisk on a drive whose first cache flush fails (QEMU blkdebug):
 /// the client's first sync must report `EIO` — a failed flush is never success — and later
 /// syncs succeed.
-pub fn store_wd0_flush_fails(tasks: &Path) -> Result<Scenario, Error> {
+pub fn store_wd0_flush_fails(tasks: &Tasks) -> Result<Scenario, Error> {
     store_through_rumpdisk(
         tasks,
         "store-wd0-flush-fails",
@@ -328,7 +357,7 @@ pub fn store_wd0_flush_fails(tasks: &Path) -> Result<Scenario, Error> {
 
 /// The store client through a rumpdisk that does not know `DEV_FLUSH_CACHE` (`--flush=refuse`,
 /// as Debian's packaged hurd): every sync must report `EOPNOTSUPP`, never success.
-pub fn store_wd0_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
+pub fn store_wd0_refusing_flush(tasks: &Tasks) -> Result<Scenario, Error> {
     store_through_rumpdisk(
         tasks,
         "store-wd0-refusing-flush",
@@ -340,13 +369,13 @@ pub fn store_wd0_refusing_flush(tasks: &Path) -> Result<Scenario, Error> {
 
 /// store-tests as the next task of rumpdisk.static (started with `server` options) on `device:wd0`.
 fn store_through_rumpdisk(
-    tasks: &Path,
+    tasks: &Tasks,
     name: &str,
     server: &[&str],
     expect: &str,
     fail_flush: Option<u32>,
 ) -> Result<Scenario, Error> {
-    let image = disk_image(name)?;
+    let image = disk_image(tasks.kernel, name)?;
     let words = [
         "master=bootstrap",
         "disk=wd0",
@@ -354,6 +383,7 @@ fn store_through_rumpdisk(
         "$(store-task=task-create)",
     ];
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: name.into(),
         modules: supervised(
             tasks,
@@ -423,18 +453,20 @@ pub enum Barrier {
 
 /// The write-barrier proof: concurrent store clients write and sync through rumpdisk.static on a
 /// disk whose writes and flushes QEMU logs; the checker replays the log at every flush.
-pub fn barrier(tasks: &Path, name: &str, words: &[&str], mode: Barrier) -> Result<Scenario, Error> {
-    let image = disk_image(name)?;
-    let log = run_dir(name).join("writes.log");
-    let console = run_dir(name).join("console.log");
+pub fn barrier(tasks: &Tasks, name: &str, words: &[&str], mode: Barrier) -> Result<Scenario, Error> {
+    let image = disk_image(tasks.kernel, name)?;
+    let log = tasks.kernel.run_dir(name).join("writes.log");
+    let console = tasks.kernel.run_dir(name).join("console.log");
     let flush = match mode {
         Barrier::Honoured => &[][..],
         Barrier::Skipped => &["--flush=skip"][..],
     };
     let mut client = vec!["$(barrier-task=task-create)"];
     client.extend_from_slice(words);
-    let (log_path, image_path, label) = (log.clone(), image.clone(), name.to_owned());
+    let (log_path, image_path) = (log.clone(), image.clone());
+    let label = format!("{name} [{}]", tasks.kernel.label());
     Ok(Scenario {
+        kernel: tasks.kernel,
         name: name.into(),
         modules: supervised(
             tasks,
@@ -488,7 +520,7 @@ pub enum Fault {
 }
 
 /// The barrier workload over a disk that fails once; what the clients report must match.
-pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
+pub fn barrier_fault(tasks: &Tasks, fault: Fault) -> Result<Scenario, Error> {
     let (name, rounds, sectors) = match fault {
         Fault::Flush => ("barrier-flush-error", 6, 2),
         Fault::Write => ("barrier-write-error", 6, 2),
@@ -512,20 +544,21 @@ pub fn barrier_fault(tasks: &Path, fault: Fault) -> Result<Scenario, Error> {
     }
     let (log, console, image) = (
         disk.write_log.clone().unwrap_or_default(),
-        run_dir(name).join("console.log"),
+        tasks.kernel.run_dir(name).join("console.log"),
         disk.image.clone(),
     );
+    let label = format!("{name} [{}]", tasks.kernel.label());
     scenario.after = Some(Box::new(move || {
         let verdict =
             crate::barrier::check_run(&log, &console, Some(&image)).map_err(|e| e.to_string())?;
-        println!("  {name}: write log: {}", verdict.summary());
+        println!("  {label}: write log: {}", verdict.summary());
         if let Some(v) = verdict.violations.first() {
             return Err(format!("barrier violated: {v}"));
         }
         let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
         let reported = crate::barrier::check::Console::parse(&text);
         println!(
-            "  {name}: {} rounds synced, {} syncs and {} writes failed",
+            "  {label}: {} rounds synced, {} syncs and {} writes failed",
             reported.synced.len(),
             reported.failed.len(),
             reported.write_failed.len()
@@ -591,7 +624,7 @@ fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Re
 
 /// The seed's own check, automated: SIGKILL QEMU right after a sync is reported (no shutdown
 /// flush), then read the image on the host: every round reported synced is there.
-pub fn barrier_killed(tasks: &Path) -> Result<Scenario, Error> {
+pub fn barrier_killed(tasks: &Tasks) -> Result<Scenario, Error> {
     let mut scenario = barrier(
         tasks,
         "barrier-killed",
@@ -606,7 +639,7 @@ pub fn barrier_killed(tasks: &Path) -> Result<Scenario, Error> {
 /// short account of what happened.
 pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     let start = std::time::Instant::now();
-    let tasks = build_tasks()?;
+    let tasks = tasks_for(Kernel::Amd64)?;
     let (clients, rounds, sectors): (u32, u32, u32) = (4, 25, 8);
     let words = [
         format!("clients={clients}"),
@@ -635,7 +668,7 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     let after = scenario.after.take();
     let outcome = crate::vm::run(&scenario)?;
     let check = after.map_or(Ok(()), |check| check());
-    let dir = run_dir("main");
+    let dir = tasks.kernel.run_dir("main");
     let disk = &scenario.disks[0];
     println!(
         "rumpdisk-rs on GNU Mach ({:.1} s):",
@@ -661,27 +694,38 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     }
 }
 
-/// The scenarios named in `names` (every one when it is empty), GNU Mach's first, then the Hurd's.
-pub fn all(names: &[String]) -> Result<Vec<Scenario>, Error> {
-    let tasks = build_tasks()?;
-    let hurd_names: Vec<&str> = crate::hurd::scenarios::NAMES
-        .iter()
-        .copied()
-        .filter(|n| names.is_empty() || names.iter().any(|w| w == n))
-        .collect();
+/// The scenarios named in `names` (every one when it is empty): GNU Mach's on each of `kernels`,
+/// then the Hurd's (which boot trixie's amd64 kernel: only when `kernels` has it).
+pub fn all(names: &[String], kernels: &[Kernel]) -> Result<Vec<Scenario>, Error> {
+    let wanted = |name: &str| names.is_empty() || names.iter().any(|w| w == name);
+    let mut scenarios = Vec::new();
+    for &kernel in kernels {
+        let tasks = tasks_for(kernel)?;
+        scenarios.extend(on_gnumach(&tasks)?.into_iter().filter(|s| wanted(&s.name)));
+    }
+    if kernels.contains(&Kernel::Amd64) {
+        let hurd_names: Vec<&str> =
+            crate::hurd::scenarios::NAMES.iter().copied().filter(|n| wanted(n)).collect();
+        scenarios.extend(crate::hurd::scenarios::some(&build_tasks()?, &hurd_names)?);
+    }
+    Ok(scenarios)
+}
+
+/// Every GNU Mach scenario, on the kernel `tasks` were built for.
+fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
     let workload = ["clients=4", "rounds=50", "sectors=4"];
     Ok(vec![
-        runtime(&tasks)?,
-        fault(&tasks)?,
-        disk(&tasks)?,
-        store_rd0(&tasks)?,
-        store_wd0(&tasks)?,
-        store_wd0_flush_fails(&tasks)?,
-        store_wd0_refusing_flush(&tasks)?,
-        barrier(&tasks, "barrier", &workload, Barrier::Honoured)?,
-        barrier(&tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
+        runtime(tasks)?,
+        fault(tasks)?,
+        disk(tasks)?,
+        store_rd0(tasks)?,
+        store_wd0(tasks)?,
+        store_wd0_flush_fails(tasks)?,
+        store_wd0_refusing_flush(tasks)?,
+        barrier(tasks, "barrier", &workload, Barrier::Honoured)?,
+        barrier(tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
         barrier(
-            &tasks,
+            tasks,
             "barrier-long",
             &["clients=1", "rounds=1100", "sectors=1"],
             Barrier::Honoured,
@@ -689,19 +733,15 @@ pub fn all(names: &[String]) -> Result<Vec<Scenario>, Error> {
         // Syncs waiting behind bursts of 80 one-sector writes: flushes started by the write
         // bound (64 writes) must be real ones too.
         barrier(
-            &tasks,
+            tasks,
             "barrier-write-bound",
             &["clients=3", "rounds=4", "sectors=80", "burst=1"],
             Barrier::Honoured,
         )?,
-        barrier_fault(&tasks, Fault::Flush)?,
-        barrier_fault(&tasks, Fault::Write)?,
-        barrier_killed(&tasks)?,
-    ]
-    .into_iter()
-    .filter(|s| names.is_empty() || names.contains(&s.name))
-    .chain(crate::hurd::scenarios::some(&tasks, &hurd_names)?)
-    .collect())
+        barrier_fault(tasks, Fault::Flush)?,
+        barrier_fault(tasks, Fault::Write)?,
+        barrier_killed(tasks)?,
+    ])
 }
 
 #[cfg(test)]

@@ -35,10 +35,13 @@ struct Fetch {
     /// Suites to try, preferred first: a suite whose index fails to download falls back to the next.
     suites: &'static [&'static str],
     packages: &'static [&'static str],
+    /// The sysroot folder they are extracted into.
+    into: &'static str,
 }
 
-/// The GNU Mach kernel, its headers and GNU MIG, plus the libc that runs each migcom on this host
-/// (bookworm's glibc is older than the one the newer migcom needs).
+/// The GNU Mach kernels the VM scenarios boot, their headers and GNU MIG, plus the libc that runs
+/// each migcom on this host (bookworm's glibc is older than the one the newer migcom needs).
+/// The i386 and the newest kernel come from one suite each: one that cannot be fetched is an error.
 const FETCHES: &[Fetch] = &[
     Fetch {
         arch: "amd64",
@@ -49,16 +52,31 @@ const FETCHES: &[Fetch] = &[
             "mig-x86-64-gnu",
             "libc6",
         ],
+        into: "amd64",
     },
     Fetch {
         arch: "i386",
         suites: &["sid", "trixie"],
         packages: &["gnumach-dev", "mig-i686-gnu", "libc6"],
+        into: "i386",
+    },
+    Fetch {
+        arch: "i386",
+        suites: &["trixie"],
+        packages: &["gnumach-image-1.8-486-up"],
+        into: "i386",
+    },
+    // The newest kernel, so a kernel change that breaks the project shows before Debian ships it.
+    Fetch {
+        arch: "amd64",
+        suites: &["sid"],
+        packages: &["gnumach-image-1.8-amd64-up"],
+        into: "amd64-sid",
     },
 ];
 
 /// Bump when the sysroot's layout or package set changes: an older sysroot is then rebuilt.
-const SYSROOT_FORMAT: &str = "rumpdisk-rs sysroot 1";
+const SYSROOT_FORMAT: &str = "rumpdisk-rs sysroot 2";
 
 pub fn sysroot_dir() -> PathBuf {
     std::env::var_os("RUMPDISK_SYSROOT")
@@ -232,8 +250,8 @@ fn ensure_sysroot() -> Result<(), Error> {
     fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
     let mut manifest = format!("{SYSROOT_FORMAT}\n");
     for fetch in FETCHES {
-        let suite = fetch_packages(fetch, &mirror, &scratch)?;
-        manifest += &format!("{} {} {}\n", fetch.arch, suite, fetch.packages.join(" "));
+        let (suite, debs) = fetch_packages(fetch, &mirror, &scratch)?;
+        manifest += &format!("{} {} {suite} {}\n", fetch.into, fetch.arch, debs.join(" "));
     }
     write_migcom_wrappers(&scratch)?;
     fs::write(scratch.join("COMPLETE"), &manifest).map_err(|e| Error::io(&scratch, e))?;
@@ -245,12 +263,13 @@ fn ensure_sysroot() -> Result<(), Error> {
     Ok(())
 }
 
-/// Downloads and extracts `fetch` from the first suite whose index works; returns that suite.
-fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<&'static str, Error> {
+/// Downloads and extracts `fetch` from the first suite whose index works; returns that suite and
+/// the names of the package files (which carry their versions).
+fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<(&'static str, Vec<String>), Error> {
     let mut failures = Vec::new();
     for (i, suite) in fetch.suites.iter().enumerate() {
         match fetch_from_suite(fetch, suite, mirror, scratch) {
-            Ok(()) => {
+            Ok(debs) => {
                 if i > 0 {
                     eprintln!(
                         "setup: {} packages taken from {suite} ({})",
@@ -258,7 +277,7 @@ fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<&'stati
                         failures.join("; ")
                     );
                 }
-                return Ok(suite);
+                return Ok((suite, debs));
             }
             Err(e) => failures.push(format!("{suite} failed: {e}")),
         }
@@ -271,8 +290,8 @@ fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<&'stati
     )))
 }
 
-fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) -> Result<(), Error> {
-    let apt = scratch.join(format!("apt-{}-{suite}", fetch.arch));
+fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) -> Result<Vec<String>, Error> {
+    let apt = scratch.join(format!("apt-{}-{suite}", fetch.into));
     for d in ["state/lists/partial", "cache/archives/partial", "download"] {
         fs::create_dir_all(apt.join(d)).map_err(|e| Error::io(&apt, e))?;
     }
@@ -334,11 +353,13 @@ fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) ->
             first_error(&String::from_utf8_lossy(&out.stderr))
         )));
     }
-    let into = scratch.join(fetch.arch);
+    let into = scratch.join(fetch.into);
+    let mut debs = Vec::new();
     for entry in fs::read_dir(apt.join("download"))
         .map_err(|e| Error::io(&apt, e))?
         .flatten()
     {
+        debs.push(entry.file_name().to_string_lossy().into_owned());
         run_quiet(
             Command::new("dpkg-deb")
                 .arg("-x")
@@ -348,7 +369,8 @@ fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) ->
         )?;
     }
     fs::remove_dir_all(&apt).map_err(|e| Error::io(&apt, e))?;
-    Ok(())
+    debs.sort();
+    Ok(debs)
 }
 
 fn first_error(stderr: &str) -> String {

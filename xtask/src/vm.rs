@@ -5,8 +5,10 @@
 //! `test NAME ... ok` or `test NAME ... FAILED: why`, and end with GNU Mach's own test markers:
 //! `gnumach-test-success-and-reboot` or `gnumach-test-failure`.
 
-use crate::setup::sysroot_dir;
+mod kernel;
+
 use crate::{project_root, run_quiet, Error};
+pub use kernel::Kernel;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Write as _};
@@ -45,6 +47,9 @@ pub struct Disk {
     pub fail_flush: Option<u32>,
     /// Make the first write to this sector fail with EIO.
     pub fail_write_at_sector: Option<u64>,
+    /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
+    /// rumpdisk.static or a task's own driver.
+    pub kernel_driven: bool,
 }
 
 /// What a disk image is made anew from.
@@ -65,6 +70,7 @@ impl Disk {
             write_log: None,
             fail_flush: None,
             fail_write_at_sector: None,
+            kernel_driven: false,
         }
     }
 
@@ -86,6 +92,8 @@ pub enum Expect {
 
 pub struct Scenario {
     pub name: String,
+    /// The GNU Mach it boots.
+    pub kernel: Kernel,
     pub modules: Vec<Module>,
     pub disks: Vec<Disk>,
     pub timeout: Duration,
@@ -159,11 +167,20 @@ impl Outcome {
     }
 }
 
-/// The grub.cfg that boots GNU Mach with `modules`.
-pub fn grub_cfg(modules: &[Module]) -> String {
-    let mut cfg = String::from(
+/// `line` without the `start NAME: ` GNU Mach prints, with no newline, as it starts a boot module's
+/// task: that task's (or another's) first console line may follow it on the same line.
+pub fn after_start_banner(line: &str) -> &str {
+    line.strip_prefix("start ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(task, _)| !task.is_empty() && !task.contains(' '))
+        .map_or(line, |(_, record)| record)
+}
+
+/// The grub.cfg that boots GNU Mach with `command_line` and `modules`.
+pub fn grub_cfg(command_line: &str, modules: &[Module]) -> String {
+    let mut cfg = format!(
         "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=0\n\
-         menuentry rumpdisk-rs {\n  multiboot /boot/gnumach.gz console=com0\n",
+         menuentry rumpdisk-rs {{\n  multiboot /boot/gnumach.gz {command_line}\n",
     );
     for m in modules {
         let _ = write!(cfg, "  module /boot/{} {}", m.name, m.name);
@@ -255,17 +272,17 @@ pub fn run_dir(scenario: &str) -> PathBuf {
 /// Boots `scenario` and returns what its console showed; the console is kept in
 /// `target/vm/<name>/console.log`.
 pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
-    let dir = run_dir(&scenario.name);
+    let dir = scenario.kernel.run_dir(&scenario.name);
     let iso_root = dir.join("iso");
     let _ = fs::remove_dir_all(&iso_root);
     fs::create_dir_all(iso_root.join("boot/grub")).map_err(|e| Error::io(&iso_root, e))?;
-    let kernel = sysroot_dir().join("amd64/boot/gnumach-1.8-amd64-up.gz");
-    copy(&kernel, &iso_root.join("boot/gnumach.gz"))?;
+    copy(&scenario.kernel.image(), &iso_root.join("boot/gnumach.gz"))?;
     for m in &scenario.modules {
         copy(&m.file, &iso_root.join("boot").join(&m.name))?;
     }
     let cfg = iso_root.join("boot/grub/grub.cfg");
-    fs::write(&cfg, grub_cfg(&scenario.modules)).map_err(|e| Error::io(&cfg, e))?;
+    fs::write(&cfg, grub_cfg(&scenario.kernel.command_line(&scenario.disks)?, &scenario.modules))
+        .map_err(|e| Error::io(&cfg, e))?;
     let iso = dir.join("boot.iso");
     run_quiet(
         Command::new("grub-mkrescue")
@@ -275,7 +292,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         "grub-mkrescue",
     )?;
 
-    let mut qemu = Command::new("qemu-system-x86_64");
+    let mut qemu = Command::new(scenario.kernel.qemu());
     qemu.args([
         "-accel",
         "tcg",
@@ -346,7 +363,7 @@ fn run_qemu(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::new(format!("cannot run qemu-system-x86_64: {e}")))?;
+        .map_err(|e| Error::new(format!("cannot run {}: {e}", qemu.get_program().to_string_lossy())))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let (lines, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -407,8 +424,9 @@ fn copy(from: &Path, to: &Path) -> Result<(), Error> {
 /// Prints a scenario's per-test lines and its verdict; returns whether it met its expectation.
 pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
     let mut out = std::io::stdout().lock();
-    for name in &outcome.passed {
-        let _ = writeln!(out, "  {}: {name} ... ok", scenario.name);
+    let name = format!("{} [{}]", scenario.name, scenario.kernel.label());
+    for test in &outcome.passed {
+        let _ = writeln!(out, "  {name}: {test} ... ok");
     }
     // In a scenario that must fail, the failure it reports is the expected outcome.
     let label = if scenario.expect == Expect::Failure {
@@ -416,22 +434,16 @@ pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
     } else {
         "FAILED"
     };
-    for (name, why) in &outcome.failed {
-        let _ = writeln!(out, "  {}: {name} ... {label}: {why}", scenario.name);
+    for (test, why) in &outcome.failed {
+        let _ = writeln!(out, "  {name}: {test} ... {label}: {why}");
     }
     let verdict = outcome.verdict(scenario.expect);
     let _ = match &verdict {
-        Ok(()) => writeln!(
-            out,
-            "vm {} ... ok ({:.2} s)",
-            scenario.name,
-            took.as_secs_f64()
-        ),
+        Ok(()) => writeln!(out, "vm {name} ... ok ({:.2} s)", took.as_secs_f64()),
         Err(why) => writeln!(
             out,
-            "vm {} ... FAILED: {why} (console: {})",
-            scenario.name,
-            run_dir(&scenario.name).join("console.log").display()
+            "vm {name} ... FAILED: {why} (console: {})",
+            scenario.kernel.run_dir(&scenario.name).join("console.log").display()
         ),
     };
     verdict.is_ok()
@@ -484,8 +496,16 @@ mod tests {
     }
 
     #[test]
+    fn a_line_loses_only_the_kernel_s_start_banner() {
+        assert_eq!(after_start_banner("start supervisor: barrier: synced client=0"), "barrier: synced client=0");
+        assert_eq!(after_start_banner("barrier: synced client=0"), "barrier: synced client=0");
+        assert_eq!(after_start_banner("start the engine: now"), "start the engine: now");
+        assert_eq!(after_start_banner("start supervisor: "), "");
+    }
+
+    #[test]
     fn grub_cfg_quotes_boot_script_words() {
-        let cfg = grub_cfg(&[Module {
+        let cfg = grub_cfg("console=com0", &[Module {
             file: "x".into(),
             name: "server".into(),
             words: vec![

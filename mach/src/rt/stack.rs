@@ -48,8 +48,8 @@ pub fn allocate() -> Result<usize> {
 /// overwriting the block or the memory below. An RPC: the caller must run on a runtime stack.
 pub fn guard(base: usize) -> Result<()> {
     let task = crate::port::PortName::new(sys::mach_task_self());
-    let page = (base + BLOCK_PAGE) as u64;
-    crate::interfaces::mach::vm_protect(task, page, BLOCK_PAGE as u64, false, VM_PROT_NONE)
+    // `as _`: the ABI's vm_address_t and vm_size_t, as wide as usize.
+    crate::interfaces::mach::vm_protect(task, (base + BLOCK_PAGE) as _, BLOCK_PAGE as _, false, VM_PROT_NONE)
 }
 
 /// Give a stack back (for a thread that never ran on it).
@@ -67,7 +67,11 @@ pub fn top(base: usize) -> usize {
 pub fn current_base() -> usize {
     let sp: usize;
     // SAFETY: reads the stack pointer only.
+    #[cfg(target_arch = "x86_64")]
     unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: as above.
+    #[cfg(target_arch = "x86")]
+    unsafe { core::arch::asm!("mov {}, esp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
     sp & !(STACK_SIZE - 1)
 }
 

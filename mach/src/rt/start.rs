@@ -1,5 +1,7 @@
-//! Task start: `_start` takes the boot-module stack (argc, argv..., NULL, envp..., NULL),
-//! moves to a runtime stack, and calls the task's main (declared with [`crate::task_main!`]).
+//! Task start: `_start` takes the boot-module stack (argc, argv..., NULL, envp..., NULL, in
+//! words of the pointer's size: GNU Mach's `kern/bootstrap.c` lays it out the same way on i386
+//! and x86_64, the stack pointer at argc), moves to a runtime stack, and calls the task's main
+//! (declared with [`crate::task_main!`]).
 
 use super::stack;
 use crate::args::Args;
@@ -21,6 +23,7 @@ macro_rules! task_main {
     };
 }
 
+#[cfg(target_arch = "x86_64")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn _start() -> ! {
@@ -31,6 +34,26 @@ unsafe extern "C" fn _start() -> ! {
         "call {new_stack}",
         "mov rsp, rax",
         "mov rdi, r12",
+        "call {enter}",
+        "ud2",
+        new_stack = sym new_stack,
+        enter = sym enter,
+    );
+}
+
+#[cfg(target_arch = "x86")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn _start() -> ! {
+    // edi (callee-saved) keeps the boot stack pointer across the call that makes a new stack;
+    // `enter` takes it on the stack (cdecl), which is 16-aligned at the call as the ABI wants.
+    core::arch::naked_asm!(
+        "mov edi, esp",
+        "and esp, -16",
+        "call {new_stack}",
+        "mov esp, eax",
+        "sub esp, 12",
+        "push edi",
         "call {enter}",
         "ud2",
         new_stack = sym new_stack,

@@ -3,7 +3,8 @@
 //! Every backend offers the same functions over raw names (`u32`) and raw `kern_return_t`s
 //! (`i32`); the layers above wrap them in owned types and `kern::Result`.
 //!
-//! - `target_os = "none"` (x86_64): GNU Mach traps through `syscall` (inline assembly).
+//! - `target_os = "none"` (x86_64, i686): GNU Mach traps (inline assembly: `syscall`, the i386
+//!   call gate).
 //! - `target_os = "hurd"`: glibc's `mach_msg` and friends (x86_64 and i686).
 //! - anything else: [`sim`], a simulated kernel in `std` for host tests.
 

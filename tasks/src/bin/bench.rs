@@ -17,10 +17,14 @@
 //!    drives the channel only when this task asks it to, so the two never drive it at once;
 //! 5. the drive's cache flush after a few writes, through the direct driver.
 //!
+//! With `role=anchor kernel-master=${device-port}` (on the i386 kernel, as the next task of a
+//! rumpdisk.static on the secondary channel), only step 4: the kernel's own IDE driver (`hd0`,
+//! path `kernel`) against rumpdisk.static (`wd2`, path `server`).
+//!
 //! Lines (ticks are TSC ticks; the host converts them):
 //! `bench: client-start tsc=T` (its own start, to split the first open's time),
 //! `bench: first-open tsc=T`, `bench: console-line ticks=T` (one line's cost), `bench: call what=W count=N median=T`,
-//! `bench: io path=direct|server op=read|write bytes=B count=N median=T`,
+//! `bench: io path=direct|server|kernel op=read|write bytes=B count=N median=T`,
 //! `bench: flush count=N median=T` (the drive's cache flush, through the direct driver).
 #![no_std]
 #![no_main]
@@ -31,7 +35,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
 use mach::interfaces::constants::{DEV_GET_SIZE, D_READ, D_WRITE};
-use mach::interfaces::{device, mach_port};
+use mach::interfaces::{device, mach_port, RecNum};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::port_io::{self, Tsc};
@@ -55,13 +59,14 @@ const BYTES_PER_SIZE: usize = 4 << 20;
 const MIN_REQUESTS: usize = 16;
 const MAX_REQUESTS: usize = 256;
 /// The timed requests go to records from here (4 MiB in), spread over `SPAN` bytes.
-const FIRST_RECORD: u64 = 8192;
+const FIRST_RECORD: RecNum = 8192;
 const SPAN: usize = 32 << 20;
 const SECTOR: usize = 512;
 
 fn main(args: Args<'static>) -> i32 {
     match args.value("role") {
         Some(b"peer") => peer(&args),
+        Some(b"anchor") => anchor(&args),
         _ => client(&args),
     }
 }
@@ -97,28 +102,59 @@ fn client(args: &Args<'static>) -> i32 {
         // work alone, and a server RPC that does not touch the drive.
         time_calls("server-read-inband-512", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 512).map(drop))?;
         let mut sector = [0u8; SECTOR];
-        time_calls("direct-read-512", || direct.read(FIRST_RECORD, &mut sector))?;
+        time_calls("direct-read-512", || direct.read(FIRST_RECORD.into(), &mut sector))?;
         time_calls("server-get-size", || device::device_get_status(wd0.name(), DEV_GET_SIZE, 2).map(drop))?;
         let mut direct_path = IoPath {
             name: "direct",
-            write: &mut |record, data| direct.write(record, data).context("direct write"),
-            read: &mut |record, buf| direct.read(record, buf).context("direct read"),
+            write: &mut |record, data| direct.write(record.into(), data).context("direct write"),
+            read: &mut |record, buf| direct.read(record.into(), buf).context("direct read"),
         };
-        let mut server_path = IoPath {
-            name: "server",
-            write: &mut |record, data| device::device_write(wd0.name(), D_WRITE, record, data).map(drop).context("device_write"),
-            read: &mut |record, buf| {
-                let data = device::device_read(wd0.name(), D_READ, record, buf.len() as i32).context("device_read")?;
-                ensure!(data.len() == buf.len(), "device_read gave {} of {} bytes", data.len(), buf.len());
-                // Into the caller's buffer, where the direct driver reads to: both paths end alike.
-                buf.copy_from_slice(data.as_slice());
-                Ok(())
-            },
-        };
+        let (mut write, mut read) = device_io(wd0.name());
+        let mut server_path = IoPath { name: "server", write: &mut write, read: &mut read };
         throughput(&mut [&mut direct_path, &mut server_path])?;
         device_flushes(&direct)
     });
     suite.finish()
+}
+
+/// The i386 kernel's anchor: the throughput measure on the kernel's own IDE driver (`hd0`, the
+/// primary channel's disk) against rumpdisk.static (`wd2`, the secondary channel's, the server
+/// started with `--ide-channel=secondary`), two disks made alike; each driver keeps to its own
+/// channel.
+fn anchor(args: &Args<'static>) -> i32 {
+    let Ok(tasks::Privileges { host_priv, device_master: master, .. }) = tasks::privileges_from_bootstrap() else {
+        return 2;
+    };
+    if mach::console::init_log(master.name(), log::LevelFilter::Info).is_err() {
+        return 3;
+    }
+    let mut suite = Suite::new(host_priv.name());
+    suite.run("bench", || {
+        let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
+        let hd0 = device::device_open(kernel_master, D_READ | D_WRITE, b"hd0").context("device_open(hd0) through the kernel")?;
+        let wd2 = device::device_open(master.name(), D_READ | D_WRITE, b"wd2").context("device_open(wd2) through rumpdisk.static")?;
+        let (mut kernel_write, mut kernel_read) = device_io(hd0.name());
+        let (mut server_write, mut server_read) = device_io(wd2.name());
+        throughput(&mut [
+            &mut IoPath { name: "kernel", write: &mut kernel_write, read: &mut kernel_read },
+            &mut IoPath { name: "server", write: &mut server_write, read: &mut server_read },
+        ])
+    });
+    suite.finish()
+}
+
+/// Writes and reads of whole records of `device` through its server's device interface (the
+/// kernel's or rumpdisk.static's), a read landing in the caller's buffer as the direct driver's
+/// does, so that every path ends alike.
+fn device_io(device: PortName) -> (impl FnMut(RecNum, &[u8]) -> Outcome, impl FnMut(RecNum, &mut [u8]) -> Outcome) {
+    let write = move |record, data: &[u8]| device::device_write(device, D_WRITE, record, data).map(drop).context("device_write");
+    let read = move |record, buf: &mut [u8]| {
+        let data = device::device_read(device, D_READ, record, buf.len() as i32).context("device_read")?;
+        ensure!(data.len() == buf.len(), "device_read gave {} of {} bytes", data.len(), buf.len());
+        buf.copy_from_slice(data.as_slice());
+        Ok(())
+    };
+    (write, read)
 }
 
 /// `wd0` through the ATA driver linked into this task, on the I/O ports the kernel grants.
@@ -152,8 +188,8 @@ fn time_calls<E: core::fmt::Debug>(what: &str, mut call: impl FnMut() -> Result<
 /// One way to the disk: its name in the output, and its write and read of whole records.
 struct IoPath<'a> {
     name: &'static str,
-    write: &'a mut dyn FnMut(u64, &[u8]) -> Outcome,
-    read: &'a mut dyn FnMut(u64, &mut [u8]) -> Outcome,
+    write: &'a mut dyn FnMut(RecNum, &[u8]) -> Outcome,
+    read: &'a mut dyn FnMut(RecNum, &mut [u8]) -> Outcome,
 }
 
 /// Writes, then reads, requests of every size in `SIZES` on every path, and prints each one's
@@ -164,7 +200,7 @@ fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
     let mut buf = vec![0u8; data.len()];
     for bytes in SIZES {
         let requests = (BYTES_PER_SIZE / bytes).clamp(MIN_REQUESTS, MAX_REQUESTS);
-        let record = |i: usize| FIRST_RECORD + ((i * bytes) % SPAN / SECTOR) as u64;
+        let record = |i: usize| FIRST_RECORD + ((i * bytes) % SPAN / SECTOR) as RecNum;
         let mut writes: Vec<Vec<u64>> = paths.iter().map(|_| Vec::with_capacity(requests)).collect();
         let mut reads = writes.clone();
         for i in 0..requests {
@@ -197,7 +233,7 @@ fn device_flushes(disk: &impl Disk) -> Outcome {
     let round = [0x5au8; 4 * SECTOR];
     let mut ticks = Vec::with_capacity(FLUSHES);
     for i in 0..FLUSHES {
-        disk.write(FIRST_RECORD + 4 * i as u64, &round).context("write before a flush")?;
+        disk.write(u64::from(FIRST_RECORD) + 4 * i as u64, &round).context("write before a flush")?;
         let start = Tsc.now();
         disk.flush().context("flush")?;
         ticks.push(Tsc.now() - start);
@@ -239,7 +275,7 @@ struct NullDevice {
 }
 
 impl device::Server for NullDevice {
-    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: u64, wanted: i32) -> mach::kern::Result<&[u8]> {
+    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: RecNum, wanted: i32) -> mach::kern::Result<&[u8]> {
         Ok(&self.byte[..(wanted.clamp(0, 1) as usize)])
     }
 }

@@ -13,7 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
 use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, D_INVALID_SIZE, D_READ, D_WRITE};
-use mach::interfaces::device;
+use mach::interfaces::{device, RecNum};
 use mach::port::{PortName, SendRight};
 use store::mach_device::MachDeviceMaster;
 use store::open::WithMaster;
@@ -23,7 +23,7 @@ use tasks::{ensure, Context, Outcome, Suite};
 mach::task_main!(main);
 
 /// Where the data the host checks in the image afterwards goes (1 MiB in).
-pub const HOST_CHECK_SECTOR: u64 = 2048;
+pub const HOST_CHECK_SECTOR: RecNum = 2048;
 pub const HOST_CHECK_TEXT: &[u8] = b"rumpdisk-rs wrote this through wd0";
 
 fn main(args: Args<'static>) -> i32 {
@@ -92,7 +92,7 @@ fn size(wd0: PortName, sectors: i32) -> Outcome {
     Ok(())
 }
 
-fn round_trip(wd0: PortName, sector: u64, data: &[u8]) -> Outcome {
+fn round_trip(wd0: PortName, sector: RecNum, data: &[u8]) -> Outcome {
     let written = device::device_write(wd0, D_WRITE, sector, data).context("device_write")?;
     ensure!(written as usize == data.len(), "wrote {written} of {}", data.len());
     let back = device::device_read(wd0, D_READ, sector, data.len() as i32).context("device_read")?;
@@ -104,7 +104,7 @@ fn round_trip(wd0: PortName, sector: u64, data: &[u8]) -> Outcome {
 /// ending one record past the end, and one starting there, are `D_INVALID_SIZE`; the last
 /// record itself is writable.
 fn past_the_end(wd0: PortName, sectors: i32) -> Outcome {
-    let last = u64::try_from(sectors - 1).map_err(|_| "no sectors")?;
+    let last = RecNum::try_from(sectors - 1).map_err(|_| "no sectors")?;
     for (sector, len) in [(last, 1024), (last + 1, 512)] {
         match device::device_write(wd0, D_WRITE, sector, &vec![0xA5; len]) {
             Err(e) if e.code() == D_INVALID_SIZE as i32 => {}

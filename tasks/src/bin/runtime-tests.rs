@@ -16,7 +16,7 @@ use mach::interfaces::constants::{
     D_READ, D_WRITE,
     DEV_GET_RECORDS, DEV_GET_SIZE, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_RCV_TIMED_OUT,
 };
-use mach::interfaces::{device, mach as kernel, mach_port};
+use mach::interfaces::{device, mach as kernel, mach_port, RecNum};
 use mach::kern::Error;
 use mach::mig_rt as rt;
 use mach::ool::OolMemory;
@@ -77,7 +77,8 @@ fn tests(args: &Args<'static>, host_priv: PortName, master: PortName) -> i32 {
 }
 
 fn vm_allocate() -> Outcome {
-    let size = 1u64 << 20;
+    // `as _`: the ABI's vm_size_t, as wide as usize.
+    let size = (1usize << 20) as _;
     let address = kernel::vm_allocate(task_self(), 0, size, true).context("vm_allocate")?;
     ensure!(address != 0 && address % 4096 == 0, "address {address:#x} not page aligned");
     // Reading the region back through the kernel proves it is mapped and zero-filled.
@@ -207,7 +208,7 @@ fn cycles(peer: PortName) -> Outcome {
         let receive = ReceiveRight::new().context("allocate")?;
         let send = receive.make_send().context("make_send")?;
         drop((send, receive));
-        let back = device::device_read_inband(peer, D_READ, u64::from(i % 64), 8).context("rpc")?;
+        let back = device::device_read_inband(peer, D_READ, RecNum::from(i % 64), 8).context("rpc")?;
         ensure!(back.as_slice().len() == 8, "short read in cycle {i}");
     }
     ensure!(name_count()? == names, "port names: {names} before, {} after", name_count()?);
@@ -263,7 +264,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn range(&self, recnum: u64, len: usize) -> Result<core::ops::Range<usize>, Error> {
+    fn range(&self, recnum: RecNum, len: usize) -> Result<core::ops::Range<usize>, Error> {
         let start = usize::try_from(recnum).ok().and_then(|r| r.checked_mul(512)).ok_or(rt::bad_arguments())?;
         let end = start.checked_add(len).filter(|&e| e <= PEER_BYTES).ok_or(rt::bad_arguments())?;
         Ok(start..end)
@@ -289,24 +290,24 @@ impl device::Server for Peer {
         Ok(rt::PortArg::make_send(name))
     }
 
-    fn device_write(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: u64, data: OolMemory) -> mach::kern::Result<i32> {
+    fn device_write(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: RecNum, data: OolMemory) -> mach::kern::Result<i32> {
         let range = self.range(recnum, data.len())?;
         self.buffer.as_mut_slice()[range].copy_from_slice(data.as_slice());
         Ok(data.len() as i32)
     }
 
-    fn device_write_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: u64, data: &[u8]) -> mach::kern::Result<i32> {
+    fn device_write_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: RecNum, data: &[u8]) -> mach::kern::Result<i32> {
         let range = self.range(recnum, data.len())?;
         self.buffer.as_mut_slice()[range].copy_from_slice(data);
         Ok(data.len() as i32)
     }
 
-    fn device_read(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: u64, wanted: i32) -> mach::kern::Result<OolMemory> {
+    fn device_read(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: RecNum, wanted: i32) -> mach::kern::Result<OolMemory> {
         let range = self.range(recnum, usize::try_from(wanted).map_err(|_| rt::bad_arguments())?)?;
         OolMemory::copy_from(&self.buffer.as_slice()[range])
     }
 
-    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: u64, wanted: i32) -> mach::kern::Result<&[u8]> {
+    fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, recnum: RecNum, wanted: i32) -> mach::kern::Result<&[u8]> {
         let range = self.range(recnum, usize::try_from(wanted).map_err(|_| rt::bad_arguments())?.min(128))?;
         Ok(&self.buffer.as_slice()[range])
     }

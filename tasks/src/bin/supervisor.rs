@@ -58,6 +58,13 @@ fn watch(tasks: &[PortName], resume: usize) -> Result<ReceiveRight> {
     Ok(port)
 }
 
+/// An exception's subcode as the target's ABI carries it (`long_integer_t`, pointer-wide).
+#[cfg(target_pointer_width = "64")]
+type Subcode = i64;
+/// An exception's subcode as the target's ABI carries it (`long_integer_t`, pointer-wide).
+#[cfg(target_pointer_width = "32")]
+type Subcode = i32;
+
 struct Reporter {
     host_priv: PortName,
 }
@@ -71,7 +78,7 @@ impl exc::Server for Reporter {
         task: SendRight,
         exception: i32,
         code: i32,
-        subcode: i64,
+        subcode: Subcode,
     ) -> Result<()> {
         let why = alloc::format!("task {} faulted: exception {exception}, code {code:#x}, subcode {subcode:#x}", task.name().raw());
         fail(self.host_priv, "no_task_faults", &why)

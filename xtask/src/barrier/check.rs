@@ -43,7 +43,8 @@ impl Console {
     pub fn parse(text: &str) -> Console {
         let mut console = Console::default();
         for line in text.lines() {
-            let Some(rest) = line.trim().strip_prefix("barrier: ") else {
+            let line = crate::vm::after_start_banner(line.trim());
+            let Some(rest) = line.strip_prefix("barrier: ") else {
                 continue;
             };
             let mut words = rest.split_whitespace();
@@ -499,6 +500,15 @@ mod tests {
                 }
             }]
         );
+    }
+
+    #[test]
+    fn a_record_behind_gnu_mach_s_start_banner_counts() {
+        let console = Console::parse(
+            "start supervisor: barrier: synced client=0 round=0\nbarrier: synced client=0 round=1\n",
+        );
+        let round = |round| Round { client: 0, round };
+        assert_eq!(console.synced, [round(0), round(1)].into_iter().collect());
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod storectl;
 use super::fscheck;
 use super::image::{self, Contents, GuestFile};
 use crate::barrier::log::{Entry, Log};
-use crate::vm::{run_dir, Disk, Expect, Fresh, Module, Scenario, SUCCESS_MARKER};
+use crate::vm::{run_dir, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
 use crate::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -166,6 +166,7 @@ impl Hurd {
         };
         let scenario = Scenario {
             name: name.to_owned(),
+            kernel: Kernel::Amd64,
             modules: self.modules(flush),
             disks: vec![disk],
             timeout: Duration::from_secs(120),
