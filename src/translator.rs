@@ -112,24 +112,10 @@ impl<'a, B: Backend> Translator<'a, B> {
     /// accepted (its reply is sent before this returns) or receiving fails. Every right it held
     /// is released.
     pub fn serve(mut self) -> Ended {
-        let set = self.nodes.set_name();
-        let error = msg::serve(set, &mut |request: &[u8], reply: &mut [u8]| {
-            let to_control = msg::Header::read(request).is_some_and(|header| header.local == self.control());
-            if !to_control {
-                return self.nodes.demux(request, reply);
-            }
-            let disposition = match fsys::demux(&mut self, request, reply) {
-                rt::Demuxed::UnknownId(_) => notify::demux(&mut self, request, reply).disposition(),
-                demuxed => demuxed.disposition(),
-            };
-            if self.gone_away.is_some() || self.orphaned {
-                // The loop sends the goaway's reply, then its receive fails on the set: the
-                // node ports die with it.
-                self.control = None;
-                self.nodes.close();
-            }
-            disposition
-        });
+        let error = msg::serve(self.nodes.set_name(), &mut self);
+        // The node ports and the control port die with the translator.
+        self.nodes.close();
+        self.control = None;
         match (self.gone_away, self.orphaned) {
             (Some(flags), _) => Ended::GoneAway { flags },
             (None, true) => Ended::Orphaned,
@@ -140,6 +126,25 @@ impl<'a, B: Backend> Translator<'a, B> {
     /// Whether clients still use the translator: devices open, or node ports alive.
     fn in_use(&self) -> bool {
         self.devices.core().open_devices() > 0 || self.nodes.count() > 0
+    }
+}
+
+/// Requests on the control port to the translator, the rest to the node ports.
+impl<B: Backend> msg::Demux for Translator<'_, B> {
+    fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
+        let to_control = msg::Header::read(request).is_some_and(|header| header.local == self.control());
+        if !to_control {
+            return self.nodes.demux(request, reply);
+        }
+        match fsys::demux(self, request, reply) {
+            rt::Demuxed::UnknownId(_) => notify::demux(self, request, reply).disposition(),
+            demuxed => demuxed.disposition(),
+        }
+    }
+
+    /// Gone away, or nobody can reach the translator any more.
+    fn finished(&self) -> bool {
+        self.gone_away.is_some() || self.orphaned
     }
 }
 

@@ -227,6 +227,7 @@ fn startup_getroot_then_the_disk_through_the_root_and_goaway_when_closed() {
 
     let control = started.control.name();
     let realnode = started.parent.realnode.name();
+    wait_until(|| started.translator.is_finished());
     let after = fsys::fsys_goaway(control, goaway::FORCE).map_err(|e| e.code());
     assert_eq!(after, Err(MACH_SEND_INVALID_DEST), "the control port died with the goaway");
     let report = started.stop();

@@ -2,7 +2,7 @@
 //! demux deferred it (kept the send-once reply right to answer later).
 
 use super::{mach_msg, Header, DEFAULT_CAPACITY};
-use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_TIMED_OUT, MACH_RCV_TOO_LARGE, MACH_SEND_INVALID_DEST, MACH_SEND_TIMED_OUT};
+use crate::kern::{Error, MACH_RCV_INTERRUPTED, MACH_RCV_INVALID_NAME, MACH_RCV_TIMED_OUT, MACH_RCV_TOO_LARGE, MACH_SEND_INVALID_DEST, MACH_SEND_TIMED_OUT};
 use crate::port::PortName;
 use crate::sys;
 use alloc::vec;
@@ -35,6 +35,13 @@ pub trait Demux {
 
     /// Runs when no request waits (and `has_idle_work` said there was work).
     fn idle(&mut self) {}
+
+    /// Whether serving ends with this request (a translator told to go away destroys the port
+    /// it served): the loop then sends the reply alone — a receive on the destroyed name would
+    /// make GNU Mach report a bogus port — and returns `MACH_RCV_INVALID_NAME`.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(&[u8], &mut [u8]) -> Disposition> Demux for F {
@@ -121,13 +128,23 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
                 super::destroy_unsent(reply.bytes());
             }
         }
+        if demux.finished() {
+            if let Some(size) = pending_reply {
+                if let Err(error) = mach_msg(reply.bytes(), sys::MACH_SEND_MSG, size, PortName::NULL, None) {
+                    log::debug!("server: last reply not sent: {error:?}");
+                    if matches!(error.code(), MACH_SEND_INVALID_DEST | MACH_SEND_TIMED_OUT) {
+                        super::destroy_unsent(reply.bytes());
+                    }
+                }
+            }
+            return Error::from_const(MACH_RCV_INVALID_NAME);
+        }
     }
 }
 
 #[cfg(all(test, not(any(target_os = "none", target_os = "hurd"))))]
 mod tests {
     use super::*;
-    use crate::kern::MACH_RCV_INVALID_NAME;
     use crate::msg::{header_bits, rpc, send, MsgBuf, HEADER_SIZE};
     use crate::port::{ReceiveRight, SendOnceRight, SendRight};
     use crate::sys::sim::Task;
@@ -240,6 +257,37 @@ mod tests {
         }
         server_task.terminate();
         assert_eq!(server_thread.join().unwrap().code(), MACH_RCV_INVALID_NAME);
+    }
+
+    /// Answers every request and finishes after the first.
+    struct AnswerOnce(bool);
+
+    impl Demux for AnswerOnce {
+        fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> Disposition {
+            let header = Header::read(request).unwrap();
+            reply_header(header.remote, header.id).write(reply);
+            self.0 = true;
+            Disposition::Reply(HEADER_SIZE)
+        }
+
+        fn finished(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_finished_demux_gets_its_last_reply_sent_and_nothing_more_received() {
+        let port = ReceiveRight::new().unwrap();
+        let server = port.make_send().unwrap();
+        let name = port.name();
+        let serving = Task::current().spawn(move || serve(name, &mut AnswerOnce(false)));
+        assert_eq!(call::<64>(&server, ANSWER_NOW, HEADER_SIZE, Some(5000)).unwrap().0.id, ANSWER_NOW + 100);
+        assert_eq!(serving.join().unwrap().code(), MACH_RCV_INVALID_NAME);
+        // A request sent after the end stays queued: the loop took nothing more.
+        let reply = ReceiveRight::new().unwrap();
+        send_header_only(server.name(), reply.name(), ANSWER_NOW);
+        let mut buf: MsgBuf = MsgBuf::new();
+        assert!(crate::msg::receive(buf.as_bytes_mut(), name, Some(1000)).is_ok(), "still queued on the port");
     }
 
     #[test]
