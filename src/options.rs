@@ -7,6 +7,7 @@
 use core::fmt;
 
 use crate::backend::ata::port_io::IdeChannel;
+use crate::backend::ata::TransferMode;
 use crate::backend::flush_mode::FlushMode;
 
 /// What the command line asks for.
@@ -19,6 +20,8 @@ pub struct Options {
     pub flush: FlushMode,
     /// `--ide-channel=primary|secondary`: the legacy IDE channel the native ATA backend drives.
     pub ide_channel: IdeChannel,
+    /// `--ata-transfer=auto|pio|multiple|dma`: how the native ATA backend moves data.
+    pub ata_transfer: TransferMode,
 }
 
 
@@ -38,6 +41,7 @@ pub enum OptionError<'a> {
     BadPort { option: &'static str, value: &'a [u8] },
     BadFlushMode(&'a [u8]),
     BadChannel(&'a [u8]),
+    BadTransfer(&'a [u8]),
 }
 
 impl fmt::Display for OptionError<'_> {
@@ -51,6 +55,9 @@ impl fmt::Display for OptionError<'_> {
             OptionError::BadChannel(value) => {
                 write!(f, "--ide-channel: '{}' is not primary or secondary", value.escape_ascii())
             }
+            OptionError::BadTransfer(value) => {
+                write!(f, "--ata-transfer: '{}' is not {}", value.escape_ascii(), TransferMode::NAMES)
+            }
             OptionError::BadPort { option, value } => {
                 write!(f, "--{option}: '{}' is not a port name (a decimal number)", value.escape_ascii())
             }
@@ -59,8 +66,8 @@ impl fmt::Display for OptionError<'_> {
 }
 
 pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-priv-port=PORT] \
-[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--ide-channel=CHANNEL] [--help] \
-[--usage] [--version]\n";
+[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--ide-channel=CHANNEL] \
+[--ata-transfer=MODE] [--help] [--usage] [--version]\n";
 
 pub const HELP: &str = "Usage: rumpdisk [OPTION...]
 Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
@@ -75,6 +82,10 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
                                 drive's cache; skip and refuse exist only for tests
       --ide-channel=CHANNEL     The IDE channel the native ATA driver drives: primary
                                 (wd0, wd1; the default) or secondary (wd2, wd3)
+      --ata-transfer=MODE       How the native ATA driver moves data: auto (the
+                                default: the fastest that works), pio (a sector per
+                                data request), multiple (READ/WRITE MULTIPLE) or dma
+                                (bus-master DMA; rumpdisk.static only)
       --help                    Give this help list
       --usage                   Give a short usage message
       --version                 Print program version
@@ -117,6 +128,11 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
                     b"secondary" => IdeChannel::Secondary,
                     _ => return Err(OptionError::BadChannel(value)),
                 };
+                continue;
+            }
+            Some(b"ata-transfer") => {
+                let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("ata-transfer"))?;
+                options.ata_transfer = TransferMode::parse(value).ok_or(OptionError::BadTransfer(value))?;
                 continue;
             }
             _ => {}
@@ -195,6 +211,21 @@ mod tests {
         assert_eq!(channel("--ide-channel=secondary"), Ok(IdeChannel::Secondary));
         assert_eq!(channel("--ide-channel primary"), Ok(IdeChannel::Primary));
         assert_eq!(parse(&words("--ide-channel=tertiary")), Err(OptionError::BadChannel(b"tertiary")));
+    }
+
+    #[test]
+    fn ata_transfer() {
+        let transfer = |line| match parse(&words(line)) {
+            Ok(Command::Serve(options)) => Ok(options.ata_transfer),
+            other => Err(other),
+        };
+        assert_eq!(transfer("-h 1"), Ok(TransferMode::Auto));
+        assert_eq!(transfer("--ata-transfer=pio"), Ok(TransferMode::Pio));
+        assert_eq!(transfer("--ata-transfer multiple"), Ok(TransferMode::Multiple));
+        let bad = parse(&words("--ata-transfer=fast")).unwrap_err();
+        assert_eq!(bad, OptionError::BadTransfer(b"fast"));
+        assert!(bad.to_string().starts_with("--ata-transfer: 'fast' is not auto, pio"), "{bad}");
+        assert_eq!(parse(&words("--ata-transfer")), Err(OptionError::MissingValue("ata-transfer")));
     }
 
     #[test]

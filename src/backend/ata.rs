@@ -15,7 +15,7 @@ use alloc::sync::Arc;
 use core::fmt;
 use mach::sync::Mutex;
 
-pub use channel::{Channel, Drive, Timeouts};
+pub use channel::{Channel, Drive, Timeouts, Transfer};
 pub use identify::Identity;
 pub use registers::{Reg, Registers, SECTOR};
 
@@ -93,22 +93,50 @@ impl From<AtaError> for Error {
     }
 }
 
+/// How data moves between memory and the drives, as `--ata-transfer=MODE` asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransferMode {
+    /// The fastest the drive and controller offer.
+    #[default]
+    Auto,
+    /// One sector per data request (READ/WRITE SECTORS).
+    Pio,
+    /// A block of sectors per data request (READ/WRITE MULTIPLE), single sectors on a drive
+    /// without it.
+    Multiple,
+}
+
+impl TransferMode {
+    /// The spellings `parse` accepts, for messages.
+    pub const NAMES: &'static str = "auto, pio or multiple";
+
+    pub fn parse(word: &[u8]) -> Option<TransferMode> {
+        match word {
+            b"auto" => Some(TransferMode::Auto),
+            b"pio" => Some(TransferMode::Pio),
+            b"multiple" => Some(TransferMode::Multiple),
+            _ => None,
+        }
+    }
+}
+
 /// One channel's drives, master and slave, under their names (`wd0` and `wd1` on the primary
 /// channel).
 pub struct AtaBackend<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
     names: [&'static [u8]; 2],
+    mode: TransferMode,
 }
 
 impl<R: Registers, C: Clock> AtaBackend<R, C> {
-    /// The primary channel's drives, `wd0` and `wd1`.
-    pub fn new(channel: Channel<R, C>) -> Self {
-        Self::named(channel, port_io::IdeChannel::Primary.drive_names())
+    /// The primary channel's drives, `wd0` and `wd1`, moving data as `mode` asks.
+    pub fn new(channel: Channel<R, C>, mode: TransferMode) -> Self {
+        Self::named(channel, port_io::IdeChannel::Primary.drive_names(), mode)
     }
 
     /// The channel's master and slave drives under `names`.
-    pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2]) -> Self {
-        AtaBackend { channel: Arc::new(Mutex::new(channel)), names }
+    pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2], mode: TransferMode) -> Self {
+        AtaBackend { channel: Arc::new(Mutex::new(channel)), names, mode }
     }
 }
 
@@ -121,12 +149,19 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
             Some(_) => Drive::Slave,
             None => return Err(D_NO_SUCH_DEVICE),
         };
-        let identity = self.channel.lock().identify(drive).inspect_err(|error| {
-            log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
-        })?;
+        let (identity, transfer) = {
+            let mut channel = self.channel.lock();
+            let identity = channel.identify(drive).inspect_err(|error| {
+                log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
+            })?;
+            let transfer = channel.set_up(drive, &identity, self.mode).inspect_err(|error| {
+                log::warn!("ata: {}: setting up {:?} transfers: {error}", display_name(name), self.mode);
+            })?;
+            (identity, transfer)
+        };
         let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(D_NO_SUCH_DEVICE)?;
         log::info!(
-            "ata: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}",
+            "ata: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}, transfer {transfer:?}",
             display_name(name),
             identity.model,
             identity.sectors,
@@ -134,7 +169,7 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
             identity.write_cache_enabled,
             if identity.lba48 && identity.flush_cache_ext { 0xEA } else { 0xE7 },
         );
-        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, geometry })
+        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, transfer, geometry })
     }
 }
 
@@ -147,6 +182,7 @@ pub struct AtaDisk<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
     drive: Drive,
     identity: Identity,
+    transfer: Transfer,
     geometry: Geometry,
 }
 
@@ -165,12 +201,12 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
     }
 
     fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let result = self.channel.lock().read(self.drive, &self.identity, record, buf);
+        let result = self.channel.lock().read(self.drive, &self.identity, self.transfer, record, buf);
         self.report("read", result)
     }
 
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
-        let result = self.channel.lock().write(self.drive, &self.identity, record, data);
+        let result = self.channel.lock().write(self.drive, &self.identity, self.transfer, record, data);
         self.report("write", result)
     }
 
@@ -199,7 +235,7 @@ mod tests {
     fn backend(master: SimDrive) -> (AtaBackend<SimChannel, StepClock>, SimChannel) {
         let sim = SimChannel::new(Some(master), None);
         let timeouts = Timeouts { command: 1000, flush: 1000 };
-        (AtaBackend::new(Channel::new(sim.clone(), StepClock::new(1), timeouts)), sim)
+        (AtaBackend::new(Channel::new(sim.clone(), StepClock::new(1), timeouts), TransferMode::Auto), sim)
     }
 
     #[test]
@@ -218,7 +254,7 @@ mod tests {
         let sim = SimChannel::new(Some(SimDrive::new(4096, true)), None);
         let timeouts = Timeouts { command: 1000, flush: 1000 };
         let channel = Channel::new(sim, StepClock::new(1), timeouts);
-        let backend = AtaBackend::named(channel, port_io::IdeChannel::Secondary.drive_names());
+        let backend = AtaBackend::named(channel, port_io::IdeChannel::Secondary.drive_names(), TransferMode::Auto);
         let rw = Access { read: true, write: true };
         assert_eq!(backend.open(b"wd2", rw).map(|disk| disk.geometry()).ok(), Geometry::new(512, 4096));
         assert_eq!(backend.open(b"wd0", rw).err(), Some(D_NO_SUCH_DEVICE));

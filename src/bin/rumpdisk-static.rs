@@ -15,12 +15,12 @@ use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::ata::port_io::{self, IdeChannel, LegacyPorts, Tsc};
+use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
 use rumpdisk::backend::ata::{AtaBackend, Clock};
-use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
+use rumpdisk::backend::flush_mode::WithFlushMode;
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
-use rumpdisk::options::{self, Command};
+use rumpdisk::options::{self, Command, Options};
 
 mach::task_main!(main);
 
@@ -56,7 +56,7 @@ fn main(args: Args<'static>) -> i32 {
     if let Some(error) = contact_error {
         log::warn!("rumpdisk: the server that started this one gave no privileged ports: {error:?}");
     }
-    let server = match start(master, options.ide_channel, options.flush) {
+    let server = match start(master, &options) {
         Ok(server) => server,
         Err(error) => {
             log::error!("rumpdisk: cannot start: {error:?}");
@@ -92,8 +92,8 @@ type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;
 
 /// Takes the IDE channel's I/O ports and makes the server, forwarding foreign names to the
 /// kernel's device master.
-fn start(master: PortName, channel: IdeChannel, flush: FlushMode) -> Result<&'static DeviceServer<Ata>> {
-    let backend = port_io::native_backend(master, channel, flush)?;
+fn start(master: PortName, options: &Options) -> Result<&'static DeviceServer<Ata>> {
+    let backend = port_io::native_backend(master, options.ide_channel, options.flush, options.ata_transfer)?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

@@ -1,16 +1,38 @@
-//! The polling-PIO command protocol on one channel: select, issue, move data sector by sector,
-//! check the status after every step. Interrupts stay off (`nIEN`); every wait has a deadline;
-//! after any failure the channel is reset so the next command starts clean.
+//! The polling command protocol on one channel: select, issue, move data one data request (a
+//! sector, or a READ/WRITE MULTIPLE block) at a time, check the status after every step.
+//! Interrupts stay off (`nIEN`); every wait has a deadline; after any failure the channel is
+//! reset so the next command starts clean.
+
+use core::ops::Range;
 
 use super::identify::Identity;
-use super::registers::{command, control, status, Reg, Registers, SECTOR};
-use super::{AtaError, Clock};
+use super::registers::{self, command, control, status, Reg, Registers, SECTOR};
+use super::{AtaError, Clock, TransferMode};
 
 /// Master or slave on the channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drive {
     Master,
     Slave,
+}
+
+/// How a drive's data commands move sectors, settled by [`Channel::set_up`] when it is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// One sector per data request: READ/WRITE SECTORS (EXT).
+    Pio,
+    /// Up to this many sectors per data request: READ/WRITE MULTIPLE (EXT).
+    Multiple(u8),
+}
+
+impl Transfer {
+    /// Sectors one data request moves at most.
+    fn block(self) -> usize {
+        match self {
+            Transfer::Pio => 1,
+            Transfer::Multiple(block) => usize::from(block),
+        }
+    }
 }
 
 /// Deadlines in clock ticks.
@@ -57,36 +79,66 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             }
             channel.wait_for_data(command::IDENTIFY_DEVICE)?;
             let mut data = [0; SECTOR];
-            channel.regs.read_sector(&mut data);
+            channel.regs.read_block(&mut data);
             channel.finish(command::IDENTIFY_DEVICE, channel.timeouts.command)?;
             Identity::parse(&data)
         })
     }
 
+    /// Sets the drive up for `wanted`: SET MULTIPLE MODE with the largest block (a power of two)
+    /// IDENTIFY allows, or one sector per data request. A drive without multiple mode, or one that
+    /// rejects it, gets single-sector PIO; other failures are errors.
+    pub fn set_up(&mut self, drive: Drive, id: &Identity, wanted: TransferMode) -> Result<Transfer, AtaError> {
+        if wanted == TransferMode::Pio || id.multiple_max == 0 {
+            return Ok(Transfer::Pio);
+        }
+        // SET MULTIPLE MODE takes a power of two up to the drive's limit.
+        let block = 1u8 << (7 - id.multiple_max.leading_zeros());
+        let set = self.recovering(|channel| {
+            channel.select(drive, 0)?;
+            channel.regs.write(Reg::SectorCount, block);
+            channel.regs.write(Reg::StatusCommand, command::SET_MULTIPLE_MODE);
+            channel.delay_400ns();
+            channel.finish(command::SET_MULTIPLE_MODE, channel.timeouts.command)
+        });
+        match set {
+            Ok(()) => Ok(Transfer::Multiple(block)),
+            Err(AtaError::Failed { error, .. }) if error & registers::error::ABRT != 0 => {
+                log::warn!("ata: {drive:?}: SET MULTIPLE MODE {block} refused: one sector per data request");
+                Ok(Transfer::Pio)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Reads whole sectors from `lba` into `buf` (a multiple of 512 bytes, any alignment).
-    pub fn read(&mut self, drive: Drive, id: &Identity, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
-        let opcode = if id.lba48 { command::READ_SECTORS_EXT } else { command::READ_SECTORS };
-        self.transfer(drive, id, opcode, lba, buf.len(), |channel, sector| {
-            if sector == 0 {
-                // The drive is now fetching the first sector: meanwhile, take the page faults
+    pub fn read(&mut self, drive: Drive, id: &Identity, transfer: Transfer, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
+        let opcode = match transfer {
+            Transfer::Pio => if id.lba48 { command::READ_SECTORS_EXT } else { command::READ_SECTORS },
+            Transfer::Multiple(_) => if id.lba48 { command::READ_MULTIPLE_EXT } else { command::READ_MULTIPLE },
+        };
+        self.pio(drive, id, transfer.block(), opcode, lba, buf.len(), |channel, sectors| {
+            if sectors.start == 0 {
+                // The drive is now fetching the first block: meanwhile, take the page faults
                 // of fresh memory (a reply's out-of-line pages) that the data moves would take.
                 fault_in(buf);
             }
             channel.wait_for_data(opcode)?;
-            let block = &mut buf[sector * SECTOR..][..SECTOR];
-            channel.regs.read_sector(block.try_into().expect("one whole sector"));
+            channel.regs.read_block(&mut buf[sectors.start * SECTOR..sectors.end * SECTOR]);
             Ok(())
         })
     }
 
     /// Writes whole sectors from `data` at `lba`. Returns only when the drive reports the last
     /// sector accepted without error.
-    pub fn write(&mut self, drive: Drive, id: &Identity, lba: u64, data: &[u8]) -> Result<(), AtaError> {
-        let opcode = if id.lba48 { command::WRITE_SECTORS_EXT } else { command::WRITE_SECTORS };
-        self.transfer(drive, id, opcode, lba, data.len(), |channel, sector| {
+    pub fn write(&mut self, drive: Drive, id: &Identity, transfer: Transfer, lba: u64, data: &[u8]) -> Result<(), AtaError> {
+        let opcode = match transfer {
+            Transfer::Pio => if id.lba48 { command::WRITE_SECTORS_EXT } else { command::WRITE_SECTORS },
+            Transfer::Multiple(_) => if id.lba48 { command::WRITE_MULTIPLE_EXT } else { command::WRITE_MULTIPLE },
+        };
+        self.pio(drive, id, transfer.block(), opcode, lba, data.len(), |channel, sectors| {
             channel.wait_for_data(opcode)?;
-            let block = &data[sector * SECTOR..][..SECTOR];
-            channel.regs.write_sector(block.try_into().expect("one whole sector"));
+            channel.regs.write_block(&data[sectors.start * SECTOR..sectors.end * SECTOR]);
             Ok(())
         })
     }
@@ -102,16 +154,18 @@ impl<R: Registers, C: Clock> Channel<R, C> {
         })
     }
 
-    /// A data command over `bytes` from `lba`, split into as few commands as the addressing
-    /// allows; `move_sector(channel, n)` moves the request's `n`th sector.
-    fn transfer(
+    /// A PIO data command over `bytes` from `lba`, split into as few commands as the addressing
+    /// allows; `move_block(channel, sectors)` moves one data request's block, the request's
+    /// sectors `sectors` (at most `block` of them).
+    fn pio(
         &mut self,
         drive: Drive,
         id: &Identity,
+        block: usize,
         opcode: u8,
         lba: u64,
         bytes: usize,
-        mut move_sector: impl FnMut(&mut Self, usize) -> Result<(), AtaError>,
+        mut move_block: impl FnMut(&mut Self, Range<usize>) -> Result<(), AtaError>,
     ) -> Result<(), AtaError> {
         self.recovering(|channel| {
             check_range(id, lba, bytes)?;
@@ -121,11 +175,12 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             while done < sectors {
                 let count = per_command.min(sectors - done);
                 channel.issue(drive, id, opcode, lba + done as u64, count)?;
-                for sector in done..done + count {
-                    move_sector(channel, sector)?;
+                let end = done + count;
+                for first in (done..end).step_by(block) {
+                    move_block(channel, first..end.min(first + block))?;
                 }
                 channel.finish(opcode, channel.timeouts.command)?;
-                done += count;
+                done = end;
             }
             Ok(())
         })
@@ -272,6 +327,7 @@ fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
 mod tests {
     use super::super::sim::{Faults, SimChannel, SimDrive, StepClock};
     use super::*;
+    use crate::backend::ata::TransferMode;
     use crate::backend::ata::registers::error;
     use std::vec;
     use std::vec::Vec;
@@ -310,9 +366,9 @@ mod tests {
         let lba = (1 << 40) - 8; // needs all 48 address bits
         let mut backing = vec![0u8; 8 * SECTOR + 1];
         backing[1..].copy_from_slice(&pattern(8, 5));
-        channel.write(Drive::Master, &id, lba, &backing[1..]).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, lba, &backing[1..]).unwrap();
         let mut read = vec![0u8; 8 * SECTOR + 3];
-        channel.read(Drive::Master, &id, lba, &mut read[3..]).unwrap();
+        channel.read(Drive::Master, &id, Transfer::Pio, lba, &mut read[3..]).unwrap();
         assert!(read[3..] == backing[1..]);
         assert_eq!(sim.state().drives[0].as_ref().unwrap().sector(lba + 7)[..], backing[1 + 7 * SECTOR..]);
         assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE, command::WRITE_SECTORS_EXT, command::READ_SECTORS_EXT]);
@@ -324,9 +380,9 @@ mod tests {
         let id = channel.identify(Drive::Master).unwrap();
         let lba = (1 << 27) - 300; // top address bits go through the device register
         let data = pattern(300, 9);
-        channel.write(Drive::Master, &id, lba, &data).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, lba, &data).unwrap();
         let mut read = vec![0; data.len()];
-        channel.read(Drive::Master, &id, lba, &mut read).unwrap();
+        channel.read(Drive::Master, &id, Transfer::Pio, lba, &mut read).unwrap();
         assert!(read == data);
         channel.flush(Drive::Master, &id).unwrap();
         let expected = [
@@ -345,7 +401,7 @@ mod tests {
         let (mut channel, sim) = channel(SimDrive::new(1 << 20, true));
         let id = channel.identify(Drive::Master).unwrap();
         let mut buf = vec![0; (65536 + 1) * SECTOR];
-        channel.read(Drive::Master, &id, 0, &mut buf).unwrap();
+        channel.read(Drive::Master, &id, Transfer::Pio, 0, &mut buf).unwrap();
         let commands = sim.state().commands.clone();
         assert_eq!(commands, [command::IDENTIFY_DEVICE, command::READ_SECTORS_EXT, command::READ_SECTORS_EXT]);
     }
@@ -354,7 +410,7 @@ mod tests {
     fn flush_makes_writes_durable_with_flush_cache_ext() {
         let (mut channel, sim) = channel(SimDrive::new(64, true));
         let id = channel.identify(Drive::Master).unwrap();
-        channel.write(Drive::Master, &id, 3, &pattern(1, 1)).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, 3, &pattern(1, 1)).unwrap();
         assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty());
         channel.flush(Drive::Master, &id).unwrap();
         assert_eq!(sim.state().commands.last(), Some(&command::FLUSH_CACHE_EXT));
@@ -381,7 +437,7 @@ mod tests {
     #[test]
     fn a_failed_flush_is_an_error_and_the_channel_recovers() {
         let (mut channel, sim, id) = with_faults(Faults { abort: Some(command::FLUSH_CACHE_EXT), ..Faults::default() });
-        channel.write(Drive::Master, &id, 0, &pattern(1, 2)).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(1, 2)).unwrap();
         let failed = channel.flush(Drive::Master, &id);
         assert!(matches!(failed, Err(AtaError::Failed { command: 0xEA, error: error::ABRT, .. })), "{failed:?}");
         assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty());
@@ -393,17 +449,17 @@ mod tests {
     #[test]
     fn media_errors_in_the_middle_of_a_transfer_fail_the_request() {
         let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::WRITE_SECTORS_EXT, 2)), ..Faults::default() });
-        let failed = channel.write(Drive::Master, &id, 0, &pattern(4, 3));
+        let failed = channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(4, 3));
         assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
         let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::READ_SECTORS_EXT, 1)), ..Faults::default() });
-        let failed = channel.read(Drive::Master, &id, 0, &mut [0; 4 * SECTOR]);
+        let failed = channel.read(Drive::Master, &id, Transfer::Pio, 0, &mut [0; 4 * SECTOR]);
         assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
     }
 
     #[test]
     fn device_faults_and_stuck_drives_are_errors() {
         let (mut channel, _, id) = with_faults(Faults { device_fault: Some(command::WRITE_SECTORS_EXT), ..Faults::default() });
-        let failed = channel.write(Drive::Master, &id, 0, &pattern(1, 0));
+        let failed = channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(1, 0));
         assert!(matches!(failed, Err(AtaError::Failed { status, .. }) if status & status::DF != 0), "{failed:?}");
         let (mut channel, _, id) = with_faults(Faults { stuck_busy: true, ..Faults::default() });
         let failed = channel.flush(Drive::Master, &id);
@@ -413,8 +469,82 @@ mod tests {
     #[test]
     fn requests_past_the_end_issue_no_command() {
         let (mut channel, sim, id) = with_faults(Faults::default());
-        assert_eq!(channel.read(Drive::Master, &id, 63, &mut [0; 2 * SECTOR]), Err(AtaError::OutOfRange { lba: 63, sectors: 2 }));
-        assert_eq!(channel.write(Drive::Master, &id, u64::MAX, &[0; SECTOR]), Err(AtaError::OutOfRange { lba: u64::MAX, sectors: 1 }));
+        assert_eq!(channel.read(Drive::Master, &id, Transfer::Pio, 63, &mut [0; 2 * SECTOR]), Err(AtaError::OutOfRange { lba: 63, sectors: 2 }));
+        assert_eq!(channel.write(Drive::Master, &id, Transfer::Pio, u64::MAX, &[0; SECTOR]), Err(AtaError::OutOfRange { lba: u64::MAX, sectors: 1 }));
         assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE]);
+    }
+
+    /// Multiple mode: one data request per 16 sectors, the MULTIPLE opcodes, the same data.
+    #[test]
+    fn multiple_mode_moves_a_block_per_data_request() {
+        let (mut channel, sim) = channel(SimDrive::new(1 << 20, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Auto).unwrap();
+        assert_eq!(transfer, Transfer::Multiple(16));
+        // 37 sectors: two whole blocks and a short last one, from an unaligned buffer.
+        let mut backing = vec![0u8; 37 * SECTOR + 1];
+        backing[1..].copy_from_slice(&pattern(37, 4));
+        channel.write(Drive::Master, &id, transfer, 100, &backing[1..]).unwrap();
+        let mut read = vec![0u8; 37 * SECTOR];
+        channel.read(Drive::Master, &id, transfer, 100, &mut read).unwrap();
+        assert!(read == backing[1..]);
+        let expected = [command::IDENTIFY_DEVICE, command::SET_MULTIPLE_MODE, command::WRITE_MULTIPLE_EXT, command::READ_MULTIPLE_EXT];
+        assert_eq!(sim.state().commands, expected);
+        assert_eq!(sim.state().drives[0].as_ref().unwrap().multiple, 16);
+    }
+
+    /// A limit that is not a power of two gets the largest power of two below it; 28-bit drives
+    /// get the 28-bit MULTIPLE opcodes, split at 256 sectors.
+    #[test]
+    fn multiple_mode_asks_for_a_power_of_two_and_uses_28_bit_opcodes_on_28_bit_drives() {
+        let mut drive = SimDrive::new(1 << 27, false);
+        drive.multiple_max = 12;
+        let (mut channel, sim) = channel(drive);
+        let id = channel.identify(Drive::Master).unwrap();
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Multiple).unwrap();
+        assert_eq!(transfer, Transfer::Multiple(8));
+        let data = pattern(300, 6);
+        channel.write(Drive::Master, &id, transfer, 5, &data).unwrap();
+        let mut read = vec![0; data.len()];
+        channel.read(Drive::Master, &id, transfer, 5, &mut read).unwrap();
+        assert!(read == data);
+        assert_eq!(sim.state().commands[2..], [command::WRITE_MULTIPLE, command::WRITE_MULTIPLE, command::READ_MULTIPLE, command::READ_MULTIPLE]);
+    }
+
+    /// A drive that rejects SET MULTIPLE MODE, or has no multiple mode, moves single sectors;
+    /// `pio` never asks.
+    #[test]
+    fn without_multiple_mode_data_moves_a_sector_per_request() {
+        let (mut refusing, sim, id) = with_faults(Faults { abort: Some(command::SET_MULTIPLE_MODE), ..Faults::default() });
+        assert_eq!(refusing.set_up(Drive::Master, &id, TransferMode::Multiple), Ok(Transfer::Pio));
+        refusing.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(3, 1)).unwrap();
+        assert_eq!(sim.state().commands[1..], [command::SET_MULTIPLE_MODE, command::WRITE_SECTORS_EXT]);
+        let mut drive = SimDrive::new(64, true);
+        drive.multiple_max = 0;
+        let (mut without, sim) = channel(drive);
+        let id = without.identify(Drive::Master).unwrap();
+        assert_eq!(without.set_up(Drive::Master, &id, TransferMode::Auto), Ok(Transfer::Pio));
+        let (mut plain, _) = channel(SimDrive::new(64, true));
+        let plain_id = plain.identify(Drive::Master).unwrap();
+        assert_eq!(plain.set_up(Drive::Master, &plain_id, TransferMode::Pio), Ok(Transfer::Pio));
+        assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE], "nothing asked of a drive without multiple mode");
+    }
+
+    /// Errors in multiple mode: a media error in the second block fails the request, a failed
+    /// SET MULTIPLE MODE other than an abort is an error, and bounds hold.
+    #[test]
+    fn multiple_mode_keeps_the_error_and_bounds_guarantees() {
+        let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::READ_MULTIPLE_EXT, 20)), ..Faults::default() });
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Multiple).unwrap();
+        let failed = channel.read(Drive::Master, &id, transfer, 0, &mut [0; 32 * SECTOR]);
+        assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+        channel.read(Drive::Master, &id, transfer, 0, &mut [0; 16 * SECTOR]).unwrap();
+        let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::WRITE_MULTIPLE_EXT, 17)), ..Faults::default() });
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Multiple).unwrap();
+        let failed = channel.write(Drive::Master, &id, transfer, 0, &pattern(20, 0));
+        assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+        assert_eq!(channel.write(Drive::Master, &id, transfer, 60, &pattern(5, 0)), Err(AtaError::OutOfRange { lba: 60, sectors: 5 }));
+        let (mut channel, _, id) = with_faults(Faults { device_fault: Some(command::SET_MULTIPLE_MODE), ..Faults::default() });
+        assert!(matches!(channel.set_up(Drive::Master, &id, TransferMode::Auto), Err(AtaError::Failed { .. })));
     }
 }

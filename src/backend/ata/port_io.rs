@@ -7,8 +7,8 @@ use mach::interfaces::mach_i386;
 use mach::kern::Result;
 use mach::port::PortName;
 
-use super::registers::{Reg, Registers, SECTOR};
-use super::{AtaBackend, Channel, Clock, Timeouts};
+use super::registers::{Reg, Registers};
+use super::{AtaBackend, Channel, Clock, Timeouts, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
 
 /// The two legacy IDE channels of a PC, at their fixed I/O ports.
@@ -100,30 +100,32 @@ impl Registers for LegacyPorts {
         unsafe { outb(self.channel.control(), value) }
     }
 
-    fn read_sector(&mut self, sector: &mut [u8; SECTOR]) {
+    fn read_block(&mut self, block: &mut [u8]) {
         let data = self.channel.command_block();
-        // SAFETY: the data register is in the permitted block; `rep insw` stores exactly
-        // SECTOR bytes into the exclusively borrowed buffer (x86 allows any alignment).
+        let words = block.len() / 2;
+        // SAFETY: the data register is in the permitted block; `rep insw` stores `words` 16-bit
+        // words, no more than the exclusively borrowed buffer holds (x86 allows any alignment).
         unsafe {
-            asm!("rep insw", in("dx") data, inout("di") sector.as_mut_ptr() => _,
-                 inout("cx") SECTOR / 2 => _, options(nostack, preserves_flags));
+            asm!("rep insw", in("dx") data, inout("di") block.as_mut_ptr() => _,
+                 inout("cx") words => _, options(nostack, preserves_flags));
         }
     }
 
-    fn write_sector(&mut self, sector: &[u8; SECTOR]) {
+    fn write_block(&mut self, block: &[u8]) {
         let data = self.channel.command_block();
-        // SAFETY: as in `read_sector`; `rep outsw` only reads SECTOR bytes of the buffer.
+        let words = block.len() / 2;
+        // SAFETY: as in `read_block`; `rep outsw` only reads `words` words of the buffer.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            asm!("rep outsw", in("dx") data, inout("rsi") sector.as_ptr() => _,
-                 inout("rcx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
+            asm!("rep outsw", in("dx") data, inout("rsi") block.as_ptr() => _,
+                 inout("rcx") words => _, options(nostack, preserves_flags, readonly));
         }
         // SAFETY: as above; LLVM reserves esi on i686, so it is saved and restored by hand.
         #[cfg(target_arch = "x86")]
         unsafe {
             asm!("xchg {source}, esi", "rep outsw", "mov esi, {source}",
-                 source = inout(reg) sector.as_ptr() => _, in("dx") data,
-                 inout("ecx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
+                 source = inout(reg) block.as_ptr() => _, in("dx") data,
+                 inout("ecx") words => _, options(nostack, preserves_flags, readonly));
         }
     }
 }
@@ -166,14 +168,15 @@ impl Clock for Tsc {
 
 /// The native driver on `channel` as both binaries run it: the channel's I/O ports from GNU Mach
 /// through `device_master`, its drives under the Hurd's names, and the `--flush` mode (anything but
-/// [`FlushMode::Device`] is for tests only and says so on the log).
+/// [`FlushMode::Device`] is for tests only and says so on the log), moving data as `transfer` asks.
 pub fn native_backend(
     device_master: PortName,
     channel: IdeChannel,
     flush: FlushMode,
+    transfer: TransferMode,
 ) -> Result<WithFlushMode<AtaBackend<LegacyPorts, Tsc>>> {
     let ports = enable_channel(device_master, channel)?;
-    let ata = AtaBackend::named(Channel::new(ports, Tsc, TIMEOUTS), channel.drive_names());
+    let ata = AtaBackend::named(Channel::new(ports, Tsc, TIMEOUTS), channel.drive_names(), transfer);
     if flush != FlushMode::Device {
         log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
     }

@@ -1,13 +1,15 @@
 //! A simulated legacy ATA channel for host tests: register semantics of a real drive (48-bit
-//! "previous value" registers, BSY before results, DRQ per sector), a volatile write cache that
-//! only FLUSH CACHE makes durable, and injectable faults.
+//! "previous value" registers, BSY before results, DRQ per sector or per READ/WRITE MULTIPLE
+//! block, data moved only while DRQ is up and exactly one block at a time), a volatile write
+//! cache that only FLUSH CACHE makes durable, and injectable faults.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
-use super::identify::tests::identify_data;
+use super::identify::tests::{identify_data, transfer_modes};
 use super::registers::{command, error, status, Reg, Registers, SECTOR};
 use super::Clock;
 
@@ -21,6 +23,12 @@ pub struct SimDrive {
     pub flush_ext: bool,
     /// A packet (ATAPI) device: aborts IDENTIFY DEVICE and shows its signature.
     pub packet: bool,
+    /// IDENTIFY's limit for SET MULTIPLE MODE (0: no multiple mode).
+    pub multiple_max: u8,
+    /// Sectors per data request of READ/WRITE MULTIPLE (0: not set).
+    pub multiple: u8,
+    /// IDENTIFY shows DMA support.
+    pub dma: bool,
     /// What reads see.
     pub data: Sectors,
     /// What FLUSH CACHE made durable.
@@ -35,6 +43,9 @@ impl SimDrive {
             lba48,
             flush_ext: lba48,
             packet: false,
+            multiple_max: 16,
+            multiple: 0,
+            dma: true,
             data: Sectors::new(),
             durable: Sectors::new(),
             faults: Faults::default(),
@@ -61,9 +72,10 @@ pub struct Faults {
 
 enum State {
     Idle,
-    /// Sectors the host reads; `next` is the index of the next sector in the command.
-    DataIn { opcode: u8, buf: Vec<u8>, next: usize },
-    DataOut { opcode: u8, lba: u64, sectors: usize, next: usize },
+    /// Sectors the host reads, `block` per data request; `next` is the index of the next sector
+    /// in the command.
+    DataIn { opcode: u8, buf: Vec<u8>, block: usize, next: usize },
+    DataOut { opcode: u8, lba: u64, sectors: usize, block: usize, next: usize },
 }
 
 /// The channel's state, shared between the driver's register file and the test.
@@ -155,7 +167,14 @@ impl SimState {
         if faults.device_fault == Some(opcode) {
             return self.end(status::DF | status::ERR, 0);
         }
-        let ext = matches!(opcode, command::READ_SECTORS_EXT | command::WRITE_SECTORS_EXT | command::FLUSH_CACHE_EXT);
+        let ext = matches!(
+            opcode,
+            command::READ_SECTORS_EXT
+                | command::WRITE_SECTORS_EXT
+                | command::READ_MULTIPLE_EXT
+                | command::WRITE_MULTIPLE_EXT
+                | command::FLUSH_CACHE_EXT
+        );
         if ext && !lba48_drive {
             return self.end(status::ERR, error::ABRT);
         }
@@ -167,7 +186,24 @@ impl SimState {
         };
         let drive = self.drives[self.selected].as_mut().expect("selected drive present");
         let in_range = lba.checked_add(sectors as u64).is_some_and(|end| end <= drive.sectors);
+        let multiple_command = matches!(
+            opcode,
+            command::READ_MULTIPLE | command::READ_MULTIPLE_EXT | command::WRITE_MULTIPLE | command::WRITE_MULTIPLE_EXT
+        );
+        // READ/WRITE MULTIPLE before a successful SET MULTIPLE MODE is aborted.
+        let block = if multiple_command { usize::from(drive.multiple) } else { 1 };
         match opcode {
+            _ if block == 0 => self.end(status::ERR, error::ABRT),
+            command::SET_MULTIPLE_MODE => {
+                let count = self.count[0];
+                let valid = count == 0 || (count.is_power_of_two() && count <= drive.multiple_max);
+                if valid {
+                    drive.multiple = count;
+                    self.end(0, 0);
+                } else {
+                    self.end(status::ERR, error::ABRT);
+                }
+            }
             command::IDENTIFY_DEVICE if drive.packet => {
                 self.lba[1][0] = 0x14;
                 self.lba[2][0] = 0xEB;
@@ -175,36 +211,53 @@ impl SimState {
             }
             command::IDENTIFY_DEVICE => {
                 let data = identify_data(drive.sectors, drive.lba48, true, drive.flush_ext);
-                self.state = State::DataIn { opcode, buf: data.to_vec(), next: 0 };
+                let data = transfer_modes(data, drive.multiple_max, drive.dma);
+                self.state = State::DataIn { opcode, buf: data.to_vec(), block: 1, next: 0 };
                 self.status = status::DRDY | status::DRQ;
             }
-            command::READ_SECTORS | command::READ_SECTORS_EXT if in_range => {
+            command::READ_SECTORS | command::READ_SECTORS_EXT | command::READ_MULTIPLE | command::READ_MULTIPLE_EXT if in_range => {
                 let buf = (lba..lba + sectors as u64).flat_map(|n| drive.sector(n)).collect();
-                self.state = State::DataIn { opcode, buf, next: 0 };
+                self.state = State::DataIn { opcode, buf, block, next: 0 };
                 self.status = status::DRDY | status::DRQ;
-                self.fail_if_media_error(opcode, 0);
+                self.fail_if_media_error(opcode, 0..block.min(sectors));
             }
-            command::WRITE_SECTORS | command::WRITE_SECTORS_EXT if in_range => {
-                self.state = State::DataOut { opcode, lba, sectors, next: 0 };
+            command::WRITE_SECTORS | command::WRITE_SECTORS_EXT | command::WRITE_MULTIPLE | command::WRITE_MULTIPLE_EXT if in_range => {
+                self.state = State::DataOut { opcode, lba, sectors, block, next: 0 };
                 self.status = status::DRDY | status::DRQ;
-                self.fail_if_media_error(opcode, 0);
+                self.fail_if_media_error(opcode, 0..block.min(sectors));
             }
             command::FLUSH_CACHE | command::FLUSH_CACHE_EXT => {
                 drive.durable = drive.data.clone();
                 self.end(0, 0);
             }
-            command::READ_SECTORS | command::READ_SECTORS_EXT | command::WRITE_SECTORS | command::WRITE_SECTORS_EXT => {
-                self.end(status::ERR, error::IDNF)
-            }
+            command::READ_SECTORS
+            | command::READ_SECTORS_EXT
+            | command::READ_MULTIPLE
+            | command::READ_MULTIPLE_EXT
+            | command::WRITE_SECTORS
+            | command::WRITE_SECTORS_EXT
+            | command::WRITE_MULTIPLE
+            | command::WRITE_MULTIPLE_EXT => self.end(status::ERR, error::IDNF),
             _ => self.end(status::ERR, error::ABRT),
         }
     }
 
-    fn fail_if_media_error(&mut self, opcode: u8, sector: usize) {
+    /// Ends the command with UNC if the injected media error lies in the data request's `block`
+    /// of sectors.
+    fn fail_if_media_error(&mut self, opcode: u8, block: Range<usize>) {
         let faults = self.drives[self.selected].as_ref().map(|d| d.faults).unwrap_or_default();
-        if faults.media_error_at == Some((opcode, sector)) {
+        if faults.media_error_at.is_some_and(|(op, sector)| op == opcode && block.contains(&sector)) {
             self.end(status::ERR, error::UNC);
         }
+    }
+
+    /// Checks that the host moves data only as a drive allows: while DRQ is up and the drive is
+    /// not busy, exactly the data request's block.
+    fn check_data_request(&self, bytes: usize, block: usize, next: usize, sectors: usize) {
+        assert!(self.status & status::DRQ != 0, "data moved without DRQ");
+        assert!(self.busy_reads == 0, "data moved while the drive is busy");
+        let expected = block.min(sectors - next) * SECTOR;
+        assert_eq!(bytes, expected, "a data request moves one block of {block} sectors");
     }
 }
 
@@ -252,33 +305,39 @@ impl Registers for SimChannel {
         }
     }
 
-    fn read_sector(&mut self, sector: &mut [u8; SECTOR]) {
+    fn read_block(&mut self, data: &mut [u8]) {
         let mut s = self.state();
-        assert!(s.status & status::DRQ != 0, "data read without DRQ");
-        let State::DataIn { opcode, buf, next } = &mut s.state else { panic!("read_sector without a data-in command") };
-        sector.copy_from_slice(&buf[*next * SECTOR..][..SECTOR]);
-        *next += 1;
-        let (opcode, next, done) = (*opcode, *next, *next * SECTOR == buf.len());
+        let State::DataIn { opcode, buf, block, next } = &s.state else { panic!("data read without a data-in command") };
+        let (opcode, block, next, sectors) = (*opcode, *block, *next, buf.len() / SECTOR);
+        s.check_data_request(data.len(), block, next, sectors);
+        let State::DataIn { buf, next: next_field, .. } = &mut s.state else { unreachable!() };
+        data.copy_from_slice(&buf[next * SECTOR..][..data.len()]);
+        let next = next + data.len() / SECTOR;
+        *next_field = next;
         s.busy_reads = BUSY_READS;
-        if done {
+        if next == sectors {
             s.end(0, 0);
         } else {
-            s.fail_if_media_error(opcode, next);
+            s.fail_if_media_error(opcode, next..next + block);
         }
     }
 
-    fn write_sector(&mut self, sector: &[u8; SECTOR]) {
+    fn write_block(&mut self, data: &[u8]) {
         let mut s = self.state();
-        let State::DataOut { opcode, lba, sectors, next } = s.state else { panic!("write_sector without a data-out command") };
-        assert!(s.status & status::DRQ != 0, "data written without DRQ");
+        let State::DataOut { opcode, lba, sectors, block, next } = s.state else { panic!("data written without a data-out command") };
+        s.check_data_request(data.len(), block, next, sectors);
         let selected = s.selected;
-        s.drives[selected].as_mut().expect("selected drive").data.insert(lba + next as u64, *sector);
+        let drive = s.drives[selected].as_mut().expect("selected drive");
+        for (i, sector) in data.chunks_exact(SECTOR).enumerate() {
+            drive.data.insert(lba + (next + i) as u64, sector.try_into().expect("whole sectors"));
+        }
+        let next = next + data.len() / SECTOR;
         s.busy_reads = BUSY_READS;
-        if next + 1 == sectors {
+        if next == sectors {
             s.end(0, 0);
         } else {
-            s.state = State::DataOut { opcode, lba, sectors, next: next + 1 };
-            s.fail_if_media_error(opcode, next + 1);
+            s.state = State::DataOut { opcode, lba, sectors, block, next };
+            s.fail_if_media_error(opcode, next..next + block);
         }
     }
 }
