@@ -2,9 +2,11 @@
 //! and written to `docs/bench.md` (with `docs/bench-throughput.svg`). Not a test: it prints
 //! medians and ratios, and fails only when a run cannot be measured.
 //!
-//! Two VM boots. `bench`: rumpdisk.static with the bench task (tasks/src/bin/bench.rs) as its
-//! next task and a peer task; the bench task times with the guest's TSC and prints medians in
-//! ticks. `bench-barrier`: the barrier workload with 8 clients, its write log counted and checked.
+//! VM boots. `bench-MODE`, one per ATA transfer mode (`--ata-transfer=MODE` of rumpdisk.static,
+//! and the same for the bench task's direct driver): rumpdisk.static with the bench task
+//! (tasks/src/bin/bench.rs) as its next task and a peer task; the bench task times with the
+//! guest's TSC and prints medians in ticks. `bench-barrier`: the barrier workload with 8 clients,
+//! its write log counted and checked.
 //! Ticks become seconds with the host's TSC rate: under TCG, QEMU's `rdtsc` reads the host's
 //! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
 
@@ -18,6 +20,9 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+/// The ATA transfer modes measured, one boot each, the slowest first: the goals are judged on
+/// the last, the fastest.
+const TRANSFERS: [&str; 2] = ["pio", "multiple"];
 /// Concurrent syncing clients of the flush-merging measure, and their work.
 const BARRIER_WORDS: [&str; 3] = ["clients=8", "rounds=25", "sectors=4"];
 /// Sectors of the bench disk image (64 MiB), as the other disk scenarios use.
@@ -42,15 +47,18 @@ fn vm_goals() -> Result<(), Error> {
             .map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?,
     )?;
     let tasks = scenarios::build_tasks()?;
-    let console = boot(&bench_scenario(&tasks))?;
-    let guest = Guest::parse(&console)?;
+    let mut runs = Vec::new();
+    for transfer in TRANSFERS {
+        let console = boot(&bench_scenario(&tasks, transfer))?;
+        runs.push((transfer, Guest::parse(&console)?));
+    }
     let flushes = flush_merging(&tasks)?;
     let server_bytes = fs::metadata(tasks.join("rumpdisk-static"))
         .map_err(|e| Error::io(&tasks.join("rumpdisk-static"), e))?
         .len();
     let results = Results {
         tsc_hz,
-        guest,
+        runs,
         flushes,
         server_bytes,
     };
@@ -68,15 +76,19 @@ fn vm_goals() -> Result<(), Error> {
     Ok(())
 }
 
-/// rumpdisk.static serving a fresh image, the bench task as its next task, and the null peer.
-fn bench_scenario(tasks: &Path) -> Scenario {
+/// rumpdisk.static serving a fresh image with `--ata-transfer=transfer`, the bench task as its
+/// next task (its direct driver moving data the same way), and the null peer.
+fn bench_scenario(tasks: &Path, transfer: &str) -> Scenario {
+    let name = format!("bench-{transfer}");
+    let server_transfer = format!("--ata-transfer={transfer}");
+    let client_transfer = format!("transfer={transfer}");
     let module = |file: &str, name: &str, words: &[&str]| Module {
         file: tasks.join(file),
         name: name.into(),
         words: words.iter().map(|w| w.to_string()).collect(),
     };
     Scenario {
-        name: "bench".into(),
+        name,
         modules: vec![
             module(
                 "rumpdisk-static",
@@ -85,6 +97,7 @@ fn bench_scenario(tasks: &Path) -> Scenario {
                     "--host-priv-port=${host-port}",
                     "--device-master-port=${device-port}",
                     "--next-task=${bench-task}",
+                    &server_transfer,
                     "$(task-create)",
                     "$(task-resume)",
                 ],
@@ -108,11 +121,12 @@ fn bench_scenario(tasks: &Path) -> Scenario {
                     "role=client",
                     "kernel-master=${device-port}",
                     "peer=${peer-task}",
+                    &client_transfer,
                     "$(bench-task=task-create)",
                 ],
             ),
         ],
-        disks: vec![Disk::fresh(run_dir("bench").join("wd0.img"), DISK_SECTORS)],
+        disks: vec![Disk::fresh(run_dir(&format!("bench-{transfer}")).join("wd0.img"), DISK_SECTORS)],
         timeout: Duration::from_secs(600),
         expect: Expect::Pass,
         kill_on: None,
@@ -298,7 +312,8 @@ fn number(fields: &BTreeMap<&str, &str>, key: &str) -> Result<u64, Error> {
 
 struct Results {
     tsc_hz: f64,
-    guest: Guest,
+    /// Each transfer mode's boot, in `TRANSFERS` order.
+    runs: Vec<(&'static str, Guest)>,
     flushes: FlushMerging,
     server_bytes: u64,
 }
@@ -335,6 +350,11 @@ fn breakdown(measure: &str, value: String) -> Row {
 }
 
 impl Results {
+    /// The run the goals are judged on: the last (fastest) transfer mode.
+    fn guest(&self) -> &Guest {
+        &self.runs.last().expect("at least one transfer mode measured").1
+    }
+
     fn seconds(&self, ticks: u64) -> f64 {
         ticks as f64 / self.tsc_hz
     }
@@ -344,8 +364,8 @@ impl Results {
     }
 
     fn rows(&self) -> Vec<Row> {
-        let g = &self.guest;
-        let mut rows = Vec::new();
+        let g = self.guest();
+        let mut rows = self.transfer_rows();
         for bytes in [4096, 1 << 20] {
             for op in ["read", "write"] {
                 let (Some(direct), Some(server)) =
@@ -356,8 +376,9 @@ impl Results {
                 let ratio = direct as f64 / server as f64;
                 rows.push(Row {
                     measure: format!(
-                        "device_{op} throughput, {}: server / direct",
-                        size_label(bytes)
+                        "device_{op} throughput, {}, {}: server / direct",
+                        size_label(bytes),
+                        self.transfer()
                     ),
                     value: format!(
                         "{ratio:.3}× ({:.2} / {:.2} MiB/s)",
@@ -478,6 +499,41 @@ impl Results {
         rows
     }
 
+    /// The `--ata-transfer` mode of the run the goals are judged on.
+    fn transfer(&self) -> &str {
+        self.runs.last().map_or("?", |(transfer, _)| transfer)
+    }
+
+    /// Each faster transfer mode's server throughput against one-sector PIO (the first mode), at
+    /// 4 KiB and 1 MiB; READ/WRITE MULTIPLE has a goal at 1 MiB.
+    fn transfer_rows(&self) -> Vec<Row> {
+        let Some(((base, pio), faster)) = self.runs.split_first() else { return Vec::new() };
+        let mut rows = Vec::new();
+        for (transfer, guest) in faster {
+            for bytes in [4096, 1 << 20] {
+                for op in ["read", "write"] {
+                    let (Some(slow), Some(fast)) = (pio.ticks("server", op, bytes), guest.ticks("server", op, bytes)) else {
+                        continue;
+                    };
+                    let ratio = slow as f64 / fast as f64;
+                    let goal = (*transfer == "multiple" && bytes == 1 << 20).then_some(3.0);
+                    rows.push(Row {
+                        measure: format!("device_{op} throughput through the server, {}: {transfer} / {base}", size_label(bytes)),
+                        value: format!(
+                            "{ratio:.2}× ({:.2} / {:.2} MiB/s)",
+                            self.mib_per_s(bytes, fast),
+                            self.mib_per_s(bytes, slow)
+                        ),
+                        goal: goal.map_or("— (breakdown)".into(), |g| format!("≥ {g}×")),
+                        ratio: goal.map(|g| ratio / g),
+                        at_least: true,
+                    });
+                }
+            }
+        }
+        rows
+    }
+
     fn markdown(&self, date: &str, machine: &str) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# Benchmarks\n");
@@ -485,8 +541,11 @@ impl Results {
             md,
             "Written by `cargo xtask bench` on {date}, from one run (medians; not timed tests). \
              Machine: {machine}; TSC {:.3} GHz. QEMU TCG (no KVM), 1 vCPU, 512 MiB, IDE disk on a \
-             raw image file with `cache=writeback`.\n",
-            self.tsc_hz / 1e9
+             raw image file with `cache=writeback`. One boot per ATA transfer mode ({}); the goals \
+             are judged on `--ata-transfer={}`.\n",
+            self.tsc_hz / 1e9,
+            self.runs.iter().map(|(t, _)| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+            self.transfer()
         );
         let _ = writeln!(
             md,
@@ -508,37 +567,36 @@ impl Results {
             "\n\"ratio to goal\" is measured / goal: a \"≥\" goal is met at 1 or more, a \"≤\" goal at 1 or less.\n"
         );
         let _ = writeln!(md, "## Throughput by request size\n\n![throughput by request size](bench-throughput.svg)\n");
-        let _ = writeln!(
-            md,
-            "| request | direct read | server read | ratio | server's extra time | direct write | server write | ratio | server's extra time |\n\
-             |---|---|---|---|---|---|---|---|---|"
+        let _ = writeln!(md, "The plot shows `--ata-transfer={}`.\n", self.transfer());
+        for (transfer, guest) in &self.runs {
+            md.push_str(&self.throughput_table(transfer, guest));
+        }
+        md.push_str(WHY_MISSED);
+        md.push_str(METHOD);
+        md
+    }
+
+    /// One transfer mode's throughput by request size, direct and through the server.
+    fn throughput_table(&self, transfer: &str, guest: &Guest) -> String {
+        let mut md = format!(
+            "### `--ata-transfer={transfer}`\n\n\
+             | request | direct read | server read | ratio | server's extra time | direct write | server write | ratio | server's extra time |\n\
+             |---|---|---|---|---|---|---|---|---|\n"
         );
-        for bytes in self.guest.sizes() {
+        for bytes in guest.sizes() {
             let mut cells = vec![size_label(bytes)];
             for op in ["read", "write"] {
-                let (d, s) = (
-                    self.guest.ticks("direct", op, bytes),
-                    self.guest.ticks("server", op, bytes),
-                );
-                let rate = |t: Option<u64>| {
-                    t.map_or("—".to_owned(), |t| {
-                        format!("{:.2} MiB/s", self.mib_per_s(bytes, t))
-                    })
-                };
+                let (d, s) = (guest.ticks("direct", op, bytes), guest.ticks("server", op, bytes));
+                let rate = |t: Option<u64>| t.map_or("—".to_owned(), |t| format!("{:.2} MiB/s", self.mib_per_s(bytes, t)));
                 cells.push(rate(d));
                 cells.push(rate(s));
-                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| {
-                    format!("{:.3}×", d as f64 / s as f64)
-                }));
-                let extra = |(d, s): (u64, u64)| {
-                    format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6)
-                };
+                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| format!("{:.3}×", d as f64 / s as f64)));
+                let extra = |(d, s): (u64, u64)| format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6);
                 cells.push(d.zip(s).map_or("—".to_owned(), extra));
             }
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
-        md.push_str(WHY_MISSED);
-        md.push_str(METHOD);
+        md.push('\n');
         md
     }
 
@@ -551,7 +609,8 @@ impl Results {
         const R: f64 = 150.0;
         const T: f64 = 30.0;
         const B: f64 = 50.0;
-        let sizes = self.guest.sizes();
+        let guest = self.guest();
+        let sizes = guest.sizes();
         /// One line of the plot: (request size, MiB/s) points.
         struct Series {
             path: &'static str,
@@ -569,7 +628,7 @@ impl Results {
         .map(|(path, op, colour)| {
             let points = sizes
                 .iter()
-                .filter_map(|&b| Some((b, self.mib_per_s(b, self.guest.ticks(path, op, b)?))))
+                .filter_map(|&b| Some((b, self.mib_per_s(b, guest.ticks(path, op, b)?))))
                 .collect();
             Series {
                 path,
@@ -836,11 +895,17 @@ mod tests {
         assert!(Guest::parse("nothing\n").is_err());
     }
 
+    /// The bench console with a 1 MiB server read of `ticks` added.
+    fn with_1_mib_read(ticks: u64) -> Guest {
+        let line = format!("bench: io path=server op=read bytes=1048576 count=16 median={ticks}\n");
+        Guest::parse(&(CONSOLE.to_owned() + &line)).unwrap()
+    }
+
     #[test]
     fn ratios_and_verdicts_follow_the_goals() {
         let results = Results {
             tsc_hz: 1e6,
-            guest: Guest::parse(CONSOLE).unwrap(),
+            runs: vec![("pio", with_1_mib_read(4000)), ("multiple", with_1_mib_read(1000))],
             flushes: FlushMerging {
                 requests: 100,
                 flushes: 40,
@@ -852,6 +917,8 @@ mod tests {
         let row = |m: &str| rows.iter().find(|r| r.measure.starts_with(m)).unwrap();
         // 100 / 125 ticks = 0.8× of direct: below the 0.9× goal.
         assert_eq!(row("device_read throughput, 4 KiB").met(), "**no**");
+        assert_eq!(row("device_read throughput through the server, 1 MiB: multiple / pio").value, "4.00× (1000.00 / 250.00 MiB/s)");
+        assert_eq!(row("device_read throughput through the server, 1 MiB: multiple / pio").met(), "yes");
         assert_eq!(row("flushes per").met(), "**no**");
         assert_eq!(
             row("server start").value,
