@@ -4,7 +4,10 @@
 //! tests drive it against a simulated drive; only [`port_io`] touches real ports.
 
 mod channel;
+pub mod dma;
 mod identify;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod port_io;
 mod registers;
@@ -40,6 +43,8 @@ pub enum AtaError {
     Failed { command: u8, status: u8, error: u8 },
     /// The drive's data request did not match the command (DRQ missing or left over).
     Protocol { command: u8, status: u8 },
+    /// The bus master reported an error moving the command's data.
+    Dma { command: u8, status: u8 },
     /// Past the end of the drive or of what its addressing reaches.
     OutOfRange { lba: u64, sectors: u64 },
     /// A drive this driver cannot use.
@@ -66,6 +71,9 @@ impl fmt::Display for AtaError {
             AtaError::Protocol { command, status } => {
                 write!(f, "command {command:#04x}: unexpected data request state (status {status:#04x})")
             }
+            AtaError::Dma { command, status } => {
+                write!(f, "command {command:#04x}: bus-master DMA error (bus-master status {status:#04x})")
+            }
             AtaError::OutOfRange { lba, sectors } => write!(f, "{sectors} sectors at {lba} out of range"),
             AtaError::Unsupported(what) => write!(f, "unsupported drive: {what}"),
         }
@@ -88,7 +96,7 @@ impl From<AtaError> for Error {
         match error {
             AtaError::NoDrive | AtaError::NotAta | AtaError::Unsupported(_) => D_NO_SUCH_DEVICE,
             AtaError::OutOfRange { .. } => D_INVALID_RECNUM,
-            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } => D_IO_ERROR,
+            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } | AtaError::Dma { .. } => D_IO_ERROR,
         }
     }
 }
@@ -104,17 +112,20 @@ pub enum TransferMode {
     /// A block of sectors per data request (READ/WRITE MULTIPLE), single sectors on a drive
     /// without it.
     Multiple,
+    /// Bus-master DMA (READ/WRITE DMA); an error where the channel or drive has none.
+    Dma,
 }
 
 impl TransferMode {
     /// The spellings `parse` accepts, for messages.
-    pub const NAMES: &'static str = "auto, pio or multiple";
+    pub const NAMES: &'static str = "auto, pio, multiple or dma";
 
     pub fn parse(word: &[u8]) -> Option<TransferMode> {
         match word {
             b"auto" => Some(TransferMode::Auto),
             b"pio" => Some(TransferMode::Pio),
             b"multiple" => Some(TransferMode::Multiple),
+            b"dma" => Some(TransferMode::Dma),
             _ => None,
         }
     }

@@ -126,7 +126,10 @@ fn bench_scenario(tasks: &Path, transfer: &str) -> Scenario {
                 ],
             ),
         ],
-        disks: vec![Disk::fresh(run_dir(&format!("bench-{transfer}")).join("wd0.img"), DISK_SECTORS)],
+        disks: vec![Disk::fresh(
+            run_dir(&format!("bench-{transfer}")).join("wd0.img"),
+            DISK_SECTORS,
+        )],
         timeout: Duration::from_secs(600),
         expect: Expect::Pass,
         kill_on: None,
@@ -352,7 +355,11 @@ fn breakdown(measure: &str, value: String) -> Row {
 impl Results {
     /// The run the goals are judged on: the last (fastest) transfer mode.
     fn guest(&self) -> &Guest {
-        &self.runs.last().expect("at least one transfer mode measured").1
+        &self
+            .runs
+            .last()
+            .expect("at least one transfer mode measured")
+            .1
     }
 
     fn seconds(&self, ticks: u64) -> f64 {
@@ -507,18 +514,26 @@ impl Results {
     /// Each faster transfer mode's server throughput against one-sector PIO (the first mode), at
     /// 4 KiB and 1 MiB; READ/WRITE MULTIPLE has a goal at 1 MiB.
     fn transfer_rows(&self) -> Vec<Row> {
-        let Some(((base, pio), faster)) = self.runs.split_first() else { return Vec::new() };
+        let Some(((base, pio), faster)) = self.runs.split_first() else {
+            return Vec::new();
+        };
         let mut rows = Vec::new();
         for (transfer, guest) in faster {
             for bytes in [4096, 1 << 20] {
                 for op in ["read", "write"] {
-                    let (Some(slow), Some(fast)) = (pio.ticks("server", op, bytes), guest.ticks("server", op, bytes)) else {
+                    let (Some(slow), Some(fast)) = (
+                        pio.ticks("server", op, bytes),
+                        guest.ticks("server", op, bytes),
+                    ) else {
                         continue;
                     };
                     let ratio = slow as f64 / fast as f64;
                     let goal = (*transfer == "multiple" && bytes == 1 << 20).then_some(3.0);
                     rows.push(Row {
-                        measure: format!("device_{op} throughput through the server, {}: {transfer} / {base}", size_label(bytes)),
+                        measure: format!(
+                            "device_{op} throughput through the server, {}: {transfer} / {base}",
+                            size_label(bytes)
+                        ),
                         value: format!(
                             "{ratio:.2}× ({:.2} / {:.2} MiB/s)",
                             self.mib_per_s(bytes, fast),
@@ -537,7 +552,8 @@ impl Results {
     fn markdown(&self, date: &str, machine: &str) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# Benchmarks\n");
-        let _ = writeln!(
+        let _ =
+            writeln!(
             md,
             "Written by `cargo xtask bench` on {date}, from one run (medians; not timed tests). \
              Machine: {machine}; TSC {:.3} GHz. QEMU TCG (no KVM), 1 vCPU, 512 MiB, IDE disk on a \
@@ -586,12 +602,23 @@ impl Results {
         for bytes in guest.sizes() {
             let mut cells = vec![size_label(bytes)];
             for op in ["read", "write"] {
-                let (d, s) = (guest.ticks("direct", op, bytes), guest.ticks("server", op, bytes));
-                let rate = |t: Option<u64>| t.map_or("—".to_owned(), |t| format!("{:.2} MiB/s", self.mib_per_s(bytes, t)));
+                let (d, s) = (
+                    guest.ticks("direct", op, bytes),
+                    guest.ticks("server", op, bytes),
+                );
+                let rate = |t: Option<u64>| {
+                    t.map_or("—".to_owned(), |t| {
+                        format!("{:.2} MiB/s", self.mib_per_s(bytes, t))
+                    })
+                };
                 cells.push(rate(d));
                 cells.push(rate(s));
-                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| format!("{:.3}×", d as f64 / s as f64)));
-                let extra = |(d, s): (u64, u64)| format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6);
+                cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| {
+                    format!("{:.3}×", d as f64 / s as f64)
+                }));
+                let extra = |(d, s): (u64, u64)| {
+                    format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6)
+                };
                 cells.push(d.zip(s).map_or("—".to_owned(), extra));
             }
             let _ = writeln!(md, "| {} |", cells.join(" | "));
@@ -905,7 +932,10 @@ mod tests {
     fn ratios_and_verdicts_follow_the_goals() {
         let results = Results {
             tsc_hz: 1e6,
-            runs: vec![("pio", with_1_mib_read(4000)), ("multiple", with_1_mib_read(1000))],
+            runs: vec![
+                ("pio", with_1_mib_read(4000)),
+                ("multiple", with_1_mib_read(1000)),
+            ],
             flushes: FlushMerging {
                 requests: 100,
                 flushes: 40,
@@ -917,8 +947,14 @@ mod tests {
         let row = |m: &str| rows.iter().find(|r| r.measure.starts_with(m)).unwrap();
         // 100 / 125 ticks = 0.8× of direct: below the 0.9× goal.
         assert_eq!(row("device_read throughput, 4 KiB").met(), "**no**");
-        assert_eq!(row("device_read throughput through the server, 1 MiB: multiple / pio").value, "4.00× (1000.00 / 250.00 MiB/s)");
-        assert_eq!(row("device_read throughput through the server, 1 MiB: multiple / pio").met(), "yes");
+        assert_eq!(
+            row("device_read throughput through the server, 1 MiB: multiple / pio").value,
+            "4.00× (1000.00 / 250.00 MiB/s)"
+        );
+        assert_eq!(
+            row("device_read throughput through the server, 1 MiB: multiple / pio").met(),
+            "yes"
+        );
         assert_eq!(row("flushes per").met(), "**no**");
         assert_eq!(
             row("server start").value,

@@ -1,7 +1,9 @@
 //! A simulated legacy ATA channel for host tests: register semantics of a real drive (48-bit
 //! "previous value" registers, BSY before results, DRQ per sector or per READ/WRITE MULTIPLE
 //! block, data moved only while DRQ is up and exactly one block at a time), a volatile write
-//! cache that only FLUSH CACHE makes durable, and injectable faults.
+//! cache that only FLUSH CACHE makes durable, and injectable faults. Its bus master reads a PRD
+//! table from simulated physical memory and moves a DMA command's data when started, failing
+//! as a controller would on a table that does not describe the command's data exactly.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -10,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
 use super::identify::tests::{identify_data, transfer_modes};
+use super::dma::{bm, BusMaster, DmaMemory};
 use super::registers::{command, error, status, Reg, Registers, SECTOR};
 use super::Clock;
 
@@ -68,6 +71,10 @@ pub struct Faults {
     pub stuck_busy: bool,
     /// This opcode ends with DF (device fault).
     pub device_fault: Option<u8>,
+    /// The bus master fails every transfer on the bus (its ERROR bit; the drive aborts).
+    pub bus_error: bool,
+    /// DMA commands are accepted and never move data (the drive stays busy).
+    pub stalled_dma: bool,
 }
 
 enum State {
@@ -76,6 +83,8 @@ enum State {
     /// in the command.
     DataIn { opcode: u8, buf: Vec<u8>, block: usize, next: usize },
     DataOut { opcode: u8, lba: u64, sectors: usize, block: usize, next: usize },
+    /// A DMA command waiting for the bus master to start; the drive is busy meanwhile.
+    Dma { opcode: u8, lba: u64, sectors: usize, to_memory: bool },
 }
 
 /// The channel's state, shared between the driver's register file and the test.
@@ -93,6 +102,12 @@ pub struct SimState {
     /// Status reads left that show BSY (a drive takes a moment after every step).
     busy_reads: u32,
     state: State,
+    /// Physical memory by base address.
+    memory: BTreeMap<u64, Vec<u8>>,
+    /// Bus-master registers.
+    bm_command: u8,
+    bm_status: u8,
+    bm_table: u32,
 }
 
 /// Registers over a shared [`SimState`].
@@ -112,7 +127,20 @@ impl SimChannel {
             error: 0,
             busy_reads: 0,
             state: State::Idle,
+            memory: BTreeMap::new(),
+            bm_command: 0,
+            bm_status: 0,
+            bm_table: 0,
         })))
+    }
+
+    /// `len` bytes of simulated physical memory at `physical`, for the bus master.
+    pub fn memory(&self, physical: u64, len: usize) -> SimMemory {
+        let mut s = self.state();
+        let overlaps = s.memory.iter().any(|(&base, region)| base < physical + len as u64 && physical < base + region.len() as u64);
+        assert!(!overlaps, "simulated memory regions overlap");
+        s.memory.insert(physical, std::vec![0; len]);
+        SimMemory { sim: self.clone(), physical, len }
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
@@ -131,6 +159,9 @@ impl SimState {
     fn status(&mut self) -> u8 {
         let Some(drive) = self.drives[self.selected].as_ref() else { return 0 };
         if drive.faults.stuck_busy {
+            return status::BSY;
+        }
+        if matches!(self.state, State::Dma { .. }) {
             return status::BSY;
         }
         if self.busy_reads > 0 {
@@ -156,6 +187,7 @@ impl SimState {
     }
 
     fn execute(&mut self, opcode: u8) {
+        assert!(self.bm_command & bm::START == 0, "a command issued with the bus master running");
         self.commands.push(opcode);
         self.busy_reads = BUSY_READS;
         let Some(drive) = self.drive() else { return };
@@ -173,6 +205,8 @@ impl SimState {
                 | command::WRITE_SECTORS_EXT
                 | command::READ_MULTIPLE_EXT
                 | command::WRITE_MULTIPLE_EXT
+                | command::READ_DMA_EXT
+                | command::WRITE_DMA_EXT
                 | command::FLUSH_CACHE_EXT
         );
         if ext && !lba48_drive {
@@ -226,6 +260,10 @@ impl SimState {
                 self.status = status::DRDY | status::DRQ;
                 self.fail_if_media_error(opcode, 0..block.min(sectors));
             }
+            command::READ_DMA | command::READ_DMA_EXT | command::WRITE_DMA | command::WRITE_DMA_EXT if in_range && drive.dma => {
+                let to_memory = matches!(opcode, command::READ_DMA | command::READ_DMA_EXT);
+                self.state = State::Dma { opcode, lba, sectors, to_memory };
+            }
             command::FLUSH_CACHE | command::FLUSH_CACHE_EXT => {
                 drive.durable = drive.data.clone();
                 self.end(0, 0);
@@ -237,9 +275,112 @@ impl SimState {
             | command::WRITE_SECTORS
             | command::WRITE_SECTORS_EXT
             | command::WRITE_MULTIPLE
-            | command::WRITE_MULTIPLE_EXT => self.end(status::ERR, error::IDNF),
+            | command::WRITE_MULTIPLE_EXT
+            | command::READ_DMA
+            | command::READ_DMA_EXT
+            | command::WRITE_DMA
+            | command::WRITE_DMA_EXT
+                if !in_range =>
+            {
+                self.end(status::ERR, error::IDNF)
+            }
             _ => self.end(status::ERR, error::ABRT),
         }
+    }
+
+    /// Whether the bus master's START bit is set.
+    pub fn engine_running(&self) -> bool {
+        self.bm_command & bm::START != 0
+    }
+
+    /// The bus master was started: runs the pending DMA command through the PRD table, as far as
+    /// the data go or a fault stops it, then stops (ACTIVE clear, INTERRUPT set).
+    fn run_dma(&mut self) {
+        self.bm_status |= bm::ACTIVE;
+        let State::Dma { opcode, lba, sectors, to_memory } = self.state else { return };
+        let faults = self.drives[self.selected].as_ref().map(|d| d.faults).unwrap_or_default();
+        if faults.stalled_dma {
+            return; // the drive never asks for the data: the engine stays active
+        }
+        let regions = match self.prd_regions() {
+            Ok(regions) if regions.iter().map(|r| r.1).sum::<usize>() == sectors * SECTOR => regions,
+            // A table that does not describe the data exactly: undefined on real hardware.
+            _ => return self.end_dma(bm::ERROR, status::ERR, error::ABRT),
+        };
+        if faults.bus_error || (self.bm_command & bm::TO_MEMORY != 0) != to_memory {
+            return self.end_dma(bm::ERROR, status::ERR, error::ABRT);
+        }
+        let failing = faults.media_error_at.filter(|(op, _)| *op == opcode).map(|(_, sector)| sector);
+        let moved = failing.unwrap_or(sectors).min(sectors);
+        let mut bytes = std::vec![0; moved * SECTOR];
+        let drive = self.drives[self.selected].as_mut().expect("selected drive");
+        if to_memory {
+            bytes = (lba..lba + moved as u64).flat_map(|n| drive.sector(n)).collect();
+        }
+        let mut offset = 0;
+        for (address, len) in regions {
+            let len = len.min(bytes.len() - offset);
+            let (base, region) = self.memory.range_mut(..=address).next_back().expect("checked by prd_regions");
+            let at = (address - base) as usize;
+            if to_memory {
+                region[at..at + len].copy_from_slice(&bytes[offset..offset + len]);
+            } else {
+                bytes[offset..offset + len].copy_from_slice(&region[at..at + len]);
+            }
+            offset += len;
+        }
+        if !to_memory {
+            let drive = self.drives[self.selected].as_mut().expect("selected drive");
+            for (i, sector) in bytes.chunks_exact(SECTOR).enumerate() {
+                drive.data.insert(lba + i as u64, sector.try_into().expect("whole sectors"));
+            }
+        }
+        match failing {
+            Some(_) => self.end_dma(0, status::ERR, error::UNC),
+            None => self.end_dma(0, 0, 0),
+        }
+    }
+
+    fn end_dma(&mut self, bm_bits: u8, status_bits: u8, error_bits: u8) {
+        self.bm_status = (self.bm_status & !bm::ACTIVE) | bm::INTERRUPT | bm_bits;
+        self.end(status_bits, error_bits);
+        self.busy_reads = BUSY_READS;
+    }
+
+    /// The PRD table's regions `(physical address, bytes)`; an error for an entry that crosses
+    /// a 64 KiB boundary or lies outside memory, or a table without an end.
+    fn prd_regions(&self) -> Result<Vec<(u64, usize)>, ()> {
+        let mut regions = Vec::new();
+        let mut entry_at = u64::from(self.bm_table);
+        loop {
+            let mut entry = [0u8; 8];
+            self.read_memory(entry_at, &mut entry)?;
+            let address = u64::from(u32::from_le_bytes(entry[..4].try_into().unwrap()));
+            let count = match u16::from_le_bytes([entry[4], entry[5]]) {
+                0 => 1 << 16,
+                n => usize::from(n),
+            };
+            if address >> 16 != (address + count as u64 - 1) >> 16 {
+                return Err(());
+            }
+            self.read_memory(address, &mut std::vec![0; count])?;
+            regions.push((address, count));
+            if u16::from_le_bytes([entry[6], entry[7]]) & 0x8000 != 0 {
+                return Ok(regions);
+            }
+            entry_at += 8;
+            if regions.len() > 8192 {
+                return Err(());
+            }
+        }
+    }
+
+    fn read_memory(&self, address: u64, buf: &mut [u8]) -> Result<(), ()> {
+        let (base, region) = self.memory.range(..=address).next_back().ok_or(())?;
+        let at = (address - base) as usize;
+        let bytes = region.get(at..at + buf.len()).ok_or(())?;
+        buf.copy_from_slice(bytes);
+        Ok(())
     }
 
     /// Ends the command with UNC if the injected media error lies in the data request's `block`
@@ -339,6 +480,58 @@ impl Registers for SimChannel {
             s.state = State::DataOut { opcode, lba, sectors, block, next };
             s.fail_if_media_error(opcode, next..next + block);
         }
+    }
+}
+
+/// The simulated channel's bus master.
+pub struct SimBusMaster(pub SimChannel);
+
+impl BusMaster for SimBusMaster {
+    fn command(&mut self, value: u8) {
+        let mut s = self.0.state();
+        let starting = value & bm::START != 0 && s.bm_command & bm::START == 0;
+        s.bm_command = value;
+        if starting {
+            s.run_dma();
+        }
+    }
+
+    fn status(&mut self) -> u8 {
+        self.0.state().bm_status
+    }
+
+    fn set_status(&mut self, value: u8) {
+        let mut s = self.0.state();
+        s.bm_status &= !(value & (bm::ERROR | bm::INTERRUPT));
+    }
+
+    fn set_table(&mut self, physical: u32) {
+        self.0.state().bm_table = physical;
+    }
+}
+
+/// A region of the simulated physical memory.
+pub struct SimMemory {
+    sim: SimChannel,
+    physical: u64,
+    len: usize,
+}
+
+impl DmaMemory for SimMemory {
+    fn physical(&self) -> u64 {
+        self.physical
+    }
+
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    fn copy_in(&mut self, offset: usize, data: &[u8]) {
+        self.sim.state().memory.get_mut(&self.physical).expect("allocated")[offset..offset + data.len()].copy_from_slice(data);
+    }
+
+    fn copy_out(&self, offset: usize, buf: &mut [u8]) {
+        buf.copy_from_slice(&self.sim.state().memory[&self.physical][offset..offset + buf.len()]);
     }
 }
 

@@ -36,7 +36,8 @@ use mach::interfaces::{device, mach_port};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::port_io::{self, Tsc};
-use rumpdisk::backend::ata::{AtaBackend, Channel, Clock, TransferMode};
+use rumpdisk::backend::ata::{Clock, TransferMode};
+use rumpdisk::backend::flush_mode::FlushMode;
 use rumpdisk::backend::{Backend, Disk};
 use rumpdisk::device::Access;
 use tasks::{ensure, Context, Outcome, Suite};
@@ -96,7 +97,7 @@ fn client(args: &Args<'static>) -> i32 {
             None => TransferMode::Auto,
             Some(word) => TransferMode::parse(word).ok_or(TransferMode::NAMES).context("transfer=")?,
         };
-        let direct = direct_disk(kernel_master, transfer)?;
+        let direct = direct_disk(kernel_master, host_priv.name(), transfer)?;
         time_calls("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
         // The round trip's parts: the same sector read whole (no partial-record path), the drive's
         // work alone, and a server RPC that does not touch the drive.
@@ -126,11 +127,11 @@ fn client(args: &Args<'static>) -> i32 {
     suite.finish()
 }
 
-/// `wd0` through the ATA driver linked into this task, on the I/O ports the kernel grants, moving
-/// data as `transfer` says (as the server is told to).
-fn direct_disk(kernel_master: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
-    let ports = port_io::enable_channel(kernel_master, port_io::IdeChannel::Primary).context("I/O ports of the primary channel")?;
-    let ata = AtaBackend::new(Channel::new(ports, Tsc, port_io::TIMEOUTS), transfer);
+/// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master) the
+/// kernel grants, moving data as `transfer` says (as the server is told to).
+fn direct_disk(kernel_master: PortName, host_priv: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
+    let ata = port_io::native_backend(kernel_master, port_io::IdeChannel::Primary, FlushMode::Device, transfer, Some(host_priv))
+        .context("the primary channel's ports and bus master")?;
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }
 
