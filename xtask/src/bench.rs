@@ -10,6 +10,8 @@
 //! Ticks become seconds with the host's TSC rate: under TCG, QEMU's `rdtsc` reads the host's
 //! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
 
+mod linux;
+
 use crate::barrier::check::Console;
 use crate::scenarios::{self, Barrier};
 use crate::vm::{self, run_dir, Disk, Expect, Module, Scenario};
@@ -22,20 +24,26 @@ use std::time::Duration;
 
 /// The ATA transfer modes measured, one boot each, the slowest first: the goals are judged on
 /// the last, the fastest.
-const TRANSFERS: [&str; 2] = ["pio", "multiple"];
+const TRANSFERS: [&str; 3] = ["pio", "multiple", "dma"];
 /// Concurrent syncing clients of the flush-merging measure, and their work.
 const BARRIER_WORDS: [&str; 3] = ["clients=8", "rounds=25", "sectors=4"];
 /// Sectors of the bench disk image (64 MiB), as the other disk scenarios use.
 const DISK_SECTORS: u64 = 128 * 1024;
 const MIB: f64 = (1u64 << 20) as f64;
 
-/// `bench vm`, or with no argument both benchmarks: this one, then `bench mig`.
+/// `bench vm`, or with no argument both benchmarks: this one, then `bench mig`; `bench linux`
+/// measures the Linux anchor alone and prints it.
 pub fn run(args: &[String]) -> Result<(), Error> {
     match args {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
         [vm] if vm == "vm" => vm_goals(),
+        [anchor] if anchor == "linux" => {
+            let anchor = linux::measure()?;
+            println!("{}: {:?}", anchor.kernel, anchor.mib_per_s);
+            Ok(())
+        }
         other => Err(Error::new(format!(
-            "`bench` takes `vm`, `mig` or nothing (got {other:?})"
+            "`bench` takes `vm`, `mig`, `linux` or nothing (got {other:?})"
         ))),
     }
 }
@@ -47,6 +55,7 @@ fn vm_goals() -> Result<(), Error> {
             .map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?,
     )?;
     let tasks = scenarios::build_tasks()?;
+    let anchor = linux::measure()?;
     let mut runs = Vec::new();
     for transfer in TRANSFERS {
         let console = boot(&bench_scenario(&tasks, transfer))?;
@@ -59,6 +68,7 @@ fn vm_goals() -> Result<(), Error> {
     let results = Results {
         tsc_hz,
         runs,
+        anchor,
         flushes,
         server_bytes,
     };
@@ -317,6 +327,8 @@ struct Results {
     tsc_hz: f64,
     /// Each transfer mode's boot, in `TRANSFERS` order.
     runs: Vec<(&'static str, Guest)>,
+    /// Debian's Linux on the same disk set-up.
+    anchor: linux::Anchor,
     flushes: FlushMerging,
     server_bytes: u64,
 }
@@ -372,7 +384,8 @@ impl Results {
 
     fn rows(&self) -> Vec<Row> {
         let g = self.guest();
-        let mut rows = self.transfer_rows();
+        let mut rows = self.anchor_rows();
+        rows.extend(self.transfer_rows());
         for bytes in [4096, 1 << 20] {
             for op in ["read", "write"] {
                 let (Some(direct), Some(server)) =
@@ -511,6 +524,81 @@ impl Results {
         self.runs.last().map_or("?", |(transfer, _)| transfer)
     }
 
+    /// The server's throughput with DMA against Linux's: at least Linux's at 1 MiB, 0.8 of it at
+    /// 4 KiB.
+    fn anchor_rows(&self) -> Vec<Row> {
+        let Some((_, dma)) = self.runs.iter().find(|(t, _)| *t == "dma") else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        for (bytes, goal) in [(1 << 20, 1.0), (4096, 0.8)] {
+            for op in ["read", "write"] {
+                let (Some(ticks), Some(linux)) =
+                    (dma.ticks("server", op, bytes), self.anchor.rate(op, bytes))
+                else {
+                    continue;
+                };
+                let ours = self.mib_per_s(bytes, ticks);
+                rows.push(Row {
+                    measure: format!(
+                        "device_{op} throughput through the server with DMA, {} / Linux's (`dd` O_DIRECT)",
+                        size_label(bytes)
+                    ),
+                    value: format!("{:.3}× ({ours:.2} / {linux:.2} MiB/s)", ours / linux),
+                    goal: format!("≥ {goal}×"),
+                    ratio: Some(ours / linux / goal),
+                    at_least: true,
+                });
+            }
+        }
+        rows
+    }
+
+    /// Every transfer mode's server throughput as a ratio to Linux's, and Linux's own.
+    fn anchor_table(&self) -> String {
+        let measures = [
+            (4096, "read"),
+            (4096, "write"),
+            (1 << 20, "read"),
+            (1 << 20, "write"),
+        ];
+        let mut md = format!(
+            "## Against Linux\n\nDebian's {} (`ata_piix`, `sd_mod`) on the same QEMU disk set-up, `dd` with \
+             O_DIRECT from an initramfs; ours: the server's median request through rumpdisk.static.\n\n\
+             | path |",
+            self.anchor.kernel
+        );
+        for (bytes, op) in measures {
+            let _ = write!(md, " {} {op} |", size_label(bytes));
+        }
+        md.push_str("\n|---|---|---|---|---|\n| Linux |");
+        for (bytes, op) in measures {
+            let rate = self.anchor.rate(op, bytes);
+            let _ = write!(
+                md,
+                " {} |",
+                rate.map_or("—".to_owned(), |r| format!("{r:.2} MiB/s"))
+            );
+        }
+        md.push('\n');
+        for (transfer, guest) in &self.runs {
+            let _ = write!(md, "| rumpdisk.static, `--ata-transfer={transfer}` |");
+            for (bytes, op) in measures {
+                let cell = guest
+                    .ticks("server", op, bytes)
+                    .zip(self.anchor.rate(op, bytes))
+                    .map_or("—".to_owned(), |(ticks, linux)| {
+                        let ours = self.mib_per_s(bytes, ticks);
+                        format!("{:.3}× ({ours:.2} MiB/s)", ours / linux)
+                    });
+                let _ = write!(md, " {cell} |");
+            }
+            md.push('\n');
+        }
+        md.push('\n');
+        md
+    }
+
     /// Each faster transfer mode's server throughput against one-sector PIO (the first mode), at
     /// 4 KiB and 1 MiB; READ/WRITE MULTIPLE has a goal at 1 MiB.
     fn transfer_rows(&self) -> Vec<Row> {
@@ -582,6 +670,7 @@ impl Results {
             md,
             "\n\"ratio to goal\" is measured / goal: a \"≥\" goal is met at 1 or more, a \"≤\" goal at 1 or less.\n"
         );
+        md.push_str(&self.anchor_table());
         let _ = writeln!(md, "## Throughput by request size\n\n![throughput by request size](bench-throughput.svg)\n");
         let _ = writeln!(md, "The plot shows `--ata-transfer={}`.\n", self.transfer());
         for (transfer, guest) in &self.runs {
@@ -935,7 +1024,16 @@ mod tests {
             runs: vec![
                 ("pio", with_1_mib_read(4000)),
                 ("multiple", with_1_mib_read(1000)),
+                ("dma", with_1_mib_read(500)),
             ],
+            anchor: linux::Anchor {
+                kernel: "linux-image-6.1.0-1-amd64".into(),
+                mib_per_s: [
+                    (("read".to_owned(), 1 << 20), 1000.0),
+                    (("read".to_owned(), 4096), 50.0),
+                ]
+                .into(),
+            },
             flushes: FlushMerging {
                 requests: 100,
                 flushes: 40,
@@ -955,6 +1053,20 @@ mod tests {
             row("device_read throughput through the server, 1 MiB: multiple / pio").met(),
             "yes"
         );
+        // DMA: 1 MiB in 500 µs is 2000 MiB/s, twice Linux's; 4 KiB in 125 µs is 31.25 MiB/s.
+        let dma_1_mib = row("device_read throughput through the server with DMA, 1 MiB");
+        assert_eq!(
+            (dma_1_mib.value.as_str(), dma_1_mib.met()),
+            ("2.000× (2000.00 / 1000.00 MiB/s)", "yes")
+        );
+        let dma_4_kib = row("device_read throughput through the server with DMA, 4 KiB");
+        assert_eq!(
+            (dma_4_kib.value.as_str(), dma_4_kib.met()),
+            ("0.625× (31.25 / 50.00 MiB/s)", "**no**")
+        );
+        assert!(results.markdown("today", "here").contains(
+            "| rumpdisk.static, `--ata-transfer=dma` | 0.625× (31.25 MiB/s) | — | 2.000× (2000.00 MiB/s) | — |"
+        ));
         assert_eq!(row("flushes per").met(), "**no**");
         assert_eq!(
             row("server start").value,
