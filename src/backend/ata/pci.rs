@@ -4,8 +4,6 @@
 //! legacy ports, not a native-mode BAR). Its BAR4 holds the bus master's I/O ports: 8 per
 //! channel, the primary first.
 
-use alloc::vec::Vec;
-
 use super::port_io::IdeChannel;
 
 /// A PCI function's place.
@@ -44,39 +42,13 @@ pub struct BusMasterPorts {
 }
 
 /// The first IDE controller with a bus master that drives `channel` at its legacy ports, its bus
-/// master's I/O ports assigned (BAR4 an I/O BAR, not zero).
+/// master's I/O ports assigned (BAR4 an I/O BAR, not zero). The scan stops there: under an
+/// emulator every configuration access is slow, and a PC's IDE controller is on bus 0.
 pub fn find_bus_master(config: &mut impl ConfigSpace, channel: IdeChannel) -> Option<BusMasterPorts> {
     let native_bit = match channel {
         IdeChannel::Primary => 0x01,
         IdeChannel::Secondary => 0x04,
     };
-    functions(config).into_iter().find_map(|function| {
-        let class = config.read(function, reg::CLASS);
-        let (base_class, subclass, interface) = ((class >> 24) as u8, (class >> 16) as u8, (class >> 8) as u8);
-        if (base_class, subclass) != (0x01, 0x01) || interface & 0x80 == 0 || interface & native_bit != 0 {
-            return None;
-        }
-        let bar = config.read(function, reg::BAR4);
-        let base = (bar & 0xFFFC) as u16;
-        if bar & 1 == 0 || base == 0 {
-            return None;
-        }
-        let offset = if channel == IdeChannel::Primary { 0 } else { 8 };
-        Some(BusMasterPorts { function, base: base + offset })
-    })
-}
-
-/// Lets `function` decode its I/O ports and master the bus. The status half of the register is
-/// written as zeros, which clears none of its write-1-to-clear bits.
-pub fn enable_bus_master(config: &mut impl ConfigSpace, function: Function) {
-    let command = config.read(function, reg::COMMAND_STATUS) & 0xFFFF;
-    config.write(function, reg::COMMAND_STATUS, command | IO_SPACE | BUS_MASTER);
-}
-
-/// Every present function: all 256 buses, 32 devices each, and functions 1–7 of multi-function
-/// devices.
-fn functions(config: &mut impl ConfigSpace) -> Vec<Function> {
-    let mut found = Vec::new();
     for bus in 0..=255u8 {
         for device in 0..32u8 {
             let first = Function { bus, device, function: 0 };
@@ -84,11 +56,42 @@ fn functions(config: &mut impl ConfigSpace) -> Vec<Function> {
                 continue;
             }
             let multi = config.read(first, reg::HEADER_TYPE) & 0x0080_0000 != 0;
-            let count = if multi { 8 } else { 1 };
-            found.extend((0..count).map(|function| Function { bus, device, function }).filter(|&f| present(config, f)));
+            for function in 0..if multi { 8 } else { 1 } {
+                let function = Function { bus, device, function };
+                if let Some(found) = bus_master_of(config, function, channel, native_bit) {
+                    return Some(found);
+                }
+            }
         }
     }
-    found
+    None
+}
+
+/// `function`'s bus-master ports for `channel`, if it is a compatibility-mode IDE controller
+/// with a bus master.
+fn bus_master_of(config: &mut impl ConfigSpace, function: Function, channel: IdeChannel, native_bit: u8) -> Option<BusMasterPorts> {
+    if !present(config, function) {
+        return None;
+    }
+    let class = config.read(function, reg::CLASS);
+    let (base_class, subclass, interface) = ((class >> 24) as u8, (class >> 16) as u8, (class >> 8) as u8);
+    if (base_class, subclass) != (0x01, 0x01) || interface & 0x80 == 0 || interface & native_bit != 0 {
+        return None;
+    }
+    let bar = config.read(function, reg::BAR4);
+    let base = (bar & 0xFFFC) as u16;
+    if bar & 1 == 0 || base == 0 {
+        return None;
+    }
+    let offset = if channel == IdeChannel::Primary { 0 } else { 8 };
+    Some(BusMasterPorts { function, base: base + offset })
+}
+
+/// Lets `function` decode its I/O ports and master the bus. The status half of the register is
+/// written as zeros, which clears none of its write-1-to-clear bits.
+pub fn enable_bus_master(config: &mut impl ConfigSpace, function: Function) {
+    let command = config.read(function, reg::COMMAND_STATUS) & 0xFFFF;
+    config.write(function, reg::COMMAND_STATUS, command | IO_SPACE | BUS_MASTER);
 }
 
 /// A function is present when its vendor is not all ones (the bus's answer for nothing).
@@ -101,12 +104,13 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// Configuration space with some functions; absent ones read as all ones.
+    /// Configuration space with some functions; absent ones read as all ones. Counts reads.
     #[derive(Default)]
-    struct SimConfig(BTreeMap<(Function, u8), u32>);
+    struct SimConfig(BTreeMap<(Function, u8), u32>, usize);
 
     impl ConfigSpace for SimConfig {
         fn read(&mut self, function: Function, offset: u8) -> u32 {
+            self.1 += 1;
             let present = self.0.contains_key(&(function, reg::VENDOR_DEVICE));
             self.0.get(&(function, offset)).copied().unwrap_or(if present { 0 } else { !0 })
         }
@@ -141,6 +145,10 @@ mod tests {
         let mut config = qemu_pc(0x80, 0xC041);
         assert_eq!(find_bus_master(&mut config, IdeChannel::Primary), Some(BusMasterPorts { function: PIIX3_IDE, base: 0xC040 }));
         assert_eq!(find_bus_master(&mut config, IdeChannel::Secondary), Some(BusMasterPorts { function: PIIX3_IDE, base: 0xC048 }));
+        // The scan stops at the controller (each access is slow under an emulator).
+        let mut config = qemu_pc(0x80, 0xC041);
+        find_bus_master(&mut config, IdeChannel::Primary);
+        assert!(config.1 < 16, "{} configuration reads", config.1);
     }
 
     #[test]
