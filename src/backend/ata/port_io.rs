@@ -303,19 +303,21 @@ pub fn native_backend(
     };
     match engine {
         Ok(Some(engine)) => ata_channel = ata_channel.with_dma(engine),
-        _ if transfer != TransferMode::Dma => log::info!("ata: {channel:?} channel: no bus master: PIO"),
-        Ok(None) if host_priv.is_none() => {
+        Ok(None) if transfer == TransferMode::Dma && host_priv.is_none() => {
             log::error!("ata: --ata-transfer=dma: only the boot disk server (rumpdisk.static) drives a bus master");
             return Err(Error::from_const(KERN_FAILURE));
         }
-        Ok(None) => {
+        Ok(None) if transfer == TransferMode::Dma => {
             log::error!("ata: --ata-transfer=dma: no PCI IDE bus master drives the {channel:?} channel");
             return Err(Error::from_const(KERN_FAILURE));
         }
-        Err(error) => {
+        Err(error) if transfer == TransferMode::Dma => {
             log::error!("ata: --ata-transfer=dma: the bus master cannot be set up: {error:?}");
             return Err(error);
         }
+        Ok(None) if transfer == TransferMode::Auto && host_priv.is_some() => log::info!("ata: {channel:?} channel: no PCI IDE bus master: PIO"),
+        Err(error) => log::info!("ata: {channel:?} channel: the bus master cannot be set up ({error:?}): PIO"),
+        Ok(None) => {}
     }
     let ata = AtaBackend::named(ata_channel, channel.drive_names(), transfer);
     if flush != FlushMode::Device {
