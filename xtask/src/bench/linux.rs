@@ -313,7 +313,7 @@ impl Cpio {
     }
 
     fn pad(&mut self) {
-        while self.bytes.len() % 4 != 0 {
+        while !self.bytes.len().is_multiple_of(4) {
             self.bytes.push(0);
         }
     }
@@ -477,7 +477,7 @@ mod tests {
         let bytes = cpio.finish();
         assert!(bytes.starts_with(b"070701"));
         assert_eq!(&bytes[6 + 8..6 + 16], b"000081ed");
-        assert_eq!(bytes.len() % 4, 0);
+        assert!(bytes.len().is_multiple_of(4));
         assert!(bytes.windows(10).any(|w| w == b"TRAILER!!!"));
     }
 
