@@ -60,23 +60,13 @@ pub fn measure() -> Result<Anchor, Error> {
         .map_err(|e| Error::io(&image, e))?;
     let vmlinuz = kernel_image(&root)?;
     let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args([
-        "-accel",
-        "tcg",
-        "-m",
-        "512",
-        "-smp",
-        "1",
-        "-nographic",
-        "-no-reboot",
-    ])
-    .args(["-monitor", "none", "-serial", "stdio"])
-    .arg("-kernel")
-    .arg(&vmlinuz)
-    .arg("-initrd")
-    .arg(&initrd)
-    .args(["-append", "console=ttyS0 quiet panic=-1"])
-    .args(vm::disk_args(&Disk::fresh(image, DISK_SECTORS), 0));
+    qemu.args(vm::MACHINE)
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyS0 quiet panic=-1"])
+        .args(vm::disk_args(&Disk::fresh(image, DISK_SECTORS), 0));
     let lines = timed_console(qemu, &dir.join("console.log"))?;
     Ok(Anchor {
         kernel,
