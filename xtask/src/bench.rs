@@ -892,18 +892,22 @@ fn machine() -> String {
 const WHY_MISSED: &str = "
 ## Why goals are met or missed
 
-- **DMA against Linux (profiled 2026-12-02).** Bus-master DMA took the driver itself past Linux:
-  the direct driver (linked into the bench task, no server) moves 1 MiB in about 0.7 ms
-  (1 300–1 600 MiB/s, against Linux's 300–850 MiB/s on the same disk), and a 4 KiB request in
-  about 35 µs. Through the server, the request's data cross tasks as out-of-line memory: for a
-  read the server's fresh reply pages are zero-filled on first touch, the kernel moves them to
-  the client, which faults them in; for a write the client's pages are copied in (copy-on-write)
-  and faulted in by the server. GNU Mach under TCG pays 12–35 µs per 4 KiB page on these paths,
-  so a 1 MiB request spends 3–9 ms in the VM system against under 1 ms in the drive: the server
-  reaches 0.17–0.3× of its own direct driver at 1 MiB, where PIO hid it (0.97× then). The driver
-  is no longer the gap; the remaining one is the out-of-line path of GNU Mach's `device_read`
-  and `device_write`, the same for every Hurd disk server. At 4 KiB the server is 3–6× Linux
-  (whose own 4 KiB path is CPU-bound under TCG and varies most with the host's load).
+- **DMA against Linux (profiled 2026-12-02, 4 runs on a host with load 4–10).** Bus-master DMA
+  took the driver itself past Linux: the direct driver (linked into the bench task, no server)
+  moves 1 MiB in 0.6–1.4 ms (740–1 730 MiB/s reads, 1 080–1 350 MiB/s writes; Linux: 360–1 110
+  and 370–665 MiB/s on the same disk), and a 4 KiB request in 30–40 µs. Through the server, the
+  request's data cross tasks as out-of-line memory: for a read the server's fresh reply pages
+  are zero-filled on first touch, the kernel moves them to the client, which faults them in; for
+  a write the client's pages are copied in (copy-on-write) and faulted in by the server. GNU
+  Mach under TCG pays 12–35 µs per 4 KiB page on these paths, so a 1 MiB request spends 3–9 ms
+  in the VM system against about 1 ms in the drive: the server reaches 0.08–0.2× of its own
+  direct driver at 1 MiB, where PIO hid it (0.97× then). The driver is no longer the gap; the
+  remaining one is the out-of-line path of GNU Mach's `device_read` and `device_write`, the same
+  for every Hurd disk server. At 4 KiB the server is 2–3× Linux for reads and 5–6× for writes
+  (Linux's own 4 KiB path is CPU-bound under TCG and varies most with the host's load). Not
+  explained yet: from 64 to 256 KiB the direct driver stays near 250 MiB/s (about 1 ms per
+  256 KiB, more than a whole 1 MiB request takes) and the server's writes there beat it;
+  pausing 2 µs between bus-master status polls changed nothing.
 - **READ/WRITE MULTIPLE (met).** QEMU completes one host read per data request: 16 sectors per
   request instead of 1 makes the server 3.8–5× faster at 1 MiB reads and 4.4–12× at writes.
 
