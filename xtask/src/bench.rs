@@ -901,7 +901,12 @@ const WHY_MISSED: &str = "
   a write the client's pages are copied in (copy-on-write) and faulted in by the server. GNU
   Mach under TCG pays 12–35 µs per 4 KiB page on these paths, so a 1 MiB request spends 3–9 ms
   in the VM system against about 1 ms in the drive: the server reaches 0.08–0.2× of its own
-  direct driver at 1 MiB, where PIO hid it (0.97× then). The driver is no longer the gap; the
+  direct driver at 1 MiB, where PIO hid it (0.97× then). Timed inside the driver (temporary TSC
+  marks, not kept), a 1 MiB read through the server spends 2.2–2.5 ms on the DMA command while
+  taking the 256 zero-fill faults of the fresh reply pages (the DMA alone: 0.2–0.35 ms), then
+  0.3–0.65 ms copying the bounce buffer out; the rest of its 4.8 ms is the reply's move and the
+  client's faults. DMA straight into the reply pages (`vm_pages_phys`) would save at most the
+  copy, under a tenth, so the bounce buffer stays. The driver is no longer the gap; the
   remaining one is the out-of-line path of GNU Mach's `device_read` and `device_write`, the same
   for every Hurd disk server. At 4 KiB the server is 2–3× Linux for reads and 5–6× for writes
   (Linux's own 4 KiB path is CPU-bound under TCG and varies most with the host's load). Not
