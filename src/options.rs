@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::backend::ata::port_io::IdeChannel;
+use crate::backend::ata::TransferMode;
 use crate::backend::flush_mode::FlushMode;
 
 /// What the command line asks for.
@@ -22,6 +23,8 @@ pub struct Options {
     pub flush: FlushMode,
     /// `--ide-channel=primary|secondary`: the legacy IDE channel the native ATA backend drives.
     pub ide_channel: IdeChannel,
+    /// `--ata-transfer=auto|pio|multiple|dma`: how the native ATA backend moves data.
+    pub ata_transfer: TransferMode,
 }
 
 
@@ -41,6 +44,7 @@ pub enum OptionError<'a> {
     BadPort { option: &'static str, value: &'a [u8] },
     BadFlushMode(&'a [u8]),
     BadChannel(&'a [u8]),
+    BadTransfer(&'a [u8]),
 }
 
 impl fmt::Display for OptionError<'_> {
@@ -54,6 +58,9 @@ impl fmt::Display for OptionError<'_> {
             OptionError::BadChannel(value) => {
                 write!(f, "--ide-channel: '{}' is not primary or secondary", value.escape_ascii())
             }
+            OptionError::BadTransfer(value) => {
+                write!(f, "--ata-transfer: '{}' is not {}", value.escape_ascii(), TransferMode::NAMES)
+            }
             OptionError::BadPort { option, value } => {
                 write!(f, "--{option}: '{}' is not a port name (a decimal number)", value.escape_ascii())
             }
@@ -62,8 +69,8 @@ impl fmt::Display for OptionError<'_> {
 }
 
 pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-priv-port=PORT] \
-[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--ide-channel=CHANNEL] [--help] \
-[--usage] [--version]\n";
+[--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--ide-channel=CHANNEL] \
+[--ata-transfer=MODE] [--help] [--usage] [--version]\n";
 
 pub const HELP: &str = "Usage: rumpdisk [OPTION...]
 Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
@@ -78,6 +85,10 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
                                 drive's cache; skip and refuse exist only for tests
       --ide-channel=CHANNEL     The IDE channel the native ATA driver drives: primary
                                 (wd0, wd1; the default) or secondary (wd2, wd3)
+      --ata-transfer=MODE       How the native ATA driver moves data: auto (the
+                                default: the fastest that works), pio (a sector per
+                                data request), multiple (READ/WRITE MULTIPLE) or dma
+                                (bus-master DMA; rumpdisk.static only)
       --help                    Give this help list
       --usage                   Give a short usage message
       --version                 Print program version
@@ -122,6 +133,11 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
                 };
                 continue;
             }
+            Some(b"ata-transfer") => {
+                let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("ata-transfer"))?;
+                options.ata_transfer = TransferMode::parse(value).ok_or(OptionError::BadTransfer(value))?;
+                continue;
+            }
             _ => {}
         }
         let known = PORT_OPTIONS.iter().find(|(short, long)| match long_name {
@@ -157,6 +173,9 @@ impl Options {
         }
         if self.ide_channel != IdeChannel::default() {
             words.push(format!("--ide-channel={}", self.ide_channel.name()));
+        }
+        if self.ata_transfer != TransferMode::default() {
+            words.push(format!("--ata-transfer={}", self.ata_transfer.name()));
         }
         words.into_iter().flat_map(|word| word.into_bytes().into_iter().chain([0])).collect()
     }
@@ -220,12 +239,35 @@ mod tests {
 
     #[test]
     fn the_argz_parses_back_to_the_same_options() {
-        let options = Options { host_priv_port: Some(1), device_master_port: Some(2), next_task: Some(13), flush: FlushMode::Refuse, ide_channel: IdeChannel::Secondary };
+        let options = Options {
+            host_priv_port: Some(1),
+            device_master_port: Some(2),
+            next_task: Some(13),
+            flush: FlushMode::Refuse,
+            ide_channel: IdeChannel::Secondary,
+            ata_transfer: TransferMode::Multiple,
+        };
         let argz = options.to_argz("/hurd/rumpdisk");
-        assert_eq!(argz, b"/hurd/rumpdisk\0--host-priv-port=1\0--device-master-port=2\0--next-task=13\0--flush=refuse\0--ide-channel=secondary\0");
+        assert_eq!(argz, b"/hurd/rumpdisk\0--host-priv-port=1\0--device-master-port=2\0--next-task=13\0--flush=refuse\0--ide-channel=secondary\0--ata-transfer=multiple\0");
         let words: alloc::vec::Vec<&[u8]> = argz.strip_suffix(&[0]).unwrap().split(|&b| b == 0).skip(1).collect();
         assert_eq!(parse(&words), Ok(Command::Serve(options)));
         assert_eq!(Options::default().to_argz("rumpdisk"), b"rumpdisk\0", "defaults are left out");
+    }
+
+    #[test]
+    fn ata_transfer() {
+        let transfer = |line| match parse(&words(line)) {
+            Ok(Command::Serve(options)) => Ok(options.ata_transfer),
+            other => Err(other),
+        };
+        assert_eq!(transfer("-h 1"), Ok(TransferMode::Auto));
+        assert_eq!(transfer("--ata-transfer=pio"), Ok(TransferMode::Pio));
+        assert_eq!(transfer("--ata-transfer multiple"), Ok(TransferMode::Multiple));
+        assert_eq!(transfer("--ata-transfer=dma"), Ok(TransferMode::Dma));
+        let bad = parse(&words("--ata-transfer=fast")).unwrap_err();
+        assert_eq!(bad, OptionError::BadTransfer(b"fast"));
+        assert_eq!(bad.to_string(), "--ata-transfer: 'fast' is not auto, pio, multiple or dma");
+        assert_eq!(parse(&words("--ata-transfer")), Err(OptionError::MissingValue("ata-transfer")));
     }
 
     #[test]

@@ -30,11 +30,20 @@ impl OolMemory {
         if len == 0 {
             return Ok(OolMemory { address: 0, len: 0 });
         }
+        Self::contiguous_at(host_priv, len, limit).map(|(memory, _physical)| memory)
+    }
+
+    /// As [`contiguous`](Self::contiguous), with the physical address of its first byte, for a
+    /// device told where the memory is; `len` must not be 0.
+    pub fn contiguous_at(host_priv: PortName, len: usize, limit: u64) -> Result<(OolMemory, u64)> {
         let invalid = || Error::from_const(KERN_INVALID_ARGUMENT);
+        if len == 0 {
+            return Err(invalid());
+        }
         let task = PortName::new(sys::mach_task_self());
         let size = len.try_into().map_err(|_| invalid())?;
-        let (address, _physical) = crate::interfaces::gnumach::vm_allocate_contiguous(host_priv, task, size, 0, limit, 0)?;
-        Ok(OolMemory { address: usize::try_from(address).map_err(|_| invalid())?, len })
+        let (address, physical) = crate::interfaces::gnumach::vm_allocate_contiguous(host_priv, task, size, 0, limit, 0)?;
+        Ok((OolMemory { address: usize::try_from(address).map_err(|_| invalid())?, len }, physical))
     }
 
     /// A copy of `data` in fresh memory.

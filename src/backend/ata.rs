@@ -4,7 +4,10 @@
 //! tests drive it against a simulated drive; only [`port_io`] touches real ports.
 
 mod channel;
+pub mod dma;
 mod identify;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod port_io;
 mod registers;
@@ -15,7 +18,7 @@ use alloc::sync::Arc;
 use core::fmt;
 use mach::sync::Mutex;
 
-pub use channel::{Channel, Drive, Timeouts};
+pub use channel::{Channel, Drive, Timeouts, Transfer};
 pub use identify::Identity;
 pub use registers::{Reg, Registers, SECTOR};
 
@@ -40,6 +43,8 @@ pub enum AtaError {
     Failed { command: u8, status: u8, error: u8 },
     /// The drive's data request did not match the command (DRQ missing or left over).
     Protocol { command: u8, status: u8 },
+    /// The bus master reported an error moving the command's data.
+    Dma { command: u8, status: u8 },
     /// Past the end of the drive or of what its addressing reaches.
     OutOfRange { lba: u64, sectors: u64 },
     /// A drive this driver cannot use.
@@ -66,6 +71,9 @@ impl fmt::Display for AtaError {
             AtaError::Protocol { command, status } => {
                 write!(f, "command {command:#04x}: unexpected data request state (status {status:#04x})")
             }
+            AtaError::Dma { command, status } => {
+                write!(f, "command {command:#04x}: bus-master DMA error (bus-master status {status:#04x})")
+            }
             AtaError::OutOfRange { lba, sectors } => write!(f, "{sectors} sectors at {lba} out of range"),
             AtaError::Unsupported(what) => write!(f, "unsupported drive: {what}"),
         }
@@ -88,8 +96,41 @@ impl From<AtaError> for Error {
         match error {
             AtaError::NoDrive | AtaError::NotAta | AtaError::Unsupported(_) => D_NO_SUCH_DEVICE,
             AtaError::OutOfRange { .. } => D_INVALID_RECNUM,
-            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } => D_IO_ERROR,
+            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } | AtaError::Dma { .. } => D_IO_ERROR,
         }
+    }
+}
+
+/// How data moves between memory and the drives, as `--ata-transfer=MODE` asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransferMode {
+    /// The fastest the drive and controller offer.
+    #[default]
+    Auto,
+    /// One sector per data request (READ/WRITE SECTORS).
+    Pio,
+    /// A block of sectors per data request (READ/WRITE MULTIPLE), single sectors on a drive
+    /// without it.
+    Multiple,
+    /// Bus-master DMA (READ/WRITE DMA); an error where the channel or drive has none.
+    Dma,
+}
+
+impl TransferMode {
+    /// The spellings `parse` accepts, for messages.
+    pub const NAMES: &'static str = "auto, pio, multiple or dma";
+
+    /// Each mode's word, as the option spells it.
+    const WORDS: [(TransferMode, &'static str); 4] =
+        [(TransferMode::Auto, "auto"), (TransferMode::Pio, "pio"), (TransferMode::Multiple, "multiple"), (TransferMode::Dma, "dma")];
+
+    pub fn parse(word: &[u8]) -> Option<TransferMode> {
+        Self::WORDS.iter().find(|(_, name)| name.as_bytes() == word).map(|&(mode, _)| mode)
+    }
+
+    /// The word `parse` takes.
+    pub fn name(self) -> &'static str {
+        Self::WORDS.iter().find(|&&(mode, _)| mode == self).map_or("auto", |&(_, name)| name)
     }
 }
 
@@ -98,17 +139,18 @@ impl From<AtaError> for Error {
 pub struct AtaBackend<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
     names: [&'static [u8]; 2],
+    mode: TransferMode,
 }
 
 impl<R: Registers, C: Clock> AtaBackend<R, C> {
-    /// The primary channel's drives, `wd0` and `wd1`.
-    pub fn new(channel: Channel<R, C>) -> Self {
-        Self::named(channel, port_io::IdeChannel::Primary.drive_names())
+    /// The primary channel's drives, `wd0` and `wd1`, moving data as `mode` asks.
+    pub fn new(channel: Channel<R, C>, mode: TransferMode) -> Self {
+        Self::named(channel, port_io::IdeChannel::Primary.drive_names(), mode)
     }
 
     /// The channel's master and slave drives under `names`.
-    pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2]) -> Self {
-        AtaBackend { channel: Arc::new(Mutex::new(channel)), names }
+    pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2], mode: TransferMode) -> Self {
+        AtaBackend { channel: Arc::new(Mutex::new(channel)), names, mode }
     }
 }
 
@@ -121,12 +163,19 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
             Some(_) => Drive::Slave,
             None => return Err(D_NO_SUCH_DEVICE),
         };
-        let identity = self.channel.lock().identify(drive).inspect_err(|error| {
-            log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
-        })?;
+        let (identity, transfer) = {
+            let mut channel = self.channel.lock();
+            let identity = channel.identify(drive).inspect_err(|error| {
+                log::warn!("ata: {}: IDENTIFY: {error}", display_name(name));
+            })?;
+            let transfer = channel.set_up(drive, &identity, self.mode).inspect_err(|error| {
+                log::warn!("ata: {}: setting up {:?} transfers: {error}", display_name(name), self.mode);
+            })?;
+            (identity, transfer)
+        };
         let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(D_NO_SUCH_DEVICE)?;
         log::info!(
-            "ata: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}",
+            "ata: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}, transfer {transfer:?}",
             display_name(name),
             identity.model,
             identity.sectors,
@@ -134,7 +183,7 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
             identity.write_cache_enabled,
             if identity.lba48 && identity.flush_cache_ext { 0xEA } else { 0xE7 },
         );
-        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, geometry })
+        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, transfer, geometry })
     }
 }
 
@@ -147,6 +196,7 @@ pub struct AtaDisk<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
     drive: Drive,
     identity: Identity,
+    transfer: Transfer,
     geometry: Geometry,
 }
 
@@ -165,12 +215,12 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
     }
 
     fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let result = self.channel.lock().read(self.drive, &self.identity, record, buf);
+        let result = self.channel.lock().read(self.drive, &self.identity, self.transfer, record, buf);
         self.report("read", result)
     }
 
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
-        let result = self.channel.lock().write(self.drive, &self.identity, record, data);
+        let result = self.channel.lock().write(self.drive, &self.identity, self.transfer, record, data);
         self.report("write", result)
     }
 
@@ -199,7 +249,7 @@ mod tests {
     fn backend(master: SimDrive) -> (AtaBackend<SimChannel, StepClock>, SimChannel) {
         let sim = SimChannel::new(Some(master), None);
         let timeouts = Timeouts { command: 1000, flush: 1000 };
-        (AtaBackend::new(Channel::new(sim.clone(), StepClock::new(1), timeouts)), sim)
+        (AtaBackend::new(Channel::new(sim.clone(), StepClock::new(1), timeouts), TransferMode::Auto), sim)
     }
 
     #[test]
@@ -218,7 +268,7 @@ mod tests {
         let sim = SimChannel::new(Some(SimDrive::new(4096, true)), None);
         let timeouts = Timeouts { command: 1000, flush: 1000 };
         let channel = Channel::new(sim, StepClock::new(1), timeouts);
-        let backend = AtaBackend::named(channel, port_io::IdeChannel::Secondary.drive_names());
+        let backend = AtaBackend::named(channel, port_io::IdeChannel::Secondary.drive_names(), TransferMode::Auto);
         let rw = Access { read: true, write: true };
         assert_eq!(backend.open(b"wd2", rw).map(|disk| disk.geometry()).ok(), Geometry::new(512, 4096));
         assert_eq!(backend.open(b"wd0", rw).err(), Some(D_NO_SUCH_DEVICE));

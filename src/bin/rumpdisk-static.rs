@@ -1,7 +1,8 @@
 //! `rumpdisk.static`: the boot-module build of the translator. GNU Mach starts it from the boot
 //! script with `--host-priv-port=${host-port} --device-master-port=${device-port}
-//! --next-task=${next-task}`; it drives the primary IDE channel with the native ATA backend,
-//! serves `wd0`/`wd1` and forwards every other device name to the kernel. With `--next-task`
+//! --next-task=${next-task}`; it drives the primary IDE channel with the native ATA backend
+//! (bus-master DMA when the channel's PCI controller has it, `--ata-transfer` to choose), serves
+//! `wd0`/`wd1` and forwards every other device name to the kernel. With `--next-task`
 //! it is that task's boot server ([`rumpdisk::boot`]): privileged ports, `fsys_startup` and
 //! `fsys_init` (passed up when a server started this one too), then `/dev/rumpdisk`, the
 //! startup server's essential tasks and its shutdown notice.
@@ -15,12 +16,12 @@ use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::ata::port_io::{self, IdeChannel, LegacyPorts, Tsc};
+use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
 use rumpdisk::backend::ata::{AtaBackend, Clock};
-use rumpdisk::backend::flush_mode::{FlushMode, WithFlushMode};
+use rumpdisk::backend::flush_mode::WithFlushMode;
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
-use rumpdisk::options::{self, Command};
+use rumpdisk::options::{self, Command, Options};
 use rumpdisk::settings::Running;
 
 mach::task_main!(main);
@@ -57,7 +58,7 @@ fn main(args: Args<'static>) -> i32 {
     if let Some(error) = contact_error {
         log::warn!("rumpdisk: the server that started this one gave no privileged ports: {error:?}");
     }
-    let server = match start(master, options.ide_channel, options.flush) {
+    let server = match start(master, host_priv, &options) {
         Ok(server) => server,
         Err(error) => {
             log::error!("rumpdisk: cannot start: {error:?}");
@@ -93,10 +94,11 @@ fn main(args: Args<'static>) -> i32 {
 
 type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;
 
-/// Takes the IDE channel's I/O ports and makes the server, forwarding foreign names to the
-/// kernel's device master.
-fn start(master: PortName, channel: IdeChannel, flush: FlushMode) -> Result<&'static DeviceServer<Ata>> {
-    let backend = port_io::native_backend(master, channel, flush)?;
+/// Takes the IDE channel's I/O ports (and its bus master, with DMA memory through `host_priv`,
+/// when `--ata-transfer` allows) and makes the server, forwarding foreign names to the kernel's
+/// device master.
+fn start(master: PortName, host_priv: PortName, options: &Options) -> Result<&'static DeviceServer<Ata>> {
+    let backend = port_io::native_backend(master, options.ide_channel, options.flush, options.ata_transfer, Some(host_priv))?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

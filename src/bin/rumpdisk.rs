@@ -106,7 +106,7 @@ fn disks(options: &Options, host_priv: PortName, master: PortName) -> mach::kern
 /// server's master port, which passes `i386_io_perm_create` on to the kernel.
 #[cfg(not(feature = "rump"))]
 fn disks(options: &Options, _host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
-    port_io::native_backend(master, options.ide_channel, options.flush)
+    port_io::native_backend(master, options.ide_channel, options.flush, options.ata_transfer, None)
 }
 
 fn serve(options: Options) -> ExitCode {

@@ -178,6 +178,60 @@ fn ram_disk(kernel: Kernel, scenario: &str) -> Result<Module, Error> {
     })
 }
 
+/// How a scenario's rumpdisk.static moves data: its default (bus-master DMA on QEMU's PIIX
+/// IDE), or the `--ata-transfer` mode its name ends with (`disk-pio`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    Default,
+    Mode(&'static str),
+}
+
+impl Transfer {
+    fn name(self, base: &str) -> String {
+        match self {
+            Transfer::Default => base.to_owned(),
+            Transfer::Mode(mode) => format!("{base}-{mode}"),
+        }
+    }
+
+    /// What the driver's line about the drive says: `transfer Dma`, `transfer Pio`, ...
+    fn logged(self) -> &'static str {
+        match self {
+            Transfer::Default | Transfer::Mode("dma") => "transfer Dma",
+            Transfer::Mode("multiple") => "transfer Multiple",
+            Transfer::Mode(_) => "transfer Pio",
+        }
+    }
+}
+
+/// `scenario` with its rumpdisk.static moving data as `transfer` says.
+fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
+    if let Transfer::Mode(mode) = transfer {
+        for module in scenario
+            .modules
+            .iter_mut()
+            .filter(|m| m.name == "rumpdisk.static")
+        {
+            module.words.push(format!("--ata-transfer={mode}"));
+        }
+    }
+    scenario
+}
+
+/// Whether a scenario's `console` shows the driver moving data as `transfer` says.
+fn drove_with(console: &Path, transfer: Transfer) -> Result<(), String> {
+    let text = fs::read_to_string(&console).map_err(|e| format!("{}: {e}", console.display()))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("ata: wd0:"))
+        .ok_or("the driver never opened wd0")?;
+    if line.contains(transfer.logged()) {
+        Ok(())
+    } else {
+        Err(format!("wd0 not driven with {}: {line}", transfer.logged()))
+    }
+}
+
 /// rumpdisk.static as the boot disk driver, starting `next` as the Hurd starts its file system.
 fn rumpdisk_static(tasks: &Tasks, next: &str, extra: &[&str]) -> Module {
     let mut words = vec![
@@ -221,14 +275,17 @@ fn supervised(
     modules
 }
 
-/// rumpdisk.static on an IDE disk, with the disk tests (and the store client) as its next task;
-/// afterwards the image must hold what the guest wrote and flushed.
-pub fn disk(tasks: &Tasks) -> Result<Scenario, Error> {
-    let image = disk_image(tasks.kernel, "disk")?;
+/// rumpdisk.static on an IDE disk, moving data as `transfer` says, with the disk tests (and the
+/// store client) as its next task; afterwards the image must hold what the guest wrote and
+/// flushed, and the console show the transfer mode.
+pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
+    let name = transfer.name("disk");
+    let image = disk_image(tasks.kernel, &name)?;
     let sectors = format!("wd0sectors={DISK_SECTORS}");
-    Ok(Scenario {
+    let console = tasks.kernel.run_dir(&name).join("console.log");
+    let scenario = Scenario {
         kernel: tasks.kernel,
-        name: "disk".into(),
+        name: name.clone(),
         modules: supervised(
             tasks,
             vec![
@@ -248,9 +305,11 @@ pub fn disk(tasks: &Tasks) -> Result<Scenario, Error> {
         expect: Expect::Pass,
         kill_on: None,
         after: Some(Box::new(move || {
+            drove_with(&console, transfer)?;
             image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0")
         })),
-    })
+    };
+    Ok(with_transfer(scenario, transfer))
 }
 
 /// Whether `image` holds `text` at `sector`.
@@ -306,19 +365,22 @@ pub fn store_rd0(tasks: &Tasks) -> Result<Scenario, Error> {
 
 /// The store client as rumpdisk.static's next task, on `device:wd0` (an IDE disk): syncs succeed,
 /// the drive's write log shows a FLUSH between the client's data and the record it wrote after its
-/// sync returned, and the image holds what the client wrote.
-pub fn store_wd0(tasks: &Tasks) -> Result<Scenario, Error> {
-    let image = disk_image(tasks.kernel, "store-wd0")?;
-    let write_log = tasks.kernel.run_dir("store-wd0").join("w.log");
+/// sync returned, and the image holds what the client wrote; rumpdisk.static moves data as
+/// `transfer` says.
+pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
+    let name = transfer.name("store-wd0");
+    let image = disk_image(tasks.kernel, &name)?;
+    let write_log = tasks.kernel.run_dir(&name).join("w.log");
+    let console = tasks.kernel.run_dir(&name).join("console.log");
     let words = [
         "master=bootstrap",
         "disk=wd0",
         "sync=flushes",
         "$(store-task=task-create)",
     ];
-    Ok(Scenario {
+    let scenario = Scenario {
         kernel: tasks.kernel,
-        name: "store-wd0".into(),
+        name: name.clone(),
         modules: supervised(
             tasks,
             vec![
@@ -336,10 +398,12 @@ pub fn store_wd0(tasks: &Tasks) -> Result<Scenario, Error> {
         expect: Expect::Pass,
         kill_on: None,
         after: Some(Box::new(move || {
+            drove_with(&console, transfer)?;
             flushed_before_synced_record(&write_log)?;
             image_holds_store_pattern(&image)
         })),
-    })
+    };
+    Ok(with_transfer(scenario, transfer))
 }
 
 /// The store client through rumpdisk on a drive whose first cache flush fails (QEMU blkdebug):
@@ -519,15 +583,17 @@ pub enum Fault {
     Write,
 }
 
-/// The barrier workload over a disk that fails once; what the clients report must match.
-pub fn barrier_fault(tasks: &Tasks, fault: Fault) -> Result<Scenario, Error> {
-    let (name, rounds, sectors) = match fault {
+/// The barrier workload over a disk that fails once, rumpdisk.static moving data as `transfer`
+/// says; what the clients report must match.
+pub fn barrier_fault(tasks: &Tasks, fault: Fault, transfer: Transfer) -> Result<Scenario, Error> {
+    let (base, rounds, sectors) = match fault {
         Fault::Flush => ("barrier-flush-error", 6, 2),
         Fault::Write => ("barrier-write-error", 6, 2),
     };
+    let name = transfer.name(base);
     let mut scenario = barrier(
         tasks,
-        name,
+        &name,
         &[
             "clients=2",
             &format!("rounds={rounds}"),
@@ -544,7 +610,7 @@ pub fn barrier_fault(tasks: &Tasks, fault: Fault) -> Result<Scenario, Error> {
     }
     let (log, console, image) = (
         disk.write_log.clone().unwrap_or_default(),
-        tasks.kernel.run_dir(name).join("console.log"),
+        tasks.kernel.run_dir(&name).join("console.log"),
         disk.image.clone(),
     );
     let label = format!("{name} [{}]", tasks.kernel.label());
@@ -565,7 +631,7 @@ pub fn barrier_fault(tasks: &Tasks, fault: Fault) -> Result<Scenario, Error> {
         );
         fault_reported(&reported, fault)
     }));
-    Ok(scenario)
+    Ok(with_transfer(scenario, transfer))
 }
 
 /// Which flush `barrier-flush-error` fails: the first two cover rounds before the failure.
@@ -717,12 +783,18 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
     Ok(vec![
         runtime(tasks)?,
         fault(tasks)?,
-        disk(tasks)?,
+        disk(tasks, Transfer::Default)?,
+        disk(tasks, Transfer::Mode("pio"))?,
+        disk(tasks, Transfer::Mode("multiple"))?,
         store_rd0(tasks)?,
-        store_wd0(tasks)?,
+        store_wd0(tasks, Transfer::Default)?,
+        store_wd0(tasks, Transfer::Mode("pio"))?,
         store_wd0_flush_fails(tasks)?,
         store_wd0_refusing_flush(tasks)?,
         barrier(tasks, "barrier", &workload, Barrier::Honoured)?,
+        // The barrier proof on each way of moving data (the default is DMA).
+        with_transfer(barrier(tasks, "barrier-pio", &workload, Barrier::Honoured)?, Transfer::Mode("pio")),
+        with_transfer(barrier(tasks, "barrier-multiple", &workload, Barrier::Honoured)?, Transfer::Mode("multiple")),
         barrier(tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
         barrier(
             tasks,
@@ -738,8 +810,10 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
             &["clients=3", "rounds=4", "sectors=80", "burst=1"],
             Barrier::Honoured,
         )?,
-        barrier_fault(tasks, Fault::Flush)?,
-        barrier_fault(tasks, Fault::Write)?,
+        barrier_fault(tasks, Fault::Flush, Transfer::Default)?,
+        barrier_fault(tasks, Fault::Flush, Transfer::Mode("pio"))?,
+        barrier_fault(tasks, Fault::Write, Transfer::Default)?,
+        barrier_fault(tasks, Fault::Write, Transfer::Mode("pio"))?,
         barrier_killed(tasks)?,
     ])
 }

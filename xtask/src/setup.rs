@@ -291,86 +291,127 @@ fn fetch_packages(fetch: &Fetch, mirror: &str, scratch: &Path) -> Result<(&'stat
 }
 
 fn fetch_from_suite(fetch: &Fetch, suite: &str, mirror: &str, scratch: &Path) -> Result<Vec<String>, Error> {
-    let apt = scratch.join(format!("apt-{}-{suite}", fetch.into));
-    for d in ["state/lists/partial", "cache/archives/partial", "download"] {
-        fs::create_dir_all(apt.join(d)).map_err(|e| Error::io(&apt, e))?;
-    }
-    fs::write(apt.join("state/status"), "").map_err(|e| Error::io(&apt, e))?;
-    fs::write(
-        apt.join("sources.list"),
-        format!(
-            "deb [arch={} signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} {suite} main\n",
-            fetch.arch
-        ),
-    )
-    .map_err(|e| Error::io(&apt, e))?;
-    let a = apt.display();
-    let options = [
-        format!("Dir::State={a}/state"),
-        format!("Dir::State::status={a}/state/status"),
-        format!("Dir::Cache={a}/cache"),
-        format!("Dir::Etc::SourceList={a}/sources.list"),
-        "Dir::Etc::SourceParts=/dev/null".to_owned(),
-        format!("APT::Architecture={}", fetch.arch),
-        format!("APT::Architectures={}", fetch.arch),
-        "Acquire::Languages=none".to_owned(),
-        "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".to_owned(),
-        // Downloads land in a root-owned folder; apt's sandbox user could not write there.
-        "APT::Sandbox::User=root".to_owned(),
-    ];
-    let apt_get = |args: &[&str]| {
-        let mut c = Command::new("apt-get");
-        for o in &options {
-            c.arg("-o").arg(o);
-        }
-        c.args(args).current_dir(apt.join("download"));
-        c
-    };
-    // apt-get update exits 0 when only some index files fail; a broken index shows as "E:" lines.
-    let out = apt_get(&["update"])
-        .output()
-        .map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || stderr.lines().any(|l| l.starts_with("E:")) {
-        return Err(Error::new(format!(
-            "apt-get update: {}",
-            first_error(&stderr)
-        )));
-    }
+    let apt = PrivateApt::new(
+        &scratch.join(format!("apt-{}-{suite}", fetch.into)),
+        fetch.arch,
+        suite,
+        mirror,
+    )?;
     let qualified: Vec<String> = fetch
         .packages
         .iter()
         .map(|p| format!("{p}:{}", fetch.arch))
         .collect();
-    let mut dl = apt_get(&["download", "-q"]);
-    dl.args(&qualified);
-    let out = dl
-        .output()
-        .map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::new(format!(
-            "apt-get download: {}",
-            first_error(&String::from_utf8_lossy(&out.stderr))
-        )));
-    }
     let into = scratch.join(fetch.into);
     let mut debs = Vec::new();
-    for entry in fs::read_dir(apt.join("download"))
-        .map_err(|e| Error::io(&apt, e))?
-        .flatten()
-    {
-        debs.push(entry.file_name().to_string_lossy().into_owned());
-        run_quiet(
-            Command::new("dpkg-deb")
-                .arg("-x")
-                .arg(entry.path())
-                .arg(&into),
-            "dpkg-deb -x",
-        )?;
+    for deb in apt.download(&qualified)? {
+        debs.push(deb.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
+        extract_deb(&deb, &into)?;
     }
-    fs::remove_dir_all(&apt).map_err(|e| Error::io(&apt, e))?;
+    apt.remove()?;
     debs.sort();
     Ok(debs)
+}
+
+/// An apt configuration of one architecture and suite of `mirror`, all of its state in a folder
+/// of its own: it never touches the system's apt state or sources.
+pub struct PrivateApt {
+    dir: PathBuf,
+    options: Vec<String>,
+}
+
+impl PrivateApt {
+    /// Sets the configuration up in `dir` and downloads the suite's index.
+    pub fn new(dir: &Path, arch: &str, suite: &str, mirror: &str) -> Result<PrivateApt, Error> {
+        for d in ["state/lists/partial", "cache/archives/partial", "download"] {
+            fs::create_dir_all(dir.join(d)).map_err(|e| Error::io(dir, e))?;
+        }
+        fs::write(dir.join("state/status"), "").map_err(|e| Error::io(dir, e))?;
+        fs::write(
+            dir.join("sources.list"),
+            format!(
+                "deb [arch={arch} signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} {suite} main\n"
+            ),
+        )
+        .map_err(|e| Error::io(dir, e))?;
+        let a = dir.display();
+        let options = vec![
+            format!("Dir::State={a}/state"),
+            format!("Dir::State::status={a}/state/status"),
+            format!("Dir::Cache={a}/cache"),
+            format!("Dir::Etc::SourceList={a}/sources.list"),
+            "Dir::Etc::SourceParts=/dev/null".to_owned(),
+            format!("APT::Architecture={arch}"),
+            format!("APT::Architectures={arch}"),
+            "Acquire::Languages=none".to_owned(),
+            "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".to_owned(),
+            // Downloads land in a root-owned folder; apt's sandbox user could not write there.
+            "APT::Sandbox::User=root".to_owned(),
+        ];
+        let apt = PrivateApt {
+            dir: dir.to_owned(),
+            options,
+        };
+        // apt-get update exits 0 when only some index files fail; a broken index shows as "E:" lines.
+        let out = apt
+            .command("apt-get")
+            .arg("update")
+            .output()
+            .map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || stderr.lines().any(|l| l.starts_with("E:")) {
+            return Err(Error::new(format!(
+                "apt-get update: {}",
+                first_error(&stderr)
+            )));
+        }
+        Ok(apt)
+    }
+
+    /// `program` (`apt-get`, `apt-cache`) with this configuration, run in its download folder.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        for o in &self.options {
+            c.arg("-o").arg(o);
+        }
+        c.current_dir(self.dir.join("download"));
+        c
+    }
+
+    /// Downloads `packages` (no dependencies); returns the .deb files in the download folder.
+    pub fn download(&self, packages: &[String]) -> Result<Vec<PathBuf>, Error> {
+        let out = self
+            .command("apt-get")
+            .args(["download", "-q"])
+            .args(packages)
+            .output()
+            .map_err(|e| Error::new(format!("cannot run apt-get: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::new(format!(
+                "apt-get download: {}",
+                first_error(&String::from_utf8_lossy(&out.stderr))
+            )));
+        }
+        let download = self.dir.join("download");
+        Ok(fs::read_dir(&download)
+            .map_err(|e| Error::io(&download, e))?
+            .flatten()
+            .map(|e| e.path())
+            .collect())
+    }
+
+    /// Removes the configuration's folder.
+    pub fn remove(self) -> Result<(), Error> {
+        fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
+    }
+}
+
+/// Extracts a .deb's files into `into`.
+pub fn extract_deb(deb: &Path, into: &Path) -> Result<(), Error> {
+    run_quiet(
+        Command::new("dpkg-deb").arg("-x").arg(deb).arg(into),
+        "dpkg-deb -x",
+    )
 }
 
 fn first_error(stderr: &str) -> String {

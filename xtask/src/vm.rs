@@ -264,6 +264,23 @@ pub fn blkdebug_rules(disk: &Disk) -> String {
     rules
 }
 
+/// QEMU's machine for every VM here (the bench's Linux anchor too): TCG, one CPU, 512 MiB, the
+/// serial console on standard output, no reboot.
+pub const MACHINE: [&str; 12] = [
+    "-accel",
+    "tcg",
+    "-m",
+    "512",
+    "-smp",
+    "1",
+    "-nographic",
+    "-no-reboot",
+    "-monitor",
+    "none",
+    "-serial",
+    "stdio",
+];
+
 /// Where a scenario's files go.
 pub fn run_dir(scenario: &str) -> PathBuf {
     project_root().join("target/vm").join(scenario)
@@ -293,26 +310,15 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
     )?;
 
     let mut qemu = Command::new(scenario.kernel.qemu());
-    qemu.args([
-        "-accel",
-        "tcg",
-        "-m",
-        "512",
-        "-smp",
-        "1",
-        "-nographic",
-        "-no-reboot",
-        "-monitor",
-        "none",
-    ])
-    .args(["-serial", "stdio", "-boot", "d"])
-    // The boot CD as the secondary channel's slave: each disk is its channel's master.
-    .arg("-drive")
-    .arg(format!(
-        "file={},media=cdrom,if=none,id=cd,readonly=on",
-        iso.display()
-    ))
-    .args(["-device", "ide-cd,drive=cd,bus=ide.1,unit=1"]);
+    qemu.args(MACHINE)
+        .args(["-boot", "d"])
+        // The boot CD as the secondary channel's slave: each disk is its channel's master.
+        .arg("-drive")
+        .arg(format!(
+            "file={},media=cdrom,if=none,id=cd,readonly=on",
+            iso.display()
+        ))
+        .args(["-device", "ide-cd,drive=cd,bus=ide.1,unit=1"]);
     for (i, disk) in scenario.disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {

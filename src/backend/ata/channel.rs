@@ -1,16 +1,32 @@
-//! The polling-PIO command protocol on one channel: select, issue, move data sector by sector,
-//! check the status after every step. Interrupts stay off (`nIEN`); every wait has a deadline;
-//! after any failure the channel is reset so the next command starts clean.
+//! The polling command protocol on one channel: select, issue, move data one data request (a
+//! sector, or a READ/WRITE MULTIPLE block) at a time, check the status after every step.
+//! Interrupts stay off (`nIEN`); every wait has a deadline; after any failure the channel is
+//! reset so the next command starts clean.
 
+use alloc::boxed::Box;
+use core::ops::Range;
+
+use super::dma::{bm, Direction, DmaEngine, Engine};
 use super::identify::Identity;
-use super::registers::{command, control, status, Reg, Registers, SECTOR};
-use super::{AtaError, Clock};
+use super::registers::{self, command, control, status, Reg, Registers, SECTOR};
+use super::{AtaError, Clock, TransferMode};
 
 /// Master or slave on the channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drive {
     Master,
     Slave,
+}
+
+/// How a drive's data commands move sectors, settled by [`Channel::set_up`] when it is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// One sector per data request: READ/WRITE SECTORS (EXT).
+    Pio,
+    /// Up to this many sectors per data request: READ/WRITE MULTIPLE (EXT).
+    Multiple(u8),
+    /// The channel's bus master moves the data: READ/WRITE DMA (EXT).
+    Dma,
 }
 
 /// Deadlines in clock ticks.
@@ -28,17 +44,23 @@ const MAX_SECTORS_LBA28: usize = 256;
 /// First sector 28-bit commands cannot reach.
 const LBA28_LIMIT: u64 = 1 << 28;
 
-/// A channel and the clock its deadlines run on.
+/// A channel, the clock its deadlines run on, and its bus master if it has one.
 pub struct Channel<R, C> {
     regs: R,
     clock: C,
     timeouts: Timeouts,
+    dma: Engine,
 }
 
 impl<R: Registers, C: Clock> Channel<R, C> {
     pub fn new(mut regs: R, clock: C, timeouts: Timeouts) -> Self {
         regs.set_control(control::NIEN);
-        Channel { regs, clock, timeouts }
+        Channel { regs, clock, timeouts, dma: None }
+    }
+
+    /// The channel with `engine` as its bus master, for [`Transfer::Dma`].
+    pub fn with_dma(self, engine: Box<dyn DmaEngine + Send>) -> Self {
+        Channel { dma: Some(engine), ..self }
     }
 
     /// IDENTIFY DEVICE: `NoDrive` for an empty position, `NotAta` for packet devices.
@@ -57,36 +79,79 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             }
             channel.wait_for_data(command::IDENTIFY_DEVICE)?;
             let mut data = [0; SECTOR];
-            channel.regs.read_sector(&mut data);
+            channel.regs.read_block(&mut data);
             channel.finish(command::IDENTIFY_DEVICE, channel.timeouts.command)?;
             Identity::parse(&data)
         })
     }
 
+    /// Sets the drive up for `wanted`: DMA when asked, or by default when the channel has a bus
+    /// master and the drive does DMA; otherwise SET MULTIPLE MODE with the largest block (a power
+    /// of two) IDENTIFY allows, or one sector per data request. A drive without multiple mode, or
+    /// one that rejects it, gets single-sector PIO; DMA asked of a channel or drive without it,
+    /// and other failures, are errors.
+    pub fn set_up(&mut self, drive: Drive, id: &Identity, wanted: TransferMode) -> Result<Transfer, AtaError> {
+        let can_dma = self.dma.is_some() && id.dma;
+        match wanted {
+            TransferMode::Dma if self.dma.is_none() => return Err(AtaError::Unsupported("no bus master for DMA")),
+            TransferMode::Dma if !id.dma => return Err(AtaError::Unsupported("a drive without DMA")),
+            TransferMode::Dma => return Ok(Transfer::Dma),
+            TransferMode::Auto if can_dma => return Ok(Transfer::Dma),
+            TransferMode::Pio => return Ok(Transfer::Pio),
+            TransferMode::Auto | TransferMode::Multiple => {}
+        }
+        if id.multiple_max == 0 {
+            return Ok(Transfer::Pio);
+        }
+        // SET MULTIPLE MODE takes a power of two up to the drive's limit.
+        let block = 1u8 << (7 - id.multiple_max.leading_zeros());
+        let set = self.recovering(|channel| {
+            channel.select(drive, 0)?;
+            channel.regs.write(Reg::SectorCount, block);
+            channel.regs.write(Reg::StatusCommand, command::SET_MULTIPLE_MODE);
+            channel.delay_400ns();
+            channel.finish(command::SET_MULTIPLE_MODE, channel.timeouts.command)
+        });
+        match set {
+            Ok(()) => Ok(Transfer::Multiple(block)),
+            Err(AtaError::Failed { error, .. }) if error & registers::error::ABRT != 0 => {
+                log::warn!("ata: {drive:?}: SET MULTIPLE MODE {block} refused: one sector per data request");
+                Ok(Transfer::Pio)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Reads whole sectors from `lba` into `buf` (a multiple of 512 bytes, any alignment).
-    pub fn read(&mut self, drive: Drive, id: &Identity, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
-        let opcode = if id.lba48 { command::READ_SECTORS_EXT } else { command::READ_SECTORS };
-        self.transfer(drive, id, opcode, lba, buf.len(), |channel, sector| {
-            if sector == 0 {
-                // The drive is now fetching the first sector: meanwhile, take the page faults
+    pub fn read(&mut self, drive: Drive, id: &Identity, transfer: Transfer, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
+        let (opcode, block) = match transfer {
+            Transfer::Pio => (if id.lba48 { command::READ_SECTORS_EXT } else { command::READ_SECTORS }, 1),
+            Transfer::Multiple(block) => (if id.lba48 { command::READ_MULTIPLE_EXT } else { command::READ_MULTIPLE }, block.into()),
+            Transfer::Dma => return self.dma_read(drive, id, lba, buf),
+        };
+        self.pio(drive, id, (opcode, block), lba, buf.len(), |channel, sectors| {
+            if sectors.start == 0 {
+                // The drive is now fetching the first block: meanwhile, take the page faults
                 // of fresh memory (a reply's out-of-line pages) that the data moves would take.
                 fault_in(buf);
             }
             channel.wait_for_data(opcode)?;
-            let block = &mut buf[sector * SECTOR..][..SECTOR];
-            channel.regs.read_sector(block.try_into().expect("one whole sector"));
+            channel.regs.read_block(&mut buf[sectors.start * SECTOR..sectors.end * SECTOR]);
             Ok(())
         })
     }
 
     /// Writes whole sectors from `data` at `lba`. Returns only when the drive reports the last
     /// sector accepted without error.
-    pub fn write(&mut self, drive: Drive, id: &Identity, lba: u64, data: &[u8]) -> Result<(), AtaError> {
-        let opcode = if id.lba48 { command::WRITE_SECTORS_EXT } else { command::WRITE_SECTORS };
-        self.transfer(drive, id, opcode, lba, data.len(), |channel, sector| {
+    pub fn write(&mut self, drive: Drive, id: &Identity, transfer: Transfer, lba: u64, data: &[u8]) -> Result<(), AtaError> {
+        let (opcode, block) = match transfer {
+            Transfer::Pio => (if id.lba48 { command::WRITE_SECTORS_EXT } else { command::WRITE_SECTORS }, 1),
+            Transfer::Multiple(block) => (if id.lba48 { command::WRITE_MULTIPLE_EXT } else { command::WRITE_MULTIPLE }, block.into()),
+            Transfer::Dma => return self.dma_write(drive, id, lba, data),
+        };
+        self.pio(drive, id, (opcode, block), lba, data.len(), |channel, sectors| {
             channel.wait_for_data(opcode)?;
-            let block = &data[sector * SECTOR..][..SECTOR];
-            channel.regs.write_sector(block.try_into().expect("one whole sector"));
+            channel.regs.write_block(&data[sectors.start * SECTOR..sectors.end * SECTOR]);
             Ok(())
         })
     }
@@ -102,16 +167,17 @@ impl<R: Registers, C: Clock> Channel<R, C> {
         })
     }
 
-    /// A data command over `bytes` from `lba`, split into as few commands as the addressing
-    /// allows; `move_sector(channel, n)` moves the request's `n`th sector.
-    fn transfer(
+    /// A PIO data command `(opcode, sectors per data request)` over `bytes` from `lba`, split
+    /// into as few commands as the addressing allows; `move_block(channel, sectors)` moves one
+    /// data request's block, the request's sectors `sectors` (at most `block` of them).
+    fn pio(
         &mut self,
         drive: Drive,
         id: &Identity,
-        opcode: u8,
+        (opcode, block): (u8, usize),
         lba: u64,
         bytes: usize,
-        mut move_sector: impl FnMut(&mut Self, usize) -> Result<(), AtaError>,
+        mut move_block: impl FnMut(&mut Self, Range<usize>) -> Result<(), AtaError>,
     ) -> Result<(), AtaError> {
         self.recovering(|channel| {
             check_range(id, lba, bytes)?;
@@ -121,20 +187,110 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             while done < sectors {
                 let count = per_command.min(sectors - done);
                 channel.issue(drive, id, opcode, lba + done as u64, count)?;
-                for sector in done..done + count {
-                    move_sector(channel, sector)?;
+                let end = done + count;
+                for first in (done..end).step_by(block) {
+                    move_block(channel, first..end.min(first + block))?;
                 }
                 channel.finish(opcode, channel.timeouts.command)?;
-                done += count;
+                done = end;
             }
             Ok(())
         })
     }
 
+    /// READ DMA (EXT) into `buf`, in pieces of at most the bounce buffer.
+    fn dma_read(&mut self, drive: Drive, id: &Identity, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
+        let opcode = if id.lba48 { command::READ_DMA_EXT } else { command::READ_DMA };
+        self.recovering(|channel| {
+            check_range(id, lba, buf.len())?;
+            let piece = channel.dma_piece(id)?;
+            for (i, part) in buf.chunks_mut(piece).enumerate() {
+                let at = lba + (i * piece / SECTOR) as u64;
+                // While the drive fetches, take the page faults the copy out would take.
+                channel.dma_command(drive, id, opcode, at, part.len(), Direction::ToMemory, || fault_in(part))?;
+                channel.engine()?.store(part);
+            }
+            Ok(())
+        })
+    }
+
+    /// WRITE DMA (EXT) of `data`, in pieces of at most the bounce buffer. Returns only when the
+    /// drive reports the last piece accepted without error.
+    fn dma_write(&mut self, drive: Drive, id: &Identity, lba: u64, data: &[u8]) -> Result<(), AtaError> {
+        let opcode = if id.lba48 { command::WRITE_DMA_EXT } else { command::WRITE_DMA };
+        self.recovering(|channel| {
+            check_range(id, lba, data.len())?;
+            let piece = channel.dma_piece(id)?;
+            for (i, part) in data.chunks(piece).enumerate() {
+                channel.engine()?.load(part);
+                let at = lba + (i * piece / SECTOR) as u64;
+                channel.dma_command(drive, id, opcode, at, part.len(), Direction::FromMemory, || ())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn engine(&mut self) -> Result<&mut (dyn DmaEngine + Send + 'static), AtaError> {
+        self.dma.as_deref_mut().ok_or(AtaError::Unsupported("no bus master for DMA"))
+    }
+
+    /// Bytes one DMA command moves at most: the bounce buffer, and what the addressing reaches.
+    fn dma_piece(&mut self, id: &Identity) -> Result<usize, AtaError> {
+        let per_command = if id.lba48 { MAX_SECTORS_LBA48 } else { MAX_SECTORS_LBA28 };
+        Ok(self.engine()?.capacity().min(per_command * SECTOR))
+    }
+
+    /// One DMA command over the bounce buffer's first `bytes`: program the engine, issue, start,
+    /// run `meanwhile`, wait for the engine to stop, then check the drive. The engine is stopped
+    /// on every path once started.
+    #[allow(clippy::too_many_arguments)]
+    fn dma_command(
+        &mut self,
+        drive: Drive,
+        id: &Identity,
+        opcode: u8,
+        lba: u64,
+        bytes: usize,
+        direction: Direction,
+        meanwhile: impl FnOnce(),
+    ) -> Result<(), AtaError> {
+        self.engine()?.prepare(bytes, direction);
+        self.issue(drive, id, opcode, lba, bytes / SECTOR)?;
+        self.engine()?.start(direction);
+        meanwhile();
+        let waited = self.wait_for_dma(opcode);
+        let engine_status = self.engine()?.stop();
+        waited?;
+        if engine_status & bm::ERROR != 0 {
+            return Err(AtaError::Dma { command: opcode, status: engine_status });
+        }
+        self.finish(opcode, self.timeouts.command)
+    }
+
+    /// Polls until the engine stops (done, or a bus error), or the drive ends the command with
+    /// an error while the engine still waits for data.
+    fn wait_for_dma(&mut self, opcode: u8) -> Result<(), AtaError> {
+        let start = self.clock.now();
+        loop {
+            let engine_status = self.engine()?.status();
+            if engine_status & bm::ACTIVE == 0 || engine_status & bm::ERROR != 0 {
+                return Ok(());
+            }
+            let status = self.regs.alt_status();
+            if status & status::BSY == 0 && status & (status::ERR | status::DF) != 0 {
+                return Ok(());
+            }
+            if self.clock.now().wrapping_sub(start) > self.timeouts.command {
+                return Err(AtaError::Timeout { command: opcode, status });
+            }
+            core::hint::spin_loop();
+        }
+    }
+
     /// Runs `command`; on failure resets the channel before returning the error.
     fn recovering<T>(&mut self, command: impl FnOnce(&mut Self) -> Result<T, AtaError>) -> Result<T, AtaError> {
         let result = command(self);
-        if matches!(result, Err(AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. })) {
+        if matches!(result, Err(AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } | AtaError::Dma { .. })) {
             self.reset();
         }
         result
@@ -272,6 +428,7 @@ fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
 mod tests {
     use super::super::sim::{Faults, SimChannel, SimDrive, StepClock};
     use super::*;
+    use crate::backend::ata::TransferMode;
     use crate::backend::ata::registers::error;
     use std::vec;
     use std::vec::Vec;
@@ -310,9 +467,9 @@ mod tests {
         let lba = (1 << 40) - 8; // needs all 48 address bits
         let mut backing = vec![0u8; 8 * SECTOR + 1];
         backing[1..].copy_from_slice(&pattern(8, 5));
-        channel.write(Drive::Master, &id, lba, &backing[1..]).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, lba, &backing[1..]).unwrap();
         let mut read = vec![0u8; 8 * SECTOR + 3];
-        channel.read(Drive::Master, &id, lba, &mut read[3..]).unwrap();
+        channel.read(Drive::Master, &id, Transfer::Pio, lba, &mut read[3..]).unwrap();
         assert!(read[3..] == backing[1..]);
         assert_eq!(sim.state().drives[0].as_ref().unwrap().sector(lba + 7)[..], backing[1 + 7 * SECTOR..]);
         assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE, command::WRITE_SECTORS_EXT, command::READ_SECTORS_EXT]);
@@ -324,9 +481,9 @@ mod tests {
         let id = channel.identify(Drive::Master).unwrap();
         let lba = (1 << 27) - 300; // top address bits go through the device register
         let data = pattern(300, 9);
-        channel.write(Drive::Master, &id, lba, &data).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, lba, &data).unwrap();
         let mut read = vec![0; data.len()];
-        channel.read(Drive::Master, &id, lba, &mut read).unwrap();
+        channel.read(Drive::Master, &id, Transfer::Pio, lba, &mut read).unwrap();
         assert!(read == data);
         channel.flush(Drive::Master, &id).unwrap();
         let expected = [
@@ -345,7 +502,7 @@ mod tests {
         let (mut channel, sim) = channel(SimDrive::new(1 << 20, true));
         let id = channel.identify(Drive::Master).unwrap();
         let mut buf = vec![0; (65536 + 1) * SECTOR];
-        channel.read(Drive::Master, &id, 0, &mut buf).unwrap();
+        channel.read(Drive::Master, &id, Transfer::Pio, 0, &mut buf).unwrap();
         let commands = sim.state().commands.clone();
         assert_eq!(commands, [command::IDENTIFY_DEVICE, command::READ_SECTORS_EXT, command::READ_SECTORS_EXT]);
     }
@@ -354,7 +511,7 @@ mod tests {
     fn flush_makes_writes_durable_with_flush_cache_ext() {
         let (mut channel, sim) = channel(SimDrive::new(64, true));
         let id = channel.identify(Drive::Master).unwrap();
-        channel.write(Drive::Master, &id, 3, &pattern(1, 1)).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, 3, &pattern(1, 1)).unwrap();
         assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty());
         channel.flush(Drive::Master, &id).unwrap();
         assert_eq!(sim.state().commands.last(), Some(&command::FLUSH_CACHE_EXT));
@@ -381,7 +538,7 @@ mod tests {
     #[test]
     fn a_failed_flush_is_an_error_and_the_channel_recovers() {
         let (mut channel, sim, id) = with_faults(Faults { abort: Some(command::FLUSH_CACHE_EXT), ..Faults::default() });
-        channel.write(Drive::Master, &id, 0, &pattern(1, 2)).unwrap();
+        channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(1, 2)).unwrap();
         let failed = channel.flush(Drive::Master, &id);
         assert!(matches!(failed, Err(AtaError::Failed { command: 0xEA, error: error::ABRT, .. })), "{failed:?}");
         assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty());
@@ -393,17 +550,17 @@ mod tests {
     #[test]
     fn media_errors_in_the_middle_of_a_transfer_fail_the_request() {
         let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::WRITE_SECTORS_EXT, 2)), ..Faults::default() });
-        let failed = channel.write(Drive::Master, &id, 0, &pattern(4, 3));
+        let failed = channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(4, 3));
         assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
         let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::READ_SECTORS_EXT, 1)), ..Faults::default() });
-        let failed = channel.read(Drive::Master, &id, 0, &mut [0; 4 * SECTOR]);
+        let failed = channel.read(Drive::Master, &id, Transfer::Pio, 0, &mut [0; 4 * SECTOR]);
         assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
     }
 
     #[test]
     fn device_faults_and_stuck_drives_are_errors() {
         let (mut channel, _, id) = with_faults(Faults { device_fault: Some(command::WRITE_SECTORS_EXT), ..Faults::default() });
-        let failed = channel.write(Drive::Master, &id, 0, &pattern(1, 0));
+        let failed = channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(1, 0));
         assert!(matches!(failed, Err(AtaError::Failed { status, .. }) if status & status::DF != 0), "{failed:?}");
         let (mut channel, _, id) = with_faults(Faults { stuck_busy: true, ..Faults::default() });
         let failed = channel.flush(Drive::Master, &id);
@@ -413,8 +570,196 @@ mod tests {
     #[test]
     fn requests_past_the_end_issue_no_command() {
         let (mut channel, sim, id) = with_faults(Faults::default());
-        assert_eq!(channel.read(Drive::Master, &id, 63, &mut [0; 2 * SECTOR]), Err(AtaError::OutOfRange { lba: 63, sectors: 2 }));
-        assert_eq!(channel.write(Drive::Master, &id, u64::MAX, &[0; SECTOR]), Err(AtaError::OutOfRange { lba: u64::MAX, sectors: 1 }));
+        assert_eq!(channel.read(Drive::Master, &id, Transfer::Pio, 63, &mut [0; 2 * SECTOR]), Err(AtaError::OutOfRange { lba: 63, sectors: 2 }));
+        assert_eq!(channel.write(Drive::Master, &id, Transfer::Pio, u64::MAX, &[0; SECTOR]), Err(AtaError::OutOfRange { lba: u64::MAX, sectors: 1 }));
         assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE]);
+    }
+
+    /// Multiple mode: one data request per 16 sectors, the MULTIPLE opcodes, the same data.
+    #[test]
+    fn multiple_mode_moves_a_block_per_data_request() {
+        let (mut channel, sim) = channel(SimDrive::new(1 << 20, true));
+        let id = channel.identify(Drive::Master).unwrap();
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Auto).unwrap();
+        assert_eq!(transfer, Transfer::Multiple(16));
+        // 37 sectors: two whole blocks and a short last one, from an unaligned buffer.
+        let mut backing = vec![0u8; 37 * SECTOR + 1];
+        backing[1..].copy_from_slice(&pattern(37, 4));
+        channel.write(Drive::Master, &id, transfer, 100, &backing[1..]).unwrap();
+        let mut read = vec![0u8; 37 * SECTOR];
+        channel.read(Drive::Master, &id, transfer, 100, &mut read).unwrap();
+        assert!(read == backing[1..]);
+        let expected = [command::IDENTIFY_DEVICE, command::SET_MULTIPLE_MODE, command::WRITE_MULTIPLE_EXT, command::READ_MULTIPLE_EXT];
+        assert_eq!(sim.state().commands, expected);
+        assert_eq!(sim.state().drives[0].as_ref().unwrap().multiple, 16);
+    }
+
+    /// A limit that is not a power of two gets the largest power of two below it; 28-bit drives
+    /// get the 28-bit MULTIPLE opcodes, split at 256 sectors.
+    #[test]
+    fn multiple_mode_asks_for_a_power_of_two_and_uses_28_bit_opcodes_on_28_bit_drives() {
+        let mut drive = SimDrive::new(1 << 27, false);
+        drive.multiple_max = 12;
+        let (mut channel, sim) = channel(drive);
+        let id = channel.identify(Drive::Master).unwrap();
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Multiple).unwrap();
+        assert_eq!(transfer, Transfer::Multiple(8));
+        let data = pattern(300, 6);
+        channel.write(Drive::Master, &id, transfer, 5, &data).unwrap();
+        let mut read = vec![0; data.len()];
+        channel.read(Drive::Master, &id, transfer, 5, &mut read).unwrap();
+        assert!(read == data);
+        assert_eq!(sim.state().commands[2..], [command::WRITE_MULTIPLE, command::WRITE_MULTIPLE, command::READ_MULTIPLE, command::READ_MULTIPLE]);
+    }
+
+    /// A drive that rejects SET MULTIPLE MODE, or has no multiple mode, moves single sectors;
+    /// `pio` never asks.
+    #[test]
+    fn without_multiple_mode_data_moves_a_sector_per_request() {
+        let (mut refusing, sim, id) = with_faults(Faults { abort: Some(command::SET_MULTIPLE_MODE), ..Faults::default() });
+        assert_eq!(refusing.set_up(Drive::Master, &id, TransferMode::Multiple), Ok(Transfer::Pio));
+        refusing.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(3, 1)).unwrap();
+        assert_eq!(sim.state().commands[1..], [command::SET_MULTIPLE_MODE, command::WRITE_SECTORS_EXT]);
+        let mut drive = SimDrive::new(64, true);
+        drive.multiple_max = 0;
+        let (mut without, sim) = channel(drive);
+        let id = without.identify(Drive::Master).unwrap();
+        assert_eq!(without.set_up(Drive::Master, &id, TransferMode::Auto), Ok(Transfer::Pio));
+        let (mut plain, _) = channel(SimDrive::new(64, true));
+        let plain_id = plain.identify(Drive::Master).unwrap();
+        assert_eq!(plain.set_up(Drive::Master, &plain_id, TransferMode::Pio), Ok(Transfer::Pio));
+        assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE], "nothing asked of a drive without multiple mode");
+    }
+
+    /// Errors in multiple mode: a media error in the second block fails the request, a failed
+    /// SET MULTIPLE MODE other than an abort is an error, and bounds hold.
+    #[test]
+    fn multiple_mode_keeps_the_error_and_bounds_guarantees() {
+        let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::READ_MULTIPLE_EXT, 20)), ..Faults::default() });
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Multiple).unwrap();
+        let failed = channel.read(Drive::Master, &id, transfer, 0, &mut [0; 32 * SECTOR]);
+        assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+        channel.read(Drive::Master, &id, transfer, 0, &mut [0; 16 * SECTOR]).unwrap();
+        let (mut channel, _, id) = with_faults(Faults { media_error_at: Some((command::WRITE_MULTIPLE_EXT, 17)), ..Faults::default() });
+        let transfer = channel.set_up(Drive::Master, &id, TransferMode::Multiple).unwrap();
+        let failed = channel.write(Drive::Master, &id, transfer, 0, &pattern(20, 0));
+        assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+        assert_eq!(channel.write(Drive::Master, &id, transfer, 60, &pattern(5, 0)), Err(AtaError::OutOfRange { lba: 60, sectors: 5 }));
+        let (mut channel, _, id) = with_faults(Faults { device_fault: Some(command::SET_MULTIPLE_MODE), ..Faults::default() });
+        assert!(matches!(channel.set_up(Drive::Master, &id, TransferMode::Auto), Err(AtaError::Failed { .. })));
+    }
+
+    mod dma {
+        use super::super::super::dma::{bm, BusMasterDma, TABLE_BYTES};
+        use super::super::super::sim::{SimBusMaster, SimMemory};
+        use super::*;
+
+        /// A channel whose bus master has its PRD table at 0x1000 and a bounce buffer of `len`
+        /// bytes at `physical`.
+        fn dma_channel(drive: SimDrive, physical: u64, len: usize) -> (Channel<SimChannel, StepClock>, SimChannel, Identity) {
+            let sim = SimChannel::new(Some(drive), None);
+            let engine = BusMasterDma::new(SimBusMaster(sim.clone()), sim.memory(0x1000, TABLE_BYTES), sim.memory(physical, len)).unwrap();
+            let mut channel = Channel::new(sim.clone(), StepClock::new(1), TIMEOUTS).with_dma(Box::new(engine));
+            let id = channel.identify(Drive::Master).unwrap();
+            (channel, sim, id)
+        }
+
+        /// A bounce buffer of 1 MiB from 4 KiB below a 64 KiB boundary: 17 PRDs, none crossing
+        /// one (the simulated controller fails the command otherwise); data written from an
+        /// unaligned buffer read back, one command each way; durable only after the flush.
+        #[test]
+        fn dma_moves_a_whole_request_in_one_command_through_prds_that_cross_no_64_kib_boundary() {
+            let (mut channel, sim, id) = dma_channel(SimDrive::new(1 << 20, true), 0x2_F000, 1 << 20);
+            let transfer = channel.set_up(Drive::Master, &id, TransferMode::Auto).unwrap();
+            assert_eq!(transfer, Transfer::Dma);
+            let mut backing = vec![0u8; 2048 * SECTOR + 1];
+            backing[1..].copy_from_slice(&pattern(2048, 8));
+            channel.write(Drive::Master, &id, transfer, 40, &backing[1..]).unwrap();
+            assert!(sim.state().drives[0].as_ref().unwrap().durable.is_empty(), "DMA completion is not durability");
+            channel.flush(Drive::Master, &id).unwrap();
+            assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&(40 + 2047)][..], backing[1 + 2047 * SECTOR..]);
+            let mut read = vec![0u8; 2048 * SECTOR];
+            channel.read(Drive::Master, &id, transfer, 40, &mut read).unwrap();
+            assert!(read == backing[1..]);
+            assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE, command::WRITE_DMA_EXT, command::FLUSH_CACHE_EXT, command::READ_DMA_EXT]);
+        }
+
+        /// Requests larger than the bounce buffer go in several commands; 28-bit drives get the
+        /// 28-bit opcodes.
+        #[test]
+        fn dma_splits_requests_at_the_bounce_buffer_and_uses_28_bit_opcodes_on_28_bit_drives() {
+            let (mut channel, sim, id) = dma_channel(SimDrive::new(1 << 27, false), 0x1_0000, 64 << 10);
+            let data = pattern(300, 2);
+            channel.write(Drive::Master, &id, Transfer::Dma, 7, &data).unwrap();
+            let mut read = vec![0; data.len()];
+            channel.read(Drive::Master, &id, Transfer::Dma, 7, &mut read).unwrap();
+            assert!(read == data);
+            let expected = [[command::WRITE_DMA; 3], [command::READ_DMA; 3]].concat();
+            assert_eq!(sim.state().commands[1..], expected);
+        }
+
+        /// A media error, a bus error and a drive that never finishes: each an error (so
+        /// `D_IO_ERROR`), the engine stopped (the simulator refuses a command issued with it
+        /// running), and the channel usable again.
+        #[test]
+        fn dma_errors_fail_the_request_and_leave_the_engine_stopped() {
+            for (faults, expect) in [
+                (Faults { media_error_at: Some((command::READ_DMA_EXT, 3)), ..Faults::default() }, "Failed"),
+                (Faults { bus_error: true, ..Faults::default() }, "Dma"),
+                (Faults { stalled_dma: true, ..Faults::default() }, "Timeout"),
+            ] {
+                let (mut channel, sim, id) = dma_channel(SimDrive::new(64, true), 0x2_0000, 8 * SECTOR);
+                sim.state().drives[0].as_mut().unwrap().faults = faults;
+                let failed = channel.read(Drive::Master, &id, Transfer::Dma, 0, &mut [0; 8 * SECTOR]).unwrap_err();
+                assert!(alloc::format!("{failed:?}").starts_with(expect), "{failed:?}");
+                assert!(!sim.state().engine_running(), "the engine runs on after {failed:?}");
+                assert_eq!(crate::device::Error::from(failed), crate::device::D_IO_ERROR);
+                if let AtaError::Dma { status, .. } = failed {
+                    assert!(status & bm::ERROR != 0);
+                }
+                sim.state().drives[0].as_mut().unwrap().faults = Faults::default();
+                channel.write(Drive::Master, &id, Transfer::Dma, 0, &pattern(8, 1)).unwrap();
+            }
+            let (mut channel, sim, id) = dma_channel(SimDrive::new(64, true), 0x2_0000, 8 * SECTOR);
+            sim.state().drives[0].as_mut().unwrap().faults = Faults { media_error_at: Some((command::WRITE_DMA_EXT, 0)), ..Faults::default() };
+            let failed = channel.write(Drive::Master, &id, Transfer::Dma, 0, &pattern(2, 1));
+            assert!(matches!(failed, Err(AtaError::Failed { error: error::UNC, .. })), "{failed:?}");
+        }
+
+        #[test]
+        fn dma_requests_past_the_end_issue_no_command() {
+            let (mut channel, sim, id) = dma_channel(SimDrive::new(64, true), 0x2_0000, 8 * SECTOR);
+            assert_eq!(channel.read(Drive::Master, &id, Transfer::Dma, 60, &mut [0; 8 * SECTOR]), Err(AtaError::OutOfRange { lba: 60, sectors: 8 }));
+            assert_eq!(sim.state().commands, [command::IDENTIFY_DEVICE]);
+        }
+
+        /// `dma` needs a bus master and a drive that does DMA; `auto` falls back to multiple
+        /// mode without either.
+        #[test]
+        fn dma_is_chosen_only_where_channel_and_drive_have_it() {
+            let (mut no_engine, _) = channel(SimDrive::new(64, true));
+            let id = no_engine.identify(Drive::Master).unwrap();
+            assert_eq!(no_engine.set_up(Drive::Master, &id, TransferMode::Dma), Err(AtaError::Unsupported("no bus master for DMA")));
+            assert_eq!(no_engine.set_up(Drive::Master, &id, TransferMode::Auto), Ok(Transfer::Multiple(16)));
+            let mut no_dma = SimDrive::new(64, true);
+            no_dma.dma = false;
+            let (mut channel, _, id) = dma_channel(no_dma, 0x2_0000, 8 * SECTOR);
+            assert_eq!(channel.set_up(Drive::Master, &id, TransferMode::Dma), Err(AtaError::Unsupported("a drive without DMA")));
+            assert_eq!(channel.set_up(Drive::Master, &id, TransferMode::Auto), Ok(Transfer::Multiple(16)));
+            let (mut channel, _, id) = dma_channel(SimDrive::new(64, true), 0x2_0000, 8 * SECTOR);
+            assert_eq!(channel.set_up(Drive::Master, &id, TransferMode::Multiple), Ok(Transfer::Multiple(16)));
+        }
+
+        /// Memory a controller cannot use is refused when the engine is made.
+        #[test]
+        fn dma_memory_the_controller_cannot_use_is_refused() {
+            let sim = SimChannel::new(Some(SimDrive::new(64, true)), None);
+            let engine = |table: SimMemory, buffer: SimMemory| BusMasterDma::new(SimBusMaster(sim.clone()), table, buffer).err();
+            let refused = |what| Some(AtaError::Unsupported(what));
+            assert_eq!(engine(sim.memory(0xF000, 0x2000), sim.memory(0x10_0000, 4096)), refused("a PRD table not 4-byte aligned within 64 KiB"));
+            assert_eq!(engine(sim.memory(0x2_0000, 8), sim.memory(0x3_F000, 0x2000)), refused("a PRD table too small for its bounce buffer"));
+            assert_eq!(engine(sim.memory(0x8_0000, 4096), sim.memory(0xFFFF_F000, 0x2000)), refused("DMA memory above 4 GiB"));
+            assert_eq!(engine(sim.memory(0x5_0000, 4096), sim.memory(0x6_0001, 4096)), refused("a bounce buffer at an odd address or under a sector"));
+        }
     }
 }

@@ -13,6 +13,10 @@ pub struct Identity {
     pub write_cache_supported: bool,
     pub write_cache_enabled: bool,
     pub flush_cache_ext: bool,
+    /// Most sectors one data request of READ/WRITE MULTIPLE may carry (0: no multiple mode).
+    pub multiple_max: u8,
+    /// DMA data transfer (READ/WRITE DMA).
+    pub dma: bool,
     /// Model string, trailing blanks removed.
     pub model: ModelName,
 }
@@ -69,6 +73,9 @@ impl Identity {
             write_cache_supported: bit(82, 5),
             write_cache_enabled: bit(85, 5),
             flush_cache_ext: bit(83, 13),
+            // Word 47: 0x80 in the high byte, the block limit in the low one.
+            multiple_max: if word(47) >> 8 == 0x80 { word(47) as u8 } else { 0 },
+            dma: bit(49, 8),
             model: ModelName(model),
         })
     }
@@ -78,8 +85,22 @@ impl Identity {
 pub(super) mod tests {
     use super::*;
 
-    /// IDENTIFY data for a drive of `sectors` with the given features, as a drive would send it.
+    /// IDENTIFY data for a drive of `sectors` with the given features, as a drive would send it;
+    /// multiple mode up to 16 sectors and DMA, as QEMU's disk offers them.
     pub fn identify_data(sectors: u64, lba48: bool, write_cache: bool, flush_ext: bool) -> [u8; SECTOR] {
+        transfer_modes(identify_data_without_modes(sectors, lba48, write_cache, flush_ext), 16, true)
+    }
+
+    /// `data` with word 47's multiple-mode limit (0: none) and word 49's DMA bit set as given.
+    pub fn transfer_modes(mut data: [u8; SECTOR], multiple_max: u8, dma: bool) -> [u8; SECTOR] {
+        let w47 = if multiple_max == 0 { 0 } else { 0x8000 | u16::from(multiple_max) };
+        data[94..96].copy_from_slice(&w47.to_le_bytes());
+        let w49 = u16::from_le_bytes([data[98], data[99]]) & !(1 << 8) | u16::from(dma) << 8;
+        data[98..100].copy_from_slice(&w49.to_le_bytes());
+        data
+    }
+
+    fn identify_data_without_modes(sectors: u64, lba48: bool, write_cache: bool, flush_ext: bool) -> [u8; SECTOR] {
         let mut words = [0u16; 256];
         words[49] = 1 << 9;
         let lba28 = sectors.min(0x0FFF_FFFF);
@@ -108,6 +129,7 @@ pub(super) mod tests {
         let id = Identity::parse(&identify_data(1 << 33, true, true, true)).unwrap();
         assert_eq!(id.sectors, 1 << 33);
         assert!(id.lba48 && id.write_cache_supported && id.write_cache_enabled && id.flush_cache_ext);
+        assert_eq!((id.multiple_max, id.dma), (16, true));
         assert_eq!(id.model.as_bytes(), b"QEMU HARDDISK");
     }
 
@@ -116,6 +138,18 @@ pub(super) mod tests {
         let id = Identity::parse(&identify_data(0x0123_4567, false, false, false)).unwrap();
         assert_eq!(id.sectors, 0x0123_4567);
         assert!(!id.lba48 && !id.write_cache_enabled && !id.flush_cache_ext);
+    }
+
+    /// Word 47 counts only with its 0x80 signature; word 49 bit 8 is DMA.
+    #[test]
+    fn multiple_mode_and_dma_are_read_from_words_47_and_49() {
+        let plain = identify_data(100, true, true, true);
+        let id = Identity::parse(&transfer_modes(plain, 0, false)).unwrap();
+        assert_eq!((id.multiple_max, id.dma), (0, false));
+        let mut unsigned = transfer_modes(plain, 8, true);
+        unsigned[95] = 0; // the low byte says 8, without the signature
+        let id = Identity::parse(&unsigned).unwrap();
+        assert_eq!((id.multiple_max, id.dma), (0, true));
     }
 
     #[test]

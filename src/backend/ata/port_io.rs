@@ -1,14 +1,18 @@
-//! The only `in`/`out` instructions in the crate: a legacy IDE channel's registers through x86
-//! port I/O, and the time-stamp counter the driver's deadlines use.
+//! The only `in`/`out` instructions in the crate: a legacy IDE channel's registers, its PCI
+//! controller's bus master and PCI configuration space through x86 port I/O, and the time-stamp
+//! counter the driver's deadlines use.
 
 use core::arch::asm;
 
+use alloc::boxed::Box;
 use mach::interfaces::mach_i386;
-use mach::kern::Result;
+use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::port::PortName;
 
-use super::registers::{Reg, Registers, SECTOR};
-use super::{AtaBackend, Channel, Clock, Timeouts};
+use super::dma::{self, BusMaster, BusMasterDma, Contiguous, DmaEngine};
+use super::pci::{self, ConfigSpace, Function};
+use super::registers::{Reg, Registers};
+use super::{AtaBackend, Channel, Clock, Timeouts, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
 
 /// The two legacy IDE channels of a PC, at their fixed I/O ports.
@@ -73,15 +77,111 @@ impl LegacyPorts {
 /// task (`i386_io_perm_create`, `i386_io_perm_modify`); then the registers are ours. The caller
 /// must be the channel's only driver.
 pub fn enable_channel(device_master: PortName, channel: IdeChannel) -> Result<LegacyPorts> {
-    let task = PortName::new(mach::sys::mach_task_self());
     let (block, control) = (channel.command_block(), channel.control());
-    for (from, to) in [(block, block + 7), (control, control)] {
-        // The port numbers are below 0x8000, so they fit the interface's 16-bit signed type.
-        let permission = mach_i386::i386_io_perm_create(device_master, from as i16, to as i16)?;
-        mach_i386::i386_io_perm_modify(task, permission.name(), true)?;
-    }
+    enable_ports(device_master, block, block + 7)?;
+    enable_ports(device_master, control, control)?;
     // SAFETY: the kernel has just enabled the channel's ports for this task.
     Ok(unsafe { LegacyPorts::assume_enabled(channel) })
+}
+
+/// Asks GNU Mach, through a device master, for the I/O ports `from..=to` and enables them for
+/// this task.
+fn enable_ports(device_master: PortName, from: u16, to: u16) -> Result<()> {
+    let task = PortName::new(mach::sys::mach_task_self());
+    // The interface's `io_port_t` is 16 bits, signed in its binding: the bits go as they are.
+    let permission = mach_i386::i386_io_perm_create(device_master, from as i16, to as i16)?;
+    mach_i386::i386_io_perm_modify(task, permission.name(), true)
+}
+
+/// PCI configuration mechanism #1: the address at 0xCF8, the data at 0xCFC. Exists only where
+/// the task may touch those ports; no other task may use them meanwhile (true of the boot disk
+/// server, which runs before any PCI arbiter).
+pub struct PciConfigPorts(());
+
+const CONFIG_ADDRESS: u16 = 0xCF8;
+const CONFIG_DATA: u16 = 0xCFC;
+
+impl PciConfigPorts {
+    pub fn enable(device_master: PortName) -> Result<PciConfigPorts> {
+        enable_ports(device_master, CONFIG_ADDRESS, CONFIG_DATA + 3)?;
+        Ok(PciConfigPorts(()))
+    }
+
+    fn select(function: Function, offset: u8) {
+        let address = 0x8000_0000
+            | u32::from(function.bus) << 16
+            | u32::from(function.device & 0x1F) << 11
+            | u32::from(function.function & 0x7) << 8
+            | u32::from(offset & 0xFC);
+        // SAFETY: a `PciConfigPorts` exists only with permission for 0xCF8–0xCFF.
+        unsafe { outl(CONFIG_ADDRESS, address) }
+    }
+}
+
+impl ConfigSpace for PciConfigPorts {
+    fn read(&mut self, function: Function, offset: u8) -> u32 {
+        Self::select(function, offset);
+        // SAFETY: as in `select`.
+        unsafe { inl(CONFIG_DATA) }
+    }
+
+    fn write(&mut self, function: Function, offset: u8, value: u32) {
+        Self::select(function, offset);
+        // SAFETY: as in `select`.
+        unsafe { outl(CONFIG_DATA, value) }
+    }
+}
+
+/// A channel's bus-master registers at their I/O ports.
+pub struct BusMasterRegisters {
+    base: u16,
+}
+
+impl BusMasterRegisters {
+    /// Enables the 8 ports from `base` for this task.
+    pub fn enable(device_master: PortName, base: u16) -> Result<BusMasterRegisters> {
+        enable_ports(device_master, base, base + 7)?;
+        Ok(BusMasterRegisters { base })
+    }
+}
+
+impl BusMaster for BusMasterRegisters {
+    fn command(&mut self, value: u8) {
+        // SAFETY: a `BusMasterRegisters` exists only with permission for its 8 ports.
+        unsafe { outb(self.base, value) }
+    }
+
+    fn status(&mut self) -> u8 {
+        // SAFETY: as in `command`.
+        unsafe { inb(self.base + 2) }
+    }
+
+    fn set_status(&mut self, value: u8) {
+        // SAFETY: as in `command`.
+        unsafe { outb(self.base + 2, value) }
+    }
+
+    fn set_table(&mut self, physical: u32) {
+        // SAFETY: as in `command`.
+        unsafe { outl(self.base + 4, physical) }
+    }
+}
+
+/// The bus master of `channel`'s PCI IDE controller, with a PRD table and a bounce buffer from
+/// `vm_allocate_contiguous` (through `host_priv`); `Ok(None)` when PCI has none.
+fn bus_master_dma(device_master: PortName, host_priv: PortName, channel: IdeChannel) -> Result<Option<Box<dyn DmaEngine + Send>>> {
+    let mut config = PciConfigPorts::enable(device_master)?;
+    let Some(found) = pci::find_bus_master(&mut config, channel) else { return Ok(None) };
+    pci::enable_bus_master(&mut config, found.function);
+    let registers = BusMasterRegisters::enable(device_master, found.base)?;
+    let table = Contiguous::allocate(host_priv, dma::TABLE_BYTES)?;
+    let buffer = Contiguous::allocate(host_priv, dma::BOUNCE_BYTES)?;
+    let engine = BusMasterDma::new(registers, table, buffer).map_err(|error| {
+        log::error!("ata: {channel:?} channel: the bus master cannot use its memory: {error}");
+        Error::from_const(KERN_FAILURE)
+    })?;
+    log::info!("ata: {channel:?} channel: bus master at {:#06x} ({:?})", found.base, found.function);
+    Ok(Some(Box::new(engine)))
 }
 
 /// Deadlines for a real (or emulated) drive, in TSC ticks: long, since an emulator may stall.
@@ -108,30 +208,32 @@ impl Registers for LegacyPorts {
         unsafe { outb(self.channel.control(), value) }
     }
 
-    fn read_sector(&mut self, sector: &mut [u8; SECTOR]) {
+    fn read_block(&mut self, block: &mut [u8]) {
         let data = self.channel.command_block();
-        // SAFETY: the data register is in the permitted block; `rep insw` stores exactly
-        // SECTOR bytes into the exclusively borrowed buffer (x86 allows any alignment).
+        let words = block.len() / 2;
+        // SAFETY: the data register is in the permitted block; `rep insw` stores `words` 16-bit
+        // words, no more than the exclusively borrowed buffer holds (x86 allows any alignment).
         unsafe {
-            asm!("rep insw", in("dx") data, inout("di") sector.as_mut_ptr() => _,
-                 inout("cx") SECTOR / 2 => _, options(nostack, preserves_flags));
+            asm!("rep insw", in("dx") data, inout("di") block.as_mut_ptr() => _,
+                 inout("cx") words => _, options(nostack, preserves_flags));
         }
     }
 
-    fn write_sector(&mut self, sector: &[u8; SECTOR]) {
+    fn write_block(&mut self, block: &[u8]) {
         let data = self.channel.command_block();
-        // SAFETY: as in `read_sector`; `rep outsw` only reads SECTOR bytes of the buffer.
+        let words = block.len() / 2;
+        // SAFETY: as in `read_block`; `rep outsw` only reads `words` words of the buffer.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            asm!("rep outsw", in("dx") data, inout("rsi") sector.as_ptr() => _,
-                 inout("rcx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
+            asm!("rep outsw", in("dx") data, inout("rsi") block.as_ptr() => _,
+                 inout("rcx") words => _, options(nostack, preserves_flags, readonly));
         }
         // SAFETY: as above; LLVM reserves esi on i686, so it is saved and restored by hand.
         #[cfg(target_arch = "x86")]
         unsafe {
             asm!("xchg {source}, esi", "rep outsw", "mov esi, {source}",
-                 source = inout(reg) sector.as_ptr() => _, in("dx") data,
-                 inout("ecx") SECTOR / 2 => _, options(nostack, preserves_flags, readonly));
+                 source = inout(reg) block.as_ptr() => _, in("dx") data,
+                 inout("ecx") words => _, options(nostack, preserves_flags, readonly));
         }
     }
 }
@@ -150,6 +252,22 @@ unsafe fn inb(port: u16) -> u8 {
 unsafe fn outb(port: u16, value: u8) {
     // SAFETY: the caller guarantees the permission; `out` touches no memory.
     unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) };
+}
+
+/// # Safety
+/// The task must have permission for the 4 ports from `port`.
+unsafe fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: the caller guarantees the permission; `in` touches no memory.
+    unsafe { asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// # Safety
+/// The task must have permission for the 4 ports from `port`.
+unsafe fn outl(port: u16, value: u32) {
+    // SAFETY: the caller guarantees the permission; `out` touches no memory.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) };
 }
 
 /// The time-stamp counter. Under QEMU's TCG it runs at the host's TSC rate; GNU Mach's
@@ -174,14 +292,42 @@ impl Clock for Tsc {
 
 /// The native driver on `channel` as both binaries run it: the channel's I/O ports from GNU Mach
 /// through `device_master`, its drives under the Hurd's names, and the `--flush` mode (anything but
-/// [`FlushMode::Device`] is for tests only and says so on the log).
+/// [`FlushMode::Device`] is for tests only and says so on the log), moving data as `transfer` asks.
+/// DMA needs `host_priv` (for DMA memory) and PCI configuration space, which only a server that
+/// runs before any PCI arbiter may touch: the boot disk server passes it, others `None`. Without
+/// a bus master `auto` moves data by PIO; `dma` is then an error.
 pub fn native_backend(
     device_master: PortName,
     channel: IdeChannel,
     flush: FlushMode,
+    transfer: TransferMode,
+    host_priv: Option<PortName>,
 ) -> Result<WithFlushMode<AtaBackend<LegacyPorts, Tsc>>> {
     let ports = enable_channel(device_master, channel)?;
-    let ata = AtaBackend::named(Channel::new(ports, Tsc, TIMEOUTS), channel.drive_names());
+    let mut ata_channel = Channel::new(ports, Tsc, TIMEOUTS);
+    let engine = match (transfer, host_priv) {
+        (TransferMode::Auto | TransferMode::Dma, Some(host_priv)) => bus_master_dma(device_master, host_priv, channel),
+        _ => Ok(None),
+    };
+    match engine {
+        Ok(Some(engine)) => ata_channel = ata_channel.with_dma(engine),
+        Ok(None) if transfer == TransferMode::Dma && host_priv.is_none() => {
+            log::error!("ata: --ata-transfer=dma: only the boot disk server (rumpdisk.static) drives a bus master");
+            return Err(Error::from_const(KERN_FAILURE));
+        }
+        Ok(None) if transfer == TransferMode::Dma => {
+            log::error!("ata: --ata-transfer=dma: no PCI IDE bus master drives the {channel:?} channel");
+            return Err(Error::from_const(KERN_FAILURE));
+        }
+        Err(error) if transfer == TransferMode::Dma => {
+            log::error!("ata: --ata-transfer=dma: the bus master cannot be set up: {error:?}");
+            return Err(error);
+        }
+        Ok(None) if transfer == TransferMode::Auto && host_priv.is_some() => log::info!("ata: {channel:?} channel: no PCI IDE bus master: PIO"),
+        Err(error) => log::info!("ata: {channel:?} channel: the bus master cannot be set up ({error:?}): PIO"),
+        Ok(None) => {}
+    }
+    let ata = AtaBackend::named(ata_channel, channel.drive_names(), transfer);
     if flush != FlushMode::Device {
         log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
     }

@@ -23,10 +23,11 @@ pub trait Registers {
     fn alt_status(&mut self) -> u8;
     /// Device control (control block): `nIEN`, `SRST`.
     fn set_control(&mut self, value: u8);
-    /// Moves one 512-byte sector from the data register into `sector` (any alignment).
-    fn read_sector(&mut self, sector: &mut [u8; SECTOR]);
-    /// Moves one 512-byte sector from `sector` to the data register.
-    fn write_sector(&mut self, sector: &[u8; SECTOR]);
+    /// Moves one data request's block (whole sectors: one, or a READ MULTIPLE block) from the
+    /// data register into `block` (any alignment).
+    fn read_block(&mut self, block: &mut [u8]);
+    /// Moves one data request's block (whole sectors) from `block` to the data register.
+    fn write_block(&mut self, block: &[u8]);
 }
 
 /// Bytes per PIO data block (the only logical sector size this driver supports).
@@ -64,8 +65,17 @@ pub mod control {
 pub mod command {
     pub const READ_SECTORS: u8 = 0x20;
     pub const READ_SECTORS_EXT: u8 = 0x24;
+    pub const READ_DMA_EXT: u8 = 0x25;
+    pub const READ_MULTIPLE_EXT: u8 = 0x29;
     pub const WRITE_SECTORS: u8 = 0x30;
     pub const WRITE_SECTORS_EXT: u8 = 0x34;
+    pub const WRITE_DMA_EXT: u8 = 0x35;
+    pub const WRITE_MULTIPLE_EXT: u8 = 0x39;
+    pub const READ_MULTIPLE: u8 = 0xC4;
+    pub const WRITE_MULTIPLE: u8 = 0xC5;
+    pub const SET_MULTIPLE_MODE: u8 = 0xC6;
+    pub const READ_DMA: u8 = 0xC8;
+    pub const WRITE_DMA: u8 = 0xCA;
     pub const FLUSH_CACHE: u8 = 0xE7;
     pub const FLUSH_CACHE_EXT: u8 = 0xEA;
     pub const IDENTIFY_DEVICE: u8 = 0xEC;

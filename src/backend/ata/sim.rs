@@ -1,13 +1,18 @@
 //! A simulated legacy ATA channel for host tests: register semantics of a real drive (48-bit
-//! "previous value" registers, BSY before results, DRQ per sector), a volatile write cache that
-//! only FLUSH CACHE makes durable, and injectable faults.
+//! "previous value" registers, BSY before results, DRQ per sector or per READ/WRITE MULTIPLE
+//! block, data moved only while DRQ is up and exactly one block at a time), a volatile write
+//! cache that only FLUSH CACHE makes durable, and injectable faults. Its bus master reads a PRD
+//! table from simulated physical memory and moves a DMA command's data when started, failing
+//! as a controller would on a table that does not describe the command's data exactly.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
-use super::identify::tests::identify_data;
+use super::identify::tests::{identify_data, transfer_modes};
+use super::dma::{bm, BusMaster, DmaMemory};
 use super::registers::{command, error, status, Reg, Registers, SECTOR};
 use super::Clock;
 
@@ -21,6 +26,12 @@ pub struct SimDrive {
     pub flush_ext: bool,
     /// A packet (ATAPI) device: aborts IDENTIFY DEVICE and shows its signature.
     pub packet: bool,
+    /// IDENTIFY's limit for SET MULTIPLE MODE (0: no multiple mode).
+    pub multiple_max: u8,
+    /// Sectors per data request of READ/WRITE MULTIPLE (0: not set).
+    pub multiple: u8,
+    /// IDENTIFY shows DMA support.
+    pub dma: bool,
     /// What reads see.
     pub data: Sectors,
     /// What FLUSH CACHE made durable.
@@ -35,6 +46,9 @@ impl SimDrive {
             lba48,
             flush_ext: lba48,
             packet: false,
+            multiple_max: 16,
+            multiple: 0,
+            dma: true,
             data: Sectors::new(),
             durable: Sectors::new(),
             faults: Faults::default(),
@@ -57,13 +71,20 @@ pub struct Faults {
     pub stuck_busy: bool,
     /// This opcode ends with DF (device fault).
     pub device_fault: Option<u8>,
+    /// The bus master fails every transfer on the bus (its ERROR bit; the drive aborts).
+    pub bus_error: bool,
+    /// DMA commands are accepted and never move data (the drive stays busy).
+    pub stalled_dma: bool,
 }
 
 enum State {
     Idle,
-    /// Sectors the host reads; `next` is the index of the next sector in the command.
-    DataIn { opcode: u8, buf: Vec<u8>, next: usize },
-    DataOut { opcode: u8, lba: u64, sectors: usize, next: usize },
+    /// Sectors the host reads, `block` per data request; `next` is the index of the next sector
+    /// in the command.
+    DataIn { opcode: u8, buf: Vec<u8>, block: usize, next: usize },
+    DataOut { opcode: u8, lba: u64, sectors: usize, block: usize, next: usize },
+    /// A DMA command waiting for the bus master to start; the drive is busy meanwhile.
+    Dma { opcode: u8, lba: u64, sectors: usize, to_memory: bool },
 }
 
 /// The channel's state, shared between the driver's register file and the test.
@@ -81,6 +102,12 @@ pub struct SimState {
     /// Status reads left that show BSY (a drive takes a moment after every step).
     busy_reads: u32,
     state: State,
+    /// Physical memory by base address.
+    memory: BTreeMap<u64, Vec<u8>>,
+    /// Bus-master registers.
+    bm_command: u8,
+    bm_status: u8,
+    bm_table: u32,
 }
 
 /// Registers over a shared [`SimState`].
@@ -100,7 +127,20 @@ impl SimChannel {
             error: 0,
             busy_reads: 0,
             state: State::Idle,
+            memory: BTreeMap::new(),
+            bm_command: 0,
+            bm_status: 0,
+            bm_table: 0,
         })))
+    }
+
+    /// `len` bytes of simulated physical memory at `physical`, for the bus master.
+    pub fn memory(&self, physical: u64, len: usize) -> SimMemory {
+        let mut s = self.state();
+        let overlaps = s.memory.iter().any(|(&base, region)| base < physical + len as u64 && physical < base + region.len() as u64);
+        assert!(!overlaps, "simulated memory regions overlap");
+        s.memory.insert(physical, std::vec![0; len]);
+        SimMemory { sim: self.clone(), physical, len }
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
@@ -119,6 +159,9 @@ impl SimState {
     fn status(&mut self) -> u8 {
         let Some(drive) = self.drives[self.selected].as_ref() else { return 0 };
         if drive.faults.stuck_busy {
+            return status::BSY;
+        }
+        if matches!(self.state, State::Dma { .. }) {
             return status::BSY;
         }
         if self.busy_reads > 0 {
@@ -144,6 +187,7 @@ impl SimState {
     }
 
     fn execute(&mut self, opcode: u8) {
+        assert!(self.bm_command & bm::START == 0, "a command issued with the bus master running");
         self.commands.push(opcode);
         self.busy_reads = BUSY_READS;
         let Some(drive) = self.drive() else { return };
@@ -155,7 +199,16 @@ impl SimState {
         if faults.device_fault == Some(opcode) {
             return self.end(status::DF | status::ERR, 0);
         }
-        let ext = matches!(opcode, command::READ_SECTORS_EXT | command::WRITE_SECTORS_EXT | command::FLUSH_CACHE_EXT);
+        let ext = matches!(
+            opcode,
+            command::READ_SECTORS_EXT
+                | command::WRITE_SECTORS_EXT
+                | command::READ_MULTIPLE_EXT
+                | command::WRITE_MULTIPLE_EXT
+                | command::READ_DMA_EXT
+                | command::WRITE_DMA_EXT
+                | command::FLUSH_CACHE_EXT
+        );
         if ext && !lba48_drive {
             return self.end(status::ERR, error::ABRT);
         }
@@ -167,7 +220,24 @@ impl SimState {
         };
         let drive = self.drives[self.selected].as_mut().expect("selected drive present");
         let in_range = lba.checked_add(sectors as u64).is_some_and(|end| end <= drive.sectors);
+        let multiple_command = matches!(
+            opcode,
+            command::READ_MULTIPLE | command::READ_MULTIPLE_EXT | command::WRITE_MULTIPLE | command::WRITE_MULTIPLE_EXT
+        );
+        // READ/WRITE MULTIPLE before a successful SET MULTIPLE MODE is aborted.
+        let block = if multiple_command { usize::from(drive.multiple) } else { 1 };
         match opcode {
+            _ if block == 0 => self.end(status::ERR, error::ABRT),
+            command::SET_MULTIPLE_MODE => {
+                let count = self.count[0];
+                let valid = count == 0 || (count.is_power_of_two() && count <= drive.multiple_max);
+                if valid {
+                    drive.multiple = count;
+                    self.end(0, 0);
+                } else {
+                    self.end(status::ERR, error::ABRT);
+                }
+            }
             command::IDENTIFY_DEVICE if drive.packet => {
                 self.lba[1][0] = 0x14;
                 self.lba[2][0] = 0xEB;
@@ -175,36 +245,160 @@ impl SimState {
             }
             command::IDENTIFY_DEVICE => {
                 let data = identify_data(drive.sectors, drive.lba48, true, drive.flush_ext);
-                self.state = State::DataIn { opcode, buf: data.to_vec(), next: 0 };
+                let data = transfer_modes(data, drive.multiple_max, drive.dma);
+                self.state = State::DataIn { opcode, buf: data.to_vec(), block: 1, next: 0 };
                 self.status = status::DRDY | status::DRQ;
             }
-            command::READ_SECTORS | command::READ_SECTORS_EXT if in_range => {
+            command::READ_SECTORS | command::READ_SECTORS_EXT | command::READ_MULTIPLE | command::READ_MULTIPLE_EXT if in_range => {
                 let buf = (lba..lba + sectors as u64).flat_map(|n| drive.sector(n)).collect();
-                self.state = State::DataIn { opcode, buf, next: 0 };
+                self.state = State::DataIn { opcode, buf, block, next: 0 };
                 self.status = status::DRDY | status::DRQ;
-                self.fail_if_media_error(opcode, 0);
+                self.fail_if_media_error(opcode, 0..block.min(sectors));
             }
-            command::WRITE_SECTORS | command::WRITE_SECTORS_EXT if in_range => {
-                self.state = State::DataOut { opcode, lba, sectors, next: 0 };
+            command::WRITE_SECTORS | command::WRITE_SECTORS_EXT | command::WRITE_MULTIPLE | command::WRITE_MULTIPLE_EXT if in_range => {
+                self.state = State::DataOut { opcode, lba, sectors, block, next: 0 };
                 self.status = status::DRDY | status::DRQ;
-                self.fail_if_media_error(opcode, 0);
+                self.fail_if_media_error(opcode, 0..block.min(sectors));
+            }
+            command::READ_DMA | command::READ_DMA_EXT | command::WRITE_DMA | command::WRITE_DMA_EXT if in_range && drive.dma => {
+                let to_memory = matches!(opcode, command::READ_DMA | command::READ_DMA_EXT);
+                self.state = State::Dma { opcode, lba, sectors, to_memory };
             }
             command::FLUSH_CACHE | command::FLUSH_CACHE_EXT => {
                 drive.durable = drive.data.clone();
                 self.end(0, 0);
             }
-            command::READ_SECTORS | command::READ_SECTORS_EXT | command::WRITE_SECTORS | command::WRITE_SECTORS_EXT => {
+            command::READ_SECTORS
+            | command::READ_SECTORS_EXT
+            | command::READ_MULTIPLE
+            | command::READ_MULTIPLE_EXT
+            | command::WRITE_SECTORS
+            | command::WRITE_SECTORS_EXT
+            | command::WRITE_MULTIPLE
+            | command::WRITE_MULTIPLE_EXT
+            | command::READ_DMA
+            | command::READ_DMA_EXT
+            | command::WRITE_DMA
+            | command::WRITE_DMA_EXT
+                if !in_range =>
+            {
                 self.end(status::ERR, error::IDNF)
             }
             _ => self.end(status::ERR, error::ABRT),
         }
     }
 
-    fn fail_if_media_error(&mut self, opcode: u8, sector: usize) {
+    /// Whether the bus master's START bit is set.
+    pub fn engine_running(&self) -> bool {
+        self.bm_command & bm::START != 0
+    }
+
+    /// The bus master was started: runs the pending DMA command through the PRD table, as far as
+    /// the data go or a fault stops it, then stops (ACTIVE clear, INTERRUPT set).
+    fn run_dma(&mut self) {
+        self.bm_status |= bm::ACTIVE;
+        let State::Dma { opcode, lba, sectors, to_memory } = self.state else { return };
         let faults = self.drives[self.selected].as_ref().map(|d| d.faults).unwrap_or_default();
-        if faults.media_error_at == Some((opcode, sector)) {
+        if faults.stalled_dma {
+            return; // the drive never asks for the data: the engine stays active
+        }
+        let regions = match self.prd_regions() {
+            Ok(regions) if regions.iter().map(|r| r.1).sum::<usize>() == sectors * SECTOR => regions,
+            // A table that does not describe the data exactly: undefined on real hardware.
+            _ => return self.end_dma(bm::ERROR, status::ERR, error::ABRT),
+        };
+        if faults.bus_error || (self.bm_command & bm::TO_MEMORY != 0) != to_memory {
+            return self.end_dma(bm::ERROR, status::ERR, error::ABRT);
+        }
+        let failing = faults.media_error_at.filter(|(op, _)| *op == opcode).map(|(_, sector)| sector);
+        let moved = failing.unwrap_or(sectors).min(sectors);
+        let mut bytes = std::vec![0; moved * SECTOR];
+        let drive = self.drives[self.selected].as_mut().expect("selected drive");
+        if to_memory {
+            bytes = (lba..lba + moved as u64).flat_map(|n| drive.sector(n)).collect();
+        }
+        let mut offset = 0;
+        for (address, len) in regions {
+            let len = len.min(bytes.len() - offset);
+            let (base, region) = self.memory.range_mut(..=address).next_back().expect("checked by prd_regions");
+            let at = (address - base) as usize;
+            if to_memory {
+                region[at..at + len].copy_from_slice(&bytes[offset..offset + len]);
+            } else {
+                bytes[offset..offset + len].copy_from_slice(&region[at..at + len]);
+            }
+            offset += len;
+        }
+        if !to_memory {
+            let drive = self.drives[self.selected].as_mut().expect("selected drive");
+            for (i, sector) in bytes.chunks_exact(SECTOR).enumerate() {
+                drive.data.insert(lba + i as u64, sector.try_into().expect("whole sectors"));
+            }
+        }
+        match failing {
+            Some(_) => self.end_dma(0, status::ERR, error::UNC),
+            None => self.end_dma(0, 0, 0),
+        }
+    }
+
+    fn end_dma(&mut self, bm_bits: u8, status_bits: u8, error_bits: u8) {
+        self.bm_status = (self.bm_status & !bm::ACTIVE) | bm::INTERRUPT | bm_bits;
+        self.end(status_bits, error_bits);
+        self.busy_reads = BUSY_READS;
+    }
+
+    /// The PRD table's regions `(physical address, bytes)`; an error for an entry that crosses
+    /// a 64 KiB boundary or lies outside memory, or a table without an end.
+    fn prd_regions(&self) -> Result<Vec<(u64, usize)>, ()> {
+        let mut regions = Vec::new();
+        let mut entry_at = u64::from(self.bm_table);
+        loop {
+            let mut entry = [0u8; 8];
+            self.read_memory(entry_at, &mut entry)?;
+            let address = u64::from(u32::from_le_bytes(entry[..4].try_into().unwrap()));
+            let count = match u16::from_le_bytes([entry[4], entry[5]]) {
+                0 => 1 << 16,
+                n => usize::from(n),
+            };
+            if address >> 16 != (address + count as u64 - 1) >> 16 {
+                return Err(());
+            }
+            self.read_memory(address, &mut std::vec![0; count])?;
+            regions.push((address, count));
+            if u16::from_le_bytes([entry[6], entry[7]]) & 0x8000 != 0 {
+                return Ok(regions);
+            }
+            entry_at += 8;
+            if regions.len() > 8192 {
+                return Err(());
+            }
+        }
+    }
+
+    fn read_memory(&self, address: u64, buf: &mut [u8]) -> Result<(), ()> {
+        let (base, region) = self.memory.range(..=address).next_back().ok_or(())?;
+        let at = (address - base) as usize;
+        let bytes = region.get(at..at + buf.len()).ok_or(())?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Ends the command with UNC if the injected media error lies in the data request's `block`
+    /// of sectors.
+    fn fail_if_media_error(&mut self, opcode: u8, block: Range<usize>) {
+        let faults = self.drives[self.selected].as_ref().map(|d| d.faults).unwrap_or_default();
+        if faults.media_error_at.is_some_and(|(op, sector)| op == opcode && block.contains(&sector)) {
             self.end(status::ERR, error::UNC);
         }
+    }
+
+    /// Checks that the host moves data only as a drive allows: while DRQ is up and the drive is
+    /// not busy, exactly the data request's block.
+    fn check_data_request(&self, bytes: usize, block: usize, next: usize, sectors: usize) {
+        assert!(self.status & status::DRQ != 0, "data moved without DRQ");
+        assert!(self.busy_reads == 0, "data moved while the drive is busy");
+        let expected = block.min(sectors - next) * SECTOR;
+        assert_eq!(bytes, expected, "a data request moves one block of {block} sectors");
     }
 }
 
@@ -252,34 +446,92 @@ impl Registers for SimChannel {
         }
     }
 
-    fn read_sector(&mut self, sector: &mut [u8; SECTOR]) {
+    fn read_block(&mut self, data: &mut [u8]) {
         let mut s = self.state();
-        assert!(s.status & status::DRQ != 0, "data read without DRQ");
-        let State::DataIn { opcode, buf, next } = &mut s.state else { panic!("read_sector without a data-in command") };
-        sector.copy_from_slice(&buf[*next * SECTOR..][..SECTOR]);
-        *next += 1;
-        let (opcode, next, done) = (*opcode, *next, *next * SECTOR == buf.len());
+        let State::DataIn { opcode, buf, block, next } = &s.state else { panic!("data read without a data-in command") };
+        let (opcode, block, next, sectors) = (*opcode, *block, *next, buf.len() / SECTOR);
+        s.check_data_request(data.len(), block, next, sectors);
+        let State::DataIn { buf, next: next_field, .. } = &mut s.state else { unreachable!() };
+        data.copy_from_slice(&buf[next * SECTOR..][..data.len()]);
+        let next = next + data.len() / SECTOR;
+        *next_field = next;
         s.busy_reads = BUSY_READS;
-        if done {
+        if next == sectors {
             s.end(0, 0);
         } else {
-            s.fail_if_media_error(opcode, next);
+            s.fail_if_media_error(opcode, next..next + block);
         }
     }
 
-    fn write_sector(&mut self, sector: &[u8; SECTOR]) {
+    fn write_block(&mut self, data: &[u8]) {
         let mut s = self.state();
-        let State::DataOut { opcode, lba, sectors, next } = s.state else { panic!("write_sector without a data-out command") };
-        assert!(s.status & status::DRQ != 0, "data written without DRQ");
+        let State::DataOut { opcode, lba, sectors, block, next } = s.state else { panic!("data written without a data-out command") };
+        s.check_data_request(data.len(), block, next, sectors);
         let selected = s.selected;
-        s.drives[selected].as_mut().expect("selected drive").data.insert(lba + next as u64, *sector);
+        let drive = s.drives[selected].as_mut().expect("selected drive");
+        for (i, sector) in data.chunks_exact(SECTOR).enumerate() {
+            drive.data.insert(lba + (next + i) as u64, sector.try_into().expect("whole sectors"));
+        }
+        let next = next + data.len() / SECTOR;
         s.busy_reads = BUSY_READS;
-        if next + 1 == sectors {
+        if next == sectors {
             s.end(0, 0);
         } else {
-            s.state = State::DataOut { opcode, lba, sectors, next: next + 1 };
-            s.fail_if_media_error(opcode, next + 1);
+            s.state = State::DataOut { opcode, lba, sectors, block, next };
+            s.fail_if_media_error(opcode, next..next + block);
         }
+    }
+}
+
+/// The simulated channel's bus master.
+pub struct SimBusMaster(pub SimChannel);
+
+impl BusMaster for SimBusMaster {
+    fn command(&mut self, value: u8) {
+        let mut s = self.0.state();
+        let starting = value & bm::START != 0 && s.bm_command & bm::START == 0;
+        s.bm_command = value;
+        if starting {
+            s.run_dma();
+        }
+    }
+
+    fn status(&mut self) -> u8 {
+        self.0.state().bm_status
+    }
+
+    fn set_status(&mut self, value: u8) {
+        let mut s = self.0.state();
+        s.bm_status &= !(value & (bm::ERROR | bm::INTERRUPT));
+    }
+
+    fn set_table(&mut self, physical: u32) {
+        self.0.state().bm_table = physical;
+    }
+}
+
+/// A region of the simulated physical memory.
+pub struct SimMemory {
+    sim: SimChannel,
+    physical: u64,
+    len: usize,
+}
+
+impl DmaMemory for SimMemory {
+    fn physical(&self) -> u64 {
+        self.physical
+    }
+
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    fn copy_in(&mut self, offset: usize, data: &[u8]) {
+        self.sim.state().memory.get_mut(&self.physical).expect("allocated")[offset..offset + data.len()].copy_from_slice(data);
+    }
+
+    fn copy_out(&self, offset: usize, buf: &mut [u8]) {
+        buf.copy_from_slice(&self.sim.state().memory[&self.physical][offset..offset + buf.len()]);
     }
 }
 

@@ -3,7 +3,8 @@
 //! `test` line only so the harness knows the run completed.
 //!
 //! Boot words, as rumpdisk.static's `--next-task`: `role=client kernel-master=${device-port}
-//! peer=${peer-task}`; the peer: `${host-port} ${device-port} role=peer`.
+//! peer=${peer-task} [transfer=MODE]` (the direct driver's `--ata-transfer`, given the server's);
+//! the peer: `${host-port} ${device-port} role=peer`.
 //!
 //! The client, in one boot and on one disk, one thing at a time:
 //! 1. opens `wd0` through the server first of all, and prints the TSC when the open returns;
@@ -39,7 +40,8 @@ use mach::interfaces::{device, mach_port, RecNum};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::port_io::{self, Tsc};
-use rumpdisk::backend::ata::{AtaBackend, Channel, Clock};
+use rumpdisk::backend::ata::{Clock, TransferMode};
+use rumpdisk::backend::flush_mode::FlushMode;
 use rumpdisk::backend::{Backend, Disk};
 use rumpdisk::device::Access;
 use tasks::{ensure, Context, Outcome, Suite};
@@ -96,7 +98,11 @@ fn client(args: &Args<'static>) -> i32 {
         let peer = tasks::connect_to_peer(peer_task, PEER_PORT)?;
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         null_rpcs(peer)?;
-        let direct = direct_disk(kernel_master)?;
+        let transfer = match args.value("transfer") {
+            None => TransferMode::Auto,
+            Some(word) => TransferMode::parse(word).ok_or(TransferMode::NAMES).context("transfer=")?,
+        };
+        let direct = direct_disk(kernel_master, host_priv.name(), transfer)?;
         time_calls("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
         // The round trip's parts: the same sector read whole (no partial-record path), the drive's
         // work alone, and a server RPC that does not touch the drive.
@@ -157,10 +163,11 @@ fn device_io(device: PortName) -> (impl FnMut(RecNum, &[u8]) -> Outcome, impl Fn
     (write, read)
 }
 
-/// `wd0` through the ATA driver linked into this task, on the I/O ports the kernel grants.
-fn direct_disk(kernel_master: PortName) -> Result<impl Disk, alloc::string::String> {
-    let ports = port_io::enable_channel(kernel_master, port_io::IdeChannel::Primary).context("I/O ports of the primary channel")?;
-    let ata = AtaBackend::new(Channel::new(ports, Tsc, port_io::TIMEOUTS));
+/// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master) the
+/// kernel grants, moving data as `transfer` says (as the server is told to).
+fn direct_disk(kernel_master: PortName, host_priv: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
+    let ata = port_io::native_backend(kernel_master, port_io::IdeChannel::Primary, FlushMode::Device, transfer, Some(host_priv))
+        .context("the primary channel's ports and bus master")?;
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }
 
