@@ -192,6 +192,11 @@ check sync sync
 check storeio_on_dev_rumpdisk sh -c 'settrans -ac /tmp/wd0 /hurd/storeio @/dev/rumpdisk:wd0 < /dev/null > /dev/null 2>&1'
 check read_wd0_through_storeio sh -c 'dd if=/tmp/wd0 bs=1 skip=1080 count=2 2>/dev/null | hexdump -C | grep -q "^00000000  53 ef "'
 check storeio_goes_away settrans -g /tmp/wd0
+# The boot server's node is a trivfs-like character device whose options fsysopts shows.
+ls -l /dev/rumpdisk
+fsysopts /dev/rumpdisk
+check dev_rumpdisk_is_a_character_device sh -c 'ls -l /dev/rumpdisk | grep -q "^c"'
+check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static --host-priv-port=[0-9]* --device-master-port=[0-9]* --next-task=[0-9]*"'
 rust-std-check
 echo {SUCCESS_MARKER}
 "#
@@ -236,6 +241,20 @@ echo {SUCCESS_MARKER}
             r#"
 check translator_set_passive settrans -c /dev/rumpdisk-rs /hurd/rumpdisk-rs --ide-channel=secondary
 check showtrans sh -c 'showtrans /dev/rumpdisk-rs | grep -qx "/hurd/rumpdisk-rs --ide-channel=secondary"'
+# The node, as a user sees it: a character device with the node's owner and permissions, the
+# options fsysopts shows and changes, access as the node's permissions allow.
+ls -l /dev/rumpdisk-rs
+fsysopts /dev/rumpdisk-rs
+check node_is_a_character_device sh -c 'ls -l /dev/rumpdisk-rs | grep -q "^crw-r--r-- .* root "'
+check fsysopts_shows_the_options sh -c '[ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --ide-channel=secondary" ]'
+check fsysopts_refuses_a_fixed_option sh -c '! fsysopts /dev/rumpdisk-rs --ide-channel=primary'
+check flush_refused_at_run_time sh -c 'fsysopts /dev/rumpdisk-rs --flush=refuse && [ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --flush=refuse --ide-channel=secondary" ] && ! storectl sync device:@/dev/rumpdisk-rs:wd2'
+check flush_restored sh -c 'fsysopts /dev/rumpdisk-rs --flush=device && storectl sync device:@/dev/rumpdisk-rs:wd2'
+check unprivileged_read sh -c 'nullauth -- storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
+check unprivileged_write_refused sh -c '! nullauth -- storectl write device:@/dev/rumpdisk-rs:wd2 0 < /dev/null'
+check chmod_through_the_node sh -c 'chmod 600 /dev/rumpdisk-rs && ls -l /dev/rumpdisk-rs | grep -q "^crw------- "'
+check unprivileged_read_refused sh -c '! nullauth -- storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
+check root_still_reads sh -c 'storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
 check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2 < /dev/null > /dev/null 2>&1'
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
