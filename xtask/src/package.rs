@@ -87,6 +87,8 @@ const INSTALLS: &[Install] = &[
 /// library's symbols file would say).
 const LIBRARY_PACKAGES: &[(&str, &str, &str)] = &[
     ("libc.so.0.3", "libc0.3", "GLIBC_"),
+    // glibc's RPC stubs of the Hurd's interfaces (storectl's file_get_storage_info).
+    ("libhurduser.so.0.3", "libc0.3", "GLIBC_"),
     ("libgcc_s.so.1", "libgcc-s1", "GCC_"),
 ];
 
@@ -347,10 +349,13 @@ fn shlibs_depends(programs: &[ProgramNeeds]) -> Result<String, String> {
             *entry = entry.clone().max(highest);
         }
     }
-    // In LIBRARY_PACKAGES's order, so the field reads the same on every build.
-    Ok(LIBRARY_PACKAGES
-        .iter()
-        .filter_map(|(_, package, _)| Some((package, minimum.get(package)?)))
+    // In LIBRARY_PACKAGES's order, so the field reads the same on every build; a package
+    // providing several libraries (listed next to each other) once.
+    let mut packages: Vec<&str> = LIBRARY_PACKAGES.iter().map(|&(_, package, _)| package).collect();
+    packages.dedup();
+    Ok(packages
+        .into_iter()
+        .filter_map(|package| Some((package, minimum.get(package)?)))
         .map(|(package, version)| match version {
             Some(v) => {
                 let dotted: Vec<String> = v.iter().map(u32::to_string).collect();
@@ -494,6 +499,9 @@ Version needs section '.gnu.version_r' contains 2 entries:
         assert!(shlibs_depends(&[program, newer])
             .unwrap()
             .starts_with("libc0.3 (>= 2.43)"));
+        // Two libraries of one package (libhurduser is glibc's, unversioned): one entry.
+        let with_hurduser = needs(&["libc.so.0.3", "libhurduser.so.0.3", "libgcc_s.so.1"], READELF_V);
+        assert_eq!(shlibs_depends(&[with_hurduser]).unwrap(), "libc0.3 (>= 2.41), libgcc-s1 (>= 4.2.0)");
         // Numbers, not text: 2.9 is older than 2.10.
         assert!(numeric_version("2.10") > numeric_version("2.9"));
     }
