@@ -241,10 +241,7 @@ impl<B: Backend> DeviceServer<B> {
     fn no_senders(&self, port: PortName, mscount: u32) {
         let mut devices = self.devices.lock();
         let Some(open) = devices.get(&port) else { return };
-        if mscount < open.sends_made {
-            if let Err(error) = open.port.request_no_senders(open.sends_made) {
-                log::warn!("rumpdisk: no-senders notification refused again: {error:?}");
-            }
+        if open.port.no_senders_is_stale(mscount, open.sends_made) {
             return;
         }
         let device = open.device;

@@ -97,8 +97,6 @@ struct Node {
     realnode: Option<SendRight>,
     /// Whether the opener had uid 0 (the control port is for them only).
     privileged: bool,
-    /// Send rights made from `port`, to tell a stale no-senders notice.
-    sends_made: u32,
 }
 
 /// The node ports of one translator, on a port set of their own.
@@ -188,7 +186,7 @@ impl<'a, B: Backend> Nodes<'a, B> {
         if wanted & !allowed != 0 {
             return Err(EACCES);
         }
-        let node = Node { port: ReceiveRight::new()?, openmodes: flags & open::KEPT, realnode, privileged, sends_made: 1 };
+        let node = Node { port: ReceiveRight::new()?, openmodes: flags & open::KEPT, realnode, privileged };
         let send = self.insert(node)?;
         Ok((FS_RETRY_NORMAL, b"", PortArg::move_send(send)))
     }
@@ -225,7 +223,7 @@ impl<'a, B: Backend> Nodes<'a, B> {
             (Some(realnode), Some((uids, gids))) => Some(io::io_restrict_auth(realnode, uids, gids)?),
         };
         let privileged = privileged && restrict.is_none_or(|(uids, _)| uids.contains(&0));
-        let node = Node { port: ReceiveRight::new()?, openmodes, realnode, privileged, sends_made: 1 };
+        let node = Node { port: ReceiveRight::new()?, openmodes, realnode, privileged };
         self.insert(node).map(PortArg::move_send)
     }
 
@@ -233,14 +231,10 @@ impl<'a, B: Backend> Nodes<'a, B> {
     fn no_senders(&self, port: PortName, mscount: u32) {
         let mut ports = self.ports.lock();
         let Some(node) = ports.get(&port) else { return };
-        if mscount < node.sends_made {
-            // A right was made after the notice was sent: ask again.
-            if let Err(error) = node.port.request_no_senders(node.sends_made) {
-                log::warn!("rumpdisk: no-senders notification refused again: {error:?}");
-            }
-            return;
+        // One send right is ever made from a node port (a duplicate is a new node port).
+        if !node.port.no_senders_is_stale(mscount, 1) {
+            ports.remove(&port);
         }
-        ports.remove(&port);
     }
 
     /// Serves one request on a node port into `reply`.

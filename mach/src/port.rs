@@ -133,6 +133,19 @@ impl ReceiveRight {
     pub fn request_no_senders(&self, sync: u32) -> Result<()> {
         crate::task::request_no_senders(self.0, sync)
     }
+
+    /// Whether a no-senders notice carrying make-send count `mscount` is stale, `sends_made`
+    /// send rights having been made from this port: one was made after the kernel sent it, so a
+    /// client holds it. The notice is then asked for again.
+    pub fn no_senders_is_stale(&self, mscount: u32, sends_made: u32) -> bool {
+        if mscount >= sends_made {
+            return false;
+        }
+        if let Err(error) = self.request_no_senders(sends_made) {
+            log::warn!("no-senders notification refused again: {error:?}");
+        }
+        true
+    }
 }
 
 impl PortSet {
