@@ -216,11 +216,13 @@ impl<'a, B: Backend> Nodes<'a, B> {
     /// A second node port with the same user and modes, or one restricted further to `uids` and
     /// `gids` (`io_restrict_auth`).
     fn duplicate(&self, port: PortName, restrict: Option<(&[u32], &[u32])>) -> Result<PortArg> {
-        let (openmodes, privileged, realnode) = self.with(port, |node| Ok((node.openmodes, node.privileged, node.realnode.as_ref().map(SendRight::name))))?;
+        // The node's right is cloned: the parent filesystem is asked outside the lock.
+        let (openmodes, privileged, realnode) =
+            self.with(port, |node| Ok((node.openmodes, node.privileged, node.realnode.as_ref().map(SendRight::try_clone).transpose()?)))?;
         let realnode = match (realnode, restrict) {
             (None, _) => None,
-            (Some(realnode), None) => Some(io::io_duplicate(realnode)?),
-            (Some(realnode), Some((uids, gids))) => Some(io::io_restrict_auth(realnode, uids, gids)?),
+            (Some(realnode), None) => Some(io::io_duplicate(realnode.name())?),
+            (Some(realnode), Some((uids, gids))) => Some(io::io_restrict_auth(realnode.name(), uids, gids)?),
         };
         let privileged = privileged && restrict.is_none_or(|(uids, _)| uids.contains(&0));
         let node = Node { port: ReceiveRight::new()?, openmodes, realnode, privileged };
