@@ -1,5 +1,5 @@
 //! Request bytes of the kernel interfaces (`mach`, `mach_port`, `mach_host`, `gnumach`,
-//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `startup`, `process`), both ABIs: for every routine, GNU MIG's client makes a request from
+//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `io`, `startup`, `process`), both ABIs: for every routine, GNU MIG's client makes a request from
 //! generated values (`values.rs`), the generated decoder reads it as delivered, and the generated
 //! encoder, given the decoded values and the same reply port, must write GNU MIG's request byte
 //! for byte (out-of-line addresses zeroed: the two sides are two programs).
@@ -403,11 +403,22 @@ reencoders! {
         fsys: [fsys_startup(bootstrap, openflags, control_port; remote_port),
             fsys_goaway(fsys, flags; remote_port),
             fsys_getroot(fsys, dotdot_node, gen_uids, gen_gids, flags; remote_port),
+            fsys_set_options(fsys, options, do_children; remote_port),
             fsys_getpriv(fsys; remote_port),
-            fsys_init(fsys, proc_server, auth_handle; remote_port)];
+            fsys_init(fsys, proc_server, auth_handle; remote_port),
+            fsys_get_options(server; remote_port)];
         startup_notify: [startup_dosync(notify_port; remote_port)];
-        fs: [dir_lookup(start_dir, file_name, flags, mode; remote_port),
-            file_set_translator(file, passive_flags, active_flags, oldtrans_flags, passive, active; remote_port)];
+        fs: [file_chown(chown_file, new_owner, new_group; remote_port),
+            file_chmod(chmod_file, new_mode; remote_port),
+            file_check_access(file; remote_port),
+            file_getcontrol(file; remote_port),
+            dir_lookup(start_dir, file_name, flags, mode; remote_port),
+            file_set_translator(file, passive_flags, active_flags, oldtrans_flags, passive, active; remote_port),
+            file_get_fs_options(file; remote_port)];
+        io: [io_get_openmodes(io_object; remote_port),
+            io_stat(stat_object; remote_port),
+            io_restrict_auth(io_object, uids, gids; remote_port),
+            io_duplicate(io_object; remote_port)];
         startup: [startup_essential_task(server, task, excpt, name, credential; remote_port),
             startup_request_notification(server, notify_port, name; remote_port)];
         process: [proc_mark_exec(process; remote_port), proc_task2proc(process, task; remote_port)];
@@ -429,7 +440,7 @@ reencoders! {
 }
 
 /// The interfaces compared here (`device.rs` types the device interfaces' own).
-const INTERFACES: [&str; 12] = [
+const INTERFACES: [&str; 13] = [
     "mach",
     "mach_port",
     "mach_host",
@@ -440,6 +451,7 @@ const INTERFACES: [&str; 12] = [
     "fsys",
     "startup_notify",
     "fs",
+    "io",
     "startup",
     "process",
 ];

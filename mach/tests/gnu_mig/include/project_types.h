@@ -19,5 +19,28 @@ typedef mach_port_t startup_t;
 typedef mach_port_t process_t;
 typedef char *data_t;
 typedef const char *const_data_t;
+typedef mach_port_t io_t;
+
+/* glibc's struct stat on the Hurd (bits/stat.h), in types as wide as the Hurd's on each ABI
+   (`unsigned long` is the Hurd's 64-bit uword on x86_64, 32-bit on i386, where 64-bit members
+   are 4-aligned as on the Hurd): GNU MIG's stubs assert its size.  */
+typedef struct {
+  int st_fstype;
+  unsigned long long st_fsid;
+  long long st_ino;
+  unsigned int st_gen;
+  unsigned long st_rdev;
+  unsigned int st_mode;
+  unsigned long st_nlink;
+  unsigned int st_uid;
+  unsigned int st_gid;
+  long long st_size;
+  struct { long tv_sec; long tv_nsec; } st_atim, st_mtim, st_ctim;
+  long st_blksize;
+  long long st_blocks;
+  unsigned int st_author;
+  unsigned int st_flags;
+  int st_spare[8];
+} io_statbuf_t;
 
 #endif
