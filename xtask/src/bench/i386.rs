@@ -147,8 +147,10 @@ impl OnI386 {
             md,
             "\n\"ratio\" is rumpdisk.static's throughput / the kernel driver's. The kernel's driver moves \
              the data by bus-master DMA (its boot log: `Intel 82371 PIIX3 (dual FIFO) DMA Bus Mastering \
-             IDE`), rumpdisk.static's ATA backend by PIO, one emulated port access per 16-bit word \
-             under TCG: from 4 KiB up the gap is the transfer mode's, not the server's."
+             IDE`), and so does rumpdisk.static's ATA backend (`--ata-transfer=auto` chose DMA; its \
+             driver's line on the console says which): the gap left is the server's, mostly the \
+             reply pages' first-touch faults and their move between tasks at large requests (see the \
+             DMA breakdown above)."
         );
         md
     }
