@@ -71,7 +71,6 @@ struct KMsg {
 struct Port {
     /// The task holding the receive right; `None` while the right is in transit in a message.
     receiver: Option<TaskId>,
-    dead: bool,
     is_set: bool,
     /// The set this port is a member of.
     set: Option<PortId>,
@@ -413,7 +412,7 @@ impl State {
     }
 
     fn port_is_live(&self, port: PortId) -> bool {
-        self.ports.get(&port).is_some_and(|p| !p.dead)
+        self.ports.contains_key(&port)
     }
 
     /// Put a right into `task`'s space and return its name there (`MACH_PORT_DEAD` for a right
@@ -538,7 +537,7 @@ impl State {
     /// Sends every requested no-senders notification that is due (`MACH_NOTIFY_NO_SENDERS` with
     /// the make-send count), as GNU Mach does when the last send right goes.
     fn deliver_no_senders(&mut self) {
-        let requested: Vec<PortId> = self.ports.iter().filter(|(_, p)| p.no_senders.is_some() && !p.dead).map(|(id, _)| *id).collect();
+        let requested: Vec<PortId> = self.ports.iter().filter(|(_, p)| p.no_senders.is_some()).map(|(id, _)| *id).collect();
         for port in requested {
             let make_sends = self.ports[&port].make_sends;
             let due = self.ports[&port].no_senders.is_some_and(|(_, sync)| sync <= make_sends);
@@ -555,17 +554,14 @@ impl State {
         }
     }
 
+    /// Takes the port out of the table (a dead port and an unknown one are alike to every
+    /// lookup, and the table stays as small as the live ports however many died).
     fn destroy_port(&mut self, port: PortId) {
-        let Some(p) = self.ports.get_mut(&port) else { return };
-        p.dead = true;
-        if let Some((notify, _)) = p.no_senders.take() {
+        let Some(p) = self.ports.remove(&port) else { return };
+        if let Some((notify, _)) = p.no_senders {
             self.destroy_right(notify);
         }
-        let Some(p) = self.ports.get_mut(&port) else { return };
-        p.receiver = None;
-        p.set = None;
-        let queue = core::mem::take(&mut p.queue);
-        for msg in queue {
+        for msg in p.queue {
             self.destroy_msg(msg);
         }
         for other in self.ports.values_mut() {
@@ -595,8 +591,8 @@ impl State {
     fn enqueue(&mut self, msg: KMsg) {
         let port = msg.dest.port;
         match self.ports.get_mut(&port) {
-            Some(p) if !p.dead => p.queue.push_back(msg),
-            _ => self.destroy_msg(msg),
+            Some(p) => p.queue.push_back(msg),
+            None => self.destroy_msg(msg),
         }
     }
 
@@ -730,7 +726,7 @@ impl State {
             let members = self.ports.iter().filter(|(_, p)| p.set == Some(entry.port) && !p.queue.is_empty());
             members.map(|(id, _)| *id).min()?
         } else {
-            if self.ports.get(&entry.port).is_none_or(|p| p.dead) {
+            if !self.port_is_live(entry.port) {
                 return Some(MACH_RCV_PORT_DIED);
             }
             entry.port
@@ -877,7 +873,6 @@ impl State {
                 entry.port_set = false;
                 self.set_entry(task, name, entry);
                 self.destroy_port(entry.port);
-                self.ports.remove(&entry.port);
             }
             (crate::sys::MACH_PORT_RIGHT_SEND, delta) if entry.send > 0 || entry.receive => {
                 let refs = i64::from(entry.send) + i64::from(delta);
@@ -964,5 +959,26 @@ impl State {
         for address in regions {
             self.free_region(address);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destroyed_port_leaves_the_table_and_its_send_rights_turn_dead() {
+        let mut state = State::default();
+        let task = state.create_bare_task();
+        let live = state.ports.len();
+        for _ in 0..3 {
+            let name = state.port_allocate(task, MACH_PORT_RIGHT_RECEIVE, None).unwrap();
+            assert_eq!(state.port_insert_right(task, name, name, MAKE_SEND), KERN_SUCCESS);
+            assert_eq!(state.port_mod_refs(task, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+            let entry = state.entry(task, name).expect("the send right's name stays");
+            assert_eq!((entry.send, entry.dead), (0, 1), "the send right is a dead name");
+            assert_eq!(state.port_deallocate(task, name), KERN_SUCCESS);
+        }
+        assert_eq!(state.ports.len(), live, "no dead port is kept");
     }
 }
