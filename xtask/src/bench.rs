@@ -229,7 +229,7 @@ struct Guest {
     /// Median ticks of each kind of timed call (RPCs, the direct one-sector read).
     calls: BTreeMap<String, u64>,
     /// Median ticks per request, by (path, op, bytes).
-    io: BTreeMap<(String, String, u64), u64>,
+    io: BTreeMap<IoKey, u64>,
 }
 
 impl Guest {
@@ -287,8 +287,11 @@ impl Guest {
     }
 }
 
-/// A `bench: io` line's (path, op, bytes) and median ticks.
-fn io_median(line: &str) -> Option<Result<((String, String, u64), u64), Error>> {
+/// What a `bench: io` line measured: (path, op, bytes).
+type IoKey = (String, String, u64);
+
+/// A `bench: io` line's key and median ticks.
+fn io_median(line: &str) -> Option<Result<(IoKey, u64), Error>> {
     let f = fields(after(line, "bench: io ")?);
     let key = || Ok((text(&f, "path")?, text(&f, "op")?, number(&f, "bytes")?));
     Some(key().and_then(|key| Ok((key, number(&f, "median")?))))

@@ -220,7 +220,7 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
 
 /// Whether a scenario's `console` shows the driver moving data as `transfer` says.
 fn drove_with(console: &Path, transfer: Transfer) -> Result<(), String> {
-    let text = fs::read_to_string(&console).map_err(|e| format!("{}: {e}", console.display()))?;
+    let text = fs::read_to_string(console).map_err(|e| format!("{}: {e}", console.display()))?;
     let line = text
         .lines()
         .find(|l| l.contains("ata: wd0:"))

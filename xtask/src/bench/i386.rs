@@ -86,13 +86,13 @@ impl OnI386 {
             ("server round trip (device_read_inband, 1 byte)", "server-read-inband-1"),
             ("direct driver's sector read", "direct-read-512"),
         ] {
-            let _ = writeln!(md, "| {measure} | {} | {} |", call(&amd64.guest(), what), call(&self.guest, what));
+            let _ = writeln!(md, "| {measure} | {} | {} |", call(amd64.guest(), what), call(&self.guest, what));
         }
         let first_open = |g: &Guest| format!("{:.2} ms", us(g.first_open.saturating_sub(g.server_started)) / 1e3);
         let _ = writeln!(
             md,
             "| server start → first device_open answered | {} | {} |",
-            first_open(&amd64.guest()),
+            first_open(amd64.guest()),
             first_open(&self.guest)
         );
         for bytes in [4 << 10, 1 << 20] {
@@ -107,7 +107,7 @@ impl OnI386 {
                     md,
                     "| device_{op} throughput, {}: server / direct | {} | {} |",
                     size_label(bytes),
-                    ratio(&amd64.guest()),
+                    ratio(amd64.guest()),
                     ratio(&self.guest)
                 );
             }
