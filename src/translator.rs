@@ -55,14 +55,13 @@ pub const EBUSY: Error = hurd_errno(16);
 /// A malformed option, or one that cannot change while running.
 pub const EINVAL: Error = hurd_errno(22);
 
-
 /// How serving the control port ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// `fsys_goaway` was accepted (with these flags) and answered: the process should exit.
     GoneAway { flags: i32 },
     /// The parent filesystem let go of the control port (the node was removed, or the parent
-    /// died) while no device was open: nobody can reach the translator again, so the process
+    /// died) while no device or node port was open: nobody can reach the translator again, so the process
     /// should exit, as a libtrivfs translator does.
     Orphaned,
     /// Receiving on the control port failed.
@@ -73,7 +72,7 @@ pub enum Ended {
 /// the device server they lead to.
 pub struct Translator<'a, B: Backend> {
     devices: &'a DeviceServer<B>,
-    /// `None` once a goaway is accepted: destroying it ends the serving loop.
+    /// `None` once serving ended (the port destroyed).
     control: Option<ReceiveRight>,
     nodes: Nodes<'a, B>,
     gone_away: Option<i32>,
