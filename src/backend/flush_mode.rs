@@ -20,31 +20,23 @@ pub enum FlushMode {
 }
 
 impl FlushMode {
+    /// Each mode and its word, in declaration order (a mode's index is `mode as usize`).
+    const WORDS: [(FlushMode, &'static str); 3] = [(FlushMode::Device, "device"), (FlushMode::Skip, "skip"), (FlushMode::Refuse, "refuse")];
+
     pub fn parse(word: &[u8]) -> Option<FlushMode> {
-        match word {
-            b"device" => Some(FlushMode::Device),
-            b"skip" => Some(FlushMode::Skip),
-            b"refuse" => Some(FlushMode::Refuse),
-            _ => None,
-        }
+        Self::WORDS.iter().find(|(_, name)| name.as_bytes() == word).map(|&(mode, _)| mode)
     }
 
     /// The word `parse` takes.
     pub fn name(self) -> &'static str {
-        match self {
-            FlushMode::Device => "device",
-            FlushMode::Skip => "skip",
-            FlushMode::Refuse => "refuse",
-        }
+        Self::WORDS[self as usize].1
     }
-
-    const ALL: [FlushMode; 3] = [FlushMode::Device, FlushMode::Skip, FlushMode::Refuse];
 }
 
 /// A backend whose disks flush as its mode says.
 pub struct WithFlushMode<B> {
     pub backend: B,
-    /// The mode, as an index into `FlushMode::ALL`, shared with every open disk.
+    /// The mode, as its index in `FlushMode::WORDS`, shared with every open disk.
     mode: Arc<AtomicU8>,
 }
 
@@ -64,7 +56,7 @@ impl<B> WithFlushMode<B> {
 }
 
 fn load(mode: &AtomicU8) -> FlushMode {
-    FlushMode::ALL[usize::from(mode.load(Ordering::Relaxed))]
+    FlushMode::WORDS[usize::from(mode.load(Ordering::Relaxed))].0
 }
 
 impl<B: Backend> Backend for WithFlushMode<B> {
