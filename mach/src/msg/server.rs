@@ -98,13 +98,7 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
             Err(error) if error.code() == MACH_RCV_INTERRUPTED => continue,
             Err(error) if super::is_receive_error(error) => return error,
             Err(error) => {
-                // The client's reply right died (or similar): nothing to tell anyone, but the
-                // reply still holds what it was to carry away (a read's buffer, a device's
-                // send right), which nobody else will release.
-                log::debug!("server: reply not sent: {error:?}");
-                if matches!(error.code(), MACH_SEND_INVALID_DEST | MACH_SEND_TIMED_OUT) {
-                    super::destroy_unsent(reply.bytes());
-                }
+                release_unsent(reply.bytes(), error);
                 continue;
             }
         }
@@ -131,14 +125,21 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
         if demux.finished() {
             if let Some(size) = pending_reply {
                 if let Err(error) = mach_msg(reply.bytes(), sys::MACH_SEND_MSG, size, PortName::NULL, None) {
-                    log::debug!("server: last reply not sent: {error:?}");
-                    if matches!(error.code(), MACH_SEND_INVALID_DEST | MACH_SEND_TIMED_OUT) {
-                        super::destroy_unsent(reply.bytes());
-                    }
+                    release_unsent(reply.bytes(), error);
                 }
             }
             return Error::from_const(MACH_RCV_INVALID_NAME);
         }
+    }
+}
+
+/// A reply the kernel refused with `error` (the client's reply right died, or similar): nothing
+/// to tell anyone, but the reply still holds what it was to carry away (a read's buffer, a
+/// device's send right), which nobody else will release.
+fn release_unsent(reply: &[u8], error: Error) {
+    log::debug!("server: reply not sent: {error:?}");
+    if matches!(error.code(), MACH_SEND_INVALID_DEST | MACH_SEND_TIMED_OUT) {
+        super::destroy_unsent(reply);
     }
 }
 
