@@ -5,6 +5,8 @@ pub(crate) mod items;
 mod server;
 
 pub use server::{serve, Demux, Disposition};
+#[cfg(not(any(target_os = "none", target_os = "hurd")))]
+pub(crate) use server::serve_queued;
 
 use crate::kern::{self, Error, Result, MACH_RCV_INVALID_NAME, MACH_SEND_MSG_TOO_SMALL};
 use crate::interfaces::constants::{MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE};

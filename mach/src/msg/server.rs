@@ -102,34 +102,62 @@ pub fn serve(port: PortName, demux: &mut impl Demux) -> Error {
                 continue;
             }
         }
-        let bytes = request.bytes();
-        let size = Header::read(bytes).map_or(0, |h| h.size as usize).min(bytes.len());
-        let reply_size = match demux.demux(&bytes[..size], reply.bytes()) {
-            Disposition::Reply(reply_size) => Some(reply_size),
-            Disposition::Rejected(reply_size) => {
-                super::destroy_body(&bytes[..size]);
-                (reply_size > 0).then_some(reply_size)
-            }
-            Disposition::NoReply => None,
-        };
-        if let Some(reply_size) = reply_size {
-            let addressed = Header::read(reply.bytes()).is_some_and(|h| h.remote.is_valid());
-            if addressed {
-                pending_reply = Some(reply_size);
-            } else {
-                // No reply port, or it died before the request was received (a dead name):
-                // the reply goes nowhere, and what it carries is released here.
-                super::destroy_unsent(reply.bytes());
-            }
-        }
+        pending_reply = answer(demux, request.bytes(), reply.bytes());
         if demux.finished() {
             if let Some(size) = pending_reply {
-                if let Err(error) = mach_msg(reply.bytes(), sys::MACH_SEND_MSG, size, PortName::NULL, None) {
-                    release_unsent(reply.bytes(), error);
-                }
+                send_alone(reply.bytes(), size);
             }
             return Error::from_const(MACH_RCV_INVALID_NAME);
         }
+    }
+}
+
+/// Serve the requests already queued on `port`, each reply sent alone, and return once none is
+/// left. The simulated kernel serves kernel calls so, in the sender's thread, as GNU Mach runs
+/// a kernel object's request in the thread that sent it.
+#[cfg(not(any(target_os = "none", target_os = "hurd")))]
+pub(crate) fn serve_queued(port: PortName, demux: &mut impl Demux) {
+    let mut request = Buffer::new(DEFAULT_CAPACITY);
+    let mut reply = Buffer::new(DEFAULT_CAPACITY);
+    loop {
+        match mach_msg(request.bytes(), sys::MACH_RCV_MSG, 0, port, Some(0)) {
+            Ok(()) => {
+                if let Some(size) = answer(demux, request.bytes(), reply.bytes()) {
+                    send_alone(reply.bytes(), size);
+                }
+            }
+            Err(error) if error.code() == MACH_RCV_TOO_LARGE => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Hands a received request to the demux; returns the size of the reply to send, if there is
+/// one with somewhere to go (a reply that can go nowhere is released here).
+fn answer(demux: &mut impl Demux, request: &mut [u8], reply: &mut [u8]) -> Option<usize> {
+    let size = Header::read(request).map_or(0, |h| h.size as usize).min(request.len());
+    let reply_size = match demux.demux(&request[..size], reply) {
+        Disposition::Reply(reply_size) => Some(reply_size),
+        Disposition::Rejected(reply_size) => {
+            super::destroy_body(&request[..size]);
+            (reply_size > 0).then_some(reply_size)
+        }
+        Disposition::NoReply => None,
+    }?;
+    if Header::read(reply).is_some_and(|h| h.remote.is_valid()) {
+        Some(reply_size)
+    } else {
+        // No reply port, or it died before the request was received (a dead name): the reply
+        // goes nowhere, and what it carries is released here.
+        super::destroy_unsent(reply);
+        None
+    }
+}
+
+/// Send a reply without receiving; a refused one is released.
+fn send_alone(reply: &mut [u8], size: usize) {
+    if let Err(error) = mach_msg(reply, sys::MACH_SEND_MSG, size, PortName::NULL, None) {
+        release_unsent(reply, error);
     }
 }
 

@@ -120,7 +120,7 @@ pub(crate) struct State {
     regions: BTreeMap<usize, Region>,
     /// Which task a task port stands for.
     task_ports: HashMap<PortId, TaskId>,
-    /// The task whose thread serves every task port (`kernel_calls`), and its port set.
+    /// The task that receives every task port (`kernel_calls` serves them), and its port set.
     kernel: Option<(TaskId, u32)>,
 }
 
@@ -244,19 +244,23 @@ impl Default for Task {
     }
 }
 
-/// Create the kernel task and start its thread serving task ports (once).
+/// Create the kernel task, which receives every task port in a port set (once).
 fn start_kernel() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
-        let (task, set) = {
-            let mut state = lock();
-            let task = state.create_bare_task();
-            let set = state.port_allocate(task, MACH_PORT_RIGHT_PORT_SET, None).expect("fresh space");
-            state.kernel = Some((task, set));
-            (task, set)
-        };
-        Task(task).spawn(move || super::kernel_calls::run(crate::port::PortName::new(set)));
+        let mut state = lock();
+        let task = state.create_bare_task();
+        let set = state.port_allocate(task, MACH_PORT_RIGHT_PORT_SET, None).expect("fresh space");
+        state.kernel = Some((task, set));
     });
+}
+
+/// Run `f` on the calling thread as a thread of `task` (the kernel task serving a call).
+pub(crate) fn as_task<R>(task: TaskId, f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT_TASK.with(|current| current.replace(Some(task)));
+    let result = f();
+    CURRENT_TASK.with(|current| current.set(previous));
+    result
 }
 
 /// The task the calling thread runs in.
@@ -303,6 +307,13 @@ pub(crate) fn receive(task: TaskId, name: u32, buf: &mut [u8], large: bool,
 }
 
 impl State {
+    /// The kernel task and its port set, if `name` of `task` is a port that set receives.
+    pub(crate) fn kernel_receiving(&self, task: TaskId, name: u32) -> Option<(TaskId, u32)> {
+        let (kernel, set) = self.kernel?;
+        let port = self.ports.get(&self.entry(task, name)?.port)?;
+        (port.receiver == Some(kernel)).then_some((kernel, set))
+    }
+
     /// A task whose port the kernel task receives (so kernel calls on it are served).
     fn create_task(&mut self) -> TaskId {
         let task = self.create_bare_task();

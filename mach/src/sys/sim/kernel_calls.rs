@@ -1,12 +1,12 @@
-//! The simulated kernel's RPC side: task ports are received by a kernel task whose thread serves
-//! them through the **generated** `mach_port` and `mach` demuxes, so the runtime's kernel calls
+//! The simulated kernel's RPC side: task ports are received by a kernel task, and a call is served
+//! in the thread that sent it, as the kernel task, through the **generated** `mach_port` and `mach` demuxes, so the runtime's kernel calls
 //! (and tests of the generated stubs) take the same path as on GNU Mach.
 
-use super::kernel::{with_state, TaskId};
+use super::kernel::{as_task, with_state, TaskId};
 use crate::interfaces::{mach, mach_port};
 use crate::kern::{check, Error, Result, KERN_INVALID_ARGUMENT, KERN_INVALID_TASK};
 use crate::mig_rt::ReplyPort;
-use crate::msg::{serve, Disposition, Header};
+use crate::msg::{Disposition, Header};
 use crate::ool::OolMemory;
 use crate::interfaces::constants::MACH_NOTIFY_NO_SENDERS;
 use crate::mig_rt::PortArg;
@@ -18,8 +18,9 @@ struct KernelCalls {
     target: TaskId,
 }
 
-/// Serve every task port (members of `set`, in the kernel task's space); runs forever.
-pub(super) fn run(set: PortName) {
+/// Serve the calls queued on task ports (members of `set`, in the kernel task's space), in the
+/// calling thread as the kernel task: the thread that sent one, as on GNU Mach.
+pub(super) fn serve_queued(kernel: TaskId, set: u32) {
     let mut demux = |request: &[u8], reply: &mut [u8]| {
         let Some(header) = Header::read(request) else { return Disposition::NoReply };
         let target = with_state(|state| state.task_of_port_name(header.local));
@@ -31,8 +32,7 @@ pub(super) fn run(set: PortName) {
         };
         handled.disposition()
     };
-    let error = serve(set, &mut demux);
-    panic!("simulated kernel stopped serving: {error:?}");
+    as_task(kernel, || crate::msg::serve_queued(PortName::new(set), &mut demux));
 }
 
 impl KernelCalls {

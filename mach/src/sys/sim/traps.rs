@@ -20,9 +20,16 @@ pub unsafe fn mach_msg(msg: *mut u8, option: u32, send_size: u32, rcv_size: u32,
         }
         // SAFETY: the caller guarantees `send_size` readable bytes at `msg`.
         let bytes = unsafe { core::slice::from_raw_parts(msg, send_size as usize) };
-        let code = with_state(|state| state.send(task, bytes));
+        let remote = super::layout::read_u32(bytes, super::layout::OFFSET_REMOTE).unwrap_or(0);
+        let (code, kernel_call) = with_state(|state| {
+            let kernel = state.kernel_receiving(task, remote);
+            (state.send(task, bytes), kernel)
+        });
         if code != KERN_SUCCESS {
             return code;
+        }
+        if let Some((kernel, set)) = kernel_call {
+            super::kernel_calls::serve_queued(kernel, set);
         }
     }
     if option & MACH_RCV_MSG != 0 {
