@@ -13,6 +13,8 @@ pub mod kernel;
 pub mod memory;
 pub mod rump;
 
+use mach::ool::OolMemory;
+
 use crate::device::{Access, Error};
 
 /// The shape of an opened disk: a whole number of records of one power-of-two size.
@@ -66,12 +68,33 @@ pub trait Disk: Send + Sync {
     /// records inside the disk.
     fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error>;
 
+    /// Reads `len` bytes (whole records inside the disk, not 0) at `record` into fresh memory a
+    /// reply carries away out of line. By default zero-filled memory filled by [`Disk::read`]; a
+    /// driver that can put the data straight into memory it gets from the kernel (DMA into
+    /// wired pages) overrides it. Memory that holds anything but the records never leaves.
+    fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
+        read_into_fresh(self, record, len)
+    }
+
     /// Writes `data` at `record`; same guarantees as [`Disk::read`]. Returns once the drive has
     /// the data (possibly only in its volatile cache).
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error>;
 
+    /// Writes `data`, received out of line, at `record`; as [`Disk::write`] (which it calls by
+    /// default), for a driver that can move the data straight from the received pages.
+    fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error> {
+        self.write(record, data.as_slice())
+    }
+
     /// Makes every write that returned before this call durable.
     fn flush(&self) -> Result<(), Error>;
+}
+
+/// [`Disk::read_out_of_line`]'s default: zero-filled memory filled by [`Disk::read`].
+fn read_into_fresh<D: Disk + ?Sized>(disk: &D, record: u64, len: usize) -> Result<OolMemory, Error> {
+    let mut memory = OolMemory::new(len)?;
+    disk.read(record, memory.as_mut_slice())?;
+    Ok(memory)
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
     fn device_write(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, data: OolMemory) -> Result<i32> {
         // `data` is deallocated when it drops, on every path.
         count(data.len())?;
-        let written = self.server.core.write(self.server.device(device)?, record(recnum), data.as_slice())?;
+        let written = self.server.core.write_out_of_line(self.server.device(device)?, record(recnum), data)?;
         count(written)
     }
 
@@ -371,8 +371,7 @@ impl<B: Backend> iface::Server for Handle<'_, B> {
     fn device_read(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, bytes_wanted: i32) -> Result<OolMemory> {
         let id = self.server.device(device)?;
         // Read straight into the memory the reply carries away.
-        let data = self.server.core.read(id, record(recnum), wanted(bytes_wanted)?, |len| OolMemory::new(len).map(Reply))?;
-        Ok(data.0)
+        self.server.core.read_out_of_line(id, record(recnum), wanted(bytes_wanted)?)
     }
 
     fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, device: PortName, _mode: u32, recnum: RecNum, bytes_wanted: i32) -> Result<&[u8]> {
@@ -447,15 +446,6 @@ impl<B: Backend> notify::Server for Handle<'_, B> {
     fn mach_notify_no_senders(&mut self, port: PortName, mscount: u32) -> Result<()> {
         self.server.no_senders(port, mscount);
         Ok(())
-    }
-}
-
-/// Out-of-line reply memory as the core's read buffer.
-struct Reply(OolMemory);
-
-impl AsMut<[u8]> for Reply {
-    fn as_mut(&mut self) -> &mut [u8] {
-        self.0.as_mut_slice()
     }
 }
 

@@ -10,6 +10,7 @@ mod status;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use mach::ool::OolMemory;
 use mach::sync::Mutex;
 
 use crate::backend::{Backend, Disk};
@@ -159,15 +160,10 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         bytes_wanted: u64,
         allocate: impl FnOnce(usize) -> Result<Buf, Error>,
     ) -> Result<Buf, Error> {
-        let entry = self.entry(device)?;
-        if !entry.access.read {
-            return Err(D_INVALID_OPERATION);
-        }
-        let geometry = entry.disk.geometry();
-        let extent = extent::read(geometry, record, bytes_wanted)?;
+        let (entry, extent) = self.read_extent(device, record, bytes_wanted)?;
         let mut buf = allocate(extent.len)?;
         let target = buf.as_mut().get_mut(..extent.len).ok_or(D_NO_MEMORY)?;
-        let record_size = geometry.record_size() as usize;
+        let record_size = entry.disk.geometry().record_size() as usize;
         if extent.len % record_size == 0 {
             if extent.len > 0 {
                 entry.disk.read(extent.record, target)?;
@@ -183,17 +179,54 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         Ok(buf)
     }
 
+    /// `device_read` into out-of-line memory for the reply: whole records come in memory the
+    /// disk provides ([`Disk::read_out_of_line`]), the rest as [`Server::read`] does.
+    pub fn read_out_of_line(&self, device: DeviceId, record: u64, bytes_wanted: u64) -> Result<OolMemory, Error> {
+        let (entry, extent) = self.read_extent(device, record, bytes_wanted)?;
+        if extent.len > 0 && extent.len % entry.disk.geometry().record_size() as usize == 0 {
+            return entry.disk.read_out_of_line(extent.record, extent.len);
+        }
+        Ok(self.read(device, record, bytes_wanted, |len| OolMemory::new(len).map(OutOfLine))?.0)
+    }
+
+    /// A read's open device and extent, once its checks passed.
+    fn read_extent(&self, device: DeviceId, record: u64, bytes_wanted: u64) -> Result<(SharedEntry<B::Disk, W>, extent::Extent), Error> {
+        let entry = self.entry(device)?;
+        if !entry.access.read {
+            return Err(D_INVALID_OPERATION);
+        }
+        let extent = extent::read(entry.disk.geometry(), record, bytes_wanted)?;
+        Ok((entry, extent))
+    }
+
     /// `device_write`: all of `data` at `record` in one backend call, or an error.
     pub fn write(&self, device: DeviceId, record: u64, data: &[u8]) -> Result<usize, Error> {
+        self.write_with(device, record, data.len(), |disk, record| disk.write(record, data))
+    }
+
+    /// `device_write` of data received out of line: as [`Server::write`], through
+    /// [`Disk::write_out_of_line`].
+    pub fn write_out_of_line(&self, device: DeviceId, record: u64, data: OolMemory) -> Result<usize, Error> {
+        self.write_with(device, record, data.len(), |disk, record| disk.write_out_of_line(record, data))
+    }
+
+    /// A write of `len` bytes at `record` by `write(disk, record)`, once its checks passed.
+    fn write_with(
+        &self,
+        device: DeviceId,
+        record: u64,
+        len: usize,
+        write: impl FnOnce(&B::Disk, u64) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
         let entry = self.entry(device)?;
         if !entry.access.write {
             return Err(D_INVALID_OPERATION);
         }
-        let extent = extent::write(entry.disk.geometry(), record, data.len())?;
+        let extent = extent::write(entry.disk.geometry(), record, len)?;
         if extent.len > 0 {
             // A gathering flush may start once enough writes completed (see `flush`).
             let (written, gathering) =
-                flush::write_counted(&entry.flush, extent.len, || entry.disk.write(extent.record, data), || entry.disk.flush());
+                flush::write_counted(&entry.flush, extent.len, || write(&entry.disk, extent.record), || entry.disk.flush());
             self.note_gathering(&entry, gathering);
             written?;
         }
@@ -268,6 +301,15 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         let table = self.table.lock();
         let (_, entry) = table.devices.get(&device).ok_or(D_NO_SUCH_DEVICE)?;
         Ok(entry.clone())
+    }
+}
+
+/// Out-of-line memory as [`Server::read`]'s buffer.
+struct OutOfLine(OolMemory);
+
+impl AsMut<[u8]> for OutOfLine {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.0.as_mut_slice()
     }
 }
 

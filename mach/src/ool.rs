@@ -4,6 +4,9 @@ use crate::kern::{self, Error, Result, KERN_INVALID_ARGUMENT};
 use crate::port::PortName;
 use crate::sys;
 
+/// The page size of the kernels this runs on: out-of-line memory moves in whole pages of it.
+pub const PAGE_SIZE: usize = 4096;
+
 /// Out-of-line memory received in a message (or allocated to be sent); `vm_deallocate`d on
 /// drop. `len` is the data length; the mapping covers it rounded up to whole pages.
 #[derive(Debug)]
@@ -23,9 +26,11 @@ impl OolMemory {
         Ok(OolMemory { address, len })
     }
 
-    /// Fresh zeroed memory of `len` bytes, physically contiguous and wholly below the physical
-    /// address `limit` (gnumach's `vm_allocate_contiguous`, asked with the host privileged
-    /// port): for a device that reads or writes it by physical address in one piece.
+    /// Memory of `len` bytes, physically contiguous, wired and wholly below the physical address
+    /// `limit` (gnumach's `vm_allocate_contiguous`, asked with the host privileged port): for a
+    /// device that reads or writes it by physical address in one piece. The kernel does not
+    /// zero these pages: the first `len` bytes hold whatever the pages last held, and must be
+    /// filled before they leave the task (the rest of the last page is cleared here).
     pub fn contiguous(host_priv: PortName, len: usize, limit: u64) -> Result<OolMemory> {
         if len == 0 {
             return Ok(OolMemory { address: 0, len: 0 });
@@ -43,7 +48,14 @@ impl OolMemory {
         let task = PortName::new(sys::mach_task_self());
         let size = len.try_into().map_err(|_| invalid())?;
         let (address, physical) = crate::interfaces::gnumach::vm_allocate_contiguous(host_priv, task, size, 0, limit, 0)?;
-        Ok((OolMemory { address: usize::try_from(address).map_err(|_| invalid())?, len }, physical))
+        let memory = OolMemory { address: usize::try_from(address).map_err(|_| invalid())?, len };
+        let mapped = len.next_multiple_of(PAGE_SIZE);
+        if mapped > len {
+            // SAFETY: the kernel mapped whole pages, `mapped` bytes from `address`, owned by
+            // `memory` and not yet shared.
+            unsafe { core::ptr::write_bytes((memory.address + len) as *mut u8, 0, mapped - len) };
+        }
+        Ok((memory, physical))
     }
 
     /// A copy of `data` in fresh memory.

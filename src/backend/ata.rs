@@ -16,7 +16,10 @@ mod sim;
 
 use alloc::sync::Arc;
 use core::fmt;
+use mach::ool::OolMemory;
 use mach::sync::Mutex;
+
+use dma::{DirectMemory, Pages};
 
 pub use channel::{Channel, Drive, Timeouts, Transfer};
 pub use identify::Identity;
@@ -140,6 +143,8 @@ pub struct AtaBackend<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
     names: [&'static [u8]; 2],
     mode: TransferMode,
+    /// Where DMA reads get reply memory the device fills directly, if the channel has DMA.
+    direct: Option<Arc<dyn DirectMemory>>,
 }
 
 impl<R: Registers, C: Clock> AtaBackend<R, C> {
@@ -150,7 +155,12 @@ impl<R: Registers, C: Clock> AtaBackend<R, C> {
 
     /// The channel's master and slave drives under `names`.
     pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2], mode: TransferMode) -> Self {
-        AtaBackend { channel: Arc::new(Mutex::new(channel)), names, mode }
+        AtaBackend { channel: Arc::new(Mutex::new(channel)), names, mode, direct: None }
+    }
+
+    /// DMA reads of whole records fill reply memory from `direct` without a copy.
+    pub fn with_direct_memory(self, direct: Arc<dyn DirectMemory>) -> Self {
+        AtaBackend { direct: Some(direct), ..self }
     }
 }
 
@@ -183,7 +193,8 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
             identity.write_cache_enabled,
             if identity.lba48 && identity.flush_cache_ext { 0xEA } else { 0xE7 },
         );
-        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, transfer, geometry })
+        let direct = self.direct.clone().filter(|_| transfer == Transfer::Dma);
+        Ok(AtaDisk { channel: self.channel.clone(), drive, identity, transfer, geometry, direct })
     }
 }
 
@@ -198,6 +209,8 @@ pub struct AtaDisk<R, C> {
     identity: Identity,
     transfer: Transfer,
     geometry: Geometry,
+    /// Reply memory for DMA reads, when the drive moves data by DMA.
+    direct: Option<Arc<dyn DirectMemory>>,
 }
 
 impl<R, C> AtaDisk<R, C> {
@@ -219,8 +232,33 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
         self.report("read", result)
     }
 
+    /// The rule: a read goes straight into its reply memory when the kernel gives fresh wired
+    /// pages below 4 GiB for it; otherwise through the bounce buffer into zero-filled memory.
+    /// Memory a failed read touched is released, never sent.
+    fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
+        let Some(direct) = &self.direct else { return super::read_into_fresh(self, record, len) };
+        let Some(wired) = direct.fresh(len) else { return super::read_into_fresh(self, record, len) };
+        let Some(pages) = Pages::new(&wired.pages) else { return super::read_into_fresh(self, record, len) };
+        let result = self.channel.lock().read_direct(self.drive, &self.identity, record, len, pages);
+        self.report("read", result)?;
+        Ok(direct.filled(wired))
+    }
+
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
         let result = self.channel.lock().write(self.drive, &self.identity, self.transfer, record, data);
+        self.report("write", result)
+    }
+
+    /// The rule as for reads: the data go straight from the received pages when they can be
+    /// wired in place below 4 GiB, otherwise through the bounce buffer.
+    fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error> {
+        let Some(direct) = &self.direct else { return self.write(record, data.as_slice()) };
+        let wired = match direct.pin(data) {
+            Ok(wired) => wired,
+            Err(data) => return self.write(record, data.as_slice()),
+        };
+        let Some(pages) = Pages::new(&wired.pages) else { return self.write(record, wired.memory.as_slice()) };
+        let result = self.channel.lock().write_direct(self.drive, &self.identity, record, wired.memory.len(), pages);
         self.report("write", result)
     }
 
@@ -291,6 +329,115 @@ mod tests {
         server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
         assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
+    }
+
+    mod direct {
+        use super::super::dma::{BusMasterDma, TABLE_BYTES};
+        use super::super::sim::{SimBusMaster, SimDirectMemory};
+        use super::*;
+        use crate::server::DeviceId;
+        use alloc::boxed::Box;
+        use mach::sys::sim::Task;
+        use std::vec::Vec;
+
+        /// Where the bounce buffer (1 MiB) is.
+        const BOUNCE: u64 = 0x10_0000;
+
+        /// A DMA channel with `drive` as its master and its direct memory from `direct`.
+        type SimServer = Server<AtaBackend<SimChannel, StepClock>, Answer<'static>>;
+
+        fn dma_server(drive: SimDrive, direct: impl FnOnce(SimChannel) -> SimDirectMemory) -> (SimServer, DeviceId, SimChannel, Arc<SimDirectMemory>) {
+            let sim = SimChannel::new(Some(drive), None);
+            let engine = BusMasterDma::new(SimBusMaster(sim.clone()), sim.memory(0x1000, TABLE_BYTES), sim.memory(BOUNCE, 1 << 20)).unwrap();
+            let timeouts = Timeouts { command: 1000, flush: 1000 };
+            let channel = Channel::new(sim.clone(), StepClock::new(1), timeouts).with_dma(Box::new(engine));
+            let direct = Arc::new(direct(sim.clone()));
+            let backend = AtaBackend::new(channel, TransferMode::Auto).with_direct_memory(direct.clone());
+            let server = Server::new(backend);
+            let Opened::Local { device } = server.open(b"wd0", READ | WRITE) else { panic!("wd0") };
+            (server, device, sim, direct)
+        }
+
+        fn pattern(bytes: usize, seed: u8) -> Vec<u8> {
+            (0..bytes).map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed)).collect()
+        }
+
+        /// The address of the first PRD of the last DMA command.
+        fn first_prd(sim: &SimChannel) -> u64 {
+            let mut entry = [0; 4];
+            super::super::dma::DmaMemory::copy_out(&sim.memory_at(0x1000), 0, &mut entry);
+            u64::from(u32::from_le_bytes(entry))
+        }
+
+        /// Out-of-line writes go from their received pages and reads into fresh pages, both
+        /// scattered across 64 KiB boundaries, without the bounce buffer; a 28-bit drive's
+        /// request is split at 256 sectors. Nothing is left allocated.
+        #[test]
+        fn out_of_line_requests_move_straight_between_the_drive_and_scattered_pages() {
+            let task = Task::current();
+            let before = task.stats();
+            let (server, device, sim, direct) = dma_server(SimDrive::new(4096, true), |sim| SimDirectMemory::new(sim, 0x100_0000));
+            let data = pattern(41 * SECTOR, 3);
+            assert_eq!(server.write_out_of_line(device, 100, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_ne!(first_prd(&sim), BOUNCE);
+            let stored: Vec<u8> = (100..141).flat_map(|n| sim.state().drives[0].as_ref().unwrap().sector(n)).collect();
+            assert_eq!(stored, data);
+            let read = server.read_out_of_line(device, 100, data.len() as u64).unwrap();
+            assert_eq!(read.as_slice(), data);
+            assert_ne!(first_prd(&sim), BOUNCE);
+            assert_eq!(*direct.given.lock().unwrap(), 2, "both requests took direct pages");
+            drop((read, server));
+            assert_eq!(task.stats(), before);
+
+            let (server, device, sim, _) = dma_server(SimDrive::new(4096, false), |sim| SimDirectMemory::new(sim, 0x100_0000));
+            let data = pattern(300 * SECTOR, 5);
+            assert_eq!(server.write_out_of_line(device, 7, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(server.read_out_of_line(device, 7, data.len() as u64).map(|read| read.as_slice() == data), Ok(true));
+            let commands = sim.state().commands.clone();
+            let count = |opcode| commands.iter().filter(|&&c| c == opcode).count();
+            assert_eq!((count(registers::command::WRITE_DMA), count(registers::command::READ_DMA)), (2, 2));
+        }
+
+        /// A read the drive fails is an error: the fresh memory it partly filled is released,
+        /// never handed to a reply.
+        #[test]
+        fn a_failed_direct_read_is_an_error_and_its_memory_is_released() {
+            let task = Task::current();
+            let before = task.stats();
+            let mut drive = SimDrive::new(4096, true);
+            drive.faults = Faults { media_error_at: Some((registers::command::READ_DMA_EXT, 9)), ..Faults::default() };
+            let (server, device, _, direct) = dma_server(drive, |sim| SimDirectMemory::new(sim, 0x100_0000));
+            assert_eq!(server.read_out_of_line(device, 0, 16 * 4096).err(), Some(D_IO_ERROR));
+            assert_eq!(*direct.given.lock().unwrap(), 1);
+            drop(server);
+            assert_eq!(task.stats(), before);
+        }
+
+        /// Pages at or above 4 GiB, and a write whose pages cannot be wired, go through the
+        /// bounce buffer, with the same data.
+        #[test]
+        fn pages_the_controller_cannot_reach_go_through_the_bounce_buffer() {
+            let task = Task::current();
+            let before = task.stats();
+            let above = |sim| SimDirectMemory::new(sim, 0x1_0001_0000);
+            let (server, device, sim, _) = dma_server(SimDrive::new(4096, true), above);
+            let data = pattern(24 * SECTOR, 9);
+            assert_eq!(server.write_out_of_line(device, 50, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(first_prd(&sim), BOUNCE);
+            assert_eq!(server.read_out_of_line(device, 50, data.len() as u64).map(|read| read.as_slice() == data), Ok(true));
+            assert_eq!(first_prd(&sim), BOUNCE);
+            let refusing = |sim| {
+                let mut direct = SimDirectMemory::new(sim, 0x100_0000);
+                direct.refuse_pins = true;
+                direct
+            };
+            let (server, device, sim, _) = dma_server(SimDrive::new(4096, true), refusing);
+            assert_eq!(server.write_out_of_line(device, 60, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(first_prd(&sim), BOUNCE);
+            assert_eq!(server.read(device, 60, data.len() as u64, |n| Ok(vec![0; n])), Ok(data));
+            drop(server);
+            assert_eq!(task.stats(), before);
+        }
     }
 
     #[test]

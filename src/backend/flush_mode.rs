@@ -7,6 +7,7 @@
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU8, Ordering};
+use mach::ool::OolMemory;
 
 use super::{Backend, Disk, Geometry};
 use crate::device::{Access, Error, D_INVALID_OPERATION};
@@ -81,8 +82,16 @@ impl<D: Disk> Disk for ModeDisk<D> {
         self.disk.read(record, buf)
     }
 
+    fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
+        self.disk.read_out_of_line(record, len)
+    }
+
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
         self.disk.write(record, data)
+    }
+
+    fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error> {
+        self.disk.write_out_of_line(record, data)
     }
 
     fn flush(&self) -> Result<(), Error> {

@@ -6,7 +6,7 @@
 use alloc::boxed::Box;
 use core::ops::Range;
 
-use super::dma::{bm, Direction, DmaEngine, Engine};
+use super::dma::{bm, Direction, DmaEngine, Engine, Pages, Target, MAX_PAGES};
 use super::identify::Identity;
 use super::registers::{self, command, control, status, Reg, Registers, SECTOR};
 use super::{AtaError, Clock, TransferMode};
@@ -207,7 +207,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             for (i, part) in buf.chunks_mut(piece).enumerate() {
                 let at = lba + (i * piece / SECTOR) as u64;
                 // While the drive fetches, take the page faults the copy out would take.
-                channel.dma_command(drive, id, opcode, at, part.len(), Direction::ToMemory, || fault_in(part))?;
+                channel.dma_command(drive, id, opcode, at, part.len(), (Target::Bounce, Direction::ToMemory), || fault_in(part))?;
                 channel.engine()?.store(part);
             }
             Ok(())
@@ -224,7 +224,40 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             for (i, part) in data.chunks(piece).enumerate() {
                 channel.engine()?.load(part);
                 let at = lba + (i * piece / SECTOR) as u64;
-                channel.dma_command(drive, id, opcode, at, part.len(), Direction::FromMemory, || ())?;
+                channel.dma_command(drive, id, opcode, at, part.len(), (Target::Bounce, Direction::FromMemory), || ())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// READ DMA (EXT) of `bytes` from `lba` straight into `pages` (which hold at least that
+    /// much), in pieces of at most what one command and the PRD table reach.
+    pub fn read_direct(&mut self, drive: Drive, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+        let opcode = if id.lba48 { command::READ_DMA_EXT } else { command::READ_DMA };
+        self.direct(drive, id, (opcode, Direction::ToMemory), lba, bytes, pages)
+    }
+
+    /// WRITE DMA (EXT) of `bytes` at `lba` straight from `pages`, as [`Channel::read_direct`].
+    /// Returns only when the drive reports the last piece accepted without error.
+    pub fn write_direct(&mut self, drive: Drive, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+        let opcode = if id.lba48 { command::WRITE_DMA_EXT } else { command::WRITE_DMA };
+        self.direct(drive, id, (opcode, Direction::FromMemory), lba, bytes, pages)
+    }
+
+    fn direct(&mut self, drive: Drive, id: &Identity, (opcode, direction): (u8, Direction), lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+        self.recovering(|channel| {
+            check_range(id, lba, bytes)?;
+            if pages.bytes() < bytes {
+                return Err(AtaError::Unsupported("DMA pages smaller than the request"));
+            }
+            channel.engine()?;
+            let per_command = if id.lba48 { MAX_SECTORS_LBA48 } else { MAX_SECTORS_LBA28 };
+            let piece = (per_command * SECTOR).min(MAX_PAGES * mach::ool::PAGE_SIZE);
+            for start in (0..bytes).step_by(piece) {
+                let len = piece.min(bytes - start);
+                let at = lba + (start / SECTOR) as u64;
+                let target = Target::Pages(pages.part(start, len));
+                channel.dma_command(drive, id, opcode, at, len, (target, direction), || ())?;
             }
             Ok(())
         })
@@ -240,9 +273,9 @@ impl<R: Registers, C: Clock> Channel<R, C> {
         Ok(self.engine()?.capacity().min(per_command * SECTOR))
     }
 
-    /// One DMA command over the bounce buffer's first `bytes`: program the engine, issue, start,
+    /// One DMA command over the first `bytes` of its target: program the engine, issue, start,
     /// run `meanwhile`, wait for the engine to stop, then check the drive. The engine is stopped
-    /// on every path once started.
+    /// on every path once started, so the device never touches the memory after this returns.
     #[allow(clippy::too_many_arguments)]
     fn dma_command(
         &mut self,
@@ -251,10 +284,10 @@ impl<R: Registers, C: Clock> Channel<R, C> {
         opcode: u8,
         lba: u64,
         bytes: usize,
-        direction: Direction,
+        (target, direction): (Target<'_>, Direction),
         meanwhile: impl FnOnce(),
     ) -> Result<(), AtaError> {
-        self.engine()?.prepare(bytes, direction);
+        self.engine()?.prepare(target, bytes, direction);
         self.issue(drive, id, opcode, lba, bytes / SECTOR)?;
         self.engine()?.start(direction);
         meanwhile();
@@ -757,7 +790,7 @@ mod tests {
             let engine = |table: SimMemory, buffer: SimMemory| BusMasterDma::new(SimBusMaster(sim.clone()), table, buffer).err();
             let refused = |what| Some(AtaError::Unsupported(what));
             assert_eq!(engine(sim.memory(0xF000, 0x2000), sim.memory(0x10_0000, 4096)), refused("a PRD table not 4-byte aligned within 64 KiB"));
-            assert_eq!(engine(sim.memory(0x2_0000, 8), sim.memory(0x3_F000, 0x2000)), refused("a PRD table too small for its bounce buffer"));
+            assert_eq!(engine(sim.memory(0x2_0000, 8), sim.memory(0x3_F000, 0x2000)), refused("a PRD table under a page or too small for its bounce buffer"));
             assert_eq!(engine(sim.memory(0x8_0000, 4096), sim.memory(0xFFFF_F000, 0x2000)), refused("DMA memory above 4 GiB"));
             assert_eq!(engine(sim.memory(0x5_0000, 4096), sim.memory(0x6_0001, 4096)), refused("a bounce buffer at an odd address or under a sector"));
         }

@@ -1,12 +1,15 @@
 //! Bus-master DMA of a PCI IDE controller (SFF-8038i, as QEMU's PIIX emulates it): a table of
 //! physical region descriptors (PRDs) tells the controller where in memory a command's data go;
 //! the driver starts the engine after issuing READ/WRITE DMA and polls its status until it stops.
-//! The data pass through one bounce buffer of physically contiguous memory below 4 GiB (the
-//! PRDs' addresses are 32-bit), allocated once with the table and kept for the channel's life:
-//! no request allocates, so no request can leak DMA memory.
+//! The data pass straight to or from a request's own memory when the kernel gives it as wired
+//! pages below 4 GiB (the PRDs' addresses are 32-bit): a read's fresh reply memory from
+//! [`DirectMemory`]. Anything else passes through one bounce buffer of physically contiguous
+//! memory below 4 GiB, allocated once with the table and kept for the channel's life.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
+use mach::interfaces::{gnumach, mach as vm, mach_host};
 use mach::ool::OolMemory;
 use mach::port::PortName;
 
@@ -54,6 +57,89 @@ pub enum Direction {
     FromMemory,
 }
 
+/// Where a DMA command's data are in memory.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// The engine's bounce buffer, from its start.
+    Bounce,
+    /// A request's own pages, from the first page's start.
+    Pages(Pages<'a>),
+}
+
+/// The physical pages of memory a device may reach: each whole, page-aligned and below 4 GiB,
+/// and wired by their owner until the command has ended. One command takes at most
+/// [`MAX_PAGES`] of them (a page never crosses a 64 KiB boundary, so each takes one PRD at
+/// most).
+#[derive(Clone, Copy, Debug)]
+pub struct Pages<'a> {
+    physical: &'a [u64],
+}
+
+/// Pages one command reaches at most: one PRD each fills the table.
+pub const MAX_PAGES: usize = TABLE_BYTES / PRD_BYTES;
+
+impl<'a> Pages<'a> {
+    /// `None` unless the pages qualify (see [`Pages`]).
+    pub fn new(physical: &'a [u64]) -> Option<Pages<'a>> {
+        let reachable = |&page: &u64| page.is_multiple_of(PAGE) && page.checked_add(PAGE).is_some_and(|end| end <= DMA_LIMIT);
+        physical.iter().all(reachable).then_some(Pages { physical })
+    }
+
+    /// The pages from byte `offset` (a multiple of the page size) on, at most `bytes` of them.
+    pub fn part(&self, offset: usize, bytes: usize) -> Pages<'a> {
+        let first = (offset / PAGE as usize).min(self.physical.len());
+        let last = (first + (bytes as u64).div_ceil(PAGE) as usize).min(self.physical.len());
+        Pages { physical: &self.physical[first..last] }
+    }
+
+    /// Bytes the pages hold.
+    pub fn bytes(&self) -> usize {
+        self.physical.len() * PAGE as usize
+    }
+
+    /// The PRDs for the first `bytes`: runs of physically consecutive pages, split at 64 KiB
+    /// boundaries.
+    fn regions(&self, bytes: usize) -> impl Iterator<Item = (u32, u32)> + 'a {
+        let mut runs = self.physical.iter().map(|&page| (page, PAGE)).peekable();
+        let mut left = bytes as u64;
+        core::iter::from_fn(move || {
+            let (start, mut len) = runs.next()?;
+            while runs.peek().is_some_and(|&(next, _)| next == start + len) {
+                len += runs.next().map_or(0, |(_, more)| more);
+            }
+            Some((start, len))
+        })
+        .flat_map(move |(start, len)| {
+            let take = len.min(left);
+            left -= take;
+            regions(start, take as usize)
+        })
+    }
+}
+
+/// Page size of the physical pages [`Pages`] names.
+const PAGE: u64 = mach::ool::PAGE_SIZE as u64;
+
+/// Memory a request's data reach the device in without a copy: from GNU Mach (the host
+/// privileged port) in the server, simulated in tests.
+pub trait DirectMemory: Send + Sync {
+    /// Fresh memory for `len` bytes of a read's reply, wired, with the physical address of
+    /// each page; `None` when none can be had or it would not qualify as [`Pages`].
+    fn fresh(&self, len: usize) -> Option<Wired>;
+    /// The memory, once the device filled it, as the reply carries it away.
+    fn filled(&self, wired: Wired) -> OolMemory;
+    /// A write's data, received out of line, wired in place read-only (so wiring copies no
+    /// page), with the physical address of each page; the memory back when that cannot be
+    /// done or the pages would not qualify as [`Pages`].
+    fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory>;
+}
+
+/// Memory wired in place, with its pages' physical addresses; dropping it releases it.
+pub struct Wired {
+    pub memory: OolMemory,
+    pub pages: Vec<u64>,
+}
+
 /// What the channel needs of a DMA engine: a bounce buffer to fill or empty, and the engine's
 /// start, status and stop.
 pub trait DmaEngine {
@@ -63,9 +149,9 @@ pub trait DmaEngine {
     fn load(&mut self, data: &[u8]);
     /// Copies a read's data out of the bounce buffer.
     fn store(&self, buf: &mut [u8]);
-    /// Describes the first `bytes` of the bounce buffer in the PRD table and programs the
-    /// engine (stopped) for `direction`, its old status bits cleared.
-    fn prepare(&mut self, bytes: usize, direction: Direction);
+    /// Describes the first `bytes` of `target` in the PRD table and programs the engine
+    /// (stopped) for `direction`, its old status bits cleared.
+    fn prepare(&mut self, target: Target<'_>, bytes: usize, direction: Direction);
     /// Starts the engine (after the command is issued).
     fn start(&mut self, direction: Direction);
     fn status(&mut self) -> u8;
@@ -145,8 +231,8 @@ impl<B: BusMaster, M: DmaMemory> BusMasterDma<B, M> {
         if !table_start.is_multiple_of(4) || table_start / PRD_LIMIT != table_end / PRD_LIMIT {
             return Err(AtaError::Unsupported("a PRD table not 4-byte aligned within 64 KiB"));
         }
-        if regions(buffer.physical(), buffer.size()).count() * PRD_BYTES > table.size() {
-            return Err(AtaError::Unsupported("a PRD table too small for its bounce buffer"));
+        if table.size() < TABLE_BYTES || regions(buffer.physical(), buffer.size()).count() * PRD_BYTES > table.size() {
+            return Err(AtaError::Unsupported("a PRD table under a page or too small for its bounce buffer"));
         }
         if !buffer.physical().is_multiple_of(2) || buffer.size() < super::SECTOR {
             return Err(AtaError::Unsupported("a bounce buffer at an odd address or under a sector"));
@@ -168,9 +254,10 @@ impl<B: BusMaster, M: DmaMemory> DmaEngine for BusMasterDma<B, M> {
         self.buffer.copy_out(0, buf);
     }
 
-    fn prepare(&mut self, bytes: usize, direction: Direction) {
-        for (i, entry) in table_entries(regions(self.buffer.physical(), bytes)).enumerate() {
-            self.table.copy_in(i * PRD_BYTES, &entry);
+    fn prepare(&mut self, target: Target<'_>, bytes: usize, direction: Direction) {
+        match target {
+            Target::Bounce => self.describe(regions(self.buffer.physical(), bytes)),
+            Target::Pages(pages) => self.describe(pages.regions(bytes)),
         }
         self.bus_master.command(direction_bits(direction));
         self.bus_master.set_status(bm::ERROR | bm::INTERRUPT);
@@ -195,6 +282,14 @@ impl<B: BusMaster, M: DmaMemory> DmaEngine for BusMasterDma<B, M> {
         // The bounce buffer's loads after the device wrote it.
         fence(Ordering::SeqCst);
         status
+    }
+}
+
+impl<B, M: DmaMemory> BusMasterDma<B, M> {
+    fn describe(&mut self, regions: impl Iterator<Item = (u32, u32)>) {
+        for (i, entry) in table_entries(regions).enumerate() {
+            self.table.copy_in(i * PRD_BYTES, &entry);
+        }
     }
 }
 
@@ -230,6 +325,54 @@ impl DmaMemory for Contiguous {
     }
 }
 
+/// Direct memory from GNU Mach: a read's reply in fresh contiguous memory below 4 GiB (one
+/// kernel call, wired, no page faults), which the reply's send then moves to the client
+/// (`vm_map_copyin` with the deallocate bit moves a temporary object, wired or not).
+pub struct KernelMemory {
+    host_priv: PortName,
+}
+
+impl KernelMemory {
+    pub fn new(host_priv: PortName) -> Self {
+        KernelMemory { host_priv }
+    }
+}
+
+impl DirectMemory for KernelMemory {
+    fn fresh(&self, len: usize) -> Option<Wired> {
+        let (memory, physical) = OolMemory::contiguous_at(self.host_priv, len, DMA_LIMIT).ok()?;
+        let pages = (0..(len as u64).div_ceil(PAGE)).map(|i| physical + i * PAGE).collect();
+        Some(Wired { memory, pages })
+    }
+
+    fn filled(&self, wired: Wired) -> OolMemory {
+        // The device's stores before the memory is read or sent.
+        fence(Ordering::SeqCst);
+        wired.memory
+    }
+
+    /// `vm_protect` to read-only first: wiring a copy-on-write mapping that may be written
+    /// copies every page. Deallocating the memory unwires it.
+    fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory> {
+        let task = PortName::new(mach::sys::mach_task_self());
+        let address = data.as_slice().as_ptr() as u64;
+        let size = (data.len() as u64).next_multiple_of(PAGE);
+        let wired = vm::vm_protect(task, address as _, size as _, false, VM_PROT_READ)
+            .and_then(|()| mach_host::vm_wire(self.host_priv, task, address as _, size as _, VM_PROT_READ))
+            .and_then(|()| gnumach::vm_pages_phys(self.host_priv, task, address as _, size as _));
+        let Ok(table) = wired else { return Err(data) };
+        let pages: Vec<u64> = table.as_slice().chunks_exact(8).map(|entry| u64::from_ne_bytes(entry.try_into().unwrap_or_default())).collect();
+        // A page the kernel did not name (0) or a short table: not reachable.
+        if pages.len() as u64 != size / PAGE || pages.contains(&0) {
+            return Err(data);
+        }
+        Ok(Wired { memory: data, pages })
+    }
+}
+
+/// `vm_prot_t`'s read permission.
+const VM_PROT_READ: i32 = 1;
+
 fn direction_bits(direction: Direction) -> u8 {
     match direction {
         Direction::ToMemory => bm::TO_MEMORY,
@@ -258,6 +401,31 @@ mod tests {
         }
         assert_eq!(crossing.iter().map(|r| u64::from(r.1)).sum::<u64>(), 1 << 20);
         assert_eq!(regions(0x1000, 512).collect::<Vec<_>>(), [(0x1000, 512)]);
+    }
+
+    /// Scattered pages: each run of physically consecutive pages becomes PRDs split at 64 KiB
+    /// boundaries, the last cut to the request's bytes.
+    #[test]
+    fn scattered_pages_make_a_prd_per_run_split_at_64_kib_boundaries() {
+        let physical = [0x1_E000, 0x1_F000, 0x2_0000, 0x2_1000, 0x5_0000, 0x5_1000];
+        let pages = Pages::new(&physical).unwrap();
+        let whole: Vec<_> = pages.regions(6 * 4096).collect();
+        assert_eq!(whole, [(0x1_E000, 0x2000), (0x2_0000, 0x2000), (0x5_0000, 0x2000)]);
+        let short: Vec<_> = pages.regions(4 * 4096 + 512).collect();
+        assert_eq!(short, [(0x1_E000, 0x2000), (0x2_0000, 0x2000), (0x5_0000, 512)]);
+        let part = pages.part(2 * 4096, 3 * 4096);
+        assert_eq!(part.bytes(), 3 * 4096);
+        assert_eq!(part.regions(3 * 4096).collect::<Vec<_>>(), [(0x2_0000, 0x2000), (0x5_0000, 0x1000)]);
+    }
+
+    /// The PRDs' addresses are 32-bit: a page at or above 4 GiB, or not page-aligned, does not
+    /// qualify, and the request goes through the bounce buffer.
+    #[test]
+    fn pages_above_4_gib_or_not_aligned_do_not_qualify() {
+        assert!(Pages::new(&[0x1000, 0xFFFF_F000]).is_some());
+        assert!(Pages::new(&[0x1000, 0x1_0000_0000]).is_none());
+        assert!(Pages::new(&[0x1_2345_6000]).is_none());
+        assert!(Pages::new(&[0x1800]).is_none());
     }
 
     #[test]

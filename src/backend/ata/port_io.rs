@@ -5,11 +5,12 @@
 use core::arch::asm;
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use mach::interfaces::mach_i386;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::port::PortName;
 
-use super::dma::{self, BusMaster, BusMasterDma, Contiguous, DmaEngine};
+use super::dma::{self, BusMaster, BusMasterDma, Contiguous, DirectMemory, DmaEngine, KernelMemory};
 use super::pci::{self, ConfigSpace, Function};
 use super::registers::{Reg, Registers};
 use super::{AtaBackend, Channel, Clock, Timeouts, TransferMode};
@@ -309,8 +310,12 @@ pub fn native_backend(
         (TransferMode::Auto | TransferMode::Dma, Some(host_priv)) => bus_master_dma(device_master, host_priv, channel),
         _ => Ok(None),
     };
+    let mut direct = None;
     match engine {
-        Ok(Some(engine)) => ata_channel = ata_channel.with_dma(engine),
+        Ok(Some(engine)) => {
+            ata_channel = ata_channel.with_dma(engine);
+            direct = host_priv.map(|host_priv| Arc::new(KernelMemory::new(host_priv)) as Arc<dyn DirectMemory>);
+        }
         Ok(None) if transfer == TransferMode::Dma && host_priv.is_none() => {
             log::error!("ata: --ata-transfer=dma: only the boot disk server (rumpdisk.static) drives a bus master");
             return Err(Error::from_const(KERN_FAILURE));
@@ -327,7 +332,10 @@ pub fn native_backend(
         Err(error) => log::info!("ata: {channel:?} channel: the bus master cannot be set up ({error:?}): PIO"),
         Ok(None) => {}
     }
-    let ata = AtaBackend::named(ata_channel, channel.drive_names(), transfer);
+    let mut ata = AtaBackend::named(ata_channel, channel.drive_names(), transfer);
+    if let Some(direct) = direct {
+        ata = ata.with_direct_memory(direct);
+    }
     if flush != FlushMode::Device {
         log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
     }

@@ -11,8 +11,10 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
+use mach::ool::{OolMemory, PAGE_SIZE};
+
 use super::identify::tests::{identify_data, transfer_modes};
-use super::dma::{bm, BusMaster, DmaMemory};
+use super::dma::{bm, BusMaster, DirectMemory, DmaMemory, Wired};
 use super::registers::{command, error, status, Reg, Registers, SECTOR};
 use super::Clock;
 
@@ -140,6 +142,12 @@ impl SimChannel {
         let overlaps = s.memory.iter().any(|(&base, region)| base < physical + len as u64 && physical < base + region.len() as u64);
         assert!(!overlaps, "simulated memory regions overlap");
         s.memory.insert(physical, std::vec![0; len]);
+        SimMemory { sim: self.clone(), physical, len }
+    }
+
+    /// The simulated physical memory registered at `physical`.
+    pub fn memory_at(&self, physical: u64) -> SimMemory {
+        let len = self.state().memory[&physical].len();
         SimMemory { sim: self.clone(), physical, len }
     }
 
@@ -532,6 +540,76 @@ impl DmaMemory for SimMemory {
 
     fn copy_out(&self, offset: usize, buf: &mut [u8]) {
         buf.copy_from_slice(&self.sim.state().memory[&self.physical][offset..offset + buf.len()]);
+    }
+}
+
+/// Direct memory over the simulated physical memory: the pages of each request come in runs of
+/// three physically consecutive pages with a page's gap between runs, the first run across a
+/// 64 KiB boundary. What the device wrote reaches the task's memory in [`DirectMemory::filled`]
+/// (on a machine they are the same bytes).
+pub struct SimDirectMemory {
+    sim: SimChannel,
+    /// Where the next request's pages start.
+    next: Mutex<u64>,
+    /// Pin no write's pages (as when the kernel refuses to wire them).
+    pub refuse_pins: bool,
+    /// Requests given pages, fresh and pinned.
+    pub given: Mutex<usize>,
+}
+
+/// Physically consecutive pages in one run of [`SimDirectMemory`].
+const RUN: usize = 3;
+
+impl SimDirectMemory {
+    /// Pages from 2 pages below the 64 KiB boundary at `first_boundary` on.
+    pub fn new(sim: SimChannel, first_boundary: u64) -> SimDirectMemory {
+        let next = Mutex::new(first_boundary - 2 * PAGE_SIZE as u64);
+        SimDirectMemory { sim, next, refuse_pins: false, given: Mutex::new(0) }
+    }
+
+    /// Pages for `len` bytes holding `data`, registered with the simulated bus master.
+    fn pages(&self, len: usize, data: &[u8]) -> Vec<u64> {
+        let count = len.div_ceil(PAGE_SIZE);
+        let mut next = self.next.lock().unwrap();
+        let mut pages = Vec::new();
+        while pages.len() < count {
+            let run = RUN.min(count - pages.len());
+            let start = *next;
+            let mut region = self.sim.memory(start, run * PAGE_SIZE);
+            let offset = pages.len() * PAGE_SIZE;
+            if let Some(rest) = data.get(offset..) {
+                region.copy_in(0, &rest[..rest.len().min(run * PAGE_SIZE)]);
+            }
+            pages.extend((0..run as u64).map(|i| start + i * PAGE_SIZE as u64));
+            *next = start + (run as u64 + 1) * PAGE_SIZE as u64;
+        }
+        *self.given.lock().unwrap() += 1;
+        pages
+    }
+}
+
+impl DirectMemory for SimDirectMemory {
+    fn fresh(&self, len: usize) -> Option<Wired> {
+        let memory = OolMemory::new(len).ok()?;
+        Some(Wired { memory, pages: self.pages(len, &[]) })
+    }
+
+    fn filled(&self, mut wired: Wired) -> OolMemory {
+        let state = self.sim.state();
+        for (chunk, page) in wired.memory.as_mut_slice().chunks_mut(PAGE_SIZE).zip(&wired.pages) {
+            let (base, region) = state.memory.range(..=page).next_back().expect("a page of ours");
+            let at = (page - base) as usize;
+            chunk.copy_from_slice(&region[at..at + chunk.len()]);
+        }
+        wired.memory
+    }
+
+    fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory> {
+        if self.refuse_pins {
+            return Err(data);
+        }
+        let pages = self.pages(data.len(), data.as_slice());
+        Ok(Wired { memory: data, pages })
     }
 }
 
