@@ -238,7 +238,7 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
     fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
         let Some(direct) = &self.direct else { return super::read_into_fresh(self, record, len) };
         let Some(wired) = direct.fresh(len) else { return super::read_into_fresh(self, record, len) };
-        let Some(pages) = Pages::new(&wired.pages) else { return super::read_into_fresh(self, record, len) };
+        let Some(pages) = Pages::new(&wired.pages, wired.offset) else { return super::read_into_fresh(self, record, len) };
         let result = self.channel.lock().read_direct(self.drive, &self.identity, record, len, pages);
         self.report("read", result)?;
         Ok(direct.filled(wired))
@@ -257,7 +257,7 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
             Ok(wired) => wired,
             Err(data) => return self.write(record, data.as_slice()),
         };
-        let Some(pages) = Pages::new(&wired.pages) else { return self.write(record, wired.memory.as_slice()) };
+        let Some(pages) = Pages::new(&wired.pages, wired.offset) else { return self.write(record, wired.memory.as_slice()) };
         let result = self.channel.lock().write_direct(self.drive, &self.identity, record, wired.memory.len(), pages);
         self.report("write", result)
     }
@@ -371,7 +371,8 @@ mod tests {
 
         /// Out-of-line writes go from their received pages and reads into fresh pages, both
         /// scattered across 64 KiB boundaries, without the bounce buffer; a 28-bit drive's
-        /// request is split at 256 sectors. Nothing is left allocated.
+        /// request is split at 256 sectors, its data starting inside their first page. Nothing
+        /// is left allocated.
         #[test]
         fn out_of_line_requests_move_straight_between_the_drive_and_scattered_pages() {
             let task = Task::current();
@@ -389,7 +390,11 @@ mod tests {
             drop((read, server));
             assert_eq!(task.stats(), before);
 
-            let (server, device, sim, _) = dma_server(SimDrive::new(4096, false), |sim| SimDirectMemory::new(sim, 0x100_0000));
+            let (server, device, sim, _) = dma_server(SimDrive::new(4096, false), |sim| {
+                let mut direct = SimDirectMemory::new(sim, 0x100_0000);
+                direct.pin_offset = 0x820; // received data start inside their first page
+                direct
+            });
             let data = pattern(300 * SECTOR, 5);
             assert_eq!(server.write_out_of_line(device, 7, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
             assert_eq!(server.read_out_of_line(device, 7, data.len() as u64).map(|read| read.as_slice() == data), Ok(true));

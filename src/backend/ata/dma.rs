@@ -62,52 +62,60 @@ pub enum Direction {
 pub enum Target<'a> {
     /// The engine's bounce buffer, from its start.
     Bounce,
-    /// A request's own pages, from the first page's start.
+    /// A request's own pages.
     Pages(Pages<'a>),
 }
 
 /// The physical pages of memory a device may reach: each whole, page-aligned and below 4 GiB,
-/// and wired by their owner until the command has ended. One command takes at most
-/// [`MAX_PAGES`] of them (a page never crosses a 64 KiB boundary, so each takes one PRD at
-/// most).
+/// and wired by their owner until the command has ended; the data start `offset` bytes into
+/// the first (memory received out of line keeps its sender's offset in the page). One command
+/// takes at most [`MAX_PAGES`] of them (a page never crosses a 64 KiB boundary, so each takes
+/// one PRD at most).
 #[derive(Clone, Copy, Debug)]
 pub struct Pages<'a> {
     physical: &'a [u64],
+    offset: usize,
 }
 
 /// Pages one command reaches at most: one PRD each fills the table.
 pub const MAX_PAGES: usize = TABLE_BYTES / PRD_BYTES;
 
 impl<'a> Pages<'a> {
-    /// `None` unless the pages qualify (see [`Pages`]).
-    pub fn new(physical: &'a [u64]) -> Option<Pages<'a>> {
+    /// `None` unless the pages qualify (see [`Pages`]) and `offset` is even and inside the first
+    /// page (PRDs address 16-bit words).
+    pub fn new(physical: &'a [u64], offset: usize) -> Option<Pages<'a>> {
         let reachable = |&page: &u64| page.is_multiple_of(PAGE) && page.checked_add(PAGE).is_some_and(|end| end <= DMA_LIMIT);
-        physical.iter().all(reachable).then_some(Pages { physical })
+        let offset_fits = offset.is_multiple_of(2) && (offset as u64) < PAGE;
+        (offset_fits && physical.iter().all(reachable)).then_some(Pages { physical, offset })
     }
 
-    /// The pages from byte `offset` (a multiple of the page size) on, at most `bytes` of them.
-    pub fn part(&self, offset: usize, bytes: usize) -> Pages<'a> {
-        let first = (offset / PAGE as usize).min(self.physical.len());
-        let last = (first + (bytes as u64).div_ceil(PAGE) as usize).min(self.physical.len());
-        Pages { physical: &self.physical[first..last] }
+    /// The data from byte `from` on, as far as `bytes` further reach.
+    pub fn part(&self, from: usize, bytes: usize) -> Pages<'a> {
+        let start = self.offset + from;
+        let first = (start / PAGE as usize).min(self.physical.len());
+        let last = (start + bytes).div_ceil(PAGE as usize).min(self.physical.len());
+        Pages { physical: &self.physical[first..last.max(first)], offset: start % PAGE as usize }
     }
 
-    /// Bytes the pages hold.
+    /// Bytes of data the pages hold.
     pub fn bytes(&self) -> usize {
-        self.physical.len() * PAGE as usize
+        (self.physical.len() * PAGE as usize).saturating_sub(self.offset)
     }
 
     /// The PRDs for the first `bytes`: runs of physically consecutive pages, split at 64 KiB
     /// boundaries.
     fn regions(&self, bytes: usize) -> impl Iterator<Item = (u32, u32)> + 'a {
         let mut runs = self.physical.iter().map(|&page| (page, PAGE)).peekable();
+        let mut skip = self.offset as u64;
         let mut left = bytes as u64;
         core::iter::from_fn(move || {
             let (start, mut len) = runs.next()?;
             while runs.peek().is_some_and(|&(next, _)| next == start + len) {
                 len += runs.next().map_or(0, |(_, more)| more);
             }
-            Some((start, len))
+            let run = (start + skip, len - skip);
+            skip = 0;
+            Some(run)
         })
         .flat_map(move |(start, len)| {
             let take = len.min(left);
@@ -134,10 +142,12 @@ pub trait DirectMemory: Send + Sync {
     fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory>;
 }
 
-/// Memory wired in place, with its pages' physical addresses; dropping it releases it.
+/// Memory wired in place, with its pages' physical addresses and where in the first page it
+/// starts; dropping it releases it.
 pub struct Wired {
     pub memory: OolMemory,
     pub pages: Vec<u64>,
+    pub offset: usize,
 }
 
 /// What the channel needs of a DMA engine: a bounce buffer to fill or empty, and the engine's
@@ -342,7 +352,7 @@ impl DirectMemory for KernelMemory {
     fn fresh(&self, len: usize) -> Option<Wired> {
         let (memory, physical) = OolMemory::contiguous_at(self.host_priv, len, DMA_LIMIT).ok()?;
         let pages = (0..(len as u64).div_ceil(PAGE)).map(|i| physical + i * PAGE).collect();
-        Some(Wired { memory, pages })
+        Some(Wired { memory, pages, offset: 0 })
     }
 
     fn filled(&self, wired: Wired) -> OolMemory {
@@ -355,8 +365,11 @@ impl DirectMemory for KernelMemory {
     /// copies every page. Deallocating the memory unwires it.
     fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory> {
         let task = PortName::new(mach::sys::mach_task_self());
-        let address = data.as_slice().as_ptr() as u64;
-        let size = (data.len() as u64).next_multiple_of(PAGE);
+        // Received memory keeps the sender's offset in the page: the pages the data touch,
+        // which the mapping owns whole.
+        let start = data.as_slice().as_ptr() as u64;
+        let address = start / PAGE * PAGE;
+        let size = (start + data.len() as u64).next_multiple_of(PAGE) - address;
         let wired = vm::vm_protect(task, address as _, size as _, false, VM_PROT_READ)
             .and_then(|()| mach_host::vm_wire(self.host_priv, task, address as _, size as _, VM_PROT_READ))
             .and_then(|()| gnumach::vm_pages_phys(self.host_priv, task, address as _, size as _));
@@ -366,7 +379,7 @@ impl DirectMemory for KernelMemory {
         if pages.len() as u64 != size / PAGE || pages.contains(&0) {
             return Err(data);
         }
-        Ok(Wired { memory: data, pages })
+        Ok(Wired { memory: data, pages, offset: (start - address) as usize })
     }
 }
 
@@ -408,7 +421,7 @@ mod tests {
     #[test]
     fn scattered_pages_make_a_prd_per_run_split_at_64_kib_boundaries() {
         let physical = [0x1_E000, 0x1_F000, 0x2_0000, 0x2_1000, 0x5_0000, 0x5_1000];
-        let pages = Pages::new(&physical).unwrap();
+        let pages = Pages::new(&physical, 0).unwrap();
         let whole: Vec<_> = pages.regions(6 * 4096).collect();
         assert_eq!(whole, [(0x1_E000, 0x2000), (0x2_0000, 0x2000), (0x5_0000, 0x2000)]);
         let short: Vec<_> = pages.regions(4 * 4096 + 512).collect();
@@ -418,14 +431,29 @@ mod tests {
         assert_eq!(part.regions(3 * 4096).collect::<Vec<_>>(), [(0x2_0000, 0x2000), (0x5_0000, 0x1000)]);
     }
 
+    /// Data that start inside their first page (received out of line at the sender's offset):
+    /// the first PRD starts there, and a part starts where its bytes are.
+    #[test]
+    fn data_starting_inside_the_first_page_start_their_first_prd_there() {
+        let physical = [0x1_F000, 0x2_0000, 0x7_0000];
+        let pages = Pages::new(&physical, 0x20).unwrap();
+        assert_eq!(pages.bytes(), 3 * 4096 - 0x20);
+        let all: Vec<_> = pages.regions(3 * 4096 - 0x20).collect();
+        assert_eq!(all, [(0x1_F020, 0xFE0), (0x2_0000, 0x1000), (0x7_0000, 0x1000)]);
+        let part = pages.part(0x1000, 0x1000);
+        assert_eq!(part.regions(0x1000).collect::<Vec<_>>(), [(0x2_0020, 0xFE0), (0x7_0000, 0x20)]);
+        assert!(Pages::new(&physical, 0x21).is_none(), "PRDs address words");
+        assert!(Pages::new(&physical, 0x1000).is_none());
+    }
+
     /// The PRDs' addresses are 32-bit: a page at or above 4 GiB, or not page-aligned, does not
     /// qualify, and the request goes through the bounce buffer.
     #[test]
     fn pages_above_4_gib_or_not_aligned_do_not_qualify() {
-        assert!(Pages::new(&[0x1000, 0xFFFF_F000]).is_some());
-        assert!(Pages::new(&[0x1000, 0x1_0000_0000]).is_none());
-        assert!(Pages::new(&[0x1_2345_6000]).is_none());
-        assert!(Pages::new(&[0x1800]).is_none());
+        assert!(Pages::new(&[0x1000, 0xFFFF_F000], 0).is_some());
+        assert!(Pages::new(&[0x1000, 0x1_0000_0000], 0).is_none());
+        assert!(Pages::new(&[0x1_2345_6000], 0).is_none());
+        assert!(Pages::new(&[0x1800], 0).is_none());
     }
 
     #[test]

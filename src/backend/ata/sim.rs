@@ -553,6 +553,8 @@ pub struct SimDirectMemory {
     next: Mutex<u64>,
     /// Pin no write's pages (as when the kernel refuses to wire them).
     pub refuse_pins: bool,
+    /// Where in its first page a pinned write's data start (the sender's offset in the page).
+    pub pin_offset: usize,
     /// Requests given pages, fresh and pinned.
     pub given: Mutex<usize>,
 }
@@ -564,12 +566,16 @@ impl SimDirectMemory {
     /// Pages from 2 pages below the 64 KiB boundary at `first_boundary` on.
     pub fn new(sim: SimChannel, first_boundary: u64) -> SimDirectMemory {
         let next = Mutex::new(first_boundary - 2 * PAGE_SIZE as u64);
-        SimDirectMemory { sim, next, refuse_pins: false, given: Mutex::new(0) }
+        SimDirectMemory { sim, next, refuse_pins: false, pin_offset: 0, given: Mutex::new(0) }
     }
 
-    /// Pages for `len` bytes holding `data`, registered with the simulated bus master.
-    fn pages(&self, len: usize, data: &[u8]) -> Vec<u64> {
-        let count = len.div_ceil(PAGE_SIZE);
+    /// Pages for `len` bytes holding `data` from `offset` in the first, registered with the
+    /// simulated bus master.
+    fn pages(&self, offset: usize, len: usize, data: &[u8]) -> Vec<u64> {
+        let count = (offset + len).div_ceil(PAGE_SIZE);
+        let mut placed = std::vec![0; offset];
+        placed.extend_from_slice(data);
+        let data = &placed[..];
         let mut next = self.next.lock().unwrap();
         let mut pages = Vec::new();
         while pages.len() < count {
@@ -591,7 +597,7 @@ impl SimDirectMemory {
 impl DirectMemory for SimDirectMemory {
     fn fresh(&self, len: usize) -> Option<Wired> {
         let memory = OolMemory::new(len).ok()?;
-        Some(Wired { memory, pages: self.pages(len, &[]) })
+        Some(Wired { memory, pages: self.pages(0, len, &[]), offset: 0 })
     }
 
     fn filled(&self, mut wired: Wired) -> OolMemory {
@@ -608,8 +614,8 @@ impl DirectMemory for SimDirectMemory {
         if self.refuse_pins {
             return Err(data);
         }
-        let pages = self.pages(data.len(), data.as_slice());
-        Ok(Wired { memory: data, pages })
+        let pages = self.pages(self.pin_offset, data.len(), data.as_slice());
+        Ok(Wired { memory: data, pages, offset: self.pin_offset })
     }
 }
 
