@@ -81,6 +81,10 @@ pub struct DeviceServer<B: Backend> {
     opened_any: AtomicBool,
     /// Requests served since the first open while idle jobs waited (see [`IDLE_JOB_PATIENCE`]).
     served_while_jobs_wait: AtomicUsize,
+    /// Requests taken by any serving thread, and times a thread started the gathered flushes
+    /// (see `idle`).
+    taken: AtomicUsize,
+    flush_starts: AtomicUsize,
 }
 
 /// How many ports of other interfaces [`DeviceServer::serve_port`] takes.
@@ -111,6 +115,8 @@ impl<B: Backend> DeviceServer<B> {
             idle_jobs: Mutex::new(Vec::new()),
             opened_any: AtomicBool::new(false),
             served_while_jobs_wait: AtomicUsize::new(0),
+            taken: AtomicUsize::new(0),
+            flush_starts: AtomicUsize::new(0),
         })
     }
 
@@ -162,7 +168,7 @@ impl<B: Backend> DeviceServer<B> {
     }
 
     pub fn handle(&self) -> Handle<'_, B> {
-        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2], yielded: false }
+        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2], gathering: Gathering::default() }
     }
 
     /// Serves requests on the calling thread until receiving fails; several threads may serve.
@@ -271,8 +277,8 @@ pub struct Handle<'a, B: Backend> {
     server: &'a DeviceServer<B>,
     inband: [u8; INBAND_MAX],
     status: [i32; 2],
-    /// Whether this thread gave the processor away since it last took a request (see `idle`).
-    yielded: bool,
+    /// When this thread, finding no request, starts the gathered flushes (see `idle`).
+    gathering: Gathering,
 }
 
 impl<B: Backend> Handle<'_, B> {
@@ -286,7 +292,7 @@ impl<B: Backend> Handle<'_, B> {
 /// flushes that gathered meanwhile start.
 impl<B: Backend> msg::Demux for Handle<'_, B> {
     fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        self.yielded = false;
+        self.server.taken.fetch_add(1, Ordering::Relaxed);
         if self.server.has_idle_jobs()
             && self.server.served_while_jobs_wait.fetch_add(1, Ordering::Relaxed) + 1 >= IDLE_JOB_PATIENCE
         {
@@ -317,17 +323,55 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
 
     /// An empty queue does not yet mean the clients are done: on one processor, with the
     /// kernel handing each request straight to a waiting thread, clients that are runnable
-    /// have not sent their next request yet. So the first time, give the processor to every
-    /// runnable thread (their syncs join the gathering); start the flushes only when the queue
-    /// is still empty after that.
+    /// have not sent their next request yet. So give the processor to every runnable thread
+    /// (their syncs join the gathering), and start the flushes only when the queue is still
+    /// empty after that and no serving thread took a request meanwhile: one that did made its
+    /// client runnable again, usually to write and then sync.
     fn idle(&mut self) {
-        if !self.yielded {
-            self.yielded = true;
+        let (taken, flush_starts) = (self.server.taken.load(Ordering::Relaxed), self.server.flush_starts.load(Ordering::Relaxed));
+        if !self.gathering.start_now(taken, flush_starts) {
             mach::sys::swtch_pri(0);
             return;
         }
+        self.server.flush_starts.fetch_add(1, Ordering::Relaxed);
         self.server.core.start_gathered_flushes();
         self.server.run_idle_jobs();
+    }
+}
+
+/// Requests any thread may take while a thread that found none waits to start the gathered
+/// flushes: bounds a sync's extra wait when other clients never let the queue stay empty.
+const GATHER_REQUESTS: usize = 64;
+
+/// One serving thread's rule for starting the gathered flushes once it finds no request: only
+/// after it gave the processor away and no serving thread took a request meanwhile (one that
+/// did made its client runnable again, usually to write and then sync), or once
+/// [`GATHER_REQUESTS`] were taken since it began to wait for this gathering.
+#[derive(Debug, Default)]
+struct Gathering {
+    /// Requests taken by all threads when this one last yielded.
+    yielded_at: Option<usize>,
+    /// Flush starts by all threads and requests taken when this thread began to wait: a
+    /// flush another thread started since ended that wait.
+    waiting_since: Option<(usize, usize)>,
+}
+
+impl Gathering {
+    /// `taken`: the requests all threads have taken so far; `flush_starts`: the times they
+    /// started the gathered flushes. `true`: start the flushes now; `false`: give the processor
+    /// away first.
+    fn start_now(&mut self, taken: usize, flush_starts: usize) -> bool {
+        if self.waiting_since.is_some_and(|(starts, _)| starts != flush_starts) {
+            *self = Gathering::default();
+        }
+        let waited = self.waiting_since.is_some_and(|(_, since)| taken.wrapping_sub(since) >= GATHER_REQUESTS);
+        if self.yielded_at == Some(taken) || waited {
+            *self = Gathering::default();
+            return true;
+        }
+        self.yielded_at = Some(taken);
+        self.waiting_since.get_or_insert((flush_starts, taken));
+        false
     }
 }
 

@@ -1,5 +1,6 @@
 //! `i386_io_perm_create` on the master port, forwarded to the kernel's master (a stand-in in
-//! the test's task), as glibc's `ioperm()` sends it once this server's master is the system's.
+//! the test's task), as glibc's `ioperm()` sends it once this server's master is the system's;
+//! and when a serving thread that finds no request starts the gathered flushes.
 
 use super::*;
 use crate::backend::memory::MemoryBackend;
@@ -66,4 +67,31 @@ fn io_perm_create_on_the_master_is_forwarded_to_the_kernel_s_master() {
     let wd0 = iface::device_open(master, READ, b"wd0").unwrap();
     assert_eq!(mach_i386::i386_io_perm_create(wd0.name(), 0x60, 0x64).map(|p| p.name()), Err(D_INVALID_OPERATION));
     assert!(asked.try_recv().is_err());
+}
+
+/// A thread that found no request starts the gathered flushes only after yielding, and not
+/// while other threads take requests (their clients are about to sync), at most until
+/// `GATHER_REQUESTS` were taken since it began to wait for this gathering.
+#[test]
+fn gathered_flushes_start_once_no_thread_took_a_request_since_the_yield() {
+    let mut alone = Gathering::default();
+    assert!(!alone.start_now(7, 0), "yields first");
+    assert!(alone.start_now(7, 0), "nothing came meanwhile");
+    assert!(!alone.start_now(7, 1), "the next gathering yields first again");
+
+    let mut waiting = Gathering::default();
+    assert!(!waiting.start_now(10, 0));
+    assert!(!waiting.start_now(11, 0), "another thread took a request: yield again");
+    assert!(!waiting.start_now(13, 0));
+    assert!(waiting.start_now(13, 0));
+
+    let mut streamed = Gathering::default();
+    let yields = (1..=1000).take_while(|&n| !streamed.start_now(100 + n, 0)).count();
+    assert_eq!(yields, GATHER_REQUESTS, "a stream of requests holds the flushes back this long at most");
+
+    // A flush another thread started ends a wait: the next gathering's bound counts afresh.
+    let mut later = Gathering::default();
+    assert!(!later.start_now(0, 0));
+    assert!(!later.start_now(GATHER_REQUESTS - 1, 1));
+    assert!(!later.start_now(GATHER_REQUESTS + 1, 1), "{} requests into this gathering", 2);
 }
