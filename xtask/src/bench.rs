@@ -891,26 +891,38 @@ fn machine() -> String {
 const WHY_MISSED: &str = "
 ## Why goals are met or missed
 
-- **DMA against Linux (profiled 2026-12-02, 4 runs on a host with load 4–10).** Bus-master DMA
-  took the driver itself past Linux: the direct driver (linked into the bench task, no server)
-  moves 1 MiB in 0.6–1.4 ms (740–1 730 MiB/s reads, 1 080–1 350 MiB/s writes; Linux: 360–1 110
-  and 370–665 MiB/s on the same disk), and a 4 KiB request in 30–40 µs. Through the server, the
-  request's data cross tasks as out-of-line memory: for a read the server's fresh reply pages
-  are zero-filled on first touch, the kernel moves them to the client, which faults them in; for
-  a write the client's pages are copied in (copy-on-write) and faulted in by the server. GNU
-  Mach under TCG pays 12–35 µs per 4 KiB page on these paths, so a 1 MiB request spends 3–9 ms
-  in the VM system against about 1 ms in the drive: the server reaches 0.08–0.2× of its own
-  direct driver at 1 MiB, where PIO hid it (0.97× then). Timed inside the driver (temporary TSC
-  marks, not kept), a 1 MiB read through the server spends 2.2–2.5 ms on the DMA command while
-  taking the 256 zero-fill faults of the fresh reply pages (the DMA alone: 0.2–0.35 ms), then
-  0.3–0.65 ms copying the bounce buffer out; the rest of its 4.8 ms is the reply's move and the
-  client's faults. DMA straight into the reply pages (`vm_pages_phys`) would save at most the
-  copy, under a tenth, so the bounce buffer stays. The driver is no longer the gap; the
-  remaining one is the out-of-line path of GNU Mach's `device_read` and `device_write`, the same
-  for every Hurd disk server. At 4 KiB the server is 2–3× Linux for reads and 5–6× for writes
-  (Linux's own 4 KiB path is CPU-bound under TCG and varies most with the host's load). Not
-  explained yet: from 64 to 256 KiB the direct driver stays near 250 MiB/s (about 1 ms per
-  256 KiB, more than a whole 1 MiB request takes) and the server's writes there beat it;
+- **DMA against Linux (profiled 2026-12-02, 4 runs on a host with load 4–10; changed the
+  same day).** Bus-master DMA took the driver itself past Linux: the direct driver (linked into
+  the bench task, no server) moves 1 MiB in 0.6–1.4 ms, a 4 KiB request in 30–40 µs. Through
+  the server the request's data cross tasks as out-of-line memory, and GNU Mach under TCG pays
+  12–35 µs per 4 KiB page fault on that path: with every request through the bounce buffer, a
+  1 MiB read spent 2.2–2.5 ms taking the 256 zero-fill faults of its fresh reply pages (the DMA
+  itself 0.2–0.35 ms) and 0.3–0.65 ms copying the bounce buffer out, and a write faulted in
+  the client's copy-on-write pages to copy them in. Now data go straight between the drive and
+  a request's own pages where the kernel gives them wired below 4 GiB (the PRDs are 32-bit),
+  one rule per request: a read of whole records goes into fresh memory from
+  `vm_allocate_contiguous` (one kernel call, resident and wired: no fault, no bounce copy, one
+  PRD per 64 KiB), which the reply's send with the deallocate bit moves to the client (GNU
+  Mach's `vm_map_copyin` with `src_destroy` moves a temporary object, wired or not, and
+  unwires it as it removes the entry). GNU Mach does not zero these pages, so the rest of the
+  last page is cleared and a failed read's memory is released, never sent. A write of 256 KiB
+  or more goes from its received pages: `vm_protect` read-only, then `vm_wire` read-only (no
+  copy), `vm_pages_phys` for a scatter PRD list (the data keep the sender's offset in the
+  page); deallocating them unwires them. Smaller writes, and pages that cannot be wired or lie
+  above 4 GiB, take the bounce buffer. Side by side (`--ata-transfer=dma` boots alternating
+  with the previous build, medians in TSC ticks at 2.6 GHz, load 4–5.5): 1 MiB reads 4.4–6.1 M
+  ticks against 11–38 M, 1 MiB writes 2.4–2.9 M against 12.7–28 M, 256 KiB reads 1.6–2.3 M
+  against 3.5–4.9 M, 64 KiB reads 0.75–1.0 M against 1.07–1.19 M; smaller requests unchanged.
+  Inside the server (temporary TSC marks, not kept) a 1 MiB read takes 0.2–0.4 ms to get its
+  memory and 0.2–0.35 ms for the DMA. Measured and dropped: reply memory from `vm_allocate` +
+  `vm_wire` + `vm_pages_phys` (the kernel zero-fills and wires page by page: 2.1–2.5 ms for
+  1 MiB, the read 10.1 M ticks); wiring a write's pages without `vm_protect` first (the wiring
+  copies every copy-on-write page: a 1 MiB write 26 M ticks); wiring writes under 256 KiB
+  (4–64 KiB 20–45 % slower than the bounce copy, 256 KiB even). What is left of the 1 MiB read
+  gap is the reply's move and the client's own faults on the pages it receives (the bench
+  copies them into its buffer), which a server cannot save; writes now beat the direct driver,
+  which copies into its bounce buffer. Not explained yet: from 64 to 256 KiB the direct driver
+  stays near 250 MiB/s (about 1 ms per 256 KiB, more than a whole 1 MiB request takes);
   pausing 2 µs between bus-master status polls changed nothing.
 - **READ/WRITE MULTIPLE (met).** QEMU completes one host read per data request: 16 sectors per
   request instead of 1 makes the server 3.8–5× faster at 1 MiB reads and 4.4–12× at writes.
@@ -927,6 +939,13 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   *after yielding once to every runnable thread* — the other clients then write and send their
   syncs — or until 64 writes / 4 MiB completed meanwhile. A lone client pays one yield and two
   polls (a few µs). With the yield but a bound of 8 writes the ratio was 0.295; with 64, 0.17–0.20.
+  With DMA (2026-12-02) it rose to 0.295–0.42: writes were fast enough that one of the 4
+  serving threads, back from its yield to an empty queue, started the flush while another had
+  just answered clients about to sync (each thread only knew whether *it* had taken a request
+  since its yield). Now a thread starts the flushes only if *no* thread took a request since
+  its yield, or once 64 were taken since it began to wait for this gathering (a stream of
+  other requests cannot hold a sync back longer): 0.13–0.14 in 7 runs, one flush per round of
+  the 8 clients. A flush still answers only requests that arrived before it started.
 - **Server start → first open (met: 8.0–8.8 ms in 8 runs; 15–17 ms before).** Profiled with
   temporary TSC marks in both tasks (not kept). Before the server could wait in `mach_msg` (and
   so before the next task could run on the one CPU) it opened the console (a first-time kernel
@@ -975,7 +994,8 @@ const METHOD: &str = "
   not invariant (`constant_tsc` and `nonstop_tsc`).
 - **One boot per transfer mode, one disk** (`target/vm/bench-MODE/`): rumpdisk.static
   (`--ata-transfer=MODE`: `pio` one sector per data request, `multiple` READ/WRITE MULTIPLE with
-  16 sectors per data request, `dma` bus-master DMA through a 1 MiB bounce buffer) serves a fresh
+  16 sectors per data request, `dma` bus-master DMA straight into a read's reply pages and from
+  a write's pages from 256 KiB up, else through a 1 MiB bounce buffer) serves a fresh
   64 MiB image; the bench task (`tasks/src/bin/bench.rs`) is its `--next-task`, and is also given
   the kernel's device master. It works one step at a time: open `wd0` through the server; null
   RPCs; the server round trip; then throughput through the project's ATA driver linked into the
