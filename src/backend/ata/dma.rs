@@ -2,8 +2,9 @@
 //! physical region descriptors (PRDs) tells the controller where in memory a command's data go;
 //! the driver starts the engine after issuing READ/WRITE DMA and polls its status until it stops.
 //! The data pass straight to or from a request's own memory when the kernel gives it as wired
-//! pages below 4 GiB (the PRDs' addresses are 32-bit): a read's fresh reply memory from
-//! [`DirectMemory`]. Anything else passes through one bounce buffer of physically contiguous
+//! pages below 4 GiB (the PRDs' addresses are 32-bit): a read's fresh reply memory, a large
+//! write's received pages wired in place, both from [`DirectMemory`]. Anything else passes
+//! through one bounce buffer of physically contiguous
 //! memory below 4 GiB, allocated once with the table and kept for the channel's life.
 
 use alloc::boxed::Box;
