@@ -414,7 +414,7 @@ fn fault_in(buf: &mut [u8]) {
 }
 
 /// Refuses transfers past the drive's end or beyond what its addressing can reach.
-fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
+pub(super) fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
     let sectors = (bytes / SECTOR) as u64;
     let end = lba.checked_add(sectors);
     let limit = if id.lba48 { id.sectors } else { id.sectors.min(LBA28_LIMIT) };
