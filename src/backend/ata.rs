@@ -8,6 +8,8 @@ mod channel;
 pub mod dma;
 mod identify;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod native;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod port_io;
@@ -125,15 +127,22 @@ pub enum TransferMode {
     Multiple,
     /// Bus-master DMA (READ/WRITE DMA); an error where the channel or drive has none.
     Dma,
+    /// The first AHCI controller's disk instead of the IDE channel (see `native`).
+    Ahci,
 }
 
 impl TransferMode {
     /// The spellings `parse` accepts, for messages.
-    pub const NAMES: &'static str = "auto, pio, multiple or dma";
+    pub const NAMES: &'static str = "auto, pio, multiple, dma or ahci";
 
     /// Each mode's word, as the option spells it.
-    const WORDS: [(TransferMode, &'static str); 4] =
-        [(TransferMode::Auto, "auto"), (TransferMode::Pio, "pio"), (TransferMode::Multiple, "multiple"), (TransferMode::Dma, "dma")];
+    const WORDS: [(TransferMode, &'static str); 5] = [
+        (TransferMode::Auto, "auto"),
+        (TransferMode::Pio, "pio"),
+        (TransferMode::Multiple, "multiple"),
+        (TransferMode::Dma, "dma"),
+        (TransferMode::Ahci, "ahci"),
+    ];
 
     pub fn parse(word: &[u8]) -> Option<TransferMode> {
         Self::WORDS.iter().find(|(_, name)| name.as_bytes() == word).map(|&(mode, _)| mode)

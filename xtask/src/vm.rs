@@ -50,6 +50,8 @@ pub struct Disk {
     /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
     /// rumpdisk.static or a task's own driver.
     pub kernel_driven: bool,
+    /// On a port of an AHCI controller of its own (`-device ahci`), not on an IDE channel.
+    pub ahci: bool,
 }
 
 /// What a disk image is made anew from.
@@ -71,6 +73,7 @@ impl Disk {
             fail_flush: None,
             fail_write_at_sector: None,
             kernel_driven: false,
+            ahci: false,
         }
     }
 
@@ -237,10 +240,21 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     // Each disk on a channel of its own, as master: the second disk never shares a channel (so a
     // driver) with the first.
     args.push("-device".into());
-    args.push(format!(
-        "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
-        node("raw")
-    ));
+    if disk.ahci {
+        // QEMU's ICH9 AHCI; the disk on its first port.
+        args.push(format!("ahci,id={}", node("ahci")));
+        args.push("-device".into());
+        args.push(format!(
+            "ide-hd,drive={},bus={}.0,write-cache=on",
+            node("raw"),
+            node("ahci")
+        ));
+    } else {
+        args.push(format!(
+            "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
+            node("raw")
+        ));
+    }
     args
 }
 

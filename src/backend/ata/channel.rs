@@ -98,6 +98,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             TransferMode::Dma => return Ok(Transfer::Dma),
             TransferMode::Auto if can_dma => return Ok(Transfer::Dma),
             TransferMode::Pio => return Ok(Transfer::Pio),
+            TransferMode::Ahci => return Err(AtaError::Unsupported("AHCI asked of an IDE channel")),
             TransferMode::Auto | TransferMode::Multiple => {}
         }
         if id.multiple_max == 0 {

@@ -91,7 +91,9 @@ impl Kernel {
     /// The i386 kernel has GNU Mach's own IDE driver (from Linux), which probes both legacy
     /// channels at boot and would drive the disks our drivers drive: `noide` keeps it off
     /// altogether; when it drives a disk of its own, `ideN=noprobe` keeps it off every other
-    /// channel (see docs/kernels.md). The amd64 kernels have no such driver.
+    /// channel (see docs/kernels.md). Its AHCI driver is probed from the IDE driver's set-up,
+    /// unless the line has `noahci` (gnumach's `linux/dev/drivers/block/ide.c`): a disk on an
+    /// AHCI controller adds it. The amd64 kernels have neither driver.
     pub fn command_line(self, disks: &[Disk]) -> Result<String, Error> {
         let mut line = String::from("console=com0");
         let kernel_driven = disks.iter().any(|d| d.kernel_driven);
@@ -106,6 +108,9 @@ impl Kernel {
                 return Err(Error::new(format!("the {} kernel has no IDE driver of its own", self.label())));
             }
             Kernel::Amd64 | Kernel::SidAmd64 => {}
+        }
+        if self == Kernel::I386 && disks.iter().any(|d| d.ahci) {
+            line += " noahci";
         }
         Ok(line)
     }

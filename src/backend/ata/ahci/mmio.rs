@@ -25,9 +25,6 @@ impl MappedHba {
     }
 }
 
-// The mapping is owned and only touched through `&mut self`.
-unsafe impl Send for MappedHba {}
-
 impl Hba for MappedHba {
     fn read(&mut self, offset: u32) -> u32 {
         // SAFETY: `register` points at an aligned register inside the live mapping of ABAR.
