@@ -185,6 +185,8 @@ fn ram_disk(kernel: Kernel, scenario: &str) -> Result<Module, Error> {
 pub enum Transfer {
     Default,
     Mode(&'static str),
+    /// The disk on an AHCI controller, no `--ata-transfer`: `auto` must find it there.
+    AutoOnAhci,
 }
 
 impl Transfer {
@@ -192,6 +194,7 @@ impl Transfer {
         match self {
             Transfer::Default => base.to_owned(),
             Transfer::Mode(mode) => format!("{base}-{mode}"),
+            Transfer::AutoOnAhci => format!("{base}-ahci-auto"),
         }
     }
 
@@ -199,7 +202,7 @@ impl Transfer {
     /// transfer: `transfer Dma`, `transfer Pio`, ..., `port` for the AHCI port.
     fn logged(self) -> (&'static str, &'static str) {
         let what = match self {
-            Transfer::Mode("ahci") => return ("ahci: wd0:", "port "),
+            Transfer::Mode("ahci") | Transfer::AutoOnAhci => return ("ahci: wd0:", "port "),
             Transfer::Default | Transfer::Mode("dma") => "transfer Dma",
             Transfer::Mode("multiple") => "transfer Multiple",
             Transfer::Mode(_) => "transfer Pio",
@@ -220,6 +223,9 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
         }
         // The disk rumpdisk.static drives is the first.
         scenario.disks[0].ahci = mode == "ahci";
+    }
+    if transfer == Transfer::AutoOnAhci {
+        scenario.disks[0].ahci = true;
     }
     scenario
 }
@@ -837,6 +843,7 @@ fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
     let ahci = Transfer::Mode("ahci");
     Ok(vec![
         disk(tasks, ahci)?,
+        disk(tasks, Transfer::AutoOnAhci)?,
         store_wd0(tasks, ahci)?,
         store_wd0_flush_fails(tasks, ahci)?,
         store_wd0_refusing_flush(tasks, ahci)?,

@@ -4,7 +4,8 @@
 //! 0's command at once: the simulator reads the command header, FIS and PRDT from memory and
 //! refuses (panics, failing the test) what a real HBA would misread: a FIS that is not a
 //! register FIS, a PRD entry at an odd address, of an odd byte count or over 4 MiB, a PRDT that
-//! does not cover the command's data exactly, a write without the header's W bit.
+//! does not cover the command's data exactly, a write without the header's W bit, a slot issued
+//! again while it is still set (after an error the port must be stopped, which clears it).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -247,6 +248,7 @@ impl Hba for SimHba {
             Some(reg::CI) => {
                 assert!(state.running(), "a command issued with the port stopped");
                 assert!(state.get(reg::GHC) & bits::GHC_AE != 0, "a command issued outside AHCI mode");
+                assert!(state.get(offset) & value == 0, "a slot issued again before it completed (the port was not restarted)");
                 let issued = state.get(offset) | value;
                 state.registers.insert(offset, issued);
                 if value & 1 != 0 {
