@@ -117,6 +117,7 @@ const PAGE: u64 = 4096;
 impl DeviceMemory {
     /// Maps `len` bytes from `physical` through `device_master` (the kernel's, so `mem` is
     /// GNU Mach's own device).
+    #[allow(clippy::useless_conversion)] // offsets and sizes are u32 on i686
     pub fn map(device_master: PortName, physical: u64, len: usize) -> Result<DeviceMemory> {
         use crate::interfaces::{device, mach};
         let invalid = || Error::from_const(KERN_INVALID_ARGUMENT);

@@ -539,6 +539,14 @@ mod tests {
     }
 
     #[test]
+    fn a_disk_on_ahci_is_on_its_own_controller_s_first_port() {
+        let disk = Disk { ahci: true, ..Disk::fresh("d.img".into(), 8) };
+        let args = disk_args(&disk, 0).join(" ");
+        assert!(args.contains("-device ahci,id=ahci0 -device ide-hd,drive=raw0,bus=ahci0.0,write-cache=on"), "{args}");
+        assert!(!args.contains("bus=ide."), "{args}");
+    }
+
+    #[test]
     fn disk_stack_puts_blkdebug_above_the_write_log() {
         let disk = Disk {
             write_log: Some("w.log".into()),

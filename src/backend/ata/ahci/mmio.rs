@@ -19,7 +19,7 @@ impl MappedHba {
     }
 
     fn register(&self, offset: u32) -> *mut u32 {
-        assert!((offset as usize) + 4 <= reg::ABAR_BYTES && offset % 4 == 0, "AHCI register {offset:#x}");
+        assert!((offset as usize) + 4 <= reg::ABAR_BYTES && offset.is_multiple_of(4), "AHCI register {offset:#x}");
         // In bounds of the mapping, as just checked.
         self.registers.base().wrapping_add(offset as usize).cast()
     }
