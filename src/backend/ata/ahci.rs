@@ -131,12 +131,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         memory.copy_in(0, &[0; COMMAND_MEMORY_BYTES]);
         let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer };
         this.stop()?;
-        let list = this.memory.physical() + LIST as u64;
-        let fis = this.memory.physical() + RECEIVED_FIS as u64;
-        this.set(reg::CLB, list as u32);
-        this.set(reg::CLBU, (list >> 32) as u32);
-        this.set(reg::FB, fis as u32);
-        this.set(reg::FBU, (fis >> 32) as u32);
+        this.point_at_memory();
         this.set(reg::IE, 0);
         this.run_port()?;
         Ok(this)
@@ -212,6 +207,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
     }
 
     fn issue_and_wait(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64) -> Result<(), AtaError> {
+        self.claim()?;
         self.wait_idle(cmd.opcode)?;
         let table = self.memory.physical() + TABLE as u64;
         let mut entries = 0;
@@ -256,6 +252,29 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             return Err(AtaError::Protocol { command: cmd.opcode, status: tfd as u8 });
         }
         Ok(())
+    }
+
+    /// Points the port back at this driver's memory if another driver re-pointed it since (the
+    /// bench links a second driver into a client, which takes turns with the server's; as on
+    /// the IDE path, where each command sets its PRD table). One register read when it did not.
+    fn claim(&mut self) -> Result<(), AtaError> {
+        let list = self.memory.physical() + LIST as u64;
+        if self.get(reg::CLB) == list as u32 && self.get(reg::CLBU) == (list >> 32) as u32 {
+            return Ok(());
+        }
+        self.stop()?;
+        self.point_at_memory();
+        self.run_port()
+    }
+
+    /// The command list and received-FIS area in this driver's memory (the port stopped).
+    fn point_at_memory(&mut self) {
+        let list = self.memory.physical() + LIST as u64;
+        let fis = self.memory.physical() + RECEIVED_FIS as u64;
+        self.set(reg::CLB, list as u32);
+        self.set(reg::CLBU, (list >> 32) as u32);
+        self.set(reg::FB, fis as u32);
+        self.set(reg::FBU, (fis >> 32) as u32);
     }
 
     /// Waits until the device is neither busy nor asking for data (a command may be issued).
@@ -539,6 +558,23 @@ mod tests {
             }
             sim.state().faults = Faults::default();
             port.write(&id, 0, &pattern(8, 1)).unwrap();
+        }
+    }
+
+    /// Two drivers on one port (the bench's direct driver beside the server's) taking turns:
+    /// each command runs from its own driver's command list.
+    #[test]
+    fn two_drivers_take_turns_on_one_port() {
+        let (mut first, sim) = port(4096, true, 8 * SECTOR);
+        let id = first.identify().unwrap();
+        let mut second = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x9_0000, 4096), sim.memory(0x20_0000, 8 * SECTOR)).unwrap();
+        for round in 0..3u8 {
+            first.write(&id, 0, &pattern(2, round)).unwrap();
+            second.write(&id, 8, &pattern(2, !round)).unwrap();
+            let (mut a, mut b) = (vec![0; 2 * SECTOR], vec![0; 2 * SECTOR]);
+            second.read(&id, 0, &mut a).unwrap();
+            first.read(&id, 8, &mut b).unwrap();
+            assert!(a == pattern(2, round) && b == pattern(2, !round), "round {round}");
         }
     }
 
