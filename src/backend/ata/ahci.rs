@@ -3,9 +3,12 @@
 //! `wd0`, as the Hurd's rumpdisk (NetBSD's `ahcisata` under `wd`) names it. Commands go through
 //! slot 0 of the port's command list, one at a time (no NCQ), READ/WRITE DMA EXT and FLUSH CACHE
 //! EXT as on the IDE path (IDENTIFY parsing, opcodes, the bounce buffer's memory and the range
-//! checks are shared with it). Completion is polled (PxCI, with PxIS for errors) for the reason
-//! the IDE DMA path polls: GNU Mach delivers interrupts to user space only through its
-//! `irq` device and a notification message per interrupt, slower than QEMU completes a command.
+//! checks are shared with it). Completion is polled (PxCI, with PxIS for errors), as the IDE DMA
+//! path polls its bus master: GNU Mach delivers a device interrupt to user space as a message
+//! (`device_intr_register`), each acknowledged with `device_intr_ack` before the line is
+//! unmasked, which is more kernel round trips per command than the poll of a command QEMU
+//! completes at once, and the PCI interrupt line would have to be found and shared (not
+//! measured against interrupts).
 //! The register file is behind [`Hba`], so host tests drive the logic against a simulated HBA;
 //! only [`mmio`] touches the real registers.
 
