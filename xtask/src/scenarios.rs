@@ -837,8 +837,7 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
 }
 
 /// The disk, store and barrier scenarios with the disk on an AHCI controller (`-device ahci`)
-/// and rumpdisk.static driving it (`--ata-transfer=ahci`). Not `barrier-long`: its 1100 syncs
-/// prove nothing the shorter runs on AHCI do not, at a minute of VM time per kernel.
+/// and rumpdisk.static driving it (`--ata-transfer=ahci`).
 fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
     let ahci = Transfer::Mode("ahci");
     Ok(vec![
@@ -849,6 +848,7 @@ fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
         store_wd0_refusing_flush(tasks, ahci)?,
         with_transfer(barrier(tasks, "barrier-ahci", workload, Barrier::Honoured)?, ahci),
         with_transfer(barrier(tasks, "barrier-skipped-flush-ahci", workload, Barrier::Skipped)?, ahci),
+        with_transfer(barrier(tasks, "barrier-long-ahci", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?, ahci),
         with_transfer(
             barrier(tasks, "barrier-write-bound-ahci", &["clients=3", "rounds=4", "sectors=80", "burst=1"], Barrier::Honoured)?,
             ahci,
