@@ -76,8 +76,8 @@ pub mod bits {
     /// PxIS: the device ended a command with ERR (or DF) in its status.
     pub const IS_TFES: u32 = 1 << 30;
     /// PxIS: every error the HBA reports (host bus fatal and data errors, interface errors,
-    /// overflow, and TFES).
-    pub const IS_ERRORS: u32 = 0x7D80_0000 | IS_TFES;
+    /// overflow, incorrect port multiplier status, and TFES).
+    pub const IS_ERRORS: u32 = 0x3D80_0000 | IS_TFES;
     /// PxTFD's status byte: busy, data request, error.
     pub const TFD_BSY: u32 = 0x80;
     pub const TFD_DRQ: u32 = 0x08;
@@ -136,7 +136,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         this.stop()?;
         this.point_at_memory();
         this.set(reg::IE, 0);
-        this.run_port()?;
+        this.run_port();
         Ok(this)
     }
 
@@ -267,7 +267,8 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         }
         self.stop()?;
         self.point_at_memory();
-        self.run_port()
+        self.run_port();
+        Ok(())
     }
 
     /// The command list and received-FIS area in this driver's memory (the port stopped).
@@ -298,7 +299,8 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
     /// Stops the port (clearing ST drops any command in flight), clears its errors, starts it.
     fn recover(&mut self) -> Result<(), AtaError> {
         self.stop()?;
-        self.run_port()
+        self.run_port();
+        Ok(())
     }
 
     /// Clears ST and FRE and waits for the HBA to confirm (CR and FR clear).
@@ -313,13 +315,12 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
 
     /// Clears the port's error and interrupt bits, then starts FIS reception and command
     /// processing, in that order.
-    fn run_port(&mut self) -> Result<(), AtaError> {
+    fn run_port(&mut self) {
         self.set(reg::SERR, !0);
         self.set(reg::IS, !0);
         let cmd = self.get(reg::CMD) | bits::CMD_SUD | bits::CMD_POD | bits::CMD_FRE;
         self.set(reg::CMD, cmd);
         self.set(reg::CMD, cmd | bits::CMD_ST);
-        Ok(())
     }
 
     fn wait_clear(&mut self, bit: u32) -> Result<(), AtaError> {
