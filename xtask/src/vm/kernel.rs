@@ -92,7 +92,7 @@ impl Kernel {
     /// channels at boot and would drive the disks our drivers drive: `noide` keeps it off
     /// altogether; when it drives a disk of its own, `ideN=noprobe` keeps it off every other
     /// channel (see docs/kernels.md). Its AHCI driver is probed from the IDE driver's set-up,
-    /// unless the line has `noahci` (gnumach's `linux/dev/drivers/block/ide.c`): a disk on an
+    /// unless the line has `noahci` (gnumach's `linux/src/drivers/block/ide.c`): a disk on an
     /// AHCI controller adds it. The amd64 kernels have neither driver.
     pub fn command_line(self, disks: &[Disk]) -> Result<String, Error> {
         let mut line = String::from("console=com0");
