@@ -57,8 +57,12 @@ pub mod reg {
     pub const SSTS: u32 = 0x28;
     pub const SERR: u32 = 0x30;
     pub const CI: u32 = 0x38;
-    /// Bytes of ABAR the driver maps: the generic registers and 32 ports.
-    pub const ABAR_BYTES: usize = 0x1100;
+    /// Bytes of ABAR the driver maps: one page (QEMU's whole BAR), the generic registers and
+    /// ports 0–29. Ports 30 and 31 would reach into the next page, which may not be this
+    /// device's (or may be RAM, which GNU Mach's `mem` device refuses to map).
+    pub const ABAR_BYTES: usize = 0x1000;
+    /// Ports whose registers lie in [`ABAR_BYTES`].
+    pub const PORTS: u32 = (ABAR_BYTES as u32 - 0x100) / 0x80;
 }
 
 /// Register bits.
@@ -109,7 +113,8 @@ pub struct AhciPort<H, C, M> {
 }
 
 impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
-    /// Puts the HBA in AHCI mode, takes its first implemented port with a device present, points
+    /// Puts the HBA in AHCI mode, takes its first implemented port (of the first
+    /// [`reg::PORTS`]) with a device present, points
     /// the port at `memory` and starts it. Refuses memory the HBA cannot use (above 4 GiB without
     /// 64-bit addressing, misaligned, too small) and a bounce buffer its PRDT cannot describe.
     pub fn start(mut hba: H, clock: C, timeouts: Timeouts, mut memory: M, buffer: M) -> Result<Self, AtaError> {
@@ -127,7 +132,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             return Err(AtaError::Unsupported("a bounce buffer the PRDT cannot describe"));
         }
         let implemented = hba.read(reg::PI);
-        let port = (0..32)
+        let port = (0..reg::PORTS)
             .filter(|&n| implemented & 1 << n != 0)
             .find(|&n| hba.read(reg::port(n, reg::SSTS)) & 0xF == bits::DET_PRESENT)
             .ok_or(AtaError::NoDrive)?;
@@ -462,6 +467,10 @@ mod tests {
         empty.state().registers.insert(reg::port(0, reg::SSTS), 0);
         let none = AhciPort::start(empty.clone(), StepClock::new(1), TIMEOUTS, empty.memory(0, 4096), empty.memory(0x1_0000, 4096));
         assert!(matches!(none, Err(AtaError::NoDrive)));
+        // Port 30's registers lie past the mapped page: not looked at.
+        let far = SimHba::new(31, 30, 64, true, false);
+        let beyond = AhciPort::start(far.clone(), StepClock::new(1), TIMEOUTS, far.memory(0, 4096), far.memory(0x1_0000, 4096));
+        assert!(matches!(beyond, Err(AtaError::NoDrive)));
     }
 
     /// Memory the HBA cannot use is refused before any command.
