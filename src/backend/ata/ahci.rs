@@ -22,7 +22,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::{fence, Ordering};
 use mach::sync::Mutex;
 
-use super::channel::check_range;
+use super::channel::{check_range, fault_in};
 use super::dma::{DmaMemory, DMA_LIMIT};
 use super::registers::command as opcode;
 use super::{AtaError, Clock, Identity, Timeouts, SECTOR};
@@ -155,7 +155,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         if self.get(reg::SIG) == bits::SIG_ATAPI {
             return Err(AtaError::NotAta);
         }
-        self.command(Command::plain(opcode::IDENTIFY_DEVICE), SECTOR, false, self.timeouts.command)?;
+        self.command(Command::plain(opcode::IDENTIFY_DEVICE), SECTOR, false, self.timeouts.command, || ())?;
         let mut data = [0; SECTOR];
         self.buffer.copy_out(0, &mut data);
         Identity::parse(&data)
@@ -169,7 +169,8 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         let piece = self.piece(id);
         for (i, part) in buf.chunks_mut(piece).enumerate() {
             let at = lba + (i * piece / SECTOR) as u64;
-            self.command(data_command(code, at, part.len(), id.lba48), part.len(), false, self.timeouts.command)?;
+            // While the HBA reads, take the page faults the copy out would take.
+            self.command(data_command(code, at, part.len(), id.lba48), part.len(), false, self.timeouts.command, || fault_in(part))?;
             self.buffer.copy_out(0, part);
         }
         Ok(())
@@ -184,7 +185,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         for (i, part) in data.chunks(piece).enumerate() {
             let at = lba + (i * piece / SECTOR) as u64;
             self.buffer.copy_in(0, part);
-            self.command(data_command(code, at, part.len(), id.lba48), part.len(), true, self.timeouts.command)?;
+            self.command(data_command(code, at, part.len(), id.lba48), part.len(), true, self.timeouts.command, || ())?;
         }
         Ok(())
     }
@@ -192,7 +193,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
     /// FLUSH CACHE EXT on 48-bit drives that have it, FLUSH CACHE otherwise.
     pub fn flush(&mut self, id: &Identity) -> Result<(), AtaError> {
         let code = if id.lba48 && id.flush_cache_ext { opcode::FLUSH_CACHE_EXT } else { opcode::FLUSH_CACHE };
-        self.command(Command::plain(code), 0, false, self.timeouts.flush)
+        self.command(Command::plain(code), 0, false, self.timeouts.flush, || ())
     }
 
     /// Bytes one command moves at most: the bounce buffer, and what the count field reaches.
@@ -201,11 +202,11 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         capacity.min(command::max_sectors(id.lba48) * SECTOR)
     }
 
-    /// Issues `cmd` in slot 0 over the bounce buffer's first `bytes` and polls until the HBA
-    /// clears the slot or reports an error. After any failure the port is restarted, so the next
-    /// command starts clean.
-    fn command(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64) -> Result<(), AtaError> {
-        let result = self.issue_and_wait(cmd, bytes, write, timeout);
+    /// Issues `cmd` in slot 0 over the bounce buffer's first `bytes`, runs `meanwhile`, and polls
+    /// until the HBA clears the slot or reports an error. After any failure the port is
+    /// restarted, so the next command starts clean.
+    fn command(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+        let result = self.issue_and_wait(cmd, bytes, write, timeout, meanwhile);
         if result.is_err() {
             if let Err(error) = self.recover() {
                 log::warn!("ahci: port {}: restart after a failed command: {error}", self.port);
@@ -214,7 +215,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         result
     }
 
-    fn issue_and_wait(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64) -> Result<(), AtaError> {
+    fn issue_and_wait(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
         self.claim()?;
         self.wait_idle(cmd.opcode)?;
         let table = self.memory.physical() + TABLE as u64;
@@ -229,6 +230,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         // The bounce buffer's and command memory's stores before the HBA reads them.
         fence(Ordering::SeqCst);
         self.set(reg::CI, 1);
+        meanwhile();
         let start = self.clock.now();
         loop {
             let interrupt_status = self.get(reg::IS);

@@ -403,7 +403,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
 }
 
 /// Writes every page `buf` spans once (its contents are about to be overwritten).
-fn fault_in(buf: &mut [u8]) {
+pub(super) fn fault_in(buf: &mut [u8]) {
     /// The smallest page size of i386 and x86_64.
     const PAGE: usize = 4096;
     for byte in buf.iter_mut().step_by(PAGE) {
