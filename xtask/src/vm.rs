@@ -170,15 +170,6 @@ impl Outcome {
     }
 }
 
-/// `line` without the `start NAME: ` GNU Mach prints, with no newline, as it starts a boot module's
-/// task: that task's (or another's) first console line may follow it on the same line.
-pub fn after_start_banner(line: &str) -> &str {
-    line.strip_prefix("start ")
-        .and_then(|rest| rest.split_once(": "))
-        .filter(|(task, _)| !task.is_empty() && !task.contains(' '))
-        .map_or(line, |(_, record)| record)
-}
-
 /// The grub.cfg that boots GNU Mach with `command_line` and `modules`.
 pub fn grub_cfg(command_line: &str, modules: &[Module]) -> String {
     let mut cfg = format!(
@@ -513,14 +504,6 @@ mod tests {
         assert!(Outcome::parse(SUCCESS_MARKER)
             .verdict(Expect::Failure)
             .is_err());
-    }
-
-    #[test]
-    fn a_line_loses_only_the_kernel_s_start_banner() {
-        assert_eq!(after_start_banner("start supervisor: barrier: synced client=0"), "barrier: synced client=0");
-        assert_eq!(after_start_banner("barrier: synced client=0"), "barrier: synced client=0");
-        assert_eq!(after_start_banner("start the engine: now"), "start the engine: now");
-        assert_eq!(after_start_banner("start supervisor: "), "");
     }
 
     #[test]
