@@ -69,29 +69,27 @@ pub trait Disk: Send + Sync {
     fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error>;
 
     /// Reads `len` bytes (whole records inside the disk, not 0) at `record` into fresh memory a
-    /// reply carries away out of line. By default zero-filled memory filled by [`Disk::read`]; a
-    /// driver that can put the data straight into memory it gets from the kernel (DMA into
-    /// wired pages) overrides it. Memory that holds anything but the records never leaves.
-    fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
-        read_into_fresh(self, record, len)
-    }
+    /// reply carries away out of line: [`read_into_fresh`] for most disks, memory the kernel gives
+    /// the driver for a DMA straight into it for others. Memory that holds anything but the
+    /// records never leaves. No default, so that a disk wrapping another cannot silently lose
+    /// the inner disk's way.
+    fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error>;
 
     /// Writes `data` at `record`; same guarantees as [`Disk::read`]. Returns once the drive has
     /// the data (possibly only in its volatile cache).
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error>;
 
-    /// Writes `data`, received out of line, at `record`; as [`Disk::write`] (which it calls by
-    /// default), for a driver that can move the data straight from the received pages.
-    fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error> {
-        self.write(record, data.as_slice())
-    }
+    /// Writes `data`, received out of line, at `record`; as [`Disk::write`] of its bytes for
+    /// most disks, straight from the received pages for a driver that can (no default, as
+    /// above).
+    fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error>;
 
     /// Makes every write that returned before this call durable.
     fn flush(&self) -> Result<(), Error>;
 }
 
-/// [`Disk::read_out_of_line`]'s default: zero-filled memory filled by [`Disk::read`].
-fn read_into_fresh<D: Disk + ?Sized>(disk: &D, record: u64, len: usize) -> Result<OolMemory, Error> {
+/// [`Disk::read_out_of_line`] through [`Disk::read`]: zero-filled memory filled by it.
+pub fn read_into_fresh<D: Disk + ?Sized>(disk: &D, record: u64, len: usize) -> Result<OolMemory, Error> {
     let mut memory = OolMemory::new(len)?;
     disk.read(record, memory.as_mut_slice())?;
     Ok(memory)

@@ -23,7 +23,8 @@ pub struct Options {
     pub flush: FlushMode,
     /// `--ide-channel=primary|secondary`: the legacy IDE channel the native ATA backend drives.
     pub ide_channel: IdeChannel,
-    /// `--ata-transfer=auto|pio|multiple|dma`: how the native ATA backend moves data.
+    /// `--ata-transfer=auto|pio|multiple|dma|ahci`: how the native ATA backend moves data, or
+    /// (`ahci`) that it drives an AHCI controller's disk instead of the IDE channel.
     pub ata_transfer: TransferMode,
 }
 
@@ -86,9 +87,12 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
       --ide-channel=CHANNEL     The IDE channel the native ATA driver drives: primary
                                 (wd0, wd1; the default) or secondary (wd2, wd3)
       --ata-transfer=MODE       How the native ATA driver moves data: auto (the
-                                default: the fastest that works), pio (a sector per
-                                data request), multiple (READ/WRITE MULTIPLE) or dma
-                                (bus-master DMA; rumpdisk.static only)
+                                default: the fastest that works; the disk of an AHCI
+                                controller when the IDE channel has none), pio (a
+                                sector per data request), multiple (READ/WRITE
+                                MULTIPLE), dma (bus-master DMA) or ahci (the first
+                                AHCI controller's disk, as wd0); dma and ahci:
+                                rumpdisk.static only
       --help                    Give this help list
       --usage                   Give a short usage message
       --version                 Print program version
@@ -264,9 +268,10 @@ mod tests {
         assert_eq!(transfer("--ata-transfer=pio"), Ok(TransferMode::Pio));
         assert_eq!(transfer("--ata-transfer multiple"), Ok(TransferMode::Multiple));
         assert_eq!(transfer("--ata-transfer=dma"), Ok(TransferMode::Dma));
+        assert_eq!(transfer("--ata-transfer=ahci"), Ok(TransferMode::Ahci));
         let bad = parse(&words("--ata-transfer=fast")).unwrap_err();
         assert_eq!(bad, OptionError::BadTransfer(b"fast"));
-        assert_eq!(bad.to_string(), "--ata-transfer: 'fast' is not auto, pio, multiple or dma");
+        assert_eq!(bad.to_string(), "--ata-transfer: 'fast' is not auto, pio, multiple, dma or ahci");
         assert_eq!(parse(&words("--ata-transfer")), Err(OptionError::MissingValue("ata-transfer")));
     }
 

@@ -107,6 +107,76 @@ impl OolMemory {
     }
 }
 
+/// Physical memory that is not RAM (a PCI device's registers) mapped into this task from GNU
+/// Mach's `mem` device: `device_map` of the device gives its pager, whose offsets are physical
+/// addresses (gnumach's `memmmap` refuses RAM), and `vm_map` maps the pages at an offset. GNU
+/// Mach's `pmap_enter` maps pages outside physical memory uncached and write-through, as device
+/// registers need. Unmapped when dropped.
+#[derive(Debug)]
+pub struct DeviceMemory {
+    /// The mapping's first page.
+    mapped: usize,
+    mapped_len: usize,
+    /// `physical`'s place in the mapping.
+    offset: usize,
+}
+
+/// `mach/vm_prot.h` and `mach/vm_inherit.h`.
+const VM_PROT_READ_WRITE: i32 = 0x1 | 0x2;
+const VM_INHERIT_NONE: i32 = 2;
+const PAGE: u64 = 4096;
+
+impl DeviceMemory {
+    /// Maps `len` bytes from `physical` through `device_master` (the kernel's, so `mem` is
+    /// GNU Mach's own device).
+    #[allow(clippy::useless_conversion)] // offsets and sizes are u32 on i686
+    pub fn map(device_master: PortName, physical: u64, len: usize) -> Result<DeviceMemory> {
+        use crate::interfaces::{device, mach};
+        let invalid = || Error::from_const(KERN_INVALID_ARGUMENT);
+        let first = physical / PAGE * PAGE;
+        let end = physical.checked_add(len as u64).and_then(|end| end.checked_next_multiple_of(PAGE)).ok_or_else(invalid)?;
+        let mem = device::device_open(device_master, crate::interfaces::constants::D_READ | crate::interfaces::constants::D_WRITE, b"mem")?;
+        // GNU Mach 1.x ignores device_map's offset and size (libstore's dev_map says so): the
+        // offset goes to vm_map. The memory object outlives the device port.
+        let pager = device::device_map(mem.name(), VM_PROT_READ_WRITE, 0, end.try_into().map_err(|_| invalid())?, 0)?;
+        let task = PortName::new(sys::mach_task_self());
+        let size = end - first;
+        let address = mach::vm_map(
+            task,
+            0,
+            size.try_into().map_err(|_| invalid())?,
+            0,
+            true,
+            pager.name(),
+            first.try_into().map_err(|_| invalid())?,
+            false,
+            VM_PROT_READ_WRITE,
+            VM_PROT_READ_WRITE,
+            VM_INHERIT_NONE,
+        )?;
+        Ok(DeviceMemory {
+            mapped: usize::try_from(address).map_err(|_| invalid())?,
+            mapped_len: usize::try_from(size).map_err(|_| invalid())?,
+            offset: (physical - first) as usize,
+        })
+    }
+
+    /// The address `physical` is mapped at; `len` bytes from it stay mapped while `self` lives.
+    pub fn base(&self) -> *mut u8 {
+        (self.mapped + self.offset) as *mut u8
+    }
+}
+
+impl Drop for DeviceMemory {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is owned by `self`; pointers from `base` do not outlive it.
+        let code = unsafe { sys::vm_deallocate(sys::mach_task_self(), self.mapped, self.mapped_len) };
+        if let Err(error) = kern::check(code) {
+            log::debug!("vm_deallocate({:#x}, {}): {:?}", self.mapped, self.mapped_len, error);
+        }
+    }
+}
+
 impl Drop for OolMemory {
     fn drop(&mut self) {
         if self.len == 0 {

@@ -3,9 +3,12 @@
 //! master and `wd1` the slave. The command logic is generic over the register file, so host
 //! tests drive it against a simulated drive; only [`port_io`] touches real ports.
 
+pub mod ahci;
 mod channel;
 pub mod dma;
 mod identify;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod native;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -48,6 +51,9 @@ pub enum AtaError {
     Protocol { command: u8, status: u8 },
     /// The bus master reported an error moving the command's data.
     Dma { command: u8, status: u8 },
+    /// The AHCI host bus adapter reported an error moving the command's data or FIS (its port's
+    /// interrupt status, PxIS).
+    HostBus { command: u8, interrupt_status: u32 },
     /// Past the end of the drive or of what its addressing reaches.
     OutOfRange { lba: u64, sectors: u64 },
     /// A drive this driver cannot use.
@@ -77,6 +83,9 @@ impl fmt::Display for AtaError {
             AtaError::Dma { command, status } => {
                 write!(f, "command {command:#04x}: bus-master DMA error (bus-master status {status:#04x})")
             }
+            AtaError::HostBus { command, interrupt_status } => {
+                write!(f, "command {command:#04x}: AHCI host bus adapter error (port interrupt status {interrupt_status:#010x})")
+            }
             AtaError::OutOfRange { lba, sectors } => write!(f, "{sectors} sectors at {lba} out of range"),
             AtaError::Unsupported(what) => write!(f, "unsupported drive: {what}"),
         }
@@ -99,7 +108,11 @@ impl From<AtaError> for Error {
         match error {
             AtaError::NoDrive | AtaError::NotAta | AtaError::Unsupported(_) => D_NO_SUCH_DEVICE,
             AtaError::OutOfRange { .. } => D_INVALID_RECNUM,
-            AtaError::Timeout { .. } | AtaError::Failed { .. } | AtaError::Protocol { .. } | AtaError::Dma { .. } => D_IO_ERROR,
+            AtaError::Timeout { .. }
+            | AtaError::Failed { .. }
+            | AtaError::Protocol { .. }
+            | AtaError::Dma { .. }
+            | AtaError::HostBus { .. } => D_IO_ERROR,
         }
     }
 }
@@ -117,15 +130,22 @@ pub enum TransferMode {
     Multiple,
     /// Bus-master DMA (READ/WRITE DMA); an error where the channel or drive has none.
     Dma,
+    /// The first AHCI controller's disk instead of the IDE channel (see `native`).
+    Ahci,
 }
 
 impl TransferMode {
     /// The spellings `parse` accepts, for messages.
-    pub const NAMES: &'static str = "auto, pio, multiple or dma";
+    pub const NAMES: &'static str = "auto, pio, multiple, dma or ahci";
 
     /// Each mode's word, as the option spells it.
-    const WORDS: [(TransferMode, &'static str); 4] =
-        [(TransferMode::Auto, "auto"), (TransferMode::Pio, "pio"), (TransferMode::Multiple, "multiple"), (TransferMode::Dma, "dma")];
+    const WORDS: [(TransferMode, &'static str); 5] = [
+        (TransferMode::Auto, "auto"),
+        (TransferMode::Pio, "pio"),
+        (TransferMode::Multiple, "multiple"),
+        (TransferMode::Dma, "dma"),
+        (TransferMode::Ahci, "ahci"),
+    ];
 
     pub fn parse(word: &[u8]) -> Option<TransferMode> {
         Self::WORDS.iter().find(|(_, name)| name.as_bytes() == word).map(|&(mode, _)| mode)

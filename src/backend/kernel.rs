@@ -106,4 +106,12 @@ impl Disk for KernelDisk {
     fn flush(&self) -> Result<(), Error> {
         iface::device_set_status(self.device.0.name(), flavor::DEV_FLUSH_CACHE, &[])
     }
+
+    fn read_out_of_line(&self, record: u64, len: usize) -> core::result::Result<mach::ool::OolMemory, crate::device::Error> {
+        crate::backend::read_into_fresh(self, record, len)
+    }
+
+    fn write_out_of_line(&self, record: u64, data: mach::ool::OolMemory) -> core::result::Result<(), crate::device::Error> {
+        self.write(record, data.as_slice())
+    }
 }

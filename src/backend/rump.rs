@@ -220,6 +220,14 @@ impl<K: RumpKernel, M: BounceMemory> Disk for RumpDisk<K, M> {
         // force = 1: `sd` only flushes a clean cache when forced.
         self.descriptor.kernel.ioctl_write_i32(self.descriptor.fd, DIOCCACHESYNC, 1)
     }
+
+    fn read_out_of_line(&self, record: u64, len: usize) -> core::result::Result<mach::ool::OolMemory, crate::device::Error> {
+        crate::backend::read_into_fresh(self, record, len)
+    }
+
+    fn write_out_of_line(&self, record: u64, data: mach::ool::OolMemory) -> core::result::Result<(), crate::device::Error> {
+        self.write(record, data.as_slice())
+    }
 }
 
 #[cfg(test)]

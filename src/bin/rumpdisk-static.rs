@@ -16,8 +16,9 @@ use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::ata::port_io::{self, LegacyPorts, Tsc};
-use rumpdisk::backend::ata::{AtaBackend, Clock};
+use rumpdisk::backend::ata::native::{self, NativeBackend};
+use rumpdisk::backend::ata::port_io::Tsc;
+use rumpdisk::backend::ata::Clock;
 use rumpdisk::backend::flush_mode::WithFlushMode;
 use rumpdisk::boot::{self, BootServer, Upstream};
 use rumpdisk::device_server::DeviceServer;
@@ -92,13 +93,13 @@ fn main(args: Args<'static>) -> i32 {
     70
 }
 
-type Ata = WithFlushMode<AtaBackend<LegacyPorts, Tsc>>;
+type Ata = WithFlushMode<NativeBackend>;
 
 /// Takes the IDE channel's I/O ports (and its bus master, with DMA memory through `host_priv`,
-/// when `--ata-transfer` allows) and makes the server, forwarding foreign names to the kernel's
-/// device master.
+/// when `--ata-transfer` allows) or the AHCI controller's port, and makes the server, forwarding
+/// foreign names to the kernel's device master.
 fn start(master: PortName, host_priv: PortName, options: &Options) -> Result<&'static DeviceServer<Ata>> {
-    let backend = port_io::native_backend(master, options.ide_channel, options.flush, options.ata_transfer, Some(host_priv))?;
+    let backend = native::native_backend(master, host_priv, options.ide_channel, options.flush, options.ata_transfer)?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

@@ -204,6 +204,14 @@ impl crate::backend::Disk for Unchecked {
     fn flush(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    fn read_out_of_line(&self, record: u64, len: usize) -> core::result::Result<mach::ool::OolMemory, crate::device::Error> {
+        crate::backend::read_into_fresh(self, record, len)
+    }
+
+    fn write_out_of_line(&self, record: u64, data: mach::ool::OolMemory) -> core::result::Result<(), crate::device::Error> {
+        self.write(record, data.as_slice())
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! Ticks become seconds with the host's TSC rate: under TCG, QEMU's `rdtsc` reads the host's
 //! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
 
+mod ahci;
 mod i386;
 mod linux;
 
@@ -32,18 +33,23 @@ const DISK_SECTORS: u64 = 128 * 1024;
 const MIB: f64 = (1u64 << 20) as f64;
 
 /// `bench vm`, or with no argument both benchmarks: this one, then `bench mig`; `bench linux`
-/// measures the Linux anchor alone and prints it.
+/// measures the Linux anchor alone and prints it; `bench ahci` the AHCI section alone.
 pub fn run(args: &[String]) -> Result<(), Error> {
     match args {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
         [vm] if vm == "vm" => vm_goals(),
+        [part] if part == "ahci" => {
+            let tsc_hz = host_tsc_hz(&fs::read_to_string("/proc/cpuinfo").map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?)?;
+            print!("{}", ahci::measure(&scenarios::tasks_for(Kernel::Amd64)?)?.markdown(tsc_hz));
+            Ok(())
+        }
         [anchor] if anchor == "linux" => {
             let anchor = linux::measure()?;
             println!("{}: {:?}", anchor.kernel, anchor.mib_per_s);
             Ok(())
         }
         other => Err(Error::new(format!(
-            "`bench` takes `vm`, `mig`, `linux` or nothing (got {other:?})"
+            "`bench` takes `vm`, `mig`, `linux`, `ahci` or nothing (got {other:?})"
         ))),
     }
 }
@@ -73,8 +79,9 @@ fn vm_goals() -> Result<(), Error> {
         server_bytes,
     };
     let on_i386 = i386::measure()?;
+    let on_ahci = ahci::measure(&tasks)?;
     let root = project_root();
-    let report = results.markdown(&today()?, &machine()) + &on_i386.markdown(&results);
+    let report = results.markdown(&today()?, &machine()) + &on_i386.markdown(&results) + &on_ahci.markdown(results.tsc_hz);
     print!("{report}");
     for (file, text) in [
         ("docs/bench.md", report),

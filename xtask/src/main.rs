@@ -49,6 +49,8 @@ usage: cargo xtask <command>
           both benchmarks, or one: `vm` measures the speed goals on GNU Mach into docs/bench.md
   bench mig
           callgrind: instructions per encode+decode, generated Rust stubs vs GNU MIG's C stubs
+  bench ahci
+          the AHCI section of docs/bench.md alone (rumpdisk.static and Linux on an AHCI disk), printed
 ";
 
 fn main() -> ExitCode {

@@ -179,11 +179,14 @@ fn ram_disk(kernel: Kernel, scenario: &str) -> Result<Module, Error> {
 }
 
 /// How a scenario's rumpdisk.static moves data: its default (bus-master DMA on QEMU's PIIX
-/// IDE), or the `--ata-transfer` mode its name ends with (`disk-pio`).
+/// IDE), or the `--ata-transfer` mode its name ends with (`disk-pio`); `ahci` also puts the
+/// disk on an AHCI controller instead of the IDE channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transfer {
     Default,
     Mode(&'static str),
+    /// The disk on an AHCI controller, no `--ata-transfer`: `auto` must find it there.
+    AutoOnAhci,
 }
 
 impl Transfer {
@@ -191,16 +194,20 @@ impl Transfer {
         match self {
             Transfer::Default => base.to_owned(),
             Transfer::Mode(mode) => format!("{base}-{mode}"),
+            Transfer::AutoOnAhci => format!("{base}-ahci-auto"),
         }
     }
 
-    /// What the driver's line about the drive says: `transfer Dma`, `transfer Pio`, ...
-    fn logged(self) -> &'static str {
-        match self {
+    /// The driver's line about the drive (`ata: wd0:`, `ahci: wd0:`) and what it says of the
+    /// transfer: `transfer Dma`, `transfer Pio`, ..., `port` for the AHCI port.
+    fn logged(self) -> (&'static str, &'static str) {
+        let what = match self {
+            Transfer::Mode("ahci") | Transfer::AutoOnAhci => return ("ahci: wd0:", "port "),
             Transfer::Default | Transfer::Mode("dma") => "transfer Dma",
             Transfer::Mode("multiple") => "transfer Multiple",
             Transfer::Mode(_) => "transfer Pio",
-        }
+        };
+        ("ata: wd0:", what)
     }
 }
 
@@ -214,6 +221,11 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
         {
             module.words.push(format!("--ata-transfer={mode}"));
         }
+        // The disk rumpdisk.static drives is the first.
+        scenario.disks[0].ahci = mode == "ahci";
+    }
+    if transfer == Transfer::AutoOnAhci {
+        scenario.disks[0].ahci = true;
     }
     scenario
 }
@@ -221,14 +233,15 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
 /// Whether a scenario's `console` shows the driver moving data as `transfer` says.
 fn drove_with(console: &Path, transfer: Transfer) -> Result<(), String> {
     let text = fs::read_to_string(console).map_err(|e| format!("{}: {e}", console.display()))?;
+    let (driver, what) = transfer.logged();
     let line = text
         .lines()
-        .find(|l| l.contains("ata: wd0:"))
-        .ok_or("the driver never opened wd0")?;
-    if line.contains(transfer.logged()) {
+        .find(|l| l.contains(driver))
+        .ok_or_else(|| format!("the driver never opened wd0 ({driver})"))?;
+    if line.contains(what) {
         Ok(())
     } else {
-        Err(format!("wd0 not driven with {}: {line}", transfer.logged()))
+        Err(format!("wd0 not driven with {what}: {line}"))
     }
 }
 
@@ -409,26 +422,28 @@ pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
 /// The store client through rumpdisk on a drive whose first cache flush fails (QEMU blkdebug):
 /// the client's first sync must report `EIO` — a failed flush is never success — and later
 /// syncs succeed.
-pub fn store_wd0_flush_fails(tasks: &Tasks) -> Result<Scenario, Error> {
-    store_through_rumpdisk(
+pub fn store_wd0_flush_fails(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
+    let scenario = store_through_rumpdisk(
         tasks,
-        "store-wd0-flush-fails",
+        &transfer.name("store-wd0-flush-fails"),
         &[],
         "sync=first-fails",
         Some(1),
-    )
+    )?;
+    Ok(with_transfer(scenario, transfer))
 }
 
 /// The store client through a rumpdisk that does not know `DEV_FLUSH_CACHE` (`--flush=refuse`,
 /// as Debian's packaged hurd): every sync must report `EOPNOTSUPP`, never success.
-pub fn store_wd0_refusing_flush(tasks: &Tasks) -> Result<Scenario, Error> {
-    store_through_rumpdisk(
+pub fn store_wd0_refusing_flush(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
+    let scenario = store_through_rumpdisk(
         tasks,
-        "store-wd0-refusing-flush",
+        &transfer.name("store-wd0-refusing-flush"),
         &["--flush=refuse"],
         "sync=unsupported",
         None,
-    )
+    )?;
+    Ok(with_transfer(scenario, transfer))
 }
 
 /// store-tests as the next task of rumpdisk.static (started with `server` options) on `device:wd0`.
@@ -690,15 +705,15 @@ fn fault_reported(reported: &crate::barrier::check::Console, fault: Fault) -> Re
 
 /// The seed's own check, automated: SIGKILL QEMU right after a sync is reported (no shutdown
 /// flush), then read the image on the host: every round reported synced is there.
-pub fn barrier_killed(tasks: &Tasks) -> Result<Scenario, Error> {
+pub fn barrier_killed(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
     let mut scenario = barrier(
         tasks,
-        "barrier-killed",
+        &transfer.name("barrier-killed"),
         &["clients=1", "rounds=1000", "sectors=2"],
         Barrier::Honoured,
     )?;
     scenario.kill_on = Some("barrier: synced client=0 round=20".into());
-    Ok(scenario)
+    Ok(with_transfer(scenario, transfer))
 }
 
 /// The main job: the barrier workload through rumpdisk.static on `image` (or a fresh one), with a
@@ -789,8 +804,8 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
         store_rd0(tasks)?,
         store_wd0(tasks, Transfer::Default)?,
         store_wd0(tasks, Transfer::Mode("pio"))?,
-        store_wd0_flush_fails(tasks)?,
-        store_wd0_refusing_flush(tasks)?,
+        store_wd0_flush_fails(tasks, Transfer::Default)?,
+        store_wd0_refusing_flush(tasks, Transfer::Default)?,
         barrier(tasks, "barrier", &workload, Barrier::Honoured)?,
         // The barrier proof on each way of moving data (the default is DMA).
         with_transfer(barrier(tasks, "barrier-pio", &workload, Barrier::Honoured)?, Transfer::Mode("pio")),
@@ -814,7 +829,33 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
         barrier_fault(tasks, Fault::Flush, Transfer::Mode("pio"))?,
         barrier_fault(tasks, Fault::Write, Transfer::Default)?,
         barrier_fault(tasks, Fault::Write, Transfer::Mode("pio"))?,
-        barrier_killed(tasks)?,
+        barrier_killed(tasks, Transfer::Default)?,
+    ]
+    .into_iter()
+    .chain(on_ahci(tasks, &workload)?)
+    .collect())
+}
+
+/// The disk, store and barrier scenarios with the disk on an AHCI controller (`-device ahci`)
+/// and rumpdisk.static driving it (`--ata-transfer=ahci`).
+fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
+    let ahci = Transfer::Mode("ahci");
+    Ok(vec![
+        disk(tasks, ahci)?,
+        disk(tasks, Transfer::AutoOnAhci)?,
+        store_wd0(tasks, ahci)?,
+        store_wd0_flush_fails(tasks, ahci)?,
+        store_wd0_refusing_flush(tasks, ahci)?,
+        with_transfer(barrier(tasks, "barrier-ahci", workload, Barrier::Honoured)?, ahci),
+        with_transfer(barrier(tasks, "barrier-skipped-flush-ahci", workload, Barrier::Skipped)?, ahci),
+        with_transfer(barrier(tasks, "barrier-long-ahci", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?, ahci),
+        with_transfer(
+            barrier(tasks, "barrier-write-bound-ahci", &["clients=3", "rounds=4", "sectors=80", "burst=1"], Barrier::Honoured)?,
+            ahci,
+        ),
+        barrier_fault(tasks, Fault::Flush, ahci)?,
+        barrier_fault(tasks, Fault::Write, ahci)?,
+        barrier_killed(tasks, ahci)?,
     ])
 }
 

@@ -50,6 +50,8 @@ pub struct Disk {
     /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
     /// rumpdisk.static or a task's own driver.
     pub kernel_driven: bool,
+    /// On a port of an AHCI controller of its own (`-device ahci`), not on an IDE channel.
+    pub ahci: bool,
 }
 
 /// What a disk image is made anew from.
@@ -71,6 +73,7 @@ impl Disk {
             fail_flush: None,
             fail_write_at_sector: None,
             kernel_driven: false,
+            ahci: false,
         }
     }
 
@@ -167,15 +170,6 @@ impl Outcome {
     }
 }
 
-/// `line` without the `start NAME: ` GNU Mach prints, with no newline, as it starts a boot module's
-/// task: that task's (or another's) first console line may follow it on the same line.
-pub fn after_start_banner(line: &str) -> &str {
-    line.strip_prefix("start ")
-        .and_then(|rest| rest.split_once(": "))
-        .filter(|(task, _)| !task.is_empty() && !task.contains(' '))
-        .map_or(line, |(_, record)| record)
-}
-
 /// The grub.cfg that boots GNU Mach with `command_line` and `modules`.
 pub fn grub_cfg(command_line: &str, modules: &[Module]) -> String {
     let mut cfg = format!(
@@ -237,10 +231,21 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     // Each disk on a channel of its own, as master: the second disk never shares a channel (so a
     // driver) with the first.
     args.push("-device".into());
-    args.push(format!(
-        "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
-        node("raw")
-    ));
+    if disk.ahci {
+        // QEMU's ICH9 AHCI; the disk on its first port.
+        args.push(format!("ahci,id={}", node("ahci")));
+        args.push("-device".into());
+        args.push(format!(
+            "ide-hd,drive={},bus={}.0,write-cache=on",
+            node("raw"),
+            node("ahci")
+        ));
+    } else {
+        args.push(format!(
+            "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
+            node("raw")
+        ));
+    }
     args
 }
 
@@ -502,14 +507,6 @@ mod tests {
     }
 
     #[test]
-    fn a_line_loses_only_the_kernel_s_start_banner() {
-        assert_eq!(after_start_banner("start supervisor: barrier: synced client=0"), "barrier: synced client=0");
-        assert_eq!(after_start_banner("barrier: synced client=0"), "barrier: synced client=0");
-        assert_eq!(after_start_banner("start the engine: now"), "start the engine: now");
-        assert_eq!(after_start_banner("start supervisor: "), "");
-    }
-
-    #[test]
     fn grub_cfg_quotes_boot_script_words() {
         let cfg = grub_cfg("console=com0", &[Module {
             file: "x".into(),
@@ -522,6 +519,14 @@ mod tests {
         }]);
         assert!(cfg.contains("multiboot /boot/gnumach.gz console=com0\n"));
         assert!(cfg.contains("  module /boot/server server '${host-port}' '$(server-task=task-create)' '$(task-resume)'\n"));
+    }
+
+    #[test]
+    fn a_disk_on_ahci_is_on_its_own_controller_s_first_port() {
+        let disk = Disk { ahci: true, ..Disk::fresh("d.img".into(), 8) };
+        let args = disk_args(&disk, 0).join(" ");
+        assert!(args.contains("-device ahci,id=ahci0 -device ide-hd,drive=raw0,bus=ahci0.0,write-cache=on"), "{args}");
+        assert!(!args.contains("bus=ide."), "{args}");
     }
 
     #[test]

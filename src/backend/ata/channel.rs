@@ -98,6 +98,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             TransferMode::Dma => return Ok(Transfer::Dma),
             TransferMode::Auto if can_dma => return Ok(Transfer::Dma),
             TransferMode::Pio => return Ok(Transfer::Pio),
+            TransferMode::Ahci => return Err(AtaError::Unsupported("AHCI asked of an IDE channel")),
             TransferMode::Auto | TransferMode::Multiple => {}
         }
         if id.multiple_max == 0 {
@@ -435,7 +436,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
 }
 
 /// Writes every page `buf` spans once (its contents are about to be overwritten).
-fn fault_in(buf: &mut [u8]) {
+pub(super) fn fault_in(buf: &mut [u8]) {
     /// The smallest page size of i386 and x86_64.
     const PAGE: usize = 4096;
     for byte in buf.iter_mut().step_by(PAGE) {
@@ -447,7 +448,7 @@ fn fault_in(buf: &mut [u8]) {
 }
 
 /// Refuses transfers past the drive's end or beyond what its addressing can reach.
-fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
+pub(super) fn check_range(id: &Identity, lba: u64, bytes: usize) -> Result<(), AtaError> {
     let sectors = (bytes / SECTOR) as u64;
     let end = lba.checked_add(sectors);
     let limit = if id.lba48 { id.sectors } else { id.sectors.min(LBA28_LIMIT) };

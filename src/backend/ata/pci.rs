@@ -27,10 +27,12 @@ mod reg {
     pub const CLASS: u8 = 0x08;
     pub const HEADER_TYPE: u8 = 0x0C;
     pub const BAR4: u8 = 0x20;
+    pub const BAR5: u8 = 0x24;
 }
 
-/// Command register bits: decode I/O ports, master the bus.
+/// Command register bits: decode I/O ports, decode memory, master the bus.
 const IO_SPACE: u32 = 0x1;
+const MEMORY_SPACE: u32 = 0x2;
 const BUS_MASTER: u32 = 0x4;
 
 /// The bus-master ports of a legacy channel's controller.
@@ -87,11 +89,54 @@ fn bus_master_of(config: &mut impl ConfigSpace, function: Function, channel: Ide
     Some(BusMasterPorts { function, base: base + offset })
 }
 
-/// Lets `function` decode its I/O ports and master the bus. The status half of the register is
-/// written as zeros, which clears none of its write-1-to-clear bits.
+/// Lets `function` decode its I/O ports and master the bus.
 pub fn enable_bus_master(config: &mut impl ConfigSpace, function: Function) {
+    enable(config, function, IO_SPACE | BUS_MASTER);
+}
+
+/// Lets `function` decode its memory BARs and master the bus (an AHCI controller).
+pub fn enable_memory_bus_master(config: &mut impl ConfigSpace, function: Function) {
+    enable(config, function, MEMORY_SPACE | BUS_MASTER);
+}
+
+/// Sets `bits` in `function`'s command register. The status half of the register is written as
+/// zeros, which clears none of its write-1-to-clear bits.
+fn enable(config: &mut impl ConfigSpace, function: Function, bits: u32) {
     let command = config.read(function, reg::COMMAND_STATUS) & 0xFFFF;
-    config.write(function, reg::COMMAND_STATUS, command | IO_SPACE | BUS_MASTER);
+    config.write(function, reg::COMMAND_STATUS, command | bits);
+}
+
+/// An AHCI controller: its place and ABAR, the physical address of its registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AhciController {
+    pub function: Function,
+    pub abar: u64,
+}
+
+/// The first AHCI controller (class 01, subclass 06, programming interface 01) on bus 0 with its
+/// ABAR (BAR5, a memory BAR) assigned. Bus 0 only: a chipset's SATA controller is there, and
+/// under an emulator a scan of every bus costs thousands of slow configuration accesses.
+pub fn find_ahci(config: &mut impl ConfigSpace) -> Option<AhciController> {
+    for device in 0..32u8 {
+        let first = Function { bus: 0, device, function: 0 };
+        if !present(config, first) {
+            continue;
+        }
+        let multi = config.read(first, reg::HEADER_TYPE) & 0x0080_0000 != 0;
+        for function in 0..if multi { 8 } else { 1 } {
+            let function = Function { bus: 0, device, function };
+            if !present(config, function) || config.read(function, reg::CLASS) >> 8 != 0x01_06_01 {
+                continue;
+            }
+            let bar = config.read(function, reg::BAR5);
+            // A memory BAR (bit 0 clear), 32-bit (type 0): AHCI's ABAR is a 32-bit BAR.
+            let abar = u64::from(bar & 0xFFFF_F000);
+            if bar & 0x7 == 0 && abar != 0 {
+                return Some(AhciController { function, abar });
+            }
+        }
+    }
+    None
 }
 
 /// A function is present when its vendor is not all ones (the bus's answer for nothing).
@@ -161,6 +206,27 @@ mod tests {
         assert_eq!(find_bus_master(&mut native_primary, IdeChannel::Primary), None);
         assert!(find_bus_master(&mut native_primary, IdeChannel::Secondary).is_some());
         assert_eq!(find_bus_master(&mut SimConfig::default(), IdeChannel::Primary), None, "no PCI at all");
+    }
+
+    /// QEMU's `-device ahci` (ICH9 AHCI) beside the PIIX3 on `-M pc`.
+    #[test]
+    fn finds_an_ahci_controller_and_its_abar() {
+        let ahci = Function { bus: 0, device: 4, function: 0 };
+        let mut config = qemu_pc(0x80, 0xC041);
+        assert_eq!(find_ahci(&mut config), None, "the PIIX IDE is not AHCI");
+        config.write(ahci, reg::VENDOR_DEVICE, 0x2922_8086);
+        config.write(ahci, reg::CLASS, 0x0106_0102);
+        config.write(ahci, reg::BAR5, 0xFEBF_1000);
+        assert_eq!(find_ahci(&mut config), Some(AhciController { function: ahci, abar: 0xFEBF_1000 }));
+        config.write(ahci, reg::BAR5, 0);
+        assert_eq!(find_ahci(&mut config), None, "ABAR unassigned");
+        config.write(ahci, reg::BAR5, 0xC001);
+        assert_eq!(find_ahci(&mut config), None, "an I/O BAR");
+        config.write(ahci, reg::BAR5, 0xFEBF_1000);
+        config.write(ahci, reg::CLASS, 0x0106_0002);
+        assert_eq!(find_ahci(&mut config), None, "a SATA controller in IDE mode, not AHCI");
+        enable_memory_bus_master(&mut config, PIIX3_IDE);
+        assert_eq!(config.read(PIIX3_IDE, reg::COMMAND_STATUS), 0x0000_0007);
     }
 
     #[test]

@@ -304,6 +304,10 @@ pub fn native_backend(
     transfer: TransferMode,
     host_priv: Option<PortName>,
 ) -> Result<WithFlushMode<AtaBackend<LegacyPorts, Tsc>>> {
+    if transfer == TransferMode::Ahci {
+        log::error!("ata: --ata-transfer=ahci: only the boot disk server (rumpdisk.static) drives an AHCI controller");
+        return Err(Error::from_const(KERN_FAILURE));
+    }
     let ports = enable_channel(device_master, channel)?;
     let mut ata_channel = Channel::new(ports, Tsc, TIMEOUTS);
     let engine = match (transfer, host_priv) {

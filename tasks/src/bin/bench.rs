@@ -39,6 +39,7 @@ use mach::interfaces::constants::{DEV_GET_SIZE, D_READ, D_WRITE};
 use mach::interfaces::{device, mach_port, RecNum};
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
+use rumpdisk::backend::ata::native;
 use rumpdisk::backend::ata::port_io::{self, Tsc};
 use rumpdisk::backend::ata::{Clock, TransferMode};
 use rumpdisk::backend::flush_mode::FlushMode;
@@ -163,11 +164,11 @@ fn device_io(device: PortName) -> (impl FnMut(RecNum, &[u8]) -> Outcome, impl Fn
     (write, read)
 }
 
-/// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master) the
-/// kernel grants, moving data as `transfer` says (as the server is told to).
+/// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master, or AHCI
+/// controller) the kernel grants, moving data as `transfer` says (as the server is told to).
 fn direct_disk(kernel_master: PortName, host_priv: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
-    let ata = port_io::native_backend(kernel_master, port_io::IdeChannel::Primary, FlushMode::Device, transfer, Some(host_priv))
-        .context("the primary channel's ports and bus master")?;
+    let ata = native::native_backend(kernel_master, host_priv, port_io::IdeChannel::Primary, FlushMode::Device, transfer)
+        .context("the primary channel's ports and bus master, or the AHCI controller")?;
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }
 

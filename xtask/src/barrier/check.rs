@@ -37,14 +37,18 @@ pub struct Console {
     pub write_failed: BTreeMap<Round, i64>,
 }
 
+/// What starts a record of the barrier client.
+const RECORD: &str = "barrier: ";
+
 impl Console {
     /// Picks `barrier: synced client=C round=R`, `barrier: sync-failed client=C round=R errno=E`
     /// and `barrier: write-failed client=C round=R errno=E` lines out of a serial console capture.
     pub fn parse(text: &str) -> Console {
         let mut console = Console::default();
         for line in text.lines() {
-            let line = crate::vm::after_start_banner(line.trim());
-            let Some(rest) = line.strip_prefix("barrier: ") else {
+            // Anywhere in the line: behind the `start NAME: ` GNU Mach prints with no newline as
+            // it starts a task, or behind another task's line the kernel's console cut in two.
+            let Some(rest) = line.find(RECORD).map(|at| &line[at + RECORD.len()..]) else {
                 continue;
             };
             let mut words = rest.split_whitespace();
@@ -508,6 +512,16 @@ mod tests {
             "start supervisor: barrier: synced client=0 round=0\nbarrier: synced client=0 round=1\n",
         );
         let round = |round| Round { client: 0, round };
+        assert_eq!(console.synced, [round(0), round(1)].into_iter().collect());
+    }
+
+    /// The driver's line about the disk, cut by the console, with a record in between.
+    #[test]
+    fn a_record_inside_another_task_s_cut_line_counts() {
+        let console = Console::parse(
+            "ahci: wd0barrier: synced client=0 round=0\nbarrier: synced client=1 round=0\n: \"QEMU HARDDISK\", port 0\n",
+        );
+        let round = |client| Round { client, round: 0 };
         assert_eq!(console.synced, [round(0), round(1)].into_iter().collect());
     }
 

@@ -48,11 +48,23 @@ impl Anchor {
 
 /// Boots the anchor and measures it.
 pub fn measure() -> Result<Anchor, Error> {
+    measure_on(&MODULES, false, "console.log")
+}
+
+/// The same on a disk on an AHCI controller (`-device ahci`), through Linux's `ahci` driver:
+/// the anchor of rumpdisk.static's AHCI figures.
+pub fn measure_ahci() -> Result<Anchor, Error> {
+    measure_on(&["ahci", "sd_mod"], true, "console-ahci.log")
+}
+
+/// Boots the anchor with `modules` in its initramfs, its disk on AHCI when `ahci` says, its
+/// console in `console`.
+fn measure_on(modules: &[&str], ahci: bool, console: &str) -> Result<Anchor, Error> {
     let dir = project_root().join("target/linux-anchor");
     let kernel = fetch_kernel(&dir)?;
     let root = dir.join("root");
     let initrd = dir.join("initrd.cpio");
-    fs::write(&initrd, initramfs(&root)?).map_err(|e| Error::io(&initrd, e))?;
+    fs::write(&initrd, initramfs(&root, modules)?).map_err(|e| Error::io(&initrd, e))?;
     let image = dir.join("sda.img");
     let _ = fs::remove_file(&image);
     fs::File::create(&image)
@@ -66,8 +78,8 @@ pub fn measure() -> Result<Anchor, Error> {
         .arg("-initrd")
         .arg(&initrd)
         .args(["-append", "console=ttyS0 quiet panic=-1"])
-        .args(vm::disk_args(&Disk::fresh(image, DISK_SECTORS), 0));
-    let lines = timed_console(qemu, &dir.join("console.log"))?;
+        .args(vm::disk_args(&Disk { ahci, ..Disk::fresh(image, DISK_SECTORS) }, 0));
+    let lines = timed_console(qemu, &dir.join(console))?;
     Ok(Anchor {
         kernel,
         mib_per_s: rates(&lines)?,
@@ -131,8 +143,8 @@ fn kernel_image(root: &Path) -> Result<PathBuf, Error> {
 }
 
 /// The initramfs (newc cpio): busybox, the modules in load order, `/dev/console`, and `/init`.
-fn initramfs(root: &Path) -> Result<Vec<u8>, Error> {
-    let modules = load_order(&module_files(root)?, &MODULES)?;
+fn initramfs(root: &Path, modules: &[&str]) -> Result<Vec<u8>, Error> {
+    let modules = load_order(&module_files(root)?, modules)?;
     let busybox = root.join("bin/busybox");
     let mut cpio = Cpio::default();
     for dir in ["bin", "dev", "proc", "sys", "modules"] {

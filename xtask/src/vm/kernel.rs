@@ -91,7 +91,9 @@ impl Kernel {
     /// The i386 kernel has GNU Mach's own IDE driver (from Linux), which probes both legacy
     /// channels at boot and would drive the disks our drivers drive: `noide` keeps it off
     /// altogether; when it drives a disk of its own, `ideN=noprobe` keeps it off every other
-    /// channel (see docs/kernels.md). The amd64 kernels have no such driver.
+    /// channel (see docs/kernels.md). Its AHCI driver is probed from the IDE driver's set-up,
+    /// unless the line has `noahci` (gnumach's `linux/src/drivers/block/ide.c`): a disk on an
+    /// AHCI controller adds it. The amd64 kernels have neither driver.
     pub fn command_line(self, disks: &[Disk]) -> Result<String, Error> {
         let mut line = String::from("console=com0");
         let kernel_driven = disks.iter().any(|d| d.kernel_driven);
@@ -106,6 +108,9 @@ impl Kernel {
                 return Err(Error::new(format!("the {} kernel has no IDE driver of its own", self.label())));
             }
             Kernel::Amd64 | Kernel::SidAmd64 => {}
+        }
+        if self == Kernel::I386 && disks.iter().any(|d| d.ahci) {
+            line += " noahci";
         }
         Ok(line)
     }
@@ -168,17 +173,25 @@ mod tests {
     fn the_i386_kernel_s_ide_driver_keeps_off_the_disks_it_does_not_own() {
         let ours = Disk::fresh("a.img".into(), 8);
         let kernel = Disk { kernel_driven: true, ..ours.clone() };
-        assert_eq!(Kernel::I386.command_line(&[ours.clone()]).unwrap(), "console=com0 noide");
+        assert_eq!(Kernel::I386.command_line(std::slice::from_ref(&ours)).unwrap(), "console=com0 noide");
         assert_eq!(Kernel::I386.command_line(&[]).unwrap(), "console=com0 noide");
         assert_eq!(
             Kernel::I386.command_line(&[kernel.clone(), ours.clone()]).unwrap(),
             "console=com0 ide1=noprobe"
         );
         assert_eq!(Kernel::I386.command_line(&[ours.clone(), kernel.clone()]).unwrap(), "console=com0 ide0=noprobe");
-        assert_eq!(Kernel::I386.command_line(&[kernel.clone()]).unwrap(), "console=com0 ide1=noprobe");
+        assert_eq!(Kernel::I386.command_line(std::slice::from_ref(&kernel)).unwrap(), "console=com0 ide1=noprobe");
         for amd64 in [Kernel::Amd64, Kernel::SidAmd64] {
-            assert_eq!(amd64.command_line(&[ours.clone()]).unwrap(), "console=com0");
-            assert!(amd64.command_line(&[kernel.clone()]).unwrap_err().to_string().contains("no IDE driver"));
+            assert_eq!(amd64.command_line(std::slice::from_ref(&ours)).unwrap(), "console=com0");
+            assert!(amd64.command_line(std::slice::from_ref(&kernel)).unwrap_err().to_string().contains("no IDE driver"));
         }
+    }
+
+    /// A disk on AHCI keeps the i386 kernel's AHCI driver off it; amd64 has none to keep off.
+    #[test]
+    fn a_disk_on_ahci_adds_noahci_on_i386() {
+        let on_ahci = Disk { ahci: true, ..Disk::fresh("a.img".into(), 8) };
+        assert_eq!(Kernel::I386.command_line(std::slice::from_ref(&on_ahci)).unwrap(), "console=com0 noide noahci");
+        assert_eq!(Kernel::Amd64.command_line(std::slice::from_ref(&on_ahci)).unwrap(), "console=com0");
     }
 }

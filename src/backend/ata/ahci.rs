@@ -1,0 +1,655 @@
+//! A native driver for an AHCI SATA controller (`-device ahci` in QEMU, the usual controller of
+//! current machines), run from user space: the first implemented port with a device drives
+//! `wd0`, as the Hurd's rumpdisk (NetBSD's `ahcisata` under `wd`) names it. Commands go through
+//! slot 0 of the port's command list, one at a time (no NCQ), READ/WRITE DMA EXT and FLUSH CACHE
+//! EXT as on the IDE path (IDENTIFY parsing, opcodes, the bounce buffer's memory and the range
+//! checks are shared with it). Completion is polled (PxCI, with PxIS for errors), as the IDE DMA
+//! path polls its bus master: GNU Mach delivers a device interrupt to user space as a message
+//! (`device_intr_register`), each acknowledged with `device_intr_ack` before the line is
+//! unmasked, which is more kernel round trips per command than the poll of a command QEMU
+//! completes at once, and the PCI interrupt line would have to be found and shared (not
+//! measured against interrupts).
+//! The register file is behind [`Hba`], so host tests drive the logic against a simulated HBA;
+//! only [`mmio`] touches the real registers.
+
+mod command;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod mmio;
+#[cfg(test)]
+mod sim;
+
+use alloc::sync::Arc;
+use core::sync::atomic::{fence, Ordering};
+use mach::sync::Mutex;
+
+use super::channel::{check_range, fault_in};
+use super::dma::{DmaMemory, DMA_LIMIT};
+use super::registers::command as opcode;
+use super::{AtaError, Clock, Identity, Timeouts, SECTOR};
+use crate::backend::{Backend, Disk, Geometry};
+use crate::device::{Access, Error, D_NO_SUCH_DEVICE};
+use command::Command;
+
+/// An HBA's memory-mapped registers (ABAR, PCI BAR5), a 32-bit register at a byte offset.
+pub trait Hba {
+    fn read(&mut self, offset: u32) -> u32;
+    fn write(&mut self, offset: u32, value: u32);
+}
+
+/// Generic host control registers and port registers (AHCI 1.3.1, section 3).
+pub mod reg {
+    pub const CAP: u32 = 0x00;
+    pub const GHC: u32 = 0x04;
+    pub const PI: u32 = 0x0C;
+    /// Port `n`'s register `offset`.
+    pub const fn port(n: u32, offset: u32) -> u32 {
+        0x100 + 0x80 * n + offset
+    }
+    pub const CLB: u32 = 0x00;
+    pub const CLBU: u32 = 0x04;
+    pub const FB: u32 = 0x08;
+    pub const FBU: u32 = 0x0C;
+    pub const IS: u32 = 0x10;
+    pub const IE: u32 = 0x14;
+    pub const CMD: u32 = 0x18;
+    pub const TFD: u32 = 0x20;
+    pub const SIG: u32 = 0x24;
+    pub const SSTS: u32 = 0x28;
+    pub const SERR: u32 = 0x30;
+    pub const CI: u32 = 0x38;
+    /// Bytes of ABAR the driver maps: one page (QEMU's whole BAR), the generic registers and
+    /// ports 0–29. Ports 30 and 31 would reach into the next page, which may not be this
+    /// device's (or may be RAM, which GNU Mach's `mem` device refuses to map).
+    pub const ABAR_BYTES: usize = 0x1000;
+    /// Ports whose registers lie in [`ABAR_BYTES`].
+    pub const PORTS: u32 = (ABAR_BYTES as u32 - 0x100) / 0x80;
+}
+
+/// Register bits.
+pub mod bits {
+    /// CAP: 64-bit addresses in the command list, FIS area and PRDs.
+    pub const CAP_S64A: u32 = 1 << 31;
+    /// GHC: AHCI mode (not the legacy interface).
+    pub const GHC_AE: u32 = 1 << 31;
+    pub const CMD_ST: u32 = 1 << 0;
+    pub const CMD_SUD: u32 = 1 << 1;
+    pub const CMD_POD: u32 = 1 << 2;
+    pub const CMD_FRE: u32 = 1 << 4;
+    pub const CMD_FR: u32 = 1 << 14;
+    pub const CMD_CR: u32 = 1 << 15;
+    /// PxIS: the device ended a command with ERR (or DF) in its status.
+    pub const IS_TFES: u32 = 1 << 30;
+    /// PxIS: every error the HBA reports (host bus fatal and data errors, interface errors,
+    /// overflow, incorrect port multiplier status, and TFES).
+    pub const IS_ERRORS: u32 = 0x3D80_0000 | IS_TFES;
+    /// PxTFD's status byte: busy, data request, error.
+    pub const TFD_BSY: u32 = 0x80;
+    pub const TFD_DRQ: u32 = 0x08;
+    pub const TFD_ERR: u32 = 0x01;
+    /// PxSSTS.DET: a device present and communication established.
+    pub const DET_PRESENT: u32 = 3;
+    /// PxSIG of an ATAPI device.
+    pub const SIG_ATAPI: u32 = 0xEB14_0101;
+}
+
+/// The port's memory for commands, one page: the command list (1 KiB aligned), the received-FIS
+/// area (256-byte aligned) and slot 0's command table (128-byte aligned) with its PRDT.
+pub const COMMAND_MEMORY_BYTES: usize = 4096;
+const LIST: usize = 0;
+const RECEIVED_FIS: usize = 0x400;
+const TABLE: usize = 0x800;
+/// PRDT entries that fit in the page after the command table's header.
+const MAX_PRDS: usize = (COMMAND_MEMORY_BYTES - TABLE - command::PRDT_OFFSET) / command::PRD_BYTES;
+
+/// One AHCI port driven through slot 0, with its command memory and bounce buffer (both
+/// physically contiguous, allocated once and kept for the port's life: no request allocates).
+pub struct AhciPort<H, C, M> {
+    hba: H,
+    clock: C,
+    timeouts: Timeouts,
+    port: u32,
+    memory: M,
+    buffer: M,
+}
+
+impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
+    /// Puts the HBA in AHCI mode, takes its first implemented port (of the first
+    /// [`reg::PORTS`]) with a device present, points
+    /// the port at `memory` and starts it. Refuses memory the HBA cannot use (above 4 GiB without
+    /// 64-bit addressing, misaligned, too small) and a bounce buffer its PRDT cannot describe.
+    pub fn start(mut hba: H, clock: C, timeouts: Timeouts, mut memory: M, buffer: M) -> Result<Self, AtaError> {
+        let ghc = hba.read(reg::GHC);
+        hba.write(reg::GHC, ghc | bits::GHC_AE);
+        let cap = hba.read(reg::CAP);
+        let reachable = |m: &M| cap & bits::CAP_S64A != 0 || m.physical().checked_add(m.size() as u64).is_some_and(|end| end <= DMA_LIMIT);
+        if !reachable(&memory) || !reachable(&buffer) {
+            return Err(AtaError::Unsupported("AHCI memory above 4 GiB without 64-bit addressing"));
+        }
+        if !memory.physical().is_multiple_of(1024) || memory.size() < COMMAND_MEMORY_BYTES {
+            return Err(AtaError::Unsupported("AHCI command memory not a 1 KiB aligned page"));
+        }
+        if !command::describable(buffer.physical(), buffer.size()) || command::regions(buffer.physical(), buffer.size()).count() > MAX_PRDS {
+            return Err(AtaError::Unsupported("a bounce buffer the PRDT cannot describe"));
+        }
+        let implemented = hba.read(reg::PI);
+        let port = (0..reg::PORTS)
+            .filter(|&n| implemented & 1 << n != 0)
+            .find(|&n| hba.read(reg::port(n, reg::SSTS)) & 0xF == bits::DET_PRESENT)
+            .ok_or(AtaError::NoDrive)?;
+        memory.copy_in(0, &[0; COMMAND_MEMORY_BYTES]);
+        let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer };
+        this.stop()?;
+        this.point_at_memory();
+        this.set(reg::IE, 0);
+        this.run_port();
+        Ok(this)
+    }
+
+    /// The port's number on the HBA.
+    pub fn number(&self) -> u32 {
+        self.port
+    }
+
+    /// IDENTIFY DEVICE: `NotAta` for a packet device (its signature says so).
+    pub fn identify(&mut self) -> Result<Identity, AtaError> {
+        if self.get(reg::SIG) == bits::SIG_ATAPI {
+            return Err(AtaError::NotAta);
+        }
+        self.command(Command::plain(opcode::IDENTIFY_DEVICE), SECTOR, false, self.timeouts.command, || ())?;
+        let mut data = [0; SECTOR];
+        self.buffer.copy_out(0, &mut data);
+        Identity::parse(&data)
+    }
+
+    /// READ DMA (EXT) of whole sectors from `lba` into `buf`, in pieces of at most the bounce
+    /// buffer.
+    pub fn read(&mut self, id: &Identity, lba: u64, buf: &mut [u8]) -> Result<(), AtaError> {
+        check_range(id, lba, buf.len())?;
+        let code = if id.lba48 { opcode::READ_DMA_EXT } else { opcode::READ_DMA };
+        let piece = self.piece(id);
+        for (i, part) in buf.chunks_mut(piece).enumerate() {
+            let at = lba + (i * piece / SECTOR) as u64;
+            // While the HBA reads, take the page faults the copy out would take.
+            self.command(data_command(code, at, part.len(), id.lba48), part.len(), false, self.timeouts.command, || fault_in(part))?;
+            self.buffer.copy_out(0, part);
+        }
+        Ok(())
+    }
+
+    /// WRITE DMA (EXT) of whole sectors from `data` at `lba`; returns once the device reports
+    /// the last piece accepted without error.
+    pub fn write(&mut self, id: &Identity, lba: u64, data: &[u8]) -> Result<(), AtaError> {
+        check_range(id, lba, data.len())?;
+        let code = if id.lba48 { opcode::WRITE_DMA_EXT } else { opcode::WRITE_DMA };
+        let piece = self.piece(id);
+        for (i, part) in data.chunks(piece).enumerate() {
+            let at = lba + (i * piece / SECTOR) as u64;
+            self.buffer.copy_in(0, part);
+            self.command(data_command(code, at, part.len(), id.lba48), part.len(), true, self.timeouts.command, || ())?;
+        }
+        Ok(())
+    }
+
+    /// FLUSH CACHE EXT on 48-bit drives that have it, FLUSH CACHE otherwise.
+    pub fn flush(&mut self, id: &Identity) -> Result<(), AtaError> {
+        let code = if id.lba48 && id.flush_cache_ext { opcode::FLUSH_CACHE_EXT } else { opcode::FLUSH_CACHE };
+        self.command(Command::plain(code), 0, false, self.timeouts.flush, || ())
+    }
+
+    /// Bytes one command moves at most: the bounce buffer, and what the count field reaches.
+    fn piece(&self, id: &Identity) -> usize {
+        let capacity = self.buffer.size() / SECTOR * SECTOR;
+        capacity.min(command::max_sectors(id.lba48) * SECTOR)
+    }
+
+    /// Issues `cmd` in slot 0 over the bounce buffer's first `bytes`, runs `meanwhile`, and polls
+    /// until the HBA clears the slot or reports an error. After any failure the port is
+    /// restarted, so the next command starts clean.
+    fn command(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+        let result = self.issue_and_wait(cmd, bytes, write, timeout, meanwhile);
+        if result.is_err() {
+            if let Err(error) = self.recover() {
+                log::warn!("ahci: port {}: restart after a failed command: {error}", self.port);
+            }
+        }
+        result
+    }
+
+    fn issue_and_wait(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+        self.claim()?;
+        self.wait_idle(cmd.opcode)?;
+        let table = self.memory.physical() + TABLE as u64;
+        let mut entries = 0;
+        for (i, region) in command::regions(self.buffer.physical(), bytes).enumerate() {
+            self.memory.copy_in(TABLE + command::PRDT_OFFSET + i * command::PRD_BYTES, &command::prd_entry(region));
+            entries += 1;
+        }
+        self.memory.copy_in(TABLE, &cmd.fis());
+        self.memory.copy_in(LIST, &command::header(table, entries, write));
+        self.set(reg::IS, !0);
+        // The bounce buffer's and command memory's stores before the HBA reads them.
+        fence(Ordering::SeqCst);
+        self.set(reg::CI, 1);
+        meanwhile();
+        let start = self.clock.now();
+        loop {
+            let interrupt_status = self.get(reg::IS);
+            if interrupt_status & bits::IS_ERRORS != 0 {
+                let tfd = self.get(reg::TFD);
+                if interrupt_status & bits::IS_TFES != 0 {
+                    return Err(AtaError::Failed { command: cmd.opcode, status: tfd as u8, error: (tfd >> 8) as u8 });
+                }
+                return Err(AtaError::HostBus { command: cmd.opcode, interrupt_status });
+            }
+            if self.get(reg::CI) & 1 == 0 {
+                break;
+            }
+            if self.clock.now().wrapping_sub(start) > timeout {
+                return Err(AtaError::Timeout { command: cmd.opcode, status: self.get(reg::TFD) as u8 });
+            }
+            core::hint::spin_loop();
+        }
+        // The bounce buffer's loads after the HBA wrote it.
+        fence(Ordering::SeqCst);
+        let tfd = self.get(reg::TFD);
+        if tfd & bits::TFD_ERR != 0 {
+            return Err(AtaError::Failed { command: cmd.opcode, status: tfd as u8, error: (tfd >> 8) as u8 });
+        }
+        let mut header = [0; command::HEADER_BYTES];
+        self.memory.copy_out(LIST, &mut header);
+        let moved = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if moved as usize != bytes {
+            return Err(AtaError::Protocol { command: cmd.opcode, status: tfd as u8 });
+        }
+        Ok(())
+    }
+
+    /// Points the port back at this driver's memory if another driver re-pointed it since (the
+    /// bench links a second driver into a client, which takes turns with the server's; as on
+    /// the IDE path, where each command sets its PRD table). One register read when it did not.
+    fn claim(&mut self) -> Result<(), AtaError> {
+        let list = self.memory.physical() + LIST as u64;
+        if self.get(reg::CLB) == list as u32 && self.get(reg::CLBU) == (list >> 32) as u32 {
+            return Ok(());
+        }
+        self.stop()?;
+        self.point_at_memory();
+        self.run_port();
+        Ok(())
+    }
+
+    /// The command list and received-FIS area in this driver's memory (the port stopped).
+    fn point_at_memory(&mut self) {
+        let list = self.memory.physical() + LIST as u64;
+        let fis = self.memory.physical() + RECEIVED_FIS as u64;
+        self.set(reg::CLB, list as u32);
+        self.set(reg::CLBU, (list >> 32) as u32);
+        self.set(reg::FB, fis as u32);
+        self.set(reg::FBU, (fis >> 32) as u32);
+    }
+
+    /// Waits until the device is neither busy nor asking for data (a command may be issued).
+    fn wait_idle(&mut self, code: u8) -> Result<(), AtaError> {
+        let start = self.clock.now();
+        loop {
+            let tfd = self.get(reg::TFD);
+            if tfd & (bits::TFD_BSY | bits::TFD_DRQ) == 0 {
+                return Ok(());
+            }
+            if self.clock.now().wrapping_sub(start) > self.timeouts.command {
+                return Err(AtaError::Timeout { command: code, status: tfd as u8 });
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Stops the port (clearing ST drops any command in flight), clears its errors, starts it.
+    fn recover(&mut self) -> Result<(), AtaError> {
+        self.stop()?;
+        self.run_port();
+        Ok(())
+    }
+
+    /// Clears ST and FRE and waits for the HBA to confirm (CR and FR clear).
+    fn stop(&mut self) -> Result<(), AtaError> {
+        let cmd = self.get(reg::CMD);
+        self.set(reg::CMD, cmd & !bits::CMD_ST);
+        self.wait_clear(bits::CMD_CR)?;
+        let cmd = self.get(reg::CMD);
+        self.set(reg::CMD, cmd & !bits::CMD_FRE);
+        self.wait_clear(bits::CMD_FR)
+    }
+
+    /// Clears the port's error and interrupt bits, then starts FIS reception and command
+    /// processing, in that order.
+    fn run_port(&mut self) {
+        self.set(reg::SERR, !0);
+        self.set(reg::IS, !0);
+        let cmd = self.get(reg::CMD) | bits::CMD_SUD | bits::CMD_POD | bits::CMD_FRE;
+        self.set(reg::CMD, cmd);
+        self.set(reg::CMD, cmd | bits::CMD_ST);
+    }
+
+    fn wait_clear(&mut self, bit: u32) -> Result<(), AtaError> {
+        let start = self.clock.now();
+        while self.get(reg::CMD) & bit != 0 {
+            if self.clock.now().wrapping_sub(start) > self.timeouts.command {
+                return Err(AtaError::Timeout { command: 0, status: self.get(reg::TFD) as u8 });
+            }
+            core::hint::spin_loop();
+        }
+        Ok(())
+    }
+
+    /// The port's register `offset`.
+    fn get(&mut self, offset: u32) -> u32 {
+        self.hba.read(reg::port(self.port, offset))
+    }
+
+    fn set(&mut self, offset: u32, value: u32) {
+        self.hba.write(reg::port(self.port, offset), value)
+    }
+}
+
+fn data_command(opcode: u8, lba: u64, bytes: usize, lba48: bool) -> Command {
+    Command { opcode, lba, count: (bytes / SECTOR) as u32, lba48 }
+}
+
+/// The port's disk under `name` (`wd0`).
+pub struct AhciBackend<H, C, M> {
+    port: Arc<Mutex<AhciPort<H, C, M>>>,
+    name: &'static [u8],
+}
+
+impl<H, C, M> AhciBackend<H, C, M> {
+    pub fn new(port: AhciPort<H, C, M>, name: &'static [u8]) -> Self {
+        AhciBackend { port: Arc::new(Mutex::new(port)), name }
+    }
+}
+
+impl<H: Hba + Send, C: Clock + Send, M: DmaMemory + Send> Backend for AhciBackend<H, C, M> {
+    type Disk = AhciDisk<H, C, M>;
+
+    fn open(&self, name: &[u8], _access: Access) -> Result<Self::Disk, Error> {
+        if name != self.name {
+            return Err(D_NO_SUCH_DEVICE);
+        }
+        let identity = self.port.lock().identify().inspect_err(|error| {
+            log::warn!("ahci: {}: IDENTIFY: {error}", super::display_name(name));
+        })?;
+        let geometry = Geometry::new(SECTOR as u32, identity.sectors).ok_or(D_NO_SUCH_DEVICE)?;
+        log::info!(
+            "ahci: {}: {:?}, {} sectors, lba48 {}, write cache {}, flush {:#04x}, port {}",
+            super::display_name(name),
+            identity.model,
+            identity.sectors,
+            identity.lba48,
+            identity.write_cache_enabled,
+            if identity.lba48 && identity.flush_cache_ext { opcode::FLUSH_CACHE_EXT } else { opcode::FLUSH_CACHE },
+            self.port.lock().number(),
+        );
+        Ok(AhciDisk { port: self.port.clone(), identity, geometry })
+    }
+}
+
+/// An identified disk; requests take the port in turn.
+pub struct AhciDisk<H, C, M> {
+    port: Arc<Mutex<AhciPort<H, C, M>>>,
+    identity: Identity,
+    geometry: Geometry,
+}
+
+impl<H, C, M> AhciDisk<H, C, M> {
+    fn report(&self, what: &str, result: Result<(), AtaError>) -> Result<(), Error> {
+        result.map_err(|error| {
+            log::warn!("ahci: {what}: {error}");
+            Error::from(error)
+        })
+    }
+}
+
+impl<H: Hba + Send, C: Clock + Send, M: DmaMemory + Send> Disk for AhciDisk<H, C, M> {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn read(&self, record: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let result = self.port.lock().read(&self.identity, record, buf);
+        self.report("read", result)
+    }
+
+    fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
+        let result = self.port.lock().write(&self.identity, record, data);
+        self.report("write", result)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        let result = self.port.lock().flush(&self.identity);
+        self.report("flush", result)
+    }
+
+    fn read_out_of_line(&self, record: u64, len: usize) -> core::result::Result<mach::ool::OolMemory, crate::device::Error> {
+        crate::backend::read_into_fresh(self, record, len)
+    }
+
+    fn write_out_of_line(&self, record: u64, data: mach::ool::OolMemory) -> core::result::Result<(), crate::device::Error> {
+        self.write(record, data.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sim::{Faults, SimHba, SimMemory};
+    use super::*;
+    use crate::backend::ata::registers::error;
+    use crate::backend::ata::sim::StepClock;
+    use crate::device::{D_INVALID_RECNUM, D_IO_ERROR};
+    use std::vec;
+    use std::vec::Vec;
+
+    type Port = AhciPort<SimHba, StepClock, SimMemory>;
+    const TIMEOUTS: Timeouts = Timeouts { command: 1000, flush: 1000 };
+
+    /// A started port: a disk of `sectors` on port 2 of four, command memory at 0x8_0000, a
+    /// bounce buffer of `buffer` bytes at 0x10_0000.
+    fn port(sectors: u64, lba48: bool, buffer: usize) -> (Port, SimHba) {
+        let sim = SimHba::new(4, 2, sectors, lba48, false);
+        let port = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x8_0000, 4096), sim.memory(0x10_0000, buffer)).unwrap();
+        (port, sim)
+    }
+
+    fn pattern(sectors: usize, seed: u8) -> Vec<u8> {
+        (0..sectors * SECTOR).map(|i| (i / SECTOR) as u8 ^ i as u8 ^ seed).collect()
+    }
+
+    /// Bring-up: AHCI mode on, the first port with a device chosen, its memory set, running.
+    #[test]
+    fn start_takes_the_first_port_with_a_device_and_runs_it() {
+        let (port, sim) = port(1 << 20, true, 1 << 20);
+        assert_eq!(port.number(), 2);
+        let state = sim.state();
+        assert!(state.registers[&reg::GHC] & bits::GHC_AE != 0);
+        assert_eq!(state.registers[&reg::port(2, reg::CLB)], 0x8_0000);
+        assert_eq!(state.registers[&reg::port(2, reg::FB)], 0x8_0400);
+        let cmd = state.registers[&reg::port(2, reg::CMD)];
+        assert_eq!(cmd & (bits::CMD_ST | bits::CMD_FRE), bits::CMD_ST | bits::CMD_FRE);
+        let empty = SimHba::new(4, 0, 64, true, false);
+        empty.state().registers.insert(reg::port(0, reg::SSTS), 0);
+        let none = AhciPort::start(empty.clone(), StepClock::new(1), TIMEOUTS, empty.memory(0, 4096), empty.memory(0x1_0000, 4096));
+        assert!(matches!(none, Err(AtaError::NoDrive)));
+        // Port 30's registers lie past the mapped page: not looked at.
+        let far = SimHba::new(31, 30, 64, true, false);
+        let beyond = AhciPort::start(far.clone(), StepClock::new(1), TIMEOUTS, far.memory(0, 4096), far.memory(0x1_0000, 4096));
+        assert!(matches!(beyond, Err(AtaError::NoDrive)));
+    }
+
+    /// Memory the HBA cannot use is refused before any command.
+    #[test]
+    fn memory_the_hba_cannot_use_is_refused() {
+        let start = |s64a, memory: u64, buffer: u64, len| {
+            let sim = SimHba::new(1, 0, 64, true, s64a);
+            AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(memory, 4096), sim.memory(buffer, len)).err()
+        };
+        assert_eq!(start(false, 0x1_0000_0000, 0x2000_0000, 4096), Some(AtaError::Unsupported("AHCI memory above 4 GiB without 64-bit addressing")));
+        assert_eq!(start(false, 0x1000, 0xFFFF_F000, 8192), Some(AtaError::Unsupported("AHCI memory above 4 GiB without 64-bit addressing")));
+        assert!(start(true, 0x1_0000_0000, 0x2_0000_0000, 4096).is_none(), "64-bit addressing reaches it");
+        assert_eq!(start(false, 0x1200, 0x10_0000, 4096), Some(AtaError::Unsupported("AHCI command memory not a 1 KiB aligned page")));
+        assert_eq!(start(false, 0x1000, 0x10_0001, 4096), Some(AtaError::Unsupported("a bounce buffer the PRDT cannot describe")));
+        assert_eq!(start(false, 0x1000, 0x10_0000, 511), Some(AtaError::Unsupported("a bounce buffer the PRDT cannot describe")));
+    }
+
+    #[test]
+    fn identify_reads_the_geometry_and_a_packet_device_is_refused() {
+        let (mut port, sim) = port(12345, true, 4096);
+        let id = port.identify().unwrap();
+        assert_eq!((id.sectors, id.lba48), (12345, true));
+        assert_eq!(sim.state().commands, [(command_opcode::IDENTIFY_DEVICE, vec![512])]);
+        sim.state().registers.insert(reg::port(2, reg::SIG), bits::SIG_ATAPI);
+        assert_eq!(port.identify(), Err(AtaError::NotAta));
+    }
+
+    use super::super::registers::command as command_opcode;
+
+    /// Writes land in the cache, reads see them, only FLUSH CACHE EXT makes them durable; a
+    /// request larger than the bounce buffer goes in pieces, each its own command.
+    #[test]
+    fn data_round_trips_and_a_flush_makes_it_durable() {
+        let (mut port, sim) = port(4096, true, 8 * SECTOR);
+        let id = port.identify().unwrap();
+        let data = pattern(20, 7);
+        port.write(&id, 100, &data).unwrap();
+        assert!(sim.state().durable.is_empty());
+        let mut read = vec![0; data.len()];
+        port.read(&id, 100, &mut read).unwrap();
+        assert!(read == data);
+        port.flush(&id).unwrap();
+        assert!(sim.state().durable[&119][..] == data[19 * SECTOR..]);
+        let commands: Vec<u8> = sim.state().commands.iter().map(|c| c.0).collect();
+        use command_opcode::*;
+        assert_eq!(commands, [IDENTIFY_DEVICE, WRITE_DMA_EXT, WRITE_DMA_EXT, WRITE_DMA_EXT, READ_DMA_EXT, READ_DMA_EXT, READ_DMA_EXT, FLUSH_CACHE_EXT]);
+    }
+
+    /// A bounce buffer over 4 MiB: one command, its data over several PRD entries.
+    #[test]
+    fn a_transfer_goes_over_several_prd_entries() {
+        let (mut port, sim) = port(1 << 16, true, 9 << 20);
+        let id = port.identify().unwrap();
+        let data = pattern((9 << 20) / SECTOR, 3);
+        port.write(&id, 0, &data).unwrap();
+        let mut read = vec![0; data.len()];
+        port.read(&id, 0, &mut read).unwrap();
+        assert!(read == data);
+        let last = sim.state().commands.last().cloned().unwrap();
+        assert_eq!(last, (command_opcode::READ_DMA_EXT, vec![4 << 20, 4 << 20, 1 << 20]));
+    }
+
+    /// A 28-bit drive: READ/WRITE DMA, at most 256 sectors a command, FLUSH CACHE.
+    #[test]
+    fn a_28_bit_drive_gets_28_bit_commands() {
+        let (mut port, sim) = port(1 << 24, false, 1 << 20);
+        let id = port.identify().unwrap();
+        let data = pattern(300, 9);
+        port.write(&id, 0x0AB_CDEF, &data).unwrap();
+        let mut read = vec![0; data.len()];
+        port.read(&id, 0x0AB_CDEF, &mut read).unwrap();
+        assert!(read == data);
+        port.flush(&id).unwrap();
+        let commands: Vec<(u8, u64)> = sim.state().commands.iter().map(|c| (c.0, c.1.iter().sum())).collect();
+        use command_opcode::*;
+        assert_eq!(commands[1..], [(WRITE_DMA, 256 * 512), (WRITE_DMA, 44 * 512), (READ_DMA, 256 * 512), (READ_DMA, 44 * 512), (FLUSH_CACHE, 0)]);
+    }
+
+    /// A device error (TFES, PxTFD.ERR), a host bus error, a short transfer and a device that
+    /// never completes: each an error (so `D_IO_ERROR`) within the deadline, and the port usable
+    /// again.
+    #[test]
+    fn errors_fail_the_request_and_the_port_recovers() {
+        for (faults, expect) in [
+            (Faults { failing: Some((command_opcode::READ_DMA_EXT, error::UNC)), ..Faults::default() }, "Failed"),
+            (Faults { bus_error: true, ..Faults::default() }, "HostBus"),
+            (Faults { short: true, ..Faults::default() }, "Protocol"),
+            (Faults { stalled: true, ..Faults::default() }, "Timeout"),
+        ] {
+            let (mut port, sim) = port(64, true, 8 * SECTOR);
+            let id = port.identify().unwrap();
+            sim.state().faults = faults;
+            let failed = port.read(&id, 0, &mut [0; 8 * SECTOR]).unwrap_err();
+            assert!(alloc::format!("{failed:?}").starts_with(expect), "{failed:?}");
+            assert_eq!(Error::from(failed), D_IO_ERROR);
+            if let AtaError::Failed { status, error, .. } = failed {
+                assert_eq!((status & 1, error), (1, error::UNC), "ERR and the error register from PxTFD");
+            }
+            sim.state().faults = Faults::default();
+            port.write(&id, 0, &pattern(8, 1)).unwrap();
+        }
+    }
+
+    /// Two drivers on one port (the bench's direct driver beside the server's) taking turns:
+    /// each command runs from its own driver's command list.
+    #[test]
+    fn two_drivers_take_turns_on_one_port() {
+        let (mut first, sim) = port(4096, true, 8 * SECTOR);
+        let id = first.identify().unwrap();
+        let mut second = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x9_0000, 4096), sim.memory(0x20_0000, 8 * SECTOR)).unwrap();
+        for round in 0..3u8 {
+            first.write(&id, 0, &pattern(2, round)).unwrap();
+            second.write(&id, 8, &pattern(2, !round)).unwrap();
+            let (mut a, mut b) = (vec![0; 2 * SECTOR], vec![0; 2 * SECTOR]);
+            second.read(&id, 0, &mut a).unwrap();
+            first.read(&id, 8, &mut b).unwrap();
+            assert!(a == pattern(2, round) && b == pattern(2, !round), "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_failed_flush_is_an_error() {
+        let (mut port, sim) = port(64, true, 4096);
+        let id = port.identify().unwrap();
+        port.write(&id, 1, &pattern(1, 2)).unwrap();
+        sim.state().faults = Faults { failing: Some((command_opcode::FLUSH_CACHE_EXT, error::ABRT)), ..Faults::default() };
+        assert!(matches!(port.flush(&id), Err(AtaError::Failed { error: error::ABRT, .. })));
+        assert!(sim.state().durable.is_empty(), "nothing durable from a failed flush");
+    }
+
+    #[test]
+    fn requests_past_the_end_issue_no_command() {
+        let (mut port, sim) = port(64, true, 4096);
+        let id = port.identify().unwrap();
+        assert_eq!(port.read(&id, 60, &mut [0; 8 * SECTOR]), Err(AtaError::OutOfRange { lba: 60, sectors: 8 }));
+        assert_eq!(Error::from(AtaError::OutOfRange { lba: 60, sectors: 8 }), D_INVALID_RECNUM);
+        assert_eq!(sim.state().commands.len(), 1, "IDENTIFY only");
+    }
+
+    /// The backend serves `wd0` through the same server, flushes on DEV_FLUSH_CACHE and
+    /// answers a failed flush with `D_IO_ERROR`.
+    #[test]
+    fn the_server_serves_and_flushes_an_ahci_disk() {
+        use crate::device::flavor::DEV_FLUSH_CACHE;
+        use crate::device::mode::{READ, WRITE};
+        use crate::flush::Waiter;
+        use crate::server::{Opened, Server};
+        struct Answer<'a>(&'a core::cell::Cell<Option<Result<(), Error>>>);
+        impl Waiter for Answer<'_> {
+            fn answer(self, result: Result<(), Error>) {
+                self.0.set(Some(result));
+            }
+        }
+        let (port, sim) = port(4096, true, 1 << 20);
+        let backend = AhciBackend::new(port, b"wd0");
+        let rw = Access { read: true, write: true };
+        assert_eq!(backend.open(b"wd1", rw).err(), Some(D_NO_SUCH_DEVICE));
+        let server = Server::new(backend);
+        let Opened::Local { device, .. } = server.open(b"wd0", READ | WRITE) else { panic!("wd0") };
+        assert_eq!(server.write(device, 10, &[0x5A; 1024]), Ok(1024));
+        let answer = core::cell::Cell::new(None);
+        server.set_status(device, DEV_FLUSH_CACHE, Answer(&answer));
+        server.start_gathered_flushes();
+        assert_eq!(answer.take(), Some(Ok(())));
+        assert_eq!(sim.state().durable[&11], [0x5A; SECTOR]);
+        sim.state().faults = Faults { failing: Some((command_opcode::FLUSH_CACHE_EXT, error::ABRT)), ..Faults::default() };
+        server.set_status(device, DEV_FLUSH_CACHE, Answer(&answer));
+        server.start_gathered_flushes();
+        assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
+        assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
+    }
+}
