@@ -124,7 +124,6 @@ pub struct DeviceMemory {
 /// `mach/vm_prot.h` and `mach/vm_inherit.h`.
 const VM_PROT_READ_WRITE: i32 = 0x1 | 0x2;
 const VM_INHERIT_NONE: i32 = 2;
-const PAGE: u64 = 4096;
 
 impl DeviceMemory {
     /// Maps `len` bytes from `physical` through `device_master` (the kernel's, so `mem` is
@@ -133,8 +132,9 @@ impl DeviceMemory {
     pub fn map(device_master: PortName, physical: u64, len: usize) -> Result<DeviceMemory> {
         use crate::interfaces::{device, mach};
         let invalid = || Error::from_const(KERN_INVALID_ARGUMENT);
-        let first = physical / PAGE * PAGE;
-        let end = physical.checked_add(len as u64).and_then(|end| end.checked_next_multiple_of(PAGE)).ok_or_else(invalid)?;
+        let page = PAGE_SIZE as u64;
+        let first = physical / page * page;
+        let end = physical.checked_add(len as u64).and_then(|end| end.checked_next_multiple_of(page)).ok_or_else(invalid)?;
         let mem = device::device_open(device_master, crate::interfaces::constants::D_READ | crate::interfaces::constants::D_WRITE, b"mem")?;
         // GNU Mach 1.x ignores device_map's offset and size (libstore's dev_map says so): the
         // offset goes to vm_map. The memory object outlives the device port.
