@@ -490,6 +490,24 @@ mod tests {
             assert_eq!((count(registers::command::WRITE_DMA), count(registers::command::READ_DMA)), (3, 3));
         }
 
+        /// A write past what the PRD table reaches, from pages scattered one by one with its
+        /// data starting inside the first: each command's pages fit the table (a part not
+        /// page-aligned touches one page more than its length).
+        #[test]
+        fn a_write_over_more_pages_than_the_table_holds_goes_in_commands_that_fit_it() {
+            let (server, device, sim, _) = dma_server(SimDrive::new(1 << 14, true), |sim| {
+                let mut direct = SimDirectMemory::new(sim, 0x100_0000);
+                direct.run = 1;
+                direct.pin_offset = 0x820;
+                direct
+            });
+            let data = pattern((2 << 20) + 8192, 7);
+            assert_eq!(server.write_out_of_line(device, 0, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(server.read(device, 0, data.len() as u64, |n| Ok(vec![0; n])), Ok(data));
+            let commands = sim.state().commands.clone();
+            assert_eq!(commands.iter().filter(|&&c| c == registers::command::WRITE_DMA_EXT).count(), 2);
+        }
+
         /// A read the drive fails is an error: the fresh memory it partly filled is released,
         /// never handed to a reply.
         #[test]
