@@ -22,7 +22,7 @@ use core::fmt;
 use mach::ool::OolMemory;
 use mach::sync::Mutex;
 
-use dma::{DirectMemory, Pages};
+use dma::{DirectMemory, Pages, Wired, DMA_LIMIT};
 
 pub use channel::{Channel, Drive, Timeouts, Transfer};
 pub use identify::Identity;
@@ -227,6 +227,70 @@ fn display_name(name: &[u8]) -> &str {
 /// 4–64 KiB writes 20–45 % slower wired, 256 KiB even, 1 MiB 4–10× faster).
 pub const DIRECT_WRITE_MIN: usize = 256 << 10;
 
+/// How a transfer over a request's own pages failed: whether the controller is known to have
+/// stopped touching them.
+pub enum Stopped {
+    /// Stopped: the memory may be released.
+    Yes(Error),
+    /// It did not confirm it stopped (an AHCI port that never cleared PxCMD.CR): the memory is
+    /// never released nor sent, as the controller may still write it.
+    Unconfirmed(Error),
+}
+
+/// The one rule of a DMA read out of line: straight into fresh reply memory when `direct` gives
+/// wired pages below `reach` for it (`transfer` fills them), otherwise through the disk's bounce
+/// buffer into zero-filled memory ([`read_into_fresh`](super::read_into_fresh)). Memory a failed
+/// read touched is released, never sent.
+pub fn read_straight<D: Disk + ?Sized>(
+    disk: &D,
+    direct: Option<&dyn DirectMemory>,
+    reach: u64,
+    record: u64,
+    len: usize,
+    transfer: impl FnOnce(Pages<'_>) -> Result<(), Stopped>,
+) -> Result<OolMemory, Error> {
+    let Some(direct) = direct else { return super::read_into_fresh(disk, record, len) };
+    let Some(wired) = direct.fresh(len) else { return super::read_into_fresh(disk, record, len) };
+    let Some(pages) = Pages::below(reach, &wired.pages, wired.offset) else { return super::read_into_fresh(disk, record, len) };
+    match transfer(pages) {
+        Ok(()) => Ok(direct.filled(wired)),
+        Err(stopped) => Err(settle(wired, stopped)),
+    }
+}
+
+/// The one rule of a DMA write out of line: a write of [`DIRECT_WRITE_MIN`] or more goes
+/// straight from its received pages (`transfer` of the pages and the length) when `direct` can
+/// wire them in place below `reach`; otherwise through the disk's bounce buffer.
+pub fn write_straight<D: Disk + ?Sized>(
+    disk: &D,
+    direct: Option<&dyn DirectMemory>,
+    reach: u64,
+    record: u64,
+    data: OolMemory,
+    transfer: impl FnOnce(Pages<'_>, usize) -> Result<(), Stopped>,
+) -> Result<(), Error> {
+    let Some(direct) = direct.filter(|_| data.len() >= DIRECT_WRITE_MIN) else { return disk.write(record, data.as_slice()) };
+    let wired = match direct.pin(data) {
+        Ok(wired) => wired,
+        Err(data) => return disk.write(record, data.as_slice()),
+    };
+    let Some(pages) = Pages::below(reach, &wired.pages, wired.offset) else { return disk.write(record, wired.memory.as_slice()) };
+    let len = wired.memory.len();
+    transfer(pages, len).map_err(|stopped| settle(wired, stopped))
+}
+
+/// Releases the memory of a failed transfer unless the controller may still reach it.
+fn settle(wired: Wired, stopped: Stopped) -> Error {
+    match stopped {
+        Stopped::Yes(error) => error,
+        Stopped::Unconfirmed(error) => {
+            log::error!("dma: the controller did not stop: {} bytes of request memory kept from reuse", wired.memory.len());
+            core::mem::forget(wired);
+            error
+        }
+    }
+}
+
 /// An identified drive; requests take the channel in turn.
 pub struct AtaDisk<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
@@ -257,16 +321,13 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
         self.report("read", result)
     }
 
-    /// The rule: a read goes straight into its reply memory when the kernel gives fresh wired
-    /// pages below 4 GiB for it; otherwise through the bounce buffer into zero-filled memory.
-    /// Memory a failed read touched is released, never sent.
+    /// [`read_straight`]: the bus master's PRDs reach below 4 GiB; stopping it is one register
+    /// write, so it is stopped whatever happened.
     fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
-        let Some(direct) = &self.direct else { return super::read_into_fresh(self, record, len) };
-        let Some(wired) = direct.fresh(len) else { return super::read_into_fresh(self, record, len) };
-        let Some(pages) = Pages::new(&wired.pages, wired.offset) else { return super::read_into_fresh(self, record, len) };
-        let result = self.channel.lock().read_direct(self.drive, &self.identity, record, len, pages);
-        self.report("read", result)?;
-        Ok(direct.filled(wired))
+        read_straight(self, self.direct.as_deref(), DMA_LIMIT, record, len, |pages| {
+            let result = self.channel.lock().read_direct(self.drive, &self.identity, record, len, pages);
+            self.report("read", result).map_err(Stopped::Yes)
+        })
     }
 
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
@@ -274,19 +335,12 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
         self.report("write", result)
     }
 
-    /// The rule: a write of [`DIRECT_WRITE_MIN`] or more goes straight from its received pages
-    /// when they can be wired in place below 4 GiB; otherwise through the bounce buffer.
+    /// [`write_straight`], as [`AtaDisk::read_out_of_line`].
     fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error> {
-        let Some(direct) = self.direct.as_ref().filter(|_| data.len() >= DIRECT_WRITE_MIN) else {
-            return self.write(record, data.as_slice());
-        };
-        let wired = match direct.pin(data) {
-            Ok(wired) => wired,
-            Err(data) => return self.write(record, data.as_slice()),
-        };
-        let Some(pages) = Pages::new(&wired.pages, wired.offset) else { return self.write(record, wired.memory.as_slice()) };
-        let result = self.channel.lock().write_direct(self.drive, &self.identity, record, wired.memory.len(), pages);
-        self.report("write", result)
+        write_straight(self, self.direct.as_deref(), DMA_LIMIT, record, data, |pages, len| {
+            let result = self.channel.lock().write_direct(self.drive, &self.identity, record, len, pages);
+            self.report("write", result).map_err(Stopped::Yes)
+        })
     }
 
     fn flush(&self) -> Result<(), Error> {
@@ -434,6 +488,24 @@ mod tests {
             let commands = sim.state().commands.clone();
             let count = |opcode| commands.iter().filter(|&&c| c == opcode).count();
             assert_eq!((count(registers::command::WRITE_DMA), count(registers::command::READ_DMA)), (3, 3));
+        }
+
+        /// A write past what the PRD table reaches, from pages scattered one by one with its
+        /// data starting inside the first: each command's pages fit the table (a part not
+        /// page-aligned touches one page more than its length).
+        #[test]
+        fn a_write_over_more_pages_than_the_table_holds_goes_in_commands_that_fit_it() {
+            let (server, device, sim, _) = dma_server(SimDrive::new(1 << 14, true), |sim| {
+                let mut direct = SimDirectMemory::new(sim, 0x100_0000);
+                direct.run = 1;
+                direct.pin_offset = 0x820;
+                direct
+            });
+            let data = pattern((2 << 20) + 8192, 7);
+            assert_eq!(server.write_out_of_line(device, 0, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(server.read(device, 0, data.len() as u64, |n| Ok(vec![0; n])), Ok(data));
+            let commands = sim.state().commands.clone();
+            assert_eq!(commands.iter().filter(|&&c| c == registers::command::WRITE_DMA_EXT).count(), 2);
         }
 
         /// A read the drive fails is an error: the fresh memory it partly filled is released,

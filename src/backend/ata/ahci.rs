@@ -20,12 +20,13 @@ mod sim;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{fence, Ordering};
+use mach::ool::OolMemory;
 use mach::sync::Mutex;
 
 use super::channel::{check_range, fault_in};
-use super::dma::{DmaMemory, DMA_LIMIT};
+use super::dma::{DirectMemory, DmaMemory, Pages, Target, DMA_LIMIT};
 use super::registers::command as opcode;
-use super::{AtaError, Clock, Identity, Timeouts, SECTOR};
+use super::{read_straight, write_straight, AtaError, Clock, Identity, Stopped, Timeouts, SECTOR};
 use crate::backend::{Backend, Disk, Geometry};
 use crate::device::{Access, Error, D_NO_SUCH_DEVICE};
 use command::Command;
@@ -92,13 +93,15 @@ pub mod bits {
     pub const SIG_ATAPI: u32 = 0xEB14_0101;
 }
 
-/// The port's memory for commands, one page: the command list (1 KiB aligned), the received-FIS
-/// area (256-byte aligned) and slot 0's command table (128-byte aligned) with its PRDT.
-pub const COMMAND_MEMORY_BYTES: usize = 4096;
+/// The port's memory for commands, two pages: the command list (1 KiB aligned), the
+/// received-FIS area (256-byte aligned) and slot 0's command table (128-byte aligned) with its
+/// PRDT, which has room for a 1 MiB request in pages scattered one by one, starting anywhere in
+/// the first (257 entries; 344 fit).
+pub const COMMAND_MEMORY_BYTES: usize = 8192;
 const LIST: usize = 0;
 const RECEIVED_FIS: usize = 0x400;
 const TABLE: usize = 0x800;
-/// PRDT entries that fit in the page after the command table's header.
+/// PRDT entries that fit in the memory after the command table's header.
 const MAX_PRDS: usize = (COMMAND_MEMORY_BYTES - TABLE - command::PRDT_OFFSET) / command::PRD_BYTES;
 
 /// One AHCI port driven through slot 0, with its command memory and bounce buffer (both
@@ -110,6 +113,8 @@ pub struct AhciPort<H, C, M> {
     port: u32,
     memory: M,
     buffer: M,
+    /// Physical addresses the HBA reaches: all with CAP.S64A, else below 4 GiB.
+    reach: u64,
 }
 
 impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
@@ -120,13 +125,13 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
     pub fn start(mut hba: H, clock: C, timeouts: Timeouts, mut memory: M, buffer: M) -> Result<Self, AtaError> {
         let ghc = hba.read(reg::GHC);
         hba.write(reg::GHC, ghc | bits::GHC_AE);
-        let cap = hba.read(reg::CAP);
-        let reachable = |m: &M| cap & bits::CAP_S64A != 0 || m.physical().checked_add(m.size() as u64).is_some_and(|end| end <= DMA_LIMIT);
+        let reach = if hba.read(reg::CAP) & bits::CAP_S64A != 0 { u64::MAX } else { DMA_LIMIT };
+        let reachable = |m: &M| m.physical().checked_add(m.size() as u64).is_some_and(|end| end <= reach);
         if !reachable(&memory) || !reachable(&buffer) {
             return Err(AtaError::Unsupported("AHCI memory above 4 GiB without 64-bit addressing"));
         }
         if !memory.physical().is_multiple_of(1024) || memory.size() < COMMAND_MEMORY_BYTES {
-            return Err(AtaError::Unsupported("AHCI command memory not a 1 KiB aligned page"));
+            return Err(AtaError::Unsupported("AHCI command memory not 1 KiB aligned or too small"));
         }
         if !command::describable(buffer.physical(), buffer.size()) || command::regions(buffer.physical(), buffer.size()).count() > MAX_PRDS {
             return Err(AtaError::Unsupported("a bounce buffer the PRDT cannot describe"));
@@ -137,7 +142,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             .find(|&n| hba.read(reg::port(n, reg::SSTS)) & 0xF == bits::DET_PRESENT)
             .ok_or(AtaError::NoDrive)?;
         memory.copy_in(0, &[0; COMMAND_MEMORY_BYTES]);
-        let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer };
+        let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer, reach };
         this.stop()?;
         this.point_at_memory();
         this.set(reg::IE, 0);
@@ -150,12 +155,17 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         self.port
     }
 
+    /// Physical addresses the HBA reaches (all of them with 64-bit addressing).
+    pub fn reach(&self) -> u64 {
+        self.reach
+    }
+
     /// IDENTIFY DEVICE: `NotAta` for a packet device (its signature says so).
     pub fn identify(&mut self) -> Result<Identity, AtaError> {
         if self.get(reg::SIG) == bits::SIG_ATAPI {
             return Err(AtaError::NotAta);
         }
-        self.command(Command::plain(opcode::IDENTIFY_DEVICE), SECTOR, false, self.timeouts.command, || ())?;
+        self.command(Command::plain(opcode::IDENTIFY_DEVICE), (Target::Bounce, SECTOR), false, self.timeouts.command, || ())?;
         let mut data = [0; SECTOR];
         self.buffer.copy_out(0, &mut data);
         Identity::parse(&data)
@@ -170,7 +180,8 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         for (i, part) in buf.chunks_mut(piece).enumerate() {
             let at = lba + (i * piece / SECTOR) as u64;
             // While the HBA reads, take the page faults the copy out would take.
-            self.command(data_command(code, at, part.len(), id.lba48), part.len(), false, self.timeouts.command, || fault_in(part))?;
+            let target = (Target::Bounce, part.len());
+            self.command(data_command(code, at, part.len(), id.lba48), target, false, self.timeouts.command, || fault_in(part))?;
             self.buffer.copy_out(0, part);
         }
         Ok(())
@@ -185,15 +196,51 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         for (i, part) in data.chunks(piece).enumerate() {
             let at = lba + (i * piece / SECTOR) as u64;
             self.buffer.copy_in(0, part);
-            self.command(data_command(code, at, part.len(), id.lba48), part.len(), true, self.timeouts.command, || ())?;
+            self.command(data_command(code, at, part.len(), id.lba48), (Target::Bounce, part.len()), true, self.timeouts.command, || ())?;
         }
         Ok(())
+    }
+
+    /// READ DMA (EXT) of `bytes` from `lba` straight into `pages` (which hold at least that
+    /// much), in pieces of at most what one command and the PRDT reach.
+    pub fn read_direct(&mut self, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+        let code = if id.lba48 { opcode::READ_DMA_EXT } else { opcode::READ_DMA };
+        self.direct(id, (code, false), lba, bytes, pages)
+    }
+
+    /// WRITE DMA (EXT) of `bytes` at `lba` straight from `pages`, as [`AhciPort::read_direct`];
+    /// returns once the device reports the last piece accepted without error.
+    pub fn write_direct(&mut self, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+        let code = if id.lba48 { opcode::WRITE_DMA_EXT } else { opcode::WRITE_DMA };
+        self.direct(id, (code, true), lba, bytes, pages)
+    }
+
+    fn direct(&mut self, id: &Identity, (code, write): (u8, bool), lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+        check_range(id, lba, bytes)?;
+        if pages.bytes() < bytes {
+            return Err(AtaError::Unsupported("DMA pages smaller than the request"));
+        }
+        let piece = (command::max_sectors(id.lba48) * SECTOR).min(Pages::reach_of(MAX_PRDS));
+        for start in (0..bytes).step_by(piece) {
+            let len = piece.min(bytes - start);
+            let at = lba + (start / SECTOR) as u64;
+            let target = (Target::Pages(pages.part(start, len)), len);
+            self.command(data_command(code, at, len, id.lba48), target, write, self.timeouts.command, || ())?;
+        }
+        Ok(())
+    }
+
+    /// Whether the HBA no longer touches the memory of slot 0's last command: the slot is not
+    /// issued, or the port's command engine has stopped (after a failure the port is stopped;
+    /// a port that never confirmed it leaves both set).
+    pub fn settled(&mut self) -> bool {
+        self.get(reg::CI) & 1 == 0 || self.get(reg::CMD) & bits::CMD_CR == 0
     }
 
     /// FLUSH CACHE EXT on 48-bit drives that have it, FLUSH CACHE otherwise.
     pub fn flush(&mut self, id: &Identity) -> Result<(), AtaError> {
         let code = if id.lba48 && id.flush_cache_ext { opcode::FLUSH_CACHE_EXT } else { opcode::FLUSH_CACHE };
-        self.command(Command::plain(code), 0, false, self.timeouts.flush, || ())
+        self.command(Command::plain(code), (Target::Bounce, 0), false, self.timeouts.flush, || ())
     }
 
     /// Bytes one command moves at most: the bounce buffer, and what the count field reaches.
@@ -202,11 +249,11 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         capacity.min(command::max_sectors(id.lba48) * SECTOR)
     }
 
-    /// Issues `cmd` in slot 0 over the bounce buffer's first `bytes`, runs `meanwhile`, and polls
+    /// Issues `cmd` in slot 0 over the first `bytes` of its target, runs `meanwhile`, and polls
     /// until the HBA clears the slot or reports an error. After any failure the port is
     /// restarted, so the next command starts clean.
-    fn command(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
-        let result = self.issue_and_wait(cmd, bytes, write, timeout, meanwhile);
+    fn command(&mut self, cmd: Command, target: (Target<'_>, usize), write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+        let result = self.issue_and_wait(cmd, target, write, timeout, meanwhile);
         if result.is_err() {
             if let Err(error) = self.recover() {
                 log::warn!("ahci: port {}: restart after a failed command: {error}", self.port);
@@ -215,15 +262,14 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         result
     }
 
-    fn issue_and_wait(&mut self, cmd: Command, bytes: usize, write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+    fn issue_and_wait(&mut self, cmd: Command, (target, bytes): (Target<'_>, usize), write: bool, timeout: u64, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
         self.claim()?;
         self.wait_idle(cmd.opcode)?;
         let table = self.memory.physical() + TABLE as u64;
-        let mut entries = 0;
-        for (i, region) in command::regions(self.buffer.physical(), bytes).enumerate() {
-            self.memory.copy_in(TABLE + command::PRDT_OFFSET + i * command::PRD_BYTES, &command::prd_entry(region));
-            entries += 1;
-        }
+        let entries = match target {
+            Target::Bounce => self.describe(command::regions(self.buffer.physical(), bytes))?,
+            Target::Pages(pages) => self.describe(pages.runs(bytes).flat_map(|(start, len)| command::regions(start, len as usize)))?,
+        };
         self.memory.copy_in(TABLE, &cmd.fis());
         self.memory.copy_in(LIST, &command::header(table, entries, write));
         self.set(reg::IS, !0);
@@ -262,6 +308,20 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             return Err(AtaError::Protocol { command: cmd.opcode, status: tfd as u8 });
         }
         Ok(())
+    }
+
+    /// Writes the PRDT entries for `regions`; returns how many, refusing more than the table
+    /// holds (before anything is issued).
+    fn describe(&mut self, regions: impl Iterator<Item = (u64, u64)>) -> Result<usize, AtaError> {
+        let mut entries = 0;
+        for region in regions {
+            if entries == MAX_PRDS {
+                return Err(AtaError::Unsupported("more PRDT entries than the command table holds"));
+            }
+            self.memory.copy_in(TABLE + command::PRDT_OFFSET + entries * command::PRD_BYTES, &command::prd_entry(region));
+            entries += 1;
+        }
+        Ok(entries)
     }
 
     /// Points the port back at this driver's memory if another driver re-pointed it since (the
@@ -359,11 +419,19 @@ fn data_command(opcode: u8, lba: u64, bytes: usize, lba48: bool) -> Command {
 pub struct AhciBackend<H, C, M> {
     port: Arc<Mutex<AhciPort<H, C, M>>>,
     name: &'static [u8],
+    /// Where out-of-line requests get memory the HBA moves data to and from directly.
+    direct: Option<Arc<dyn DirectMemory>>,
 }
 
 impl<H, C, M> AhciBackend<H, C, M> {
     pub fn new(port: AhciPort<H, C, M>, name: &'static [u8]) -> Self {
-        AhciBackend { port: Arc::new(Mutex::new(port)), name }
+        AhciBackend { port: Arc::new(Mutex::new(port)), name, direct: None }
+    }
+
+    /// Out-of-line reads fill reply memory from `direct`, and large writes go from their
+    /// received pages, without a copy.
+    pub fn with_direct_memory(self, direct: Arc<dyn DirectMemory>) -> Self {
+        AhciBackend { direct: Some(direct), ..self }
     }
 }
 
@@ -388,7 +456,7 @@ impl<H: Hba + Send, C: Clock + Send, M: DmaMemory + Send> Backend for AhciBacken
             if identity.lba48 && identity.flush_cache_ext { opcode::FLUSH_CACHE_EXT } else { opcode::FLUSH_CACHE },
             self.port.lock().number(),
         );
-        Ok(AhciDisk { port: self.port.clone(), identity, geometry })
+        Ok(AhciDisk { port: self.port.clone(), identity, geometry, direct: self.direct.clone() })
     }
 }
 
@@ -397,6 +465,7 @@ pub struct AhciDisk<H, C, M> {
     port: Arc<Mutex<AhciPort<H, C, M>>>,
     identity: Identity,
     geometry: Geometry,
+    direct: Option<Arc<dyn DirectMemory>>,
 }
 
 impl<H, C, M> AhciDisk<H, C, M> {
@@ -405,6 +474,21 @@ impl<H, C, M> AhciDisk<H, C, M> {
             log::warn!("ahci: {what}: {error}");
             Error::from(error)
         })
+    }
+}
+
+impl<H: Hba, C: Clock, M: DmaMemory> AhciDisk<H, C, M> {
+    /// Runs a transfer over a request's own pages; on failure, says whether the port confirmed
+    /// it stopped (the lock held throughout, so no other command comes between).
+    fn straight(&self, what: &str, transfer: impl FnOnce(&mut AhciPort<H, C, M>) -> Result<(), AtaError>) -> Result<(), Stopped> {
+        let mut port = self.port.lock();
+        let result = transfer(&mut port);
+        let settled = port.settled();
+        self.report(what, result).map_err(|error| if settled { Stopped::Yes(error) } else { Stopped::Unconfirmed(error) })
+    }
+
+    fn reach(&self) -> u64 {
+        self.port.lock().reach()
     }
 }
 
@@ -428,12 +512,18 @@ impl<H: Hba + Send, C: Clock + Send, M: DmaMemory + Send> Disk for AhciDisk<H, C
         self.report("flush", result)
     }
 
-    fn read_out_of_line(&self, record: u64, len: usize) -> core::result::Result<mach::ool::OolMemory, crate::device::Error> {
-        crate::backend::read_into_fresh(self, record, len)
+    /// [`read_straight`], below what the HBA reaches.
+    fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
+        read_straight(self, self.direct.as_deref(), self.reach(), record, len, |pages| {
+            self.straight("read", |port| port.read_direct(&self.identity, record, len, pages))
+        })
     }
 
-    fn write_out_of_line(&self, record: u64, data: mach::ool::OolMemory) -> core::result::Result<(), crate::device::Error> {
-        self.write(record, data.as_slice())
+    /// [`write_straight`], below what the HBA reaches.
+    fn write_out_of_line(&self, record: u64, data: OolMemory) -> Result<(), Error> {
+        write_straight(self, self.direct.as_deref(), self.reach(), record, data, |pages, len| {
+            self.straight("write", |port| port.write_direct(&self.identity, record, len, pages))
+        })
     }
 }
 
@@ -454,7 +544,7 @@ mod tests {
     /// bounce buffer of `buffer` bytes at 0x10_0000.
     fn port(sectors: u64, lba48: bool, buffer: usize) -> (Port, SimHba) {
         let sim = SimHba::new(4, 2, sectors, lba48, false);
-        let port = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x8_0000, 4096), sim.memory(0x10_0000, buffer)).unwrap();
+        let port = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x8_0000, COMMAND_MEMORY_BYTES), sim.memory(0x10_0000, buffer)).unwrap();
         (port, sim)
     }
 
@@ -475,11 +565,11 @@ mod tests {
         assert_eq!(cmd & (bits::CMD_ST | bits::CMD_FRE), bits::CMD_ST | bits::CMD_FRE);
         let empty = SimHba::new(4, 0, 64, true, false);
         empty.state().registers.insert(reg::port(0, reg::SSTS), 0);
-        let none = AhciPort::start(empty.clone(), StepClock::new(1), TIMEOUTS, empty.memory(0, 4096), empty.memory(0x1_0000, 4096));
+        let none = AhciPort::start(empty.clone(), StepClock::new(1), TIMEOUTS, empty.memory(0, COMMAND_MEMORY_BYTES), empty.memory(0x1_0000, 4096));
         assert!(matches!(none, Err(AtaError::NoDrive)));
         // Port 30's registers lie past the mapped page: not looked at.
         let far = SimHba::new(31, 30, 64, true, false);
-        let beyond = AhciPort::start(far.clone(), StepClock::new(1), TIMEOUTS, far.memory(0, 4096), far.memory(0x1_0000, 4096));
+        let beyond = AhciPort::start(far.clone(), StepClock::new(1), TIMEOUTS, far.memory(0, COMMAND_MEMORY_BYTES), far.memory(0x1_0000, 4096));
         assert!(matches!(beyond, Err(AtaError::NoDrive)));
     }
 
@@ -488,12 +578,12 @@ mod tests {
     fn memory_the_hba_cannot_use_is_refused() {
         let start = |s64a, memory: u64, buffer: u64, len| {
             let sim = SimHba::new(1, 0, 64, true, s64a);
-            AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(memory, 4096), sim.memory(buffer, len)).err()
+            AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(memory, COMMAND_MEMORY_BYTES), sim.memory(buffer, len)).err()
         };
         assert_eq!(start(false, 0x1_0000_0000, 0x2000_0000, 4096), Some(AtaError::Unsupported("AHCI memory above 4 GiB without 64-bit addressing")));
         assert_eq!(start(false, 0x1000, 0xFFFF_F000, 8192), Some(AtaError::Unsupported("AHCI memory above 4 GiB without 64-bit addressing")));
         assert!(start(true, 0x1_0000_0000, 0x2_0000_0000, 4096).is_none(), "64-bit addressing reaches it");
-        assert_eq!(start(false, 0x1200, 0x10_0000, 4096), Some(AtaError::Unsupported("AHCI command memory not a 1 KiB aligned page")));
+        assert_eq!(start(false, 0x1200, 0x10_0000, 4096), Some(AtaError::Unsupported("AHCI command memory not 1 KiB aligned or too small")));
         assert_eq!(start(false, 0x1000, 0x10_0001, 4096), Some(AtaError::Unsupported("a bounce buffer the PRDT cannot describe")));
         assert_eq!(start(false, 0x1000, 0x10_0000, 511), Some(AtaError::Unsupported("a bounce buffer the PRDT cannot describe")));
     }
@@ -590,7 +680,7 @@ mod tests {
     fn two_drivers_take_turns_on_one_port() {
         let (mut first, sim) = port(4096, true, 8 * SECTOR);
         let id = first.identify().unwrap();
-        let mut second = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x9_0000, 4096), sim.memory(0x20_0000, 8 * SECTOR)).unwrap();
+        let mut second = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x9_0000, COMMAND_MEMORY_BYTES), sim.memory(0x20_0000, 8 * SECTOR)).unwrap();
         for round in 0..3u8 {
             first.write(&id, 0, &pattern(2, round)).unwrap();
             second.write(&id, 8, &pattern(2, !round)).unwrap();
@@ -651,5 +741,136 @@ mod tests {
         server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
         assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
+    }
+
+    /// Out-of-line requests over the server, the port's memory at 0x8_0000 and its bounce
+    /// buffer (1 MiB) at 0x10_0000, request pages from `direct`.
+    mod direct {
+        use super::super::super::sim::SimDirectMemory;
+        use super::super::super::DIRECT_WRITE_MIN;
+        use super::*;
+        use crate::device::mode::{READ, WRITE};
+        use crate::server::{DeviceId, Opened, Server};
+        use mach::sys::sim::Task;
+
+        /// No flush is asked for here.
+        struct NoFlushes;
+        impl crate::flush::Waiter for NoFlushes {
+            fn answer(self, _: Result<(), Error>) {}
+        }
+
+        type SimServer = Server<AhciBackend<SimHba, StepClock, SimMemory>, NoFlushes>;
+
+        fn direct_server(s64a: bool, direct: impl FnOnce(SimHba) -> SimDirectMemory<SimHba>) -> (SimServer, DeviceId, SimHba, Arc<SimDirectMemory<SimHba>>) {
+            let sim = SimHba::new(4, 2, 1 << 16, true, s64a);
+            let port = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x8_0000, COMMAND_MEMORY_BYTES), sim.memory(0x10_0000, 1 << 20)).unwrap();
+            let direct = Arc::new(direct(sim.clone()));
+            let server = Server::new(AhciBackend::new(port, b"wd0").with_direct_memory(direct.clone()));
+            let Opened::Local { device } = server.open(b"wd0", READ | WRITE) else { panic!("wd0") };
+            (server, device, sim, direct)
+        }
+
+        /// Pages one by one, none next to another: the worst case for the PRDT.
+        fn scattered(sim: SimHba, first_boundary: u64) -> SimDirectMemory<SimHba> {
+            let mut direct = SimDirectMemory::new(sim, first_boundary);
+            direct.run = 1;
+            direct
+        }
+
+        /// The PRD byte counts of the last command.
+        fn last_prds(sim: &SimHba) -> Vec<u64> {
+            sim.state().commands.last().map(|c| c.1.clone()).unwrap_or_default()
+        }
+
+        /// A 1 MiB write from received pages scattered one by one, its data starting inside the
+        /// first page, goes in one command of 257 PRDT entries, and a 1 MiB read into fresh
+        /// scattered pages in one of 256; neither touches the bounce buffer. Nothing is left
+        /// allocated.
+        #[test]
+        fn out_of_line_requests_move_straight_between_the_hba_and_scattered_pages() {
+            let task = Task::current();
+            let before = task.stats();
+            let (server, device, sim, direct) = direct_server(false, |sim| {
+                let mut direct = scattered(sim, 0x100_0000);
+                direct.pin_offset = 0x820;
+                direct
+            });
+            let data = pattern(2048, 5);
+            assert_eq!(server.write_out_of_line(device, 100, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(last_prds(&sim).len(), 257);
+            assert_eq!(sim.state().commands.len(), 2, "IDENTIFY and one write");
+            let stored: Vec<u8> = (100..100 + 2048).flat_map(|n| sim.state().data[&n]).collect();
+            assert!(stored == data);
+            let read = server.read_out_of_line(device, 100, data.len() as u64).unwrap();
+            assert!(read.as_slice() == data);
+            assert_eq!(last_prds(&sim), [4096; 256]);
+            assert_eq!(*direct.given.lock().unwrap(), 2, "both requests took direct pages");
+            // A shorter write is copied: cheaper than wiring its pages.
+            let short = &data[..DIRECT_WRITE_MIN - SECTOR];
+            assert_eq!(server.write_out_of_line(device, 9000, OolMemory::copy_from(short).unwrap()), Ok(short.len()));
+            assert_eq!(last_prds(&sim), [short.len() as u64]);
+            assert_eq!(*direct.given.lock().unwrap(), 2);
+            drop((read, server));
+            assert_eq!(task.stats(), before);
+        }
+
+        /// Pages above 4 GiB go through the bounce buffer on an HBA without 64-bit addressing
+        /// (the simulator refuses a 64-bit PRD there) and straight on one with it; a write whose
+        /// pages cannot be wired goes through the bounce buffer.
+        #[test]
+        fn pages_the_hba_cannot_reach_go_through_the_bounce_buffer() {
+            let task = Task::current();
+            let before = task.stats();
+            let data = pattern(1024, 9);
+            for (s64a, straight) in [(false, false), (true, true)] {
+                let (server, device, sim, _) = direct_server(s64a, |sim| SimDirectMemory::new(sim, 0x1_0001_0000));
+                assert_eq!(server.write_out_of_line(device, 50, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+                assert_eq!(last_prds(&sim).len() > 1, straight, "S64A {s64a}");
+                let read = server.read_out_of_line(device, 50, data.len() as u64).unwrap();
+                assert!(read.as_slice() == data);
+                assert_eq!(last_prds(&sim).len() > 1, straight, "S64A {s64a}");
+            }
+            let (server, device, sim, direct) = direct_server(false, |sim| {
+                let mut direct = SimDirectMemory::new(sim, 0x100_0000);
+                direct.refuse_pins = true;
+                direct
+            });
+            assert_eq!(server.write_out_of_line(device, 1000, OolMemory::copy_from(&data).unwrap()), Ok(data.len()));
+            assert_eq!(last_prds(&sim), [data.len() as u64]);
+            assert_eq!(*direct.given.lock().unwrap(), 0);
+            assert_eq!(server.read(device, 1000, data.len() as u64, |n| Ok(vec![0; n])), Ok(data));
+            drop(server);
+            assert_eq!(task.stats(), before);
+        }
+
+        /// A read the device fails is `D_IO_ERROR`: the fresh memory it partly filled is
+        /// released, never sent, and the port serves the next request.
+        #[test]
+        fn a_failed_direct_read_is_an_error_and_its_memory_is_released() {
+            let task = Task::current();
+            let before = task.stats();
+            let (server, device, sim, direct) = direct_server(false, |sim| scattered(sim, 0x100_0000));
+            sim.state().faults = Faults { failing: Some((command_opcode::READ_DMA_EXT, error::UNC)), ..Faults::default() };
+            assert_eq!(server.read_out_of_line(device, 0, 1 << 20).err(), Some(D_IO_ERROR));
+            assert_eq!(*direct.given.lock().unwrap(), 1);
+            assert_eq!(task.stats(), before, "the failed read's memory released at once");
+            sim.state().faults = Faults::default();
+            assert_eq!(server.read_out_of_line(device, 0, 4096).map(|read| read.len()), Ok(4096));
+            drop(server);
+            assert_eq!(task.stats(), before);
+        }
+
+        /// A port that never confirms it stopped after a failed read may still write the
+        /// memory: it is kept (one region left allocated), never released nor sent.
+        #[test]
+        fn memory_of_a_port_that_does_not_stop_is_never_released() {
+            let task = Task::current();
+            let before = task.stats();
+            let (server, device, sim, _) = direct_server(false, |sim| scattered(sim, 0x100_0000));
+            sim.state().faults = Faults { failing: Some((command_opcode::READ_DMA_EXT, error::UNC)), stuck: true, ..Faults::default() };
+            assert_eq!(server.read_out_of_line(device, 0, 1 << 16).err(), Some(D_IO_ERROR));
+            drop(server);
+            assert_eq!(task.stats().regions, before.regions + 1);
+        }
     }
 }

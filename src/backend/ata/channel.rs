@@ -253,7 +253,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
             }
             channel.engine()?;
             let per_command = if id.lba48 { MAX_SECTORS_LBA48 } else { MAX_SECTORS_LBA28 };
-            let piece = (per_command * SECTOR).min(MAX_PAGES * mach::ool::PAGE_SIZE);
+            let piece = (per_command * SECTOR).min(Pages::reach_of(MAX_PAGES));
             for start in (0..bytes).step_by(piece) {
                 let len = piece.min(bytes - start);
                 let at = lba + (start / SECTOR) as u64;

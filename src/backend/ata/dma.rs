@@ -67,8 +67,8 @@ pub enum Target<'a> {
     Pages(Pages<'a>),
 }
 
-/// The physical pages of memory a device may reach: each whole, page-aligned and below 4 GiB,
-/// and wired by their owner until the command has ended; the data start `offset` bytes into
+/// The physical pages of memory a device may reach: each whole, page-aligned and below 4 GiB
+/// (or what the controller reaches, [`Pages::below`]), and wired by their owner until the command has ended; the data start `offset` bytes into
 /// the first (memory received out of line keeps its sender's offset in the page). One command
 /// takes at most [`MAX_PAGES`] of them (a page never crosses a 64 KiB boundary, so each takes
 /// one PRD at most).
@@ -85,9 +85,21 @@ impl<'a> Pages<'a> {
     /// `None` unless the pages qualify (see [`Pages`]) and `offset` is even and inside the first
     /// page (PRDs address 16-bit words).
     pub fn new(physical: &'a [u64], offset: usize) -> Option<Pages<'a>> {
-        let reachable = |&page: &u64| page.is_multiple_of(PAGE) && page.checked_add(PAGE).is_some_and(|end| end <= DMA_LIMIT);
+        Self::below(DMA_LIMIT, physical, offset)
+    }
+
+    /// As [`Pages::new`] for a controller that reaches physical addresses below `reach` (an
+    /// AHCI HBA with 64-bit addressing reaches every one).
+    pub fn below(reach: u64, physical: &'a [u64], offset: usize) -> Option<Pages<'a>> {
+        let reachable = |&page: &u64| page.is_multiple_of(PAGE) && page.checked_add(PAGE).is_some_and(|end| end <= reach);
         let offset_fits = offset.is_multiple_of(2) && (offset as u64) < PAGE;
         (offset_fits && physical.iter().all(reachable)).then_some(Pages { physical, offset })
+    }
+
+    /// Bytes a part may span so that its pages fit `descriptors` descriptors of one page each,
+    /// wherever in its first page it starts (a part not page-aligned touches one page more).
+    pub const fn reach_of(descriptors: usize) -> usize {
+        (descriptors - 1) * PAGE as usize
     }
 
     /// The data from byte `from` on, as far as `bytes` further reach.
@@ -103,26 +115,31 @@ impl<'a> Pages<'a> {
         (self.physical.len() * PAGE as usize).saturating_sub(self.offset)
     }
 
-    /// The PRDs for the first `bytes`: runs of physically consecutive pages, split at 64 KiB
-    /// boundaries.
-    fn regions(&self, bytes: usize) -> impl Iterator<Item = (u32, u32)> + 'a {
-        let mut runs = self.physical.iter().map(|&page| (page, PAGE)).peekable();
+    /// The first `bytes` as `(address, bytes)` runs of physically consecutive pages.
+    pub fn runs(&self, bytes: usize) -> impl Iterator<Item = (u64, u64)> + 'a {
+        let mut pages = self.physical.iter().copied().peekable();
         let mut skip = self.offset as u64;
         let mut left = bytes as u64;
         core::iter::from_fn(move || {
-            let (start, mut len) = runs.next()?;
-            while runs.peek().is_some_and(|&(next, _)| next == start + len) {
-                len += runs.next().map_or(0, |(_, more)| more);
+            if left == 0 {
+                return None;
             }
-            let run = (start + skip, len - skip);
+            let start = pages.next()?;
+            let mut len = PAGE;
+            while pages.next_if_eq(&(start + len)).is_some() {
+                len += PAGE;
+            }
+            let take = (len - skip).min(left);
+            let run = (start + skip, take);
             skip = 0;
+            left -= take;
             Some(run)
         })
-        .flat_map(move |(start, len)| {
-            let take = len.min(left);
-            left -= take;
-            regions(start, take as usize)
-        })
+    }
+
+    /// The PRDs for the first `bytes`: its runs, split at 64 KiB boundaries.
+    fn regions(&self, bytes: usize) -> impl Iterator<Item = (u32, u32)> + 'a {
+        self.runs(bytes).flat_map(|(start, len)| regions(start, len as usize))
     }
 }
 

@@ -3,13 +3,14 @@
 //! `auto` takes the IDE channel when its master answers, and otherwise the first AHCI
 //! controller's disk if there is one; every other mode is the IDE channel's.
 
+use alloc::sync::Arc;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::ool::OolMemory;
 use mach::port::PortName;
 
 use super::ahci::mmio::MappedHba;
 use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
-use super::dma::{self, Contiguous};
+use super::dma::{self, Contiguous, KernelMemory};
 use super::pci;
 use super::port_io::{self, IdeChannel, LegacyPorts, PciConfigPorts, Tsc};
 use super::{AtaBackend, AtaDisk, TransferMode};
@@ -133,7 +134,8 @@ fn with_flush_mode(backend: NativeBackend, flush: FlushMode) -> WithFlushMode<Na
 /// The first AHCI controller on PCI, its registers mapped, memory space and bus mastering on,
 /// its first port with a disk started with command memory and a bounce buffer from
 /// `vm_allocate_contiguous` (below 4 GiB: the port refuses more only without 64-bit
-/// addressing, and QEMU's has it, but 32-bit memory suits every HBA). `Ok(None)` when PCI has
+/// addressing, and QEMU's has it, but 32-bit memory suits every HBA), and out-of-line requests'
+/// own pages from the kernel as the IDE path's. `Ok(None)` when PCI has
 /// no such controller or no port has a disk.
 fn ahci_backend(device_master: PortName, host_priv: PortName) -> Result<Option<Ahci>> {
     let mut config = PciConfigPorts::enable(device_master)?;
@@ -145,7 +147,8 @@ fn ahci_backend(device_master: PortName, host_priv: PortName) -> Result<Option<A
     match AhciPort::start(hba, Tsc, port_io::TIMEOUTS, memory, buffer) {
         Ok(port) => {
             log::info!("ahci: controller {:?}, ABAR {:#x}: port {}", found.function, found.abar, port.number());
-            Ok(Some(AhciBackend::new(port, IdeChannel::Primary.drive_names()[0])))
+            let backend = AhciBackend::new(port, IdeChannel::Primary.drive_names()[0]);
+            Ok(Some(backend.with_direct_memory(Arc::new(KernelMemory::new(host_priv)))))
         }
         Err(super::AtaError::NoDrive) => Ok(None),
         Err(error) => {

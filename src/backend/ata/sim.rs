@@ -543,12 +543,35 @@ impl DmaMemory for SimMemory {
     }
 }
 
+/// Simulated physical memory a simulated controller moves data in and out of (the IDE channel's
+/// bus master, the AHCI HBA).
+pub trait SimPhysical: Send + Sync {
+    /// Registers `len` bytes at `physical`, `data` at their start and zeros after.
+    fn place(&self, physical: u64, len: usize, data: &[u8]);
+    /// Copies out the bytes at `physical`.
+    fn read(&self, physical: u64, buf: &mut [u8]);
+}
+
+impl SimPhysical for SimChannel {
+    fn place(&self, physical: u64, len: usize, data: &[u8]) {
+        self.memory(physical, len).copy_in(0, data);
+    }
+
+    fn read(&self, physical: u64, buf: &mut [u8]) {
+        let state = self.state();
+        let (base, region) = state.memory.range(..=physical).next_back().expect("simulated memory");
+        let at = (physical - base) as usize;
+        buf.copy_from_slice(&region[at..at + buf.len()]);
+    }
+}
+
 /// Direct memory over the simulated physical memory: the pages of each request come in runs of
-/// three physically consecutive pages with a page's gap between runs, the first run across a
+/// [`SimDirectMemory::run`] (three unless set) physically consecutive pages with a page's gap
+/// between runs, the first run across a
 /// 64 KiB boundary. What the device wrote reaches the task's memory in [`DirectMemory::filled`]
 /// (on a machine they are the same bytes).
-pub struct SimDirectMemory {
-    sim: SimChannel,
+pub struct SimDirectMemory<P = SimChannel> {
+    sim: P,
     /// Where the next request's pages start.
     next: Mutex<u64>,
     /// Pin no write's pages (as when the kernel refuses to wire them).
@@ -557,16 +580,15 @@ pub struct SimDirectMemory {
     pub pin_offset: usize,
     /// Requests given pages, fresh and pinned.
     pub given: Mutex<usize>,
+    /// Physically consecutive pages in one run.
+    pub run: usize,
 }
 
-/// Physically consecutive pages in one run of [`SimDirectMemory`].
-const RUN: usize = 3;
-
-impl SimDirectMemory {
+impl<P: SimPhysical> SimDirectMemory<P> {
     /// Pages from 2 pages below the 64 KiB boundary at `first_boundary` on.
-    pub fn new(sim: SimChannel, first_boundary: u64) -> SimDirectMemory {
+    pub fn new(sim: P, first_boundary: u64) -> SimDirectMemory<P> {
         let next = Mutex::new(first_boundary - 2 * PAGE_SIZE as u64);
-        SimDirectMemory { sim, next, refuse_pins: false, pin_offset: 0, given: Mutex::new(0) }
+        SimDirectMemory { sim, next, refuse_pins: false, pin_offset: 0, given: Mutex::new(0), run: 3 }
     }
 
     /// Pages for `len` bytes holding `data` from `offset` in the first, registered with the
@@ -579,13 +601,10 @@ impl SimDirectMemory {
         let mut next = self.next.lock().unwrap();
         let mut pages = Vec::new();
         while pages.len() < count {
-            let run = RUN.min(count - pages.len());
+            let run = self.run.min(count - pages.len());
             let start = *next;
-            let mut region = self.sim.memory(start, run * PAGE_SIZE);
-            let offset = pages.len() * PAGE_SIZE;
-            if let Some(rest) = data.get(offset..) {
-                region.copy_in(0, &rest[..rest.len().min(run * PAGE_SIZE)]);
-            }
+            let rest = data.get(pages.len() * PAGE_SIZE..).unwrap_or_default();
+            self.sim.place(start, run * PAGE_SIZE, &rest[..rest.len().min(run * PAGE_SIZE)]);
             pages.extend((0..run as u64).map(|i| start + i * PAGE_SIZE as u64));
             *next = start + (run as u64 + 1) * PAGE_SIZE as u64;
         }
@@ -594,18 +613,15 @@ impl SimDirectMemory {
     }
 }
 
-impl DirectMemory for SimDirectMemory {
+impl<P: SimPhysical> DirectMemory for SimDirectMemory<P> {
     fn fresh(&self, len: usize) -> Option<Wired> {
         let memory = OolMemory::new(len).ok()?;
         Some(Wired { memory, pages: self.pages(0, len, &[]), offset: 0 })
     }
 
     fn filled(&self, mut wired: Wired) -> OolMemory {
-        let state = self.sim.state();
-        for (chunk, page) in wired.memory.as_mut_slice().chunks_mut(PAGE_SIZE).zip(&wired.pages) {
-            let (base, region) = state.memory.range(..=page).next_back().expect("a page of ours");
-            let at = (page - base) as usize;
-            chunk.copy_from_slice(&region[at..at + chunk.len()]);
+        for (chunk, &page) in wired.memory.as_mut_slice().chunks_mut(PAGE_SIZE).zip(&wired.pages) {
+            self.sim.read(page, chunk);
         }
         wired.memory
     }

@@ -34,8 +34,9 @@ impl OnAhci {
              The disk on QEMU's AHCI controller (`-device ahci`, ICH9; the same `ide-hd` drive \
              options on its first port), in the same run. Debian's {} through its `ahci` driver \
              (with `sd_mod`), `dd` with O_DIRECT as above; ours: rumpdisk.static with \
-             `--ata-transfer=ahci` (READ/WRITE DMA EXT through command slot 0, a 1 MiB bounce \
-             buffer, completion polled), and the same driver linked into the bench task (no \
+             `--ata-transfer=ahci` (READ/WRITE DMA EXT through command slot 0, out-of-line \
+             requests straight to and from their pages by the IDE path's rule, else a 1 MiB \
+             bounce buffer, completion polled), and the same driver linked into the bench task (no \
              server).\n\n| path |",
             self.anchor.kernel
         );

@@ -15,6 +15,7 @@ use std::vec::Vec;
 use super::super::dma::DmaMemory;
 use super::super::identify::tests::identify_data;
 use super::super::registers::command;
+use super::super::sim::SimPhysical;
 use super::super::SECTOR;
 use super::{bits, reg, Hba};
 
@@ -29,6 +30,8 @@ pub struct Faults {
     pub bus_error: bool,
     /// The HBA reports fewer bytes moved than the command asked.
     pub short: bool,
+    /// The port never stops: clearing ST leaves CR and the issued slot set.
+    pub stuck: bool,
 }
 
 pub struct SimState {
@@ -233,10 +236,13 @@ impl Hba for SimHba {
             Some(reg::CMD) => {
                 // The HBA confirms at once: CR follows ST, FR follows FRE; clearing ST drops
                 // the commands in flight.
+                let running = state.get(offset) & bits::CMD_CR;
                 let mut cmd = value & !(bits::CMD_CR | bits::CMD_FR);
                 if cmd & bits::CMD_ST != 0 {
                     assert!(cmd & bits::CMD_FRE != 0, "ST set before FRE");
                     cmd |= bits::CMD_CR;
+                } else if state.faults.stuck {
+                    cmd |= running;
                 } else {
                     state.set_port_reg(reg::CI, 0);
                 }
@@ -259,6 +265,16 @@ impl Hba for SimHba {
                 state.registers.insert(offset, value);
             }
         }
+    }
+}
+
+impl SimPhysical for SimHba {
+    fn place(&self, physical: u64, len: usize, data: &[u8]) {
+        self.memory(physical, len).copy_in(0, data);
+    }
+
+    fn read(&self, physical: u64, buf: &mut [u8]) {
+        buf.copy_from_slice(self.state().bytes(physical, buf.len()));
     }
 }
 
