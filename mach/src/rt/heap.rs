@@ -7,7 +7,7 @@ use crate::sys;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
-const PAGE_SIZE: usize = 4096;
+use crate::ool::PAGE_SIZE;
 const MIN_CLASS: usize = 16;
 /// Blocks larger than this get pages of their own.
 const MAX_CLASS: usize = 2048;

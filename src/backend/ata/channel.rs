@@ -437,9 +437,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
 
 /// Writes every page `buf` spans once (its contents are about to be overwritten).
 pub(super) fn fault_in(buf: &mut [u8]) {
-    /// The smallest page size of i386 and x86_64.
-    const PAGE: usize = 4096;
-    for byte in buf.iter_mut().step_by(PAGE) {
+    for byte in buf.iter_mut().step_by(mach::ool::PAGE_SIZE) {
         *byte = 0;
     }
     if let Some(last) = buf.last_mut() {

@@ -17,8 +17,7 @@ use mach::port::SendRight;
 
 use crate::device::{Error, D_NO_MEMORY};
 
-/// The page size of the x86 targets.
-pub const PAGE_SIZE: usize = 4096;
+pub use mach::ool::PAGE_SIZE;
 
 /// Bounce buffers lie below this physical address.
 const DMA_LIMIT: u64 = 1 << 32;
