@@ -498,6 +498,12 @@ impl Results {
                 ));
             }
         }
+        if let (Ok(with_ports), Ok(null)) = (g.call("task-null-io-ports"), g.call("task-null")) {
+            rows.push(breakdown(
+                "… a null RPC between tasks whose caller holds I/O ports (GNU Mach copies the caller's I/O bitmap at each switch back to it) / without",
+                format!("{:.2}× ({:.1} µs)", with_ports as f64 / null as f64, self.seconds(with_ports) * 1e6),
+            ));
+        }
         for (what, label) in [
             ("task-null", "null RPC between two tasks"),
             ("kernel-null", "null RPC to the kernel (mach_port_get_refs)"),

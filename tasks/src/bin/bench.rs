@@ -44,7 +44,7 @@ use mach::ool::OolMemory;
 use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::native;
-use rumpdisk::backend::ata::port_io::{self, Tsc};
+use rumpdisk::backend::ata::port_io::{self, PortAccess, Tsc};
 use rumpdisk::backend::ata::{Clock, TransferMode};
 use rumpdisk::backend::flush_mode::FlushMode;
 use rumpdisk::backend::{Backend, Disk};
@@ -108,21 +108,29 @@ fn client(args: &Args<'static>) -> i32 {
             Some(word) => TransferMode::parse(word).ok_or(TransferMode::NAMES).context("transfer=")?,
         };
         let direct = direct_disk(kernel_master, host_priv.name(), transfer)?;
-        time_calls("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
-        // The round trip's parts: the same sector read whole (no partial-record path), the drive's
-        // work alone, and a server RPC that does not touch the drive.
-        time_calls("server-read-inband-512", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 512).map(drop))?;
+        // Every I/O port, enabled while the direct driver works and disabled while the server
+        // is timed: a client of the server holds none, and GNU Mach copies a task's I/O bitmap
+        // at every switch to it. The null RPC with them shows that copy's cost.
+        let ports = PortAccess::enable(kernel_master, 0, u16::MAX).context("every I/O port")?;
+        time_calls("task-null-io-ports", || device::device_read_inband(peer, D_READ, 0, 1).map(drop))?;
         let mut sector = [0u8; SECTOR];
         time_calls("direct-read-512", || direct.read(FIRST_RECORD.into(), &mut sector))?;
+        ports.allow(false).context("disable the I/O ports")?;
+        time_calls("server-read-inband-1", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 1).map(drop))?;
+        // The round trip's parts: the same sector read whole (no partial-record path), the drive's
+        // work alone (above), and a server RPC that does not touch the drive.
+        time_calls("server-read-inband-512", || device::device_read_inband(wd0.name(), D_READ, FIRST_RECORD, 512).map(drop))?;
         time_calls("server-get-size", || device::device_get_status(wd0.name(), DEV_GET_SIZE, 2).map(drop))?;
         let mut direct_path = IoPath {
             name: "direct",
+            io_ports: true,
             write: &mut |record, data| direct.write(record.into(), data).context("direct write"),
             read: &mut |record, bytes| direct.read_out_of_line(record.into(), bytes).context("direct read"),
         };
         let (mut write, mut read) = device_io(wd0.name());
-        let mut server_path = IoPath { name: "server", write: &mut write, read: &mut read };
-        throughput(&mut [&mut direct_path, &mut server_path])?;
+        let mut server_path = IoPath { name: "server", io_ports: false, write: &mut write, read: &mut read };
+        throughput(Some(&ports), &mut [&mut direct_path, &mut server_path])?;
+        ports.allow(true).context("enable the I/O ports")?;
         device_flushes(&direct)
     });
     suite.finish()
@@ -146,9 +154,9 @@ fn anchor(args: &Args<'static>) -> i32 {
         let wd2 = device::device_open(master.name(), D_READ | D_WRITE, b"wd2").context("device_open(wd2) through rumpdisk.static")?;
         let (mut kernel_write, mut kernel_read) = device_io(hd0.name());
         let (mut server_write, mut server_read) = device_io(wd2.name());
-        throughput(&mut [
-            &mut IoPath { name: "kernel", write: &mut kernel_write, read: &mut kernel_read },
-            &mut IoPath { name: "server", write: &mut server_write, read: &mut server_read },
+        throughput(None, &mut [
+            &mut IoPath { name: "kernel", io_ports: false, write: &mut kernel_write, read: &mut kernel_read },
+            &mut IoPath { name: "server", io_ports: false, write: &mut server_write, read: &mut server_read },
         ])
     });
     suite.finish()
@@ -199,14 +207,18 @@ fn time_calls<E: core::fmt::Debug>(what: &str, mut call: impl FnMut() -> Result<
 /// read's data in fresh memory of this task).
 struct IoPath<'a> {
     name: &'static str,
+    /// Drives the disk's I/O ports itself (see `ports` of `throughput`).
+    io_ports: bool,
     write: &'a mut dyn FnMut(RecNum, &[u8]) -> Outcome,
     read: &'a mut dyn FnMut(RecNum, usize) -> Result<OolMemory, alloc::string::String>,
 }
 
 /// Writes, then reads, requests of every size in `SIZES` on every path, and prints each one's
 /// median time. The paths take turns request by request, so a slower spell of the host (shared
-/// with other work) falls on all of them alike.
-fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
+/// with other work) falls on all of them alike. `ports`, when given, is enabled for the requests
+/// of a path that drives the I/O ports and disabled for the others (not timed).
+fn throughput(ports: Option<&PortAccess>, paths: &mut [&mut IoPath<'_>]) -> Outcome {
+    let allow = |enabled: bool| ports.map_or(Ok(()), |ports| ports.allow(enabled)).context("enable or disable the I/O ports");
     let data: Vec<u8> = (0..SIZES[SIZES.len() - 1]).map(|i| (i as u8).wrapping_mul(29).wrapping_add(7)).collect();
     for bytes in SIZES {
         let requests = (BYTES_PER_SIZE / bytes).clamp(MIN_REQUESTS, MAX_REQUESTS);
@@ -215,6 +227,7 @@ fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
         let mut reads = writes.clone();
         for i in 0..requests {
             for (path, ticks) in paths.iter_mut().zip(&mut writes) {
+                allow(path.io_ports)?;
                 let start = Tsc.now();
                 (path.write)(record(i), &data[..bytes])?;
                 ticks.push(Tsc.now() - start);
@@ -222,6 +235,7 @@ fn throughput(paths: &mut [&mut IoPath<'_>]) -> Outcome {
         }
         for i in 0..requests {
             for (path, ticks) in paths.iter_mut().zip(&mut reads) {
+                allow(path.io_ports)?;
                 let start = Tsc.now();
                 let read = (path.read)(record(i), bytes)?;
                 let read_ticks = Tsc.now() - start;
