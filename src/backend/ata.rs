@@ -238,21 +238,22 @@ pub enum Stopped {
 }
 
 /// The one rule of a DMA read out of line: straight into fresh reply memory when `direct` gives
-/// wired pages below `reach` for it (`transfer` fills them), otherwise through the disk's bounce
-/// buffer into zero-filled memory ([`read_into_fresh`](super::read_into_fresh)). Memory a failed
-/// read touched is released, never sent.
+/// wired pages below `reach` for it (`transfer` fills them, and runs its second argument while
+/// the device moves the data: the next read's memory is made then), otherwise through the
+/// disk's bounce buffer into zero-filled memory ([`read_into_fresh`](super::read_into_fresh)).
+/// Memory a failed read touched is released, never sent.
 pub fn read_straight<D: Disk + ?Sized>(
     disk: &D,
     direct: Option<&dyn DirectMemory>,
     reach: u64,
     record: u64,
     len: usize,
-    transfer: impl FnOnce(Pages<'_>) -> Result<(), Stopped>,
+    transfer: impl FnOnce(Pages<'_>, &dyn Fn()) -> Result<(), Stopped>,
 ) -> Result<OolMemory, Error> {
     let Some(direct) = direct else { return super::read_into_fresh(disk, record, len) };
     let Some(wired) = direct.fresh(len) else { return super::read_into_fresh(disk, record, len) };
     let Some(pages) = Pages::below(reach, &wired.pages, wired.offset) else { return super::read_into_fresh(disk, record, len) };
-    match transfer(pages) {
+    match transfer(pages, &|| direct.prepare(len)) {
         Ok(()) => Ok(direct.filled(wired)),
         Err(stopped) => Err(settle(wired, stopped)),
     }
@@ -324,8 +325,8 @@ impl<R: Registers + Send, C: Clock + Send> Disk for AtaDisk<R, C> {
     /// [`read_straight`]: the bus master's PRDs reach below 4 GiB; stopping it is one register
     /// write, so it is stopped whatever happened.
     fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
-        read_straight(self, self.direct.as_deref(), DMA_LIMIT, record, len, |pages| {
-            let result = self.channel.lock().read_direct(self.drive, &self.identity, record, len, pages);
+        read_straight(self, self.direct.as_deref(), DMA_LIMIT, record, len, |pages, meanwhile| {
+            let result = self.channel.lock().read_direct(self.drive, &self.identity, record, len, pages, meanwhile);
             self.report("read", result).map_err(Stopped::Yes)
         })
     }
@@ -413,7 +414,7 @@ mod tests {
     }
 
     mod direct {
-        use super::super::dma::{BusMasterDma, TABLE_BYTES};
+        use super::super::dma::{self, Ahead, BusMasterDma, TABLE_BYTES};
         use super::super::sim::{SimBusMaster, SimDirectMemory};
         use super::*;
         use crate::server::DeviceId;
@@ -427,7 +428,7 @@ mod tests {
         /// A DMA channel with `drive` as its master and its direct memory from `direct`.
         type SimServer = Server<AtaBackend<SimChannel, StepClock>, Answer<'static>>;
 
-        fn dma_server(drive: SimDrive, direct: impl FnOnce(SimChannel) -> SimDirectMemory) -> (SimServer, DeviceId, SimChannel, Arc<SimDirectMemory>) {
+        fn dma_server<M: DirectMemory + 'static>(drive: SimDrive, direct: impl FnOnce(SimChannel) -> M) -> (SimServer, DeviceId, SimChannel, Arc<M>) {
             let sim = SimChannel::new(Some(drive), None);
             let engine = BusMasterDma::new(SimBusMaster(sim.clone()), sim.memory(0x1000, TABLE_BYTES), sim.memory(BOUNCE, 1 << 20)).unwrap();
             let timeouts = Timeouts { command: 1000, flush: 1000 };
@@ -488,6 +489,40 @@ mod tests {
             let commands = sim.state().commands.clone();
             let count = |opcode| commands.iter().filter(|&&c| c == opcode).count();
             assert_eq!((count(registers::command::WRITE_DMA), count(registers::command::READ_DMA)), (3, 3));
+        }
+
+        /// Each read makes the next one's memory while the drive moves its data: a read of the
+        /// same length takes it (one allocation a read after the first, not two), a read of
+        /// another length gets memory of its own and releases it; nothing is kept when the server
+        /// goes, and the data are the disk's every time.
+        #[test]
+        fn reads_take_the_memory_made_during_the_read_before() {
+            let task = Task::current();
+            let before = task.stats();
+            let mut given = None;
+            let (server, device, _, _) = dma_server(SimDrive::new(4096, true), |sim| {
+                let memory = SimDirectMemory::new(sim, 0x100_0000);
+                given = Some(memory.given.clone());
+                Ahead::new(memory)
+            });
+            let given = given.unwrap();
+            let data = pattern(16 * 4096, 4);
+            assert_eq!(server.write(device, 0, &data), Ok(data.len()));
+            let read = |bytes: usize| server.read_out_of_line(device, 0, bytes as u64).map(|read| read.as_slice() == &data[..bytes]);
+            assert_eq!(read(8192), Ok(true));
+            assert_eq!(*given.lock().unwrap(), 2, "its own memory, and the next read's");
+            assert_eq!(read(8192), Ok(true));
+            assert_eq!(read(8192), Ok(true));
+            assert_eq!(*given.lock().unwrap(), 4, "one allocation a read");
+            assert_eq!(read(4096), Ok(true));
+            assert_eq!(*given.lock().unwrap(), 6, "another length: its own memory");
+            assert_eq!(read(4096), Ok(true));
+            assert_eq!(*given.lock().unwrap(), 7);
+            let long = server.read_out_of_line(device, 0, (dma::AHEAD_MAX + 4096) as u64);
+            assert_eq!(long.map(|read| read.as_slice()[..data.len()] == data), Ok(true));
+            assert_eq!(*given.lock().unwrap(), 8, "nothing made ahead for a read that long");
+            drop(server);
+            assert_eq!(task.stats(), before);
         }
 
         /// A write past what the PRD table reaches, from pages scattered one by one with its

@@ -202,20 +202,22 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
     }
 
     /// READ DMA (EXT) of `bytes` from `lba` straight into `pages` (which hold at least that
-    /// much), in pieces of at most what one command and the PRDT reach.
-    pub fn read_direct(&mut self, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+    /// much), in pieces of at most what one command and the PRDT reach; runs `meanwhile` while
+    /// the device moves the first piece.
+    pub fn read_direct(&mut self, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
         let code = if id.lba48 { opcode::READ_DMA_EXT } else { opcode::READ_DMA };
-        self.direct(id, (code, false), lba, bytes, pages)
+        self.direct(id, (code, false), lba, bytes, pages, meanwhile)
     }
 
     /// WRITE DMA (EXT) of `bytes` at `lba` straight from `pages`, as [`AhciPort::read_direct`];
     /// returns once the device reports the last piece accepted without error.
     pub fn write_direct(&mut self, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
         let code = if id.lba48 { opcode::WRITE_DMA_EXT } else { opcode::WRITE_DMA };
-        self.direct(id, (code, true), lba, bytes, pages)
+        self.direct(id, (code, true), lba, bytes, pages, || ())
     }
 
-    fn direct(&mut self, id: &Identity, (code, write): (u8, bool), lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+    fn direct(&mut self, id: &Identity, (code, write): (u8, bool), lba: u64, bytes: usize, pages: Pages<'_>, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+        let mut meanwhile = Some(meanwhile);
         check_range(id, lba, bytes)?;
         if pages.bytes() < bytes {
             return Err(AtaError::Unsupported("DMA pages smaller than the request"));
@@ -225,7 +227,7 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             let len = piece.min(bytes - start);
             let at = lba + (start / SECTOR) as u64;
             let target = (Target::Pages(pages.part(start, len)), len);
-            self.command(data_command(code, at, len, id.lba48), target, write, self.timeouts.command, || ())?;
+            self.command(data_command(code, at, len, id.lba48), target, write, self.timeouts.command, || meanwhile.take().map_or((), |run| run()))?;
         }
         Ok(())
     }
@@ -514,8 +516,8 @@ impl<H: Hba + Send, C: Clock + Send, M: DmaMemory + Send> Disk for AhciDisk<H, C
 
     /// [`read_straight`], below what the HBA reaches.
     fn read_out_of_line(&self, record: u64, len: usize) -> Result<OolMemory, Error> {
-        read_straight(self, self.direct.as_deref(), self.reach(), record, len, |pages| {
-            self.straight("read", |port| port.read_direct(&self.identity, record, len, pages))
+        read_straight(self, self.direct.as_deref(), self.reach(), record, len, |pages, meanwhile| {
+            self.straight("read", |port| port.read_direct(&self.identity, record, len, pages, meanwhile))
         })
     }
 
@@ -761,7 +763,7 @@ mod tests {
 
         type SimServer = Server<AhciBackend<SimHba, StepClock, SimMemory>, NoFlushes>;
 
-        fn direct_server(s64a: bool, direct: impl FnOnce(SimHba) -> SimDirectMemory<SimHba>) -> (SimServer, DeviceId, SimHba, Arc<SimDirectMemory<SimHba>>) {
+        fn direct_server<M: DirectMemory + 'static>(s64a: bool, direct: impl FnOnce(SimHba) -> M) -> (SimServer, DeviceId, SimHba, Arc<M>) {
             let sim = SimHba::new(4, 2, 1 << 16, true, s64a);
             let port = AhciPort::start(sim.clone(), StepClock::new(1), TIMEOUTS, sim.memory(0x8_0000, COMMAND_MEMORY_BYTES), sim.memory(0x10_0000, 1 << 20)).unwrap();
             let direct = Arc::new(direct(sim.clone()));
@@ -811,6 +813,29 @@ mod tests {
             assert_eq!(last_prds(&sim), [short.len() as u64]);
             assert_eq!(*direct.given.lock().unwrap(), 2);
             drop((read, server));
+            assert_eq!(task.stats(), before);
+        }
+
+        /// A read makes the next one's memory while the HBA moves its data: the next read of
+        /// that length takes it, one allocation a read.
+        #[test]
+        fn reads_take_the_memory_made_during_the_read_before() {
+            let task = Task::current();
+            let before = task.stats();
+            let mut given = None;
+            let (server, device, _, _) = direct_server(false, |sim| {
+                let memory = SimDirectMemory::new(sim, 0x100_0000);
+                given = Some(memory.given.clone());
+                super::super::super::dma::Ahead::new(memory)
+            });
+            let given = given.unwrap();
+            let data = pattern(16, 6);
+            assert_eq!(server.write(device, 0, &data), Ok(data.len()));
+            for reads in 1..=3 {
+                assert_eq!(server.read_out_of_line(device, 0, data.len() as u64).map(|read| read.as_slice() == data), Ok(true));
+                assert_eq!(*given.lock().unwrap(), reads + 1, "after {reads} reads");
+            }
+            drop(server);
             assert_eq!(task.stats(), before);
         }
 

@@ -232,20 +232,23 @@ impl<R: Registers, C: Clock> Channel<R, C> {
     }
 
     /// READ DMA (EXT) of `bytes` from `lba` straight into `pages` (which hold at least that
-    /// much), in pieces of at most what one command and the PRD table reach.
-    pub fn read_direct(&mut self, drive: Drive, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+    /// much), in pieces of at most what one command and the PRD table reach; runs `meanwhile`
+    /// while the drive moves the first piece.
+    pub fn read_direct(&mut self, drive: Drive, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
         let opcode = if id.lba48 { command::READ_DMA_EXT } else { command::READ_DMA };
-        self.direct(drive, id, (opcode, Direction::ToMemory), lba, bytes, pages)
+        self.direct(drive, id, (opcode, Direction::ToMemory), lba, bytes, pages, meanwhile)
     }
 
     /// WRITE DMA (EXT) of `bytes` at `lba` straight from `pages`, as [`Channel::read_direct`].
     /// Returns only when the drive reports the last piece accepted without error.
     pub fn write_direct(&mut self, drive: Drive, id: &Identity, lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
         let opcode = if id.lba48 { command::WRITE_DMA_EXT } else { command::WRITE_DMA };
-        self.direct(drive, id, (opcode, Direction::FromMemory), lba, bytes, pages)
+        self.direct(drive, id, (opcode, Direction::FromMemory), lba, bytes, pages, || ())
     }
 
-    fn direct(&mut self, drive: Drive, id: &Identity, (opcode, direction): (u8, Direction), lba: u64, bytes: usize, pages: Pages<'_>) -> Result<(), AtaError> {
+    #[allow(clippy::too_many_arguments)]
+    fn direct(&mut self, drive: Drive, id: &Identity, (opcode, direction): (u8, Direction), lba: u64, bytes: usize, pages: Pages<'_>, meanwhile: impl FnOnce()) -> Result<(), AtaError> {
+        let mut meanwhile = Some(meanwhile);
         self.recovering(|channel| {
             check_range(id, lba, bytes)?;
             if pages.bytes() < bytes {
@@ -258,7 +261,7 @@ impl<R: Registers, C: Clock> Channel<R, C> {
                 let len = piece.min(bytes - start);
                 let at = lba + (start / SECTOR) as u64;
                 let target = Target::Pages(pages.part(start, len));
-                channel.dma_command(drive, id, opcode, at, len, (target, direction), || ())?;
+                channel.dma_command(drive, id, opcode, at, len, (target, direction), || meanwhile.take().map_or((), |run| run()))?;
             }
             Ok(())
         })

@@ -13,6 +13,7 @@ use core::sync::atomic::{fence, Ordering};
 use mach::interfaces::{gnumach, mach as vm, mach_host};
 use mach::ool::OolMemory;
 use mach::port::PortName;
+use mach::sync::Mutex;
 
 use super::AtaError;
 
@@ -152,12 +153,62 @@ pub trait DirectMemory: Send + Sync {
     /// Fresh memory for `len` bytes of a read's reply, wired, with the physical address of
     /// each page; `None` when none can be had or it would not qualify as [`Pages`].
     fn fresh(&self, len: usize) -> Option<Wired>;
+    /// Gets memory for a read of `len` bytes ready for the next [`fresh`](Self::fresh) of that
+    /// length, or does nothing: called while the device moves a read's data, when the
+    /// processor would only wait for it.
+    fn prepare(&self, len: usize);
     /// The memory, once the device filled it, as the reply carries it away.
     fn filled(&self, wired: Wired) -> OolMemory;
     /// A write's data, received out of line, wired in place read-only (so wiring copies no
     /// page), with the physical address of each page; the memory back when that cannot be
     /// done or the pages would not qualify as [`Pages`].
     fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory>;
+}
+
+/// Reads larger than this get no memory made ahead (the memory waits, wired, between reads).
+pub const AHEAD_MAX: usize = 1 << 20;
+
+/// Direct memory that makes one read's memory ahead: [`DirectMemory::prepare`] asks `M` for it
+/// while the device moves the current read's data, so that a stream of reads of one length
+/// never waits for the kernel's allocation (a fifth of a 1 MiB read's time in the server,
+/// measured under TCG). Memory made ahead is fresh: never sent before, and released when a read
+/// of another length comes.
+pub struct Ahead<M> {
+    memory: M,
+    spare: Mutex<Option<Wired>>,
+}
+
+impl<M> Ahead<M> {
+    pub fn new(memory: M) -> Self {
+        Ahead { memory, spare: Mutex::new(None) }
+    }
+}
+
+impl<M: DirectMemory> DirectMemory for Ahead<M> {
+    fn fresh(&self, len: usize) -> Option<Wired> {
+        let spare = self.spare.lock().take();
+        match spare {
+            Some(wired) if wired.memory.len() == len => Some(wired),
+            _ => self.memory.fresh(len),
+        }
+    }
+
+    fn prepare(&self, len: usize) {
+        if len > AHEAD_MAX || self.spare.lock().is_some() {
+            return;
+        }
+        // Not under the lock: the kernel call is the slow part.
+        let made = self.memory.fresh(len);
+        *self.spare.lock() = made;
+    }
+
+    fn filled(&self, wired: Wired) -> OolMemory {
+        self.memory.filled(wired)
+    }
+
+    fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory> {
+        self.memory.pin(data)
+    }
 }
 
 /// Memory wired in place, with its pages' physical addresses and where in the first page it
@@ -372,6 +423,9 @@ impl DirectMemory for KernelMemory {
         let pages = (0..(len as u64).div_ceil(PAGE)).map(|i| physical + i * PAGE).collect();
         Some(Wired { memory, pages, offset: 0 })
     }
+
+    /// Nothing: each read asks the kernel (see [`Ahead`]).
+    fn prepare(&self, _len: usize) {}
 
     fn filled(&self, wired: Wired) -> OolMemory {
         // The device's stores before the memory is read or sent.

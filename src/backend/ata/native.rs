@@ -10,7 +10,7 @@ use mach::port::PortName;
 
 use super::ahci::mmio::MappedHba;
 use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
-use super::dma::{self, Contiguous, KernelMemory};
+use super::dma::{self, Ahead, Contiguous, KernelMemory};
 use super::pci;
 use super::port_io::{self, IdeChannel, LegacyPorts, PciConfigPorts, Tsc};
 use super::{AtaBackend, AtaDisk, TransferMode};
@@ -148,7 +148,7 @@ fn ahci_backend(device_master: PortName, host_priv: PortName) -> Result<Option<A
         Ok(port) => {
             log::info!("ahci: controller {:?}, ABAR {:#x}: port {}", found.function, found.abar, port.number());
             let backend = AhciBackend::new(port, IdeChannel::Primary.drive_names()[0]);
-            Ok(Some(backend.with_direct_memory(Arc::new(KernelMemory::new(host_priv)))))
+            Ok(Some(backend.with_direct_memory(Arc::new(Ahead::new(KernelMemory::new(host_priv))))))
         }
         Err(super::AtaError::NoDrive) => Ok(None),
         Err(error) => {

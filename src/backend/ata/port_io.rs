@@ -10,7 +10,7 @@ use mach::interfaces::mach_i386;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::port::{PortName, SendRight};
 
-use super::dma::{self, BusMaster, BusMasterDma, Contiguous, DirectMemory, DmaEngine, KernelMemory};
+use super::dma::{self, Ahead, BusMaster, BusMasterDma, Contiguous, DirectMemory, DmaEngine, KernelMemory};
 use super::pci::{self, ConfigSpace, Function};
 use super::registers::{Reg, Registers};
 use super::{AtaBackend, Channel, Clock, Timeouts, TransferMode};
@@ -340,7 +340,7 @@ pub fn native_backend(
     match engine {
         Ok(Some(engine)) => {
             ata_channel = ata_channel.with_dma(engine);
-            direct = host_priv.map(|host_priv| Arc::new(KernelMemory::new(host_priv)) as Arc<dyn DirectMemory>);
+            direct = host_priv.map(|host_priv| Arc::new(Ahead::new(KernelMemory::new(host_priv))) as Arc<dyn DirectMemory>);
         }
         Ok(None) if transfer == TransferMode::Dma && host_priv.is_none() => {
             log::error!("ata: --ata-transfer=dma: only the boot disk server (rumpdisk.static) drives a bus master");

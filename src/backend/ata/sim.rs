@@ -578,8 +578,8 @@ pub struct SimDirectMemory<P = SimChannel> {
     pub refuse_pins: bool,
     /// Where in its first page a pinned write's data start (the sender's offset in the page).
     pub pin_offset: usize,
-    /// Requests given pages, fresh and pinned.
-    pub given: Mutex<usize>,
+    /// Requests given pages, fresh and pinned (shared, to count through a wrapper).
+    pub given: Arc<Mutex<usize>>,
     /// Physically consecutive pages in one run.
     pub run: usize,
 }
@@ -588,7 +588,7 @@ impl<P: SimPhysical> SimDirectMemory<P> {
     /// Pages from 2 pages below the 64 KiB boundary at `first_boundary` on.
     pub fn new(sim: P, first_boundary: u64) -> SimDirectMemory<P> {
         let next = Mutex::new(first_boundary - 2 * PAGE_SIZE as u64);
-        SimDirectMemory { sim, next, refuse_pins: false, pin_offset: 0, given: Mutex::new(0), run: 3 }
+        SimDirectMemory { sim, next, refuse_pins: false, pin_offset: 0, given: Arc::new(Mutex::new(0)), run: 3 }
     }
 
     /// Pages for `len` bytes holding `data` from `offset` in the first, registered with the
@@ -618,6 +618,8 @@ impl<P: SimPhysical> DirectMemory for SimDirectMemory<P> {
         let memory = OolMemory::new(len).ok()?;
         Some(Wired { memory, pages: self.pages(0, len, &[]), offset: 0 })
     }
+
+    fn prepare(&self, _len: usize) {}
 
     fn filled(&self, mut wired: Wired) -> OolMemory {
         for (chunk, &page) in wired.memory.as_mut_slice().chunks_mut(PAGE_SIZE).zip(&wired.pages) {
