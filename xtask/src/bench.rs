@@ -405,6 +405,10 @@ impl Results {
                 let ratio = direct as f64 / server as f64;
                 // The goal holds from 16 KiB up; 4 KiB shows where it starts.
                 let goal = (bytes >= SERVER_GOAL_FROM).then_some(SERVER_GOAL);
+                // A server that does nothing but answer still adds its own time.
+                let ceiling = g.ticks("null-server", op, bytes).map_or(String::new(), |null| {
+                    format!("; with a null server's time added: {:.3}×", direct as f64 / (direct + null) as f64)
+                });
                 rows.push(Row {
                     measure: format!(
                         "device_{op} throughput, {}, {}: server / direct",
@@ -412,7 +416,7 @@ impl Results {
                         self.transfer()
                     ),
                     value: format!(
-                        "{ratio:.3}× ({:.2} / {:.2} MiB/s)",
+                        "{ratio:.3}× ({:.2} / {:.2} MiB/s{ceiling})",
                         self.mib_per_s(bytes, server),
                         self.mib_per_s(bytes, direct)
                     ),
@@ -702,7 +706,7 @@ impl Results {
     fn throughput_table(&self, transfer: &str, guest: &Guest) -> String {
         let mut md = format!(
             "### `--ata-transfer={transfer}`\n\n\
-             | request | direct read | server read | ratio | server's extra time | direct write | server write | ratio | server's extra time |\n\
+             | request | direct read | server read | ratio | server's extra time (a null server's) | direct write | server write | ratio | server's extra time (a null server's) |\n\
              |---|---|---|---|---|---|---|---|---|\n"
         );
         for bytes in guest.sizes() {
@@ -722,8 +726,13 @@ impl Results {
                 cells.push(d.zip(s).map_or("—".to_owned(), |(d, s)| {
                     format!("{:.3}×", d as f64 / s as f64)
                 }));
+                let null = guest.ticks("null-server", op, bytes);
                 let extra = |(d, s): (u64, u64)| {
-                    format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6)
+                    let own = format!("{:+.1} µs", (self.seconds(s) - self.seconds(d)) * 1e6);
+                    match null {
+                        Some(n) => format!("{own} ({:.1} µs)", self.seconds(n) * 1e6),
+                        None => own,
+                    }
                 };
                 cells.push(d.zip(s).map_or("—".to_owned(), extra));
             }
@@ -1075,7 +1084,8 @@ mod tests {
         bench: io path=direct op=read bytes=4096 count=256 median=100\n\
         bench: io path=server op=read bytes=4096 count=256 median=125\n\
         bench: io path=direct op=read bytes=16384 count=256 median=190\n\
-        bench: io path=server op=read bytes=16384 count=256 median=200\n";
+        bench: io path=server op=read bytes=16384 count=256 median=200\n\
+        bench: io path=null-server op=read bytes=16384 count=256 median=10\n";
 
     #[test]
     fn reads_what_the_guest_printed() {
@@ -1131,6 +1141,8 @@ mod tests {
         let row = |m: &str| rows.iter().find(|r| r.measure.starts_with(m)).unwrap();
         // 16 KiB: 190 / 200 ticks = 0.95× of direct, the goal; 4 KiB has none.
         assert_eq!(row("device_read throughput, 16 KiB").met(), "yes");
+        // 190 / (190 + 10): the most a server that adds a null server's time could reach.
+        assert!(row("device_read throughput, 16 KiB").value.ends_with("with a null server's time added: 0.950×)"));
         assert_eq!(row("device_read throughput, 4 KiB").met(), "—");
         assert_eq!(
             row("device_read throughput through the server, 1 MiB: multiple / pio").value,

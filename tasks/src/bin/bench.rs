@@ -9,17 +9,21 @@
 //! The client, in one boot and on one disk, one thing at a time:
 //! 1. opens `wd0` through the server first of all, and prints the TSC when the open returns;
 //! 2. null RPCs: to the kernel (`mach_port_get_refs`) and to the peer task (`device_read_inband`
-//!    of 1 byte from a buffer: the server round trip's message with no work behind it);
+//!    of 1 byte from a buffer: the server round trip's message with no work behind it), then
+//!    the same while this task holds I/O ports (GNU Mach copies its I/O bitmap at each switch);
 //! 3. the server round trip: `device_read_inband` of 1 byte of `wd0` through rumpdisk.static;
 //!    its parts: the same of 512 bytes, the direct driver's read of that sector, and
 //!    `device_get_status(DEV_GET_SIZE)`, which the server answers without the drive;
-//! 4. throughput by request size, direct (the project's ATA driver linked into this task on the
-//!    kernel's I/O ports) and through rumpdisk.static, taking turns request by request. The server
-//!    drives the channel only when this task asks it to, so the two never drive it at once. A
-//!    read ends, on every path, with the data in fresh memory of this task, untouched (the
-//!    direct driver's `read_out_of_line`, the server's reply): as `dd` with O_DIRECT leaves them
-//!    in its buffer, and as the Hurd's pagers hand a store's read to the kernel. Its time is the
-//!    read's and, after the data are checked (not timed), giving the memory back;
+//! 4. throughput by request size, taking turns request by request: direct (the project's ATA
+//!    driver linked into this task on the kernel's I/O ports), through rumpdisk.static, and
+//!    through the peer as a null server (fresh memory for a read, a write dropped: what any
+//!    server adds). The server drives the channel only when this task asks it to, so the two
+//!    drivers never drive it at once; this task gives up its I/O ports while the servers are
+//!    timed, as a real client holds none. A read ends, on every path, with the data in fresh
+//!    memory of this task, untouched (the direct driver's `read_out_of_line`, a reply): as `dd`
+//!    with O_DIRECT leaves them in its buffer, and as the Hurd's pagers hand a store's read to
+//!    the kernel. Its time is the read's and, after the data are checked (not timed), giving
+//!    the memory back;
 //! 5. the drive's cache flush after a few writes, through the direct driver.
 //!
 //! With `role=anchor kernel-master=${device-port}` (on the i386 kernel, as the next task of a
@@ -29,7 +33,7 @@
 //! Lines (ticks are TSC ticks; the host converts them):
 //! `bench: client-start tsc=T` (its own start, to split the first open's time),
 //! `bench: first-open tsc=T`, `bench: console-line ticks=T` (one line's cost), `bench: call what=W count=N median=T`,
-//! `bench: io path=direct|server|kernel op=read|write bytes=B count=N median=T`,
+//! `bench: io path=direct|server|null-server|kernel op=read|write bytes=B count=N median=T`,
 //! `bench: flush count=N median=T` (the drive's cache flush, through the direct driver).
 #![no_std]
 #![no_main]
@@ -124,12 +128,15 @@ fn client(args: &Args<'static>) -> i32 {
         let mut direct_path = IoPath {
             name: "direct",
             io_ports: true,
+            keeps_data: true,
             write: &mut |record, data| direct.write(record.into(), data).context("direct write"),
             read: &mut |record, bytes| direct.read_out_of_line(record.into(), bytes).context("direct read"),
         };
         let (mut write, mut read) = device_io(wd0.name());
-        let mut server_path = IoPath { name: "server", io_ports: false, write: &mut write, read: &mut read };
-        throughput(Some(&ports), &mut [&mut direct_path, &mut server_path])?;
+        let mut server_path = IoPath { name: "server", io_ports: false, keeps_data: true, write: &mut write, read: &mut read };
+        let (mut null_write, mut null_read) = device_io(peer);
+        let mut null_path = IoPath { name: "null-server", io_ports: false, keeps_data: false, write: &mut null_write, read: &mut null_read };
+        throughput(Some(&ports), &mut [&mut direct_path, &mut server_path, &mut null_path])?;
         ports.allow(true).context("enable the I/O ports")?;
         device_flushes(&direct)
     });
@@ -155,8 +162,8 @@ fn anchor(args: &Args<'static>) -> i32 {
         let (mut kernel_write, mut kernel_read) = device_io(hd0.name());
         let (mut server_write, mut server_read) = device_io(wd2.name());
         throughput(None, &mut [
-            &mut IoPath { name: "kernel", io_ports: false, write: &mut kernel_write, read: &mut kernel_read },
-            &mut IoPath { name: "server", io_ports: false, write: &mut server_write, read: &mut server_read },
+            &mut IoPath { name: "kernel", io_ports: false, keeps_data: true, write: &mut kernel_write, read: &mut kernel_read },
+            &mut IoPath { name: "server", io_ports: false, keeps_data: true, write: &mut server_write, read: &mut server_read },
         ])
     });
     suite.finish()
@@ -209,6 +216,8 @@ struct IoPath<'a> {
     name: &'static str,
     /// Drives the disk's I/O ports itself (see `ports` of `throughput`).
     io_ports: bool,
+    /// Reads back what was written (the null server's reads are fresh memory, not checked).
+    keeps_data: bool,
     write: &'a mut dyn FnMut(RecNum, &[u8]) -> Outcome,
     read: &'a mut dyn FnMut(RecNum, usize) -> Result<OolMemory, alloc::string::String>,
 }
@@ -239,7 +248,7 @@ fn throughput(ports: Option<&PortAccess>, paths: &mut [&mut IoPath<'_>]) -> Outc
                 let start = Tsc.now();
                 let read = (path.read)(record(i), bytes)?;
                 let read_ticks = Tsc.now() - start;
-                ensure!(read.as_slice() == &data[..bytes], "{}: {bytes} bytes read back differ from those written", path.name);
+                ensure!(!path.keeps_data || read.as_slice() == &data[..bytes], "{}: {bytes} bytes read back differ from those written", path.name);
                 let start = Tsc.now();
                 drop(read);
                 ticks.push(read_ticks + (Tsc.now() - start));
@@ -273,7 +282,9 @@ fn median(ticks: &mut [u64]) -> u64 {
     ticks[ticks.len() / 2]
 }
 
-/// The peer: answers `device_read_inband` with one byte and no work, forever.
+/// The peer: a null server, forever. It answers `device_read_inband` with one byte (the null
+/// RPC), `device_read` with fresh memory it never touches and `device_write` by dropping the
+/// data: what any server adds to a request, whatever its disk does.
 fn peer(args: &Args<'static>) -> i32 {
     let Ok(master) = args.port(2) else {
         return 1;
@@ -303,5 +314,13 @@ struct NullDevice {
 impl device::Server for NullDevice {
     fn device_read_inband(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: RecNum, wanted: i32) -> mach::kern::Result<&[u8]> {
         Ok(&self.byte[..(wanted.clamp(0, 1) as usize)])
+    }
+
+    fn device_read(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: RecNum, wanted: i32) -> mach::kern::Result<OolMemory> {
+        OolMemory::new(wanted.max(0) as usize)
+    }
+
+    fn device_write(&mut self, _reply: rt::ReplyPort<'_>, _device: PortName, _mode: u32, _recnum: RecNum, data: OolMemory) -> mach::kern::Result<i32> {
+        Ok(data.len() as i32)
     }
 }
