@@ -918,39 +918,59 @@ fn machine() -> String {
 const WHY_MISSED: &str = "
 ## Why goals are met or missed
 
-- **DMA against Linux (profiled 2026-12-02, 4 runs on a host with load 4–10; changed the
-  same day).** Bus-master DMA took the driver itself past Linux: the direct driver (linked into
-  the bench task, no server) moves 1 MiB in 0.6–1.4 ms, a 4 KiB request in 30–40 µs. Through
-  the server the request's data cross tasks as out-of-line memory, and GNU Mach under TCG pays
-  12–35 µs per 4 KiB page fault on that path: with every request through the bounce buffer, a
-  1 MiB read spent 2.2–2.5 ms taking the 256 zero-fill faults of its fresh reply pages (the DMA
-  itself 0.2–0.35 ms) and 0.3–0.65 ms copying the bounce buffer out, and a write faulted in
-  the client's copy-on-write pages to copy them in. Now data go straight between the drive and
-  a request's own pages where the kernel gives them wired below 4 GiB (the PRDs are 32-bit),
-  one rule per request: a read of whole records goes into fresh memory from
-  `vm_allocate_contiguous` (one kernel call, resident and wired: no fault, no bounce copy, one
-  PRD per 64 KiB), which the reply's send with the deallocate bit moves to the client (GNU
-  Mach's `vm_map_copyin` with `src_destroy` moves a temporary object, wired or not, and
-  unwires it as it removes the entry). GNU Mach does not zero these pages, so the rest of the
-  last page is cleared and a failed read's memory is released, never sent. A write of 256 KiB
-  or more goes from its received pages: `vm_protect` read-only, then `vm_wire` read-only (no
-  copy), `vm_pages_phys` for a scatter PRD list (the data keep the sender's offset in the
-  page); deallocating them unwires them. Smaller writes, and pages that cannot be wired or lie
-  above 4 GiB, take the bounce buffer. Side by side (`--ata-transfer=dma` boots alternating
-  with the previous build, medians in TSC ticks at 2.6 GHz, load 4–5.5): 1 MiB reads 4.4–6.1 M
-  ticks against 11–38 M, 1 MiB writes 2.4–2.9 M against 12.7–28 M, 256 KiB reads 1.6–2.3 M
-  against 3.5–4.9 M, 64 KiB reads 0.75–1.0 M against 1.07–1.19 M; smaller requests unchanged.
-  Inside the server (temporary TSC marks, not kept) a 1 MiB read takes 0.2–0.4 ms to get its
-  memory and 0.2–0.35 ms for the DMA. Measured and dropped: reply memory from `vm_allocate` +
-  `vm_wire` + `vm_pages_phys` (the kernel zero-fills and wires page by page: 2.1–2.5 ms for
-  1 MiB, the read 10.1 M ticks); wiring a write's pages without `vm_protect` first (the wiring
-  copies every copy-on-write page: a 1 MiB write 26 M ticks); wiring writes under 256 KiB
-  (4–64 KiB 20–45 % slower than the bounce copy, 256 KiB even). What is left of the 1 MiB read
-  gap is the reply's move and the client's own faults on the pages it receives (the bench
-  copies them into its buffer), which a server cannot save; writes now beat the direct driver,
-  which copies into its bounce buffer. Not explained yet: from 64 to 256 KiB the direct driver
-  stays near 250 MiB/s (about 1 ms per 256 KiB, more than a whole 1 MiB request takes);
-  pausing 2 µs between bus-master status polls changed nothing.
+- **DMA against Linux (met; profiled 2026-12-02).** Bus-master DMA took the driver past Linux.
+  A read goes straight into fresh memory from `vm_allocate_contiguous` (resident, wired, below
+  4 GiB: no fault, no bounce copy), which the reply's send with the deallocate bit moves to the
+  client (GNU Mach's `vm_map_copyin` with `src_destroy` moves a temporary object, wired or not,
+  and unwires it). GNU Mach does not zero these pages: the rest of the last page is cleared and
+  a failed read's memory is released, never sent. A write of 256 KiB or more goes from its
+  received pages (`vm_protect` read-only, `vm_wire` read-only: no copy, `vm_pages_phys` for a
+  scatter list); smaller writes, and pages the controller cannot reach, take the bounce buffer.
+  While the drive moves a read's data the driver only polls, so it then asks the kernel for the
+  next read's memory (`dma::Ahead`, one spare of the last read's length up to 1 MiB): getting
+  1 MiB had taken 0.2 ms of a 1 MiB read's 0.7 ms in the server (temporary TSC marks). Side by
+  side, one run each at load below 1: 1 MiB reads through the server 1474 → 1772 MiB/s, 4 KiB
+  reads 25.4 → 28.3 MiB/s. Two changes to the measure, the same day: (1) a read's data are now
+  left where they arrive, untouched, on every path (the direct driver's `read_out_of_line`, the
+  server's reply), as Linux's `dd` with O_DIRECT leaves them in its buffer and as the Hurd's
+  pagers hand a store's read to the kernel; the bench had copied them into its own buffer, which
+  cost the client 256 page faults and a 1 MiB copy, 0.68 ms of a 1 MiB read's 1.4 ms (TSC marks
+  in the client, not kept): the same build measured 0.50× Linux with the copy (707 MiB/s) and
+  1.06× without (1470 MiB/s). (2) The bench's client, which also drives the disk directly, held
+  I/O ports while it timed the server; GNU Mach copies a task's I/O bitmap, up to its highest
+  enabled port, into the TSS at every switch to it, 6 KiB with the bus master at 0xC040 (the row
+  \"… whose caller holds I/O ports\": a null RPC takes about twice as long). It now gives its ports up
+  while it times the server, as a real client holds none: `device_get_status` through the server
+  went from 36 to 26 µs. rumpdisk.static itself now keeps only the ports it drives (`PortAccess`):
+  the PCI configuration ports go after set-up, and an AHCI server holds none; the IDE DMA server
+  keeps its bus master's and pays that copy on each request. Measured and dropped earlier: reply
+  memory from `vm_allocate` + `vm_wire` + `vm_pages_phys` (2.1–2.5 ms for 1 MiB); wiring a
+  write's pages without `vm_protect` first (the wiring copies every copy-on-write page); wiring
+  writes under 256 KiB (20–45 % slower than the bounce copy). Explained now: from 64 to 256 KiB
+  the direct driver's writes (and, before `read_out_of_line`, its reads) stay near 250 MiB/s,
+  slower than at 1 MiB, because copying between the bench's buffer and the driver's bounce
+  buffer, at virtual addresses a multiple of 1 MiB apart, ran at 340 MB/s: 256 KiB in 750 µs
+  against 112 µs into a buffer at another offset, and 1 MiB at 2.2–4.6 GB/s (temporary TSC
+  marks). That fits QEMU's software TLB (direct-mapped, resized by use: the two buffers' pages
+  evict each other until a larger copy grows it), not the driver; it flatters the server's writes
+  of 64–256 KiB against the direct driver's here.
+- **Server / direct (missed from 16 KiB up; out of reach of any server here).** A request
+  through a server is a Mach RPC with out-of-line data. The bench times a null server beside the
+  two (its peer task answers `device_read` with fresh memory it never touches and drops a
+  write's data): its time is what any server adds before doing anything, and direct / (direct +
+  null server) is about the best any server could reach (\"with a null server's time added\" in
+  the rows above): 0.70–0.71 at 16 KiB, 0.80 at 256 KiB, 0.90 at 1 MiB for reads, below 0.95 at
+  every size. rumpdisk.static's extra time stays within a few µs of the null server's for reads
+  up to 256 KiB (the tables below); at 1 MiB it is about 25 µs more (the move unwires the reply's
+  256 pages; the I/O bitmap copy above).
+- **Server start → first open with DMA (missed: 13.7–15.2 ms; 8.0–8.8 ms with PIO on
+  2026-11-23).** The DMA set-up runs before the server first waits for a request. Temporary TSC
+  marks (2026-12-02, not kept): the backend's set-up took 6.0 ms with DMA against 1.6 ms with PIO,
+  of which the PRD table's and the 1 MiB bounce buffer's `vm_allocate_contiguous` 2.6 ms (the
+  same call gets 1 MiB in 0.2 ms once its kernel path has run: the rest is TCG translating kernel
+  code on its first run), the PCI scan 0.3 ms, the I/O ports 1.3 ms (as with PIO). Deferring it
+  would move the time to the first read or write, which the next task makes at once, not save
+  it; it is not deferred.
 - **READ/WRITE MULTIPLE (met).** QEMU completes one host read per data request: 16 sectors per
   request instead of 1 makes the server 3.8–5× faster at 1 MiB reads and 4.4–12× at writes.
 
@@ -1002,8 +1022,9 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   direct driver under TCG, against 15 µs for a null RPC, whatever the size up to a page. The
   driver now takes the reply page's fault while the drive fetches the first sector (0.87–0.89×
   before). Writes cost less. From 16 KiB up both are well within the goal.
-- **Round trip against the null RPC (missed, 4.3–5.8×).** A 1-byte `device_read_inband` makes the
-  drive read a whole sector. The server's own part (round trip − the direct driver's read of the
+- **Round trip against the null RPC (missed, 4.3–5.8× with PIO; about 6× with DMA, where the
+  server's own part is about 2.2 null RPCs, some 10 µs of it the copy of its I/O bitmap, see
+  above).** A 1-byte `device_read_inband` makes the drive read a whole sector. The server's own part (round trip − the direct driver's read of the
   same sector) is 0.5–1.6 null RPCs, within the goal; the sector read is 46–68 µs. Measured
   inside it (temporary lines, not kept): the 256 data-port reads take 11 µs and a status read
   0.05 µs, so most of the rest is QEMU completing the read of the image file (its AIO thread pool
@@ -1042,9 +1063,15 @@ const METHOD: &str = "
   requests, ours a median request: both exclude nothing the disk does.
 - **Throughput.** Per size from 512 B to 1 MiB: at least 16 and at most 256 requests (4 MiB per
   size where that fits), writes then reads of the same records, each request timed on its own,
-  the two paths taking turns request by request (so a slow spell of the shared host falls on
-  both); the median request time gives MiB/s. The data read back is compared with what was written.
-  Server requests are `device_write` (out-of-line data) and `device_read` (out-of-line reply).
+  the paths taking turns request by request (so a slow spell of the shared host falls on
+  all); the median request time gives MiB/s. The data read back is compared with what was
+  written, outside the timed part. Server requests are `device_write` (out-of-line data) and
+  `device_read` (out-of-line reply). A read's time is that of getting the data in fresh memory
+  of the bench task (the direct driver's `read_out_of_line`, a server's reply) plus giving the
+  memory back, the data untouched in between (checked after the timing). A third path, the
+  null server (the bench's peer task: `device_read` answered with fresh memory it never touches,
+  `device_write` by dropping the data), shows what any server adds. The bench task holds every
+  I/O port while the direct driver works and none while a server is timed.
 - **Flushes per DEV_FLUSH_CACHE.** The barrier workload (`tasks/src/bin/barrier.rs`) with 8
   client threads, each syncing after every round (`clients=8 rounds=25 sectors=4`), through
   rumpdisk.static on a disk logged by QEMU `blklogwrites`. Requests = the syncs the clients
