@@ -930,12 +930,17 @@ const WHY_MISSED: &str = "
   next read's memory (`dma::Ahead`, one spare of the last read's length up to 1 MiB): getting
   1 MiB had taken 0.2 ms of a 1 MiB read's 0.7 ms in the server (temporary TSC marks). Side by
   side, one run each at load below 1: 1 MiB reads through the server 1474 → 1772 MiB/s, 4 KiB
-  reads 25.4 → 28.3 MiB/s. Two changes to the measure, the same day: (1) a read's data are now
+  reads 25.4 → 28.3 MiB/s. Five runs of the whole bench on the final code (2026-12-02
+  23:40–23:47 UTC, load below 1): 1 MiB reads through the server 1393–1769 MiB/s against Linux's
+  1378–1937, 0.91–1.28× (met in four; the miss is the run where Linux read at 1937 MiB/s, its
+  others 1378–1398); 1 MiB writes 1.18–1.63×; 4 KiB reads 1.43–1.53×, writes 1.77–1.85×; on
+  AHCI 1.13–1.34×, 1.38–1.54×, 1.53–1.64×, 1.34–1.55×. QEMU's DMA itself varies from run to run
+  (the direct driver's 1 MiB read 1532–2095 MiB/s). Two changes to the measure, the same day: (1) a read's data are now
   left where they arrive, untouched, on every path (the direct driver's `read_out_of_line`, the
   server's reply), as Linux's `dd` with O_DIRECT leaves them in its buffer and as the Hurd's
   pagers hand a store's read to the kernel; the bench had copied them into its own buffer, which
   cost the client 256 page faults and a 1 MiB copy, 0.68 ms of a 1 MiB read's 1.4 ms (TSC marks
-  in the client, not kept): the same build measured 0.50× Linux with the copy (707 MiB/s) and
+  in the client, not kept): the same server measured 0.50× Linux with the copy (707 MiB/s) and
   1.06× without (1470 MiB/s). (2) The bench's client, which also drives the disk directly, held
   I/O ports while it timed the server; GNU Mach copies a task's I/O bitmap, up to its highest
   enabled port, into the TSS at every switch to it, 6 KiB with the bus master at 0xC040 (the row
@@ -959,10 +964,13 @@ const WHY_MISSED: &str = "
   two (its peer task answers `device_read` with fresh memory it never touches and drops a
   write's data): its time is what any server adds before doing anything, and direct / (direct +
   null server) is about the best any server could reach (\"with a null server's time added\" in
-  the rows above): 0.70–0.71 at 16 KiB, 0.80 at 256 KiB, 0.90 at 1 MiB for reads, below 0.95 at
-  every size. rumpdisk.static's extra time stays within a few µs of the null server's for reads
-  up to 256 KiB (the tables below); at 1 MiB it is about 25 µs more (the move unwires the reply's
-  256 pages; the I/O bitmap copy above).
+  the rows above). Over the five runs: reads 0.66–0.67 at 16 KiB, 0.73–0.74 at 256 KiB,
+  0.87–0.90 at 1 MiB; writes 0.79 at 16 KiB, 0.91–0.93 at 1 MiB: below 0.95 wherever the goal
+  is missed. rumpdisk.static reached 0.67–0.68 at 16 KiB reads, 0.71–0.77 at 256 KiB, 0.81–0.91
+  at 1 MiB; its extra time stays within a few µs of the null server's for reads up to 256 KiB
+  (the tables below), and at 1 MiB it is about 25 µs more (the move unwires the reply's 256
+  pages; the I/O bitmap copy above). Writes of 64 and 256 KiB meet the goal (straight from the
+  client's pages, against the direct driver's bounce copy).
 - **Server start → first open with DMA (missed: 13.7–15.2 ms; 8.0–8.8 ms with PIO on
   2026-11-23).** The DMA set-up runs before the server first waits for a request. Temporary TSC
   marks (2026-12-02, not kept): the backend's set-up took 6.0 ms with DMA against 1.6 ms with PIO,
