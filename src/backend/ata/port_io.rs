@@ -83,7 +83,9 @@ pub fn enable_channel(device_master: PortName, channel: IdeChannel) -> Result<Le
 /// to the task: with the bus master's ports near 0xC000 that made every RPC to the server about
 /// 10 µs longer (a 6 KiB copy, measured under TCG), so the PCI configuration ports go once the
 /// controller is set up, and every port once a controller drives by memory-mapped registers.
-/// Ranges held at once must not overlap.
+/// Ranges that overlap share the bitmap's bits: disabling one disables the other's ports too
+/// (the bench does so on purpose while it times a server), and a driver whose ports are
+/// disabled faults at its next access, touching nothing.
 pub struct PortAccess {
     permission: SendRight,
 }
