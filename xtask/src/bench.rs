@@ -971,7 +971,7 @@ const WHY_MISSED: &str = "
   (the tables below), and at 1 MiB it is about 25 µs more (the move unwires the reply's 256
   pages; the I/O bitmap copy above). Writes of 64 and 256 KiB meet the goal (straight from the
   client's pages, against the direct driver's bounce copy).
-- **Server start → first open with DMA (missed: 13.7–15.2 ms; 8.0–8.8 ms with PIO on
+- **Server start → first open with DMA (missed: 13.6–18.3 ms in six runs; 8.0–8.8 ms with PIO on
   2026-11-23).** The DMA set-up runs before the server first waits for a request. Temporary TSC
   marks (2026-12-02, not kept): the backend's set-up took 6.0 ms with DMA against 1.6 ms with PIO,
   of which the PRD table's and the 1 MiB bounce buffer's `vm_allocate_contiguous` 2.6 ms (the
