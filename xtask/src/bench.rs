@@ -935,7 +935,7 @@ const WHY_MISSED: &str = "
   1378–1937, 0.91–1.28× (met in four; the miss is the run where Linux read at 1937 MiB/s, its
   others 1378–1398); 1 MiB writes 1.18–1.63×; 4 KiB reads 1.43–1.53×, writes 1.77–1.85×; on
   AHCI 1.13–1.34×, 1.38–1.54×, 1.53–1.64×, 1.34–1.55×. QEMU's DMA itself varies from run to run
-  (the direct driver's 1 MiB read 1532–2095 MiB/s). Two changes to the measure, the same day: (1) a read's data are now
+  (the direct driver's 1 MiB read 1532–2176 MiB/s). Two changes to the measure, the same day: (1) a read's data are now
   left where they arrive, untouched, on every path (the direct driver's `read_out_of_line`, the
   server's reply), as Linux's `dd` with O_DIRECT leaves them in its buffer and as the Hurd's
   pagers hand a store's read to the kernel; the bench had copied them into its own buffer, which
