@@ -492,9 +492,9 @@ mod tests {
         }
 
         /// Each read makes the next one's memory while the drive moves its data: a read of the
-        /// same length takes it (one allocation a read after the first, not two), a read of
-        /// another length gets memory of its own and releases it; nothing is kept when the server
-        /// goes, and the data are the disk's every time.
+        /// same length takes it (one allocation a read after the first, not two); a read of
+        /// another length gets memory of its own, and the spare is replaced meanwhile; nothing
+        /// is kept when the server goes, and the data are the disk's every time.
         #[test]
         fn reads_take_the_memory_made_during_the_read_before() {
             let task = Task::current();
@@ -521,6 +521,8 @@ mod tests {
             let long = server.read_out_of_line(device, 0, (dma::AHEAD_MAX + 4096) as u64);
             assert_eq!(long.map(|read| read.as_slice()[..data.len()] == data), Ok(true));
             assert_eq!(*given.lock().unwrap(), 8, "nothing made ahead for a read that long");
+            assert_eq!(read(4096), Ok(true));
+            assert_eq!(*given.lock().unwrap(), 9, "the spare made for 4 KiB was kept");
             drop(server);
             assert_eq!(task.stats(), before);
         }

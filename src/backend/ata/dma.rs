@@ -171,8 +171,8 @@ pub const AHEAD_MAX: usize = 1 << 20;
 /// Direct memory that makes one read's memory ahead: [`DirectMemory::prepare`] asks `M` for it
 /// while the device moves the current read's data, so that a stream of reads of one length
 /// never waits for the kernel's allocation (a fifth of a 1 MiB read's time in the server,
-/// measured under TCG). Memory made ahead is fresh: never sent before, and released when a read
-/// of another length comes.
+/// measured under TCG). Memory made ahead is fresh: never sent before. A read of another length
+/// leaves it be, and the next `prepare` replaces it, releasing it while the device works too.
 pub struct Ahead<M> {
     memory: M,
     spare: Mutex<Option<Wired>>,
@@ -186,18 +186,17 @@ impl<M> Ahead<M> {
 
 impl<M: DirectMemory> DirectMemory for Ahead<M> {
     fn fresh(&self, len: usize) -> Option<Wired> {
-        let spare = self.spare.lock().take();
-        match spare {
-            Some(wired) if wired.memory.len() == len => Some(wired),
-            _ => self.memory.fresh(len),
-        }
+        let spare = self.spare.lock().take_if(|wired| wired.memory.len() == len);
+        spare.or_else(|| self.memory.fresh(len))
     }
 
     fn prepare(&self, len: usize) {
-        if len > AHEAD_MAX || self.spare.lock().is_some() {
+        if len > AHEAD_MAX || self.spare.lock().as_ref().is_some_and(|wired| wired.memory.len() == len) {
             return;
         }
-        // Not under the lock: the kernel call is the slow part.
+        // Not under the lock: the kernel calls are the slow part.
+        let old = self.spare.lock().take();
+        drop(old);
         let made = self.memory.fresh(len);
         *self.spare.lock() = made;
     }
