@@ -191,11 +191,17 @@ impl<M: DirectMemory> DirectMemory for Ahead<M> {
     }
 
     fn prepare(&self, len: usize) {
-        if len > AHEAD_MAX || self.spare.lock().as_ref().is_some_and(|wired| wired.memory.len() == len) {
+        if len > AHEAD_MAX {
             return;
         }
+        let old = {
+            let mut spare = self.spare.lock();
+            if spare.as_ref().is_some_and(|wired| wired.memory.len() == len) {
+                return;
+            }
+            spare.take()
+        };
         // Not under the lock: the kernel calls are the slow part.
-        let old = self.spare.lock().take();
         drop(old);
         let made = self.memory.fresh(len);
         *self.spare.lock() = made;
