@@ -935,8 +935,8 @@ const WHY_MISSED: &str = "
   1378–1937, 0.91–1.28× (met in four; the miss is the run where Linux read at 1937 MiB/s, its
   others 1378–1398); 1 MiB writes 1.18–1.63×; 4 KiB reads 1.43–1.53×, writes 1.77–1.85×; on
   AHCI 1.13–1.34×, 1.38–1.54×, 1.53–1.64×, 1.34–1.55×. QEMU's DMA itself varies from run to run
-  (the direct driver's 1 MiB read 1532–2176 MiB/s). Two changes to the measure, the same day: (1) a read's data are now
-  left where they arrive, untouched, on every path (the direct driver's `read_out_of_line`, the
+  (the direct driver's 1 MiB read 1532–2176 MiB/s). Two changes to the measure, the same day:
+  (1) a read's data are now left where they arrive, untouched, on every path (the direct driver's `read_out_of_line`, the
   server's reply), as Linux's `dd` with O_DIRECT leaves them in its buffer and as the Hurd's
   pagers hand a store's read to the kernel; the bench had copied them into its own buffer, which
   cost the client 256 page faults and a 1 MiB copy, 0.68 ms of a 1 MiB read's 1.4 ms (TSC marks
@@ -1032,7 +1032,8 @@ All of these vary with the host's load (2 shared cores); compare runs at similar
   before). Writes cost less. From 16 KiB up both are well within the goal.
 - **Round trip against the null RPC (missed, 4.3–5.8× with PIO; about 6× with DMA, where the
   server's own part is about 2.2 null RPCs, some 10 µs of it the copy of its I/O bitmap, see
-  above).** A 1-byte `device_read_inband` makes the drive read a whole sector. The server's own part (round trip − the direct driver's read of the
+  above).** A 1-byte `device_read_inband` makes the drive read a whole sector. The server's own
+  part (round trip − the direct driver's read of the
   same sector) is 0.5–1.6 null RPCs, within the goal; the sector read is 46–68 µs. Measured
   inside it (temporary lines, not kept): the 256 data-port reads take 11 µs and a status read
   0.05 µs, so most of the rest is QEMU completing the read of the image file (its AIO thread pool
