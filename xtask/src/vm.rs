@@ -317,13 +317,12 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
     let mut qemu = Command::new(scenario.kernel.qemu());
     qemu.args(MACHINE)
         .args(["-boot", "d"])
-        // The boot CD as the secondary channel's slave: each disk is its channel's master.
         .arg("-drive")
         .arg(format!(
             "file={},media=cdrom,if=none,id=cd,readonly=on",
             iso.display()
         ))
-        .args(["-device", "ide-cd,drive=cd,bus=ide.1,unit=1"]);
+        .args(["-device", &format!("ide-cd,drive=cd,bus=ide.1,unit={}", cd_unit(&scenario.disks))]);
     for (i, disk) in scenario.disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {
@@ -360,6 +359,14 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         }
     }
     Ok(outcome)
+}
+
+/// The boot CD's unit on the secondary IDE channel: its master when no disk is (NetBSD's ATA
+/// probe, upstream's rumpdisk, stalls on a slave with no master), else the slave of the disk
+/// there (each disk is its channel's master).
+fn cd_unit(disks: &[Disk]) -> u32 {
+    let secondary_taken = disks.iter().enumerate().any(|(i, d)| i == 1 && !d.ahci);
+    u32::from(secondary_taken)
 }
 
 /// Runs QEMU, collecting its serial console until it exits, the time limit passes, or a line

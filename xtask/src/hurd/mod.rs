@@ -5,10 +5,12 @@
 //! The build is a table of stages ([`stages`]) run by a small engine ([`engine`]); what each
 //! stage does, and why each fix in it is needed, is in the table.
 
+mod drivers;
 pub mod engine;
 pub mod fscheck;
 pub mod image;
 pub mod link;
+pub mod partition;
 pub mod scenarios;
 mod stages;
 
@@ -44,34 +46,64 @@ pub fn system() -> PathBuf {
     build_root().join(stages::SYSTEM.trim_start_matches('/'))
 }
 
-/// The local archive of the Hurd's source tree: `$HURD_SOURCE_ARCHIVE`, else the one in the
-/// shared folder beside the clone (the archive serves no Hurd sources here).
-pub fn hurd_source() -> Result<PathBuf, Error> {
-    if let Some(path) = std::env::var_os("HURD_SOURCE_ARCHIVE") {
-        return Ok(PathBuf::from(path));
+/// The source archives the package archive does not serve here, found in one folder:
+/// `$RUMPDISK_SOURCES`, else the shared folder beside the clone. `$HURD_SOURCE_ARCHIVE` names
+/// the Hurd's tree elsewhere.
+pub struct Sources {
+    pub dir: PathBuf,
+    /// The Hurd's tree (`git archive --prefix=hurd/`).
+    pub hurd: PathBuf,
+    /// The driver stages' archives, in [`drivers::ARCHIVES`] order.
+    pub drivers: Vec<PathBuf>,
+}
+
+impl Sources {
+    pub fn find() -> Result<Sources, Error> {
+        let dir = std::env::var_os("RUMPDISK_SOURCES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_root().join("../shared/sources"));
+        let hurd = match std::env::var_os("HURD_SOURCE_ARCHIVE") {
+            Some(path) => PathBuf::from(path),
+            None => archive(&dir, "hurd-")?,
+        };
+        let drivers = drivers::ARCHIVES
+            .iter()
+            .map(|prefix| archive(&dir, prefix))
+            .collect::<Result<_, _>>()?;
+        Ok(Sources { dir, hurd, drivers })
     }
-    let dir = project_root().join("../shared/sources");
-    let found = std::fs::read_dir(&dir)
+}
+
+/// The one archive in `dir` whose name starts with `prefix`.
+fn archive(dir: &Path, prefix: &str) -> Result<PathBuf, Error> {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .find(|p| {
+        .filter(|p| {
             p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with("hurd-") && n.to_string_lossy().ends_with(".tar.xz")
+                let n = n.to_string_lossy();
+                n.starts_with(prefix) && n.contains(".tar.")
             })
-        });
-    found.ok_or_else(|| {
-        Error::new(format!(
-            "no Hurd source archive: set HURD_SOURCE_ARCHIVE to a `git archive --prefix=hurd/` tarball \
-             of the Hurd's tree (none found in {})",
-            dir.display()
-        ))
-    })
+        })
+        .collect();
+    match <[PathBuf; 1]>::try_from(found) {
+        Ok([path]) => Ok(path),
+        Err(found) => {
+            Err(Error::new(format!(
+            "{} source archives named {prefix}*.tar.* in {} (one is needed; set RUMPDISK_SOURCES \
+             to the folder that holds them{})",
+            found.len(),
+            dir.display(),
+            if prefix == "hurd-" { ", or HURD_SOURCE_ARCHIVE to the Hurd's tree" } else { "" }
+        )))
+        }
+    }
 }
 
-fn engine(mirror: String, hurd_archive: &Path) -> Engine {
+fn engine(mirror: String, sources: &Sources) -> Engine {
     let root = build_root();
     let mut env = BTreeMap::new();
     env.insert("TARGET".to_owned(), TARGET.to_owned());
@@ -81,8 +113,9 @@ fn engine(mirror: String, hurd_archive: &Path) -> Engine {
     env.insert("MIRROR".to_owned(), mirror);
     env.insert(
         "HURD_ARCHIVE".to_owned(),
-        hurd_archive.display().to_string(),
+        sources.hurd.display().to_string(),
     );
+    env.insert("SOURCES_DIR".to_owned(), sources.dir.display().to_string());
     env.insert("MAKEFLAGS".to_owned(), format!("-j{}", jobs()));
     // The paths inside the build root are part of every recipe; the host's paths and mirror are
     // not (the same build made elsewhere is the same build).
@@ -104,9 +137,9 @@ fn jobs() -> usize {
 pub fn build() -> Result<PathBuf, Error> {
     let start = Instant::now();
     let mirror = crate::setup::system_mirror()?;
-    let source = hurd_source()?;
-    let engine = engine(mirror, &source);
-    let table = stages::table(&source);
+    let sources = Sources::find()?;
+    let engine = engine(mirror, &sources);
+    let table = stages::table(&sources);
     let outcomes = engine.run(&table)?;
     let built: Vec<&str> = table
         .iter()
@@ -143,9 +176,9 @@ fn disk_use(path: &Path) -> String {
 
 /// Prints each stage and whether the cache holds it as the table describes it now.
 fn status() -> Result<(), Error> {
-    let source = hurd_source()?;
-    let engine = engine(String::new(), &source);
-    let table = stages::table(&source);
+    let sources = Sources::find()?;
+    let engine = engine(String::new(), &sources);
+    let table = stages::table(&sources);
     for (stage, done) in table.iter().zip(engine.cached(&table)?) {
         println!(
             "{:<16} {:<9} {}",
@@ -161,12 +194,22 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     match args.first().map(String::as_str) {
         None => build().map(|system| eprintln!("hurd: ready in {}", system.display())),
         Some("status") => status(),
+        Some("script") => {
+            let name = args.get(1).ok_or_else(|| Error::new("usage: cargo xtask hurd script STAGE"))?;
+            let sources = Sources::find()?;
+            let table = stages::table(&sources);
+            let stage = table.iter().find(|s| s.name == name).ok_or_else(|| {
+                Error::new(format!("no stage {name} (`cargo xtask hurd status` lists them)"))
+            })?;
+            println!("{}", stage.script);
+            Ok(())
+        }
         Some("path") => {
             println!("{}", cache_dir().display());
             Ok(())
         }
         Some(other) => Err(Error::new(format!(
-            "cargo xtask hurd: unknown argument `{other}` (none, `status` or `path`)"
+            "cargo xtask hurd: unknown argument `{other}` (none, `status`, `script STAGE` or `path`)"
         ))),
     }
 }

@@ -7,6 +7,7 @@ mod storectl;
 
 use super::fscheck;
 use super::image::{self, Contents, GuestFile};
+use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
 use crate::vm::{run_dir, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
 use crate::Error;
@@ -49,6 +50,57 @@ pub struct Hurd {
     /// `dpkg` would install them, and GRUB loads the packaged boot disk server.
     packages: PathBuf,
     guest: PathBuf,
+    /// The boot disk driver the scenarios boot with.
+    driver: Driver,
+}
+
+/// The boot disk driver of a Hurd scenario, and the GRUB entry it is booted with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// rumpdisk-rs.static (native ATA driver) as the first boot server, holding the privileged
+    /// ports itself, the root file system on the whole disk (`device:wd0`).
+    Ours,
+    /// Upstream's C `rumpdisk.static` with the NetBSD rump kernel, built from the Hurd's sources
+    /// with Debian's rump kernel, booted as Debian's GRUB entry has it: `pci-arbiter.static`
+    /// first, then the driver, then `ext2fs.static -T typed part:2:device:wd0`.
+    Upstream,
+}
+
+/// The root file system's disk, as the host checks it afterwards.
+#[derive(Clone, Debug)]
+pub struct Root {
+    /// The file system image the disk started with.
+    pub fs: PathBuf,
+    /// Where the file system lies on the disk, when the disk is partitioned.
+    pub partition: Option<Partition>,
+}
+
+impl Root {
+    /// The disk's write log, seen from the file system's partition.
+    pub fn log(&self, write_log: &Path) -> Result<Log, String> {
+        let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
+        let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+        match self.partition {
+            Some(part) => partition::within(&log, part),
+            None => Ok(log),
+        }
+    }
+
+    /// The file system as it is on `disk` (a disk image QEMU left), as a file in `scratch`.
+    pub fn fs_on(&self, disk: &Path, scratch: &Path) -> Result<PathBuf, String> {
+        let Some(part) = self.partition else {
+            return Ok(disk.to_owned());
+        };
+        let bytes = fs::read(disk).map_err(|e| format!("{}: {e}", disk.display()))?;
+        let range = (part.start * 512) as usize..((part.start + part.sectors) * 512) as usize;
+        let slice = bytes
+            .get(range)
+            .ok_or_else(|| format!("{} ends before its root partition", disk.display()))?;
+        fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let out = scratch.join("root-partition.img");
+        fs::write(&out, slice).map_err(|e| format!("{}: {e}", out.display()))?;
+        Ok(out)
+    }
 }
 
 /// How the boot disk server answers `DEV_FLUSH_CACHE`.
@@ -70,48 +122,88 @@ impl Hurd {
             system,
             packages,
             guest,
+            driver: Driver::Ours,
         })
+    }
+
+    /// The same pieces, booting with `driver`.
+    pub fn with(&self, driver: Driver) -> Hurd {
+        Hurd {
+            system: self.system.clone(),
+            packages: self.packages.clone(),
+            guest: self.guest.clone(),
+            driver,
+        }
+    }
+
+    /// The scenario `base` (`hurd-NAME`) as this driver's: `hurd-c-NAME` for upstream's C.
+    fn named(&self, base: &str) -> String {
+        match self.driver {
+            Driver::Ours => base.to_owned(),
+            Driver::Upstream => base.replacen("hurd-", "hurd-c-", 1),
+        }
     }
 
     /// GNU Mach's boot modules, in the order Debian's GRUB entry for a rumpdisk root has them.
     fn modules(&self, flush: Barrier) -> Vec<Module> {
-        let mut disk_words = vec![
-            "--host-priv-port=${host-port}".to_owned(),
-            "--device-master-port=${device-port}".to_owned(),
-            "--next-task=${fs-task}".to_owned(),
+        let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let privileged = [
+            "--host-priv-port=${host-port}",
+            "--device-master-port=${device-port}",
         ];
-        if flush == Barrier::Skipped {
-            disk_words.push("--flush=skip".to_owned());
-        }
-        disk_words.extend([
-            "$(disk-task=task-create)".to_owned(),
-            "$(task-resume)".to_owned(),
-        ]);
-        let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect();
-        vec![
-            Module {
-                file: self.packages.join("hurd/rumpdisk-rs.static"),
-                name: "rumpdisk.static".into(),
-                words: disk_words,
-            },
-            Module {
-                file: self.system.join("hurd/ext2fs.static"),
-                name: "ext2fs.static".into(),
-                words: words(&[
-                    "--multiboot-command-line=${kernel-command-line}",
-                    "--exec-server-task=${exec-task}",
-                    "-T",
-                    "device",
-                    "wd0",
-                    "$(fs-task=task-create)",
-                ]),
-            },
-            Module {
-                file: self.system.join("lib/ld-x86-64.so.1"),
-                name: "exec".into(),
-                words: words(&["/hurd/exec", "$(exec-task=task-create)"]),
-            },
-        ]
+        let (mut modules, root) = match self.driver {
+            Driver::Ours => {
+                let mut disk_words = words(&privileged);
+                disk_words.push("--next-task=${fs-task}".to_owned());
+                if flush == Barrier::Skipped {
+                    disk_words.push("--flush=skip".to_owned());
+                }
+                disk_words.extend(words(&["$(disk-task=task-create)", "$(task-resume)"]));
+                let disk = Module {
+                    file: self.packages.join("hurd/rumpdisk-rs.static"),
+                    name: "rumpdisk.static".into(),
+                    words: disk_words,
+                };
+                (vec![disk], ["device", "wd0"])
+            }
+            Driver::Upstream => {
+                let mut arbiter_words = words(&privileged);
+                arbiter_words.extend(words(&[
+                    "--next-task=${disk-task}",
+                    "$(pci-task=task-create)",
+                    "$(task-resume)",
+                ]));
+                let arbiter = Module {
+                    file: self.system.join("hurd/pci-arbiter.static"),
+                    name: "pci-arbiter.static".into(),
+                    words: arbiter_words,
+                };
+                let disk = Module {
+                    file: self.system.join("hurd/rumpdisk.static"),
+                    name: "rumpdisk.static".into(),
+                    words: words(&["--next-task=${fs-task}", "$(disk-task=task-create)"]),
+                };
+                (vec![arbiter, disk], ["typed", "part:2:device:wd0"])
+            }
+        };
+        modules.push(Module {
+            file: self.system.join("hurd/ext2fs.static"),
+            name: "ext2fs.static".into(),
+            words: words(&[
+                "--multiboot-command-line=${kernel-command-line}",
+                "--exec-server-task=${exec-task}",
+                "-T",
+                root[0],
+                root[1],
+                "$(fs-task=task-create)",
+            ]),
+        });
+        modules.push(Module {
+            file: self.system.join("lib/ld-x86-64.so.1"),
+            name: "exec".into(),
+            words: words(&["/hurd/exec", "$(exec-task=task-create)"]),
+        });
+        modules
     }
 
     /// The root image of scenario `name`, running `script` (after [`PRELUDE`]) at boot.
@@ -158,10 +250,30 @@ impl Hurd {
         name: &str,
         script: &str,
         flush: Barrier,
-    ) -> Result<(Scenario, PathBuf), Error> {
+    ) -> Result<(Scenario, Root), Error> {
         let template = self.image(name, script)?;
+        let (root, disk_template) = match self.driver {
+            Driver::Ours => (
+                Root {
+                    fs: template.clone(),
+                    partition: None,
+                },
+                template,
+            ),
+            Driver::Upstream => {
+                let disk = run_dir(name).join("disk-template.img");
+                let partition = partition::debian_disk(&template, &disk)?;
+                (
+                    Root {
+                        fs: template,
+                        partition: Some(partition),
+                    },
+                    disk,
+                )
+            }
+        };
         let disk = Disk {
-            fresh: Some(Fresh::CopyOf(template.clone())),
+            fresh: Some(Fresh::CopyOf(disk_template)),
             ..Disk::fresh(run_dir(name).join("wd0.img"), 0)
         };
         let scenario = Scenario {
@@ -169,18 +281,25 @@ impl Hurd {
             kernel: Kernel::Amd64,
             modules: self.modules(flush),
             disks: vec![disk],
-            timeout: Duration::from_secs(120),
+            // NetBSD's probe and attach make upstream's boot 30 to 45 s under TCG.
+            timeout: Duration::from_secs(match self.driver {
+                Driver::Ours => 120,
+                Driver::Upstream => 240,
+            }),
             expect: Expect::Pass,
             // Nothing after the scenario's last line needs a clean shutdown.
             kill_on: Some(SUCCESS_MARKER.to_owned()),
             after: None,
         };
-        Ok((scenario, template))
+        Ok((scenario, root))
     }
 
     /// Boot to a shell and use the system: translators, device nodes, files, sync, Rust's std.
     pub fn shell(&self) -> Result<Scenario, Error> {
-        let script = format!(
+        let name = self.named("hurd-shell");
+        // The ext2 superblock's magic: byte 56 of the third sector of the root file system.
+        let magic_sector = self.root_start() + 2;
+        let mut script = format!(
             r#"
 check booted_to_runsystem true
 check settrans_active sh -c 'touch /tmp/node && settrans -a /tmp/node /hurd/null && echo lost > /tmp/node && [ -z "$(cat /tmp/node)" ] && settrans -g /tmp/node'
@@ -190,28 +309,40 @@ check write_and_cat sh -c 'echo written-on-rumpdisk-rs > /root/f && [ "$(cat /ro
 check sync sync
 # An active translator keeps the standard streams settrans gives it: not check's pipe.
 check storeio_on_dev_rumpdisk sh -c 'settrans -ac /tmp/wd0 /hurd/storeio @/dev/rumpdisk:wd0 < /dev/null > /dev/null 2>&1'
-check read_wd0_through_storeio sh -c 'dd if=/tmp/wd0 bs=1 skip=1080 count=2 2>/dev/null | hexdump -C | grep -q "^00000000  53 ef "'
+check read_wd0_through_storeio sh -c 'dd if=/tmp/wd0 bs=512 skip={magic_sector} count=1 2>/dev/null | dd bs=1 skip=56 count=2 2>/dev/null | hexdump -C | grep -q "^00000000  53 ef "'
 check storeio_goes_away settrans -g /tmp/wd0
+"#
+        );
+        if self.driver == Driver::Ours {
+            script += r#"
 # The boot server's node is a trivfs-like character device whose options fsysopts shows.
 ls -l /dev/rumpdisk
 fsysopts /dev/rumpdisk
 check dev_rumpdisk_is_a_character_device sh -c 'ls -l /dev/rumpdisk | grep -q "^c"'
 check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static --host-priv-port=[0-9]* --device-master-port=[0-9]* --next-task=[0-9]*"'
-rust-std-check
-echo {SUCCESS_MARKER}
-"#
-        );
-        Ok(self.scenario("hurd-shell", &script, Barrier::Honoured)?.0)
+"#;
+        }
+        script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
+        Ok(self.scenario(&name, &script, Barrier::Honoured)?.0)
+    }
+
+    /// The root file system's first sector on the disk.
+    fn root_start(&self) -> u64 {
+        match self.driver {
+            Driver::Ours => 0,
+            Driver::Upstream => partition::root_partition(IMAGE_MIB << 20).start,
+        }
     }
 
     /// The seed's test: write a file, sync, and SIGKILL QEMU as soon as the sync returned; the
     /// file must be on the disk, whole, in a consistent file system.
     pub fn killed(&self) -> Result<Scenario, Error> {
         let script = "fs-barrier /data 0 1 256\n";
-        let (mut scenario, _) = self.scenario("hurd-killed", script, Barrier::Honoured)?;
+        let name = self.named("hurd-killed");
+        let (mut scenario, root) = self.scenario(&name, script, Barrier::Honoured)?;
         scenario.kill_on = Some("fs-barrier: client 0 round 0 synced".into());
         let image = scenario.disks[0].image.clone();
-        let scratch = scratch_dir("hurd-killed");
+        let scratch = scratch_dir(&name);
         scenario.after = Some(Box::new(move || {
             // The image as QEMU left it is the crash image; the round it reported synced must be in it.
             let synced = fscheck::Round {
@@ -219,7 +350,8 @@ echo {SUCCESS_MARKER}
                 round: 0,
                 sectors: 256,
             };
-            let report = fscheck::check_image(&image, &[synced], "/data", &scratch)
+            let fs_image = root.fs_on(&image, &scratch)?;
+            let report = fscheck::check_image(&fs_image, &[synced], "/data", &scratch)
                 .map_err(|e| e.to_string())?;
             let _ = fs::remove_dir_all(&scratch);
             println!("  {}", report.summary());
@@ -334,14 +466,15 @@ echo {SUCCESS_MARKER}
         let script = format!(
             "echo {LATE_CONTENTS} > {LATE_FILE}\necho 'test reboot_requested ... ok'\necho {SUCCESS_MARKER}\nreboot\n"
         );
-        let (mut scenario, template) =
-            self.scenario("hurd-shutdown", &script, Barrier::Honoured)?;
+        let name = self.named("hurd-shutdown");
+        let (mut scenario, root) = self.scenario(&name, &script, Barrier::Honoured)?;
         // QEMU ends when GNU Mach reboots (-no-reboot): the shutdown must run to its end.
         scenario.kill_on = None;
-        let write_log = run_dir("hurd-shutdown").join("wd0.log");
+        let write_log = run_dir(&name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
-        let console = run_dir("hurd-shutdown").join("console.log");
-        let scratch = scratch_dir("hurd-shutdown");
+        let console = run_dir(&name).join("console.log");
+        let scratch = scratch_dir(&name);
+        let driver = self.driver;
         scenario.after = Some(Box::new(move || {
             // startup prints "notifying rumpdisk of reboot..." and "done" once the answer came;
             // rumpdisk answers only after its flush, and says so in between.
@@ -350,9 +483,13 @@ echo {SUCCESS_MARKER}
                 .find("startup: notifying rumpdisk of reboot...")
                 .ok_or("startup did not notify rumpdisk")?;
             let answered = &text[notice..];
-            let flushed = answered
-                .find("rumpdisk: disk caches flushed for the shutdown")
-                .ok_or("rumpdisk did not flush")?;
+            // Ours says when its flush is done; upstream's C says nothing of its sync.
+            let flushed = match driver {
+                Driver::Ours => answered
+                    .find("rumpdisk: disk caches flushed for the shutdown")
+                    .ok_or("rumpdisk did not flush")?,
+                Driver::Upstream => 0,
+            };
             if !answered[flushed..]
                 .lines()
                 .nth(1)
@@ -360,9 +497,7 @@ echo {SUCCESS_MARKER}
             {
                 return Err("startup did not see rumpdisk's answer after its flush".into());
             }
-            let bytes =
-                fs::read(&write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
-            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+            let log = root.log(&write_log)?;
             let last_write = log
                 .entries
                 .iter()
@@ -372,7 +507,7 @@ echo {SUCCESS_MARKER}
                 return Err("the write log ends with writes no flush covers".into());
             }
             let durable =
-                fscheck::durable_at_end(&template, &log, &scratch).map_err(|e| e.to_string())?;
+                fscheck::durable_at_end(&root.fs, &log, &scratch).map_err(|e| e.to_string())?;
             let late =
                 fscheck::read_file(&durable, LATE_FILE, &scratch).map_err(|e| e.to_string())?;
             let _ = fs::remove_dir_all(&scratch);
@@ -390,7 +525,7 @@ echo {SUCCESS_MARKER}
     /// workload: rumpdisk answers `DEV_FLUSH_CACHE` with `D_IO_ERROR`, and ext2fs must say so.
     /// What ext2fs does with it decides what the write log shows: see the report.
     pub fn flush_error(&self, nth: u32) -> Result<Scenario, Error> {
-        let name = "hurd-flush-error";
+        let name = &self.named("hurd-flush-error");
         let mut scenario = self.barrier(
             name,
             Barrier::Honoured,
@@ -438,12 +573,12 @@ echo {SUCCESS_MARKER}
             );
         }
         script += &format!("wait\necho {SUCCESS_MARKER}\n");
-        let (mut scenario, template) = self.scenario(name, &script, flush)?;
+        let (mut scenario, root) = self.scenario(name, &script, flush)?;
         let write_log = run_dir(name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(name);
         scenario.after = Some(Box::new(move || {
-            let report = check_log(&template, &write_log, &scratch)?;
+            let report = check_log(&root, &write_log, &scratch)?;
             println!("  {}", report.summary());
             if let Some(first) = report.repairs.first() {
                 println!("  ext2fs's ordering, repaired by e2fsck at {} crash points; the first: {first}", report.repairs.len());
@@ -570,10 +705,9 @@ fn scratch_dir(name: &str) -> PathBuf {
     base.join(format!("rumpdisk-rs-{name}-{}", std::process::id()))
 }
 
-fn check_log(base: &Path, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
-    let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
-    let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
-    let report = fscheck::check(base, &log, "/data", scratch).map_err(|e| e.to_string());
+fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
+    let log = root.log(write_log)?;
+    let report = fscheck::check(&root.fs, &log, "/data", scratch).map_err(|e| e.to_string());
     let _ = fs::remove_dir_all(scratch);
     report
 }
@@ -588,6 +722,10 @@ pub const NAMES: &[&str] = &[
     "hurd-translator",
     storectl::NAME,
     "hurd-shutdown",
+    "hurd-c-shell",
+    "hurd-c-barrier",
+    "hurd-c-flush-error",
+    "hurd-c-shutdown",
 ];
 
 /// The Hurd scenarios among `wanted` (the Hurd is built first if it is not in the cache).
@@ -596,9 +734,14 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
         return Ok(Vec::new());
     }
     let hurd = Hurd::new(tasks)?;
+    let upstream = hurd.with(Driver::Upstream);
     wanted
         .iter()
         .map(|name| match *name {
+            "hurd-c-shell" => upstream.shell(),
+            "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-c-flush-error" => upstream.flush_error(20),
+            "hurd-c-shutdown" => upstream.shutdown(),
             "hurd-shell" => hurd.shell(),
             "hurd-killed" => hurd.killed(),
             "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),

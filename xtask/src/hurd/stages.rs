@@ -6,7 +6,7 @@
 //! host's apt uses) and `$MAKEFLAGS`.
 
 use super::engine::{Place, Stage};
-use std::path::Path;
+use super::{drivers, Sources};
 
 /// Inside the build root: the Hurd system as it will be installed on the image.
 pub const SYSROOT: &str = "/opt/hurd/sysroot";
@@ -47,8 +47,8 @@ const TOOLCHAIN_SOURCES: &[(&str, &[&str])] = &[
     ("dash/sid", &["orig"]),
 ];
 
-pub fn table(hurd_source: &Path) -> Vec<Stage> {
-    vec![
+pub fn table(sources: &Sources) -> Vec<Stage> {
+    let mut table = vec![
         Stage {
             name: "build-root",
             about: "a Debian sid build root (debootstrap)",
@@ -99,7 +99,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}
             name: "hurd-source",
             about: "the Hurd's source tree from the local archive",
             after: &["build-root"],
-            inputs: vec![hurd_source.to_owned()],
+            inputs: vec![sources.hurd.clone()],
             place: Place::Host,
             script: r#"
 rm -rf "$ROOT/src/hurd" && mkdir -p "$ROOT/src/hurd"
@@ -274,12 +274,14 @@ done
                 applets = BUSYBOX_APPLETS.join(" ")
             ),
         ),
-        in_root(
-            "system",
-            "the system as it runs: programs and shared libraries, without debug information",
-            &["hurd", "dash", "busybox"],
-            &format!(
-                r#"
+    ];
+    table.extend(drivers::stages(sources));
+    table.push(in_root(
+        "system",
+        "the system as it runs: programs and shared libraries, without debug information",
+        &["hurd-drivers", "dash", "busybox"],
+        &format!(
+            r#"
 rm -rf "{SYSTEM}" && mkdir -p "{SYSTEM}"
 cd "$SYSROOT"
 # Headers, static archives, documentation and locale data are for building, not running.
@@ -292,10 +294,10 @@ find "{SYSTEM}" -type f | while read -r f; do
 done
 du -sh "{SYSTEM}"
 "#,
-                folders = RUNTIME_FOLDERS.join(" ")
-            ),
+            folders = RUNTIME_FOLDERS.join(" ")
         ),
-    ]
+    ));
+    table
 }
 
 /// The busybox applets on the image: what a user at the shell and the scenario scripts use.
@@ -355,7 +357,7 @@ pub const SYSTEM: &str = "/opt/hurd/system";
 
 /// The folders of the sysroot a running system needs.
 const RUNTIME_FOLDERS: &[&str] = &[
-    "lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin",
+    "lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin", "usr/lib",
 ];
 
 /// What both GCC builds share: the target, where the sysroot and Debian's cross binutils are, and
@@ -421,7 +423,7 @@ cat MANIFEST
 }
 
 /// A stage run in the build root, with the cross tools on its `PATH`.
-fn in_root(
+pub(super) fn in_root(
     name: &'static str,
     about: &'static str,
     after: &'static [&'static str],

@@ -12,12 +12,12 @@
 
 use super::{Barrier, Hurd};
 use crate::barrier::log::Log;
+use crate::hurd::partition::sfdisk;
 use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
-use crate::{run_quiet, Error};
+use crate::Error;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::Command;
 
 pub const NAME: &str = "hurd-storectl";
 
@@ -283,20 +283,6 @@ fn zeroed(image: &Path, mib: u64) -> Result<(), Error> {
     let _ = fs::remove_file(image);
     let file = File::create(image).map_err(|e| Error::io(image, e))?;
     file.set_len(mib * MIB).map_err(|e| Error::io(image, e))
-}
-
-fn sfdisk(image: &Path, table: &str) -> Result<(), Error> {
-    let script = image.with_extension("sfdisk");
-    fs::write(&script, table).map_err(|e| Error::io(&script, e))?;
-    let input = File::open(&script).map_err(|e| Error::io(&script, e))?;
-    run_quiet(
-        Command::new("sfdisk")
-            .args(["--quiet", "--no-reread", "--no-tell-kernel"])
-            .arg(image)
-            .stdin(input),
-        "sfdisk",
-    )?;
-    fs::remove_file(&script).map_err(|e| Error::io(&script, e))
 }
 
 #[cfg(test)]

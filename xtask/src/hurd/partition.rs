@@ -1,0 +1,214 @@
+//! The root disk as a Debian GNU/Hurd install lays it out: an MBR partition table, swap as the
+//! first partition and the root file system as the second (`part:2:device:wd0`); and a disk's
+//! write log seen from inside one partition, so the crash-point checker replays the file system
+//! alone.
+
+use crate::barrier::log::{Entry, Log};
+use crate::{run_quiet, Error};
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::Command;
+
+/// 512-byte sectors, as the partition table counts them.
+const SECTOR: u64 = 512;
+/// The first partition starts at 1 MiB, as fdisk and Debian's installer align it.
+const FIRST_START: u64 = 2048;
+/// The swap partition's size: small, the scenarios do not page.
+const SWAP_SECTORS: u64 = 16 * 2048;
+
+/// Where a partition lies on its disk, in sectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub start: u64,
+    pub sectors: u64,
+}
+
+/// The root partition of a disk made by [`debian_disk`].
+pub fn root_partition(fs_bytes: u64) -> Partition {
+    Partition {
+        start: FIRST_START + SWAP_SECTORS,
+        sectors: fs_bytes.div_ceil(SECTOR),
+    }
+}
+
+/// Writes `out`: an MBR disk whose first partition is swap (type 82) and whose second holds the
+/// file system image `fs` (type 83); returns the second partition.
+pub fn debian_disk(fs: &Path, out: &Path) -> Result<Partition, Error> {
+    let bytes = fs::read(fs).map_err(|e| Error::io(fs, e))?;
+    let root = root_partition(bytes.len() as u64);
+    let _ = fs::remove_file(out);
+    let mut disk = fs::File::create(out).map_err(|e| Error::io(out, e))?;
+    disk.set_len((root.start + root.sectors) * SECTOR)
+        .map_err(|e| Error::io(out, e))?;
+    disk.seek(SeekFrom::Start(root.start * SECTOR))
+        .and_then(|_| disk.write_all(&bytes))
+        .map_err(|e| Error::io(out, e))?;
+    drop(disk);
+    sfdisk(
+        out,
+        &format!(
+            "label: dos\nstart={FIRST_START}, size={SWAP_SECTORS}, type=82\nstart={}, size={}, type=83\n",
+            root.start, root.sectors
+        ),
+    )?;
+    Ok(root)
+}
+
+/// Writes the partition table `table` (sfdisk's script format) onto the disk image `image`.
+pub fn sfdisk(image: &Path, table: &str) -> Result<(), Error> {
+    let script = image.with_extension("sfdisk");
+    fs::write(&script, table).map_err(|e| Error::io(&script, e))?;
+    let input = fs::File::open(&script).map_err(|e| Error::io(&script, e))?;
+    run_quiet(
+        Command::new("sfdisk")
+            .args(["--quiet", "--no-reread", "--no-tell-kernel"])
+            .arg(image)
+            .stdin(input),
+        "sfdisk",
+    )?;
+    fs::remove_file(&script).map_err(|e| Error::io(&script, e))
+}
+
+/// `log` as the partition `part` saw it: its writes and discards moved to the partition's
+/// sectors, those elsewhere on the disk (the partition table, swap) left out. A write that
+/// crosses the partition's edge is refused, named.
+pub fn within(log: &Log, part: Partition) -> Result<Log, String> {
+    let per_sector = log.sector_size as u64 / SECTOR;
+    let (start, end) = (
+        part.start / per_sector,
+        (part.start + part.sectors) / per_sector,
+    );
+    let mut entries = Vec::with_capacity(log.entries.len());
+    for (index, entry) in log.entries.iter().enumerate() {
+        let (sector, length) = match entry {
+            Entry::Write { sector, data } => (*sector, (data.len() / log.sector_size) as u64),
+            Entry::Discard { sector, sectors } => (*sector, *sectors),
+            Entry::Flush | Entry::Mark(_) => {
+                entries.push(entry.clone());
+                continue;
+            }
+        };
+        if sector + length <= start || sector >= end {
+            continue;
+        }
+        if sector < start || sector + length > end {
+            return Err(format!(
+                "log entry {index} (sectors {sector}..{}) crosses the edge of the partition at {start}..{end}",
+                sector + length
+            ));
+        }
+        entries.push(match entry {
+            Entry::Write { data, .. } => Entry::Write {
+                sector: sector - start,
+                data: data.clone(),
+            },
+            _ => Entry::Discard {
+                sector: sector - start,
+                sectors: length,
+            },
+        });
+    }
+    Ok(Log {
+        sector_size: log.sector_size,
+        entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(sector: u64, sectors: usize, byte: u8) -> Entry {
+        Entry::Write {
+            sector,
+            data: vec![byte; sectors * 512],
+        }
+    }
+
+    const PART: Partition = Partition {
+        start: 100,
+        sectors: 50,
+    };
+
+    #[test]
+    fn writes_inside_move_and_writes_outside_go() {
+        let log = Log {
+            sector_size: 512,
+            entries: vec![
+                write(0, 1, 1),
+                write(100, 2, 2),
+                Entry::Flush,
+                write(148, 2, 3),
+                write(150, 1, 4),
+                Entry::Discard {
+                    sector: 120,
+                    sectors: 8,
+                },
+            ],
+        };
+        let seen = within(&log, PART).unwrap();
+        assert_eq!(
+            seen.entries,
+            vec![
+                write(0, 2, 2),
+                Entry::Flush,
+                write(48, 2, 3),
+                Entry::Discard {
+                    sector: 20,
+                    sectors: 8
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_across_the_edge_is_refused() {
+        for (sector, sectors) in [(99, 2), (149, 2)] {
+            let log = Log {
+                sector_size: 512,
+                entries: vec![write(sector, sectors, 1)],
+            };
+            let err = within(&log, PART).unwrap_err();
+            assert!(err.contains("crosses the edge"), "{err}");
+        }
+    }
+
+    /// The disk holds the file system at the second partition's start, and the table says so.
+    #[test]
+    fn the_disk_has_the_file_system_in_its_second_partition() {
+        let dir = std::env::temp_dir().join(format!("xtask-partition-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let fs_image = dir.join("fs.img");
+        let contents: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&fs_image, &contents).unwrap();
+        let disk = dir.join("disk.img");
+        let root = debian_disk(&fs_image, &disk).unwrap();
+        assert_eq!(
+            root,
+            Partition {
+                start: 34816,
+                sectors: 2048
+            }
+        );
+        let bytes = fs::read(&disk).unwrap();
+        assert_eq!(&bytes[510..512], &[0x55, 0xAA]);
+        let at = (root.start * SECTOR) as usize;
+        assert_eq!(&bytes[at..], &contents[..]);
+        let listed = Command::new("sfdisk")
+            .arg("-d")
+            .arg(&disk)
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(
+            listed.contains("start=        2048, size=       32768, type=82"),
+            "{listed}"
+        );
+        assert!(
+            listed.contains("start=       34816, size=        2048, type=83"),
+            "{listed}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
