@@ -26,6 +26,11 @@ fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("hurd") || std::env::var_os("CARGO_FEATURE_RUMP").is_none() {
         return;
     }
+    // librumpvfs refers to the FIFO file system's vnode operations, which Debian ships only in
+    // the static `rumpvfs_nofifofs_pic` archive: taken whole, as upstream's Makefile does.
+    println!("cargo:rustc-link-arg-bins=-Wl,--whole-archive");
+    println!("cargo:rustc-link-arg-bins=-lrumpvfs_nofifofs_pic");
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-whole-archive");
     println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed");
     for library in RUMP_LIBRARIES {
         println!("cargo:rustc-link-arg-bins=-l{library}");

@@ -46,7 +46,7 @@ pub const RUMP_O_WRONLY: i32 = 1;
 pub const RUMP_O_RDWR: i32 = 2;
 
 /// The rump system calls the backend makes. Errors are host errnos (already converted with
-/// `rump_errno2host`). Implemented over the librump symbols by [`ffi::LinkedRump`].
+/// `rump_errno2host`, [`ffi::netbsd_errno_to_hurd`]). Implemented over the librump symbols by [`ffi::LinkedRump`].
 pub trait RumpKernel: Clone + Send + Sync {
     fn init(&self) -> Result<(), Error>;
     /// Returns a rump file descriptor.
@@ -341,9 +341,26 @@ mod tests {
         let sync = Call::Ioctl { fd: 7, request: 0x8004_6476, argument: Some(1) };
         assert_eq!(standin::calls().last(), Some(&sync));
         standin::reset(Script { fail: Some((|call| matches!(call, Call::Ioctl { request: 0x8004_6476, .. }), 35)), ..Script::default() });
-        assert_eq!(disk.flush(), Err(Error::new(11).unwrap()), "NetBSD EAGAIN became the host's");
+        assert_eq!(disk.flush(), Err(Error::new(0x4000_0023).unwrap()), "NetBSD's EAGAIN (35) became the Hurd's");
         drop(disk);
         assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
+    }
+
+    /// NetBSD's numbers as the Hurd's glibc names them: equal to 81, apart from there on.
+    #[test]
+    fn netbsd_errnos_become_the_hurds() {
+        use super::ffi::netbsd_errno_to_hurd as hurd;
+        assert_eq!(hurd(0), 0);
+        assert_eq!(hurd(1), 0x4000_0001, "EPERM");
+        assert_eq!(hurd(5), 0x4000_0005, "EIO");
+        assert_eq!(hurd(35), 0x4000_0023, "EAGAIN");
+        assert_eq!(hurd(81), 0x4000_0051, "ENEEDAUTH");
+        assert_eq!(hurd(82), 0x4000_006c, "EIDRM");
+        assert_eq!(hurd(86), 0x4000_0076, "ENOTSUP");
+        assert_eq!(hurd(96), 0x4000_0074, "EPROTO");
+        for unnamed in [93, 97, 1000, -1] {
+            assert_eq!(hurd(unnamed), 0x4000_0016, "{unnamed} is EINVAL, as rump_errno2host's default");
+        }
     }
 
     #[test]
@@ -354,7 +371,7 @@ mod tests {
         ] {
             standin::reset(Script { fail: Some((failing, 19)), ..Script::default() });
             let backend = RumpBackend::new(LinkedRump, RecordedBounce);
-            assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(19).unwrap()));
+            assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(0x4000_0013).unwrap()), "ENODEV");
             assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }), "no descriptor leaked");
         }
         standin::reset(Script { media_size: -1, ..Script::default() });
@@ -367,12 +384,12 @@ mod tests {
     fn a_failed_start_or_open_is_reported_and_not_retried_blindly() {
         standin::reset(Script { fail: Some((|call| *call == Call::Init, 5)), ..Script::default() });
         let backend = RumpBackend::new(LinkedRump, RecordedBounce);
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(5).unwrap()));
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(5).unwrap()));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(0x4000_0005).unwrap()), "rump_init's EIO");
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(0x4000_0005).unwrap()));
         assert_eq!(standin::calls(), [Call::Init], "rump_init runs once");
         standin::reset(Script { fail: Some((|call| matches!(call, Call::Open { .. }), 6)), ..Script::default() });
         let backend = RumpBackend::new(LinkedRump, RecordedBounce);
-        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(6).unwrap()));
+        assert_eq!(open_wd0(&backend, RW).err(), Some(Error::new(0x4000_0006).unwrap()), "ENXIO");
         assert!(!standin::calls().contains(&Call::Close { fd: 7 }), "nothing to close");
     }
 

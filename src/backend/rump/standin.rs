@@ -1,5 +1,5 @@
 //! A recording stand-in for the librump symbols (no librump exists on the build host): it
-//! defines `rump_init`, `rump_sys_*` and `rump_errno2host` for the test binary, records every
+//! defines `rump_init` and the `rump___sysimpl_*` system calls for the test binary, records every
 //! call on the calling thread, and serves a scripted raw device.
 
 use core::ffi::{c_char, c_int, c_ulong, c_void, CStr};
@@ -101,7 +101,7 @@ extern "C" fn rump_init() -> c_int {
 }
 
 #[no_mangle]
-unsafe extern "C" fn rump_sys_open(path: *const c_char, flags: c_int, _: ...) -> c_int {
+unsafe extern "C" fn rump___sysimpl_open(path: *const c_char, flags: c_int, _: ...) -> c_int {
     // SAFETY: the caller passes a NUL-terminated path.
     let path = unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned();
     if record(Call::Open { path, flags }) {
@@ -122,7 +122,7 @@ fn transfer(len: usize, offset: i64, copy: impl FnOnce(&mut Vec<u8>, core::ops::
 }
 
 #[no_mangle]
-unsafe extern "C" fn rump_sys_pread(fd: c_int, buf: *mut c_void, len: usize, offset: i64) -> isize {
+unsafe extern "C" fn rump___sysimpl_pread(fd: c_int, buf: *mut c_void, len: usize, offset: i64) -> isize {
     if !record(Call::Pread { fd, len, offset }) {
         return -1;
     }
@@ -133,7 +133,7 @@ unsafe extern "C" fn rump_sys_pread(fd: c_int, buf: *mut c_void, len: usize, off
 }
 
 #[no_mangle]
-unsafe extern "C" fn rump_sys_pwrite(fd: c_int, buf: *const c_void, len: usize, offset: i64) -> isize {
+unsafe extern "C" fn rump___sysimpl_pwrite(fd: c_int, buf: *const c_void, len: usize, offset: i64) -> isize {
     if !record(Call::Pwrite { fd, len, offset }) {
         return -1;
     }
@@ -144,7 +144,7 @@ unsafe extern "C" fn rump_sys_pwrite(fd: c_int, buf: *const c_void, len: usize, 
 }
 
 #[no_mangle]
-unsafe extern "C" fn rump_sys_ioctl(fd: c_int, request: c_ulong, mut args: ...) -> c_int {
+unsafe extern "C" fn rump___sysimpl_ioctl(fd: c_int, request: c_ulong, mut args: ...) -> c_int {
     #[allow(clippy::useless_conversion)] // `c_ulong` is 32-bit on 32-bit hosts
     let request = u64::from(request);
     let (sector_size, media_size) = SCRIPT.with(|s| (s.borrow().sector_size, s.borrow().media_size));
@@ -171,16 +171,8 @@ unsafe extern "C" fn rump_sys_ioctl(fd: c_int, request: c_ulong, mut args: ...) 
 }
 
 #[no_mangle]
-extern "C" fn rump_sys_close(fd: c_int) -> c_int {
+extern "C" fn rump___sysimpl_close(fd: c_int) -> c_int {
     record(Call::Close { fd });
     0
 }
 
-/// NetBSD's EAGAIN is 35, Linux's 11: a visible translation; other numbers agree.
-#[no_mangle]
-extern "C" fn rump_errno2host(netbsd_errno: c_int) -> c_int {
-    match netbsd_errno {
-        35 => 11,
-        other => other,
-    }
-}

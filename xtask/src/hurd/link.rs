@@ -20,6 +20,11 @@ pub const PROGRAMS: &[(&str, &str, &str)] = &[
     ("guest", "rust-std-check", ""),
 ];
 
+/// The rump build of `rumpdisk` (linked with the rump kernel `cargo xtask hurd` built), put
+/// beside the others under this name. Its own target folder keeps the two feature sets of one
+/// binary from rebuilding each other.
+pub const RUMP_PROGRAM: &str = "rumpdisk-rump";
+
 /// Where cargo puts release binaries for the Hurd.
 pub fn out_dir() -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -27,23 +32,48 @@ pub fn out_dir() -> PathBuf {
     project_root().join(target_dir).join(TARGET).join("release")
 }
 
-/// Links every program in [`PROGRAMS`] and checks each; returns their folder.
+/// Links every program in [`PROGRAMS`] and [`RUMP_PROGRAM`] and checks each; returns their
+/// folder.
 pub fn build_and_check() -> Result<PathBuf, Error> {
-    for (package, bin, features) in PROGRAMS {
+    let hurd_args = |package: &'static str, bin: &'static str, features: &'static str| {
         let mut args = vec!["build", "--quiet", "--release", "-p", package, "--bin", bin];
         if !features.is_empty() {
             args.extend(["--features", features]);
         }
         args.extend(["-Z", "build-std=std,panic_abort", "--target", TARGET]);
-        cargo(&args)?;
-        let path = out_dir().join(bin);
-        let facts = HurdElf::read(&path).map_err(Error::new)?;
-        facts
-            .check()
-            .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
-        println!("test hurd_link_{} ... ok", bin.replace('-', "_"));
+        args
+    };
+    for (package, bin, features) in PROGRAMS {
+        cargo(&hurd_args(package, bin, features))?;
+        check(&out_dir().join(bin), bin)?;
+    }
+    let rump_dir = project_root().join("target/hurd-rump");
+    let rump_dir_arg = rump_dir.display().to_string();
+    let mut args = hurd_args("rumpdisk", "rumpdisk", "rump");
+    args.extend(["--target-dir", &rump_dir_arg]);
+    cargo(&args)?;
+    let built = rump_dir.join(TARGET).join("release/rumpdisk");
+    let path = out_dir().join(RUMP_PROGRAM);
+    std::fs::copy(&built, &path).map_err(|e| Error::io(&built, e))?;
+    check(&path, RUMP_PROGRAM)?;
+    let needed = HurdElf::read(&path).map_err(Error::new)?.needed;
+    if !needed.iter().any(|n| n.starts_with("librump.so")) {
+        return Err(Error::new(format!(
+            "{}: does not link librump (needs {needed:?})",
+            path.display()
+        )));
     }
     Ok(out_dir())
+}
+
+/// Checks that `path` is a Hurd program, and prints its test line.
+fn check(path: &Path, bin: &str) -> Result<(), Error> {
+    HurdElf::read(path)
+        .map_err(Error::new)?
+        .check()
+        .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
+    println!("test hurd_link_{} ... ok", bin.replace('-', "_"));
+    Ok(())
 }
 
 /// What makes an ELF file a GNU/Hurd program, as `readelf` reports it.

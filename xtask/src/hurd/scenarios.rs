@@ -3,6 +3,7 @@
 //! linker, then the Hurd's `startup`, `proc`, `auth` and our `runsystem` — with a scenario script
 //! run by that `runsystem` and checks of the disk and its write log on the host afterwards.
 
+mod rump;
 mod storectl;
 
 use super::fscheck;
@@ -235,6 +236,11 @@ impl Hurd {
             // Test programs, in no package.
             bin("fs-barrier"),
             bin("rust-std-check"),
+            GuestFile {
+                path: format!("/hurd/{}", super::link::RUMP_PROGRAM),
+                contents: Contents::Copy(self.guest.join(super::link::RUMP_PROGRAM)),
+                mode: 0o755,
+            },
         ];
         image::build(
             &[&self.system, &self.packages],
@@ -721,6 +727,7 @@ pub const NAMES: &[&str] = &[
     "hurd-flush-error",
     "hurd-translator",
     storectl::NAME,
+    rump::NAME,
     "hurd-shutdown",
     "hurd-c-shell",
     "hurd-c-barrier",
@@ -749,6 +756,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-flush-error" => hurd.flush_error(20),
             "hurd-translator" => hurd.translator(),
             storectl::NAME => hurd.storectl(),
+            rump::NAME => hurd.rump_translator(),
             "hurd-shutdown" => hurd.shutdown(),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
