@@ -91,6 +91,10 @@ pub enum Expect {
     Pass,
     /// The failure marker (a negative test: e.g. a faulting task must be reported).
     Failure,
+    /// A recorded gap of upstream's C code: the run completes and every test passes but those
+    /// whose reason holds this text, and at least one does. Should upstream close the gap, the
+    /// scenario fails and says so, so the record is never stale.
+    Gap(&'static str),
 }
 
 pub struct Scenario {
@@ -157,6 +161,18 @@ impl Outcome {
                 Ok(())
             }
             Expect::Failure => Err("the expected failure was not reported".into()),
+            Expect::Gap(_) if self.timed_out => Err("timed out".into()),
+            Expect::Gap(known) => {
+                let (gap, other): (Vec<_>, Vec<_>) =
+                    self.failed.iter().partition(|(_, why)| why.contains(known));
+                match (gap.is_empty(), other.first()) {
+                    (_, Some((name, why))) => Err(format!("{name} failed beside the recorded gap: {why}")),
+                    (true, None) => Err(format!(
+                        "the recorded gap ({known}) did not show: record what upstream does now"
+                    )),
+                    (false, None) => Ok(()),
+                }
+            }
             Expect::Pass if self.timed_out => Err("timed out".into()),
             Expect::Pass if self.failure_marker => Err("a task reported a failure".into()),
             Expect::Pass if !self.failed.is_empty() => {
@@ -447,10 +463,10 @@ pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
         let _ = writeln!(out, "  {name}: {test} ... ok");
     }
     // In a scenario that must fail, the failure it reports is the expected outcome.
-    let label = if scenario.expect == Expect::Failure {
-        "failed as expected"
-    } else {
-        "FAILED"
+    let label = match scenario.expect {
+        Expect::Failure => "failed as expected",
+        Expect::Gap(_) => "FAILED (upstream's recorded gap)",
+        Expect::Pass => "FAILED",
     };
     for (test, why) in &outcome.failed {
         let _ = writeln!(out, "  {name}: {test} ... {label}: {why}");
@@ -470,6 +486,25 @@ pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_gap_must_show_alone() {
+        let run = |failed: &[(&str, &str)]| Outcome {
+            passed: vec!["booted".into()],
+            failed: failed.iter().map(|(n, w)| (n.to_string(), w.to_string())).collect(),
+            success_marker: true,
+            ..Outcome::default()
+        };
+        let gap = Expect::Gap("no flush at shutdown");
+        assert_eq!(run(&[("host check afterwards", "no flush at shutdown: 3 writes")]).verdict(gap), Ok(()));
+        assert!(run(&[]).verdict(gap).unwrap_err().contains("did not show"));
+        assert!(run(&[("host check afterwards", "no flush at shutdown"), ("sync", "EIO")])
+            .verdict(gap)
+            .unwrap_err()
+            .contains("sync failed beside"));
+        let timed_out = Outcome { timed_out: true, ..run(&[("x", "no flush at shutdown")]) };
+        assert_eq!(timed_out.verdict(gap), Err("timed out".into()));
+    }
 
     #[test]
     fn parses_tests_and_markers() {

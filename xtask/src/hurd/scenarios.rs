@@ -1,6 +1,6 @@
 //! The GNU/Hurd VM scenarios: the Hurd built from sources, booted as Debian boots it — GNU Mach,
-//! `rumpdisk.static` driving the root disk, `ext2fs.static` on `wd0`, `exec` through the dynamic
-//! linker, then the Hurd's `startup`, `proc`, `auth` and our `runsystem` — with a scenario script
+//! `pci-arbiter.static`, `rumpdisk.static` driving the root disk (ours or upstream's C),
+//! `ext2fs.static` on `part:2:device:wd0`, `exec` through the dynamic linker, then the Hurd's `startup`, `proc`, `auth` and our `runsystem` — with a scenario script
 //! run by that `runsystem` and checks of the disk and its write log on the host afterwards.
 
 mod rump;
@@ -55,43 +55,38 @@ pub struct Hurd {
     driver: Driver,
 }
 
-/// The boot disk driver of a Hurd scenario, and the GRUB entry it is booted with.
+/// The boot disk driver of a Hurd scenario. Both boot as Debian's GRUB entry has it:
+/// `pci-arbiter.static` first (holding the privileged ports, starting the driver), then the
+/// driver, then `ext2fs.static -T typed part:2:device:wd0` on the disk's second partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
-    /// rumpdisk-rs.static (native ATA driver) as the first boot server, holding the privileged
-    /// ports itself, the root file system on the whole disk (`device:wd0`).
+    /// rumpdisk-rs.static with its native ATA driver, from the project's Debian package.
     Ours,
     /// Upstream's C `rumpdisk.static` with the NetBSD rump kernel, built from the Hurd's sources
-    /// with Debian's rump kernel, booted as Debian's GRUB entry has it: `pci-arbiter.static`
-    /// first, then the driver, then `ext2fs.static -T typed part:2:device:wd0`.
+    /// with Debian's rump kernel (`cargo xtask hurd`).
     Upstream,
 }
 
 /// The root file system's disk, as the host checks it afterwards.
 #[derive(Clone, Debug)]
 pub struct Root {
-    /// The file system image the disk started with.
+    /// The file system image the disk's root partition started as.
     pub fs: PathBuf,
-    /// Where the file system lies on the disk, when the disk is partitioned.
-    pub partition: Option<Partition>,
+    /// Where it lies on the disk.
+    pub partition: Partition,
 }
 
 impl Root {
-    /// The disk's write log, seen from the file system's partition.
+    /// The disk's write log, seen from the root partition.
     pub fn log(&self, write_log: &Path) -> Result<Log, String> {
         let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
         let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
-        match self.partition {
-            Some(part) => partition::within(&log, part),
-            None => Ok(log),
-        }
+        partition::within(&log, self.partition)
     }
 
     /// The file system as it is on `disk` (a disk image QEMU left), as a file in `scratch`.
     pub fn fs_on(&self, disk: &Path, scratch: &Path) -> Result<PathBuf, String> {
-        let Some(part) = self.partition else {
-            return Ok(disk.to_owned());
-        };
+        let part = self.partition;
         let bytes = fs::read(disk).map_err(|e| format!("{}: {e}", disk.display()))?;
         let range = (part.start * 512) as usize..((part.start + part.sectors) * 512) as usize;
         let slice = bytes
@@ -152,41 +147,35 @@ impl Hurd {
             "--host-priv-port=${host-port}",
             "--device-master-port=${device-port}",
         ];
-        let (mut modules, root) = match self.driver {
+        let mut arbiter_words = words(&privileged);
+        arbiter_words.extend(words(&[
+            "--next-task=${disk-task}",
+            "$(pci-task=task-create)",
+            "$(task-resume)",
+        ]));
+        let mut disk_words = words(&["--next-task=${fs-task}"]);
+        let disk_file = match self.driver {
             Driver::Ours => {
-                let mut disk_words = words(&privileged);
-                disk_words.push("--next-task=${fs-task}".to_owned());
                 if flush == Barrier::Skipped {
                     disk_words.push("--flush=skip".to_owned());
                 }
-                disk_words.extend(words(&["$(disk-task=task-create)", "$(task-resume)"]));
-                let disk = Module {
-                    file: self.packages.join("hurd/rumpdisk-rs.static"),
-                    name: "rumpdisk.static".into(),
-                    words: disk_words,
-                };
-                (vec![disk], ["device", "wd0"])
+                self.packages.join("hurd/rumpdisk-rs.static")
             }
-            Driver::Upstream => {
-                let mut arbiter_words = words(&privileged);
-                arbiter_words.extend(words(&[
-                    "--next-task=${disk-task}",
-                    "$(pci-task=task-create)",
-                    "$(task-resume)",
-                ]));
-                let arbiter = Module {
-                    file: self.system.join("hurd/pci-arbiter.static"),
-                    name: "pci-arbiter.static".into(),
-                    words: arbiter_words,
-                };
-                let disk = Module {
-                    file: self.system.join("hurd/rumpdisk.static"),
-                    name: "rumpdisk.static".into(),
-                    words: words(&["--next-task=${fs-task}", "$(disk-task=task-create)"]),
-                };
-                (vec![arbiter, disk], ["typed", "part:2:device:wd0"])
-            }
+            Driver::Upstream => self.system.join("hurd/rumpdisk.static"),
         };
+        disk_words.push("$(disk-task=task-create)".to_owned());
+        let mut modules = vec![
+            Module {
+                file: self.system.join("hurd/pci-arbiter.static"),
+                name: "pci-arbiter.static".into(),
+                words: arbiter_words,
+            },
+            Module {
+                file: disk_file,
+                name: "rumpdisk.static".into(),
+                words: disk_words,
+            },
+        ];
         modules.push(Module {
             file: self.system.join("hurd/ext2fs.static"),
             name: "ext2fs.static".into(),
@@ -194,8 +183,8 @@ impl Hurd {
                 "--multiboot-command-line=${kernel-command-line}",
                 "--exec-server-task=${exec-task}",
                 "-T",
-                root[0],
-                root[1],
+                "typed",
+                "part:2:device:wd0",
                 "$(fs-task=task-create)",
             ]),
         });
@@ -258,25 +247,10 @@ impl Hurd {
         flush: Barrier,
     ) -> Result<(Scenario, Root), Error> {
         let template = self.image(name, script)?;
-        let (root, disk_template) = match self.driver {
-            Driver::Ours => (
-                Root {
-                    fs: template.clone(),
-                    partition: None,
-                },
-                template,
-            ),
-            Driver::Upstream => {
-                let disk = run_dir(name).join("disk-template.img");
-                let partition = partition::debian_disk(&template, &disk)?;
-                (
-                    Root {
-                        fs: template,
-                        partition: Some(partition),
-                    },
-                    disk,
-                )
-            }
+        let disk_template = run_dir(name).join("disk-template.img");
+        let root = Root {
+            partition: partition::debian_disk(&template, &disk_template)?,
+            fs: template,
         };
         let disk = Disk {
             fresh: Some(Fresh::CopyOf(disk_template)),
@@ -325,7 +299,7 @@ check storeio_goes_away settrans -g /tmp/wd0
 ls -l /dev/rumpdisk
 fsysopts /dev/rumpdisk
 check dev_rumpdisk_is_a_character_device sh -c 'ls -l /dev/rumpdisk | grep -q "^c"'
-check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static --host-priv-port=[0-9]* --device-master-port=[0-9]* --next-task=[0-9]*"'
+check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static --next-task=[0-9]*"'
 "#;
         }
         script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
@@ -334,10 +308,7 @@ check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.st
 
     /// The root file system's first sector on the disk.
     fn root_start(&self) -> u64 {
-        match self.driver {
-            Driver::Ours => 0,
-            Driver::Upstream => partition::root_partition(IMAGE_MIB << 20).start,
-        }
+        partition::root_partition(IMAGE_MIB << 20).start
     }
 
     /// The seed's test: write a file, sync, and SIGKILL QEMU as soon as the sync returned; the
@@ -672,7 +643,7 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
         start.elapsed().as_secs_f64()
     );
     println!(
-        "  booted GNU Mach, rumpdisk.static (ATA, FLUSH CACHE EXT), ext2fs.static with its journal, exec, startup, proc, auth"
+        "  booted GNU Mach, pci-arbiter.static, rumpdisk.static (ATA, FLUSH CACHE EXT), ext2fs.static on part:2:device:wd0 with its journal, exec, startup, proc, auth"
     );
     println!(
         "  {} clients × {} files of {} KiB written in /data, each fsync'ed and its file system synced, QEMU killed after the last sync",
