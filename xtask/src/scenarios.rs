@@ -494,11 +494,11 @@ fn flushed_before_synced_record(write_log: &Path) -> Result<(), String> {
     let record = log
         .entries
         .iter()
-        .position(|e| matches!(e, Entry::Write { sector: 8, data } if data.starts_with(b"store-tests: synced")))
+        .position(|e| matches!(e, Entry::Write { sector: 8, data, .. } if data.starts_with(b"store-tests: synced")))
         .ok_or("the synced record is not in the write log")?;
     let data = log.entries[..record]
         .iter()
-        .rposition(|e| matches!(e, Entry::Write { sector, data } if sectors(*sector, data).any(|s| (32..64).contains(&s))))
+        .rposition(|e| matches!(e, Entry::Write { sector, data, .. } if sectors(*sector, data).any(|s| (32..64).contains(&s))))
         .ok_or("the data written before the sync is not in the write log")?;
     match log.entries[data..record].contains(&Entry::Flush) {
         true => Ok(()),
@@ -950,7 +950,7 @@ mod tests {
             writes: 12,
             synced_rounds,
             violations: (0..violations)
-                .map(|_| crate::barrier::check::Violation::NoFlushAfter { round })
+                .map(|_| crate::barrier::check::Violation::NotInLog { round })
                 .collect(),
         }
     }

@@ -2,6 +2,8 @@
 
 pub mod check;
 pub mod log;
+#[cfg(test)]
+pub mod model;
 
 use crate::Error;
 use std::fs;

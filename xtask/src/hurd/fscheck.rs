@@ -93,7 +93,7 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
     let mut writes_since_flush = false;
     for entry in &log.entries {
         match entry {
-            Entry::Write { sector, data } => {
+            Entry::Write { sector, data, .. } => {
                 points.report.writes += 1;
                 writes_since_flush = true;
                 if let Err(why) = apply_write(&mut current, *sector, data, log.sector_size) {
@@ -175,7 +175,7 @@ pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf,
         .rposition(|e| matches!(e, Entry::Flush))
         .unwrap_or(0);
     for entry in &log.entries[..last_flush] {
-        if let Entry::Write { sector, data } = entry {
+        if let Entry::Write { sector, data, .. } = entry {
             apply_write(&mut image, *sector, data, log.sector_size).map_err(Error::new)?;
         }
     }
@@ -422,6 +422,7 @@ mod tests {
             .map(|b| Entry::Write {
                 sector: (b * BLOCK / SECTOR) as u64,
                 data: after[b * BLOCK..(b + 1) * BLOCK].to_vec(),
+                fua: false,
             })
             .collect()
     }
