@@ -198,8 +198,7 @@ impl Run {
         for c in 0..=n {
             let now = self.lost(c);
             for &(round, index, lba) in now.difference(&before) {
-                let _ = index;
-                lost.insert((round, lba, c));
+                lost.insert((round, index, lba, c));
             }
             before = now;
         }
@@ -280,8 +279,8 @@ pub enum Other {
 /// A verdict in a form both sides can be put in.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Expected {
-    /// (round, lba, first crash point of a stretch losing it).
-    pub lost: BTreeSet<(Round, u64, usize)>,
+    /// (round, data sector index, lba, first crash point of a stretch losing it).
+    pub lost: BTreeSet<(Round, u32, u64, usize)>,
     pub other: BTreeSet<Other>,
     pub synced: usize,
 }
@@ -293,7 +292,7 @@ impl Expected {
         let mut e = Expected { lost: BTreeSet::new(), other: BTreeSet::new(), synced };
         for v in violations {
             let new = match *v {
-                Violation::LostAtCrash { round, at, lba } => e.lost.insert((round, lba, at)),
+                Violation::LostAtCrash { round, index, at, lba } => e.lost.insert((round, index, lba, at)),
                 Violation::IncompleteRound { round, missing } => e.other.insert(Other::Incomplete(round, missing)),
                 Violation::NotInLog { round } => e.other.insert(Other::NotInLog(round)),
                 Violation::SyncedAfterFailure { round } => e.other.insert(Other::SyncedAfterFailure(round)),
@@ -338,8 +337,9 @@ fn commit(round: Round) -> Content {
 #[derive(Clone, Debug)]
 enum Gen {
     /// Data sectors `from..from + len` of a round (cut at its count), at their own address or at
-    /// `misplaced`; a commit record (of `commit.0`) put at `commit.1` among them.
-    Data { round: usize, from: u32, len: u32, misplaced: Option<u64>, commit: Option<(usize, usize)>, fua: bool, preflush: bool },
+    /// `misplaced`; a commit record (of `commit.0`) put at `commit.1` among them; `relabel`
+    /// stamps each for the sector after its own.
+    Data { round: usize, from: u32, len: u32, misplaced: Option<u64>, relabel: bool, commit: Option<(usize, usize)>, fua: bool, preflush: bool },
     /// A commit record between `before` and `after` junk sectors, at the client's record sector
     /// or anywhere on the disk.
     Commit { round: usize, before: usize, after: usize, at: Option<u64>, fua: bool, preflush: bool },
@@ -350,8 +350,8 @@ enum Gen {
 fn gen() -> impl Strategy<Value = Gen> {
     let rare = || prop::bool::weighted(0.15);
     prop_oneof![
-        5 => (0..6usize, 0..3u32, 1..=3u32, prop::option::weighted(0.15, 0..DISK_SECTORS), prop::option::weighted(0.15, (0..6usize, 0..4usize)), rare(), rare())
-            .prop_map(|(round, from, len, misplaced, commit, fua, preflush)| Gen::Data { round, from, len, misplaced, commit, fua, preflush }),
+        5 => (0..6usize, 0..3u32, 1..=3u32, prop::option::weighted(0.15, 0..DISK_SECTORS), prop::bool::weighted(0.05), prop::option::weighted(0.15, (0..6usize, 0..4usize)), rare(), rare())
+            .prop_map(|(round, from, len, misplaced, relabel, commit, fua, preflush)| Gen::Data { round, from, len, misplaced, relabel, commit, fua, preflush }),
         4 => (0..6usize, 0..2usize, 0..2usize, prop::option::weighted(0.2, 0..DISK_SECTORS), rare(), rare())
             .prop_map(|(round, before, after, at, fua, preflush)| Gen::Commit { round, before, after, at, fua, preflush }),
         1 => (0..DISK_SECTORS, 1..3usize, rare()).prop_map(|(lba, len, fua)| Gen::Junk { lba, len, fua }),
@@ -361,11 +361,16 @@ fn gen() -> impl Strategy<Value = Gen> {
 
 fn lay_out(g: Gen) -> Op {
     match g {
-        Gen::Data { round, from, len, misplaced, commit: with, fua, preflush } => {
+        Gen::Data { round, from, len, misplaced, relabel, commit: with, fua, preflush } => {
             let round = ROUNDS[round];
             let (count, base) = shape(round);
             let from = from.min(count - 1);
-            let mut sectors: Vec<Content> = (from..(from + len).min(count)).map(|i| data(round, i)).collect();
+            let mut sectors: Vec<Content> = (from..(from + len).min(count))
+                .map(|i| match data(round, i) {
+                    Content::Data { lba, .. } if relabel => Content::Data { round, index: i, count, lba: lba + 1 },
+                    sector => sector,
+                })
+                .collect();
             if let Some((other, at)) = with {
                 sectors.insert(at.min(sectors.len()), commit(ROUNDS[other]));
             }
@@ -424,6 +429,7 @@ mod tests {
         preflush: usize,
         commit_inside: usize,
         misplaced: usize,
+        relabelled: usize,
         repeated_image: usize,
         flush_before_data: usize,
         lost: usize,
@@ -444,6 +450,9 @@ mod tests {
             }));
             self.misplaced += usize::from(writes().any(|(lba, s, ..)| {
                 s.iter().enumerate().any(|(i, c)| matches!(c, Content::Data { lba: l, .. } if *l != lba + i as u64))
+            }));
+            self.relabelled += usize::from(writes().any(|(_, s, ..)| {
+                s.iter().any(|c| matches!(c, Content::Data { round, index, lba, .. } if *lba != shape(*round).1 + u64::from(*index)))
             }));
             let n = run.events().len();
             self.repeated_image += usize::from((1..n).any(|c| {
@@ -502,6 +511,7 @@ mod tests {
             ("preflushed writes", seen.preflush),
             ("commit records inside a multi-sector write", seen.commit_inside),
             ("stamps at other sectors' addresses", seen.misplaced),
+            ("stamps naming another address than their own", seen.relabelled),
             ("repeated crash images", seen.repeated_image),
             ("a synced round's only FLUSH before its data", seen.flush_before_data),
             ("lost sectors", seen.lost),
