@@ -85,7 +85,7 @@ pub enum Violation {
     /// its end) would lose sector `lba` of a round whose sync had returned, and a crash just
     /// before entry `at - 1` would not: each stretch of crash points losing it is named once, by
     /// its first point.
-    LostAtCrash { round: Round, at: usize, lba: u64 },
+    LostAtCrash { round: Round, index: u32, at: usize, lba: u64 },
     /// The round is owed, but `missing` of its data sectors are written nowhere in the log.
     IncompleteRound { round: Round, missing: u32 },
     /// The console says synced, but the log has none of the round's sectors.
@@ -99,8 +99,8 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::LostAtCrash { round, at, lba } => {
-                write!(f, "{round}: a crash before log entry {at} loses sector {lba} though its sync returned")
+            Violation::LostAtCrash { round, index, at, lba } => {
+                write!(f, "{round}: a crash before log entry {at} loses sector {lba} (its data sector {index}) though its sync returned")
             }
             Violation::IncompleteRound { round, missing } => {
                 write!(
@@ -224,7 +224,7 @@ impl<'a> Replay<'a> {
             if intact {
                 self.lost.remove(&(round, index));
             } else if self.lost.insert((round, index)) {
-                self.violations.push(Violation::LostAtCrash { round, at, lba });
+                self.violations.push(Violation::LostAtCrash { round, index, at, lba });
             }
         }
     }
@@ -499,8 +499,8 @@ mod tests {
         assert_eq!(
             v.violations,
             vec![
-                Violation::LostAtCrash { round: round(1), at: 1, lba: 100 },
-                Violation::LostAtCrash { round: round(1), at: 1, lba: 101 },
+                Violation::LostAtCrash { round: round(1), index: 0, at: 1, lba: 100 },
+                Violation::LostAtCrash { round: round(1), index: 1, at: 1, lba: 101 },
                 Violation::NotInLog { round: round(9) },
             ]
         );
