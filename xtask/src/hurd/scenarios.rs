@@ -205,29 +205,59 @@ echo {SUCCESS_MARKER}
     }
 
     /// The seed's test: write a file, sync, and SIGKILL QEMU as soon as the sync returned; the
-    /// file must be on the disk, whole, in a consistent file system.
+    /// file must be whole, in a consistent file system, in the disk as it is *durable* when
+    /// QEMU dies: the write log replayed to its last FLUSH. (The image QEMU leaves holds every
+    /// write, flushed or not, so a server that never flushed would pass a check of it.)
     pub fn killed(&self) -> Result<Scenario, Error> {
         let script = "fs-barrier /data 0 1 256\n";
-        let (mut scenario, _) = self.scenario("hurd-killed", script, Barrier::Honoured)?;
+        let name = "hurd-killed";
+        let (mut scenario, template) = self.scenario(name, script, Barrier::Honoured)?;
         scenario.kill_on = Some("fs-barrier: client 0 round 0 synced".into());
-        let image = scenario.disks[0].image.clone();
-        let scratch = scratch_dir("hurd-killed");
+        let write_log = run_dir(name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        let scratch = scratch_dir(name);
         scenario.after = Some(Box::new(move || {
-            // The image as QEMU left it is the crash image; the round it reported synced must be in it.
             let synced = fscheck::Round {
                 client: 0,
                 round: 0,
                 sectors: 256,
             };
-            let report = fscheck::check_image(&image, &[synced], "/data", &scratch)
-                .map_err(|e| e.to_string())?;
-            let _ = fs::remove_dir_all(&scratch);
-            println!("  {}", report.summary());
-            report
-                .violations
-                .is_empty()
-                .then_some(())
-                .ok_or_else(|| report.violations.join("; "))
+            let report = synced_in_durable_image(&template, &write_log, synced, &scratch)?;
+            println!("  in the durable image at the kill: {}", report.summary());
+            Ok(())
+        }));
+        Ok(scenario)
+    }
+
+    /// QEMU killed at a moment of the workload chosen at random (the sync of a random round,
+    /// seed printed; `RUMPDISK_KILL_SEED` repeats it): every crash point of the write log up to
+    /// the kill is checked, and the round whose sync the console reported last (its commit
+    /// record may not be written yet) must be intact at the last crash point.
+    pub fn killed_at_random(&self, seed: u64) -> Result<Scenario, Error> {
+        let name = "hurd-killed-random";
+        let round = kill_round(seed, WORKLOAD.rounds);
+        println!("{name}: QEMU killed once round {round} of {} synced (RUMPDISK_KILL_SEED={seed})", WORKLOAD.rounds);
+        let mut scenario = self.barrier(name, Barrier::Honoured, WORKLOAD)?;
+        scenario.kill_on = Some(format!("fs-barrier: client 0 round {round} synced"));
+        let disk = &scenario.disks[0];
+        let (Some(Fresh::CopyOf(template)), Some(write_log)) = (disk.fresh.clone(), disk.write_log.clone()) else {
+            return Err(Error::new("a barrier scenario's disk is a copy of its template, logged"));
+        };
+        let scratch = scratch_dir(name);
+        scenario.after = Some(Box::new(move || {
+            let report = check_log(&template, &write_log, &scratch)?;
+            println!("  seed {seed}, killed after round {round}: {}", report.summary());
+            if !report.violations.is_empty() {
+                return Err(report.violations.join("; "));
+            }
+            let synced = fscheck::Round {
+                client: 0,
+                round,
+                sectors: WORKLOAD.sectors,
+            };
+            synced_in_durable_image(&template, &write_log, synced, &scratch)
+                .map(drop)
+                .map_err(|why| format!("seed {seed}: {why}"))
         }));
         Ok(scenario)
     }
@@ -570,6 +600,34 @@ fn scratch_dir(name: &str) -> PathBuf {
     base.join(format!("rumpdisk-rs-{name}-{}", std::process::id()))
 }
 
+/// Which round's sync `hurd-killed-random` kills QEMU after: any of the workload's `rounds`.
+fn kill_round(seed: u64, rounds: u32) -> u32 {
+    (seed % u64::from(rounds.max(1))) as u32
+}
+
+/// The seed of `hurd-killed-random`: `RUMPDISK_KILL_SEED`, else the clock.
+pub fn kill_seed() -> u64 {
+    std::env::var("RUMPDISK_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos().into())
+    })
+}
+
+/// Checks that `synced` is intact, in a consistent file system, in the durable image at the end
+/// of `write_log` (the last crash point) over the disk `base`.
+fn synced_in_durable_image(base: &Path, write_log: &Path, synced: fscheck::Round, scratch: &Path) -> Result<fscheck::Report, String> {
+    let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
+    let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+    let report = fscheck::durable_at_end(base, &log, scratch)
+        .and_then(|durable| fscheck::check_image(&durable, &[synced], "/data", scratch))
+        .map_err(|e| e.to_string());
+    let _ = fs::remove_dir_all(scratch);
+    let report = report?;
+    match report.violations.is_empty() {
+        true => Ok(report),
+        false => Err(format!("{synced} reported synced, lost at the last crash point: {}", report.violations.join("; "))),
+    }
+}
+
 fn check_log(base: &Path, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
     let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
     let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
@@ -582,6 +640,7 @@ fn check_log(base: &Path, write_log: &Path, scratch: &Path) -> Result<fscheck::R
 pub const NAMES: &[&str] = &[
     "hurd-shell",
     "hurd-killed",
+    "hurd-killed-random",
     "hurd-barrier",
     "hurd-barrier-skipped-flush",
     "hurd-flush-error",
@@ -601,6 +660,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
         .map(|name| match *name {
             "hurd-shell" => hurd.shell(),
             "hurd-killed" => hurd.killed(),
+            "hurd-killed-random" => hurd.killed_at_random(kill_seed()),
             "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
             "hurd-flush-error" => hurd.flush_error(20),
@@ -610,4 +670,20 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any round of the workload may be the one QEMU is killed after, the first and the last
+    /// included, and a seed names one round only.
+    #[test]
+    fn the_kill_round_covers_the_whole_workload() {
+        let rounds = WORKLOAD.rounds;
+        let chosen: std::collections::BTreeSet<u32> = (0..10 * u64::from(rounds)).map(|seed| kill_round(seed, rounds)).collect();
+        assert_eq!(chosen, (0..rounds).collect(), "every round from 0 to {}", rounds - 1);
+        assert_eq!(kill_round(1_000_003, rounds), kill_round(1_000_003, rounds));
+        assert_eq!(kill_round(5, 0), 0, "no rounds: round 0, no division by zero");
+    }
 }
