@@ -6,7 +6,9 @@
 //! K − 1 and its FLUSH number K. A round committed in that stretch, with data written in it
 //! before its commit record, had its sync answered by the skipped flush (no other flush is in the
 //! stretch); its data stay volatile until FLUSH number K. So each of those data sectors is lost
-//! from the crash point just after the commit record, and nothing else is lost anywhere.
+//! from the crash point just after the commit record, and nothing else is lost anywhere. And the
+//! server's next flush must have been real: some round is committed after FLUSH number K (a
+//! server that skipped every flush from the Kth on would leave only QEMU's own at the end).
 
 use super::check::{Round, Verdict, Violation};
 use super::log::{Entry, Log};
@@ -16,8 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A lost data sector: its round, index and lba, and the first crash point losing it.
 pub type Loss = (Round, u32, u64, usize);
 
-/// The data sectors a server that skipped its `k`th flush must have lost, and where.
-pub fn expected_losses(log: &Log, k: u32) -> Result<BTreeSet<Loss>, String> {
+/// The data sectors a server that skipped its `k`th flush must have lost, and where; and how many
+/// rounds were committed after the log's FLUSH number `k` (after the skipped one's stretch).
+pub fn expected_losses(log: &Log, k: u32) -> Result<(BTreeSet<Loss>, usize), String> {
     let k = usize::try_from(k).map_err(|e| e.to_string())?;
     if k == 0 {
         return Err("flushes are counted from 1".into());
@@ -39,7 +42,8 @@ pub fn expected_losses(log: &Log, k: u32) -> Result<BTreeSet<Loss>, String> {
     let mut data: BTreeMap<Round, Vec<(u32, u64)>> = BTreeMap::new();
     let mut committed = BTreeSet::new();
     let mut lost = BTreeSet::new();
-    for (at, entry) in log.entries.iter().enumerate().take(end) {
+    let mut after = 0;
+    for (at, entry) in log.entries.iter().enumerate() {
         let Entry::Write { data: bytes, .. } = entry else {
             continue;
         };
@@ -51,6 +55,7 @@ pub fn expected_losses(log: &Log, k: u32) -> Result<BTreeSet<Loss>, String> {
             match stamp.kind {
                 Kind::Data if at >= start => data.entry(round).or_default().push((stamp.index, stamp.lba)),
                 Kind::Data => {}
+                Kind::Commit if at > end => after += usize::from(committed.insert(round)),
                 Kind::Commit => {
                     if committed.insert(round) && at >= start {
                         for &(index, lba) in data.get(&round).into_iter().flatten() {
@@ -61,7 +66,7 @@ pub fn expected_losses(log: &Log, k: u32) -> Result<BTreeSet<Loss>, String> {
             }
         }
     }
-    Ok(lost)
+    Ok((lost, after))
 }
 
 /// Whether `verdict` is exactly what skipping flush `k` must give: the expected losses, at least
@@ -71,9 +76,12 @@ pub fn exactly_the_skipped(log: &Log, console: &str, verdict: &Verdict, k: u32) 
     if !console.contains(&said) {
         return Err(format!("the server never said \"{said}\": no flush was skipped"));
     }
-    let expected = expected_losses(log, k)?;
+    let (expected, after) = expected_losses(log, k)?;
     if expected.is_empty() {
         return Err(format!("no round was committed between the flushes around the skipped flush {k}: nothing to show"));
+    }
+    if after == 0 {
+        return Err(format!("no round was committed after the flush that followed the skipped flush {k}: the server's later flushes are not shown to be real"));
     }
     let mut found = BTreeSet::new();
     for v in &verdict.violations {
@@ -159,10 +167,10 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert_eq!(expected_losses(&log, 2), Ok(expected));
+        assert_eq!(expected_losses(&log, 2), Ok((expected, 1)));
         // The same log read as if flush 1 had been the skipped one: its stretch is the log's
         // start, where round 0 of each client was committed after the log's first FLUSH.
-        assert_eq!(expected_losses(&log, 1), Ok(BTreeSet::new()));
+        assert_eq!(expected_losses(&log, 1), Ok((BTreeSet::new(), 5)));
         assert!(expected_losses(&log, 5).is_err(), "the log has 3 flushes");
     }
 
@@ -202,5 +210,19 @@ mod tests {
         let verdict = check(&log, &Console::default(), None);
         assert!(verdict.violations.is_empty());
         assert!(exactly_the_skipped(&log, console, &verdict, 2).is_err());
+    }
+
+    /// A server that skipped every flush from the second on: the log's only later FLUSH is
+    /// QEMU's own at the end. The losses match a skipped second flush, but nothing shows the
+    /// server flushed again: not a pass.
+    #[test]
+    fn a_server_that_skipped_every_flush_from_the_kth_on_is_not_a_pass() {
+        let mut entries = skipped_second();
+        entries.remove(10);
+        let log = Log::parse(&build(&entries)).unwrap();
+        let console = "flush 2 answered without flushing";
+        let verdict = check(&log, &Console::default(), None);
+        let error = exactly_the_skipped(&log, console, &verdict, 2).unwrap_err();
+        assert!(error.contains("not shown to be real"), "{error}");
     }
 }
