@@ -207,6 +207,34 @@ mod tests {
         assert!(merger.is_running());
     }
 
+    /// The design's bounds, as numbers (docs/design.md: "after 64 writes / 4 MiB completed
+    /// meanwhile"), each edge: a wrong constant fails here, whatever the code computes from it.
+    #[test]
+    fn the_gather_bounds_are_64_writes_or_4_mib() {
+        // Writes of one sector: the 63rd still gathers, the 64th starts the flush, a 65th finds
+        // it running and starts nothing.
+        for writes in [63u32, 64, 65] {
+            let mut merger = FlushMerger::default();
+            merger.request(1);
+            let started: Vec<u32> = (1..=writes).filter(|_| merger.write_finished(512).is_some()).collect();
+            let expect: &[u32] = if writes < 64 { &[] } else { &[64] };
+            assert_eq!(started, expect, "{writes} writes");
+        }
+        // One write of 4 MiB less a byte, exactly 4 MiB, 4 MiB and a byte.
+        for (bytes, starts) in [((4 << 20) - 1, false), (4 << 20, true), ((4 << 20) + 1, true)] {
+            let mut merger = FlushMerger::default();
+            merger.request(1);
+            assert_eq!(merger.write_finished(bytes).is_some(), starts, "{bytes} bytes");
+        }
+        // 4 MiB reached by a second write, one byte short of it, and one past it.
+        for (second, starts) in [(511, false), (512, true), (513, true)] {
+            let mut merger = FlushMerger::default();
+            merger.request(1);
+            assert_eq!(merger.write_finished((4 << 20) - 512), None);
+            assert_eq!(merger.write_finished(second).is_some(), starts, "4 MiB - 512 + {second}");
+        }
+    }
+
     #[test]
     fn gathering_ends_after_gather_bytes_of_large_writes() {
         let mut merger = FlushMerger::default();

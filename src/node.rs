@@ -71,6 +71,8 @@ pub mod stat {
     pub const UID: usize = 56;
     #[cfg(not(target_pointer_width = "64"))]
     pub const UID: usize = 36;
+    /// `st_gid` follows `st_uid`.
+    pub const GID: usize = UID + 4;
     pub const S_IFMT: u32 = 0o170000;
     pub const S_IFCHR: u32 = 0o020000;
     /// The Hurd's "this is a translator's root" and "translator bits" mode flags.

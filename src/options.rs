@@ -19,7 +19,7 @@ pub struct Options {
     pub host_priv_port: Option<u32>,
     pub device_master_port: Option<u32>,
     pub next_task: Option<u32>,
-    /// `--flush=device|skip|refuse` (tests only; see `backend::flush_mode`).
+    /// `--flush=device|skip|skip-one=K|refuse` (tests only; see `backend::flush_mode`).
     pub flush: FlushMode,
     /// `--ide-channel=primary|secondary`: the legacy IDE channel the native ATA backend drives.
     pub ide_channel: IdeChannel,
@@ -54,7 +54,7 @@ impl fmt::Display for OptionError<'_> {
             OptionError::Unknown(word) => write!(f, "unrecognized option '{}'", word.escape_ascii()),
             OptionError::MissingValue(option) => write!(f, "option '--{option}' requires an argument"),
             OptionError::BadFlushMode(value) => {
-                write!(f, "--flush: '{}' is not device, skip or refuse", value.escape_ascii())
+                write!(f, "--flush: '{}' is not device, skip, skip-one=K or refuse", value.escape_ascii())
             }
             OptionError::BadChannel(value) => {
                 write!(f, "--ide-channel: '{}' is not primary or secondary", value.escape_ascii())
@@ -83,7 +83,8 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
   -d, --device-master-port=PORT Device master port PORT
   -N, --next-task=TASK          Next bootstrap task TASK
       --flush=MODE              What DEV_FLUSH_CACHE does: device (default) flushes the
-                                drive's cache; skip and refuse exist only for tests
+                                drive's cache; skip, skip-one=K (the Kth flush
+                                only) and refuse exist only for tests
       --ide-channel=CHANNEL     The IDE channel the native ATA driver drives: primary
                                 (wd0, wd1; the default) or secondary (wd2, wd3)
       --ata-transfer=MODE       How the native ATA driver moves data: auto (the
@@ -173,7 +174,7 @@ impl Options {
             words.extend(port.map(|port| format!("--{name}={port}")));
         }
         if self.flush != FlushMode::default() {
-            words.push(format!("--flush={}", self.flush.name()));
+            words.push(format!("--flush={}", self.flush));
         }
         if self.ide_channel != IdeChannel::default() {
             words.push(format!("--ide-channel={}", self.ide_channel.name()));
@@ -227,6 +228,13 @@ mod tests {
         assert_eq!(serve("--flush refuse"), Ok(FlushMode::Refuse));
         assert_eq!(parse(&words("--flush=maybe")), Err(OptionError::BadFlushMode(b"maybe")));
         assert_eq!(parse(&words("--flush")), Err(OptionError::MissingValue("flush")));
+        let seven = FlushMode::SkipOne(core::num::NonZeroU32::new(7).unwrap());
+        assert_eq!(serve("--flush=skip-one=7"), Ok(seven));
+        assert_eq!(serve("--flush skip-one=7"), Ok(seven));
+        for bad in ["skip-one=0", "skip-one=", "skip-one=-1", "skip-one=+7", "skip-one=7x", "skip-one=4294967296", "skip-one"] {
+            let line = alloc::format!("--flush={bad}");
+            assert_eq!(parse(&words(&line)), Err(OptionError::BadFlushMode(bad.as_bytes())), "{bad}");
+        }
     }
 
     #[test]
@@ -256,6 +264,21 @@ mod tests {
         let words: alloc::vec::Vec<&[u8]> = argz.strip_suffix(&[0]).unwrap().split(|&b| b == 0).skip(1).collect();
         assert_eq!(parse(&words), Ok(Command::Serve(options)));
         assert_eq!(Options::default().to_argz("rumpdisk"), b"rumpdisk\0", "defaults are left out");
+        // Every flush mode, skip-one with its K, round-trips through the listing fsysopts shows.
+        let k = |k| FlushMode::SkipOne(core::num::NonZeroU32::new(k).unwrap());
+        for (flush, word) in [
+            (FlushMode::Skip, "--flush=skip"),
+            (FlushMode::Refuse, "--flush=refuse"),
+            (k(1), "--flush=skip-one=1"),
+            (k(40), "--flush=skip-one=40"),
+            (k(u32::MAX), "--flush=skip-one=4294967295"),
+        ] {
+            let options = Options { flush, ..Options::default() };
+            let argz = options.to_argz("rumpdisk");
+            assert_eq!(argz, alloc::format!("rumpdisk\0{word}\0").into_bytes(), "{flush:?}");
+            let words: alloc::vec::Vec<&[u8]> = argz.strip_suffix(&[0]).unwrap().split(|&b| b == 0).skip(1).collect();
+            assert_eq!(parse(&words), Ok(Command::Serve(options)), "{flush:?}");
+        }
     }
 
     #[test]

@@ -211,6 +211,59 @@ mod tests {
         assert_eq!(task.stats(), before);
     }
 
+    /// GNU Mach's `vm_allocate_contiguous` as it behaves: whole pages, not zeroed (here they
+    /// hold a stale byte, as reused physical memory would).
+    struct StaleHost;
+
+    const STALE: u8 = 0xA5;
+
+    impl crate::interfaces::gnumach::Server for StaleHost {
+        fn vm_allocate_contiguous(
+            &mut self,
+            _reply_to: crate::mig_rt::ReplyPort<'_>,
+            _host_priv: PortName,
+            target_task: crate::port::SendRight,
+            size: u64,
+            _pmin: u64,
+            _pmax: u64,
+            _palign: u64,
+        ) -> Result<(u64, u64)> {
+            let address = crate::interfaces::mach::vm_allocate(target_task.name(), 0, size, true)?;
+            let pages = (size as usize).next_multiple_of(PAGE_SIZE);
+            let mut stale = OolMemory::adopt(address as usize, pages)?;
+            stale.as_mut_slice().fill(STALE);
+            let _ = stale.into_raw();
+            Ok((address, 0x20_0000))
+        }
+    }
+
+    /// Memory handed to a client out of line is whole pages: past a reply's length, in its last
+    /// page, the client must find zeros, never what the kernel's contiguous memory held before
+    /// (another task's data). Read here through a second view of the whole page.
+    #[test]
+    fn contiguous_memory_past_its_length_is_zero_in_its_last_page() {
+        let host = crate::port::ReceiveRight::new().unwrap();
+        let host_name = host.name();
+        let _send = host.make_send().unwrap();
+        Task::current().spawn(move || {
+            let _host = host;
+            crate::msg::serve(host_name, &mut |request: &[u8], reply: &mut [u8]| {
+                crate::interfaces::gnumach::demux(&mut StaleHost, request, reply).disposition()
+            })
+        });
+        for len in [1, 512, 4095, 4096, 4097, 3 * 4096 - 512] {
+            let (memory, physical) = OolMemory::contiguous_at(host_name, len, u64::MAX).unwrap();
+            assert_eq!((memory.len(), physical), (len, 0x20_0000));
+            // What the device would fill: left as the kernel gave it.
+            assert!(memory.as_slice().iter().all(|&b| b == STALE), "{len}: the data part is the device's to fill");
+            let (address, _) = memory.into_raw();
+            let pages = len.next_multiple_of(PAGE_SIZE);
+            let whole = OolMemory::adopt(address, pages).unwrap();
+            let tail = &whole.as_slice()[len..];
+            assert!(tail.iter().all(|&b| b == 0), "{len}: {} stale bytes past the length", tail.iter().filter(|&&b| b != 0).count());
+        }
+    }
+
     #[test]
     fn empty_memory_owns_nothing_and_null_with_length_is_refused() {
         let memory = OolMemory::new(0).unwrap();

@@ -359,6 +359,43 @@ mod tests {
     use crate::server::{Opened, Server};
     use std::vec;
 
+    /// Direct memory that counts the writes it is asked to pin, and pins none.
+    struct Pins(core::sync::atomic::AtomicUsize);
+
+    impl DirectMemory for Pins {
+        fn fresh(&self, _len: usize) -> Option<dma::Wired> {
+            None
+        }
+        fn prepare(&self, _len: usize) {}
+        fn filled(&self, wired: dma::Wired) -> OolMemory {
+            wired.memory
+        }
+        fn pin(&self, data: OolMemory) -> Result<dma::Wired, OolMemory> {
+            self.0.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            Err(data)
+        }
+    }
+
+    /// Writes of 256 KiB or more go straight from their pages (docs/design.md), stated as a
+    /// number: a sector below, exactly 256 KiB, a sector above.
+    #[test]
+    fn writes_of_256_kib_or_more_go_straight_from_their_pages() {
+        use crate::backend::memory::MemoryBackend;
+        use crate::backend::{Backend, Geometry};
+        let mut backend = MemoryBackend::default();
+        let memory = backend.add(b"wd0", Geometry::new(512, 1024).unwrap()).unwrap();
+        let disk = backend.open(b"wd0", crate::device::Access::from_mode(3)).unwrap();
+        for (len, straight) in [((256 << 10) - 512, 0), (256 << 10, 1), ((256 << 10) + 512, 1)] {
+            let pins = Pins(Default::default());
+            let mut data = OolMemory::new(len).unwrap();
+            data.as_mut_slice().fill(len as u8 ^ 0x5a);
+            let written = write_straight(&disk, Some(&pins), u64::MAX, 0, data, |_, _| unreachable!("nothing was pinned"));
+            assert_eq!(written, Ok(()), "{len} bytes");
+            assert_eq!(pins.0.load(core::sync::atomic::Ordering::Relaxed), straight, "{len} bytes: pinned");
+            assert!(memory.contents()[..len].iter().all(|&b| b == len as u8 ^ 0x5a), "{len} bytes written through the bounce path");
+        }
+    }
+
     struct Answer<'a>(&'a core::cell::Cell<Option<Result<(), Error>>>);
     impl Waiter for Answer<'_> {
         fn answer(self, result: Result<(), Error>) {

@@ -24,6 +24,9 @@ use std::vec;
 use std::vec::Vec;
 
 const RECORDS: u64 = 64;
+/// The open flags ext2fs's `fsys_startup` carries (`O_READ | O_WRITE`, libdiskfs's for a
+/// writable root).
+const STARTUP_FLAGS: i32 = 3;
 const ENOENT: Error = hurd_errno(2);
 
 /// The boot server's options: none to change.
@@ -42,8 +45,9 @@ impl crate::settings::Settings for NoSettings {
 /// What a stand-in was asked, in order.
 #[derive(Debug, PartialEq, Eq)]
 enum Seen {
-    /// `fsys_startup` at the pci-arbiter stand-in, with the control port it passed on.
-    ArbiterStartup { control: PortName },
+    /// `fsys_startup` at the pci-arbiter stand-in, with the control port and open flags it
+    /// passed on.
+    ArbiterStartup { control: PortName, flags: i32 },
     /// `fsys_init` at the pci-arbiter stand-in, with the process port it carried.
     ArbiterInit { proc_server: PortName },
     /// `fsys_getroot` on ext2fs's control port.
@@ -83,8 +87,8 @@ impl StandIns {
 }
 
 impl fsys::Server for StandIns {
-    fn fsys_startup(&mut self, _reply: rt::ReplyPort<'_>, _bootstrap: PortName, _flags: i32, control: SendRight) -> Result<PortArg> {
-        self.note(Seen::ArbiterStartup { control: control.name() });
+    fn fsys_startup(&mut self, _reply: rt::ReplyPort<'_>, _bootstrap: PortName, flags: i32, control: SendRight) -> Result<PortArg> {
+        self.note(Seen::ArbiterStartup { control: control.name(), flags });
         Ok(PortArg::make_send(self.arbiter_realnode.name()))
     }
 
@@ -292,9 +296,10 @@ impl Boot {
         self.kept.recv_timeout(Duration::from_secs(10)).expect("a stand-in kept a right")
     }
 
-    /// ext2fs's `fsys_startup` and `fsys_init`, as libdiskfs sends them; returns the realnode.
+    /// ext2fs's `fsys_startup` (with the open flags libdiskfs passes: read and write) and
+    /// `fsys_init`; returns the realnode.
     fn startup_and_init(&self) -> SendRight {
-        let realnode = fsys::fsys_startup(self.bootstrap, 0, PortArg::make_send(self.names.fs_control)).unwrap();
+        let realnode = fsys::fsys_startup(self.bootstrap, STARTUP_FLAGS, PortArg::make_send(self.names.fs_control)).unwrap();
         // From another thread, so a missing answer fails the test instead of hanging it.
         let (answer_tx, answer) = channel();
         let bootstrap = self.bootstrap;
@@ -319,23 +324,53 @@ fn getpriv_gives_host_priv_the_device_master_and_the_boot_server_s_own_task() {
     assert_eq!(device::device_write(wd0.name(), 0, 0, &[7; 512]), Ok(512));
 }
 
+impl Boot {
+    /// What follows the answer to `fsys_init`, checked step by step: on ext2fs's control port the
+    /// root, then /dev/rumpdisk gets the boot port as its translator, then startup is asked to
+    /// keep the task essential and to send the shutdown notice. Returns the translator right
+    /// and the notice port.
+    fn joined(&self) -> (SendRight, SendRight) {
+        let boot = self;
+        assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
+        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: lookup::O_NOTRANS });
+        assert_eq!(boot.next_seen(), Seen::SetTranslator { active_flags: joining::FS_TRANS_SET, active: boot.bootstrap }, "the boot port is the node's control port");
+        let translator = boot.next_kept();
+        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
+        let Seen::Essential { task, name, credential } = boot.next_seen() else { panic!("not startup_essential_task") };
+        assert_eq!((Task::named_by(task), name.as_slice(), credential), (Some(boot.task), &b"rumpdisk"[..], boot.names.host_priv));
+        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
+        assert_eq!(boot.next_seen(), Seen::Notification { name: b"rumpdisk".to_vec() });
+        (translator, boot.next_kept())
+    }
+}
+
+/// A disk whose flush fails at shutdown: `startup_dosync` answers the error (startup then
+/// knows the disk's cache may be lost), after trying; a later shutdown notice flushes again.
+#[test]
+fn a_flush_that_fails_at_shutdown_is_the_answer_to_startup_dosync() {
+    let boot = start(false);
+    boot.startup_and_init();
+    let (translator, notify) = boot.joined();
+    let dotdot = ReceiveRight::new().unwrap();
+    let flags = crate::node::open::READ | crate::node::open::WRITE;
+    let (_, _, node) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], flags).unwrap();
+    let wd0 = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
+    assert_eq!(device::device_write(wd0.name(), 0, 3, &[0x5A; 512]), Ok(512));
+    boot.disk.set_faults(crate::backend::memory::Faults { flush: Some(crate::device::D_IO_ERROR), ..Default::default() });
+    assert_eq!(startup_notify::startup_dosync(notify.name(), 10_000), Err(crate::device::D_IO_ERROR));
+    assert_eq!(boot.disk.flushes(), 1, "the flush was tried before the answer");
+    assert!(boot.disk.durable()[3 * 512..][..512] == [0; 512]);
+    boot.disk.set_faults(crate::backend::memory::Faults::default());
+    assert_eq!(startup_notify::startup_dosync(notify.name(), 10_000), Ok(()));
+    assert!(boot.disk.durable()[3 * 512..][..512] == [0x5A; 512]);
+}
+
 #[test]
 fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system() {
     let boot = start(false);
     let realnode = boot.startup_and_init();
     assert_eq!(realnode.name(), PortName::NULL, "the root filesystem sits on no node");
-
-    // After the answer, on ext2fs's control port: the root, then /dev/rumpdisk, then startup.
-    assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
-    assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: lookup::O_NOTRANS });
-    assert_eq!(boot.next_seen(), Seen::SetTranslator { active_flags: joining::FS_TRANS_SET, active: boot.bootstrap }, "the boot port is the node's control port");
-    let translator = boot.next_kept();
-    assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
-    let Seen::Essential { task, name, credential } = boot.next_seen() else { panic!("not startup_essential_task") };
-    assert_eq!((Task::named_by(task), name.as_slice(), credential), (Some(boot.task), &b"rumpdisk"[..], boot.names.host_priv));
-    assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
-    assert_eq!(boot.next_seen(), Seen::Notification { name: b"rumpdisk".to_vec() });
-    let notify = boot.next_kept();
+    let (translator, notify) = boot.joined();
 
     // `storeio @/dev/rumpdisk:wd0`: ext2fs asks the node's translator for its root, a node port.
     let dotdot = ReceiveRight::new().unwrap();
@@ -360,7 +395,7 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
 fn startup_and_init_are_passed_up_to_the_server_that_started_this_one() {
     let boot = start(true);
     let realnode = boot.startup_and_init();
-    assert_eq!(boot.next_seen(), Seen::ArbiterStartup { control: boot.names.fs_control }, "ext2fs's control port, passed up");
+    assert_eq!(boot.next_seen(), Seen::ArbiterStartup { control: boot.names.fs_control, flags: STARTUP_FLAGS }, "ext2fs's control port and open flags, passed up");
     assert_eq!(realnode.name(), boot.names.arbiter_realnode, "the answer of the server above");
     assert_eq!(boot.next_seen(), Seen::Task2Proc { task: boot.names.arbiter_task });
     assert_eq!(boot.next_seen(), Seen::MarkExec { process: boot.names.arbiter_proc });

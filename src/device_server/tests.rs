@@ -69,6 +69,18 @@ fn io_perm_create_on_the_master_is_forwarded_to_the_kernel_s_master() {
     assert!(asked.try_recv().is_err());
 }
 
+/// The design's bound on requests taken while a thread waits to start the gathered flushes:
+/// 64 (docs/design.md), stated as a number so a wrong constant fails. Each edge: 63 taken since
+/// the wait began still wait, 64 start them, and so would 65.
+#[test]
+fn the_request_bound_is_64() {
+    for (taken, starts) in [(63, false), (64, true), (65, true)] {
+        let mut gathering = Gathering::default();
+        assert!(!gathering.start_now(1000, 0), "yields first");
+        assert_eq!(gathering.start_now(1000 + taken, 0), starts, "{taken} requests taken since");
+    }
+}
+
 /// A thread that found no request starts the gathered flushes only after yielding, and not
 /// while other threads take requests (their clients are about to sync), at most until
 /// `GATHER_REQUESTS` were taken since it began to wait for this gathering.

@@ -2,7 +2,7 @@
 //! scenarios use the Hurd's own ext2fs): one node with an owner and permission bits, served as
 //! ports each carrying a user, answering what a translator asks of the node it sits on —
 //! `io_duplicate`, `io_restrict_auth`, `file_check_access` (from the bits, as a filesystem
-//! decides) and `io_stat`.
+//! decides), `file_chmod`, `file_chown` and `io_stat`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,9 +19,13 @@ use mach::sys::sim::Task;
 
 use super::{ids, open, stat, StatWord, STAT_WORDS};
 
-/// The node's owner and permission bits.
+/// The group a node starts with.
+pub const GROUP: u32 = 100;
+
+/// The node's owner, group and permission bits.
 pub struct FakeNode {
-    pub owner: u32,
+    owner: AtomicU32,
+    group: AtomicU32,
     mode: AtomicU32,
     set: PortSet,
     /// Every port made, with its user's uids.
@@ -31,7 +35,13 @@ pub struct FakeNode {
 impl FakeNode {
     /// Serves the node on a thread of the calling task; returns it and a port to it for `uids`.
     pub fn start(owner: u32, mode: u32, uids: &[u32]) -> (Arc<FakeNode>, SendRight) {
-        let node = Arc::new(FakeNode { owner, mode: AtomicU32::new(mode), set: PortSet::new().unwrap(), ports: Mutex::new(BTreeMap::new()) });
+        let node = Arc::new(FakeNode {
+            owner: AtomicU32::new(owner),
+            group: AtomicU32::new(GROUP),
+            mode: AtomicU32::new(mode),
+            set: PortSet::new().unwrap(),
+            ports: Mutex::new(BTreeMap::new()),
+        });
         let port = node.port_for(uids.to_vec()).unwrap();
         let serving = node.clone();
         Task::current().spawn(move || msg::serve(serving.set.name(), &mut |request: &[u8], reply: &mut [u8]| serving.demux(request, reply)));
@@ -52,6 +62,11 @@ impl FakeNode {
 
     fn mode(&self) -> u32 {
         self.mode.load(Ordering::Relaxed)
+    }
+
+    /// The node's owner and group now.
+    pub fn owner(&self) -> (u32, u32) {
+        (self.owner.load(Ordering::Relaxed), self.group.load(Ordering::Relaxed))
     }
 
     /// Ports made so far (each lookup of the translator restricts or duplicates one).
@@ -77,7 +92,9 @@ impl io::Server for Serving<'_> {
     fn io_stat(&mut self, _reply: rt::ReplyPort<'_>, _port: PortName) -> Result<&[StatWord; STAT_WORDS]> {
         let mut bytes = [0u8; stat::SIZE];
         bytes[stat::MODE..][..4].copy_from_slice(&(0o100000 | self.node.mode()).to_le_bytes());
-        bytes[stat::UID..][..4].copy_from_slice(&self.node.owner.to_le_bytes());
+        let (owner, group) = self.node.owner();
+        bytes[stat::UID..][..4].copy_from_slice(&owner.to_le_bytes());
+        bytes[stat::GID..][..4].copy_from_slice(&group.to_le_bytes());
         for (word, chunk) in self.stat.iter_mut().zip(bytes.chunks_exact(core::mem::size_of::<StatWord>())) {
             *word = StatWord::from_le_bytes(chunk.try_into().unwrap());
         }
@@ -103,17 +120,32 @@ impl fs::Server for Serving<'_> {
             return Ok(open::READ | open::WRITE);
         }
         let mode = self.node.mode();
-        let bits = if uids.contains(&self.node.owner) { mode >> 6 } else { mode };
+        let bits = if uids.contains(&self.node.owner().0) { mode >> 6 } else { mode };
         Ok(if bits & 0o4 != 0 { open::READ } else { 0 } | if bits & 0o2 != 0 { open::WRITE } else { 0 })
     }
 
     /// Its owner and root may.
     fn file_chmod(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, mode: u32) -> Result<()> {
         let uids = self.node.uids(port);
-        if !uids.contains(&0) && !uids.contains(&self.node.owner) {
+        if !uids.contains(&0) && !uids.contains(&self.node.owner().0) {
             return Err(crate::translator::hurd_errno(1));
         }
         self.node.mode.store(mode & 0o7777, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Root may give the node to anyone; its owner may change its group only (to a group of
+    /// theirs, which this stand-in does not track). Each value is checked for what it is: an
+    /// owner and a group swapped is a different request, refused or applied as asked.
+    fn file_chown(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, owner: u32, group: u32) -> Result<()> {
+        let uids = self.node.uids(port);
+        let (now, _) = self.node.owner();
+        let root = uids.contains(&0);
+        if !root && !(uids.contains(&now) && owner == now) {
+            return Err(crate::translator::hurd_errno(1));
+        }
+        self.node.owner.store(owner, Ordering::Relaxed);
+        self.node.group.store(group, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -420,3 +420,34 @@ fn concurrent_clients_see_their_synced_writes_durable() {
 }
 
 mod group_commit;
+
+/// The shutdown's flush of every disk (`startup_dosync`): one failing disk neither stops the
+/// others' flushes nor hides its error, whichever disk comes first; a read-only open is left be.
+#[test]
+fn flush_all_flushes_every_writable_disk_and_reports_a_failure() {
+    for failing in [&b"wd0"[..], b"wd1"] {
+        let mut backend = MemoryBackend::default();
+        let geometry = Geometry::new(512, RECORDS).unwrap();
+        let disks: Vec<Arc<MemoryDisk>> = [&b"wd0"[..], b"wd1", b"wd2"].iter().map(|n| backend.add(n, geometry).unwrap()).collect();
+        let server: Server<MemoryBackend, Reply> = Server::new(backend);
+        let open_named = |name: &[u8], mode| match server.open(name, mode) {
+            Opened::Local { device, .. } => device,
+            other => panic!("not opened: {other:?}"),
+        };
+        let (wd0, wd1) = (open_named(b"wd0", READ | WRITE), open_named(b"wd1", READ | WRITE));
+        open_named(b"wd2", READ);
+        server.write(wd0, 1, &[0x10; 512]).unwrap();
+        server.write(wd1, 1, &[0x11; 512]).unwrap();
+        let index = if failing == b"wd0" { 0 } else { 1 };
+        disks[index].set_faults(Faults { flush: Some(D_IO_ERROR), ..Faults::default() });
+        assert_eq!(server.flush_all(), Err(D_IO_ERROR), "failing {failing:?}");
+        let good = 1 - index;
+        assert_eq!(disks[good].flushes(), 1, "the other disk is flushed too (failing {failing:?})");
+        assert_eq!(disks[good].durable()[512..1024], [0x10 + good as u8; 512]);
+        assert_eq!(disks[index].flushes(), 1, "the failing disk was asked once");
+        assert_eq!(disks[2].flushes(), 0, "a read-only open wrote nothing to flush");
+        disks[index].set_faults(Faults::default());
+        assert_eq!(server.flush_all(), Ok(()));
+        assert_eq!(disks[index].durable()[512..1024], [0x10 + index as u8; 512]);
+    }
+}

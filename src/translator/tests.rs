@@ -350,6 +350,56 @@ fn opens_follow_the_nodes_permissions_and_devices_the_nodes_open_modes() {
     started.task.terminate();
 }
 
+/// `chown` through the node passes owner and group on in that order, as the parent takes them.
+#[test]
+fn chown_through_the_node_reaches_the_parent_owner_first() {
+    let (started, _) = start_on(1000, 0o640, None);
+    let (_, _, root) = started.lookup(&[0], 0).unwrap();
+    assert_eq!(fs::file_chown(root.name(), 2000, 300), Ok(()));
+    assert_eq!(started.parent.node.owner(), (2000, 300), "owner 2000, group 300");
+    let stat = stat_of(&root);
+    assert_eq!((u32_at(&stat, stat::UID), u32_at(&stat, stat::GID)), (2000, 300));
+    // The owner may change the group, keeping the owner; the owner in the group's place is
+    // another request, which the parent refuses.
+    let (_, _, owner) = started.lookup(&[2000], 0).unwrap();
+    assert_eq!(fs::file_chown(owner.name(), 2000, 400), Ok(()));
+    assert_eq!(started.parent.node.owner(), (2000, 400));
+    assert_eq!(fs::file_chown(owner.name(), 400, 2000).map_err(|e| e.code()), Err(hurd_errno(1).code()));
+    assert_eq!(started.parent.node.owner(), (2000, 400));
+    started.task.terminate();
+}
+
+/// Root is root whichever of the caller's uids is 0, not only the first.
+#[test]
+fn root_is_recognised_from_any_uid_of_the_callers_set() {
+    let started = start();
+    for uids in [&[0][..], &[1000, 0], &[1000, 2000, 0], &[0, 1000]] {
+        let (_, _, node) = started.lookup(uids, 0).unwrap();
+        assert!(fs::file_getcontrol(node.name()).is_ok(), "{uids:?} holds uid 0");
+    }
+    for uids in [&[][..], &[1000], &[1000, 2000]] {
+        let (_, _, node) = started.lookup(uids, 0).unwrap();
+        assert_eq!(fs::file_getcontrol(node.name()).map(drop).map_err(|e| e.code()), Err(hurd_errno(1).code()), "{uids:?}");
+    }
+    started.task.terminate();
+}
+
+/// A node its user may only read: opening it for reading and writing is refused as a whole,
+/// not granted for the half that is allowed.
+#[test]
+fn a_read_write_open_of_a_node_its_user_may_only_read_is_refused() {
+    let (started, _) = start_on(1000, 0o444, None);
+    let both = open::READ | open::WRITE;
+    for uids in [&[1000][..], &[2000]] {
+        assert_eq!(started.lookup(uids, both).map(drop), Err(EACCES), "{uids:?}");
+        assert_eq!(started.lookup(uids, open::WRITE).map(drop), Err(EACCES), "{uids:?}");
+        let (_, _, reader) = started.lookup(uids, open::READ).unwrap();
+        assert_eq!(io::io_get_openmodes(reader.name()), Ok(open::READ));
+        assert_eq!(device::device_open(reader.name(), READ | WRITE, b"wd0").map(drop), Err(D_READ_ONLY));
+    }
+    started.task.terminate();
+}
+
 #[test]
 fn the_control_port_is_for_privileged_users_and_restricted_ports_lose_the_privilege() {
     let started = start();

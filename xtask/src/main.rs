@@ -124,7 +124,11 @@ fn test_all() -> Result<(), Error> {
             }
             cargo(&args)
         })?;
-        // With librump (not reachable here) the translator can only be type-checked.
+        // x86_64's rump build is linked with the rump kernel above; i686 has no Hurd toolchain
+        // here, so its rump build is type-checked.
+        if *target == hurd::link::TARGET {
+            continue;
+        }
         step(
             &format!("check the rumpdisk translator for {target}"),
             || {

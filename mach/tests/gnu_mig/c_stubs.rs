@@ -36,8 +36,10 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 pub use mig::layout::Abi;
 
@@ -542,8 +544,13 @@ pub struct Driver {
     program: PathBuf,
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// The driver's output lines, read on a thread of their own so that an answer is waited
+    /// for [`ANSWER_WAIT`] at most: a driver that hangs fails the test, never hangs it.
+    lines: Receiver<std::io::Result<String>>,
 }
+
+/// How long one command's answer may take (each takes milliseconds).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// The user program for `abi`, one per test thread (tests run in parallel and must not wait on
 /// each other's exchanges).
@@ -640,11 +647,19 @@ impl Driver {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let (send, lines) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         Driver {
             program: program.to_owned(),
             child,
             stdin,
-            stdout,
+            lines,
         }
     }
 
@@ -658,10 +673,14 @@ impl Driver {
             .map_err(|e| self.died(e))?;
         let mut lines = Vec::new();
         loop {
-            let mut l = String::new();
-            if self.stdout.read_line(&mut l).map_err(|e| self.died(e))? == 0 {
-                return Err(self.died("end of output"));
-            }
+            let l = match self.lines.recv_timeout(ANSWER_WAIT) {
+                Ok(line) => line.map_err(|e| self.died(e))?,
+                Err(RecvTimeoutError::Disconnected) => return Err(self.died("end of output")),
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    return Err(self.died(format!("no answer in {ANSWER_WAIT:?}")));
+                }
+            };
             let l = l.trim_end().to_owned();
             if l == "ok" {
                 return Ok(lines);
@@ -674,6 +693,8 @@ impl Driver {
     }
 
     fn died(&mut self, e: impl std::fmt::Display) -> String {
+        // Killed first: a driver that closed its output but runs on must not be waited for.
+        let _ = self.child.kill();
         format!("GNU MIG driver died ({e}; {:?})", self.child.wait())
     }
 

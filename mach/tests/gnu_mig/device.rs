@@ -153,7 +153,9 @@ fn c_string(name: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    // Every answer of the C driver is waited for 10 s at most (`c_stubs::ANSWER_WAIT`), and
+    // shrinking for 15 s: a hang fails the test within a minute.
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, max_shrink_time: 15_000, ..ProptestConfig::default() })]
 
     #[test]
     fn device_open_matches_gnu_mig(abi in abis(), master in any::<u32>(), mode in any::<u32>(), name in name_strategy(),
@@ -359,7 +361,9 @@ macro_rules! in_abi {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    // Every answer of the C driver is waited for 10 s at most (`c_stubs::ANSWER_WAIT`), and
+    // shrinking for 15 s: a hang fails the test within a minute.
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, max_shrink_time: 15_000, ..ProptestConfig::default() })]
 
     /// The asynchronous halves (`device_request.defs`, `device_reply.defs`: one-way messages):
     /// a deferred reply the server sends later, and the requests of an asynchronous client.

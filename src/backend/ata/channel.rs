@@ -602,6 +602,48 @@ mod tests {
         assert!(matches!(failed, Err(AtaError::Timeout { .. })), "{failed:?}");
     }
 
+    /// A clock that moves one second of the TSC at each reading, readable from outside.
+    #[derive(Clone, Default)]
+    struct Seconds(std::rc::Rc<core::cell::Cell<u64>>);
+
+    impl Clock for Seconds {
+        fn now(&self) -> u64 {
+            self.0.set(self.0.get() + super::super::port_io::Tsc::TICKS_PER_SECOND);
+            self.0.get()
+        }
+    }
+
+    /// The deadlines of a real drive (docs/design.md: a command 10 s, a flush 30 s: never a
+    /// hang), stated as numbers and met at each edge on a clock reading one second later each
+    /// time. A flush's drive is read eight times before the wait (two 400 ns delays), then once
+    /// a poll: busy for 8 + s reads is busy through the poll s seconds into the wait, so busy
+    /// 29 and 30 s succeed and 31 s times out. A drive stuck busy before a command is given up
+    /// at the first poll past 10 s of the wait to select it (one more reading starts the wait),
+    /// and again by the reset that follows a timeout: twice 12 readings.
+    #[test]
+    fn a_drive_gets_10_s_for_a_command_and_30_s_for_a_flush() {
+        use super::super::port_io::{Tsc, TIMEOUTS};
+        assert_eq!((TIMEOUTS.command / Tsc::TICKS_PER_SECOND, TIMEOUTS.flush / Tsc::TICKS_PER_SECOND), (10, 30));
+        let start = |faults| {
+            let sim = SimChannel::new(Some(SimDrive::new(64, true)), None);
+            let clock = Seconds::default();
+            let mut channel = Channel::new(sim.clone(), clock.clone(), TIMEOUTS);
+            let id = channel.identify(Drive::Master).unwrap();
+            sim.state().drives[0].as_mut().unwrap().faults = faults;
+            (channel, clock.clone(), clock.0.get(), id)
+        };
+        for (busy, times_out) in [(29, false), (30, false), (31, true)] {
+            let (mut channel, clock, before, id) = start(Faults { busy_for: Some((command::FLUSH_CACHE_EXT, 8 + busy)), ..Faults::default() });
+            let done = channel.flush(Drive::Master, &id);
+            let waited = (clock.0.get() - before) / Tsc::TICKS_PER_SECOND;
+            assert_eq!(matches!(done, Err(AtaError::Timeout { .. })), times_out, "flush busy {busy} s: {done:?} after {waited} s");
+        }
+        let (mut channel, clock, before, id) = start(Faults { stuck_busy: true, ..Faults::default() });
+        let done = channel.write(Drive::Master, &id, Transfer::Pio, 0, &pattern(1, 1));
+        assert!(matches!(done, Err(AtaError::Timeout { .. })), "{done:?}");
+        assert_eq!((clock.0.get() - before) / Tsc::TICKS_PER_SECOND, 2 * (1 + 11), "given up at the first poll past 10 s, twice");
+    }
+
     #[test]
     fn requests_past_the_end_issue_no_command() {
         let (mut channel, sim, id) = with_faults(Faults::default());

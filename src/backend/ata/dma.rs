@@ -475,6 +475,37 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
+    /// Memory that counts the reads' memory it makes.
+    struct Counted(core::sync::atomic::AtomicUsize);
+
+    impl DirectMemory for Counted {
+        fn fresh(&self, len: usize) -> Option<Wired> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(Wired { memory: OolMemory::new(len).ok()?, pages: Vec::new(), offset: 0 })
+        }
+        fn prepare(&self, _len: usize) {}
+        fn filled(&self, wired: Wired) -> OolMemory {
+            wired.memory
+        }
+        fn pin(&self, data: OolMemory) -> Result<Wired, OolMemory> {
+            Err(data)
+        }
+    }
+
+    /// Memory is made ahead for reads up to 1 MiB (docs/design.md: "one spare at most, up to
+    /// 1 MiB"), stated as a number: a page below, exactly 1 MiB, and a page above.
+    #[test]
+    fn memory_is_made_ahead_for_reads_up_to_1_mib() {
+        for (len, made) in [((1 << 20) - 4096, 1), (1 << 20, 1), ((1 << 20) + 4096, 0)] {
+            let ahead = Ahead::new(Counted(Default::default()));
+            ahead.prepare(len);
+            assert_eq!(ahead.memory.0.load(Ordering::Relaxed), made, "{len} bytes");
+            // What was made is what the read of that length then takes, without asking again.
+            let taken = ahead.fresh(len).map(|w| w.memory.len());
+            assert_eq!((taken, ahead.memory.0.load(Ordering::Relaxed)), (Some(len), 1), "{len} bytes");
+        }
+    }
+
     #[test]
     fn regions_split_at_64_kib_boundaries_only() {
         let within: Vec<_> = regions(0x1_0000, 0x1_0000).collect();

@@ -126,7 +126,7 @@ pub fn native_backend(
 
 fn with_flush_mode(backend: NativeBackend, flush: FlushMode) -> WithFlushMode<NativeBackend> {
     if flush != FlushMode::Device {
-        log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
+        log::warn!("rumpdisk: --flush={flush}: DEV_FLUSH_CACHE does not always flush (for tests only)");
     }
     WithFlushMode::new(backend, flush)
 }

@@ -365,7 +365,7 @@ pub fn native_backend(
         ata = ata.with_direct_memory(direct);
     }
     if flush != FlushMode::Device {
-        log::warn!("rumpdisk: --flush={flush:?}: DEV_FLUSH_CACHE does not flush (for tests only)");
+        log::warn!("rumpdisk: --flush={flush}: DEV_FLUSH_CACHE does not always flush (for tests only)");
     }
     Ok(WithFlushMode::new(ata, flush))
 }

@@ -77,6 +77,8 @@ pub struct Faults {
     pub bus_error: bool,
     /// DMA commands are accepted and never move data (the drive stays busy).
     pub stalled_dma: bool,
+    /// After this opcode the drive stays busy for that many status reads.
+    pub busy_for: Option<(u8, u32)>,
 }
 
 enum State {
@@ -201,6 +203,9 @@ impl SimState {
         let Some(drive) = self.drive() else { return };
         let faults = drive.faults;
         let lba48_drive = drive.lba48;
+        if let Some((_, reads)) = faults.busy_for.filter(|&(busy_opcode, _)| busy_opcode == opcode) {
+            self.busy_reads = reads;
+        }
         if faults.abort == Some(opcode) {
             return self.end(status::ERR, error::ABRT);
         }

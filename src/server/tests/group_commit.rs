@@ -139,7 +139,9 @@ impl Driver {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // Each wait is bounded (`WAIT`, 10 s), and so is shrinking (20 s, then the case in hand):
+    // an operation that hangs fails the test within a minute, shrunk as far as time allowed.
+    #![proptest_config(ProptestConfig { cases: 64, max_shrink_time: 20_000, ..ProptestConfig::default() })]
 
     #[test]
     fn a_sync_is_answered_only_by_a_flush_that_started_after_it_arrived(ops in proptest::collection::vec(op(), 0..300)) {

@@ -81,13 +81,14 @@ impl Console {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Violation {
-    /// A crash just before log entry `at` would lose data of a round whose sync had returned.
-    LostAtCrash { round: Round, at: usize, lba: u64 },
-    /// The round's commit record came before some of its data sectors were written at all.
+    /// A crash just before log entry `at` (after entries `0..at`; `at` is the log's length for
+    /// its end) would lose sector `lba` of a round whose sync had returned, and a crash just
+    /// before entry `at - 1` would not: each stretch of crash points losing it is named once, by
+    /// its first point.
+    LostAtCrash { round: Round, index: u32, at: usize, lba: u64 },
+    /// The round is owed, but `missing` of its data sectors are written nowhere in the log.
     IncompleteRound { round: Round, missing: u32 },
-    /// The console says synced, but no FLUSH follows the round's data anywhere in the log.
-    NoFlushAfter { round: Round },
-    /// The console says synced, but the log has none of the round's data.
+    /// The console says synced, but the log has none of the round's sectors.
     NotInLog { round: Round },
     /// A round reported synced although its sync or one of its writes failed.
     SyncedAfterFailure { round: Round },
@@ -98,19 +99,15 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::LostAtCrash { round, at, lba } => {
-                write!(f, "{round}: a crash before log entry {at} loses sector {lba} though its sync returned")
+            Violation::LostAtCrash { round, index, at, lba } => {
+                write!(f, "{round}: a crash before log entry {at} loses sector {lba} (its data sector {index}) though its sync returned")
             }
             Violation::IncompleteRound { round, missing } => {
                 write!(
                     f,
-                    "{round}: committed with {missing} of its data sectors never written"
+                    "{round}: synced with {missing} of its data sectors never written"
                 )
             }
-            Violation::NoFlushAfter { round } => write!(
-                f,
-                "{round}: reported synced, but no FLUSH follows its writes"
-            ),
             Violation::NotInLog { round } => write!(
                 f,
                 "{round}: reported synced, but none of its data is in the log"
@@ -156,85 +153,160 @@ impl Verdict {
     }
 }
 
-/// Where one round's data sectors went.
+/// Where the workload meant each round's sectors to be, from every pattern sector in the log.
 #[derive(Default)]
-struct RoundData {
-    count: u32,
-    /// lba of each data index written so far.
-    lbas: BTreeMap<u32, u64>,
-    last_write: usize,
+struct Layout {
+    /// Data sectors: the lba each stamp names (its own address, wherever the log put it).
+    lbas: BTreeMap<(Round, u32), u64>,
+    /// The round's sector count, from its first stamp (data or commit).
+    counts: HashMap<Round, u32>,
+}
+
+impl Layout {
+    fn of(log: &Log) -> Layout {
+        let mut layout = Layout::default();
+        for entry in &log.entries {
+            let Entry::Write { data, .. } = entry else {
+                continue;
+            };
+            for s in data.chunks(SECTOR).filter_map(Stamp::read) {
+                let round = Round {
+                    client: s.client,
+                    round: s.round,
+                };
+                layout.counts.entry(round).or_insert(s.count);
+                if s.kind == Kind::Data {
+                    layout.lbas.entry((round, s.index)).or_insert(s.lba);
+                }
+            }
+        }
+        layout
+    }
+
+    /// The round's data sectors the log has, as (index, lba).
+    fn sectors(&self, round: Round) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.lbas
+            .range((round, 0)..=(round, u32::MAX))
+            .map(|(&(_, index), &lba)| (index, lba))
+    }
+}
+
+/// The crash model, replayed: which owed round's sectors a crash at each point loses.
+struct Replay<'a> {
+    layout: &'a Layout,
+    /// The image a crash right now would leave: writes before the last FLUSH, and FUA writes.
+    durable: HashMap<u64, &'a [u8]>,
+    /// Writes since the last FLUSH (FUA writes too), in log order.
+    pending: Vec<(u64, &'a [u8])>,
+    /// Owed rounds' sectors, by the lba each must stay intact at.
+    watched: HashMap<u64, Vec<(Round, u32)>>,
+    /// Owed sectors a crash right now loses.
+    lost: BTreeSet<(Round, u32)>,
+    violations: Vec<Violation>,
+}
+
+impl<'a> Replay<'a> {
+    /// The crash point `at` (after entries `0..at`): `changed` lbas of the durable image and the
+    /// rounds `owed` from this point on are (re)tested.
+    fn crash_point(&mut self, at: usize, changed: &[u64], owed: &[Round]) {
+        let mut test = Vec::new();
+        for lba in changed {
+            test.extend(self.watched.get(lba).into_iter().flatten().map(|&(r, i)| (r, i, *lba)));
+        }
+        for &round in owed {
+            for (index, lba) in self.layout.sectors(round) {
+                self.watched.entry(lba).or_default().push((round, index));
+                test.push((round, index, lba));
+            }
+        }
+        for (round, index, lba) in test {
+            let intact = self.durable.get(&lba).is_some_and(|s| matches_stamp(s, round, index, lba));
+            if intact {
+                self.lost.remove(&(round, index));
+            } else if self.lost.insert((round, index)) {
+                self.violations.push(Violation::LostAtCrash { round, index, at, lba });
+            }
+        }
+    }
 }
 
 pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdict {
-    let mut rounds: HashMap<Round, RoundData> = HashMap::new();
-    let mut replay = Replay::default();
+    let layout = Layout::of(log);
+    let mut replay = Replay {
+        layout: &layout,
+        durable: HashMap::new(),
+        pending: Vec::new(),
+        watched: HashMap::new(),
+        lost: BTreeSet::new(),
+        violations: Vec::new(),
+    };
     let mut committed: BTreeSet<Round> = BTreeSet::new();
-    let mut flush_indices = Vec::new();
-    let mut writes = 0;
-
+    let (mut flushes, mut writes) = (0, 0);
     let sectors_per_log_sector = (log.sector_size / SECTOR) as u64;
     for (at, entry) in log.entries.iter().enumerate() {
+        let mut changed = Vec::new();
+        let mut owed = Vec::new();
         match entry {
-            Entry::Write { sector, data } => {
+            Entry::Write { sector, data, fua } => {
                 writes += 1;
                 for (i, chunk) in data.chunks(SECTOR).enumerate() {
                     let lba = sector * sectors_per_log_sector + i as u64;
+                    // A FUA write is durable now; it stays in order among the pending writes,
+                    // so that the next FLUSH does not put an older one over it.
+                    if *fua {
+                        replay.durable.insert(lba, chunk);
+                        changed.push(lba);
+                    }
                     replay.pending.push((lba, chunk));
-                    let Some(s) = Stamp::read(chunk) else {
+                    let Some(s) = Stamp::read(chunk).filter(|s| s.kind == Kind::Commit) else {
                         continue;
                     };
                     let round = Round {
                         client: s.client,
                         round: s.round,
                     };
-                    if s.kind == Kind::Data {
-                        let d = rounds.entry(round).or_default();
-                        d.count = s.count;
-                        d.lbas.insert(s.index, lba);
-                        d.last_write = at;
-                        continue;
-                    }
-                    let missing = rounds
-                        .get(&round)
-                        .map_or(s.count, |d| d.count - d.lbas.len() as u32);
-                    if missing > 0 {
-                        replay
-                            .violations
-                            .push(Violation::IncompleteRound { round, missing });
-                    }
                     if committed.insert(round) {
-                        replay.newly_committed.push(round);
+                        owed.push(round);
                     }
                 }
             }
             Entry::Flush => {
-                flush_indices.push(at);
-                replay.crash_before(at, &rounds);
-                replay.flush(at);
+                flushes += 1;
+                for (lba, data) in replay.pending.drain(..) {
+                    replay.durable.insert(lba, data);
+                    changed.push(lba);
+                }
             }
             Entry::Discard { .. } | Entry::Mark(_) => {}
         }
+        replay.crash_point(at + 1, &changed, &owed);
     }
-    // The end of the log is a crash point too (QEMU killed with SIGKILL).
-    replay.crash_before(log.entries.len(), &rounds);
+    // Rounds the console alone reports synced (killed before the commit record was written):
+    // owed at the end of the log, the last crash point.
+    let console_only: Vec<Round> = console.synced.difference(&committed).copied().collect();
+    replay.crash_point(log.entries.len(), &[], &console_only);
     let mut violations = replay.violations;
 
-    let mut synced: BTreeSet<Round> = committed.clone();
-    synced.extend(console.synced.iter().copied());
+    let synced: BTreeSet<Round> = committed.union(&console.synced).copied().collect();
     for round in &synced {
         if console.failed.contains_key(round) || console.write_failed.contains_key(round) {
             violations.push(Violation::SyncedAfterFailure { round: *round });
         }
-        let Some(d) = rounds.get(round) else {
+        let Some(&count) = layout.counts.get(round) else {
             violations.push(Violation::NotInLog { round: *round });
             continue;
         };
-        // Rounds without a commit record (killed before it was written) still need a later FLUSH.
-        if !committed.contains(round) && !flush_indices.iter().any(|&f| f > d.last_write) {
-            violations.push(Violation::NoFlushAfter { round: *round });
+        let missing = (0..count)
+            .filter(|&index| !layout.lbas.contains_key(&(*round, index)))
+            .count() as u32;
+        if missing > 0 {
+            violations.push(Violation::IncompleteRound {
+                round: *round,
+                missing,
+            });
         }
         if let Some(image) = final_image {
-            for (&index, &lba) in &d.lbas {
+            for (index, lba) in layout.sectors(*round) {
                 if !intact_in(image, lba, *round, index) {
                     violations.push(Violation::FinalImage { round: *round, lba });
                 }
@@ -242,71 +314,21 @@ pub fn check(log: &Log, console: &Console, final_image: Option<&[u8]>) -> Verdic
         }
     }
     Verdict {
-        flushes: flush_indices.len(),
+        flushes,
         writes,
         synced_rounds: synced.len(),
         violations,
     }
 }
 
-/// The log replayed up to the last FLUSH, and what happened since.
-#[derive(Default)]
-struct Replay<'a> {
-    /// The image a crash right now would leave: every write before the last FLUSH.
-    durable: HashMap<u64, &'a [u8]>,
-    /// Writes since the last FLUSH, in log order.
-    pending: Vec<(u64, &'a [u8])>,
-    /// Rounds committed since the last FLUSH: not yet tested against `durable`.
-    newly_committed: Vec<Round>,
-    /// Sectors of committed rounds, which must stay intact ever after.
-    owners: HashMap<u64, (Round, u32)>,
-    violations: Vec<Violation>,
-}
-
-impl<'a> Replay<'a> {
-    /// A crash just before log entry `at`: every newly committed round must be intact in `durable`.
-    /// (Rounds committed earlier were tested at an earlier crash point, and `flush` watches their
-    /// sectors from then on.)
-    fn crash_before(&mut self, at: usize, rounds: &HashMap<Round, RoundData>) {
-        for round in self.newly_committed.drain(..) {
-            let Some(d) = rounds.get(&round) else {
-                continue;
-            };
-            for (&index, &lba) in &d.lbas {
-                if !self
-                    .durable
-                    .get(&lba)
-                    .is_some_and(|s| matches_stamp(s, round, index))
-                {
-                    self.violations
-                        .push(Violation::LostAtCrash { round, at, lba });
-                }
-                self.owners.insert(lba, (round, index));
-            }
-        }
-    }
-
-    /// The FLUSH at log entry `at` makes the pending writes durable; one that replaces a committed
-    /// round's sector with anything else loses that round at the next crash point.
-    fn flush(&mut self, at: usize) {
-        for (lba, data) in self.pending.drain(..) {
-            if let Some(&(round, index)) = self.owners.get(&lba) {
-                if !matches_stamp(data, round, index) {
-                    self.violations
-                        .push(Violation::LostAtCrash { round, at, lba });
-                }
-            }
-            self.durable.insert(lba, data);
-        }
-    }
-}
-
-fn matches_stamp(sector: &[u8], round: Round, index: u32) -> bool {
+/// Whether `sector`, at disk sector `lba`, is data sector `index` of `round` meant for `lba`.
+fn matches_stamp(sector: &[u8], round: Round, index: u32, lba: u64) -> bool {
     Stamp::read(sector).is_some_and(|s| {
         s.kind == Kind::Data
             && s.client == round.client
             && s.round == round.round
             && s.index == index
+            && s.lba == lba
     })
 }
 
@@ -314,7 +336,7 @@ fn intact_in(image: &[u8], lba: u64, round: Round, index: u32) -> bool {
     let at = lba as usize * SECTOR;
     image
         .get(at..at + SECTOR)
-        .is_some_and(|s| matches_stamp(s, round, index))
+        .is_some_and(|s| matches_stamp(s, round, index, lba))
 }
 
 #[cfg(test)]
@@ -341,6 +363,7 @@ mod tests {
         Entry::Write {
             sector: lba,
             data: bytes,
+            fua: false,
         }
     }
 
@@ -358,6 +381,7 @@ mod tests {
         Entry::Write {
             sector: lba,
             data: s.to_vec(),
+            fua: false,
         }
     }
 
@@ -466,25 +490,18 @@ mod tests {
 
     #[test]
     fn console_sync_without_commit_needs_a_later_flush_and_data() {
+        let round = |round| Round { client: 0, round };
         let v = run(
             &[data(0, 1, 2, 100)],
             "barrier: synced client=0 round=1\nbarrier: synced client=0 round=9\n",
         );
+        // Owed at the end of the log, where no FLUSH has made the data durable.
         assert_eq!(
             v.violations,
             vec![
-                Violation::NoFlushAfter {
-                    round: Round {
-                        client: 0,
-                        round: 1
-                    }
-                },
-                Violation::NotInLog {
-                    round: Round {
-                        client: 0,
-                        round: 9
-                    }
-                }
+                Violation::LostAtCrash { round: round(1), index: 0, at: 1, lba: 100 },
+                Violation::LostAtCrash { round: round(1), index: 1, at: 1, lba: 101 },
+                Violation::NotInLog { round: round(9) },
             ]
         );
     }

@@ -18,10 +18,12 @@ pub const FLAG_MARK: u64 = 8;
 /// One logged device operation, in the order the device completed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    /// Data written at `sector` (in units of the log's sector size).
+    /// Data written at `sector` (in units of the log's sector size). A `fua` write (forced unit
+    /// access) is durable as soon as it completes; any other needs a later FLUSH.
     Write {
         sector: u64,
         data: Vec<u8>,
+        fua: bool,
     },
     /// A cache flush: everything completed before it is durable.
     Flush,
@@ -144,7 +146,11 @@ impl Log {
                     .ok_or(LogError::Truncated { index })?
                     .to_vec();
                 at += data_bytes;
-                let write = Entry::Write { sector, data };
+                let write = Entry::Write {
+                    sector,
+                    data,
+                    fua: flags & FLAG_FUA != 0,
+                };
                 // A write carrying the flush flag is a flush followed by the write (REQ_PREFLUSH).
                 if flags & FLAG_FLUSH != 0 {
                     entries.push(Entry::Flush);
@@ -167,7 +173,7 @@ impl Log {
             .iter()
             .enumerate()
             .find_map(|(index, entry)| match entry {
-                Entry::Write { sector, data } => data
+                Entry::Write { sector, data, .. } => data
                     .windows(mark.len())
                     .position(|w| w == mark)
                     .map(|at| (index, sector * self.sector_size as u64 + at as u64)),
@@ -190,28 +196,64 @@ impl Log {
 pub mod tests {
     use super::*;
 
+    /// One logged request as blklogwrites records it: its sector, flags and data (a mark's text).
+    pub struct Raw<'a> {
+        pub sector: u64,
+        pub sectors: u64,
+        pub flags: u64,
+        pub data: &'a [u8],
+    }
+
     /// Builds a log file the way blklogwrites lays it out; the checker's tests use it too.
     pub fn build(entries: &[Entry]) -> Vec<u8> {
+        let raw: Vec<Raw> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Write { sector, data, fua } => Raw {
+                    sector: *sector,
+                    sectors: (data.len() / 512) as u64,
+                    flags: if *fua { FLAG_FUA } else { 0 },
+                    data,
+                },
+                Entry::Flush => Raw {
+                    sector: 0,
+                    sectors: 0,
+                    flags: FLAG_FLUSH,
+                    data: &[],
+                },
+                Entry::Discard { sector, sectors } => Raw {
+                    sector: *sector,
+                    sectors: *sectors,
+                    flags: FLAG_DISCARD,
+                    data: &[],
+                },
+                Entry::Mark(m) => Raw {
+                    sector: 0,
+                    sectors: 0,
+                    flags: FLAG_MARK,
+                    data: m,
+                },
+            })
+            .collect();
+        build_raw(&raw)
+    }
+
+    /// Builds a log file of raw requests (any flags: a preflushed write is `FLAG_FLUSH` on a write).
+    pub fn build_raw(entries: &[Raw]) -> Vec<u8> {
         const S: usize = 512;
         let mut out = vec![0u8; S];
         for e in entries {
             let mut header = [0u8; S];
-            let (sector, sectors, flags, data): (u64, u64, u64, &[u8]) = match e {
-                Entry::Write { sector, data } => (*sector, (data.len() / S) as u64, 0, data),
-                Entry::Flush => (0, 0, FLAG_FLUSH, &[]),
-                Entry::Discard { sector, sectors } => (*sector, *sectors, FLAG_DISCARD, &[]),
-                Entry::Mark(m) => (0, 0, FLAG_MARK, m),
-            };
-            let data_len = if matches!(e, Entry::Mark(_)) {
-                data.len() as u64
+            let data_len = if e.flags & FLAG_MARK != 0 {
+                e.data.len() as u64
             } else {
                 0
             };
-            for (i, v) in [sector, sectors, flags, data_len].iter().enumerate() {
+            for (i, v) in [e.sector, e.sectors, e.flags, data_len].iter().enumerate() {
                 header[8 * i..8 * i + 8].copy_from_slice(&v.to_le_bytes());
             }
             out.extend_from_slice(&header);
-            out.extend_from_slice(data);
+            out.extend_from_slice(e.data);
             out.resize(out.len().div_ceil(S) * S, 0);
         }
         out[..8].copy_from_slice(&MAGIC.to_le_bytes());
@@ -227,6 +269,7 @@ pub mod tests {
             Entry::Write {
                 sector: 7,
                 data: vec![0xab; 1024],
+                fua: false,
             },
             Entry::Flush,
             Entry::Mark(b"round 1".to_vec()),
@@ -237,6 +280,7 @@ pub mod tests {
             Entry::Write {
                 sector: 0,
                 data: vec![1; 512],
+                fua: false,
             },
         ];
         let log = Log::parse(&build(&entries)).unwrap();
@@ -251,6 +295,7 @@ pub mod tests {
         let write = |sector, data: &[u8]| Entry::Write {
             sector,
             data: data.to_vec(),
+            fua: false,
         };
         let log = Log::parse(&build(&[
             Entry::Flush,
@@ -285,6 +330,7 @@ pub mod tests {
         bytes.extend(build(&[Entry::Write {
             sector: 1,
             data: vec![5; 512],
+            fua: false,
         }]));
         assert_eq!(Log::parse(&bytes).unwrap().entries, vec![Entry::Flush]);
     }
@@ -294,6 +340,7 @@ pub mod tests {
         let mut bytes = build(&[Entry::Write {
             sector: 2,
             data: vec![3; 512],
+            fua: false,
         }]);
         bytes[512 + 16] = FLAG_FLUSH as u8;
         assert_eq!(
@@ -302,7 +349,8 @@ pub mod tests {
                 Entry::Flush,
                 Entry::Write {
                     sector: 2,
-                    data: vec![3; 512]
+                    data: vec![3; 512],
+                    fua: false,
                 }
             ]
         );
@@ -314,6 +362,7 @@ pub mod tests {
         let mut bytes = build(&[Entry::Write {
             sector: 1,
             data: vec![1; 1024],
+            fua: false,
         }]);
         bytes[0] ^= 1;
         assert!(matches!(Log::parse(&bytes), Err(LogError::BadMagic(_))));

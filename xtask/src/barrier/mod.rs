@@ -2,6 +2,9 @@
 
 pub mod check;
 pub mod log;
+#[cfg(test)]
+pub mod model;
+pub mod skip_one;
 
 use crate::Error;
 use std::fs;

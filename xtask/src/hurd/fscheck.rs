@@ -80,25 +80,89 @@ impl Report {
 pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report, Error> {
     let started = Instant::now();
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
-    let mut current = fs::read(base).map_err(|e| Error::io(base, e))?;
-    let mut durable = current.clone();
+    let base = fs::read(base).map_err(|e| Error::io(base, e))?;
     let mut points = CrashPoints {
         dir,
         scratch,
-        last_checked: None,
         report: Report::default(),
     };
+    let replayed = crash_points(base, log, |image, committed| points.check(image, committed))?;
+    let mut report = points.report;
+    report.writes = replayed.writes;
+    report.flushes = replayed.flushes;
+    report.crash_points = replayed.crash_points;
+    report.committed = replayed.committed.len();
+    report.violations.extend(replayed.bad_writes);
+    eprintln!(
+        "fscheck: {} in {}",
+        report.summary(),
+        minutes(started.elapsed())
+    );
+    Ok(report)
+}
+
+/// What replaying a log found besides its crash images.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub writes: usize,
+    pub flushes: usize,
+    /// Crash points considered: one before each FLUSH and each FUA write, and the end.
+    pub crash_points: usize,
+    /// Rounds whose commit record is in the log, in log order.
+    pub committed: Vec<Round>,
+    /// Writes that lie outside the disk, named.
+    pub bad_writes: Vec<String>,
+}
+
+/// Replays `log` over the disk `base` by the crash model (a write is durable once a FLUSH after
+/// it completed, a FUA write at once) and calls `visit` with the durable image and the rounds
+/// committed by then at every crash point that can differ from the ones it stands for: just
+/// before each FLUSH and each FUA write (the durable image changes there; the points before
+/// it hold the same image and fewer rounds) and at the end of the log. A point whose image and
+/// rounds are those of the point visited before it is not visited again.
+pub fn crash_points<E>(
+    base: Vec<u8>,
+    log: &Log,
+    mut visit: impl FnMut(&[u8], &[Round]) -> Result<(), E>,
+) -> Result<Replayed, E> {
+    let (mut writes, mut flushes, mut crash_points) = (0, 0, 0);
     let mut committed: Vec<Round> = Vec::new();
-    let mut durable_version = 0;
-    let mut writes_since_flush = false;
+    let mut bad_writes = Vec::new();
+    let mut current = base;
+    let mut durable = current.clone();
+    // The durable image's version (bumped when its bytes change) and the point last visited.
+    let (mut version, mut last_visited) = (0usize, None);
+    // Where the writes since the last FLUSH went (bytes): the only places `current` and
+    // `durable` can differ.
+    let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut point = |durable: &[u8], version: usize, committed: &[Round]| {
+        crash_points += 1;
+        if last_visited == Some((version, committed.len())) {
+            return Ok(());
+        }
+        last_visited = Some((version, committed.len()));
+        visit(durable, committed)
+    };
     for entry in &log.entries {
         match entry {
-            Entry::Write { sector, data } => {
-                points.report.writes += 1;
-                writes_since_flush = true;
-                if let Err(why) = apply_write(&mut current, *sector, data, log.sector_size) {
-                    points.report.violations.push(why);
-                    continue;
+            Entry::Write { sector, data, fua } => {
+                writes += 1;
+                if *fua {
+                    point(&durable, version, &committed)?;
+                }
+                let at = match apply_write(&mut current, *sector, data, log.sector_size) {
+                    Ok(at) => at,
+                    Err(why) => {
+                        bad_writes.push(why);
+                        continue;
+                    }
+                };
+                if !*fua {
+                    pending.push(at);
+                } else if durable[at.clone()] != data[..] {
+                    // Only the FUA write: the writes before it that no FLUSH covered are not.
+                    durable[at].copy_from_slice(data);
+                    version += 1;
                 }
                 for chunk in data.chunks_exact(SECTOR) {
                     if let Some(s) = Stamp::read(chunk).filter(|s| s.kind == Kind::Commit) {
@@ -114,27 +178,25 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
                 }
             }
             Entry::Flush => {
-                points.report.flushes += 1;
-                points.check(&durable, durable_version, &committed)?;
-                if writes_since_flush {
+                flushes += 1;
+                point(&durable, version, &committed)?;
+                if pending.drain(..).any(|at| current[at.clone()] != durable[at]) {
                     durable.clone_from(&current);
-                    durable_version += 1;
-                    writes_since_flush = false;
+                    version += 1;
                 }
             }
             Entry::Discard { .. } | Entry::Mark(_) => {}
         }
     }
     // The end of the log is a crash point too (QEMU killed).
-    points.check(&durable, durable_version, &committed)?;
-    let mut report = points.report;
-    report.committed = committed.len();
-    eprintln!(
-        "fscheck: {} in {}",
-        report.summary(),
-        minutes(started.elapsed())
-    );
-    Ok(report)
+    point(&durable, version, &committed)?;
+    Ok(Replayed {
+        writes,
+        flushes,
+        crash_points,
+        committed,
+        bad_writes,
+    })
 }
 
 /// `cargo xtask check-fs IMAGE LOG DIR`.
@@ -164,42 +226,47 @@ pub fn check_files(args: &[String]) -> Result<(), Error> {
     }
 }
 
-/// The disk as it is durable at the end of `log` (every write before its last FLUSH), written
-/// to a file in `scratch`.
+/// The disk as it is durable at the end of `log` (the last crash point: every write before its
+/// last FLUSH, and every FUA write), written to a file in `scratch`.
 pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf, Error> {
     fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
-    let mut image = fs::read(base).map_err(|e| Error::io(base, e))?;
-    let last_flush = log
-        .entries
-        .iter()
-        .rposition(|e| matches!(e, Entry::Flush))
-        .unwrap_or(0);
-    for entry in &log.entries[..last_flush] {
-        if let Entry::Write { sector, data } = entry {
-            apply_write(&mut image, *sector, data, log.sector_size).map_err(Error::new)?;
-        }
-    }
+    let image = fs::read(base).map_err(|e| Error::io(base, e))?;
+    let image = durable_image(image, log).map_err(Error::new)?;
     let path = scratch.join("durable.img");
     fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
 
-/// Puts a logged write into `image`; a write outside the image is refused, named.
+/// The durable image at the end of `log` over the disk `base`.
+pub fn durable_image(base: Vec<u8>, log: &Log) -> Result<Vec<u8>, String> {
+    let mut last = Vec::new();
+    let replayed = crash_points(base, log, |image, _| {
+        last = image.to_vec();
+        Ok::<(), String>(())
+    })?;
+    match replayed.bad_writes.first() {
+        Some(why) => Err(why.clone()),
+        None => Ok(last),
+    }
+}
+
+/// Puts a logged write into `image` and says where (bytes); a write outside the image is
+/// refused, named.
 fn apply_write(
     image: &mut [u8],
     sector: u64,
     data: &[u8],
     sector_size: usize,
-) -> Result<(), String> {
+) -> Result<std::ops::Range<usize>, String> {
     let place = usize::try_from(sector)
         .ok()
         .and_then(|s| s.checked_mul(sector_size))
         .and_then(|at| Some(at..at.checked_add(data.len())?))
-        .and_then(|range| image.get_mut(range));
+        .filter(|range| range.end <= image.len());
     match place {
-        Some(place) => {
-            place.copy_from_slice(data);
-            Ok(())
+        Some(range) => {
+            image[range.clone()].copy_from_slice(data);
+            Ok(range)
         }
         None => Err(format!(
             "a write at sector {sector} lies outside the {}-byte disk",
@@ -229,36 +296,26 @@ pub fn check_image(
     let mut points = CrashPoints {
         dir,
         scratch,
-        last_checked: None,
         report: Report::default(),
     };
-    points.check(&bytes, 0, synced)?;
+    points.check(&bytes, synced)?;
     Ok(Report {
         committed: synced.len(),
         ..points.report
     })
 }
 
-/// Checks crash images in turn, skipping one whose image and committed rounds are those of the
-/// crash point before it (the same verdict).
+/// Checks crash images in turn.
 struct CrashPoints<'a> {
     dir: &'a str,
     scratch: &'a Path,
-    /// The image version and number of rounds last checked.
-    last_checked: Option<(usize, usize)>,
     report: Report,
 }
 
 impl CrashPoints<'_> {
-    /// Checks `image` (version `version` of the durable disk) as a crash image holding every
-    /// round in `committed`.
-    fn check(&mut self, image: &[u8], version: usize, committed: &[Round]) -> Result<(), Error> {
-        let point = self.report.crash_points;
-        self.report.crash_points += 1;
-        if self.last_checked == Some((version, committed.len())) {
-            return Ok(());
-        }
-        self.last_checked = Some((version, committed.len()));
+    /// Checks `image` as a crash image holding every round in `committed`.
+    fn check(&mut self, image: &[u8], committed: &[Round]) -> Result<(), Error> {
+        let point = self.report.images_checked;
         self.report.images_checked += 1;
         let path = self.scratch.join("crash.img");
         fs::write(&path, image).map_err(|e| Error::io(&path, e))?;
@@ -422,6 +479,7 @@ mod tests {
             .map(|b| Entry::Write {
                 sector: (b * BLOCK / SECTOR) as u64,
                 data: after[b * BLOCK..(b + 1) * BLOCK].to_vec(),
+                fua: false,
             })
             .collect()
     }
@@ -468,6 +526,75 @@ mod tests {
 
     fn log(entries: Vec<Entry>) -> Log {
         Log::parse(&crate::barrier::log::tests::build(&entries)).unwrap()
+    }
+
+    /// The crash points the checker visits, against the crash model (`barrier::model`) on
+    /// generated logs (FUA and preflushed writes, commit records anywhere, repeated images):
+    /// every image and set of committed rounds it visits is the model's at some crash point;
+    /// every crash point's image is visited with at least the rounds committed by then (a
+    /// point with more rounds and the same image fails whatever it would fail); no point is
+    /// visited twice in a row; and the durable image at the end is the model's.
+    #[test]
+    fn the_crash_points_visited_are_the_model_s() {
+        use crate::barrier::model::{self, Image, Run};
+        use proptest::prelude::{prop_assert, prop_assert_eq};
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+        const DISK: usize = 32 * SECTOR;
+        fn render(image: &Image) -> Vec<u8> {
+            let mut bytes = vec![0u8; DISK];
+            for (&lba, content) in image {
+                bytes[lba as usize * SECTOR..][..SECTOR].copy_from_slice(&content.bytes());
+            }
+            bytes
+        }
+        let key = |r: &Round| (r.client, r.round);
+        let mut runner = TestRunner::new(Config {
+            cases: 2_000,
+            max_shrink_time: 10_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&model::runs(), |run: Run| {
+                let log = Log::parse(&run.log_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let mut visited: Vec<(Vec<u8>, Vec<(u32, u32)>)> = Vec::new();
+                let replayed = crash_points(vec![0u8; DISK], &log, |image, committed| {
+                    visited.push((image.to_vec(), committed.iter().map(key).collect()));
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+                prop_assert!(replayed.bad_writes.is_empty(), "{:?}", replayed.bad_writes);
+                let n = run.events().len();
+                let states: Vec<(Vec<u8>, Vec<(u32, u32)>)> = (0..=n)
+                    .map(|c| (render(&run.durable(c)), run.committed(c).iter().map(|r| (r.client, r.round)).collect()))
+                    .collect();
+                let sorted = |rounds: &[(u32, u32)]| {
+                    let mut r = rounds.to_vec();
+                    r.sort();
+                    r
+                };
+                for (image, rounds) in &visited {
+                    prop_assert!(
+                        states.iter().any(|(i, r)| i == image && *r == sorted(rounds)),
+                        "visited a point the model has nowhere: rounds {:?}", rounds
+                    );
+                }
+                for (c, (image, rounds)) in states.iter().enumerate() {
+                    prop_assert!(
+                        visited.iter().any(|(i, r)| i == image && rounds.iter().all(|x| r.contains(x))),
+                        "crash point {} (rounds {:?}) never visited with its image", c, rounds
+                    );
+                }
+                prop_assert!(visited.windows(2).all(|w| w[0] != w[1]), "a point visited twice in a row");
+                let fua = run.ops.iter().filter(|op| matches!(op, model::Op::Write { fua: true, .. })).count();
+                prop_assert_eq!(replayed.crash_points, replayed.flushes + fua + 1);
+                let end = durable_image(vec![0u8; DISK], &log).map_err(TestCaseError::fail)?;
+                prop_assert!(end == states[n].0, "the durable image at the end is not the model's");
+                let committed: Vec<_> = replayed.committed.iter().map(key).collect();
+                prop_assert_eq!(sorted(&committed), states[n].1.clone());
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

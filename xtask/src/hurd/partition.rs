@@ -82,7 +82,7 @@ pub fn within(log: &Log, part: Partition) -> Result<Log, String> {
     let mut entries = Vec::with_capacity(log.entries.len());
     for (index, entry) in log.entries.iter().enumerate() {
         let (sector, length) = match entry {
-            Entry::Write { sector, data } => (*sector, (data.len() / log.sector_size) as u64),
+            Entry::Write { sector, data, .. } => (*sector, (data.len() / log.sector_size) as u64),
             Entry::Discard { sector, sectors } => (*sector, *sectors),
             Entry::Flush | Entry::Mark(_) => {
                 entries.push(entry.clone());
@@ -99,9 +99,10 @@ pub fn within(log: &Log, part: Partition) -> Result<Log, String> {
             ));
         }
         entries.push(match entry {
-            Entry::Write { data, .. } => Entry::Write {
+            Entry::Write { data, fua, .. } => Entry::Write {
                 sector: sector - start,
                 data: data.clone(),
+                fua: *fua,
             },
             _ => Entry::Discard {
                 sector: sector - start,
@@ -123,6 +124,7 @@ mod tests {
         Entry::Write {
             sector,
             data: vec![byte; sectors * 512],
+            fua: false,
         }
     }
 

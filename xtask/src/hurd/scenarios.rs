@@ -83,20 +83,6 @@ impl Root {
         let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
         partition::within(&log, self.partition)
     }
-
-    /// The file system as it is on `disk` (a disk image QEMU left), as a file in `scratch`.
-    pub fn fs_on(&self, disk: &Path, scratch: &Path) -> Result<PathBuf, String> {
-        let part = self.partition;
-        let bytes = fs::read(disk).map_err(|e| format!("{}: {e}", disk.display()))?;
-        let range = (part.start * 512) as usize..((part.start + part.sectors) * 512) as usize;
-        let slice = bytes
-            .get(range)
-            .ok_or_else(|| format!("{} ends before its root partition", disk.display()))?;
-        fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-        let out = scratch.join("root-partition.img");
-        fs::write(&out, slice).map_err(|e| format!("{}: {e}", out.display()))?;
-        Ok(out)
-    }
 }
 
 /// How the boot disk server answers `DEV_FLUSH_CACHE`.
@@ -312,31 +298,64 @@ check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.st
     }
 
     /// The seed's test: write a file, sync, and SIGKILL QEMU as soon as the sync returned; the
-    /// file must be on the disk, whole, in a consistent file system.
+    /// file must be whole, in a consistent file system, in the disk as it is *durable* when
+    /// QEMU dies: the write log replayed to its last FLUSH. (The image QEMU leaves holds every
+    /// write, flushed or not, so a server that never flushed would pass a check of it.)
     pub fn killed(&self) -> Result<Scenario, Error> {
         let script = "fs-barrier /data 0 1 256\n";
         let name = self.named("hurd-killed");
         let (mut scenario, root) = self.scenario(&name, script, Barrier::Honoured)?;
         scenario.kill_on = Some("fs-barrier: client 0 round 0 synced".into());
-        let image = scenario.disks[0].image.clone();
+        let write_log = run_dir(&name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(&name);
         scenario.after = Some(Box::new(move || {
-            // The image as QEMU left it is the crash image; the round it reported synced must be in it.
             let synced = fscheck::Round {
                 client: 0,
                 round: 0,
                 sectors: 256,
             };
-            let fs_image = root.fs_on(&image, &scratch)?;
-            let report = fscheck::check_image(&fs_image, &[synced], "/data", &scratch)
-                .map_err(|e| e.to_string())?;
-            let _ = fs::remove_dir_all(&scratch);
-            println!("  {}", report.summary());
-            report
-                .violations
-                .is_empty()
-                .then_some(())
-                .ok_or_else(|| report.violations.join("; "))
+            let report = synced_in_durable_image(&root, &write_log, synced, &scratch)?;
+            println!("  in the durable image at the kill: {}", report.summary());
+            Ok(())
+        }));
+        Ok(scenario)
+    }
+
+    /// QEMU killed at a moment of the workload chosen at random (the sync of a random round,
+    /// seed printed; `RUMPDISK_KILL_SEED` repeats it): every crash point of the write log up to
+    /// the kill is checked, and the round whose sync the console reported last (its commit
+    /// record may not be written yet) must be intact at the last crash point.
+    pub fn killed_at_random(&self, seed: u64) -> Result<Scenario, Error> {
+        let name = &self.named("hurd-killed-random");
+        let round = kill_round(seed, WORKLOAD.rounds);
+        println!(
+            "{name}: QEMU killed once round {round} of {} synced (RUMPDISK_KILL_SEED={seed})",
+            WORKLOAD.rounds
+        );
+        let (mut scenario, root) = self.barrier_on_root(name, Barrier::Honoured, WORKLOAD)?;
+        scenario.kill_on = Some(format!("fs-barrier: client 0 round {round} synced"));
+        let Some(write_log) = scenario.disks[0].write_log.clone() else {
+            return Err(Error::new("a barrier scenario's disk is logged"));
+        };
+        let scratch = scratch_dir(name);
+        scenario.after = Some(Box::new(move || {
+            let report = check_log(&root, &write_log, &scratch)?;
+            println!(
+                "  seed {seed}, killed after round {round}: {}",
+                report.summary()
+            );
+            if !report.violations.is_empty() {
+                return Err(report.violations.join("; "));
+            }
+            let synced = fscheck::Round {
+                client: 0,
+                round,
+                sectors: WORKLOAD.sectors,
+            };
+            synced_in_durable_image(&root, &write_log, synced, &scratch)
+                .map(drop)
+                .map_err(|why| format!("seed {seed}: {why}"))
         }));
         Ok(scenario)
     }
@@ -542,6 +561,17 @@ echo {SUCCESS_MARKER}
         flush: Barrier,
         workload: Workload,
     ) -> Result<Scenario, Error> {
+        self.barrier_on_root(name, flush, workload)
+            .map(|(scenario, _)| scenario)
+    }
+
+    /// [`Hurd::barrier`], and the root disk it checks.
+    fn barrier_on_root(
+        &self,
+        name: &str,
+        flush: Barrier,
+        workload: Workload,
+    ) -> Result<(Scenario, Root), Error> {
         let mut script = String::new();
         for client in 0..workload.clients {
             script += &format!(
@@ -554,8 +584,9 @@ echo {SUCCESS_MARKER}
         let write_log = run_dir(name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(name);
+        let checked = root.clone();
         scenario.after = Some(Box::new(move || {
-            let report = check_log(&root, &write_log, &scratch)?;
+            let report = check_log(&checked, &write_log, &scratch)?;
             println!("  {}", report.summary());
             if let Some(first) = report.repairs.first() {
                 println!("  ext2fs's ordering, repaired by e2fsck at {} crash points; the first: {first}", report.repairs.len());
@@ -587,7 +618,7 @@ echo {SUCCESS_MARKER}
                 }
             }
         }));
-        Ok(scenario)
+        Ok((scenario, root))
     }
 }
 
@@ -682,6 +713,46 @@ fn scratch_dir(name: &str) -> PathBuf {
     base.join(format!("rumpdisk-rs-{name}-{}", std::process::id()))
 }
 
+/// Which round's sync `hurd-killed-random` kills QEMU after: any of the workload's `rounds`.
+fn kill_round(seed: u64, rounds: u32) -> u32 {
+    (seed % u64::from(rounds.max(1))) as u32
+}
+
+/// The seed of `hurd-killed-random`: `RUMPDISK_KILL_SEED`, else the clock.
+pub fn kill_seed() -> u64 {
+    std::env::var("RUMPDISK_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos().into())
+        })
+}
+
+/// Checks that `synced` is intact, in a consistent file system, in the durable image at the end
+/// of `write_log` (the last crash point) over the disk `base`.
+fn synced_in_durable_image(
+    root: &Root,
+    write_log: &Path,
+    synced: fscheck::Round,
+    scratch: &Path,
+) -> Result<fscheck::Report, String> {
+    let log = root.log(write_log)?;
+    let report = fscheck::durable_at_end(&root.fs, &log, scratch)
+        .and_then(|durable| fscheck::check_image(&durable, &[synced], "/data", scratch))
+        .map_err(|e| e.to_string());
+    let _ = fs::remove_dir_all(scratch);
+    let report = report?;
+    match report.violations.is_empty() {
+        true => Ok(report),
+        false => Err(format!(
+            "{synced} reported synced, lost at the last crash point: {}",
+            report.violations.join("; ")
+        )),
+    }
+}
+
 fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
     let log = root.log(write_log)?;
     let report = fscheck::check(&root.fs, &log, "/data", scratch).map_err(|e| e.to_string());
@@ -693,6 +764,7 @@ fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::R
 pub const NAMES: &[&str] = &[
     "hurd-shell",
     "hurd-killed",
+    "hurd-killed-random",
     "hurd-barrier",
     "hurd-barrier-skipped-flush",
     "hurd-flush-error",
@@ -722,6 +794,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-c-shutdown" => upstream.shutdown(),
             "hurd-shell" => hurd.shell(),
             "hurd-killed" => hurd.killed(),
+            "hurd-killed-random" => hurd.killed_at_random(kill_seed()),
             "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
             "hurd-flush-error" => hurd.flush_error(20),
@@ -732,4 +805,31 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any round of the workload may be the one QEMU is killed after, the first and the last
+    /// included, and a seed names one round only.
+    #[test]
+    fn the_kill_round_covers_the_whole_workload() {
+        let rounds = WORKLOAD.rounds;
+        let chosen: std::collections::BTreeSet<u32> = (0..10 * u64::from(rounds))
+            .map(|seed| kill_round(seed, rounds))
+            .collect();
+        assert_eq!(
+            chosen,
+            (0..rounds).collect(),
+            "every round from 0 to {}",
+            rounds - 1
+        );
+        assert_eq!(kill_round(1_000_003, rounds), kill_round(1_000_003, rounds));
+        assert_eq!(
+            kill_round(5, 0),
+            0,
+            "no rounds: round 0, no division by zero"
+        );
+    }
 }

@@ -145,6 +145,7 @@ mod tests {
         Entry::Write {
             sector: FIRST_SECTOR,
             data,
+            fua: false,
         }
     }
 

@@ -303,6 +303,7 @@ mod tests {
             entries.push(Entry::Write {
                 sector: byte / 512,
                 data,
+                fua: false,
             });
             if flush_after.contains(&n) {
                 entries.push(Entry::Flush);
