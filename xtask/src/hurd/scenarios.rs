@@ -581,9 +581,10 @@ check files_1m_one hurd-bench files /data/one 0 {large} 1048576
         let console = run_dir(name).join("console.log");
         scenario.after = Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
-            // D_IO_ERROR from rumpdisk, as glibc's strerror names it.
+            // D_IO_ERROR from ours, as glibc's strerror names it; upstream's C answers EIO.
             let warned = text.lines().find(|l| {
-                l.to_lowercase().contains("device flush failed") && l.contains("hardware IO error")
+                l.to_lowercase().contains("device flush failed")
+                    && (l.contains("hardware IO error") || l.contains("Input/output error"))
             });
             let Some(warning) = warned else {
                 return Err("rumpdisk's D_IO_ERROR did not surface in ext2fs (no \"device flush failed\" warning)".into());
