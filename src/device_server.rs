@@ -194,13 +194,20 @@ impl<B: Backend> DeviceServer<B> {
     fn open(&self, name: &[u8], mode: u32) -> Result<PortArg> {
         // No lock is held across the backend's open: it may be slow (the rump kernel starts
         // on the first), and every other request goes on meanwhile.
-        match self.core.open(name, mode) {
-            Opened::Local { device } => self.send_right(device).map(PortArg::move_send),
-            Opened::Forward => match &self.upstream {
-                Some(upstream) => iface::device_open(upstream.name(), mode, name).map(PortArg::move_send),
-                None => Err(D_NO_SUCH_DEVICE),
-            },
-            Opened::Refused(error) => Err(error),
+        let ours = match self.core.open(name, mode) {
+            Opened::Local { device } => return self.send_right(device).map(PortArg::move_send),
+            Opened::Forward => D_NO_SUCH_DEVICE,
+            Opened::Refused(error) => error,
+        };
+        // Any error of ours falls back to the upstream master, as libmachdev's
+        // `ds_device_open` does: a name the kernel also serves still opens there.
+        let Some(upstream) = &self.upstream else { return Err(ours) };
+        match iface::device_open(upstream.name(), mode, name) {
+            Ok(device) => Ok(PortArg::move_send(device)),
+            // Not the kernel's either. Unlike libmachdev, our own refusal of our own name
+            // stays the answer (`D_READ_ONLY` makes libstore retry read-only; the kernel's
+            // `D_NO_SUCH_DEVICE` would end its open).
+            Err(theirs) => Err(if ours == D_NO_SUCH_DEVICE { theirs } else { ours }),
         }
     }
 

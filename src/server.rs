@@ -31,7 +31,8 @@ pub enum Opened {
     /// the open to the upstream device master, as libmachdev does.
     Forward,
     /// One of the backend's names, which it refused to open (say `D_READ_ONLY` for a
-    /// read-write open): the client gets this answer, not the upstream master's.
+    /// read-write open): the adapter tries the upstream master too (as libmachdev does) and
+    /// answers this when that fails as well.
     Refused(Error),
 }
 

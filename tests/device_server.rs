@@ -309,6 +309,23 @@ fn a_refused_open_of_our_own_name_is_answered_not_forwarded() {
     upstream.stop();
 }
 
+/// Any error of ours falls back to the upstream master, as libmachdev's `ds_device_open` does: a
+/// name both serve and ours cannot open (a drive that is down) opens the upstream's device.
+#[test]
+fn a_refused_open_falls_back_to_the_upstream_master_which_has_the_name() {
+    let (upstream_backend, upstream_disk) = memory(b"wd0", 8);
+    let upstream = Running::start(upstream_backend, 1, None);
+    let (backend, disk) = memory(b"wd0", RECORDS);
+    let server = Running::start(backend, 1, Some(&upstream));
+    disk.set_faults(Faults { open: Some(D_IO_ERROR), ..Faults::default() });
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").expect("opened upstream");
+    assert_eq!(iface::device_write(dev.name(), 0, 1, &[b'u'; 512]), Ok(512));
+    assert_eq!(upstream_disk.contents()[512], b'u', "the write reached the upstream's device");
+    assert_eq!((server.server.core().open_devices(), upstream.server.core().open_devices()), (0, 1));
+    server.stop();
+    upstream.stop();
+}
+
 /// Memory disks whose opens of `wd1` wait until the test lets them go (a rump kernel starting).
 struct SlowOpen {
     disks: MemoryBackend,
