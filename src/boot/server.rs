@@ -110,8 +110,11 @@ impl<B: Backend + 'static> BootServer<B> {
     }
 
     /// After `fsys_init` (on a thread of its own, so the serving threads stay free to answer
-    /// the disk reads the filesystem needs for the lookups here): passes `fsys_init` up,
-    /// answers it, then joins the running system.
+    /// the disk reads the filesystem needs for the lookups here): passes `fsys_init` up, joins
+    /// the running system, then answers, as upstream's libmachdev does. The order is what
+    /// the shutdown depends on: the filesystem asks startup for its own shutdown notice only
+    /// after this answer, and startup notifies the last asker first, so the filesystem writes
+    /// its clean superblock before this server's final flush.
     fn initialise(&'static self, reply: InitReply, proc_server: SendRight, auth: SendRight) {
         if let Some(upstream) = &self.upstream {
             // The boot goes on without it; the server above misses proc and auth.
@@ -119,12 +122,12 @@ impl<B: Backend + 'static> BootServer<B> {
                 log::warn!("rumpdisk: fsys_init not passed up to the server that started this one: {error:?}");
             }
         }
-        reply.send(Ok(()));
         // The process port stays unused: proc already knows this task (the filesystem made it
         // its child and marked it started), and a freestanding task serves no message port
         // for signals, so nothing more is registered with proc.
         drop((proc_server, auth));
         self.join();
+        reply.send(Ok(()));
     }
 
     /// What upstream does after `_hurd_init`. Each failure leaves a boot that runs: without

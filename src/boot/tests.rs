@@ -55,6 +55,8 @@ enum Seen {
     Notification { name: Vec<u8> },
     Task2Proc { task: PortName },
     MarkExec { process: PortName },
+    /// ext2fs got the answer to its `fsys_init` (noted by the test, in the same order).
+    InitAnswered(Result<()>),
 }
 
 /// The stand-ins' ports (receive rights in the test's task) and what they keep.
@@ -71,9 +73,6 @@ struct StandIns {
     seen: Sender<Seen>,
     /// The translator right `/dev/rumpdisk` got, and the shutdown notice port startup got.
     kept: Sender<SendRight>,
-    /// The root is given only once the test has its `fsys_init` answer: an `fsys_init` that
-    /// waited for the joining would never be answered.
-    init_answered: Receiver<()>,
 }
 
 impl StandIns {
@@ -103,7 +102,6 @@ impl fsys::Server for StandIns {
         _flags: i32,
     ) -> Result<(u32, &[u8], PortArg)> {
         self.note(Seen::GetRoot { uids: gen_uids.as_slice().to_vec() });
-        self.init_answered.recv_timeout(Duration::from_secs(10)).expect("fsys_init answered first");
         Ok((FS_RETRY_NORMAL, b"", PortArg::make_send(self.root.name())))
     }
 }
@@ -210,7 +208,8 @@ struct Boot {
     names: Names,
     seen: Receiver<Seen>,
     kept: Receiver<SendRight>,
-    init_answered: Sender<()>,
+    /// Where the test notes the `fsys_init` answer among what the stand-ins saw.
+    seen_by_test: Sender<Seen>,
     /// Rights the test keeps alive for the stand-ins' sake.
     _held: Vec<ReceiveRight>,
 }
@@ -218,7 +217,6 @@ struct Boot {
 fn start(with_arbiter: bool) -> Boot {
     let (seen_tx, seen) = channel();
     let (kept_tx, kept) = channel();
-    let (init_answered, init_answered_rx) = channel();
     let stand_ins = StandIns {
         fs_control: ReceiveRight::new().unwrap(),
         root: ReceiveRight::new().unwrap(),
@@ -228,9 +226,8 @@ fn start(with_arbiter: bool) -> Boot {
         arbiter_proc: ReceiveRight::new().unwrap(),
         arbiter_bootstrap: ReceiveRight::new().unwrap(),
         arbiter_realnode: ReceiveRight::new().unwrap(),
-        seen: seen_tx,
+        seen: seen_tx.clone(),
         kept: kept_tx,
-        init_answered: init_answered_rx,
     };
     let (arbiter_task, host_priv) = (ReceiveRight::new().unwrap(), ReceiveRight::new().unwrap());
     let names = Names {
@@ -272,7 +269,7 @@ fn start(with_arbiter: bool) -> Boot {
         .join()
         .unwrap();
     let bootstrap = task.extract_send_right(port_there).unwrap();
-    Boot { task, disk, bootstrap, names, seen, kept, init_answered, _held: vec![arbiter_task, host_priv] }
+    Boot { task, disk, bootstrap, names, seen, kept, seen_by_test: seen_tx, _held: vec![arbiter_task, host_priv] }
 }
 
 /// ext2fs's `fsys_init` on `bootstrap`: the process port it got for rumpdisk's task
@@ -293,16 +290,12 @@ impl Boot {
     }
 
     /// ext2fs's `fsys_startup` and `fsys_init`, as libdiskfs sends them; returns the realnode.
+    /// The `fsys_init` answer is noted as [`Seen::InitAnswered`] among what the stand-ins saw
+    /// (from another thread: ext2fs serves the joining's requests while it waits).
     fn startup_and_init(&self) -> SendRight {
         let realnode = fsys::fsys_startup(self.bootstrap, 0, PortArg::make_send(self.names.fs_control)).unwrap();
-        // From another thread, so a missing answer fails the test instead of hanging it.
-        let (answer_tx, answer) = channel();
-        let bootstrap = self.bootstrap;
-        let proc_server = self.names.proc_server;
-        Task::current().spawn(move || answer_tx.send(init(bootstrap, proc_server)));
-        let answer = answer.recv_timeout(Duration::from_secs(10)).expect("fsys_init answered before the joining");
-        assert_eq!(answer, Ok(()));
-        self.init_answered.send(()).unwrap();
+        let (bootstrap, proc_server, seen) = (self.bootstrap, self.names.proc_server, self.seen_by_test.clone());
+        Task::current().spawn(move || seen.send(Seen::InitAnswered(init(bootstrap, proc_server))));
         realnode
     }
 }
@@ -325,7 +318,10 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
     let realnode = boot.startup_and_init();
     assert_eq!(realnode.name(), PortName::NULL, "the root filesystem sits on no node");
 
-    // After the answer, on ext2fs's control port: the root, then /dev/rumpdisk, then startup.
+    // Before the answer, as upstream: on ext2fs's control port the root, then /dev/rumpdisk,
+    // then startup; only then is fsys_init answered, so that ext2fs asks startup for its own
+    // shutdown notice after ours, and is notified first (startup notifies the last asker
+    // first): its clean superblock is written before our final flush.
     assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
     assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: lookup::O_NOTRANS });
     assert_eq!(boot.next_seen(), Seen::SetTranslator { active_flags: joining::FS_TRANS_SET, active: boot.bootstrap }, "the boot port is the node's control port");
@@ -336,6 +332,7 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
     assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
     assert_eq!(boot.next_seen(), Seen::Notification { name: b"rumpdisk".to_vec() });
     let notify = boot.next_kept();
+    assert_eq!(boot.next_seen(), Seen::InitAnswered(Ok(())), "fsys_init answered once the system is joined");
 
     // `storeio @/dev/rumpdisk:wd0`: ext2fs asks the node's translator for its root, a node port.
     let dotdot = ReceiveRight::new().unwrap();
