@@ -371,6 +371,20 @@ echo {SUCCESS_MARKER}
             if last_flush < last_write {
                 return Err("the write log ends with writes no flush covers".into());
             }
+            // ext2fs is told first (it asked startup after rumpdisk answered its fsys_init, and
+            // startup tells the last asker first): its clean superblock is written before
+            // rumpdisk's final flush.
+            // (libdiskfs names itself "PROGRAM DISK": "ext2fs wd0", say.)
+            let ext2fs_told = text.find("startup: notifying ext2fs");
+            if !ext2fs_told.is_some_and(|told| told < notice) {
+                return Err("startup did not notify ext2fs before rumpdisk".into());
+            }
+            match last_superblock_write(&log) {
+                Some((at, true)) if Some(at) < last_flush => {}
+                Some((_, true)) => return Err("ext2fs's clean superblock came after rumpdisk's last flush".into()),
+                Some((_, false)) => return Err("ext2fs's last superblock write is not clean".into()),
+                None => return Err("no superblock write in the log".into()),
+            }
             let durable =
                 fscheck::durable_at_end(&template, &log, &scratch).map_err(|e| e.to_string())?;
             let late =
@@ -477,6 +491,24 @@ echo {SUCCESS_MARKER}
         }));
         Ok(scenario)
     }
+}
+
+/// The ext2 superblock: its byte offset on the disk, and the offset and clean bit of `s_state`.
+const SUPERBLOCK: u64 = 1024;
+const S_STATE: usize = 58;
+const EXT2_VALID_FS: u16 = 1;
+
+/// The last logged write that covers the superblock of the file system at the disk's start:
+/// its entry's index, and whether it marks the file system clean.
+fn last_superblock_write(log: &Log) -> Option<(usize, bool)> {
+    let sector_size = log.sector_size as u64;
+    log.entries.iter().enumerate().rev().find_map(|(index, entry)| {
+        let Entry::Write { sector, data } = entry else { return None };
+        let start = sector * sector_size;
+        let at = SUPERBLOCK.checked_sub(start)? as usize + S_STATE;
+        let state = data.get(at..at + 2)?;
+        Some((index, u16::from_le_bytes([state[0], state[1]]) & EXT2_VALID_FS != 0))
+    })
 }
 
 /// The file the shutdown scenario writes without syncing it, and what it holds.
@@ -610,4 +642,35 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn superblock_write(sector: u64, clean: bool) -> Entry {
+        let mut data = vec![0; 1024];
+        let at = (SUPERBLOCK - sector * 512) as usize + S_STATE;
+        data[at] = u8::from(clean);
+        Entry::Write { sector, data }
+    }
+
+    #[test]
+    fn the_last_superblock_write_and_its_state_are_found() {
+        let log = Log {
+            sector_size: 512,
+            entries: vec![
+                superblock_write(2, false),
+                Entry::Flush,
+                superblock_write(1, true),
+                Entry::Write { sector: 8, data: vec![0; 512] },
+                Entry::Flush,
+            ],
+        };
+        assert_eq!(last_superblock_write(&log), Some((2, true)));
+        let log = Log { sector_size: 512, entries: vec![superblock_write(2, true), Entry::Flush, superblock_write(2, false)] };
+        assert_eq!(last_superblock_write(&log), Some((2, false)));
+        let log = Log { sector_size: 512, entries: vec![Entry::Write { sector: 0, data: vec![0; 512] }, Entry::Flush] };
+        assert_eq!(last_superblock_write(&log), None, "a write that ends before the superblock's state");
+    }
 }
