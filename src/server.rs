@@ -151,6 +151,11 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         self.table.lock().devices.len()
     }
 
+    /// Whether a client has a disk open for writing (a mounted file system, say).
+    pub fn open_for_writing(&self) -> bool {
+        self.table.lock().devices.values().any(|(_, entry)| entry.access.write)
+    }
+
     /// `device_read`: reads up to `bytes_wanted` at `record` into a buffer from `allocate`
     /// (called with the exact length, so an out-of-line reply of whole records needs no extra
     /// copy). Short at the end of the disk.

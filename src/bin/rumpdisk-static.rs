@@ -69,7 +69,7 @@ fn main(args: Args<'static>) -> i32 {
     if let Some(next_task) = options.next_task {
         // The next task's bootstrap port is served by the device threads.
         // `fsysopts /dev/rumpdisk` shows and changes these once the system runs.
-        let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend())));
+        let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend(), server.core())));
         if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn, settings) {
             log::error!("rumpdisk: cannot start the next task: {error:?}");
             return 70;

@@ -151,7 +151,7 @@ fn serve(options: Options) -> ExitCode {
         }
     };
     let program = std::env::args().next().unwrap_or_else(|| "rumpdisk".into());
-    let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend())));
+    let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend(), server.core())));
     if let Some(next_task) = options.next_task {
         // A boot server has no stderr before the system runs: its warnings (the steps after
         // fsys_init) go to the kernel console, as upstream's boot servers write there.
