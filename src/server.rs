@@ -240,8 +240,20 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     }
 
     /// `device_get_status` with room for `capacity` words.
+    /// A size that does not fit the status word is refused, and logged.
     pub fn get_status(&self, device: DeviceId, flavor: u32, capacity: usize) -> Result<[i32; 2], Error> {
-        status::get(self.entry(device)?.disk.geometry(), flavor, capacity)
+        let entry = self.entry(device)?;
+        let geometry = entry.disk.geometry();
+        let answer = status::get(geometry, flavor, capacity);
+        if answer == Err(crate::device::D_INVALID_SIZE) && capacity >= status::SIZE_WORDS {
+            log::warn!(
+                "rumpdisk: {}: {} records of {} bytes do not fit device_get_status's 32-bit word (flavor {flavor}): refused",
+                entry.name.escape_ascii(),
+                geometry.records(),
+                geometry.record_size()
+            );
+        }
+        answer
     }
 
     /// `device_set_status`: answers `waiter` exactly once — at once, or for `DEV_FLUSH_CACHE`

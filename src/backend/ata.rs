@@ -413,6 +413,22 @@ mod tests {
         assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
     }
 
+    /// A 3 TiB drive (sparse in the simulator): its size does not fit `device_get_status`'s
+    /// word, so both size flavors are refused rather than clamped to 1 TiB; its records past
+    /// 2³¹ are still read and written (LBA48, 64-bit record numbers).
+    #[test]
+    fn a_3_tib_drive_is_refused_its_size_but_served_past_2_to_the_31() {
+        let sectors = 3u64 << 31; // 3 TiB of 512-byte sectors
+        let (backend, _sim) = backend(SimDrive::new(sectors, true));
+        let server = Server::<_, Answer<'_>>::new(backend);
+        let Opened::Local { device, .. } = server.open(b"wd0", READ | WRITE) else { panic!("wd0") };
+        assert_eq!(server.get_status(device, crate::device::flavor::DEV_GET_RECORDS, 2), Err(crate::device::D_INVALID_SIZE));
+        assert_eq!(server.get_status(device, crate::device::flavor::DEV_GET_SIZE, 2), Err(crate::device::D_INVALID_SIZE));
+        let far = sectors - 8;
+        assert_eq!(server.write(device, far, &[0xA5; 1024]), Ok(1024));
+        assert_eq!(server.read(device, far, 1024, |n| Ok(vec![0; n])), Ok(vec![0xA5; 1024]));
+    }
+
     mod direct {
         use super::super::dma::{self, Ahead, BusMasterDma, TABLE_BYTES};
         use super::super::sim::{SimBusMaster, SimDirectMemory};
