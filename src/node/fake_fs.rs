@@ -26,12 +26,14 @@ pub struct FakeNode {
     set: PortSet,
     /// Every port made, with its user's uids.
     ports: Mutex<BTreeMap<PortName, (ReceiveRight, Vec<u32>)>>,
+    /// The access and modification times `file_utimes` set.
+    pub times: Mutex<Option<([StatWord; 2], [StatWord; 2])>>,
 }
 
 impl FakeNode {
     /// Serves the node on a thread of the calling task; returns it and a port to it for `uids`.
     pub fn start(owner: u32, mode: u32, uids: &[u32]) -> (Arc<FakeNode>, SendRight) {
-        let node = Arc::new(FakeNode { owner, mode: AtomicU32::new(mode), set: PortSet::new().unwrap(), ports: Mutex::new(BTreeMap::new()) });
+        let node = Arc::new(FakeNode { owner, mode: AtomicU32::new(mode), set: PortSet::new().unwrap(), ports: Mutex::new(BTreeMap::new()), times: Mutex::new(None) });
         let port = node.port_for(uids.to_vec()).unwrap();
         let serving = node.clone();
         Task::current().spawn(move || msg::serve(serving.set.name(), &mut |request: &[u8], reply: &mut [u8]| serving.demux(request, reply)));
@@ -105,6 +107,16 @@ impl fs::Server for Serving<'_> {
         let mode = self.node.mode();
         let bits = if uids.contains(&self.node.owner) { mode >> 6 } else { mode };
         Ok(if bits & 0o4 != 0 { open::READ } else { 0 } | if bits & 0o2 != 0 { open::WRITE } else { 0 })
+    }
+
+    /// Its owner and root may; the times are kept for the test.
+    fn file_utimes(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, atime: [StatWord; 2], mtime: [StatWord; 2]) -> Result<()> {
+        let uids = self.node.uids(port);
+        if !uids.contains(&0) && !uids.contains(&self.node.owner) {
+            return Err(crate::translator::hurd_errno(1));
+        }
+        *self.node.times.lock().unwrap() = Some((atime, mtime));
+        Ok(())
     }
 
     /// Its owner and root may.

@@ -7,7 +7,7 @@
 use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::node::fake_fs::FakeNode;
-use crate::node::{open, stat};
+use crate::node::{open, stat, EOPNOTSUPP};
 use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;
@@ -413,8 +413,9 @@ fn call_raw(message: &mut [u8], size: usize) -> i32 {
 fn unknown_and_malformed_requests_get_error_replies_and_serving_goes_on() {
     let started = start();
     let control = started.control.name();
-    // A routine of the interface the translator does not serve, and an id of none.
-    assert_eq!(fsys::fsys_getpriv(control).map(|_| ()).map_err(|e| e.code()), Err(MIG_BAD_ID));
+    // A routine of the interface the translator does not serve (libtrivfs's answer), and an
+    // id of none.
+    assert_eq!(fsys::fsys_getpriv(control).map(|_| ()).map_err(|e| e.code()), Err(EOPNOTSUPP.code()));
     let mut buf = vec![0u8; 8192];
     let size = fsys::fsys_goaway::request::encode(&mut buf, control, 0, mach::reply_port()).unwrap();
     buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&22050i32.to_le_bytes());
@@ -453,4 +454,51 @@ fn a_refused_startup_fails_and_leaves_no_control_port() {
     let dead = fsys::fsys_goaway(started.control.name(), 0).map_err(|e| e.code());
     assert_eq!(dead, Err(MACH_SEND_INVALID_DEST), "the control port died with the failed start");
     assert_eq!(started.stop().ended, Ended::Failed(EPERM));
+}
+
+/// What libtrivfs answers on a node, which `cat`, `stat -f`, `fsync` and `touch` ask: reading
+/// and seeking are not supported (not `MIG_BAD_ID`: "bad request message ID"), nor is the
+/// storage info; `statfs` names a trivfs filesystem; a sync flushes every open disk (a barrier,
+/// unlike upstream's); times go to the underlying node as its user.
+#[test]
+fn a_node_answers_what_libtrivfs_answers() {
+    let (started, _) = start_on(1000, 0o600, None);
+    let (_, _, node) = started.lookup(&[1000], open::READ | open::WRITE).unwrap();
+    let code = |result: Result<()>| result.map_err(|e| e.code());
+    assert_eq!(code(io::io_read(node.name(), -1, 512).map(drop)), Err(EOPNOTSUPP.code()), "cat");
+    assert_eq!(code(io::io_seek(node.name(), 0, 0).map(drop)), Err(EOPNOTSUPP.code()));
+    // file_get_storage_info (20015), which the project's MIG does not generate: raw.
+    let mut buf = vec![0u8; 8192];
+    let size = fs::file_check_access::request::encode(&mut buf, node.name(), mach::reply_port()).unwrap();
+    buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&20015i32.to_le_bytes());
+    assert_eq!(call_raw(&mut buf, size), EOPNOTSUPP.code() as i32);
+    // An id in no interface the node serves stays MIG_BAD_ID.
+    let size = fs::file_check_access::request::encode(&mut buf, node.name(), mach::reply_port()).unwrap();
+    buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&20090i32.to_le_bytes());
+    assert_eq!(call_raw(&mut buf, size), MIG_BAD_ID);
+
+    // stat -f
+    let statfs: Vec<u8> = fs::file_statfs(node.name()).unwrap().iter().flat_map(|word| word.to_le_bytes()).collect();
+    assert_eq!(u32_at(&statfs, 0), stat::FSTYPE_MISC, "f_type");
+    let fsid_at = if cfg!(target_pointer_width = "64") { 56 } else { 48 };
+    assert_eq!(u32_at(&statfs, fsid_at), FSID, "f_fsid");
+
+    // fsync, syncfs, and sync(1) on the control port: the open disk's cache is flushed.
+    let dev = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
+    assert_eq!(device::device_write(dev.name(), 0, 3, &pattern(512, 1)), Ok(512));
+    assert_eq!(fs::file_sync(node.name(), 1, 0), Ok(()));
+    assert_eq!(started.disk.flushes(), 1);
+    assert!(started.disk.durable()[3 * 512..][..512] == pattern(512, 1)[..]);
+    assert_eq!(fs::file_syncfs(node.name(), 1, 0), Ok(()));
+    assert_eq!(fsys::fsys_syncfs(started.control.name(), 1, 0), Ok(()));
+    assert_eq!(started.disk.flushes(), 3);
+    assert_eq!(code(fsys::fsys_get_source(started.control.name()).map(drop)), Err(EOPNOTSUPP.code()));
+
+    // touch: the underlying node's times, as the node's user.
+    assert_eq!(fs::file_utimes(node.name(), &[5, 0], &[6, 0]), Ok(()));
+    assert_eq!(*started.parent.node.times.lock().unwrap(), Some(([5, 0], [6, 0])));
+
+    drop((dev, node));
+    wait_until(|| fsys::fsys_goaway(started.control.name(), goaway::FORCE) != Err(EBUSY));
+    started.stop();
 }
