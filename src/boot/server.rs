@@ -6,7 +6,7 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, Ordering};
 use mach::interfaces::{fsys, process};
-use mach::kern::{Error, Result};
+use mach::kern::Result;
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg::{self, MsgBuf};
 use mach::ool::OolMemory;
@@ -16,16 +16,14 @@ use mach::sync::Mutex;
 use super::{joining, shutdown, start_next};
 use crate::backend::Backend;
 use crate::device_server::DeviceServer;
-use crate::node::{argz_reply, Nodes};
+use crate::node::{argz_reply, as_trivfs, Nodes};
 use crate::settings::Settings;
-use crate::translator::{hurd_errno, set_options, EBUSY};
+use crate::translator::{set_options, EBUSY};
 
 /// A second `fsys_init`: the system is told its servers only once.
-pub const EOPNOTSUPP: Error = hurd_errno(45);
+pub use crate::node::EOPNOTSUPP;
 
-/// Starts a job on a new thread of this task: `mach::thread::spawn` in a freestanding task,
-/// `std::thread` under glibc (the library is `no_std` and cannot start glibc's threads).
-pub type SpawnThread = fn(Box<dyn FnOnce() + Send>) -> Result<()>;
+pub use crate::device_server::SpawnThread;
 
 /// The server that started this one (a pci-arbiter, say), when one did.
 pub struct Upstream {
@@ -97,6 +95,14 @@ impl<B: Backend + 'static> BootServer<B> {
             start_next(next_task, &port)?;
         }
         devices.serve_port(port, Box::new(move |request: &[u8], reply: &mut [u8]| server.demux(request, reply)))?;
+        // The boot port (and later the shutdown notice) on a thread of its own: it answers
+        // even while every device thread waits on a drive.
+        if devices.claim_others_thread() {
+            spawn(Box::new(move || {
+                let ended = devices.serve_others();
+                log::error!("rumpdisk: serving the boot port ended: {ended:?}");
+            }))?;
+        }
         Ok(server)
     }
 
@@ -106,7 +112,8 @@ impl<B: Backend + 'static> BootServer<B> {
     }
 
     fn demux(&'static self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        fsys::demux(&mut Serving(self), request, reply).disposition()
+        let demuxed = fsys::demux(&mut Serving(self), request, reply);
+        as_trivfs(request, reply, demuxed)
     }
 
     /// After `fsys_init` (on a thread of its own, so the serving threads stay free to answer
@@ -261,6 +268,15 @@ impl<B: Backend + 'static> fsys::Server for Serving<B> {
 
     fn fsys_set_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, options: OolMemory, _do_children: i32) -> Result<()> {
         set_options(self.0.nodes.settings(), &options)
+    }
+
+    /// `syncfs` of `/dev/rumpdisk`: every open disk's cache flushed.
+    fn fsys_syncfs(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, _wait: i32, _do_children: i32) -> Result<()> {
+        self.0.devices.core().flush_all()
+    }
+
+    fn fsys_get_source(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName) -> Result<&[u8]> {
+        Err(EOPNOTSUPP)
     }
 
     /// The root filesystem's disk server stays for the system's life (as upstream's boot
