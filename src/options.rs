@@ -185,6 +185,28 @@ impl Options {
     }
 }
 
+/// The device master's port name among `args`, read leniently (the first `-d`/
+/// `--device-master-port` with a valid value, whatever else the words hold): a boot server
+/// whose command line does not parse needs it to open the console and say why it stops.
+pub fn device_master_word(args: &[&[u8]]) -> Option<u32> {
+    let mut words = args.iter().copied();
+    while let Some(word) = words.next() {
+        let value = if let Some(value) = word.strip_prefix(b"--device-master-port=") {
+            Some(value)
+        } else if word == b"--device-master-port" || word == b"-d" {
+            words.next()
+        } else if let Some(value) = word.strip_prefix(b"-d") {
+            Some(value)
+        } else {
+            continue;
+        };
+        if let Some(port) = value.and_then(parse_port) {
+            return Some(port);
+        }
+    }
+    None
+}
+
 fn parse_port(value: &[u8]) -> Option<u32> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
@@ -281,6 +303,15 @@ mod tests {
         assert_eq!(parse(&words("-h 1 --usage")), Ok(Command::Usage));
         assert_eq!(parse(&words("--version")), Ok(Command::Version));
         assert!(VERSION.starts_with("rumpdisk (rumpdisk-rs) 0."));
+    }
+
+    #[test]
+    fn the_device_master_is_found_in_a_command_line_that_does_not_parse() {
+        for line in ["--frobnicate -d 7", "-d7 --flush=often", "--device-master-port=7 -N", "--flush=often --device-master-port 7"] {
+            assert!(parse(&words(line)).is_err(), "{line}");
+            assert_eq!(device_master_word(&words(line)), Some(7), "{line}");
+        }
+        assert_eq!(device_master_word(&words("--frobnicate -d ${device-port} -h 1")), None);
     }
 
     #[test]

@@ -27,18 +27,13 @@ use rumpdisk::settings::Running;
 
 mach::task_main!(main);
 
-/// Threads serving requests: while one drives the disk, another can take the next request.
-const SERVING_THREADS: usize = 4;
+/// Threads serving device requests at most: more start while every one is busy (a slow flush,
+/// a forwarded open), so that one slow request never stops the others.
+const SERVING_THREADS: usize = 8;
 
 fn main(args: Args<'static>) -> i32 {
     let started_tsc = Tsc.now();
     let words: Vec<&[u8]> = args.iter().skip(1).collect();
-    let options = match options::parse(&words) {
-        Ok(Command::Serve(options)) => options,
-        // A boot module has no terminal to print help to; refuse to start instead.
-        Ok(_) => return 64,
-        Err(_) => return 64,
-    };
     // A server that started this one (a pci-arbiter) hands out the privileged ports the options
     // do not name, and is told the boot's progress.
     let (given_host_priv, given_master, upstream, contact_error) = match boot::own_bootstrap_port().map(Upstream::contact) {
@@ -46,13 +41,20 @@ fn main(args: Args<'static>) -> i32 {
         Some(Err(error)) => (None, None, None, Some(error)),
         None => (None, None, None, None),
     };
-    let host_priv = options.host_priv_port.map(PortName::new).or_else(|| given_host_priv.map(SendRight::into_name));
-    let master = options.device_master_port.map(PortName::new).or_else(|| given_master.map(SendRight::into_name));
-    let (Some(host_priv), Some(master)) = (host_priv, master) else {
-        return 64;
+    let given_master = given_master.map(SendRight::into_name);
+    let options = match options::parse(&words) {
+        Ok(Command::Serve(options)) => options,
+        // A boot module has no terminal: the reason goes to the console, as every other line.
+        Ok(_) => return stop(&words, given_master, "rumpdisk: --help, --usage and --version are for the translator"),
+        Err(error) => return stop(&words, given_master, &alloc::format!("rumpdisk: {error}")),
     };
-    // The console opens once the first answers are out (or at the first warning): opening it
-    // is the slowest step of the start.
+    let host_priv = options.host_priv_port.map(PortName::new).or_else(|| given_host_priv.map(SendRight::into_name));
+    let master = options.device_master_port.map(PortName::new).or(given_master);
+    let (Some(host_priv), Some(master)) = (host_priv, master) else {
+        return stop(&words, master, "rumpdisk: --host-priv-port and --device-master-port are required");
+    };
+    // The console opens once the first answers are out (or at the first warning, or a panic):
+    // opening it is the slowest step of the start.
     mach::console::defer_log(master, log::LevelFilter::Info);
     // The start time `cargo xtask bench` measures the first device_open from.
     log::info!("rumpdisk: started tsc={started_tsc}");
@@ -67,7 +69,7 @@ fn main(args: Args<'static>) -> i32 {
         }
     };
     if let Some(next_task) = options.next_task {
-        // The next task's bootstrap port is served by the device threads.
+        // The next task's bootstrap port is served by a thread of its own.
         // `fsysopts /dev/rumpdisk` shows and changes these once the system runs.
         let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend(), server.core())));
         if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn, settings) {
@@ -79,18 +81,22 @@ fn main(args: Args<'static>) -> i32 {
     server.when_idle(Box::new(move || {
         // Without a console there is nowhere to report that it did not open.
         let _ = mach::console::open_log();
-        for _ in 1..SERVING_THREADS {
-            if let Err(error) = mach::thread::spawn(move || {
-                let error = server.serve();
-                log::error!("rumpdisk: a serving thread ended: {error:?}");
-            }) {
-                log::warn!("rumpdisk: serving with fewer threads: {error:?}");
-            }
-        }
+        server.grow(mach::thread::spawn, SERVING_THREADS);
     }));
     let error = server.serve();
     log::error!("rumpdisk: serving ended: {error:?}");
     70
+}
+
+/// Says on the console why the server does not start (as upstream's boot servers, whose
+/// standard streams are the console), when a device master is known; returns `EX_USAGE`.
+fn stop(words: &[&[u8]], master: Option<PortName>, why: &str) -> i32 {
+    let master = master.or_else(|| options::device_master_word(words).map(PortName::new));
+    if let Some(master) = master {
+        mach::console::defer_log(master, log::LevelFilter::Info);
+        log::error!("{why}");
+    }
+    64
 }
 
 type Ata = WithFlushMode<NativeBackend>;
