@@ -43,4 +43,23 @@ typedef struct {
   int st_spare[8];
 } io_statbuf_t;
 
+/* glibc's struct statfs on the Hurd (bits/statfs.h), likewise.  */
+typedef struct {
+  unsigned int f_type;
+  unsigned long f_bsize;
+  unsigned long long f_blocks;
+  unsigned long long f_bfree;
+  unsigned long long f_bavail;
+  unsigned long long f_files;
+  unsigned long long f_ffree;
+  unsigned long long f_fsid;
+  unsigned long f_namelen;
+  unsigned long long f_favail;
+  unsigned long f_frsize;
+  unsigned long f_flag;
+  unsigned int f_spare1;
+  unsigned int f_spare2;
+  unsigned int f_spare3;
+} fsys_statfsbuf_t;
+
 #endif
