@@ -355,12 +355,8 @@ impl<B: Backend> device::Server for Serving<'_, '_, B> {
 }
 
 impl<B: Backend> io::Server for Serving<'_, '_, B> {
-    /// As a libtrivfs node that supports no reading (`cat /dev/rumpdisk` says so): the disks
-    /// are read through `device_open` on the node.
-    fn io_read(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, _offset: i64, _amount: IoAmount) -> Result<OolMemory> {
-        self.nodes.with(node, |_| Err(EOPNOTSUPP))
-    }
-
+    /// As a libtrivfs node that supports neither reading nor writing (`io_read`, `io_write`:
+    /// `EOPNOTSUPP` from [`as_trivfs`]; the disks are read through `device_open` on the node).
     fn io_seek(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, _offset: i64, _whence: i32) -> Result<i64> {
         self.nodes.with(node, |_| Err(EOPNOTSUPP))
     }
@@ -385,12 +381,6 @@ impl<B: Backend> io::Server for Serving<'_, '_, B> {
         self.nodes.duplicate(node, None)
     }
 }
-
-/// `vm_size_t` as the target's ABI carries it (`io_read`'s amount).
-#[cfg(target_pointer_width = "64")]
-type IoAmount = u64;
-#[cfg(not(target_pointer_width = "64"))]
-type IoAmount = u32;
 
 /// `struct statfs` as the Hurd lays it out (`bits/statfs.h`): byte offsets of the fields the
 /// node sets, and its size in the words `fsys_statfsbuf_t` travels as.

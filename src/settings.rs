@@ -116,7 +116,7 @@ mod tests {
     use crate::backend::memory::MemoryBackend;
 
     fn started() -> Options {
-        Options { ide_channel: IdeChannel::Secondary, ..Options::default() }
+        Options { ide_channel: Some(IdeChannel::Secondary), ..Options::default() }
     }
 
     /// Disks open for writing, or not, as the test says.
@@ -178,7 +178,7 @@ mod tests {
     fn fixed_or_bad_options_are_refused_whole() {
         let disks = WithFlushMode::new(MemoryBackend::default(), FlushMode::Device);
         let running = Running::new("rumpdisk", started(), &disks, &NONE_OPEN);
-        for words in [&[&b"--flush=skip"[..], b"--ide-channel=primary"][..], &[b"--flush=skip", b"-h", b"7"], &[b"--flush=often"], &[b"--frobnicate"], &[b"--help"]] {
+        for words in [&[&b"--flush=skip"[..], b"--ide-channel=primary"][..], &[b"--ide-channel=all"], &[b"--flush=skip", b"-h", b"7"], &[b"--flush=often"], &[b"--frobnicate"], &[b"--help"]] {
             assert_eq!(running.set_options(words), Err(EINVAL), "{words:?}");
             assert_eq!(disks.mode(), FlushMode::Device, "nothing applied: {words:?}");
         }

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::ata::native::{self, NativeBackend};
+use rumpdisk::backend::ata::native::{self, NativeUnits};
 use rumpdisk::backend::ata::port_io::Tsc;
 use rumpdisk::backend::ata::Clock;
 use rumpdisk::backend::flush_mode::WithFlushMode;
@@ -99,13 +99,13 @@ fn stop(words: &[&[u8]], master: Option<PortName>, why: &str) -> i32 {
     64
 }
 
-type Ata = WithFlushMode<NativeBackend>;
+type Ata = WithFlushMode<NativeUnits>;
 
 /// Takes the IDE channel's I/O ports (and its bus master, with DMA memory through `host_priv`,
 /// when `--ata-transfer` allows) or the AHCI controller's port, and makes the server, forwarding
 /// foreign names to the kernel's device master.
 fn start(master: PortName, host_priv: PortName, options: &Options) -> Result<&'static DeviceServer<Ata>> {
-    let backend = native::native_backend(master, host_priv, options.ide_channel, options.flush, options.ata_transfer)?;
+    let backend = native::native_backend(master, host_priv, options.ide_channels(), options.flush, options.ata_transfer)?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

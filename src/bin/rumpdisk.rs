@@ -24,6 +24,8 @@ use std::process::ExitCode;
 
 use mach::port::{PortName, SendRight};
 #[cfg(not(feature = "rump"))]
+use rumpdisk::backend::ata::units::Units;
+#[cfg(not(feature = "rump"))]
 use rumpdisk::backend::ata::{port_io, AtaBackend};
 use rumpdisk::backend::flush_mode::WithFlushMode;
 #[cfg(feature = "rump")]
@@ -110,7 +112,7 @@ type Disks = WithFlushMode<RumpBackend<LinkedRump, Contiguous>>;
 /// The disks, through the native ATA driver on the legacy IDE channel `--ide-channel` names
 /// (a build without librump).
 #[cfg(not(feature = "rump"))]
-type Disks = WithFlushMode<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>;
+type Disks = WithFlushMode<Units<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>>;
 
 /// Called before any thread starts: `rump_init` (at the first open) reads the environment set
 /// here, and setting it later would race with other threads' reads. The rump kernel stays off
@@ -129,7 +131,7 @@ fn disks(options: &Options, host_priv: PortName, master: PortName) -> mach::kern
 /// server's master port, which passes `i386_io_perm_create` on to the kernel.
 #[cfg(not(feature = "rump"))]
 fn disks(options: &Options, _host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
-    port_io::native_backend(master, options.ide_channel, options.flush, options.ata_transfer, None)
+    port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None)
 }
 
 fn serve(options: Options) -> ExitCode {

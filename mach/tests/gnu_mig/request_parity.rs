@@ -421,8 +421,7 @@ reencoders! {
             dir_lookup(start_dir, file_name, flags, mode; remote_port),
             file_set_translator(file, passive_flags, active_flags, oldtrans_flags, passive, active; remote_port),
             file_get_fs_options(file; remote_port)];
-        io: [io_read(io_object, offset, amount; remote_port),
-            io_seek(io_object, offset, whence; remote_port),
+        io: [io_seek(io_object, offset, whence; remote_port),
             io_get_openmodes(io_object; remote_port),
             io_stat(stat_object; remote_port),
             io_restrict_auth(io_object, uids, gids; remote_port),

@@ -241,7 +241,7 @@ echo {SUCCESS_MARKER}
     }
 
     /// Our Rust `rumpdisk` as a Hurd translator (`settrans /dev/rumpdisk-rs /hurd/rumpdisk-rs
-    /// --ide-channel=secondary`) driving a second disk on the other IDE channel, with the Hurd's
+    /// --ide-channel=secondary`) driving a second disk on the other IDE channel (its `wd0`), with the Hurd's
     /// storeio (the C libstore) and the Rust `storectl` on top; each sync must reach the second
     /// disk's write log as a FLUSH after the write it covers.
     pub fn translator(&self) -> Result<Scenario, Error> {
@@ -256,23 +256,23 @@ fsysopts /dev/rumpdisk-rs
 check node_is_a_character_device sh -c 'ls -l /dev/rumpdisk-rs | grep -q "^crw-rw-rw- "'
 check fsysopts_shows_the_options sh -c '[ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --ide-channel=secondary" ]'
 check fsysopts_refuses_a_fixed_option sh -c '! fsysopts /dev/rumpdisk-rs --ide-channel=primary'
-check flush_refused_at_run_time sh -c 'fsysopts /dev/rumpdisk-rs --flush=refuse && [ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --flush=refuse --ide-channel=secondary" ] && ! storectl sync device:@/dev/rumpdisk-rs:wd2'
-check flush_restored sh -c 'fsysopts /dev/rumpdisk-rs --flush=device && storectl sync device:@/dev/rumpdisk-rs:wd2'
+check flush_refused_at_run_time sh -c 'fsysopts /dev/rumpdisk-rs --flush=refuse && [ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --flush=refuse --ide-channel=secondary" ] && ! storectl sync device:@/dev/rumpdisk-rs:wd0'
+check flush_restored sh -c 'fsysopts /dev/rumpdisk-rs --flush=device && storectl sync device:@/dev/rumpdisk-rs:wd0'
 # nullauth runs a program with no user or group ids: the node's "other" bits apply to it.
 check chmod_644_through_the_node sh -c 'chmod 644 /dev/rumpdisk-rs && ls -l /dev/rumpdisk-rs | grep -q "^crw-r--r-- "'
-check unprivileged_read sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
-check unprivileged_write_refused sh -c 'nullauth -- /usr/bin/storectl write device:@/dev/rumpdisk-rs:wd2 0 < /dev/null 2>&1 | grep -qi "permission denied"'
+check unprivileged_read sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd0 0 512 > /dev/null'
+check unprivileged_write_refused sh -c 'nullauth -- /usr/bin/storectl write device:@/dev/rumpdisk-rs:wd0 0 < /dev/null 2>&1 | grep -qi "permission denied"'
 check chmod_through_the_node sh -c 'chmod 600 /dev/rumpdisk-rs && ls -l /dev/rumpdisk-rs | grep -q "^crw------- "'
 ls -l /dev/rumpdisk-rs
-check unprivileged_read_refused sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd2 0 512 2>&1 | grep -qi "permission denied"'
-check root_still_reads sh -c 'storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
-check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2 < /dev/null > /dev/null 2>&1'
+check unprivileged_read_refused sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd0 0 512 2>&1 | grep -qi "permission denied"'
+check root_still_reads sh -c 'storectl read device:@/dev/rumpdisk-rs:wd0 0 512 > /dev/null'
+check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0 < /dev/null > /dev/null 2>&1'
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
 check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 seek={C_SECTOR} count=1
 check sync_through_storeio storectl sync file:/dev/xd0
-check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {rust_offset} < /tmp/rust-block'
-check sync_through_rust_store storectl sync device:@/dev/rumpdisk-rs:wd2
+check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd0 {rust_offset} < /tmp/rust-block'
+check sync_through_rust_store storectl sync device:@/dev/rumpdisk-rs:wd0
 check read_back_through_storeio sh -c 'dd if=/dev/xd0 bs=512 skip={RUST_SECTOR} count=1 2>/dev/null | grep -q {RUST_MARK}'
 check ext2fs_on_storeio sh -c 'mkdir -p /mnt && settrans -ac /mnt /hurd/ext2fs /dev/xd0 < /dev/null > /dev/null 2>&1'
 fs-barrier /mnt/data 0 20 16
@@ -285,6 +285,7 @@ echo {SUCCESS_MARKER}
         );
         let name = "hurd-translator";
         let (mut scenario, _) = self.scenario(name, &script, Barrier::Honoured)?;
+        boot_disk_on_primary(&mut scenario);
         let dir = run_dir(name);
         let (second_template, second_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
         image::data_disk(&second_template, SECOND_DISK_MIB, SECOND_FS_MIB)?;
@@ -498,6 +499,16 @@ echo {SUCCESS_MARKER}
             }
         }));
         Ok(scenario)
+    }
+}
+
+/// Keeps the boot disk server to the primary IDE channel: the secondary's disk is the
+/// translator's under test (one driver per channel). Its disk is then the translator's `wd0`:
+/// each server names the disks it drives in attach order, as NetBSD does.
+pub(super) fn boot_disk_on_primary(scenario: &mut Scenario) {
+    for module in scenario.modules.iter_mut().filter(|m| m.name == "rumpdisk.static") {
+        let at = module.words.iter().position(|w| w.starts_with("$(")).unwrap_or(module.words.len());
+        module.words.insert(at, "--ide-channel=primary".to_owned());
     }
 }
 
