@@ -1,7 +1,8 @@
 //! The boot server's port: the next task's bootstrap port, and later the control port of
 //! `/dev/rumpdisk`. It answers `fsys_getpriv`, `fsys_startup`, `fsys_init` (for the boot) and
-//! `fsys_getroot`, `fsys_goaway`, `fsys_get_options` (for the node), on the device server's
-//! threads; the node ports are served on a thread of their own once the server joins the system.
+//! `fsys_getroot`, `fsys_goaway`, `fsys_get_options`, `fsys_syncfs` (for the node), on a thread
+//! of its own beside the device threads (with the shutdown notice); the node ports are served
+//! on another thread once the server joins the system.
 
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +63,7 @@ pub struct BootServer<B: Backend + 'static> {
 }
 
 impl<B: Backend + 'static> BootServer<B> {
-    /// Makes the boot server's port and serves it on `devices`' threads for the task's life;
+    /// Makes the boot server's port and serves it on a thread from `spawn` for the task's life;
     /// with `next_task`, makes it that task's bootstrap port and resumes the task. The work
     /// after `fsys_init` runs on a thread from `spawn`. `settings` answer and apply `fsysopts
     /// /dev/rumpdisk`.
