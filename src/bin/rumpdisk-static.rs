@@ -1,8 +1,9 @@
 //! `rumpdisk.static`: the boot-module build of the translator. GNU Mach starts it from the boot
 //! script with `--host-priv-port=${host-port} --device-master-port=${device-port}
-//! --next-task=${next-task}`; it drives the primary IDE channel with the native ATA backend
-//! (bus-master DMA when the channel's PCI controller has it, `--ata-transfer` to choose), serves
-//! `wd0`/`wd1` and forwards every other device name to the kernel. With `--next-task`
+//! --next-task=${next-task}`; it drives the IDE channels with the native ATA backend (bus-master
+//! DMA when the channel's PCI controller has it, `--ata-transfer` to choose) and the AHCI
+//! controller's disks, serves them as `wd0`, `wd1`, ... in attach order (as the Hurd's rumpdisk
+//! names them) and forwards every other device name to the kernel. With `--next-task`
 //! it is that task's boot server ([`rumpdisk::boot`]): privileged ports, `fsys_startup` and
 //! `fsys_init` (passed up when a server started this one too), then `/dev/rumpdisk`, the
 //! startup server's essential tasks and its shutdown notice.
