@@ -93,6 +93,10 @@ pub mod stat {
     #[cfg(not(target_pointer_width = "64"))]
     pub const FSID: usize = 4;
     #[cfg(target_pointer_width = "64")]
+    pub const INO: usize = 16;
+    #[cfg(not(target_pointer_width = "64"))]
+    pub const INO: usize = 12;
+    #[cfg(target_pointer_width = "64")]
     pub const MODE: usize = 40;
     #[cfg(not(target_pointer_width = "64"))]
     pub const MODE: usize = 28;
@@ -143,6 +147,10 @@ pub struct Nodes<'a, B: Backend> {
     settings: &'a dyn Settings,
     /// The `st_fsid` of node ports (trivfs gives its process id).
     fsid: u32,
+    /// What `io_identity` answers for every node port: the node's identity and the
+    /// filesystem's (ports nobody sends to, as libtrivfs's `file_id` and `filesys_id`).
+    file_id: ReceiveRight,
+    filesys_id: ReceiveRight,
 }
 
 impl<'a, B: Backend> Nodes<'a, B> {
@@ -151,7 +159,18 @@ impl<'a, B: Backend> Nodes<'a, B> {
     pub fn new(devices: &'a DeviceServer<B>, control: PortName, settings: &'a dyn Settings, fsid: u32) -> Result<Self> {
         let set = PortSet::new()?;
         let set_name = set.name();
-        Ok(Nodes { devices, set: Mutex::new(Some(set)), set_name, ports: Mutex::new(BTreeMap::new()), underlying: Once::new(), control, settings, fsid })
+        Ok(Nodes {
+            devices,
+            set: Mutex::new(Some(set)),
+            set_name,
+            ports: Mutex::new(BTreeMap::new()),
+            underlying: Once::new(),
+            control,
+            settings,
+            fsid,
+            file_id: ReceiveRight::new()?,
+            filesys_id: ReceiveRight::new()?,
+        })
     }
 
     /// The port set node ports are received on (and the ports [`Nodes::receive_also`] adds).
@@ -359,6 +378,20 @@ impl<B: Backend> io::Server for Serving<'_, '_, B> {
     /// `EOPNOTSUPP` from [`as_trivfs`]; the disks are read through `device_open` on the node).
     fn io_seek(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, _offset: i64, _whence: i32) -> Result<i64> {
         self.nodes.with(node, |_| Err(EOPNOTSUPP))
+    }
+
+    /// As libtrivfs: the same identity ports for every node port, and the underlying node's
+    /// file number (0 before the translator sits on a node).
+    fn io_identity(&mut self, _reply: rt::ReplyPort<'_>, node: PortName) -> Result<(PortArg, PortArg, i64)> {
+        let realnode = self.nodes.with(node, |node| node.realnode.as_ref().map(SendRight::try_clone).transpose())?;
+        let fileno = match realnode {
+            Some(realnode) => {
+                let bytes: Vec<u8> = io::io_stat(realnode.name())?.iter().flat_map(|word| word.to_le_bytes()).collect();
+                i64::from_le_bytes(bytes[stat::INO..stat::INO + 8].try_into().map_err(|_| EOPNOTSUPP)?)
+            }
+            None => 0,
+        };
+        Ok((PortArg::make_send(self.nodes.file_id.name()), PortArg::make_send(self.nodes.filesys_id.name()), fileno))
     }
 
     fn io_get_openmodes(&mut self, _reply: rt::ReplyPort<'_>, node: PortName) -> Result<i32> {

@@ -19,6 +19,9 @@ use mach::sys::sim::Task;
 
 use super::{ids, open, stat, StatWord, STAT_WORDS};
 
+/// The node's file number.
+pub const FILENO: i64 = 4242;
+
 /// The node's owner and permission bits.
 pub struct FakeNode {
     pub owner: u32,
@@ -80,6 +83,7 @@ impl io::Server for Serving<'_> {
         let mut bytes = [0u8; stat::SIZE];
         bytes[stat::MODE..][..4].copy_from_slice(&(0o100000 | self.node.mode()).to_le_bytes());
         bytes[stat::UID..][..4].copy_from_slice(&self.node.owner.to_le_bytes());
+        bytes[stat::INO..][..8].copy_from_slice(&FILENO.to_le_bytes());
         for (word, chunk) in self.stat.iter_mut().zip(bytes.chunks_exact(core::mem::size_of::<StatWord>())) {
             *word = StatWord::from_le_bytes(chunk.try_into().unwrap());
         }

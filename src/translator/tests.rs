@@ -495,6 +495,15 @@ fn a_node_answers_what_libtrivfs_answers() {
     assert_eq!(started.disk.flushes(), 3);
     assert_eq!(code(fsys::fsys_get_source(started.control.name()).map(drop)), Err(EOPNOTSUPP.code()));
 
+    // io_identity: one identity for every port to the node, the underlying node's number.
+    let (_, _, other) = started.lookup(&[0], 0).unwrap();
+    let (id, fsid, fileno) = io::io_identity(node.name()).unwrap();
+    let (other_id, other_fsid, other_fileno) = io::io_identity(other.name()).unwrap();
+    assert_eq!((other_id.name(), other_fsid.name(), other_fileno), (id.name(), fsid.name(), fileno), "the same file");
+    assert_ne!(id.name(), fsid.name());
+    assert_eq!(fileno, crate::node::fake_fs::FILENO);
+    drop(other);
+
     // touch: the underlying node's times, as the node's user.
     assert_eq!(fs::file_utimes(node.name(), &[5, 0], &[6, 0]), Ok(()));
     assert_eq!(*started.parent.node.times.lock().unwrap(), Some(([5, 0], [6, 0])));

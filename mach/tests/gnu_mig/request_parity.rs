@@ -425,7 +425,8 @@ reencoders! {
             io_get_openmodes(io_object; remote_port),
             io_stat(stat_object; remote_port),
             io_restrict_auth(io_object, uids, gids; remote_port),
-            io_duplicate(io_object; remote_port)];
+            io_duplicate(io_object; remote_port),
+            io_identity(io_object; remote_port)];
         startup: [startup_essential_task(server, task, excpt, name, credential; remote_port),
             startup_request_notification(server, notify_port, name; remote_port)];
         process: [proc_mark_exec(process; remote_port), proc_task2proc(process, task; remote_port)];

@@ -20,6 +20,8 @@ typedef mach_port_t process_t;
 typedef char *data_t;
 typedef const char *const_data_t;
 typedef mach_port_t io_t;
+/* glibc names it only with _LARGEFILE64_SOURCE; a repeated identical typedef is valid C11.  */
+typedef __ino64_t ino64_t;
 
 /* glibc's struct stat on the Hurd (bits/stat.h), in types as wide as the Hurd's on each ABI
    (`unsigned long` is the Hurd's 64-bit uword on x86_64, 32-bit on i386, where 64-bit members
