@@ -286,9 +286,9 @@ fsysopts /dev/rumpdisk
 check dev_rumpdisk_is_a_character_device sh -c 'ls -l /dev/rumpdisk | grep -q "^c"'
 check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static"'
 # The node answers as a libtrivfs node: reading is not supported (not "bad request message ID"),
-# stat -f names a trivfs filesystem, fsync and syncfs on it flush the open disks.
+# statfs (busybox df: its stat has no -f) answers as libtrivfs, fsync and syncfs on it flush the open disks.
 check cat_dev_rumpdisk_not_supported sh -c 'cat /dev/rumpdisk 2>&1 | grep -q "Operation not supported"'
-check stat_f_dev_rumpdisk stat -f /dev/rumpdisk
+check statfs_dev_rumpdisk df /dev/rumpdisk
 check fsync_dev_rumpdisk sync /dev/rumpdisk
 check syncfs_dev_rumpdisk sync -f /dev/rumpdisk
 # ext2fs has wd0 open for writing: a mode that does not flush needs --force.
