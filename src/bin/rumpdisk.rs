@@ -18,7 +18,11 @@
 //! native ATA driver on the IDE channel `--ide-channel` names, linked against the Hurd's glibc
 //! built by `cargo xtask hurd` and run in the Hurd VM.
 
-use std::ffi::OsString;
+// glibc's start-up calls `main` below, not std's: see there.
+#![no_main]
+#![feature(exitcode_exit_method)]
+
+use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
@@ -45,8 +49,21 @@ const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
 const EX_NOPERM: u8 = 77;
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The C `main` glibc's start-up calls, in place of std's runtime set-up: that reopens closed
+/// standard streams on `/dev/null` and aborts when it cannot — always so in a boot server,
+/// started by GNU Mach before any file system with its descriptors 0 to 2 closed (std's set-up
+/// hung `rumpdisk-rump.static` before any line of ours; upstream's C boot servers start there
+/// as they are). std works without that set-up; the arguments come from `argv` here.
+#[no_mangle]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let args: Vec<OsString> = (1..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: glibc passes `argc` NUL-terminated strings in `argv`, alive for the process.
+        .map(|i| OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).to_owned())
+        .collect();
+    run(args).exit_process()
+}
+
+fn run(args: Vec<OsString>) -> ExitCode {
     let words: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
     match options::parse(&words) {
         Ok(Command::Help) => print!("{}", options::HELP),

@@ -209,6 +209,7 @@ impl Hurd {
             // Test programs, in no package.
             bin("fs-barrier"),
             bin("rust-std-check"),
+            bin("rust-std-check.static"),
             bin("hurd-bench"),
             GuestFile {
                 path: format!("/hurd/{}", super::link::RUMP_PROGRAM),
@@ -286,16 +287,16 @@ fsysopts /dev/rumpdisk
 check dev_rumpdisk_is_a_character_device sh -c 'ls -l /dev/rumpdisk | grep -q "^c"'
 check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static"'
 # The node answers as a libtrivfs node: reading is not supported (not "bad request message ID"),
-# statfs (busybox df: its stat has no -f) answers as libtrivfs, fsync and syncfs on it flush the open disks.
+# stat -f (file_statfs) answers as libtrivfs, fsync and syncfs on it flush the open disks.
 check cat_dev_rumpdisk_not_supported sh -c 'cat /dev/rumpdisk 2>&1 | grep -q "Operation not supported"'
-check statfs_dev_rumpdisk df /dev/rumpdisk
+check statfs_dev_rumpdisk stat -f /dev/rumpdisk
 check fsync_dev_rumpdisk sync /dev/rumpdisk
 check syncfs_dev_rumpdisk sync -f /dev/rumpdisk
 # ext2fs has wd0 open for writing: a mode that does not flush needs --force.
 check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flush=skip && [ "$(fsysopts /dev/rumpdisk)" = rumpdisk.static ]'
 "#;
         }
-        script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
+        script += &format!("rust-std-check\nrust-std-check.static\necho {SUCCESS_MARKER}\n");
         Ok(self.scenario(&name, &script, Barrier::Honoured)?.0)
     }
 
