@@ -56,20 +56,22 @@ const EX_NOPERM: u8 = 77;
 /// as they are). std works without that set-up; the arguments come from `argv` here.
 #[no_mangle]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    let args: Vec<OsString> = (1..usize::try_from(argc).unwrap_or(0))
+    let mut args: Vec<OsString> = (0..usize::try_from(argc).unwrap_or(0))
         // SAFETY: glibc passes `argc` NUL-terminated strings in `argv`, alive for the process.
         .map(|i| OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).to_owned())
         .collect();
-    run(args).exit_process()
+    let program = if args.is_empty() { "rumpdisk".to_owned() } else { args.remove(0).to_string_lossy().into_owned() };
+    run(program, args).exit_process()
 }
 
-fn run(args: Vec<OsString>) -> ExitCode {
+/// `program`: the name it was started as (`fsysopts` shows it); `args`: its options.
+fn run(program: String, args: Vec<OsString>) -> ExitCode {
     let words: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
     match options::parse(&words) {
         Ok(Command::Help) => print!("{}", options::HELP),
         Ok(Command::Usage) => print!("{}", options::USAGE),
         Ok(Command::Version) => print!("{}", options::VERSION),
-        Ok(Command::Serve(options)) => return serve(options),
+        Ok(Command::Serve(options)) => return serve(options, program),
         Err(error) => {
             // A boot server whose command line does not parse has only the console to say so.
             if let Some(master) = options::device_master_word(&words) {
@@ -151,7 +153,7 @@ fn disks(options: &Options, _host_priv: PortName, master: PortName) -> mach::ker
     port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None)
 }
 
-fn serve(options: Options) -> ExitCode {
+fn serve(options: Options, program: String) -> ExitCode {
     // A boot server's bootstrap port is the server's that started it (if any); only without
     // --next-task is this process a translator on a node.
     let (bootstrap, upstream) = match (options.next_task, boot::own_bootstrap_port()) {
@@ -200,7 +202,6 @@ fn serve(options: Options) -> ExitCode {
             return ExitCode::from(EX_SOFTWARE);
         }
     };
-    let program = std::env::args().next().unwrap_or_else(|| "rumpdisk".into());
     let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend(), server.core())));
     if let Some(next_task) = options.next_task {
         // The next task's bootstrap port is served by a thread of its own.
