@@ -46,7 +46,14 @@ exec /bin/sh -i
 
 /// The pieces every Hurd scenario shares.
 pub struct Hurd {
+    /// The system this scenario boots: [`Hurd::upstream`] or [`Hurd::patched`].
     system: PathBuf,
+    /// The system as upstream's Hurd builds it (stage `system`).
+    upstream: PathBuf,
+    /// The system with our patch series applied to the Hurd (stage `system-patched`).
+    patched: PathBuf,
+    /// Which of the two this scenario boots.
+    variant: System,
     /// The project's Debian packages, unpacked (`dpkg-deb -x`): the root image gets them as
     /// `dpkg` would install them, and GRUB loads the packaged boot disk server.
     packages: PathBuf,
@@ -65,6 +72,17 @@ pub enum Driver {
     /// Upstream's C `rumpdisk.static` with the NetBSD rump kernel, built from the Hurd's sources
     /// with Debian's rump kernel (`cargo xtask hurd`).
     Upstream,
+}
+
+/// Which build of the Hurd a scenario boots. Every Hurd scenario boots the upstream Hurd unless
+/// it says otherwise; those that show one of upstream's bugs run on both, failing on the upstream
+/// one in the recorded way ([`Expect::Gap`]) and passing on the patched one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    /// The Hurd as upstream has it (stage `system`).
+    Upstream,
+    /// The Hurd with our patch series, `hurd-patches/` (stage `system-patched`).
+    Patched,
 }
 
 /// The root file system's disk, as the host checks it afterwards.
@@ -101,7 +119,10 @@ impl Hurd {
         let packages = crate::package::out_dir().join("unpacked");
         crate::package::unpack(&debs, &packages)?;
         Ok(Hurd {
+            upstream: system.clone(),
+            patched: super::patched_system(),
             system,
+            variant: System::Upstream,
             packages,
             guest,
             driver: Driver::Ours,
@@ -111,18 +132,54 @@ impl Hurd {
     /// The same pieces, booting with `driver`.
     pub fn with(&self, driver: Driver) -> Hurd {
         Hurd {
-            system: self.system.clone(),
-            packages: self.packages.clone(),
-            guest: self.guest.clone(),
             driver,
+            ..self.clone_pieces()
         }
     }
 
-    /// The scenario `base` (`hurd-NAME`) as this driver's: `hurd-c-NAME` for upstream's C.
+    /// The same pieces, booting the Hurd `variant`.
+    pub fn with_system(&self, variant: System) -> Hurd {
+        Hurd {
+            system: match variant {
+                System::Upstream => self.upstream.clone(),
+                System::Patched => self.patched.clone(),
+            },
+            variant,
+            ..self.clone_pieces()
+        }
+    }
+
+    fn clone_pieces(&self) -> Hurd {
+        Hurd {
+            system: self.system.clone(),
+            upstream: self.upstream.clone(),
+            patched: self.patched.clone(),
+            variant: self.variant,
+            packages: self.packages.clone(),
+            guest: self.guest.clone(),
+            driver: self.driver,
+        }
+    }
+
+    /// The scenario `base` (`hurd-NAME`) as this driver's and this system's: `hurd-c-NAME` for
+    /// upstream's C driver, `hurd-patched-NAME` on the patched Hurd.
     fn named(&self, base: &str) -> String {
+        let base = match self.variant {
+            System::Upstream => base.to_owned(),
+            System::Patched => base.replacen("hurd-", "hurd-patched-", 1),
+        };
         match self.driver {
-            Driver::Ours => base.to_owned(),
+            Driver::Ours => base,
             Driver::Upstream => base.replacen("hurd-", "hurd-c-", 1),
+        }
+    }
+
+    /// What a scenario showing upstream's bug `gap` expects: the gap on the upstream Hurd, a
+    /// pass on the patched one.
+    fn expect_fixed(&self, gap: &'static str) -> Expect {
+        match self.variant {
+            System::Upstream => Expect::Gap(gap),
+            System::Patched => Expect::Pass,
         }
     }
 
@@ -554,6 +611,131 @@ echo {SUCCESS_MARKER}
         Ok(scenario)
     }
 
+    /// `fsync` on a storeio node must reach the disk: storeio on our translator driving a second
+    /// disk, a block written through it with `dd`, the node `fsync`ed (`storectl sync file:`,
+    /// `file_sync` with `wait`), then a write by another path. In that disk's write log a FLUSH
+    /// must come between the fsync'ed write and the next one. Upstream's storeio never calls
+    /// `store_sync` ([`STOREIO_GAP`]); `hurd-patches/0001` makes it.
+    pub fn storeio_fsync(&self) -> Result<Scenario, Error> {
+        let script = format!(
+            r#"
+check translator_set_passive settrans -c /dev/rumpdisk-rs /hurd/rumpdisk-rs --ide-channel=secondary
+check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2 < /dev/null > /dev/null 2>&1'
+printf '%-512s' {C_MARK} > /tmp/c-block
+printf '%-512s' {RUST_MARK} > /tmp/rust-block
+check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 seek={C_SECTOR} count=1
+check fsync_the_storeio_node storectl sync file:/dev/xd0
+check write_after_the_fsync sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {rust_offset} < /tmp/rust-block'
+check sync_the_device storectl sync device:@/dev/rumpdisk-rs:wd2
+check storeio_goes_away settrans -g /dev/xd0
+check translator_goes_away settrans -g /dev/rumpdisk-rs
+echo {SUCCESS_MARKER}
+"#,
+            rust_offset = RUST_SECTOR * 512
+        );
+        let name = self.named("hurd-storeio-fsync");
+        let (mut scenario, _) = self.scenario(&name, &script, Barrier::Honoured)?;
+        scenario.expect = self.expect_fixed(STOREIO_GAP);
+        let dir = run_dir(&name);
+        let (second_template, second_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
+        image::data_disk(&second_template, SECOND_DISK_MIB, SECOND_FS_MIB)?;
+        scenario.disks.push(Disk {
+            fresh: Some(Fresh::CopyOf(second_template)),
+            write_log: Some(second_log.clone()),
+            ..Disk::fresh(dir.join("wd2.img"), 0)
+        });
+        scenario.after = Some(Box::new(move || {
+            let bytes =
+                fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
+            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", second_log.display()))?;
+            let fsynced = log
+                .flushed_after(C_MARK.as_bytes())
+                .map_err(|why| format!("the write through storeio: {why}"))?;
+            let next = log
+                .flushed_after(RUST_MARK.as_bytes())
+                .map_err(|why| format!("the write after the fsync: {why}"))?;
+            println!(
+                "  second disk: the write through storeio at log entry {}, its first FLUSH at {}, the next write at {}",
+                fsynced.write, fsynced.flush, next.write
+            );
+            if next.write < fsynced.write {
+                return Err("the writes are not in the order the script made them".into());
+            }
+            if fsynced.flush > next.write {
+                return Err(format!(
+                    "{STOREIO_GAP}: no FLUSH between the fsync'ed write (entry {}) and the next write (entry {})",
+                    fsynced.write, next.write
+                ));
+            }
+            Ok(())
+        }));
+        Ok(scenario)
+    }
+
+    /// A flush that fails on the disk (the `nth` to reach it) under the barrier workload: the
+    /// `fsync` or `file_syncfs` that depended on it must fail with EIO, ext2fs must say so once,
+    /// and every round reported synced before must be intact at every crash point. Upstream's
+    /// ext2fs only warns and every sync succeeds ([`FLUSH_ERROR_GAP`]); `hurd-patches/0004`
+    /// reports it.
+    pub fn flush_eio(&self, nth: u32) -> Result<Scenario, Error> {
+        let name = self.named("hurd-flush-eio");
+        let rounds = 30;
+        // The client's own test line is renamed: its failure is this scenario's expectation.
+        let script = format!(
+            r#"
+fs-barrier /data 0 {rounds} 16 > /tmp/fs-barrier.out 2>&1
+sed 's/^test /fs-barrier said: /' /tmp/fs-barrier.out | tail -n 3
+check a_sync_fails_after_the_failed_flush sh -c 'grep -q "Input/output error" /tmp/fs-barrier.out || {{ echo "{FLUSH_ERROR_GAP}"; exit 1; }}'
+echo {SUCCESS_MARKER}
+"#
+        );
+        let (mut scenario, root) = self.scenario(&name, &script, Barrier::Honoured)?;
+        scenario.expect = self.expect_fixed(FLUSH_ERROR_GAP);
+        scenario.disks[0].fail_flush = Some(nth);
+        let write_log = run_dir(&name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        let console = run_dir(&name).join("console.log");
+        let scratch = scratch_dir(&name);
+        let variant = self.variant;
+        scenario.after = Some(Box::new(move || {
+            let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
+            let warnings: Vec<&str> = text
+                .lines()
+                .filter(|l| l.to_lowercase().contains("device flush failed"))
+                .collect();
+            for w in &warnings {
+                println!("  ext2fs on the console: {}", w.trim());
+            }
+            if warnings.is_empty() {
+                return Err("the failed flush did not surface in ext2fs".into());
+            }
+            if variant == System::Patched && warnings.len() != 1 {
+                return Err(format!("ext2fs said {} times that the flush failed, not once", warnings.len()));
+            }
+            let report = check_log(&root, &write_log, &scratch)?;
+            println!("  {}", report.summary());
+            if !report.violations.is_empty() {
+                return Err(report.violations.join("; "));
+            }
+            if report.committed == 0 {
+                return Err("no round was synced before the failed flush: the workload did not run".into());
+            }
+            Ok(())
+        }));
+        Ok(scenario)
+    }
+
+    /// [`CONCURRENT`] clients of the barrier workload at once, every crash point checked: no file
+    /// reported synced may be lost. Upstream's journal lets `file_syncfs(wait=1)` return before
+    /// the commit block of the caller's transaction when another thread is committing it
+    /// ([`CONCURRENT_GAP`]); `hurd-patches/0002` makes it wait.
+    pub fn barrier_concurrent(&self) -> Result<Scenario, Error> {
+        let name = self.named("hurd-barrier-4");
+        let (mut scenario, _) = self.barrier_on_root(&name, Barrier::Honoured, CONCURRENT)?;
+        scenario.expect = self.expect_fixed(CONCURRENT_GAP);
+        Ok(scenario)
+    }
+
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
     pub fn barrier(
         &self,
@@ -621,6 +803,21 @@ echo {SUCCESS_MARKER}
         Ok((scenario, root))
     }
 }
+
+/// Upstream's storeio: `fsync` on its node does not flush the disk (`dev_sync` never calls
+/// `store_sync`).
+const STOREIO_GAP: &str = "storeio's fsync did not flush the disk";
+/// Upstream's ext2fs: a failed device flush is only a warning.
+const FLUSH_ERROR_GAP: &str = "every fsync and syncfs succeeded after the failed flush";
+/// Upstream's journal: a sync returns before the commit block of the caller's transaction when
+/// another thread commits it: files reported synced are lost at crash points.
+const CONCURRENT_GAP: &str = "was synced but is lost";
+/// The workload of `hurd-barrier-4`: as many rounds as [`WORKLOAD`], over 4 concurrent clients.
+const CONCURRENT: Workload = Workload {
+    clients: 4,
+    rounds: 15,
+    sectors: 16,
+};
 
 /// The file the shutdown scenario writes without syncing it, and what it holds.
 const LATE_FILE: &str = "/root/written-before-reboot";
@@ -772,6 +969,12 @@ pub const NAMES: &[&str] = &[
     storectl::NAME,
     rump::NAME,
     "hurd-shutdown",
+    "hurd-storeio-fsync",
+    "hurd-patched-storeio-fsync",
+    "hurd-flush-eio",
+    "hurd-patched-flush-eio",
+    "hurd-barrier-4",
+    "hurd-patched-barrier-4",
     "hurd-c-shell",
     "hurd-c-barrier",
     "hurd-c-flush-error",
@@ -785,6 +988,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
     }
     let hurd = Hurd::new(tasks)?;
     let upstream = hurd.with(Driver::Upstream);
+    let patched = hurd.with_system(System::Patched);
     wanted
         .iter()
         .map(|name| match *name {
@@ -802,6 +1006,12 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             storectl::NAME => hurd.storectl(),
             rump::NAME => hurd.rump_translator(),
             "hurd-shutdown" => hurd.shutdown(),
+            "hurd-storeio-fsync" => hurd.storeio_fsync(),
+            "hurd-patched-storeio-fsync" => patched.storeio_fsync(),
+            "hurd-flush-eio" => hurd.flush_eio(20),
+            "hurd-patched-flush-eio" => patched.flush_eio(20),
+            "hurd-barrier-4" => hurd.barrier_concurrent(),
+            "hurd-patched-barrier-4" => patched.barrier_concurrent(),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
