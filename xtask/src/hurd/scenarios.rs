@@ -736,6 +736,38 @@ echo {SUCCESS_MARKER}
         Ok(scenario)
     }
 
+    /// The barrier workload with `fsync` alone (each file, then its directory; no `file_syncfs`),
+    /// every crash point checked: a file `fsync` reported durable must be intact. Upstream's
+    /// ext2fs with a journal leaves the inode to the journal's next commit and never flushes (the
+    /// loss is [`CONCURRENT_GAP`]'s text); `hurd-patches/0003` commits and flushes.
+    pub fn fsync_only(&self) -> Result<Scenario, Error> {
+        let name = self.named("hurd-fsync");
+        let (mut scenario, root) = self.scenario(
+            &name,
+            &format!(
+                "fs-barrier /data 0 {} {} fsync\necho {SUCCESS_MARKER}\n",
+                WORKLOAD.rounds, WORKLOAD.sectors
+            ),
+            Barrier::Honoured,
+        )?;
+        scenario.expect = self.expect_fixed(CONCURRENT_GAP);
+        let write_log = run_dir(&name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        let scratch = scratch_dir(&name);
+        scenario.after = Some(Box::new(move || {
+            let report = check_log(&root, &write_log, &scratch)?;
+            println!("  {}", report.summary());
+            if !report.violations.is_empty() {
+                return Err(report.violations.join("; "));
+            }
+            if report.committed < WORKLOAD.rounds as usize {
+                return Err(format!("{} of {} rounds committed", report.committed, WORKLOAD.rounds));
+            }
+            Ok(())
+        }));
+        Ok(scenario)
+    }
+
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
     pub fn barrier(
         &self,
@@ -975,6 +1007,8 @@ pub const NAMES: &[&str] = &[
     "hurd-patched-flush-eio",
     "hurd-barrier-4",
     "hurd-patched-barrier-4",
+    "hurd-fsync",
+    "hurd-patched-fsync",
     "hurd-c-shell",
     "hurd-c-barrier",
     "hurd-c-flush-error",
@@ -1012,6 +1046,8 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-patched-flush-eio" => patched.flush_eio(20),
             "hurd-barrier-4" => hurd.barrier_concurrent(),
             "hurd-patched-barrier-4" => patched.barrier_concurrent(),
+            "hurd-fsync" => hurd.fsync_only(),
+            "hurd-patched-fsync" => patched.fsync_only(),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
