@@ -1057,6 +1057,37 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
 mod tests {
     use super::*;
 
+    /// A patched scenario boots the patched system under its own name, and expects to pass;
+    /// its upstream twin boots upstream's system and expects the recorded gap. Every patched
+    /// scenario has its upstream twin, the demonstration of the bug it fixes.
+    #[test]
+    fn patched_scenarios_boot_the_patched_system_beside_an_upstream_twin() {
+        let hurd = Hurd {
+            system: "up".into(),
+            upstream: "up".into(),
+            patched: "patched".into(),
+            variant: System::Upstream,
+            packages: "packages".into(),
+            guest: "guest".into(),
+            driver: Driver::Ours,
+        };
+        let patched = hurd.with_system(System::Patched);
+        assert_eq!(patched.system, PathBuf::from("patched"));
+        assert_eq!(patched.named("hurd-barrier-4"), "hurd-patched-barrier-4");
+        assert_eq!(patched.expect_fixed("gap"), Expect::Pass);
+        assert_eq!(hurd.named("hurd-barrier-4"), "hurd-barrier-4");
+        assert_eq!(hurd.expect_fixed("gap"), Expect::Gap("gap"));
+        let back = patched.with_system(System::Upstream);
+        assert_eq!(back.system, PathBuf::from("up"));
+        assert_eq!(patched.with(Driver::Upstream).named("hurd-shell"), "hurd-c-patched-shell");
+        let twins: Vec<&str> = NAMES.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
+        assert_eq!(twins.len(), 4);
+        for name in twins {
+            let upstream = name.replacen("hurd-patched-", "hurd-", 1);
+            assert!(NAMES.contains(&upstream.as_str()), "{name} has no upstream twin");
+        }
+    }
+
     /// Any round of the workload may be the one QEMU is killed after, the first and the last
     /// included, and a seed names one round only.
     #[test]
