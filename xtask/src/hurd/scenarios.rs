@@ -691,6 +691,7 @@ echo {SUCCESS_MARKER}
         );
         let (mut scenario, root) = self.scenario(&name, &script, Barrier::Honoured)?;
         scenario.expect = self.expect_fixed(FLUSH_ERROR_GAP);
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
         scenario.disks[0].fail_flush = Some(nth);
         let write_log = run_dir(&name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
@@ -733,6 +734,8 @@ echo {SUCCESS_MARKER}
         let name = self.named("hurd-barrier-4");
         let (mut scenario, _) = self.barrier_on_root(&name, Barrier::Honoured, CONCURRENT)?;
         scenario.expect = self.expect_fixed(CONCURRENT_GAP);
+        // The patched Hurd's syncs wait for commits and flush more: a longer bound.
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
         Ok(scenario)
     }
 
@@ -751,6 +754,7 @@ echo {SUCCESS_MARKER}
             Barrier::Honoured,
         )?;
         scenario.expect = self.expect_fixed(CONCURRENT_GAP);
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
         let write_log = run_dir(&name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(&name);
@@ -844,6 +848,9 @@ const FLUSH_ERROR_GAP: &str = "every fsync and syncfs succeeded after the failed
 /// Upstream's journal: a sync returns before the commit block of the caller's transaction when
 /// another thread commits it: files reported synced are lost at crash points.
 const CONCURRENT_GAP: &str = "was synced but is lost";
+/// The time limit of the workloads run on both Hurds: the patched one's syncs wait for commits and
+/// flush more often than upstream's.
+const PATCHED_WORKLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// The workload of `hurd-barrier-4`: as many rounds as [`WORKLOAD`], over 4 concurrent clients.
 const CONCURRENT: Workload = Workload {
     clients: 4,
