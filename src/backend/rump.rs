@@ -166,6 +166,20 @@ impl<K: RumpKernel> Drop for Descriptor<K> {
     }
 }
 
+/// The Hurd's EIO, which NetBSD's disk drivers return for a failed transfer or cache flush.
+const HURD_EIO: i32 = 0x4000_0005;
+
+/// A disk's I/O error as the device interface names it (`D_IO_ERROR`, what GNU Mach's own
+/// drivers and our native one answer, and what libstore's clients print as "hardware IO
+/// error"); any other error passes as it is. Upstream's C rumpdisk answers the errno.
+fn device_error(error: Error) -> Error {
+    if error.code() == HURD_EIO {
+        D_IO_ERROR
+    } else {
+        error
+    }
+}
+
 /// An open raw rump device.
 pub struct RumpDisk<K: RumpKernel, M> {
     descriptor: Descriptor<K>,
@@ -193,7 +207,7 @@ impl<K: RumpKernel, M: BounceMemory> Disk for RumpDisk<K, M> {
         dma::read(&*self.memory, buf, |part, at| {
             let mut done = 0;
             while done < part.len() {
-                match self.descriptor.kernel.pread(self.descriptor.fd, &mut part[done..], self.offset(record, at + done)?)? {
+                match self.descriptor.kernel.pread(self.descriptor.fd, &mut part[done..], self.offset(record, at + done)?).map_err(device_error)? {
                     0 => return Err(D_IO_ERROR), // the device ended before its reported size
                     n => done += n,
                 }
@@ -207,7 +221,7 @@ impl<K: RumpKernel, M: BounceMemory> Disk for RumpDisk<K, M> {
         dma::write(&*self.memory, data, |part, at| {
             let mut done = 0;
             while done < part.len() {
-                match self.descriptor.kernel.pwrite(self.descriptor.fd, &part[done..], self.offset(record, at + done)?)? {
+                match self.descriptor.kernel.pwrite(self.descriptor.fd, &part[done..], self.offset(record, at + done)?).map_err(device_error)? {
                     0 => return Err(D_IO_ERROR),
                     n => done += n,
                 }
@@ -218,7 +232,7 @@ impl<K: RumpKernel, M: BounceMemory> Disk for RumpDisk<K, M> {
 
     fn flush(&self) -> Result<(), Error> {
         // force = 1: `sd` only flushes a clean cache when forced.
-        self.descriptor.kernel.ioctl_write_i32(self.descriptor.fd, DIOCCACHESYNC, 1)
+        self.descriptor.kernel.ioctl_write_i32(self.descriptor.fd, DIOCCACHESYNC, 1).map_err(device_error)
     }
 
     fn read_out_of_line(&self, record: u64, len: usize) -> core::result::Result<mach::ool::OolMemory, crate::device::Error> {
@@ -342,6 +356,8 @@ mod tests {
         assert_eq!(standin::calls().last(), Some(&sync));
         standin::reset(Script { fail: Some((|call| matches!(call, Call::Ioctl { request: 0x8004_6476, .. }), 35)), ..Script::default() });
         assert_eq!(disk.flush(), Err(Error::new(0x4000_0023).unwrap()), "NetBSD's EAGAIN (35) became the Hurd's");
+        standin::reset(Script { fail: Some((|call| matches!(call, Call::Ioctl { request: 0x8004_6476, .. }), 5)), ..Script::default() });
+        assert_eq!(disk.flush(), Err(D_IO_ERROR), "the drive's failed flush (NetBSD's EIO) is the device interface's I/O error");
         drop(disk);
         assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
     }

@@ -11,6 +11,7 @@
 //! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
 
 mod ahci;
+pub mod hurd;
 mod i386;
 mod linux;
 
@@ -41,6 +42,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     match args {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
         [vm] if vm == "vm" => vm_goals(),
+        [hurd] if hurd == "hurd" => hurd::run(&scenarios::build_tasks()?),
         [part] if part == "ahci" => {
             let tsc_hz = host_tsc_hz(&fs::read_to_string("/proc/cpuinfo").map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?)?;
             print!("{}", ahci::measure(&scenarios::tasks_for(Kernel::Amd64)?)?.markdown(tsc_hz));
@@ -52,7 +54,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             Ok(())
         }
         other => Err(Error::new(format!(
-            "`bench` takes `vm`, `mig`, `linux`, `ahci` or nothing (got {other:?})"
+            "`bench` takes `vm`, `mig`, `linux`, `ahci`, `hurd` or nothing (got {other:?})"
         ))),
     }
 }

@@ -120,6 +120,8 @@ pub struct Outcome {
     pub failure_marker: bool,
     pub timed_out: bool,
     pub killed: bool,
+    /// When each console line arrived, from QEMU's start (one entry a line).
+    pub line_times: Vec<Duration>,
 }
 
 impl Outcome {
@@ -362,12 +364,13 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         qemu.args(disk_args(disk, i));
     }
     let console_path = dir.join("console.log");
-    let (console, timed_out, killed) =
+    let (console, line_times, timed_out, killed) =
         run_qemu(qemu, scenario.timeout, scenario.kill_on.as_deref())?;
     fs::write(&console_path, &console).map_err(|e| Error::io(&console_path, e))?;
     let mut outcome = Outcome::parse(&console);
     outcome.timed_out = timed_out;
     outcome.killed = killed;
+    outcome.line_times = line_times;
     if let Some(after) = &scenario.after {
         match after() {
             Ok(()) => outcome.passed.push(HOST_CHECK.into()),
@@ -391,7 +394,9 @@ fn run_qemu(
     mut qemu: Command,
     timeout: Duration,
     kill_on: Option<&str>,
-) -> Result<(String, bool, bool), Error> {
+) -> Result<(String, Vec<Duration>, bool, bool), Error> {
+    let started = Instant::now();
+    let mut line_times = Vec::new();
     let mut child = qemu
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -417,6 +422,7 @@ fn run_qemu(
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
                 let hit = kill_on.is_some_and(|k| line.contains(k));
+                line_times.push(started.elapsed());
                 console.push_str(&line);
                 console.push('\n');
                 if hit {
@@ -448,7 +454,7 @@ fn run_qemu(
             )));
         }
     }
-    Ok((console, timed_out, killed))
+    Ok((console, line_times, timed_out, killed))
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), Error> {

@@ -18,52 +18,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-mod syncfs {
-    use std::fs::File;
-    use std::os::fd::AsRawFd;
-    use std::os::raw::c_int;
-
-    /// Syncs the file system `file` is on and waits until it is on stable storage.
-    #[cfg(target_os = "hurd")]
-    pub fn wait(file: &File) -> std::io::Result<()> {
-        extern "C" {
-            /// glibc: a new send right to the io port behind `fd`.
-            fn getdport(fd: c_int) -> u32;
-            /// The Hurd's `file_syncfs` RPC stub (libhurduser).
-            fn file_syncfs(file: u32, wait: c_int, dochildren: c_int) -> c_int;
-            fn mach_port_deallocate(task: u32, name: u32) -> c_int;
-            static __mach_task_self_: u32;
-        }
-        // SAFETY: `getdport` only reads glibc's descriptor table; the fd is open for `file`'s life.
-        let port = unsafe { getdport(file.as_raw_fd()) };
-        if port == 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `port` is a send right this function owns; the stub only sends a message.
-        let error = unsafe { file_syncfs(port, 1, 0) };
-        // SAFETY: releases the right `getdport` made; `__mach_task_self_` is set before main.
-        unsafe { mach_port_deallocate(__mach_task_self_, port) };
-        if error == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::from_raw_os_error(error))
-        }
-    }
-
-    /// Linux's `syncfs(2)`, so the program also runs (and is tested) on the build host.
-    #[cfg(not(target_os = "hurd"))]
-    pub fn wait(file: &File) -> std::io::Result<()> {
-        extern "C" {
-            fn syncfs(fd: c_int) -> c_int;
-        }
-        // SAFETY: `syncfs` only reads the descriptor, open for `file`'s life.
-        if unsafe { syncfs(file.as_raw_fd()) } == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    }
-}
+use guest::syncfs;
 
 /// Writes `bytes` to a new file at `path`, `fsync`s it and then either syncs its file system,
 /// waiting, or (`fsync_only`) `fsync`s its directory.

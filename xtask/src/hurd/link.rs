@@ -18,6 +18,7 @@ pub const PROGRAMS: &[(&str, &str, &str)] = &[
     ("store", "storectl", ""),
     ("guest", "fs-barrier", ""),
     ("guest", "rust-std-check", ""),
+    ("guest", "hurd-bench", ""),
 ];
 
 /// The rump build of `rumpdisk` (linked with the rump kernel `cargo xtask hurd` built), put

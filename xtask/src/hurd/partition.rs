@@ -24,6 +24,15 @@ pub struct Partition {
     pub sectors: u64,
 }
 
+/// The swap partition of a disk made by [`debian_disk`] (nothing pages in the scenarios: the
+/// Hurd bench uses it as raw space).
+pub fn swap_partition() -> Partition {
+    Partition {
+        start: FIRST_START,
+        sectors: SWAP_SECTORS,
+    }
+}
+
 /// The root partition of a disk made by [`debian_disk`].
 pub fn root_partition(fs_bytes: u64) -> Partition {
     Partition {

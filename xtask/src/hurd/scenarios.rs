@@ -197,15 +197,9 @@ impl Hurd {
             "$(task-resume)",
         ]));
         let mut disk_words = words(&["--next-task=${fs-task}"]);
-        let disk_file = match self.driver {
-            Driver::Ours => {
-                if flush == Barrier::Skipped {
-                    disk_words.push("--flush=skip".to_owned());
-                }
-                self.packages.join("hurd/rumpdisk-rs.static")
-            }
-            Driver::Upstream => self.system.join("hurd/rumpdisk.static"),
-        };
+        if self.driver == Driver::Ours && flush == Barrier::Skipped {
+            disk_words.push("--flush=skip".to_owned());
+        }
         disk_words.push("$(disk-task=task-create)".to_owned());
         let mut modules = vec![
             Module {
@@ -214,7 +208,7 @@ impl Hurd {
                 words: arbiter_words,
             },
             Module {
-                file: disk_file,
+                file: self.driver_program(),
                 name: "rumpdisk.static".into(),
                 words: disk_words,
             },
@@ -268,6 +262,7 @@ impl Hurd {
             // Test programs, in no package.
             bin("fs-barrier"),
             bin("rust-std-check"),
+            bin("hurd-bench"),
             GuestFile {
                 path: format!("/hurd/{}", super::link::RUMP_PROGRAM),
                 contents: Contents::Copy(self.guest.join(super::link::RUMP_PROGRAM)),
@@ -513,6 +508,53 @@ echo {SUCCESS_MARKER}
         Ok(scenario)
     }
 
+    /// The boot disk driver's program, as GRUB loads it.
+    pub fn driver_program(&self) -> PathBuf {
+        match self.driver {
+            Driver::Ours => self.packages.join("hurd/rumpdisk-rs.static"),
+            Driver::Upstream => self.system.join("hurd/rumpdisk.static"),
+        }
+    }
+
+    /// The workload of `cargo xtask bench hurd` with this driver (see [`crate::bench::hurd`]):
+    /// raw transfers through storeio on the swap partition, files synced one client and four,
+    /// the driver's resident memory; marker writes on the raw device bound the four-client part
+    /// in the write log. Returns the scenario and its root disk's write log.
+    pub fn bench(&self) -> Result<(Scenario, PathBuf), Error> {
+        let name = self.named("hurd-bench");
+        let swap = partition::swap_partition();
+        let marker = |mark: &str, sector: u64| {
+            format!("printf '%-512s' {mark} | dd of=/tmp/raw bs=512 seek={sector} conv=notrunc 2>/dev/null\n")
+        };
+        let mark_sector = swap.start + swap.sectors - 1;
+        let mut script = format!(
+            r#"
+check storeio_on_the_disk sh -c 'settrans -ac /tmp/raw /hurd/storeio @/dev/rumpdisk:wd0 < /dev/null > /dev/null 2>&1'
+check raw hurd-bench raw /tmp/raw {offset} {span}
+mkdir -p /data/one {BENCH_FOUR_DIR}
+check files_4k_one hurd-bench files /data/one 0 {small} 4096
+check files_1m_one hurd-bench files /data/one 0 {large} 1048576
+"#,
+            offset = swap.start * 512,
+            span = BENCH_RAW_SPAN,
+            small = BENCH_FILES_4K,
+            large = BENCH_FILES_1M,
+        );
+        script += &marker(BENCH_FOUR_START, mark_sector);
+        script += &format!(
+            "for c in 0 1 2 3; do hurd-bench files {BENCH_FOUR_DIR} $c {BENCH_FILES_FOUR} 4096 & done\nwait\n"
+        );
+        script += &marker(BENCH_FOUR_END, mark_sector - 1);
+        script += &format!(
+            "ps -e -o pid,rss,args 2>&1 | grep -i 'rumpdisk' | sed 's/^/hurd-bench: ps: /'\necho {SUCCESS_MARKER}\n"
+        );
+        let (mut scenario, _) = self.scenario(&name, &script, Barrier::Honoured)?;
+        let write_log = run_dir(&name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        scenario.timeout = Duration::from_secs(600);
+        Ok((scenario, write_log))
+    }
+
     /// `reboot` in the guest: the startup server's shutdown notice reaches rumpdisk, which flushes
     /// the disk before it answers, so a file written without any sync is durable in the write log.
     pub fn shutdown(&self) -> Result<Scenario, Error> {
@@ -596,9 +638,10 @@ echo {SUCCESS_MARKER}
         let console = run_dir(name).join("console.log");
         scenario.after = Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
-            // D_IO_ERROR from rumpdisk, as glibc's strerror names it.
+            // D_IO_ERROR from ours, as glibc's strerror names it; upstream's C answers EIO.
             let warned = text.lines().find(|l| {
-                l.to_lowercase().contains("device flush failed") && l.contains("hardware IO error")
+                l.to_lowercase().contains("device flush failed")
+                    && (l.contains("hardware IO error") || l.contains("Input/output error"))
             });
             let Some(warning) = warned else {
                 return Err("rumpdisk's D_IO_ERROR did not surface in ext2fs (no \"device flush failed\" warning)".into());
@@ -857,6 +900,17 @@ const CONCURRENT: Workload = Workload {
     rounds: 15,
     sectors: 16,
 };
+
+/// The Hurd bench's workload: bytes moved raw in each request size, files of 4 KiB and of 1 MiB
+/// synced by one client, files each of four clients syncs at once, and the markers written on
+/// the raw device around the four clients' part.
+pub const BENCH_RAW_SPAN: u64 = 8 << 20;
+pub const BENCH_FILES_4K: u32 = 40;
+pub const BENCH_FILES_1M: u32 = 8;
+pub const BENCH_FILES_FOUR: u32 = 10;
+pub const BENCH_FOUR_DIR: &str = "/data/four";
+pub const BENCH_FOUR_START: &str = "hurd-bench-four-clients-start";
+pub const BENCH_FOUR_END: &str = "hurd-bench-four-clients-end";
 
 /// The file the shutdown scenario writes without syncing it, and what it holds.
 const LATE_FILE: &str = "/root/written-before-reboot";
