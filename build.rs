@@ -31,11 +31,19 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Wl,--whole-archive");
     println!("cargo:rustc-link-arg-bins=-lrumpvfs_nofifofs_pic");
     println!("cargo:rustc-link-arg-bins=-Wl,--no-whole-archive");
-    println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed");
+    // The static boot server (`crt-static`) takes the rump kernel's `_pic` archives whole, as
+    // upstream's `rumpdisk.static` does: nothing refers to the drivers' constructors.
+    let static_build = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    let (open, close, suffix) = if static_build {
+        ("-Wl,--whole-archive", "-Wl,--no-whole-archive", "_pic")
+    } else {
+        ("-Wl,--no-as-needed", "-Wl,--as-needed", "")
+    };
+    println!("cargo:rustc-link-arg-bins={open}");
     for library in RUMP_LIBRARIES {
-        println!("cargo:rustc-link-arg-bins=-l{library}");
+        println!("cargo:rustc-link-arg-bins=-l{library}{suffix}");
     }
-    println!("cargo:rustc-link-arg-bins=-Wl,--as-needed");
+    println!("cargo:rustc-link-arg-bins={close}");
     // What upstream's Makefile adds beside them: rumpdev_pci reaches the PCI bus through
     // libpciaccess (which loads its back ends with libdl), and libpciaccess reads the
     // compressed PCI ID list with zlib.

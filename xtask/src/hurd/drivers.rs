@@ -173,11 +173,11 @@ build_sh tools
             &["rump-tools", "gcc-2", "zlib"],
             &format!(
                 r#"
-# glibc's libc.so linker script names /lib/libc.so.0.3 and its neighbours by absolute path;
-# the rump links use a --sysroot of their own, so those paths must exist in the build root.
-for f in lib/libc.so.0.3 lib/libmachuser.so.1 lib/libhurduser.so.0.3 lib/ld-x86-64.so.1 usr/lib/libc_nonshared.a; do
-    [ -e "$SYSROOT/$f" ] || {{ echo "error: $SYSROOT/$f is missing"; exit 1; }}
-    ln -sfn "$SYSROOT/$f" "/$f"
+# glibc's libc.so linker script names libc.so.0.3 and its neighbours by absolute path; the rump
+# links use a --sysroot of their own, so those paths must exist in the build root too.
+for f in $(grep -o ' /[^ )]*' "$SYSROOT/usr/lib/libc.so"); do
+    [ -e "$SYSROOT$f" ] || {{ echo "error: $SYSROOT$f (named by libc.so) is missing"; exit 1; }}
+    ln -sfn "$SYSROOT$f" "$f"
 done
 # librumpuser's configure is older than --runstatedir: configure it by hand, as dh_auto_configure
 # would otherwise.

@@ -25,6 +25,8 @@ pub const PROGRAMS: &[(&str, &str, &str)] = &[
 /// beside the others under this name. Its own target folder keeps the two feature sets of one
 /// binary from rebuilding each other.
 pub const RUMP_PROGRAM: &str = "rumpdisk-rump";
+/// The same, static: the boot disk server GRUB loads, linked as upstream's `rumpdisk.static`.
+pub const RUMP_STATIC_PROGRAM: &str = "rumpdisk-rump.static";
 
 /// Where cargo puts release binaries for the Hurd.
 pub fn out_dir() -> PathBuf {
@@ -64,7 +66,53 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
             path.display()
         )));
     }
+    let path = out_dir().join(RUMP_STATIC_PROGRAM);
+    link_static("rumpdisk", "rumpdisk", "rump", &path)?;
+    let facts = HurdElf::read(&path).map_err(Error::new)?;
+    facts
+        .check_static()
+        .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
+    println!("test hurd_link_{} ... ok", RUMP_STATIC_PROGRAM.replace(['-', '.'], "_"));
     Ok(out_dir())
+}
+
+/// Links `bin` of `package` with `features` statically (glibc's `libc.a`, no dynamic linker,
+/// not position-independent: the boot servers run before any file system) into `out`.
+///
+/// Rust's `unwind` asks for `-lgcc_s` whatever the link; a static link has no `libgcc_s.a`, so
+/// a linker script of that name in the build's own folder takes libgcc's static unwinder and
+/// support routines in its place.
+fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(), Error> {
+    let dir = project_root().join("target/hurd-static");
+    let gcc_dir = super::build_root().join("opt/hurd/tools/lib/gcc").join(super::TARGET);
+    let version = std::fs::read_dir(&gcc_dir)
+        .map_err(|e| Error::io(&gcc_dir, e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .ok_or_else(|| Error::new(format!("no GCC in {}", gcc_dir.display())))?;
+    // The path as the linker sees it, inside the build root.
+    let libgcc = format!("/opt/hurd/tools/lib/gcc/{}/{version}", super::TARGET);
+    let script_dir = dir.join("gcc_s");
+    std::fs::create_dir_all(&script_dir).map_err(|e| Error::io(&script_dir, e))?;
+    let script = script_dir.join("libgcc_s.a");
+    std::fs::write(&script, format!("GROUP ( {libgcc}/libgcc_eh.a {libgcc}/libgcc.a )\n"))
+        .map_err(|e| Error::io(&script, e))?;
+    let rustflags = format!(
+        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\"]",
+        script_dir.display()
+    );
+    let dir_arg = dir.display().to_string();
+    let mut args = vec!["build", "--quiet", "--release", "-p", package, "--bin", bin];
+    if !features.is_empty() {
+        args.extend(["--features", features]);
+    }
+    args.extend(["-Z", "build-std=std,panic_abort", "--target", TARGET, "--target-dir", &dir_arg]);
+    args.extend(["--config", &rustflags]);
+    cargo(&args)?;
+    let built = dir.join(TARGET).join("release").join(bin);
+    std::fs::copy(&built, out).map_err(|e| Error::io(&built, e))?;
+    Ok(())
 }
 
 /// Checks that `path` is a Hurd program, and prints its test line.
@@ -158,6 +206,24 @@ impl HurdElf {
             ));
         }
         Ok(())
+    }
+
+    /// A static GNU/Hurd program: x86-64, the Hurd's ABI tag, no interpreter, no library.
+    pub fn check_static(&self) -> Result<(), String> {
+        if !self.x86_64 {
+            return Err("not an x86-64 ELF file".into());
+        }
+        if self.abi_tag_os.as_deref() != Some("Hurd") {
+            return Err(format!("its GNU ABI tag names {:?}, not the Hurd", self.abi_tag_os));
+        }
+        match (&self.interpreter, self.needed.is_empty()) {
+            (None, true) => Ok(()),
+            _ => Err(format!(
+                "not static: interpreter {:?}, needs {}",
+                self.interpreter,
+                self.needed.join(", ")
+            )),
+        }
     }
 }
 

@@ -72,6 +72,9 @@ pub enum Driver {
     /// Upstream's C `rumpdisk.static` with the NetBSD rump kernel, built from the Hurd's sources
     /// with Debian's rump kernel (`cargo xtask hurd`).
     Upstream,
+    /// rumpdisk-rs built with the rump backend and linked statically with the same rump kernel
+    /// (`rumpdisk-rump.static`): `DEV_FLUSH_CACHE` → `DIOCCACHESYNC` in the boot role.
+    OursRump,
 }
 
 /// Which build of the Hurd a scenario boots. Every Hurd scenario boots the upstream Hurd unless
@@ -171,6 +174,7 @@ impl Hurd {
         match self.driver {
             Driver::Ours => base,
             Driver::Upstream => base.replacen("hurd-", "hurd-c-", 1),
+            Driver::OursRump => base.replacen("hurd-", "hurd-rump-", 1),
         }
     }
 
@@ -197,7 +201,7 @@ impl Hurd {
             "$(task-resume)",
         ]));
         let mut disk_words = words(&["--next-task=${fs-task}"]);
-        if self.driver == Driver::Ours && flush == Barrier::Skipped {
+        if self.driver != Driver::Upstream && flush == Barrier::Skipped {
             disk_words.push("--flush=skip".to_owned());
         }
         disk_words.push("$(disk-task=task-create)".to_owned());
@@ -302,7 +306,7 @@ impl Hurd {
             // NetBSD's probe and attach make upstream's boot 30 to 45 s under TCG.
             timeout: Duration::from_secs(match self.driver {
                 Driver::Ours => 120,
-                Driver::Upstream => 240,
+                Driver::Upstream | Driver::OursRump => 240,
             }),
             expect: Expect::Pass,
             // Nothing after the scenario's last line needs a clean shutdown.
@@ -331,7 +335,7 @@ check read_wd0_through_storeio sh -c 'dd if=/tmp/wd0 bs=512 skip={magic_sector} 
 check storeio_goes_away settrans -g /tmp/wd0
 "#
         );
-        if self.driver == Driver::Ours {
+        if self.driver != Driver::Upstream {
             script += r#"
 # The boot server's node is a trivfs-like character device whose options fsysopts shows.
 ls -l /dev/rumpdisk
@@ -513,6 +517,7 @@ echo {SUCCESS_MARKER}
         match self.driver {
             Driver::Ours => self.packages.join("hurd/rumpdisk-rs.static"),
             Driver::Upstream => self.system.join("hurd/rumpdisk.static"),
+            Driver::OursRump => self.guest.join(super::link::RUMP_STATIC_PROGRAM),
         }
     }
 
@@ -580,7 +585,7 @@ check files_1m_one hurd-bench files /data/one 0 {large} 1048576
             let answered = &text[notice..];
             // Ours says when its flush is done; upstream's C says nothing of its sync.
             let flushed = match driver {
-                Driver::Ours => answered
+                Driver::Ours | Driver::OursRump => answered
                     .find("rumpdisk: disk caches flushed for the shutdown")
                     .ok_or("rumpdisk did not flush")?,
                 Driver::Upstream => 0,
@@ -1070,6 +1075,11 @@ pub const NAMES: &[&str] = &[
     "hurd-patched-barrier-4",
     "hurd-fsync",
     "hurd-patched-fsync",
+    "hurd-rump-shell",
+    "hurd-rump-barrier",
+    "hurd-rump-barrier-skipped-flush",
+    "hurd-rump-flush-error",
+    "hurd-rump-shutdown",
     "hurd-c-shell",
     "hurd-c-barrier",
     "hurd-c-flush-error",
@@ -1084,9 +1094,15 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
     let hurd = Hurd::new(tasks)?;
     let upstream = hurd.with(Driver::Upstream);
     let patched = hurd.with_system(System::Patched);
+    let rump = hurd.with(Driver::OursRump);
     wanted
         .iter()
         .map(|name| match *name {
+            "hurd-rump-shell" => rump.shell(),
+            "hurd-rump-barrier" => rump.barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-rump-barrier-skipped-flush" => rump.barrier(name, Barrier::Skipped, WORKLOAD),
+            "hurd-rump-flush-error" => rump.flush_error(20),
+            "hurd-rump-shutdown" => rump.shutdown(),
             "hurd-c-shell" => upstream.shell(),
             "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-flush-error" => upstream.flush_error(20),
