@@ -189,13 +189,14 @@ RUMPMAKE=/build/rump/buildrump.sh/src/obj/tooldir/bin/nbmake-amd64
 export PATH="/build/rump/bin:$PATH"
 (cd /build/rump/buildrump.sh/src/lib/librumpuser && env -u MAKEFLAGS RUMPRUN=true $RUMPMAKE dependall)
 (cd /build/rump/pci-userspace/src-gnu && env -u MAKEFLAGS $RUMPMAKE dependall)
-# Debian's install step: the headers, and every librump* shared library and archive (later
-# copies, pci-userspace's, over earlier ones), less librumpkern_z (zlib's own is used).
+# Debian's install step: the headers, and every librump* shared library and archive, less
+# librumpkern_z (zlib's own is used). The objects are built in the tree (Debian also searches
+# its obj folder, which this build leaves empty).
 cd /build/rump
 mkdir -p "$SYSROOT/usr/include" "$SYSROOT/usr/lib"
 rm -rf "$SYSROOT/usr/include/rump" && cp -a buildrump.sh/src/sys/rump/include/rump "$SYSROOT/usr/include/"
-find buildrump.sh/src obj -type f,l -name 'librump*.so*' -exec cp -a {{}} "$SYSROOT/usr/lib/" \;
-find buildrump.sh/src obj -type f -name 'librump*.a' -exec cp -a {{}} "$SYSROOT/usr/lib/" \;
+find buildrump.sh/src -type f,l -name 'librump*.so*' -exec cp -a {{}} "$SYSROOT/usr/lib/" \;
+find buildrump.sh/src -type f -name 'librump*.a' -exec cp -a {{}} "$SYSROOT/usr/lib/" \;
 rm -f "$SYSROOT"/usr/lib/*.map "$SYSROOT"/usr/lib/librumpkern_z.*
 ls "$SYSROOT/usr/lib" | grep -c '^librump'
 "#
