@@ -945,7 +945,8 @@ pub struct Workload {
 /// return before the commit block of the transaction holding the caller's file is written (seen
 /// in 2 of 3 two-client runs: the journal's commit block logged after the client's next write, so
 /// the file was lost at the crash point before it). That is ext2fs's, not the disk's, and would
-/// make this check fail at random.
+/// make this check fail at random. (`hurd-patches/0002` fixes that race: `hurd-barrier-4` runs 4
+/// clients on both Hurds.)
 const WORKLOAD: Workload = Workload {
     clients: 1,
     rounds: 60,
