@@ -7,9 +7,11 @@
 //!    kernel) and its own task port (the filesystem makes that task its child in proc);
 //! 2. `fsys_startup`: keeps the filesystem's control port and passes the call up its own
 //!    bootstrap port when a server started it too ([`server`]);
-//! 3. `fsys_init`: passes it up likewise, answers, then joins the running system: sits on
+//! 3. `fsys_init`: passes it up likewise, joins the running system — sits on
 //!    `/dev/rumpdisk`, registers as an essential task and asks for the shutdown notice
-//!    ([`joining`]), whose `startup_dosync` flushes every open disk ([`shutdown`]).
+//!    ([`joining`]), whose `startup_dosync` flushes every open disk ([`shutdown`]) — and only
+//!    then answers, as upstream does (the filesystem's own shutdown notice comes after ours,
+//!    so startup tells it first).
 //!
 //! The same port is the control port of `/dev/rumpdisk` afterwards (`fsys_getroot` gives the
 //! master port, as the translator role's does).

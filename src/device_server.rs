@@ -60,11 +60,32 @@ impl Waiter for DeferredReply {
     }
 }
 
+/// Starts a job on a new thread of this task: `mach::thread::spawn` in a freestanding task,
+/// `std::thread` under glibc (the library is `no_std` and cannot start glibc's threads).
+pub type SpawnThread = fn(Box<dyn FnOnce() + Send>) -> Result<()>;
+
+/// How the device threads grow (see [`DeviceServer::grow`]): the bound, and what starts one
+/// more device thread.
+struct Growth {
+    max: usize,
+    start: Box<dyn Fn() -> Result<()> + Send + Sync>,
+}
+
 /// The device server: the core, the ports it serves on, and where foreign opens go.
 pub struct DeviceServer<B: Backend> {
     core: Server<B, DeferredReply>,
     /// Receives on the master port and every device port.
     port_set: PortSet,
+    /// Receives on the ports of other interfaces ([`DeviceServer::serve_port`]): served by a
+    /// thread of their own ([`DeviceServer::serve_others`]), so that device requests that take
+    /// every device thread (slow flushes, forwarded opens) never hold them up.
+    other_set: PortSet,
+    /// Whether a thread serves `other_set`.
+    others_served: AtomicBool,
+    /// Threads serving `port_set`, and how many of them are inside a request or a flush.
+    threads: AtomicUsize,
+    busy: AtomicUsize,
+    growth: Once<Growth>,
     /// The port `device_open` is sent to (the device master this server hands out).
     master: ReceiveRight,
     /// Device ports by name.
@@ -108,6 +129,11 @@ impl<B: Backend> DeviceServer<B> {
         Ok(DeviceServer {
             core: Server::new(backend),
             port_set,
+            other_set: PortSet::new()?,
+            others_served: AtomicBool::new(false),
+            threads: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            growth: Once::new(),
             master,
             devices: Mutex::new(BTreeMap::new()),
             upstream,
@@ -129,7 +155,8 @@ impl<B: Backend> DeviceServer<B> {
         &self.master
     }
 
-    /// Serves `port` too, with `demux`, on the same threads: [`OTHER_PORTS`] ports at most.
+    /// Serves `port` too, with `demux`, on the thread of [`DeviceServer::serve_others`]:
+    /// [`OTHER_PORTS`] ports at most.
     pub fn serve_port(&self, port: ReceiveRight, demux: PortDemux) -> Result<()> {
         let name = port.name();
         let mut pending = Some((port, demux));
@@ -140,7 +167,7 @@ impl<B: Backend> DeviceServer<B> {
             if pending.is_none() {
                 // Into the set only once its demux is in place, so no request finds it missing.
                 let served = slot.get().map(|(port, _)| port).filter(|port| port.name() == name);
-                return served.map_or(Err(Error::from_const(KERN_INVALID_ARGUMENT)), |port| self.port_set.insert(port));
+                return served.map_or(Err(Error::from_const(KERN_INVALID_ARGUMENT)), |port| self.other_set.insert(port));
             }
         }
         Err(Error::from_const(KERN_INVALID_ARGUMENT))
@@ -168,12 +195,72 @@ impl<B: Backend> DeviceServer<B> {
     }
 
     pub fn handle(&self) -> Handle<'_, B> {
-        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2], gathering: Gathering::default() }
+        Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2], gathering: Gathering::default(), counted: false }
     }
 
-    /// Serves requests on the calling thread until receiving fails; several threads may serve.
+    /// Serves device requests on the calling thread until receiving fails; several threads may
+    /// serve, and more are started as they are needed once [`DeviceServer::grow`] allows it.
     pub fn serve(&self) -> Error {
-        msg::serve(self.port_set.name(), &mut self.handle())
+        self.threads.fetch_add(1, Ordering::AcqRel);
+        let ended = msg::serve(self.port_set.name(), &mut Handle { counted: true, ..self.handle() });
+        self.threads.fetch_sub(1, Ordering::AcqRel);
+        ended
+    }
+
+    /// Serves the ports of other interfaces ([`DeviceServer::serve_port`]) on the calling
+    /// thread until receiving fails: the boot server's port and its shutdown notice, which
+    /// must answer even while every device thread waits on a drive.
+    pub fn serve_others(&self) -> Error {
+        msg::serve(self.other_set.name(), &mut self.handle())
+    }
+
+    /// Whether the caller is the one to start the thread of [`DeviceServer::serve_others`]
+    /// (`true` once).
+    pub fn claim_others_thread(&self) -> bool {
+        !self.others_served.swap(true, Ordering::AcqRel)
+    }
+
+    /// From now on, when a device thread takes a request (or starts flushes) and leaves no
+    /// thread waiting for the next one, another is started with `spawn`, up to `max` device
+    /// threads: a forwarded open, a slow flush or a shutdown sync holds one thread, never every
+    /// device request of the system. Threads started so stay for the task's life.
+    pub fn grow(&'static self, spawn: SpawnThread, max: usize)
+    where
+        B: 'static,
+    {
+        let start = move || {
+            spawn(Box::new(move || {
+                let ended = msg::serve(self.port_set.name(), &mut Handle { counted: true, ..self.handle() });
+                self.threads.fetch_sub(1, Ordering::AcqRel);
+                log::error!("rumpdisk: a serving thread ended: {ended:?}");
+            }))
+        };
+        self.growth.call_once(|| Growth { max, start: Box::new(start) });
+    }
+
+    /// Threads serving device requests now.
+    pub fn serving_threads(&self) -> usize {
+        self.threads.load(Ordering::Acquire)
+    }
+
+    /// A device thread starts work (a request, or flushes): counted busy until [`Busy`] drops,
+    /// and when it leaves no device thread waiting, another is started if the bound allows.
+    fn busy(&self) -> Busy<'_, B> {
+        let busy = self.busy.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(growth) = self.growth.get() {
+            let threads = self.threads.load(Ordering::Acquire);
+            // Counted before it starts, so that two busy threads do not both start one.
+            let grown = busy >= threads
+                && threads < growth.max
+                && self.threads.compare_exchange(threads, threads + 1, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            if grown {
+                if let Err(error) = (growth.start)() {
+                    self.threads.fetch_sub(1, Ordering::AcqRel);
+                    log::warn!("rumpdisk: no thread for more device requests: {error:?}");
+                }
+            }
+        }
+        Busy(self)
     }
 
     fn device(&self, port: PortName) -> Result<DeviceId> {
@@ -194,13 +281,20 @@ impl<B: Backend> DeviceServer<B> {
     fn open(&self, name: &[u8], mode: u32) -> Result<PortArg> {
         // No lock is held across the backend's open: it may be slow (the rump kernel starts
         // on the first), and every other request goes on meanwhile.
-        match self.core.open(name, mode) {
-            Opened::Local { device } => self.send_right(device).map(PortArg::move_send),
-            Opened::Forward => match &self.upstream {
-                Some(upstream) => iface::device_open(upstream.name(), mode, name).map(PortArg::move_send),
-                None => Err(D_NO_SUCH_DEVICE),
-            },
-            Opened::Refused(error) => Err(error),
+        let ours = match self.core.open(name, mode) {
+            Opened::Local { device } => return self.send_right(device).map(PortArg::move_send),
+            Opened::Forward => D_NO_SUCH_DEVICE,
+            Opened::Refused(error) => error,
+        };
+        // Any error of ours falls back to the upstream master, as libmachdev's
+        // `ds_device_open` does: a name the kernel also serves still opens there.
+        let Some(upstream) = &self.upstream else { return Err(ours) };
+        match iface::device_open(upstream.name(), mode, name) {
+            Ok(device) => Ok(PortArg::move_send(device)),
+            // Not the kernel's either. Unlike libmachdev, our own refusal of our own name
+            // stays the answer (`D_READ_ONLY` makes libstore retry read-only; the kernel's
+            // `D_NO_SUCH_DEVICE` would end its open).
+            Err(theirs) => Err(if ours == D_NO_SUCH_DEVICE { theirs } else { ours }),
         }
     }
 
@@ -264,6 +358,15 @@ impl<B: Backend> DeviceServer<B> {
     }
 }
 
+/// A device thread at work (see [`DeviceServer::busy`]).
+struct Busy<'a, B: Backend>(&'a DeviceServer<B>);
+
+impl<B: Backend> Drop for Busy<'_, B> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A device's port and the device it serves.
 struct DevicePort {
     port: ReceiveRight,
@@ -279,6 +382,8 @@ pub struct Handle<'a, B: Backend> {
     status: [i32; 2],
     /// When this thread, finding no request, starts the gathered flushes (see `idle`).
     gathering: Gathering,
+    /// Whether this is a device thread, counted in [`DeviceServer::serve`]'s threads.
+    counted: bool,
 }
 
 impl<B: Backend> Handle<'_, B> {
@@ -305,6 +410,7 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
                 return demux(request, reply);
             }
         }
+        let _busy = self.counted.then(|| self.server.busy());
         let demuxed = match Handle::demux(self, request, reply) {
             // glibc's ioperm() asks the device master for I/O port access (see io_perm).
             rt::Demuxed::UnknownId(_) => mach_i386::demux(self, request, reply),
@@ -317,8 +423,9 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
         }
     }
 
+    /// Flushes start on device threads only: the thread of the other ports stays free.
     fn has_idle_work(&self) -> bool {
-        self.server.core.has_gathered_flushes() || self.server.has_idle_jobs()
+        (self.counted && self.server.core.has_gathered_flushes()) || self.server.has_idle_jobs()
     }
 
     /// An empty queue does not yet mean the clients are done: on one processor, with the
@@ -333,8 +440,12 @@ impl<B: Backend> msg::Demux for Handle<'_, B> {
             mach::sys::swtch_pri(0);
             return;
         }
-        self.server.flush_starts.fetch_add(1, Ordering::Relaxed);
-        self.server.core.start_gathered_flushes();
+        if self.counted {
+            self.server.flush_starts.fetch_add(1, Ordering::Relaxed);
+            // A flush may take long: another thread takes the requests meanwhile.
+            let _busy = self.server.busy();
+            self.server.core.start_gathered_flushes();
+        }
         self.server.run_idle_jobs();
     }
 }

@@ -44,8 +44,37 @@ pub mod open {
     const NOTRANS: i32 = 0x80;
 }
 
-/// A request on a port that is no node port.
-const EOPNOTSUPP: Error = hurd_errno(45);
+/// A request on a port that is no node port, or a routine the node does not support.
+pub const EOPNOTSUPP: Error = hurd_errno(45);
+
+/// The generated interfaces' ABI on this target (for replies written by hand).
+#[cfg(target_pointer_width = "64")]
+use mach::mig_rt::X86_64 as ABI;
+#[cfg(not(target_pointer_width = "64"))]
+use mach::mig_rt::I686 as ABI;
+
+/// The message ids of the routines of the interfaces libtrivfs serves on its ports (the Hurd's
+/// `fs.defs`, `io.defs` and `fsys.defs`: 37, 32 and 12 routines).
+const TRIVFS_INTERFACES: [core::ops::Range<i32>; 3] = [20000..20037, 21000..21032, 22000..22012];
+
+/// `demuxed`, except that a routine of the `fs`, `io` or `fsys` interfaces answered
+/// `MIG_BAD_ID` (none of our demuxes knows it, or its generated default answered) is answered
+/// `EOPNOTSUPP` (in `reply`), as libtrivfs answers every routine of the interfaces it serves
+/// (`file_get_storage_info`, `io_write`, `fsys_getpriv`, ...). Other ids keep `MIG_BAD_ID`.
+pub fn as_trivfs(request: &[u8], reply: &mut [u8], demuxed: rt::Demuxed) -> msg::Disposition {
+    let bad_id = match demuxed {
+        rt::Demuxed::UnknownId(_) => true,
+        rt::Demuxed::Reply(size) => reply.get(..size).is_some_and(|answer| ABI.check_return_code(answer) == Err(rt::bad_id())),
+        _ => false,
+    };
+    match ABI.header(request) {
+        Some(header) if bad_id && TRIVFS_INTERFACES.iter().any(|ids| ids.contains(&header.id)) => {
+            let size = ABI.put_error_reply(reply, header.remote_port, header.reply_disposition(), header.id.wrapping_add(100), EOPNOTSUPP);
+            msg::Disposition::Reply(size)
+        }
+        _ => demuxed.disposition(),
+    }
+}
 /// `file_getcontrol` by an unprivileged user.
 const EPERM: Error = hurd_errno(1);
 
@@ -63,6 +92,10 @@ pub mod stat {
     pub const FSID: usize = 8;
     #[cfg(not(target_pointer_width = "64"))]
     pub const FSID: usize = 4;
+    #[cfg(target_pointer_width = "64")]
+    pub const INO: usize = 16;
+    #[cfg(not(target_pointer_width = "64"))]
+    pub const INO: usize = 12;
     #[cfg(target_pointer_width = "64")]
     pub const MODE: usize = 40;
     #[cfg(not(target_pointer_width = "64"))]
@@ -116,6 +149,10 @@ pub struct Nodes<'a, B: Backend> {
     settings: &'a dyn Settings,
     /// The `st_fsid` of node ports (trivfs gives its process id).
     fsid: u32,
+    /// What `io_identity` answers for every node port: the node's identity and the
+    /// filesystem's (ports nobody sends to, as libtrivfs's `file_id` and `filesys_id`).
+    file_id: ReceiveRight,
+    filesys_id: ReceiveRight,
 }
 
 impl<'a, B: Backend> Nodes<'a, B> {
@@ -124,7 +161,18 @@ impl<'a, B: Backend> Nodes<'a, B> {
     pub fn new(devices: &'a DeviceServer<B>, control: PortName, settings: &'a dyn Settings, fsid: u32) -> Result<Self> {
         let set = PortSet::new()?;
         let set_name = set.name();
-        Ok(Nodes { devices, set: Mutex::new(Some(set)), set_name, ports: Mutex::new(BTreeMap::new()), underlying: Once::new(), control, settings, fsid })
+        Ok(Nodes {
+            devices,
+            set: Mutex::new(Some(set)),
+            set_name,
+            ports: Mutex::new(BTreeMap::new()),
+            underlying: Once::new(),
+            control,
+            settings,
+            fsid,
+            file_id: ReceiveRight::new()?,
+            filesys_id: ReceiveRight::new()?,
+        })
     }
 
     /// The port set node ports are received on (and the ports [`Nodes::receive_also`] adds).
@@ -243,7 +291,7 @@ impl<'a, B: Backend> Nodes<'a, B> {
 
     /// Serves one request on a node port into `reply`.
     pub fn demux(&self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        let mut serving = Serving { nodes: self, stat: [0; STAT_WORDS] };
+        let mut serving = Serving { nodes: self, stat: [0; STAT_WORDS], statfs: [0; statfs::WORDS] };
         let demuxed = match device::demux(&mut serving, request, reply) {
             rt::Demuxed::UnknownId(_) => io::demux(&mut serving, request, reply),
             demuxed => demuxed,
@@ -252,10 +300,11 @@ impl<'a, B: Backend> Nodes<'a, B> {
             rt::Demuxed::UnknownId(_) => fs::demux(&mut serving, request, reply),
             demuxed => demuxed,
         };
-        match demuxed {
-            rt::Demuxed::UnknownId(_) => notify::demux(&mut serving, request, reply).disposition(),
-            demuxed => demuxed.disposition(),
-        }
+        let demuxed = match demuxed {
+            rt::Demuxed::UnknownId(_) => notify::demux(&mut serving, request, reply),
+            demuxed => demuxed,
+        };
+        as_trivfs(request, reply, demuxed)
     }
 
     /// Serves the node ports on the calling thread until receiving fails.
@@ -287,12 +336,7 @@ fn node_stat(realnode: Option<&SendRight>, fsid: u32) -> Result<[StatWord; STAT_
     put_u32(&mut bytes, stat::MODE, (mode & !stat::S_IFMT & !stat::S_ITRANS) | stat::S_IFCHR | stat::S_IROOT);
     put_u32(&mut bytes, stat::FSTYPE, stat::FSTYPE_MISC);
     put_u32(&mut bytes, stat::FSID, fsid);
-    Ok(core::array::from_fn(|i| {
-        const BYTES: usize = core::mem::size_of::<StatWord>();
-        let mut word = [0u8; BYTES];
-        word.copy_from_slice(&bytes[i * BYTES..][..BYTES]);
-        StatWord::from_le_bytes(word)
-    }))
+    Ok(words(&bytes))
 }
 
 fn get_u32(bytes: &[u8], at: usize) -> u32 {
@@ -308,6 +352,7 @@ fn put_u32(bytes: &mut [u8], at: usize, value: u32) {
 struct Serving<'n, 'a, B: Backend> {
     nodes: &'n Nodes<'a, B>,
     stat: [StatWord; STAT_WORDS],
+    statfs: [StatWord; statfs::WORDS],
 }
 
 /// A node port is a device master: devices open with no more than the node's open modes.
@@ -331,6 +376,26 @@ impl<B: Backend> device::Server for Serving<'_, '_, B> {
 }
 
 impl<B: Backend> io::Server for Serving<'_, '_, B> {
+    /// As a libtrivfs node that supports neither reading nor writing (`io_read`, `io_write`:
+    /// `EOPNOTSUPP` from [`as_trivfs`]; the disks are read through `device_open` on the node).
+    fn io_seek(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, _offset: i64, _whence: i32) -> Result<i64> {
+        self.nodes.with(node, |_| Err(EOPNOTSUPP))
+    }
+
+    /// As libtrivfs: the same identity ports for every node port, and the underlying node's
+    /// file number (0 before the translator sits on a node).
+    fn io_identity(&mut self, _reply: rt::ReplyPort<'_>, node: PortName) -> Result<(PortArg, PortArg, i64)> {
+        let realnode = self.nodes.with(node, |node| node.realnode.as_ref().map(SendRight::try_clone).transpose())?;
+        let fileno = match realnode {
+            Some(realnode) => {
+                let bytes: Vec<u8> = io::io_stat(realnode.name())?.iter().flat_map(|word| word.to_le_bytes()).collect();
+                i64::from_le_bytes(bytes[stat::INO..stat::INO + 8].try_into().map_err(|_| EOPNOTSUPP)?)
+            }
+            None => 0,
+        };
+        Ok((PortArg::make_send(self.nodes.file_id.name()), PortArg::make_send(self.nodes.filesys_id.name()), fileno))
+    }
+
     fn io_get_openmodes(&mut self, _reply: rt::ReplyPort<'_>, node: PortName) -> Result<i32> {
         self.nodes.with(node, |node| Ok(node.openmodes))
     }
@@ -352,7 +417,63 @@ impl<B: Backend> io::Server for Serving<'_, '_, B> {
     }
 }
 
+/// `struct statfs` as the Hurd lays it out (`bits/statfs.h`): byte offsets of the fields the
+/// node sets, and its size in the words `fsys_statfsbuf_t` travels as.
+mod statfs {
+    pub const TYPE: usize = 0;
+    #[cfg(target_pointer_width = "64")]
+    pub const FSID: usize = 56;
+    #[cfg(not(target_pointer_width = "64"))]
+    pub const FSID: usize = 48;
+    #[cfg(target_pointer_width = "64")]
+    pub const WORDS: usize = 14;
+    #[cfg(not(target_pointer_width = "64"))]
+    pub const WORDS: usize = 22;
+}
+
+/// The statfs of a node, as libtrivfs answers it: zeros but the type (`FSTYPE_MISC`) and the
+/// filesystem id (the translator's).
+fn node_statfs(fsid: u32) -> [StatWord; statfs::WORDS] {
+    let mut bytes = [0u8; statfs::WORDS * core::mem::size_of::<StatWord>()];
+    put_u32(&mut bytes, statfs::TYPE, stat::FSTYPE_MISC);
+    put_u32(&mut bytes, statfs::FSID, fsid);
+    words(&bytes)
+}
+
+/// Native-endian words of `bytes` (a whole number of them).
+fn words<const N: usize>(bytes: &[u8]) -> [StatWord; N] {
+    const BYTES: usize = core::mem::size_of::<StatWord>();
+    core::array::from_fn(|i| {
+        let mut word = [0u8; BYTES];
+        word.copy_from_slice(&bytes[i * BYTES..][..BYTES]);
+        StatWord::from_le_bytes(word)
+    })
+}
+
 impl<B: Backend> fs::Server for Serving<'_, '_, B> {
+    /// Passed on to the underlying node as its user, as libtrivfs does.
+    fn file_utimes(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, atime: [StatWord; 2], mtime: [StatWord; 2]) -> Result<()> {
+        let realnode = self.nodes.realnode(node)?;
+        fs::file_utimes(realnode.name(), &atime, &mtime)
+    }
+
+    fn file_statfs(&mut self, _reply: rt::ReplyPort<'_>, node: PortName) -> Result<&[StatWord; statfs::WORDS]> {
+        self.nodes.with(node, |_| Ok(()))?;
+        self.statfs = node_statfs(self.nodes.fsid);
+        Ok(&self.statfs)
+    }
+
+    /// Every open disk's cache flushed (libtrivfs syncs the underlying node instead, and the
+    /// C rumpdisk's own sync never reaches the drive's cache): `fsync` on the node is a barrier.
+    fn file_sync(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, _wait: i32, _omit_metadata: i32) -> Result<()> {
+        self.nodes.with(node, |_| Ok(()))?;
+        self.nodes.devices.core().flush_all()
+    }
+
+    fn file_syncfs(&mut self, reply: rt::ReplyPort<'_>, node: PortName, wait: i32, _do_children: i32) -> Result<()> {
+        self.file_sync(reply, node, wait, 0)
+    }
+
     fn file_check_access(&mut self, _reply: rt::ReplyPort<'_>, node: PortName) -> Result<i32> {
         let (privileged, realnode) = self.nodes.with(node, |node| Ok((node.privileged, node.realnode.as_ref().map(SendRight::try_clone).transpose()?)))?;
         match realnode {

@@ -21,8 +21,9 @@ pub struct Options {
     pub next_task: Option<u32>,
     /// `--flush=device|skip|skip-one=K|refuse` (tests only; see `backend::flush_mode`).
     pub flush: FlushMode,
-    /// `--ide-channel=primary|secondary`: the legacy IDE channel the native ATA backend drives.
-    pub ide_channel: IdeChannel,
+    /// `--ide-channel=all|primary|secondary`: the legacy IDE channels the native ATA backend
+    /// drives (`None`: both, the default).
+    pub ide_channel: Option<IdeChannel>,
     /// `--ata-transfer=auto|pio|multiple|dma|ahci`: how the native ATA backend moves data, or
     /// (`ahci`) that it drives an AHCI controller's disk instead of the IDE channel.
     pub ata_transfer: TransferMode,
@@ -57,7 +58,7 @@ impl fmt::Display for OptionError<'_> {
                 write!(f, "--flush: '{}' is not device, skip, skip-one=K or refuse", value.escape_ascii())
             }
             OptionError::BadChannel(value) => {
-                write!(f, "--ide-channel: '{}' is not primary or secondary", value.escape_ascii())
+                write!(f, "--ide-channel: '{}' is not all, primary or secondary", value.escape_ascii())
             }
             OptionError::BadTransfer(value) => {
                 write!(f, "--ata-transfer: '{}' is not {}", value.escape_ascii(), TransferMode::NAMES)
@@ -85,14 +86,17 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
       --flush=MODE              What DEV_FLUSH_CACHE does: device (default) flushes the
                                 drive's cache; skip, skip-one=K (the Kth flush
                                 only) and refuse exist only for tests
-      --ide-channel=CHANNEL     The IDE channel the native ATA driver drives: primary
-                                (wd0, wd1; the default) or secondary (wd2, wd3)
+      --ide-channel=CHANNEL     The IDE channels the native ATA driver drives: all
+                                (the default), primary or secondary; disks are
+                                named wd0, wd1, ... in the order they are found
+                                (primary master, primary slave, secondary master,
+                                secondary slave, then AHCI ports), as NetBSD names them
       --ata-transfer=MODE       How the native ATA driver moves data: auto (the
                                 default: the fastest that works; the disk of an AHCI
                                 controller when the IDE channel has none), pio (a
                                 sector per data request), multiple (READ/WRITE
                                 MULTIPLE), dma (bus-master DMA) or ahci (the first
-                                AHCI controller's disk, as wd0); dma and ahci:
+                                AHCI controller's disks alone); dma and ahci:
                                 rumpdisk.static only
       --help                    Give this help list
       --usage                   Give a short usage message
@@ -132,8 +136,9 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
             Some(b"ide-channel") => {
                 let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("ide-channel"))?;
                 options.ide_channel = match value {
-                    b"primary" => IdeChannel::Primary,
-                    b"secondary" => IdeChannel::Secondary,
+                    b"all" => None,
+                    b"primary" => Some(IdeChannel::Primary),
+                    b"secondary" => Some(IdeChannel::Secondary),
                     _ => return Err(OptionError::BadChannel(value)),
                 };
                 continue;
@@ -166,6 +171,15 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
 }
 
 impl Options {
+    /// The legacy IDE channels to drive, in attach order.
+    pub fn ide_channels(&self) -> &'static [IdeChannel] {
+        match self.ide_channel {
+            None => &IdeChannel::ALL,
+            Some(IdeChannel::Primary) => &IdeChannel::ALL[..1],
+            Some(IdeChannel::Secondary) => &IdeChannel::ALL[1..],
+        }
+    }
+
     /// The options as an argz vector (words each ended by a NUL) after `program`, in the
     /// spelling `parse` takes back: what `fsysopts` shows. Defaults are left out.
     pub fn to_argz(&self, program: &str) -> Vec<u8> {
@@ -176,14 +190,36 @@ impl Options {
         if self.flush != FlushMode::default() {
             words.push(format!("--flush={}", self.flush));
         }
-        if self.ide_channel != IdeChannel::default() {
-            words.push(format!("--ide-channel={}", self.ide_channel.name()));
+        if let Some(channel) = self.ide_channel {
+            words.push(format!("--ide-channel={}", channel.name()));
         }
         if self.ata_transfer != TransferMode::default() {
             words.push(format!("--ata-transfer={}", self.ata_transfer.name()));
         }
         words.into_iter().flat_map(|word| word.into_bytes().into_iter().chain([0])).collect()
     }
+}
+
+/// The device master's port name among `args`, read leniently (the first `-d`/
+/// `--device-master-port` with a valid value, whatever else the words hold): a boot server
+/// whose command line does not parse needs it to open the console and say why it stops.
+pub fn device_master_word(args: &[&[u8]]) -> Option<u32> {
+    let mut words = args.iter().copied();
+    while let Some(word) = words.next() {
+        let value = if let Some(value) = word.strip_prefix(b"--device-master-port=") {
+            Some(value)
+        } else if word == b"--device-master-port" || word == b"-d" {
+            words.next()
+        } else if let Some(value) = word.strip_prefix(b"-d") {
+            Some(value)
+        } else {
+            continue;
+        };
+        if let Some(port) = value.and_then(parse_port) {
+            return Some(port);
+        }
+    }
+    None
 }
 
 fn parse_port(value: &[u8]) -> Option<u32> {
@@ -243,9 +279,10 @@ mod tests {
             Ok(Command::Serve(options)) => Ok(options.ide_channel),
             other => Err(other),
         };
-        assert_eq!(channel("-h 1"), Ok(IdeChannel::Primary));
-        assert_eq!(channel("--ide-channel=secondary"), Ok(IdeChannel::Secondary));
-        assert_eq!(channel("--ide-channel primary"), Ok(IdeChannel::Primary));
+        assert_eq!(channel("-h 1"), Ok(None), "both channels");
+        assert_eq!(channel("--ide-channel=secondary"), Ok(Some(IdeChannel::Secondary)));
+        assert_eq!(channel("--ide-channel primary"), Ok(Some(IdeChannel::Primary)));
+        assert_eq!(channel("--ide-channel=primary --ide-channel=all"), Ok(None));
         assert_eq!(parse(&words("--ide-channel=tertiary")), Err(OptionError::BadChannel(b"tertiary")));
     }
 
@@ -256,7 +293,7 @@ mod tests {
             device_master_port: Some(2),
             next_task: Some(13),
             flush: FlushMode::Refuse,
-            ide_channel: IdeChannel::Secondary,
+            ide_channel: Some(IdeChannel::Secondary),
             ata_transfer: TransferMode::Multiple,
         };
         let argz = options.to_argz("/hurd/rumpdisk");
@@ -304,6 +341,15 @@ mod tests {
         assert_eq!(parse(&words("-h 1 --usage")), Ok(Command::Usage));
         assert_eq!(parse(&words("--version")), Ok(Command::Version));
         assert!(VERSION.starts_with("rumpdisk (rumpdisk-rs) 0."));
+    }
+
+    #[test]
+    fn the_device_master_is_found_in_a_command_line_that_does_not_parse() {
+        for line in ["--frobnicate -d 7", "-d7 --flush=often", "--device-master-port=7 -N", "--flush=often --device-master-port 7"] {
+            assert!(parse(&words(line)).is_err(), "{line}");
+            assert_eq!(device_master_word(&words(line)), Some(7), "{line}");
+        }
+        assert_eq!(device_master_word(&words("--frobnicate -d ${device-port} -h 1")), None);
     }
 
     #[test]

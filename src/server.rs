@@ -31,7 +31,8 @@ pub enum Opened {
     /// the open to the upstream device master, as libmachdev does.
     Forward,
     /// One of the backend's names, which it refused to open (say `D_READ_ONLY` for a
-    /// read-write open): the client gets this answer, not the upstream master's.
+    /// read-write open): the adapter tries the upstream master too (as libmachdev does) and
+    /// answers this when that fails as well.
     Refused(Error),
 }
 
@@ -150,6 +151,11 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         self.table.lock().devices.len()
     }
 
+    /// Whether a client has a disk open for writing (a mounted file system, say).
+    pub fn open_for_writing(&self) -> bool {
+        self.table.lock().devices.values().any(|(_, entry)| entry.access.write)
+    }
+
     /// `device_read`: reads up to `bytes_wanted` at `record` into a buffer from `allocate`
     /// (called with the exact length, so an out-of-line reply of whole records needs no extra
     /// copy). Short at the end of the disk.
@@ -234,8 +240,20 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     }
 
     /// `device_get_status` with room for `capacity` words.
+    /// A size that does not fit the status word is refused, and logged.
     pub fn get_status(&self, device: DeviceId, flavor: u32, capacity: usize) -> Result<[i32; 2], Error> {
-        status::get(self.entry(device)?.disk.geometry(), flavor, capacity)
+        let entry = self.entry(device)?;
+        let geometry = entry.disk.geometry();
+        let answer = status::get(geometry, flavor, capacity);
+        if answer == Err(crate::device::D_INVALID_SIZE) && capacity >= status::SIZE_WORDS {
+            log::warn!(
+                "rumpdisk: {}: {} records of {} bytes do not fit device_get_status's 32-bit word (flavor {flavor}): refused",
+                entry.name.escape_ascii(),
+                geometry.records(),
+                geometry.record_size()
+            );
+        }
+        answer
     }
 
     /// `device_set_status`: answers `waiter` exactly once — at once, or for `DEV_FLUSH_CACHE`

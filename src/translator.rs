@@ -18,7 +18,7 @@ use mach::port::{PortName, ReceiveRight, SendRight};
 
 use crate::backend::Backend;
 use crate::device_server::DeviceServer;
-use crate::node::{argz_reply, Nodes};
+use crate::node::{argz_reply, as_trivfs, Nodes, EOPNOTSUPP};
 use crate::settings::Settings;
 
 /// `enum retry_type` (the Hurd's `hurd_types.h`): use the returned port as it is, looking up the
@@ -135,10 +135,11 @@ impl<B: Backend> msg::Demux for Translator<'_, B> {
         if !to_control {
             return self.nodes.demux(request, reply);
         }
-        match fsys::demux(self, request, reply) {
-            rt::Demuxed::UnknownId(_) => notify::demux(self, request, reply).disposition(),
-            demuxed => demuxed.disposition(),
-        }
+        let demuxed = match fsys::demux(self, request, reply) {
+            rt::Demuxed::UnknownId(_) => notify::demux(self, request, reply),
+            demuxed => demuxed,
+        };
+        as_trivfs(request, reply, demuxed)
     }
 
     /// Gone away, or nobody can reach the translator any more.
@@ -176,6 +177,16 @@ impl<B: Backend> fsys::Server for Translator<'_, B> {
 
     fn fsys_set_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, options: OolMemory, _do_children: i32) -> Result<()> {
         set_options(self.nodes.settings(), &options)
+    }
+
+    /// `syncfs` of the translator: every open disk's cache flushed (see the node's `file_sync`).
+    fn fsys_syncfs(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, _wait: i32, _do_children: i32) -> Result<()> {
+        self.devices.core().flush_all()
+    }
+
+    /// No source to name, as libtrivfs's default (the C rumpdisk names none).
+    fn fsys_get_source(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName) -> Result<&[u8]> {
+        Err(EOPNOTSUPP)
     }
 }
 

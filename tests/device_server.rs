@@ -309,6 +309,23 @@ fn a_refused_open_of_our_own_name_is_answered_not_forwarded() {
     upstream.stop();
 }
 
+/// Any error of ours falls back to the upstream master, as libmachdev's `ds_device_open` does: a
+/// name both serve and ours cannot open (a drive that is down) opens the upstream's device.
+#[test]
+fn a_refused_open_falls_back_to_the_upstream_master_which_has_the_name() {
+    let (upstream_backend, upstream_disk) = memory(b"wd0", 8);
+    let upstream = Running::start(upstream_backend, 1, None);
+    let (backend, disk) = memory(b"wd0", RECORDS);
+    let server = Running::start(backend, 1, Some(&upstream));
+    disk.set_faults(Faults { open: Some(D_IO_ERROR), ..Faults::default() });
+    let dev = iface::device_open(server.master, READ | WRITE, b"wd0").expect("opened upstream");
+    assert_eq!(iface::device_write(dev.name(), 0, 1, &[b'u'; 512]), Ok(512));
+    assert_eq!(upstream_disk.contents()[512], b'u', "the write reached the upstream's device");
+    assert_eq!((server.server.core().open_devices(), upstream.server.core().open_devices()), (0, 1));
+    server.stop();
+    upstream.stop();
+}
+
 /// Memory disks whose opens of `wd1` wait until the test lets them go (a rump kernel starting).
 struct SlowOpen {
     disks: MemoryBackend,
@@ -556,7 +573,7 @@ impl mach::interfaces::fsys::Server for GetprivStandIn {
 }
 
 #[test]
-fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_the_first_open() {
+fn the_bootstrap_port_is_served_on_its_own_thread_and_idle_work_waits_for_the_first_open() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let (running, disk) = wd0(1);
     let client = Task::current();
@@ -578,6 +595,9 @@ fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_th
         })
         .join()
         .unwrap();
+        let server = running.server.clone();
+        assert!(server.claim_others_thread());
+        running.task.spawn(move || server.serve_others());
     }
     let bootstrap = rx.recv_timeout(WAIT).unwrap();
     assert!(!idle_job_ran.load(Ordering::SeqCst), "no idle moment yet: the thread blocked before the job came");
@@ -597,4 +617,75 @@ fn the_bootstrap_port_is_served_by_the_device_threads_and_idle_work_waits_for_th
     }
     assert!(idle_job_ran.load(Ordering::SeqCst), "the idle job ran once the requests were answered");
     running.stop();
+}
+
+/// Device threads grow with demand, up to the bound, and the ports of other interfaces (the
+/// boot port) keep their own thread: with every device thread held by a flush that waits on its
+/// drive, the boot port still answers, and each new device request before the bound is taken
+/// by a new thread.
+#[test]
+fn device_threads_grow_to_the_bound_and_the_boot_port_answers_while_they_wait() {
+    const MAX: usize = 3;
+    let client = Task::current();
+    let task = Task::new();
+    let mut backend = MemoryBackend::default();
+    let disks: Vec<Arc<MemoryDisk>> = [&b"wd0"[..], b"wd1", b"wd2"].iter().map(|name| backend.add(name, Geometry::new(512, 64).unwrap()).unwrap()).collect();
+    // Each disk's flush tells the test it started, then waits for the test.
+    let (started_tx, started) = channel();
+    let (release_tx, release_rx) = channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    for disk in &disks {
+        let (started_tx, release_rx) = (started_tx.clone(), release_rx.clone());
+        disk.set_flush_hook(Some(Box::new(move || {
+            started_tx.send(()).unwrap();
+            release_rx.lock().unwrap().recv_timeout(WAIT).expect("the test lets the flush go");
+        })));
+    }
+    let (tx, rx) = channel();
+    task.spawn(move || {
+        let server: &'static DeviceServer<MemoryBackend> = Box::leak(Box::new(DeviceServer::new(backend, None).unwrap()));
+        server.grow(mach::thread::spawn, MAX);
+        let other = mach::port::ReceiveRight::new().unwrap();
+        let stand_in = GetprivStandIn { host_priv: other.make_send().unwrap().into_name(), master: server.master().name() };
+        std::mem::forget(other);
+        let bootstrap = mach::port::ReceiveRight::new().unwrap();
+        let bootstrap_there = client.insert_send_right(bootstrap.name()).unwrap();
+        server.serve_port(bootstrap, Box::new(move |request: &[u8], reply: &mut [u8]| mach::interfaces::fsys::demux(&mut { stand_in }, request, reply).disposition())).unwrap();
+        assert!(server.claim_others_thread());
+        Task::current().spawn(move || server.serve_others());
+        let master = client.insert_send_right(server.master().name()).unwrap();
+        tx.send((server, master, bootstrap_there)).unwrap();
+        server.serve()
+    });
+    let (server, master, bootstrap) = rx.recv_timeout(WAIT).unwrap();
+    let opened: Vec<SendRight> = [&b"wd0"[..], b"wd1", b"wd2"].iter().map(|name| iface::device_open(master, READ | WRITE, name).unwrap()).collect();
+    assert!(server.serving_threads() <= 2, "grown only when busy: {}", server.serving_threads());
+
+    // One flush per disk, each from a client thread of its own; each holds a device thread.
+    let (answers_tx, answers) = channel();
+    for (n, dev) in opened.iter().enumerate() {
+        let (dev, answers_tx) = (dev.name(), answers_tx.clone());
+        Task::current().spawn(move || answers_tx.send(iface::device_set_status(dev, flavor::DEV_FLUSH_CACHE, &[])).unwrap());
+        started.recv_timeout(WAIT).unwrap_or_else(|_| panic!("flush {n} was never started: no thread took it"));
+        assert_eq!(server.serving_threads(), (n + 2).min(MAX), "after flush {n}");
+    }
+    // Every device thread waits on a drive, and the bound stops the growth there.
+    let (status_tx, status) = channel();
+    let wd0 = opened[0].name();
+    Task::current().spawn(move || status_tx.send(iface::device_get_status(wd0, flavor::DEV_GET_RECORDS, 2).map(|s| s.as_slice()[0])).unwrap());
+    assert!(status.recv_timeout(std::time::Duration::from_millis(300)).is_err(), "served beyond the bound");
+    assert_eq!(server.serving_threads(), MAX);
+    // The boot port answers meanwhile, on its own thread.
+    let (getpriv_tx, getpriv) = channel();
+    Task::current().spawn(move || getpriv_tx.send(mach::interfaces::fsys::fsys_getpriv(bootstrap).map(|(_, master, _)| master.into_name())).unwrap());
+    assert!(getpriv.recv_timeout(WAIT).expect("the boot port answered while the device threads waited").is_ok());
+
+    for _ in 0..opened.len() {
+        release_tx.send(()).unwrap();
+    }
+    assert_eq!(status.recv_timeout(WAIT), Ok(Ok(64)), "served once a thread was free");
+    for _ in 0..opened.len() {
+        assert_eq!(answers.recv_timeout(WAIT), Ok(Ok(())));
+    }
+    task.terminate();
 }

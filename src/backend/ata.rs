@@ -13,6 +13,7 @@ pub mod native;
 pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod port_io;
+pub mod units;
 mod registers;
 #[cfg(test)]
 mod sim;
@@ -161,20 +162,21 @@ impl TransferMode {
 /// channel).
 pub struct AtaBackend<R, C> {
     channel: Arc<Mutex<Channel<R, C>>>,
-    names: [&'static [u8]; 2],
+    /// The master's and the slave's names (none for a position without a disk).
+    names: [Option<&'static [u8]>; 2],
     mode: TransferMode,
     /// Where DMA reads get reply memory the device fills directly, if the channel has DMA.
     direct: Option<Arc<dyn DirectMemory>>,
 }
 
 impl<R: Registers, C: Clock> AtaBackend<R, C> {
-    /// The primary channel's drives, `wd0` and `wd1`, moving data as `mode` asks.
+    /// The channel's drives as `wd0` and `wd1`, moving data as `mode` asks.
     pub fn new(channel: Channel<R, C>, mode: TransferMode) -> Self {
-        Self::named(channel, port_io::IdeChannel::Primary.drive_names(), mode)
+        Self::named(channel, [Some(b"wd0"), Some(b"wd1")], mode)
     }
 
-    /// The channel's master and slave drives under `names`.
-    pub fn named(channel: Channel<R, C>, names: [&'static [u8]; 2], mode: TransferMode) -> Self {
+    /// The channel's master and slave drives under `names` (see [`units::attach_names`]).
+    pub fn named(channel: Channel<R, C>, names: [Option<&'static [u8]>; 2], mode: TransferMode) -> Self {
         AtaBackend { channel: Arc::new(Mutex::new(channel)), names, mode, direct: None }
     }
 
@@ -188,7 +190,7 @@ impl<R: Registers + Send, C: Clock + Send> Backend for AtaBackend<R, C> {
     type Disk = AtaDisk<R, C>;
 
     fn open(&self, name: &[u8], _access: Access) -> Result<AtaDisk<R, C>, Error> {
-        let drive = match self.names.iter().position(|n| *n == name) {
+        let drive = match self.names.iter().position(|n| *n == Some(name)) {
             Some(0) => Drive::Master,
             Some(_) => Drive::Slave,
             None => return Err(D_NO_SUCH_DEVICE),
@@ -425,7 +427,7 @@ mod tests {
         let sim = SimChannel::new(Some(SimDrive::new(4096, true)), None);
         let timeouts = Timeouts { command: 1000, flush: 1000 };
         let channel = Channel::new(sim, StepClock::new(1), timeouts);
-        let backend = AtaBackend::named(channel, port_io::IdeChannel::Secondary.drive_names(), TransferMode::Auto);
+        let backend = AtaBackend::named(channel, [Some(b"wd2"), Some(b"wd3")], TransferMode::Auto);
         let rw = Access { read: true, write: true };
         assert_eq!(backend.open(b"wd2", rw).map(|disk| disk.geometry()).ok(), Geometry::new(512, 4096));
         assert_eq!(backend.open(b"wd0", rw).err(), Some(D_NO_SUCH_DEVICE));
@@ -448,6 +450,22 @@ mod tests {
         server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
         assert_eq!(server.read(device, 10, 512, |n| Ok(vec![0; n])), Ok(vec![0x5A; 512]));
+    }
+
+    /// A 3 TiB drive (sparse in the simulator): its size does not fit `device_get_status`'s
+    /// word, so both size flavors are refused rather than clamped to 1 TiB; its records past
+    /// 2³¹ are still read and written (LBA48, 64-bit record numbers).
+    #[test]
+    fn a_3_tib_drive_is_refused_its_size_but_served_past_2_to_the_31() {
+        let sectors = 3u64 << 31; // 3 TiB of 512-byte sectors
+        let (backend, _sim) = backend(SimDrive::new(sectors, true));
+        let server = Server::<_, Answer<'_>>::new(backend);
+        let Opened::Local { device, .. } = server.open(b"wd0", READ | WRITE) else { panic!("wd0") };
+        assert_eq!(server.get_status(device, crate::device::flavor::DEV_GET_RECORDS, 2), Err(crate::device::D_INVALID_SIZE));
+        assert_eq!(server.get_status(device, crate::device::flavor::DEV_GET_SIZE, 2), Err(crate::device::D_INVALID_SIZE));
+        let far = sectors - 8;
+        assert_eq!(server.write(device, far, &[0xA5; 1024]), Ok(1024));
+        assert_eq!(server.read(device, far, 1024, |n| Ok(vec![0; n])), Ok(vec![0xA5; 1024]));
     }
 
     mod direct {

@@ -1,8 +1,9 @@
 //! `rumpdisk.static`: the boot-module build of the translator. GNU Mach starts it from the boot
 //! script with `--host-priv-port=${host-port} --device-master-port=${device-port}
-//! --next-task=${next-task}`; it drives the primary IDE channel with the native ATA backend
-//! (bus-master DMA when the channel's PCI controller has it, `--ata-transfer` to choose), serves
-//! `wd0`/`wd1` and forwards every other device name to the kernel. With `--next-task`
+//! --next-task=${next-task}`; it drives the IDE channels with the native ATA backend (bus-master
+//! DMA when the channel's PCI controller has it, `--ata-transfer` to choose) and the AHCI
+//! controller's disks, serves them as `wd0`, `wd1`, ... in attach order (as the Hurd's rumpdisk
+//! names them) and forwards every other device name to the kernel. With `--next-task`
 //! it is that task's boot server ([`rumpdisk::boot`]): privileged ports, `fsys_startup` and
 //! `fsys_init` (passed up when a server started this one too), then `/dev/rumpdisk`, the
 //! startup server's essential tasks and its shutdown notice.
@@ -16,7 +17,7 @@ use alloc::vec::Vec;
 use mach::args::Args;
 use mach::kern::Result;
 use mach::port::{PortName, SendRight};
-use rumpdisk::backend::ata::native::{self, NativeBackend};
+use rumpdisk::backend::ata::native::{self, NativeUnits};
 use rumpdisk::backend::ata::port_io::Tsc;
 use rumpdisk::backend::ata::Clock;
 use rumpdisk::backend::flush_mode::WithFlushMode;
@@ -27,18 +28,13 @@ use rumpdisk::settings::Running;
 
 mach::task_main!(main);
 
-/// Threads serving requests: while one drives the disk, another can take the next request.
-const SERVING_THREADS: usize = 4;
+/// Threads serving device requests at most: more start while every one is busy (a slow flush,
+/// a forwarded open), so that one slow request never stops the others.
+const SERVING_THREADS: usize = 8;
 
 fn main(args: Args<'static>) -> i32 {
     let started_tsc = Tsc.now();
     let words: Vec<&[u8]> = args.iter().skip(1).collect();
-    let options = match options::parse(&words) {
-        Ok(Command::Serve(options)) => options,
-        // A boot module has no terminal to print help to; refuse to start instead.
-        Ok(_) => return 64,
-        Err(_) => return 64,
-    };
     // A server that started this one (a pci-arbiter) hands out the privileged ports the options
     // do not name, and is told the boot's progress.
     let (given_host_priv, given_master, upstream, contact_error) = match boot::own_bootstrap_port().map(Upstream::contact) {
@@ -46,13 +42,20 @@ fn main(args: Args<'static>) -> i32 {
         Some(Err(error)) => (None, None, None, Some(error)),
         None => (None, None, None, None),
     };
-    let host_priv = options.host_priv_port.map(PortName::new).or_else(|| given_host_priv.map(SendRight::into_name));
-    let master = options.device_master_port.map(PortName::new).or_else(|| given_master.map(SendRight::into_name));
-    let (Some(host_priv), Some(master)) = (host_priv, master) else {
-        return 64;
+    let given_master = given_master.map(SendRight::into_name);
+    let options = match options::parse(&words) {
+        Ok(Command::Serve(options)) => options,
+        // A boot module has no terminal: the reason goes to the console, as every other line.
+        Ok(_) => return stop(&words, given_master, "rumpdisk: --help, --usage and --version are for the translator"),
+        Err(error) => return stop(&words, given_master, &alloc::format!("rumpdisk: {error}")),
     };
-    // The console opens once the first answers are out (or at the first warning): opening it
-    // is the slowest step of the start.
+    let host_priv = options.host_priv_port.map(PortName::new).or_else(|| given_host_priv.map(SendRight::into_name));
+    let master = options.device_master_port.map(PortName::new).or(given_master);
+    let (Some(host_priv), Some(master)) = (host_priv, master) else {
+        return stop(&words, master, "rumpdisk: --host-priv-port and --device-master-port are required");
+    };
+    // The console opens once the first answers are out (or at the first warning, or a panic):
+    // opening it is the slowest step of the start.
     mach::console::defer_log(master, log::LevelFilter::Info);
     // The start time `cargo xtask bench` measures the first device_open from.
     log::info!("rumpdisk: started tsc={started_tsc}");
@@ -67,9 +70,9 @@ fn main(args: Args<'static>) -> i32 {
         }
     };
     if let Some(next_task) = options.next_task {
-        // The next task's bootstrap port is served by the device threads.
+        // The next task's bootstrap port is served by a thread of its own.
         // `fsysopts /dev/rumpdisk` shows and changes these once the system runs.
-        let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend())));
+        let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend(), server.core())));
         if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn, settings) {
             log::error!("rumpdisk: cannot start the next task: {error:?}");
             return 70;
@@ -79,27 +82,31 @@ fn main(args: Args<'static>) -> i32 {
     server.when_idle(Box::new(move || {
         // Without a console there is nowhere to report that it did not open.
         let _ = mach::console::open_log();
-        for _ in 1..SERVING_THREADS {
-            if let Err(error) = mach::thread::spawn(move || {
-                let error = server.serve();
-                log::error!("rumpdisk: a serving thread ended: {error:?}");
-            }) {
-                log::warn!("rumpdisk: serving with fewer threads: {error:?}");
-            }
-        }
+        server.grow(mach::thread::spawn, SERVING_THREADS);
     }));
     let error = server.serve();
     log::error!("rumpdisk: serving ended: {error:?}");
     70
 }
 
-type Ata = WithFlushMode<NativeBackend>;
+/// Says on the console why the server does not start (as upstream's boot servers, whose
+/// standard streams are the console), when a device master is known; returns `EX_USAGE`.
+fn stop(words: &[&[u8]], master: Option<PortName>, why: &str) -> i32 {
+    let master = master.or_else(|| options::device_master_word(words).map(PortName::new));
+    if let Some(master) = master {
+        mach::console::defer_log(master, log::LevelFilter::Info);
+        log::error!("{why}");
+    }
+    64
+}
+
+type Ata = WithFlushMode<NativeUnits>;
 
 /// Takes the IDE channel's I/O ports (and its bus master, with DMA memory through `host_priv`,
 /// when `--ata-transfer` allows) or the AHCI controller's port, and makes the server, forwarding
 /// foreign names to the kernel's device master.
 fn start(master: PortName, host_priv: PortName, options: &Options) -> Result<&'static DeviceServer<Ata>> {
-    let backend = native::native_backend(master, host_priv, options.ide_channel, options.flush, options.ata_transfer)?;
+    let backend = native::native_backend(master, host_priv, options.ide_channels(), options.flush, options.ata_transfer)?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

@@ -18,11 +18,17 @@
 //! native ATA driver on the IDE channel `--ide-channel` names, linked against the Hurd's glibc
 //! built by `cargo xtask hurd` and run in the Hurd VM.
 
-use std::ffi::OsString;
+// glibc's start-up calls `main` below, not std's: see there.
+#![no_main]
+#![feature(exitcode_exit_method)]
+
+use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use mach::port::{PortName, SendRight};
+#[cfg(not(feature = "rump"))]
+use rumpdisk::backend::ata::units::Units;
 #[cfg(not(feature = "rump"))]
 use rumpdisk::backend::ata::{port_io, AtaBackend};
 use rumpdisk::backend::flush_mode::WithFlushMode;
@@ -34,16 +40,30 @@ use rumpdisk::options::{self, Command, Options};
 use rumpdisk::settings::{Running, Settings};
 use rumpdisk::translator::{Ended, Translator, O_NORW};
 
-/// Threads serving requests: while one waits for the disk, another can take the next request.
-const SERVING_THREADS: usize = 4;
+/// Threads serving device requests at most: more start while every one is busy (a slow flush,
+/// a forwarded open), so that one slow request never stops the others.
+const SERVING_THREADS: usize = 8;
 
 /// `sysexits.h`: a usage error, a failure to start, and missing privileges.
 const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
 const EX_NOPERM: u8 = 77;
 
-fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// The C `main` glibc's start-up calls, in place of std's runtime set-up: that reopens closed
+/// standard streams on `/dev/null` and aborts when it cannot — always so in a boot server,
+/// started by GNU Mach before any file system with its descriptors 0 to 2 closed (std's set-up
+/// hung `rumpdisk-rump.static` before any line of ours; upstream's C boot servers start there
+/// as they are). std works without that set-up; the arguments come from `argv` here.
+#[no_mangle]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let args: Vec<OsString> = (1..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: glibc passes `argc` NUL-terminated strings in `argv`, alive for the process.
+        .map(|i| OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).to_owned())
+        .collect();
+    run(args).exit_process()
+}
+
+fn run(args: Vec<OsString>) -> ExitCode {
     let words: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
     match options::parse(&words) {
         Ok(Command::Help) => print!("{}", options::HELP),
@@ -51,11 +71,33 @@ fn main() -> ExitCode {
         Ok(Command::Version) => print!("{}", options::VERSION),
         Ok(Command::Serve(options)) => return serve(options),
         Err(error) => {
-            eprintln!("rumpdisk: {error}\nTry `rumpdisk --help' or `rumpdisk --usage' for more information.");
+            // A boot server whose command line does not parse has only the console to say so.
+            if let Some(master) = options::device_master_word(&words) {
+                let _ = mach::console::init_log(PortName::new(master), log::LevelFilter::Info);
+            }
+            say(&format!("rumpdisk: {error}"));
+            eprintln!("Try `rumpdisk --help' or `rumpdisk --usage' for more information.");
             return ExitCode::from(EX_USAGE);
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Says `text` on stderr and, in the boot role, on the console: a boot server has no stderr
+/// (as upstream's boot servers, whose standard streams libmachdev opens on the console).
+/// Outside the boot role no logger is installed and the log line goes nowhere.
+fn say(text: &str) {
+    eprintln!("{text}");
+    log::error!("{text}");
+}
+
+/// In the boot role, a panic's text goes to the console too.
+fn panics_to_the_console() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log::error!("rumpdisk: {info}");
+        default(info);
+    }));
 }
 
 /// A glibc thread for the boot server's work after `fsys_init`.
@@ -87,7 +129,7 @@ type Disks = WithFlushMode<RumpBackend<LinkedRump, Contiguous>>;
 /// The disks, through the native ATA driver on the legacy IDE channel `--ide-channel` names
 /// (a build without librump).
 #[cfg(not(feature = "rump"))]
-type Disks = WithFlushMode<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>;
+type Disks = WithFlushMode<Units<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>>;
 
 /// Called before any thread starts: `rump_init` (at the first open) reads the environment set
 /// here, and setting it later would race with other threads' reads. The rump kernel stays off
@@ -106,7 +148,7 @@ fn disks(options: &Options, host_priv: PortName, master: PortName) -> mach::kern
 /// server's master port, which passes `i386_io_perm_create` on to the kernel.
 #[cfg(not(feature = "rump"))]
 fn disks(options: &Options, _host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
-    port_io::native_backend(master, options.ide_channel, options.flush, options.ata_transfer, None)
+    port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None)
 }
 
 fn serve(options: Options) -> ExitCode {
@@ -118,7 +160,7 @@ fn serve(options: Options) -> ExitCode {
         (Some(_), Some(above)) => match Upstream::contact(above) {
             Ok((host_priv, master, upstream)) => (None, Some((host_priv, master, upstream))),
             Err(error) => {
-                eprintln!("rumpdisk: warning: the server that started this one gave no privileged ports: {error:?}");
+                say(&format!("rumpdisk: warning: the server that started this one gave no privileged ports: {error:?}"));
                 (None, None)
             }
         },
@@ -131,14 +173,22 @@ fn serve(options: Options) -> ExitCode {
     let (host_priv, master) = match privileged_ports(&options, upstream_ports, bootstrap.is_some()) {
         Ok(ports) => ports,
         Err((code, error)) => {
-            eprintln!("rumpdisk: {error}");
+            say(&format!("rumpdisk: {error}"));
             return ExitCode::from(code);
         }
     };
+    if options.next_task.is_some() {
+        // A boot server has no stderr before the system runs: its lines and panics go to the
+        // kernel console, as upstream's boot servers write there.
+        if let Err(error) = mach::console::init_log(PortName::new(master), log::LevelFilter::Info) {
+            eprintln!("rumpdisk: no console for warnings: {error:?}");
+        }
+        panics_to_the_console();
+    }
     let backend = match disks(&options, PortName::new(host_priv), PortName::new(master)) {
         Ok(backend) => backend,
         Err(error) => {
-            eprintln!("rumpdisk: cannot drive the disks: {error:?}");
+            say(&format!("rumpdisk: cannot drive the disks: {error:?}"));
             return ExitCode::from(EX_SOFTWARE);
         }
     };
@@ -146,22 +196,17 @@ fn serve(options: Options) -> ExitCode {
         // Every serving thread borrows the server for the process's whole life.
         Ok(server) => &*Box::leak(Box::new(server)),
         Err(error) => {
-            eprintln!("rumpdisk: cannot make the server's ports: {error:?}");
+            say(&format!("rumpdisk: cannot make the server's ports: {error:?}"));
             return ExitCode::from(EX_SOFTWARE);
         }
     };
     let program = std::env::args().next().unwrap_or_else(|| "rumpdisk".into());
-    let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend())));
+    let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend(), server.core())));
     if let Some(next_task) = options.next_task {
-        // A boot server has no stderr before the system runs: its warnings (the steps after
-        // fsys_init) go to the kernel console, as upstream's boot servers write there.
-        if let Err(error) = mach::console::init_log(PortName::new(master), log::LevelFilter::Info) {
-            eprintln!("rumpdisk: no console for warnings: {error:?}");
-        }
-        // The next task's bootstrap port is served by the device threads below.
+        // The next task's bootstrap port is served by a thread of its own.
         let host_priv = SendRight::from_name(PortName::new(host_priv));
         if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread, settings) {
-            eprintln!("rumpdisk: cannot start the next task: {error:?}");
+            say(&format!("rumpdisk: cannot start the next task: {error:?}"));
             return ExitCode::from(EX_SOFTWARE);
         }
     } else if !given {
@@ -171,10 +216,8 @@ fn serve(options: Options) -> ExitCode {
     if let Some(bootstrap) = bootstrap {
         return serve_translator(server, bootstrap, settings);
     }
-    for _ in 1..SERVING_THREADS {
-        std::thread::spawn(move || eprintln!("rumpdisk: a serving thread ended: {:?}", server.serve()));
-    }
-    eprintln!("rumpdisk: serving ended: {:?}", server.serve());
+    server.grow(spawn_thread, SERVING_THREADS);
+    say(&format!("rumpdisk: serving ended: {:?}", server.serve()));
     ExitCode::from(EX_SOFTWARE)
 }
 
@@ -184,18 +227,19 @@ fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight, 
     let translator = match Translator::start(server, bootstrap, O_NORW, settings, std::process::id()) {
         Ok(translator) => translator,
         Err(error) => {
-            eprintln!("rumpdisk: contacting the parent filesystem (fsys_startup): {error:?}");
+            say(&format!("rumpdisk: contacting the parent filesystem (fsys_startup): {error:?}"));
             return ExitCode::from(EX_SOFTWARE);
         }
     };
-    for _ in 0..SERVING_THREADS {
-        std::thread::spawn(move || eprintln!("rumpdisk: a serving thread ended: {:?}", server.serve()));
-    }
+    // Device requests on threads of their own, as many as they need up to the bound; the
+    // control port and the node ports on this one.
+    server.grow(spawn_thread, SERVING_THREADS);
+    std::thread::spawn(move || say(&format!("rumpdisk: a serving thread ended: {:?}", server.serve())));
     match translator.serve() {
         // The goaway is answered; the open devices (a forced goaway) die with the process.
         Ended::GoneAway { .. } | Ended::Orphaned => ExitCode::SUCCESS,
         Ended::Failed(error) => {
-            eprintln!("rumpdisk: serving the control port ended: {error:?}");
+            say(&format!("rumpdisk: serving the control port ended: {error:?}"));
             ExitCode::from(EX_SOFTWARE)
         }
     }

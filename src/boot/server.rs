@@ -1,12 +1,13 @@
 //! The boot server's port: the next task's bootstrap port, and later the control port of
 //! `/dev/rumpdisk`. It answers `fsys_getpriv`, `fsys_startup`, `fsys_init` (for the boot) and
-//! `fsys_getroot`, `fsys_goaway`, `fsys_get_options` (for the node), on the device server's
-//! threads; the node ports are served on a thread of their own once the server joins the system.
+//! `fsys_getroot`, `fsys_goaway`, `fsys_get_options`, `fsys_syncfs` (for the node), on a thread
+//! of its own beside the device threads (with the shutdown notice); the node ports are served
+//! on another thread once the server joins the system.
 
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, Ordering};
 use mach::interfaces::{fsys, process};
-use mach::kern::{Error, Result};
+use mach::kern::Result;
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg::{self, MsgBuf};
 use mach::ool::OolMemory;
@@ -16,16 +17,14 @@ use mach::sync::Mutex;
 use super::{joining, shutdown, start_next};
 use crate::backend::Backend;
 use crate::device_server::DeviceServer;
-use crate::node::{argz_reply, Nodes};
+use crate::node::{argz_reply, as_trivfs, Nodes};
 use crate::settings::Settings;
-use crate::translator::{hurd_errno, set_options, EBUSY};
+use crate::translator::{set_options, EBUSY};
 
 /// A second `fsys_init`: the system is told its servers only once.
-pub const EOPNOTSUPP: Error = hurd_errno(45);
+pub use crate::node::EOPNOTSUPP;
 
-/// Starts a job on a new thread of this task: `mach::thread::spawn` in a freestanding task,
-/// `std::thread` under glibc (the library is `no_std` and cannot start glibc's threads).
-pub type SpawnThread = fn(Box<dyn FnOnce() + Send>) -> Result<()>;
+pub use crate::device_server::SpawnThread;
 
 /// The server that started this one (a pci-arbiter, say), when one did.
 pub struct Upstream {
@@ -64,7 +63,7 @@ pub struct BootServer<B: Backend + 'static> {
 }
 
 impl<B: Backend + 'static> BootServer<B> {
-    /// Makes the boot server's port and serves it on `devices`' threads for the task's life;
+    /// Makes the boot server's port and serves it on a thread from `spawn` for the task's life;
     /// with `next_task`, makes it that task's bootstrap port and resumes the task. The work
     /// after `fsys_init` runs on a thread from `spawn`. `settings` answer and apply `fsysopts
     /// /dev/rumpdisk`.
@@ -97,6 +96,14 @@ impl<B: Backend + 'static> BootServer<B> {
             start_next(next_task, &port)?;
         }
         devices.serve_port(port, Box::new(move |request: &[u8], reply: &mut [u8]| server.demux(request, reply)))?;
+        // The boot port (and later the shutdown notice) on a thread of its own: it answers
+        // even while every device thread waits on a drive.
+        if devices.claim_others_thread() {
+            spawn(Box::new(move || {
+                let ended = devices.serve_others();
+                log::error!("rumpdisk: serving the boot port ended: {ended:?}");
+            }))?;
+        }
         Ok(server)
     }
 
@@ -106,12 +113,16 @@ impl<B: Backend + 'static> BootServer<B> {
     }
 
     fn demux(&'static self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
-        fsys::demux(&mut Serving(self), request, reply).disposition()
+        let demuxed = fsys::demux(&mut Serving(self), request, reply);
+        as_trivfs(request, reply, demuxed)
     }
 
     /// After `fsys_init` (on a thread of its own, so the serving threads stay free to answer
-    /// the disk reads the filesystem needs for the lookups here): passes `fsys_init` up,
-    /// answers it, then joins the running system.
+    /// the disk reads the filesystem needs for the lookups here): passes `fsys_init` up, joins
+    /// the running system, then answers, as upstream's libmachdev does. The order is what
+    /// the shutdown depends on: the filesystem asks startup for its own shutdown notice only
+    /// after this answer, and startup notifies the last asker first, so the filesystem writes
+    /// its clean superblock before this server's final flush.
     fn initialise(&'static self, reply: InitReply, proc_server: SendRight, auth: SendRight) {
         if let Some(upstream) = &self.upstream {
             // The boot goes on without it; the server above misses proc and auth.
@@ -119,12 +130,12 @@ impl<B: Backend + 'static> BootServer<B> {
                 log::warn!("rumpdisk: fsys_init not passed up to the server that started this one: {error:?}");
             }
         }
-        reply.send(Ok(()));
         // The process port stays unused: proc already knows this task (the filesystem made it
         // its child and marked it started), and a freestanding task serves no message port
         // for signals, so nothing more is registered with proc.
         drop((proc_server, auth));
         self.join();
+        reply.send(Ok(()));
     }
 
     /// What upstream does after `_hurd_init`. Each failure leaves a boot that runs: without
@@ -258,6 +269,15 @@ impl<B: Backend + 'static> fsys::Server for Serving<B> {
 
     fn fsys_set_options(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, options: OolMemory, _do_children: i32) -> Result<()> {
         set_options(self.0.nodes.settings(), &options)
+    }
+
+    /// `syncfs` of `/dev/rumpdisk`: every open disk's cache flushed.
+    fn fsys_syncfs(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName, _wait: i32, _do_children: i32) -> Result<()> {
+        self.0.devices.core().flush_all()
+    }
+
+    fn fsys_get_source(&mut self, _reply: rt::ReplyPort<'_>, _fsys: PortName) -> Result<&[u8]> {
+        Err(EOPNOTSUPP)
     }
 
     /// The root filesystem's disk server stays for the system's life (as upstream's boot

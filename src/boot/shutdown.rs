@@ -28,7 +28,7 @@ impl<B: Backend + 'static> startup_notify::Server for ShutdownNotice<B> {
     }
 }
 
-/// Makes the port the shutdown notice arrives on and serves it on `devices`' threads; returns
+/// Makes the port the shutdown notice arrives on and serves it beside the boot port; returns
 /// its name (the startup server gets a send right made from it).
 pub fn serve<B: Backend + 'static>(devices: &'static DeviceServer<B>) -> Result<PortName> {
     let port = ReceiveRight::new()?;

@@ -59,6 +59,8 @@ enum Seen {
     Notification { name: Vec<u8> },
     Task2Proc { task: PortName },
     MarkExec { process: PortName },
+    /// ext2fs got the answer to its `fsys_init` (noted by the test, in the same order).
+    InitAnswered(Result<()>),
 }
 
 /// The stand-ins' ports (receive rights in the test's task) and what they keep.
@@ -75,9 +77,6 @@ struct StandIns {
     seen: Sender<Seen>,
     /// The translator right `/dev/rumpdisk` got, and the shutdown notice port startup got.
     kept: Sender<SendRight>,
-    /// The root is given only once the test has its `fsys_init` answer: an `fsys_init` that
-    /// waited for the joining would never be answered.
-    init_answered: Receiver<()>,
 }
 
 impl StandIns {
@@ -107,7 +106,6 @@ impl fsys::Server for StandIns {
         _flags: i32,
     ) -> Result<(u32, &[u8], PortArg)> {
         self.note(Seen::GetRoot { uids: gen_uids.as_slice().to_vec() });
-        self.init_answered.recv_timeout(Duration::from_secs(10)).expect("fsys_init answered first");
         Ok((FS_RETRY_NORMAL, b"", PortArg::make_send(self.root.name())))
     }
 }
@@ -214,7 +212,8 @@ struct Boot {
     names: Names,
     seen: Receiver<Seen>,
     kept: Receiver<SendRight>,
-    init_answered: Sender<()>,
+    /// Where the test notes the `fsys_init` answer among what the stand-ins saw.
+    seen_by_test: Sender<Seen>,
     /// Rights the test keeps alive for the stand-ins' sake.
     _held: Vec<ReceiveRight>,
 }
@@ -222,7 +221,6 @@ struct Boot {
 fn start(with_arbiter: bool) -> Boot {
     let (seen_tx, seen) = channel();
     let (kept_tx, kept) = channel();
-    let (init_answered, init_answered_rx) = channel();
     let stand_ins = StandIns {
         fs_control: ReceiveRight::new().unwrap(),
         root: ReceiveRight::new().unwrap(),
@@ -232,9 +230,8 @@ fn start(with_arbiter: bool) -> Boot {
         arbiter_proc: ReceiveRight::new().unwrap(),
         arbiter_bootstrap: ReceiveRight::new().unwrap(),
         arbiter_realnode: ReceiveRight::new().unwrap(),
-        seen: seen_tx,
+        seen: seen_tx.clone(),
         kept: kept_tx,
-        init_answered: init_answered_rx,
     };
     let (arbiter_task, host_priv) = (ReceiveRight::new().unwrap(), ReceiveRight::new().unwrap());
     let names = Names {
@@ -276,7 +273,7 @@ fn start(with_arbiter: bool) -> Boot {
         .join()
         .unwrap();
     let bootstrap = task.extract_send_right(port_there).unwrap();
-    Boot { task, disk, bootstrap, names, seen, kept, init_answered, _held: vec![arbiter_task, host_priv] }
+    Boot { task, disk, bootstrap, names, seen, kept, seen_by_test: seen_tx, _held: vec![arbiter_task, host_priv] }
 }
 
 /// ext2fs's `fsys_init` on `bootstrap`: the process port it got for rumpdisk's task
@@ -296,18 +293,13 @@ impl Boot {
         self.kept.recv_timeout(Duration::from_secs(10)).expect("a stand-in kept a right")
     }
 
-    /// ext2fs's `fsys_startup` (with the open flags libdiskfs passes: read and write) and
-    /// `fsys_init`; returns the realnode.
+    /// ext2fs's `fsys_startup` and `fsys_init`, as libdiskfs sends them; returns the realnode.
+    /// The `fsys_init` answer is noted as [`Seen::InitAnswered`] among what the stand-ins saw
+    /// (from another thread: ext2fs serves the joining's requests while it waits).
     fn startup_and_init(&self) -> SendRight {
         let realnode = fsys::fsys_startup(self.bootstrap, STARTUP_FLAGS, PortArg::make_send(self.names.fs_control)).unwrap();
-        // From another thread, so a missing answer fails the test instead of hanging it.
-        let (answer_tx, answer) = channel();
-        let bootstrap = self.bootstrap;
-        let proc_server = self.names.proc_server;
-        Task::current().spawn(move || answer_tx.send(init(bootstrap, proc_server)));
-        let answer = answer.recv_timeout(Duration::from_secs(10)).expect("fsys_init answered before the joining");
-        assert_eq!(answer, Ok(()));
-        self.init_answered.send(()).unwrap();
+        let (bootstrap, proc_server, seen) = (self.bootstrap, self.names.proc_server, self.seen_by_test.clone());
+        Task::current().spawn(move || seen.send(Seen::InitAnswered(init(bootstrap, proc_server))));
         realnode
     }
 }
@@ -325,10 +317,12 @@ fn getpriv_gives_host_priv_the_device_master_and_the_boot_server_s_own_task() {
 }
 
 impl Boot {
-    /// What follows the answer to `fsys_init`, checked step by step: on ext2fs's control port the
-    /// root, then /dev/rumpdisk gets the boot port as its translator, then startup is asked to
-    /// keep the task essential and to send the shutdown notice. Returns the translator right
-    /// and the notice port.
+    /// What comes before the answer to `fsys_init`, as upstream, checked step by step: on
+    /// ext2fs's control port the root, then /dev/rumpdisk gets the boot port as its translator,
+    /// then startup is asked to keep the task essential and to send the shutdown notice; only
+    /// then the answer (so ext2fs asks startup for its own notice after ours, and is notified
+    /// first: its clean superblock is written before our final flush). Returns the translator
+    /// right and the notice port.
     fn joined(&self) -> (SendRight, SendRight) {
         let boot = self;
         assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
@@ -340,7 +334,9 @@ impl Boot {
         assert_eq!((Task::named_by(task), name.as_slice(), credential), (Some(boot.task), &b"rumpdisk"[..], boot.names.host_priv));
         assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
         assert_eq!(boot.next_seen(), Seen::Notification { name: b"rumpdisk".to_vec() });
-        (translator, boot.next_kept())
+        let notify = boot.next_kept();
+        assert_eq!(boot.next_seen(), Seen::InitAnswered(Ok(())), "fsys_init answered once the system is joined");
+        (translator, notify)
     }
 }
 

@@ -22,6 +22,9 @@ use super::{ids, open, stat, StatWord, STAT_WORDS};
 /// The group a node starts with.
 pub const GROUP: u32 = 100;
 
+/// The node's file number.
+pub const FILENO: i64 = 4242;
+
 /// The node's owner, group and permission bits.
 pub struct FakeNode {
     owner: AtomicU32,
@@ -30,6 +33,8 @@ pub struct FakeNode {
     set: PortSet,
     /// Every port made, with its user's uids.
     ports: Mutex<BTreeMap<PortName, (ReceiveRight, Vec<u32>)>>,
+    /// The access and modification times `file_utimes` set.
+    pub times: Mutex<Option<([StatWord; 2], [StatWord; 2])>>,
 }
 
 impl FakeNode {
@@ -41,6 +46,7 @@ impl FakeNode {
             mode: AtomicU32::new(mode),
             set: PortSet::new().unwrap(),
             ports: Mutex::new(BTreeMap::new()),
+            times: Mutex::new(None),
         });
         let port = node.port_for(uids.to_vec()).unwrap();
         let serving = node.clone();
@@ -95,6 +101,7 @@ impl io::Server for Serving<'_> {
         let (owner, group) = self.node.owner();
         bytes[stat::UID..][..4].copy_from_slice(&owner.to_le_bytes());
         bytes[stat::GID..][..4].copy_from_slice(&group.to_le_bytes());
+        bytes[stat::INO..][..8].copy_from_slice(&FILENO.to_le_bytes());
         for (word, chunk) in self.stat.iter_mut().zip(bytes.chunks_exact(core::mem::size_of::<StatWord>())) {
             *word = StatWord::from_le_bytes(chunk.try_into().unwrap());
         }
@@ -122,6 +129,16 @@ impl fs::Server for Serving<'_> {
         let mode = self.node.mode();
         let bits = if uids.contains(&self.node.owner().0) { mode >> 6 } else { mode };
         Ok(if bits & 0o4 != 0 { open::READ } else { 0 } | if bits & 0o2 != 0 { open::WRITE } else { 0 })
+    }
+
+    /// Its owner and root may; the times are kept for the test.
+    fn file_utimes(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, atime: [StatWord; 2], mtime: [StatWord; 2]) -> Result<()> {
+        let uids = self.node.uids(port);
+        if !uids.contains(&0) && !uids.contains(&self.node.owner().0) {
+            return Err(crate::translator::hurd_errno(1));
+        }
+        *self.node.times.lock().unwrap() = Some((atime, mtime));
+        Ok(())
     }
 
     /// Its owner and root may.

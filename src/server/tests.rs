@@ -83,6 +83,19 @@ fn unknown_names_are_forwarded_and_refused_opens_answered() {
 }
 
 #[test]
+fn open_for_writing_says_whether_a_client_may_write_a_disk() {
+    let (server, _) = server();
+    assert!(!server.open_for_writing());
+    let reader = open(&server, READ);
+    assert!(!server.open_for_writing(), "a read-only open");
+    let writer = open(&server, READ | WRITE);
+    assert!(server.open_for_writing());
+    assert_eq!(server.close(writer), Ok(Closed::Last));
+    assert!(!server.open_for_writing(), "the writer closed");
+    assert_eq!(server.close(reader), Ok(Closed::Last));
+}
+
+#[test]
 fn a_read_only_open_never_writes_even_when_the_name_is_open_for_writing() {
     let (server, disk) = server();
     let rw = open(&server, READ | WRITE);

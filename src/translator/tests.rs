@@ -7,7 +7,7 @@
 use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::node::fake_fs::FakeNode;
-use crate::node::{open, stat};
+use crate::node::{open, stat, EOPNOTSUPP};
 use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;
@@ -463,8 +463,9 @@ fn call_raw(message: &mut [u8], size: usize) -> i32 {
 fn unknown_and_malformed_requests_get_error_replies_and_serving_goes_on() {
     let started = start();
     let control = started.control.name();
-    // A routine of the interface the translator does not serve, and an id of none.
-    assert_eq!(fsys::fsys_getpriv(control).map(|_| ()).map_err(|e| e.code()), Err(MIG_BAD_ID));
+    // A routine of the interface the translator does not serve (libtrivfs's answer), and an
+    // id of none.
+    assert_eq!(fsys::fsys_getpriv(control).map(|_| ()).map_err(|e| e.code()), Err(EOPNOTSUPP.code()));
     let mut buf = vec![0u8; 8192];
     let size = fsys::fsys_goaway::request::encode(&mut buf, control, 0, mach::reply_port()).unwrap();
     buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&22050i32.to_le_bytes());
@@ -503,4 +504,61 @@ fn a_refused_startup_fails_and_leaves_no_control_port() {
     let dead = fsys::fsys_goaway(started.control.name(), 0).map_err(|e| e.code());
     assert_eq!(dead, Err(MACH_SEND_INVALID_DEST), "the control port died with the failed start");
     assert_eq!(started.stop().ended, Ended::Failed(EPERM));
+}
+
+/// What libtrivfs answers on a node, which `cat`, `stat -f`, `fsync` and `touch` ask: reading
+/// and seeking are not supported (not `MIG_BAD_ID`: "bad request message ID"), nor is the
+/// storage info; `statfs` names a trivfs filesystem; a sync flushes every open disk (a barrier,
+/// unlike upstream's); times go to the underlying node as its user.
+#[test]
+fn a_node_answers_what_libtrivfs_answers() {
+    let (started, _) = start_on(1000, 0o600, None);
+    let (_, _, node) = started.lookup(&[1000], open::READ | open::WRITE).unwrap();
+    let code = |result: Result<()>| result.map_err(|e| e.code());
+    assert_eq!(code(io::io_seek(node.name(), 0, 0).map(drop)), Err(EOPNOTSUPP.code()));
+    // io_read (21001: cat) and file_get_storage_info (20015), which defs/ skips: raw.
+    let mut buf = vec![0u8; 8192];
+    for id in [21001i32, 20015] {
+        let size = fs::file_check_access::request::encode(&mut buf, node.name(), mach::reply_port()).unwrap();
+        buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&id.to_le_bytes());
+        assert_eq!(call_raw(&mut buf, size), EOPNOTSUPP.code(), "{id}");
+    }
+    // An id in no interface the node serves stays MIG_BAD_ID.
+    let size = fs::file_check_access::request::encode(&mut buf, node.name(), mach::reply_port()).unwrap();
+    buf[HEADER_SIZE - 4..HEADER_SIZE].copy_from_slice(&20090i32.to_le_bytes());
+    assert_eq!(call_raw(&mut buf, size), MIG_BAD_ID);
+
+    // stat -f
+    let statfs: Vec<u8> = fs::file_statfs(node.name()).unwrap().iter().flat_map(|word| word.to_le_bytes()).collect();
+    assert_eq!(u32_at(&statfs, 0), stat::FSTYPE_MISC, "f_type");
+    let fsid_at = if cfg!(target_pointer_width = "64") { 56 } else { 48 };
+    assert_eq!(u32_at(&statfs, fsid_at), FSID, "f_fsid");
+
+    // fsync, syncfs, and sync(1) on the control port: the open disk's cache is flushed.
+    let dev = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
+    assert_eq!(device::device_write(dev.name(), 0, 3, &pattern(512, 1)), Ok(512));
+    assert_eq!(fs::file_sync(node.name(), 1, 0), Ok(()));
+    assert_eq!(started.disk.flushes(), 1);
+    assert!(started.disk.durable()[3 * 512..][..512] == pattern(512, 1)[..]);
+    assert_eq!(fs::file_syncfs(node.name(), 1, 0), Ok(()));
+    assert_eq!(fsys::fsys_syncfs(started.control.name(), 1, 0), Ok(()));
+    assert_eq!(started.disk.flushes(), 3);
+    assert_eq!(code(fsys::fsys_get_source(started.control.name()).map(drop)), Err(EOPNOTSUPP.code()));
+
+    // io_identity: one identity for every port to the node, the underlying node's number.
+    let (_, _, other) = started.lookup(&[0], 0).unwrap();
+    let (id, fsid, fileno) = io::io_identity(node.name()).unwrap();
+    let (other_id, other_fsid, other_fileno) = io::io_identity(other.name()).unwrap();
+    assert_eq!((other_id.name(), other_fsid.name(), other_fileno), (id.name(), fsid.name(), fileno), "the same file");
+    assert_ne!(id.name(), fsid.name());
+    assert_eq!(fileno, crate::node::fake_fs::FILENO);
+    drop(other);
+
+    // touch: the underlying node's times, as the node's user.
+    assert_eq!(fs::file_utimes(node.name(), &[5, 0], &[6, 0]), Ok(()));
+    assert_eq!(*started.parent.node.times.lock().unwrap(), Some(([5, 0], [6, 0])));
+
+    drop((dev, node));
+    wait_until(|| fsys::fsys_goaway(started.control.name(), goaway::FORCE) != Err(EBUSY));
+    started.stop();
 }

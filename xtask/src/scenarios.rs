@@ -325,6 +325,38 @@ pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
     Ok(with_transfer(scenario, transfer))
 }
 
+/// Sectors of the second disk of `disk-two-channels` (32 MiB: another size than the first's).
+const SECOND_DISK_SECTORS: u64 = 64 * 1024;
+
+/// A disk on each IDE channel's master: rumpdisk.static drives both channels and names the
+/// disks in attach order, as NetBSD does under the Hurd's rumpdisk: the secondary master is
+/// `wd1` (the boot CD, the secondary's slave, is no `wd`).
+pub fn disk_two_channels(tasks: &Tasks) -> Result<Scenario, Error> {
+    let name = "disk-two-channels".to_owned();
+    let image = disk_image(tasks.kernel, &name)?;
+    let second = image.with_file_name("wd1.img");
+    let (sectors, second_sectors) = (format!("wd0sectors={DISK_SECTORS}"), format!("wd1sectors={SECOND_DISK_SECTORS}"));
+    let check = second.clone();
+    Ok(Scenario {
+        kernel: tasks.kernel,
+        name,
+        modules: supervised(
+            tasks,
+            vec![
+                rumpdisk_static(tasks, "disk-task", &[]),
+                task(tasks, "disk-tests", "disk-tests", &[&sectors, &second_sectors, "$(disk-task=task-create)"]),
+            ],
+            &["rumpdisk-task", "disk-task"],
+            1,
+        ),
+        disks: vec![Disk::fresh(image, DISK_SECTORS), Disk::fresh(second, SECOND_DISK_SECTORS)],
+        timeout: Duration::from_secs(60),
+        expect: Expect::Pass,
+        kill_on: None,
+        after: Some(Box::new(move || image_holds(&check, 2048, b"rumpdisk-rs wrote this through wd1"))),
+    })
+}
+
 /// Whether `image` holds `text` at `sector`.
 fn image_holds(image: &Path, sector: u64, text: &[u8]) -> Result<(), String> {
     let bytes = fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
@@ -832,6 +864,7 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
         disk(tasks, Transfer::Default)?,
         disk(tasks, Transfer::Mode("pio"))?,
         disk(tasks, Transfer::Mode("multiple"))?,
+        disk_two_channels(tasks)?,
         store_rd0(tasks)?,
         store_wd0(tasks, Transfer::Default)?,
         store_wd0(tasks, Transfer::Mode("pio"))?,

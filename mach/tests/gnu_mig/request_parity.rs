@@ -403,22 +403,30 @@ reencoders! {
         fsys: [fsys_startup(bootstrap, openflags, control_port; remote_port),
             fsys_goaway(fsys, flags; remote_port),
             fsys_getroot(fsys, dotdot_node, gen_uids, gen_gids, flags; remote_port),
+            fsys_syncfs(fsys, wait, do_children; remote_port),
             fsys_set_options(fsys, options, do_children; remote_port),
             fsys_getpriv(fsys; remote_port),
             fsys_init(fsys, proc_server, auth_handle; remote_port),
-            fsys_get_options(server; remote_port)];
+            fsys_get_options(server; remote_port),
+            fsys_get_source(server; remote_port)];
         startup_notify: [startup_dosync(notify_port; remote_port)];
         fs: [file_chown(chown_file, new_owner, new_group; remote_port),
             file_chmod(chmod_file, new_mode; remote_port),
+            file_utimes(utimes_file, new_atime, new_mtime; remote_port),
             file_check_access(file; remote_port),
             file_getcontrol(file; remote_port),
+            file_statfs(file; remote_port),
+            file_sync(file, wait, omit_metadata; remote_port),
+            file_syncfs(file, wait, do_children; remote_port),
             dir_lookup(start_dir, file_name, flags, mode; remote_port),
             file_set_translator(file, passive_flags, active_flags, oldtrans_flags, passive, active; remote_port),
             file_get_fs_options(file; remote_port)];
-        io: [io_get_openmodes(io_object; remote_port),
+        io: [io_seek(io_object, offset, whence; remote_port),
+            io_get_openmodes(io_object; remote_port),
             io_stat(stat_object; remote_port),
             io_restrict_auth(io_object, uids, gids; remote_port),
-            io_duplicate(io_object; remote_port)];
+            io_duplicate(io_object; remote_port),
+            io_identity(io_object; remote_port)];
         startup: [startup_essential_task(server, task, excpt, name, credential; remote_port),
             startup_request_notification(server, notify_port, name; remote_port)];
         process: [proc_mark_exec(process; remote_port), proc_task2proc(process, task; remote_port)];

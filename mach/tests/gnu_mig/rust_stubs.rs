@@ -111,11 +111,12 @@ routines! {
     notify: [] [mach_notify_port_deleted, mach_notify_msg_accepted, mach_notify_port_destroyed, mach_notify_no_senders,
         mach_notify_send_once, mach_notify_dead_name];
     exc: [exception_raise] [];
-    fsys: [fsys_startup, fsys_goaway, fsys_getroot, fsys_set_options, fsys_getpriv, fsys_init, fsys_get_options] [];
+    fsys: [fsys_startup, fsys_goaway, fsys_getroot, fsys_syncfs, fsys_set_options, fsys_getpriv, fsys_init, fsys_get_options,
+        fsys_get_source] [];
     startup_notify: [startup_dosync] [];
-    fs: [file_chown, file_chmod, file_check_access, file_getcontrol, dir_lookup, file_set_translator,
-        file_get_fs_options] [];
-    io: [io_get_openmodes, io_stat, io_restrict_auth, io_duplicate] [];
+    fs: [file_chown, file_chmod, file_utimes, file_check_access, file_getcontrol, file_statfs, file_sync, file_syncfs,
+        dir_lookup, file_set_translator, file_get_fs_options] [];
+    io: [io_seek, io_get_openmodes, io_stat, io_restrict_auth, io_duplicate, io_identity] [];
     startup: [startup_essential_task, startup_request_notification] [];
     process: [proc_mark_exec, proc_task2proc] [];
 }

@@ -122,7 +122,27 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
     /// [`reg::PORTS`]) with a device present, points
     /// the port at `memory` and starts it. Refuses memory the HBA cannot use (above 4 GiB without
     /// 64-bit addressing, misaligned, too small) and a bounce buffer its PRDT cannot describe.
-    pub fn start(mut hba: H, clock: C, timeouts: Timeouts, mut memory: M, buffer: M) -> Result<Self, AtaError> {
+    pub fn start(mut hba: H, clock: C, timeouts: Timeouts, memory: M, buffer: M) -> Result<Self, AtaError> {
+        let implemented = hba.read(reg::PI);
+        let port = (0..reg::PORTS)
+            .filter(|&n| implemented & 1 << n != 0)
+            .find(|&n| hba.read(reg::port(n, reg::SSTS)) & 0xF == bits::DET_PRESENT)
+            .ok_or(AtaError::NoDrive)?;
+        Self::start_on(hba, port, clock, timeouts, memory, buffer)
+    }
+
+    /// The implemented ports (of the first [`reg::PORTS`]) with an ATA disk present (a packet
+    /// device's signature is no disk), in order: where NetBSD attaches `wd` units.
+    pub fn disk_ports(hba: &mut H) -> alloc::vec::Vec<u32> {
+        let implemented = hba.read(reg::PI);
+        (0..reg::PORTS)
+            .filter(|&n| implemented & 1 << n != 0)
+            .filter(|&n| hba.read(reg::port(n, reg::SSTS)) & 0xF == bits::DET_PRESENT && hba.read(reg::port(n, reg::SIG)) != bits::SIG_ATAPI)
+            .collect()
+    }
+
+    /// As [`AhciPort::start`], on port `port`.
+    pub fn start_on(mut hba: H, port: u32, clock: C, timeouts: Timeouts, mut memory: M, buffer: M) -> Result<Self, AtaError> {
         let ghc = hba.read(reg::GHC);
         hba.write(reg::GHC, ghc | bits::GHC_AE);
         let reach = if hba.read(reg::CAP) & bits::CAP_S64A != 0 { u64::MAX } else { DMA_LIMIT };
@@ -136,11 +156,9 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         if !command::describable(buffer.physical(), buffer.size()) || command::regions(buffer.physical(), buffer.size()).count() > MAX_PRDS {
             return Err(AtaError::Unsupported("a bounce buffer the PRDT cannot describe"));
         }
-        let implemented = hba.read(reg::PI);
-        let port = (0..reg::PORTS)
-            .filter(|&n| implemented & 1 << n != 0)
-            .find(|&n| hba.read(reg::port(n, reg::SSTS)) & 0xF == bits::DET_PRESENT)
-            .ok_or(AtaError::NoDrive)?;
+        if hba.read(reg::PI) & 1 << port == 0 || hba.read(reg::port(port, reg::SSTS)) & 0xF != bits::DET_PRESENT {
+            return Err(AtaError::NoDrive);
+        }
         memory.copy_in(0, &[0; COMMAND_MEMORY_BYTES]);
         let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer, reach };
         this.stop()?;
@@ -573,6 +591,22 @@ mod tests {
         let far = SimHba::new(31, 30, 64, true, false);
         let beyond = AhciPort::start(far.clone(), StepClock::new(1), TIMEOUTS, far.memory(0, COMMAND_MEMORY_BYTES), far.memory(0x1_0000, 4096));
         assert!(matches!(beyond, Err(AtaError::NoDrive)));
+    }
+
+    /// The ports NetBSD attaches `wd` units to: implemented, a device present, no packet
+    /// device; every one of them can be started.
+    #[test]
+    fn every_port_with_a_disk_is_found_in_order() {
+        let sim = SimHba::new(4, 0, 64, true, true);
+        sim.state().registers.insert(reg::port(1, reg::SSTS), 0x113);
+        sim.state().registers.insert(reg::port(1, reg::SIG), bits::SIG_ATAPI);
+        sim.state().registers.insert(reg::port(3, reg::SSTS), 0x113);
+        sim.state().registers.insert(reg::port(5, reg::SSTS), 0x113); // not implemented
+        assert_eq!(AhciPort::<SimHba, StepClock, SimMemory>::disk_ports(&mut sim.clone()), [0, 3]);
+        let port = AhciPort::start_on(sim.clone(), 3, StepClock::new(1), TIMEOUTS, sim.memory(0, COMMAND_MEMORY_BYTES), sim.memory(0x1_0000, 4096));
+        assert_eq!(port.map(|port| port.number()).ok(), Some(3));
+        let empty = AhciPort::start_on(sim.clone(), 2, StepClock::new(1), TIMEOUTS, sim.memory(0x2_0000, COMMAND_MEMORY_BYTES), sim.memory(0x3_0000, 4096));
+        assert!(matches!(empty, Err(AtaError::NoDrive)));
     }
 
     /// Memory the HBA cannot use is refused before any command.

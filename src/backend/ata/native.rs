@@ -1,9 +1,11 @@
-//! The native driver as rumpdisk.static runs it: the legacy IDE channel, or the disk of an AHCI
-//! controller, chosen once at start by `--ata-transfer`: `ahci` asks for the AHCI controller;
-//! `auto` takes the IDE channel when its master answers, and otherwise the first AHCI
-//! controller's disk if there is one; every other mode is the IDE channel's.
+//! The native driver as rumpdisk.static runs it: the legacy IDE channels and the ports of the
+//! first AHCI controller, each disk named as NetBSD attaches it under the Hurd's rumpdisk
+//! (`wd` units in attach order: IDE channels, master then slave, then AHCI ports; see
+//! [`super::units`]). `--ata-transfer=ahci` drives the AHCI controller alone; every other mode
+//! drives the IDE channels `--ide-channel` names, and in `auto` the AHCI controller's disks too.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::ool::OolMemory;
 use mach::port::PortName;
@@ -13,19 +15,23 @@ use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
 use super::dma::{self, Ahead, Contiguous, KernelMemory};
 use super::pci;
 use super::port_io::{self, IdeChannel, LegacyPorts, PciConfigPorts, Tsc};
+use super::units::{attach_names, Units};
 use super::{AtaBackend, AtaDisk, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
 use crate::backend::{Backend, Disk, Geometry};
-use crate::device::{self, Access, D_NO_SUCH_DEVICE};
+use crate::device::{self, Access};
 
 type Ide = AtaBackend<LegacyPorts, Tsc>;
 type Ahci = AhciBackend<MappedHba, Tsc, Contiguous>;
 
-/// The controller the native driver drives.
+/// One channel or port the native driver drives.
 pub enum NativeBackend {
     Ide(Ide),
     Ahci(Ahci),
 }
+
+/// Every channel and port the native driver drives.
+pub type NativeUnits = Units<NativeBackend>;
 
 /// A disk of either controller.
 pub enum NativeDisk {
@@ -89,71 +95,79 @@ impl Disk for NativeDisk {
 }
 
 /// The native driver as the boot disk server runs it (it alone may touch PCI configuration space
-/// and allocate DMA memory through `host_priv`): see the module's comment for the choice, and
-/// [`port_io::native_backend`] for the IDE channel's transfer modes and `--flush`.
+/// and allocate DMA memory through `host_priv`): see the module's comment for what it drives,
+/// and [`port_io::finish_channel`] for the IDE channels' transfer modes. Channels and ports
+/// without a disk are let go.
 pub fn native_backend(
     device_master: PortName,
     host_priv: PortName,
-    channel: IdeChannel,
+    channels: &[IdeChannel],
     flush: FlushMode,
     transfer: TransferMode,
-) -> Result<WithFlushMode<NativeBackend>> {
-    if transfer == TransferMode::Ahci {
-        let ahci = ahci_backend(device_master, host_priv)?.ok_or_else(|| {
-            log::error!("ahci: --ata-transfer=ahci: no AHCI controller with a disk");
-            Error::from_const(KERN_FAILURE)
-        })?;
-        return Ok(with_flush_mode(NativeBackend::Ahci(ahci), flush));
-    }
-    let ide = port_io::native_backend(device_master, channel, flush, transfer, Some(host_priv))?;
-    if transfer == TransferMode::Auto {
-        let master = channel.drive_names()[0];
-        let absent = matches!(ide.backend.open(master, Access { read: true, write: false }), Err(D_NO_SUCH_DEVICE));
-        if absent {
-            match ahci_backend(device_master, host_priv) {
-                Ok(Some(ahci)) => {
-                    log::info!("ata: no drive on the {channel:?} IDE channel: the AHCI controller's disk");
-                    return Ok(WithFlushMode::new(NativeBackend::Ahci(ahci), ide.mode()));
-                }
-                Ok(None) => {}
-                Err(error) => log::info!("ahci: the controller cannot be set up ({error:?}): the IDE channel"),
+) -> Result<WithFlushMode<NativeUnits>> {
+    let ide = if transfer == TransferMode::Ahci { &[][..] } else { channels };
+    let probed = ide.iter().map(|&channel| port_io::probe_channel(device_master, channel)).collect::<Result<Vec<_>>>()?;
+    let ahci = match transfer {
+        TransferMode::Ahci => {
+            let ahci = ahci_ports(device_master, host_priv)?;
+            if ahci.is_empty() {
+                log::error!("ahci: --ata-transfer=ahci: no AHCI controller with a disk");
+                return Err(Error::from_const(KERN_FAILURE));
             }
+            ahci
+        }
+        TransferMode::Auto => ahci_ports(device_master, host_priv).unwrap_or_else(|error| {
+            log::info!("ahci: the controller cannot be set up ({error:?}): IDE only");
+            Vec::new()
+        }),
+        _ => Vec::new(),
+    };
+    let names = attach_names(probed.iter().flat_map(|p| p.disks).chain(ahci.iter().map(|_| true)));
+    let (ide_names, ahci_names) = names.split_at(probed.len() * 2);
+    let mut units = Vec::new();
+    for (probed, names) in probed.into_iter().zip(ide_names.chunks_exact(2)) {
+        if probed.disks.contains(&true) {
+            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, Some(host_priv))?;
+            units.push(NativeBackend::Ide(channel));
         }
     }
-    let mode = ide.mode();
-    Ok(WithFlushMode::new(NativeBackend::Ide(ide.backend), mode))
-}
-
-fn with_flush_mode(backend: NativeBackend, flush: FlushMode) -> WithFlushMode<NativeBackend> {
+    for (port, name) in ahci.into_iter().zip(ahci_names) {
+        let Some(name) = *name else { continue };
+        log::info!("ahci: port {} is {}", port.number(), super::display_name(name));
+        let backend = AhciBackend::new(port, name);
+        units.push(NativeBackend::Ahci(backend.with_direct_memory(Arc::new(Ahead::new(KernelMemory::new(host_priv))))));
+    }
     if flush != FlushMode::Device {
         log::warn!("rumpdisk: --flush={flush}: DEV_FLUSH_CACHE does not always flush (for tests only)");
     }
-    WithFlushMode::new(backend, flush)
+    Ok(WithFlushMode::new(Units(units), flush))
 }
 
-/// The first AHCI controller on PCI, its registers mapped, memory space and bus mastering on,
-/// its first port with a disk started with command memory and a bounce buffer from
-/// `vm_allocate_contiguous` (below 4 GiB: the port refuses more only without 64-bit
-/// addressing, and QEMU's has it, but 32-bit memory suits every HBA), and out-of-line requests'
-/// own pages from the kernel as the IDE path's. `Ok(None)` when PCI has
+/// The first AHCI controller on PCI, its registers mapped (once per port), memory space and bus
+/// mastering on, and each of its ports with a disk started with command memory and a bounce
+/// buffer from `vm_allocate_contiguous` (below 4 GiB: the port refuses more only without
+/// 64-bit addressing, and QEMU's has it, but 32-bit memory suits every HBA). Empty when PCI has
 /// no such controller or no port has a disk.
-fn ahci_backend(device_master: PortName, host_priv: PortName) -> Result<Option<Ahci>> {
+fn ahci_ports(device_master: PortName, host_priv: PortName) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
     let mut config = PciConfigPorts::enable(device_master)?;
-    let Some(found) = pci::find_ahci(&mut config) else { return Ok(None) };
+    let Some(found) = pci::find_ahci(&mut config) else { return Ok(Vec::new()) };
     pci::enable_memory_bus_master(&mut config, found.function);
-    let hba = MappedHba::map(device_master, found.abar)?;
-    let memory = Contiguous::allocate(host_priv, ahci::COMMAND_MEMORY_BYTES)?;
-    let buffer = Contiguous::allocate(host_priv, dma::BOUNCE_BYTES)?;
-    match AhciPort::start(hba, Tsc, port_io::TIMEOUTS, memory, buffer) {
-        Ok(port) => {
-            log::info!("ahci: controller {:?}, ABAR {:#x}: port {}", found.function, found.abar, port.number());
-            let backend = AhciBackend::new(port, IdeChannel::Primary.drive_names()[0]);
-            Ok(Some(backend.with_direct_memory(Arc::new(Ahead::new(KernelMemory::new(host_priv))))))
-        }
-        Err(super::AtaError::NoDrive) => Ok(None),
-        Err(error) => {
-            log::error!("ahci: controller {:?}: {error}", found.function);
-            Err(Error::from_const(KERN_FAILURE))
+    let disk_ports = AhciPort::<MappedHba, Tsc, Contiguous>::disk_ports(&mut MappedHba::map(device_master, found.abar)?);
+    let mut ports = Vec::new();
+    for number in disk_ports {
+        let hba = MappedHba::map(device_master, found.abar)?;
+        let memory = Contiguous::allocate(host_priv, ahci::COMMAND_MEMORY_BYTES)?;
+        let buffer = Contiguous::allocate(host_priv, dma::BOUNCE_BYTES)?;
+        match AhciPort::start_on(hba, number, Tsc, port_io::TIMEOUTS, memory, buffer) {
+            Ok(port) => {
+                log::info!("ahci: controller {:?}, ABAR {:#x}: port {}", found.function, found.abar, port.number());
+                ports.push(port);
+            }
+            Err(error) => {
+                log::error!("ahci: controller {:?}, port {number}: {error}", found.function);
+                return Err(Error::from_const(KERN_FAILURE));
+            }
         }
     }
+    Ok(ports)
 }

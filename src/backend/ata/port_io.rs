@@ -13,7 +13,9 @@ use mach::port::{PortName, SendRight};
 use super::dma::{self, Ahead, BusMaster, BusMasterDma, Contiguous, DirectMemory, DmaEngine, KernelMemory};
 use super::pci::{self, ConfigSpace, Function};
 use super::registers::{Reg, Registers};
+use super::units::{attach_names, disks_on, Units};
 use super::{AtaBackend, Channel, Clock, Timeouts, TransferMode};
+use alloc::vec::Vec;
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
 
 /// The two legacy IDE channels of a PC, at their fixed I/O ports.
@@ -49,14 +51,8 @@ impl IdeChannel {
         }
     }
 
-    /// The names of the channel's master and slave drives, as the Hurd's rumpdisk (NetBSD's
-    /// `wd` driver) names the drives of a PC's two channels.
-    pub const fn drive_names(self) -> [&'static [u8]; 2] {
-        match self {
-            IdeChannel::Primary => [b"wd0", b"wd1"],
-            IdeChannel::Secondary => [b"wd2", b"wd3"],
-        }
-    }
+    /// Both channels, in the order their disks attach.
+    pub const ALL: [IdeChannel; 2] = [IdeChannel::Primary, IdeChannel::Secondary];
 }
 
 /// One channel's registers. Exists only where the task may touch those ports.
@@ -315,25 +311,34 @@ impl Clock for Tsc {
     }
 }
 
-/// The native driver on `channel` as both binaries run it: the channel's I/O ports from GNU Mach
-/// through `device_master`, its drives under the Hurd's names, and the `--flush` mode (anything but
-/// [`FlushMode::Device`] is for tests only and says so on the log), moving data as `transfer` asks.
-/// DMA needs `host_priv` (for DMA memory) and PCI configuration space, which only a server that
-/// runs before any PCI arbiter may touch: the boot disk server passes it, others `None`. Without
-/// a bus master `auto` moves data by PIO; `dma` is then an error.
-pub fn native_backend(
+/// A legacy IDE channel whose ports this task holds, probed: which of its positions (master,
+/// slave) have an ATA disk (IDENTIFY answered; a packet device is none).
+pub struct Probed {
+    pub channel: IdeChannel,
+    ata: Channel<LegacyPorts, Tsc>,
+    pub disks: [bool; 2],
+}
+
+/// Takes `channel`'s I/O ports through `device_master` and asks each position for IDENTIFY.
+pub fn probe_channel(device_master: PortName, channel: IdeChannel) -> Result<Probed> {
+    let mut ata = Channel::new(enable_channel(device_master, channel)?, Tsc, TIMEOUTS);
+    let disks = disks_on(&mut ata);
+    Ok(Probed { channel, ata, disks })
+}
+
+/// The native driver on a probed channel, its disks under `names` (see
+/// [`super::units::attach_names`]), moving data as `transfer` asks. DMA needs `host_priv` (for
+/// DMA memory) and PCI configuration space, which only a server that runs before any PCI
+/// arbiter may touch: the boot disk server passes it, others `None`. Without a bus master `auto`
+/// moves data by PIO; `dma` is then an error.
+pub fn finish_channel(
     device_master: PortName,
-    channel: IdeChannel,
-    flush: FlushMode,
+    probed: Probed,
+    names: [Option<&'static [u8]>; 2],
     transfer: TransferMode,
     host_priv: Option<PortName>,
-) -> Result<WithFlushMode<AtaBackend<LegacyPorts, Tsc>>> {
-    if transfer == TransferMode::Ahci {
-        log::error!("ata: --ata-transfer=ahci: only the boot disk server (rumpdisk.static) drives an AHCI controller");
-        return Err(Error::from_const(KERN_FAILURE));
-    }
-    let ports = enable_channel(device_master, channel)?;
-    let mut ata_channel = Channel::new(ports, Tsc, TIMEOUTS);
+) -> Result<AtaBackend<LegacyPorts, Tsc>> {
+    let Probed { channel, ata: mut ata_channel, .. } = probed;
     let engine = match (transfer, host_priv) {
         (TransferMode::Auto | TransferMode::Dma, Some(host_priv)) => bus_master_dma(device_master, host_priv, channel),
         _ => Ok(None),
@@ -360,12 +365,38 @@ pub fn native_backend(
         Err(error) => log::info!("ata: {channel:?} channel: the bus master cannot be set up ({error:?}): PIO"),
         Ok(None) => {}
     }
-    let mut ata = AtaBackend::named(ata_channel, channel.drive_names(), transfer);
+    let mut ata = AtaBackend::named(ata_channel, names, transfer);
     if let Some(direct) = direct {
         ata = ata.with_direct_memory(direct);
+    }
+    Ok(ata)
+}
+
+/// The native driver on the legacy IDE `channels` as the Hurd binary runs it: each channel
+/// probed, the channels without a disk let go (their ports too), the disks named in attach
+/// order (`wd0` the first found, as NetBSD under the Hurd's rumpdisk names them), and the
+/// `--flush` mode (anything but [`FlushMode::Device`] is for tests only and says so on the log).
+pub fn native_backend(
+    device_master: PortName,
+    channels: &[IdeChannel],
+    flush: FlushMode,
+    transfer: TransferMode,
+    host_priv: Option<PortName>,
+) -> Result<WithFlushMode<Units<AtaBackend<LegacyPorts, Tsc>>>> {
+    if transfer == TransferMode::Ahci {
+        log::error!("ata: --ata-transfer=ahci: only the boot disk server (rumpdisk.static) drives an AHCI controller");
+        return Err(Error::from_const(KERN_FAILURE));
+    }
+    let probed = channels.iter().map(|&channel| probe_channel(device_master, channel)).collect::<Result<Vec<_>>>()?;
+    let names = attach_names(probed.iter().flat_map(|p| p.disks));
+    let mut units = Vec::new();
+    for (probed, names) in probed.into_iter().zip(names.chunks_exact(2)) {
+        if probed.disks.contains(&true) {
+            units.push(finish_channel(device_master, probed, [names[0], names[1]], transfer, host_priv)?);
+        }
     }
     if flush != FlushMode::Device {
         log::warn!("rumpdisk: --flush={flush}: DEV_FLUSH_CACHE does not always flush (for tests only)");
     }
-    Ok(WithFlushMode::new(ata, flush))
+    Ok(WithFlushMode::new(Units(units), flush))
 }

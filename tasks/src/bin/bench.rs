@@ -28,7 +28,7 @@
 //!
 //! With `role=anchor kernel-master=${device-port}` (on the i386 kernel, as the next task of a
 //! rumpdisk.static on the secondary channel), only step 4: the kernel's own IDE driver (`hd0`,
-//! path `kernel`) against rumpdisk.static (`wd2`, path `server`).
+//! path `kernel`) against rumpdisk.static (its `wd0`, path `server`).
 //!
 //! Lines (ticks are TSC ticks; the host converts them):
 //! `bench: client-start tsc=T` (its own start, to split the first open's time),
@@ -144,9 +144,9 @@ fn client(args: &Args<'static>) -> i32 {
 }
 
 /// The i386 kernel's anchor: the throughput measure on the kernel's own IDE driver (`hd0`, the
-/// primary channel's disk) against rumpdisk.static (`wd2`, the secondary channel's, the server
-/// started with `--ide-channel=secondary`), two disks made alike; each driver keeps to its own
-/// channel.
+/// primary channel's disk) against rumpdisk.static (the secondary channel's disk, the server
+/// started with `--ide-channel=secondary`: its `wd0`), two disks made alike; each driver keeps
+/// to its own channel.
 fn anchor(args: &Args<'static>) -> i32 {
     let Ok(tasks::Privileges { host_priv, device_master: master, .. }) = tasks::privileges_from_bootstrap() else {
         return 2;
@@ -158,9 +158,9 @@ fn anchor(args: &Args<'static>) -> i32 {
     suite.run("bench", || {
         let kernel_master = args.port_value("kernel-master").context("kernel-master=")?;
         let hd0 = device::device_open(kernel_master, D_READ | D_WRITE, b"hd0").context("device_open(hd0) through the kernel")?;
-        let wd2 = device::device_open(master.name(), D_READ | D_WRITE, b"wd2").context("device_open(wd2) through rumpdisk.static")?;
+        let served = device::device_open(master.name(), D_READ | D_WRITE, b"wd0").context("device_open(wd0) through rumpdisk.static")?;
         let (mut kernel_write, mut kernel_read) = device_io(hd0.name());
-        let (mut server_write, mut server_read) = device_io(wd2.name());
+        let (mut server_write, mut server_read) = device_io(served.name());
         throughput(None, &mut [
             &mut IoPath { name: "kernel", io_ports: false, keeps_data: true, write: &mut kernel_write, read: &mut kernel_read },
             &mut IoPath { name: "server", io_ports: false, keeps_data: true, write: &mut server_write, read: &mut server_read },
@@ -184,7 +184,7 @@ fn device_io(device: PortName) -> (impl FnMut(RecNum, &[u8]) -> Outcome, impl Fn
 /// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master, or AHCI
 /// controller) the kernel grants, moving data as `transfer` says (as the server is told to).
 fn direct_disk(kernel_master: PortName, host_priv: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
-    let ata = native::native_backend(kernel_master, host_priv, port_io::IdeChannel::Primary, FlushMode::Device, transfer)
+    let ata = native::native_backend(kernel_master, host_priv, &[port_io::IdeChannel::Primary], FlushMode::Device, transfer)
         .context("the primary channel's ports and bus master, or the AHCI controller")?;
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }

@@ -1,7 +1,7 @@
 //! VM tests of rumpdisk.static, run as its `--next-task`: the boot hand-off, the device
 //! interface on the IDE disk `wd0`, forwarding, and the store client on top.
 //!
-//! Boot words: `wd0sectors=N`. Everything else comes from `fsys_getpriv` on the bootstrap port,
+//! Boot words: `wd0sectors=N`, and `wd1sectors=N` with a second disk (the secondary master). Everything else comes from `fsys_getpriv` on the bootstrap port,
 //! as a Hurd boot server's next task gets it.
 #![no_std]
 #![no_main]
@@ -25,6 +25,8 @@ mach::task_main!(main);
 /// Where the data the host checks in the image afterwards goes (1 MiB in).
 pub const HOST_CHECK_SECTOR: RecNum = 2048;
 pub const HOST_CHECK_TEXT: &[u8] = b"rumpdisk-rs wrote this through wd0";
+/// What the second disk holds at the same sector, written through `wd1`.
+pub const WD1_CHECK_TEXT: &[u8] = b"rumpdisk-rs wrote this through wd1";
 
 fn main(args: Args<'static>) -> i32 {
     // Without the privileged ports there is no console to report on: end with a status only.
@@ -74,6 +76,21 @@ fn main(args: Args<'static>) -> i32 {
             });
         }
         Err(error) => suite.run("open_wd0", || Err(alloc::format!("device_open(wd0): {error:?}"))),
+    }
+    // With a second disk on the secondary channel's master: it is `wd1`, as NetBSD attaches it
+    // under the Hurd's rumpdisk (disks in attach order, the primary's slave position empty).
+    if let Some(wd1_sectors) = args.value("wd1sectors").and_then(|s| core::str::from_utf8(s).ok()?.parse::<i32>().ok()) {
+        suite.run("secondary_master_is_wd1", || {
+            let wd1 = device::device_open(master.name(), D_READ | D_WRITE, b"wd1").context("device_open(wd1)")?;
+            let records = device::device_get_status(wd1.name(), DEV_GET_RECORDS, 2).context("DEV_GET_RECORDS")?;
+            ensure!(records.as_slice() == [wd1_sectors, 512], "wd1 is not the secondary master: {:?}", records.as_slice());
+            let mut sector = vec![0u8; 512];
+            sector[..WD1_CHECK_TEXT.len()].copy_from_slice(WD1_CHECK_TEXT);
+            round_trip(wd1.name(), HOST_CHECK_SECTOR, &sector)?;
+            device::device_set_status(wd1.name(), DEV_FLUSH_CACHE, &[]).context("flush")?;
+            ensure!(device::device_open(master.name(), D_READ, b"wd2").is_err(), "a wd2 with two disks");
+            Ok(())
+        });
     }
     suite.run("read_only_open_refuses_writes", || read_only(master.name()));
     suite.run("store_device_write_sync_read", || store_round_trip(&master));

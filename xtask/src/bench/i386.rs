@@ -1,7 +1,7 @@
 //! The i386 part of `cargo xtask bench`, in the same run as the amd64 one: the `bench` boot again
 //! on trixie's i386 kernel (tasks built for `hurd-target-i686.json`), its figures beside the
 //! amd64 ones; and GNU Mach's own IDE driver as a second anchor: the bench task writing and
-//! reading `hd0` through the kernel against `wd2` through rumpdisk.static, request by request.
+//! reading `hd0` through the kernel against rumpdisk.static's `wd0` (the secondary channel's disk), request by request.
 //!
 //! The two drivers never drive the same channel: the kernel's gets the primary channel's disk
 //! (`ide1=noprobe` keeps it off the secondary), rumpdisk.static the secondary's
@@ -117,7 +117,7 @@ impl OnI386 {
             "\n### GNU Mach's own IDE driver as a second anchor\n\n\
              The i386 kernel still has GNU Mach's IDE driver (from Linux 2.0): `hd0`. The bench task \
              writes, then reads, requests of each size through the kernel (`hd0`) and through \
-             rumpdisk.static (`wd2`), taking turns request by request, in one boot. The two drivers \
+             rumpdisk.static (its `wd0`, the secondary channel's disk), taking turns request by request, in one boot. The two drivers \
              never drive the same channel: the kernel's has the primary channel's disk \
              (`ide1=noprobe` keeps it off the secondary), rumpdisk.static the secondary's \
              (`--ide-channel=secondary`); two disks made alike (zeroed 64 MiB images, the same QEMU \

@@ -28,6 +28,12 @@ pub const RUMP_PROGRAM: &str = "rumpdisk-rump";
 /// The same, static: the boot disk server GRUB loads, linked as upstream's `rumpdisk.static`.
 pub const RUMP_STATIC_PROGRAM: &str = "rumpdisk-rump.static";
 
+/// (package, binary, features, name): what is linked statically, and the name it gets.
+const STATIC_PROGRAMS: &[(&str, &str, &str, &str)] = &[
+    ("rumpdisk", "rumpdisk", "rump", RUMP_STATIC_PROGRAM),
+    ("guest", "rust-std-check", "", "rust-std-check.static"),
+];
+
 /// Where cargo puts release binaries for the Hurd.
 pub fn out_dir() -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -66,13 +72,15 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
             path.display()
         )));
     }
-    let path = out_dir().join(RUMP_STATIC_PROGRAM);
-    link_static("rumpdisk", "rumpdisk", "rump", &path)?;
-    let facts = HurdElf::read(&path).map_err(Error::new)?;
-    facts
-        .check_static()
-        .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
-    println!("test hurd_link_{} ... ok", RUMP_STATIC_PROGRAM.replace(['-', '.'], "_"));
+    for (package, bin, features, name) in STATIC_PROGRAMS {
+        let path = out_dir().join(name);
+        link_static(package, bin, features, &path)?;
+        HurdElf::read(&path)
+            .map_err(Error::new)?
+            .check_static()
+            .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
+        println!("test hurd_link_{} ... ok", name.replace(['-', '.'], "_"));
+    }
     Ok(out_dir())
 }
 
@@ -81,7 +89,8 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
 ///
 /// Rust's `unwind` asks for `-lgcc_s` whatever the link; a static link has no `libgcc_s.a`, so
 /// a linker script of that name in the build's own folder takes libgcc's static unwinder and
-/// support routines in its place.
+/// support routines in its place; `libc.a`, which rustc names before them, needs them again
+/// after it (`__popcountdi2`, `__gcc_personality_v0`).
 fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(), Error> {
     let dir = project_root().join("target/hurd-static");
     let gcc_dir = super::build_root().join("opt/hurd/tools/lib/gcc").join(super::TARGET);
@@ -99,7 +108,7 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
     std::fs::write(&script, format!("GROUP ( {libgcc}/libgcc_eh.a {libgcc}/libgcc.a )\n"))
         .map_err(|e| Error::io(&script, e))?;
     let rustflags = format!(
-        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\"]",
+        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\"]",
         script_dir.display()
     );
     let dir_arg = dir.display().to_string();

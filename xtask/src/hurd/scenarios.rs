@@ -266,6 +266,7 @@ impl Hurd {
             // Test programs, in no package.
             bin("fs-barrier"),
             bin("rust-std-check"),
+            bin("rust-std-check.static"),
             bin("hurd-bench"),
             GuestFile {
                 path: format!("/hurd/{}", super::link::RUMP_PROGRAM),
@@ -341,10 +342,18 @@ check storeio_goes_away settrans -g /tmp/wd0
 ls -l /dev/rumpdisk
 fsysopts /dev/rumpdisk
 check dev_rumpdisk_is_a_character_device sh -c 'ls -l /dev/rumpdisk | grep -q "^c"'
-check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static --next-task=[0-9]*"'
+check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.static"'
+# The node answers as a libtrivfs node: reading is not supported (not "bad request message ID"),
+# stat -f (file_statfs) answers as libtrivfs, fsync and syncfs on it flush the open disks.
+check cat_dev_rumpdisk_not_supported sh -c 'cat /dev/rumpdisk 2>&1 | grep -q "Operation not supported"'
+check statfs_dev_rumpdisk stat -f /dev/rumpdisk
+check fsync_dev_rumpdisk sync /dev/rumpdisk
+check syncfs_dev_rumpdisk sync -f /dev/rumpdisk
+# ext2fs has wd0 open for writing: a mode that does not flush needs --force.
+check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flush=skip && [ "$(fsysopts /dev/rumpdisk)" = rumpdisk.static ]'
 "#;
         }
-        script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
+        script += &format!("rust-std-check\nrust-std-check.static\necho {SUCCESS_MARKER}\n");
         Ok(self.scenario(&name, &script, Barrier::Honoured)?.0)
     }
 
@@ -417,7 +426,7 @@ check fsysopts_boot_server sh -c 'fsysopts /dev/rumpdisk | grep -qx "rumpdisk.st
     }
 
     /// Our Rust `rumpdisk` as a Hurd translator (`settrans /dev/rumpdisk-rs /hurd/rumpdisk-rs
-    /// --ide-channel=secondary`) driving a second disk on the other IDE channel, with the Hurd's
+    /// --ide-channel=secondary`) driving a second disk on the other IDE channel (its `wd0`), with the Hurd's
     /// storeio (the C libstore) and the Rust `storectl` on top; each sync must reach the second
     /// disk's write log as a FLUSH after the write it covers.
     pub fn translator(&self) -> Result<Scenario, Error> {
@@ -432,23 +441,23 @@ fsysopts /dev/rumpdisk-rs
 check node_is_a_character_device sh -c 'ls -l /dev/rumpdisk-rs | grep -q "^crw-rw-rw- "'
 check fsysopts_shows_the_options sh -c '[ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --ide-channel=secondary" ]'
 check fsysopts_refuses_a_fixed_option sh -c '! fsysopts /dev/rumpdisk-rs --ide-channel=primary'
-check flush_refused_at_run_time sh -c 'fsysopts /dev/rumpdisk-rs --flush=refuse && [ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --flush=refuse --ide-channel=secondary" ] && ! storectl sync device:@/dev/rumpdisk-rs:wd2'
-check flush_restored sh -c 'fsysopts /dev/rumpdisk-rs --flush=device && storectl sync device:@/dev/rumpdisk-rs:wd2'
+check flush_refused_at_run_time sh -c 'fsysopts /dev/rumpdisk-rs --flush=refuse && [ "$(fsysopts /dev/rumpdisk-rs)" = "/hurd/rumpdisk-rs --flush=refuse --ide-channel=secondary" ] && ! storectl sync device:@/dev/rumpdisk-rs:wd0'
+check flush_restored sh -c 'fsysopts /dev/rumpdisk-rs --flush=device && storectl sync device:@/dev/rumpdisk-rs:wd0'
 # nullauth runs a program with no user or group ids: the node's "other" bits apply to it.
 check chmod_644_through_the_node sh -c 'chmod 644 /dev/rumpdisk-rs && ls -l /dev/rumpdisk-rs | grep -q "^crw-r--r-- "'
-check unprivileged_read sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
-check unprivileged_write_refused sh -c 'nullauth -- /usr/bin/storectl write device:@/dev/rumpdisk-rs:wd2 0 < /dev/null 2>&1 | grep -qi "permission denied"'
+check unprivileged_read sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd0 0 512 > /dev/null'
+check unprivileged_write_refused sh -c 'nullauth -- /usr/bin/storectl write device:@/dev/rumpdisk-rs:wd0 0 < /dev/null 2>&1 | grep -qi "permission denied"'
 check chmod_through_the_node sh -c 'chmod 600 /dev/rumpdisk-rs && ls -l /dev/rumpdisk-rs | grep -q "^crw------- "'
 ls -l /dev/rumpdisk-rs
-check unprivileged_read_refused sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd2 0 512 2>&1 | grep -qi "permission denied"'
-check root_still_reads sh -c 'storectl read device:@/dev/rumpdisk-rs:wd2 0 512 > /dev/null'
-check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2 < /dev/null > /dev/null 2>&1'
+check unprivileged_read_refused sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd0 0 512 2>&1 | grep -qi "permission denied"'
+check root_still_reads sh -c 'storectl read device:@/dev/rumpdisk-rs:wd0 0 512 > /dev/null'
+check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0 < /dev/null > /dev/null 2>&1'
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
 check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 seek={C_SECTOR} count=1
 check sync_through_storeio storectl sync file:/dev/xd0
-check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {rust_offset} < /tmp/rust-block'
-check sync_through_rust_store storectl sync device:@/dev/rumpdisk-rs:wd2
+check write_through_rust_store sh -c 'storectl write device:@/dev/rumpdisk-rs:wd0 {rust_offset} < /tmp/rust-block'
+check sync_through_rust_store storectl sync device:@/dev/rumpdisk-rs:wd0
 check read_back_through_storeio sh -c 'dd if=/dev/xd0 bs=512 skip={RUST_SECTOR} count=1 2>/dev/null | grep -q {RUST_MARK}'
 check ext2fs_on_storeio sh -c 'mkdir -p /mnt && settrans -ac /mnt /hurd/ext2fs /dev/xd0 < /dev/null > /dev/null 2>&1'
 fs-barrier /mnt/data 0 20 16
@@ -461,6 +470,7 @@ echo {SUCCESS_MARKER}
         );
         let name = "hurd-translator";
         let (mut scenario, _) = self.scenario(name, &script, Barrier::Honoured)?;
+        boot_disk_on_primary(&mut scenario);
         let dir = run_dir(name);
         let (second_template, second_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
         image::data_disk(&second_template, SECOND_DISK_MIB, SECOND_FS_MIB)?;
@@ -605,6 +615,20 @@ check files_1m_one hurd-bench files /data/one 0 {large} 1048576
             let last_flush = log.entries.iter().rposition(|e| matches!(e, Entry::Flush));
             if last_flush < last_write {
                 return Err("the write log ends with writes no flush covers".into());
+            }
+            // ext2fs is told first (it asked startup after rumpdisk answered its fsys_init, and
+            // startup tells the last asker first): its clean superblock is written before
+            // rumpdisk's final flush.
+            // (libdiskfs names itself "PROGRAM DISK": "ext2fs wd0", say.)
+            let ext2fs_told = text.find("startup: notifying ext2fs");
+            if !ext2fs_told.is_some_and(|told| told < notice) {
+                return Err("startup did not notify ext2fs before rumpdisk".into());
+            }
+            match last_superblock_write(&log) {
+                Some((at, true)) if Some(at) < last_flush => {}
+                Some((_, true)) => return Err("ext2fs's clean superblock came after rumpdisk's last flush".into()),
+                Some((_, false)) => return Err("ext2fs's last superblock write is not clean".into()),
+                None => return Err("no superblock write in the log".into()),
             }
             let durable =
                 fscheck::durable_at_end(&root.fs, &log, &scratch).map_err(|e| e.to_string())?;
@@ -919,6 +943,34 @@ pub const BENCH_FOUR_DIR: &str = "/data/four";
 pub const BENCH_FOUR_START: &str = "hurd-bench-four-clients-start";
 pub const BENCH_FOUR_END: &str = "hurd-bench-four-clients-end";
 
+/// Keeps the boot disk server to the primary IDE channel: the secondary's disk is the
+/// translator's under test (one driver per channel). Its disk is then the translator's `wd0`:
+/// each server names the disks it drives in attach order, as NetBSD does.
+pub(super) fn boot_disk_on_primary(scenario: &mut Scenario) {
+    for module in scenario.modules.iter_mut().filter(|m| m.name == "rumpdisk.static") {
+        let at = module.words.iter().position(|w| w.starts_with("$(")).unwrap_or(module.words.len());
+        module.words.insert(at, "--ide-channel=primary".to_owned());
+    }
+}
+
+/// The ext2 superblock: its byte offset on the disk, and the offset and clean bit of `s_state`.
+const SUPERBLOCK: u64 = 1024;
+const S_STATE: usize = 58;
+const EXT2_VALID_FS: u16 = 1;
+
+/// The last logged write that covers the superblock of the file system at the disk's start:
+/// its entry's index, and whether it marks the file system clean.
+fn last_superblock_write(log: &Log) -> Option<(usize, bool)> {
+    let sector_size = log.sector_size as u64;
+    log.entries.iter().enumerate().rev().find_map(|(index, entry)| {
+        let Entry::Write { sector, data, .. } = entry else { return None };
+        let start = sector * sector_size;
+        let at = SUPERBLOCK.checked_sub(start)? as usize + S_STATE;
+        let state = data.get(at..at + 2)?;
+        Some((index, u16::from_le_bytes([state[0], state[1]]) & EXT2_VALID_FS != 0))
+    })
+}
+
 /// The file the shutdown scenario writes without syncing it, and what it holds.
 const LATE_FILE: &str = "/root/written-before-reboot";
 const LATE_CONTENTS: &str = "durable-by-the-shutdown-flush";
@@ -1188,5 +1240,31 @@ mod tests {
             0,
             "no rounds: round 0, no division by zero"
         );
+    }
+
+    fn superblock_write(sector: u64, clean: bool) -> Entry {
+        let mut data = vec![0; 1024];
+        let at = (SUPERBLOCK - sector * 512) as usize + S_STATE;
+        data[at] = u8::from(clean);
+        Entry::Write { sector, data, fua: false }
+    }
+
+    #[test]
+    fn the_last_superblock_write_and_its_state_are_found() {
+        let log = Log {
+            sector_size: 512,
+            entries: vec![
+                superblock_write(2, false),
+                Entry::Flush,
+                superblock_write(1, true),
+                Entry::Write { sector: 8, data: vec![0; 512], fua: false },
+                Entry::Flush,
+            ],
+        };
+        assert_eq!(last_superblock_write(&log), Some((2, true)));
+        let log = Log { sector_size: 512, entries: vec![superblock_write(2, true), Entry::Flush, superblock_write(2, false)] };
+        assert_eq!(last_superblock_write(&log), Some((2, false)));
+        let log = Log { sector_size: 512, entries: vec![Entry::Write { sector: 0, data: vec![0; 512], fua: false }, Entry::Flush] };
+        assert_eq!(last_superblock_write(&log), None, "a write that ends before the superblock's state");
     }
 }

@@ -263,8 +263,13 @@ for applet in {applets}; do
     grep -q "^# CONFIG_$applet is not set" .config || {{ echo "error: busybox has no applet $applet"; exit 1; }}
     sed -i "s/^# CONFIG_$applet is not set/CONFIG_$applet=y/" .config
 done
-# Sub-options of those applets take their defaults (`yes` ends on SIGPIPE: not a failure).
+# Sub-options of those applets take their defaults (`yes` ends on SIGPIPE: not a failure), but
+# for the features named here.
 set +o pipefail; yes '' | make oldconfig > /dev/null; set -o pipefail
+for feature in {features}; do
+    sed -i "s/^# CONFIG_$feature is not set/CONFIG_$feature=y/" .config
+    grep -q "^CONFIG_$feature=y" .config || {{ echo "error: busybox has no feature $feature"; exit 1; }}
+done
 make CROSS_COMPILE=$TARGET- busybox busybox.links
 install -D -m 755 busybox "$SYSROOT/bin/busybox"
 # Applets as links in /bin, except where the Hurd or dash already has the command.
@@ -274,7 +279,8 @@ for applet in $(sed 's|.*/||' busybox.links); do
     [ -n "$found" ] || ln -s busybox "$SYSROOT/bin/$applet"
 done
 "#,
-                applets = BUSYBOX_APPLETS.join(" ")
+                applets = BUSYBOX_APPLETS.join(" "),
+                features = BUSYBOX_FEATURES.join(" ")
             ),
         ),
     ];
@@ -425,6 +431,9 @@ const BUSYBOX_APPLETS: &[&str] = &[
     "SHA256SUM",
     "MD5SUM",
 ];
+
+/// Features of those applets that the scenarios use: `stat -f` (file_statfs on a node).
+const BUSYBOX_FEATURES: &[&str] = &["FEATURE_STAT_FILESYSTEM"];
 
 /// Inside the build root: the system as it runs (what the root image is made from).
 pub const SYSTEM: &str = "/opt/hurd/system";

@@ -20,6 +20,8 @@ typedef mach_port_t process_t;
 typedef char *data_t;
 typedef const char *const_data_t;
 typedef mach_port_t io_t;
+/* glibc names it only with _LARGEFILE64_SOURCE; a repeated identical typedef is valid C11.  */
+typedef __ino64_t ino64_t;
 
 /* glibc's struct stat on the Hurd (bits/stat.h), in types as wide as the Hurd's on each ABI
    (`unsigned long` is the Hurd's 64-bit uword on x86_64, 32-bit on i386, where 64-bit members
@@ -42,5 +44,24 @@ typedef struct {
   unsigned int st_flags;
   int st_spare[8];
 } io_statbuf_t;
+
+/* glibc's struct statfs on the Hurd (bits/statfs.h), likewise.  */
+typedef struct {
+  unsigned int f_type;
+  unsigned long f_bsize;
+  unsigned long long f_blocks;
+  unsigned long long f_bfree;
+  unsigned long long f_bavail;
+  unsigned long long f_files;
+  unsigned long long f_ffree;
+  unsigned long long f_fsid;
+  unsigned long f_namelen;
+  unsigned long long f_favail;
+  unsigned long f_frsize;
+  unsigned long f_flag;
+  unsigned int f_spare1;
+  unsigned int f_spare2;
+  unsigned int f_spare3;
+} fsys_statfsbuf_t;
 
 #endif

@@ -8,8 +8,8 @@
 //!
 //! The rump kernel attaches every ATA controller it finds through `/servers/bus/pci` (here the
 //! Hurd's `pci-arbiter` as a translator): the IDE controller whose primary channel our boot disk
-//! server drives too. The scenario touches only the secondary channel's disk (`wd1` in NetBSD's
-//! attach order) through it.
+//! server (kept to that channel) drives too. The scenario touches only the secondary channel's
+//! disk (`wd1` in NetBSD's attach order) through it.
 
 use super::{Barrier, Hurd};
 use crate::barrier::log::{Entry, Log};
@@ -73,6 +73,7 @@ echo {SUCCESS_MARKER}
             at0 = FIRST_SECTOR * 512,
         );
         let (mut scenario, _) = self.scenario(NAME, &script, Barrier::Honoured)?;
+        super::boot_disk_on_primary(&mut scenario);
         let dir = run_dir(NAME);
         let (template, write_log) = (dir.join("wd1-template.img"), dir.join("wd1.log"));
         image::data_disk(&template, DISK_MIB, FS_MIB)?;

@@ -1,9 +1,9 @@
 //! `hurd-storectl`: the Rust store's `storectl` as a Hurd user runs it, on a second disk with a
 //! real partition table written on the host by `sfdisk` — an MBR whose partition 2 holds a GPT
 //! of its own, so partitions start at non-zero offsets, one inside another. Our translator
-//! (`/dev/rumpdisk-rs`, the secondary IDE channel) serves the disk as `wd2`: the kernel's device
+//! (`/dev/rumpdisk-rs`, the secondary IDE channel) serves the disk as `wd0`: the kernel's device
 //! master has no `wd*` on amd64 GNU Mach, so every store reaches the disk through the
-//! translator's node (`device:@/dev/rumpdisk-rs:wd2`). On five stores — the whole device, an
+//! translator's node (`device:@/dev/rumpdisk-rs:wd0`). On five stores — the whole device, an
 //! MBR partition, the GPT partition inside another, the Hurd's storeio node opened the libstore
 //! way (`file_get_storage_info`), and a concat of two partitions — `storectl` shows the store,
 //! writes a marked block, syncs, reads it back, and copies two marked halves (with its progress
@@ -24,7 +24,7 @@ pub const NAME: &str = "hurd-storectl";
 const MIB: u64 = 1 << 20;
 const DISK_MIB: u64 = 32;
 /// The second disk, through our translator.
-const DEVICE: &str = "device:@/dev/rumpdisk-rs:wd2";
+const DEVICE: &str = "device:@/dev/rumpdisk-rs:wd0";
 /// The disk's MBR, as `sfdisk` takes it (sectors): partition 1 at 1 MiB (8 MiB), partition 2 at
 /// 9 MiB (8 MiB, the GPT inside), partition 3 at 17 MiB (4 MiB); from 21 MiB on, no partition.
 const MBR: &str = "label: dos\nunit: sectors\n2048,16384,83\n18432,16384,83\n34816,8192,83\n";
@@ -117,7 +117,7 @@ fn targets() -> Vec<Target> {
         Target {
             label: "device",
             name: DEVICE.into(),
-            info: "^device wd2: 33554432 bytes",
+            info: "^device wd0: 33554432 bytes",
             write: (22 * MIB, 22 * MIB),
             copy: MarkedCopy {
                 at: 26 * MIB,
@@ -150,7 +150,7 @@ fn targets() -> Vec<Target> {
             label: "storeio_node",
             name: "/dev/xd0".into(),
             // Named as storeio names its store.
-            info: "^device .*wd2: 33554432 bytes",
+            info: "^device .*wd0: 33554432 bytes",
             write: (23 * MIB, 23 * MIB),
             copy: MarkedCopy {
                 at: 29 * MIB,
@@ -198,7 +198,7 @@ impl Hurd {
         let mut script = format!(
             r#"{TYPED}
 typed translator_set '' 'settrans -c /dev/rumpdisk-rs /hurd/rumpdisk-rs --ide-channel=secondary'
-typed storeio_set '' 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2'
+typed storeio_set '' 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0'
 "#
         );
         for target in &targets {
@@ -208,6 +208,7 @@ typed storeio_set '' 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2'
             "typed storeio_goes_away '' 'settrans -g /dev/xd0'\ntyped translator_goes_away '' 'settrans -g /dev/rumpdisk-rs'\necho {SUCCESS_MARKER}\n"
         );
         let (mut scenario, _) = self.scenario(NAME, &script, Barrier::Honoured)?;
+        super::boot_disk_on_primary(&mut scenario);
         let dir = run_dir(NAME);
         let (template, write_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
         partitioned_disk(&template)?;
