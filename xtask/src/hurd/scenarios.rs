@@ -692,13 +692,13 @@ check files_1m_one hurd-bench files /data/one 0 {large} 1048576
         let script = format!(
             r#"
 check translator_set_passive settrans -c /dev/rumpdisk-rs /hurd/rumpdisk-rs --ide-channel=secondary
-check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd2 < /dev/null > /dev/null 2>&1'
+check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0 < /dev/null > /dev/null 2>&1'
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
 check write_through_storeio dd if=/tmp/c-block of=/dev/xd0 bs=512 seek={C_SECTOR} count=1
 check fsync_the_storeio_node storectl sync file:/dev/xd0
-check write_after_the_fsync sh -c 'storectl write device:@/dev/rumpdisk-rs:wd2 {rust_offset} < /tmp/rust-block'
-check sync_the_device storectl sync device:@/dev/rumpdisk-rs:wd2
+check write_after_the_fsync sh -c 'storectl write device:@/dev/rumpdisk-rs:wd0 {rust_offset} < /tmp/rust-block'
+check sync_the_device storectl sync device:@/dev/rumpdisk-rs:wd0
 check storeio_goes_away settrans -g /dev/xd0
 check translator_goes_away settrans -g /dev/rumpdisk-rs
 echo {SUCCESS_MARKER}
@@ -708,6 +708,7 @@ echo {SUCCESS_MARKER}
         let name = self.named("hurd-storeio-fsync");
         let (mut scenario, _) = self.scenario(&name, &script, Barrier::Honoured)?;
         scenario.expect = self.expect_fixed(STOREIO_GAP);
+        boot_disk_on_primary(&mut scenario);
         let dir = run_dir(&name);
         let (second_template, second_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
         image::data_disk(&second_template, SECOND_DISK_MIB, SECOND_FS_MIB)?;
