@@ -925,7 +925,7 @@ const CONCURRENT_GAP: &str = "was synced but is lost";
 /// flush more often than upstream's.
 const PATCHED_WORKLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// The workload of `hurd-barrier-4`: 4 concurrent clients, 40 files each. Upstream's loss is a
-/// race: it showed in 4 of 5 runs with 15 files each, 3 of 3 with 40 (1 to 4 files lost per run),
+/// race: it showed in 4 of 5 runs with 15 files each, 4 of 4 with 40 (1 to 4 files lost per run),
 /// 2 of 2 with 80 (no more losses than with 40, at twice the time) and 0 of 1 with 8 clients of 20.
 const CONCURRENT: Workload = Workload {
     clients: 4,
