@@ -206,14 +206,22 @@ ls "$SYSROOT/usr/lib" | grep -c '^librump'
             "hurd-drivers",
             "the Hurd again with parted, zlib, libpciaccess and rump: part: stores, rumpdisk, pci-arbiter",
             &["hurd", "libparted", "libpciaccess", "rump-kernel"],
-            &format!(
-                r#"
-rm -rf /build/hurd-drivers && mkdir /build/hurd-drivers && cd /build/hurd-drivers
+            &hurd_with_drivers("/build/hurd-src", "/build/hurd-drivers", "$SYSROOT"),
+        ),
+    ]
+}
+
+/// The recipe of a Hurd build with the drivers' libraries: the tree in `src` configured and built
+/// in `build` (made afresh), installed into `destdir`.
+pub(super) fn hurd_with_drivers(src: &str, build: &str, destdir: &str) -> String {
+    format!(
+        r#"
+rm -rf {build} && mkdir {build} && cd {build}
 export PKG_CONFIG_LIBDIR="$SYSROOT/usr/lib/pkgconfig:$SYSROOT/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$SYSROOT"
 # configure's librump test links -lrump alone, which leaves rumpuser_* undefined; with
 # --as-needed the unused library is dropped and the test passes (the Hurd's own links name
 # every rump library they need).
-/build/hurd-src/configure --host=$TARGET --prefix= --disable-profile {HURD_DRIVERS_WITHOUT} \
+{src}/configure --host=$TARGET --prefix= --disable-profile {HURD_DRIVERS_WITHOUT} \
     --enable-static-progs=ext2fs,exec,rumpdisk,pci-arbiter LDFLAGS=-Wl,--as-needed
 for found in HAVE_LIBRUMP HAVE_LIBRUMP_VFSNOFIFO HAVE_LIBPCIACCESS; do
     grep -q "^$found = yes" config.make || {{ echo "error: configure did not find $found"; exit 1; }}
@@ -223,12 +231,10 @@ grep -q -- '-lparted' config.make || {{ echo "error: configure did not find libp
 # needs it: the Hurd's own BROKEN marker keeps the top Makefile out of it.
 mkdir -p rumpnet && touch rumpnet/BROKEN
 make
-make install DESTDIR="$SYSROOT"
-ls -l "$SYSROOT/hurd/rumpdisk" "$SYSROOT/hurd/rumpdisk.static" "$SYSROOT/hurd/pci-arbiter.static"
+make install DESTDIR="{destdir}"
+ls -l "{destdir}/hurd/rumpdisk" "{destdir}/hurd/rumpdisk.static" "{destdir}/hurd/pci-arbiter.static"
 "#
-            ),
-        ),
-    ]
+    )
 }
 
 /// What the second Hurd build still leaves out: crypt(3), bzip2 stores, NFS, daemon(3), ACPI and

@@ -46,6 +46,14 @@ pub fn system() -> PathBuf {
     build_root().join(stages::SYSTEM.trim_start_matches('/'))
 }
 
+/// The same system with the Hurd built again with our patch series ([`PATCHES`]) applied.
+pub fn patched_system() -> PathBuf {
+    build_root().join(stages::SYSTEM_PATCHED.trim_start_matches('/'))
+}
+
+/// The folder of the clone holding our patches to the Hurd, applied in name order.
+pub const PATCHES: &str = "hurd-patches";
+
 /// The source archives the package archive does not serve here, found in one folder:
 /// `$RUMPDISK_SOURCES`, else the shared folder beside the clone. `$HURD_SOURCE_ARCHIVE` names
 /// the Hurd's tree elsewhere.
@@ -55,6 +63,8 @@ pub struct Sources {
     pub hurd: PathBuf,
     /// The driver stages' archives, in [`drivers::ARCHIVES`] order.
     pub drivers: Vec<PathBuf>,
+    /// Our patches to the Hurd (`hurd-patches/*.patch` in the clone), in the order they apply.
+    pub patches: Vec<PathBuf>,
 }
 
 impl Sources {
@@ -70,8 +80,28 @@ impl Sources {
             .iter()
             .map(|prefix| archive(&dir, prefix))
             .collect::<Result<_, _>>()?;
-        Ok(Sources { dir, hurd, drivers })
+        Ok(Sources {
+            dir,
+            hurd,
+            drivers,
+            patches: patches(&project_root().join(PATCHES))?,
+        })
     }
+}
+
+/// The `*.patch` files of `dir`, sorted by name (the series' order).
+fn patches(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(Error::new(format!("no *.patch in {}", dir.display())));
+    }
+    Ok(found)
 }
 
 /// The one archive in `dir` whose name starts with `prefix`.
@@ -116,6 +146,10 @@ fn engine(mirror: String, sources: &Sources) -> Engine {
         sources.hurd.display().to_string(),
     );
     env.insert("SOURCES_DIR".to_owned(), sources.dir.display().to_string());
+    env.insert(
+        "PATCHES_DIR".to_owned(),
+        project_root().join(PATCHES).display().to_string(),
+    );
     env.insert("MAKEFLAGS".to_owned(), format!("-j{}", jobs()));
     // The paths inside the build root are part of every recipe; the host's paths and mirror are
     // not (the same build made elsewhere is the same build).

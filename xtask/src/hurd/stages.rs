@@ -1,6 +1,9 @@
 //! The stages of the Hurd build, in order: what each is made from, where it runs and its recipe.
 //!
-//! Every fix a stage needs is in its script with the reason beside it; there are no patch files.
+//! Every fix a build stage needs is in its script with the reason beside it. Our changes to the
+//! Hurd itself are a patch series (`hurd-patches/`, one file per change, as upstream takes them):
+//! `hurd-patched` builds the Hurd again with it applied, and `system-patched` is the system with
+//! that Hurd, beside the upstream one, which nothing of the series touches.
 //! Scripts see `$TARGET`, `$SYSROOT` (the Hurd system: headers, glibc, the Hurd, userland),
 //! `$TOOLS` (the cross GCC), `$ROOT` (the build root on the host), `$MIRROR` (the Debian mirror the
 //! host's apt uses) and `$MAKEFLAGS`.
@@ -303,8 +306,79 @@ du -sh "{SYSTEM}"
             folders = RUNTIME_FOLDERS.join(" ")
         ),
     ));
+    table.extend(patched(sources));
     table
 }
+
+/// The Hurd with our patch series, and the system with it: three stages after `system`.
+fn patched(sources: &Sources) -> Vec<Stage> {
+    // The names are in the recipes (so the series' order is keyed), the contents in the inputs.
+    let names: Vec<String> = sources
+        .patches
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let names = names.join(" ");
+    vec![
+        Stage {
+            name: "hurd-patches",
+            about: "our patch series to the Hurd (hurd-patches/) into the build root",
+            after: &["build-root"],
+            inputs: sources.patches.clone(),
+            place: Place::Host,
+            script: format!(
+                r#"
+rm -rf "$ROOT/src/hurd-patches" && mkdir -p "$ROOT/src/hurd-patches"
+for p in {names}; do cp "$PATCHES_DIR/$p" "$ROOT/src/hurd-patches/"; done
+"#
+            ),
+        },
+        in_root(
+            "hurd-patched",
+            "the Hurd as hurd-drivers builds it, from a copy of the tree with the series applied",
+            &["hurd-drivers", "hurd-patches"],
+            &format!(
+                r#"
+rm -rf {PATCHED_SRC} {PATCHED_INSTALL} && cp -a /build/hurd-src {PATCHED_SRC}
+# Each patch must apply as a whole: a hunk that does not fails the stage.
+for p in {names}; do
+    echo "applying $p"
+    patch -d {PATCHED_SRC} -p1 --forward --no-backup-if-mismatch < "/src/hurd-patches/$p"
+done
+{build}"#,
+                build = drivers::hurd_with_drivers(PATCHED_SRC, "/build/hurd-patched", PATCHED_INSTALL)
+            ),
+        ),
+        in_root(
+            "system-patched",
+            "the system with the patched Hurd: the upstream system's files, the patched Hurd's over them",
+            &["system", "hurd-patched"],
+            &format!(
+                r#"
+rm -rf "{SYSTEM_PATCHED}" && cp -a "{SYSTEM}" "{SYSTEM_PATCHED}"
+cd {PATCHED_INSTALL}
+for d in {folders}; do
+    [ -d "$d" ] && cp -a --parents "$d" "{SYSTEM_PATCHED}/"
+done
+find "{SYSTEM_PATCHED}" \( -name '*.a' -o -name '*.o' -o -name '*.la' \) -delete
+find "{SYSTEM_PATCHED}" -type f | while read -r f; do
+    if file -b "$f" | grep -q '^ELF'; then $TARGET-strip --strip-debug "$f"; fi
+done
+# The servers the scenarios boot are the patched ones.
+for f in hurd/ext2fs.static hurd/storeio lib/libdiskfs.so.0.3; do
+    cmp -s "{SYSTEM}/$f" "{SYSTEM_PATCHED}/$f" && {{ echo "error: $f is the upstream one"; exit 1; }}
+done
+du -sh "{SYSTEM_PATCHED}"
+"#,
+                folders = RUNTIME_FOLDERS.join(" ")
+            ),
+        ),
+    ]
+}
+
+/// Inside the build root: the patched Hurd's tree, and where it is installed.
+const PATCHED_SRC: &str = "/build/hurd-patched-src";
+const PATCHED_INSTALL: &str = "/build/hurd-patched-install";
 
 /// The busybox applets on the image: what a user at the shell and the scenario scripts use.
 const BUSYBOX_APPLETS: &[&str] = &[
@@ -363,6 +437,8 @@ const BUSYBOX_FEATURES: &[&str] = &["FEATURE_STAT_FILESYSTEM"];
 
 /// Inside the build root: the system as it runs (what the root image is made from).
 pub const SYSTEM: &str = "/opt/hurd/system";
+/// Inside the build root: the same system with the patched Hurd.
+pub const SYSTEM_PATCHED: &str = "/opt/hurd/system-patched";
 
 /// The folders of the sysroot a running system needs.
 const RUNTIME_FOLDERS: &[&str] = &[
@@ -445,5 +521,72 @@ pub(super) fn in_root(
         inputs: Vec::new(),
         place: Place::BuildRoot,
         script: format!("export PATH=\"$TOOLS/bin:$PATH\"\n{script}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::engine::Engine;
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::fs;
+    use std::path::PathBuf;
+
+    /// Sources made of scratch files, with one patch whose text is `patch`.
+    fn sources(dir: &std::path::Path, patch: &str) -> Sources {
+        fs::create_dir_all(dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            fs::write(&path, text).unwrap();
+            path
+        };
+        Sources {
+            dir: dir.to_owned(),
+            hurd: file("hurd-x.tar.xz", "hurd"),
+            drivers: drivers::ARCHIVES
+                .iter()
+                .map(|p| file(&format!("{p}x.tar.xz"), p))
+                .collect(),
+            patches: vec![file("0001-a-fix.patch", patch)],
+        }
+    }
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        Engine {
+            cache: dir.to_owned(),
+            root: dir.join("root"),
+            env: BTreeMap::new(),
+            keyed: vec!["TARGET".into()],
+        }
+    }
+
+    /// The patch series changes the keys of the patched stages only: nothing of the upstream
+    /// system is built again, or differently, for a change to a patch.
+    #[test]
+    fn the_series_keys_only_the_patched_stages() {
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("xtask-stages-{}", std::process::id()));
+        let one = table(&sources(&dir.join("one"), "fix one"));
+        let two = table(&sources(&dir.join("two"), "fix two"));
+        let names: Vec<&str> = one.iter().map(|s| s.name).collect();
+        let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(at("hurd-drivers") < at("hurd-patched") && at("system") < at("system-patched"));
+        let (k1, k2) = (
+            engine(&dir).keys(&one).unwrap(),
+            engine(&dir).keys(&two).unwrap(),
+        );
+        let changed: Vec<&str> = names
+            .iter()
+            .zip(k1.iter().zip(&k2))
+            .filter(|(_, (a, b))| a != b)
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(changed, ["hurd-patches", "hurd-patched", "system-patched"]);
+        // The patched Hurd applies the series by name and installs beside the sysroot.
+        let patched = &one[at("hurd-patched")].script;
+        assert!(patched.contains("0001-a-fix.patch"), "{patched}");
+        assert!(!patched.contains("DESTDIR=\"$SYSROOT\""), "{patched}");
+        assert!(one[at("system-patched")].script.contains(SYSTEM_PATCHED));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
