@@ -589,22 +589,23 @@ check files_1m_one hurd-bench files /data/one 0 {large} 1048576
             // startup prints "notifying rumpdisk of reboot..." and "done" once the answer came;
             // rumpdisk answers only after its flush, and says so in between.
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
+            // Upstream's registers as the boot script names it ("rumpdisk.static").
             let notice = text
-                .find("startup: notifying rumpdisk of reboot...")
+                .find("startup: notifying rumpdisk")
                 .ok_or("startup did not notify rumpdisk")?;
             let answered = &text[notice..];
-            // Ours says when its flush is done; upstream's C says nothing of its sync.
-            let flushed = match driver {
-                Driver::Ours | Driver::OursRump => answered
-                    .find("rumpdisk: disk caches flushed for the shutdown")
-                    .ok_or("rumpdisk did not flush")?,
-                Driver::Upstream => 0,
+            // Ours says when its flush is done, and startup's "done" follows on the next line;
+            // upstream's C says nothing, and startup's "done" ends the notice's own line.
+            let answered_after_flush = match driver {
+                Driver::Ours | Driver::OursRump => {
+                    let flushed = answered
+                        .find("rumpdisk: disk caches flushed for the shutdown")
+                        .ok_or("rumpdisk did not flush")?;
+                    answered[flushed..].lines().nth(1).is_some_and(|l| l.trim() == "done")
+                }
+                Driver::Upstream => answered.lines().next().is_some_and(|l| l.trim_end().ends_with("...done")),
             };
-            if !answered[flushed..]
-                .lines()
-                .nth(1)
-                .is_some_and(|l| l.trim() == "done")
-            {
+            if !answered_after_flush {
                 return Err("startup did not see rumpdisk's answer after its flush".into());
             }
             let log = root.log(&write_log)?;
