@@ -111,7 +111,7 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
     std::fs::write(&script, format!("GROUP ( {libgcc}/libgcc_eh.a {libgcc}/libgcc.a )\n"))
         .map_err(|e| Error::io(&script, e))?;
     let rustflags = format!(
-        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\",\"-C\",\"link-arg=-Wl,-z,execstack\"]",
+        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\",\"-C\",\"link-arg=-Wl,-z,execstack\",\"-C\",\"link-arg=-Wl,-z,norelro\"]",
         script_dir.display()
     );
     let dir_arg = dir.display().to_string();
