@@ -1,11 +1,4 @@
 //! Rust's std on the Hurd: threads, files, processes and clocks, each reported as a test line.
-//!
-//! The static build starts as `rumpdisk-rump.static` does, from a C `main` glibc calls: std's own
-//! runtime set-up hangs a static Hurd program before `main` (seen with this program and with the
-//! static rumpdisk); std itself works once started.
-
-#![cfg_attr(target_feature = "crt-static", no_main)]
-#![cfg_attr(target_feature = "crt-static", feature(exitcode_exit_method))]
 
 use std::io::Write;
 use std::process::{Command, ExitCode};
@@ -75,34 +68,20 @@ fn clocks() -> Result<(), String> {
 /// A named check: `Err` says what went wrong.
 type Test = (&'static str, fn() -> Result<(), String>);
 
-/// glibc's `main` for the static build (see the module's text).
-#[cfg(target_feature = "crt-static")]
-#[no_mangle]
-extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    run().exit_process()
-}
-
-#[cfg(not(target_feature = "crt-static"))]
 fn main() -> ExitCode {
-    run()
-}
-
-fn run() -> ExitCode {
     let tests: [Test; 4] = [
         ("threads", threads),
         ("files", files),
         ("processes", processes),
         ("clocks", clocks),
     ];
-    // The static build (glibc's libc.a, as the Hurd's boot servers are linked) reports apart.
-    let prefix = if cfg!(target_feature = "crt-static") { "rust_std_static" } else { "rust_std" };
     let mut failed = false;
     for (name, test) in tests {
         match test() {
-            Ok(()) => println!("test {prefix}_{name} ... ok"),
+            Ok(()) => println!("test rust_std_{name} ... ok"),
             Err(why) => {
                 failed = true;
-                println!("test {prefix}_{name} ... FAILED: {why}");
+                println!("test rust_std_{name} ... FAILED: {why}");
             }
         }
     }

@@ -31,7 +31,6 @@ pub const RUMP_STATIC_PROGRAM: &str = "rumpdisk-rump.static";
 /// (package, binary, features, name): what is linked statically, and the name it gets.
 const STATIC_PROGRAMS: &[(&str, &str, &str, &str)] = &[
     ("rumpdisk", "rumpdisk", "rump", RUMP_STATIC_PROGRAM),
-    ("guest", "rust-std-check", "", "rust-std-check.static"),
 ];
 
 /// Where cargo puts release binaries for the Hurd.
@@ -90,10 +89,7 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
 /// Rust's `unwind` asks for `-lgcc_s` whatever the link; a static link has no `libgcc_s.a`, so
 /// a linker script of that name in the build's own folder takes libgcc's static unwinder and
 /// support routines in its place; `libc.a`, which rustc names before them, needs them again
-/// after it (`__popcountdi2`, `__gcc_personality_v0`). The stack is executable, as in the Hurd's
-/// own static programs: the Hurd's glibc calls GCC nested functions, whose trampolines run on the
-/// stack (a dynamic program gets that from `libc.so`'s own marking; rustc marks ours
-/// non-executable, and a static program so marked was killed before `main`).
+/// after it (`__popcountdi2`, `__gcc_personality_v0`).
 fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(), Error> {
     let dir = project_root().join("target/hurd-static");
     let gcc_dir = super::build_root().join("opt/hurd/tools/lib/gcc").join(super::TARGET);
@@ -111,7 +107,7 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
     std::fs::write(&script, format!("GROUP ( {libgcc}/libgcc_eh.a {libgcc}/libgcc.a )\n"))
         .map_err(|e| Error::io(&script, e))?;
     let rustflags = format!(
-        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\",\"-C\",\"link-arg=-Wl,-z,execstack\",\"-C\",\"link-arg=-Wl,-z,norelro\"]",
+        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\"]",
         script_dir.display()
     );
     let dir_arg = dir.display().to_string();

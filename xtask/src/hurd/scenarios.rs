@@ -266,7 +266,6 @@ impl Hurd {
             // Test programs, in no package.
             bin("fs-barrier"),
             bin("rust-std-check"),
-            bin("rust-std-check.static"),
             bin("hurd-bench"),
             GuestFile {
                 path: format!("/hurd/{}", super::link::RUMP_PROGRAM),
@@ -353,7 +352,7 @@ check syncfs_dev_rumpdisk sync -f /dev/rumpdisk
 check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flush=skip && [ "$(fsysopts /dev/rumpdisk)" = rumpdisk.static ]'
 "#;
         }
-        script += &format!("rust-std-check\nrust-std-check.static\necho {SUCCESS_MARKER}\n");
+        script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
         Ok(self.scenario(&name, &script, Barrier::Honoured)?.0)
     }
 
