@@ -75,7 +75,8 @@ impl Measures {
     pub fn parse(console: &str, line_times: &[std::time::Duration], log: &Log) -> Result<Measures, Error> {
         let mut rows = BTreeMap::new();
         let mut four_clients_us = 0u64;
-        for line in console.lines() {
+        // The serial console ends its lines with a carriage return.
+        for line in console.lines().map(str::trim_end) {
             let Some(rest) = line.split("hurd-bench: ").nth(1) else {
                 continue;
             };
@@ -105,7 +106,8 @@ impl Measures {
                         rows.insert(label, files as f64 / (us as f64 / 1e6));
                     }
                 }
-                ["ps:", _pid, rss, ..] => {
+                // The driver's line (GRUB names both drivers so), not grep's own.
+                ["ps:", _pid, rss, program, ..] if program.ends_with("rumpdisk.static") => {
                     if let Some(kib) = rss_kib(rss) {
                         rows.insert(ROWS[9].0.into(), kib);
                     }
@@ -205,13 +207,14 @@ mod tests {
     #[test]
     fn the_guest_lines_become_rates() {
         let console = "boot\nrunsystem: the Hurd is up\n\
-            hurd-bench: raw write 4096: 8388608 bytes in 2000000 us\n\
+            hurd-bench: raw write 4096: 8388608 bytes in 2000000 us\r\n\
             hurd-bench: raw read 1048576: 8388608 bytes in 500000 us\n\
             hurd-bench: files /data/one 0 4096: 40 files, 40 syncs in 4000000 us\n\
             hurd-bench: files /data/one 0 1048576: 8 files, 8 syncs in 2000000 us\n\
             hurd-bench: files /data/four 0 4096: 10 files, 10 syncs in 1000000 us\n\
             hurd-bench: files /data/four 3 4096: 10 files, 10 syncs in 2000000 us\n\
-            hurd-bench: ps:  42  1.5M /hurd/rumpdisk.static\n";
+            hurd-bench: ps:  42  1.5M rumpdisk.static --next-task=1\n\
+            hurd-bench: ps:  43  936K grep -i rumpdisk\n";
         let times = [Duration::from_secs(1), Duration::from_secs(7)];
         let log = Log {
             sector_size: 512,

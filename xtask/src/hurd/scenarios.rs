@@ -532,22 +532,26 @@ echo {SUCCESS_MARKER}
 
     /// The workload of `cargo xtask bench hurd` with this driver (see [`crate::bench::hurd`]):
     /// raw transfers through storeio on the swap partition, files synced one client and four,
-    /// the driver's resident memory; marker writes on the raw device bound the four-client part
-    /// in the write log. Returns the scenario and its root disk's write log.
+    /// the driver's resident memory; marker writes on the swap partition bound the four-client
+    /// part in the write log. Returns the scenario and its root disk's write log.
     pub fn bench(&self) -> Result<(Scenario, PathBuf), Error> {
         let name = self.named("hurd-bench");
         let swap = partition::swap_partition();
+        // Written with storectl (device_write): storeio would keep them in its buffers.
         let marker = |mark: &str, sector: u64| {
-            format!("printf '%-512s' {mark} | dd of=/tmp/raw bs=512 seek={sector} conv=notrunc 2>/dev/null\n")
+            format!("printf '%-512s' {mark} | storectl write device:@/dev/rumpdisk:wd0 {}\n", sector * 512)
         };
         let mark_sector = swap.start + swap.sectors - 1;
+        // `bench` runs a step with its output on the console (`check` keeps it), and says how it
+        // went as a test line.
         let mut script = format!(
             r#"
 check storeio_on_the_disk sh -c 'settrans -ac /tmp/raw /hurd/storeio @/dev/rumpdisk:wd0 < /dev/null > /dev/null 2>&1'
-check raw hurd-bench raw /tmp/raw {offset} {span}
+bench() {{ name=$1; shift; if "$@"; then echo "test $name ... ok"; else echo "test $name ... FAILED: exit status $?"; fi; }}
+bench raw hurd-bench raw /tmp/raw {offset} {span}
 mkdir -p /data/one {BENCH_FOUR_DIR}
-check files_4k_one hurd-bench files /data/one 0 {small} 4096
-check files_1m_one hurd-bench files /data/one 0 {large} 1048576
+bench files_4k_one hurd-bench files /data/one 0 {small} 4096
+bench files_1m_one hurd-bench files /data/one 0 {large} 1048576
 "#,
             offset = swap.start * 512,
             span = BENCH_RAW_SPAN,
