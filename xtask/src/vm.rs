@@ -384,8 +384,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
 /// probe, upstream's rumpdisk, stalls on a slave with no master), else the slave of the disk
 /// there (each disk is its channel's master).
 fn cd_unit(disks: &[Disk]) -> u32 {
-    let secondary_taken = disks.iter().enumerate().any(|(i, d)| i == 1 && !d.ahci);
-    u32::from(secondary_taken)
+    u32::from(disks.get(1).is_some_and(|d| !d.ahci))
 }
 
 /// Runs QEMU, collecting its serial console until it exits, the time limit passes, or a line

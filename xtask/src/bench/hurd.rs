@@ -9,7 +9,7 @@
 
 use crate::barrier::log::{Entry, Log};
 use crate::hurd::scenarios::{
-    Driver, Hurd, BENCH_FILES_FOUR, BENCH_FOUR_DIR, BENCH_FOUR_END, BENCH_FOUR_START,
+    read_log, Driver, Hurd, BENCH_FILES_FOUR, BENCH_FOUR_DIR, BENCH_FOUR_END, BENCH_FOUR_START,
 };
 use crate::vm;
 use crate::{project_root, Error};
@@ -54,8 +54,7 @@ pub fn run(tasks: &Path) -> Result<(), Error> {
         let console_path = scenario.kernel.run_dir(&scenario.name).join("console.log");
         let console =
             fs::read_to_string(&console_path).map_err(|e| Error::io(&console_path, e))?;
-        let bytes = fs::read(&write_log).map_err(|e| Error::io(&write_log, e))?;
-        let log = Log::parse(&bytes).map_err(|e| Error::new(format!("{}: {e}", write_log.display())))?;
+        let log = read_log(&write_log).map_err(Error::new)?;
         let mut measures = Measures::parse(&console, &outcome.line_times, &log)?;
         let program = hurd.driver_program();
         let size = fs::metadata(&program).map_err(|e| Error::io(&program, e))?.len();

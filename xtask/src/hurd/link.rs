@@ -43,21 +43,13 @@ pub fn out_dir() -> PathBuf {
 /// Links every program in [`PROGRAMS`] and [`RUMP_PROGRAM`] and checks each; returns their
 /// folder.
 pub fn build_and_check() -> Result<PathBuf, Error> {
-    let hurd_args = |package: &'static str, bin: &'static str, features: &'static str| {
-        let mut args = vec!["build", "--quiet", "--release", "-p", package, "--bin", bin];
-        if !features.is_empty() {
-            args.extend(["--features", features]);
-        }
-        args.extend(["-Z", "build-std=std,panic_abort", "--target", TARGET]);
-        args
-    };
     for (package, bin, features) in PROGRAMS {
-        cargo(&hurd_args(package, bin, features))?;
+        cargo(&build_args(package, bin, features))?;
         check(&out_dir().join(bin), bin)?;
     }
     let rump_dir = project_root().join("target/hurd-rump");
     let rump_dir_arg = rump_dir.display().to_string();
-    let mut args = hurd_args("rumpdisk", "rumpdisk", "rump");
+    let mut args = build_args("rumpdisk", "rumpdisk", "rump");
     args.extend(["--target-dir", &rump_dir_arg]);
     cargo(&args)?;
     let built = rump_dir.join(TARGET).join("release/rumpdisk");
@@ -81,6 +73,16 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
         println!("test hurd_link_{} ... ok", name.replace(['-', '.'], "_"));
     }
     Ok(out_dir())
+}
+
+/// cargo's arguments for a release build of `bin` of `package` with `features` for the Hurd.
+fn build_args<'a>(package: &'a str, bin: &'a str, features: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["build", "--quiet", "--release", "-p", package, "--bin", bin];
+    if !features.is_empty() {
+        args.extend(["--features", features]);
+    }
+    args.extend(["-Z", "build-std=std,panic_abort", "--target", TARGET]);
+    args
 }
 
 /// Links `bin` of `package` with `features` statically (glibc's `libc.a`, no dynamic linker,
@@ -111,12 +113,8 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
         script_dir.display()
     );
     let dir_arg = dir.display().to_string();
-    let mut args = vec!["build", "--quiet", "--release", "-p", package, "--bin", bin];
-    if !features.is_empty() {
-        args.extend(["--features", features]);
-    }
-    args.extend(["-Z", "build-std=std,panic_abort", "--target", TARGET, "--target-dir", &dir_arg]);
-    args.extend(["--config", &rustflags]);
+    let mut args = build_args(package, bin, features);
+    args.extend(["--target-dir", &dir_arg, "--config", &rustflags]);
     cargo(&args)?;
     let built = dir.join(TARGET).join("release").join(bin);
     std::fs::copy(&built, out).map_err(|e| Error::io(&built, e))?;

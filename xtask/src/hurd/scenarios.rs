@@ -97,11 +97,16 @@ pub struct Root {
     pub partition: Partition,
 }
 
+/// A disk's write log, read and parsed; the error names the file.
+pub fn read_log(path: &Path) -> Result<Log, String> {
+    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Log::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl Root {
     /// The disk's write log, seen from the root partition.
     pub fn log(&self, write_log: &Path) -> Result<Log, String> {
-        let bytes = fs::read(write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
-        let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+        let log = read_log(write_log)?;
         partition::within(&log, self.partition)
     }
 }
@@ -480,9 +485,7 @@ echo {SUCCESS_MARKER}
         });
         let scratch = scratch_dir(name);
         scenario.after = Some(Box::new(move || {
-            let bytes =
-                fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
-            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", second_log.display()))?;
+            let log = read_log(&second_log)?;
             let c = log
                 .flushed_after(C_MARK.as_bytes())
                 .map_err(|why| format!("the write through storeio: {why}"))?;
@@ -722,9 +725,7 @@ echo {SUCCESS_MARKER}
             ..Disk::fresh(dir.join("wd2.img"), 0)
         });
         scenario.after = Some(Box::new(move || {
-            let bytes =
-                fs::read(&second_log).map_err(|e| format!("{}: {e}", second_log.display()))?;
-            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", second_log.display()))?;
+            let log = read_log(&second_log)?;
             let fsynced = log
                 .flushed_after(C_MARK.as_bytes())
                 .map_err(|why| format!("the write through storeio: {why}"))?;

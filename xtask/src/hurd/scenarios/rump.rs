@@ -11,12 +11,11 @@
 //! server (kept to that channel) drives too. The scenario touches only the secondary channel's
 //! disk (`wd1` in NetBSD's attach order) through it.
 
-use super::{Barrier, Hurd};
+use super::{read_log, Barrier, Hurd};
 use crate::barrier::log::{Entry, Log};
 use crate::hurd::image;
 use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
 use crate::Error;
-use std::fs;
 
 pub const NAME: &str = "hurd-rump-translator";
 
@@ -84,9 +83,7 @@ echo {SUCCESS_MARKER}
             ..Disk::fresh(dir.join("wd1.img"), 0)
         });
         scenario.after = Some(Box::new(move || {
-            let bytes =
-                fs::read(&write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
-            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+            let log = read_log(&write_log)?;
             check_log(&log)
         }));
         Ok(scenario)

@@ -10,7 +10,7 @@
 //! output), which it syncs. On the host, each mark must be in the disk's write log at its disk
 //! byte, and a FLUSH must follow before the writes of the next sync.
 
-use super::{Barrier, Hurd};
+use super::{read_log, Barrier, Hurd};
 use crate::barrier::log::Log;
 use crate::hurd::partition::sfdisk;
 use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
@@ -219,9 +219,7 @@ typed storeio_set '' 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0'
         });
         let syncs: Vec<Vec<(String, u64)>> = targets.iter().flat_map(Target::syncs).collect();
         scenario.after = Some(Box::new(move || {
-            let bytes =
-                fs::read(&write_log).map_err(|e| format!("{}: {e}", write_log.display()))?;
-            let log = Log::parse(&bytes).map_err(|e| format!("{}: {e}", write_log.display()))?;
+            let log = read_log(&write_log)?;
             check_syncs(&log, &syncs)?;
             println!(
                 "  second disk: {} marked writes at their disk bytes, each covered by its sync's FLUSH before the next sync's writes",
