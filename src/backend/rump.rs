@@ -166,14 +166,12 @@ impl<K: RumpKernel> Drop for Descriptor<K> {
     }
 }
 
-/// The Hurd's EIO, which NetBSD's disk drivers return for a failed transfer or cache flush.
-const HURD_EIO: i32 = 0x4000_0005;
-
 /// A disk's I/O error as the device interface names it (`D_IO_ERROR`, what GNU Mach's own
 /// drivers and our native one answer, and what libstore's clients print as "hardware IO
 /// error"); any other error passes as it is. Upstream's C rumpdisk answers the errno.
 fn device_error(error: Error) -> Error {
-    if error.code() == HURD_EIO {
+    // EIO, which NetBSD's disk drivers return for a failed transfer or cache flush.
+    if error == crate::translator::hurd_errno(5) {
         D_IO_ERROR
     } else {
         error

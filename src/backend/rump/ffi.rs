@@ -20,9 +20,9 @@ extern "C" {
     fn __errno_location() -> *mut c_int;
 }
 
-/// glibc's `_HURD_ERRNO`: the Hurd's errno values live in error subsystem 0x10.
+/// The Hurd's errno `n` as the integer glibc keeps in `errno`.
 const fn hurd_errno(n: c_int) -> c_int {
-    0x4000_0000 | n
+    crate::translator::hurd_errno(n).code()
 }
 
 /// NetBSD's errno values past ENEEDAUTH (81) and the Hurd's for the same names (glibc's
