@@ -120,6 +120,7 @@ impl Engine {
             let d = self.cache.join(dir);
             fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        let _lock = self.lock()?;
         let keys = self.keys(stages)?;
         let total = stages.len();
         let mut outcomes = Vec::new();
@@ -152,6 +153,19 @@ impl Engine {
             outcomes.push(Outcome::Built(took));
         }
         Ok(outcomes)
+    }
+
+    /// Holds the cache for this process until dropped: a second `cargo xtask` (another clone,
+    /// another worktree) building at the same time would run the same scripts in the same
+    /// folders, so it waits here for the first to finish and then finds its stamps.
+    fn lock(&self) -> Result<File, Error> {
+        let path = self.cache.join("lock");
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        if file.try_lock().is_err() {
+            eprintln!("hurd: another build holds {}; waiting for it", path.display());
+            file.lock().map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(file)
     }
 
     fn run_one(&self, stage: &Stage, log: &Path) -> Result<Duration, Error> {
@@ -381,6 +395,23 @@ mod tests {
             fs::read_to_string(dir.join("out")).unwrap(),
             "a\nb1\nc\nb2\nc\n"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two builds of one cache at once: the second waits for the first and finds its stamp,
+    /// rather than running the same script in the same folders beside it.
+    #[test]
+    fn a_second_build_waits_for_the_first_and_reuses_it() {
+        let dir = scratch("lock");
+        let table = [stage("slow", &[], "echo start >> $OUT; sleep 1; echo end >> $OUT")];
+        let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+            let builds: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| engine(&dir).run(&table).unwrap().remove(0)))
+                .collect();
+            builds.into_iter().map(|b| b.join().unwrap()).collect()
+        });
+        assert_eq!(fs::read_to_string(dir.join("out")).unwrap(), "start\nend\n");
+        assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Cached).count(), 1);
         fs::remove_dir_all(&dir).unwrap();
     }
 
