@@ -41,7 +41,7 @@ const ROWS: [(&str, &str, bool); 11] = [
 ];
 
 pub fn run(tasks: &Path) -> Result<(), Error> {
-    let hurd = Hurd::new(tasks)?;
+    let hurd = Hurd::new(tasks, crate::hurd::Systems::Upstream)?;
     let mut measured = Vec::new();
     for driver in [Driver::Upstream, Driver::Ours] {
         let hurd = hurd.with(driver);

@@ -16,6 +16,7 @@ mod stages;
 
 use crate::{project_root, Error};
 use engine::{Engine, Outcome};
+pub use stages::Systems;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -167,13 +168,18 @@ fn jobs() -> usize {
         .unwrap_or(2)
 }
 
-/// Builds (or finds in the cache) the whole system; returns the system as it runs.
+/// Builds (or finds in the cache) every stage; returns the upstream system as it runs.
 pub fn build() -> Result<PathBuf, Error> {
+    build_for(Systems::UpstreamAndPatched)
+}
+
+/// Builds (or finds in the cache) the stages that make `systems`; returns the upstream system.
+pub fn build_for(systems: Systems) -> Result<PathBuf, Error> {
     let start = Instant::now();
     let mirror = crate::setup::system_mirror()?;
     let sources = Sources::find()?;
     let engine = engine(mirror, &sources);
-    let table = stages::table(&sources);
+    let table = stages::table_for(&sources, systems);
     let outcomes = engine.run(&table)?;
     let built: Vec<&str> = table
         .iter()

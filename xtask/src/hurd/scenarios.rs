@@ -120,8 +120,9 @@ pub enum Barrier {
 }
 
 impl Hurd {
-    pub fn new(tasks: &Path) -> Result<Hurd, Error> {
-        let system = super::build()?;
+    /// The pieces, with `systems` built first (or found in the cache).
+    pub fn new(tasks: &Path, systems: super::Systems) -> Result<Hurd, Error> {
+        let system = super::build_for(systems)?;
         let guest = super::link::build_and_check()?;
         let debs = crate::package::build(&guest, tasks)?;
         let packages = crate::package::out_dir().join("unpacked");
@@ -1015,7 +1016,7 @@ const WORKLOAD: Workload = Workload {
 /// killed after the last sync, and every crash point of the disk's write log checked.
 pub fn main_job(tasks: &Path) -> Result<(), Error> {
     let start = std::time::Instant::now();
-    let hurd = Hurd::new(tasks)?;
+    let hurd = Hurd::new(tasks, super::Systems::Upstream)?;
     let workload = Workload {
         clients: 1,
         rounds: 40,
@@ -1157,12 +1158,21 @@ pub const ON_DEMAND: &[&str] = &[
     "hurd-rump-shutdown",
 ];
 
+/// The systems `wanted` boots: the patched one only for `hurd-patched-*` and `hurd-c-patched-*`.
+fn systems_for(wanted: &[&str]) -> super::Systems {
+    if wanted.iter().any(|name| name.contains("-patched-")) {
+        super::Systems::UpstreamAndPatched
+    } else {
+        super::Systems::Upstream
+    }
+}
+
 /// The Hurd scenarios among `wanted` (the Hurd is built first if it is not in the cache).
 pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let hurd = Hurd::new(tasks)?;
+    let hurd = Hurd::new(tasks, systems_for(wanted))?;
     let upstream = hurd.with(Driver::Upstream);
     let patched = hurd.with_system(System::Patched);
     let rump = hurd.with(Driver::OursRump);
@@ -1208,9 +1218,9 @@ mod tests {
     /// A patched scenario boots the patched system under its own name, and expects to pass;
     /// its upstream twin boots upstream's system and expects the recorded gap. Every patched
     /// scenario has its upstream twin, the demonstration of the bug it fixes.
-    #[test]
-    fn patched_scenarios_boot_the_patched_system_beside_an_upstream_twin() {
-        let hurd = Hurd {
+    /// The pieces with made-up paths: for what depends on names and choices only.
+    fn test_hurd() -> Hurd {
+        Hurd {
             system: "up".into(),
             upstream: "up".into(),
             patched: "patched".into(),
@@ -1218,7 +1228,12 @@ mod tests {
             packages: "packages".into(),
             guest: "guest".into(),
             driver: Driver::Ours,
-        };
+        }
+    }
+
+    #[test]
+    fn patched_scenarios_boot_the_patched_system_beside_an_upstream_twin() {
+        let hurd = test_hurd();
         let patched = hurd.with_system(System::Patched);
         assert_eq!(patched.system, PathBuf::from("patched"));
         assert_eq!(patched.named("hurd-barrier-4"), "hurd-patched-barrier-4");
@@ -1236,6 +1251,18 @@ mod tests {
                 NAMES.contains(&upstream.as_str()) || ON_DEMAND.contains(&upstream.as_str()),
                 "{name} has no upstream twin"
             );
+        }
+    }
+
+    /// Only a scenario on the patched Hurd builds it: a change to the series rebuilds nothing
+    /// under those who boot upstream's.
+    #[test]
+    fn only_patched_scenarios_build_the_patched_hurd() {
+        use super::super::Systems;
+        assert_eq!(systems_for(&["hurd-shell", "hurd-c-barrier"]), Systems::Upstream);
+        let c_patched = Hurd { driver: Driver::Upstream, ..test_hurd() }.with_system(System::Patched);
+        for name in ["hurd-patched-barrier-4".to_owned(), c_patched.named("hurd-shell")] {
+            assert_eq!(systems_for(&["hurd-shell", &name]), Systems::UpstreamAndPatched, "{name}");
         }
     }
 

@@ -50,7 +50,21 @@ const TOOLCHAIN_SOURCES: &[(&str, &[&str])] = &[
     ("dash/sid", &["orig"]),
 ];
 
+/// Which systems a command boots: the patched Hurd's stages are built only when asked for, so
+/// that a change to the patch series rebuilds nothing under the upstream system's users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Systems {
+    Upstream,
+    UpstreamAndPatched,
+}
+
+/// Every stage, in order.
 pub fn table(sources: &Sources) -> Vec<Stage> {
+    table_for(sources, Systems::UpstreamAndPatched)
+}
+
+/// The stages that make `systems`, in order.
+pub fn table_for(sources: &Sources, systems: Systems) -> Vec<Stage> {
     let mut table = vec![
         Stage {
             name: "build-root",
@@ -306,7 +320,9 @@ du -sh "{SYSTEM}"
             folders = RUNTIME_FOLDERS.join(" ")
         ),
     ));
-    table.extend(patched(sources));
+    if systems == Systems::UpstreamAndPatched {
+        table.extend(patched(sources));
+    }
     table
 }
 
