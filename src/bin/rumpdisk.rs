@@ -187,6 +187,12 @@ fn serve(options: Options, program: String) -> ExitCode {
         }
         panics_to_the_console();
     }
+    // Before any thread starts: the rump kernel's `ioperm`, libpciaccess and the `irq` device's
+    // open ask glibc for these, and a boot server has no proc server for glibc to ask.
+    let error = mach::sys::give_privileged_ports(host_priv, master);
+    if error != 0 {
+        say(&format!("rumpdisk: warning: glibc keeps no privileged ports (error {error:#x})"));
+    }
     let backend = match disks(&options, PortName::new(host_priv), PortName::new(master)) {
         Ok(backend) => backend,
         Err(error) => {

@@ -89,6 +89,8 @@ const LIBRARY_PACKAGES: &[(&str, &str, &str)] = &[
     ("libc.so.0.3", "libc0.3", "GLIBC_"),
     // glibc's RPC stubs of the Hurd's interfaces (storectl's file_get_storage_info).
     ("libhurduser.so.0.3", "libc0.3", "GLIBC_"),
+    // ... and of Mach's (rumpdisk's `mach_port_mod_refs` for the ports it gives glibc).
+    ("libmachuser.so.1", "libc0.3", "GLIBC_"),
     ("libgcc_s.so.1", "libgcc-s1", "GCC_"),
 ];
 

@@ -36,6 +36,11 @@ extern "C" {
     fn glibc_mig_dealloc_reply_port(port: u32);
     #[link_name = "get_privileged_ports"]
     fn glibc_get_privileged_ports(host_priv: *mut u32, device_master: *mut u32) -> c_int;
+    #[link_name = "mach_port_mod_refs"]
+    fn glibc_port_mod_refs(task: u32, name: u32, right: u32, delta: c_int) -> c_int;
+    /// What `get_privileged_ports` hands out when set (`hurd/privports.c`).
+    static mut _hurd_host_priv: u32;
+    static mut _hurd_device_master: u32;
 }
 
 /// # Safety
@@ -126,4 +131,26 @@ pub fn discard_thread_reply_port() {
 pub fn get_privileged_ports(host_priv: &mut u32, device_master: &mut u32) -> i32 {
     // SAFETY: both pointers are valid and writable for the call; glibc stores one name in each.
     unsafe { glibc_get_privileged_ports(host_priv, device_master) }
+}
+
+/// Hands glibc the privileged ports a boot server was given, as upstream's boot servers set
+/// `_hurd_host_priv` and `_hurd_device_master`: code that calls `get_privileged_ports` — the
+/// rump kernel's `ioperm`, libpciaccess, the `irq` device's open — has no proc server to ask
+/// before the system runs. glibc gets a user reference of its own to each; a port glibc already
+/// holds stays. Returns a `kern_return_t`. Call it before any other thread runs.
+pub fn give_privileged_ports(host_priv: u32, device_master: u32) -> i32 {
+    // SAFETY: no other thread runs yet (the caller's promise), so nothing reads or writes
+    // glibc's two variables meanwhile; they hold port names, which any value is.
+    unsafe {
+        for (held, given) in [(&raw mut _hurd_host_priv, host_priv), (&raw mut _hurd_device_master, device_master)] {
+            if *held != 0 {
+                continue;
+            }
+            match glibc_port_mod_refs(__mach_task_self_, given, crate::sys::MACH_PORT_RIGHT_SEND, 1) {
+                0 => *held = given,
+                error => return error,
+            }
+        }
+    }
+    0
 }

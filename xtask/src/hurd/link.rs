@@ -69,6 +69,7 @@ pub fn build_and_check() -> Result<PathBuf, Error> {
         HurdElf::read(&path)
             .map_err(Error::new)?
             .check_static()
+            .and_then(|()| threads_start(&symbols(&path)?))
             .map_err(|why| Error::new(format!("{}: {why}", path.display())))?;
         println!("test hurd_link_{} ... ok", name.replace(['-', '.'], "_"));
     }
@@ -92,6 +93,15 @@ fn build_args<'a>(package: &'a str, bin: &'a str, features: &'a str) -> Vec<&'a 
 /// a linker script of that name in the build's own folder takes libgcc's static unwinder and
 /// support routines in its place; `libc.a`, which rustc names before them, needs them again
 /// after it (`__popcountdi2`, `__gcc_personality_v0`).
+///
+/// The Hurd's `libpthread.a` is a linker script whose `libpthread_syms.a` names the thread
+/// library's start-up (`__pthread_initialize_minimal`) as needed; the code is in `libc.a`, so
+/// that must be read first. rustc names `-lpthread` after `-lc`: the start-up is then left out,
+/// while std's `pthread_create` is in, and glibc starts the signal thread as a pthread before
+/// the main thread is one — the first thread made takes the main thread's kernel thread, the
+/// signal thread never runs, and the process spins before `main` waiting for it (seen with
+/// `rpctrace` on the Hurd). Naming the script before everything else restores the order gcc
+/// gives a C program.
 fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(), Error> {
     let dir = project_root().join("target/hurd-static");
     let gcc_dir = super::build_root().join("opt/hurd/tools/lib/gcc").join(super::TARGET);
@@ -109,7 +119,7 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
     std::fs::write(&script, format!("GROUP ( {libgcc}/libgcc_eh.a {libgcc}/libgcc.a )\n"))
         .map_err(|e| Error::io(&script, e))?;
     let rustflags = format!(
-        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\"]",
+        "target.{TARGET}.rustflags=[\"-C\",\"target-feature=+crt-static\",\"-C\",\"relocation-model=static\",\"-Z\",\"pre-link-arg=-lpthread_syms\",\"-C\",\"link-arg=-L{}\",\"-C\",\"link-arg=-lgcc\",\"-C\",\"link-arg=-lgcc_eh\"]",
         script_dir.display()
     );
     let dir_arg = dir.display().to_string();
@@ -118,6 +128,31 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
     cargo(&args)?;
     let built = dir.join(TARGET).join("release").join(bin);
     std::fs::copy(&built, out).map_err(|e| Error::io(&built, e))?;
+    Ok(())
+}
+
+/// `nm`'s list of the symbols `path` defines.
+fn symbols(path: &Path) -> Result<String, String> {
+    let out = Command::new("nm")
+        .args(["--defined-only"])
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run nm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("nm: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A static program that can make pthreads must have the thread library's start-up too (see
+/// [`link_static`]): without it, it spins before `main` on the Hurd. `defined`: `nm`'s list.
+fn threads_start(defined: &str) -> Result<(), String> {
+    let has = |name: &str| defined.lines().any(|line| line.split_whitespace().last() == Some(name));
+    if has("__libc_pthread_create") && !has("__pthread_initialize_minimal") {
+        return Err("it makes pthreads but lacks __pthread_initialize_minimal: \
+                    glibc's signal thread would never start (libpthread_syms.a not read before libc.a)"
+            .into());
+    }
     Ok(())
 }
 
@@ -254,6 +289,23 @@ mod tests {
             why.contains("ABI tag") || why.contains("interpreter"),
             "{why}"
         );
+    }
+
+    /// The symbols of `rust-std-check` linked statically as rustc orders the libraries, and with
+    /// the thread library's start-up read first (`nm`, cut to what matters).
+    #[test]
+    fn a_static_program_with_threads_needs_their_start_up() {
+        let without = "000000000044b310 T __libc_pthread_create\n0000000000407c80 T _start\n";
+        let with = "000000000044ceb0 W __pthread_initialize_minimal\n\
+                    0000000000403e9f t __pthread_initialize_minimal.cold\n\
+                    000000000044b310 T __libc_pthread_create\n";
+        assert!(threads_start(without).unwrap_err().contains("__pthread_initialize_minimal"));
+        assert_eq!(threads_start(with), Ok(()));
+        // A program without pthreads (GNU Mach's own tasks) starts its signal thread itself.
+        assert_eq!(threads_start("0000000000407c80 T _start\n"), Ok(()));
+        let only_cold = "0000000000403e9f t __pthread_initialize_minimal.cold\n\
+                         000000000044b310 T __libc_pthread_create\n";
+        assert!(threads_start(only_cold).is_err());
     }
 
     #[test]
