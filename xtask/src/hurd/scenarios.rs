@@ -1139,11 +1139,17 @@ pub const NAMES: &[&str] = &[
     "hurd-c-barrier",
     "hurd-c-flush-error",
     "hurd-c-shutdown",
+    // Our rumpdisk over the rump kernel (`rumpdisk-rump.static`): DEV_FLUSH_CACHE through
+    // NetBSD's DIOCCACHESYNC.
+    "hurd-rump-shell",
+    "hurd-rump-barrier",
+    "hurd-rump-barrier-skipped-flush",
+    "hurd-rump-flush-error",
+    "hurd-rump-shutdown",
 ];
 
 /// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
-/// race's demonstration, and the rump backend's, which do not pass yet:
-/// `rumpdisk-rump.static` (the static Rust program) dies before its first line; `hurd-rump-translator` hangs in NetBSD's attach of the IDE
+/// race's demonstration, and the rump translator, which hangs in NetBSD's attach of the IDE
 /// controller whose primary channel the boot disk server drives (two drivers on one
 /// controller). See the README, "The rump backend".
 pub const ON_DEMAND: &[&str] = &[
@@ -1151,11 +1157,6 @@ pub const ON_DEMAND: &[&str] = &[
     // most runs but not all (about 1 in 10 loses nothing), so it would make the suite flaky.
     "hurd-barrier-4",
     rump::NAME,
-    "hurd-rump-shell",
-    "hurd-rump-barrier",
-    "hurd-rump-barrier-skipped-flush",
-    "hurd-rump-flush-error",
-    "hurd-rump-shutdown",
 ];
 
 /// The systems `wanted` boots: the patched one only for `hurd-patched-*` and `hurd-c-patched-*`.
