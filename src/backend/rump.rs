@@ -111,6 +111,17 @@ impl<K: RumpKernel, M: BounceMemory> RumpBackend<K, M> {
         }
         RumpBackend { enabled: kernel_disk.is_none(), ..RumpBackend::new(kernel, memory) }
     }
+
+    /// Starts the rump kernel (NetBSD's boot: every controller attached and probed) now, as
+    /// upstream's rumpdisk does before it serves, rather than at the first open: a failure is
+    /// told at start-up with the Hurd's errno, and no open spins while another starts it. Once
+    /// only; nothing when the backend is off.
+    pub fn start(&self) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        *self.started.call_once(|| self.kernel.init())
+    }
 }
 
 /// `wd0` → `/dev/rwd0d`: one of [`DISK_DRIVERS`] and a unit number; anything else is not a
@@ -143,7 +154,7 @@ impl<K: RumpKernel, M: BounceMemory> Backend for RumpBackend<K, M> {
     fn open(&self, name: &[u8], access: Access) -> Result<RumpDisk<K, M>, Error> {
         let path = raw_device_path(name).filter(|_| self.enabled).ok_or(D_NO_SUCH_DEVICE)?;
         let path = CStr::from_bytes_with_nul(&path).map_err(|_| D_NO_SUCH_DEVICE)?;
-        (*self.started.call_once(|| self.kernel.init()))?;
+        self.start()?;
         // Closed on every path from here, errors included (the C server leaked it).
         let descriptor = Descriptor { fd: self.kernel.open(path, open_flags(access))?, kernel: self.kernel.clone() };
         let sector_size = self.kernel.ioctl_read_u32(descriptor.fd, DIOCGSECTORSIZE)?;
@@ -315,6 +326,7 @@ mod tests {
         let backend = RumpBackend::beside_kernel(LinkedRump, RecordedBounce, master);
         assert_eq!(kernel.core().open_devices(), 0, "the probe closed what it opened");
         assert_eq!(open_wd0(&backend, RW).err(), Some(D_NO_SUCH_DEVICE), "forwarded: the kernel's device");
+        assert_eq!(backend.start(), Ok(()));
         assert!(standin::calls().is_empty(), "rump never started");
         let (_, master) = kernel_master(&[b"hd0"]);
         let backend = RumpBackend::beside_kernel(LinkedRump, RecordedBounce, master);
@@ -392,6 +404,20 @@ mod tests {
         let backend = RumpBackend::new(LinkedRump, RecordedBounce);
         assert_eq!(open_wd0(&backend, RW).err(), Some(D_IO_ERROR));
         assert_eq!(standin::calls().last(), Some(&Call::Close { fd: 7 }));
+    }
+
+    #[test]
+    fn start_boots_the_kernel_once_before_any_open() {
+        standin::reset(Script::default());
+        let backend = RumpBackend::new(LinkedRump, RecordedBounce);
+        assert_eq!(backend.start(), Ok(()));
+        assert_eq!(standin::calls(), [Call::Init]);
+        assert_eq!(backend.start(), Ok(()));
+        open_wd0(&backend, RW).unwrap();
+        assert_eq!(standin::calls().iter().filter(|call| **call == Call::Init).count(), 1, "started once");
+        standin::reset(Script { fail: Some((|call| *call == Call::Init, 5)), ..Script::default() });
+        let failing = RumpBackend::new(LinkedRump, RecordedBounce);
+        assert_eq!(failing.start(), Err(Error::new(0x4000_0005).unwrap()), "rump_init's EIO, told at start");
     }
 
     #[test]

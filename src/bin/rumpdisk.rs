@@ -133,24 +133,27 @@ type Disks = WithFlushMode<RumpBackend<LinkedRump, Contiguous>>;
 #[cfg(not(feature = "rump"))]
 type Disks = WithFlushMode<Units<AtaBackend<port_io::LegacyPorts, port_io::Tsc>>>;
 
-/// Called before any thread starts: `rump_init` (at the first open) reads the environment set
-/// here, and setting it later would race with other threads' reads. The rump kernel stays off
-/// if the kernel behind `master` drives the disk controllers itself; bounce buffers come with
-/// `host_priv` (a reference of our own: the caller keeps or releases its own).
+/// Called before any thread starts: `rump_init` (here, before serving, as upstream starts it)
+/// reads the environment set here, and setting it later would race with other threads' reads.
+/// The rump kernel stays off if the kernel behind `master` drives the disk controllers itself;
+/// bounce buffers come with `host_priv` (a reference of our own: the caller keeps or releases
+/// its own).
 #[cfg(feature = "rump")]
-fn disks(options: &Options, host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
+fn disks(options: &Options, host_priv: PortName, master: PortName) -> Result<Disks, String> {
     for (name, value) in rumpdisk::backend::rump::RUMP_ENVIRONMENT {
         std::env::set_var(name, value);
     }
-    let host_priv = std::mem::ManuallyDrop::new(SendRight::from_name(host_priv)).try_clone()?;
-    Ok(WithFlushMode::new(RumpBackend::beside_kernel(LinkedRump, Contiguous::new(host_priv), master), options.flush))
+    let host_priv = std::mem::ManuallyDrop::new(SendRight::from_name(host_priv)).try_clone().map_err(|e| format!("{e:?}"))?;
+    let rump = RumpBackend::beside_kernel(LinkedRump, Contiguous::new(host_priv), master);
+    rump.start().map_err(|e| format!("starting the rump kernel: {e:?}"))?;
+    Ok(WithFlushMode::new(rump, options.flush))
 }
 
 /// The channel's I/O ports come through `master`: in a running Hurd that is the boot disk
 /// server's master port, which passes `i386_io_perm_create` on to the kernel.
 #[cfg(not(feature = "rump"))]
-fn disks(options: &Options, _host_priv: PortName, master: PortName) -> mach::kern::Result<Disks> {
-    port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None)
+fn disks(options: &Options, _host_priv: PortName, master: PortName) -> Result<Disks, String> {
+    port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None).map_err(|e| format!("{e:?}"))
 }
 
 fn serve(options: Options, program: String) -> ExitCode {
@@ -196,7 +199,7 @@ fn serve(options: Options, program: String) -> ExitCode {
     let backend = match disks(&options, PortName::new(host_priv), PortName::new(master)) {
         Ok(backend) => backend,
         Err(error) => {
-            say(&format!("rumpdisk: cannot drive the disks: {error:?}"));
+            say(&format!("rumpdisk: cannot drive the disks: {error}"));
             return ExitCode::from(EX_SOFTWARE);
         }
     };
