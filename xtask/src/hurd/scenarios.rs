@@ -60,6 +60,18 @@ pub struct Hurd {
     guest: PathBuf,
     /// The boot disk driver the scenarios boot with.
     driver: Driver,
+    /// The controller the boot disk is on.
+    controller: Controller,
+}
+
+/// Where a Hurd scenario's boot disk is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controller {
+    /// The PIIX IDE controller's primary master (QEMU's `pc` machine has it built in).
+    Ide,
+    /// The first port of an AHCI controller of its own (`-device ahci`, an ICH9 AHCI); the boot
+    /// CD stays on the IDE controller. Scenarios named `NAME-ahci`.
+    Ahci,
 }
 
 /// The boot disk driver of a Hurd scenario. Both boot as Debian's GRUB entry has it:
@@ -135,6 +147,7 @@ impl Hurd {
             packages,
             guest,
             driver: Driver::Ours,
+            controller: Controller::Ide,
         })
     }
 
@@ -158,6 +171,14 @@ impl Hurd {
         }
     }
 
+    /// The same pieces, the boot disk on `controller`.
+    pub fn on(&self, controller: Controller) -> Hurd {
+        Hurd {
+            controller,
+            ..self.clone_pieces()
+        }
+    }
+
     fn clone_pieces(&self) -> Hurd {
         Hurd {
             system: self.system.clone(),
@@ -167,15 +188,21 @@ impl Hurd {
             packages: self.packages.clone(),
             guest: self.guest.clone(),
             driver: self.driver,
+            controller: self.controller,
         }
     }
 
-    /// The scenario `base` (`hurd-NAME`) as this driver's and this system's: `hurd-c-NAME` for
-    /// upstream's C driver, `hurd-patched-NAME` on the patched Hurd.
+    /// The scenario `base` (`hurd-NAME`) as this driver's, this system's and this controller's:
+    /// `hurd-c-NAME` for upstream's C driver, `hurd-patched-NAME` on the patched Hurd,
+    /// `hurd-NAME-ahci` with the boot disk on AHCI.
     fn named(&self, base: &str) -> String {
         let base = match self.variant {
             System::Upstream => base.to_owned(),
             System::Patched => base.replacen("hurd-", "hurd-patched-", 1),
+        };
+        let base = match self.controller {
+            Controller::Ide => base,
+            Controller::Ahci => format!("{base}-ahci"),
         };
         match self.driver {
             Driver::Ours => base,
@@ -302,6 +329,7 @@ impl Hurd {
         };
         let disk = Disk {
             fresh: Some(Fresh::CopyOf(disk_template)),
+            ahci: self.controller == Controller::Ahci,
             ..Disk::fresh(run_dir(name).join("wd0.img"), 0)
         };
         let scenario = Scenario {
@@ -1146,6 +1174,10 @@ pub const NAMES: &[&str] = &[
     "hurd-rump-barrier-skipped-flush",
     "hurd-rump-flush-error",
     "hurd-rump-shutdown",
+    // The boot disk on AHCI, each driver.
+    "hurd-shell-ahci",
+    "hurd-c-shell-ahci",
+    "hurd-rump-shell-ahci",
 ];
 
 /// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
@@ -1184,6 +1216,9 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-rump-barrier-skipped-flush" => rump.barrier(name, Barrier::Skipped, WORKLOAD),
             "hurd-rump-flush-error" => rump.flush_error(20),
             "hurd-rump-shutdown" => rump.shutdown(),
+            "hurd-shell-ahci" => hurd.on(Controller::Ahci).shell(),
+            "hurd-c-shell-ahci" => upstream.on(Controller::Ahci).shell(),
+            "hurd-rump-shell-ahci" => rump.on(Controller::Ahci).shell(),
             "hurd-c-shell" => upstream.shell(),
             "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-flush-error" => upstream.flush_error(20),
@@ -1215,9 +1250,6 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
 mod tests {
     use super::*;
 
-    /// A patched scenario boots the patched system under its own name, and expects to pass;
-    /// its upstream twin boots upstream's system and expects the recorded gap. Every patched
-    /// scenario has its upstream twin, the demonstration of the bug it fixes.
     /// The pieces with made-up paths: for what depends on names and choices only.
     fn test_hurd() -> Hurd {
         Hurd {
@@ -1228,9 +1260,13 @@ mod tests {
             packages: "packages".into(),
             guest: "guest".into(),
             driver: Driver::Ours,
+            controller: Controller::Ide,
         }
     }
 
+    /// A patched scenario boots the patched system under its own name, and expects to pass;
+    /// its upstream twin boots upstream's system and expects the recorded gap. Every patched
+    /// scenario has its upstream twin, the demonstration of the bug it fixes.
     #[test]
     fn patched_scenarios_boot_the_patched_system_beside_an_upstream_twin() {
         let hurd = test_hurd();
@@ -1243,6 +1279,7 @@ mod tests {
         let back = patched.with_system(System::Upstream);
         assert_eq!(back.system, PathBuf::from("up"));
         assert_eq!(patched.with(Driver::Upstream).named("hurd-shell"), "hurd-c-patched-shell");
+        assert_eq!(hurd.on(Controller::Ahci).with(Driver::OursRump).named("hurd-shell"), "hurd-rump-shell-ahci");
         let twins: Vec<&str> = NAMES.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
         assert_eq!(twins.len(), 4);
         for name in twins {
