@@ -9,6 +9,16 @@ use core::fmt;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args<'a> {
     words: Vec<&'a [u8]>,
+    vectors: Vectors,
+}
+
+/// Where the argument and environment vectors (arrays of string pointers ending with a null
+/// one) lie in the task's memory: what `proc_set_arg_locations` tells proc, so that `ps` shows
+/// the command line. 0 where there is none to show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Vectors {
+    pub argv: usize,
+    pub envp: usize,
 }
 
 /// A missing or malformed argument.
@@ -36,7 +46,16 @@ impl fmt::Display for ArgError<'_> {
 
 impl<'a> Args<'a> {
     pub fn new(words: Vec<&'a [u8]>) -> Args<'a> {
-        Args { words }
+        Args { words, vectors: Vectors::default() }
+    }
+
+    /// The words, and where the vectors they came from are.
+    pub fn with_vectors(words: Vec<&'a [u8]>, vectors: Vectors) -> Args<'a> {
+        Args { words, vectors }
+    }
+
+    pub fn vectors(&self) -> Vectors {
+        self.vectors
     }
 
     pub fn len(&self) -> usize {

@@ -73,7 +73,7 @@ fn main(args: Args<'static>) -> i32 {
         // The next task's bootstrap port is served by a thread of its own.
         // `fsysopts /dev/rumpdisk` shows and changes these once the system runs.
         let settings = Box::leak(Box::new(Running::new("rumpdisk.static", options, server.core().backend(), server.core())));
-        if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn, settings) {
+        if let Err(error) = BootServer::start(server, SendRight::from_name(host_priv), upstream, Some(PortName::new(next_task)), mach::thread::spawn, settings, args.vectors()) {
             log::error!("rumpdisk: cannot start the next task: {error:?}");
             return 70;
         }

@@ -26,6 +26,7 @@ use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use mach::args::Vectors;
 use mach::port::{PortName, SendRight};
 #[cfg(not(feature = "rump"))]
 use rumpdisk::backend::ata::units::Units;
@@ -61,17 +62,25 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         .map(|i| OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).to_owned())
         .collect();
     let program = if args.is_empty() { "rumpdisk".to_owned() } else { args.remove(0).to_string_lossy().into_owned() };
-    run(program, args).exit_process()
+    // SAFETY: glibc's `environ`, set before `main` and not changed by anything running yet.
+    let envp = unsafe { environ } as usize;
+    run(program, args, Vectors { argv: argv as usize, envp }).exit_process()
 }
 
-/// `program`: the name it was started as (`fsysopts` shows it); `args`: its options.
-fn run(program: String, args: Vec<OsString>) -> ExitCode {
+extern "C" {
+    /// glibc's environment vector (unistd.h).
+    static environ: *const *const c_char;
+}
+
+/// `program`: the name it was started as (`fsysopts` shows it); `args`: its options; `vectors`:
+/// where glibc's argv and environ are (`ps` shows them).
+fn run(program: String, args: Vec<OsString>, vectors: Vectors) -> ExitCode {
     let words: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
     match options::parse(&words) {
         Ok(Command::Help) => print!("{}", options::HELP),
         Ok(Command::Usage) => print!("{}", options::USAGE),
         Ok(Command::Version) => print!("{}", options::VERSION),
-        Ok(Command::Serve(options)) => return serve(options, program),
+        Ok(Command::Serve(options)) => return serve(options, program, vectors),
         Err(error) => {
             // A boot server whose command line does not parse has only the console to say so.
             if let Some(master) = options::device_master_word(&words) {
@@ -156,7 +165,7 @@ fn disks(options: &Options, _host_priv: PortName, master: PortName) -> Result<Di
     port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None).map_err(|e| format!("{e:?}"))
 }
 
-fn serve(options: Options, program: String) -> ExitCode {
+fn serve(options: Options, program: String, vectors: Vectors) -> ExitCode {
     // A boot server's bootstrap port is the server's that started it (if any); only without
     // --next-task is this process a translator on a node.
     let (bootstrap, upstream) = match (options.next_task, boot::own_bootstrap_port()) {
@@ -215,7 +224,7 @@ fn serve(options: Options, program: String) -> ExitCode {
     if let Some(next_task) = options.next_task {
         // The next task's bootstrap port is served by a thread of its own.
         let host_priv = SendRight::from_name(PortName::new(host_priv));
-        if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread, settings) {
+        if let Err(error) = BootServer::start(server, host_priv, upstream, Some(PortName::new(next_task)), spawn_thread, settings, vectors) {
             say(&format!("rumpdisk: cannot start the next task: {error:?}"));
             return ExitCode::from(EX_SOFTWARE);
         }

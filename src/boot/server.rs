@@ -7,6 +7,7 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, Ordering};
 use mach::interfaces::{fsys, process};
+use mach::args::Vectors;
 use mach::kern::Result;
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg::{self, MsgBuf};
@@ -60,6 +61,8 @@ pub struct BootServer<B: Backend + 'static> {
     spawn: SpawnThread,
     /// `/dev/rumpdisk`'s node ports.
     nodes: Nodes<'static, B>,
+    /// Where this task's command line is, told to proc after `fsys_init` (`ps` shows it).
+    vectors: Vectors,
 }
 
 impl<B: Backend + 'static> BootServer<B> {
@@ -74,6 +77,7 @@ impl<B: Backend + 'static> BootServer<B> {
         next_task: Option<PortName>,
         spawn: SpawnThread,
         settings: &'static dyn Settings,
+        vectors: Vectors,
     ) -> Result<&'static BootServer<B>> {
         let port = ReceiveRight::new()?;
         // Node ports say the task's own name as their filesystem id: a freestanding task has no
@@ -88,6 +92,7 @@ impl<B: Backend + 'static> BootServer<B> {
             next_control: Mutex::new(None),
             initialised: AtomicBool::new(false),
             spawn,
+            vectors,
         };
         // Every serving thread and the joining thread borrow it for the task's whole life.
         let server: &'static BootServer<B> = Box::leak(Box::new(server));
@@ -130,9 +135,15 @@ impl<B: Backend + 'static> BootServer<B> {
                 log::warn!("rumpdisk: fsys_init not passed up to the server that started this one: {error:?}");
             }
         }
-        // The process port stays unused: proc already knows this task (the filesystem made it
-        // its child and marked it started), and a freestanding task serves no message port
-        // for signals, so nothing more is registered with proc.
+        // proc already knows this task (the filesystem made it its child and marked it
+        // started); what it lacks is the command line, which upstream's boot servers give it
+        // (glibc's `_hurd_proc_init`), so that `ps` shows them. A freestanding task serves no
+        // message port for signals: nothing more is registered.
+        let Vectors { argv, envp } = self.vectors;
+        // vm_address_t is an address of the target's width, as usize is.
+        if let Err(error) = process::proc_set_arg_locations(proc_server.name(), argv as _, envp as _) {
+            log::warn!("rumpdisk: proc does not know this task's command line: {error:?}");
+        }
         drop((proc_server, auth));
         self.join();
         reply.send(Ok(()));

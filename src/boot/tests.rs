@@ -11,6 +11,7 @@ use crate::device_server::DeviceServer;
 use crate::translator::{hurd_errno, FS_RETRY_NORMAL};
 use alloc::boxed::Box;
 use mach::interfaces::{device, fs, fsys, io, process, startup, startup_notify};
+use mach::args::Vectors;
 use mach::kern::{Error, Result};
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
@@ -42,6 +43,10 @@ impl crate::settings::Settings for NoSettings {
     }
 }
 
+/// Where the boot server under test says its command line is (made up: proc only passes the
+/// addresses on to `ps`).
+const VECTORS: Vectors = Vectors { argv: 0x7000_1000, envp: 0x7000_1040 };
+
 /// What a stand-in was asked, in order.
 #[derive(Debug, PartialEq, Eq)]
 enum Seen {
@@ -59,6 +64,8 @@ enum Seen {
     Notification { name: Vec<u8> },
     Task2Proc { task: PortName },
     MarkExec { process: PortName },
+    /// `proc_set_arg_locations` on the process port ext2fs's `fsys_init` carried.
+    ArgLocations { process: PortName, argv: usize, envp: usize },
     /// ext2fs got the answer to its `fsys_init` (noted by the test, in the same order).
     InitAnswered(Result<()>),
 }
@@ -161,6 +168,12 @@ impl process::Server for StandIns {
 
     fn proc_mark_exec(&mut self, _reply: rt::ReplyPort<'_>, process: PortName) -> Result<()> {
         self.note(Seen::MarkExec { process });
+        Ok(())
+    }
+
+    fn proc_set_arg_locations(&mut self, _reply: rt::ReplyPort<'_>, process: PortName, argv: u64, envp: u64) -> Result<()> {
+        let (argv, envp) = (argv.try_into().unwrap(), envp.try_into().unwrap());
+        self.note(Seen::ArgLocations { process, argv, envp });
         Ok(())
     }
 }
@@ -266,7 +279,7 @@ fn start(with_arbiter: bool) -> Boot {
             let upstream =
                 upstream_there.map(|(bootstrap, task)| Upstream { bootstrap: SendRight::from_name(bootstrap), task: SendRight::from_name(task) });
             let settings: &'static NoSettings = &NoSettings;
-            let boot = BootServer::start(devices, SendRight::from_name(host_priv_there), upstream, None, mach::thread::spawn, settings).unwrap();
+            let boot = BootServer::start(devices, SendRight::from_name(host_priv_there), upstream, None, mach::thread::spawn, settings, VECTORS).unwrap();
             Task::current().spawn(move || devices.serve());
             boot.port()
         })
@@ -325,6 +338,8 @@ impl Boot {
     /// right and the notice port.
     fn joined(&self) -> (SendRight, SendRight) {
         let boot = self;
+        let Vectors { argv, envp } = VECTORS;
+        assert_eq!(boot.next_seen(), Seen::ArgLocations { process: boot.names.proc_server, argv, envp }, "ps shows the command line");
         assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
         assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: lookup::O_NOTRANS });
         assert_eq!(boot.next_seen(), Seen::SetTranslator { active_flags: joining::FS_TRANS_SET, active: boot.bootstrap }, "the boot port is the node's control port");
@@ -396,5 +411,6 @@ fn startup_and_init_are_passed_up_to_the_server_that_started_this_one() {
     assert_eq!(boot.next_seen(), Seen::Task2Proc { task: boot.names.arbiter_task });
     assert_eq!(boot.next_seen(), Seen::MarkExec { process: boot.names.arbiter_proc });
     assert_eq!(boot.next_seen(), Seen::ArbiterInit { proc_server: boot.names.arbiter_proc }, "with the process port of the arbiter's task");
+    assert!(matches!(boot.next_seen(), Seen::ArgLocations { .. }));
     assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
 }

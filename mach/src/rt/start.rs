@@ -4,7 +4,7 @@
 //! (declared with [`crate::task_main!`]).
 
 use super::stack;
-use crate::args::Args;
+use crate::args::{Args, Vectors};
 use alloc::vec::Vec;
 
 extern "Rust" {
@@ -76,23 +76,26 @@ extern "C" fn enter(boot_stack: *const usize) -> ! {
     }
     // SAFETY: the kernel laid out argc, then argc argument pointers to NUL-terminated
     // strings, at the boot stack pointer; that memory stays mapped for the task's life.
-    let words = unsafe { boot_words(boot_stack) };
+    let (words, vectors) = unsafe { boot_words(boot_stack) };
     // SAFETY: `__mach_task_main` is the safe Rust function `task_main!` defines.
-    let status = unsafe { __mach_task_main(Args::new(words)) };
+    let status = unsafe { __mach_task_main(Args::with_vectors(words, vectors)) };
     if status != 0 {
         log::error!("task main returned {status}");
     }
     end_task()
 }
 
+/// The arguments, and where their vector and the environment's (after argv's null) are.
+///
 /// # Safety
 /// `boot_stack` must point at a valid argc/argv block (see `enter`).
-unsafe fn boot_words(boot_stack: *const usize) -> Vec<&'static [u8]> {
+unsafe fn boot_words(boot_stack: *const usize) -> (Vec<&'static [u8]>, Vectors) {
     // SAFETY: per the caller's guarantee.
     unsafe {
         let argc = *boot_stack;
         let argv = boot_stack.add(1) as *const *const core::ffi::c_char;
-        (0..argc).map(|i| core::ffi::CStr::from_ptr(*argv.add(i)).to_bytes()).collect()
+        let words = (0..argc).map(|i| core::ffi::CStr::from_ptr(*argv.add(i)).to_bytes()).collect();
+        (words, Vectors { argv: argv as usize, envp: argv.add(argc + 1) as usize })
     }
 }
 

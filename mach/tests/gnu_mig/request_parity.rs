@@ -429,7 +429,8 @@ reencoders! {
             io_identity(io_object; remote_port)];
         startup: [startup_essential_task(server, task, excpt, name, credential; remote_port),
             startup_request_notification(server, notify_port, name; remote_port)];
-        process: [proc_mark_exec(process; remote_port), proc_task2proc(process, task; remote_port)];
+        process: [proc_set_arg_locations(process, argv, envp; remote_port), proc_mark_exec(process; remote_port),
+            proc_task2proc(process, task; remote_port)];
     }
     // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
     // sid's gnumach-dev, newer, has routines trixie's does not.

@@ -118,7 +118,7 @@ routines! {
         dir_lookup, file_set_translator, file_get_fs_options] [];
     io: [io_seek, io_get_openmodes, io_stat, io_restrict_auth, io_duplicate, io_identity] [];
     startup: [startup_essential_task, startup_request_notification] [];
-    process: [proc_mark_exec, proc_task2proc] [];
+    process: [proc_set_arg_locations, proc_mark_exec, proc_task2proc] [];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).

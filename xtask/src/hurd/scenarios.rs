@@ -367,6 +367,9 @@ check sync sync
 check storeio_on_dev_rumpdisk sh -c 'settrans -ac /tmp/wd0 /hurd/storeio @/dev/rumpdisk:wd0 < /dev/null > /dev/null 2>&1'
 check read_wd0_through_storeio sh -c 'dd if=/tmp/wd0 bs=512 skip={magic_sector} count=1 2>/dev/null | dd bs=1 skip=56 count=2 2>/dev/null | hexdump -C | grep -q "^00000000  53 ef "'
 check storeio_goes_away settrans -g /tmp/wd0
+# proc knows the boot disk server's command line, as upstream's boot servers tell it.
+# (The bracket keeps the check's own command line from matching.)
+check ps_shows_the_boot_server sh -c 'ps -e -o args > /tmp/ps; grep -q "^ *[r]umpdisk.static --next-task=" /tmp/ps || {{ cat /tmp/ps; false; }}'
 "#
         );
         if self.driver != Driver::Upstream {
