@@ -565,7 +565,8 @@ mod tests {
         }
         let key = |r: &Round| (r.client, r.round);
         let mut runner = TestRunner::new(Config {
-            cases: 2_000,
+            // As many generated logs as the barrier checker is held to (issue 27: 10 000 a run).
+            cases: 10_000,
             max_shrink_time: 10_000,
             failure_persistence: None,
             ..Config::default()
