@@ -546,9 +546,8 @@ mod tests {
     /// The crash points the checker visits, against the crash model (`barrier::model`) on
     /// generated logs (FUA and preflushed writes, commit records anywhere, repeated images):
     /// every image and set of committed rounds it visits is the model's at the crash point it
-    /// names;
-    /// every crash point's image is visited with at least the rounds committed by then (a
-    /// point with more rounds and the same image fails whatever it would fail); no point is
+    /// names; every crash point's image is visited with at least the rounds committed by then
+    /// (a point with more rounds and the same image fails whatever it would fail); no point is
     /// visited twice in a row; and the durable image at the end is the model's.
     #[test]
     fn the_crash_points_visited_are_the_model_s() {
