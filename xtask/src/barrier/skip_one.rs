@@ -14,13 +14,16 @@ use super::check::{Round, Verdict, Violation};
 use super::log::{Entry, Log};
 use pattern::{Kind, Stamp, SECTOR};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
 
 /// A lost data sector: its round, index and lba, and the first crash point losing it.
 pub type Loss = (Round, u32, u64, usize);
 
-/// The data sectors a server that skipped its `k`th flush must have lost, and where; and how many
-/// rounds were committed after the log's FLUSH number `k` (after the skipped one's stretch).
-pub fn expected_losses(log: &Log, k: u32) -> Result<(BTreeSet<Loss>, usize), String> {
+/// Where a server's skipped `k`th flush lies in its log: the entries after the log's FLUSH
+/// number `k` − 1 (from the start for the first) up to its FLUSH number `k` (or the end), which
+/// the stretch does not hold. Every FLUSH of the log must be the server's.
+pub fn skipped_stretch(log: &Log, k: u32) -> Result<Range<usize>, String> {
     let k = usize::try_from(k).map_err(|e| e.to_string())?;
     if k == 0 {
         return Err("flushes are counted from 1".into());
@@ -38,7 +41,26 @@ pub fn expected_losses(log: &Log, k: u32) -> Result<(BTreeSet<Loss>, usize), Str
             .map(|&at| at + 1)
             .ok_or_else(|| format!("the log has {} flushes, fewer than the {} before the skipped one", flushes.len(), k - 1))?,
     };
-    let end = flushes.get(k - 1).copied().unwrap_or(log.entries.len());
+    Ok(start..flushes.get(k - 1).copied().unwrap_or(log.entries.len()))
+}
+
+/// Whether the server's console says it answered flush `k` without flushing, and no other: two
+/// skipped flushes in a row would leave the same log as one.
+pub fn said_skipped(console: &str, k: u32) -> Result<(), String> {
+    let said = format!("flush {k} answered without flushing");
+    if !console.contains(&said) {
+        return Err(format!("the server never said \"{said}\": no flush was skipped"));
+    }
+    match console.matches("answered without flushing").count() {
+        1 => Ok(()),
+        n => Err(format!("the server says it answered {n} flushes without flushing, not one")),
+    }
+}
+
+/// The data sectors a server that skipped its `k`th flush must have lost, and where; and how many
+/// rounds were committed after the log's FLUSH number `k` (after the skipped one's stretch).
+pub fn expected_losses(log: &Log, k: u32) -> Result<(BTreeSet<Loss>, usize), String> {
+    let Range { start, end } = skipped_stretch(log, k)?;
     let mut data: BTreeMap<Round, Vec<(u32, u64)>> = BTreeMap::new();
     let mut committed = BTreeSet::new();
     let mut lost = BTreeSet::new();
@@ -72,17 +94,8 @@ pub fn expected_losses(log: &Log, k: u32) -> Result<(BTreeSet<Loss>, usize), Str
 /// Whether `verdict` is exactly what skipping flush `k` must give: the expected losses, at least
 /// one, and no other finding. `console` must say the server skipped that flush.
 pub fn exactly_the_skipped(log: &Log, console: &str, verdict: &Verdict, k: u32) -> Result<usize, String> {
-    let said = format!("flush {k} answered without flushing");
-    if !console.contains(&said) {
-        return Err(format!("the server never said \"{said}\": no flush was skipped"));
-    }
+    said_skipped(console, k)?;
     let (expected, after) = expected_losses(log, k)?;
-    if expected.is_empty() {
-        return Err(format!("no round was committed between the flushes around the skipped flush {k}: nothing to show"));
-    }
-    if after == 0 {
-        return Err(format!("no round was committed after the flush that followed the skipped flush {k}: the server's later flushes are not shown to be real"));
-    }
     let mut found = BTreeSet::new();
     for v in &verdict.violations {
         match *v {
@@ -95,18 +108,32 @@ pub fn exactly_the_skipped(log: &Log, console: &str, verdict: &Verdict, k: u32) 
     if found.len() != verdict.violations.len() {
         return Err("the checker named a lost sector twice".into());
     }
-    let missed: Vec<_> = expected.difference(&found).collect();
-    let extra: Vec<_> = found.difference(&expected).collect();
+    same_findings(&expected, &found, after, k)?;
+    Ok(expected.len())
+}
+
+/// Whether the checker `found` what skipping flush `k` loses (`expected`, at least one finding),
+/// and `after` rounds committed after the flush that followed it show the server flushed again
+/// (a server that skipped every flush from the `k`th on would leave the same losses).
+pub fn same_findings<T: Ord + fmt::Debug>(expected: &BTreeSet<T>, found: &BTreeSet<T>, after: usize, k: u32) -> Result<(), String> {
+    if expected.is_empty() {
+        return Err(format!("no round committed between the flushes around the skipped flush {k} needed it: nothing to show"));
+    }
+    if after == 0 {
+        return Err(format!("no round was committed after the flush that followed the skipped flush {k}: the server's later flushes are not shown to be real"));
+    }
+    let missed: Vec<_> = expected.difference(found).collect();
+    let extra: Vec<_> = found.difference(expected).collect();
     if !missed.is_empty() || !extra.is_empty() {
         return Err(format!(
             "the checker's findings differ from what skipping flush {k} loses: not found {missed:?}, found beyond it {extra:?}"
         ));
     }
-    Ok(expected.len())
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::super::check::{check, Console};
     use super::super::log::tests::build;
     use super::*;
@@ -125,12 +152,14 @@ mod tests {
         }
     }
 
-    fn data(client: u32, round: u32, lba: u64) -> Entry {
+    /// Round `round`'s two data sectors, at `lba` on.
+    pub fn data(client: u32, round: u32, lba: u64) -> Entry {
         let stamp = |index| Stamp { kind: Kind::Data, client, round, index, count: 2, lba: lba + u64::from(index) };
         sectors(&[stamp(0), stamp(1)])
     }
 
-    fn commit(client: u32, round: u32) -> Entry {
+    /// Round `round`'s commit record (of a round of 2 sectors).
+    pub fn commit(client: u32, round: u32) -> Entry {
         sectors(&[Stamp { kind: Kind::Commit, client, round, index: 0, count: 2, lba: 64 + u64::from(client) }])
     }
 
@@ -183,6 +212,8 @@ mod tests {
         // The wrong K, or no word from the server, is not a pass.
         assert!(exactly_the_skipped(&log, console, &verdict, 3).is_err());
         assert!(exactly_the_skipped(&log, "", &verdict, 2).is_err());
+        let twice = format!("{console}rumpdisk: --flush=skip-one=2: flush 3 answered without flushing\n");
+        assert!(exactly_the_skipped(&log, &twice, &verdict, 2).unwrap_err().contains("not one"));
     }
 
     #[test]

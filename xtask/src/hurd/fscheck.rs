@@ -33,6 +33,14 @@ impl fmt::Display for Round {
     }
 }
 
+/// A round reported synced and missing from a crash image, and where: the crash point just
+/// before log entry `at` (the log's length for its end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lost {
+    pub at: usize,
+    pub round: Round,
+}
+
 #[derive(Debug, Default)]
 pub struct Report {
     pub writes: usize,
@@ -54,6 +62,8 @@ pub struct Report {
     pub repairs: Vec<String>,
     /// Synced data lost, or a crash image that e2fsck could not repair.
     pub violations: Vec<String>,
+    /// The synced rounds lost, each also one of the violations, where the log loses them.
+    pub lost: Vec<Lost>,
 }
 
 impl Report {
@@ -86,7 +96,7 @@ pub fn check(base: &Path, log: &Log, dir: &str, scratch: &Path) -> Result<Report
         scratch,
         report: Report::default(),
     };
-    let replayed = crash_points(base, log, |image, committed| points.check(image, committed))?;
+    let replayed = crash_points(base, log, |at, image, committed| points.check(at, image, committed))?;
     let mut report = points.report;
     report.writes = replayed.writes;
     report.flushes = replayed.flushes;
@@ -115,15 +125,16 @@ pub struct Replayed {
 }
 
 /// Replays `log` over the disk `base` by the crash model (a write is durable once a FLUSH after
-/// it completed, a FUA write at once) and calls `visit` with the durable image and the rounds
-/// committed by then at every crash point that can differ from the ones it stands for: just
+/// it completed, a FUA write at once) and calls `visit` with the crash point (the index of the
+/// log entry it comes just before; the log's length for its end), the durable image and the
+/// rounds committed by then at every crash point that can differ from the ones it stands for: just
 /// before each FLUSH and each FUA write (the durable image changes there; the points before
 /// it hold the same image and fewer rounds) and at the end of the log. A point whose image and
 /// rounds are those of the point visited before it is not visited again.
 pub fn crash_points<E>(
     base: Vec<u8>,
     log: &Log,
-    mut visit: impl FnMut(&[u8], &[Round]) -> Result<(), E>,
+    mut visit: impl FnMut(usize, &[u8], &[Round]) -> Result<(), E>,
 ) -> Result<Replayed, E> {
     let (mut writes, mut flushes, mut crash_points) = (0, 0, 0);
     let mut committed: Vec<Round> = Vec::new();
@@ -135,20 +146,20 @@ pub fn crash_points<E>(
     // Where the writes since the last FLUSH went (bytes): the only places `current` and
     // `durable` can differ.
     let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut point = |durable: &[u8], version: usize, committed: &[Round]| {
+    let mut point = |at: usize, durable: &[u8], version: usize, committed: &[Round]| {
         crash_points += 1;
         if last_visited == Some((version, committed.len())) {
             return Ok(());
         }
         last_visited = Some((version, committed.len()));
-        visit(durable, committed)
+        visit(at, durable, committed)
     };
-    for entry in &log.entries {
+    for (at, entry) in log.entries.iter().enumerate() {
         match entry {
             Entry::Write { sector, data, fua } => {
                 writes += 1;
                 if *fua {
-                    point(&durable, version, &committed)?;
+                    point(at, &durable, version, &committed)?;
                 }
                 let at = match apply_write(&mut current, *sector, data, log.sector_size) {
                     Ok(at) => at,
@@ -179,7 +190,7 @@ pub fn crash_points<E>(
             }
             Entry::Flush => {
                 flushes += 1;
-                point(&durable, version, &committed)?;
+                point(at, &durable, version, &committed)?;
                 if pending.drain(..).any(|at| current[at.clone()] != durable[at]) {
                     durable.clone_from(&current);
                     version += 1;
@@ -189,7 +200,7 @@ pub fn crash_points<E>(
         }
     }
     // The end of the log is a crash point too (QEMU killed).
-    point(&durable, version, &committed)?;
+    point(log.entries.len(), &durable, version, &committed)?;
     Ok(Replayed {
         writes,
         flushes,
@@ -240,7 +251,7 @@ pub fn durable_at_end(base: &Path, log: &Log, scratch: &Path) -> Result<PathBuf,
 /// The durable image at the end of `log` over the disk `base`.
 pub fn durable_image(base: Vec<u8>, log: &Log) -> Result<Vec<u8>, String> {
     let mut last = Vec::new();
-    let replayed = crash_points(base, log, |image, _| {
+    let replayed = crash_points(base, log, |_, image, _| {
         last = image.to_vec();
         Ok::<(), String>(())
     })?;
@@ -284,9 +295,11 @@ pub fn read_file(image: &Path, path: &str, scratch: &Path) -> Result<Option<Vec<
     Ok(fs::read(&out).ok())
 }
 
-/// Checks one image as a crash image: consistent, and holding every round in `synced` intact.
+/// Checks one image as a crash image: consistent, and holding every round in `synced` intact;
+/// `at` is its crash point in its log.
 pub fn check_image(
     image: &Path,
+    at: usize,
     synced: &[Round],
     dir: &str,
     scratch: &Path,
@@ -298,7 +311,7 @@ pub fn check_image(
         scratch,
         report: Report::default(),
     };
-    points.check(&bytes, synced)?;
+    points.check(at, &bytes, synced)?;
     Ok(Report {
         committed: synced.len(),
         ..points.report
@@ -313,8 +326,9 @@ struct CrashPoints<'a> {
 }
 
 impl CrashPoints<'_> {
-    /// Checks `image` as a crash image holding every round in `committed`.
-    fn check(&mut self, image: &[u8], committed: &[Round]) -> Result<(), Error> {
+    /// Checks `image`, the crash image just before log entry `at`, as holding every round in
+    /// `committed`.
+    fn check(&mut self, at: usize, image: &[u8], committed: &[Round]) -> Result<(), Error> {
         let point = self.report.images_checked;
         self.report.images_checked += 1;
         let path = self.scratch.join("crash.img");
@@ -348,8 +362,9 @@ impl CrashPoints<'_> {
             };
             if let Err(why) = verdict {
                 self.report.violations.push(format!(
-                    "crash point {point}: {round} was synced but is lost: {why}"
+                    "crash point {point} (before log entry {at}): {round} was synced but is lost: {why}"
                 ));
+                self.report.lost.push(Lost { at, round: *round });
             }
         }
         Ok(())
@@ -530,9 +545,9 @@ mod tests {
 
     /// The crash points the checker visits, against the crash model (`barrier::model`) on
     /// generated logs (FUA and preflushed writes, commit records anywhere, repeated images):
-    /// every image and set of committed rounds it visits is the model's at some crash point;
-    /// every crash point's image is visited with at least the rounds committed by then (a
-    /// point with more rounds and the same image fails whatever it would fail); no point is
+    /// every image and set of committed rounds it visits is the model's at the crash point it
+    /// names; every crash point's image is visited with at least the rounds committed by then
+    /// (a point with more rounds and the same image fails whatever it would fail); no point is
     /// visited twice in a row; and the durable image at the end is the model's.
     #[test]
     fn the_crash_points_visited_are_the_model_s() {
@@ -549,7 +564,8 @@ mod tests {
         }
         let key = |r: &Round| (r.client, r.round);
         let mut runner = TestRunner::new(Config {
-            cases: 2_000,
+            // As many generated logs as the barrier checker is held to (issue 27: 10 000 a run).
+            cases: 10_000,
             max_shrink_time: 10_000,
             failure_persistence: None,
             ..Config::default()
@@ -558,8 +574,10 @@ mod tests {
             .run(&model::runs(), |run: Run| {
                 let log = Log::parse(&run.log_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let mut visited: Vec<(Vec<u8>, Vec<(u32, u32)>)> = Vec::new();
-                let replayed = crash_points(vec![0u8; DISK], &log, |image, committed| {
+                let mut places = Vec::new();
+                let replayed = crash_points(vec![0u8; DISK], &log, |at, image, committed| {
                     visited.push((image.to_vec(), committed.iter().map(key).collect()));
+                    places.push(at);
                     Ok::<(), ()>(())
                 })
                 .unwrap();
@@ -573,10 +591,12 @@ mod tests {
                     r.sort();
                     r
                 };
-                for (image, rounds) in &visited {
+                // Each point is visited under its own place in the log: the model's crash point
+                // after that many entries (a preflushed write is two, as the parser splits it).
+                for ((image, rounds), &at) in visited.iter().zip(&places) {
                     prop_assert!(
-                        states.iter().any(|(i, r)| i == image && *r == sorted(rounds)),
-                        "visited a point the model has nowhere: rounds {:?}", rounds
+                        states.get(at).is_some_and(|(i, r)| i == image && *r == sorted(rounds)),
+                        "visited as the crash point before entry {} what the model has not there: rounds {:?}", at, rounds
                     );
                 }
                 for (c, (image, rounds)) in states.iter().enumerate() {

@@ -171,6 +171,12 @@ fn touch(path: &Path) -> Result<(), Error> {
     fs::write(path, b"").map_err(|e| Error::io(path, e))
 }
 
+/// Removes the journal from the file system image `fs` (ext3 to ext2): ext2fs then syncs
+/// without one.
+pub fn remove_journal(fs: &Path) -> Result<(), Error> {
+    run_quiet(Command::new("tune2fs").args(["-O", "^has_journal"]).arg(fs), "tune2fs")
+}
+
 /// An empty ext3 file system of `fs_mib` MiB at the start of a `disk_mib` MiB disk image (the
 /// rest of the disk is left for raw writes).
 pub fn data_disk(out: &Path, disk_mib: u64, fs_mib: u64) -> Result<(), Error> {

@@ -12,6 +12,7 @@ pub mod image;
 pub mod link;
 pub mod partition;
 pub mod scenarios;
+mod skip_one;
 mod stages;
 
 use crate::{project_root, Error};
