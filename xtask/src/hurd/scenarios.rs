@@ -119,6 +119,31 @@ pub enum Barrier {
     Skipped,
 }
 
+/// What a crash-point check makes of crash images that are inconsistent once their journal is
+/// replayed (repaired by `e2fsck -fy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repairs {
+    /// Counted and reported: upstream's ext2fs writes directory blocks home before the
+    /// transaction that allocates the inodes they name commits ([`ORDERING_GAP`]).
+    Reported,
+    /// Refused: a journal exists so that a crash needs no repair (`hurd-patches/0005`).
+    Refused,
+}
+
+impl Repairs {
+    /// Whether `report`'s crash images meet this policy.
+    fn check(self, report: &fscheck::Report) -> Result<(), String> {
+        match (self, report.repairs.first()) {
+            (Repairs::Refused, Some(first)) => Err(format!(
+                "{ORDERING_GAP}: {} of {} crash images (the first: {first})",
+                report.repairs.len(),
+                report.images_checked
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Hurd {
     pub fn new(tasks: &Path) -> Result<Hurd, Error> {
         let system = super::build()?;
@@ -189,6 +214,15 @@ impl Hurd {
         match self.variant {
             System::Upstream => Expect::Gap(gap),
             System::Patched => Expect::Pass,
+        }
+    }
+
+    /// What this system's crash-point checks make of repairs after the journal replay: the
+    /// patched Hurd must need none.
+    fn repairs(&self) -> Repairs {
+        match self.variant {
+            System::Upstream => Repairs::Reported,
+            System::Patched => Repairs::Refused,
         }
     }
 
@@ -402,7 +436,7 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
             "{name}: QEMU killed once round {round} of {} synced (RUMPDISK_KILL_SEED={seed})",
             WORKLOAD.rounds
         );
-        let (mut scenario, root) = self.barrier_on_root(name, Barrier::Honoured, WORKLOAD)?;
+        let (mut scenario, root) = self.barrier_on_root(name, Barrier::Honoured, WORKLOAD, self.repairs())?;
         scenario.kill_on = Some(format!("fs-barrier: client 0 round {round} synced"));
         let Some(write_log) = scenario.disks[0].write_log.clone() else {
             return Err(Error::new("a barrier scenario's disk is logged"));
@@ -776,6 +810,7 @@ echo {SUCCESS_MARKER}
         let console = run_dir(&name).join("console.log");
         let scratch = scratch_dir(&name);
         let variant = self.variant;
+        let repairs = self.repairs();
         scenario.after = Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
             let warnings: Vec<&str> = text
@@ -799,7 +834,7 @@ echo {SUCCESS_MARKER}
             if report.committed == 0 {
                 return Err("no round was synced before the failed flush: the workload did not run".into());
             }
-            Ok(())
+            repairs.check(&report)
         }));
         Ok(scenario)
     }
@@ -810,7 +845,8 @@ echo {SUCCESS_MARKER}
     /// ([`CONCURRENT_GAP`]); `hurd-patches/0002` makes it wait.
     pub fn barrier_concurrent(&self) -> Result<Scenario, Error> {
         let name = self.named("hurd-barrier-4");
-        let (mut scenario, _) = self.barrier_on_root(&name, Barrier::Honoured, CONCURRENT)?;
+        let (mut scenario, _) =
+            self.barrier_on_root(&name, Barrier::Honoured, CONCURRENT, self.repairs())?;
         scenario.expect = self.expect_fixed(CONCURRENT_GAP);
         // The patched Hurd's syncs wait for commits and flush more: a longer bound.
         scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
@@ -836,6 +872,7 @@ echo {SUCCESS_MARKER}
         let write_log = run_dir(&name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(&name);
+        let repairs = self.repairs();
         scenario.after = Some(Box::new(move || {
             let report = check_log(&root, &write_log, &scratch)?;
             println!("  {}", report.summary());
@@ -845,8 +882,21 @@ echo {SUCCESS_MARKER}
             if report.committed < WORKLOAD.rounds as usize {
                 return Err(format!("{} of {} rounds committed", report.committed, WORKLOAD.rounds));
             }
-            Ok(())
+            repairs.check(&report)
         }));
+        Ok(scenario)
+    }
+
+    /// The barrier workload, every crash image checked once its journal is replayed: none may
+    /// need `e2fsck -fy`. Upstream's ext2fs writes a directory block home as soon as an entry
+    /// changes, before the transaction that allocates or frees the inode it names commits
+    /// ([`ORDERING_GAP`]); `hurd-patches/0005` logs directory blocks in that transaction.
+    pub fn ordering(&self) -> Result<Scenario, Error> {
+        let name = self.named("hurd-ordering");
+        let (mut scenario, _) =
+            self.barrier_on_root(&name, Barrier::Honoured, WORKLOAD, Repairs::Refused)?;
+        scenario.expect = self.expect_fixed(ORDERING_GAP);
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
         Ok(scenario)
     }
 
@@ -857,16 +907,18 @@ echo {SUCCESS_MARKER}
         flush: Barrier,
         workload: Workload,
     ) -> Result<Scenario, Error> {
-        self.barrier_on_root(name, flush, workload)
+        self.barrier_on_root(name, flush, workload, self.repairs())
             .map(|(scenario, _)| scenario)
     }
 
-    /// [`Hurd::barrier`], and the root disk it checks.
+    /// [`Hurd::barrier`], and the root disk it checks, with `repairs` for crash images
+    /// inconsistent after the journal replay.
     fn barrier_on_root(
         &self,
         name: &str,
         flush: Barrier,
         workload: Workload,
+        repairs: Repairs,
     ) -> Result<(Scenario, Root), Error> {
         let mut script = String::new();
         for client in 0..workload.clients {
@@ -904,7 +956,7 @@ echo {SUCCESS_MARKER}
                     "only {} crash points; at least 100 are needed",
                     report.crash_points
                 )),
-                Barrier::Honoured => Ok(()),
+                Barrier::Honoured => repairs.check(&report),
                 Barrier::Skipped if report.violations.is_empty() => {
                     Err("a server that never flushes was not caught: the check is blind".into())
                 }
@@ -921,6 +973,9 @@ echo {SUCCESS_MARKER}
 /// Upstream's storeio: `fsync` on its node does not flush the disk (`dev_sync` never calls
 /// `store_sync`).
 const STOREIO_GAP: &str = "storeio's fsync did not flush the disk";
+/// Upstream's ext2fs: crash images need a repair after the journal replay (directory blocks
+/// reach the disk before the transaction that allocates the inodes they name).
+const ORDERING_GAP: &str = "crash images needed e2fsck -fy after the journal replay";
 /// Upstream's ext2fs: a failed device flush is only a warning.
 const FLUSH_ERROR_GAP: &str = "every fsync and syncfs succeeded after the failed flush";
 /// Upstream's journal: a sync returns before the commit block of the caller's transaction when
@@ -1134,6 +1189,9 @@ pub const NAMES: &[&str] = &[
     "hurd-patched-barrier-4",
     "hurd-fsync",
     "hurd-patched-fsync",
+    "hurd-ordering",
+    "hurd-patched-ordering",
+    "hurd-patched-barrier-skipped-flush",
     "hurd-c-shell",
     "hurd-c-barrier",
     "hurd-c-flush-error",
@@ -1196,6 +1254,9 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-patched-barrier-4" => patched.barrier_concurrent(),
             "hurd-fsync" => hurd.fsync_only(),
             "hurd-patched-fsync" => patched.fsync_only(),
+            "hurd-ordering" => hurd.ordering(),
+            "hurd-patched-ordering" => patched.ordering(),
+            "hurd-patched-barrier-skipped-flush" => patched.barrier(name, Barrier::Skipped, WORKLOAD),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
@@ -1229,7 +1290,7 @@ mod tests {
         assert_eq!(back.system, PathBuf::from("up"));
         assert_eq!(patched.with(Driver::Upstream).named("hurd-shell"), "hurd-c-patched-shell");
         let twins: Vec<&str> = NAMES.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
-        assert_eq!(twins.len(), 4);
+        assert_eq!(twins.len(), 6);
         for name in twins {
             let upstream = name.replacen("hurd-patched-", "hurd-", 1);
             assert!(
