@@ -54,6 +54,8 @@ pub struct Report {
     pub repairs: Vec<String>,
     /// Synced data lost, or a crash image that e2fsck could not repair.
     pub violations: Vec<String>,
+    /// The rounds reported synced and lost at one crash point or more.
+    pub lost: std::collections::BTreeSet<Round>,
 }
 
 impl Report {
@@ -347,6 +349,7 @@ impl CrashPoints<'_> {
                 Err(_) => Err(format!("{}/{name} is missing", self.dir)),
             };
             if let Err(why) = verdict {
+                self.report.lost.insert(*round);
                 self.report.violations.push(format!(
                     "crash point {point}: {round} was synced but is lost: {why}"
                 ));
@@ -610,6 +613,7 @@ mod tests {
         good.push(Entry::Flush);
         let report = check(&base, &log(good), "/data", &dir.join("good")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert!(report.lost.is_empty());
         assert_eq!(
             (report.flushes, report.crash_points, report.committed),
             (2, 3, 1)
@@ -630,6 +634,8 @@ mod tests {
             "{:?}",
             report.violations
         );
+        let round = Round { client: 0, round: 0, sectors: 16 };
+        assert_eq!(report.lost.iter().collect::<Vec<_>>(), [&round], "the lost round, once");
 
         // Half of an update made durable: the image is inconsistent.
         let mut torn: Vec<Entry> = data_writes.iter().step_by(2).cloned().collect();

@@ -861,10 +861,7 @@ echo {SUCCESS_MARKER}
         let name = self.named("hurd-fsync");
         let (mut scenario, root) = self.scenario(
             &name,
-            &format!(
-                "fs-barrier /data 0 {} {} fsync\necho {SUCCESS_MARKER}\n",
-                WORKLOAD.rounds, WORKLOAD.sectors
-            ),
+            &workload_script(WORKLOAD, Durability::Fsync),
             Barrier::Honoured,
         )?;
         scenario.expect = self.expect_fixed(CONCURRENT_GAP);
@@ -900,6 +897,27 @@ echo {SUCCESS_MARKER}
         Ok(scenario)
     }
 
+    /// One run of the crash-point figures (`cargo xtask bench hurd-crash`): `workload` making its
+    /// files durable by `durability` on the root disk, whose write log (returned) the caller
+    /// checks.
+    pub fn crash_figures(
+        &self,
+        workload: Workload,
+        durability: Durability,
+    ) -> Result<(Scenario, Root, PathBuf), Error> {
+        let name = self.named(&format!(
+            "hurd-figures-{}-{}",
+            workload.clients,
+            durability.label()
+        ));
+        let script = workload_script(workload, durability);
+        let (mut scenario, root) = self.scenario(&name, &script, Barrier::Honoured)?;
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
+        let write_log = run_dir(&name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        Ok((scenario, root, write_log))
+    }
+
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
     pub fn barrier(
         &self,
@@ -920,14 +938,7 @@ echo {SUCCESS_MARKER}
         workload: Workload,
         repairs: Repairs,
     ) -> Result<(Scenario, Root), Error> {
-        let mut script = String::new();
-        for client in 0..workload.clients {
-            script += &format!(
-                "fs-barrier /data {client} {} {} &\n",
-                workload.rounds, workload.sectors
-            );
-        }
-        script += &format!("wait\necho {SUCCESS_MARKER}\n");
+        let script = workload_script(workload, Durability::Syncfs);
         let (mut scenario, root) = self.scenario(name, &script, flush)?;
         let write_log = run_dir(name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
@@ -1053,6 +1064,41 @@ pub struct Workload {
     pub sectors: u32,
 }
 
+/// How each client of the barrier workload makes a file durable before it reports it synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` the file, then `file_syncfs(wait=1)` (what the Hurd's `syncfs` does).
+    Syncfs,
+    /// `fsync` the file, then its directory, and nothing more.
+    Fsync,
+}
+
+impl Durability {
+    pub fn label(self) -> &'static str {
+        match self {
+            Durability::Syncfs => "syncfs",
+            Durability::Fsync => "fsync",
+        }
+    }
+}
+
+/// The scenario script running `workload`'s clients at once, each making its files durable by
+/// `durability`, then the success marker.
+fn workload_script(workload: Workload, durability: Durability) -> String {
+    let mode = match durability {
+        Durability::Syncfs => "",
+        Durability::Fsync => " fsync",
+    };
+    let mut script = String::new();
+    for client in 0..workload.clients {
+        script += &format!(
+            "fs-barrier /data {client} {} {}{mode} &\n",
+            workload.rounds, workload.sectors
+        );
+    }
+    script + &format!("wait\necho {SUCCESS_MARKER}\n")
+}
+
 /// The workload of the barrier scenarios: one client, 60 rounds, over 100 flushes. One client,
 /// because two that sync at once meet a race in ext2fs's journal: `file_syncfs(wait=1)` can
 /// return before the commit block of the transaction holding the caller's file is written (seen
@@ -1114,7 +1160,7 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
 }
 
 /// Crash images go to memory when it can (`/dev/shm`): hundreds of them are written per run.
-fn scratch_dir(name: &str) -> PathBuf {
+pub fn scratch_dir(name: &str) -> PathBuf {
     let shm = Path::new("/dev/shm");
     let base = if shm.is_dir() {
         shm.to_owned()
@@ -1164,7 +1210,9 @@ fn synced_in_durable_image(
     }
 }
 
-fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
+/// Checks every crash point of `write_log`, the log of `root`'s disk (scratch space in `scratch`,
+/// removed afterwards).
+pub fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
     let log = root.log(write_log)?;
     let report = fscheck::check(&root.fs, &log, "/data", scratch).map_err(|e| e.to_string());
     let _ = fs::remove_dir_all(scratch);
@@ -1266,12 +1314,9 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
 mod tests {
     use super::*;
 
-    /// A patched scenario boots the patched system under its own name, and expects to pass;
-    /// its upstream twin boots upstream's system and expects the recorded gap. Every patched
-    /// scenario has its upstream twin, the demonstration of the bug it fixes.
-    #[test]
-    fn patched_scenarios_boot_the_patched_system_beside_an_upstream_twin() {
-        let hurd = Hurd {
+    /// Scenario pieces with made-up paths, booting upstream's system.
+    fn upstream_hurd() -> Hurd {
+        Hurd {
             system: "up".into(),
             upstream: "up".into(),
             patched: "patched".into(),
@@ -1279,7 +1324,15 @@ mod tests {
             packages: "packages".into(),
             guest: "guest".into(),
             driver: Driver::Ours,
-        };
+        }
+    }
+
+    /// A patched scenario boots the patched system under its own name, and expects to pass;
+    /// its upstream twin boots upstream's system and expects the recorded gap. Every patched
+    /// scenario has its upstream twin, the demonstration of the bug it fixes.
+    #[test]
+    fn patched_scenarios_boot_the_patched_system_beside_an_upstream_twin() {
+        let hurd = upstream_hurd();
         let patched = hurd.with_system(System::Patched);
         assert_eq!(patched.system, PathBuf::from("patched"));
         assert_eq!(patched.named("hurd-barrier-4"), "hurd-patched-barrier-4");
@@ -1298,6 +1351,25 @@ mod tests {
                 "{name} has no upstream twin"
             );
         }
+    }
+
+    /// A crash image repaired after its journal replay fails a check that refuses repairs, with
+    /// the recorded gap's text (what `hurd-ordering` expects upstream), and only such a check.
+    #[test]
+    fn a_repair_after_the_replay_is_refused_where_the_journal_is_fixed() {
+        let clean = fscheck::Report { images_checked: 3, ..fscheck::Report::default() };
+        let repaired = fscheck::Report {
+            images_checked: 3,
+            repairs: vec!["crash point 1: 1 fixes by e2fsck -fy for: exit 4: Entry".into()],
+            ..fscheck::Report::default()
+        };
+        assert_eq!(Repairs::Refused.check(&clean), Ok(()));
+        assert_eq!(Repairs::Reported.check(&repaired), Ok(()));
+        let refused = Repairs::Refused.check(&repaired).unwrap_err();
+        assert!(refused.contains(ORDERING_GAP) && refused.contains("1 of 3"), "{refused}");
+        let hurd = upstream_hurd();
+        assert_eq!(hurd.repairs(), Repairs::Reported);
+        assert_eq!(hurd.with_system(System::Patched).repairs(), Repairs::Refused);
     }
 
     /// Any round of the workload may be the one QEMU is killed after, the first and the last
