@@ -97,9 +97,9 @@ fn files_per_second(console: &str, line_times: &[Duration]) -> Option<f64> {
 }
 
 fn markdown(runs: &[Figures]) -> String {
-    let mut out = format!(
+    let mut out = String::from(
         "| system | durability | clients | crash points checked | images needing `e2fsck -fy` after the replay | synced files lost | files/s |\n\
-         |---|---|---|---|---|---|---|\n"
+         |---|---|---|---|---|---|---|\n",
     );
     for run in runs {
         let system = match run.system {

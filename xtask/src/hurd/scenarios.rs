@@ -436,7 +436,8 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
             "{name}: QEMU killed once round {round} of {} synced (RUMPDISK_KILL_SEED={seed})",
             WORKLOAD.rounds
         );
-        let (mut scenario, root) = self.barrier_on_root(name, Barrier::Honoured, WORKLOAD, self.repairs())?;
+        let (mut scenario, root) =
+            self.barrier_on_root(name, Barrier::Honoured, WORKLOAD, self.repairs())?;
         scenario.kill_on = Some(format!("fs-barrier: client 0 round {round} synced"));
         let Some(write_log) = scenario.disks[0].write_log.clone() else {
             return Err(Error::new("a barrier scenario's disk is logged"));
@@ -1074,6 +1075,7 @@ pub enum Durability {
 }
 
 impl Durability {
+    /// Its word in scenario names.
     pub fn label(self) -> &'static str {
         match self {
             Durability::Syncfs => "syncfs",
