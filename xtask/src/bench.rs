@@ -12,6 +12,7 @@
 
 mod ahci;
 pub mod hurd;
+mod hurd_crash;
 mod i386;
 mod linux;
 
@@ -43,6 +44,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
         [vm] if vm == "vm" => vm_goals(),
         [hurd] if hurd == "hurd" => hurd::run(&scenarios::build_tasks()?),
+        [hurd] if hurd == "hurd-crash" => hurd_crash::run(&scenarios::build_tasks()?),
         [part] if part == "ahci" => {
             let tsc_hz = host_tsc_hz(&fs::read_to_string("/proc/cpuinfo").map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?)?;
             print!("{}", ahci::measure(&scenarios::tasks_for(Kernel::Amd64)?)?.markdown(tsc_hz));
@@ -54,7 +56,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             Ok(())
         }
         other => Err(Error::new(format!(
-            "`bench` takes `vm`, `mig`, `linux`, `ahci`, `hurd` or nothing (got {other:?})"
+            "`bench` takes `vm`, `mig`, `linux`, `ahci`, `hurd`, `hurd-crash` or nothing (got {other:?})"
         ))),
     }
 }

@@ -51,6 +51,10 @@ usage: cargo xtask <command>
           callgrind: instructions per encode+decode, generated Rust stubs vs GNU MIG's C stubs
   bench ahci
           the AHCI section of docs/bench.md alone (rumpdisk.static and Linux on an AHCI disk), printed
+  bench hurd-crash
+          both Hurds (upstream's, and with hurd-patches/) under 1, 4 and 8 clients, fsync alone and
+          with syncfs: crash points, repairs after the replay, synced files lost, files/s, written
+          into docs/hurd-patches.md
 ";
 
 fn main() -> ExitCode {

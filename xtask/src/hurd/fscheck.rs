@@ -67,6 +67,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// The synced rounds lost at one crash point or more, each once.
+    pub fn rounds_lost(&self) -> usize {
+        self.lost.iter().map(|lost| lost.round).collect::<std::collections::BTreeSet<_>>().len()
+    }
+
     pub fn summary(&self) -> String {
         format!(
             "{} writes, {} flushes, {} crash points ({} distinct images checked with e2fsck, {} with a journal \
@@ -464,6 +469,15 @@ fn debugfs(image: &Path, request: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    /// A round lost at several crash points counts once among the files lost.
+    #[test]
+    fn a_round_lost_at_many_crash_points_counts_once() {
+        let round = |round| Round { client: 0, round, sectors: 1 };
+        let lost = [(3, 1), (4, 1), (9, 2)].map(|(at, r)| Lost { at, round: round(r) });
+        let report = Report { lost: lost.to_vec(), ..Report::default() };
+        assert_eq!(report.rounds_lost(), 2);
+    }
+
     const BLOCK: usize = 4096;
 
     fn scratch(name: &str) -> PathBuf {
@@ -630,6 +644,7 @@ mod tests {
         good.push(Entry::Flush);
         let report = check(&base, &log(good), "/data", &dir.join("good")).unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert!(report.lost.is_empty());
         assert_eq!(
             (report.flushes, report.crash_points, report.committed),
             (2, 3, 1)
@@ -650,6 +665,9 @@ mod tests {
             "{:?}",
             report.violations
         );
+        let round = Round { client: 0, round: 0, sectors: 16 };
+        assert!(report.lost.iter().all(|lost| lost.round == round), "{:?}", report.lost);
+        assert_eq!(report.rounds_lost(), 1, "the lost round, once");
 
         // Half of an update made durable: the image is inconsistent.
         let mut torn: Vec<Entry> = data_writes.iter().step_by(2).cloned().collect();

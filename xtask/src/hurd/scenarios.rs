@@ -145,6 +145,31 @@ impl Barrier {
     }
 }
 
+/// What a crash-point check makes of crash images that are inconsistent once their journal is
+/// replayed (repaired by `e2fsck -fy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repairs {
+    /// Counted and reported: upstream's ext2fs writes directory blocks home before the
+    /// transaction that allocates the inodes they name commits ([`ORDERING_GAP`]).
+    Reported,
+    /// Refused: a journal exists so that a crash needs no repair (`hurd-patches/0005`).
+    Refused,
+}
+
+impl Repairs {
+    /// Whether `report`'s crash images meet this policy.
+    fn check(self, report: &fscheck::Report) -> Result<(), String> {
+        match (self, report.repairs.first()) {
+            (Repairs::Refused, Some(first)) => Err(format!(
+                "{ORDERING_GAP}: {} of {} crash images (the first: {first})",
+                report.repairs.len(),
+                report.images_checked
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Hurd {
     /// The pieces, with `systems` built first (or found in the cache).
     pub fn new(tasks: &Path, systems: super::Systems) -> Result<Hurd, Error> {
@@ -231,6 +256,15 @@ impl Hurd {
         match self.variant {
             System::Upstream => Expect::Gap(gap),
             System::Patched => Expect::Pass,
+        }
+    }
+
+    /// What this system's crash-point checks make of repairs after the journal replay: the
+    /// patched Hurd must need none.
+    fn repairs(&self) -> Repairs {
+        match self.variant {
+            System::Upstream => Repairs::Reported,
+            System::Patched => Repairs::Refused,
         }
     }
 
@@ -449,7 +483,8 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
             "{name}: QEMU killed once round {round} of {} synced (RUMPDISK_KILL_SEED={seed})",
             WORKLOAD.rounds
         );
-        let (mut scenario, root) = self.barrier_on_root(name, Barrier::Honoured, WORKLOAD)?;
+        let (mut scenario, root) =
+            self.barrier_on_root(name, Barrier::Honoured, WORKLOAD, self.repairs())?;
         scenario.kill_on = Some(format!("fs-barrier: client 0 round {round} synced"));
         let Some(write_log) = scenario.disks[0].write_log.clone() else {
             return Err(Error::new("a barrier scenario's disk is logged"));
@@ -711,7 +746,7 @@ bench files_1m_one hurd-bench files /data/one 0 {large} 1048576
                 clients: 1,
                 rounds: 30,
                 sectors: 16,
-                fsync_only: false,
+                durability: Durability::Syncfs,
             },
         )?;
         scenario.disks[0].fail_flush = Some(nth);
@@ -824,6 +859,7 @@ echo {SUCCESS_MARKER}
         let console = run_dir(&name).join("console.log");
         let scratch = scratch_dir(&name);
         let variant = self.variant;
+        let repairs = self.repairs();
         scenario.after = Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
             let warnings: Vec<&str> = text
@@ -847,7 +883,7 @@ echo {SUCCESS_MARKER}
             if report.committed == 0 {
                 return Err("no round was synced before the failed flush: the workload did not run".into());
             }
-            Ok(())
+            repairs.check(&report)
         }));
         Ok(scenario)
     }
@@ -858,7 +894,8 @@ echo {SUCCESS_MARKER}
     /// ([`CONCURRENT_GAP`]); `hurd-patches/0002` makes it wait.
     pub fn barrier_concurrent(&self) -> Result<Scenario, Error> {
         let name = self.named("hurd-barrier-4");
-        let (mut scenario, _) = self.barrier_on_root(&name, Barrier::Honoured, CONCURRENT)?;
+        let (mut scenario, _) =
+            self.barrier_on_root(&name, Barrier::Honoured, CONCURRENT, self.repairs())?;
         scenario.expect = self.expect_fixed(CONCURRENT_GAP);
         // The patched Hurd's syncs wait for commits and flush more: a longer bound.
         scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
@@ -873,10 +910,7 @@ echo {SUCCESS_MARKER}
         let name = self.named("hurd-fsync");
         let (mut scenario, root) = self.scenario(
             &name,
-            &format!(
-                "fs-barrier /data 0 {} {} fsync\necho {SUCCESS_MARKER}\n",
-                WORKLOAD.rounds, WORKLOAD.sectors
-            ),
+            &workload_script(Workload { durability: Durability::Fsync, ..WORKLOAD }),
             Barrier::Honoured,
         )?;
         scenario.expect = self.expect_fixed(CONCURRENT_GAP);
@@ -884,6 +918,7 @@ echo {SUCCESS_MARKER}
         let write_log = run_dir(&name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(&name);
+        let repairs = self.repairs();
         scenario.after = Some(Box::new(move || {
             let report = check_log(&root, &write_log, &scratch)?;
             println!("  {}", report.summary());
@@ -893,7 +928,7 @@ echo {SUCCESS_MARKER}
             if report.committed < WORKLOAD.rounds as usize {
                 return Err(format!("{} of {} rounds committed", report.committed, WORKLOAD.rounds));
             }
-            Ok(())
+            repairs.check(&report)
         }));
         Ok(scenario)
     }
@@ -912,10 +947,39 @@ echo {SUCCESS_MARKER}
     /// file's loses its round: so this control runs there.
     pub fn skipped_one_flush(&self, k: u32) -> Result<Scenario, Error> {
         let name = self.named("hurd-barrier-skipped-one-flush");
-        let (scenario, root) = self.barrier_on_root(&name, Barrier::SkipOne(k), SKIP_ONE_WORKLOAD)?;
+        let (scenario, root) = self.barrier_on_root(&name, Barrier::SkipOne(k), SKIP_ONE_WORKLOAD, self.repairs())?;
         image::remove_journal(&root.fs)?;
         partition::debian_disk(&root.fs, &disk_template(&name))?;
         Ok(scenario)
+    }
+
+    /// The barrier workload, every crash image checked once its journal is replayed: none may
+    /// need `e2fsck -fy`. Upstream's ext2fs writes a directory block home as soon as an entry
+    /// changes, before the transaction that allocates or frees the inode it names commits
+    /// ([`ORDERING_GAP`]); `hurd-patches/0005` logs directory blocks in that transaction.
+    pub fn ordering(&self) -> Result<Scenario, Error> {
+        let name = self.named("hurd-ordering");
+        let (mut scenario, _) =
+            self.barrier_on_root(&name, Barrier::Honoured, WORKLOAD, Repairs::Refused)?;
+        scenario.expect = self.expect_fixed(ORDERING_GAP);
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
+        Ok(scenario)
+    }
+
+    /// One run of the crash-point figures (`cargo xtask bench hurd-crash`): `workload` on the
+    /// root disk, whose write log (returned) the caller checks.
+    pub fn crash_figures(&self, workload: Workload) -> Result<(Scenario, Root, PathBuf), Error> {
+        let name = self.named(&format!(
+            "hurd-figures-{}-{}",
+            workload.clients,
+            workload.durability.label()
+        ));
+        let script = workload_script(workload);
+        let (mut scenario, root) = self.scenario(&name, &script, Barrier::Honoured)?;
+        scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
+        let write_log = run_dir(&name).join("wd0.log");
+        scenario.disks[0].write_log = Some(write_log.clone());
+        Ok((scenario, root, write_log))
     }
 
     /// Every crash point of a file workload with syncs on the root disk, replayed on the host.
@@ -925,27 +989,20 @@ echo {SUCCESS_MARKER}
         flush: Barrier,
         workload: Workload,
     ) -> Result<Scenario, Error> {
-        self.barrier_on_root(name, flush, workload)
+        self.barrier_on_root(name, flush, workload, self.repairs())
             .map(|(scenario, _)| scenario)
     }
 
-    /// [`Hurd::barrier`], and the root disk it checks.
+    /// [`Hurd::barrier`], and the root disk it checks, with `repairs` for crash images
+    /// inconsistent after the journal replay.
     fn barrier_on_root(
         &self,
         name: &str,
         flush: Barrier,
         workload: Workload,
+        repairs: Repairs,
     ) -> Result<(Scenario, Root), Error> {
-        let mut script = String::new();
-        for client in 0..workload.clients {
-            script += &format!(
-                "fs-barrier /data {client} {} {}{} &\n",
-                workload.rounds,
-                workload.sectors,
-                if workload.fsync_only { " fsync" } else { "" }
-            );
-        }
-        script += &format!("wait\necho {SUCCESS_MARKER}\n");
+        let script = workload_script(workload);
         let (mut scenario, root) = self.scenario(name, &script, flush)?;
         let write_log = run_dir(name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
@@ -975,7 +1032,7 @@ echo {SUCCESS_MARKER}
                     "only {} crash points; at least 100 are needed",
                     report.crash_points
                 )),
-                Barrier::Honoured => Ok(()),
+                Barrier::Honoured => repairs.check(&report),
                 Barrier::Skipped if report.violations.is_empty() => {
                     Err("a server that never flushes was not caught: the check is blind".into())
                 }
@@ -1001,6 +1058,9 @@ echo {SUCCESS_MARKER}
 /// Upstream's storeio: `fsync` on its node does not flush the disk (`dev_sync` never calls
 /// `store_sync`).
 const STOREIO_GAP: &str = "storeio's fsync did not flush the disk";
+/// Upstream's ext2fs: crash images need a repair after the journal replay (directory blocks
+/// reach the disk before the transaction that allocates the inodes they name).
+const ORDERING_GAP: &str = "crash images needed e2fsck -fy after the journal replay";
 /// Upstream's ext2fs: a failed device flush is only a warning.
 const FLUSH_ERROR_GAP: &str = "every fsync and syncfs succeeded after the failed flush";
 /// Upstream's journal: a sync returns before the commit block of the caller's transaction when
@@ -1016,7 +1076,7 @@ const CONCURRENT: Workload = Workload {
     clients: 4,
     rounds: 40,
     sectors: 16,
-    fsync_only: false,
+    durability: Durability::Syncfs,
 };
 
 /// The Hurd bench's workload: bytes moved raw in each request size, files of 4 KiB and of 1 MiB
@@ -1077,9 +1137,44 @@ pub struct Workload {
     pub clients: u32,
     pub rounds: u32,
     pub sectors: u32,
-    /// Each file made durable by `fsync` on it and its directory alone (`fs-barrier ... fsync`),
-    /// not also by syncing its file system.
-    pub fsync_only: bool,
+    /// How each client makes a file durable before it reports it synced.
+    pub durability: Durability,
+}
+
+/// How each client of the barrier workload makes a file durable before it reports it synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` the file, then `file_syncfs(wait=1)` (what the Hurd's `syncfs` does).
+    Syncfs,
+    /// `fsync` the file, then its directory, and nothing more.
+    Fsync,
+}
+
+impl Durability {
+    /// Its word in scenario names.
+    pub fn label(self) -> &'static str {
+        match self {
+            Durability::Syncfs => "syncfs",
+            Durability::Fsync => "fsync",
+        }
+    }
+}
+
+/// The scenario script running `workload`'s clients at once, each making its files durable as
+/// the workload says, then the success marker.
+fn workload_script(workload: Workload) -> String {
+    let mode = match workload.durability {
+        Durability::Syncfs => "",
+        Durability::Fsync => " fsync",
+    };
+    let mut script = String::new();
+    for client in 0..workload.clients {
+        script += &format!(
+            "fs-barrier /data {client} {} {}{mode} &\n",
+            workload.rounds, workload.sectors
+        );
+    }
+    script + &format!("wait\necho {SUCCESS_MARKER}\n")
 }
 
 /// The workload of the barrier scenarios: one client, 60 rounds, over 100 flushes. One client,
@@ -1093,7 +1188,7 @@ const WORKLOAD: Workload = Workload {
     clients: 1,
     rounds: 60,
     sectors: 16,
-    fsync_only: false,
+    durability: Durability::Syncfs,
 };
 
 /// The workload of `hurd-barrier-skipped-one-flush`: files made durable by `fsync` alone, on
@@ -1103,7 +1198,7 @@ const SKIP_ONE_WORKLOAD: Workload = Workload {
     clients: 1,
     rounds: 12,
     sectors: 16,
-    fsync_only: true,
+    durability: Durability::Fsync,
 };
 
 /// Which flush `hurd-barrier-skipped-one-flush` skips, counted from boot: the server flushes
@@ -1121,7 +1216,7 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
         clients: 1,
         rounds: 40,
         sectors: 64,
-        fsync_only: false,
+        durability: Durability::Syncfs,
     };
     let mut scenario = hurd.barrier("hurd-main", Barrier::Honoured, workload)?;
     let after = scenario.after.take();
@@ -1166,7 +1261,7 @@ fn disk_template(name: &str) -> PathBuf {
 }
 
 /// Crash images go to memory when it can (`/dev/shm`): hundreds of them are written per run.
-fn scratch_dir(name: &str) -> PathBuf {
+pub fn scratch_dir(name: &str) -> PathBuf {
     let shm = Path::new("/dev/shm");
     let base = if shm.is_dir() {
         shm.to_owned()
@@ -1216,7 +1311,9 @@ fn synced_in_durable_image(
     }
 }
 
-fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
+/// Checks every crash point of `write_log`, the log of `root`'s disk (scratch space in `scratch`,
+/// removed afterwards).
+pub fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fscheck::Report, String> {
     let log = root.log(write_log)?;
     let report = fscheck::check(&root.fs, &log, "/data", scratch).map_err(|e| e.to_string());
     let _ = fs::remove_dir_all(scratch);
@@ -1242,6 +1339,9 @@ pub const NAMES: &[&str] = &[
     "hurd-patched-barrier-4",
     "hurd-fsync",
     "hurd-patched-fsync",
+    "hurd-ordering",
+    "hurd-patched-ordering",
+    "hurd-patched-barrier-skipped-flush",
     "hurd-c-shell",
     "hurd-c-barrier",
     "hurd-c-flush-error",
@@ -1321,6 +1421,9 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-patched-barrier-4" => patched.barrier_concurrent(),
             "hurd-fsync" => hurd.fsync_only(),
             "hurd-patched-fsync" => patched.fsync_only(),
+            "hurd-ordering" => hurd.ordering(),
+            "hurd-patched-ordering" => patched.ordering(),
+            "hurd-patched-barrier-skipped-flush" => patched.barrier(name, Barrier::Skipped, WORKLOAD),
             other => Err(Error::new(format!("no Hurd scenario named {other}"))),
         })
         .collect()
@@ -1361,7 +1464,7 @@ mod tests {
         assert_eq!(patched.with(Driver::Upstream).named("hurd-shell"), "hurd-c-patched-shell");
         assert_eq!(hurd.on(Controller::Ahci).with(Driver::OursRump).named("hurd-shell"), "hurd-rump-shell-ahci");
         let twins: Vec<&str> = NAMES.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
-        assert_eq!(twins.len(), 4);
+        assert_eq!(twins.len(), 6);
         for name in twins {
             let upstream = name.replacen("hurd-patched-", "hurd-", 1);
             assert!(
@@ -1381,6 +1484,25 @@ mod tests {
         for name in ["hurd-patched-barrier-4".to_owned(), c_patched.named("hurd-shell")] {
             assert_eq!(systems_for(&["hurd-shell", &name]), Systems::UpstreamAndPatched, "{name}");
         }
+    }
+
+    /// A crash image repaired after its journal replay fails a check that refuses repairs, with
+    /// the recorded gap's text (what `hurd-ordering` expects upstream), and only such a check.
+    #[test]
+    fn a_repair_after_the_replay_is_refused_where_the_journal_is_fixed() {
+        let clean = fscheck::Report { images_checked: 3, ..fscheck::Report::default() };
+        let repaired = fscheck::Report {
+            images_checked: 3,
+            repairs: vec!["crash point 1: 1 fixes by e2fsck -fy for: exit 4: Entry".into()],
+            ..fscheck::Report::default()
+        };
+        assert_eq!(Repairs::Refused.check(&clean), Ok(()));
+        assert_eq!(Repairs::Reported.check(&repaired), Ok(()));
+        let refused = Repairs::Refused.check(&repaired).unwrap_err();
+        assert!(refused.contains(ORDERING_GAP) && refused.contains("1 of 3"), "{refused}");
+        let hurd = test_hurd();
+        assert_eq!(hurd.repairs(), Repairs::Reported);
+        assert_eq!(hurd.with_system(System::Patched).repairs(), Repairs::Refused);
     }
 
     /// Any round of the workload may be the one QEMU is killed after, the first and the last
