@@ -133,13 +133,23 @@ fn link_static(package: &str, bin: &str, features: &str, out: &Path) -> Result<(
 
 /// `nm`'s list of the symbols `path` defines.
 fn symbols(path: &Path) -> Result<String, String> {
-    let out = Command::new("nm")
-        .args(["--defined-only"])
+    report_of("nm", &["--defined-only"], path)
+}
+
+/// What `program` with `options` prints of the file `path`; the error names the program and
+/// the file, with what it said.
+fn report_of(program: &str, options: &[&str], path: &Path) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(options)
         .arg(path)
         .output()
-        .map_err(|e| format!("cannot run nm: {e}"))?;
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("nm: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{program} {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -177,19 +187,7 @@ pub struct HurdElf {
 
 impl HurdElf {
     pub fn read(path: &Path) -> Result<HurdElf, String> {
-        let out = Command::new("readelf")
-            .args(["-hlndW"])
-            .arg(path)
-            .output()
-            .map_err(|e| format!("cannot run readelf: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "readelf {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(HurdElf::parse(&String::from_utf8_lossy(&out.stdout)))
+        report_of("readelf", &["-hlndW"], path).map(|report| HurdElf::parse(&report))
     }
 
     /// Reads `readelf -hlndW`'s report.
