@@ -1361,7 +1361,7 @@ pub const NAMES: &[&str] = &[
 
 /// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
 /// race's demonstration, and the rump translator, whose NetBSD probe races with the boot disk
-/// server on one IDE controller (see its module). See the README, "The rump backend".
+/// server on one IDE controller (see its module). See docs/hurd.md, "The rump backend".
 pub const ON_DEMAND: &[&str] = &[
     // Upstream's concurrent-sync race (fixed by hurd-patches/0002): it loses synced files in
     // most runs but not all (about 1 in 10 loses nothing), so it would make the suite flaky.
