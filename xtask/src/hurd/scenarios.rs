@@ -1357,6 +1357,8 @@ pub const NAMES: &[&str] = &[
     "hurd-shell-ahci",
     "hurd-c-shell-ahci",
     "hurd-rump-shell-ahci",
+    // NetBSD's ahcisata: DIOCCACHESYNC reaches the AHCI disk as FLUSH.
+    "hurd-rump-barrier-ahci",
 ];
 
 /// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
@@ -1398,6 +1400,7 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-shell-ahci" => hurd.on(Controller::Ahci).shell(),
             "hurd-c-shell-ahci" => upstream.on(Controller::Ahci).shell(),
             "hurd-rump-shell-ahci" => rump.on(Controller::Ahci).shell(),
+            "hurd-rump-barrier-ahci" => rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-shell" => upstream.shell(),
             "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-flush-error" => upstream.flush_error(20),
