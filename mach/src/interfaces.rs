@@ -77,6 +77,9 @@ interfaces! {
     /// The project's `defs/process.defs` (24000): the Hurd's `proc_mark_exec` and
     /// `proc_task2proc`.
     process;
+    /// The project's `defs/mach_port_ktype.defs` (3223): GNU Mach's `mach_port_set_ktype`,
+    /// which the amd64 headers the stubs come from predate.
+    mach_port_ktype;
 }
 
 #[cfg(test)]
