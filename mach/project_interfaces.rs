@@ -9,4 +9,5 @@ const PROJECT_INTERFACES: &[(&str, &str)] = &[
     ("startup", "startup.defs"),
     ("process", "process.defs"),
     ("mach_port_ktype", "mach_port_ktype.defs"),
+    ("auth", "auth.defs"),
 ];

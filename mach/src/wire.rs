@@ -33,5 +33,5 @@ pub fn wire_this_thread(host_priv: PortName) -> Result<()> {
 /// kernel older than the call answers `MIG_BAD_ID`.
 pub fn mark_user_device(host_priv: PortName, port: PortName) -> Result<()> {
     let task = PortName::new(sys::mach_task_self());
-    mach_port_ktype::mach_port_set_ktype(host_priv, task, port, sys::MACH_PORT_RIGHT_RECEIVE, MACH_PORT_KTYPE_USER_DEVICE)
+    mach_port_ktype::set_ktype(host_priv, task, port, sys::MACH_PORT_RIGHT_RECEIVE, MACH_PORT_KTYPE_USER_DEVICE)
 }

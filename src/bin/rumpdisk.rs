@@ -238,6 +238,7 @@ fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight, 
             return ExitCode::from(EX_SOFTWARE);
         }
     };
+    translator.authenticate_with(SendRight::from_name(PortName::new(mach::sys::getauth())));
     // Device requests on threads of their own, as many as they need up to the bound; the
     // control port and the node ports on this one.
     server.grow(spawn_thread, SERVING_THREADS);

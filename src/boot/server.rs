@@ -133,7 +133,9 @@ impl<B: Backend + 'static> BootServer<B> {
         // The process port stays unused: proc already knows this task (the filesystem made it
         // its child and marked it started), and a freestanding task serves no message port
         // for signals, so nothing more is registered with proc.
-        drop((proc_server, auth));
+        drop(proc_server);
+        // The node reauthenticates its clients with it (`io_reauthenticate`).
+        self.nodes.authenticate_with(auth);
         self.join();
         reply.send(Ok(()));
     }

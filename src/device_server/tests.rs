@@ -142,7 +142,7 @@ impl mach::interfaces::mach_host::Server for HostPriv {
 }
 
 impl mach::interfaces::mach_port_ktype::Server for HostPriv {
-    fn mach_port_set_ktype(&mut self, _reply: rt::ReplyPort<'_>, _host: PortName, _task: SendRight, port: PortName, right: u32, ktype: u32) -> Result<()> {
+    fn set_ktype(&mut self, _reply: rt::ReplyPort<'_>, _host: PortName, _task: SendRight, port: PortName, right: u32, ktype: u32) -> Result<()> {
         self.tell(Privileged::UserDevice { port, right, ktype })
     }
 }

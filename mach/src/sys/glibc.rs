@@ -34,6 +34,8 @@ extern "C" {
     fn glibc_mig_get_reply_port() -> u32;
     #[link_name = "__mig_dealloc_reply_port"]
     fn glibc_mig_dealloc_reply_port(port: u32);
+    #[link_name = "getauth"]
+    fn glibc_getauth() -> u32;
     #[link_name = "get_privileged_ports"]
     fn glibc_get_privileged_ports(host_priv: *mut u32, device_master: *mut u32) -> c_int;
 }
@@ -126,4 +128,10 @@ pub fn discard_thread_reply_port() {
 pub fn get_privileged_ports(host_priv: &mut u32, device_master: &mut u32) -> i32 {
     // SAFETY: both pointers are valid and writable for the call; glibc stores one name in each.
     unsafe { glibc_get_privileged_ports(host_priv, device_master) }
+}
+
+/// The Hurd's `getauth`: a send right of the caller's own to the process's auth server.
+pub fn getauth() -> u32 {
+    // SAFETY: no arguments; glibc returns a new reference to its cached auth port.
+    unsafe { glibc_getauth() }
 }
