@@ -1088,7 +1088,7 @@ const SWAP_ROUNDS: u32 = 20;
 /// system has about 15 MiB free) into one file, `fsync`s it and removes it.
 const SWAP_FILE_ROUNDS: u32 = 26;
 /// The bound on `hurd-swap`'s time (measured: see docs/design.md).
-const SWAP_TIMEOUT_S: u64 = 480;
+const SWAP_TIMEOUT_S: u64 = 240;
 const SWAP_WRITTEN_MARK: &str = "swap: bytes written in files:";
 
 /// Pages the kernel counts wired more once the translator runs, at least: its program, libraries,
@@ -1300,6 +1300,7 @@ pub const NAMES: &[&str] = &[
     "hurd-barrier-skipped-flush",
     "hurd-flush-error",
     "hurd-translator",
+    "hurd-translator-killed",
     storectl::NAME,
     "hurd-shutdown",
     "hurd-storeio-fsync",
@@ -1330,7 +1331,8 @@ pub const ON_DEMAND: &[&str] = &[
     "hurd-rump-barrier-skipped-flush",
     "hurd-rump-flush-error",
     "hurd-rump-shutdown",
-    "hurd-translator-killed",
+    // Memory pressure with swap on the served disk: does not pass yet (docs/design.md), and
+    // takes minutes; upstream's driver does not boot in its RAM.
     "hurd-swap",
     "hurd-c-swap",
 ];
@@ -1440,6 +1442,14 @@ mod tests {
             0,
             "no rounds: round 0, no division by zero"
         );
+    }
+
+    /// The last round reported synced, whatever else the console shows around it.
+    #[test]
+    fn the_last_synced_round_is_read_off_the_console() {
+        let console = "fs-barrier: client 0 round 0 synced\r\nnoise\nfs-barrier: client 0 round 12 synced\nfs-barrier: client 1 round 13 synced\n";
+        assert_eq!(last_synced_round(console), Some(12));
+        assert_eq!(last_synced_round("test x ... ok\n"), None);
     }
 
     fn superblock_write(sector: u64, clean: bool) -> Entry {
