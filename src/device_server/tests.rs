@@ -16,6 +16,13 @@ use std::time::Duration;
 /// path fails the test instead of hanging the run).
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A backend with one small disk, `wd0`.
+fn wd0_backend() -> MemoryBackend {
+    let mut backend = MemoryBackend::default();
+    backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+    backend
+}
+
 /// The kernel's device master: answers `i386_io_perm_create` with a permission port it made.
 struct KernelMaster {
     permission: ReceiveRight,
@@ -52,8 +59,7 @@ fn io_perm_create_on_the_master_is_forwarded_to_the_kernel_s_master() {
     let upstream = task.insert_send_right(kernel_master.name()).unwrap();
     let (master_tx, master_rx) = channel();
     task.spawn(move || {
-        let mut backend = MemoryBackend::default();
-        backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+        let backend = wd0_backend();
         let server = Arc::new(DeviceServer::new(backend, Some(SendRight::from_name(upstream))).unwrap());
         master_tx.send(server.master().name()).unwrap();
         server.serve()
@@ -171,8 +177,7 @@ fn a_server_kept_in_memory_wires_the_task_each_serving_thread_and_marks_device_p
     let host_priv_there = task.insert_send_right(host_priv.name()).unwrap();
     let (master_tx, master_rx) = channel();
     task.spawn(move || {
-        let mut backend = MemoryBackend::default();
-        backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+        let backend = wd0_backend();
         let server: &'static DeviceServer<MemoryBackend> = Box::leak(Box::new(DeviceServer::new(backend, None).unwrap()));
         server.keep_in_memory(SendRight::from_name(host_priv_there)).unwrap();
         server.grow(mach::thread::spawn, 2);
