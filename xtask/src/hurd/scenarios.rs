@@ -463,6 +463,22 @@ check chmod_through_the_node sh -c 'chmod 600 /dev/rumpdisk-rs && ls -l /dev/rum
 ls -l /dev/rumpdisk-rs
 check unprivileged_read_refused sh -c 'nullauth -- /usr/bin/storectl read device:@/dev/rumpdisk-rs:wd0 0 512 2>&1 | grep -qi "permission denied"'
 check root_still_reads sh -c 'storectl read device:@/dev/rumpdisk-rs:wd0 0 512 > /dev/null'
+# An fd on the node survives a change of its holder's ids (glibc reauthenticates every fd with
+# io_reauthenticate, then meets the node at the auth server): the holder waits, setauth gives
+# it uid 1000, then it stats its fd.
+sh -c 'exec 3< /dev/rumpdisk-rs; until [ -e /tmp/reauthed ]; do sleep 1; done; stat -L /dev/fd/3 > /tmp/fd3 2>&1; echo "status $?" >> /tmp/fd3' &
+holder=$!
+sleep 2
+setauth -p $holder 1000 > /tmp/setauth 2>&1 &
+setauth=$!
+waited=0; while kill -0 $setauth 2>/dev/null && [ $waited -lt 10 ]; do sleep 1; waited=$((waited + 1)); done
+check setauth_ends sh -c '! kill -0 '$setauth' 2>/dev/null'
+touch /tmp/reauthed
+waited=0; while kill -0 $holder 2>/dev/null && [ $waited -lt 10 ]; do sleep 1; waited=$((waited + 1)); done
+# Without io_reauthenticate both wait for ever on the auth server: the scenario goes on.
+kill -9 $holder $setauth 2>/dev/null
+cat /tmp/setauth /tmp/fd3
+check fd_on_the_node_after_setauth grep -qx 'status 0' /tmp/fd3
 check storeio_on_translator sh -c 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0 < /dev/null > /dev/null 2>&1'
 printf '%-512s' {C_MARK} > /tmp/c-block
 printf '%-512s' {RUST_MARK} > /tmp/rust-block
