@@ -52,6 +52,7 @@ const HEADERS: &str = "#include <mach/kern_return.h>\n\
                        #include <mach/port.h>\n\
                        #include <mach/task_special_ports.h>\n\
                        #include <mach/vm_prot.h>\n\
+                       #include <mach/vm_wire.h>\n\
                        #include <mach/machine/thread_status.h>\n\
                        #include <device/device_types.h>\n";
 

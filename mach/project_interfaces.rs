@@ -8,4 +8,6 @@ const PROJECT_INTERFACES: &[(&str, &str)] = &[
     ("io", "io.defs"),
     ("startup", "startup.defs"),
     ("process", "process.defs"),
+    ("mach_port_ktype", "mach_port_ktype.defs"),
+    ("auth", "auth.defs"),
 ];

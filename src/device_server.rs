@@ -106,6 +106,9 @@ pub struct DeviceServer<B: Backend> {
     /// (see `idle`).
     taken: AtomicUsize,
     flush_starts: AtomicUsize,
+    /// The host-priv port once [`DeviceServer::keep_in_memory`] has it: every serving thread
+    /// wires itself with it as it starts, every device port becomes a user device with it.
+    host_priv: Once<SendRight>,
 }
 
 /// How many ports of other interfaces [`DeviceServer::serve_port`] takes.
@@ -143,6 +146,7 @@ impl<B: Backend> DeviceServer<B> {
             served_while_jobs_wait: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
             flush_starts: AtomicUsize::new(0),
+            host_priv: Once::new(),
         })
     }
 
@@ -194,6 +198,39 @@ impl<B: Backend> DeviceServer<B> {
         }
     }
 
+    /// Keeps the server out of the pager's way, as upstream's rumpdisk does, since it may drive
+    /// the disk the default pager swaps to: wires the task's memory (what is mapped now and what
+    /// is mapped later) and the calling thread; from here on every serving thread is wired as it
+    /// starts and every new device port is made a user device (see [`mach::wire`]). On failure
+    /// nothing is kept, and the caller stops as upstream does ("cannot lock all memory").
+    pub fn keep_in_memory(&self, host_priv: SendRight) -> Result<()> {
+        mach::wire::wire_task(host_priv.name())?;
+        mach::wire::wire_this_thread(host_priv.name())?;
+        self.host_priv.call_once(|| host_priv);
+        Ok(())
+    }
+
+    /// Wires the calling thread, which is about to serve, once the server keeps in memory.
+    fn wire_serving_thread(&self) {
+        let Some(host_priv) = self.host_priv.get() else { return };
+        if let Err(error) = mach::wire::wire_this_thread(host_priv.name()) {
+            log::warn!("rumpdisk: a serving thread is not wired ({error:?}): it may wait for memory only the pager frees");
+        }
+    }
+
+    /// Makes the new device port `port` a user device (see [`mach::wire::mark_user_device`]) once
+    /// the server keeps in memory. A kernel without the call is said once; the port serves as
+    /// before, with `device_write` data that may be paged out under it, as upstream warns.
+    fn mark_user_device(&self, port: &ReceiveRight) {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        let Some(host_priv) = self.host_priv.get() else { return };
+        if let Err(error) = mach::wire::mark_user_device(host_priv.name(), port.name()) {
+            if !SAID.swap(true, Ordering::Relaxed) {
+                log::warn!("rumpdisk: device ports are not user devices ({error:?}): swapping to a disk served here is unreliable");
+            }
+        }
+    }
+
     pub fn handle(&self) -> Handle<'_, B> {
         Handle { server: self, inband: [0; INBAND_MAX], status: [0; 2], gathering: Gathering::default(), counted: false }
     }
@@ -201,6 +238,7 @@ impl<B: Backend> DeviceServer<B> {
     /// Serves device requests on the calling thread until receiving fails; several threads may
     /// serve, and more are started as they are needed once [`DeviceServer::grow`] allows it.
     pub fn serve(&self) -> Error {
+        self.wire_serving_thread();
         self.threads.fetch_add(1, Ordering::AcqRel);
         let ended = msg::serve(self.port_set.name(), &mut Handle { counted: true, ..self.handle() });
         self.threads.fetch_sub(1, Ordering::AcqRel);
@@ -211,6 +249,7 @@ impl<B: Backend> DeviceServer<B> {
     /// thread until receiving fails: the boot server's port and its shutdown notice, which
     /// must answer even while every device thread waits on a drive.
     pub fn serve_others(&self) -> Error {
+        self.wire_serving_thread();
         msg::serve(self.other_set.name(), &mut self.handle())
     }
 
@@ -230,6 +269,7 @@ impl<B: Backend> DeviceServer<B> {
     {
         let start = move || {
             spawn(Box::new(move || {
+                self.wire_serving_thread();
                 let ended = msg::serve(self.port_set.name(), &mut Handle { counted: true, ..self.handle() });
                 self.threads.fetch_sub(1, Ordering::AcqRel);
                 log::error!("rumpdisk: a serving thread ended: {ended:?}");
@@ -310,6 +350,8 @@ impl<B: Backend> DeviceServer<B> {
         });
         let made = existing.unwrap_or_else(|| {
             let port = ReceiveRight::new()?;
+            // Before any client has a send right: no message reaches it as an ordinary port.
+            self.mark_user_device(&port);
             self.port_set.insert(&port)?;
             let send = port.make_send()?;
             // When the last send right dies (its clients ended without closing), the opens

@@ -15,7 +15,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use mach::interfaces::{device, fs, io, notify};
+use mach::interfaces::{auth, device, fs, io, notify};
 use mach::kern::{Error, Result};
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
@@ -153,6 +153,9 @@ pub struct Nodes<'a, B: Backend> {
     /// filesystem's (ports nobody sends to, as libtrivfs's `file_id` and `filesys_id`).
     file_id: ReceiveRight,
     filesys_id: ReceiveRight,
+    /// The auth server, once known (`io_reauthenticate`): a translator's from glibc, a boot
+    /// server's from `fsys_init`.
+    auth: Once<SendRight>,
 }
 
 impl<'a, B: Backend> Nodes<'a, B> {
@@ -172,6 +175,7 @@ impl<'a, B: Backend> Nodes<'a, B> {
             fsid,
             file_id: ReceiveRight::new()?,
             filesys_id: ReceiveRight::new()?,
+            auth: Once::new(),
         })
     }
 
@@ -188,6 +192,11 @@ impl<'a, B: Backend> Nodes<'a, B> {
     /// The node the translator sits on: from here on, node ports have its owner and permissions.
     pub fn sit_on(&self, underlying: SendRight) {
         self.underlying.call_once(|| underlying);
+    }
+
+    /// The auth server `io_reauthenticate` asks who a client is.
+    pub fn authenticate_with(&self, auth: SendRight) {
+        self.auth.call_once(|| auth);
     }
 
     /// The node the translator sits on, once known.
@@ -221,11 +230,7 @@ impl<'a, B: Backend> Nodes<'a, B> {
         }
         let (uids, gids) = (ids(uids), ids(gids));
         let privileged = uids.contains(&0);
-        let realnode = match self.underlying.get() {
-            None => None,
-            Some(underlying) if privileged => Some(io::io_duplicate(underlying.name())?),
-            Some(underlying) => Some(io::io_restrict_auth(underlying.name(), &uids, &gids)?),
-        };
+        let realnode = self.realnode_for(&uids, &gids)?;
         let allowed = match &realnode {
             Some(realnode) => fs::file_check_access(realnode.name())?,
             // No node to ask: root only, as the device master is.
@@ -241,15 +246,52 @@ impl<'a, B: Backend> Nodes<'a, B> {
         Ok((FS_RETRY_NORMAL, b"", PortArg::move_send(send)))
     }
 
+    /// The underlying node as the user with `uids` and `gids` may use it: root's own rights
+    /// for uid 0, else restricted to the user; none before the translator sits on a node.
+    fn realnode_for(&self, uids: &[u32], gids: &[u32]) -> Result<Option<SendRight>> {
+        match self.underlying.get() {
+            None => Ok(None),
+            Some(underlying) if uids.contains(&0) => io::io_duplicate(underlying.name()).map(Some),
+            Some(underlying) => io::io_restrict_auth(underlying.name(), uids, gids).map(Some),
+        }
+    }
+
     /// Serves `node` on the set and returns the one send right made for it.
     fn insert(&self, node: Node) -> Result<SendRight> {
-        self.receive_also(&node.port)?;
         let send = node.port.make_send()?;
+        self.serve_node(node)?;
+        Ok(send)
+    }
+
+    /// Serves `node`, whose one send right is made: known before it is received on, so that a
+    /// request already queued finds it; destroyed when that right dies.
+    fn serve_node(&self, node: Node) -> Result<()> {
         if let Err(error) = node.port.request_no_senders(1) {
             log::warn!("rumpdisk: no-senders notification refused ({error:?}): a node port outlives its clients");
         }
-        self.ports.lock().insert(node.port.name(), node);
-        Ok(send)
+        let name = node.port.name();
+        let mut ports = self.ports.lock();
+        ports.insert(name, node);
+        let served = ports.get(&name).map_or(Err(EOPNOTSUPP), |node| self.receive_also(&node.port));
+        if served.is_err() {
+            ports.remove(&name);
+        }
+        served
+    }
+
+    /// `io_reauthenticate` of node port `port`, as libtrivfs: a new node port with the same open
+    /// modes for the user the auth server names when it meets the client at `rendezvous`, who
+    /// gets the port from it; the underlying node is that user's, uid 0 privileged. Only then is
+    /// the new port served.
+    fn reauthenticate(&self, port: PortName, rendezvous: SendRight) -> Result<()> {
+        let openmodes = self.with(port, |node| Ok(node.openmodes))?;
+        let auth = self.auth.get().ok_or(EOPNOTSUPP)?;
+        let new = ReceiveRight::new()?;
+        let (uids, _, gids, _) =
+            auth::auth_server_authenticate(auth.name(), PortArg::move_send(rendezvous), PortArg::make_send(new.name()))?;
+        let (uids, gids) = (ids(&uids), ids(&gids));
+        let realnode = self.realnode_for(&uids, &gids)?;
+        self.serve_node(Node { port: new, openmodes, realnode, privileged: uids.contains(&0) })
     }
 
     /// Runs `f` on the node behind `port`.
@@ -406,6 +448,15 @@ impl<B: Backend> io::Server for Serving<'_, '_, B> {
         let realnode = self.nodes.with(node, |node| node.realnode.as_ref().map(SendRight::try_clone).transpose())?;
         self.stat = node_stat(realnode.as_ref(), fsid)?;
         Ok(&self.stat)
+    }
+
+    /// A simpleroutine: a failure is the client's auth server call's to report.
+    fn io_reauthenticate(&mut self, node: PortName, rendezvous: SendRight) -> Result<()> {
+        let reauthenticated = self.nodes.reauthenticate(node, rendezvous);
+        if let Err(error) = reauthenticated {
+            log::debug!("rumpdisk: io_reauthenticate: {error:?}");
+        }
+        reauthenticated
     }
 
     fn io_restrict_auth(&mut self, _reply: rt::ReplyPort<'_>, node: PortName, uids: OolMemory, gids: OolMemory) -> Result<PortArg> {

@@ -102,6 +102,11 @@ impl<'a, B: Backend> Translator<'a, B> {
         self.control.as_ref().map_or(PortName::NULL, ReceiveRight::name)
     }
 
+    /// The auth server, for `io_reauthenticate` on the node (a translator's is glibc's).
+    pub fn authenticate_with(&self, auth: SendRight) {
+        self.nodes.authenticate_with(auth);
+    }
+
     /// The node the translator sits on.
     pub fn realnode(&self) -> Option<&SendRight> {
         self.nodes.underlying()

@@ -77,6 +77,12 @@ interfaces! {
     /// The project's `defs/process.defs` (24000): the Hurd's `proc_mark_exec` and
     /// `proc_task2proc`.
     process;
+    /// The project's `defs/mach_port_ktype.defs` (3223): GNU Mach's `mach_port_set_ktype`,
+    /// which the amd64 headers the stubs come from predate.
+    mach_port_ktype;
+    /// The project's `defs/auth.defs` (25000): the Hurd's `auth_server_authenticate`
+    /// (`io_reauthenticate` on the translator's node).
+    auth;
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod sys;
 mod task;
 #[cfg(not(target_os = "hurd"))]
 pub mod thread;
+pub mod wire;
 
 pub use reply::reply_port;
 #[cfg(target_os = "none")]

@@ -104,6 +104,11 @@ impl SendRight {
         kern::check(sys::port_insert_right(sys::mach_task_self(), name, name, COPY_SEND))?;
         Ok(SendRight(self.0))
     }
+
+    /// A user reference of its own to the send right `name`, whose reference the caller keeps.
+    pub fn copy_of(name: PortName) -> Result<SendRight> {
+        core::mem::ManuallyDrop::new(SendRight::from_name(name)).try_clone()
+    }
 }
 
 impl ReceiveRight {

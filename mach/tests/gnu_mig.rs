@@ -311,6 +311,7 @@ const KNOWN_REPLY_DIVERGENCES: &[Known] = &[
     ("mach_i386", "i386_get_ldt", OOL_WITHOUT_COMPLEX),
     ("fsys", "fsys_get_options", OOL_WITHOUT_COMPLEX),
     ("fs", "file_get_fs_options", OOL_WITHOUT_COMPLEX),
+    ("auth", "auth_server_authenticate", OOL_WITHOUT_COMPLEX),
 ];
 
 /// A divergence kept on purpose: GNU MIG takes an out-of-line `array[*]`/`array[]` item even in

@@ -169,7 +169,7 @@ fn check(defs: &str) {
 
 #[test]
 fn project_interfaces_match_gnu_mig() {
-    for defs in ["fsys.defs", "startup_notify.defs", "fs.defs", "startup.defs", "process.defs"] {
+    for defs in ["fsys.defs", "startup_notify.defs", "fs.defs", "startup.defs", "process.defs", "mach_port_ktype.defs", "auth.defs"] {
         check_file(defs, true, &[]);
     }
 }

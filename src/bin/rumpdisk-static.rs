@@ -69,6 +69,12 @@ fn main(args: Args<'static>) -> i32 {
             return 70;
         }
     };
+    // It may drive the disk the default pager swaps to: as upstream, its memory and its serving
+    // threads are wired, or it does not start.
+    if let Err(error) = SendRight::copy_of(host_priv).and_then(|host_priv| server.keep_in_memory(host_priv)) {
+        log::error!("rumpdisk: cannot wire the task's memory: {error:?}");
+        return 70;
+    }
     if let Some(next_task) = options.next_task {
         // The next task's bootstrap port is served by a thread of its own.
         // `fsysopts /dev/rumpdisk` shows and changes these once the system runs.

@@ -152,7 +152,7 @@ fn disks(options: &Options, host_priv: PortName, master: PortName) -> Result<Dis
     for (name, value) in rumpdisk::backend::rump::RUMP_ENVIRONMENT {
         std::env::set_var(name, value);
     }
-    let host_priv = std::mem::ManuallyDrop::new(SendRight::from_name(host_priv)).try_clone().map_err(|e| format!("{e:?}"))?;
+    let host_priv = SendRight::copy_of(host_priv).map_err(|e| format!("{e:?}"))?;
     let rump = RumpBackend::beside_kernel(LinkedRump, Contiguous::new(host_priv), master);
     rump.start().map_err(|e| format!("starting the rump kernel: {e:?}"))?;
     Ok(WithFlushMode::new(rump, options.flush))
@@ -220,6 +220,12 @@ fn serve(options: Options, program: String, vectors: Vectors) -> ExitCode {
             return ExitCode::from(EX_SOFTWARE);
         }
     };
+    // It may drive the disk the default pager swaps to: as upstream, its memory and its serving
+    // threads are wired, or it does not start.
+    if let Err(error) = SendRight::copy_of(PortName::new(host_priv)).and_then(|host_priv| server.keep_in_memory(host_priv)) {
+        say(&format!("rumpdisk: cannot wire the task's memory: {error:?}"));
+        return ExitCode::from(EX_SOFTWARE);
+    }
     let settings: &'static dyn Settings = Box::leak(Box::new(Running::new(program.leak(), options.clone(), server.core().backend(), server.core())));
     if let Some(next_task) = options.next_task {
         // The next task's bootstrap port is served by a thread of its own.
@@ -229,7 +235,7 @@ fn serve(options: Options, program: String, vectors: Vectors) -> ExitCode {
             return ExitCode::from(EX_SOFTWARE);
         }
     } else if !given {
-        // From glibc, and not needed past here (rump drives the hardware itself).
+        // From glibc; the server keeps a reference of its own for wiring threads and ports.
         drop(SendRight::from_name(PortName::new(host_priv)));
     }
     if let Some(bootstrap) = bootstrap {
@@ -250,6 +256,7 @@ fn serve_translator(server: &'static DeviceServer<Disks>, bootstrap: SendRight, 
             return ExitCode::from(EX_SOFTWARE);
         }
     };
+    translator.authenticate_with(SendRight::from_name(PortName::new(mach::sys::getauth())));
     // Device requests on threads of their own, as many as they need up to the bound; the
     // control port and the node ports on this one.
     server.grow(spawn_thread, SERVING_THREADS);

@@ -144,7 +144,9 @@ impl<B: Backend + 'static> BootServer<B> {
         if let Err(error) = process::proc_set_arg_locations(proc_server.name(), argv as _, envp as _) {
             log::warn!("rumpdisk: proc does not know this task's command line: {error:?}");
         }
-        drop((proc_server, auth));
+        drop(proc_server);
+        // The node reauthenticates its clients with it (`io_reauthenticate`).
+        self.nodes.authenticate_with(auth);
         self.join();
         reply.send(Ok(()));
     }

@@ -6,6 +6,7 @@ use super::*;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::Geometry;
 use crate::device::mode::READ;
+use mach::msg::Header;
 use mach::sys::sim::Task;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
@@ -14,6 +15,13 @@ use std::time::Duration;
 /// How long a test waits for what takes milliseconds before calling it a failure (a broken
 /// path fails the test instead of hanging the run).
 const WAIT: Duration = Duration::from_secs(10);
+
+/// A backend with one small disk, `wd0`.
+fn wd0_backend() -> MemoryBackend {
+    let mut backend = MemoryBackend::default();
+    backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+    backend
+}
 
 /// The kernel's device master: answers `i386_io_perm_create` with a permission port it made.
 struct KernelMaster {
@@ -51,8 +59,7 @@ fn io_perm_create_on_the_master_is_forwarded_to_the_kernel_s_master() {
     let upstream = task.insert_send_right(kernel_master.name()).unwrap();
     let (master_tx, master_rx) = channel();
     task.spawn(move || {
-        let mut backend = MemoryBackend::default();
-        backend.add(b"wd0", Geometry::new(512, 8).unwrap()).unwrap();
+        let backend = wd0_backend();
         let server = Arc::new(DeviceServer::new(backend, Some(SendRight::from_name(upstream))).unwrap());
         master_tx.send(server.master().name()).unwrap();
         server.serve()
@@ -106,4 +113,92 @@ fn gathered_flushes_start_once_no_thread_took_a_request_since_the_yield() {
     assert!(!later.start_now(0, 0));
     assert!(!later.start_now(GATHER_REQUESTS - 1, 1));
     assert!(!later.start_now(GATHER_REQUESTS + 1, 1), "{} requests into this gathering", 2);
+}
+
+/// What the host-priv stand-in was asked, in the server's task's names.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Privileged {
+    WireTask { flags: i32 },
+    WireThread { wired: bool },
+    UserDevice { port: PortName, right: u32, ktype: u32 },
+}
+
+/// The kernel's host-priv port: grants every wiring call and says which it had.
+struct HostPriv {
+    asked: Sender<Privileged>,
+}
+
+impl HostPriv {
+    fn tell(&self, call: Privileged) -> Result<()> {
+        self.asked.send(call).expect("the test listens");
+        Ok(())
+    }
+}
+
+impl mach::interfaces::gnumach::Server for HostPriv {
+    fn vm_wire_all(&mut self, _reply: rt::ReplyPort<'_>, _host: PortName, _task: SendRight, flags: i32) -> Result<()> {
+        self.tell(Privileged::WireTask { flags })
+    }
+}
+
+impl mach::interfaces::mach_host::Server for HostPriv {
+    fn thread_wire(&mut self, _reply: rt::ReplyPort<'_>, _host: PortName, _thread: SendRight, wired: bool) -> Result<()> {
+        self.tell(Privileged::WireThread { wired })
+    }
+}
+
+impl mach::interfaces::mach_port_ktype::Server for HostPriv {
+    fn set_ktype(&mut self, _reply: rt::ReplyPort<'_>, _host: PortName, _task: SendRight, port: PortName, right: u32, ktype: u32) -> Result<()> {
+        self.tell(Privileged::UserDevice { port, right, ktype })
+    }
+}
+
+impl msg::Demux for HostPriv {
+    fn demux(&mut self, request: &[u8], reply: &mut [u8]) -> msg::Disposition {
+        use mach::interfaces::{gnumach, mach_host, mach_port_ktype};
+        match Header::read(request).map(|header| header.id) {
+            Some(id) if id == mach_port_ktype::BASE => mach_port_ktype::demux(self, request, reply).disposition(),
+            Some(id) if (gnumach::BASE..gnumach::BASE + 100).contains(&id) => gnumach::demux(self, request, reply).disposition(),
+            _ => mach_host::demux(self, request, reply).disposition(),
+        }
+    }
+}
+
+/// As upstream's rumpdisk: the whole task wired (now and later mappings), the thread that
+/// starts serving, each thread started later, and each device port a user device before any
+/// client has it.
+#[test]
+fn a_server_kept_in_memory_wires_the_task_each_serving_thread_and_marks_device_ports() {
+    let (asked_tx, asked) = channel();
+    let host_priv = ReceiveRight::new().unwrap();
+    let (host_name, mut stand_in) = (host_priv.name(), HostPriv { asked: asked_tx });
+    Task::current().spawn(move || msg::serve(host_name, &mut stand_in));
+    let task = Task::new();
+    let host_priv_there = task.insert_send_right(host_priv.name()).unwrap();
+    let (master_tx, master_rx) = channel();
+    task.spawn(move || {
+        let backend = wd0_backend();
+        let server: &'static DeviceServer<MemoryBackend> = Box::leak(Box::new(DeviceServer::new(backend, None).unwrap()));
+        server.keep_in_memory(SendRight::from_name(host_priv_there)).unwrap();
+        server.grow(mach::thread::spawn, 2);
+        master_tx.send(server.master().name()).unwrap();
+        server.serve()
+    });
+    let master = task.extract_send_right(master_rx.recv_timeout(WAIT).unwrap()).unwrap();
+    let mut seen: Vec<Privileged> = (0..3).map(|_| asked.recv_timeout(WAIT).unwrap()).collect();
+    assert_eq!(
+        seen,
+        [Privileged::WireTask { flags: 3 }, Privileged::WireThread { wired: true }, Privileged::WireThread { wired: true }],
+        "VM_WIRE_ALL, then the starting thread, then it again as it serves"
+    );
+
+    // The open keeps the only thread busy: a second starts, and wires itself.
+    let wd0 = iface::device_open(master, READ, b"wd0").unwrap();
+    seen = (0..2).map(|_| asked.recv_timeout(WAIT).unwrap()).collect();
+    seen.sort();
+    let [Privileged::WireThread { wired: true }, Privileged::UserDevice { port, right: 1, ktype: 28 }] = seen[..] else {
+        panic!("a grown thread wired and the device port a receive right of kind USER_DEVICE: {seen:?}");
+    };
+    assert_eq!(task.extract_send_right(port).map(|p| p.raw()), Ok(wd0.name().raw()), "the port the client got");
+    assert!(asked.recv_timeout(Duration::from_millis(200)).is_err(), "nothing more");
 }

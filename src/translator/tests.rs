@@ -95,6 +95,8 @@ struct Started {
     control: SendRight,
     translator: JoinHandle<Report>,
     device_thread: JoinHandle<Error>,
+    /// The auth server the translator was given: requests wait here for a test to answer.
+    auth: ReceiveRight,
 }
 
 fn task_self() -> PortName {
@@ -129,6 +131,8 @@ fn start_on(owner: u32, mode: u32, refuse: Option<Error>) -> (Started, Option<Re
     };
     let (started_tx, started_rx) = channel();
     let settings = Arc::new(RecordedSettings::default());
+    let auth = ReceiveRight::new().unwrap();
+    let auth_there = task.insert_send_right(auth.name()).unwrap();
     let translator = {
         let server = server.clone();
         let settings = settings.clone();
@@ -141,6 +145,7 @@ fn start_on(owner: u32, mode: u32, refuse: Option<Error>) -> (Started, Option<Re
                     return Report { ended: Ended::Failed(error), control: PortName::NULL, realnode: PortName::NULL, names_after: names() };
                 }
             };
+            translator.authenticate_with(SendRight::from_name(auth_there));
             let (control, realnode) = (translator.control(), translator.realnode().map_or(PortName::NULL, SendRight::name));
             started_tx.send(Ok(())).unwrap();
             let ended = translator.serve();
@@ -165,7 +170,7 @@ fn start_on(owner: u32, mode: u32, refuse: Option<Error>) -> (Started, Option<Re
     }
     let outcome = started_rx.recv_timeout(WAIT).unwrap();
     let control = parent.control.take().expect("fsys_startup carried a control port");
-    let started = Started { task, server, disk, parent, settings, control, translator, device_thread };
+    let started = Started { task, server, disk, parent, settings, control, translator, device_thread, auth };
     (started, refuse.map(|_| outcome))
 }
 
@@ -249,21 +254,21 @@ fn a_forced_goaway_ends_the_translator_with_a_device_open() {
 
 #[test]
 fn the_parent_letting_go_of_the_control_port_ends_an_unused_translator() {
-    let Started { task, server, disk, parent, settings, control, translator, device_thread } = start();
+    let Started { task, server, disk, parent, settings, control, translator, device_thread, auth } = start();
     drop(control);
     let deadline = std::time::Instant::now() + WAIT;
     while !translator.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(translator.is_finished(), "the translator ended");
-    let report = Started { task, server, disk, parent, settings, control: SendRight::from_name(PortName::NULL), translator, device_thread }.stop();
+    let report = Started { task, server, disk, parent, settings, control: SendRight::from_name(PortName::NULL), translator, device_thread, auth }.stop();
     assert_eq!(report.ended, Ended::Orphaned);
     assert!(!report.names_after.contains(&report.control.raw()), "control port destroyed");
 }
 
 #[test]
 fn with_a_device_open_the_translator_outlives_its_node() {
-    let Started { task, server, disk, parent, settings, control, translator, device_thread } = start();
+    let Started { task, server, disk, parent, settings, control, translator, device_thread, auth } = start();
     let flags = open::READ | open::WRITE;
     let (_, _, root) = fsys::fsys_getroot(control.name(), PortArg::make_send(ReceiveRight::new().unwrap().name()), &[0], &[0], flags).unwrap();
     let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();
@@ -561,4 +566,54 @@ fn a_node_answers_what_libtrivfs_answers() {
     drop((dev, node));
     wait_until(|| fsys::fsys_goaway(started.control.name(), goaway::FORCE) != Err(EBUSY));
     started.stop();
+}
+
+/// The auth server's side of a reauthentication: the ids of the user it met at the rendezvous,
+/// and what the server passed that user.
+struct AuthServer {
+    uids: Vec<u32>,
+    gids: Vec<u32>,
+    rendezvous: Option<SendRight>,
+    newport: Option<rt::Right>,
+}
+
+impl mach::interfaces::auth::Server for AuthServer {
+    fn auth_server_authenticate(
+        &mut self,
+        _reply: rt::ReplyPort<'_>,
+        _handle: PortName,
+        rendezvous: SendRight,
+        newport: rt::Right,
+    ) -> Result<(OolMemory, OolMemory, OolMemory, OolMemory)> {
+        (self.rendezvous, self.newport) = (Some(rendezvous), Some(newport));
+        let words = |ids: &[u32]| OolMemory::copy_from(&ids.iter().flat_map(|id| id.to_ne_bytes()).collect::<Vec<u8>>());
+        Ok((words(&self.uids)?, words(&self.uids)?, words(&self.gids)?, words(&self.gids)?))
+    }
+}
+
+/// `io_reauthenticate` as libtrivfs answers it: the new port, passed to the user through the
+/// auth server, carries the user the auth server names (here uid 1000 reauthenticating root's
+/// port: on a root-owned 0644 node it may read only, and the control port is refused), and the
+/// open modes of the port it came from.
+#[test]
+fn reauthentication_gives_a_port_for_the_user_the_auth_server_names() {
+    let started = start();
+    let (_, _, root) = started.getroot(&[0]).unwrap();
+    let rendezvous = ReceiveRight::new().unwrap();
+    io::io_reauthenticate(root.name(), PortArg::make_send(rendezvous.name())).unwrap();
+    let mut auth = AuthServer { uids: vec![1000], gids: vec![100], rendezvous: None, newport: None };
+    let mut request = MsgBuf::<{ mach::interfaces::auth::auth_server_authenticate::request::MAX_SIZE }>::new();
+    let mut reply = MsgBuf::<{ mach::interfaces::auth::MAX_REPLY_SIZE }>::new();
+    let received = msg::receive(request.as_bytes_mut(), started.auth.name(), Some(TIMEOUT_MS)).expect("the translator asks the auth server");
+    match mach::interfaces::auth::demux(&mut auth, received, reply.as_bytes_mut()) {
+        rt::Demuxed::Reply(size) => msg::send(reply.as_bytes_mut(), size, None).unwrap(),
+        other => panic!("not auth_server_authenticate: {other:?}"),
+    }
+    assert_eq!(auth.rendezvous.as_ref().map(SendRight::name), Some(rendezvous.name()), "the client's rendezvous port");
+    let Some(rt::Right::Send(user)) = auth.newport.take() else { panic!("no send right for the user: {:?}", auth.newport) };
+    assert_eq!(fs::file_check_access(user.name()), Ok(open::READ), "uid 1000 on a root-owned 0644 node");
+    assert_eq!(fs::file_getcontrol(user.name()).map(drop).map_err(|e| e.code()), Err(hurd_errno(1).code()), "EPERM");
+    assert_eq!(io::io_get_openmodes(user.name()), Ok(open::READ | open::WRITE), "the open modes of the port it came from");
+    assert_eq!(fs::file_check_access(root.name()), Ok(open::READ | open::WRITE), "root's port unchanged");
+    started.task.terminate();
 }

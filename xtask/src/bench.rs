@@ -149,6 +149,7 @@ fn bench_scenario(tasks: &scenarios::Tasks, transfer: &str) -> Scenario {
         timeout: Duration::from_secs(600),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: None,
     }
 }

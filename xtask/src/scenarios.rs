@@ -109,6 +109,7 @@ pub fn runtime(tasks: &Tasks) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: None,
     })
 }
@@ -139,6 +140,7 @@ pub fn fault(tasks: &Tasks) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Failure,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             let text = fs::read_to_string(&console).map_err(|e| e.to_string())?;
             match text
@@ -317,6 +319,7 @@ pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             drove_with(&console, transfer)?;
             image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0")
@@ -353,6 +356,7 @@ pub fn disk_two_channels(tasks: &Tasks) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || image_holds(&check, 2048, b"rumpdisk-rs wrote this through wd1"))),
     })
 }
@@ -404,6 +408,7 @@ pub fn store_rd0(tasks: &Tasks) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: None,
     })
 }
@@ -442,6 +447,7 @@ pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             drove_with(&console, transfer)?;
             flushed_before_synced_record(&write_log)?;
@@ -512,6 +518,7 @@ fn store_through_rumpdisk(
         timeout: Duration::from_secs(60),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: None,
     })
 }
@@ -600,6 +607,7 @@ pub fn barrier(tasks: &Tasks, name: &str, words: &[&str], mode: Barrier) -> Resu
         timeout: Duration::from_secs(180),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path))
                 .map_err(|e| e.to_string())?;

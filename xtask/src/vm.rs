@@ -107,6 +107,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// SIGKILL QEMU as soon as a console line contains this (no shutdown flush).
     pub kill_on: Option<String>,
+    /// The guest's RAM in MiB ([`MEMORY_MIB`] for most).
+    pub memory_mib: u32,
     /// A check of what the run left on the host (disk images, logs), after QEMU ended.
     pub after: Option<Box<dyn Fn() -> Result<(), String>>>,
 }
@@ -287,13 +289,14 @@ pub fn blkdebug_rules(disk: &Disk) -> String {
     rules
 }
 
-/// QEMU's machine for every VM here (the bench's Linux anchor too): TCG, one CPU, 512 MiB, the
-/// serial console on standard output, no reboot.
-pub const MACHINE: [&str; 12] = [
+/// The RAM of every VM here but those that test a small one.
+pub const MEMORY_MIB: u32 = 512;
+
+/// QEMU's machine for every VM here (the bench's Linux anchor too): TCG, one CPU, the serial
+/// console on standard output, no reboot. The RAM is the scenario's (`-m`).
+pub const MACHINE: [&str; 10] = [
     "-accel",
     "tcg",
-    "-m",
-    "512",
     "-smp",
     "1",
     "-nographic",
@@ -334,6 +337,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
 
     let mut qemu = Command::new(scenario.kernel.qemu());
     qemu.args(MACHINE)
+        .args(["-m", &scenario.memory_mib.to_string()])
         .args(["-boot", "d"])
         .arg("-drive")
         .arg(format!(

@@ -34,6 +34,8 @@ extern "C" {
     fn glibc_mig_get_reply_port() -> u32;
     #[link_name = "__mig_dealloc_reply_port"]
     fn glibc_mig_dealloc_reply_port(port: u32);
+    #[link_name = "getauth"]
+    fn glibc_getauth() -> u32;
     #[link_name = "get_privileged_ports"]
     fn glibc_get_privileged_ports(host_priv: *mut u32, device_master: *mut u32) -> c_int;
     #[link_name = "mach_port_mod_refs"]
@@ -153,4 +155,10 @@ pub fn give_privileged_ports(host_priv: u32, device_master: u32) -> i32 {
         }
     }
     0
+}
+
+/// The Hurd's `getauth`: a send right of the caller's own to the process's auth server.
+pub fn getauth() -> u32 {
+    // SAFETY: no arguments; glibc returns a new reference to its cached auth port.
+    unsafe { glibc_getauth() }
 }

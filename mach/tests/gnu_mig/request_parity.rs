@@ -1,5 +1,5 @@
 //! Request bytes of the kernel interfaces (`mach`, `mach_port`, `mach_host`, `gnumach`,
-//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `io`, `startup`, `process`), both ABIs: for every routine, GNU MIG's client makes a request from
+//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `io`, `startup`, `process`, `mach_port_ktype`, `auth`), both ABIs: for every routine, GNU MIG's client makes a request from
 //! generated values (`values.rs`), the generated decoder reads it as delivered, and the generated
 //! encoder, given the decoded values and the same reply port, must write GNU MIG's request byte
 //! for byte (out-of-line addresses zeroed: the two sides are two programs).
@@ -426,11 +426,14 @@ reencoders! {
             io_stat(stat_object; remote_port),
             io_restrict_auth(io_object, uids, gids; remote_port),
             io_duplicate(io_object; remote_port),
-            io_identity(io_object; remote_port)];
+            io_identity(io_object; remote_port),
+            io_reauthenticate(auth_object, rendezvous2)];
         startup: [startup_essential_task(server, task, excpt, name, credential; remote_port),
             startup_request_notification(server, notify_port, name; remote_port)];
         process: [proc_set_arg_locations(process, argv, envp; remote_port), proc_mark_exec(process; remote_port),
             proc_task2proc(process, task; remote_port)];
+        mach_port_ktype: [set_ktype(host, task, name, right, ktype; remote_port)];
+        auth: [auth_server_authenticate(handle, rendezvous, newport; remote_port)];
     }
     // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
     // sid's gnumach-dev, newer, has routines trixie's does not.
@@ -449,7 +452,7 @@ reencoders! {
 }
 
 /// The interfaces compared here (`device.rs` types the device interfaces' own).
-const INTERFACES: [&str; 13] = [
+const INTERFACES: [&str; 15] = [
     "mach",
     "mach_port",
     "mach_host",
@@ -463,6 +466,8 @@ const INTERFACES: [&str; 13] = [
     "io",
     "startup",
     "process",
+    "mach_port_ktype",
+    "auth",
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.
@@ -482,7 +487,9 @@ const CHOICES_DELIVERY_LOSES: &[Known] = &[
     ("fsys", "fsys_getroot", DISPOSITION),
     ("fsys", "fsys_init", DISPOSITION),
     ("fs", "file_set_translator", DISPOSITION),
+    ("io", "io_reauthenticate", DISPOSITION),
     ("startup", "startup_request_notification", DISPOSITION),
+    ("auth", "auth_server_authenticate", DISPOSITION),
 ];
 
 const DISPOSITION: &str = "the caller chooses a port's disposition and the receiver sees the right \

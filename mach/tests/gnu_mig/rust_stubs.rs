@@ -116,9 +116,11 @@ routines! {
     startup_notify: [startup_dosync] [];
     fs: [file_chown, file_chmod, file_utimes, file_check_access, file_getcontrol, file_statfs, file_sync, file_syncfs,
         dir_lookup, file_set_translator, file_get_fs_options] [];
-    io: [io_seek, io_get_openmodes, io_stat, io_restrict_auth, io_duplicate, io_identity] [];
+    io: [io_seek, io_get_openmodes, io_stat, io_restrict_auth, io_duplicate, io_identity] [io_reauthenticate];
     startup: [startup_essential_task, startup_request_notification] [];
     process: [proc_set_arg_locations, proc_mark_exec, proc_task2proc] [];
+    mach_port_ktype: [set_ktype] [];
+    auth: [auth_server_authenticate] [];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).

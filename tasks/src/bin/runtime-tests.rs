@@ -59,6 +59,7 @@ fn tests(args: &Args<'static>, host_priv: PortName, master: PortName) -> i32 {
     suite.run("port_rights", port_rights);
     suite.run("console", || mach::console::Console::open(master).and_then(|c| c.write(b"console: hello\n")).context("console"));
     suite.run("rd0_get_status", || rd0_status(master, args.value("rd0size")));
+    suite.run("wiring_needs_host_priv", || wiring_needs_host_priv(host_priv));
     match args.port_value("peer").ok().map(|task| tasks::connect_to_peer(task, PEER_PORT)) {
         Some(Ok(peer)) => {
             suite.run("inline_both_ways", || inline_both_ways(peer));
@@ -85,6 +86,26 @@ fn vm_allocate() -> Outcome {
     let copy = kernel::vm_read(task_self(), address, 4096).context("vm_read")?;
     ensure!(copy.as_slice().iter().all(|&b| b == 0), "fresh memory not zero");
     kernel::vm_deallocate(task_self(), address, size).context("vm_deallocate")?;
+    Ok(())
+}
+
+/// What a disk server that may serve the swap disk asks of the kernel (`mach::wire`) needs the
+/// host-priv port: with the ordinary host port each call is refused (the kernel's answers are
+/// logged), with host-priv the thread is wired and a port made a user device — or, on a
+/// kernel older than `mach_port_set_ktype`, `MIG_BAD_ID`, which the driver reports and lives with.
+/// (The task itself is not wired here: the later tests count its memory.)
+fn wiring_needs_host_priv(host_priv: PortName) -> Outcome {
+    use mach::wire;
+    let host = PortName::new(mach::sys::mach_host_self());
+    let port = ReceiveRight::new().context("a port")?;
+    let refused = (wire::wire_task(host), wire::wire_this_thread(host), wire::mark_user_device(host, port.name()));
+    log::info!("runtime: with the host port: vm_wire_all {:?}, thread_wire {:?}, mach_port_set_ktype {:?}", refused.0, refused.1, refused.2);
+    ensure!(refused.0.is_err() && refused.1.is_err() && refused.2.is_err(), "the unprivileged host port was enough");
+    wire::wire_this_thread(host_priv).context("thread_wire with host-priv")?;
+    match wire::mark_user_device(host_priv, port.name()) {
+        Err(error) if error.code() == mach::kern::MIG_BAD_ID => log::info!("runtime: this kernel has no mach_port_set_ktype"),
+        marked => marked.context("mach_port_set_ktype with host-priv")?,
+    }
     Ok(())
 }
 

@@ -50,6 +50,7 @@ fn anchor_scenario(tasks: &Tasks) -> Scenario {
         timeout: Duration::from_secs(600),
         expect: Expect::Pass,
         kill_on: None,
+        memory_mib: crate::vm::MEMORY_MIB,
         after: None,
     }
 }

@@ -73,6 +73,7 @@ fn measure_on(modules: &[&str], ahci: bool, console: &str) -> Result<Anchor, Err
     let vmlinuz = kernel_image(&root)?;
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(vm::MACHINE)
+        .args(["-m", &vm::MEMORY_MIB.to_string()])
         .arg("-kernel")
         .arg(&vmlinuz)
         .arg("-initrd")

@@ -14,8 +14,12 @@ use std::process::Command;
 const SECTOR: u64 = 512;
 /// The first partition starts at 1 MiB, as fdisk and Debian's installer align it.
 const FIRST_START: u64 = 2048;
-/// The swap partition's size: small, the scenarios do not page.
+/// The swap partition's size: 16 MiB (`hurd-swap` pages to it; the others do not page).
 const SWAP_SECTORS: u64 = 16 * 2048;
+/// The Linux swap area's page size, and where its signature and header lie in the first page.
+const SWAP_PAGE: u64 = 4096;
+const SWAP_MAGIC_AT: u64 = SWAP_PAGE - 10;
+const SWAP_HEADER_AT: u64 = 1024;
 
 /// Where a partition lies on its disk, in sectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +45,9 @@ pub fn root_partition(fs_bytes: u64) -> Partition {
     }
 }
 
-/// Writes `out`: an MBR disk whose first partition is swap (type 82) and whose second holds the
-/// file system image `fs` (type 83); returns the second partition.
+/// Writes `out`: an MBR disk whose first partition is swap (type 82, with a swap area's header
+/// as `mkswap` writes it) and whose second holds the file system image `fs` (type 83); returns
+/// the second partition.
 pub fn debian_disk(fs: &Path, out: &Path) -> Result<Partition, Error> {
     let bytes = fs::read(fs).map_err(|e| Error::io(fs, e))?;
     let root = root_partition(bytes.len() as u64);
@@ -61,7 +66,26 @@ pub fn debian_disk(fs: &Path, out: &Path) -> Result<Partition, Error> {
             root.start, root.sectors
         ),
     )?;
+    // After the table: sfdisk wipes the signatures it finds.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .and_then(|mut disk| write_swap_header(&mut disk, swap_partition()))
+        .map_err(|e| Error::io(out, e))?;
     Ok(root)
+}
+
+/// Writes the header of a Linux swap area (version 1, no bad pages) at the start of `part`, as
+/// Debian's installer has `mkswap` write it: mach-defpager pages only to a partition that has one
+/// (here `mkswap` cannot write at an offset).
+fn write_swap_header(disk: &mut fs::File, part: Partition) -> std::io::Result<()> {
+    let start = part.start * SECTOR;
+    let last_page = (part.sectors * SECTOR / SWAP_PAGE - 1) as u32;
+    let header: Vec<u8> = [1u32, last_page, 0].iter().flat_map(|word| word.to_le_bytes()).collect();
+    disk.seek(SeekFrom::Start(start + SWAP_HEADER_AT))?;
+    disk.write_all(&header)?;
+    disk.seek(SeekFrom::Start(start + SWAP_MAGIC_AT))?;
+    disk.write_all(b"SWAPSPACE2")
 }
 
 /// Writes the partition table `table` (sfdisk's script format) onto the disk image `image`.
@@ -204,6 +228,11 @@ mod tests {
         );
         let bytes = fs::read(&disk).unwrap();
         assert_eq!(&bytes[510..512], &[0x55, 0xAA]);
+        // The swap area's header: version 1, its last page (16 MiB of 4 KiB pages), no bad
+        // pages, and the signature at the end of its first page.
+        let swap = (2048 * SECTOR) as usize;
+        assert_eq!(&bytes[swap + 1024..swap + 1036], &[1, 0, 0, 0, 0xff, 0x0f, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[swap + 4086..swap + 4096], b"SWAPSPACE2");
         let at = (root.start * SECTOR) as usize;
         assert_eq!(&bytes[at..], &contents[..]);
         let listed = Command::new("sfdisk")
