@@ -15,8 +15,9 @@
 //!
 //! Built two ways: with the `rump` feature it drives disks through the rump kernel as the C
 //! rumpdisk does (linked with the rump kernel `cargo xtask hurd` builds; statically, the boot
-//! disk server of the `hurd-rump-*` scenarios); without it, through the native ATA driver on the IDE channel `--ide-channel` names, linked against the Hurd's glibc
-//! built by `cargo xtask hurd` and run in the Hurd VM.
+//! disk server of the `hurd-rump-*` scenarios); without it, through the native ATA driver on
+//! the IDE channel `--ide-channel` names. Both link against the Hurd's glibc built by
+//! `cargo xtask hurd` and run in the Hurd VM.
 
 // glibc's start-up calls `main` below, not std's: see there.
 #![no_main]
