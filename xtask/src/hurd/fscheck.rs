@@ -41,6 +41,21 @@ pub struct Lost {
     pub round: Round,
 }
 
+/// A crash image that needed `e2fsck -fy` after its journal replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repair {
+    /// The log entry the crash point comes before.
+    pub at: usize,
+    /// Which crash point, and what e2fsck found there.
+    pub text: String,
+}
+
+impl std::fmt::Display for Repair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Report {
     pub writes: usize,
@@ -59,7 +74,7 @@ pub struct Report {
     /// Crash images that were inconsistent after the journal replay and that `e2fsck -fy`
     /// repaired (what it found, and how many fixes): the file system's own ordering, not lost
     /// synced data.
-    pub repairs: Vec<String>,
+    pub repairs: Vec<Repair>,
     /// Synced data lost, or a crash image that e2fsck could not repair.
     pub violations: Vec<String>,
     /// The synced rounds lost, each also one of the violations, where the log loses them.
@@ -346,7 +361,10 @@ impl CrashPoints<'_> {
             // What a boot after the crash would have to run: a full repair, then a clean check.
             let (fixes, after) = Fsck::repair(&path)?;
             match after {
-                None => self.report.repairs.push(format!("crash point {point}: {fixes} fixes by e2fsck -fy for: {problems}")),
+                None => self.report.repairs.push(Repair {
+                    at,
+                    text: format!("crash point {point}: {fixes} fixes by e2fsck -fy for: {problems}"),
+                }),
                 Some(left) => self.report.violations.push(format!(
                     "crash point {point}: e2fsck cannot repair the file system: {problems}; after -fy: {left}"
                 )),
@@ -679,7 +697,7 @@ mod tests {
             report
                 .repairs
                 .iter()
-                .any(|r| r.contains("fixes by e2fsck -fy")),
+                .any(|r| r.text.contains("fixes by e2fsck -fy")),
             "{:?}",
             report.repairs
         );
