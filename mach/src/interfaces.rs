@@ -83,6 +83,9 @@ interfaces! {
     /// The project's `defs/auth.defs` (25000): the Hurd's `auth_server_authenticate`
     /// (`io_reauthenticate` on the translator's node).
     auth;
+    /// The project's `defs/pci.defs` (39000): the Hurd's `pci_conf_read` and `pci_conf_write`
+    /// (PCI configuration space through the pci-arbiter).
+    pci;
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub mod native;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod pci_arbiter;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod port_io;
 pub mod units;
 mod registers;

@@ -14,7 +14,7 @@ use super::ahci::mmio::MappedHba;
 use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
 use super::dma::{self, Ahead, Contiguous, KernelMemory};
 use super::pci;
-use super::port_io::{self, IdeChannel, LegacyPorts, PciConfigPorts, Tsc};
+use super::port_io::{self, IdeChannel, LegacyPorts, PciConfig, Tsc};
 use super::units::{attach_names, Units};
 use super::{AtaBackend, AtaDisk, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
@@ -149,7 +149,7 @@ pub fn native_backend(
 /// 64-bit addressing, and QEMU's has it, but 32-bit memory suits every HBA). Empty when PCI has
 /// no such controller or no port has a disk.
 fn ahci_ports(device_master: PortName, host_priv: PortName) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
-    let mut config = PciConfigPorts::enable(device_master)?;
+    let mut config = PciConfig::open(device_master)?;
     let Some(found) = pci::find_ahci(&mut config) else { return Ok(Vec::new()) };
     pci::enable_memory_bus_master(&mut config, found.function);
     let disk_ports = AhciPort::<MappedHba, Tsc, Contiguous>::disk_ports(&mut MappedHba::map(device_master, found.abar)?);

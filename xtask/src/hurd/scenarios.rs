@@ -16,6 +16,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// What our native boot disk server says when the pci-arbiter that started it serves PCI.
+const PCI_THROUGH_THE_ARBITER: &str = "pci: configuration space through the pci-arbiter";
+
 /// The root file system's size: room for the system (18 MiB) and the workloads.
 const IMAGE_MIB: u64 = 64;
 
@@ -449,7 +452,20 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
 "#;
         }
         script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
-        Ok(self.scenario(&name, &script, Barrier::Honoured)?.0)
+        let mut scenario = self.scenario(&name, &script, Barrier::Honoured)?.0;
+        if self.driver == Driver::Ours {
+            // Started by the pci-arbiter, our native driver reaches PCI configuration space
+            // through it, not at ports 0xCF8/0xCFC beside it.
+            let console = run_dir(&name).join("console.log");
+            scenario.after = Some(Box::new(move || {
+                let text = fs::read_to_string(&console).map_err(|e| format!("{}: {e}", console.display()))?;
+                match text.contains(PCI_THROUGH_THE_ARBITER) {
+                    true => Ok(()),
+                    false => Err(format!("the console does not say {PCI_THROUGH_THE_ARBITER:?}")),
+                }
+            }));
+        }
+        Ok(scenario)
     }
 
     /// The root file system's first sector on the disk.
