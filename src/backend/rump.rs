@@ -182,7 +182,7 @@ impl<K: RumpKernel> Drop for Descriptor<K> {
 /// error"); any other error passes as it is. Upstream's C rumpdisk answers the errno.
 fn device_error(error: Error) -> Error {
     // EIO, which NetBSD's disk drivers return for a failed transfer or cache flush.
-    if error == crate::translator::hurd_errno(5) {
+    if error == crate::errno::EIO {
         D_IO_ERROR
     } else {
         error

@@ -7,7 +7,8 @@
 use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::node::fake_fs::FakeNode;
-use crate::node::{open, stat, EOPNOTSUPP};
+use crate::errno::{hurd_errno, EACCES, EINVAL};
+use crate::node::{open, stat, FS_RETRY_NORMAL};
 use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;

@@ -3,6 +3,7 @@
 //! `/hurd/startup` (a magical retry from the root).
 
 use super::*;
+use crate::errno::hurd_errno;
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::port::{PortSet, ReceiveRight};
