@@ -20,7 +20,21 @@ type Layers = &'static [(&'static str, &'static str)];
 
 const MACH: Layers = &[];
 
-const STORE: Layers = &[];
+const STORE: Layers = &[
+    ("errno", "the Hurd's errno values and the device codes they come from"),
+    ("name", "typed store names (`part:2:device:wd0`) parsed"),
+    ("runs", "runs of blocks, and the layout that maps a store's addresses onto them"),
+    ("error", "the store error: errno, class, device code, failing children, name and partition problems"),
+    ("encoding", "the storage-info format: class ids and the four arrays of `file_get_storage_info`"),
+    ("store", "the store model: `Store`, the `Class` trait, flags, I/O through runs, `sync`"),
+    ("class", "the classes: device, file, memory, zero, remap, concat and ileave, mvol"),
+    ("mach_device", "the device class's RPCs over the generated `device` client stubs"),
+    ("part", "`part:N:STORE`: the MBR or GPT read and checked, a remap of the partition"),
+    ("decode", "a storage-info encoding read back into a store"),
+    ("query", "`query:PATH`: libstore's `store_open` of a file system node"),
+    ("open", "a typed name opened into a store"),
+    ("hurd", "device masters and node storage through the Hurd's glibc and libhurduser (Hurd only)"),
+];
 
 const RUMPDISK: Layers = &[
     ("errno", "the Hurd's errno values as they travel in a `RetCode`"),
