@@ -50,7 +50,16 @@ const RUMPDISK: Layers = &[
     ("boot", "the boot server role: `fsys_getpriv` to `fsys_init`, `/dev/rumpdisk`, the shutdown notice"),
 ];
 
-const MIG: Layers = &[];
+const MIG: Layers = &[
+    ("error", "errors: which .defs file, where, what"),
+    ("abi", "the two message ABIs (x86_64, i686): header, descriptor and word sizes"),
+    ("types", "the MIG type model: what one message item carries"),
+    ("lexer", "tokens of the preprocessed MIG language, with their source positions"),
+    ("cpp", "the C preprocessor step, as GNU MIG's `mig` runs it"),
+    ("parser", "the MIG language into a subsystem, types resolved per ABI"),
+    ("layout", "GNU MIG's message layouts per ABI: where every descriptor and datum sits"),
+    ("codegen", "Rust for one subsystem and ABI: encoders, decoders, clients, server traits"),
+];
 
 /// `pattern` is one file: no modules to order.
 const PATTERN: Layers = &[];
