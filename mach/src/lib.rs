@@ -9,8 +9,9 @@ extern crate alloc;
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
 extern crate std;
 
-pub mod interfaces;
 pub mod args;
+pub mod constants;
+pub mod interfaces;
 pub mod console;
 pub mod kern;
 pub mod mig_rt;

@@ -135,7 +135,7 @@ impl DeviceMemory {
         let page = PAGE_SIZE as u64;
         let first = physical / page * page;
         let end = physical.checked_add(len as u64).and_then(|end| end.checked_next_multiple_of(page)).ok_or_else(invalid)?;
-        let mem = device::device_open(device_master, crate::interfaces::constants::D_READ | crate::interfaces::constants::D_WRITE, b"mem")?;
+        let mem = device::device_open(device_master, crate::constants::D_READ | crate::constants::D_WRITE, b"mem")?;
         // GNU Mach 1.x ignores device_map's offset and size (libstore's dev_map says so): the
         // offset goes to vm_map. The memory object outlives the device port.
         let pager = device::device_map(mem.name(), VM_PROT_READ_WRITE, 0, end.try_into().map_err(|_| invalid())?, 0)?;

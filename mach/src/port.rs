@@ -28,7 +28,7 @@ impl PortName {
     }
 }
 
-use crate::interfaces::constants::{MACH_MSG_TYPE_COPY_SEND as COPY_SEND, MACH_MSG_TYPE_MAKE_SEND as MAKE_SEND};
+use crate::constants::{MACH_MSG_TYPE_COPY_SEND as COPY_SEND, MACH_MSG_TYPE_MAKE_SEND as MAKE_SEND};
 
 macro_rules! owned_right {
     ($(#[$doc:meta])* $name:ident, $release:path) => {

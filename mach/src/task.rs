@@ -23,7 +23,7 @@ pub(crate) fn port_move_member(member: PortName, set: PortName) -> Result<()> {
 /// `port`, the notification sent to `port` itself (as libports asks for it) once no send right
 /// exists and at least `sync` were made. A request it replaces is dropped.
 pub(crate) fn request_no_senders(port: PortName, sync: u32) -> Result<()> {
-    let id = crate::interfaces::constants::MACH_NOTIFY_NO_SENDERS as i32;
+    let id = crate::constants::MACH_NOTIFY_NO_SENDERS as i32;
     let notify = crate::mig_rt::PortArg::make_send_once(port);
     mach_port::mach_port_request_notification(task_self(), port, id, sync, notify).map(drop)
 }

@@ -24,7 +24,7 @@ fn start(job: Job) -> Result<()> {
 
 #[cfg(target_os = "none")]
 fn start(job: Job) -> Result<()> {
-    use crate::interfaces::constants::{i386_thread_state, i386_THREAD_STATE};
+    use crate::constants::{i386_thread_state, i386_THREAD_STATE};
     use crate::interfaces::mach;
     use crate::kern::{Error, MIG_ARRAY_TOO_LARGE};
     use crate::port::PortName;
@@ -70,7 +70,7 @@ fn start(job: Job) -> Result<()> {
 /// had been called: rsp + 8 16-aligned at entry, `job` in rdi.
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
 fn set_entry(state: &mut [u32], top: usize, job: *mut Job) {
-    use crate::interfaces::constants::i386_thread_state as State;
+    use crate::constants::i386_thread_state as State;
     use core::mem::offset_of;
     set_register(state, offset_of!(State, rip), thread_entry as *const () as usize as u64);
     set_register(state, offset_of!(State, ursp), (top - 8) as u64);
@@ -90,7 +90,7 @@ fn set_register(state: &mut [u32], offset: usize, value: u64) {
 /// below it.
 #[cfg(all(target_os = "none", target_arch = "x86"))]
 fn set_entry(state: &mut [u32], top: usize, job: *mut Job) {
-    use crate::interfaces::constants::i386_thread_state as State;
+    use crate::constants::i386_thread_state as State;
     use core::mem::offset_of;
     let argument = top - 16;
     // SAFETY: the stack was just allocated for the new thread, which has not run: nothing else

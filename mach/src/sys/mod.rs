@@ -24,7 +24,7 @@ pub mod sim;
 pub use sim::traps::*;
 
 /// `mach_msg` option bits (`mach/message.h`).
-pub use crate::interfaces::constants::{MACH_RCV_LARGE, MACH_RCV_MSG, MACH_RCV_TIMEOUT, MACH_SEND_MSG, MACH_SEND_TIMEOUT};
+pub use crate::constants::{MACH_RCV_LARGE, MACH_RCV_MSG, MACH_RCV_TIMEOUT, MACH_SEND_MSG, MACH_SEND_TIMEOUT};
 
 /// Port right kinds for `port_allocate` (`mach/port.h` defines them with casts bindgen cannot
 /// evaluate).
