@@ -1,6 +1,6 @@
 //! Threads of the calling task.
 //!
-//! Freestanding: `thread_create`, a runtime stack (see `rt::stack`), the new thread's register
+//! Freestanding: `thread_create`, a runtime stack (see `stack.rs`), the new thread's register
 //! state from `thread_get_state` with the instruction and user stack pointers (and on x86_64 the
 //! first argument) replaced at their offsets in gnumach's `struct i386_thread_state` of the
 //! target's ABI (bindgen), `thread_set_state`,
@@ -18,7 +18,7 @@ pub fn spawn<F: FnOnce() + Send + 'static>(f: F) -> Result<()> {
 
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
 fn start(job: Job) -> Result<()> {
-    drop(crate::sys::sim::Task::current().spawn(job));
+    drop(crate::sim::Task::current().spawn(job));
     Ok(())
 }
 
@@ -28,13 +28,13 @@ fn start(job: Job) -> Result<()> {
     use crate::interfaces::mach;
     use crate::kern::{Error, MIG_ARRAY_TOO_LARGE};
     use crate::port::PortName;
-    use crate::rt::stack;
+    use crate::stack;
 
     const STATE_WORDS: usize = core::mem::size_of::<i386_thread_state>() / 4;
     let task = PortName::new(crate::sys::mach_task_self());
     let thread = mach::thread_create(task)?;
     let base = stack::allocate()?;
-    if let Err(error) = stack::guard(base) {
+    if let Err(error) = crate::rt::guard_stack(base) {
         let _ = mach::thread_terminate(thread.name());
         stack::deallocate(base);
         return Err(error);
@@ -115,7 +115,7 @@ extern "C" fn thread_entry(job: *mut Job) -> ! {
 #[cfg(target_os = "none")]
 fn exit_thread() -> ! {
     use crate::port::PortName;
-    use crate::rt::stack;
+    use crate::stack;
     let task = PortName::new(crate::sys::mach_task_self());
     let me = PortName::new(crate::sys::mach_thread_self());
     let reply = crate::reply_port();

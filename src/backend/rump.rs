@@ -315,7 +315,7 @@ mod tests {
         let server = std::sync::Arc::new(crate::device_server::DeviceServer::new(disks, None).unwrap());
         let master = server.master().make_send().unwrap().into_name();
         let serving = server.clone();
-        mach::sys::sim::Task::current().spawn(move || serving.serve());
+        mach::sim::Task::current().spawn(move || serving.serve());
         (server, master)
     }
 

@@ -18,7 +18,7 @@ use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;

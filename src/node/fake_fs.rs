@@ -15,7 +15,7 @@ use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 
 use super::{ids, open, stat, StatWord, STAT_WORDS};
 

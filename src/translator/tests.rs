@@ -17,7 +17,7 @@ use crate::device::{D_INVALID_OPERATION, D_READ_ONLY};
 use mach::interfaces::{device, fs, io, mach_port};
 use mach::kern::{MACH_SEND_INVALID_DEST, MIG_BAD_ARGUMENTS, MIG_BAD_ID};
 use mach::msg::{Header, MsgBuf, HEADER_SIZE};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -106,7 +106,7 @@ mod tests {
     use super::*;
     use crate::kern::MIG_BAD_ID;
     use crate::port::ReceiveRight;
-    use crate::sys::sim::Task;
+    use crate::sim::Task;
 
     fn task_self() -> PortName {
         PortName::new(crate::sys::mach_task_self())
