@@ -5,10 +5,11 @@
 //! reads every non-test source file of a crate (from `lib.rs` along its `mod` declarations;
 //! a submodule's file counts for its top-level module; `#[cfg(test)]` items and the files of
 //! test modules are left out), collects the `use crate::…`, `super::…` and `crate::x::…` paths,
-//! and fails naming the edge when the modules form a circle or a module uses one above it.
+//! and fails naming the edge when the modules form a circle or a module uses one above it. A use
+//! of a module above that cannot be otherwise is an exception, listed with its reason.
 //!
 //! Run it alone with `cargo test -p xtask --test layers`. Adding a crate is one more entry in
-//! `CRATES`.
+//! `CRATES`: its source folder, its layer table and its exceptions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -115,6 +116,34 @@ fn each_crate_is_a_stack_with_one_direction() {
     assert!(failures.is_empty(), "module layering:\n{failures}");
 }
 
+/// The checker itself, on a crate written for it: a circle through a grouped `use` and a
+/// `super::super::` path, a name the crate root re-exports, comments, strings and a test module
+/// left out.
+#[test]
+fn the_checker_names_circles_and_uses_of_a_module_above() {
+    let dir = std::env::temp_dir().join(format!("layers-test-{}", std::process::id()));
+    let files = [
+        ("lib.rs", "mod a;\nmod b;\nmod c;\npub use c::Top;\n"),
+        ("a.rs", "use crate::{b::B, c};\npub fn g() {}\n"),
+        ("b.rs", "mod inner;\npub struct B;\nfn top() -> crate::Top { crate::Top }\n"),
+        ("b/inner.rs", "// crate::c::Top\nconst S: &str = \"crate::a\";\nfn f() {\n    super::super::a::g();\n}\n"),
+        ("c.rs", "pub struct Top;\n#[cfg(test)]\nmod tests {\n    use crate::a::g;\n}\n"),
+    ];
+    fs::create_dir_all(dir.join("b")).unwrap();
+    for (name, text) in files {
+        fs::write(dir.join(name), text).unwrap();
+    }
+    let problems = check_crate(&dir, &dir, &[("c", ""), ("b", ""), ("a", "")], &[]);
+    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        problems,
+        [
+            "circle `a` → `b` (a.rs:1: crate::b::B), `b` → `a` (b/inner.rs:4: super::super::a::g)",
+            "`b` uses `a` (b/inner.rs:4: super::super::a::g), but `a` is above `b` in the layer table",
+        ]
+    );
+}
+
 /// The problems of the crate whose `lib.rs` is in `src` against its layer table: circles, uses
 /// of a module above, modules missing from the table or named there but absent, exceptions for
 /// uses that no longer exist. Paths in messages are relative to `root`.
@@ -147,6 +176,9 @@ fn check_crate(root: &Path, src: &Path, layers: Layers, exceptions: Exceptions) 
         }
     }
     for ((from, to), at) in &graph.edges {
+        if to == CRATE_ROOT {
+            problems.push(format!("`{from}` uses an item of the crate root ({at}), which is above every module"));
+        }
         if let (Some(f), Some(t)) = (level.get(from.as_str()), level.get(to.as_str())) {
             if t > f {
                 problems.push(format!(
@@ -158,7 +190,11 @@ fn check_crate(root: &Path, src: &Path, layers: Layers, exceptions: Exceptions) 
     problems
 }
 
-/// The top-level modules of a crate and the uses between them.
+/// What a use of an item of `lib.rs` or `main.rs` itself (not one it re-exports) goes to: the
+/// crate root, above every module.
+const CRATE_ROOT: &str = "the crate root";
+
+/// The top-level modules of a crate and the uses between them (and of the crate root's items).
 struct Graph {
     modules: BTreeSet<String>,
     /// (user, used) → where, the first one found ("file:line: path").
@@ -167,7 +203,10 @@ struct Graph {
 
 impl Graph {
     fn read(root: &Path, src: &Path) -> Graph {
-        let lib = Module::parse(&src.join("lib.rs"), &[]);
+        let main = src.join("main.rs");
+        let crate_root = String::from(CRATE_ROOT);
+        let lib = src.join("lib.rs");
+        let lib = Module::parse(if lib.exists() { &lib } else { &main }, &[]);
         let modules: BTreeSet<String> = lib.children.iter().map(|c| c.join("::")).collect();
         // Names the crate root re-exports, `#[macro_export]` macros too: `crate::Name` uses their module.
         let mut exported: BTreeMap<String, String> = BTreeMap::new();
@@ -203,10 +242,7 @@ impl Graph {
             for path in &module.uses {
                 let to = match path.segments.first() {
                     Some(first) if modules.contains(first) => first,
-                    Some(first) => match exported.get(first) {
-                        Some(to) => to,
-                        None => panic!("{}:{}: `{}` names nothing known", file.display(), path.line, path.text),
-                    },
+                    Some(first) => exported.get(first).unwrap_or(&crate_root),
                     None => continue,
                 };
                 if to != from {
@@ -436,96 +472,74 @@ impl Token {
 /// Rust source as identifiers, `::` and single punctuation, without comments and literals.
 fn tokenize(text: &str) -> Vec<Token> {
     let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    // A raw string's opening at `i` (`r"`, `r#"`, `br#"`…): where its text starts, and how many
+    // `#` close it.
+    let raw_string = |i: usize| {
+        let r = match (at(i), at(i + 1)) {
+            ('r', _) => i,
+            ('b', 'r') => i + 1,
+            _ => return None,
+        };
+        let hashes = (r + 1..).take_while(|&k| at(k) == '#').count();
+        (at(r + 1 + hashes) == '"').then_some((r + 2 + hashes, hashes))
+    };
     let mut tokens = Vec::new();
     let mut line = 1;
     let mut i = 0;
-    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
     while i < chars.len() {
         let c = chars[i];
         let start = i;
-        if c == '\n' {
-            line += 1;
-            i += 1;
-        } else if c.is_whitespace() {
-            i += 1;
-        } else if c == '/' && at(i + 1) == '/' {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
+        // Where a comment or literal ends (its newlines counted).
+        let mut skip_to = |end: usize, i: &mut usize| {
+            line += chars[*i..end.min(chars.len())].iter().filter(|&&c| c == '\n').count();
+            *i = end;
+        };
+        if c == '/' && at(i + 1) == '/' {
+            let end = (i..chars.len()).find(|&k| chars[k] == '\n').unwrap_or(chars.len());
+            skip_to(end, &mut i);
         } else if c == '/' && at(i + 1) == '*' {
-            let mut nesting = 0;
-            loop {
-                if at(i) == '/' && at(i + 1) == '*' {
-                    nesting += 1;
-                    i += 2;
-                } else if at(i) == '*' && at(i + 1) == '/' {
-                    nesting -= 1;
-                    i += 2;
-                    if nesting == 0 {
-                        break;
-                    }
-                } else {
-                    line += usize::from(at(i) == '\n');
-                    i += 1;
+            let (mut end, mut nesting) = (i, 0);
+            while end < chars.len() {
+                match (at(end), at(end + 1)) {
+                    ('/', '*') => (nesting, end) = (nesting + 1, end + 2),
+                    ('*', '/') => (nesting, end) = (nesting - 1, end + 2),
+                    _ => end += 1,
                 }
-            }
-        } else if c == '"' || (matches!(c, 'b' | 'c') && at(i + 1) == '"') {
-            i += if c == '"' { 1 } else { 2 };
-            while at(i) != '"' {
-                line += usize::from(at(i) == '\n');
-                i += if at(i) == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if (c == 'r' || (c == 'b' && at(i + 1) == 'r')) && {
-            let j = if c == 'r' { i + 1 } else { i + 2 };
-            let mut k = j;
-            while at(k) == '#' {
-                k += 1;
-            }
-            at(k) == '"'
-        } {
-            let mut j = if c == 'r' { i + 1 } else { i + 2 };
-            let mut hashes = 0;
-            while at(j) == '#' {
-                hashes += 1;
-                j += 1;
-            }
-            j += 1;
-            loop {
-                if at(j) == '"' && (1..=hashes).all(|h| at(j + h) == '#') {
-                    i = j + 1 + hashes;
+                if nesting == 0 {
                     break;
                 }
-                line += usize::from(at(j) == '\n');
-                j += 1;
             }
+            skip_to(end, &mut i);
+        } else if let Some((text, hashes)) = raw_string(i) {
+            let close = (text..chars.len()).find(|&k| at(k) == '"' && (1..=hashes).all(|h| at(k + h) == '#'));
+            skip_to(close.map_or(chars.len(), |k| k + 1 + hashes), &mut i);
+        } else if c == '"' || (matches!(c, 'b' | 'c') && at(i + 1) == '"') {
+            let mut end = if c == '"' { i + 1 } else { i + 2 };
+            while end < chars.len() && at(end) != '"' {
+                end += if at(end) == '\\' { 2 } else { 1 };
+            }
+            skip_to(end + 1, &mut i);
         } else if c == '\'' {
-            // A character literal, or a lifetime (kept out: it names no module).
-            if at(i + 1) == '\\' {
-                i += 2;
-                while at(i) != '\'' {
-                    i += 1;
-                }
-                i += 1;
+            // A character literal, or a lifetime (left out too: it names no module).
+            i += if at(i + 1) == '\\' {
+                (i + 2..chars.len()).find(|&k| chars[k] == '\'').map_or(chars.len(), |k| k + 1) - i
             } else if at(i + 2) == '\'' {
-                i += 3;
+                3
             } else {
-                i += 1;
-                while at(i).is_alphanumeric() || at(i) == '_' {
-                    i += 1;
-                }
-            }
+                1 + (i + 1..).take_while(|&k| at(k).is_alphanumeric() || at(k) == '_').count()
+            };
         } else if c.is_alphanumeric() || c == '_' || (c == '$' && at(i + 1).is_alphabetic()) {
-            i += 1;
-            while at(i).is_alphanumeric() || at(i) == '_' {
-                i += 1;
-            }
+            i += 1 + (i + 1..).take_while(|&k| at(k).is_alphanumeric() || at(k) == '_').count();
             tokens.push(Token { text: chars[start..i].iter().collect(), line });
         } else if c == ':' && at(i + 1) == ':' {
             tokens.push(Token { text: "::".into(), line });
             i += 2;
         } else {
-            tokens.push(Token { text: c.to_string(), line });
+            if !c.is_whitespace() {
+                tokens.push(Token { text: c.to_string(), line });
+            }
+            line += usize::from(c == '\n');
             i += 1;
         }
     }
