@@ -1,4 +1,5 @@
-//! Thread stacks and the per-thread block.
+//! Thread stacks and the per-thread block, which holds the thread's reply port (so this sits
+//! below `reply.rs` and the messages; the guard page above the block is an RPC, set by `rt`).
 //!
 //! Every thread of a freestanding task (the first one included: `_start` switches to such a
 //! stack) runs on a stack of [`STACK_SIZE`] bytes aligned to its size, whose lowest bytes hold
