@@ -18,6 +18,7 @@ pub mod backend;
 pub mod boot;
 pub mod device;
 pub mod device_server;
+pub mod errno;
 pub mod flush;
 pub mod node;
 pub mod options;

@@ -28,7 +28,7 @@ use crate::backend::Backend;
 use crate::device::{mode, D_INVALID_OPERATION, D_READ_ONLY};
 use crate::device_server::DeviceServer;
 use crate::settings::Settings;
-use crate::translator::{hurd_errno, EACCES, FS_RETRY_NORMAL};
+use crate::errno::{EACCES, EOPNOTSUPP, EPERM};
 
 /// The Hurd's open modes (`bits/fcntl.h`).
 pub mod open {
@@ -44,8 +44,9 @@ pub mod open {
     const NOTRANS: i32 = 0x80;
 }
 
-/// A request on a port that is no node port, or a routine the node does not support.
-pub const EOPNOTSUPP: Error = hurd_errno(45);
+/// `enum retry_type` (the Hurd's `hurd_types.h`): use the returned port as it is, looking up the
+/// retry name (here empty: nothing) from it.
+pub const FS_RETRY_NORMAL: u32 = 1;
 
 /// The generated interfaces' ABI on this target (for replies written by hand).
 #[cfg(target_pointer_width = "64")]
@@ -75,9 +76,6 @@ pub fn as_trivfs(request: &[u8], reply: &mut [u8], demuxed: rt::Demuxed) -> msg:
         _ => demuxed.disposition(),
     }
 }
-/// `file_getcontrol` by an unprivileged user.
-const EPERM: Error = hurd_errno(1);
-
 /// `io_stat` as glibc's `struct stat` lays it out on the Hurd (`bits/stat.h`).
 pub mod stat {
     /// Bytes of `struct stat`.

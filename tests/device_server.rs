@@ -9,7 +9,7 @@ use mach::interfaces::device as iface;
 use mach::kern::{Error, MACH_SEND_INVALID_DEST};
 use mach::mig_rt::{PortArg, ReplyPort};
 use mach::port::{PortName, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
 use rumpdisk::backend::{Backend, Geometry};
 use rumpdisk::device::mode::{READ, WRITE};

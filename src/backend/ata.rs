@@ -476,7 +476,7 @@ mod tests {
         use super::*;
         use crate::server::DeviceId;
         use alloc::boxed::Box;
-        use mach::sys::sim::Task;
+        use mach::sim::Task;
         use std::vec::Vec;
 
         /// Where the bounce buffer (1 MiB) is.

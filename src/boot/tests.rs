@@ -8,7 +8,8 @@ use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::backend::Geometry;
 use crate::device::mode::{READ, WRITE};
 use crate::device_server::DeviceServer;
-use crate::translator::{hurd_errno, FS_RETRY_NORMAL};
+use crate::errno::{hurd_errno, EBUSY, EINVAL, EOPNOTSUPP};
+use crate::node::FS_RETRY_NORMAL;
 use alloc::boxed::Box;
 use mach::interfaces::{device, fs, fsys, io, process, startup, startup_notify};
 use mach::args::Vectors;
@@ -17,7 +18,7 @@ use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ impl crate::settings::Settings for NoSettings {
     }
 
     fn set_options(&self, _words: &[&[u8]]) -> Result<()> {
-        Err(crate::translator::EINVAL)
+        Err(EINVAL)
     }
 }
 
@@ -398,8 +399,8 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
     assert_eq!(boot.disk.flushes(), 1, "flushed before the answer");
     assert!(boot.disk.durable()[3 * 512..][..1024] == [0x5A; 1024]);
 
-    assert_eq!(fsys::fsys_goaway(translator.name(), 0), Err(crate::translator::EBUSY), "the boot server stays");
-    assert_eq!(init(boot.bootstrap, boot.names.proc_server), Err(server::EOPNOTSUPP), "fsys_init is answered once");
+    assert_eq!(fsys::fsys_goaway(translator.name(), 0), Err(EBUSY), "the boot server stays");
+    assert_eq!(init(boot.bootstrap, boot.names.proc_server), Err(EOPNOTSUPP), "fsys_init is answered once");
 }
 
 #[test]

@@ -7,7 +7,8 @@
 use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::node::fake_fs::FakeNode;
-use crate::node::{open, stat, EOPNOTSUPP};
+use crate::errno::{hurd_errno, EACCES, EINVAL};
+use crate::node::{open, stat, FS_RETRY_NORMAL};
 use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;
@@ -16,7 +17,7 @@ use crate::device::{D_INVALID_OPERATION, D_READ_ONLY};
 use mach::interfaces::{device, fs, io, mach_port};
 use mach::kern::{MACH_SEND_INVALID_DEST, MIG_BAD_ARGUMENTS, MIG_BAD_ID};
 use mach::msg::{Header, MsgBuf, HEADER_SIZE};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -787,7 +787,7 @@ mod tests {
         use super::*;
         use crate::device::mode::{READ, WRITE};
         use crate::server::{DeviceId, Opened, Server};
-        use mach::sys::sim::Task;
+        use mach::sim::Task;
 
         /// No flush is asked for here.
         struct NoFlushes;

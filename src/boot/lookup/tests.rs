@@ -3,10 +3,11 @@
 //! `/hurd/startup` (a magical retry from the root).
 
 use super::*;
+use crate::errno::hurd_errno;
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::port::{PortSet, ReceiveRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 
 struct Tree {
     root: ReceiveRight,
