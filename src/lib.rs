@@ -20,6 +20,7 @@ pub mod device;
 pub mod device_server;
 pub mod errno;
 pub mod flush;
+pub mod hurd_fs;
 pub mod node;
 pub mod options;
 pub mod server;

@@ -29,24 +29,7 @@ use crate::device::{mode, D_INVALID_OPERATION, D_READ_ONLY};
 use crate::device_server::DeviceServer;
 use crate::settings::Settings;
 use crate::errno::{EACCES, EOPNOTSUPP, EPERM};
-
-/// The Hurd's open modes (`bits/fcntl.h`).
-pub mod open {
-    pub const READ: i32 = 0x1;
-    pub const WRITE: i32 = 0x2;
-    pub const EXEC: i32 = 0x4;
-    /// What a node port keeps of the lookup's flags (as trivfs: `O_HURD` without the bits
-    /// that only mean something during the lookup).
-    pub const KEPT: i32 = 0xffff & !(CREAT | EXCL | NOLINK | NOTRANS);
-    const CREAT: i32 = 0x10;
-    const EXCL: i32 = 0x20;
-    const NOLINK: i32 = 0x40;
-    const NOTRANS: i32 = 0x80;
-}
-
-/// `enum retry_type` (the Hurd's `hurd_types.h`): use the returned port as it is, looking up the
-/// retry name (here empty: nothing) from it.
-pub const FS_RETRY_NORMAL: u32 = 1;
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 
 /// The generated interfaces' ABI on this target (for replies written by hand).
 #[cfg(target_pointer_width = "64")]

@@ -8,9 +8,9 @@ use mach::kern::Result;
 use mach::mig_rt::PortArg;
 use mach::port::{PortName, ReceiveRight, SendRight};
 
-use super::lookup::{self, O_NOTRANS};
+use super::lookup;
 use crate::errno::EIO;
-use crate::node::FS_RETRY_NORMAL;
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 
 /// The node the boot server sits on, as the C rumpdisk's (`/dev/` and its name).
 pub const DEVICE_NODE: &[u8] = b"/dev/rumpdisk";
@@ -37,7 +37,7 @@ pub fn root_directory(fs_control: PortName) -> Result<SendRight> {
 /// that a lookup of the node reaches this server (`fsys_getroot` on `control`). Returns the
 /// node itself: its owner and permissions are the translator's node's.
 pub fn sit_on_node(root: PortName, node: &[u8], control: PortName) -> Result<SendRight> {
-    let node = lookup::lookup(root, node, O_NOTRANS)?;
+    let node = lookup::lookup(root, node, open::NOTRANS)?;
     // The passive translator (none given) is left alone; the filesystem keeps its own right.
     fs::file_set_translator(node.name(), 0, FS_TRANS_SET, 0, &[], PortArg::make_send(control))?;
     Ok(node)

@@ -9,7 +9,7 @@ use crate::backend::Geometry;
 use crate::device::mode::{READ, WRITE};
 use crate::device_server::DeviceServer;
 use crate::errno::{hurd_errno, EBUSY, EINVAL, EOPNOTSUPP};
-use crate::node::FS_RETRY_NORMAL;
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 use alloc::boxed::Box;
 use mach::interfaces::{device, fs, fsys, io, process, startup, startup_notify};
 use mach::args::Vectors;
@@ -130,7 +130,7 @@ impl fs::Server for StandIns {
     }
 
     fn file_check_access(&mut self, _reply: rt::ReplyPort<'_>, _file: PortName) -> Result<i32> {
-        Ok(crate::node::open::READ | crate::node::open::WRITE)
+        Ok(open::READ | open::WRITE)
     }
 
     fn file_set_translator(&mut self, _reply: rt::ReplyPort<'_>, _file: PortName, _passive_flags: i32, active_flags: i32, _old: i32, _passive: OolMemory, active: SendRight) -> Result<()> {
@@ -342,7 +342,7 @@ impl Boot {
         let Vectors { argv, envp } = VECTORS;
         assert_eq!(boot.next_seen(), Seen::ArgLocations { process: boot.names.proc_server, argv, envp }, "ps shows the command line");
         assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
-        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: lookup::O_NOTRANS });
+        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: open::NOTRANS });
         assert_eq!(boot.next_seen(), Seen::SetTranslator { active_flags: joining::FS_TRANS_SET, active: boot.bootstrap }, "the boot port is the node's control port");
         let translator = boot.next_kept();
         assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
@@ -364,7 +364,7 @@ fn a_flush_that_fails_at_shutdown_is_the_answer_to_startup_dosync() {
     boot.startup_and_init();
     let (translator, notify) = boot.joined();
     let dotdot = ReceiveRight::new().unwrap();
-    let flags = crate::node::open::READ | crate::node::open::WRITE;
+    let flags = open::READ | open::WRITE;
     let (_, _, node) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], flags).unwrap();
     let wd0 = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
     assert_eq!(device::device_write(wd0.name(), 0, 3, &[0x5A; 512]), Ok(512));
@@ -386,7 +386,7 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
 
     // `storeio @/dev/rumpdisk:wd0`: ext2fs asks the node's translator for its root, a node port.
     let dotdot = ReceiveRight::new().unwrap();
-    let flags = crate::node::open::READ | crate::node::open::WRITE;
+    let flags = open::READ | open::WRITE;
     let (retry, _, node) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], flags).unwrap();
     assert_eq!(retry, FS_RETRY_NORMAL);
     let wd0 = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();

@@ -8,7 +8,8 @@ use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::node::fake_fs::FakeNode;
 use crate::errno::{hurd_errno, EACCES, EINVAL};
-use crate::node::{open, stat, FS_RETRY_NORMAL};
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
+use crate::node::stat;
 use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;
@@ -269,7 +270,7 @@ fn the_parent_letting_go_of_the_control_port_ends_an_unused_translator() {
 
 #[test]
 fn with_a_device_open_the_translator_outlives_its_node() {
-    let Started { task, server, disk, parent, settings, control, translator, device_thread, auth } = start();
+    let Started { task, server, disk, parent, settings, control, translator, device_thread, auth: _auth } = start();
     let flags = open::READ | open::WRITE;
     let (_, _, root) = fsys::fsys_getroot(control.name(), PortArg::make_send(ReceiveRight::new().unwrap().name()), &[0], &[0], flags).unwrap();
     let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();

@@ -61,6 +61,7 @@ const RUMPDISK: Layers = &[
     ("errno", "the Hurd's errno values as they travel in a `RetCode`"),
     ("device", "the device interface's vocabulary: `D_*` codes, open modes, status flavors"),
     ("flush", "the flush merger: `DEV_FLUSH_CACHE` requests gather, one flush answers them"),
+    ("hurd_fs", "the Hurd's file-protocol numbers: open modes, lookup retry types"),
     ("backend", "the `Backend`/`Disk` operations, flush modes and the drivers (memory, ATA, rump, kernel)"),
     ("options", "the command line: parsed, and listed back as an argz vector"),
     ("server", "the protocol core: open table, modes, bounds, status flavors, flushes"),

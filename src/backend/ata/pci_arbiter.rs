@@ -12,12 +12,10 @@ use mach::port::{PortName, SendRight};
 
 use super::pci::{ConfigSpace, Function};
 use crate::device::D_NO_SUCH_DEVICE;
-use crate::translator::FS_RETRY_NORMAL;
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 
 /// `D_READ | D_WRITE` (GNU Mach's `device_types.h`).
 const READ_WRITE: u32 = 0x1 | 0x2;
-/// `O_READ | O_WRITE` (glibc's Hurd `fcntl.h`): the arbiter checks them on each access.
-const O_RDWR: i32 = 0x1 | 0x2;
 
 /// The arbiter's tree, looked up a level at a time so that an absent bus or device costs one
 /// lookup, not one per function below it. `None`: the arbiter has nothing there.
@@ -53,7 +51,8 @@ impl ArbiterConfig {
         }
         let device_directory = self.devices[&(bus, device)].as_ref()?.name();
         if !self.configs.contains_key(&function) {
-            let found = lookup(device_directory, &format!("{number}/config"), O_RDWR);
+            // The arbiter checks the open modes on each access.
+            let found = lookup(device_directory, &format!("{number}/config"), open::READ | open::WRITE);
             self.configs.insert(function, found);
         }
         self.configs[&function].as_ref().map(SendRight::name)

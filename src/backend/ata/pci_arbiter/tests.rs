@@ -4,7 +4,7 @@
 use super::*;
 use crate::backend::ata::pci::{self as scan, BusMasterPorts};
 use crate::backend::ata::port_io::IdeChannel;
-use crate::translator::hurd_errno;
+use crate::errno::hurd_errno;
 use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -13,7 +13,7 @@ use mach::msg;
 use mach::ool::OolMemory;
 use mach::port::{PortSet, ReceiveRight};
 use mach::sync::Mutex;
-use mach::sys::sim::Task;
+use mach::sim::Task;
 
 const PIIX3_IDE: Function = Function { bus: 0, device: 1, function: 1 };
 
@@ -78,7 +78,7 @@ impl fs::Server for Arbiter {
             (Some(Entry::Bus(bus)), [device]) => {
                 two_hex_digits(device).filter(|&device| functions.iter().any(|f| (f.bus, f.device) == (bus, device))).map(|device| Entry::Device(bus, device))
             }
-            (Some(Entry::Device(bus, device)), [function, "config"]) if flags == O_RDWR => function
+            (Some(Entry::Device(bus, device)), [function, "config"]) if flags == open::READ | open::WRITE => function
                 .parse()
                 .ok()
                 .map(|function| Function { bus, device, function })
