@@ -448,6 +448,8 @@ mod tests {
         assert_eq!(answer.take(), Some(Ok(())));
         assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&11], [0x5A; SECTOR]);
         sim.state().drives[0].as_mut().unwrap().faults = Faults { abort: Some(registers::command::FLUSH_CACHE_EXT), ..Faults::default() };
+        // A write since the last flush: the next request reaches the drive.
+        assert_eq!(server.write(device, 12, &[0xA5; 512]), Ok(512));
         server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
         server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
