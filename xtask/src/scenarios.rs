@@ -1,6 +1,6 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
-use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
+use crate::vm::{Bus, Disk, Expect, Kernel, Module, Scenario};
 use crate::{cargo, project_root, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -224,10 +224,10 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
             module.words.push(format!("--ata-transfer={mode}"));
         }
         // The disk rumpdisk.static drives is the first.
-        scenario.disks[0].ahci = mode == "ahci";
+        scenario.disks[0].bus = if mode == "ahci" { Bus::Ahci } else { Bus::Ide };
     }
     if transfer == Transfer::AutoOnAhci {
-        scenario.disks[0].ahci = true;
+        scenario.disks[0].bus = Bus::Ahci;
     }
     scenario
 }

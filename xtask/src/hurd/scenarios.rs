@@ -10,7 +10,7 @@ use super::fscheck;
 use super::image::{self, Contents, GuestFile};
 use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
-use crate::vm::{run_dir, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
+use crate::vm::{run_dir, Bus, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
 use crate::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,9 @@ pub enum Controller {
     /// The first port of an AHCI controller of its own (`-device ahci`, an ICH9 AHCI); the boot
     /// CD stays on the IDE controller. Scenarios named `NAME-ahci`.
     Ahci,
+    /// The `q35` machine's own AHCI controller (ICH9), the machine without IDE a Q35 board is.
+    /// Scenarios named `NAME-q35`.
+    Q35,
 }
 
 /// The boot disk driver of a Hurd scenario. Both boot as Debian's GRUB entry has it:
@@ -254,6 +257,7 @@ impl Hurd {
         let base = match self.controller {
             Controller::Ide => base,
             Controller::Ahci => format!("{base}-ahci"),
+            Controller::Q35 => format!("{base}-q35"),
         };
         match self.driver {
             Driver::Ours => base,
@@ -390,7 +394,11 @@ impl Hurd {
         };
         let disk = Disk {
             fresh: Some(Fresh::CopyOf(disk_template)),
-            ahci: self.controller == Controller::Ahci,
+            bus: match self.controller {
+                Controller::Ide => Bus::Ide,
+                Controller::Ahci => Bus::Ahci,
+                Controller::Q35 => Bus::Q35,
+            },
             ..Disk::fresh(run_dir(name).join("wd0.img"), 0)
         };
         let scenario = Scenario {
@@ -1594,6 +1602,13 @@ pub const NAMES: &[&str] = &[
     "hurd-rump-shell-ahci",
     // NetBSD's ahcisata: DIOCCACHESYNC reaches the AHCI disk as FLUSH.
     "hurd-rump-barrier-ahci",
+    // The q35 machine (its chipset's AHCI, no IDE at all), each driver, and the crash points of
+    // its disk with ours.
+    "hurd-shell-q35",
+    "hurd-c-shell-q35",
+    "hurd-rump-shell-q35",
+    "hurd-barrier-q35",
+    "hurd-rump-barrier-q35",
 ];
 
 /// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
@@ -1640,6 +1655,11 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-c-shell-ahci" => upstream.on(Controller::Ahci).shell(),
             "hurd-rump-shell-ahci" => rump.on(Controller::Ahci).shell(),
             "hurd-rump-barrier-ahci" => rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-shell-q35" => hurd.on(Controller::Q35).shell(),
+            "hurd-c-shell-q35" => upstream.on(Controller::Q35).shell(),
+            "hurd-rump-shell-q35" => rump.on(Controller::Q35).shell(),
+            "hurd-barrier-q35" => hurd.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-rump-barrier-q35" => rump.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-shell" => upstream.shell(),
             "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-flush-error" => upstream.flush_error(20),
