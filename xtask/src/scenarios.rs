@@ -189,6 +189,9 @@ pub enum Transfer {
     Mode(&'static str),
     /// The disk on an AHCI controller, no `--ata-transfer`: `auto` must find it there.
     AutoOnAhci,
+    /// The `q35` machine, no `--ata-transfer`: `auto` must find the disk on the chipset's AHCI
+    /// and not stall on the IDE ports the machine does not have.
+    AutoOnQ35,
 }
 
 impl Transfer {
@@ -197,6 +200,7 @@ impl Transfer {
             Transfer::Default => base.to_owned(),
             Transfer::Mode(mode) => format!("{base}-{mode}"),
             Transfer::AutoOnAhci => format!("{base}-ahci-auto"),
+            Transfer::AutoOnQ35 => format!("{base}-q35"),
         }
     }
 
@@ -204,7 +208,7 @@ impl Transfer {
     /// transfer: `transfer Dma`, `transfer Pio`, ..., `port` for the AHCI port.
     fn logged(self) -> (&'static str, &'static str) {
         let what = match self {
-            Transfer::Mode("ahci") | Transfer::AutoOnAhci => return ("ahci: wd0:", "port "),
+            Transfer::Mode("ahci") | Transfer::AutoOnAhci | Transfer::AutoOnQ35 => return ("ahci: wd0:", "port "),
             Transfer::Default | Transfer::Mode("dma") => "transfer Dma",
             Transfer::Mode("multiple") => "transfer Multiple",
             Transfer::Mode(_) => "transfer Pio",
@@ -228,6 +232,12 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
     }
     if transfer == Transfer::AutoOnAhci {
         scenario.disks[0].bus = Bus::Ahci;
+    }
+    if transfer == Transfer::AutoOnQ35 {
+        // The machine has no IDE channel for any disk.
+        for disk in &mut scenario.disks {
+            disk.bus = Bus::Q35;
+        }
     }
     scenario
 }
@@ -921,6 +931,7 @@ fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
     Ok(vec![
         disk(tasks, ahci)?,
         disk(tasks, Transfer::AutoOnAhci)?,
+        disk(tasks, Transfer::AutoOnQ35)?,
         store_wd0(tasks, ahci)?,
         store_wd0_flush_fails(tasks, ahci)?,
         store_wd0_refusing_flush(tasks, ahci)?,
