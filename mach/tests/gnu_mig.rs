@@ -303,7 +303,7 @@ const MIG_BAD_ID: i32 = -303;
 /// Reported to the mig helper (see the conformance report): GNU MIG's checks that the generated
 /// request decoders do not reproduce yet.
 const KNOWN_REQUEST_DIVERGENCES: &[Known] =
-    &[("mach_i386", "i386_set_ldt", OOL_WITHOUT_COMPLEX), ("io", "io_restrict_auth", OOL_WITHOUT_COMPLEX)];
+    &[("mach_i386", "i386_set_ldt", OOL_WITHOUT_COMPLEX), ("io", "io_restrict_auth", OOL_WITHOUT_COMPLEX), ("pci", "pci_conf_write", OOL_WITHOUT_COMPLEX)];
 
 /// As above, for the reply decoders.
 const KNOWN_REPLY_DIVERGENCES: &[Known] = &[
@@ -312,6 +312,7 @@ const KNOWN_REPLY_DIVERGENCES: &[Known] = &[
     ("fsys", "fsys_get_options", OOL_WITHOUT_COMPLEX),
     ("fs", "file_get_fs_options", OOL_WITHOUT_COMPLEX),
     ("auth", "auth_server_authenticate", OOL_WITHOUT_COMPLEX),
+    ("pci", "pci_conf_read", OOL_WITHOUT_COMPLEX),
 ];
 
 /// A divergence kept on purpose: GNU MIG takes an out-of-line `array[*]`/`array[]` item even in

@@ -20,6 +20,7 @@ typedef mach_port_t process_t;
 typedef char *data_t;
 typedef const char *const_data_t;
 typedef mach_port_t io_t;
+typedef mach_port_t pci_t;
 /* glibc names it only with _LARGEFILE64_SOURCE; a repeated identical typedef is valid C11.  */
 typedef __ino64_t ino64_t;
 
