@@ -10,4 +10,5 @@ const PROJECT_INTERFACES: &[(&str, &str)] = &[
     ("process", "process.defs"),
     ("mach_port_ktype", "mach_port_ktype.defs"),
     ("auth", "auth.defs"),
+    ("device_intr_notify", "device_intr_notify.defs"),
 ];

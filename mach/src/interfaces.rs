@@ -83,6 +83,9 @@ interfaces! {
     /// The project's `defs/auth.defs` (25000): the Hurd's `auth_server_authenticate`
     /// (`io_reauthenticate` on the translator's node).
     auth;
+    /// The project's `defs/device_intr_notify.defs` (100): the message GNU Mach sends a port
+    /// registered with `device_intr_register` when its interrupt line fires.
+    device_intr_notify;
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ extern crate std;
 pub mod interfaces;
 pub mod args;
 pub mod console;
+pub mod irq;
 pub mod kern;
 pub mod mig_rt;
 pub mod msg;

@@ -121,6 +121,7 @@ routines! {
     process: [proc_set_arg_locations, proc_mark_exec, proc_task2proc] [];
     mach_port_ktype: [set_ktype] [];
     auth: [auth_server_authenticate] [];
+    device_intr_notify: [] [device_intr_notify];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).
