@@ -328,6 +328,22 @@ impl SimState {
         }
     }
 
+    /// Whether a DMA command waits for its data, the bus master started.
+    pub fn dma_running(&self) -> bool {
+        matches!(self.state, State::Dma { .. }) && self.engine_running()
+    }
+
+    /// Lets a transfer held by [`Faults::stalled_dma`] go on: it ends now, as a slow drive's
+    /// would, with its interrupt.
+    pub fn release_stalled_dma(&mut self) {
+        if let Some(drive) = self.drives[self.selected].as_mut() {
+            drive.faults.stalled_dma = false;
+        }
+        if self.dma_running() {
+            self.run_dma();
+        }
+    }
+
     /// Whether the bus master's START bit is set.
     pub fn engine_running(&self) -> bool {
         self.bm_command & bm::START != 0
