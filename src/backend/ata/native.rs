@@ -6,6 +6,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use mach::irq::IrqDevice;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::ool::OolMemory;
 use mach::port::PortName;
@@ -124,10 +125,11 @@ pub fn native_backend(
     };
     let names = attach_names(probed.iter().flat_map(|p| p.disks).chain(ahci.iter().map(|_| true)));
     let (ide_names, ahci_names) = names.split_at(probed.len() * 2);
+    let irq = probed.iter().any(|p| p.disks.contains(&true)).then(|| irq_device(device_master)).flatten();
     let mut units = Vec::new();
     for (probed, names) in probed.into_iter().zip(ide_names.chunks_exact(2)) {
         if probed.disks.contains(&true) {
-            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, Some(host_priv))?;
+            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, Some(host_priv), irq.as_ref())?;
             units.push(NativeBackend::Ide(channel));
         }
     }
@@ -141,6 +143,14 @@ pub fn native_backend(
         log::warn!("rumpdisk: --flush={flush}: DEV_FLUSH_CACHE does not always flush (for tests only)");
     }
     Ok(WithFlushMode::new(Units(units), flush))
+}
+
+/// The kernel's `irq` device; `None`, said once, when the kernel has none: the IDE channels then
+/// poll for every command's end.
+fn irq_device(device_master: PortName) -> Option<IrqDevice> {
+    IrqDevice::open(device_master)
+        .inspect_err(|error| log::info!("ata: no irq device ({error:?}): IDE commands complete by polling"))
+        .ok()
 }
 
 /// The first AHCI controller on PCI, its registers mapped (once per port), memory space and bus
