@@ -298,6 +298,7 @@ pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
     let image = disk_image(tasks.kernel, &name)?;
     let sectors = format!("wd0sectors={DISK_SECTORS}");
     let console = tasks.kernel.run_dir(&name).join("console.log");
+    let label = format!("{name} [{}]", tasks.kernel.label());
     let scenario = Scenario {
         kernel: tasks.kernel,
         name: name.clone(),
@@ -322,6 +323,7 @@ pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
         memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             drove_with(&console, transfer)?;
+            crate::interrupts::check(&console, &label)?;
             image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0")
         })),
     };
@@ -422,6 +424,7 @@ pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
     let image = disk_image(tasks.kernel, &name)?;
     let write_log = tasks.kernel.run_dir(&name).join("w.log");
     let console = tasks.kernel.run_dir(&name).join("console.log");
+    let label = format!("{name} [{}]", tasks.kernel.label());
     let words = [
         "master=bootstrap",
         "disk=wd0",
@@ -450,6 +453,7 @@ pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
         memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             drove_with(&console, transfer)?;
+            crate::interrupts::check(&console, &label)?;
             flushed_before_synced_record(&write_log)?;
             image_holds_store_pattern(&image)
         })),
@@ -612,6 +616,7 @@ pub fn barrier(tasks: &Tasks, name: &str, words: &[&str], mode: Barrier) -> Resu
             let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path))
                 .map_err(|e| e.to_string())?;
             println!("  {label}: write log: {}", verdict.summary());
+            crate::interrupts::check(&console, &label)?;
             let Barrier::SkipOne(k) = mode else {
                 return barrier_verdict(mode, &verdict);
             };

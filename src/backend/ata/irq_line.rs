@@ -18,7 +18,7 @@ impl IdeChannel {
 }
 
 /// A channel's taken interrupt line. Says on the log how many interrupts it has taken at the
-/// first and at each power of 4 (`ata: primary channel: IRQ 14: 256 interrupts taken`), which
+/// first and at each power of 4 (`ata: Primary channel: IRQ 14: 256 interrupts taken`), which
 /// the VM scenarios check to know the driver completes by interrupt.
 pub struct IrqLine {
     channel: IdeChannel,
@@ -42,12 +42,12 @@ impl Line for IrqLine {
             Ok(came) => {
                 let taken = self.interrupt.taken();
                 if came && taken.is_power_of_two() && taken.trailing_zeros() % 2 == 0 {
-                    log::info!("ata: {} channel: IRQ {}: {taken} interrupts taken", self.channel.name(), self.interrupt.line());
+                    log::info!("ata: {:?} channel: IRQ {}: {taken} interrupts taken", self.channel, self.interrupt.line());
                 }
                 came
             }
             Err(error) => {
-                log::warn!("ata: {} channel: waiting for IRQ {}: {error:?}", self.channel.name(), self.interrupt.line());
+                log::warn!("ata: {:?} channel: waiting for IRQ {}: {error:?}", self.channel, self.interrupt.line());
                 false
             }
         }
@@ -55,7 +55,7 @@ impl Line for IrqLine {
 
     fn ack(&mut self) {
         if let Err(error) = self.interrupt.ack() {
-            log::warn!("ata: {} channel: IRQ {} not acknowledged: {error:?}", self.channel.name(), self.interrupt.line());
+            log::warn!("ata: {:?} channel: IRQ {} not acknowledged: {error:?}", self.channel, self.interrupt.line());
         }
     }
 }

@@ -345,10 +345,10 @@ pub fn finish_channel(
     let Probed { channel, ata: mut ata_channel, .. } = probed;
     match irq.map(|irq| IrqLine::take(irq, channel)) {
         Some(Ok(line)) => {
-            log::info!("ata: {} channel: commands complete by interrupt (IRQ {})", channel.name(), channel.irq());
+            log::info!("ata: {channel:?} channel: commands complete by interrupt (IRQ {})", channel.irq());
             ata_channel = ata_channel.with_line(Box::new(line));
         }
-        Some(Err(error)) => log::warn!("ata: {} channel: IRQ {} cannot be had ({error:?}): polling", channel.name(), channel.irq()),
+        Some(Err(error)) => log::warn!("ata: {channel:?} channel: IRQ {} cannot be had ({error:?}): polling", channel.irq()),
         None => {}
     }
     let engine = match (transfer, host_priv) {
