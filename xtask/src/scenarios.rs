@@ -873,6 +873,15 @@ fn skipped_flush_of(seed: u64) -> u32 {
     2 + (seed % 24) as u32
 }
 
+/// The workload of the negative control of one skipped flush: one client, so that its commit
+/// record follows the skipped flush's answer before another flush starts. With concurrent
+/// clients and a driver that waits for the flush's interrupt (the processor free meanwhile),
+/// the requests gathered during the skipped flush start the next one at once, and the answered
+/// clients' commit records reach the disk only after it: the next flush covers the skipped
+/// one's data, and the log shows nothing lost (in every run
+/// tried: three draws on amd64, one on each other kernel).
+const LONE_CLIENT: [&str; 3] = ["clients=1", "rounds=100", "sectors=4"];
+
 /// Every GNU Mach scenario, on the kernel `tasks` were built for.
 fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
     let workload = ["clients=4", "rounds=50", "sectors=4"];
@@ -893,7 +902,7 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
         with_transfer(barrier(tasks, "barrier-pio", &workload, Barrier::Honoured)?, Transfer::Mode("pio")),
         with_transfer(barrier(tasks, "barrier-multiple", &workload, Barrier::Honoured)?, Transfer::Mode("multiple")),
         barrier(tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
-        barrier(tasks, "barrier-skipped-one-flush", &workload, Barrier::SkipOne(skipped_flush()))?,
+        barrier(tasks, "barrier-skipped-one-flush", &LONE_CLIENT, Barrier::SkipOne(skipped_flush()))?,
         barrier(
             tasks,
             "barrier-long",
@@ -931,7 +940,7 @@ fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
         store_wd0_refusing_flush(tasks, ahci)?,
         with_transfer(barrier(tasks, "barrier-ahci", workload, Barrier::Honoured)?, ahci),
         with_transfer(barrier(tasks, "barrier-skipped-flush-ahci", workload, Barrier::Skipped)?, ahci),
-        with_transfer(barrier(tasks, "barrier-skipped-one-flush-ahci", workload, Barrier::SkipOne(skipped_flush()))?, ahci),
+        with_transfer(barrier(tasks, "barrier-skipped-one-flush-ahci", &LONE_CLIENT, Barrier::SkipOne(skipped_flush()))?, ahci),
         with_transfer(barrier(tasks, "barrier-long-ahci", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?, ahci),
         with_transfer(
             barrier(tasks, "barrier-write-bound-ahci", &["clients=3", "rounds=4", "sectors=80", "burst=1"], Barrier::Honoured)?,
