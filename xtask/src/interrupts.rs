@@ -1,7 +1,7 @@
-//! Whether a scenario's rumpdisk.static completed its IDE commands by interrupt: the driver says
-//! so when it takes a channel's line (`ata: Primary channel: commands complete by interrupt
-//! (IRQ 14)`) and logs the interrupts taken at the first and each power of 4 (`ata: Primary
-//! channel: IRQ 14: 256 interrupts taken`).
+//! Whether a scenario's rumpdisk.static completed its commands by interrupt: the driver says so
+//! when it takes an IDE channel's or AHCI port's line (`ata: Primary channel: commands complete
+//! by interrupt (IRQ 14)`, `ahci: port 0: ...`) and logs the interrupts taken at the first and
+//! each power of 4 (`ata: Primary channel: IRQ 14: 256 interrupts taken`).
 
 use std::fs;
 use std::path::Path;
@@ -9,20 +9,20 @@ use std::path::Path;
 /// What a console shows of the IDE driver's interrupts.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Taken {
-    /// No IDE disk was opened (an AHCI scenario): nothing to check.
-    NoIdeDisk,
+    /// No disk was opened: nothing to check.
+    NoDisk,
     /// The most interrupts one line logged (a power of 4, so a lower bound of the count).
     AtLeast(u64),
 }
 
-/// What `text` (a console) shows; an error when an IDE disk was driven without interrupts.
+/// What `text` (a console) shows; an error when a disk was driven without interrupts.
 pub fn taken(text: &str) -> Result<Taken, String> {
-    if !text.lines().any(|l| l.contains("ata: wd")) {
-        return Ok(Taken::NoIdeDisk);
+    if !text.lines().any(|l| l.contains("ata: wd") || l.contains("ahci: wd")) {
+        return Ok(Taken::NoDisk);
     }
     if !text.lines().any(|l| l.contains("commands complete by interrupt")) {
-        let why = text.lines().find(|l| l.contains("ata: no irq device") || l.contains("cannot be had"));
-        return Err(format!("the IDE channel polled: {}", why.unwrap_or("no line about its interrupt")));
+        let why = text.lines().find(|l| l.contains("no irq device") || l.contains("cannot be had") || l.contains(": polling"));
+        return Err(format!("the driver polled: {}", why.unwrap_or("no line about its interrupt")));
     }
     let counts = text.lines().filter_map(|l| {
         let (_, after) = l.split_once(": IRQ ")?;
@@ -31,7 +31,7 @@ pub fn taken(text: &str) -> Result<Taken, String> {
     });
     match counts.max() {
         Some(count) => Ok(Taken::AtLeast(count)),
-        None => Err("the IDE channel took its line but no interrupt".into()),
+        None => Err("the driver took its line but no interrupt".into()),
     }
 }
 
@@ -62,11 +62,15 @@ mod tests {
     }
 
     #[test]
-    fn an_ide_disk_without_interrupts_fails_with_the_driver_s_reason() {
-        let polled = format!("ata: no irq device (D_NO_SUCH_DEVICE (0x9c6)): IDE commands complete by polling\n{OPENED}");
+    fn a_disk_without_interrupts_fails_with_the_driver_s_reason() {
+        let polled = format!("ata: no irq device (D_NO_SUCH_DEVICE (0x9c6)): commands complete by polling\n{OPENED}");
         assert!(taken(&polled).unwrap_err().contains("ata: no irq device"));
         let silent = format!("ata: Primary channel: commands complete by interrupt (IRQ 14)\n{OPENED}");
-        assert_eq!(taken(&silent), Err("the IDE channel took its line but no interrupt".into()));
-        assert_eq!(taken("ahci: wd0: port 0\n"), Ok(Taken::NoIdeDisk));
+        assert_eq!(taken(&silent), Err("the driver took its line but no interrupt".into()));
+        let shared = "ahci: 2 disk ports share IRQ 11: polling\nahci: wd0: port 0\n";
+        assert!(taken(shared).unwrap_err().contains("share IRQ 11"));
+        let ahci = "ahci: port 0: commands complete by interrupt (IRQ 11)\nahci: wd0: port 0\nahci: port 0: IRQ 11: 16 interrupts taken\n";
+        assert_eq!(taken(ahci), Ok(Taken::AtLeast(16)));
+        assert_eq!(taken("rumpdisk: started\n"), Ok(Taken::NoDisk));
     }
 }

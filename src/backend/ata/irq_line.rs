@@ -1,6 +1,7 @@
-//! An IDE channel's interrupt through GNU Mach's `irq` device, as the channel waits on it
-//! ([`Line`]): the legacy channels' ISA lines, 14 and 15.
+//! A controller's interrupt through GNU Mach's `irq` device, as its driver waits on it
+//! ([`Line`]): the legacy IDE channels' ISA lines, 14 and 15, or an AHCI controller's PCI line.
 
+use alloc::string::String;
 use mach::irq::{Interrupt, IrqDevice};
 
 use super::channel::Line;
@@ -17,18 +18,19 @@ impl IdeChannel {
     }
 }
 
-/// A channel's taken interrupt line. Says on the log how many interrupts it has taken at the
-/// first and at each power of 4 (`ata: Primary channel: IRQ 14: 256 interrupts taken`), which
-/// the VM scenarios check to know the driver completes by interrupt.
+/// A taken interrupt line. Says on the log how many interrupts it has taken at the first and
+/// at each power of 4 (`ata: Primary channel: IRQ 14: 256 interrupts taken`), which the VM
+/// scenarios check to know the driver completes by interrupt.
 pub struct IrqLine {
-    channel: IdeChannel,
+    /// Who took it, as the log names it (`ata: Primary channel`, `ahci: port 0`).
+    owner: String,
     interrupt: Interrupt,
 }
 
 impl IrqLine {
-    /// Takes `channel`'s line on `irq`.
-    pub fn take(irq: &IrqDevice, channel: IdeChannel) -> mach::kern::Result<IrqLine> {
-        Ok(IrqLine { channel, interrupt: irq.register(channel.irq())? })
+    /// Takes `line` on `irq` for `owner`.
+    pub fn take(irq: &IrqDevice, line: u32, owner: String) -> mach::kern::Result<IrqLine> {
+        Ok(IrqLine { owner, interrupt: irq.register(line)? })
     }
 }
 
@@ -42,12 +44,12 @@ impl Line for IrqLine {
             Ok(came) => {
                 let taken = self.interrupt.taken();
                 if came && taken.is_power_of_two() && taken.trailing_zeros() % 2 == 0 {
-                    log::info!("ata: {:?} channel: IRQ {}: {taken} interrupts taken", self.channel, self.interrupt.line());
+                    log::info!("{}: IRQ {}: {taken} interrupts taken", self.owner, self.interrupt.line());
                 }
                 came
             }
             Err(error) => {
-                log::warn!("ata: {:?} channel: waiting for IRQ {}: {error:?}", self.channel, self.interrupt.line());
+                log::warn!("{}: waiting for IRQ {}: {error:?}", self.owner, self.interrupt.line());
                 false
             }
         }
@@ -55,7 +57,7 @@ impl Line for IrqLine {
 
     fn ack(&mut self) {
         if let Err(error) = self.interrupt.ack() {
-            log::warn!("ata: {:?} channel: IRQ {} not acknowledged: {error:?}", self.channel, self.interrupt.line());
+            log::warn!("{}: IRQ {} not acknowledged: {error:?}", self.owner, self.interrupt.line());
         }
     }
 }

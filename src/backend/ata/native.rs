@@ -4,6 +4,7 @@
 //! [`super::units`]). `--ata-transfer=ahci` drives the AHCI controller alone; every other mode
 //! drives the IDE channels `--ide-channel` names, and in `auto` the AHCI controller's disks too.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use mach::irq::IrqDevice;
@@ -14,6 +15,7 @@ use mach::port::PortName;
 use super::ahci::mmio::MappedHba;
 use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
 use super::dma::{self, Ahead, Contiguous, KernelMemory};
+use super::irq_line::IrqLine;
 use super::pci;
 use super::port_io::{self, IdeChannel, LegacyPorts, PciConfigPorts, Tsc};
 use super::units::{attach_names, Units};
@@ -108,16 +110,17 @@ pub fn native_backend(
 ) -> Result<WithFlushMode<NativeUnits>> {
     let ide = if transfer == TransferMode::Ahci { &[][..] } else { channels };
     let probed = ide.iter().map(|&channel| port_io::probe_channel(device_master, channel)).collect::<Result<Vec<_>>>()?;
+    let irq = irq_device(device_master);
     let ahci = match transfer {
         TransferMode::Ahci => {
-            let ahci = ahci_ports(device_master, host_priv)?;
+            let ahci = ahci_ports(device_master, host_priv, irq.as_ref())?;
             if ahci.is_empty() {
                 log::error!("ahci: --ata-transfer=ahci: no AHCI controller with a disk");
                 return Err(Error::from_const(KERN_FAILURE));
             }
             ahci
         }
-        TransferMode::Auto => ahci_ports(device_master, host_priv).unwrap_or_else(|error| {
+        TransferMode::Auto => ahci_ports(device_master, host_priv, irq.as_ref()).unwrap_or_else(|error| {
             log::info!("ahci: the controller cannot be set up ({error:?}): IDE only");
             Vec::new()
         }),
@@ -125,7 +128,6 @@ pub fn native_backend(
     };
     let names = attach_names(probed.iter().flat_map(|p| p.disks).chain(ahci.iter().map(|_| true)));
     let (ide_names, ahci_names) = names.split_at(probed.len() * 2);
-    let irq = probed.iter().any(|p| p.disks.contains(&true)).then(|| irq_device(device_master)).flatten();
     let mut units = Vec::new();
     for (probed, names) in probed.into_iter().zip(ide_names.chunks_exact(2)) {
         if probed.disks.contains(&true) {
@@ -145,11 +147,11 @@ pub fn native_backend(
     Ok(WithFlushMode::new(Units(units), flush))
 }
 
-/// The kernel's `irq` device; `None`, said once, when the kernel has none: the IDE channels then
-/// poll for every command's end.
+/// The kernel's `irq` device; `None`, said once, when the kernel has none: the IDE channels and
+/// AHCI ports then poll for every command's end.
 fn irq_device(device_master: PortName) -> Option<IrqDevice> {
     IrqDevice::open(device_master)
-        .inspect_err(|error| log::info!("ata: no irq device ({error:?}): IDE commands complete by polling"))
+        .inspect_err(|error| log::info!("ata: no irq device ({error:?}): commands complete by polling"))
         .ok()
 }
 
@@ -157,20 +159,39 @@ fn irq_device(device_master: PortName) -> Option<IrqDevice> {
 /// mastering on, and each of its ports with a disk started with command memory and a bounce
 /// buffer from `vm_allocate_contiguous` (below 4 GiB: the port refuses more only without
 /// 64-bit addressing, and QEMU's has it, but 32-bit memory suits every HBA). Empty when PCI has
-/// no such controller or no port has a disk.
-fn ahci_ports(device_master: PortName, host_priv: PortName) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
+/// no such controller or no port has a disk. With `irq`, a controller with one disk port takes
+/// its PCI line and completes commands by interrupt; several ports poll (one port's wait would
+/// take the shared line's notifications of another's ends), as does a controller without a
+/// routed line.
+fn ahci_ports(device_master: PortName, host_priv: PortName, irq: Option<&IrqDevice>) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
     let mut config = PciConfigPorts::enable(device_master)?;
     let Some(found) = pci::find_ahci(&mut config) else { return Ok(Vec::new()) };
     pci::enable_memory_bus_master(&mut config, found.function);
     let disk_ports = AhciPort::<MappedHba, Tsc, Contiguous>::disk_ports(&mut MappedHba::map(device_master, found.abar)?);
+    let line = pci::interrupt_line(&mut config, found.function);
+    let lone = disk_ports.len() == 1;
+    match (irq.is_some(), line) {
+        (true, None) => log::info!("ahci: controller {:?}: no interrupt line routed: polling", found.function),
+        (true, Some(line)) if !lone => log::info!("ahci: {} disk ports share IRQ {line}: polling", disk_ports.len()),
+        _ => {}
+    }
     let mut ports = Vec::new();
     for number in disk_ports {
         let hba = MappedHba::map(device_master, found.abar)?;
         let memory = Contiguous::allocate(host_priv, ahci::COMMAND_MEMORY_BYTES)?;
         let buffer = Contiguous::allocate(host_priv, dma::BOUNCE_BYTES)?;
         match AhciPort::start_on(hba, number, Tsc, port_io::TIMEOUTS, memory, buffer) {
-            Ok(port) => {
+            Ok(mut port) => {
                 log::info!("ahci: controller {:?}, ABAR {:#x}: port {}", found.function, found.abar, port.number());
+                if let (Some(irq), Some(line), true) = (irq, line, lone) {
+                    match IrqLine::take(irq, line, alloc::format!("ahci: port {number}")) {
+                        Ok(taken) => {
+                            log::info!("ahci: port {number}: commands complete by interrupt (IRQ {line})");
+                            port = port.with_line(Box::new(taken));
+                        }
+                        Err(error) => log::warn!("ahci: port {number}: IRQ {line} cannot be had ({error:?}): polling"),
+                    }
+                }
                 ports.push(port);
             }
             Err(error) => {

@@ -343,7 +343,7 @@ pub fn finish_channel(
     irq: Option<&IrqDevice>,
 ) -> Result<AtaBackend<LegacyPorts, Tsc>> {
     let Probed { channel, ata: mut ata_channel, .. } = probed;
-    match irq.map(|irq| IrqLine::take(irq, channel)) {
+    match irq.map(|irq| IrqLine::take(irq, channel.irq(), alloc::format!("ata: {channel:?} channel"))) {
         Some(Ok(line)) => {
             log::info!("ata: {channel:?} channel: commands complete by interrupt (IRQ {})", channel.irq());
             ata_channel = ata_channel.with_line(Box::new(line));
