@@ -43,7 +43,7 @@ impl Line for IrqLine {
         match self.interrupt.wait(ms) {
             Ok(came) => {
                 let taken = self.interrupt.taken();
-                if came && taken.is_power_of_two() && taken.trailing_zeros() % 2 == 0 {
+                if came && taken.is_power_of_two() && taken.trailing_zeros().is_multiple_of(2) {
                     log::info!("{}: IRQ {}: {taken} interrupts taken", self.owner, self.interrupt.line());
                 }
                 came
