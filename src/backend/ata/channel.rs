@@ -816,7 +816,7 @@ mod tests {
 
     mod dma {
         use super::super::super::dma::{bm, BusMasterDma, TABLE_BYTES};
-        use super::super::super::sim::{SimBusMaster, SimMemory};
+        use super::super::super::sim::{BeforeFirstAck, SimBusMaster, SimLine, SimMemory};
         use super::*;
 
         /// A channel whose bus master has its PRD table at 0x1000 and a bounce buffer of `len`
@@ -918,7 +918,6 @@ mod tests {
         /// Completion by interrupt: the channel's DMA commands and flushes, each with the
         /// drive's interrupt on for that command only.
         mod interrupts {
-            use super::super::super::super::sim::SimLine;
             use super::*;
             use mach::irq::IrqDevice;
             use mach::sys::sim::irq::Machine;
@@ -1017,6 +1016,28 @@ mod tests {
                 // most, which the next wait takes.
                 assert!(machine.unacked(LINE) <= 1);
             }
+        }
+
+        /// A spurious interrupt, and the command's end coming after the driver looked but
+        /// before it acknowledged: on a line that loses what comes while it is masked (an I/O
+        /// APIC's edge input) that end raises nothing, and only the look after the ack sees it.
+        #[test]
+        fn an_end_the_masked_line_lost_is_seen_after_the_ack() {
+            let machine = mach::sys::sim::irq::Machine::losing_masked_edges();
+            let sim = SimChannel::new(Some(SimDrive::new(64, true)), None).with_line(&machine, 14);
+            let engine = BusMasterDma::new(SimBusMaster(sim.clone()), sim.memory(0x1000, TABLE_BYTES), sim.memory(0x2_0000, 8 * SECTOR)).unwrap();
+            let line = mach::irq::IrqDevice::open(machine.device_master()).unwrap().register(14).unwrap();
+            let releasing = sim.clone();
+            let line = BeforeFirstAck { line: SimLine(line), before: Some(move || releasing.state().release_stalled_dma()) };
+            let mut channel = Channel::new(sim.clone(), StepClock::new(1), TIMEOUTS).with_dma(Box::new(engine)).with_line(Box::new(line));
+            let id = channel.identify(Drive::Master).unwrap();
+            sim.state().drives[0].as_mut().unwrap().data.insert(3, [7; SECTOR]);
+            sim.state().drives[0].as_mut().unwrap().faults = Faults { stalled_dma: true, ..Faults::default() };
+            machine.raise(14);
+            let mut read = [0; SECTOR];
+            channel.read(Drive::Master, &id, Transfer::Dma, 3, &mut read).unwrap();
+            assert_eq!(read, [7; SECTOR]);
+            assert_eq!((machine.delivered(), machine.unacked(14)), (1, 0), "the end raised nothing the driver saw");
         }
 
         /// Memory a controller cannot use is refused when the engine is made.

@@ -700,6 +700,26 @@ impl Line for SimLine {
     }
 }
 
+/// A line that runs `before` at its first ack, just before acknowledging: what a device does
+/// then happens while the line is still masked.
+pub struct BeforeFirstAck<F> {
+    pub line: SimLine,
+    pub before: Option<F>,
+}
+
+impl<F: FnOnce()> Line for BeforeFirstAck<F> {
+    fn wait(&mut self, ticks: u64) -> bool {
+        self.line.wait(ticks)
+    }
+
+    fn ack(&mut self) {
+        if let Some(before) = self.before.take() {
+            before();
+        }
+        self.line.ack();
+    }
+}
+
 /// A clock that moves `step` ticks every time it is read.
 pub struct StepClock {
     now: Cell<u64>,
