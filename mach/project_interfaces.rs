@@ -10,5 +10,6 @@ const PROJECT_INTERFACES: &[(&str, &str)] = &[
     ("process", "process.defs"),
     ("mach_port_ktype", "mach_port_ktype.defs"),
     ("auth", "auth.defs"),
+    ("pci", "pci.defs"),
     ("device_intr_notify", "device_intr_notify.defs"),
 ];

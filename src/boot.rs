@@ -23,7 +23,7 @@ pub mod shutdown;
 
 pub use server::{BootServer, SpawnThread, Upstream};
 
-use mach::interfaces::constants::TASK_BOOTSTRAP_PORT;
+use mach::constants::TASK_BOOTSTRAP_PORT;
 use mach::interfaces::mach as kernel;
 use mach::kern::Result;
 use mach::port::{PortName, ReceiveRight, SendRight};

@@ -13,8 +13,15 @@
 //! those syncs then share the flush — PostgreSQL's `commit_delay`, counted in work instead of
 //! time. A lone client loses nothing: the queue is empty as soon as its request is taken. While
 //! one flush runs, new requests wait for the next; waiting only adds writes to a flush.
+//!
+//! A request needs no flush at all when the server completed no write since the last flush that
+//! succeeded started: every write its client completed is durable already. (ext2fs asks for a
+//! flush on every sync, with or without anything to write; a journal commit asks twice.) The
+//! server counts completed writes across all its devices, so a write through another open of the
+//! same disk is never missed; the first flush and the one after a failure always reach the disk.
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use mach::sync::Mutex;
 
 use crate::device::Error;
@@ -37,8 +44,9 @@ enum State<W> {
     /// Requests wait for the flush to start; it starts at the latest when `writes_left` more
     /// writes or `bytes_left` more bytes have been written.
     Gathering { waiters: Vec<W>, writes_left: u32, bytes_left: usize },
-    /// A flush runs; `next` gathers for the one after it.
-    Running { next: Vec<W> },
+    /// A flush runs, started when the server had completed `covers` writes; `next` gathers for
+    /// the one after it.
+    Running { next: Vec<W>, covers: u64 },
 }
 
 impl<W> State<W> {
@@ -51,49 +59,72 @@ impl<W> State<W> {
 #[derive(Debug)]
 pub struct FlushMerger<W> {
     state: State<W>,
+    /// The server's count of completed writes when the last flush that succeeded started:
+    /// while the count stays there, every completed write is durable. `None` before the first
+    /// flush succeeded and after one failed.
+    durable_at: Option<u64>,
 }
 
 impl<W> Default for FlushMerger<W> {
     fn default() -> Self {
-        FlushMerger { state: State::Idle }
+        FlushMerger { state: State::Idle, durable_at: None }
     }
 }
 
+/// Requests a flush starts with, or answers without one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Batch<W> {
+    pub waiters: Vec<W>,
+    /// `false`: no write completed since the last flush that succeeded started, so the waiters
+    /// are answered with success and the disk is not asked.
+    pub needs_flush: bool,
+}
+
 impl<W> FlushMerger<W> {
-    /// Registers a request: it waits for the next flush to start.
-    pub fn request(&mut self, waiter: W) {
+    /// Registers a request, the server having completed `written` writes: it waits for the next
+    /// flush to start, or comes back (`Some`) to be answered with success now when nothing was
+    /// written since the last flush that succeeded started.
+    #[must_use]
+    pub fn request(&mut self, waiter: W, written: u64) -> Option<W> {
         match &mut self.state {
-            State::Running { next: waiters } | State::Gathering { waiters, .. } => waiters.push(waiter),
+            State::Running { next: waiters, .. } | State::Gathering { waiters, .. } => waiters.push(waiter),
+            State::Idle if self.durable_at == Some(written) => return Some(waiter),
             State::Idle => self.state = State::gathering(alloc::vec![waiter]),
         }
+        None
     }
 
-    /// A write of `bytes` completed. `Some(batch)`: it was the last one a gathering lets
-    /// through, so the caller must start a flush now and answer `batch` with its result.
+    /// A write of `bytes` completed, the server's `written`th. `Some(batch)`: it was the last one
+    /// a gathering lets through, so the caller must start a flush now and answer `batch` with
+    /// its result.
     #[must_use]
-    pub fn write_finished(&mut self, bytes: usize) -> Option<Vec<W>> {
+    pub fn write_finished(&mut self, bytes: usize, written: u64) -> Option<Batch<W>> {
         let State::Gathering { writes_left, bytes_left, .. } = &mut self.state else { return None };
         *writes_left = writes_left.saturating_sub(1);
         *bytes_left = bytes_left.saturating_sub(bytes);
         if *writes_left > 0 && *bytes_left > 0 {
             return None;
         }
-        self.start()
+        self.start(written)
     }
 
-    /// The server has nothing else to do. `Some(batch)`: requests were gathering, so the caller
-    /// must start a flush now and answer `batch` with its result.
+    /// The server has nothing else to do, having completed `written` writes. `Some(batch)`:
+    /// requests were gathering; the caller must start a flush now and answer them with its
+    /// result, or answer them with success if the batch needs none.
     #[must_use]
-    pub fn start(&mut self) -> Option<Vec<W>> {
+    pub fn start(&mut self, written: u64) -> Option<Batch<W>> {
         let State::Gathering { waiters, .. } = &mut self.state else { return None };
-        let batch = core::mem::take(waiters);
-        self.state = State::Running { next: Vec::new() };
-        Some(batch)
+        let waiters = core::mem::take(waiters);
+        let needs_flush = self.durable_at != Some(written);
+        self.state = if needs_flush { State::Running { next: Vec::new(), covers: written } } else { State::Idle };
+        Some(Batch { waiters, needs_flush })
     }
 
-    /// The running flush ended: requests that arrived meanwhile gather for the next one.
-    pub fn finished(&mut self) {
-        if let State::Running { next } = &mut self.state {
+    /// The running flush ended with `result`: requests that arrived meanwhile gather for the
+    /// next one.
+    pub fn finished(&mut self, result: Result<(), Error>) {
+        if let State::Running { next, covers } = &mut self.state {
+            self.durable_at = result.is_ok().then_some(*covers);
             self.state = if next.is_empty() { State::Idle } else { State::gathering(core::mem::take(next)) };
         }
     }
@@ -112,44 +143,59 @@ impl<W> FlushMerger<W> {
     pub fn queued(&self) -> usize {
         match &self.state {
             State::Idle => 0,
-            State::Gathering { waiters, .. } | State::Running { next: waiters } => waiters.len(),
+            State::Gathering { waiters, .. } | State::Running { next: waiters, .. } => waiters.len(),
         }
     }
 }
 
-/// Registers `waiter`; returns whether the merger now gathers (see [`FlushMerger::is_gathering`]).
-pub fn request<W>(merger: &Mutex<FlushMerger<W>>, waiter: W) -> bool {
+/// Registers `waiter` (`writes`: the server's count of completed writes), or answers it at once
+/// if nothing needs flushing; returns whether the merger now gathers (see
+/// [`FlushMerger::is_gathering`]).
+pub fn request<W: Waiter>(merger: &Mutex<FlushMerger<W>>, writes: &AtomicU64, waiter: W) -> bool {
     let mut merger = merger.lock();
-    merger.request(waiter);
+    if let Some(waiter) = merger.request(waiter, writes.load(Ordering::SeqCst)) {
+        drop(merger);
+        waiter.answer(Ok(()));
+        return false;
+    }
     merger.is_gathering()
 }
 
-/// Runs `write` of `bytes`, then the flush its completion starts, if any; returns the write's
-/// result and whether the merger gathers afterwards.
+/// Runs `write` of `bytes` and counts it in `writes` (the server's count), then runs the flush
+/// its completion starts, if any; returns the write's result and whether the merger gathers
+/// afterwards.
 pub fn write_counted<W: Waiter, T>(
     merger: &Mutex<FlushMerger<W>>,
+    writes: &AtomicU64,
     bytes: usize,
     write: impl FnOnce() -> T,
     flush: impl FnOnce() -> Result<(), Error>,
 ) -> (T, bool) {
     let written = write();
-    let batch = merger.lock().write_finished(bytes);
+    // Counted before the caller answers the write: a client's later request sees it.
+    let count = writes.fetch_add(1, Ordering::SeqCst) + 1;
+    let batch = merger.lock().write_finished(bytes, count);
     (written, run_flush(merger, batch, flush))
 }
 
 /// Starts the gathered flush, if requests gather, and answers them; returns whether requests
 /// gather again afterwards (they arrived during the flush).
-pub fn start_gathered<W: Waiter>(merger: &Mutex<FlushMerger<W>>, flush: impl FnOnce() -> Result<(), Error>) -> bool {
-    let batch = merger.lock().start();
+pub fn start_gathered<W: Waiter>(merger: &Mutex<FlushMerger<W>>, writes: &AtomicU64, flush: impl FnOnce() -> Result<(), Error>) -> bool {
+    let batch = {
+        let mut merger = merger.lock();
+        merger.start(writes.load(Ordering::SeqCst))
+    };
     run_flush(merger, batch, flush)
 }
 
-fn run_flush<W: Waiter>(merger: &Mutex<FlushMerger<W>>, batch: Option<Vec<W>>, flush: impl FnOnce() -> Result<(), Error>) -> bool {
-    let Some(waiters) = batch else { return merger.lock().is_gathering() };
-    let result = flush();
+fn run_flush<W: Waiter>(merger: &Mutex<FlushMerger<W>>, batch: Option<Batch<W>>, flush: impl FnOnce() -> Result<(), Error>) -> bool {
+    let Some(Batch { waiters, needs_flush }) = batch else { return merger.lock().is_gathering() };
+    let result = if needs_flush { flush() } else { Ok(()) };
     let gathering = {
         let mut merger = merger.lock();
-        merger.finished();
+        if needs_flush {
+            merger.finished(result);
+        }
         merger.is_gathering()
     };
     for waiter in waiters {
@@ -170,40 +216,40 @@ mod tests {
     #[test]
     fn requests_gather_until_the_server_is_idle_then_share_one_flush() {
         let mut merger = FlushMerger::default();
-        assert_eq!(merger.start(), None, "nothing to flush");
-        merger.request(1);
-        merger.request(2);
+        assert_eq!(merger.start(0), None, "nothing to flush");
+        assert_eq!(merger.request(1, 0), None);
+        assert_eq!(merger.request(2, 0), None);
         assert!(merger.is_gathering());
         assert_eq!(merger.queued(), 2);
-        assert_eq!(merger.start(), Some(vec![1, 2]));
+        assert_eq!(merger.start(0), flush(vec![1, 2]));
         assert!(merger.is_running());
-        merger.finished();
+        merger.finished(Ok(()));
         assert!(!merger.is_running() && !merger.is_gathering());
     }
 
     #[test]
     fn requests_during_a_flush_wait_for_the_next_one() {
         let mut merger = FlushMerger::default();
-        merger.request(1);
-        assert_eq!(merger.start(), Some(vec![1]));
-        merger.request(2);
-        merger.request(3);
-        assert_eq!(merger.start(), None, "one flush at a time");
-        assert_eq!(merger.write_finished(GATHER_BYTES), None, "writes do not start a second flush either");
-        merger.finished();
+        assert_eq!(merger.request(1, 0), None);
+        assert_eq!(merger.start(0), flush(vec![1]));
+        assert_eq!(merger.request(2, 0), None);
+        assert_eq!(merger.request(3, 0), None);
+        assert_eq!(merger.start(0), None, "one flush at a time");
+        assert_eq!(merger.write_finished(GATHER_BYTES, 1), None, "writes do not start a second flush either");
+        merger.finished(Ok(()));
         assert!(merger.is_gathering(), "2 and 3 gather for the next flush");
-        assert_eq!(merger.start(), Some(vec![2, 3]));
+        assert_eq!(merger.start(1), flush(vec![2, 3]), "a write completed after the first flush started");
     }
 
     #[test]
     fn gathering_ends_after_gather_writes_even_if_the_server_is_never_idle() {
         let mut merger = FlushMerger::default();
-        assert_eq!(merger.write_finished(GATHER_BYTES), None, "no request: writes change nothing");
-        merger.request(1);
-        for _ in 1..GATHER_WRITES {
-            assert_eq!(merger.write_finished(512), None);
+        assert_eq!(merger.write_finished(GATHER_BYTES, 1), None, "no request: writes change nothing");
+        assert_eq!(merger.request(1, 1), None);
+        for written in 1..u64::from(GATHER_WRITES) {
+            assert_eq!(merger.write_finished(512, 1 + written), None);
         }
-        assert_eq!(merger.write_finished(512), Some(vec![1]), "bounded: the flush starts");
+        assert_eq!(merger.write_finished(512, 65), flush(vec![1]), "bounded: the flush starts");
         assert!(merger.is_running());
     }
 
@@ -215,32 +261,37 @@ mod tests {
         // it running and starts nothing.
         for writes in [63u32, 64, 65] {
             let mut merger = FlushMerger::default();
-            merger.request(1);
-            let started: Vec<u32> = (1..=writes).filter(|_| merger.write_finished(512).is_some()).collect();
+            assert_eq!(merger.request(1, 0), None);
+            let started: Vec<u32> = (1..=writes).filter(|&write| merger.write_finished(512, write.into()).is_some()).collect();
             let expect: &[u32] = if writes < 64 { &[] } else { &[64] };
             assert_eq!(started, expect, "{writes} writes");
         }
         // One write of 4 MiB less a byte, exactly 4 MiB, 4 MiB and a byte.
         for (bytes, starts) in [((4 << 20) - 1, false), (4 << 20, true), ((4 << 20) + 1, true)] {
             let mut merger = FlushMerger::default();
-            merger.request(1);
-            assert_eq!(merger.write_finished(bytes).is_some(), starts, "{bytes} bytes");
+            assert_eq!(merger.request(1, 0), None);
+            assert_eq!(merger.write_finished(bytes, 1).is_some(), starts, "{bytes} bytes");
         }
         // 4 MiB reached by a second write, one byte short of it, and one past it.
         for (second, starts) in [(511, false), (512, true), (513, true)] {
             let mut merger = FlushMerger::default();
-            merger.request(1);
-            assert_eq!(merger.write_finished((4 << 20) - 512), None);
-            assert_eq!(merger.write_finished(second).is_some(), starts, "4 MiB - 512 + {second}");
+            assert_eq!(merger.request(1, 0), None);
+            assert_eq!(merger.write_finished((4 << 20) - 512, 1), None);
+            assert_eq!(merger.write_finished(second, 2).is_some(), starts, "4 MiB - 512 + {second}");
         }
     }
 
     #[test]
     fn gathering_ends_after_gather_bytes_of_large_writes() {
         let mut merger = FlushMerger::default();
-        merger.request(1);
-        assert_eq!(merger.write_finished(GATHER_BYTES - 1), None);
-        assert_eq!(merger.write_finished(1), Some(vec![1]));
+        assert_eq!(merger.request(1, 0), None);
+        assert_eq!(merger.write_finished(GATHER_BYTES - 1, 1), None);
+        assert_eq!(merger.write_finished(1, 2), flush(vec![1]));
+    }
+
+    /// A batch that needs a flush.
+    fn flush(waiters: Vec<u32>) -> Option<Batch<u32>> {
+        Some(Batch { waiters, needs_flush: true })
     }
 
     struct Recorded<'a>(u32, &'a RefCell<Vec<(u32, Result<(), Error>)>>);
@@ -254,28 +305,59 @@ mod tests {
     fn a_failed_flush_answers_every_waiter_with_its_error() {
         let answers = RefCell::new(Vec::new());
         let merger = Mutex::new(FlushMerger::default());
-        assert!(request(&merger, Recorded(1, &answers)));
-        // Requests 2 and 3 arrive while the first flush runs; the second flush fails.
-        let again = start_gathered(&merger, || {
-            assert!(!request(&merger, Recorded(2, &answers)), "a flush runs: not gathering yet");
-            assert!(!request(&merger, Recorded(3, &answers)));
+        let writes = AtomicU64::new(0);
+        assert!(request(&merger, &writes, Recorded(1, &answers)));
+        // Requests 2 and 3 arrive while the first flush runs, after a write completed; the
+        // second flush fails.
+        let again = start_gathered(&merger, &writes, || {
+            writes.fetch_add(1, Ordering::SeqCst);
+            assert!(!request(&merger, &writes, Recorded(2, &answers)), "a flush runs: not gathering yet");
+            assert!(!request(&merger, &writes, Recorded(3, &answers)));
             Ok(())
         });
         assert!(again, "2 and 3 gather once the first flush ended");
         assert_eq!(*answers.borrow(), vec![(1, Ok(()))]);
-        assert!(!start_gathered(&merger, || Err(D_IO_ERROR)));
+        assert!(!start_gathered(&merger, &writes, || Err(D_IO_ERROR)));
         assert_eq!(*answers.borrow(), vec![(1, Ok(())), (2, Err(D_IO_ERROR)), (3, Err(D_IO_ERROR))]);
-        assert!(!start_gathered(&merger, || unreachable!("nobody waits")));
+        assert!(!start_gathered(&merger, &writes, || unreachable!("nobody waits")));
+    }
+
+    /// With nothing written since the last flush that succeeded started, a request is answered
+    /// at once; the first flush, a write since, or a failure since sends the next to the disk.
+    #[test]
+    fn a_request_with_nothing_written_since_a_good_flush_needs_none() {
+        let answers = RefCell::new(Vec::new());
+        let merger = Mutex::new(FlushMerger::default());
+        let writes = AtomicU64::new(0);
+        let flushes = Cell::new(0);
+        let flush = |result: Result<(), Error>| {
+            flushes.set(flushes.get() + 1);
+            result
+        };
+        assert!(request(&merger, &writes, Recorded(1, &answers)), "the first flush reaches the disk");
+        start_gathered(&merger, &writes, || flush(Ok(())));
+        assert!(!request(&merger, &writes, Recorded(2, &answers)), "answered at once");
+        assert_eq!(*answers.borrow(), vec![(1, Ok(())), (2, Ok(()))]);
+        assert_eq!(flushes.get(), 1);
+        let (_, gathering) = write_counted(&merger, &writes, 512, || (), || unreachable!("nobody waits"));
+        assert!(!gathering);
+        assert!(request(&merger, &writes, Recorded(3, &answers)), "a write completed since");
+        start_gathered(&merger, &writes, || flush(Err(D_IO_ERROR)));
+        assert!(request(&merger, &writes, Recorded(4, &answers)), "the last flush failed");
+        start_gathered(&merger, &writes, || flush(Ok(())));
+        assert_eq!(flushes.get(), 3);
+        assert_eq!(answers.borrow()[2..], [(3, Err(D_IO_ERROR)), (4, Ok(()))]);
     }
 
     #[test]
     fn the_write_that_ends_a_gathering_runs_the_flush() {
         let answers = RefCell::new(Vec::new());
         let merger = Mutex::new(FlushMerger::default());
+        let writes = AtomicU64::new(0);
         let flushes = Cell::new(0);
-        request(&merger, Recorded(1, &answers));
+        request(&merger, &writes, Recorded(1, &answers));
         for write in 1..=GATHER_WRITES {
-            let (written, gathering) = write_counted(&merger, 512, || write, || {
+            let (written, gathering) = write_counted(&merger, &writes, 512, || write, || {
                 flushes.set(flushes.get() + 1);
                 Ok(())
             });
@@ -318,8 +400,12 @@ mod tests {
     #[derive(Default)]
     struct Model {
         merger: FlushMerger<Asked>,
-        /// Writes each client completed.
+        /// Writes each client completed, and all clients together.
         completed: BTreeMap<u8, u32>,
+        written: u64,
+        /// Writes of each client the disk holds durably: completed before a flush that
+        /// succeeded started.
+        durable: BTreeMap<u8, u32>,
         /// The running flush: its batch, the writes each client had completed when it started,
         /// and how many requests had arrived by then.
         running: Option<(Vec<Asked>, BTreeMap<u8, u32>, usize)>,
@@ -331,23 +417,34 @@ mod tests {
     }
 
     impl Model {
-        fn start(&mut self, batch: Option<Vec<Asked>>) -> Result<(), TestCaseError> {
-            if let Some(batch) = batch {
-                prop_assert!(self.running.is_none(), "two flushes at once");
-                prop_assert!(!batch.is_empty(), "a flush for nobody");
-                self.flushes += 1;
-                self.running = Some((batch, self.completed.clone(), self.requests));
+        fn start(&mut self, batch: Option<Batch<Asked>>) -> Result<(), TestCaseError> {
+            let Some(Batch { waiters, needs_flush }) = batch else { return Ok(()) };
+            prop_assert!(!waiters.is_empty(), "a batch for nobody");
+            if !needs_flush {
+                return waiters.into_iter().try_for_each(|asked| self.answer_at_once(asked));
             }
+            prop_assert!(self.running.is_none(), "two flushes at once");
+            self.flushes += 1;
+            self.running = Some((waiters, self.completed.clone(), self.requests));
+            Ok(())
+        }
+
+        /// A request answered with success and no flush: its writes must be durable already.
+        fn answer_at_once(&mut self, asked: Asked) -> Result<(), TestCaseError> {
+            let durable = self.durable.get(&asked.client).copied().unwrap_or(0);
+            prop_assert!(durable >= asked.writes_done, "{asked:?} answered without a flush, its writes not durable");
+            self.answered.push((asked.id, Ok(())));
             Ok(())
         }
 
         fn write(&mut self, client: u8, bytes: usize) -> Result<(), TestCaseError> {
             *self.completed.entry(client).or_default() += 1;
+            self.written += 1;
             if let Some((writes, written)) = &mut self.gathered_writes {
                 *writes += 1;
                 *written += bytes;
             }
-            let batch = self.merger.write_finished(bytes);
+            let batch = self.merger.write_finished(bytes, self.written);
             if batch.is_some() {
                 let (writes, written) = self.gathered_writes.unwrap_or_default();
                 prop_assert!(writes == GATHER_WRITES || written >= GATHER_BYTES, "a gathering ended early");
@@ -358,7 +455,13 @@ mod tests {
         fn finish(&mut self, ok: bool) -> Result<(), TestCaseError> {
             let Some((batch, covered, requests_before)) = self.running.take() else { return Ok(()) };
             let result = if ok { Ok(()) } else { Err(D_IO_ERROR) };
-            self.merger.finished();
+            self.merger.finished(result);
+            if ok {
+                for (&client, &writes) in &covered {
+                    let durable = self.durable.entry(client).or_default();
+                    *durable = (*durable).max(writes);
+                }
+            }
             for asked in batch {
                 prop_assert!(asked.id < requests_before, "{asked:?} answered by a flush that started before it");
                 if result.is_ok() {
@@ -385,8 +488,9 @@ mod tests {
 
     proptest! {
         /// Against a model of a disk with a volatile cache: every waiter is answered exactly
-        /// once; success only from a flush that started after the request, so every write the
-        /// client completed before asking is durable; failures carry the flush's error; at most
+        /// once; success only from a flush that started after the request, or with no flush
+        /// when every write the client completed before asking is durable already; failures
+        /// carry the flush's error; at most
         /// one flush runs; a gathering ends when the server is idle or after `GATHER_WRITES`
         /// writes; flushes ≤ requests.
         #[test]
@@ -397,11 +501,14 @@ mod tests {
                     Step::Write(client, units) => model.write(client, usize::from(units) << 16)?,
                     Step::Flush(client) => {
                         let writes_done = model.completed.get(&client).copied().unwrap_or(0);
-                        model.merger.request(Asked { id: model.requests, writes_done, client });
+                        let asked = Asked { id: model.requests, writes_done, client };
                         model.requests += 1;
+                        if let Some(asked) = model.merger.request(asked, model.written) {
+                            model.answer_at_once(asked)?;
+                        }
                     }
                     Step::Idle => {
-                        let batch = model.merger.start();
+                        let batch = model.merger.start(model.written);
                         model.start(batch)?;
                     }
                     Step::Finish(ok) => model.finish(ok)?,
@@ -410,7 +517,7 @@ mod tests {
             }
             // Drain: the server goes idle and the device finishes everything successfully.
             for _ in 0..2 {
-                let batch = model.merger.start();
+                let batch = model.merger.start(model.written);
                 model.start(batch)?;
                 model.finish(true)?;
                 model.check()?;

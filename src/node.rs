@@ -28,24 +28,8 @@ use crate::backend::Backend;
 use crate::device::{mode, D_INVALID_OPERATION, D_READ_ONLY};
 use crate::device_server::DeviceServer;
 use crate::settings::Settings;
-use crate::translator::{hurd_errno, EACCES, FS_RETRY_NORMAL};
-
-/// The Hurd's open modes (`bits/fcntl.h`).
-pub mod open {
-    pub const READ: i32 = 0x1;
-    pub const WRITE: i32 = 0x2;
-    pub const EXEC: i32 = 0x4;
-    /// What a node port keeps of the lookup's flags (as trivfs: `O_HURD` without the bits
-    /// that only mean something during the lookup).
-    pub const KEPT: i32 = 0xffff & !(CREAT | EXCL | NOLINK | NOTRANS);
-    const CREAT: i32 = 0x10;
-    const EXCL: i32 = 0x20;
-    const NOLINK: i32 = 0x40;
-    const NOTRANS: i32 = 0x80;
-}
-
-/// A request on a port that is no node port, or a routine the node does not support.
-pub const EOPNOTSUPP: Error = hurd_errno(45);
+use crate::errno::{EACCES, EOPNOTSUPP, EPERM};
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 
 /// The generated interfaces' ABI on this target (for replies written by hand).
 #[cfg(target_pointer_width = "64")]
@@ -75,9 +59,6 @@ pub fn as_trivfs(request: &[u8], reply: &mut [u8], demuxed: rt::Demuxed) -> msg:
         _ => demuxed.disposition(),
     }
 }
-/// `file_getcontrol` by an unprivileged user.
-const EPERM: Error = hurd_errno(1);
-
 /// `io_stat` as glibc's `struct stat` lays it out on the Hurd (`bits/stat.h`).
 pub mod stat {
     /// Bytes of `struct stat`.

@@ -10,6 +10,7 @@ mod status;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::AtomicU64;
 use mach::ool::OolMemory;
 use mach::sync::Mutex;
 
@@ -53,6 +54,10 @@ pub struct Server<B: Backend, W> {
     /// Devices whose flush requests gather (kept even if closed meanwhile, so that every
     /// request is answered).
     gathering: Mutex<Vec<SharedEntry<B::Disk, W>>>,
+    /// Writes completed on every device: a flush request with none since the last good flush
+    /// of its device needs no flush (see [`flush`]). Counted for the server, not per open, so
+    /// that a write through another open of the same disk is seen.
+    writes: AtomicU64,
 }
 
 struct Entry<D, W> {
@@ -95,7 +100,12 @@ impl<D, W> Table<D, W> {
 
 impl<B: Backend, W: Waiter> Server<B, W> {
     pub fn new(backend: B) -> Self {
-        Server { backend, table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }), gathering: Mutex::new(Vec::new()) }
+        Server {
+            backend,
+            table: Mutex::new(Table { devices: BTreeMap::new(), next_id: 1 }),
+            gathering: Mutex::new(Vec::new()),
+            writes: AtomicU64::new(0),
+        }
     }
 
     /// The backend (for settings that change while the server runs).
@@ -232,7 +242,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         if extent.len > 0 {
             // A gathering flush may start once enough writes completed (see `flush`).
             let (written, gathering) =
-                flush::write_counted(&entry.flush, extent.len, || write(&entry.disk, extent.record), || entry.disk.flush());
+                flush::write_counted(&entry.flush, &self.writes, extent.len, || write(&entry.disk, extent.record), || entry.disk.flush());
             self.note_gathering(&entry, gathering);
             written?;
         }
@@ -264,7 +274,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
             Err(error) => return waiter.answer(Err(error)),
         };
         match flavor {
-            flavor::DEV_FLUSH_CACHE => self.note_gathering(&entry, flush::request(&entry.flush, waiter)),
+            flavor::DEV_FLUSH_CACHE => self.note_gathering(&entry, flush::request(&entry.flush, &self.writes, waiter)),
             flavor::BLKRRPART => waiter.answer(Ok(())),
             _ => waiter.answer(Err(D_INVALID_OPERATION)),
         }
@@ -300,7 +310,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
     pub fn start_gathered_flushes(&self) {
         let entries = core::mem::take(&mut *self.gathering.lock());
         for entry in entries {
-            let again = flush::start_gathered(&entry.flush, || entry.disk.flush());
+            let again = flush::start_gathered(&entry.flush, &self.writes, || entry.disk.flush());
             self.note_gathering(&entry, again);
         }
     }

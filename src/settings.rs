@@ -19,7 +19,7 @@ use crate::backend::Backend;
 use crate::flush::Waiter;
 use crate::options::{self, Command, Options};
 use crate::server::Server;
-use crate::translator::{EBUSY, EINVAL};
+use crate::errno::{EBUSY, EINVAL};
 
 /// The word of `fsys_set_options` that sets a flush mode that does not flush while a disk is
 /// open for writing (it is no option of the command line, and is never listed).

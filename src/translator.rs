@@ -18,12 +18,9 @@ use mach::port::{PortName, ReceiveRight, SendRight};
 
 use crate::backend::Backend;
 use crate::device_server::DeviceServer;
-use crate::node::{argz_reply, as_trivfs, Nodes, EOPNOTSUPP};
+use crate::errno::{EBUSY, EOPNOTSUPP};
+use crate::node::{argz_reply, as_trivfs, Nodes};
 use crate::settings::Settings;
-
-/// `enum retry_type` (the Hurd's `hurd_types.h`): use the returned port as it is, looking up the
-/// retry name (here empty: nothing) from it.
-pub const FS_RETRY_NORMAL: u32 = 1;
 
 /// `openflags` of `fsys_startup`: the Hurd's `O_NORW` (the translator neither reads nor writes
 /// the node it sits on), as the C rumpdisk asks through libmachdev's `trivfs_startup`.
@@ -42,18 +39,6 @@ pub mod goaway {
     /// Ask the translators below to go away too.
     pub const RECURSE: i32 = 0x10;
 }
-
-/// glibc's `_HURD_ERRNO(n)`: the Hurd's errno values as they travel in a `RetCode`.
-pub(crate) const fn hurd_errno(n: i32) -> Error {
-    Error::from_const(0x4000_0000 | n)
-}
-
-/// Permission denied: the caller may not open the node so.
-pub const EACCES: Error = hurd_errno(13);
-/// Devices or nodes are open and the goaway did not force.
-pub const EBUSY: Error = hurd_errno(16);
-/// A malformed option, or one that cannot change while running.
-pub const EINVAL: Error = hurd_errno(22);
 
 /// How serving the control port ended.
 #[derive(Debug, PartialEq, Eq)]

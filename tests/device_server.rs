@@ -9,7 +9,7 @@ use mach::interfaces::device as iface;
 use mach::kern::{Error, MACH_SEND_INVALID_DEST};
 use mach::mig_rt::{PortArg, ReplyPort};
 use mach::port::{PortName, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
 use rumpdisk::backend::{Backend, Geometry};
 use rumpdisk::device::mode::{READ, WRITE};
@@ -450,6 +450,8 @@ fn a_kernel_device_is_passed_through() {
     disk.flush().unwrap();
     assert_eq!(rd0.flushes(), 1);
     rd0.set_faults(Faults { flush: Some(D_IO_ERROR), ..Faults::default() });
+    // Written since the last flush: the stand-in server sends the next flush to its disk.
+    disk.write(5, &pattern(512, 6)).unwrap();
     assert_eq!(disk.flush(), Err(D_IO_ERROR));
     assert_eq!(disk.write(64, &[0; 512]), Err(D_INVALID_SIZE), "the kernel device's own checks");
     assert_eq!(kernel.server.core().open_devices(), 1);

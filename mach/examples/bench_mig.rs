@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::io::BufRead;
 use std::sync::OnceLock;
 
-use mach::interfaces::constants::{DEV_GET_RECORDS, D_READ, D_WRITE};
+use mach::constants::{DEV_GET_RECORDS, D_READ, D_WRITE};
 use mach::interfaces::device::x86_64::{
     device_get_status, device_open, device_read, device_set_status, device_write_inband,
 };

@@ -1,7 +1,7 @@
 //! A `log` backend writing to the kernel `console` device (`device_open` +
 //! `device_write_inband`), the only output a boot-module task has.
 
-use crate::interfaces::constants::D_WRITE;
+use crate::constants::D_WRITE;
 use crate::interfaces::device;
 use crate::kern::Result;
 use crate::port::{PortName, SendRight};

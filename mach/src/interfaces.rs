@@ -5,18 +5,6 @@
 //! `<routine>::reply::{encode, decode}`, a client function, and per interface a `Server` trait
 //! and its `demux`.
 
-/// Constants and C types from gnumach's headers (bindgen): `KERN_*`, `MACH_*`, `MIG_*`, `D_*`,
-/// `DEV_*`, `TASK_*`, `VM_*`, and the target ABI's `i386_thread_state`.
-#[allow(non_upper_case_globals, non_camel_case_types, dead_code, clippy::all)]
-pub mod constants {
-    include!(concat!(env!("OUT_DIR"), "/constants.rs"));
-
-    /// The header defines it as `sizeof (struct i386_thread_state) / sizeof (unsigned int)`,
-    /// which bindgen cannot evaluate: the same arithmetic on the bound struct.
-    pub const i386_THREAD_STATE_COUNT: u32 =
-        (core::mem::size_of::<i386_thread_state>() / core::mem::size_of::<u32>()) as u32;
-}
-
 /// A device record number as the target's ABI carries it (`recnum_t`: `rpc_long_natural_t`, as wide as
 /// a pointer).
 #[cfg(target_pointer_width = "64")]
@@ -83,6 +71,9 @@ interfaces! {
     /// The project's `defs/auth.defs` (25000): the Hurd's `auth_server_authenticate`
     /// (`io_reauthenticate` on the translator's node).
     auth;
+    /// The project's `defs/pci.defs` (39000): the Hurd's `pci_conf_read` and `pci_conf_write`
+    /// (PCI configuration space through the pci-arbiter).
+    pci;
     /// The project's `defs/device_intr_notify.defs` (100): the message GNU Mach sends a port
     /// registered with `device_intr_register` when its interrupt line fires.
     device_intr_notify;

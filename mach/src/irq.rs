@@ -9,7 +9,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::interfaces::constants::{D_READ, D_WRITE};
+use crate::constants::{D_READ, D_WRITE};
 use crate::interfaces::{device, device_intr_notify};
 use crate::kern::{Error, Result, MACH_RCV_TIMED_OUT, MIG_BAD_ARGUMENTS};
 use crate::mig_rt::PortArg;

@@ -66,7 +66,7 @@ impl fmt::Display for Error {
 /// (bindgen gives the positive ones as `u32`).
 macro_rules! return_codes {
     ($($name:ident),* $(,)?) => {
-        $(pub const $name: i32 = crate::interfaces::constants::$name as i32;)*
+        $(pub const $name: i32 = crate::constants::$name as i32;)*
     };
 }
 

@@ -9,8 +9,9 @@ extern crate alloc;
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
 extern crate std;
 
-pub mod interfaces;
 pub mod args;
+pub mod constants;
+pub mod interfaces;
 pub mod console;
 pub mod irq;
 pub mod kern;
@@ -21,11 +22,16 @@ pub mod port;
 mod reply;
 #[cfg(target_os = "none")]
 mod rt;
+#[cfg(target_os = "none")]
+mod stack;
+#[cfg(not(any(target_os = "none", target_os = "hurd")))]
+pub mod sim;
 pub mod sync;
 pub mod sys;
 mod task;
 #[cfg(not(target_os = "hurd"))]
 pub mod thread;
+pub mod vm;
 pub mod wire;
 
 pub use reply::reply_port;

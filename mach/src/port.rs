@@ -1,4 +1,7 @@
-//! Port names and owned port rights. An owned right releases its user reference when dropped.
+//! Port names and owned port rights. An owned right releases its user reference when dropped:
+//! a send or send-once right here, by trap; a receive right or a port set in `task.rs`, by the
+//! kernel call that releases it (`mach_port_mod_refs`, a message built by the generated stubs,
+//! which sit above this module), with the other operations of rights that are kernel calls.
 
 use crate::kern::{self, Result};
 use crate::sys;
@@ -28,10 +31,10 @@ impl PortName {
     }
 }
 
-use crate::interfaces::constants::{MACH_MSG_TYPE_COPY_SEND as COPY_SEND, MACH_MSG_TYPE_MAKE_SEND as MAKE_SEND};
+use crate::constants::{MACH_MSG_TYPE_COPY_SEND as COPY_SEND, MACH_MSG_TYPE_MAKE_SEND as MAKE_SEND};
 
 macro_rules! owned_right {
-    ($(#[$doc:meta])* $name:ident, $release:path) => {
+    ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, PartialEq, Eq, Hash)]
         pub struct $name(PortName);
@@ -53,48 +56,48 @@ macro_rules! owned_right {
                 name
             }
         }
+    };
+}
 
+/// `Drop` for an owned right: `$release` gives its user reference back.
+macro_rules! release_on_drop {
+    ($name:ident, $release:path) => {
         impl Drop for $name {
             fn drop(&mut self) {
-                if self.0.is_valid() {
+                if self.name().is_valid() {
                     // Nothing useful can be done with a failure here: the name is already gone
                     // or was never ours; report it in debug logs.
-                    if let Err(error) = $release(self.0) {
-                        log::debug!("releasing {} {:?}: {:?}", stringify!($name), self.0, error);
+                    if let Err(error) = $release(self.name()) {
+                        log::debug!("releasing {} {:?}: {:?}", stringify!($name), self.name(), error);
                     }
                 }
             }
         }
     };
 }
+pub(crate) use release_on_drop;
 
 owned_right!(
     /// A send right (one user reference).
-    SendRight, release_send
+    SendRight
 );
 owned_right!(
     /// A send-once right, e.g. the reply right of a request.
-    SendOnceRight, release_send
+    SendOnceRight
 );
 owned_right!(
     /// A receive right; dropping it destroys the port (its senders see a dead name).
-    ReceiveRight, release_receive
+    ReceiveRight
 );
 owned_right!(
     /// A port set; its members leave the set when it is dropped.
-    PortSet, release_port_set
+    PortSet
 );
+release_on_drop!(SendRight, release_send);
+release_on_drop!(SendOnceRight, release_send);
 
 fn release_send(name: PortName) -> Result<()> {
     kern::check(sys::port_deallocate(sys::mach_task_self(), name.raw()))
-}
-
-fn release_receive(name: PortName) -> Result<()> {
-    crate::task::port_mod_refs(name, sys::MACH_PORT_RIGHT_RECEIVE, -1)
-}
-
-fn release_port_set(name: PortName) -> Result<()> {
-    crate::task::port_mod_refs(name, sys::MACH_PORT_RIGHT_PORT_SET, -1)
 }
 
 impl SendRight {
@@ -131,26 +134,6 @@ impl ReceiveRight {
         kern::check(sys::port_insert_right(sys::mach_task_self(), name, name, MAKE_SEND))?;
         Ok(SendRight(self.0))
     }
-
-    /// Asks for a `MACH_NOTIFY_NO_SENDERS` message on this port once no send right to it is
-    /// left and at least `sync` were made (the make-send count it carries tells a stale
-    /// notification from a real one). Replaces an earlier request.
-    pub fn request_no_senders(&self, sync: u32) -> Result<()> {
-        crate::task::request_no_senders(self.0, sync)
-    }
-
-    /// Whether a no-senders notice carrying make-send count `mscount` is stale, `sends_made`
-    /// send rights having been made from this port: one was made after the kernel sent it, so a
-    /// client holds it. The notice is then asked for again.
-    pub fn no_senders_is_stale(&self, mscount: u32, sends_made: u32) -> bool {
-        if mscount >= sends_made {
-            return false;
-        }
-        if let Err(error) = self.request_no_senders(sends_made) {
-            log::warn!("no-senders notification refused again: {error:?}");
-        }
-        true
-    }
 }
 
 impl PortSet {
@@ -158,15 +141,5 @@ impl PortSet {
         let mut name = 0;
         kern::check(sys::port_allocate(sys::mach_task_self(), sys::MACH_PORT_RIGHT_PORT_SET, &mut name))?;
         Ok(PortSet(PortName(name)))
-    }
-
-    /// Receive `member`'s messages through this set.
-    pub fn insert(&self, member: &ReceiveRight) -> Result<()> {
-        crate::task::port_move_member(member.name(), self.0)
-    }
-
-    /// Take `member` out of whatever set it is in.
-    pub fn remove(&self, member: &ReceiveRight) -> Result<()> {
-        crate::task::port_move_member(member.name(), PortName::NULL)
     }
 }

@@ -1,6 +1,6 @@
 //! Threads of the calling task.
 //!
-//! Freestanding: `thread_create`, a runtime stack (see `rt::stack`), the new thread's register
+//! Freestanding: `thread_create`, a runtime stack (see `stack.rs`), the new thread's register
 //! state from `thread_get_state` with the instruction and user stack pointers (and on x86_64 the
 //! first argument) replaced at their offsets in gnumach's `struct i386_thread_state` of the
 //! target's ABI (bindgen), `thread_set_state`,
@@ -18,23 +18,23 @@ pub fn spawn<F: FnOnce() + Send + 'static>(f: F) -> Result<()> {
 
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
 fn start(job: Job) -> Result<()> {
-    drop(crate::sys::sim::Task::current().spawn(job));
+    drop(crate::sim::Task::current().spawn(job));
     Ok(())
 }
 
 #[cfg(target_os = "none")]
 fn start(job: Job) -> Result<()> {
-    use crate::interfaces::constants::{i386_thread_state, i386_THREAD_STATE};
+    use crate::constants::{i386_thread_state, i386_THREAD_STATE};
     use crate::interfaces::mach;
     use crate::kern::{Error, MIG_ARRAY_TOO_LARGE};
     use crate::port::PortName;
-    use crate::rt::stack;
+    use crate::stack;
 
     const STATE_WORDS: usize = core::mem::size_of::<i386_thread_state>() / 4;
     let task = PortName::new(crate::sys::mach_task_self());
     let thread = mach::thread_create(task)?;
     let base = stack::allocate()?;
-    if let Err(error) = stack::guard(base) {
+    if let Err(error) = crate::rt::guard_stack(base) {
         let _ = mach::thread_terminate(thread.name());
         stack::deallocate(base);
         return Err(error);
@@ -70,7 +70,7 @@ fn start(job: Job) -> Result<()> {
 /// had been called: rsp + 8 16-aligned at entry, `job` in rdi.
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
 fn set_entry(state: &mut [u32], top: usize, job: *mut Job) {
-    use crate::interfaces::constants::i386_thread_state as State;
+    use crate::constants::i386_thread_state as State;
     use core::mem::offset_of;
     set_register(state, offset_of!(State, rip), thread_entry as *const () as usize as u64);
     set_register(state, offset_of!(State, ursp), (top - 8) as u64);
@@ -90,7 +90,7 @@ fn set_register(state: &mut [u32], offset: usize, value: u64) {
 /// below it.
 #[cfg(all(target_os = "none", target_arch = "x86"))]
 fn set_entry(state: &mut [u32], top: usize, job: *mut Job) {
-    use crate::interfaces::constants::i386_thread_state as State;
+    use crate::constants::i386_thread_state as State;
     use core::mem::offset_of;
     let argument = top - 16;
     // SAFETY: the stack was just allocated for the new thread, which has not run: nothing else
@@ -115,7 +115,7 @@ extern "C" fn thread_entry(job: *mut Job) -> ! {
 #[cfg(target_os = "none")]
 fn exit_thread() -> ! {
     use crate::port::PortName;
-    use crate::rt::stack;
+    use crate::stack;
     let task = PortName::new(crate::sys::mach_task_self());
     let me = PortName::new(crate::sys::mach_thread_self());
     let reply = crate::reply_port();

@@ -2,7 +2,7 @@
 //! drives the disk the default pager swaps to must not wait for its own pages to come back from
 //! that disk. Each call needs the host-priv port.
 
-use crate::interfaces::constants::VM_WIRE_ALL;
+use crate::constants::VM_WIRE_ALL;
 use crate::interfaces::{gnumach, mach_host, mach_port_ktype};
 use crate::kern::Result;
 use crate::port::{PortName, SendRight};

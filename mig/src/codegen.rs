@@ -4,7 +4,8 @@
 //! The generated code uses `crate::mig_rt` (message helpers, the per-ABI header functions)
 //! and the runtime's `PortName`, owned rights, `OolMemory` and `kern::{Error, Result}`.
 
-use crate::layout::{self, Abi, Data, Descriptor, Item, Message};
+use crate::abi::Abi;
+use crate::layout::{self, Data, Descriptor, Item, Message};
 use crate::parser::{Arg, ArgKind, Routine, Subsystem};
 use crate::types::{name, Count, MsgName, Type};
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::layout::Abi;
+use crate::abi::Abi;
 
 /// Preprocesses `defs` for `abi` with `include` as the gnumach header directory and the given
 /// `-D` definitions. `cc` is the C compiler to run (`gcc` unless `CC` says otherwise).

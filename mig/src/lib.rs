@@ -1,10 +1,12 @@
 //! Mach Interface Generator: .defs files to Rust client stubs and server traits, producing the
 //! same messages as GNU MIG for both GNU Mach ABIs (x86_64 and i686).
 //!
-//! The pipeline: [`cpp`] (the C preprocessor, as `mig` runs it) → [`lexer`] → [`parser`] (the
-//! MIG language, types resolved as declared) → [`layout`] (GNU MIG's message layouts per ABI) →
-//! [`codegen`] (Rust). Build scripts call [`Interface::generate`].
+//! The pipeline, for one of the two message ABIs ([`abi`]): [`cpp`] (the C preprocessor, as
+//! `mig` runs it) → [`lexer`] → [`parser`] (the MIG language, types resolved as declared) →
+//! [`layout`] (GNU MIG's message layouts per ABI) → [`codegen`] (Rust). Build scripts call
+//! [`Interface::generate`].
 
+pub mod abi;
 pub mod codegen;
 pub mod cpp;
 pub mod error;
@@ -16,7 +18,7 @@ pub mod types;
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
-pub use layout::Abi;
+pub use abi::Abi;
 
 /// One .defs file to generate, with the include directory of each ABI.
 pub struct Interface {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Position, Result};
-use crate::layout::Abi;
+use crate::abi::Abi;
 use crate::lexer::{Spanned, Token};
 use crate::types::{builtin_name, name, sender_chooses, Count, MsgName, Type, INLINE_LIMIT_BYTES};
 

@@ -14,6 +14,8 @@ pub mod native;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod pci;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod pci_arbiter;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod port_io;
 pub mod units;
 mod registers;
@@ -448,6 +450,8 @@ mod tests {
         assert_eq!(answer.take(), Some(Ok(())));
         assert_eq!(sim.state().drives[0].as_ref().unwrap().durable[&11], [0x5A; SECTOR]);
         sim.state().drives[0].as_mut().unwrap().faults = Faults { abort: Some(registers::command::FLUSH_CACHE_EXT), ..Faults::default() };
+        // A write since the last flush: the next request reaches the drive.
+        assert_eq!(server.write(device, 12, &[0xA5; 512]), Ok(512));
         server.set_status(device, crate::device::flavor::DEV_FLUSH_CACHE, Answer(&answer));
         server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
@@ -476,7 +480,7 @@ mod tests {
         use super::*;
         use crate::server::DeviceId;
         use alloc::boxed::Box;
-        use mach::sys::sim::Task;
+        use mach::sim::Task;
         use std::vec::Vec;
 
         /// Where the bounce buffer (1 MiB) is.

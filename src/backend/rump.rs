@@ -182,7 +182,7 @@ impl<K: RumpKernel> Drop for Descriptor<K> {
 /// error"); any other error passes as it is. Upstream's C rumpdisk answers the errno.
 fn device_error(error: Error) -> Error {
     // EIO, which NetBSD's disk drivers return for a failed transfer or cache flush.
-    if error == crate::translator::hurd_errno(5) {
+    if error == crate::errno::EIO {
         D_IO_ERROR
     } else {
         error
@@ -315,7 +315,7 @@ mod tests {
         let server = std::sync::Arc::new(crate::device_server::DeviceServer::new(disks, None).unwrap());
         let master = server.master().make_send().unwrap().into_name();
         let serving = server.clone();
-        mach::sys::sim::Task::current().spawn(move || serving.serve());
+        mach::sim::Task::current().spawn(move || serving.serve());
         (server, master)
     }
 

@@ -4,12 +4,13 @@
 //! for the shutdown notice. The caller decides what a failure means (the boot survives each).
 
 use mach::interfaces::{fs, fsys, startup};
-use mach::kern::{Error, Result};
+use mach::kern::Result;
 use mach::mig_rt::PortArg;
 use mach::port::{PortName, ReceiveRight, SendRight};
 
-use super::lookup::{self, O_NOTRANS};
-use crate::translator::{hurd_errno, FS_RETRY_NORMAL};
+use super::lookup;
+use crate::errno::EIO;
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 
 /// The node the boot server sits on, as the C rumpdisk's (`/dev/` and its name).
 pub const DEVICE_NODE: &[u8] = b"/dev/rumpdisk";
@@ -20,9 +21,6 @@ pub const TASK_NAME: &[u8] = b"rumpdisk";
 
 /// `FS_TRANS_SET` (the Hurd's `hurd_types.h`): set (or clear) the translator.
 pub const FS_TRANS_SET: i32 = 0x4;
-
-/// The root filesystem answered the root lookup with a retry instead of the root itself.
-pub const EIO: Error = hurd_errno(5);
 
 /// The root directory of the filesystem whose control port is `fs_control`, as root (uids and
 /// gids 0) would open it.
@@ -39,7 +37,7 @@ pub fn root_directory(fs_control: PortName) -> Result<SendRight> {
 /// that a lookup of the node reaches this server (`fsys_getroot` on `control`). Returns the
 /// node itself: its owner and permissions are the translator's node's.
 pub fn sit_on_node(root: PortName, node: &[u8], control: PortName) -> Result<SendRight> {
-    let node = lookup::lookup(root, node, O_NOTRANS)?;
+    let node = lookup::lookup(root, node, open::NOTRANS)?;
     // The passive translator (none given) is left alone; the filesystem keeps its own right.
     fs::file_set_translator(node.name(), 0, FS_TRANS_SET, 0, &[], PortArg::make_send(control))?;
     Ok(node)

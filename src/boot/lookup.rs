@@ -6,22 +6,11 @@
 
 use alloc::vec::Vec;
 use mach::interfaces::fs;
-use mach::kern::{Error, Result};
+use mach::kern::Result;
 use mach::port::{PortName, SendRight};
 
-use crate::translator::{hurd_errno, FS_RETRY_NORMAL};
-
-/// `enum retry_type` (the Hurd's `hurd_types.h`): the retry name is magical; one starting with
-/// `/` is looked up from the root.
-pub const FS_RETRY_MAGICAL: u32 = 3;
-
-/// `O_NOTRANS` (glibc's Hurd `fcntl.h`): open the node itself, not the translator on it.
-pub const O_NOTRANS: i32 = 0x0080;
-
-/// Too many retries: a loop of links or translators.
-pub const ELOOP: Error = hurd_errno(62);
-/// A retry this lookup cannot follow (reauthentication, `machtype`, a numbered descriptor).
-pub const EOPNOTSUPP: Error = hurd_errno(45);
+use crate::errno::{ELOOP, EOPNOTSUPP};
+use crate::hurd_fs::{FS_RETRY_MAGICAL, FS_RETRY_NORMAL};
 
 /// Retries followed before giving up with [`ELOOP`] (glibc allows as many links).
 const MAX_RETRIES: usize = 32;

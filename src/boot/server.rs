@@ -20,10 +20,8 @@ use crate::backend::Backend;
 use crate::device_server::DeviceServer;
 use crate::node::{argz_reply, as_trivfs, Nodes};
 use crate::settings::Settings;
-use crate::translator::{set_options, EBUSY};
-
-/// A second `fsys_init`: the system is told its servers only once.
-pub use crate::node::EOPNOTSUPP;
+use crate::errno::{EBUSY, EOPNOTSUPP};
+use crate::translator::set_options;
 
 pub use crate::device_server::SpawnThread;
 

@@ -8,7 +8,8 @@ use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::backend::Geometry;
 use crate::device::mode::{READ, WRITE};
 use crate::device_server::DeviceServer;
-use crate::translator::{hurd_errno, FS_RETRY_NORMAL};
+use crate::errno::{hurd_errno, EBUSY, EINVAL, EOPNOTSUPP};
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
 use alloc::boxed::Box;
 use mach::interfaces::{device, fs, fsys, io, process, startup, startup_notify};
 use mach::args::Vectors;
@@ -17,7 +18,7 @@ use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ impl crate::settings::Settings for NoSettings {
     }
 
     fn set_options(&self, _words: &[&[u8]]) -> Result<()> {
-        Err(crate::translator::EINVAL)
+        Err(EINVAL)
     }
 }
 
@@ -129,7 +130,7 @@ impl fs::Server for StandIns {
     }
 
     fn file_check_access(&mut self, _reply: rt::ReplyPort<'_>, _file: PortName) -> Result<i32> {
-        Ok(crate::node::open::READ | crate::node::open::WRITE)
+        Ok(open::READ | open::WRITE)
     }
 
     fn file_set_translator(&mut self, _reply: rt::ReplyPort<'_>, _file: PortName, _passive_flags: i32, active_flags: i32, _old: i32, _passive: OolMemory, active: SendRight) -> Result<()> {
@@ -341,7 +342,7 @@ impl Boot {
         let Vectors { argv, envp } = VECTORS;
         assert_eq!(boot.next_seen(), Seen::ArgLocations { process: boot.names.proc_server, argv, envp }, "ps shows the command line");
         assert_eq!(boot.next_seen(), Seen::GetRoot { uids: [0u8; 12].to_vec() });
-        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: lookup::O_NOTRANS });
+        assert_eq!(boot.next_seen(), Seen::Lookup { name: b"dev/rumpdisk".to_vec(), flags: open::NOTRANS });
         assert_eq!(boot.next_seen(), Seen::SetTranslator { active_flags: joining::FS_TRANS_SET, active: boot.bootstrap }, "the boot port is the node's control port");
         let translator = boot.next_kept();
         assert_eq!(boot.next_seen(), Seen::Lookup { name: b"servers/startup".to_vec(), flags: 0 });
@@ -363,7 +364,7 @@ fn a_flush_that_fails_at_shutdown_is_the_answer_to_startup_dosync() {
     boot.startup_and_init();
     let (translator, notify) = boot.joined();
     let dotdot = ReceiveRight::new().unwrap();
-    let flags = crate::node::open::READ | crate::node::open::WRITE;
+    let flags = open::READ | open::WRITE;
     let (_, _, node) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], flags).unwrap();
     let wd0 = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
     assert_eq!(device::device_write(wd0.name(), 0, 3, &[0x5A; 512]), Ok(512));
@@ -385,7 +386,7 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
 
     // `storeio @/dev/rumpdisk:wd0`: ext2fs asks the node's translator for its root, a node port.
     let dotdot = ReceiveRight::new().unwrap();
-    let flags = crate::node::open::READ | crate::node::open::WRITE;
+    let flags = open::READ | open::WRITE;
     let (retry, _, node) = fsys::fsys_getroot(translator.name(), PortArg::make_send(dotdot.name()), &[0], &[0], flags).unwrap();
     assert_eq!(retry, FS_RETRY_NORMAL);
     let wd0 = device::device_open(node.name(), READ | WRITE, b"wd0").unwrap();
@@ -398,8 +399,8 @@ fn without_a_server_above_startup_answers_a_null_node_and_init_joins_the_system(
     assert_eq!(boot.disk.flushes(), 1, "flushed before the answer");
     assert!(boot.disk.durable()[3 * 512..][..1024] == [0x5A; 1024]);
 
-    assert_eq!(fsys::fsys_goaway(translator.name(), 0), Err(crate::translator::EBUSY), "the boot server stays");
-    assert_eq!(init(boot.bootstrap, boot.names.proc_server), Err(server::EOPNOTSUPP), "fsys_init is answered once");
+    assert_eq!(fsys::fsys_goaway(translator.name(), 0), Err(EBUSY), "the boot server stays");
+    assert_eq!(init(boot.bootstrap, boot.names.proc_server), Err(EOPNOTSUPP), "fsys_init is answered once");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::Geometry;
 use crate::device::mode::READ;
 use mach::msg::Header;
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Duration;

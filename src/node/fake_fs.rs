@@ -15,7 +15,7 @@ use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::ool::OolMemory;
 use mach::port::{PortName, PortSet, ReceiveRight, SendRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 
 use super::{ids, open, stat, StatWord, STAT_WORDS};
 
@@ -135,7 +135,7 @@ impl fs::Server for Serving<'_> {
     fn file_utimes(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, atime: [StatWord; 2], mtime: [StatWord; 2]) -> Result<()> {
         let uids = self.node.uids(port);
         if !uids.contains(&0) && !uids.contains(&self.node.owner().0) {
-            return Err(crate::translator::hurd_errno(1));
+            return Err(crate::errno::EPERM);
         }
         *self.node.times.lock().unwrap() = Some((atime, mtime));
         Ok(())
@@ -145,7 +145,7 @@ impl fs::Server for Serving<'_> {
     fn file_chmod(&mut self, _reply: rt::ReplyPort<'_>, port: PortName, mode: u32) -> Result<()> {
         let uids = self.node.uids(port);
         if !uids.contains(&0) && !uids.contains(&self.node.owner().0) {
-            return Err(crate::translator::hurd_errno(1));
+            return Err(crate::errno::EPERM);
         }
         self.node.mode.store(mode & 0o7777, Ordering::Relaxed);
         Ok(())
@@ -159,7 +159,7 @@ impl fs::Server for Serving<'_> {
         let (now, _) = self.node.owner();
         let root = uids.contains(&0);
         if !root && !(uids.contains(&now) && owner == now) {
-            return Err(crate::translator::hurd_errno(1));
+            return Err(crate::errno::EPERM);
         }
         self.node.owner.store(owner, Ordering::Relaxed);
         self.node.group.store(group, Ordering::Relaxed);

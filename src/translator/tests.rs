@@ -7,7 +7,9 @@
 use super::*;
 use crate::backend::memory::{MemoryBackend, MemoryDisk};
 use crate::node::fake_fs::FakeNode;
-use crate::node::{open, stat, EOPNOTSUPP};
+use crate::errno::{hurd_errno, EACCES, EINVAL};
+use crate::hurd_fs::{open, FS_RETRY_NORMAL};
+use crate::node::stat;
 use crate::settings::Settings;
 use crate::backend::Geometry;
 use crate::device::flavor::DEV_FLUSH_CACHE;
@@ -16,7 +18,7 @@ use crate::device::{D_INVALID_OPERATION, D_READ_ONLY};
 use mach::interfaces::{device, fs, io, mach_port};
 use mach::kern::{MACH_SEND_INVALID_DEST, MIG_BAD_ARGUMENTS, MIG_BAD_ID};
 use mach::msg::{Header, MsgBuf, HEADER_SIZE};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -268,7 +270,7 @@ fn the_parent_letting_go_of_the_control_port_ends_an_unused_translator() {
 
 #[test]
 fn with_a_device_open_the_translator_outlives_its_node() {
-    let Started { task, server, disk, parent, settings, control, translator, device_thread, auth } = start();
+    let Started { task, server, disk, parent, settings, control, translator, device_thread, auth: _auth } = start();
     let flags = open::READ | open::WRITE;
     let (_, _, root) = fsys::fsys_getroot(control.name(), PortArg::make_send(ReceiveRight::new().unwrap().name()), &[0], &[0], flags).unwrap();
     let dev = device::device_open(root.name(), READ | WRITE, b"wd0").unwrap();

@@ -7,7 +7,10 @@ use core::fmt;
 
 use crate::errno::{DeviceCode, Errno};
 use crate::name::NameError;
-use crate::part::PartitionError;
+
+mod partition;
+
+pub use partition::{PartitionError, Problem, Scheme};
 
 pub type Result<T> = core::result::Result<T, Error>;
 

@@ -13,6 +13,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod class;
+pub mod decode;
 pub mod encoding;
 pub mod errno;
 pub mod error;

@@ -77,7 +77,7 @@ impl DevicePort for MachDevice {
 mod tests {
     use crate::class::device::{D_READ, D_WRITE, DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, DEV_STATUS_MAX};
     use crate::errno::DeviceCode;
-    use mach::interfaces::constants as header;
+    use mach::constants as header;
 
     /// The store's own copies (it builds without `mach`) against gnumach's headers.
     #[test]

@@ -8,7 +8,8 @@
 //! stand-in; on the Hurd the implementation calls `file_name_lookup` and the fs interface.
 
 use crate::class::file;
-use crate::encoding::{decode, Encoding, LeafPorts};
+use crate::decode::{decode, LeafPorts};
+use crate::encoding::Encoding;
 use crate::errno::Errno;
 use crate::error::Result;
 use crate::store::{Flags, Store};

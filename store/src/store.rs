@@ -246,6 +246,36 @@ impl Store {
         self.class.encode(self, enc)
     }
 
+    /// Appends this store's class id and flags, the ints every encoding starts with.
+    pub(crate) fn encode_head(&self, enc: &mut Encoding<u32>, class: i32) {
+        // Flags are libstore's bit values, which fit an int.
+        enc.ints.extend([class, self.flags.0 as i32]);
+    }
+
+    /// Appends libstore's standard leaf encoding (device, file): `port`, then TY FL BS NR NL ML,
+    /// the runs, the name with its NUL. This store keeps no misc data: ML is 0.
+    pub(crate) fn encode_leaf(&self, enc: &mut Encoding<u32>, class: i32, port: u32) -> Result<()> {
+        let name = self.class_name();
+        let name_len = self.name().map_or(0, |n| n.len() + 1);
+        enc.ports.push(port);
+        self.encode_head(enc, class);
+        enc.int(name, u64::from(self.block_size()))?;
+        enc.int(name, self.runs().len() as u64)?;
+        enc.int(name, name_len as u64)?;
+        enc.ints.push(0);
+        enc.runs(name, self.runs())?;
+        if let Some(text) = self.name() {
+            enc.data.extend_from_slice(text.as_bytes());
+            enc.data.push(0);
+        }
+        Ok(())
+    }
+
+    /// Appends the encodings of this composite's children, in order.
+    pub(crate) fn encode_children(&self, enc: &mut Encoding<u32>) -> Result<()> {
+        self.children().iter().try_for_each(|child| child.encode(enc))
+    }
+
     /// Asks for every completed write to be made durable, down to the physical medium.
     /// `EOPNOTSUPP` when some part cannot flush and nothing failed; any other error means a
     /// flush failed.

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use mach::kern::Error as KernError;
 use mach::port::SendRight;
-use mach::sys::sim::Task;
+use mach::sim::Task;
 use rumpdisk::backend::memory::{Faults, MemoryBackend, MemoryDisk};
 use rumpdisk::backend::Geometry;
 use rumpdisk::device::{D_INVALID_OPERATION, D_IO_ERROR};

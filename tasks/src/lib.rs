@@ -5,7 +5,7 @@
 extern crate alloc;
 
 use alloc::string::String;
-use mach::interfaces::constants::{MACH_MSG_TYPE_MAKE_SEND, TASK_BOOTSTRAP_PORT};
+use mach::constants::{MACH_MSG_TYPE_MAKE_SEND, TASK_BOOTSTRAP_PORT};
 use mach::interfaces::{fsys, mach as kernel, mach_host, mach_port};
 use mach::mig_rt::Right;
 use mach::port::{PortName, SendRight};

@@ -1,6 +1,6 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
-use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
+use crate::vm::{Bus, Disk, Expect, Kernel, Module, Scenario};
 use crate::{cargo, project_root, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -189,6 +189,9 @@ pub enum Transfer {
     Mode(&'static str),
     /// The disk on an AHCI controller, no `--ata-transfer`: `auto` must find it there.
     AutoOnAhci,
+    /// The `q35` machine, no `--ata-transfer`: `auto` must find the disk on the chipset's AHCI
+    /// and not stall on the IDE ports the machine does not have.
+    AutoOnQ35,
 }
 
 impl Transfer {
@@ -197,6 +200,7 @@ impl Transfer {
             Transfer::Default => base.to_owned(),
             Transfer::Mode(mode) => format!("{base}-{mode}"),
             Transfer::AutoOnAhci => format!("{base}-ahci-auto"),
+            Transfer::AutoOnQ35 => format!("{base}-q35"),
         }
     }
 
@@ -204,7 +208,7 @@ impl Transfer {
     /// transfer: `transfer Dma`, `transfer Pio`, ..., `port` for the AHCI port.
     fn logged(self) -> (&'static str, &'static str) {
         let what = match self {
-            Transfer::Mode("ahci") | Transfer::AutoOnAhci => return ("ahci: wd0:", "port "),
+            Transfer::Mode("ahci") | Transfer::AutoOnAhci | Transfer::AutoOnQ35 => return ("ahci: wd0:", "port "),
             Transfer::Default | Transfer::Mode("dma") => "transfer Dma",
             Transfer::Mode("multiple") => "transfer Multiple",
             Transfer::Mode(_) => "transfer Pio",
@@ -224,10 +228,16 @@ fn with_transfer(mut scenario: Scenario, transfer: Transfer) -> Scenario {
             module.words.push(format!("--ata-transfer={mode}"));
         }
         // The disk rumpdisk.static drives is the first.
-        scenario.disks[0].ahci = mode == "ahci";
+        scenario.disks[0].bus = if mode == "ahci" { Bus::Ahci } else { Bus::Ide };
     }
     if transfer == Transfer::AutoOnAhci {
-        scenario.disks[0].ahci = true;
+        scenario.disks[0].bus = Bus::Ahci;
+    }
+    if transfer == Transfer::AutoOnQ35 {
+        // The machine has no IDE channel for any disk.
+        for disk in &mut scenario.disks {
+            disk.bus = Bus::Q35;
+        }
     }
     scenario
 }
@@ -935,6 +945,7 @@ fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
     Ok(vec![
         disk(tasks, ahci)?,
         disk(tasks, Transfer::AutoOnAhci)?,
+        disk(tasks, Transfer::AutoOnQ35)?,
         store_wd0(tasks, ahci)?,
         store_wd0_flush_fails(tasks, ahci)?,
         store_wd0_refusing_flush(tasks, ahci)?,

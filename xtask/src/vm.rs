@@ -50,9 +50,25 @@ pub struct Disk {
     /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
     /// rumpdisk.static or a task's own driver.
     pub kernel_driven: bool,
-    /// On a port of an AHCI controller of its own (`-device ahci`), not on an IDE channel.
-    pub ahci: bool,
+    /// The controller it is attached to.
+    pub bus: Bus,
 }
+
+/// Where a disk is attached, and so which machine QEMU emulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bus {
+    /// The `pc` machine's PIIX3 IDE, each disk its own channel's master.
+    Ide,
+    /// The first port of an AHCI controller of its own (`-device ahci`, QEMU's ICH9 AHCI) on
+    /// the `pc` machine.
+    Ahci,
+    /// A port of the `q35` machine's own AHCI controller (ICH9, function 00:1f.2), disk N on
+    /// port N; the boot CD on its last port.
+    Q35,
+}
+
+/// The q35 machine's AHCI ports (`ide.0` to `ide.5`): the boot CD takes the last.
+const Q35_CD_PORT: usize = 5;
 
 /// What a disk image is made anew from.
 #[derive(Clone, Debug)]
@@ -73,7 +89,7 @@ impl Disk {
             fail_flush: None,
             fail_write_at_sector: None,
             kernel_driven: false,
-            ahci: false,
+            bus: Bus::Ide,
         }
     }
 
@@ -251,22 +267,41 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
     // Each disk on a channel of its own, as master: the second disk never shares a channel (so a
     // driver) with the first.
     args.push("-device".into());
-    if disk.ahci {
-        // QEMU's ICH9 AHCI; the disk on its first port.
-        args.push(format!("ahci,id={}", node("ahci")));
-        args.push("-device".into());
-        args.push(format!(
-            "ide-hd,drive={},bus={}.0,write-cache=on",
-            node("raw"),
-            node("ahci")
-        ));
-    } else {
-        args.push(format!(
+    match disk.bus {
+        Bus::Ahci => {
+            // QEMU's ICH9 AHCI; the disk on its first port.
+            args.push(format!("ahci,id={}", node("ahci")));
+            args.push("-device".into());
+            args.push(format!(
+                "ide-hd,drive={},bus={}.0,write-cache=on",
+                node("raw"),
+                node("ahci")
+            ));
+        }
+        Bus::Ide => args.push(format!(
             "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
             node("raw")
-        ));
+        )),
+        // On q35, `ide.N` is the chipset's AHCI port N.
+        Bus::Q35 => args.push(format!(
+            "ide-hd,drive={},bus=ide.{index},write-cache=on",
+            node("raw")
+        )),
     }
     args
+}
+
+/// The machine and the boot CD's place for `disks`: the `q35` machine when a disk is on its
+/// AHCI controller (then every disk must be: it has no IDE channel), else `pc`.
+fn machine_and_cd(disks: &[Disk]) -> Result<[String; 4], Error> {
+    let on_q35 = disks.iter().filter(|d| d.bus == Bus::Q35).count();
+    if on_q35 == 0 {
+        return Ok(["-M".into(), "pc".into(), "-device".into(), format!("ide-cd,drive=cd,bus=ide.1,unit={}", cd_unit(disks))]);
+    }
+    if on_q35 != disks.len() || disks.len() > Q35_CD_PORT {
+        return Err(Error::new(format!("q35: every disk on its AHCI ports, at most {Q35_CD_PORT} of them")));
+    }
+    Ok(["-M".into(), "q35".into(), "-device".into(), format!("ide-cd,drive=cd,bus=ide.{Q35_CD_PORT}")])
 }
 
 /// The blkdebug rules for `disk`'s injected errors.
@@ -344,7 +379,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
             "file={},media=cdrom,if=none,id=cd,readonly=on",
             iso.display()
         ))
-        .args(["-device", &format!("ide-cd,drive=cd,bus=ide.1,unit={}", cd_unit(&scenario.disks))]);
+        .args(machine_and_cd(&scenario.disks)?);
     for (i, disk) in scenario.disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {
@@ -388,7 +423,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
 /// probe, upstream's rumpdisk, stalls on a slave with no master), else the slave of the disk
 /// there (each disk is its channel's master).
 fn cd_unit(disks: &[Disk]) -> u32 {
-    u32::from(disks.get(1).is_some_and(|d| !d.ahci))
+    u32::from(disks.get(1).is_some_and(|d| d.bus == Bus::Ide))
 }
 
 /// Runs QEMU, collecting its serial console until it exits, the time limit passes, or a line
@@ -574,10 +609,23 @@ mod tests {
 
     #[test]
     fn a_disk_on_ahci_is_on_its_own_controller_s_first_port() {
-        let disk = Disk { ahci: true, ..Disk::fresh("d.img".into(), 8) };
+        let disk = Disk { bus: Bus::Ahci, ..Disk::fresh("d.img".into(), 8) };
         let args = disk_args(&disk, 0).join(" ");
         assert!(args.contains("-device ahci,id=ahci0 -device ide-hd,drive=raw0,bus=ahci0.0,write-cache=on"), "{args}");
         assert!(!args.contains("bus=ide."), "{args}");
+        assert_eq!(machine_and_cd(&[disk]).unwrap()[..2], ["-M", "pc"]);
+    }
+
+    /// On q35 the disks are on the chipset's AHCI ports, the CD on the last; the machine has no
+    /// IDE channel for a disk beside them.
+    #[test]
+    fn q35_disks_are_on_the_chipset_s_ahci_ports() {
+        let on_q35 = |image: &str| Disk { bus: Bus::Q35, ..Disk::fresh(image.into(), 8) };
+        let args = disk_args(&on_q35("d.img"), 1).join(" ");
+        assert!(args.contains("-device ide-hd,drive=raw1,bus=ide.1,write-cache=on"), "{args}");
+        assert_eq!(machine_and_cd(&[on_q35("a"), on_q35("b")]).unwrap(), ["-M", "q35", "-device", "ide-cd,drive=cd,bus=ide.5"]);
+        assert!(machine_and_cd(&[on_q35("a"), Disk::fresh("b".into(), 8)]).is_err(), "an IDE disk on q35");
+        assert_eq!(machine_and_cd(&[Disk::fresh("a".into(), 8)]).unwrap()[3], "ide-cd,drive=cd,bus=ide.1,unit=0");
     }
 
     #[test]

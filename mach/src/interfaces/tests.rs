@@ -1,7 +1,7 @@
 //! The generated device interface on the host: encoders and decoders of both ABIs agree, and
 //! the demux answers malformed requests with MIG's errors instead of reading past them.
 
-use super::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, D_INVALID_OPERATION};
+use crate::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, D_INVALID_OPERATION};
 use super::device::{self, i686, x86_64};
 use crate::kern::{Error, Result, MIG_ARRAY_TOO_LARGE, MIG_BAD_ARGUMENTS, MIG_BAD_ID, MIG_SERVER_DIED};
 use crate::mig_rt::{self as rt, Array, Demuxed, ReplyPort};

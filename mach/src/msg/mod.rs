@@ -9,7 +9,7 @@ pub use server::{serve, Demux, Disposition};
 pub(crate) use server::serve_queued;
 
 use crate::kern::{self, Error, Result, MACH_RCV_INVALID_NAME, MACH_SEND_MSG_TOO_SMALL};
-use crate::interfaces::constants::{MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE};
+use crate::constants::{MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE};
 use crate::ool::OolMemory;
 use crate::port::{PortName, ReceiveRight, SendOnceRight, SendRight};
 use crate::sys;
@@ -24,7 +24,7 @@ const OFFSET_SEQNO: usize = 8 + 2 * SLOT;
 const OFFSET_ID: usize = 12 + 2 * SLOT;
 
 /// `MACH_MSGH_BITS_COMPLEX`: the body carries port rights or out-of-line memory.
-pub const BITS_COMPLEX: u32 = crate::interfaces::constants::MACH_MSGH_BITS_COMPLEX;
+pub const BITS_COMPLEX: u32 = crate::constants::MACH_MSGH_BITS_COMPLEX;
 
 /// `MACH_MSGH_BITS(remote, local)`.
 pub const fn header_bits(remote: u32, local: u32) -> u32 {

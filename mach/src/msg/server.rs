@@ -176,7 +176,7 @@ mod tests {
     use super::*;
     use crate::msg::{header_bits, rpc, send, MsgBuf, HEADER_SIZE};
     use crate::port::{ReceiveRight, SendOnceRight, SendRight};
-    use crate::sys::sim::Task;
+    use crate::sim::Task;
     use std::sync::{Arc, Mutex};
 
     /// How long a test waits for what takes milliseconds before calling it a failure.
@@ -357,7 +357,7 @@ mod tests {
     /// `carried` (id 2), and a client whose reply port dies at `death` before the first reply;
     /// a second request (id 1) is answered. Returns the server task's stats before the first
     /// request and after the second reply.
-    fn reply_to_a_dead_client(id: i32, death: Death, carried: &ReceiveRight) -> (crate::sys::sim::Stats, crate::sys::sim::Stats) {
+    fn reply_to_a_dead_client(id: i32, death: Death, carried: &ReceiveRight) -> (crate::sim::Stats, crate::sim::Stats) {
         use crate::interfaces::device::{device_open, device_read};
         use crate::mig_rt::PortArg;
         use crate::ool::OolMemory;

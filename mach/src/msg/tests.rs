@@ -3,7 +3,7 @@
 use super::*;
 use crate::kern::{MACH_RCV_TIMED_OUT, MACH_SEND_INVALID_DEST, MIG_SERVER_DIED};
 use crate::port::{ReceiveRight, SendOnceRight};
-use crate::sys::sim::Task;
+use crate::sim::Task;
 
 /// How long a test waits for what takes milliseconds before calling it a failure (a broken
 /// path fails the test instead of hanging the run).

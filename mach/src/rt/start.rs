@@ -3,7 +3,7 @@
 //! and x86_64, the stack pointer at argc), moves to a runtime stack, and calls the task's main
 //! (declared with [`crate::task_main!`]).
 
-use super::stack;
+use crate::stack;
 use crate::args::{Args, Vectors};
 use alloc::vec::Vec;
 
@@ -71,7 +71,7 @@ extern "C" fn new_stack() -> usize {
 
 /// The first Rust code on the runtime stack.
 extern "C" fn enter(boot_stack: *const usize) -> ! {
-    if stack::guard(stack::current_base()).is_err() {
+    if super::guard_stack(stack::current_base()).is_err() {
         end_task();
     }
     // SAFETY: the kernel laid out argc, then argc argument pointers to NUL-terminated

@@ -6,7 +6,9 @@
 //! - `target_os = "none"` (x86_64, i686): GNU Mach traps (inline assembly: `syscall`, the i386
 //!   call gate).
 //! - `target_os = "hurd"`: glibc's `mach_msg` and friends (x86_64 and i686).
-//! - anything else: [`sim`], a simulated kernel in `std` for host tests.
+//! - anything else: calls into [`crate::sim`], a simulated kernel in `std` for host tests. It
+//!   stands for GNU Mach, and is built from the runtime above this layer (the generated
+//!   demuxes, the message parser): the one use of a module above by one below, on the host only.
 
 #[cfg(target_os = "none")]
 mod trap;
@@ -19,12 +21,10 @@ mod glibc;
 pub use glibc::*;
 
 #[cfg(not(any(target_os = "none", target_os = "hurd")))]
-pub mod sim;
-#[cfg(not(any(target_os = "none", target_os = "hurd")))]
-pub use sim::traps::*;
+pub use crate::sim::traps::*;
 
 /// `mach_msg` option bits (`mach/message.h`).
-pub use crate::interfaces::constants::{MACH_RCV_LARGE, MACH_RCV_MSG, MACH_RCV_TIMEOUT, MACH_SEND_MSG, MACH_SEND_TIMEOUT};
+pub use crate::constants::{MACH_RCV_LARGE, MACH_RCV_MSG, MACH_RCV_TIMEOUT, MACH_SEND_MSG, MACH_SEND_TIMEOUT};
 
 /// Port right kinds for `port_allocate` (`mach/port.h` defines them with casts bindgen cannot
 /// evaluate).

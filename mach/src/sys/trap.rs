@@ -124,5 +124,3 @@ pub fn port_allocate_name(task: u32, right: u32, name: u32) -> i32 {
     // SAFETY: no pointer arguments.
     unsafe { trap4(number::PORT_ALLOCATE_NAME, [task as usize, right as usize, name as usize, 0]) as i32 }
 }
-
-pub use crate::rt::stack::{discard_thread_reply_port, thread_reply_port};

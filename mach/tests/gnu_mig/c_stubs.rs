@@ -41,7 +41,7 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-pub use mig::layout::Abi;
+pub use mig::Abi;
 
 /// Where each ABI's GNU MIG, headers and C compiler are: the harness's view of an [`Abi`].
 trait Toolchain {

@@ -7,7 +7,7 @@
 use mach::interfaces;
 use mach::mig_rt::Demuxed;
 
-use mig::layout::Abi;
+use mig::Abi;
 
 /// A decoder, reduced to what the tests compare: success, or the error code.
 pub type Decode = fn(&[u8]) -> Result<(), i32>;

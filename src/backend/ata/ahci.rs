@@ -617,7 +617,7 @@ mod tests {
         use super::*;
         use crate::backend::ata::sim::SimLine;
         use mach::irq::IrqDevice;
-        use mach::sys::sim::irq::Machine;
+        use mach::sim::irq::Machine;
         use std::time::{Duration, Instant};
 
         const LINE: u32 = 11;
@@ -670,7 +670,7 @@ mod tests {
             let before = machine.delivered();
             machine.raise(LINE);
             let reader_id = id.clone();
-            let reader = mach::sys::sim::Task::current().spawn(move || {
+            let reader = mach::sim::Task::current().spawn(move || {
                 let mut read = [0; 8 * SECTOR];
                 let done = port.read(&reader_id, 0, &mut read);
                 (port, done.map(|()| read))
@@ -887,6 +887,8 @@ mod tests {
         assert_eq!(answer.take(), Some(Ok(())));
         assert_eq!(sim.state().durable[&11], [0x5A; SECTOR]);
         sim.state().faults = Faults { failing: Some((command_opcode::FLUSH_CACHE_EXT, error::ABRT)), ..Faults::default() };
+        // A write since the last flush: the next request reaches the drive.
+        assert_eq!(server.write(device, 12, &[0xA5; 512]), Ok(512));
         server.set_status(device, DEV_FLUSH_CACHE, Answer(&answer));
         server.start_gathered_flushes();
         assert_eq!(answer.take(), Some(Err(D_IO_ERROR)));
@@ -901,7 +903,7 @@ mod tests {
         use super::*;
         use crate::device::mode::{READ, WRITE};
         use crate::server::{DeviceId, Opened, Server};
-        use mach::sys::sim::Task;
+        use mach::sim::Task;
 
         /// No flush is asked for here.
         struct NoFlushes;

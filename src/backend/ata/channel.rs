@@ -920,7 +920,7 @@ mod tests {
         mod interrupts {
             use super::*;
             use mach::irq::IrqDevice;
-            use mach::sys::sim::irq::Machine;
+            use mach::sim::irq::Machine;
             use std::time::{Duration, Instant};
 
             const LINE: u32 = 14;
@@ -986,7 +986,7 @@ mod tests {
                 let before = machine.delivered();
                 machine.raise(LINE);
                 let reader_id = id.clone();
-                let reader = mach::sys::sim::Task::current().spawn(move || {
+                let reader = mach::sim::Task::current().spawn(move || {
                     let mut read = [0; 8 * SECTOR];
                     let done = channel.read(Drive::Master, &reader_id, Transfer::Dma, 0, &mut read);
                     (channel, done.map(|()| read))
@@ -1023,7 +1023,7 @@ mod tests {
         /// APIC's edge input) that end raises nothing, and only the look after the ack sees it.
         #[test]
         fn an_end_the_masked_line_lost_is_seen_after_the_ack() {
-            let machine = mach::sys::sim::irq::Machine::losing_masked_edges();
+            let machine = mach::sim::irq::Machine::losing_masked_edges();
             let sim = SimChannel::new(Some(SimDrive::new(64, true)), None).with_line(&machine, 14);
             let engine = BusMasterDma::new(SimBusMaster(sim.clone()), sim.memory(0x1000, TABLE_BYTES), sim.memory(0x2_0000, 8 * SECTOR)).unwrap();
             let line = mach::irq::IrqDevice::open(machine.device_master()).unwrap().register(14).unwrap();

@@ -17,7 +17,7 @@ use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
 use super::dma::{self, Ahead, Contiguous, KernelMemory};
 use super::irq_line::IrqLine;
 use super::pci;
-use super::port_io::{self, IdeChannel, LegacyPorts, PciConfigPorts, Tsc};
+use super::port_io::{self, IdeChannel, LegacyPorts, PciConfig, Tsc};
 use super::units::{attach_names, Units};
 use super::{AtaBackend, AtaDisk, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
@@ -164,7 +164,7 @@ fn irq_device(device_master: PortName) -> Option<IrqDevice> {
 /// take the shared line's notifications of another's ends), as does a controller without a
 /// routed line.
 fn ahci_ports(device_master: PortName, host_priv: PortName, irq: Option<&IrqDevice>) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
-    let mut config = PciConfigPorts::enable(device_master)?;
+    let mut config = PciConfig::open(device_master)?;
     let Some(found) = pci::find_ahci(&mut config) else { return Ok(Vec::new()) };
     pci::enable_memory_bus_master(&mut config, found.function);
     let disk_ports = AhciPort::<MappedHba, Tsc, Contiguous>::disk_ports(&mut MappedHba::map(device_master, found.abar)?);

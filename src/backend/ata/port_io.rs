@@ -14,6 +14,7 @@ use super::irq_line::IrqLine;
 use mach::irq::IrqDevice;
 use super::dma::{self, Ahead, BusMaster, BusMasterDma, Contiguous, DirectMemory, DmaEngine, KernelMemory};
 use super::pci::{self, ConfigSpace, Function};
+use super::pci_arbiter::ArbiterConfig;
 use super::registers::{Reg, Registers};
 use super::units::{attach_names, disks_on, Units};
 use super::{AtaBackend, Channel, Clock, Timeouts, TransferMode};
@@ -114,10 +115,45 @@ fn task_self() -> PortName {
     PortName::new(mach::sys::mach_task_self())
 }
 
-/// PCI configuration mechanism #1: the address at 0xCF8, the data at 0xCFC. Exists only where
-/// the task may touch those ports; no other task may use them meanwhile (true of the boot disk
-/// server, which runs before any PCI arbiter, and GNU Mach lets one task at a time hold them).
-/// Given back when dropped, once the controller is set up.
+/// PCI configuration space as this task reaches it: through the pci-arbiter when one serves
+/// `device_master` (Debian's boot line starts the boot disk server from the arbiter), else at
+/// the ports, which no other task uses while this one runs before any arbiter.
+pub enum PciConfig {
+    Arbiter(ArbiterConfig),
+    Ports(PciConfigPorts),
+}
+
+impl PciConfig {
+    pub fn open(device_master: PortName) -> Result<PciConfig> {
+        Ok(match ArbiterConfig::open(device_master)? {
+            Some(arbiter) => {
+                log::info!("pci: configuration space through the pci-arbiter");
+                PciConfig::Arbiter(arbiter)
+            }
+            None => PciConfig::Ports(PciConfigPorts::enable(device_master)?),
+        })
+    }
+}
+
+impl ConfigSpace for PciConfig {
+    fn read(&mut self, function: Function, offset: u8) -> u32 {
+        match self {
+            PciConfig::Arbiter(arbiter) => arbiter.read(function, offset),
+            PciConfig::Ports(ports) => ports.read(function, offset),
+        }
+    }
+
+    fn write(&mut self, function: Function, offset: u8, value: u32) {
+        match self {
+            PciConfig::Arbiter(arbiter) => arbiter.write(function, offset, value),
+            PciConfig::Ports(ports) => ports.write(function, offset, value),
+        }
+    }
+}
+
+/// PCI configuration mechanism #1: the address at 0xCF8, the data at 0xCFC. Used only where no
+/// arbiter runs: GNU Mach lets several tasks hold these ports, and two tasks' address and data
+/// cycles would interleave. Given back when dropped, once the controller is set up.
 pub struct PciConfigPorts {
     _access: PortAccess,
 }
@@ -193,7 +229,7 @@ impl BusMaster for BusMasterRegisters {
 /// The bus master of `channel`'s PCI IDE controller, with a PRD table and a bounce buffer from
 /// `vm_allocate_contiguous` (through `host_priv`); `Ok(None)` when PCI has none.
 fn bus_master_dma(device_master: PortName, host_priv: PortName, channel: IdeChannel) -> Result<Option<Box<dyn DmaEngine + Send>>> {
-    let mut config = PciConfigPorts::enable(device_master)?;
+    let mut config = PciConfig::open(device_master)?;
     let Some(found) = pci::find_bus_master(&mut config, channel) else { return Ok(None) };
     pci::enable_bus_master(&mut config, found.function);
     let registers = BusMasterRegisters::enable(device_master, found.base)?;
@@ -330,8 +366,8 @@ pub fn probe_channel(device_master: PortName, channel: IdeChannel) -> Result<Pro
 
 /// The native driver on a probed channel, its disks under `names` (see
 /// [`super::units::attach_names`]), moving data as `transfer` asks. DMA needs `host_priv` (for
-/// DMA memory) and PCI configuration space, which only a server that runs before any PCI
-/// arbiter may touch: the boot disk server passes it, others `None`. Without a bus master `auto`
+/// DMA memory) and PCI configuration space (through the arbiter, or at the ports before any
+/// arbiter runs): the boot disk server passes it, others `None`. Without a bus master `auto`
 /// moves data by PIO; `dma` is then an error. With `irq`, DMA commands and flushes complete by
 /// the channel's interrupt (by polling when its line cannot be had, which is logged).
 pub fn finish_channel(

@@ -4,7 +4,7 @@
 //! cache that only FLUSH CACHE makes durable, and injectable faults. Its bus master reads a PRD
 //! table from simulated physical memory and moves a DMA command's data when started, failing
 //! as a controller would on a table that does not describe the command's data exactly. With a
-//! line of a simulated machine (`mach::sys::sim::irq`), a drive whose interrupt is on (nIEN
+//! line of a simulated machine (`mach::sim::irq`), a drive whose interrupt is on (nIEN
 //! clear) raises it as each command ends, BSY already clear.
 
 use std::cell::Cell;
@@ -15,7 +15,7 @@ use std::vec::Vec;
 
 use mach::irq::Interrupt;
 use mach::ool::{OolMemory, PAGE_SIZE};
-use mach::sys::sim::irq::Machine;
+use mach::sim::irq::Machine;
 
 use super::identify::tests::{identify_data, transfer_modes};
 use super::dma::{bm, BusMaster, DirectMemory, DmaMemory, Wired};

@@ -22,7 +22,7 @@ extern "C" {
 
 /// The Hurd's errno `n` as the integer glibc keeps in `errno`.
 const fn hurd_errno(n: c_int) -> c_int {
-    crate::translator::hurd_errno(n).code()
+    crate::errno::hurd_errno(n).code()
 }
 
 /// NetBSD's errno values past ENEEDAUTH (81) and the Hurd's for the same names (glibc's

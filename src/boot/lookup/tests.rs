@@ -3,10 +3,11 @@
 //! `/hurd/startup` (a magical retry from the root).
 
 use super::*;
+use crate::errno::hurd_errno;
 use mach::mig_rt::{self as rt, PortArg};
 use mach::msg;
 use mach::port::{PortSet, ReceiveRight};
-use mach::sys::sim::Task;
+use mach::sim::Task;
 
 struct Tree {
     root: ReceiveRight,
@@ -49,7 +50,7 @@ fn retries_from_another_filesystem_and_absolute_links_are_followed() {
     let set = set.into_name();
     Task::current().spawn(move || msg::serve(set, &mut { tree }));
 
-    assert_eq!(lookup(root, b"/dev/rumpdisk", O_NOTRANS).map(|port| port.name()), Ok(node));
+    assert_eq!(lookup(root, b"/dev/rumpdisk", crate::hurd_fs::open::NOTRANS).map(|port| port.name()), Ok(node));
     assert_eq!(lookup(root, b"//servers/startup", 0).map(|port| port.name()), Ok(node));
     assert_eq!(lookup(root, b"/loop", 0).map(|port| port.name()), Err(ELOOP));
     assert_eq!(lookup(root, b"/reauth", 0).map(|port| port.name()), Err(EOPNOTSUPP));

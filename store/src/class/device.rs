@@ -196,7 +196,7 @@ impl Class for Device {
     /// The standard leaf encoding with the device port (null while inactive) and name.
     fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
         let port = self.port.as_deref().map_or(0, DevicePort::port_name);
-        enc.leaf(STORAGE_DEVICE, port, store)
+        store.encode_leaf(enc, STORAGE_DEVICE, port)
     }
 
     fn set_flags(&mut self, new: Flags, layout: &Layout, block_size: u32) -> Result<()> {

@@ -119,7 +119,7 @@ impl Class for File {
 
     /// The standard leaf encoding with the file's port and name.
     fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
-        enc.leaf(STORAGE_HURD_FILE, self.node.port_name(), store)
+        store.encode_leaf(enc, STORAGE_HURD_FILE, self.node.port_name())
     }
 }
 

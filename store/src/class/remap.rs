@@ -60,10 +60,10 @@ impl Class for Remap {
 
     /// TY FL NR, the runs, then the child.
     fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
-        enc.head(STORAGE_REMAP, store);
+        store.encode_head(enc, STORAGE_REMAP);
         enc.int("remap", store.runs().len() as u64)?;
         enc.runs("remap", store.runs())?;
-        enc.children(store)
+        store.encode_children(enc)
     }
 }
 

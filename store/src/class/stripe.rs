@@ -104,14 +104,14 @@ impl Class for Stripe {
     /// stripe). Then the children.
     fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
         if self.name == "ileave" {
-            enc.head(STORAGE_INTERLEAVE, store);
+            store.encode_head(enc, STORAGE_INTERLEAVE);
             let stripe = store.runs().first().map_or(0, |run| run.length);
             enc.int(self.name, stripe.saturating_mul(u64::from(self.block_size)))?;
         } else {
-            enc.head(STORAGE_CONCAT, store);
+            store.encode_head(enc, STORAGE_CONCAT);
         }
         enc.int(self.name, self.children.len() as u64)?;
-        enc.children(store)
+        store.encode_children(enc)
     }
 }
 

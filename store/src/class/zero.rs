@@ -40,7 +40,7 @@ impl Class for Zero {
 
     /// TY FL and the size in bytes (the block size is 1) as the one offset.
     fn encode(&self, store: &Store, enc: &mut Encoding<u32>) -> Result<()> {
-        enc.head(STORAGE_ZERO, store);
+        store.encode_head(enc, STORAGE_ZERO);
         enc.offsets.push(i64::try_from(store.size()).map_err(|_| Error::class("zero", Errno::EINVAL))?);
         Ok(())
     }

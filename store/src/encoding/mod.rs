@@ -17,18 +17,14 @@
 //! Runs are in the store's blocks; a hole's start is -1. `memory` (this task's memory, no port to
 //! hand out) and `mvol` (no encoding upstream) cannot be encoded: `EOPNOTSUPP`.
 
-mod decode;
 #[cfg(test)]
 mod tests;
 
 use alloc::vec::Vec;
 
-pub use decode::{decode, LeafPorts};
-
 use crate::errno::Errno;
 use crate::error::{Error, Result};
 use crate::runs::Run;
-use crate::store::Store;
 
 /// `enum file_storage_class` in `hurd/hurd_types.h`.
 pub const STORAGE_OTHER: i32 = 0;
@@ -54,26 +50,12 @@ pub struct Encoding<P> {
     pub data: Vec<u8>,
 }
 
-/// The encoding of `store` and everything under it. The port names are the store's own: they
-/// stay valid while it lives, and a reply copies them.
-pub fn encode(store: &Store) -> Result<Encoding<u32>> {
-    let mut enc = Encoding::default();
-    store.encode(&mut enc)?;
-    Ok(enc)
-}
-
 /// A value the wire's `int` cannot hold.
 fn too_big(class: &'static str) -> Error {
     Error::class(class, Errno::EINVAL)
 }
 
 impl Encoding<u32> {
-    /// A store's class id and flags, the ints every encoding starts with.
-    pub(crate) fn head(&mut self, class: i32, store: &Store) {
-        // Flags are libstore's bit values, which fit an int.
-        self.ints.extend([class, store.flags().0 as i32]);
-    }
-
     /// An int field of class `class`.
     pub(crate) fn int(&mut self, class: &'static str, value: u64) -> Result<()> {
         self.ints.push(i32::try_from(value).map_err(|_| too_big(class))?);
@@ -88,29 +70,5 @@ impl Encoding<u32> {
             self.offsets.extend([start, length]);
         }
         Ok(())
-    }
-
-    /// libstore's standard leaf encoding (device, file): `port`, then TY FL BS NR NL ML, the
-    /// runs, the name with its NUL. This store keeps no misc data: ML is 0.
-    pub(crate) fn leaf(&mut self, class: i32, port: u32, store: &Store) -> Result<()> {
-        let name = store.class_name();
-        let name_len = store.name().map_or(0, |n| n.len() + 1);
-        self.ports.push(port);
-        self.head(class, store);
-        self.int(name, u64::from(store.block_size()))?;
-        self.int(name, store.runs().len() as u64)?;
-        self.int(name, name_len as u64)?;
-        self.ints.push(0);
-        self.runs(name, store.runs())?;
-        if let Some(text) = store.name() {
-            self.data.extend_from_slice(text.as_bytes());
-            self.data.push(0);
-        }
-        Ok(())
-    }
-
-    /// The encodings of a composite's children, in order.
-    pub(crate) fn children(&mut self, store: &Store) -> Result<()> {
-        store.children().iter().try_for_each(|child| child.encode(self))
     }
 }

@@ -21,11 +21,20 @@ use alloc::vec::Vec;
 use proptest::prelude::*;
 
 use super::*;
+use crate::decode::{decode, LeafPorts};
+use crate::store::Store;
 use crate::class::device::{DeviceMaster, DevicePort, ReturnCode, D_READ, D_WRITE};
 use crate::class::file::{self, FileNode};
 use crate::class::{memory, mvol, remap, stripe, zero};
 use crate::store::Flags;
 use crate::testing::{CrashDisk, FakeFile, Master};
+
+/// The encoding of `store` and everything under it.
+fn encode(store: &Store) -> Result<Encoding<u32>> {
+    let mut enc = Encoding::default();
+    store.encode(&mut enc)?;
+    Ok(enc)
+}
 
 /// A device port that reports a port name.
 struct Named(u32, Box<dyn DevicePort>);

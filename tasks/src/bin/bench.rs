@@ -42,7 +42,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::{DEV_GET_SIZE, D_READ, D_WRITE};
+use mach::constants::{DEV_GET_SIZE, D_READ, D_WRITE};
 use mach::interfaces::{device, mach_port, RecNum};
 use mach::ool::OolMemory;
 use mach::mig_rt as rt;

@@ -12,7 +12,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, D_INVALID_SIZE, D_READ, D_WRITE};
+use mach::constants::{DEV_FLUSH_CACHE, DEV_GET_RECORDS, DEV_GET_SIZE, D_INVALID_OPERATION, D_INVALID_SIZE, D_READ, D_WRITE};
 use mach::interfaces::{device, RecNum};
 use mach::port::{PortName, SendRight};
 use store::mach_device::MachDeviceMaster;

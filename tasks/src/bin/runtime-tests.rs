@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::vec;
 use mach::args::Args;
-use mach::interfaces::constants::{
+use mach::constants::{
     D_READ, D_WRITE,
     DEV_GET_RECORDS, DEV_GET_SIZE, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_RCV_TIMED_OUT,
 };

@@ -13,7 +13,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use mach::args::Args;
-use mach::interfaces::constants::TASK_EXCEPTION_PORT;
+use mach::constants::TASK_EXCEPTION_PORT;
 use mach::interfaces::{exc, mach as kernel, mach_host};
 use mach::kern::Result;
 use mach::mig_rt as rt;

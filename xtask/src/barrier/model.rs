@@ -419,7 +419,7 @@ mod tests {
     use super::super::log::Log;
     use super::*;
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     /// What a run holds that a checker could get wrong, counted over all generated runs.
     #[derive(Debug, Default)]
@@ -519,6 +519,5 @@ mod tests {
         ] {
             assert!(n >= at_least, "only {n} of {} runs had {what}", seen.runs);
         }
-        assert!(took < Duration::from_secs(60), "{took:?}");
     }
 }

@@ -6,6 +6,7 @@
 use super::linux::{self, Anchor};
 use super::{bench_scenario, boot, size_label, Guest, MIB};
 use crate::scenarios::Tasks;
+use crate::vm::Bus;
 use crate::Error;
 use std::fmt::Write as _;
 
@@ -17,7 +18,7 @@ pub struct OnAhci {
 /// Boots the bench on AHCI, then the Linux anchor on AHCI.
 pub fn measure(tasks: &Tasks) -> Result<OnAhci, Error> {
     let mut scenario = bench_scenario(tasks, "ahci");
-    scenario.disks[0].ahci = true;
+    scenario.disks[0].bus = Bus::Ahci;
     let guest = Guest::parse(&boot(&scenario)?)?;
     let anchor = linux::measure_ahci()?;
     Ok(OnAhci { guest, anchor })

@@ -5,7 +5,7 @@
 //! between console markers; the host timestamps each marker line as it arrives (no guest clock).
 
 use crate::setup::{self, PrivateApt};
-use crate::vm::{self, Disk};
+use crate::vm::{self, Bus, Disk};
 use crate::{project_root, Error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -48,18 +48,18 @@ impl Anchor {
 
 /// Boots the anchor and measures it.
 pub fn measure() -> Result<Anchor, Error> {
-    measure_on(&MODULES, false, "console.log")
+    measure_on(&MODULES, Bus::Ide, "console.log")
 }
 
 /// The same on a disk on an AHCI controller (`-device ahci`), through Linux's `ahci` driver:
 /// the anchor of rumpdisk.static's AHCI figures.
 pub fn measure_ahci() -> Result<Anchor, Error> {
-    measure_on(&["ahci", "sd_mod"], true, "console-ahci.log")
+    measure_on(&["ahci", "sd_mod"], Bus::Ahci, "console-ahci.log")
 }
 
-/// Boots the anchor with `modules` in its initramfs, its disk on AHCI when `ahci` says, its
-/// console in `console`.
-fn measure_on(modules: &[&str], ahci: bool, console: &str) -> Result<Anchor, Error> {
+/// Boots the anchor with `modules` in its initramfs, its disk on `bus`, its console in
+/// `console`.
+fn measure_on(modules: &[&str], bus: Bus, console: &str) -> Result<Anchor, Error> {
     let dir = project_root().join("target/linux-anchor");
     let kernel = fetch_kernel(&dir)?;
     let root = dir.join("root");
@@ -79,7 +79,7 @@ fn measure_on(modules: &[&str], ahci: bool, console: &str) -> Result<Anchor, Err
         .arg("-initrd")
         .arg(&initrd)
         .args(["-append", "console=ttyS0 quiet panic=-1"])
-        .args(vm::disk_args(&Disk { ahci, ..Disk::fresh(image, DISK_SECTORS) }, 0));
+        .args(vm::disk_args(&Disk { bus, ..Disk::fresh(image, DISK_SECTORS) }, 0));
     let lines = timed_console(qemu, &dir.join(console))?;
     Ok(Anchor {
         kernel,

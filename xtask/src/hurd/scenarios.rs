@@ -10,11 +10,14 @@ use super::fscheck;
 use super::image::{self, Contents, GuestFile};
 use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
-use crate::vm::{run_dir, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
+use crate::vm::{run_dir, Bus, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
 use crate::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What our native boot disk server says when the pci-arbiter that started it serves PCI.
+const PCI_THROUGH_THE_ARBITER: &str = "pci: configuration space through the pci-arbiter";
 
 /// The root file system's size: room for the system (18 MiB) and the workloads.
 const IMAGE_MIB: u64 = 64;
@@ -72,6 +75,9 @@ pub enum Controller {
     /// The first port of an AHCI controller of its own (`-device ahci`, an ICH9 AHCI); the boot
     /// CD stays on the IDE controller. Scenarios named `NAME-ahci`.
     Ahci,
+    /// The `q35` machine's own AHCI controller (ICH9), the machine without IDE a Q35 board is.
+    /// Scenarios named `NAME-q35`.
+    Q35,
 }
 
 /// The boot disk driver of a Hurd scenario. Both boot as Debian's GRUB entry has it:
@@ -251,6 +257,7 @@ impl Hurd {
         let base = match self.controller {
             Controller::Ide => base,
             Controller::Ahci => format!("{base}-ahci"),
+            Controller::Q35 => format!("{base}-q35"),
         };
         match self.driver {
             Driver::Ours => base,
@@ -387,7 +394,11 @@ impl Hurd {
         };
         let disk = Disk {
             fresh: Some(Fresh::CopyOf(disk_template)),
-            ahci: self.controller == Controller::Ahci,
+            bus: match self.controller {
+                Controller::Ide => Bus::Ide,
+                Controller::Ahci => Bus::Ahci,
+                Controller::Q35 => Bus::Q35,
+            },
             ..Disk::fresh(run_dir(name).join("wd0.img"), 0)
         };
         let scenario = Scenario {
@@ -449,7 +460,20 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
 "#;
         }
         script += &format!("rust-std-check\necho {SUCCESS_MARKER}\n");
-        Ok(self.scenario(&name, &script, Barrier::Honoured)?.0)
+        let mut scenario = self.scenario(&name, &script, Barrier::Honoured)?.0;
+        if self.driver == Driver::Ours {
+            // Started by the pci-arbiter, our native driver reaches PCI configuration space
+            // through it, not at ports 0xCF8/0xCFC beside it.
+            let console = run_dir(&name).join("console.log");
+            scenario.after = Some(Box::new(move || {
+                let text = fs::read_to_string(&console).map_err(|e| format!("{}: {e}", console.display()))?;
+                match text.contains(PCI_THROUGH_THE_ARBITER) {
+                    true => Ok(()),
+                    false => Err(format!("the console does not say {PCI_THROUGH_THE_ARBITER:?}")),
+                }
+            }));
+        }
+        Ok(scenario)
     }
 
     /// The root file system's first sector on the disk.
@@ -1578,6 +1602,13 @@ pub const NAMES: &[&str] = &[
     "hurd-rump-shell-ahci",
     // NetBSD's ahcisata: DIOCCACHESYNC reaches the AHCI disk as FLUSH.
     "hurd-rump-barrier-ahci",
+    // The q35 machine (its chipset's AHCI, no IDE at all), each driver, and the crash points of
+    // its disk with ours.
+    "hurd-shell-q35",
+    "hurd-c-shell-q35",
+    "hurd-rump-shell-q35",
+    "hurd-barrier-q35",
+    "hurd-rump-barrier-q35",
 ];
 
 /// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
@@ -1624,6 +1655,11 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
             "hurd-c-shell-ahci" => upstream.on(Controller::Ahci).shell(),
             "hurd-rump-shell-ahci" => rump.on(Controller::Ahci).shell(),
             "hurd-rump-barrier-ahci" => rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-shell-q35" => hurd.on(Controller::Q35).shell(),
+            "hurd-c-shell-q35" => upstream.on(Controller::Q35).shell(),
+            "hurd-rump-shell-q35" => rump.on(Controller::Q35).shell(),
+            "hurd-barrier-q35" => hurd.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD),
+            "hurd-rump-barrier-q35" => rump.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-shell" => upstream.shell(),
             "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
             "hurd-c-flush-error" => upstream.flush_error(20),

@@ -1,7 +1,7 @@
 //! The GNU Mach kernels the VM scenarios boot: Debian's packages, fetched by set-up into the
 //! sysroot (`xtask/src/setup.rs`).
 
-use super::{run_dir, Disk};
+use super::{run_dir, Bus, Disk};
 use crate::setup::sysroot_dir;
 use crate::Error;
 use std::path::PathBuf;
@@ -109,7 +109,7 @@ impl Kernel {
             }
             Kernel::Amd64 | Kernel::SidAmd64 => {}
         }
-        if self == Kernel::I386 && disks.iter().any(|d| d.ahci) {
+        if self == Kernel::I386 && disks.iter().any(|d| d.bus != Bus::Ide) {
             line += " noahci";
         }
         Ok(line)
@@ -190,7 +190,7 @@ mod tests {
     /// A disk on AHCI keeps the i386 kernel's AHCI driver off it; amd64 has none to keep off.
     #[test]
     fn a_disk_on_ahci_adds_noahci_on_i386() {
-        let on_ahci = Disk { ahci: true, ..Disk::fresh("a.img".into(), 8) };
+        let on_ahci = Disk { bus: Bus::Ahci, ..Disk::fresh("a.img".into(), 8) };
         assert_eq!(Kernel::I386.command_line(std::slice::from_ref(&on_ahci)).unwrap(), "console=com0 noide noahci");
         assert_eq!(Kernel::Amd64.command_line(std::slice::from_ref(&on_ahci)).unwrap(), "console=com0");
     }

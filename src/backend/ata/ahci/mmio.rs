@@ -2,7 +2,7 @@
 //! Mach's `mem` device (uncached: GNU Mach maps pages outside RAM with caching disabled), read
 //! and written a 32-bit register at a time with volatile accesses.
 
-use mach::ool::DeviceMemory;
+use mach::vm::DeviceMemory;
 use mach::port::PortName;
 
 use super::{reg, Hba};

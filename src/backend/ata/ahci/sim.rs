@@ -7,7 +7,7 @@
 //! does not cover the command's data exactly, a write without the header's W bit, a slot issued
 //! again while it is still set (after an error the port must be stopped, which clears it).
 
-use mach::sys::sim::irq::Machine;
+use mach::sim::irq::Machine;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::vec;

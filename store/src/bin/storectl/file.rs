@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use store::class::device::{DeviceMaster, DevicePort, ReturnCode};
 use store::class::file::FileNode;
-use store::encoding::{Encoding, LeafPorts};
+use store::decode::LeafPorts;
+use store::encoding::Encoding;
 use store::query::{self, Nodes};
 use store::{Errno, Error, Flags, Opener, Result, Store};
 

@@ -9,7 +9,8 @@ use std::os::fd::FromRawFd;
 use mach::port::SendRight;
 use store::class::device::DevicePort;
 use store::class::file::FileNode;
-use store::encoding::{Encoding, LeafPorts};
+use store::decode::LeafPorts;
+use store::encoding::Encoding;
 use store::query::Nodes;
 use store::Result;
 

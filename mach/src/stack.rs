@@ -1,4 +1,5 @@
-//! Thread stacks and the per-thread block.
+//! Thread stacks and the per-thread block, which holds the thread's reply port (so this sits
+//! below `reply.rs` and the messages; the guard page above the block is an RPC, set by `rt`).
 //!
 //! Every thread of a freestanding task (the first one included: `_start` switches to such a
 //! stack) runs on a stack of [`STACK_SIZE`] bytes aligned to its size, whose lowest bytes hold
@@ -6,6 +7,7 @@
 //! pointer alone, so no thread register (fs/gs base) is needed.
 
 use crate::kern::{self, Result};
+use crate::port::{PortName, ReceiveRight};
 use crate::sys;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -18,12 +20,10 @@ pub struct ThreadBlock {
 }
 
 /// Bytes at the base holding the thread block; the page after it is the guard page.
-const BLOCK_PAGE: usize = 4096;
-/// `mach/vm_prot.h` (defined with a cast bindgen cannot evaluate).
-const VM_PROT_NONE: i32 = 0;
+pub(crate) const BLOCK_PAGE: usize = 4096;
 
 /// Allocate an aligned stack with a fresh thread block; returns its base address. Only traps:
-/// it runs before any thread block exists. [`guard`] then protects it.
+/// it runs before any thread block exists. `rt::guard_stack` then protects it.
 pub fn allocate() -> Result<usize> {
     let task = sys::mach_task_self();
     let mut address = 0;
@@ -42,14 +42,6 @@ pub fn allocate() -> Result<usize> {
     }
     // The memory is zero-filled: a zero reply port means "none yet".
     Ok(base)
-}
-
-/// Make the page above the thread block inaccessible, so an overflow faults instead of
-/// overwriting the block or the memory below. An RPC: the caller must run on a runtime stack.
-pub fn guard(base: usize) -> Result<()> {
-    let task = crate::port::PortName::new(sys::mach_task_self());
-    // `as _`: the ABI's vm_address_t and vm_size_t, as wide as usize.
-    crate::interfaces::mach::vm_protect(task, (base + BLOCK_PAGE) as _, BLOCK_PAGE as _, false, VM_PROT_NONE)
 }
 
 /// Give a stack back (for a thread that never ran on it).
@@ -99,9 +91,6 @@ pub fn thread_reply_port() -> u32 {
 pub fn discard_thread_reply_port() {
     let port = current_block().reply_port.swap(0, Ordering::Relaxed);
     if port != 0 {
-        let name = crate::port::PortName::new(port);
-        if let Err(error) = crate::task::port_mod_refs(name, sys::MACH_PORT_RIGHT_RECEIVE, -1) {
-            log::debug!("destroying reply port {port}: {error:?}");
-        }
+        drop(ReceiveRight::from_name(PortName::new(port)));
     }
 }

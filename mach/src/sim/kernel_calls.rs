@@ -8,7 +8,7 @@ use crate::kern::{check, Error, Result, KERN_INVALID_ARGUMENT, KERN_INVALID_TASK
 use crate::mig_rt::ReplyPort;
 use crate::msg::{Disposition, Header};
 use crate::ool::OolMemory;
-use crate::interfaces::constants::MACH_NOTIFY_NO_SENDERS;
+use crate::constants::MACH_NOTIFY_NO_SENDERS;
 use crate::mig_rt::PortArg;
 use crate::port::{PortName, SendOnceRight};
 use alloc::vec::Vec;
@@ -108,7 +108,7 @@ mod tests {
     use super::*;
     use crate::kern::MIG_BAD_ID;
     use crate::port::ReceiveRight;
-    use crate::sys::sim::Task;
+    use crate::sim::Task;
 
     fn task_self() -> PortName {
         PortName::new(crate::sys::mach_task_self())

@@ -12,7 +12,11 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::{self, Vec};
 
-use super::*;
+use crate::encoding::*;
+use crate::errno::Errno;
+use crate::error::{Error, Result};
+use crate::runs::Run;
+use crate::store::Store;
 use crate::class::device::{self, DevicePort};
 use crate::class::file::{self, FileNode};
 use crate::class::{remap, stripe, zero};

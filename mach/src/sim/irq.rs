@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::vec::Vec;
 
 use super::kernel::{as_task, kernel_task, with_state, Task};
-use crate::interfaces::constants::{D_INVALID_OPERATION, D_NO_MEMORY, D_NO_SUCH_DEVICE};
+use crate::constants::{D_INVALID_OPERATION, D_NO_MEMORY, D_NO_SUCH_DEVICE};
 use crate::interfaces::{device, device_intr_notify};
 use crate::kern::{Error, Result, KERN_INVALID_ARGUMENT};
 use crate::mig_rt::{self as rt, PortArg};
