@@ -334,24 +334,17 @@ impl<R: Registers, C: Clock> Channel<R, C> {
         self.finish(opcode, self.timeouts.command)
     }
 
-    /// Polls until the engine stops (done, or a bus error), or the drive ends the command with
-    /// an error while the engine still waits for data.
+    /// Polls until [`Self::dma_stopped`] finds the command ended.
     fn wait_for_dma(&mut self, opcode: u8) -> Result<(), AtaError> {
+        self.engine()?;
         let start = self.clock.now();
-        loop {
-            let engine_status = self.engine()?.status();
-            if engine_status & bm::ACTIVE == 0 || engine_status & bm::ERROR != 0 {
-                return Ok(());
-            }
-            let status = self.regs.alt_status();
-            if status & status::BSY == 0 && status & (status::ERR | status::DF) != 0 {
-                return Ok(());
-            }
+        while self.dma_stopped().is_none() {
             if self.clock.now().wrapping_sub(start) > self.timeouts.command {
-                return Err(AtaError::Timeout { command: opcode, status });
+                return Err(AtaError::Timeout { command: opcode, status: self.regs.alt_status() });
             }
             core::hint::spin_loop();
         }
+        Ok(())
     }
 
     /// With a line, runs `command` with the drive's interrupt on (nIEN clear), and off again
