@@ -11,4 +11,5 @@ const PROJECT_INTERFACES: &[(&str, &str)] = &[
     ("mach_port_ktype", "mach_port_ktype.defs"),
     ("auth", "auth.defs"),
     ("pci", "pci.defs"),
+    ("device_intr_notify", "device_intr_notify.defs"),
 ];

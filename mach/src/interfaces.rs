@@ -74,6 +74,9 @@ interfaces! {
     /// The project's `defs/pci.defs` (39000): the Hurd's `pci_conf_read` and `pci_conf_write`
     /// (PCI configuration space through the pci-arbiter).
     pci;
+    /// The project's `defs/device_intr_notify.defs` (100): the message GNU Mach sends a port
+    /// registered with `device_intr_register` when its interrupt line fires.
+    device_intr_notify;
 }
 
 #[cfg(test)]

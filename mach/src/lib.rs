@@ -13,6 +13,7 @@ pub mod args;
 pub mod constants;
 pub mod interfaces;
 pub mod console;
+pub mod irq;
 pub mod kern;
 pub mod mig_rt;
 pub mod msg;

@@ -8,6 +8,8 @@ mod channel;
 pub mod dma;
 mod identify;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+pub mod irq_line;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod native;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub mod pci;

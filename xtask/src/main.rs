@@ -5,6 +5,7 @@ mod bench;
 mod bench_mig;
 mod fuzz;
 mod hurd;
+mod interrupts;
 mod package;
 mod scenarios;
 mod setup;

@@ -308,6 +308,7 @@ pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
     let image = disk_image(tasks.kernel, &name)?;
     let sectors = format!("wd0sectors={DISK_SECTORS}");
     let console = tasks.kernel.run_dir(&name).join("console.log");
+    let label = format!("{name} [{}]", tasks.kernel.label());
     let scenario = Scenario {
         kernel: tasks.kernel,
         name: name.clone(),
@@ -332,6 +333,7 @@ pub fn disk(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
         memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             drove_with(&console, transfer)?;
+            crate::interrupts::check(&console, &label)?;
             image_holds(&image, 2048, b"rumpdisk-rs wrote this through wd0")
         })),
     };
@@ -432,6 +434,7 @@ pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
     let image = disk_image(tasks.kernel, &name)?;
     let write_log = tasks.kernel.run_dir(&name).join("w.log");
     let console = tasks.kernel.run_dir(&name).join("console.log");
+    let label = format!("{name} [{}]", tasks.kernel.label());
     let words = [
         "master=bootstrap",
         "disk=wd0",
@@ -460,6 +463,7 @@ pub fn store_wd0(tasks: &Tasks, transfer: Transfer) -> Result<Scenario, Error> {
         memory_mib: crate::vm::MEMORY_MIB,
         after: Some(Box::new(move || {
             drove_with(&console, transfer)?;
+            crate::interrupts::check(&console, &label)?;
             flushed_before_synced_record(&write_log)?;
             image_holds_store_pattern(&image)
         })),
@@ -622,6 +626,7 @@ pub fn barrier(tasks: &Tasks, name: &str, words: &[&str], mode: Barrier) -> Resu
             let verdict = crate::barrier::check_run(&log_path, &console, Some(&image_path))
                 .map_err(|e| e.to_string())?;
             println!("  {label}: write log: {}", verdict.summary());
+            crate::interrupts::check(&console, &label)?;
             let Barrier::SkipOne(k) = mode else {
                 return barrier_verdict(mode, &verdict);
             };
@@ -878,6 +883,15 @@ fn skipped_flush_of(seed: u64) -> u32 {
     2 + (seed % 24) as u32
 }
 
+/// The workload of the negative control of one skipped flush: one client, so that its commit
+/// record follows the skipped flush's answer before another flush starts. With concurrent
+/// clients and a driver that waits for the flush's interrupt (the processor free meanwhile),
+/// the requests gathered during the skipped flush start the next one at once, and the answered
+/// clients' commit records reach the disk only after it: the next flush covers the skipped
+/// one's data, and the log shows nothing lost (in every run
+/// tried: three draws on amd64, one on each other kernel).
+const LONE_CLIENT: [&str; 3] = ["clients=1", "rounds=100", "sectors=4"];
+
 /// Every GNU Mach scenario, on the kernel `tasks` were built for.
 fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
     let workload = ["clients=4", "rounds=50", "sectors=4"];
@@ -898,7 +912,7 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
         with_transfer(barrier(tasks, "barrier-pio", &workload, Barrier::Honoured)?, Transfer::Mode("pio")),
         with_transfer(barrier(tasks, "barrier-multiple", &workload, Barrier::Honoured)?, Transfer::Mode("multiple")),
         barrier(tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
-        barrier(tasks, "barrier-skipped-one-flush", &workload, Barrier::SkipOne(skipped_flush()))?,
+        barrier(tasks, "barrier-skipped-one-flush", &LONE_CLIENT, Barrier::SkipOne(skipped_flush()))?,
         barrier(
             tasks,
             "barrier-long",
@@ -937,7 +951,7 @@ fn on_ahci(tasks: &Tasks, workload: &[&str]) -> Result<Vec<Scenario>, Error> {
         store_wd0_refusing_flush(tasks, ahci)?,
         with_transfer(barrier(tasks, "barrier-ahci", workload, Barrier::Honoured)?, ahci),
         with_transfer(barrier(tasks, "barrier-skipped-flush-ahci", workload, Barrier::Skipped)?, ahci),
-        with_transfer(barrier(tasks, "barrier-skipped-one-flush-ahci", workload, Barrier::SkipOne(skipped_flush()))?, ahci),
+        with_transfer(barrier(tasks, "barrier-skipped-one-flush-ahci", &LONE_CLIENT, Barrier::SkipOne(skipped_flush()))?, ahci),
         with_transfer(barrier(tasks, "barrier-long-ahci", &["clients=1", "rounds=1100", "sectors=1"], Barrier::Honoured)?, ahci),
         with_transfer(
             barrier(tasks, "barrier-write-bound-ahci", &["clients=3", "rounds=4", "sectors=80", "burst=1"], Barrier::Honoured)?,

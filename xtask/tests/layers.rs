@@ -35,6 +35,7 @@ const MACH: Layers = &[
     ("task", "kernel calls on the task's names: receive rights and port sets released, sets, no-senders"),
     ("vm", "memory only a kernel call gives: physically contiguous, a device's registers"),
     ("wire", "the task and its serving threads wired, out of the pager's way"),
+    ("irq", "the kernel's irq device: interrupt lines taken, their notifications awaited and acknowledged"),
     ("sim", "the simulated GNU Mach of host tests"),
     ("rt", "the freestanding runtime: task start, stack guard pages, allocator, panics"),
     ("thread", "threads of the calling task"),

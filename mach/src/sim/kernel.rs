@@ -144,7 +144,7 @@ std::thread_local! {
 
 /// A simulated task: a port name space and the memory regions it owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Task(TaskId);
+pub struct Task(pub(crate) TaskId);
 
 /// What a task holds, for leak checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,6 +253,12 @@ fn start_kernel() {
         let set = state.port_allocate(task, MACH_PORT_RIGHT_PORT_SET, None).expect("fresh space");
         state.kernel = Some((task, set));
     });
+}
+
+/// The kernel task and the port set of the ports it serves (task ports, simulated devices).
+pub(crate) fn kernel_task() -> (TaskId, u32) {
+    start_kernel();
+    lock().kernel.expect("kernel task started")
 }
 
 /// Run `f` on the calling thread as a thread of `task` (the kernel task serving a call).

@@ -27,6 +27,8 @@ pub(super) fn serve_queued(kernel: TaskId, set: u32) {
         let mut calls = KernelCalls { target: target.unwrap_or(0) };
         let handled = if (mach_port::BASE..mach_port::BASE + 100).contains(&header.id) {
             mach_port::demux(&mut calls, request, reply)
+        } else if (crate::interfaces::device::BASE..crate::interfaces::device::BASE + 100).contains(&header.id) {
+            super::irq::demux(request, reply)
         } else {
             mach::demux(&mut calls, request, reply)
         };

@@ -17,6 +17,7 @@
 //! Each OS thread belongs to one simulated task: a thread starts in a task of its own (created on
 //! first use); [`Task::spawn`] starts a thread in a given task, as `thread_create` would.
 
+pub mod irq;
 mod kernel;
 mod kernel_calls;
 mod layout;

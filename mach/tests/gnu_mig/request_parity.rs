@@ -1,5 +1,5 @@
 //! Request bytes of the kernel interfaces (`mach`, `mach_port`, `mach_host`, `gnumach`,
-//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `io`, `startup`, `process`, `mach_port_ktype`, `auth`, `pci`), both ABIs: for every routine, GNU MIG's client makes a request from
+//! `mach_i386`, `notify`, `exc`) and the project's own (`fsys`, `startup_notify`, `fs`, `io`, `startup`, `process`, `mach_port_ktype`, `auth`, `pci`, `device_intr_notify`), both ABIs: for every routine, GNU MIG's client makes a request from
 //! generated values (`values.rs`), the generated decoder reads it as delivered, and the generated
 //! encoder, given the decoded values and the same reply port, must write GNU MIG's request byte
 //! for byte (out-of-line addresses zeroed: the two sides are two programs).
@@ -435,6 +435,7 @@ reencoders! {
         mach_port_ktype: [set_ktype(host, task, name, right, ktype; remote_port)];
         auth: [auth_server_authenticate(handle, rendezvous, newport; remote_port)];
         pci: [pci_conf_read(master, reg, amount; remote_port), pci_conf_write(master, reg, data; remote_port)];
+        device_intr_notify: [device_intr_notify(notify_port, id)];
     }
     // Trixie's headers (x86_64) and sid's (i686) name `host_set_time64`'s port differently, and
     // sid's gnumach-dev, newer, has routines trixie's does not.
@@ -453,7 +454,7 @@ reencoders! {
 }
 
 /// The interfaces compared here (`device.rs` types the device interfaces' own).
-const INTERFACES: [&str; 16] = [
+const INTERFACES: [&str; 17] = [
     "mach",
     "mach_port",
     "mach_host",
@@ -470,6 +471,7 @@ const INTERFACES: [&str; 16] = [
     "mach_port_ktype",
     "auth",
     "pci",
+    "device_intr_notify",
 ];
 
 /// Routines whose request the generated code does not write as GNU MIG does, with why.

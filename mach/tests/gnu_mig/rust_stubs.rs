@@ -122,6 +122,7 @@ routines! {
     mach_port_ktype: [set_ktype] [];
     auth: [auth_server_authenticate] [];
     pci: [pci_conf_read, pci_conf_write] [];
+    device_intr_notify: [] [device_intr_notify];
 }
 
 /// Routines only the i686 headers have (sid's gnumach-dev is newer than trixie's).

@@ -3,12 +3,9 @@
 //! `wd0`, as the Hurd's rumpdisk (NetBSD's `ahcisata` under `wd`) names it. Commands go through
 //! slot 0 of the port's command list, one at a time (no NCQ), READ/WRITE DMA EXT and FLUSH CACHE
 //! EXT as on the IDE path (IDENTIFY parsing, opcodes, the bounce buffer's memory and the range
-//! checks are shared with it). Completion is polled (PxCI, with PxIS for errors), as the IDE DMA
-//! path polls its bus master: GNU Mach delivers a device interrupt to user space as a message
-//! (`device_intr_register`), each acknowledged with `device_intr_ack` before the line is
-//! unmasked, which is more kernel round trips per command than the poll of a command QEMU
-//! completes at once, and the PCI interrupt line would have to be found and shared (not
-//! measured against interrupts).
+//! checks are shared with it). A command ends when PxCI clears (PxIS shows errors): the port
+//! waits for the HBA's interrupt when it has a [`Line`] (GNU Mach's `irq` device, the line from
+//! PCI configuration space), and polls otherwise.
 //! The register file is behind [`Hba`], so host tests drive the logic against a simulated HBA;
 //! only [`mmio`] touches the real registers.
 
@@ -18,12 +15,13 @@ pub mod mmio;
 #[cfg(test)]
 mod sim;
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::sync::atomic::{fence, Ordering};
 use mach::ool::OolMemory;
 use mach::sync::Mutex;
 
-use super::channel::{check_range, fault_in};
+use super::channel::{check_range, fault_in, Line};
 use super::dma::{DirectMemory, DmaMemory, Pages, Target, DMA_LIMIT};
 use super::registers::command as opcode;
 use super::{read_straight, write_straight, AtaError, Clock, Identity, Stopped, Timeouts, SECTOR};
@@ -41,6 +39,8 @@ pub trait Hba {
 pub mod reg {
     pub const CAP: u32 = 0x00;
     pub const GHC: u32 = 0x04;
+    /// The HBA's interrupt status: one bit per port with an enabled interrupt pending.
+    pub const HBA_IS: u32 = 0x08;
     pub const PI: u32 = 0x0C;
     /// Port `n`'s register `offset`.
     pub const fn port(n: u32, offset: u32) -> u32 {
@@ -72,6 +72,11 @@ pub mod bits {
     pub const CAP_S64A: u32 = 1 << 31;
     /// GHC: AHCI mode (not the legacy interface).
     pub const GHC_AE: u32 = 1 << 31;
+    /// GHC: the HBA raises its interrupt.
+    pub const GHC_IE: u32 = 1 << 1;
+    /// PxIS/PxIE: a command's end (device-to-host register, PIO setup, DMA setup and set
+    /// device bits FISes).
+    pub const IS_DONE: u32 = 0xF;
     pub const CMD_ST: u32 = 1 << 0;
     pub const CMD_SUD: u32 = 1 << 1;
     pub const CMD_POD: u32 = 1 << 2;
@@ -115,6 +120,8 @@ pub struct AhciPort<H, C, M> {
     buffer: M,
     /// Physical addresses the HBA reaches: all with CAP.S64A, else below 4 GiB.
     reach: u64,
+    /// The HBA's interrupt line, when commands complete by interrupt.
+    line: Option<Box<dyn Line + Send>>,
 }
 
 impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
@@ -160,12 +167,21 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             return Err(AtaError::NoDrive);
         }
         memory.copy_in(0, &[0; COMMAND_MEMORY_BYTES]);
-        let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer, reach };
+        let mut this = AhciPort { hba, clock, timeouts, port, memory, buffer, reach, line: None };
         this.stop()?;
         this.point_at_memory();
         this.set(reg::IE, 0);
         this.run_port();
         Ok(this)
+    }
+
+    /// The port whose commands complete by the HBA's interrupt on `line` (the HBA's only port
+    /// in use: a line shared by ports would be taken by one port's wait for another's end).
+    pub fn with_line(mut self, line: Box<dyn Line + Send>) -> Self {
+        self.set(reg::IE, bits::IS_DONE | bits::IS_ERRORS);
+        let ghc = self.hba.read(reg::GHC);
+        self.hba.write(reg::GHC, ghc | bits::GHC_IE);
+        AhciPort { line: Some(line), ..self }
     }
 
     /// The port's number on the HBA.
@@ -299,7 +315,8 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
         meanwhile();
         let start = self.clock.now();
         loop {
-            let interrupt_status = self.get(reg::IS);
+            let left = timeout.saturating_sub(self.clock.now().wrapping_sub(start));
+            let interrupt_status = self.interrupt_status(cmd.opcode, left)?;
             if interrupt_status & bits::IS_ERRORS != 0 {
                 let tfd = self.get(reg::TFD);
                 if interrupt_status & bits::IS_TFES != 0 {
@@ -328,6 +345,29 @@ impl<H: Hba, C: Clock, M: DmaMemory> AhciPort<H, C, M> {
             return Err(AtaError::Protocol { command: cmd.opcode, status: tfd as u8 });
         }
         Ok(())
+    }
+
+    /// Without a line, PxIS as it stands. With one, waits up to `ticks` for the HBA's next
+    /// interrupt (none in time is a timeout: it was lost) and returns the PxIS bits it
+    /// signalled, cleared — PxIS, then the HBA's bit for the port, as the PCI line is
+    /// level-triggered — before it is acknowledged. One that signalled nothing of this command's
+    /// (spurious) gives bits the caller finds no end in, and it waits again; after the ack the
+    /// caller looks at PxCI, which an end the masked line did not signal shows.
+    fn interrupt_status(&mut self, opcode: u8, ticks: u64) -> Result<u32, AtaError> {
+        if self.line.is_none() {
+            return Ok(self.get(reg::IS));
+        }
+        let came = ticks > 0 && self.line.as_deref_mut().is_some_and(|line| line.wait(ticks));
+        if !came {
+            return Err(AtaError::Timeout { command: opcode, status: self.get(reg::TFD) as u8 });
+        }
+        let interrupt_status = self.get(reg::IS);
+        self.set(reg::IS, interrupt_status);
+        self.hba.write(reg::HBA_IS, 1 << self.port);
+        if let Some(line) = self.line.as_deref_mut() {
+            line.ack();
+        }
+        Ok(interrupt_status)
     }
 
     /// Writes the PRDT entries for `regions`; returns how many, refusing more than the table
@@ -570,6 +610,80 @@ mod tests {
 
     fn pattern(sectors: usize, seed: u8) -> Vec<u8> {
         (0..sectors * SECTOR).map(|i| (i / SECTOR) as u8 ^ i as u8 ^ seed).collect()
+    }
+
+    /// Completion by the HBA's interrupt, as on the IDE channel (`channel.rs`'s tests).
+    mod interrupts {
+        use super::*;
+        use crate::backend::ata::sim::SimLine;
+        use mach::irq::IrqDevice;
+        use mach::sim::irq::Machine;
+        use std::time::{Duration, Instant};
+
+        const LINE: u32 = 11;
+
+        fn irq_port() -> (Port, SimHba, Identity, Machine) {
+            let machine = Machine::new();
+            let (port, sim) = port(1024, true, 64 * SECTOR);
+            let sim = sim.with_line(&machine, LINE);
+            let line = IrqDevice::open(machine.device_master()).unwrap().register(LINE).unwrap();
+            let mut port = port.with_line(Box::new(SimLine(line)));
+            let id = port.identify().unwrap();
+            (port, sim, id, machine)
+        }
+
+        /// Every command (IDENTIFY too) ends at its interrupt, which comes before the driver
+        /// waits (the simulated HBA runs the command as it is issued); each is acknowledged,
+        /// its PxIS and HBA bits cleared first.
+        #[test]
+        fn commands_end_at_their_interrupt_even_one_that_came_before_the_wait() {
+            let (mut port, sim, id, machine) = irq_port();
+            let data = pattern(100, 3);
+            port.write(&id, 10, &data).unwrap();
+            port.flush(&id).unwrap();
+            let mut read = vec![0; data.len()];
+            port.read(&id, 10, &mut read).unwrap();
+            assert!(read == data);
+            // IDENTIFY, two writes and two reads through the 64-sector buffer, the flush.
+            assert_eq!((machine.delivered(), machine.unacked(LINE)), (6, 0));
+            let state = sim.state();
+            assert_eq!((state.registers[&reg::HBA_IS], state.registers[&reg::port(2, reg::IS)]), (0, 0));
+        }
+
+        #[test]
+        fn a_lost_interrupt_is_a_timeout_and_an_error_never_a_hang() {
+            let (mut port, sim, id, _) = irq_port();
+            sim.state().faults = Faults { lost_interrupt: true, ..Faults::default() };
+            let started = Instant::now();
+            let read = port.read(&id, 0, &mut [0; 8 * SECTOR]);
+            assert!(matches!(read, Err(AtaError::Timeout { command: command_opcode::READ_DMA_EXT, .. })), "{read:?}");
+            assert!(started.elapsed() < Duration::from_secs(10));
+            sim.state().faults = Faults::default();
+            port.write(&id, 0, &pattern(8, 1)).unwrap();
+        }
+
+        #[test]
+        fn a_spurious_interrupt_is_acknowledged_and_ignored() {
+            let (mut port, sim, id, machine) = irq_port();
+            port.write(&id, 0, &pattern(8, 2)).unwrap();
+            sim.state().faults = Faults { stalled: true, ..Faults::default() };
+            let before = machine.delivered();
+            machine.raise(LINE);
+            let reader_id = id.clone();
+            let reader = mach::sim::Task::current().spawn(move || {
+                let mut read = [0; 8 * SECTOR];
+                let done = port.read(&reader_id, 0, &mut read);
+                (port, done.map(|()| read))
+            });
+            while !sim.state().issued() && !reader.is_finished() {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            sim.state().release_stalled();
+            let (_, read) = reader.join().unwrap();
+            assert!(read.expect("the spurious interrupt ended the read")[..] == pattern(8, 2)[..]);
+            assert_eq!((machine.delivered() - before, machine.unacked(LINE)), (2, 0));
+        }
     }
 
     /// Bring-up: AHCI mode on, the first port with a device chosen, its memory set, running.

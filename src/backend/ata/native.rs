@@ -4,8 +4,10 @@
 //! [`super::units`]). `--ata-transfer=ahci` drives the AHCI controller alone; every other mode
 //! drives the IDE channels `--ide-channel` names, and in `auto` the AHCI controller's disks too.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use mach::irq::IrqDevice;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::ool::OolMemory;
 use mach::port::PortName;
@@ -13,6 +15,7 @@ use mach::port::PortName;
 use super::ahci::mmio::MappedHba;
 use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
 use super::dma::{self, Ahead, Contiguous, KernelMemory};
+use super::irq_line::IrqLine;
 use super::pci;
 use super::port_io::{self, IdeChannel, LegacyPorts, PciConfig, Tsc};
 use super::units::{attach_names, Units};
@@ -107,16 +110,17 @@ pub fn native_backend(
 ) -> Result<WithFlushMode<NativeUnits>> {
     let ide = if transfer == TransferMode::Ahci { &[][..] } else { channels };
     let probed = ide.iter().map(|&channel| port_io::probe_channel(device_master, channel)).collect::<Result<Vec<_>>>()?;
+    let irq = irq_device(device_master);
     let ahci = match transfer {
         TransferMode::Ahci => {
-            let ahci = ahci_ports(device_master, host_priv)?;
+            let ahci = ahci_ports(device_master, host_priv, irq.as_ref())?;
             if ahci.is_empty() {
                 log::error!("ahci: --ata-transfer=ahci: no AHCI controller with a disk");
                 return Err(Error::from_const(KERN_FAILURE));
             }
             ahci
         }
-        TransferMode::Auto => ahci_ports(device_master, host_priv).unwrap_or_else(|error| {
+        TransferMode::Auto => ahci_ports(device_master, host_priv, irq.as_ref()).unwrap_or_else(|error| {
             log::info!("ahci: the controller cannot be set up ({error:?}): IDE only");
             Vec::new()
         }),
@@ -127,7 +131,7 @@ pub fn native_backend(
     let mut units = Vec::new();
     for (probed, names) in probed.into_iter().zip(ide_names.chunks_exact(2)) {
         if probed.disks.contains(&true) {
-            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, Some(host_priv))?;
+            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, Some(host_priv), irq.as_ref())?;
             units.push(NativeBackend::Ide(channel));
         }
     }
@@ -143,24 +147,51 @@ pub fn native_backend(
     Ok(WithFlushMode::new(Units(units), flush))
 }
 
+/// The kernel's `irq` device; `None`, said once, when the kernel has none: the IDE channels and
+/// AHCI ports then poll for every command's end.
+fn irq_device(device_master: PortName) -> Option<IrqDevice> {
+    IrqDevice::open(device_master)
+        .inspect_err(|error| log::info!("ata: no irq device ({error:?}): commands complete by polling"))
+        .ok()
+}
+
 /// The first AHCI controller on PCI, its registers mapped (once per port), memory space and bus
 /// mastering on, and each of its ports with a disk started with command memory and a bounce
 /// buffer from `vm_allocate_contiguous` (below 4 GiB: the port refuses more only without
 /// 64-bit addressing, and QEMU's has it, but 32-bit memory suits every HBA). Empty when PCI has
-/// no such controller or no port has a disk.
-fn ahci_ports(device_master: PortName, host_priv: PortName) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
+/// no such controller or no port has a disk. With `irq`, a controller with one disk port takes
+/// its PCI line and completes commands by interrupt; several ports poll (one port's wait would
+/// take the shared line's notifications of another's ends), as does a controller without a
+/// routed line.
+fn ahci_ports(device_master: PortName, host_priv: PortName, irq: Option<&IrqDevice>) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
     let mut config = PciConfig::open(device_master)?;
     let Some(found) = pci::find_ahci(&mut config) else { return Ok(Vec::new()) };
     pci::enable_memory_bus_master(&mut config, found.function);
     let disk_ports = AhciPort::<MappedHba, Tsc, Contiguous>::disk_ports(&mut MappedHba::map(device_master, found.abar)?);
+    let line = pci::interrupt_line(&mut config, found.function);
+    let lone = disk_ports.len() == 1;
+    match (irq.is_some(), line) {
+        (true, None) => log::info!("ahci: controller {:?}: no interrupt line routed: polling", found.function),
+        (true, Some(line)) if !lone => log::info!("ahci: {} disk ports share IRQ {line}: polling", disk_ports.len()),
+        _ => {}
+    }
     let mut ports = Vec::new();
     for number in disk_ports {
         let hba = MappedHba::map(device_master, found.abar)?;
         let memory = Contiguous::allocate(host_priv, ahci::COMMAND_MEMORY_BYTES)?;
         let buffer = Contiguous::allocate(host_priv, dma::BOUNCE_BYTES)?;
         match AhciPort::start_on(hba, number, Tsc, port_io::TIMEOUTS, memory, buffer) {
-            Ok(port) => {
+            Ok(mut port) => {
                 log::info!("ahci: controller {:?}, ABAR {:#x}: port {}", found.function, found.abar, port.number());
+                if let (Some(irq), Some(line), true) = (irq, line, lone) {
+                    match IrqLine::take(irq, line, alloc::format!("ahci: port {number}")) {
+                        Ok(taken) => {
+                            log::info!("ahci: port {number}: commands complete by interrupt (IRQ {line})");
+                            port = port.with_line(Box::new(taken));
+                        }
+                        Err(error) => log::warn!("ahci: port {number}: IRQ {line} cannot be had ({error:?}): polling"),
+                    }
+                }
                 ports.push(port);
             }
             Err(error) => {

@@ -28,6 +28,8 @@ mod reg {
     pub const HEADER_TYPE: u8 = 0x0C;
     pub const BAR4: u8 = 0x20;
     pub const BAR5: u8 = 0x24;
+    /// Interrupt line (bits 0–7, as the firmware routed the pin) and pin (bits 8–15).
+    pub const INTERRUPT: u8 = 0x3C;
 }
 
 /// Command register bits: decode I/O ports, decode memory, master the bus.
@@ -104,6 +106,15 @@ pub fn enable_memory_bus_master(config: &mut impl ConfigSpace, function: Functio
 fn enable(config: &mut impl ConfigSpace, function: Function, bits: u32) {
     let command = config.read(function, reg::COMMAND_STATUS) & 0xFFFF;
     config.write(function, reg::COMMAND_STATUS, command | bits);
+}
+
+/// The interrupt line the firmware routed `function`'s pin to (its ISA IRQ, which GNU Mach's
+/// `irq` device numbers alike); `None` for a function without a pin or a pin not routed
+/// (0xFF).
+pub fn interrupt_line(config: &mut impl ConfigSpace, function: Function) -> Option<u32> {
+    let word = config.read(function, reg::INTERRUPT);
+    let (line, pin) = (word & 0xFF, (word >> 8) & 0xFF);
+    (pin != 0 && line != 0xFF).then_some(line)
 }
 
 /// An AHCI controller: its place and ABAR, the physical address of its registers.

@@ -10,6 +10,8 @@ use mach::interfaces::mach_i386;
 use mach::kern::{Error, Result, KERN_FAILURE};
 use mach::port::{PortName, SendRight};
 
+use super::irq_line::IrqLine;
+use mach::irq::IrqDevice;
 use super::dma::{self, Ahead, BusMaster, BusMasterDma, Contiguous, DirectMemory, DmaEngine, KernelMemory};
 use super::pci::{self, ConfigSpace, Function};
 use super::pci_arbiter::ArbiterConfig;
@@ -366,15 +368,25 @@ pub fn probe_channel(device_master: PortName, channel: IdeChannel) -> Result<Pro
 /// [`super::units::attach_names`]), moving data as `transfer` asks. DMA needs `host_priv` (for
 /// DMA memory) and PCI configuration space (through the arbiter, or at the ports before any
 /// arbiter runs): the boot disk server passes it, others `None`. Without a bus master `auto`
-/// moves data by PIO; `dma` is then an error.
+/// moves data by PIO; `dma` is then an error. With `irq`, DMA commands and flushes complete by
+/// the channel's interrupt (by polling when its line cannot be had, which is logged).
 pub fn finish_channel(
     device_master: PortName,
     probed: Probed,
     names: [Option<&'static [u8]>; 2],
     transfer: TransferMode,
     host_priv: Option<PortName>,
+    irq: Option<&IrqDevice>,
 ) -> Result<AtaBackend<LegacyPorts, Tsc>> {
     let Probed { channel, ata: mut ata_channel, .. } = probed;
+    match irq.map(|irq| IrqLine::take(irq, channel.irq(), alloc::format!("ata: {channel:?} channel"))) {
+        Some(Ok(line)) => {
+            log::info!("ata: {channel:?} channel: commands complete by interrupt (IRQ {})", channel.irq());
+            ata_channel = ata_channel.with_line(Box::new(line));
+        }
+        Some(Err(error)) => log::warn!("ata: {channel:?} channel: IRQ {} cannot be had ({error:?}): polling", channel.irq()),
+        None => {}
+    }
     let engine = match (transfer, host_priv) {
         (TransferMode::Auto | TransferMode::Dma, Some(host_priv)) => bus_master_dma(device_master, host_priv, channel),
         _ => Ok(None),
@@ -428,7 +440,7 @@ pub fn native_backend(
     let mut units = Vec::new();
     for (probed, names) in probed.into_iter().zip(names.chunks_exact(2)) {
         if probed.disks.contains(&true) {
-            units.push(finish_channel(device_master, probed, [names[0], names[1]], transfer, host_priv)?);
+            units.push(finish_channel(device_master, probed, [names[0], names[1]], transfer, host_priv, None)?);
         }
     }
     if flush != FlushMode::Device {

@@ -3,7 +3,9 @@
 //! block, data moved only while DRQ is up and exactly one block at a time), a volatile write
 //! cache that only FLUSH CACHE makes durable, and injectable faults. Its bus master reads a PRD
 //! table from simulated physical memory and moves a DMA command's data when started, failing
-//! as a controller would on a table that does not describe the command's data exactly.
+//! as a controller would on a table that does not describe the command's data exactly. With a
+//! line of a simulated machine (`mach::sim::irq`), a drive whose interrupt is on (nIEN
+//! clear) raises it as each command ends, BSY already clear.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -11,11 +13,14 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
+use mach::irq::Interrupt;
 use mach::ool::{OolMemory, PAGE_SIZE};
+use mach::sim::irq::Machine;
 
 use super::identify::tests::{identify_data, transfer_modes};
 use super::dma::{bm, BusMaster, DirectMemory, DmaMemory, Wired};
-use super::registers::{command, error, status, Reg, Registers, SECTOR};
+use super::channel::Line;
+use super::registers::{command, control, error, status, Reg, Registers, SECTOR};
 use super::Clock;
 
 /// Sparse sector contents: absent sectors read as zeros.
@@ -79,6 +84,8 @@ pub struct Faults {
     pub stalled_dma: bool,
     /// After this opcode the drive stays busy for that many status reads.
     pub busy_for: Option<(u8, u32)>,
+    /// Commands end without the drive's interrupt reaching the line.
+    pub lost_interrupt: bool,
 }
 
 enum State {
@@ -112,6 +119,10 @@ pub struct SimState {
     bm_command: u8,
     bm_status: u8,
     bm_table: u32,
+    /// The device control register (nIEN).
+    control: u8,
+    /// The machine and line the drive's interrupt goes to.
+    line: Option<(Machine, u32)>,
 }
 
 /// Registers over a shared [`SimState`].
@@ -135,7 +146,15 @@ impl SimChannel {
             bm_command: 0,
             bm_status: 0,
             bm_table: 0,
+            control: control::NIEN,
+            line: None,
         })))
+    }
+
+    /// The channel with its drives' interrupt wired to `line` of `machine`.
+    pub fn with_line(self, machine: &Machine, line: u32) -> SimChannel {
+        self.state().line = Some((machine.clone(), line));
+        self
     }
 
     /// `len` bytes of simulated physical memory at `physical`, for the bus master.
@@ -181,10 +200,18 @@ impl SimState {
         self.status
     }
 
+    /// The command ends: with the drive's interrupt on, at once (BSY clear) and raising it.
     fn end(&mut self, status_bits: u8, error_bits: u8) {
         self.state = State::Idle;
         self.status = status::DRDY | status_bits;
         self.error = error_bits;
+        if self.control & control::NIEN == 0 {
+            self.busy_reads = 0;
+            let lost = self.drives[self.selected].as_ref().is_some_and(|drive| drive.faults.lost_interrupt);
+            if let Some((machine, line)) = self.line.as_ref().filter(|_| !lost) {
+                machine.raise(*line);
+            }
+        }
     }
 
     fn lba48(&self) -> u64 {
@@ -301,6 +328,22 @@ impl SimState {
         }
     }
 
+    /// Whether a DMA command waits for its data, the bus master started.
+    pub fn dma_running(&self) -> bool {
+        matches!(self.state, State::Dma { .. }) && self.engine_running()
+    }
+
+    /// Lets a transfer held by [`Faults::stalled_dma`] go on: it ends now, as a slow drive's
+    /// would, with its interrupt.
+    pub fn release_stalled_dma(&mut self) {
+        if let Some(drive) = self.drives[self.selected].as_mut() {
+            drive.faults.stalled_dma = false;
+        }
+        if self.dma_running() {
+            self.run_dma();
+        }
+    }
+
     /// Whether the bus master's START bit is set.
     pub fn engine_running(&self) -> bool {
         self.bm_command & bm::START != 0
@@ -356,8 +399,8 @@ impl SimState {
 
     fn end_dma(&mut self, bm_bits: u8, status_bits: u8, error_bits: u8) {
         self.bm_status = (self.bm_status & !bm::ACTIVE) | bm::INTERRUPT | bm_bits;
-        self.end(status_bits, error_bits);
         self.busy_reads = BUSY_READS;
+        self.end(status_bits, error_bits);
     }
 
     /// The PRD table's regions `(physical address, bytes)`; an error for an entry that crosses
@@ -452,7 +495,8 @@ impl Registers for SimChannel {
     }
 
     fn set_control(&mut self, value: u8) {
-        if value & super::registers::control::SRST != 0 {
+        self.state().control = value;
+        if value & control::SRST != 0 {
             let mut s = self.state();
             s.end(0, 0);
             s.busy_reads = BUSY_READS;
@@ -639,6 +683,40 @@ impl<P: SimPhysical> DirectMemory for SimDirectMemory<P> {
         }
         let pages = self.pages(self.pin_offset, data.len(), data.as_slice());
         Ok(Wired { memory: data, pages, offset: self.pin_offset })
+    }
+}
+
+/// A simulated machine's line as a channel waits on it: a tick of the test's clock is taken
+/// for a millisecond, up to 100 ms a wait, so that a lost interrupt ends a test quickly.
+pub struct SimLine(pub Interrupt);
+
+impl Line for SimLine {
+    fn wait(&mut self, ticks: u64) -> bool {
+        self.0.wait(ticks.min(100) as u32).unwrap_or(false)
+    }
+
+    fn ack(&mut self) {
+        self.0.ack().expect("acknowledged once per interrupt");
+    }
+}
+
+/// A line that runs `before` at its first ack, just before acknowledging: what a device does
+/// then happens while the line is still masked.
+pub struct BeforeFirstAck<F> {
+    pub line: SimLine,
+    pub before: Option<F>,
+}
+
+impl<F: FnOnce()> Line for BeforeFirstAck<F> {
+    fn wait(&mut self, ticks: u64) -> bool {
+        self.line.wait(ticks)
+    }
+
+    fn ack(&mut self) {
+        if let Some(before) = self.before.take() {
+            before();
+        }
+        self.line.ack();
     }
 }
 

@@ -7,6 +7,7 @@
 //! does not cover the command's data exactly, a write without the header's W bit, a slot issued
 //! again while it is still set (after an error the port must be stopped, which clears it).
 
+use mach::sim::irq::Machine;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::vec;
@@ -32,6 +33,8 @@ pub struct Faults {
     pub short: bool,
     /// The port never stops: clearing ST leaves CR and the issued slot set.
     pub stuck: bool,
+    /// Commands end without the HBA's interrupt reaching the line.
+    pub lost_interrupt: bool,
 }
 
 pub struct SimState {
@@ -45,6 +48,8 @@ pub struct SimState {
     pub faults: Faults,
     /// Every command run, with its PRD entries' byte counts.
     pub commands: Vec<(u8, Vec<u64>)>,
+    /// The machine and line the HBA's interrupt goes to.
+    line: Option<(Machine, u32)>,
 }
 
 /// The HBA; clones share it.
@@ -71,7 +76,14 @@ impl SimHba {
             durable: BTreeMap::new(),
             faults: Faults::default(),
             commands: Vec::new(),
+            line: None,
         })))
+    }
+
+    /// The HBA with its interrupt wired to `line` of `machine`.
+    pub fn with_line(self, machine: &Machine, line: u32) -> SimHba {
+        self.state().line = Some((machine.clone(), line));
+        self
     }
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
@@ -118,8 +130,34 @@ impl SimState {
         self.port_reg(reg::CMD) & bits::CMD_ST != 0
     }
 
-    /// Runs slot 0's command as an HBA and drive would.
+    /// Whether slot 0 is issued and not done.
+    pub fn issued(&self) -> bool {
+        self.port_reg(reg::CI) & 1 != 0
+    }
+
+    /// Lets a command held by [`Faults::stalled`] go on: it ends now, as a slow drive's would.
+    pub fn release_stalled(&mut self) {
+        self.faults.stalled = false;
+        if self.issued() {
+            self.run_slot_0();
+        }
+    }
+
+    /// Runs slot 0's command, then raises the HBA's interrupt for what it signalled, if enabled
+    /// (GHC.IE and PxIE), on the line of [`SimHba::with_line`].
     fn run_slot_0(&mut self) {
+        self.execute_slot_0();
+        if self.get(reg::GHC) & bits::GHC_IE != 0 && self.port_reg(reg::IS) & self.port_reg(reg::IE) != 0 {
+            let pending = self.get(reg::HBA_IS) | 1 << self.port;
+            self.registers.insert(reg::HBA_IS, pending);
+            if let Some((machine, line)) = self.line.as_ref().filter(|_| !self.faults.lost_interrupt) {
+                machine.raise(*line);
+            }
+        }
+    }
+
+    /// Runs slot 0's command as an HBA and drive would.
+    fn execute_slot_0(&mut self) {
         let s64a = self.get(reg::CAP) & bits::CAP_S64A != 0;
         let list = u64::from(self.port_reg(reg::CLB)) | u64::from(self.port_reg(reg::CLBU)) << 32;
         assert!(s64a || list >> 32 == 0, "a 64-bit command list on a 32-bit HBA");
@@ -204,6 +242,7 @@ impl SimState {
         self.bytes(dw1, 4).copy_from_slice(&(moved as u32).to_le_bytes());
         self.set_port_reg(reg::TFD, 0x50);
         self.set_port_reg(reg::CI, 0);
+        self.set_port_reg(reg::IS, self.port_reg(reg::IS) | 1);
     }
 
     fn scatter(&mut self, prds: &[(u64, u64)], data: &[u8]) {
@@ -228,6 +267,11 @@ impl Hba for SimHba {
         let mut state = self.state();
         let port = state.port;
         let port_offset = offset.checked_sub(reg::port(port, 0)).filter(|&o| o < 0x80);
+        if offset == reg::HBA_IS {
+            let old = state.get(offset);
+            state.registers.insert(offset, old & !value);
+            return;
+        }
         match port_offset {
             Some(reg::IS) | Some(reg::SERR) => {
                 let old = state.get(offset);
