@@ -10,7 +10,7 @@ mod status;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use mach::ool::OolMemory;
 use mach::sync::Mutex;
 
@@ -65,6 +65,9 @@ struct Entry<D, W> {
     access: Access,
     disk: D,
     flush: Mutex<FlushMerger<W>>,
+    /// Writes in progress: while one waits for its disk, its client's sync has not come yet,
+    /// so the gathered flush waits for the write's end (see [`Server::has_gathered_flushes`]).
+    writing: AtomicUsize,
 }
 
 /// An open device, held by the table and by requests running on it.
@@ -132,7 +135,7 @@ impl<B: Backend, W: Waiter> Server<B, W> {
             drop(disk); // a concurrent open of the same name won the race
             return Opened::Local { device };
         }
-        let entry = Entry { name: name.to_vec(), access, disk, flush: Mutex::default() };
+        let entry = Entry { name: name.to_vec(), access, disk, flush: Mutex::default(), writing: AtomicUsize::new(0) };
         Opened::Local { device: table.insert(entry) }
     }
 
@@ -241,8 +244,13 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         let extent = extent::write(entry.disk.geometry(), record, len)?;
         if extent.len > 0 {
             // A gathering flush may start once enough writes completed (see `flush`).
-            let (written, gathering) =
-                flush::write_counted(&entry.flush, &self.writes, extent.len, || write(&entry.disk, extent.record), || entry.disk.flush());
+            entry.writing.fetch_add(1, Ordering::AcqRel);
+            let write = || {
+                let written = write(&entry.disk, extent.record);
+                entry.writing.fetch_sub(1, Ordering::AcqRel);
+                written
+            };
+            let (written, gathering) = flush::write_counted(&entry.flush, &self.writes, extent.len, write, || entry.disk.flush());
             self.note_gathering(&entry, gathering);
             written?;
         }
@@ -298,17 +306,25 @@ impl<B: Backend, W: Waiter> Server<B, W> {
         outcome
     }
 
-    /// Whether flush requests gather: the serving loop must call
-    /// [`Server::start_gathered_flushes`] when no request is left to take.
+    /// Whether flush requests gather on a device with no write in progress: the serving loop
+    /// must call [`Server::start_gathered_flushes`] when no request is left to take. A device
+    /// with a write in progress waits for its end: the thread that answers it comes back to the
+    /// serving loop, and the writer's sync, usually next, joins the gathering (with completion
+    /// by interrupt the other threads run meanwhile and would start the flush too early).
     pub fn has_gathered_flushes(&self) -> bool {
-        !self.gathering.lock().is_empty()
+        self.gathering.lock().iter().any(|entry| entry.writing.load(Ordering::Acquire) == 0)
     }
 
-    /// Starts the flush of every device whose flush requests gather, and answers them. Called
-    /// when the server has no request left to take, so those requests have gathered all they
-    /// could.
+    /// Starts the flush of every device whose flush requests gather and that has no write in
+    /// progress, and answers them. Called when the server has no request left to take, so those
+    /// requests have gathered all they could.
     pub fn start_gathered_flushes(&self) {
-        let entries = core::mem::take(&mut *self.gathering.lock());
+        let entries = {
+            let mut gathering = self.gathering.lock();
+            let (writing, ready) = core::mem::take(&mut *gathering).into_iter().partition(|entry| entry.writing.load(Ordering::Acquire) > 0);
+            *gathering = writing;
+            ready
+        };
         for entry in entries {
             let again = flush::start_gathered(&entry.flush, &self.writes, || entry.disk.flush());
             self.note_gathering(&entry, again);

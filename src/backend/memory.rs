@@ -10,8 +10,8 @@ use mach::sync::Mutex;
 use super::{Backend, Disk, Geometry};
 use crate::device::{Access, Error, D_INVALID_RECNUM, D_INVALID_SIZE, D_NO_SUCH_DEVICE};
 
-/// Runs when a flush starts, outside the disk's lock (tests park a flush there).
-pub type FlushHook = Box<dyn Fn() + Send + Sync>;
+/// Runs when a flush or a write starts, outside the disk's lock (tests park one there).
+pub type Hook = Box<dyn Fn() + Send + Sync>;
 
 /// Named RAM disks.
 #[derive(Default)]
@@ -35,6 +35,7 @@ impl MemoryBackend {
                 flushes: 0,
             }),
             flush_hook: Mutex::new(None),
+            write_hook: Mutex::new(None),
         });
         self.disks.push((name.to_vec(), disk.clone()));
         Some(disk)
@@ -61,7 +62,9 @@ impl Backend for MemoryBackend {
 pub struct MemoryDisk {
     geometry: Geometry,
     state: Mutex<State>,
-    flush_hook: Mutex<Option<FlushHook>>,
+    flush_hook: Mutex<Option<Hook>>,
+    /// Called as a write starts, before it lands (a test holds a write in progress with it).
+    write_hook: Mutex<Option<Hook>>,
 }
 
 struct State {
@@ -87,8 +90,12 @@ impl MemoryDisk {
         self.state.lock().faults = faults;
     }
 
-    pub fn set_flush_hook(&self, hook: Option<FlushHook>) {
+    pub fn set_flush_hook(&self, hook: Option<Hook>) {
         *self.flush_hook.lock() = hook;
+    }
+
+    pub fn set_write_hook(&self, hook: Option<Hook>) {
+        *self.write_hook.lock() = hook;
     }
 
     /// Every completed write.
@@ -136,6 +143,9 @@ impl Disk for Arc<MemoryDisk> {
 
     fn write(&self, record: u64, data: &[u8]) -> Result<(), Error> {
         let range = self.range(record, data.len())?;
+        if let Some(hook) = &*self.write_hook.lock() {
+            hook();
+        }
         let mut state = self.state.lock();
         if let Some(error) = state.faults.write {
             return Err(error);

@@ -42,6 +42,40 @@ fn open(server: &Server<MemoryBackend, Reply>, mode: u32) -> DeviceId {
     }
 }
 
+/// While a write waits for its disk, its client's sync has not come yet: the gathered flush of
+/// that disk waits for the write's end, then starts (completion by interrupt lets the serving
+/// threads run meanwhile; they must not start it early).
+#[test]
+fn a_gathered_flush_waits_for_the_write_in_progress_on_its_disk() {
+    let (server, disk) = server();
+    let server = Arc::new(server);
+    let device = open(&server, READ | WRITE);
+    let (started_tx, started) = channel();
+    let (release_tx, release) = channel::<()>();
+    let release = std::sync::Mutex::new(release);
+    disk.set_write_hook(Some(std::boxed::Box::new(move || {
+        started_tx.send(()).unwrap();
+        release.lock().unwrap().recv_timeout(WAIT).expect("the test lets the write go");
+    })));
+    let writer = {
+        let server = server.clone();
+        thread::spawn(move || server.write(device, 1, &[7; 512]))
+    };
+    started.recv_timeout(WAIT).expect("the write started");
+    let (waiter, answer) = reply();
+    server.set_status(device, flavor::DEV_FLUSH_CACHE, waiter);
+    assert!(!server.has_gathered_flushes(), "a write is in progress on the disk");
+    server.start_gathered_flushes();
+    assert_eq!(disk.flushes(), 0, "not started while the write waits");
+    release_tx.send(()).unwrap();
+    assert_eq!(writer.join().unwrap(), Ok(512));
+    assert!(server.has_gathered_flushes(), "the write ended");
+    server.start_gathered_flushes();
+    assert_eq!(answer.recv_timeout(WAIT), Ok(Ok(())));
+    assert_eq!(disk.flushes(), 1);
+    assert_eq!(disk.durable()[512..1024], [7; 512]);
+}
+
 fn read(server: &Server<MemoryBackend, Reply>, device: DeviceId, record: u64, len: u64) -> Result<Vec<u8>, Error> {
     server.read(device, record, len, |n| Ok(vec![0xAA; n]))
 }
