@@ -19,7 +19,7 @@ mod linux;
 use crate::barrier::check::Console;
 use crate::scenarios::{self, Barrier};
 use crate::vm::{self, run_dir, Disk, Expect, Kernel, Module, Scenario};
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;

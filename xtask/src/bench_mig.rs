@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{output_of, project_root, run_quiet, setup, Error};
+use crate::setup;
+use crate::util::{output_of, project_root, run_quiet, Error};
 
 /// The routines measured, in the order both programs run them.
 const ROUTINES: [(&str, &str); 5] = [

@@ -10,7 +10,7 @@
 //! (`dpkg-gencontrol`) and the packages (`dpkg-deb`).
 
 use crate::hurd::link::{self, HurdElf};
-use crate::{output_of, project_root, run_quiet, Error};
+use crate::util::{output_of, project_root, run_quiet, Error};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
 use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
-use crate::{cargo, project_root, Error};
+use crate::util::{cargo, project_root, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

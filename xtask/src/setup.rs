@@ -5,7 +5,7 @@
 //! built in a scratch folder and renamed into place only when complete, so a failed run never leaves
 //! a half-extracted sysroot that later steps could mistake for a good one.
 
-use crate::{project_root, run_quiet, Error};
+use crate::util::{project_root, run_quiet, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

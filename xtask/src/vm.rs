@@ -7,7 +7,7 @@
 
 mod kernel;
 
-use crate::{project_root, run_quiet, Error};
+use crate::util::{project_root, run_quiet, Error};
 pub use kernel::Kernel;
 use std::fmt::Write as _;
 use std::fs;

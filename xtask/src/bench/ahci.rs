@@ -6,7 +6,7 @@
 use super::linux::{self, Anchor};
 use super::{bench_scenario, boot, size_label, Guest, MIB};
 use crate::scenarios::Tasks;
-use crate::Error;
+use crate::util::Error;
 use std::fmt::Write as _;
 
 pub struct OnAhci {

@@ -13,7 +13,7 @@ use crate::hurd::scenarios::{
     read_log, Driver, Hurd, BENCH_FILES_FOUR, BENCH_FOUR_DIR, BENCH_FOUR_END, BENCH_FOUR_START,
 };
 use crate::vm;
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;

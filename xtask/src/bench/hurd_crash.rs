@@ -9,7 +9,7 @@
 use crate::hurd::fscheck::Report;
 use crate::hurd::scenarios::{check_log, scratch_dir, Durability, Hurd, System, Workload};
 use crate::vm;
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;

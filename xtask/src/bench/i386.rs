@@ -11,7 +11,7 @@
 use super::{bench_scenario, bench_server, boot, io_median, size_label, Guest, Results, DISK_SECTORS, MIB};
 use crate::scenarios::{self, Tasks};
 use crate::vm::{Disk, Expect, Kernel, Scenario};
-use crate::Error;
+use crate::util::Error;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 
 use crate::setup::{self, PrivateApt};
 use crate::vm::{self, Disk};
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -6,7 +6,7 @@
 //! of everything after it, so exactly those run again. A stage's stamp is removed before it runs
 //! and written only when it succeeds, so an interrupted build resumes at the stage it was in.
 
-use crate::Error;
+use crate::util::Error;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -11,7 +11,7 @@
 
 use super::engine::minutes;
 use crate::barrier::log::{Entry, Log};
-use crate::Error;
+use crate::util::Error;
 use pattern::{Kind, Stamp, SECTOR};
 use std::fmt;
 use std::fs;

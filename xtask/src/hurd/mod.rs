@@ -15,7 +15,7 @@ pub mod scenarios;
 mod skip_one;
 mod stages;
 
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use engine::{Engine, Outcome};
 pub use stages::Systems;
 use std::collections::BTreeMap;

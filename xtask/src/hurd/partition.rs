@@ -4,7 +4,7 @@
 //! alone.
 
 use crate::barrier::log::{Entry, Log};
-use crate::{run_quiet, Error};
+use crate::util::{run_quiet, Error};
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;

@@ -11,7 +11,7 @@ use super::image::{self, Contents, GuestFile};
 use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
 use crate::vm::{run_dir, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
-use crate::Error;
+use crate::util::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

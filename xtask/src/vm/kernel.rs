@@ -3,7 +3,7 @@
 
 use super::{run_dir, Disk};
 use crate::setup::sysroot_dir;
-use crate::Error;
+use crate::util::Error;
 use std::path::PathBuf;
 
 /// The PC's legacy IDE channels, each with a disk of a scenario as its master.

@@ -26,7 +26,7 @@ use super::{read_log, Barrier, Hurd};
 use crate::barrier::log::{Entry, Log};
 use crate::hurd::image;
 use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
-use crate::Error;
+use crate::util::Error;
 
 pub const NAME: &str = "hurd-rump-translator";
 

@@ -14,7 +14,7 @@ use super::{read_log, Barrier, Hurd};
 use crate::barrier::log::Log;
 use crate::hurd::partition::sfdisk;
 use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
-use crate::Error;
+use crate::util::Error;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
