@@ -18,6 +18,7 @@ mod linux;
 
 use crate::barrier::check::Console;
 use crate::scenarios::{self, Barrier};
+use crate::tasks::{build_tasks, task, tasks_for, Tasks};
 use crate::vm::{self, run_dir, Disk, Expect, Kernel, Module, Scenario};
 use crate::util::{project_root, Error};
 use std::collections::BTreeMap;
@@ -43,11 +44,11 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     match args {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
         [vm] if vm == "vm" => vm_goals(),
-        [hurd] if hurd == "hurd" => hurd::run(&scenarios::build_tasks()?),
-        [hurd] if hurd == "hurd-crash" => hurd_crash::run(&scenarios::build_tasks()?),
+        [hurd] if hurd == "hurd" => hurd::run(&build_tasks()?),
+        [hurd] if hurd == "hurd-crash" => hurd_crash::run(&build_tasks()?),
         [part] if part == "ahci" => {
             let tsc_hz = host_tsc_hz(&fs::read_to_string("/proc/cpuinfo").map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?)?;
-            print!("{}", ahci::measure(&scenarios::tasks_for(Kernel::Amd64)?)?.markdown(tsc_hz));
+            print!("{}", ahci::measure(&tasks_for(Kernel::Amd64)?)?.markdown(tsc_hz));
             Ok(())
         }
         [anchor] if anchor == "linux" => {
@@ -67,7 +68,7 @@ fn vm_goals() -> Result<(), Error> {
         &fs::read_to_string("/proc/cpuinfo")
             .map_err(|e| Error::new(format!("/proc/cpuinfo: {e}")))?,
     )?;
-    let tasks = scenarios::tasks_for(Kernel::Amd64)?;
+    let tasks = tasks_for(Kernel::Amd64)?;
     let anchor = linux::measure()?;
     let mut runs = Vec::new();
     for transfer in TRANSFERS {
@@ -102,20 +103,20 @@ fn vm_goals() -> Result<(), Error> {
 }
 
 /// rumpdisk.static, started at boot with `extra` options, the bench task as its next task.
-fn bench_server(tasks: &scenarios::Tasks, extra: &[&str]) -> Module {
+fn bench_server(tasks: &Tasks, extra: &[&str]) -> Module {
     let mut words = vec!["--host-priv-port=${host-port}", "--device-master-port=${device-port}", "--next-task=${bench-task}"];
     words.extend_from_slice(extra);
     words.extend(["$(task-create)", "$(task-resume)"]);
-    scenarios::task(tasks, "rumpdisk-static", "rumpdisk.static", &words)
+    task(tasks, "rumpdisk-static", "rumpdisk.static", &words)
 }
 
 /// rumpdisk.static serving a fresh image with `--ata-transfer=transfer`, the bench task as its
 /// next task (its direct driver moving data the same way), and the null peer.
-fn bench_scenario(tasks: &scenarios::Tasks, transfer: &str) -> Scenario {
+fn bench_scenario(tasks: &Tasks, transfer: &str) -> Scenario {
     let name = format!("bench-{transfer}");
     let server_transfer = format!("--ata-transfer={transfer}");
     let client_transfer = format!("transfer={transfer}");
-    let module = |file: &str, name: &str, words: &[&str]| scenarios::task(tasks, file, name, words);
+    let module = |file: &str, name: &str, words: &[&str]| task(tasks, file, name, words);
     Scenario {
         name: name.clone(),
         kernel: tasks.kernel,
@@ -176,7 +177,7 @@ struct FlushMerging {
     writes: usize,
 }
 
-fn flush_merging(tasks: &scenarios::Tasks) -> Result<FlushMerging, Error> {
+fn flush_merging(tasks: &Tasks) -> Result<FlushMerging, Error> {
     let mut scenario =
         scenarios::barrier(tasks, "bench-barrier", &BARRIER_WORDS, Barrier::Honoured)?;
     scenario.after = None; // checked below, where the counts are kept

@@ -4,11 +4,13 @@ mod barrier;
 mod bench;
 mod bench_mig;
 mod fuzz;
+mod host;
 mod hurd;
 mod package;
 mod scenarios;
 mod setup;
 mod suite;
+mod tasks;
 mod util;
 mod vm;
 
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
         Some("bench") => setup::run().and_then(|()| bench::run(&args[1..])),
         Some("vm") => setup::run().and_then(|()| suite::vm_scenarios(&args[1..])),
         Some("run") if args.get(1).map(String::as_str) == Some("--hurd") => setup::run()
-            .and_then(|()| scenarios::build_tasks())
+            .and_then(|()| tasks::build_tasks())
             .and_then(|tasks| hurd::scenarios::main_job(&tasks)),
         Some("run") => setup::run().and_then(|()| scenarios::main_job(args.get(1).map(Path::new))),
         Some("-h" | "--help" | "help") => {

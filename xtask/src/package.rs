@@ -3,12 +3,13 @@
 //! `target/debian/` and checked with lintian.
 //!
 //! This is the project's `debian/rules binary`: the programs come from the existing builds
-//! (`hurd::link` for the Hurd programs, `scenarios::build_tasks` for the GNU Mach boot task), are
+//! (`hurd::link` for the Hurd programs, `tasks::build_tasks` for the GNU Mach boot task), are
 //! stripped as `dh_strip` strips them, documentation is compressed as `dh_compress` does, the
 //! library dependencies come from the symbol versions the programs need (no `libc0.3` symbols
 //! file is reachable here for `dpkg-shlibdeps`), and dpkg's own tools write the control files
 //! (`dpkg-gencontrol`) and the packages (`dpkg-deb`).
 
+use crate::host::extract_deb;
 use crate::hurd::link::{self, HurdElf};
 use crate::util::{output_of, project_root, run_quiet, Error};
 use std::collections::BTreeMap;
@@ -28,7 +29,7 @@ pub const PACKAGES: &[&str] = &["rumpdisk-rs", "storectl"];
 enum Source {
     /// A program linked for the Hurd (the folder `hurd::link` builds into): stripped.
     HurdProgram(&'static str),
-    /// A GNU Mach boot task (the folder `scenarios::build_tasks` builds into): stripped.
+    /// A GNU Mach boot task (the folder `tasks::build_tasks` builds into): stripped.
     BootTask(&'static str),
     /// A file of `debian/`, compressed with `gzip -9n` (changelogs, manual pages and larger
     /// documentation, as `dh_compress` does).
@@ -110,7 +111,7 @@ fn debian_dir() -> PathBuf {
 pub fn build_and_lint() -> Result<(), Error> {
     crate::hurd::build()?;
     let programs = link::build_and_check()?;
-    let tasks = crate::scenarios::build_tasks()?;
+    let tasks = crate::tasks::build_tasks()?;
     let start = Instant::now();
     let debs = build(&programs, &tasks)?;
     let built = start.elapsed();
@@ -442,10 +443,7 @@ pub fn unpack(debs: &[PathBuf], dir: &Path) -> Result<(), Error> {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for deb in debs {
-        run_quiet(
-            Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir),
-            "dpkg-deb -x",
-        )?;
+        extract_deb(deb, dir)?;
     }
     Ok(())
 }

@@ -1,65 +1,11 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
+use crate::tasks::{build_tasks, task, tasks_for, Tasks};
+use crate::util::Error;
 use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
-use crate::util::{cargo, project_root, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The freestanding task binaries built for one kernel's architecture, and that kernel.
-pub struct Tasks {
-    pub dir: PathBuf,
-    pub kernel: Kernel,
-}
-
-/// Builds the freestanding task binaries for `kernel` (release, its target json).
-pub fn tasks_for(kernel: Kernel) -> Result<Tasks, Error> {
-    Ok(Tasks { dir: build_tasks_for(kernel.task_target())?, kernel })
-}
-
-/// Builds the freestanding task binaries for x86_64 (release, hurd-target.json) and returns
-/// their folder.
-pub fn build_tasks() -> Result<PathBuf, Error> {
-    build_tasks_for(Kernel::Amd64.task_target())
-}
-
-/// Builds the freestanding task binaries for the target json `target` (release) and returns
-/// their folder.
-fn build_tasks_for(target: &str) -> Result<PathBuf, Error> {
-    cargo(&[
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "tasks",
-        "-p",
-        "rumpdisk",
-        "--features",
-        "tasks/vm,rumpdisk/vm",
-        "--bins",
-        "-Z",
-        "build-std=core,alloc,compiler_builtins",
-        "-Z",
-        "build-std-features=compiler-builtins-mem",
-        "-Z",
-        "json-target-spec",
-        "--target",
-        target,
-    ])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
-    let name = target.strip_suffix(".json").unwrap_or(target);
-    Ok(project_root().join(target_dir).join(name).join("release"))
-}
-
-/// A boot module running task binary `bin` from `tasks` as `name`.
-pub fn task(tasks: &Tasks, bin: &str, name: &str, words: &[&str]) -> Module {
-    Module {
-        file: tasks.dir.join(bin),
-        name: name.to_owned(),
-        words: words.iter().map(|w| w.to_string()).collect(),
-    }
-}
 
 /// The runtime's own tests: kernel RPCs, the RAM disk, two tasks exchanging messages.
 pub fn runtime(tasks: &Tasks) -> Result<Scenario, Error> {

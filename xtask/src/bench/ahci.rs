@@ -5,7 +5,7 @@
 
 use super::linux::{self, Anchor};
 use super::{bench_scenario, boot, size_label, Guest, MIB};
-use crate::scenarios::Tasks;
+use crate::tasks::Tasks;
 use crate::util::Error;
 use std::fmt::Write as _;
 

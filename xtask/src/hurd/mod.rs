@@ -177,7 +177,7 @@ pub fn build() -> Result<PathBuf, Error> {
 /// Builds (or finds in the cache) the stages that make `systems`; returns the upstream system.
 pub fn build_for(systems: Systems) -> Result<PathBuf, Error> {
     let start = Instant::now();
-    let mirror = crate::setup::system_mirror()?;
+    let mirror = crate::host::system_mirror()?;
     let sources = Sources::find()?;
     let engine = engine(mirror, &sources);
     let table = stages::table_for(&sources, systems);

@@ -119,7 +119,7 @@ impl Root {
     /// The disk's write log, seen from the root partition.
     pub fn log(&self, write_log: &Path) -> Result<Log, String> {
         let log = read_log(write_log)?;
-        partition::within(&log, self.partition)
+        fscheck::within(&log, self.partition)
     }
 }
 
@@ -747,7 +747,7 @@ echo {SUCCESS_MARKER}
                 return Err("the file workload was not larger than the RAM".into());
             }
             let log = read_log(&write_log)?;
-            let paged = partition::within(&log, partition::swap_partition())?
+            let paged = fscheck::within(&log, partition::swap_partition())?
                 .entries
                 .iter()
                 .filter(|entry| matches!(entry, Entry::Write { .. }))

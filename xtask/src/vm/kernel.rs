@@ -2,7 +2,7 @@
 //! sysroot (`xtask/src/setup.rs`).
 
 use super::{run_dir, Disk};
-use crate::setup::sysroot_dir;
+use crate::host::sysroot_dir;
 use crate::util::Error;
 use std::path::PathBuf;
 
