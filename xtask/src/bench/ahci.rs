@@ -4,7 +4,7 @@
 //! Debian's Linux on the same AHCI set-up through its `ahci` driver.
 
 use super::linux::{self, Anchor};
-use super::{bench_scenario, boot, size_label, Guest, MIB};
+use super::gnumach::{bench_scenario, boot, size_label, Guest, MIB};
 use crate::tasks::Tasks;
 use crate::util::Error;
 use std::fmt::Write as _;

@@ -8,7 +8,8 @@
 //! (`--ide-channel=secondary`), two disks made alike (zeroed images of the same size, the same
 //! QEMU drive options).
 
-use super::{bench_scenario, bench_server, boot, io_median, size_label, Guest, Results, DISK_SECTORS, MIB};
+use super::gnumach::{bench_scenario, bench_server, boot, io_median, size_label, Guest, DISK_SECTORS, MIB};
+use super::goals::Results;
 use crate::tasks::{task, tasks_for, Tasks};
 use crate::vm::{Disk, Expect, Kernel, Scenario};
 use crate::util::Error;
