@@ -6,6 +6,8 @@ mod bench_mig;
 mod fuzz;
 mod host;
 mod hurd;
+#[cfg(test)]
+mod layers;
 mod package;
 mod scenarios;
 mod setup;
