@@ -786,13 +786,7 @@ pub fn all(names: &[String], kernels: &[Kernel]) -> Result<Vec<Scenario>, Error>
         scenarios.extend(on_gnumach(&tasks)?.into_iter().filter(|s| wanted(&s.name)));
     }
     if kernels.contains(&Kernel::Amd64) {
-        let named = |name: &&str| names.iter().any(|w| w == name);
-        let hurd_names: Vec<&str> = crate::hurd::scenarios::NAMES
-            .iter()
-            .copied()
-            .filter(|n| wanted(n))
-            .chain(crate::hurd::scenarios::ON_DEMAND.iter().copied().filter(named))
-            .collect();
+        let hurd_names = crate::hurd::scenarios::wanted(names);
         scenarios.extend(crate::hurd::scenarios::some(&build_tasks()?, &hurd_names)?);
     }
     Ok(scenarios)

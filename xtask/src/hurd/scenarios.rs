@@ -1538,61 +1538,92 @@ pub fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fschec
     report
 }
 
-/// The names of the Hurd scenarios, in the order they run.
-pub const NAMES: &[&str] = &[
-    "hurd-shell",
-    "hurd-killed",
-    "hurd-killed-random",
-    "hurd-barrier",
-    "hurd-barrier-skipped-flush",
-    "hurd-barrier-skipped-one-flush",
-    "hurd-flush-error",
-    "hurd-translator",
-    "hurd-translator-killed",
-    storectl::NAME,
-    "hurd-shutdown",
-    "hurd-storeio-fsync",
-    "hurd-patched-storeio-fsync",
-    "hurd-flush-eio",
-    "hurd-patched-flush-eio",
-    "hurd-patched-barrier-4",
-    "hurd-fsync",
-    "hurd-patched-fsync",
-    "hurd-ordering",
-    "hurd-patched-ordering",
-    "hurd-patched-barrier-skipped-flush",
-    "hurd-c-shell",
-    "hurd-c-barrier",
-    "hurd-c-flush-error",
-    "hurd-c-shutdown",
+/// When a Hurd scenario runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runs {
+    /// In `cargo xtask test`, and in `cargo xtask vm` when no name is given.
+    Always,
+    /// Only when named (`cargo xtask vm NAME`).
+    WhenNamed,
+}
+use Runs::{Always, WhenNamed};
+
+/// The Hurds a scenario boots: ours (our boot disk driver on the upstream Hurd), upstream's C
+/// rumpdisk, ours on the patched Hurd, our rumpdisk over the rump kernel.
+struct Hurds {
+    ours: Hurd,
+    upstream: Hurd,
+    patched: Hurd,
+    rump: Hurd,
+}
+
+/// How a scenario is made, from the Hurds and its name.
+type Make = fn(&Hurds, &str) -> Result<Scenario, Error>;
+
+/// Every Hurd scenario, in the order they run: its name, when it runs, how it is made. Those run
+/// only when named: a race's demonstration, and the rump translator, whose NetBSD probe races
+/// with the boot disk server on one IDE controller (see its module; docs/hurd.md, "The rump
+/// backend").
+const SCENARIOS: &[(&str, Runs, Make)] = &[
+    ("hurd-shell", Always, |h, _| h.ours.shell()),
+    ("hurd-killed", Always, |h, _| h.ours.killed()),
+    ("hurd-killed-random", Always, |h, _| h.ours.killed_at_random(kill_seed())),
+    ("hurd-barrier", Always, |h, name| h.ours.barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-barrier-skipped-flush", Always, |h, name| h.ours.barrier(name, Barrier::Skipped, WORKLOAD)),
+    ("hurd-barrier-skipped-one-flush", Always, |h, _| h.ours.skipped_one_flush(SKIPPED_FLUSH)),
+    ("hurd-flush-error", Always, |h, _| h.ours.flush_error(20)),
+    ("hurd-translator", Always, |h, _| h.ours.translator()),
+    ("hurd-translator-killed", Always, |h, _| h.ours.translator_killed(kill_seed())),
+    (storectl::NAME, Always, |h, _| h.ours.storectl()),
+    ("hurd-shutdown", Always, |h, _| h.ours.shutdown()),
+    ("hurd-storeio-fsync", Always, |h, _| h.ours.storeio_fsync()),
+    ("hurd-patched-storeio-fsync", Always, |h, _| h.patched.storeio_fsync()),
+    ("hurd-flush-eio", Always, |h, _| h.ours.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD)),
+    ("hurd-patched-flush-eio", Always, |h, _| h.patched.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD)),
+    ("hurd-patched-barrier-4", Always, |h, _| h.patched.barrier_concurrent()),
+    ("hurd-fsync", Always, |h, _| h.ours.fsync_only()),
+    ("hurd-patched-fsync", Always, |h, _| h.patched.fsync_only()),
+    ("hurd-ordering", Always, |h, _| h.ours.ordering()),
+    ("hurd-patched-ordering", Always, |h, _| h.patched.ordering()),
+    ("hurd-patched-barrier-skipped-flush", Always, |h, name| h.patched.barrier(name, Barrier::Skipped, WORKLOAD)),
+    ("hurd-c-shell", Always, |h, _| h.upstream.shell()),
+    ("hurd-c-barrier", Always, |h, name| h.upstream.barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-c-flush-error", Always, |h, _| h.upstream.flush_error(20)),
+    ("hurd-c-shutdown", Always, |h, _| h.upstream.shutdown()),
     // Our rumpdisk over the rump kernel (`rumpdisk-rump.static`): DEV_FLUSH_CACHE through
     // NetBSD's DIOCCACHESYNC.
-    "hurd-rump-shell",
-    "hurd-rump-barrier",
-    "hurd-rump-barrier-skipped-flush",
-    "hurd-rump-flush-error",
-    "hurd-rump-shutdown",
+    ("hurd-rump-shell", Always, |h, _| h.rump.shell()),
+    ("hurd-rump-barrier", Always, |h, name| h.rump.barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-rump-barrier-skipped-flush", Always, |h, name| h.rump.barrier(name, Barrier::Skipped, WORKLOAD)),
+    ("hurd-rump-flush-error", Always, |h, _| h.rump.flush_error(20)),
+    ("hurd-rump-shutdown", Always, |h, _| h.rump.shutdown()),
     // The boot disk on AHCI, each driver.
-    "hurd-shell-ahci",
-    "hurd-c-shell-ahci",
-    "hurd-rump-shell-ahci",
+    ("hurd-shell-ahci", Always, |h, _| h.ours.on(Controller::Ahci).shell()),
+    ("hurd-c-shell-ahci", Always, |h, _| h.upstream.on(Controller::Ahci).shell()),
+    ("hurd-rump-shell-ahci", Always, |h, _| h.rump.on(Controller::Ahci).shell()),
     // NetBSD's ahcisata: DIOCCACHESYNC reaches the AHCI disk as FLUSH.
-    "hurd-rump-barrier-ahci",
-];
-
-/// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
-/// race's demonstration, and the rump translator, whose NetBSD probe races with the boot disk
-/// server on one IDE controller (see its module). See docs/hurd.md, "The rump backend".
-pub const ON_DEMAND: &[&str] = &[
+    ("hurd-rump-barrier-ahci", Always, |h, name| h.rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD)),
     // Upstream's concurrent-sync race (fixed by hurd-patches/0002): it loses synced files in
     // most runs but not all (about 1 in 10 loses nothing), so it would make the suite flaky.
-    "hurd-barrier-4",
-    rump::NAME,
+    ("hurd-barrier-4", WhenNamed, |h, _| h.ours.barrier_concurrent()),
+    (rump::NAME, WhenNamed, |h, _| h.ours.rump_translator()),
     // Memory pressure with swap on the served disk: does not pass yet (docs/design.md), and
     // takes minutes; upstream's driver does not boot in its RAM.
-    "hurd-swap",
-    "hurd-c-swap",
+    ("hurd-swap", WhenNamed, |h, _| h.ours.swap()),
+    ("hurd-c-swap", WhenNamed, |h, _| h.upstream.swap()),
 ];
+
+/// The Hurd scenarios `names` asks for, in the order they run: those named, or every one that
+/// always runs when none is.
+pub fn wanted(names: &[String]) -> Vec<&'static str> {
+    SCENARIOS
+        .iter()
+        .filter(|(name, runs, _)| {
+            names.iter().any(|w| w == name) || (names.is_empty() && *runs == Always)
+        })
+        .map(|(name, ..)| *name)
+        .collect()
+}
 
 /// The systems `wanted` boots: the patched one only for `hurd-patched-*` and `hurd-c-patched-*`.
 fn systems_for(wanted: &[&str]) -> super::Systems {
@@ -1608,52 +1639,18 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let hurd = Hurd::new(tasks, systems_for(wanted))?;
-    let upstream = hurd.with(Driver::Upstream);
-    let patched = hurd.with_system(System::Patched);
-    let rump = hurd.with(Driver::OursRump);
+    let ours = Hurd::new(tasks, systems_for(wanted))?;
+    let hurds = Hurds {
+        upstream: ours.with(Driver::Upstream),
+        patched: ours.with_system(System::Patched),
+        rump: ours.with(Driver::OursRump),
+        ours,
+    };
     wanted
         .iter()
-        .map(|name| match *name {
-            "hurd-rump-shell" => rump.shell(),
-            "hurd-rump-barrier" => rump.barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-rump-barrier-skipped-flush" => rump.barrier(name, Barrier::Skipped, WORKLOAD),
-            "hurd-rump-flush-error" => rump.flush_error(20),
-            "hurd-rump-shutdown" => rump.shutdown(),
-            "hurd-shell-ahci" => hurd.on(Controller::Ahci).shell(),
-            "hurd-c-shell-ahci" => upstream.on(Controller::Ahci).shell(),
-            "hurd-rump-shell-ahci" => rump.on(Controller::Ahci).shell(),
-            "hurd-rump-barrier-ahci" => rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-c-shell" => upstream.shell(),
-            "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-c-flush-error" => upstream.flush_error(20),
-            "hurd-c-shutdown" => upstream.shutdown(),
-            "hurd-shell" => hurd.shell(),
-            "hurd-killed" => hurd.killed(),
-            "hurd-killed-random" => hurd.killed_at_random(kill_seed()),
-            "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
-            "hurd-barrier-skipped-one-flush" => hurd.skipped_one_flush(SKIPPED_FLUSH),
-            "hurd-flush-error" => hurd.flush_error(20),
-            "hurd-translator" => hurd.translator(),
-            "hurd-translator-killed" => hurd.translator_killed(kill_seed()),
-            "hurd-swap" => hurd.swap(),
-            "hurd-c-swap" => upstream.swap(),
-            storectl::NAME => hurd.storectl(),
-            rump::NAME => hurd.rump_translator(),
-            "hurd-shutdown" => hurd.shutdown(),
-            "hurd-storeio-fsync" => hurd.storeio_fsync(),
-            "hurd-patched-storeio-fsync" => patched.storeio_fsync(),
-            "hurd-flush-eio" => hurd.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD),
-            "hurd-patched-flush-eio" => patched.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD),
-            "hurd-barrier-4" => hurd.barrier_concurrent(),
-            "hurd-patched-barrier-4" => patched.barrier_concurrent(),
-            "hurd-fsync" => hurd.fsync_only(),
-            "hurd-patched-fsync" => patched.fsync_only(),
-            "hurd-ordering" => hurd.ordering(),
-            "hurd-patched-ordering" => patched.ordering(),
-            "hurd-patched-barrier-skipped-flush" => patched.barrier(name, Barrier::Skipped, WORKLOAD),
-            other => Err(Error::new(format!("no Hurd scenario named {other}"))),
+        .map(|name| match SCENARIOS.iter().find(|(n, ..)| n == name) {
+            Some((_, _, make)) => make(&hurds, name),
+            None => Err(Error::new(format!("no Hurd scenario named {name}"))),
         })
         .collect()
 }
@@ -1692,14 +1689,12 @@ mod tests {
         assert_eq!(back.system, PathBuf::from("up"));
         assert_eq!(patched.with(Driver::Upstream).named("hurd-shell"), "hurd-c-patched-shell");
         assert_eq!(hurd.on(Controller::Ahci).with(Driver::OursRump).named("hurd-shell"), "hurd-rump-shell-ahci");
-        let twins: Vec<&str> = NAMES.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
+        let names: Vec<&str> = SCENARIOS.iter().map(|(name, ..)| *name).collect();
+        let twins: Vec<&str> = names.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
         assert_eq!(twins.len(), 6);
         for name in twins {
             let upstream = name.replacen("hurd-patched-", "hurd-", 1);
-            assert!(
-                NAMES.contains(&upstream.as_str()) || ON_DEMAND.contains(&upstream.as_str()),
-                "{name} has no upstream twin"
-            );
+            assert!(names.contains(&upstream.as_str()), "{name} has no upstream twin");
         }
     }
 
