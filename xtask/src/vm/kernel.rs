@@ -1,7 +1,7 @@
 //! The GNU Mach kernels the VM scenarios boot: Debian's packages, fetched by set-up into the
 //! sysroot (`xtask/src/setup.rs`).
 
-use super::{run_dir, Disk};
+use super::disk::{run_dir, Disk};
 use crate::host::sysroot_dir;
 use crate::util::Error;
 use std::path::PathBuf;
