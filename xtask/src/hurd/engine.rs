@@ -299,6 +299,23 @@ pub fn file_sha256(path: &Path) -> Result<String, Error> {
     Ok(hex(&hash.finalize()))
 }
 
+/// A stage run in the build root, with the cross tools on its `PATH`.
+pub fn in_root(
+    name: &'static str,
+    about: &'static str,
+    after: &'static [&'static str],
+    script: &str,
+) -> Stage {
+    Stage {
+        name,
+        about,
+        after,
+        inputs: Vec::new(),
+        place: Place::BuildRoot,
+        script: format!("export PATH=\"$TOOLS/bin:$PATH\"\n{script}"),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
