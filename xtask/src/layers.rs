@@ -1,6 +1,7 @@
 //! xtask's modules bottom to top, and the test that holds the code to that order: a module may use
-//! only the modules listed before it, so an import back up a layer (or around a circle) fails the
-//! test, named. A new module gets a row here, or the test fails.
+//! only the modules listed before it, so an import back up a layer fails the test, named; and no
+//! files use each other in a circle, not even a module and its submodules. A new module gets a
+//! row here, or the test fails.
 
 /// Every module of xtask by layer, bottom first: (module path, what it does). A submodule without
 /// a row of its own belongs to its nearest listed parent; uses inside one row are free.
@@ -175,6 +176,34 @@ fn target(path: &str, module: &str, inner: bool, known: &[String]) -> Option<Str
         .or_else(|| from_root.then(|| "main".to_owned()))
 }
 
+/// A circle in `edges` (a module, a module it uses), as the modules along it.
+fn circle(edges: &[(String, String)]) -> Option<Vec<String>> {
+    fn visit<'a>(
+        at: &'a str,
+        edges: &'a [(String, String)],
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| *m == at) {
+            return Some(path[start..].iter().chain([&at]).map(|m| m.to_string()).collect());
+        }
+        if done.contains(&at) {
+            return None;
+        }
+        path.push(at);
+        for (_, to) in edges.iter().filter(|(from, _)| from == at) {
+            if let Some(found) = visit(to, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.push(at);
+        None
+    }
+    let mut done = Vec::new();
+    edges.iter().find_map(|(from, _)| visit(from, edges, &mut Vec::new(), &mut done))
+}
+
 #[test]
 fn modules_use_only_the_modules_below_them() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -186,6 +215,7 @@ fn modules_use_only_the_modules_below_them() {
         .collect();
     let rows = rows();
     let mut wrong = Vec::new();
+    let mut edges = Vec::new();
     for (listed, _) in &rows {
         if !known.iter().any(|k| k == listed) {
             wrong.push(format!("the table lists `{listed}`, which is no module"));
@@ -218,6 +248,9 @@ fn modules_use_only_the_modules_below_them() {
             }
             for path in found {
                 let Some(to) = target(&path, module, inner, &known) else { continue };
+                if to != *module && !edges.contains(&(module.clone(), to.clone())) {
+                    edges.push((module.clone(), to.clone()));
+                }
                 let Some(to_row) = row(&rows, &to) else { continue };
                 if to_row > from {
                     wrong.push(format!(
@@ -228,5 +261,8 @@ fn modules_use_only_the_modules_below_them() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports back up the layers (or around a circle):\n  {}", wrong.join("\n  "));
+    if let Some(files) = circle(&edges) {
+        wrong.push(format!("files that use each other in a circle: {}", files.join(" → ")));
+    }
+    assert!(wrong.is_empty(), "imports back up the layers, or around a circle:\n  {}", wrong.join("\n  "));
 }
