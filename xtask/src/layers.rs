@@ -3,6 +3,8 @@
 //! files use each other in a circle, not even a module and its submodules. A new module gets a
 //! row here, or the test fails.
 
+use std::path::{Path, PathBuf};
+
 /// Every module of xtask by layer, bottom first: (module path, what it does). A submodule without
 /// a row of its own belongs to its nearest listed parent; uses inside one row are free.
 const LAYERS: &[(&str, &[(&str, &str)])] = &[
@@ -27,7 +29,7 @@ const LAYERS: &[(&str, &[(&str, &str)])] = &[
         ("hurd::skip_one", "the Hurd's skipped flush: exactly its rounds lost"),
     ]),
     ("scenarios", &[
-        ("hurd::scenarios", "the GNU/Hurd scenarios and `run --hurd`"),
+        ("hurd::scenarios", "the GNU/Hurd scenarios in one table, the Hurd they boot, and `run --hurd`"),
         ("scenarios", "the GNU Mach scenarios, `run`, and every scenario by name"),
     ]),
     ("commands", &[
@@ -48,8 +50,6 @@ fn rows() -> Vec<(&'static str, &'static str)> {
         .flat_map(|(layer, modules)| modules.iter().map(move |(module, _)| (*module, *layer)))
         .collect()
 }
-
-use std::path::{Path, PathBuf};
 
 /// A source file's module path (`main` for the crate root) from its path under `src/`.
 fn module_of(file: &Path) -> String {
