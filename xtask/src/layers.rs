@@ -13,9 +13,10 @@ const LAYERS: &[(&str, &[(&str, &str)])] = &[
         ("host", "the sysroot set-up fills, the system's Debian mirror, private apt configurations, .deb extraction"),
     ]),
     ("QEMU and its disks", &[
-        ("vm", "a scenario's boot ISO, drives (blklogwrites, blkdebug, IDE/AHCI), console, time limit, result lines; the GNU Mach kernels"),
+        ("vm", "GNU Mach booted from its ISO in QEMU: drives (blklogwrites, blkdebug, IDE/AHCI), console, time limit, test lines; the three kernels"),
     ]),
     ("images", &[
+        ("iso", "the GNU Mach boot ISO: GRUB's entry with the boot modules and their words"),
         ("hurd", "the Hurd from sources (`cargo xtask hurd`): the cache, the source archives, the stage engine and its table"),
         ("hurd::image", "the Hurd's root file system image"),
         ("hurd::partition", "the root disk as Debian lays it out: MBR, swap, root"),
@@ -29,6 +30,7 @@ const LAYERS: &[(&str, &[(&str, &str)])] = &[
         ("hurd::skip_one", "the Hurd's skipped flush: exactly its rounds lost"),
     ]),
     ("scenarios", &[
+        ("scenario", "one scenario, GNU Mach's or the Hurd's: what it boots, what it must print, what the host checks after; its run and result lines"),
         ("hurd::scenarios", "the GNU/Hurd scenarios in one table, the Hurd they boot, and `run --hurd`"),
         ("scenarios", "the GNU Mach scenarios, `run`, and every scenario by name"),
     ]),

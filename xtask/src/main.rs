@@ -6,9 +6,11 @@ mod bench_mig;
 mod fuzz;
 mod host;
 mod hurd;
+mod iso;
 #[cfg(test)]
 mod layers;
 mod package;
+mod scenario;
 mod scenarios;
 mod setup;
 mod suite;

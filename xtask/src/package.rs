@@ -11,7 +11,7 @@
 
 use crate::host::extract_deb;
 use crate::hurd::link::{self, HurdElf};
-use crate::util::{output_of, project_root, run_quiet, Error};
+use crate::util::{copy, output_of, project_root, run_quiet, Error};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -208,10 +208,6 @@ fn stage(package: &str, root: &Path, programs: &Path, tasks: &Path) -> Result<()
     }
     write_md5sums(root)?;
     write_substvars(package, root)
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), Error> {
-    fs::copy(from, to).map(drop).map_err(|e| Error::io(from, e))
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {

@@ -2,7 +2,9 @@
 
 use crate::tasks::{build_tasks, task, tasks_for, Tasks};
 use crate::util::Error;
-use crate::vm::{Disk, Expect, Kernel, Module, Scenario};
+use crate::iso::Module;
+use crate::scenario::Scenario;
+use crate::vm::{Disk, Expect, Kernel};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -748,7 +750,7 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     }
     // The account replaces the per-test lines: keep the checker's verdict for the summary.
     let after = scenario.after.take();
-    let outcome = crate::vm::run(&scenario)?;
+    let outcome = crate::scenario::run(&scenario)?;
     let check = after.map_or(Ok(()), |check| check());
     let dir = tasks.kernel.run_dir("main");
     let disk = &scenario.disks[0];

@@ -2,7 +2,7 @@
 //! `N passed, N failed` line).
 
 use crate::util::{cargo, project_root, Error};
-use crate::{fuzz, hurd, package, scenarios, setup, vm};
+use crate::{fuzz, hurd, package, scenario, scenarios, setup, vm};
 use std::process::Command;
 use std::time::Instant;
 
@@ -88,8 +88,8 @@ pub fn vm_scenarios(args: &[String]) -> Result<(), Error> {
     let (mut passed, mut failed) = (0, 0);
     for scenario in &scenarios {
         let start = Instant::now();
-        let outcome = vm::run(scenario)?;
-        if vm::report(scenario, &outcome, start.elapsed()) {
+        let outcome = scenario::run(scenario)?;
+        if scenario::report(scenario, &outcome, start.elapsed()) {
             passed += 1;
         } else {
             failed += 1;

@@ -2,7 +2,8 @@
 //! made into boot modules.
 
 use crate::util::{cargo, project_root, Error};
-use crate::vm::{Kernel, Module};
+use crate::iso::Module;
+use crate::vm::Kernel;
 use std::path::PathBuf;
 
 /// The freestanding task binaries built for one kernel's architecture, and that kernel.

@@ -2,6 +2,7 @@
 //! and other commands.
 
 use std::fmt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,6 +51,11 @@ pub fn output_of(cmd: &mut Command, what: &str) -> Result<String, Error> {
         )));
     }
     String::from_utf8(out.stdout).map_err(|_| Error::new(format!("{what}: output is not UTF-8")))
+}
+
+/// Copies a file; the error names the source.
+pub fn copy(from: &Path, to: &Path) -> Result<(), Error> {
+    fs::copy(from, to).map(drop).map_err(|e| Error::io(from, e))
 }
 
 pub fn project_root() -> PathBuf {

@@ -1,21 +1,18 @@
-//! The GNU Mach VM harness: freestanding tasks → GRUB rescue ISO → QEMU → console → test results.
-//!
-//! A [`Scenario`] is data: the boot modules (tasks and their boot-script words), the disks, the
-//! time limit, and what the console must show. Tasks report through the kernel console with lines
-//! `test NAME ... ok` or `test NAME ... FAILED: why`, and end with GNU Mach's own test markers:
-//! `gnumach-test-success-and-reboot` or `gnumach-test-failure`.
+//! QEMU and its disks: GNU Mach booted from its ISO with a scenario's disks, its console kept,
+//! within a time limit, and the console's test results. Tasks report through the kernel console
+//! with lines `test NAME ... ok` or `test NAME ... FAILED: why`, and end with GNU Mach's own test
+//! markers: `gnumach-test-success-and-reboot` or `gnumach-test-failure`.
 
 mod disk;
 mod kernel;
 
-use crate::util::{run_quiet, Error};
+use crate::util::{copy, Error};
 pub use disk::{disk_args, run_dir, Disk, Fresh};
 use disk::blkdebug_rules;
 pub use kernel::Kernel;
-use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -23,18 +20,7 @@ use std::time::{Duration, Instant};
 pub const SUCCESS_MARKER: &str = "gnumach-test-success-and-reboot";
 pub const FAILURE_MARKER: &str = "gnumach-test-failure";
 /// The test that stands for a scenario's check of what it left on the host.
-const HOST_CHECK: &str = "host check afterwards";
-
-/// One boot module: a task binary (or a data file) and the boot-script words after its name.
-#[derive(Clone, Debug)]
-pub struct Module {
-    /// File placed in the ISO's /boot.
-    pub file: PathBuf,
-    /// The task's argv[0] as GRUB passes it (also the file's name in the ISO).
-    pub name: String,
-    /// Boot-script words, e.g. `${host-port}`, `$(task-resume)`; each is single-quoted for GRUB.
-    pub words: Vec<String>,
-}
+pub const HOST_CHECK: &str = "host check afterwards";
 
 /// What a scenario expects from the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,22 +33,6 @@ pub enum Expect {
     /// whose reason holds this text, and at least one does. Should upstream close the gap, the
     /// scenario fails and says so, so the record is never stale.
     Gap(&'static str),
-}
-
-pub struct Scenario {
-    pub name: String,
-    /// The GNU Mach it boots.
-    pub kernel: Kernel,
-    pub modules: Vec<Module>,
-    pub disks: Vec<Disk>,
-    pub timeout: Duration,
-    pub expect: Expect,
-    /// SIGKILL QEMU as soon as a console line contains this (no shutdown flush).
-    pub kill_on: Option<String>,
-    /// The guest's RAM in MiB ([`MEMORY_MIB`] for most).
-    pub memory_mib: u32,
-    /// A check of what the run left on the host (disk images, logs), after QEMU ended.
-    pub after: Option<Box<dyn Fn() -> Result<(), String>>>,
 }
 
 /// What one VM run printed, as tests.
@@ -142,23 +112,6 @@ impl Outcome {
     }
 }
 
-/// The grub.cfg that boots GNU Mach with `command_line` and `modules`.
-pub fn grub_cfg(command_line: &str, modules: &[Module]) -> String {
-    let mut cfg = format!(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=0\n\
-         menuentry rumpdisk-rs {{\n  multiboot /boot/gnumach.gz {command_line}\n",
-    );
-    for m in modules {
-        let _ = write!(cfg, "  module /boot/{} {}", m.name, m.name);
-        for w in &m.words {
-            let _ = write!(cfg, " '{w}'");
-        }
-        cfg.push('\n');
-    }
-    cfg.push_str("}\n");
-    cfg
-}
-
 /// The RAM of every VM here but those that test a small one.
 pub const MEMORY_MIB: u32 = 512;
 
@@ -177,40 +130,29 @@ pub const MACHINE: [&str; 10] = [
     "stdio",
 ];
 
-/// Boots `scenario` and returns what its console showed; the console is kept in
-/// `target/vm/<name>/console.log`.
-pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
-    let dir = scenario.kernel.run_dir(&scenario.name);
-    let iso_root = dir.join("iso");
-    let _ = fs::remove_dir_all(&iso_root);
-    fs::create_dir_all(iso_root.join("boot/grub")).map_err(|e| Error::io(&iso_root, e))?;
-    copy(&scenario.kernel.image(), &iso_root.join("boot/gnumach.gz"))?;
-    for m in &scenario.modules {
-        copy(&m.file, &iso_root.join("boot").join(&m.name))?;
-    }
-    let cfg = iso_root.join("boot/grub/grub.cfg");
-    fs::write(&cfg, grub_cfg(&scenario.kernel.command_line(&scenario.disks)?, &scenario.modules))
-        .map_err(|e| Error::io(&cfg, e))?;
-    let iso = dir.join("boot.iso");
-    run_quiet(
-        Command::new("grub-mkrescue")
-            .arg("-o")
-            .arg(&iso)
-            .arg(&iso_root),
-        "grub-mkrescue",
-    )?;
-
-    let mut qemu = Command::new(scenario.kernel.qemu());
+/// Boots GNU Mach from `iso` in `kernel`'s QEMU with `disks` (made anew first when they say
+/// so), `memory_mib` of RAM, within `timeout`, SIGKILLed at the first console line holding
+/// `kill_on`; keeps the console in `console_path` and returns what it showed.
+pub fn boot(
+    kernel: Kernel,
+    iso: &Path,
+    disks: &[Disk],
+    memory_mib: u32,
+    timeout: Duration,
+    kill_on: Option<&str>,
+    console_path: &Path,
+) -> Result<Outcome, Error> {
+    let mut qemu = Command::new(kernel.qemu());
     qemu.args(MACHINE)
-        .args(["-m", &scenario.memory_mib.to_string()])
+        .args(["-m", &memory_mib.to_string()])
         .args(["-boot", "d"])
         .arg("-drive")
         .arg(format!(
             "file={},media=cdrom,if=none,id=cd,readonly=on",
             iso.display()
         ))
-        .args(["-device", &format!("ide-cd,drive=cd,bus=ide.1,unit={}", cd_unit(&scenario.disks))]);
-    for (i, disk) in scenario.disks.iter().enumerate() {
+        .args(["-device", &format!("ide-cd,drive=cd,bus=ide.1,unit={}", cd_unit(disks))]);
+    for (i, disk) in disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {
                 let _ = fs::remove_file(&disk.image);
@@ -232,20 +174,13 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         }
         qemu.args(disk_args(disk, i));
     }
-    let console_path = dir.join("console.log");
     let (console, line_times, timed_out, killed) =
-        run_qemu(qemu, scenario.timeout, scenario.kill_on.as_deref())?;
-    fs::write(&console_path, &console).map_err(|e| Error::io(&console_path, e))?;
+        run_qemu(qemu, timeout, kill_on)?;
+    fs::write(console_path, &console).map_err(|e| Error::io(console_path, e))?;
     let mut outcome = Outcome::parse(&console);
     outcome.timed_out = timed_out;
     outcome.killed = killed;
     outcome.line_times = line_times;
-    if let Some(after) = &scenario.after {
-        match after() {
-            Ok(()) => outcome.passed.push(HOST_CHECK.into()),
-            Err(why) => outcome.failed.push((HOST_CHECK.into(), why)),
-        }
-    }
     Ok(outcome)
 }
 
@@ -325,38 +260,6 @@ fn run_qemu(
     Ok((console, line_times, timed_out, killed))
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), Error> {
-    fs::copy(from, to).map(drop).map_err(|e| Error::io(from, e))
-}
-
-/// Prints a scenario's per-test lines and its verdict; returns whether it met its expectation.
-pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
-    let mut out = std::io::stdout().lock();
-    let name = format!("{} [{}]", scenario.name, scenario.kernel.label());
-    for test in &outcome.passed {
-        let _ = writeln!(out, "  {name}: {test} ... ok");
-    }
-    // In a scenario that must fail, the failure it reports is the expected outcome.
-    let label = match scenario.expect {
-        Expect::Failure => "failed as expected",
-        Expect::Gap(_) => "FAILED (upstream's recorded gap)",
-        Expect::Pass => "FAILED",
-    };
-    for (test, why) in &outcome.failed {
-        let _ = writeln!(out, "  {name}: {test} ... {label}: {why}");
-    }
-    let verdict = outcome.verdict(scenario.expect);
-    let _ = match &verdict {
-        Ok(()) => writeln!(out, "vm {name} ... ok ({:.2} s)", took.as_secs_f64()),
-        Err(why) => writeln!(
-            out,
-            "vm {name} ... FAILED: {why} (console: {})",
-            scenario.kernel.run_dir(&scenario.name).join("console.log").display()
-        ),
-    };
-    verdict.is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,20 +323,5 @@ mod tests {
         assert!(Outcome::parse(SUCCESS_MARKER)
             .verdict(Expect::Failure)
             .is_err());
-    }
-
-    #[test]
-    fn grub_cfg_quotes_boot_script_words() {
-        let cfg = grub_cfg("console=com0", &[Module {
-            file: "x".into(),
-            name: "server".into(),
-            words: vec![
-                "${host-port}".into(),
-                "$(server-task=task-create)".into(),
-                "$(task-resume)".into(),
-            ],
-        }]);
-        assert!(cfg.contains("multiboot /boot/gnumach.gz console=com0\n"));
-        assert!(cfg.contains("  module /boot/server server '${host-port}' '$(server-task=task-create)' '$(task-resume)'\n"));
     }
 }

@@ -5,7 +5,9 @@ use crate::barrier::check::Console;
 use crate::scenarios::{self, Barrier};
 use crate::tasks::{task, Tasks};
 use crate::util::Error;
-use crate::vm::{self, run_dir, Disk, Expect, Module, Scenario};
+use crate::iso::Module;
+use crate::scenario::{self, Scenario};
+use crate::vm::{run_dir, Disk, Expect};
 use std::collections::BTreeMap;
 use std::fs;
 use std::time::Duration;
@@ -71,7 +73,7 @@ pub fn bench_scenario(tasks: &Tasks, transfer: &str) -> Scenario {
 
 /// Boots `scenario`, requires it to complete, and returns its console.
 pub fn boot(scenario: &Scenario) -> Result<String, Error> {
-    let outcome = vm::run(scenario)?;
+    let outcome = scenario::run(scenario)?;
     let console = scenario.kernel.run_dir(&scenario.name).join("console.log");
     outcome.verdict(scenario.expect).map_err(|why| {
         Error::new(format!(

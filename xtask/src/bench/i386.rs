@@ -11,7 +11,8 @@
 use super::gnumach::{bench_scenario, bench_server, boot, io_median, size_label, Guest, DISK_SECTORS, MIB};
 use super::goals::Results;
 use crate::tasks::{task, tasks_for, Tasks};
-use crate::vm::{Disk, Expect, Kernel, Scenario};
+use crate::scenario::Scenario;
+use crate::vm::{Disk, Expect, Kernel};
 use crate::util::Error;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -13,7 +13,8 @@ use super::fscheck;
 use super::image;
 use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
-use crate::vm::{run_dir, Disk, Expect, Fresh, Scenario, SUCCESS_MARKER};
+use crate::scenario::Scenario;
+use crate::vm::{run_dir, Disk, Expect, Fresh, SUCCESS_MARKER};
 use crate::util::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -1068,7 +1069,7 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
     };
     let mut scenario = hurd.barrier("hurd-main", Barrier::Honoured, workload)?;
     let after = scenario.after.take();
-    let outcome = crate::vm::run(&scenario)?;
+    let outcome = crate::scenario::run(&scenario)?;
     let dir = run_dir("hurd-main");
     println!(
         "GNU/Hurd on rumpdisk-rs ({:.1} s):",

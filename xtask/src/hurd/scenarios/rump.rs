@@ -25,7 +25,8 @@
 use super::boot::{boot_disk_on_primary, read_log, Barrier, Hurd};
 use crate::barrier::log::{Entry, Log};
 use crate::hurd::image;
-use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
+use crate::scenario::Scenario;
+use crate::vm::{run_dir, Disk, Fresh, SUCCESS_MARKER};
 use crate::util::Error;
 
 pub const NAME: &str = "hurd-rump-translator";

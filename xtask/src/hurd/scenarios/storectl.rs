@@ -13,7 +13,8 @@
 use super::boot::{boot_disk_on_primary, read_log, Barrier, Hurd};
 use crate::barrier::log::Log;
 use crate::hurd::partition::sfdisk;
-use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
+use crate::scenario::Scenario;
+use crate::vm::{run_dir, Disk, Fresh, SUCCESS_MARKER};
 use crate::util::Error;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
