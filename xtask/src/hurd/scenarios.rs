@@ -19,6 +19,7 @@ use crate::util::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use Runs::{Always, WhenNamed};
 
 /// What a crash-point check makes of crash images that are inconsistent once their journal is
 /// replayed (repaired by `e2fsck -fy`).
@@ -1172,7 +1173,6 @@ enum Runs {
     /// Only when named (`cargo xtask vm NAME`).
     WhenNamed,
 }
-use Runs::{Always, WhenNamed};
 
 /// The Hurds a scenario boots: ours (our boot disk driver on the upstream Hurd), upstream's C
 /// rumpdisk, ours on the patched Hurd, our rumpdisk over the rump kernel.
