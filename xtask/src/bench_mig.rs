@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{output_of, project_root, run_quiet, setup, Error};
+use crate::host::sysroot_dir;
+use crate::util::{output_of, project_root, run_quiet, Error};
 
 /// The routines measured, in the order both programs run them.
 const ROUTINES: [(&str, &str); 5] = [
@@ -96,7 +97,7 @@ fn target_dir() -> PathBuf {
 
 /// GNU MIG on the x86_64 `device.defs`, then gcc on its stubs and `bench.c`.
 fn build_c_side(root: &Path, out: &Path) -> Result<PathBuf, Error> {
-    let sysroot = setup::sysroot_dir();
+    let sysroot = sysroot_dir();
     let include = sysroot.join("amd64/usr/include/x86_64-linux-gnu");
     let migcom = sysroot.join("bin/x86_64-gnu-migcom");
     if !sysroot.join("COMPLETE").exists() {

@@ -3,7 +3,7 @@
 //! server fails the tests. The long runs are `cargo fuzz run` by hand, from the GNU MIG seeds
 //! (see `fuzz/README.md`); their counts are in `docs/fuzz.md`.
 
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::fs;
 use std::process::Command;
 

@@ -3,14 +3,15 @@
 //! `target/debian/` and checked with lintian.
 //!
 //! This is the project's `debian/rules binary`: the programs come from the existing builds
-//! (`hurd::link` for the Hurd programs, `scenarios::build_tasks` for the GNU Mach boot task), are
+//! (`hurd::link` for the Hurd programs, `tasks::build_tasks` for the GNU Mach boot task), are
 //! stripped as `dh_strip` strips them, documentation is compressed as `dh_compress` does, the
 //! library dependencies come from the symbol versions the programs need (no `libc0.3` symbols
 //! file is reachable here for `dpkg-shlibdeps`), and dpkg's own tools write the control files
 //! (`dpkg-gencontrol`) and the packages (`dpkg-deb`).
 
+use crate::host::extract_deb;
 use crate::hurd::link::{self, HurdElf};
-use crate::{output_of, project_root, run_quiet, Error};
+use crate::util::{copy, output_of, project_root, run_quiet, Error};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ pub const PACKAGES: &[&str] = &["rumpdisk-rs", "storectl"];
 enum Source {
     /// A program linked for the Hurd (the folder `hurd::link` builds into): stripped.
     HurdProgram(&'static str),
-    /// A GNU Mach boot task (the folder `scenarios::build_tasks` builds into): stripped.
+    /// A GNU Mach boot task (the folder `tasks::build_tasks` builds into): stripped.
     BootTask(&'static str),
     /// A file of `debian/`, compressed with `gzip -9n` (changelogs, manual pages and larger
     /// documentation, as `dh_compress` does).
@@ -110,7 +111,7 @@ fn debian_dir() -> PathBuf {
 pub fn build_and_lint() -> Result<(), Error> {
     crate::hurd::build()?;
     let programs = link::build_and_check()?;
-    let tasks = crate::scenarios::build_tasks()?;
+    let tasks = crate::tasks::build_tasks()?;
     let start = Instant::now();
     let debs = build(&programs, &tasks)?;
     let built = start.elapsed();
@@ -207,10 +208,6 @@ fn stage(package: &str, root: &Path, programs: &Path, tasks: &Path) -> Result<()
     }
     write_md5sums(root)?;
     write_substvars(package, root)
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), Error> {
-    fs::copy(from, to).map(drop).map_err(|e| Error::io(from, e))
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
@@ -442,10 +439,7 @@ pub fn unpack(debs: &[PathBuf], dir: &Path) -> Result<(), Error> {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for deb in debs {
-        run_quiet(
-            Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir),
-            "dpkg-deb -x",
-        )?;
+        extract_deb(deb, dir)?;
     }
     Ok(())
 }

@@ -1,65 +1,13 @@
 //! The VM scenarios: which tasks boot on GNU Mach with which disks, and what they must show.
 
-use crate::vm::{Bus, Disk, Expect, Kernel, Module, Scenario};
-use crate::{cargo, project_root, Error};
+use crate::tasks::{build_tasks, task, tasks_for, Tasks};
+use crate::util::Error;
+use crate::iso::Module;
+use crate::scenario::Scenario;
+use crate::vm::{Bus, Disk, Expect, Kernel};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The freestanding task binaries built for one kernel's architecture, and that kernel.
-pub struct Tasks {
-    pub dir: PathBuf,
-    pub kernel: Kernel,
-}
-
-/// Builds the freestanding task binaries for `kernel` (release, its target json).
-pub fn tasks_for(kernel: Kernel) -> Result<Tasks, Error> {
-    Ok(Tasks { dir: build_tasks_for(kernel.task_target())?, kernel })
-}
-
-/// Builds the freestanding task binaries for x86_64 (release, hurd-target.json) and returns
-/// their folder.
-pub fn build_tasks() -> Result<PathBuf, Error> {
-    build_tasks_for(Kernel::Amd64.task_target())
-}
-
-/// Builds the freestanding task binaries for the target json `target` (release) and returns
-/// their folder.
-fn build_tasks_for(target: &str) -> Result<PathBuf, Error> {
-    cargo(&[
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "tasks",
-        "-p",
-        "rumpdisk",
-        "--features",
-        "tasks/vm,rumpdisk/vm",
-        "--bins",
-        "-Z",
-        "build-std=core,alloc,compiler_builtins",
-        "-Z",
-        "build-std-features=compiler-builtins-mem",
-        "-Z",
-        "json-target-spec",
-        "--target",
-        target,
-    ])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
-    let name = target.strip_suffix(".json").unwrap_or(target);
-    Ok(project_root().join(target_dir).join(name).join("release"))
-}
-
-/// A boot module running task binary `bin` from `tasks` as `name`.
-pub fn task(tasks: &Tasks, bin: &str, name: &str, words: &[&str]) -> Module {
-    Module {
-        file: tasks.dir.join(bin),
-        name: name.to_owned(),
-        words: words.iter().map(|w| w.to_string()).collect(),
-    }
-}
 
 /// The runtime's own tests: kernel RPCs, the RAM disk, two tasks exchanging messages.
 pub fn runtime(tasks: &Tasks) -> Result<Scenario, Error> {
@@ -817,7 +765,7 @@ pub fn main_job(image: Option<&Path>) -> Result<(), Error> {
     }
     // The account replaces the per-test lines: keep the checker's verdict for the summary.
     let after = scenario.after.take();
-    let outcome = crate::vm::run(&scenario)?;
+    let outcome = crate::scenario::run(&scenario)?;
     let check = after.map_or(Ok(()), |check| check());
     let dir = tasks.kernel.run_dir("main");
     let disk = &scenario.disks[0];
@@ -855,13 +803,7 @@ pub fn all(names: &[String], kernels: &[Kernel]) -> Result<Vec<Scenario>, Error>
         scenarios.extend(on_gnumach(&tasks)?.into_iter().filter(|s| wanted(&s.name)));
     }
     if kernels.contains(&Kernel::Amd64) {
-        let named = |name: &&str| names.iter().any(|w| w == name);
-        let hurd_names: Vec<&str> = crate::hurd::scenarios::NAMES
-            .iter()
-            .copied()
-            .filter(|n| wanted(n))
-            .chain(crate::hurd::scenarios::ON_DEMAND.iter().copied().filter(named))
-            .collect();
+        let hurd_names = crate::hurd::scenarios::wanted(names);
         scenarios.extend(crate::hurd::scenarios::some(&build_tasks()?, &hurd_names)?);
     }
     Ok(scenarios)

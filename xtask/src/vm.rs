@@ -1,18 +1,18 @@
-//! The GNU Mach VM harness: freestanding tasks → GRUB rescue ISO → QEMU → console → test results.
-//!
-//! A [`Scenario`] is data: the boot modules (tasks and their boot-script words), the disks, the
-//! time limit, and what the console must show. Tasks report through the kernel console with lines
-//! `test NAME ... ok` or `test NAME ... FAILED: why`, and end with GNU Mach's own test markers:
-//! `gnumach-test-success-and-reboot` or `gnumach-test-failure`.
+//! QEMU and its disks: GNU Mach booted from its ISO with a scenario's disks, its console kept,
+//! within a time limit, and the console's test results. Tasks report through the kernel console
+//! with lines `test NAME ... ok` or `test NAME ... FAILED: why`, and end with GNU Mach's own test
+//! markers: `gnumach-test-success-and-reboot` or `gnumach-test-failure`.
 
+mod disk;
 mod kernel;
 
-use crate::{project_root, run_quiet, Error};
+use crate::util::{copy, Error};
+pub use disk::{disk_args, run_dir, Bus, Disk, Fresh};
+use disk::{blkdebug_rules, machine_and_cd};
 pub use kernel::Kernel;
-use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,85 +20,7 @@ use std::time::{Duration, Instant};
 pub const SUCCESS_MARKER: &str = "gnumach-test-success-and-reboot";
 pub const FAILURE_MARKER: &str = "gnumach-test-failure";
 /// The test that stands for a scenario's check of what it left on the host.
-const HOST_CHECK: &str = "host check afterwards";
-
-/// One boot module: a task binary (or a data file) and the boot-script words after its name.
-#[derive(Clone, Debug)]
-pub struct Module {
-    /// File placed in the ISO's /boot.
-    pub file: PathBuf,
-    /// The task's argv[0] as GRUB passes it (also the file's name in the ISO).
-    pub name: String,
-    /// Boot-script words, e.g. `${host-port}`, `$(task-resume)`; each is single-quoted for GRUB.
-    pub words: Vec<String>,
-}
-
-/// Block device options for one IDE disk on the primary channel.
-#[derive(Clone, Debug)]
-pub struct Disk {
-    pub image: PathBuf,
-    /// Make `image` anew right before the boot (so building a scenario touches no file, and
-    /// every run starts from the same disk); `None` boots `image` as it is.
-    pub fresh: Option<Fresh>,
-    /// Record every write and flush in this dm-log-writes file (QEMU `blklogwrites`).
-    pub write_log: Option<PathBuf>,
-    /// Make the Nth flush that reaches the disk fail with EIO, 1 being the first (QEMU
-    /// `blkdebug`, above the write log; QEMU skips flushes with no write since the last one).
-    pub fail_flush: Option<u32>,
-    /// Make the first write to this sector fail with EIO.
-    pub fail_write_at_sector: Option<u64>,
-    /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
-    /// rumpdisk.static or a task's own driver.
-    pub kernel_driven: bool,
-    /// The controller it is attached to.
-    pub bus: Bus,
-}
-
-/// Where a disk is attached, and so which machine QEMU emulates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bus {
-    /// The `pc` machine's PIIX3 IDE, each disk its own channel's master.
-    Ide,
-    /// The first port of an AHCI controller of its own (`-device ahci`, QEMU's ICH9 AHCI) on
-    /// the `pc` machine.
-    Ahci,
-    /// A port of the `q35` machine's own AHCI controller (ICH9, function 00:1f.2), disk N on
-    /// port N; the boot CD on its last port.
-    Q35,
-}
-
-/// The q35 machine's AHCI ports (`ide.0` to `ide.5`): the boot CD takes the last.
-const Q35_CD_PORT: usize = 5;
-
-/// What a disk image is made anew from.
-#[derive(Clone, Debug)]
-pub enum Fresh {
-    /// Zeroes, this many sectors.
-    Zeroed(u64),
-    /// A copy of this image (a file system built on the host, say).
-    CopyOf(PathBuf),
-}
-
-impl Disk {
-    /// A zeroed image of `sectors` sectors at `image`, no log, no injected error.
-    pub fn fresh(image: PathBuf, sectors: u64) -> Disk {
-        Disk {
-            image,
-            fresh: Some(Fresh::Zeroed(sectors)),
-            write_log: None,
-            fail_flush: None,
-            fail_write_at_sector: None,
-            kernel_driven: false,
-            bus: Bus::Ide,
-        }
-    }
-
-    /// The blkdebug rules file of drive `index`, when the disk injects errors.
-    fn blkdebug_rules_file(&self, index: usize) -> Option<PathBuf> {
-        (self.fail_flush.is_some() || self.fail_write_at_sector.is_some())
-            .then(|| self.image.with_extension(format!("blkdebug{index}.conf")))
-    }
-}
+pub const HOST_CHECK: &str = "host check afterwards";
 
 /// What a scenario expects from the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,22 +33,6 @@ pub enum Expect {
     /// whose reason holds this text, and at least one does. Should upstream close the gap, the
     /// scenario fails and says so, so the record is never stale.
     Gap(&'static str),
-}
-
-pub struct Scenario {
-    pub name: String,
-    /// The GNU Mach it boots.
-    pub kernel: Kernel,
-    pub modules: Vec<Module>,
-    pub disks: Vec<Disk>,
-    pub timeout: Duration,
-    pub expect: Expect,
-    /// SIGKILL QEMU as soon as a console line contains this (no shutdown flush).
-    pub kill_on: Option<String>,
-    /// The guest's RAM in MiB ([`MEMORY_MIB`] for most).
-    pub memory_mib: u32,
-    /// A check of what the run left on the host (disk images, logs), after QEMU ended.
-    pub after: Option<Box<dyn Fn() -> Result<(), String>>>,
 }
 
 /// What one VM run printed, as tests.
@@ -206,124 +112,6 @@ impl Outcome {
     }
 }
 
-/// The grub.cfg that boots GNU Mach with `command_line` and `modules`.
-pub fn grub_cfg(command_line: &str, modules: &[Module]) -> String {
-    let mut cfg = format!(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=0\n\
-         menuentry rumpdisk-rs {{\n  multiboot /boot/gnumach.gz {command_line}\n",
-    );
-    for m in modules {
-        let _ = write!(cfg, "  module /boot/{} {}", m.name, m.name);
-        for w in &m.words {
-            let _ = write!(cfg, " '{w}'");
-        }
-        cfg.push('\n');
-    }
-    cfg.push_str("}\n");
-    cfg
-}
-
-/// QEMU's block options for `disk` as drive `index` (the master of IDE channel `index`).
-pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
-    let node = |n: &str| format!("{n}{index}");
-    let mut args = vec![
-        "-blockdev".to_owned(),
-        format!(
-            "driver=file,node-name={},filename={},cache.direct=off",
-            node("img"),
-            disk.image.display()
-        ),
-    ];
-    let mut top = node("img");
-    if let Some(log) = &disk.write_log {
-        args.push("-blockdev".into());
-        args.push(format!(
-            "driver=file,node-name={},filename={}",
-            node("log"),
-            log.display()
-        ));
-        args.push("-blockdev".into());
-        args.push(format!(
-            "driver=blklogwrites,node-name={},file={top},log={},log-super-update-interval=1",
-            node("blw"),
-            node("log")
-        ));
-        top = node("blw");
-    }
-    if let Some(rules) = disk.blkdebug_rules_file(index) {
-        // blkdebug above the log, so a failed flush is not logged as a FLUSH.
-        args.push("-blockdev".into());
-        args.push(format!(
-            "driver=blkdebug,node-name={},image={top},config={}",
-            node("dbg"),
-            rules.display()
-        ));
-        top = node("dbg");
-    }
-    args.push("-blockdev".into());
-    args.push(format!("driver=raw,node-name={},file={top}", node("raw")));
-    // cache=writeback: the host page cache (cache.direct=off) behind a drive with a volatile
-    // write cache the guest must flush (never cache=unsafe, which drops the guest's flushes).
-    // Each disk on a channel of its own, as master: the second disk never shares a channel (so a
-    // driver) with the first.
-    args.push("-device".into());
-    match disk.bus {
-        Bus::Ahci => {
-            // QEMU's ICH9 AHCI; the disk on its first port.
-            args.push(format!("ahci,id={}", node("ahci")));
-            args.push("-device".into());
-            args.push(format!(
-                "ide-hd,drive={},bus={}.0,write-cache=on",
-                node("raw"),
-                node("ahci")
-            ));
-        }
-        Bus::Ide => args.push(format!(
-            "ide-hd,drive={},bus=ide.{index},unit=0,write-cache=on",
-            node("raw")
-        )),
-        // On q35, `ide.N` is the chipset's AHCI port N.
-        Bus::Q35 => args.push(format!(
-            "ide-hd,drive={},bus=ide.{index},write-cache=on",
-            node("raw")
-        )),
-    }
-    args
-}
-
-/// The machine and the boot CD's place for `disks`: the `q35` machine when a disk is on its
-/// AHCI controller (then every disk must be: it has no IDE channel), else `pc`.
-fn machine_and_cd(disks: &[Disk]) -> Result<[String; 4], Error> {
-    let on_q35 = disks.iter().filter(|d| d.bus == Bus::Q35).count();
-    if on_q35 == 0 {
-        return Ok(["-M".into(), "pc".into(), "-device".into(), format!("ide-cd,drive=cd,bus=ide.1,unit={}", cd_unit(disks))]);
-    }
-    if on_q35 != disks.len() || disks.len() > Q35_CD_PORT {
-        return Err(Error::new(format!("q35: every disk on its AHCI ports, at most {Q35_CD_PORT} of them")));
-    }
-    Ok(["-M".into(), "q35".into(), "-device".into(), format!("ide-cd,drive=cd,bus=ide.{Q35_CD_PORT}")])
-}
-
-/// The blkdebug rules for `disk`'s injected errors.
-pub fn blkdebug_rules(disk: &Disk) -> String {
-    let mut rules = String::new();
-    if let Some(nth) = disk.fail_flush {
-        // blkdebug starts in state 1; each flush moves it on, and the rule fires in state N.
-        for state in 1..nth {
-            rules += &format!("[set-state]\nevent = \"flush_to_disk\"\nstate = \"{state}\"\nnew_state = \"{}\"\n\n", state + 1);
-        }
-        rules += &format!(
-            "[inject-error]\nevent = \"flush_to_disk\"\nstate = \"{nth}\"\niotype = \"flush\"\nerrno = \"5\"\nonce = \"on\"\n\n"
-        );
-    }
-    if let Some(sector) = disk.fail_write_at_sector {
-        rules += &format!(
-            "[inject-error]\nevent = \"pwritev\"\niotype = \"write\"\nerrno = \"5\"\nsector = \"{sector}\"\nonce = \"on\"\n\n"
-        );
-    }
-    rules
-}
-
 /// The RAM of every VM here but those that test a small one.
 pub const MEMORY_MIB: u32 = 512;
 
@@ -342,45 +130,29 @@ pub const MACHINE: [&str; 10] = [
     "stdio",
 ];
 
-/// Where a scenario's files go.
-pub fn run_dir(scenario: &str) -> PathBuf {
-    project_root().join("target/vm").join(scenario)
-}
-
-/// Boots `scenario` and returns what its console showed; the console is kept in
-/// `target/vm/<name>/console.log`.
-pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
-    let dir = scenario.kernel.run_dir(&scenario.name);
-    let iso_root = dir.join("iso");
-    let _ = fs::remove_dir_all(&iso_root);
-    fs::create_dir_all(iso_root.join("boot/grub")).map_err(|e| Error::io(&iso_root, e))?;
-    copy(&scenario.kernel.image(), &iso_root.join("boot/gnumach.gz"))?;
-    for m in &scenario.modules {
-        copy(&m.file, &iso_root.join("boot").join(&m.name))?;
-    }
-    let cfg = iso_root.join("boot/grub/grub.cfg");
-    fs::write(&cfg, grub_cfg(&scenario.kernel.command_line(&scenario.disks)?, &scenario.modules))
-        .map_err(|e| Error::io(&cfg, e))?;
-    let iso = dir.join("boot.iso");
-    run_quiet(
-        Command::new("grub-mkrescue")
-            .arg("-o")
-            .arg(&iso)
-            .arg(&iso_root),
-        "grub-mkrescue",
-    )?;
-
-    let mut qemu = Command::new(scenario.kernel.qemu());
+/// Boots GNU Mach from `iso` in `kernel`'s QEMU with `disks` (made anew first when they say
+/// so), `memory_mib` of RAM, within `timeout`, SIGKILLed at the first console line holding
+/// `kill_on`; keeps the console in `console_path` and returns what it showed.
+pub fn boot(
+    kernel: Kernel,
+    iso: &Path,
+    disks: &[Disk],
+    memory_mib: u32,
+    timeout: Duration,
+    kill_on: Option<&str>,
+    console_path: &Path,
+) -> Result<Outcome, Error> {
+    let mut qemu = Command::new(kernel.qemu());
     qemu.args(MACHINE)
-        .args(["-m", &scenario.memory_mib.to_string()])
+        .args(["-m", &memory_mib.to_string()])
         .args(["-boot", "d"])
         .arg("-drive")
         .arg(format!(
             "file={},media=cdrom,if=none,id=cd,readonly=on",
             iso.display()
         ))
-        .args(machine_and_cd(&scenario.disks)?);
-    for (i, disk) in scenario.disks.iter().enumerate() {
+        .args(machine_and_cd(disks)?);
+    for (i, disk) in disks.iter().enumerate() {
         match &disk.fresh {
             Some(Fresh::Zeroed(sectors)) => {
                 let _ = fs::remove_file(&disk.image);
@@ -402,28 +174,14 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Error> {
         }
         qemu.args(disk_args(disk, i));
     }
-    let console_path = dir.join("console.log");
     let (console, line_times, timed_out, killed) =
-        run_qemu(qemu, scenario.timeout, scenario.kill_on.as_deref())?;
-    fs::write(&console_path, &console).map_err(|e| Error::io(&console_path, e))?;
+        run_qemu(qemu, timeout, kill_on)?;
+    fs::write(console_path, &console).map_err(|e| Error::io(console_path, e))?;
     let mut outcome = Outcome::parse(&console);
     outcome.timed_out = timed_out;
     outcome.killed = killed;
     outcome.line_times = line_times;
-    if let Some(after) = &scenario.after {
-        match after() {
-            Ok(()) => outcome.passed.push(HOST_CHECK.into()),
-            Err(why) => outcome.failed.push((HOST_CHECK.into(), why)),
-        }
-    }
     Ok(outcome)
-}
-
-/// The boot CD's unit on the secondary IDE channel: its master when no disk is (NetBSD's ATA
-/// probe, upstream's rumpdisk, stalls on a slave with no master), else the slave of the disk
-/// there (each disk is its channel's master).
-fn cd_unit(disks: &[Disk]) -> u32 {
-    u32::from(disks.get(1).is_some_and(|d| d.bus == Bus::Ide))
 }
 
 /// Runs QEMU, collecting its serial console until it exits, the time limit passes, or a line
@@ -495,38 +253,6 @@ fn run_qemu(
     Ok((console, line_times, timed_out, killed))
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), Error> {
-    fs::copy(from, to).map(drop).map_err(|e| Error::io(from, e))
-}
-
-/// Prints a scenario's per-test lines and its verdict; returns whether it met its expectation.
-pub fn report(scenario: &Scenario, outcome: &Outcome, took: Duration) -> bool {
-    let mut out = std::io::stdout().lock();
-    let name = format!("{} [{}]", scenario.name, scenario.kernel.label());
-    for test in &outcome.passed {
-        let _ = writeln!(out, "  {name}: {test} ... ok");
-    }
-    // In a scenario that must fail, the failure it reports is the expected outcome.
-    let label = match scenario.expect {
-        Expect::Failure => "failed as expected",
-        Expect::Gap(_) => "FAILED (upstream's recorded gap)",
-        Expect::Pass => "FAILED",
-    };
-    for (test, why) in &outcome.failed {
-        let _ = writeln!(out, "  {name}: {test} ... {label}: {why}");
-    }
-    let verdict = outcome.verdict(scenario.expect);
-    let _ = match &verdict {
-        Ok(()) => writeln!(out, "vm {name} ... ok ({:.2} s)", took.as_secs_f64()),
-        Err(why) => writeln!(
-            out,
-            "vm {name} ... FAILED: {why} (console: {})",
-            scenario.kernel.run_dir(&scenario.name).join("console.log").display()
-        ),
-    };
-    verdict.is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,83 +316,5 @@ mod tests {
         assert!(Outcome::parse(SUCCESS_MARKER)
             .verdict(Expect::Failure)
             .is_err());
-    }
-
-    #[test]
-    fn grub_cfg_quotes_boot_script_words() {
-        let cfg = grub_cfg("console=com0", &[Module {
-            file: "x".into(),
-            name: "server".into(),
-            words: vec![
-                "${host-port}".into(),
-                "$(server-task=task-create)".into(),
-                "$(task-resume)".into(),
-            ],
-        }]);
-        assert!(cfg.contains("multiboot /boot/gnumach.gz console=com0\n"));
-        assert!(cfg.contains("  module /boot/server server '${host-port}' '$(server-task=task-create)' '$(task-resume)'\n"));
-    }
-
-    #[test]
-    fn a_disk_on_ahci_is_on_its_own_controller_s_first_port() {
-        let disk = Disk { bus: Bus::Ahci, ..Disk::fresh("d.img".into(), 8) };
-        let args = disk_args(&disk, 0).join(" ");
-        assert!(args.contains("-device ahci,id=ahci0 -device ide-hd,drive=raw0,bus=ahci0.0,write-cache=on"), "{args}");
-        assert!(!args.contains("bus=ide."), "{args}");
-        assert_eq!(machine_and_cd(&[disk]).unwrap()[..2], ["-M", "pc"]);
-    }
-
-    /// On q35 the disks are on the chipset's AHCI ports, the CD on the last; the machine has no
-    /// IDE channel for a disk beside them.
-    #[test]
-    fn q35_disks_are_on_the_chipset_s_ahci_ports() {
-        let on_q35 = |image: &str| Disk { bus: Bus::Q35, ..Disk::fresh(image.into(), 8) };
-        let args = disk_args(&on_q35("d.img"), 1).join(" ");
-        assert!(args.contains("-device ide-hd,drive=raw1,bus=ide.1,write-cache=on"), "{args}");
-        assert_eq!(machine_and_cd(&[on_q35("a"), on_q35("b")]).unwrap(), ["-M", "q35", "-device", "ide-cd,drive=cd,bus=ide.5"]);
-        assert!(machine_and_cd(&[on_q35("a"), Disk::fresh("b".into(), 8)]).is_err(), "an IDE disk on q35");
-        assert_eq!(machine_and_cd(&[Disk::fresh("a".into(), 8)]).unwrap()[3], "ide-cd,drive=cd,bus=ide.1,unit=0");
-    }
-
-    #[test]
-    fn disk_stack_puts_blkdebug_above_the_write_log() {
-        let disk = Disk {
-            write_log: Some("w.log".into()),
-            fail_flush: Some(1),
-            ..Disk::fresh("d.img".into(), 8)
-        };
-        let args = disk_args(&disk, 0).join(" ");
-        let (log, dbg, raw) = (
-            args.find("blklogwrites").unwrap(),
-            args.find("blkdebug").unwrap(),
-            args.find("driver=raw").unwrap(),
-        );
-        assert!(log < dbg && dbg < raw, "{args}");
-        assert!(
-            args.contains("image=blw0")
-                && args.contains("file=dbg0")
-                && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0,write-cache=on")
-        );
-        assert!(blkdebug_rules(&disk).contains("event = \"flush_to_disk\""));
-    }
-
-    #[test]
-    fn a_later_flush_fails_through_blkdebug_states() {
-        let first = Disk {
-            fail_flush: Some(1),
-            ..Disk::fresh("d.img".into(), 8)
-        };
-        assert!(!blkdebug_rules(&first).contains("[set-state]"));
-        assert!(blkdebug_rules(&first).contains("state = \"1\"\niotype = \"flush\""));
-        let third = Disk {
-            fail_flush: Some(3),
-            ..Disk::fresh("d.img".into(), 8)
-        };
-        let rules = blkdebug_rules(&third);
-        assert_eq!(rules.matches("[set-state]").count(), 2, "{rules}");
-        assert!(rules.contains("state = \"1\"\nnew_state = \"2\""));
-        assert!(rules.contains("state = \"2\"\nnew_state = \"3\""));
-        assert_eq!(rules.matches("[inject-error]").count(), 1);
-        assert!(rules.contains("[inject-error]\nevent = \"flush_to_disk\"\nstate = \"3\"\niotype = \"flush\"\nerrno = \"5\"\nonce = \"on\""));
     }
 }

@@ -6,7 +6,7 @@ pub mod log;
 pub mod model;
 pub mod skip_one;
 
-use crate::Error;
+use crate::util::Error;
 use std::fs;
 use std::path::Path;
 

@@ -4,10 +4,10 @@
 //! Debian's Linux on the same AHCI set-up through its `ahci` driver.
 
 use super::linux::{self, Anchor};
-use super::{bench_scenario, boot, size_label, Guest, MIB};
-use crate::scenarios::Tasks;
+use super::gnumach::{bench_scenario, boot, size_label, Guest, MIB};
+use crate::tasks::Tasks;
 use crate::vm::Bus;
-use crate::Error;
+use crate::util::Error;
 use std::fmt::Write as _;
 
 pub struct OnAhci {

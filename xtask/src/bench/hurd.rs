@@ -12,8 +12,8 @@ use crate::barrier::log::{Entry, Log};
 use crate::hurd::scenarios::{
     read_log, Driver, Hurd, BENCH_FILES_FOUR, BENCH_FOUR_DIR, BENCH_FOUR_END, BENCH_FOUR_START,
 };
-use crate::vm;
-use crate::{project_root, Error};
+use crate::scenario;
+use crate::util::{project_root, Error};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -51,8 +51,8 @@ pub fn run(tasks: &Path) -> Result<(), Error> {
     for driver in DRIVERS {
         let hurd = hurd.with(driver);
         let (scenario, write_log) = hurd.bench()?;
-        let outcome = vm::run(&scenario)?;
-        vm::report(&scenario, &outcome, std::time::Duration::ZERO);
+        let outcome = scenario::run(&scenario)?;
+        scenario::report(&scenario, &outcome, std::time::Duration::ZERO);
         outcome
             .verdict(scenario.expect)
             .map_err(|why| Error::new(format!("{}: {why}", scenario.name)))?;

@@ -8,8 +8,9 @@
 
 use crate::hurd::fscheck::Report;
 use crate::hurd::scenarios::{check_log, scratch_dir, Durability, Hurd, System, Workload};
+use crate::scenario;
 use crate::vm;
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
@@ -64,8 +65,8 @@ fn measure(hurd: &Hurd, system: System, durability: Durability, clients: u32) ->
         durability,
     };
     let (scenario, root, write_log) = hurd.crash_figures(workload)?;
-    let outcome = vm::run(&scenario)?;
-    vm::report(&scenario, &outcome, Duration::ZERO);
+    let outcome = scenario::run(&scenario)?;
+    scenario::report(&scenario, &outcome, Duration::ZERO);
     // A run whose clients did not finish measures nothing: the table would be wrong.
     outcome
         .verdict(vm::Expect::Pass)

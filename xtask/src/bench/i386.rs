@@ -8,10 +8,12 @@
 //! (`--ide-channel=secondary`), two disks made alike (zeroed images of the same size, the same
 //! QEMU drive options).
 
-use super::{bench_scenario, bench_server, boot, io_median, size_label, Guest, Results, DISK_SECTORS, MIB};
-use crate::scenarios::{self, Tasks};
-use crate::vm::{Disk, Expect, Kernel, Scenario};
-use crate::Error;
+use super::gnumach::{bench_scenario, bench_server, boot, io_median, size_label, Guest, DISK_SECTORS, MIB};
+use super::goals::Results;
+use crate::tasks::{task, tasks_for, Tasks};
+use crate::scenario::Scenario;
+use crate::vm::{Disk, Expect, Kernel};
+use crate::util::Error;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -26,7 +28,7 @@ pub struct OnI386 {
 
 /// Boots the bench and the anchor on the i386 kernel.
 pub fn measure() -> Result<OnI386, Error> {
-    let tasks = scenarios::tasks_for(Kernel::I386)?;
+    let tasks = tasks_for(Kernel::I386)?;
     let guest = Guest::parse(&boot(&bench_scenario(&tasks, "auto"))?)?;
     let anchor = anchor_medians(&boot(&anchor_scenario(&tasks))?)?;
     Ok(OnI386 { guest, anchor })
@@ -41,7 +43,7 @@ fn anchor_scenario(tasks: &Tasks) -> Scenario {
         kernel: tasks.kernel,
         modules: vec![
             bench_server(tasks, &["--ide-channel=secondary"]),
-            scenarios::task(tasks, "bench", "bench", &["role=anchor", "kernel-master=${device-port}", "$(bench-task=task-create)"]),
+            task(tasks, "bench", "bench", &["role=anchor", "kernel-master=${device-port}", "$(bench-task=task-create)"]),
         ],
         disks: vec![
             Disk { kernel_driven: true, ..Disk::fresh(dir.join("hd0.img"), DISK_SECTORS) },

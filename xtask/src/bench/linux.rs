@@ -4,9 +4,9 @@
 //! `ata_piix` and `sd_mod` need, and an `/init` that loads them and runs `dd` with `O_DIRECT`
 //! between console markers; the host timestamps each marker line as it arrives (no guest clock).
 
-use crate::setup::{self, PrivateApt};
+use crate::host::{extract_deb, system_mirror, PrivateApt};
 use crate::vm::{self, Bus, Disk};
-use crate::{project_root, Error};
+use crate::util::{project_root, Error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -96,7 +96,7 @@ fn fetch_kernel(dir: &Path) -> Result<String, Error> {
     }
     let _ = fs::remove_dir_all(dir);
     let suite = system_suite()?;
-    let apt = PrivateApt::new(&dir.join("apt"), "amd64", &suite, &setup::system_mirror()?)?;
+    let apt = PrivateApt::new(&dir.join("apt"), "amd64", &suite, &system_mirror()?)?;
     let out = apt
         .command("apt-cache")
         .args(["depends", "linux-image-amd64"])
@@ -111,7 +111,7 @@ fn fetch_kernel(dir: &Path) -> Result<String, Error> {
         })
         .ok_or_else(|| Error::new(format!("linux-image-amd64 of {suite} names no kernel")))?;
     for deb in apt.download(&[kernel.clone(), "busybox-static".to_owned()])? {
-        setup::extract_deb(&deb, &dir.join("root"))?;
+        extract_deb(&deb, &dir.join("root"))?;
     }
     apt.remove()?;
     fs::write(&stamp, &kernel).map_err(|e| Error::io(&stamp, e))?;

@@ -7,12 +7,11 @@
 //! libparted: hence two Hurd builds, the first without parted (`stages::table`'s `hurd`).
 //! Every fix beyond Debian's own patches is in its script with the error it cures.
 
-use super::engine::{Place, Stage};
-use super::stages::in_root;
-use super::Sources;
+use super::engine::{in_root, Place, Stage};
+use std::path::PathBuf;
 
 /// The source archives these stages take from the shared folder (the package archive does not
-/// serve them here): a name prefix each, found by [`Sources::find`](super::Sources::find).
+/// serve them here): a name prefix each, found by [`Sources::find`](super::sources::Sources::find).
 pub const ARCHIVES: &[&str] = &[
     "zlib_",
     "libpciaccess_",
@@ -50,14 +49,15 @@ build_sh() {
 }
 "#;
 
-/// The stages, in order; `after` names stages of [`super::stages::table`].
-pub fn stages(sources: &Sources) -> Vec<Stage> {
+/// The stages, in order, made from the [`ARCHIVES`] found; `after` names stages of
+/// [`super::stages::table`].
+pub fn stages(archives: &[PathBuf]) -> Vec<Stage> {
     vec![
         Stage {
             name: "driver-sources",
             about: "zlib, libpciaccess, util-linux, parted and rumpkernel sources from the local archives",
             after: &["build-root"],
-            inputs: sources.drivers.clone(),
+            inputs: archives.to_vec(),
             place: Place::Host,
             script: format!(
                 r#"

@@ -6,7 +6,7 @@
 //! of everything after it, so exactly those run again. A stage's stamp is removed before it runs
 //! and written only when it succeeds, so an interrupted build resumes at the stage it was in.
 
-use crate::Error;
+use crate::util::Error;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -297,6 +297,23 @@ pub fn file_sha256(path: &Path) -> Result<String, Error> {
         hash.update(&buf[..n]);
     }
     Ok(hex(&hash.finalize()))
+}
+
+/// A stage run in the build root, with the cross tools on its `PATH`.
+pub fn in_root(
+    name: &'static str,
+    about: &'static str,
+    after: &'static [&'static str],
+    script: &str,
+) -> Stage {
+    Stage {
+        name,
+        about,
+        after,
+        inputs: Vec::new(),
+        place: Place::BuildRoot,
+        script: format!("export PATH=\"$TOOLS/bin:$PATH\"\n{script}"),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

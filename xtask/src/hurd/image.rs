@@ -3,7 +3,7 @@
 //! a Debian GNU/Hurd install has, set with `debugfs` as the Hurd's own `settrans` would store them
 //! (the `gnu.translator` extended attribute ext2fs reads).
 
-use crate::{run_quiet, Error};
+use crate::util::{run_quiet, Error};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

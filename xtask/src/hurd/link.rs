@@ -2,7 +2,7 @@
 //! through `.cargo/hurd-linker`), and checked to be Hurd programs: an x86-64 ELF with the GNU ABI
 //! tag for the Hurd, the Hurd's dynamic linker as interpreter and the Hurd's libc needed.
 
-use crate::{cargo, project_root, Error};
+use crate::util::{cargo, project_root, Error};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

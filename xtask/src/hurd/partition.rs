@@ -1,17 +1,14 @@
 //! The root disk as a Debian GNU/Hurd install lays it out: an MBR partition table, swap as the
-//! first partition and the root file system as the second (`part:2:device:wd0`); and a disk's
-//! write log seen from inside one partition, so the crash-point checker replays the file system
-//! alone.
+//! first partition and the root file system as the second (`part:2:device:wd0`).
 
-use crate::barrier::log::{Entry, Log};
-use crate::{run_quiet, Error};
+use crate::util::{run_quiet, Error};
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
 
 /// 512-byte sectors, as the partition table counts them.
-const SECTOR: u64 = 512;
+pub const SECTOR: u64 = 512;
 /// The first partition starts at 1 MiB, as fdisk and Debian's installer align it.
 const FIRST_START: u64 = 2048;
 /// The swap partition's size: 16 MiB (`hurd-swap` pages to it; the others do not page).
@@ -103,111 +100,9 @@ pub fn sfdisk(image: &Path, table: &str) -> Result<(), Error> {
     fs::remove_file(&script).map_err(|e| Error::io(&script, e))
 }
 
-/// `log` as the partition `part` saw it: its writes and discards moved to the partition's
-/// sectors, those elsewhere on the disk (the partition table, swap) left out. A write that
-/// crosses the partition's edge is refused, named.
-pub fn within(log: &Log, part: Partition) -> Result<Log, String> {
-    let per_sector = log.sector_size as u64 / SECTOR;
-    let (start, end) = (
-        part.start / per_sector,
-        (part.start + part.sectors) / per_sector,
-    );
-    let mut entries = Vec::with_capacity(log.entries.len());
-    for (index, entry) in log.entries.iter().enumerate() {
-        let (sector, length) = match entry {
-            Entry::Write { sector, data, .. } => (*sector, (data.len() / log.sector_size) as u64),
-            Entry::Discard { sector, sectors } => (*sector, *sectors),
-            Entry::Flush | Entry::Mark(_) => {
-                entries.push(entry.clone());
-                continue;
-            }
-        };
-        if sector + length <= start || sector >= end {
-            continue;
-        }
-        if sector < start || sector + length > end {
-            return Err(format!(
-                "log entry {index} (sectors {sector}..{}) crosses the edge of the partition at {start}..{end}",
-                sector + length
-            ));
-        }
-        entries.push(match entry {
-            Entry::Write { data, fua, .. } => Entry::Write {
-                sector: sector - start,
-                data: data.clone(),
-                fua: *fua,
-            },
-            _ => Entry::Discard {
-                sector: sector - start,
-                sectors: length,
-            },
-        });
-    }
-    Ok(Log {
-        sector_size: log.sector_size,
-        entries,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(sector: u64, sectors: usize, byte: u8) -> Entry {
-        Entry::Write {
-            sector,
-            data: vec![byte; sectors * 512],
-            fua: false,
-        }
-    }
-
-    const PART: Partition = Partition {
-        start: 100,
-        sectors: 50,
-    };
-
-    #[test]
-    fn writes_inside_move_and_writes_outside_go() {
-        let log = Log {
-            sector_size: 512,
-            entries: vec![
-                write(0, 1, 1),
-                write(100, 2, 2),
-                Entry::Flush,
-                write(148, 2, 3),
-                write(150, 1, 4),
-                Entry::Discard {
-                    sector: 120,
-                    sectors: 8,
-                },
-            ],
-        };
-        let seen = within(&log, PART).unwrap();
-        assert_eq!(
-            seen.entries,
-            vec![
-                write(0, 2, 2),
-                Entry::Flush,
-                write(48, 2, 3),
-                Entry::Discard {
-                    sector: 20,
-                    sectors: 8
-                }
-            ]
-        );
-    }
-
-    #[test]
-    fn a_write_across_the_edge_is_refused() {
-        for (sector, sectors) in [(99, 2), (149, 2)] {
-            let log = Log {
-                sector_size: 512,
-                entries: vec![write(sector, sectors, 1)],
-            };
-            let err = within(&log, PART).unwrap_err();
-            assert!(err.contains("crosses the edge"), "{err}");
-        }
-    }
 
     /// The disk holds the file system at the second partition's start, and the table says so.
     #[test]

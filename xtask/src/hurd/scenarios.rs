@@ -3,153 +3,26 @@
 //! `ext2fs.static` on `part:2:device:wd0`, `exec` through the dynamic linker, then the Hurd's `startup`, `proc`, `auth` and our `runsystem` — with a scenario script
 //! run by that `runsystem` and checks of the disk and its write log on the host afterwards.
 
+mod boot;
 mod rump;
 mod storectl;
 
+use boot::{boot_disk_on_primary, disk_template};
+pub use boot::{read_log, Barrier, Controller, Driver, Hurd, Root, System};
 use super::fscheck;
-use super::image::{self, Contents, GuestFile};
+use super::image;
 use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
-use crate::vm::{run_dir, Bus, Disk, Expect, Fresh, Kernel, Module, Scenario, SUCCESS_MARKER};
-use crate::Error;
+use crate::scenario::Scenario;
+use crate::vm::{run_dir, Disk, Expect, Fresh, SUCCESS_MARKER};
+use crate::util::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use Runs::{Always, WhenNamed};
 
 /// What our native boot disk server says when the pci-arbiter that started it serves PCI.
 const PCI_THROUGH_THE_ARBITER: &str = "pci: configuration space through the pci-arbiter";
-
-/// The root file system's size: room for the system (18 MiB) and the workloads.
-const IMAGE_MIB: u64 = 64;
-
-/// What the scenario script starts with: a `PATH` and `check NAME COMMAND...`, which prints the
-/// harness's test line for the command's exit status (and its last output lines on failure).
-const PRELUDE: &str = r#"#!/bin/sh
-PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin
-export PATH
-check() {
-    name=$1; shift
-    if out=$("$@" 2>&1); then
-        echo "test $name ... ok"
-    else
-        echo "test $name ... FAILED: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
-    fi
-}
-"#;
-
-/// `runsystem`, which the Hurd's `startup` runs once the system is up: the scenario's script,
-/// then a shell on the console.
-const RUNSYSTEM: &str = r#"#!/bin/sh
-PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin
-export PATH
-echo "runsystem: the Hurd is up"
-if [ -x /etc/rumpdisk-rs/run ]; then /etc/rumpdisk-rs/run; fi
-exec /bin/sh -i
-"#;
-
-/// The pieces every Hurd scenario shares.
-pub struct Hurd {
-    /// The system this scenario boots: [`Hurd::upstream`] or [`Hurd::patched`].
-    system: PathBuf,
-    /// The system as upstream's Hurd builds it (stage `system`).
-    upstream: PathBuf,
-    /// The system with our patch series applied to the Hurd (stage `system-patched`).
-    patched: PathBuf,
-    /// Which of the two this scenario boots.
-    variant: System,
-    /// The project's Debian packages, unpacked (`dpkg-deb -x`): the root image gets them as
-    /// `dpkg` would install them, and GRUB loads the packaged boot disk server.
-    packages: PathBuf,
-    guest: PathBuf,
-    /// The boot disk driver the scenarios boot with.
-    driver: Driver,
-    /// The controller the boot disk is on.
-    controller: Controller,
-}
-
-/// Where a Hurd scenario's boot disk is attached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Controller {
-    /// The PIIX IDE controller's primary master (QEMU's `pc` machine has it built in).
-    Ide,
-    /// The first port of an AHCI controller of its own (`-device ahci`, an ICH9 AHCI); the boot
-    /// CD stays on the IDE controller. Scenarios named `NAME-ahci`.
-    Ahci,
-    /// The `q35` machine's own AHCI controller (ICH9), the machine without IDE a Q35 board is.
-    /// Scenarios named `NAME-q35`.
-    Q35,
-}
-
-/// The boot disk driver of a Hurd scenario. Both boot as Debian's GRUB entry has it:
-/// `pci-arbiter.static` first (holding the privileged ports, starting the driver), then the
-/// driver, then `ext2fs.static -T typed part:2:device:wd0` on the disk's second partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Driver {
-    /// rumpdisk-rs.static with its native ATA driver, from the project's Debian package.
-    Ours,
-    /// Upstream's C `rumpdisk.static` with the NetBSD rump kernel, built from the Hurd's sources
-    /// with Debian's rump kernel (`cargo xtask hurd`).
-    Upstream,
-    /// rumpdisk-rs built with the rump backend and linked statically with the same rump kernel
-    /// (`rumpdisk-rump.static`): `DEV_FLUSH_CACHE` → `DIOCCACHESYNC` in the boot role.
-    OursRump,
-}
-
-/// Which build of the Hurd a scenario boots. Every Hurd scenario boots the upstream Hurd unless
-/// it says otherwise; those that show one of upstream's bugs run on both, failing on the upstream
-/// one in the recorded way ([`Expect::Gap`]) and passing on the patched one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum System {
-    /// The Hurd as upstream has it (stage `system`).
-    Upstream,
-    /// The Hurd with our patch series, `hurd-patches/` (stage `system-patched`).
-    Patched,
-}
-
-/// The root file system's disk, as the host checks it afterwards.
-#[derive(Clone, Debug)]
-pub struct Root {
-    /// The file system image the disk's root partition started as.
-    pub fs: PathBuf,
-    /// Where it lies on the disk.
-    pub partition: Partition,
-}
-
-/// A disk's write log, read and parsed; the error names the file.
-pub fn read_log(path: &Path) -> Result<Log, String> {
-    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Log::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-impl Root {
-    /// The disk's write log, seen from the root partition.
-    pub fn log(&self, write_log: &Path) -> Result<Log, String> {
-        let log = read_log(write_log)?;
-        partition::within(&log, self.partition)
-    }
-}
-
-/// How the boot disk server answers `DEV_FLUSH_CACHE`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Barrier {
-    Honoured,
-    /// `--flush=skip`: answers without flushing (the negative control).
-    Skipped,
-    /// `--flush=skip-one=K`: answers its Kth flush since boot without flushing (the negative
-    /// control of one missing flush among many).
-    SkipOne(u32),
-}
-
-impl Barrier {
-    /// The boot disk server's `--flush` option for this mode, if it needs one.
-    fn option(self) -> Option<String> {
-        match self {
-            Barrier::Honoured => None,
-            Barrier::Skipped => Some("--flush=skip".into()),
-            Barrier::SkipOne(k) => Some(format!("--flush=skip-one={k}")),
-        }
-    }
-}
 
 /// What a crash-point check makes of crash images that are inconsistent once their journal is
 /// replayed (repaired by `e2fsck -fy`).
@@ -186,95 +59,6 @@ impl Repairs {
 }
 
 impl Hurd {
-    /// The pieces, with `systems` built first (or found in the cache).
-    pub fn new(tasks: &Path, systems: super::Systems) -> Result<Hurd, Error> {
-        let system = super::build_for(systems)?;
-        let guest = super::link::build_and_check()?;
-        let debs = crate::package::build(&guest, tasks)?;
-        let packages = crate::package::out_dir().join("unpacked");
-        crate::package::unpack(&debs, &packages)?;
-        Ok(Hurd {
-            upstream: system.clone(),
-            patched: super::patched_system(),
-            system,
-            variant: System::Upstream,
-            packages,
-            guest,
-            driver: Driver::Ours,
-            controller: Controller::Ide,
-        })
-    }
-
-    /// The same pieces, booting with `driver`.
-    pub fn with(&self, driver: Driver) -> Hurd {
-        Hurd {
-            driver,
-            ..self.clone_pieces()
-        }
-    }
-
-    /// The same pieces, booting the Hurd `variant`.
-    pub fn with_system(&self, variant: System) -> Hurd {
-        Hurd {
-            system: match variant {
-                System::Upstream => self.upstream.clone(),
-                System::Patched => self.patched.clone(),
-            },
-            variant,
-            ..self.clone_pieces()
-        }
-    }
-
-    /// The same pieces, the boot disk on `controller`.
-    pub fn on(&self, controller: Controller) -> Hurd {
-        Hurd {
-            controller,
-            ..self.clone_pieces()
-        }
-    }
-
-    fn clone_pieces(&self) -> Hurd {
-        Hurd {
-            system: self.system.clone(),
-            upstream: self.upstream.clone(),
-            patched: self.patched.clone(),
-            variant: self.variant,
-            packages: self.packages.clone(),
-            guest: self.guest.clone(),
-            driver: self.driver,
-            controller: self.controller,
-        }
-    }
-
-    /// The scenario `base` (`hurd-NAME`) as this driver's, this system's and this controller's:
-    /// `hurd-c-NAME` for upstream's C driver, `hurd-patched-NAME` on the patched Hurd,
-    /// `hurd-NAME-ahci` with the boot disk on AHCI.
-    fn named(&self, base: &str) -> String {
-        let base = match self.variant {
-            System::Upstream => base.to_owned(),
-            System::Patched => base.replacen("hurd-", "hurd-patched-", 1),
-        };
-        let base = match self.controller {
-            Controller::Ide => base,
-            Controller::Ahci => format!("{base}-ahci"),
-            Controller::Q35 => format!("{base}-q35"),
-        };
-        match self.driver {
-            Driver::Ours => base,
-            Driver::Upstream => base.replacen("hurd-", "hurd-c-", 1),
-            Driver::OursRump => base.replacen("hurd-", "hurd-rump-", 1),
-        }
-    }
-
-    /// What a scenario showing upstream's bug `gap` expects: the gap on the upstream Hurd, a
-    /// pass on the patched one.
-    fn expect_fixed(&self, gap: &'static str) -> Expect {
-        match self.variant {
-            System::Upstream => Expect::Gap(gap),
-            System::Patched => Expect::Pass,
-        }
-    }
-
     /// What this system's crash-point checks make of repairs after the journal replay: the
     /// patched Hurd must need none.
     fn repairs(&self) -> Repairs {
@@ -282,142 +66,6 @@ impl Hurd {
             System::Upstream => Repairs::Reported,
             System::Patched => Repairs::Refused,
         }
-    }
-
-    /// GNU Mach's boot modules, in the order Debian's GRUB entry for a rumpdisk root has them.
-    fn modules(&self, flush: Barrier) -> Vec<Module> {
-        let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect::<Vec<_>>();
-        let privileged = [
-            "--host-priv-port=${host-port}",
-            "--device-master-port=${device-port}",
-        ];
-        let mut arbiter_words = words(&privileged);
-        arbiter_words.extend(words(&[
-            "--next-task=${disk-task}",
-            "$(pci-task=task-create)",
-            "$(task-resume)",
-        ]));
-        let mut disk_words = words(&["--next-task=${fs-task}"]);
-        // Upstream's C driver has no such option: its scenarios only honour flushes.
-        if self.driver != Driver::Upstream {
-            disk_words.extend(flush.option());
-        }
-        disk_words.push("$(disk-task=task-create)".to_owned());
-        let mut modules = vec![
-            Module {
-                file: self.system.join("hurd/pci-arbiter.static"),
-                name: "pci-arbiter.static".into(),
-                words: arbiter_words,
-            },
-            Module {
-                file: self.driver_program(),
-                name: "rumpdisk.static".into(),
-                words: disk_words,
-            },
-        ];
-        modules.push(Module {
-            file: self.system.join("hurd/ext2fs.static"),
-            name: "ext2fs.static".into(),
-            words: words(&[
-                "--multiboot-command-line=${kernel-command-line}",
-                "--exec-server-task=${exec-task}",
-                "-T",
-                "typed",
-                "part:2:device:wd0",
-                "$(fs-task=task-create)",
-            ]),
-        });
-        modules.push(Module {
-            file: self.system.join("lib/ld-x86-64.so.1"),
-            name: "exec".into(),
-            words: words(&["/hurd/exec", "$(exec-task=task-create)"]),
-        });
-        modules
-    }
-
-    /// The root image of scenario `name`, running `script` (after [`PRELUDE`]) at boot.
-    fn image(&self, name: &str, script: &str) -> Result<PathBuf, Error> {
-        let dir = run_dir(name);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let template = dir.join("root-template.img");
-        let bin = |b: &str| GuestFile {
-            path: format!("/usr/local/bin/{b}"),
-            contents: Contents::Copy(self.guest.join(b)),
-            mode: 0o755,
-        };
-        let files = [
-            GuestFile {
-                path: "/libexec/runsystem".into(),
-                contents: Contents::Bytes(RUNSYSTEM.into()),
-                mode: 0o755,
-            },
-            GuestFile {
-                path: "/etc/rumpdisk-rs/run".into(),
-                contents: Contents::Bytes(format!("{PRELUDE}{script}").into_bytes()),
-                mode: 0o755,
-            },
-            GuestFile {
-                path: "/etc/hostname".into(),
-                contents: Contents::Bytes(b"rumpdisk-rs\n".to_vec()),
-                mode: 0o644,
-            },
-            // Test programs, in no package.
-            bin("fs-barrier"),
-            bin("rust-std-check"),
-            bin("hurd-bench"),
-            GuestFile {
-                path: format!("/hurd/{}", super::link::RUMP_PROGRAM),
-                contents: Contents::Copy(self.guest.join(super::link::RUMP_PROGRAM)),
-                mode: 0o755,
-            },
-        ];
-        image::build(
-            &[&self.system, &self.packages],
-            &files,
-            &template,
-            IMAGE_MIB,
-        )?;
-        Ok(template)
-    }
-
-    fn scenario(
-        &self,
-        name: &str,
-        script: &str,
-        flush: Barrier,
-    ) -> Result<(Scenario, Root), Error> {
-        let template = self.image(name, script)?;
-        let disk_template = disk_template(name);
-        let root = Root {
-            partition: partition::debian_disk(&template, &disk_template)?,
-            fs: template,
-        };
-        let disk = Disk {
-            fresh: Some(Fresh::CopyOf(disk_template)),
-            bus: match self.controller {
-                Controller::Ide => Bus::Ide,
-                Controller::Ahci => Bus::Ahci,
-                Controller::Q35 => Bus::Q35,
-            },
-            ..Disk::fresh(run_dir(name).join("wd0.img"), 0)
-        };
-        let scenario = Scenario {
-            name: name.to_owned(),
-            kernel: Kernel::Amd64,
-            modules: self.modules(flush),
-            disks: vec![disk],
-            // NetBSD's probe and attach make upstream's boot 30 to 45 s under TCG.
-            timeout: Duration::from_secs(match self.driver {
-                Driver::Ours => 120,
-                Driver::Upstream | Driver::OursRump => 240,
-            }),
-            expect: Expect::Pass,
-            // Nothing after the scenario's last line needs a clean shutdown.
-            kill_on: Some(SUCCESS_MARKER.to_owned()),
-            memory_mib: crate::vm::MEMORY_MIB,
-            after: None,
-        };
-        Ok((scenario, root))
     }
 
     /// Boot to a shell and use the system: translators, device nodes, files, sync, Rust's std.
@@ -474,11 +122,6 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
             }));
         }
         Ok(scenario)
-    }
-
-    /// The root file system's first sector on the disk.
-    fn root_start(&self) -> u64 {
-        partition::root_partition(IMAGE_MIB << 20).start
     }
 
     /// The seed's test: write a file, sync, and SIGKILL QEMU as soon as the sync returned; the
@@ -771,7 +414,7 @@ echo {SUCCESS_MARKER}
                 return Err("the file workload was not larger than the RAM".into());
             }
             let log = read_log(&write_log)?;
-            let paged = partition::within(&log, partition::swap_partition())?
+            let paged = fscheck::within(&log, partition::swap_partition())?
                 .entries
                 .iter()
                 .filter(|entry| matches!(entry, Entry::Write { .. }))
@@ -791,15 +434,6 @@ echo {SUCCESS_MARKER}
             }
         }));
         Ok(scenario)
-    }
-
-    /// The boot disk driver's program, as GRUB loads it.
-    pub fn driver_program(&self) -> PathBuf {
-        match self.driver {
-            Driver::Ours => self.packages.join("hurd/rumpdisk-rs.static"),
-            Driver::Upstream => self.system.join("hurd/rumpdisk.static"),
-            Driver::OursRump => self.guest.join(super::link::RUMP_STATIC_PROGRAM),
-        }
     }
 
     /// The workload of `cargo xtask bench hurd` with this driver (see [`crate::bench::hurd`]):
@@ -1319,16 +953,6 @@ fn with_translator_disk(scenario: &mut Scenario) -> Result<(PathBuf, PathBuf), E
     Ok((template, log))
 }
 
-/// Keeps the boot disk server to the primary IDE channel: the secondary's disk is the
-/// translator's under test (one driver per channel). Its disk is then the translator's `wd0`:
-/// each server names the disks it drives in attach order, as NetBSD does.
-pub(super) fn boot_disk_on_primary(scenario: &mut Scenario) {
-    for module in scenario.modules.iter_mut().filter(|m| m.name == "rumpdisk.static") {
-        let at = module.words.iter().position(|w| w.starts_with("$(")).unwrap_or(module.words.len());
-        module.words.insert(at, "--ide-channel=primary".to_owned());
-    }
-}
-
 /// The flush the disk fails in `hurd-flush-eio`: well inside the workload. The boot makes 15 to
 /// 20 flushes, and a round of the patched Hurd about 13 (6 on upstream's); at the 20th, the
 /// patched Hurd (whose syncs all fail after it) had synced one round in one whole-suite run here
@@ -1462,7 +1086,7 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
     };
     let mut scenario = hurd.barrier("hurd-main", Barrier::Honoured, workload)?;
     let after = scenario.after.take();
-    let outcome = crate::vm::run(&scenario)?;
+    let outcome = crate::scenario::run(&scenario)?;
     let dir = run_dir("hurd-main");
     println!(
         "GNU/Hurd on rumpdisk-rs ({:.1} s):",
@@ -1495,11 +1119,6 @@ pub fn main_job(tasks: &Path) -> Result<(), Error> {
             Err(Error::new(format!("the Hurd main job failed: {why}")))
         }
     }
-}
-
-/// The disk a scenario's root disk starts as: its root image, partitioned.
-fn disk_template(name: &str) -> PathBuf {
-    run_dir(name).join("disk-template.img")
 }
 
 /// Crash images go to memory when it can (`/dev/shm`): hundreds of them are written per run.
@@ -1562,68 +1181,98 @@ pub fn check_log(root: &Root, write_log: &Path, scratch: &Path) -> Result<fschec
     report
 }
 
-/// The names of the Hurd scenarios, in the order they run.
-pub const NAMES: &[&str] = &[
-    "hurd-shell",
-    "hurd-killed",
-    "hurd-killed-random",
-    "hurd-barrier",
-    "hurd-barrier-skipped-flush",
-    "hurd-barrier-skipped-one-flush",
-    "hurd-flush-error",
-    "hurd-translator",
-    "hurd-translator-killed",
-    storectl::NAME,
-    "hurd-shutdown",
-    "hurd-storeio-fsync",
-    "hurd-patched-storeio-fsync",
-    "hurd-flush-eio",
-    "hurd-patched-flush-eio",
-    "hurd-patched-barrier-4",
-    "hurd-fsync",
-    "hurd-patched-fsync",
-    "hurd-ordering",
-    "hurd-patched-ordering",
-    "hurd-patched-barrier-skipped-flush",
-    "hurd-c-shell",
-    "hurd-c-barrier",
-    "hurd-c-flush-error",
-    "hurd-c-shutdown",
+/// When a Hurd scenario runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runs {
+    /// In `cargo xtask test`, and in `cargo xtask vm` when no name is given.
+    Always,
+    /// Only when named (`cargo xtask vm NAME`).
+    WhenNamed,
+}
+
+/// The Hurds a scenario boots: ours (our boot disk driver on the upstream Hurd), upstream's C
+/// rumpdisk, ours on the patched Hurd, our rumpdisk over the rump kernel.
+struct Hurds {
+    ours: Hurd,
+    upstream: Hurd,
+    patched: Hurd,
+    rump: Hurd,
+}
+
+/// How a scenario is made, from the Hurds and its name.
+type Make = fn(&Hurds, &str) -> Result<Scenario, Error>;
+
+/// Every Hurd scenario, in the order they run: its name, when it runs, how it is made. Those run
+/// only when named: a race's demonstration, and the rump translator, whose NetBSD probe races
+/// with the boot disk server on one IDE controller (see its module; docs/hurd.md, "The rump
+/// backend").
+const SCENARIOS: &[(&str, Runs, Make)] = &[
+    ("hurd-shell", Always, |h, _| h.ours.shell()),
+    ("hurd-killed", Always, |h, _| h.ours.killed()),
+    ("hurd-killed-random", Always, |h, _| h.ours.killed_at_random(kill_seed())),
+    ("hurd-barrier", Always, |h, name| h.ours.barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-barrier-skipped-flush", Always, |h, name| h.ours.barrier(name, Barrier::Skipped, WORKLOAD)),
+    ("hurd-barrier-skipped-one-flush", Always, |h, _| h.ours.skipped_one_flush(SKIPPED_FLUSH)),
+    ("hurd-flush-error", Always, |h, _| h.ours.flush_error(20)),
+    ("hurd-translator", Always, |h, _| h.ours.translator()),
+    ("hurd-translator-killed", Always, |h, _| h.ours.translator_killed(kill_seed())),
+    (storectl::NAME, Always, |h, _| h.ours.storectl()),
+    ("hurd-shutdown", Always, |h, _| h.ours.shutdown()),
+    ("hurd-storeio-fsync", Always, |h, _| h.ours.storeio_fsync()),
+    ("hurd-patched-storeio-fsync", Always, |h, _| h.patched.storeio_fsync()),
+    ("hurd-flush-eio", Always, |h, _| h.ours.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD)),
+    ("hurd-patched-flush-eio", Always, |h, _| h.patched.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD)),
+    ("hurd-patched-barrier-4", Always, |h, _| h.patched.barrier_concurrent()),
+    ("hurd-fsync", Always, |h, _| h.ours.fsync_only()),
+    ("hurd-patched-fsync", Always, |h, _| h.patched.fsync_only()),
+    ("hurd-ordering", Always, |h, _| h.ours.ordering()),
+    ("hurd-patched-ordering", Always, |h, _| h.patched.ordering()),
+    ("hurd-patched-barrier-skipped-flush", Always, |h, name| h.patched.barrier(name, Barrier::Skipped, WORKLOAD)),
+    ("hurd-c-shell", Always, |h, _| h.upstream.shell()),
+    ("hurd-c-barrier", Always, |h, name| h.upstream.barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-c-flush-error", Always, |h, _| h.upstream.flush_error(20)),
+    ("hurd-c-shutdown", Always, |h, _| h.upstream.shutdown()),
     // Our rumpdisk over the rump kernel (`rumpdisk-rump.static`): DEV_FLUSH_CACHE through
     // NetBSD's DIOCCACHESYNC.
-    "hurd-rump-shell",
-    "hurd-rump-barrier",
-    "hurd-rump-barrier-skipped-flush",
-    "hurd-rump-flush-error",
-    "hurd-rump-shutdown",
+    ("hurd-rump-shell", Always, |h, _| h.rump.shell()),
+    ("hurd-rump-barrier", Always, |h, name| h.rump.barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-rump-barrier-skipped-flush", Always, |h, name| h.rump.barrier(name, Barrier::Skipped, WORKLOAD)),
+    ("hurd-rump-flush-error", Always, |h, _| h.rump.flush_error(20)),
+    ("hurd-rump-shutdown", Always, |h, _| h.rump.shutdown()),
     // The boot disk on AHCI, each driver.
-    "hurd-shell-ahci",
-    "hurd-c-shell-ahci",
-    "hurd-rump-shell-ahci",
+    ("hurd-shell-ahci", Always, |h, _| h.ours.on(Controller::Ahci).shell()),
+    ("hurd-c-shell-ahci", Always, |h, _| h.upstream.on(Controller::Ahci).shell()),
+    ("hurd-rump-shell-ahci", Always, |h, _| h.rump.on(Controller::Ahci).shell()),
     // NetBSD's ahcisata: DIOCCACHESYNC reaches the AHCI disk as FLUSH.
-    "hurd-rump-barrier-ahci",
+    ("hurd-rump-barrier-ahci", Always, |h, name| h.rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD)),
     // The q35 machine (its chipset's AHCI, no IDE at all), each driver, and the crash points of
-    // its disk with ours.
-    "hurd-shell-q35",
-    "hurd-c-shell-q35",
-    "hurd-rump-shell-q35",
-    "hurd-barrier-q35",
-    "hurd-rump-barrier-q35",
-];
-
-/// Hurd scenarios run only when named (`cargo xtask vm NAME`), not by `cargo xtask test`: a
-/// race's demonstration, and the rump translator, whose NetBSD probe races with the boot disk
-/// server on one IDE controller (see its module). See docs/hurd.md, "The rump backend".
-pub const ON_DEMAND: &[&str] = &[
+    // its disk with ours, native and over the rump kernel.
+    ("hurd-shell-q35", Always, |h, _| h.ours.on(Controller::Q35).shell()),
+    ("hurd-c-shell-q35", Always, |h, _| h.upstream.on(Controller::Q35).shell()),
+    ("hurd-rump-shell-q35", Always, |h, _| h.rump.on(Controller::Q35).shell()),
+    ("hurd-barrier-q35", Always, |h, name| h.ours.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD)),
+    ("hurd-rump-barrier-q35", Always, |h, name| h.rump.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD)),
     // Upstream's concurrent-sync race (fixed by hurd-patches/0002): it loses synced files in
     // most runs but not all (about 1 in 10 loses nothing), so it would make the suite flaky.
-    "hurd-barrier-4",
-    rump::NAME,
+    ("hurd-barrier-4", WhenNamed, |h, _| h.ours.barrier_concurrent()),
+    (rump::NAME, WhenNamed, |h, _| h.ours.rump_translator()),
     // Memory pressure with swap on the served disk: does not pass yet (docs/design.md), and
     // takes minutes; upstream's driver does not boot in its RAM.
-    "hurd-swap",
-    "hurd-c-swap",
+    ("hurd-swap", WhenNamed, |h, _| h.ours.swap()),
+    ("hurd-c-swap", WhenNamed, |h, _| h.upstream.swap()),
 ];
+
+/// The Hurd scenarios `names` asks for, in the order they run: those named, or every one that
+/// always runs when none is.
+pub fn wanted(names: &[String]) -> Vec<&'static str> {
+    SCENARIOS
+        .iter()
+        .filter(|(name, runs, _)| {
+            names.iter().any(|w| w == name) || (names.is_empty() && *runs == Always)
+        })
+        .map(|(name, ..)| *name)
+        .collect()
+}
 
 /// The systems `wanted` boots: the patched one only for `hurd-patched-*` and `hurd-c-patched-*`.
 fn systems_for(wanted: &[&str]) -> super::Systems {
@@ -1639,57 +1288,18 @@ pub fn some(tasks: &Path, wanted: &[&str]) -> Result<Vec<Scenario>, Error> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let hurd = Hurd::new(tasks, systems_for(wanted))?;
-    let upstream = hurd.with(Driver::Upstream);
-    let patched = hurd.with_system(System::Patched);
-    let rump = hurd.with(Driver::OursRump);
+    let ours = Hurd::new(tasks, systems_for(wanted))?;
+    let hurds = Hurds {
+        upstream: ours.with(Driver::Upstream),
+        patched: ours.with_system(System::Patched),
+        rump: ours.with(Driver::OursRump),
+        ours,
+    };
     wanted
         .iter()
-        .map(|name| match *name {
-            "hurd-rump-shell" => rump.shell(),
-            "hurd-rump-barrier" => rump.barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-rump-barrier-skipped-flush" => rump.barrier(name, Barrier::Skipped, WORKLOAD),
-            "hurd-rump-flush-error" => rump.flush_error(20),
-            "hurd-rump-shutdown" => rump.shutdown(),
-            "hurd-shell-ahci" => hurd.on(Controller::Ahci).shell(),
-            "hurd-c-shell-ahci" => upstream.on(Controller::Ahci).shell(),
-            "hurd-rump-shell-ahci" => rump.on(Controller::Ahci).shell(),
-            "hurd-rump-barrier-ahci" => rump.on(Controller::Ahci).barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-shell-q35" => hurd.on(Controller::Q35).shell(),
-            "hurd-c-shell-q35" => upstream.on(Controller::Q35).shell(),
-            "hurd-rump-shell-q35" => rump.on(Controller::Q35).shell(),
-            "hurd-barrier-q35" => hurd.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-rump-barrier-q35" => rump.on(Controller::Q35).barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-c-shell" => upstream.shell(),
-            "hurd-c-barrier" => upstream.barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-c-flush-error" => upstream.flush_error(20),
-            "hurd-c-shutdown" => upstream.shutdown(),
-            "hurd-shell" => hurd.shell(),
-            "hurd-killed" => hurd.killed(),
-            "hurd-killed-random" => hurd.killed_at_random(kill_seed()),
-            "hurd-barrier" => hurd.barrier(name, Barrier::Honoured, WORKLOAD),
-            "hurd-barrier-skipped-flush" => hurd.barrier(name, Barrier::Skipped, WORKLOAD),
-            "hurd-barrier-skipped-one-flush" => hurd.skipped_one_flush(SKIPPED_FLUSH),
-            "hurd-flush-error" => hurd.flush_error(20),
-            "hurd-translator" => hurd.translator(),
-            "hurd-translator-killed" => hurd.translator_killed(kill_seed()),
-            "hurd-swap" => hurd.swap(),
-            "hurd-c-swap" => upstream.swap(),
-            storectl::NAME => hurd.storectl(),
-            rump::NAME => hurd.rump_translator(),
-            "hurd-shutdown" => hurd.shutdown(),
-            "hurd-storeio-fsync" => hurd.storeio_fsync(),
-            "hurd-patched-storeio-fsync" => patched.storeio_fsync(),
-            "hurd-flush-eio" => hurd.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD),
-            "hurd-patched-flush-eio" => patched.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD),
-            "hurd-barrier-4" => hurd.barrier_concurrent(),
-            "hurd-patched-barrier-4" => patched.barrier_concurrent(),
-            "hurd-fsync" => hurd.fsync_only(),
-            "hurd-patched-fsync" => patched.fsync_only(),
-            "hurd-ordering" => hurd.ordering(),
-            "hurd-patched-ordering" => patched.ordering(),
-            "hurd-patched-barrier-skipped-flush" => patched.barrier(name, Barrier::Skipped, WORKLOAD),
-            other => Err(Error::new(format!("no Hurd scenario named {other}"))),
+        .map(|name| match SCENARIOS.iter().find(|(n, ..)| n == name) {
+            Some((_, _, make)) => make(&hurds, name),
+            None => Err(Error::new(format!("no Hurd scenario named {name}"))),
         })
         .collect()
 }
@@ -1728,14 +1338,12 @@ mod tests {
         assert_eq!(back.system, PathBuf::from("up"));
         assert_eq!(patched.with(Driver::Upstream).named("hurd-shell"), "hurd-c-patched-shell");
         assert_eq!(hurd.on(Controller::Ahci).with(Driver::OursRump).named("hurd-shell"), "hurd-rump-shell-ahci");
-        let twins: Vec<&str> = NAMES.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
+        let names: Vec<&str> = SCENARIOS.iter().map(|(name, ..)| *name).collect();
+        let twins: Vec<&str> = names.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
         assert_eq!(twins.len(), 6);
         for name in twins {
             let upstream = name.replacen("hurd-patched-", "hurd-", 1);
-            assert!(
-                NAMES.contains(&upstream.as_str()) || ON_DEMAND.contains(&upstream.as_str()),
-                "{name} has no upstream twin"
-            );
+            assert!(names.contains(&upstream.as_str()), "{name} has no upstream twin");
         }
     }
 

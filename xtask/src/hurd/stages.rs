@@ -8,8 +8,9 @@
 //! `$TOOLS` (the cross GCC), `$ROOT` (the build root on the host), `$MIRROR` (the Debian mirror the
 //! host's apt uses) and `$MAKEFLAGS`.
 
-use super::engine::{Place, Stage};
-use super::{drivers, Sources};
+use super::drivers;
+use super::engine::{in_root, Place, Stage};
+use super::sources::Sources;
 
 /// Inside the build root: the Hurd system as it will be installed on the image.
 pub const SYSROOT: &str = "/opt/hurd/sysroot";
@@ -298,7 +299,7 @@ done
             ),
         ),
     ];
-    table.extend(drivers::stages(sources));
+    table.extend(drivers::stages(&sources.drivers));
     table.push(in_root(
         "system",
         "the system as it runs: programs and shared libraries, without debug information",
@@ -520,23 +521,6 @@ cat MANIFEST
 "#,
             fetches.join("\n")
         ),
-    }
-}
-
-/// A stage run in the build root, with the cross tools on its `PATH`.
-pub(super) fn in_root(
-    name: &'static str,
-    about: &'static str,
-    after: &'static [&'static str],
-    script: &str,
-) -> Stage {
-    Stage {
-        name,
-        about,
-        after,
-        inputs: Vec::new(),
-        place: Place::BuildRoot,
-        script: format!("export PATH=\"$TOOLS/bin:$PATH\"\n{script}"),
     }
 }
 

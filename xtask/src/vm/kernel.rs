@@ -1,9 +1,9 @@
 //! The GNU Mach kernels the VM scenarios boot: Debian's packages, fetched by set-up into the
 //! sysroot (`xtask/src/setup.rs`).
 
-use super::{run_dir, Bus, Disk};
-use crate::setup::sysroot_dir;
-use crate::Error;
+use super::disk::{run_dir, Bus, Disk};
+use crate::host::sysroot_dir;
+use crate::util::Error;
 use std::path::PathBuf;
 
 /// The PC's legacy IDE channels, each with a disk of a scenario as its master.

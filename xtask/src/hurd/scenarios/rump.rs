@@ -22,11 +22,12 @@
 //! same); a second controller the boot server does not drive would end it, but the rump kernel
 //! attaches every kind it is linked with.
 
-use super::{read_log, Barrier, Hurd};
+use super::boot::{boot_disk_on_primary, read_log, Barrier, Hurd};
 use crate::barrier::log::{Entry, Log};
 use crate::hurd::image;
-use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
-use crate::Error;
+use crate::scenario::Scenario;
+use crate::vm::{run_dir, Disk, Fresh, SUCCESS_MARKER};
+use crate::util::Error;
 
 pub const NAME: &str = "hurd-rump-translator";
 
@@ -87,7 +88,7 @@ echo {SUCCESS_MARKER}
             at0 = FIRST_SECTOR * 512,
         );
         let (mut scenario, _) = self.scenario(NAME, &script, Barrier::Honoured)?;
-        super::boot_disk_on_primary(&mut scenario);
+        boot_disk_on_primary(&mut scenario);
         let dir = run_dir(NAME);
         let (template, write_log) = (dir.join("wd1-template.img"), dir.join("wd1.log"));
         image::data_disk(&template, DISK_MIB, FS_MIB)?;

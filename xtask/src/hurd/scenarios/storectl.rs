@@ -10,11 +10,12 @@
 //! output), which it syncs. On the host, each mark must be in the disk's write log at its disk
 //! byte, and a FLUSH must follow before the writes of the next sync.
 
-use super::{read_log, Barrier, Hurd};
+use super::boot::{boot_disk_on_primary, read_log, Barrier, Hurd};
 use crate::barrier::log::Log;
 use crate::hurd::partition::sfdisk;
-use crate::vm::{run_dir, Disk, Fresh, Scenario, SUCCESS_MARKER};
-use crate::Error;
+use crate::scenario::Scenario;
+use crate::vm::{run_dir, Disk, Fresh, SUCCESS_MARKER};
+use crate::util::Error;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -208,7 +209,7 @@ typed storeio_set '' 'settrans -ac /dev/xd0 /hurd/storeio @/dev/rumpdisk-rs:wd0'
             "typed storeio_goes_away '' 'settrans -g /dev/xd0'\ntyped translator_goes_away '' 'settrans -g /dev/rumpdisk-rs'\necho {SUCCESS_MARKER}\n"
         );
         let (mut scenario, _) = self.scenario(NAME, &script, Barrier::Honoured)?;
-        super::boot_disk_on_primary(&mut scenario);
+        boot_disk_on_primary(&mut scenario);
         let dir = run_dir(NAME);
         let (template, write_log) = (dir.join("wd2-template.img"), dir.join("wd2.log"));
         partitioned_disk(&template)?;
