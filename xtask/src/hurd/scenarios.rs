@@ -149,19 +149,26 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
         Ok(scenario)
     }
 
-    /// QEMU killed at a moment of the workload chosen at random (the sync of a random round,
-    /// seed printed; `RUMPDISK_KILL_SEED` repeats it): every crash point of the write log up to
-    /// the kill is checked, and the round whose sync the console reported last (its commit
-    /// record may not be written yet) must be intact at the last crash point.
-    pub fn killed_at_random(&self, seed: u64) -> Result<Scenario, Error> {
-        let name = &self.named("hurd-killed-random");
-        let round = kill_round(seed, WORKLOAD.rounds);
+    /// QEMU killed at a moment of `workload` chosen at random (the sync of a random round of
+    /// client 0, the others running on; seed printed, `RUMPDISK_KILL_SEED` repeats it): every
+    /// crash point of the write log up to the kill is checked, and the round whose sync the
+    /// console reported last (its commit record may not be written yet) must be intact at the
+    /// last crash point. Named `hurd-killed-random`, with `-N` for N clients.
+    pub fn killed_at_random(&self, seed: u64, workload: Workload) -> Result<Scenario, Error> {
+        let name = &self.named(&match workload.clients {
+            1 => "hurd-killed-random".to_owned(),
+            clients => format!("hurd-killed-random-{clients}"),
+        });
+        let round = kill_round(seed, workload.rounds);
         println!(
-            "{name}: QEMU killed once round {round} of {} synced (RUMPDISK_KILL_SEED={seed})",
-            WORKLOAD.rounds
+            "{name}: QEMU killed once round {round} of {} synced, {} clients (RUMPDISK_KILL_SEED={seed})",
+            workload.rounds, workload.clients
         );
         let (mut scenario, root) =
-            self.barrier_on_root(name, Barrier::Honoured, WORKLOAD, self.repairs())?;
+            self.barrier_on_root(name, Barrier::Honoured, workload, self.repairs())?;
+        if workload.clients > 1 {
+            scenario.timeout = PATCHED_WORKLOAD_TIMEOUT;
+        }
         scenario.kill_on = Some(format!("fs-barrier: client 0 round {round} synced"));
         let Some(write_log) = scenario.disks[0].write_log.clone() else {
             return Err(Error::new("a barrier scenario's disk is logged"));
@@ -179,7 +186,7 @@ check fsysopts_skip_refused_while_mounted sh -c '! fsysopts /dev/rumpdisk --flus
             let synced = fscheck::Round {
                 client: 0,
                 round,
-                sectors: WORKLOAD.sectors,
+                sectors: workload.sectors,
             };
             synced_in_durable_image(&root, &write_log, synced, &scratch)
                 .map(drop)
@@ -897,6 +904,14 @@ const CONCURRENT: Workload = Workload {
     durability: Durability::Syncfs,
 };
 
+/// Eight concurrent clients, 20 files each (the same 160 files as [`CONCURRENT`]).
+const CONCURRENT_8: Workload = Workload {
+    clients: 8,
+    rounds: 20,
+    sectors: 16,
+    durability: Durability::Syncfs,
+};
+
 /// The Hurd bench's workload: bytes moved raw in each request size, files of 4 KiB and of 1 MiB
 /// synced by one client, files each of four clients syncs at once, and the markers written on
 /// the raw device around the four clients' part.
@@ -1209,7 +1224,7 @@ type Make = fn(&Hurds, &str) -> Result<Scenario, Error>;
 const SCENARIOS: &[(&str, Runs, Make)] = &[
     ("hurd-shell", Always, |h, _| h.ours.shell()),
     ("hurd-killed", Always, |h, _| h.ours.killed()),
-    ("hurd-killed-random", Always, |h, _| h.ours.killed_at_random(kill_seed())),
+    ("hurd-killed-random", Always, |h, _| h.ours.killed_at_random(kill_seed(), WORKLOAD)),
     ("hurd-barrier", Always, |h, name| h.ours.barrier(name, Barrier::Honoured, WORKLOAD)),
     ("hurd-barrier-skipped-flush", Always, |h, name| h.ours.barrier(name, Barrier::Skipped, WORKLOAD)),
     ("hurd-barrier-skipped-one-flush", Always, |h, _| h.ours.skipped_one_flush(SKIPPED_FLUSH)),
@@ -1223,6 +1238,9 @@ const SCENARIOS: &[(&str, Runs, Make)] = &[
     ("hurd-flush-eio", Always, |h, _| h.ours.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD)),
     ("hurd-patched-flush-eio", Always, |h, _| h.patched.flush_eio(FAILED_FLUSH_IN_THE_WORKLOAD)),
     ("hurd-patched-barrier-4", Always, |h, _| h.patched.barrier_concurrent()),
+    // The patched Hurd's concurrent syncs, QEMU killed at a random moment.
+    ("hurd-patched-killed-random-4", Always, |h, _| h.patched.killed_at_random(kill_seed(), CONCURRENT)),
+    ("hurd-patched-killed-random-8", Always, |h, _| h.patched.killed_at_random(kill_seed(), CONCURRENT_8)),
     ("hurd-fsync", Always, |h, _| h.ours.fsync_only()),
     ("hurd-patched-fsync", Always, |h, _| h.patched.fsync_only()),
     ("hurd-ordering", Always, |h, _| h.ours.ordering()),
@@ -1255,6 +1273,7 @@ const SCENARIOS: &[(&str, Runs, Make)] = &[
     // Upstream's concurrent-sync race (fixed by hurd-patches/0002): it loses synced files in
     // most runs but not all (about 1 in 10 loses nothing), so it would make the suite flaky.
     ("hurd-barrier-4", WhenNamed, |h, _| h.ours.barrier_concurrent()),
+    ("hurd-killed-random-4", WhenNamed, |h, _| h.ours.killed_at_random(kill_seed(), CONCURRENT)),
     (rump::NAME, WhenNamed, |h, _| h.ours.rump_translator()),
     // Memory pressure with swap on the served disk: does not pass yet (docs/design.md), and
     // takes minutes; upstream's driver does not boot in its RAM.
