@@ -1274,6 +1274,7 @@ const SCENARIOS: &[(&str, Runs, Make)] = &[
     // most runs but not all (about 1 in 10 loses nothing), so it would make the suite flaky.
     ("hurd-barrier-4", WhenNamed, |h, _| h.ours.barrier_concurrent()),
     ("hurd-killed-random-4", WhenNamed, |h, _| h.ours.killed_at_random(kill_seed(), CONCURRENT)),
+    ("hurd-killed-random-8", WhenNamed, |h, _| h.ours.killed_at_random(kill_seed(), CONCURRENT_8)),
     (rump::NAME, WhenNamed, |h, _| h.ours.rump_translator()),
     // Memory pressure with swap on the served disk: does not pass yet (docs/design.md), and
     // takes minutes; upstream's driver does not boot in its RAM.
@@ -1359,7 +1360,7 @@ mod tests {
         assert_eq!(hurd.on(Controller::Ahci).with(Driver::OursRump).named("hurd-shell"), "hurd-rump-shell-ahci");
         let names: Vec<&str> = SCENARIOS.iter().map(|(name, ..)| *name).collect();
         let twins: Vec<&str> = names.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
-        assert_eq!(twins.len(), 6);
+        assert_eq!(twins.len(), 8);
         for name in twins {
             let upstream = name.replacen("hurd-patched-", "hurd-", 1);
             assert!(names.contains(&upstream.as_str()), "{name} has no upstream twin");
