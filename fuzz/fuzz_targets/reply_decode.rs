@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code)]
 mod rust_stubs;
 
-use mig::layout::Abi;
+use mig::abi::Abi;
 use rust_stubs::Decode;
 
 /// Every decoder the bytes go through, looked up by name once: looking each routine up per
