@@ -11,11 +11,8 @@ use mach::kern::Result;
 use mach::port::{PortName, SendRight};
 
 use super::pci::{ConfigSpace, Function};
-use crate::device::D_NO_SUCH_DEVICE;
+use crate::device::{mode, D_NO_SUCH_DEVICE};
 use crate::hurd_fs::{open, FS_RETRY_NORMAL};
-
-/// `D_READ | D_WRITE` (GNU Mach's `device_types.h`).
-const READ_WRITE: u32 = 0x1 | 0x2;
 
 /// The arbiter's tree, looked up a level at a time so that an absent bus or device costs one
 /// lookup, not one per function below it. `None`: the arbiter has nothing there.
@@ -30,7 +27,7 @@ impl ArbiterConfig {
     /// The arbiter behind `device_master`, or `None` when it is the kernel's own (no PCI
     /// device there: the driver runs before any arbiter).
     pub fn open(device_master: PortName) -> Result<Option<ArbiterConfig>> {
-        match device::device_open(device_master, READ_WRITE, b"pci") {
+        match device::device_open(device_master, mode::READ | mode::WRITE, b"pci") {
             Ok(root) => Ok(Some(ArbiterConfig { root, buses: BTreeMap::new(), devices: BTreeMap::new(), configs: BTreeMap::new() })),
             Err(error) if error == D_NO_SUCH_DEVICE => Ok(None),
             Err(error) => Err(error),
