@@ -8,8 +8,6 @@ mod host;
 mod hurd;
 mod interrupts;
 mod iso;
-#[cfg(test)]
-mod layers;
 mod package;
 mod scenario;
 mod scenarios;

@@ -1,15 +1,18 @@
 //! Each crate a stack with one direction: a module uses only the modules below it.
 //!
 //! The tables below are the layering of each crate, bottom to top, one line of purpose per
-//! top-level module; they are the documentation of it too (docs/design.md points here). The test
-//! reads every non-test source file of a crate (from `lib.rs` along its `mod` declarations;
-//! a submodule's file counts for its top-level module; `#[cfg(test)]` items and the files of
-//! test modules are left out), collects the `use crate::…`, `super::…` and `crate::x::…` paths,
-//! and fails naming the edge when the modules form a circle or a module uses one above it. A use
-//! of a module above that cannot be otherwise is an exception, listed with its reason.
+//! row; they are the documentation of it too (docs/design.md points here). A row is a module
+//! (`hurd::image` names a submodule: it is a row of its own, apart from its parent's); a file
+//! belongs to the nearest row above it in the module tree, and uses inside one row are free. The
+//! test reads every non-test source file of a crate (from `lib.rs` or `main.rs` along its `mod`
+//! declarations; `#[cfg(test)]` items and the files of test modules are left out), collects the
+//! `use crate::…`, `super::…` and `crate::x::…` paths, and fails naming the edge when the rows
+//! form a circle or a row uses one above it. A use of a row above that cannot be otherwise is an
+//! exception, listed with its reason. For crates marked so, no two files may use each other in a
+//! circle either, not even a module and its submodule.
 //!
 //! Run it alone with `cargo test -p xtask --test layers`. Adding a crate is one more entry in
-//! `CRATES`: its source folder, its layer table and its exceptions.
+//! `CRATES`: its source folder, its layer table, its exceptions and whether files are checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -84,6 +87,33 @@ const MIG: Layers = &[
     ("codegen", "Rust for one subsystem and ABI: encoders, decoders, clients, server traits"),
 ];
 
+/// The harness, in the layers its issue asked for: process and file helpers; QEMU and its disks;
+/// images; checkers; scenarios; commands.
+const XTASK: Layers = &[
+    ("util", "helpers: the error type, the project's root, running cargo and other commands"),
+    ("host", "helpers: the sysroot set-up files, the system's Debian mirror, private apt configurations, .deb extraction"),
+    ("vm", "QEMU: GNU Mach booted from its ISO: drives (blklogwrites, blkdebug, IDE/AHCI), console, time limit, test lines; the three kernels"),
+    ("iso", "images: the GNU Mach boot ISO, GRUB's entry with the boot modules and their words"),
+    ("hurd", "images: the Hurd from sources (`cargo xtask hurd`): the cache, the source archives, the stage engine and its table"),
+    ("hurd::image", "images: the Hurd's root file system image"),
+    ("hurd::partition", "images: the root disk as Debian lays it out: MBR, swap, root"),
+    ("hurd::link", "images: the project's programs linked for the Hurd, checked as Hurd ELF files"),
+    ("tasks", "images: the freestanding GNU Mach tasks, built per kernel, as boot modules"),
+    ("package", "images: the Debian packages built from the Hurd programs and the boot task, and lintian (`cargo xtask package`)"),
+    ("barrier", "checkers: the write log, the barrier checker at every crash point, its model, the skipped-flush finder (`check-barrier`)"),
+    ("hurd::fscheck", "checkers: the Hurd's crash points checked with e2fsck and the synced files (`check-fs`)"),
+    ("hurd::skip_one", "checkers: the Hurd's skipped flush: exactly its rounds lost"),
+    ("interrupts", "checkers: whether a console shows the driver completing its commands by interrupt"),
+    ("scenario", "scenarios: one scenario, GNU Mach's or the Hurd's: what it boots, what it must print, what the host checks after; its run and result lines"),
+    ("hurd::scenarios", "scenarios: the GNU/Hurd scenarios in one table, the Hurd they boot, and `run --hurd`"),
+    ("scenarios", "scenarios: the GNU Mach scenarios, `run`, and every scenario by name"),
+    ("setup", "commands: `setup`: host packages, rust-src, cargo-fuzz, the sysroot"),
+    ("fuzz", "commands: `fuzz`: the fuzz smoke run"),
+    ("bench_mig", "commands: `bench mig`: callgrind counts of the generated stubs against GNU MIG's"),
+    ("bench", "commands: `bench`: the GNU Mach and Hurd benchmarks and their pages"),
+    ("suite", "commands: `test` (every test, step by step) and `vm` (the VM scenarios)"),
+];
+
 /// `pattern` is one file: no modules to order.
 const PATTERN: Layers = &[];
 
@@ -97,21 +127,29 @@ const MACH_EXCEPTIONS: Exceptions = &[(
      built from the runtime above (generated demuxes, message parsing)",
 )];
 
-/// (crate, its source folder from the workspace root, its layers, its exceptions).
-const CRATES: &[(&str, &str, Layers, Exceptions)] = &[
-    ("mach", "mach/src", MACH, MACH_EXCEPTIONS),
-    ("store", "store/src", STORE, &[]),
-    ("rumpdisk", "src", RUMPDISK, &[]),
-    ("mig", "mig/src", MIG, &[]),
-    ("pattern", "pattern/src", PATTERN, &[]),
+/// Whether the files of a crate are checked for circles too, beside its rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Files {
+    Free,
+    NoCircle,
+}
+
+/// (crate, its source folder from the workspace root, its layers, its exceptions, its files).
+const CRATES: &[(&str, &str, Layers, Exceptions, Files)] = &[
+    ("mach", "mach/src", MACH, MACH_EXCEPTIONS, Files::Free),
+    ("store", "store/src", STORE, &[], Files::Free),
+    ("rumpdisk", "src", RUMPDISK, &[], Files::Free),
+    ("mig", "mig/src", MIG, &[], Files::Free),
+    ("pattern", "pattern/src", PATTERN, &[], Files::Free),
+    ("xtask", "xtask/src", XTASK, &[], Files::NoCircle),
 ];
 
 #[test]
 fn each_crate_is_a_stack_with_one_direction() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut failures = String::new();
-    for (name, src, layers, exceptions) in CRATES {
-        for problem in check_crate(root, &root.join(src), layers, exceptions) {
+    for (name, src, layers, exceptions, files) in CRATES {
+        for problem in check_crate(root, &root.join(src), layers, exceptions, *files) {
             writeln!(failures, "{name}: {problem}").unwrap();
         }
     }
@@ -135,7 +173,7 @@ fn the_checker_names_circles_and_uses_of_a_module_above() {
     for (name, text) in files {
         fs::write(dir.join(name), text).unwrap();
     }
-    let problems = check_crate(&dir, &dir, &[("c", ""), ("b", ""), ("a", "")], &[]);
+    let problems = check_crate(&dir, &dir, &[("c", ""), ("b", ""), ("a", "")], &[], Files::Free);
     fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         problems,
@@ -146,19 +184,52 @@ fn the_checker_names_circles_and_uses_of_a_module_above() {
     );
 }
 
-/// The problems of the crate whose `lib.rs` is in `src` against its layer table: circles, uses
-/// of a module above, modules missing from the table or named there but absent, exceptions for
-/// uses that no longer exist. Paths in messages are relative to `root`.
-fn check_crate(root: &Path, src: &Path, layers: Layers, exceptions: Exceptions) -> Vec<String> {
-    let mut graph = Graph::read(root, src);
+/// Rows that are submodules, and files in a circle inside one row: a parent and its submodule
+/// using each other, and a submodule's row using its parent's row above it.
+#[test]
+fn the_checker_orders_submodule_rows_and_finds_circles_of_files() {
+    let dir = std::env::temp_dir().join(format!("layers-files-test-{}", std::process::id()));
+    let files = [
+        ("main.rs", "mod p;\n"),
+        ("p.rs", "mod q;\nmod r;\nuse self::q::Q;\npub struct P;\n"),
+        ("p/q.rs", "pub struct Q;\nfn f() -> super::P {\n    super::P\n}\n"),
+        ("p/r.rs", "fn g() -> super::q::Q {\n    super::q::Q\n}\n"),
+    ];
+    fs::create_dir_all(dir.join("p")).unwrap();
+    for (name, text) in files {
+        fs::write(dir.join(name), text).unwrap();
+    }
+    let rows: Layers = &[("p::r", ""), ("p", "")];
+    let free = check_crate(&dir, &dir, rows, &[], Files::Free);
+    let no_circle = check_crate(&dir, &dir, rows, &[], Files::NoCircle);
+    fs::remove_dir_all(&dir).unwrap();
+    let above = "`p::r` uses `p` (p/r.rs:1: super::q::Q), but `p` is above `p::r` in the layer table";
+    assert_eq!(free, [above]);
+    assert_eq!(
+        no_circle,
+        ["files in a circle: `p` → `p::q` (p.rs:3: self::q::Q), `p::q` → `p` (p/q.rs:2: super::P)", above]
+    );
+}
+
+/// The problems of the crate whose `lib.rs` (or `main.rs`) is in `src` against its layer table:
+/// circles, uses of a row above, modules in no row or rows that are no module, exceptions for
+/// uses that no longer exist, and with [`Files::NoCircle`] files that use each other in a
+/// circle. Paths in messages are relative to `root`.
+fn check_crate(root: &Path, src: &Path, layers: Layers, exceptions: Exceptions, files: Files) -> Vec<String> {
+    let rows: Vec<&str> = layers.iter().map(|(row, _)| *row).collect();
+    let Graphs { mut rows_graph, files_graph, modules } = Graphs::read(root, src, &rows);
     let mut problems = Vec::new();
     for (from, to, _) in exceptions {
-        if graph.edges.remove(&(from.to_string(), to.to_string())).is_none() {
+        if rows_graph.edges.remove(&(from.to_string(), to.to_string())).is_none() {
             problems.push(format!("the exception `{from}` → `{to}` names no use: remove it"));
         }
     }
-    for circle in graph.circles() {
-        let mut text = String::from("circle ");
+    let mut circles = rows_graph.circles().into_iter().map(|c| ("circle", c, &rows_graph)).collect::<Vec<_>>();
+    if files == Files::NoCircle {
+        circles.extend(files_graph.circles().into_iter().map(|c| ("files in a circle:", c, &files_graph)));
+    }
+    for (what, circle, graph) in circles {
+        let mut text = format!("{what} ");
         for pair in circle.windows(2) {
             let at = &graph.edges[&(pair[0].clone(), pair[1].clone())];
             write!(text, "`{}` → `{}` ({at}), ", pair[0], pair[1]).unwrap();
@@ -166,18 +237,18 @@ fn check_crate(root: &Path, src: &Path, layers: Layers, exceptions: Exceptions) 
         text.truncate(text.len() - 2);
         problems.push(text);
     }
-    let level: BTreeMap<&str, usize> = layers.iter().enumerate().map(|(i, (m, _))| (*m, i)).collect();
-    for module in &graph.modules {
+    let level: BTreeMap<&str, usize> = rows.iter().enumerate().map(|(i, m)| (*m, i)).collect();
+    for module in &rows_graph.modules {
         if !level.contains_key(module.as_str()) {
             problems.push(format!("module `{module}` is missing from the layer table"));
         }
     }
-    for (module, _) in layers {
-        if !graph.modules.contains(*module) {
-            problems.push(format!("the layer table names `{module}`, which is no module of the crate"));
+    for row in &rows {
+        if !modules.contains(*row) {
+            problems.push(format!("the layer table names `{row}`, which is no module of the crate"));
         }
     }
-    for ((from, to), at) in &graph.edges {
+    for ((from, to), at) in &rows_graph.edges {
         if to == CRATE_ROOT {
             problems.push(format!("`{from}` uses an item of the crate root ({at}), which is above every module"));
         }
@@ -196,26 +267,33 @@ fn check_crate(root: &Path, src: &Path, layers: Layers, exceptions: Exceptions) 
 /// crate root, above every module.
 const CRATE_ROOT: &str = "the crate root";
 
-/// The top-level modules of a crate and the uses between them (and of the crate root's items).
+/// Nodes and the uses between them (and of the crate root's items).
 struct Graph {
     modules: BTreeSet<String>,
     /// (user, used) → where, the first one found ("file:line: path").
     edges: BTreeMap<(String, String), String>,
 }
 
-impl Graph {
-    fn read(root: &Path, src: &Path) -> Graph {
+/// A crate read: the graph of its rows, the graph of its files, and every module it has.
+struct Graphs {
+    rows_graph: Graph,
+    files_graph: Graph,
+    modules: BTreeSet<String>,
+}
+
+impl Graphs {
+    fn read(root: &Path, src: &Path, rows: &[&str]) -> Graphs {
         let main = src.join("main.rs");
-        let crate_root = String::from(CRATE_ROOT);
         let lib = src.join("lib.rs");
         let lib = Module::parse(if lib.exists() { &lib } else { &main }, &[]);
-        let modules: BTreeSet<String> = lib.children.iter().map(|c| c.join("::")).collect();
-        // Names the crate root re-exports, `#[macro_export]` macros too: `crate::Name` uses their module.
-        let mut exported: BTreeMap<String, String> = BTreeMap::new();
+        let top: BTreeSet<String> = lib.children.iter().map(|c| c.join("::")).collect();
+        // Names the crate root re-exports, `#[macro_export]` macros too: `crate::Name` uses
+        // the module they come from.
+        let mut exported: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for path in &lib.uses {
             if let (Some(first), Some(last)) = (path.segments.first(), path.segments.last()) {
-                if modules.contains(first) {
-                    exported.insert(last.clone(), first.clone());
+                if top.contains(first) {
+                    exported.insert(last.clone(), path.segments[..path.segments.len() - 1].to_vec());
                 }
             }
         }
@@ -227,7 +305,7 @@ impl Graph {
             let file = module_file(&dir, &below);
             let module = Module::parse(&file, &path);
             for name in &module.macros {
-                exported.insert(name.clone(), path[0].clone());
+                exported.insert(name.clone(), path.clone());
             }
             let child_dir = file.parent().unwrap().to_path_buf();
             let stem = file.file_stem().unwrap().to_str().unwrap();
@@ -238,26 +316,47 @@ impl Graph {
             }
             files.push((file, module));
         }
-        let mut edges = BTreeMap::new();
+        let modules: BTreeSet<String> = files.iter().map(|(_, m)| m.path.join("::")).collect();
+        // The longest prefix of `segments` that is in `set`, else its first segment.
+        let nearest = |set: &dyn Fn(&str) -> bool, segments: &[String]| {
+            (1..=segments.len())
+                .rev()
+                .map(|n| segments[..n].join("::"))
+                .find(|m| set(m))
+                .unwrap_or_else(|| segments[0].clone())
+        };
+        let row_of = |segments: &[String]| nearest(&|m| rows.contains(&m), segments);
+        let file_of = |segments: &[String]| nearest(&|m| modules.contains(m), segments);
+        let mut rows_graph = Graph { modules: BTreeSet::new(), edges: BTreeMap::new() };
+        let mut files_graph = Graph { modules: modules.clone(), edges: BTreeMap::new() };
         for (file, module) in &files {
-            let from = &module.path[0];
+            let (from_row, from_file) = (row_of(&module.path), module.path.join("::"));
+            rows_graph.modules.insert(from_row.clone());
             for path in &module.uses {
-                let to = match path.segments.first() {
-                    Some(first) if modules.contains(first) => first,
-                    Some(first) => exported.get(first).unwrap_or(&crate_root),
+                let target = match path.segments.first() {
+                    Some(first) if top.contains(first) => Some(path.segments.clone()),
+                    Some(first) => exported.get(first).map(|at| at.iter().chain(&path.segments).cloned().collect()),
                     None => continue,
                 };
-                if to != from {
-                    let rel = file.strip_prefix(root).unwrap_or(file);
-                    edges
-                        .entry((from.clone(), to.clone()))
-                        .or_insert_with(|| format!("{}:{}: {}", rel.display(), path.line, path.text));
+                let (to_row, to_file) = match &target {
+                    Some(segments) => (row_of(segments), file_of(segments)),
+                    None => (CRATE_ROOT.to_owned(), CRATE_ROOT.to_owned()),
+                };
+                let rel = file.strip_prefix(root).unwrap_or(file);
+                let at = || format!("{}:{}: {}", rel.display(), path.line, path.text);
+                if to_row != from_row {
+                    rows_graph.edges.entry((from_row.clone(), to_row)).or_insert_with(at);
+                }
+                if to_file != from_file {
+                    files_graph.edges.entry((from_file.clone(), to_file)).or_insert_with(at);
                 }
             }
         }
-        Graph { modules, edges }
+        Graphs { rows_graph, files_graph, modules }
     }
+}
 
+impl Graph {
     /// A shortest circle through each module that is on one and not yet shown, as its modules
     /// with the first repeated at the end.
     fn circles(&self) -> Vec<Vec<String>> {
