@@ -163,7 +163,7 @@ fn disks(options: &Options, host_priv: PortName, master: PortName) -> Result<Dis
 /// server's master port, which passes `i386_io_perm_create` on to the kernel.
 #[cfg(not(feature = "rump"))]
 fn disks(options: &Options, _host_priv: PortName, master: PortName) -> Result<Disks, String> {
-    port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer, None).map_err(|e| format!("{e:?}"))
+    port_io::native_backend(master, options.ide_channels(), options.flush, options.ata_transfer).map_err(|e| format!("{e:?}"))
 }
 
 fn serve(options: Options, program: String, vectors: Vectors) -> ExitCode {

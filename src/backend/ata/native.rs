@@ -17,7 +17,7 @@ use super::ahci::{self, AhciBackend, AhciDisk, AhciPort};
 use super::dma::{self, Ahead, Contiguous, KernelMemory};
 use super::irq_line::IrqLine;
 use super::pci;
-use super::port_io::{self, IdeChannel, LegacyPorts, PciConfig, Tsc};
+use super::port_io::{self, BusMasterSetup, IdeChannel, LegacyPorts, PciConfig, Tsc};
 use super::units::{attach_names, Units};
 use super::{AtaBackend, AtaDisk, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
@@ -111,16 +111,22 @@ pub fn native_backend(
     let ide = if transfer == TransferMode::Ahci { &[][..] } else { channels };
     let probed = ide.iter().map(|&channel| port_io::probe_channel(device_master, channel)).collect::<Result<Vec<_>>>()?;
     let irq = irq_device(device_master);
-    let ahci = match transfer {
-        TransferMode::Ahci => {
-            let ahci = ahci_ports(device_master, host_priv, irq.as_ref())?;
+    // Opened once for the whole scan (an arbiter's is a device_open and lookups), and let go
+    // with it: PIO alone needs no PCI.
+    let mut config = match transfer {
+        TransferMode::Pio | TransferMode::Multiple => None,
+        TransferMode::Auto | TransferMode::Dma | TransferMode::Ahci => Some(PciConfig::open(device_master)?),
+    };
+    let ahci = match (transfer, config.as_mut()) {
+        (TransferMode::Ahci, Some(config)) => {
+            let ahci = ahci_ports(device_master, host_priv, config, irq.as_ref())?;
             if ahci.is_empty() {
                 log::error!("ahci: --ata-transfer=ahci: no AHCI controller with a disk");
                 return Err(Error::from_const(KERN_FAILURE));
             }
             ahci
         }
-        TransferMode::Auto => ahci_ports(device_master, host_priv, irq.as_ref()).unwrap_or_else(|error| {
+        (TransferMode::Auto, Some(config)) => ahci_ports(device_master, host_priv, config, irq.as_ref()).unwrap_or_else(|error| {
             log::info!("ahci: the controller cannot be set up ({error:?}): IDE only");
             Vec::new()
         }),
@@ -131,7 +137,8 @@ pub fn native_backend(
     let mut units = Vec::new();
     for (probed, names) in probed.into_iter().zip(ide_names.chunks_exact(2)) {
         if probed.disks.contains(&true) {
-            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, Some(host_priv), irq.as_ref())?;
+            let mut bus_master = config.as_mut().map(|config| BusMasterSetup { config, host_priv });
+            let channel = port_io::finish_channel(device_master, probed, [names[0], names[1]], transfer, bus_master.as_mut(), irq.as_ref())?;
             units.push(NativeBackend::Ide(channel));
         }
     }
@@ -163,12 +170,16 @@ fn irq_device(device_master: PortName) -> Option<IrqDevice> {
 /// its PCI line and completes commands by interrupt; several ports poll (one port's wait would
 /// take the shared line's notifications of another's ends), as does a controller without a
 /// routed line.
-fn ahci_ports(device_master: PortName, host_priv: PortName, irq: Option<&IrqDevice>) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
-    let mut config = PciConfig::open(device_master)?;
-    let Some(found) = pci::find_ahci(&mut config) else { return Ok(Vec::new()) };
-    pci::enable_memory_bus_master(&mut config, found.function);
+fn ahci_ports(
+    device_master: PortName,
+    host_priv: PortName,
+    config: &mut PciConfig,
+    irq: Option<&IrqDevice>,
+) -> Result<Vec<AhciPort<MappedHba, Tsc, Contiguous>>> {
+    let Some(found) = pci::find_ahci(config) else { return Ok(Vec::new()) };
+    pci::enable_memory_bus_master(config, found.function);
     let disk_ports = AhciPort::<MappedHba, Tsc, Contiguous>::disk_ports(&mut MappedHba::map(device_master, found.abar)?);
-    let line = pci::interrupt_line(&mut config, found.function);
+    let line = pci::interrupt_line(config, found.function);
     let lone = disk_ports.len() == 1;
     match (irq.is_some(), line) {
         (true, None) => log::info!("ahci: controller {:?}: no interrupt line routed: polling", found.function),

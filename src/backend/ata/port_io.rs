@@ -226,15 +226,21 @@ impl BusMaster for BusMasterRegisters {
     }
 }
 
+/// What a channel's PCI bus master is set up with: configuration space, opened once for the
+/// whole scan, and `host_priv` for the DMA memory. Only the boot disk server has both.
+pub struct BusMasterSetup<'a> {
+    pub config: &'a mut PciConfig,
+    pub host_priv: PortName,
+}
+
 /// The bus master of `channel`'s PCI IDE controller, with a PRD table and a bounce buffer from
 /// `vm_allocate_contiguous` (through `host_priv`); `Ok(None)` when PCI has none.
-fn bus_master_dma(device_master: PortName, host_priv: PortName, channel: IdeChannel) -> Result<Option<Box<dyn DmaEngine + Send>>> {
-    let mut config = PciConfig::open(device_master)?;
-    let Some(found) = pci::find_bus_master(&mut config, channel) else { return Ok(None) };
-    pci::enable_bus_master(&mut config, found.function);
+fn bus_master_dma(device_master: PortName, setup: &mut BusMasterSetup<'_>, channel: IdeChannel) -> Result<Option<Box<dyn DmaEngine + Send>>> {
+    let Some(found) = pci::find_bus_master(setup.config, channel) else { return Ok(None) };
+    pci::enable_bus_master(setup.config, found.function);
     let registers = BusMasterRegisters::enable(device_master, found.base)?;
-    let table = Contiguous::allocate(host_priv, dma::TABLE_BYTES)?;
-    let buffer = Contiguous::allocate(host_priv, dma::BOUNCE_BYTES)?;
+    let table = Contiguous::allocate(setup.host_priv, dma::TABLE_BYTES)?;
+    let buffer = Contiguous::allocate(setup.host_priv, dma::BOUNCE_BYTES)?;
     let engine = BusMasterDma::new(registers, table, buffer).map_err(|error| {
         log::error!("ata: {channel:?} channel: the bus master cannot use its memory: {error}");
         Error::from_const(KERN_FAILURE)
@@ -375,7 +381,7 @@ pub fn finish_channel(
     probed: Probed,
     names: [Option<&'static [u8]>; 2],
     transfer: TransferMode,
-    host_priv: Option<PortName>,
+    bus_master: Option<&mut BusMasterSetup<'_>>,
     irq: Option<&IrqDevice>,
 ) -> Result<AtaBackend<LegacyPorts, Tsc>> {
     let Probed { channel, ata: mut ata_channel, .. } = probed;
@@ -387,17 +393,20 @@ pub fn finish_channel(
         Some(Err(error)) => log::warn!("ata: {channel:?} channel: IRQ {} cannot be had ({error:?}): polling", channel.irq()),
         None => {}
     }
-    let engine = match (transfer, host_priv) {
-        (TransferMode::Auto | TransferMode::Dma, Some(host_priv)) => bus_master_dma(device_master, host_priv, channel),
+    let boot_server = bus_master.is_some();
+    let engine = match (transfer, bus_master) {
+        (TransferMode::Auto | TransferMode::Dma, Some(setup)) => {
+            bus_master_dma(device_master, setup, channel).map(|engine| engine.map(|engine| (engine, setup.host_priv)))
+        }
         _ => Ok(None),
     };
     let mut direct = None;
     match engine {
-        Ok(Some(engine)) => {
+        Ok(Some((engine, host_priv))) => {
             ata_channel = ata_channel.with_dma(engine);
-            direct = host_priv.map(|host_priv| Arc::new(Ahead::new(KernelMemory::new(host_priv))) as Arc<dyn DirectMemory>);
+            direct = Some(Arc::new(Ahead::new(KernelMemory::new(host_priv))) as Arc<dyn DirectMemory>);
         }
-        Ok(None) if transfer == TransferMode::Dma && host_priv.is_none() => {
+        Ok(None) if transfer == TransferMode::Dma && !boot_server => {
             log::error!("ata: --ata-transfer=dma: only the boot disk server (rumpdisk.static) drives a bus master");
             return Err(Error::from_const(KERN_FAILURE));
         }
@@ -409,7 +418,7 @@ pub fn finish_channel(
             log::error!("ata: --ata-transfer=dma: the bus master cannot be set up: {error:?}");
             return Err(error);
         }
-        Ok(None) if transfer == TransferMode::Auto && host_priv.is_some() => log::info!("ata: {channel:?} channel: no PCI IDE bus master: PIO"),
+        Ok(None) if transfer == TransferMode::Auto && boot_server => log::info!("ata: {channel:?} channel: no PCI IDE bus master: PIO"),
         Err(error) => log::info!("ata: {channel:?} channel: the bus master cannot be set up ({error:?}): PIO"),
         Ok(None) => {}
     }
@@ -429,7 +438,6 @@ pub fn native_backend(
     channels: &[IdeChannel],
     flush: FlushMode,
     transfer: TransferMode,
-    host_priv: Option<PortName>,
 ) -> Result<WithFlushMode<Units<AtaBackend<LegacyPorts, Tsc>>>> {
     if transfer == TransferMode::Ahci {
         log::error!("ata: --ata-transfer=ahci: only the boot disk server (rumpdisk.static) drives an AHCI controller");
@@ -440,7 +448,7 @@ pub fn native_backend(
     let mut units = Vec::new();
     for (probed, names) in probed.into_iter().zip(names.chunks_exact(2)) {
         if probed.disks.contains(&true) {
-            units.push(finish_channel(device_master, probed, [names[0], names[1]], transfer, host_priv, None)?);
+            units.push(finish_channel(device_master, probed, [names[0], names[1]], transfer, None, None)?);
         }
     }
     if flush != FlushMode::Device {
