@@ -75,7 +75,7 @@ ls -l "$ROOT/src/drivers"
         in_root(
             "zlib",
             "zlib (rumpdisk links -lz; gzip stores)",
-            &["gcc-2", "driver-sources"],
+            &["libgcc", "driver-sources"],
             r#"
 rm -rf /build/zlib && mkdir -p /build/zlib && cd /build/zlib
 tar xzf /src/drivers/zlib_*.tar.gz --strip-components=1
@@ -87,7 +87,7 @@ make install DESTDIR="$SYSROOT"
         in_root(
             "libpciaccess",
             "libpciaccess with its Hurd back end (pci-arbiter, rumpdisk)",
-            &["gcc-2", "driver-sources"],
+            &["libgcc", "driver-sources"],
             r#"
 rm -rf /build/libpciaccess && mkdir -p /build/libpciaccess && cd /build/libpciaccess
 tar xzf /src/drivers/libpciaccess_*.tar.gz --strip-components=1
@@ -108,7 +108,7 @@ make install DESTDIR="$SYSROOT"
         in_root(
             "libuuid",
             "libuuid from util-linux (libparted needs it)",
-            &["gcc-2", "driver-sources"],
+            &["libgcc", "driver-sources"],
             r#"
 rm -rf /build/util-linux && mkdir -p /build/util-linux && cd /build/util-linux
 tar xJf /src/drivers/util-linux_*.tar.xz --strip-components=1
@@ -170,7 +170,7 @@ build_sh tools
         in_root(
             "rump-kernel",
             "the rump kernel libraries (build.sh rump, librumpuser, pci-userspace)",
-            &["rump-tools", "gcc-2", "zlib"],
+            &["rump-tools", "libgcc", "zlib"],
             &format!(
                 r#"
 # glibc's libc.so linker script names libc.so.0.3 and its neighbours by absolute path; the rump

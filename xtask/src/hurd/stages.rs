@@ -170,25 +170,29 @@ rm -rf gcc-debian
 "#,
         ),
         in_root(
-            "gcc-1",
-            "stage-1 GCC: C only, no libc",
+            "gcc",
+            "the cross GCC, C only: the compiler is built once, before glibc exists",
             &["gcc-source", "sysroot-headers"],
             &format!(
                 r#"
-rm -rf /build/gcc-1 && mkdir /build/gcc-1 && cd /build/gcc-1
-# --with-newlib sets inhibit_libc, so libgcc builds without the libc headers that do not exist yet.
-/build/gcc-src/configure {GCC_COMMON} --without-headers --with-newlib --disable-shared --disable-threads
-make all-gcc all-target-libgcc
-make install-gcc install-target-libgcc
+rm -rf /build/gcc && mkdir /build/gcc && cd /build/gcc
+# Configured as the final compiler (shared libgcc, POSIX threads), so that it is built once:
+# libgcc, the one part that needs the C library, is built later in this tree (stages libc-headers
+# and libgcc). The glibc version is given because its headers are not in the sysroot yet.
+/build/gcc-src/configure {GCC_OPTIONS} --enable-shared --enable-threads=posix --disable-bootstrap \
+    --with-glibc-version=2.43
+make all-gcc
+make install-gcc
 "#
             ),
         ),
         in_root(
-            "glibc",
-            "glibc 2.43 for the Hurd",
-            &["gcc-1"],
-            r#"
-rm -rf /build/glibc-src /build/glibc && mkdir -p /build/glibc
+            "libc-headers",
+            "glibc's headers in the sysroot, and the static libgcc that glibc links with",
+            &["gcc"],
+            &format!(
+                r#"
+rm -rf /build/glibc-src /build/glibc-headers && mkdir -p /build/glibc-headers
 tar xJf /src/debian/glibc_*.orig.tar.xz -C /build && mv /build/glibc-2.* /build/glibc-src
 cd /build/glibc-src
 # The upstream tarball has no manual/: build no manual, and keep the generated Hurd errno.h
@@ -196,16 +200,41 @@ cd /build/glibc-src
 grep -q ' wctype manual po ' Makeconfig
 sed -i 's/ wctype manual po / wctype po /' Makeconfig
 mkdir -p manual && : > manual/errno.texi && touch -d 2000-01-01 manual/errno.texi
-cd /build/glibc
-# No C++: configure would take the build root's g++ (it links Linux programs, so it passes the
-# link check), and the C++ test programs would then fail to link for the Hurd.
-BUILD_CC=gcc CC=$TARGET-gcc CXX= MIG=$TARGET-mig /build/glibc-src/configure --host=$TARGET --prefix=/usr \
-    --with-headers="$SYSROOT/usr/include" --disable-profile --disable-werror libc_cv_slibdir=/lib \
-    libc_cv_cxx_link_ok=no
-# Keep the shipped errno.h: an errnos.d that lists no headers is never remade, and a
-# stamp-errnos newer than it and than the empty errno.texi says errno.h is up to date.
-echo 'mach-errnos-deps := ' > errnos.d && touch -d 2000-01-02 errnos.d && touch stamp-errnos
-grep -q EBUSY /build/glibc-src/sysdeps/mach/hurd/bits/errno.h
+cd /build/glibc-headers
+# A configure of its own: the one in stage glibc must see a compiler that has its libgcc.
+{GLIBC_CONFIGURE}
+make install-headers DESTDIR="$SYSROOT"
+grep -q EBUSY "$SYSROOT/usr/include/bits/errno.h"
+# install-headers leaves out the stubs list, which only a built glibc can make; stage glibc
+# installs the real one over this empty one.
+mkdir -p "$SYSROOT/usr/include/gnu" && touch "$SYSROOT/usr/include/gnu/stubs.h"
+cd /build && rm -rf /build/glibc-headers
+# GCC's own limits.h ends in the C library's only if the sysroot had one when GCC was built; it
+# had none then. Make it again as GCC's build would have with glibc's headers present, installed
+# and in the build tree (whose compiler builds libgcc).
+limits=$($TARGET-gcc -print-file-name=include)/limits.h
+test -f "$limits" && test -f /build/gcc/gcc/include/limits.h
+cat /build/gcc-src/gcc/limitx.h /build/gcc-src/gcc/glimits.h /build/gcc-src/gcc/limity.h > "$limits"
+grep -q 'include_next <limits.h>' "$limits"
+cp "$limits" /build/gcc/gcc/include/limits.h
+# Static only: the shared libgcc links with libc.so, which stage glibc builds with this one.
+# GCC's top-level Makefile passes no command-line variable on (MAKEOVERRIDES is emptied), so the
+# setting rides in MAKE, which every sub-make is run as.
+cd /build/gcc && rm -rf "$TARGET/libgcc"
+make MAKE="make enable_shared=no" all-target-libgcc
+make MAKE="make enable_shared=no" install-target-libgcc
+test -f "$TOOLS/lib/gcc/$TARGET"/*/libgcc.a
+"#
+            ),
+        ),
+        in_root(
+            "glibc",
+            "glibc 2.43 for the Hurd",
+            &["libc-headers"],
+            &format!(
+                r#"
+rm -rf /build/glibc && mkdir -p /build/glibc && cd /build/glibc
+{GLIBC_CONFIGURE}
 make
 make install DESTDIR="$SYSROOT"
 # Had errno.h been made again from the empty errno.texi, it would have no error names.
@@ -216,26 +245,27 @@ grep -q EBUSY /build/glibc-src/sysdeps/mach/hurd/bits/errno.h
 grep -q 'AS_NEEDED (' "$SYSROOT/usr/lib/libc.so"
 sed -i 's|AS_NEEDED (|AS_NEEDED ( /lib/libmachuser.so.1 /lib/libhurduser.so.0.3|' "$SYSROOT/usr/lib/libc.so"
 cat "$SYSROOT/usr/lib/libc.so"
-"#,
-        ),
-        in_root(
-            "gcc-2",
-            "the final GCC: C, shared libgcc (Rust's std links libgcc_s)",
-            &["glibc"],
-            &format!(
-                r#"
-rm -rf /build/gcc-2 && mkdir /build/gcc-2 && cd /build/gcc-2
-/build/gcc-src/configure {GCC_COMMON} --enable-shared --enable-threads=posix --disable-bootstrap
-make all-gcc all-target-libgcc
-make install-gcc install-target-libgcc
-cp -a "$TOOLS/$TARGET"/lib*/libgcc_s.so* "$SYSROOT/lib/"
 "#
             ),
         ),
         in_root(
+            "libgcc",
+            "libgcc again, with the shared libgcc_s (Rust's std links it), against glibc",
+            &["glibc"],
+            r#"
+cd /build/gcc
+# Built afresh: the static-only build put the unwinder into libgcc.a, which with a shared
+# libgcc belongs in libgcc_eh.a.
+rm -rf "$TARGET/libgcc"
+make all-target-libgcc
+make install-target-libgcc
+cp -a "$TOOLS/$TARGET"/lib*/libgcc_s.so* "$SYSROOT/lib/"
+"#,
+        ),
+        in_root(
             "hurd",
             "the Hurd: libraries, servers, boot servers, utilities",
-            &["gcc-2"],
+            &["libgcc"],
             &format!(
                 r#"
 rm -rf /build/hurd && mkdir /build/hurd && cd /build/hurd
@@ -250,7 +280,7 @@ make install DESTDIR="$SYSROOT"
         in_root(
             "dash",
             "dash, the shell",
-            &["gcc-2"],
+            &["libgcc"],
             r#"
 rm -rf /build/dash && mkdir -p /build/dash && tar xzf /src/debian/dash_*.orig.tar.gz -C /build/dash --strip-components=1
 cd /build/dash
@@ -462,9 +492,20 @@ const RUNTIME_FOLDERS: &[&str] = &[
     "lib", "hurd", "bin", "sbin", "libexec", "usr/bin", "usr/sbin", "usr/lib",
 ];
 
-/// What both GCC builds share: the target, where the sysroot and Debian's cross binutils are, and
+/// glibc configured in the current folder, as both its stages need it. No C++: configure would
+/// take the build root's g++ (it links Linux programs, so it passes the link check), and the C++
+/// test programs would then fail to link for the Hurd. The shipped Hurd errno.h is kept: an
+/// errnos.d that lists no headers is never remade, and a stamp-errnos newer than it and than the
+/// empty errno.texi says errno.h is up to date (made again, it would have no error names).
+const GLIBC_CONFIGURE: &str = r#"BUILD_CC=gcc CC=$TARGET-gcc CXX= MIG=$TARGET-mig /build/glibc-src/configure --host=$TARGET --prefix=/usr \
+    --with-headers="$SYSROOT/usr/include" --disable-profile --disable-werror libc_cv_slibdir=/lib \
+    libc_cv_cxx_link_ok=no
+echo 'mach-errnos-deps := ' > errnos.d && touch -d 2000-01-02 errnos.d && touch stamp-errnos
+grep -q EBUSY /build/glibc-src/sysdeps/mach/hurd/bits/errno.h"#;
+
+/// The cross GCC's options: the target, where the sysroot and Debian's cross binutils are, and
 /// C only. GCC 14 is built with GCC 14 (sid's default g++ rejects GCC 14's libcody).
-const GCC_COMMON: &str = "CC=gcc-14 CXX=g++-14 --target=$TARGET --prefix=$TOOLS --with-sysroot=$SYSROOT \
+const GCC_OPTIONS: &str = "CC=gcc-14 CXX=g++-14 --target=$TARGET --prefix=$TOOLS --with-sysroot=$SYSROOT \
     --with-native-system-header-dir=/usr/include --with-as=/usr/bin/$TARGET-as --with-ld=/usr/bin/$TARGET-ld \
     --enable-languages=c --disable-multilib --disable-nls --disable-libssp --disable-libquadmath \
     --disable-libgomp --disable-libatomic --disable-libsanitizer --disable-libvtv --disable-libstdcxx";
