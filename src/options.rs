@@ -256,6 +256,14 @@ mod tests {
         line.split(' ').filter(|w| !w.is_empty()).map(str::as_bytes).collect()
     }
 
+    /// The options `line` asks to serve with, or what parsing gave instead.
+    fn served(line: &str) -> Result<Options, Result<Command, OptionError<'_>>> {
+        match parse(&words(line)) {
+            Ok(Command::Serve(options)) => Ok(options),
+            other => Err(other),
+        }
+    }
+
     #[test]
     fn every_spelling_of_the_port_options_parses() {
         let expected = Options { host_priv_port: Some(1), device_master_port: Some(2), next_task: Some(13), ..Options::default() };
@@ -339,10 +347,7 @@ mod tests {
 
     #[test]
     fn ata_transfer() {
-        let transfer = |line| match parse(&words(line)) {
-            Ok(Command::Serve(options)) => Ok(options.ata_transfer),
-            other => Err(other),
-        };
+        let transfer = |line| served(line).map(|options| options.ata_transfer);
         assert_eq!(transfer("-h 1"), Ok(TransferMode::Auto));
         assert_eq!(transfer("--ata-transfer=pio"), Ok(TransferMode::Pio));
         assert_eq!(transfer("--ata-transfer multiple"), Ok(TransferMode::Multiple));
@@ -356,15 +361,15 @@ mod tests {
 
     #[test]
     fn completion() {
-        let completion = |line| match parse(&words(line)) {
-            Ok(Command::Serve(options)) => Ok(options.completion),
-            other => Err(other),
-        };
-        assert_eq!(completion("-h 1"), Ok(Completion::Interrupt), "interrupts unless told");
-        assert_eq!(completion("--completion=poll"), Ok(Completion::Poll));
-        assert_eq!(completion("--completion poll"), Ok(Completion::Poll));
-        assert_eq!(completion("--completion=poll --completion=interrupt"), Ok(Completion::Interrupt));
-        assert_eq!(completion("--completion=interrupt --ata-transfer=ahci"), Ok(Completion::Interrupt));
+        for (line, completion) in [
+            ("-h 1", Completion::Interrupt), // interrupts unless told
+            ("--completion=poll", Completion::Poll),
+            ("--completion poll", Completion::Poll),
+            ("--completion=poll --completion=interrupt", Completion::Interrupt),
+            ("--completion=interrupt --ata-transfer=ahci", Completion::Interrupt),
+        ] {
+            assert_eq!(served(line).map(|options| options.completion), Ok(completion), "{line}");
+        }
         let bad = parse(&words("--completion=irq")).unwrap_err();
         assert_eq!(bad, OptionError::BadCompletion(b"irq"));
         assert_eq!(bad.to_string(), "--completion: 'irq' is not interrupt or poll");
