@@ -217,6 +217,11 @@ pub struct SlowDisk {
     pub took: Duration,
 }
 
+/// Where the figures are explained (a pointer, not figures: those are the run's).
+const WHY: &str = "\nWhat the figures show, and why 1 MiB writes cost the driver processor time with \
+                   interrupts too (the task's wiring, not the wait): [design.md](design.md), \
+                   \"Completion by interrupt\".\n";
+
 /// The request sizes of the table.
 const SIZES: [u64; 2] = [4096, 1 << 20];
 
@@ -230,9 +235,10 @@ impl SlowDisk {
              Written by `cargo xtask bench slow` (also part of the whole `cargo xtask bench`) on \
              {when}.\n\n\
              The disk throttled by QEMU's `throttle` filter to {} requests and {} MiB a second \
-             (a 4 KiB request takes 5 ms, a 1 MiB one 50 ms, as on a real drive), the same disk \
-             in two boots: rumpdisk.static awaiting each command's end by polling \
-             (`--completion=poll`: it spins on the controller's status) and by the disk's \
+             (at that pace a 4 KiB request takes 5 ms, a 1 MiB one 50 ms, as on a real drive; \
+             the throttle lets a burst through after an idle spell, so the writes, which follow \
+             the idle phases, take less), the same disk in two boots: rumpdisk.static awaiting \
+             each command's end by polling (`--completion=poll`: it spins on the controller's status) and by the disk's \
              interrupt (`--completion=interrupt`, the default). Beside it, a CPU-bound neighbour \
              task that only counts; the client (`tasks/src/bin/slowdisk.rs`) reads the \
              neighbour's count (`vm_read` of its page), the TSC and the processor time GNU Mach \
@@ -248,10 +254,10 @@ impl SlowDisk {
              the task port the boot hand-off gives it), converted to real time with the rate \
              GNU Mach's clock charged the neighbour in the idle phases (it had the processor \
              alone then), over the I/O phases' wall time. GNU Mach charges processor time by \
-             clock tick (10 ms): each figure counts the ticks that found the driver running, \
-             about 400 ticks over the 4 s of a size's I/O, so ±0.25 % of it per tick. Both boots: 1 \
-             virtual CPU under TCG, every task at the boot script's default priority, GNU \
-             Mach's time-sharing scheduler between them (nothing is given a priority); the \
+             clock tick (10 ms): each figure counts the ticks that found the driver running in \
+             the 3 s or so of a size's I/O, one tick being 0.3 % of it. Both boots: 1 virtual CPU \
+             under TCG, every task at the boot script's default priority, GNU Mach's \
+             time-sharing scheduler between them (nothing is given a priority); the \
              client's own work (its RPCs) is part of what the neighbour loses. One run of the \
              two boots took {:.0} s.\n\n\
              | completion | neighbour's speed, 4 KiB I/O | neighbour's speed, 1 MiB I/O | driver CPU / request time, 4 KiB | driver CPU / request time, 1 MiB | requests/s, 4 KiB | requests/s, 1 MiB |\n\
@@ -286,6 +292,7 @@ impl SlowDisk {
         );
         md.push_str(&self.goals(tsc_hz));
         md.push_str(&self.breakdown(tsc_hz));
+        md.push_str(WHY);
         md
     }
 
