@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::backend::ata::port_io::IdeChannel;
-use crate::backend::ata::TransferMode;
+use crate::backend::ata::{Completion, TransferMode};
 use crate::backend::flush_mode::FlushMode;
 
 /// What the command line asks for.
@@ -27,6 +27,8 @@ pub struct Options {
     /// `--ata-transfer=auto|pio|multiple|dma|ahci`: how the native ATA backend moves data, or
     /// (`ahci`) that it drives an AHCI controller's disk instead of the IDE channel.
     pub ata_transfer: TransferMode,
+    /// `--completion=interrupt|poll`: how the native ATA backend awaits a command's end.
+    pub completion: Completion,
 }
 
 
@@ -47,6 +49,7 @@ pub enum OptionError<'a> {
     BadFlushMode(&'a [u8]),
     BadChannel(&'a [u8]),
     BadTransfer(&'a [u8]),
+    BadCompletion(&'a [u8]),
 }
 
 impl fmt::Display for OptionError<'_> {
@@ -63,6 +66,9 @@ impl fmt::Display for OptionError<'_> {
             OptionError::BadTransfer(value) => {
                 write!(f, "--ata-transfer: '{}' is not {}", value.escape_ascii(), TransferMode::NAMES)
             }
+            OptionError::BadCompletion(value) => {
+                write!(f, "--completion: '{}' is not {}", value.escape_ascii(), Completion::NAMES)
+            }
             OptionError::BadPort { option, value } => {
                 write!(f, "--{option}: '{}' is not a port name (a decimal number)", value.escape_ascii())
             }
@@ -72,7 +78,7 @@ impl fmt::Display for OptionError<'_> {
 
 pub const USAGE: &str = "Usage: rumpdisk [-h PORT] [-d PORT] [-N TASK] [--host-priv-port=PORT] \
 [--device-master-port=PORT] [--next-task=TASK] [--flush=MODE] [--ide-channel=CHANNEL] \
-[--ata-transfer=MODE] [--help] [--usage] [--version]\n";
+[--ata-transfer=MODE] [--completion=MODE] [--help] [--usage] [--version]\n";
 
 pub const HELP: &str = "Usage: rumpdisk [OPTION...]
 Serve GNU Mach's device interface for disks (wd0, wd1, ...), with DEV_FLUSH_CACHE as a write barrier.
@@ -98,6 +104,10 @@ privileged ports of a root process; as a boot server, give -h, -d and -N.
                                 MULTIPLE), dma (bus-master DMA) or ahci (the first
                                 AHCI controller's disks alone); dma and ahci:
                                 rumpdisk.static only
+      --completion=MODE         How the native ATA driver awaits a command's end:
+                                interrupt (the default, where the kernel has an irq
+                                device: rumpdisk.static) or poll (spin on the
+                                controller's status, for comparison)
       --help                    Give this help list
       --usage                   Give a short usage message
       --version                 Print program version
@@ -148,6 +158,11 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Command, OptionError<'a>> {
                 options.ata_transfer = TransferMode::parse(value).ok_or(OptionError::BadTransfer(value))?;
                 continue;
             }
+            Some(b"completion") => {
+                let value = inline_value.or_else(|| words.next()).ok_or(OptionError::MissingValue("completion"))?;
+                options.completion = Completion::parse(value).ok_or(OptionError::BadCompletion(value))?;
+                continue;
+            }
             _ => {}
         }
         let known = PORT_OPTIONS.iter().find(|(short, long)| match long_name {
@@ -196,6 +211,9 @@ impl Options {
         if self.ata_transfer != TransferMode::default() {
             words.push(format!("--ata-transfer={}", self.ata_transfer.name()));
         }
+        if self.completion != Completion::default() {
+            words.push(format!("--completion={}", self.completion.name()));
+        }
         words.into_iter().flat_map(|word| word.into_bytes().into_iter().chain([0])).collect()
     }
 }
@@ -236,6 +254,14 @@ mod tests {
 
     fn words(line: &str) -> alloc::vec::Vec<&[u8]> {
         line.split(' ').filter(|w| !w.is_empty()).map(str::as_bytes).collect()
+    }
+
+    /// The options `line` asks to serve with, or what parsing gave instead.
+    fn served(line: &str) -> Result<Options, Result<Command, OptionError<'_>>> {
+        match parse(&words(line)) {
+            Ok(Command::Serve(options)) => Ok(options),
+            other => Err(other),
+        }
     }
 
     #[test]
@@ -295,9 +321,10 @@ mod tests {
             flush: FlushMode::Refuse,
             ide_channel: Some(IdeChannel::Secondary),
             ata_transfer: TransferMode::Multiple,
+            completion: Completion::Poll,
         };
         let argz = options.to_argz("/hurd/rumpdisk");
-        assert_eq!(argz, b"/hurd/rumpdisk\0--host-priv-port=1\0--device-master-port=2\0--next-task=13\0--flush=refuse\0--ide-channel=secondary\0--ata-transfer=multiple\0");
+        assert_eq!(argz, b"/hurd/rumpdisk\0--host-priv-port=1\0--device-master-port=2\0--next-task=13\0--flush=refuse\0--ide-channel=secondary\0--ata-transfer=multiple\0--completion=poll\0");
         let words: alloc::vec::Vec<&[u8]> = argz.strip_suffix(&[0]).unwrap().split(|&b| b == 0).skip(1).collect();
         assert_eq!(parse(&words), Ok(Command::Serve(options)));
         assert_eq!(Options::default().to_argz("rumpdisk"), b"rumpdisk\0", "defaults are left out");
@@ -320,10 +347,7 @@ mod tests {
 
     #[test]
     fn ata_transfer() {
-        let transfer = |line| match parse(&words(line)) {
-            Ok(Command::Serve(options)) => Ok(options.ata_transfer),
-            other => Err(other),
-        };
+        let transfer = |line| served(line).map(|options| options.ata_transfer);
         assert_eq!(transfer("-h 1"), Ok(TransferMode::Auto));
         assert_eq!(transfer("--ata-transfer=pio"), Ok(TransferMode::Pio));
         assert_eq!(transfer("--ata-transfer multiple"), Ok(TransferMode::Multiple));
@@ -333,6 +357,28 @@ mod tests {
         assert_eq!(bad, OptionError::BadTransfer(b"fast"));
         assert_eq!(bad.to_string(), "--ata-transfer: 'fast' is not auto, pio, multiple, dma or ahci");
         assert_eq!(parse(&words("--ata-transfer")), Err(OptionError::MissingValue("ata-transfer")));
+    }
+
+    #[test]
+    fn completion() {
+        for (line, completion) in [
+            ("-h 1", Completion::Interrupt), // interrupts unless told
+            ("--completion=poll", Completion::Poll),
+            ("--completion poll", Completion::Poll),
+            ("--completion=poll --completion=interrupt", Completion::Interrupt),
+            ("--completion=interrupt --ata-transfer=ahci", Completion::Interrupt),
+        ] {
+            assert_eq!(served(line).map(|options| options.completion), Ok(completion), "{line}");
+        }
+        let bad = parse(&words("--completion=irq")).unwrap_err();
+        assert_eq!(bad, OptionError::BadCompletion(b"irq"));
+        assert_eq!(bad.to_string(), "--completion: 'irq' is not interrupt or poll");
+        assert_eq!(parse(&words("--completion")), Err(OptionError::MissingValue("completion")));
+        // The listing fsysopts shows names polling, and reads back as polling.
+        let polling = Options { completion: Completion::Poll, ..Options::default() };
+        let argz = polling.to_argz("rumpdisk");
+        assert_eq!(argz, b"rumpdisk\0--completion=poll\0");
+        assert_eq!(parse(&[b"--completion=poll"]), Ok(Command::Serve(polling)));
     }
 
     #[test]

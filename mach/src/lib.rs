@@ -31,6 +31,7 @@ pub mod sys;
 mod task;
 #[cfg(not(target_os = "hurd"))]
 pub mod thread;
+pub mod times;
 pub mod vm;
 pub mod wire;
 

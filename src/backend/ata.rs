@@ -162,6 +162,40 @@ impl TransferMode {
     }
 }
 
+/// How a command's end is awaited, as `--completion=MODE` asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Completion {
+    /// By the controller's interrupt, through the kernel's `irq` device, where the kernel has
+    /// one and the line can be had; by polling elsewhere (each case said on the log).
+    #[default]
+    Interrupt,
+    /// By polling the controller's status, the interrupt line left alone: the processor spins
+    /// for as long as the drive works (kept to show what interrupts save, `cargo xtask bench
+    /// slow`).
+    Poll,
+}
+
+impl Completion {
+    /// The spellings `parse` accepts, for messages.
+    pub const NAMES: &'static str = "interrupt or poll";
+
+    pub fn parse(word: &[u8]) -> Option<Completion> {
+        match word {
+            b"interrupt" => Some(Completion::Interrupt),
+            b"poll" => Some(Completion::Poll),
+            _ => None,
+        }
+    }
+
+    /// The word `parse` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Completion::Interrupt => "interrupt",
+            Completion::Poll => "poll",
+        }
+    }
+}
+
 /// One channel's drives, master and slave, under their names (`wd0` and `wd1` on the primary
 /// channel).
 pub struct AtaBackend<R, C> {

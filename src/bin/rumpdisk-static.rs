@@ -112,7 +112,7 @@ type Ata = WithFlushMode<NativeUnits>;
 /// when `--ata-transfer` allows) or the AHCI controller's port, and makes the server, forwarding
 /// foreign names to the kernel's device master.
 fn start(master: PortName, host_priv: PortName, options: &Options) -> Result<&'static DeviceServer<Ata>> {
-    let backend = native::native_backend(master, host_priv, options.ide_channels(), options.flush, options.ata_transfer)?;
+    let backend = native::native_backend(master, host_priv, options.ide_channels(), options.flush, options.ata_transfer, options.completion)?;
     let upstream = SendRight::from_name(master);
     // Every serving thread borrows the server for the task's whole life.
     Ok(Box::leak(Box::new(DeviceServer::new(backend, Some(upstream))?)))

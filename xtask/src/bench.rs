@@ -6,7 +6,8 @@
 //! and the same for the bench task's direct driver): rumpdisk.static with the bench task
 //! (tasks/src/bin/bench.rs) as its next task and a peer task; the bench task times with the
 //! guest's TSC and prints medians in ticks. `bench-barrier`: the barrier workload with 8 clients,
-//! its write log counted and checked.
+//! its write log counted and checked. `bench-slow-poll` and `bench-slow-interrupt`: the slow-disk
+//! measure of issue 28 (`bench slow` alone; see `slow.rs`).
 //! Ticks become seconds with the host's TSC rate: under TCG, QEMU's `rdtsc` reads the host's
 //! counter (offset to start at 0 when the virtual CPU starts), so the rate is the host's.
 
@@ -17,7 +18,9 @@ pub mod hurd;
 mod hurd_crash;
 mod i386;
 mod linux;
+mod markers;
 mod plot;
+mod slow;
 
 use crate::tasks::{build_tasks, tasks_for};
 use crate::util::{project_root, Error};
@@ -31,7 +34,8 @@ use std::fs;
 const TRANSFERS: [&str; 3] = ["pio", "multiple", "dma"];
 
 /// `bench vm`, or with no argument both benchmarks: this one, then `bench mig`; `bench linux`
-/// measures the Linux anchor alone and prints it; `bench ahci` the AHCI section alone.
+/// measures the Linux anchor alone and prints it; `bench ahci` the AHCI section alone; `bench
+/// slow` the slow-disk section alone, into docs/bench.md.
 pub fn run(args: &[String]) -> Result<(), Error> {
     match args {
         [] => vm_goals().and_then(|()| crate::bench_mig::run(&[])),
@@ -43,13 +47,14 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             print!("{}", ahci::measure(&tasks_for(Kernel::Amd64)?)?.markdown(tsc_hz));
             Ok(())
         }
+        [slow] if slow == "slow" => slow::run(&tasks_for(Kernel::Amd64)?),
         [anchor] if anchor == "linux" => {
             let anchor = linux::measure()?;
             println!("{}: {:?}", anchor.kernel, anchor.mib_per_s);
             Ok(())
         }
         other => Err(Error::new(format!(
-            "`bench` takes `vm`, `mig`, `linux`, `ahci`, `hurd`, `hurd-crash` or nothing (got {other:?})"
+            "`bench` takes `vm`, `mig`, `linux`, `ahci`, `slow`, `hurd`, `hurd-crash` or nothing (got {other:?})"
         ))),
     }
 }
@@ -80,8 +85,12 @@ fn vm_goals() -> Result<(), Error> {
     };
     let on_i386 = i386::measure()?;
     let on_ahci = ahci::measure(&tasks)?;
+    let on_slow_disk = slow::measure(&tasks)?;
     let root = project_root();
-    let report = results.markdown(&today()?, &machine()) + &on_i386.markdown(&results) + &on_ahci.markdown(results.tsc_hz);
+    let report = results.markdown(&today()?, &machine())
+        + &on_i386.markdown(&results)
+        + &on_ahci.markdown(results.tsc_hz)
+        + &slow::MARKERS.around(&on_slow_disk.markdown(results.tsc_hz, "the same day, in the same run"));
     print!("{report}");
     for (file, text) in [
         ("docs/bench.md", report),

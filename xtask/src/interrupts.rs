@@ -21,7 +21,7 @@ pub fn taken(text: &str) -> Result<Taken, String> {
         return Ok(Taken::NoDisk);
     }
     if !text.lines().any(|l| l.contains("commands complete by interrupt")) {
-        let why = text.lines().find(|l| l.contains("no irq device") || l.contains("cannot be had") || l.contains(": polling"));
+        let why = text.lines().find(|l| l.contains("no irq device") || l.contains("completion=poll") || l.contains("cannot be had") || l.contains(": polling"));
         return Err(format!("the driver polled: {}", why.unwrap_or("no line about its interrupt")));
     }
     let counts = text.lines().filter_map(|l| {
@@ -67,6 +67,8 @@ mod tests {
         assert!(taken(&polled).unwrap_err().contains("ata: no irq device"));
         let silent = format!("ata: Primary channel: commands complete by interrupt (IRQ 14)\n{OPENED}");
         assert_eq!(taken(&silent), Err("the driver took its line but no interrupt".into()));
+        let forced = format!("ata: --completion=poll: commands complete by polling\n{OPENED}");
+        assert!(taken(&forced).unwrap_err().contains("--completion=poll"));
         let shared = "ahci: 2 disk ports share IRQ 11: polling\nahci: wd0: port 0\n";
         assert!(taken(shared).unwrap_err().contains("share IRQ 11"));
         let ahci = "ahci: port 0: commands complete by interrupt (IRQ 11)\nahci: wd0: port 0\nahci: port 0: IRQ 11: 16 interrupts taken\n";

@@ -57,6 +57,10 @@ usage: cargo xtask <command>
           callgrind: instructions per encode+decode, generated Rust stubs vs GNU MIG's C stubs
   bench ahci
           the AHCI section of docs/bench.md alone (rumpdisk.static and Linux on an AHCI disk), printed
+  bench slow
+          a throttled (slow) disk, rumpdisk.static polling then by interrupt: a CPU-bound
+          neighbour's speed and the driver's CPU time during 4 KiB and 1 MiB I/O, written into
+          docs/bench.md (its section; also part of the whole `bench`)
   bench hurd-crash
           both Hurds (upstream's, and with hurd-patches/) under 1, 4 and 8 clients, fsync alone and
           with syncfs: crash points, repairs after the replay, synced files lost, files/s, written

@@ -4,7 +4,7 @@ use crate::tasks::{build_tasks, task, tasks_for, Tasks};
 use crate::util::Error;
 use crate::iso::Module;
 use crate::scenario::Scenario;
-use crate::vm::{Bus, Disk, Expect, Kernel};
+use crate::vm::{Bus, Disk, Expect, Kernel, Throttle};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -163,6 +163,30 @@ impl Transfer {
         };
         ("ata: wd0:", what)
     }
+}
+
+/// The slow disk of `cargo xtask bench slow` (and, slower, `barrier-slow-disk`): 200 requests and 20 MiB
+/// a second, so a request takes milliseconds (5 ms for 4 KiB, 50 ms for 1 MiB), as on a real
+/// drive, where the image file answers in microseconds and the driver's wait hardly shows.
+pub const SLOW_DISK: Throttle = Throttle { iops: 200, bytes_per_second: 20 << 20 };
+
+/// The disk of `barrier-slow-disk`: [`SLOW_DISK`] at half its request rate. QEMU's throttle
+/// limits a rate (a bucket of 20 requests' burst), it adds no latency below it: the barrier
+/// workload makes about 150 requests a second on its own here (400 writes and 51 flushes in
+/// 3 s), so at 200 most would pass undelayed; at 100 the disk sets the pace.
+const SLOWER_DISK: Throttle = Throttle { iops: SLOW_DISK.iops / 2, ..SLOW_DISK };
+
+/// The barrier workload on [`SLOWER_DISK`], rumpdisk.static told to complete commands by
+/// interrupt (its default): requests wait milliseconds for the disk's interrupt, the other
+/// serving threads run meanwhile, and the write log must still show every synced round covered
+/// by a flush (the check of `barrier`, interrupts included).
+fn barrier_slow_disk(tasks: &Tasks, workload: &[&str]) -> Result<Scenario, Error> {
+    let mut scenario = barrier(tasks, "barrier-slow-disk", workload, Barrier::Honoured)?;
+    for module in scenario.modules.iter_mut().filter(|m| m.name == "rumpdisk.static") {
+        module.words.push("--completion=interrupt".into());
+    }
+    scenario.disks[0].throttle = Some(SLOWER_DISK);
+    Ok(scenario)
 }
 
 /// `scenario` with its rumpdisk.static moving data as `transfer` says.
@@ -853,6 +877,7 @@ fn on_gnumach(tasks: &Tasks) -> Result<Vec<Scenario>, Error> {
         // The barrier proof on each way of moving data (the default is DMA).
         with_transfer(barrier(tasks, "barrier-pio", &workload, Barrier::Honoured)?, Transfer::Mode("pio")),
         with_transfer(barrier(tasks, "barrier-multiple", &workload, Barrier::Honoured)?, Transfer::Mode("multiple")),
+        barrier_slow_disk(tasks, &workload)?,
         barrier(tasks, "barrier-skipped-flush", &workload, Barrier::Skipped)?,
         barrier(tasks, "barrier-skipped-one-flush", &LONE_CLIENT, Barrier::SkipOne(skipped_flush()))?,
         barrier(
@@ -922,6 +947,20 @@ mod tests {
                 .collect(),
             ..Console::default()
         }
+    }
+
+    /// `barrier-slow-disk` is `barrier` on the throttled disk, its server told to complete by
+    /// interrupt, with the write log and the host's check (which holds the interrupt check).
+    #[test]
+    fn the_slow_disk_barrier_is_throttled_and_completes_by_interrupt() {
+        let tasks = Tasks { dir: "tasks".into(), kernel: Kernel::Amd64 };
+        let scenario = barrier_slow_disk(&tasks, &["clients=4"]).unwrap();
+        assert_eq!(scenario.disks[0].throttle, Some(Throttle { iops: 100, bytes_per_second: 20 << 20 }));
+        assert!(scenario.disks[0].write_log.is_some() && scenario.after.is_some());
+        let server = scenario.modules.iter().find(|m| m.name == "rumpdisk.static").unwrap();
+        assert!(server.words.iter().any(|w| w == "--completion=interrupt"), "{:?}", server.words);
+        let plain = barrier(&tasks, "barrier", &["clients=4"], Barrier::Honoured).unwrap();
+        assert_eq!(plain.disks[0].throttle, None, "only this scenario is slowed down");
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod disk;
 mod kernel;
 
 use crate::util::{copy, Error};
-pub use disk::{disk_args, run_dir, Bus, Disk, Fresh};
+pub use disk::{disk_args, run_dir, Bus, Disk, Fresh, Throttle};
 use disk::{blkdebug_rules, machine_and_cd};
 pub use kernel::Kernel;
 use std::fs;

@@ -39,6 +39,7 @@ const MACH: Layers = &[
     ("vm", "memory only a kernel call gives: physically contiguous, a device's registers"),
     ("wire", "the task and its serving threads wired, out of the pager's way"),
     ("irq", "the kernel's irq device: interrupt lines taken, their notifications awaited and acknowledged"),
+    ("times", "the processor time a task's threads used (`task_info`), for benches that measure another task"),
     ("sim", "the simulated GNU Mach of host tests"),
     ("rt", "the freestanding runtime: task start, stack guard pages, allocator, panics"),
     ("thread", "threads of the calling task"),

@@ -19,7 +19,7 @@ use super::irq_line::IrqLine;
 use super::pci;
 use super::port_io::{self, BusMasterSetup, IdeChannel, LegacyPorts, PciConfig, Tsc};
 use super::units::{attach_names, Units};
-use super::{AtaBackend, AtaDisk, TransferMode};
+use super::{AtaBackend, AtaDisk, Completion, TransferMode};
 use crate::backend::flush_mode::{FlushMode, WithFlushMode};
 use crate::backend::{Backend, Disk, Geometry};
 use crate::device::{self, Access};
@@ -100,17 +100,26 @@ impl Disk for NativeDisk {
 /// The native driver as the boot disk server runs it (it alone may touch PCI configuration space
 /// and allocate DMA memory through `host_priv`): see the module's comment for what it drives,
 /// and [`port_io::finish_channel`] for the IDE channels' transfer modes. Channels and ports
-/// without a disk are let go.
+/// without a disk are let go. `completion` decides whether commands end by interrupt where the
+/// kernel allows it, or by polling everywhere.
 pub fn native_backend(
     device_master: PortName,
     host_priv: PortName,
     channels: &[IdeChannel],
     flush: FlushMode,
     transfer: TransferMode,
+    completion: Completion,
 ) -> Result<WithFlushMode<NativeUnits>> {
     let ide = if transfer == TransferMode::Ahci { &[][..] } else { channels };
     let probed = ide.iter().map(|&channel| port_io::probe_channel(device_master, channel)).collect::<Result<Vec<_>>>()?;
-    let irq = irq_device(device_master);
+    let irq = match completion {
+        Completion::Interrupt => irq_device(device_master),
+        // No irq device: no channel or port takes a line, so every one polls, IDE and AHCI alike.
+        Completion::Poll => {
+            log::info!("ata: --completion=poll: commands complete by polling");
+            None
+        }
+    };
     // Opened once for the whole scan (an arbiter's is a device_open and lookups), and let go
     // with it: PIO alone needs no PCI.
     let mut config = match transfer {

@@ -49,7 +49,7 @@ use mach::mig_rt as rt;
 use mach::port::{PortName, ReceiveRight};
 use rumpdisk::backend::ata::native;
 use rumpdisk::backend::ata::port_io::{self, PortAccess, Tsc};
-use rumpdisk::backend::ata::{Clock, TransferMode};
+use rumpdisk::backend::ata::{Clock, Completion, TransferMode};
 use rumpdisk::backend::flush_mode::FlushMode;
 use rumpdisk::backend::{Backend, Disk};
 use rumpdisk::device::Access;
@@ -184,7 +184,7 @@ fn device_io(device: PortName) -> (impl FnMut(RecNum, &[u8]) -> Outcome, impl Fn
 /// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master, or AHCI
 /// controller) the kernel grants, moving data as `transfer` says (as the server is told to).
 fn direct_disk(kernel_master: PortName, host_priv: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
-    let ata = native::native_backend(kernel_master, host_priv, &[port_io::IdeChannel::Primary], FlushMode::Device, transfer)
+    let ata = native::native_backend(kernel_master, host_priv, &[port_io::IdeChannel::Primary], FlushMode::Device, transfer, Completion::Interrupt)
         .context("the primary channel's ports and bus master, or the AHCI controller")?;
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }

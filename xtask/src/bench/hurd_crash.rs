@@ -4,8 +4,9 @@
 //! of the barrier workload: every crash point of the root disk's write log checked, the crash
 //! images that needed `e2fsck -fy` after their journal replay, the files reported synced and
 //! lost, and the rate the clients made files durable. Written into `docs/hurd-patches.md`,
-//! between [`BEGIN`] and [`END`].
+//! between its [`MARKERS`].
 
+use super::markers::Markers;
 use crate::hurd::fscheck::Report;
 use crate::hurd::scenarios::{check_log, scratch_dir, Durability, Hurd, System, Workload};
 use crate::scenario;
@@ -18,8 +19,7 @@ use std::time::Duration;
 
 /// Where the table goes in the document.
 const DOC: &str = "docs/hurd-patches.md";
-const BEGIN: &str = "<!-- cargo xtask bench hurd-crash: begin -->";
-const END: &str = "<!-- cargo xtask bench hurd-crash: end -->";
+const MARKERS: Markers = Markers { begin: "<!-- cargo xtask bench hurd-crash: begin -->", end: "<!-- cargo xtask bench hurd-crash: end -->" };
 /// Rounds per run, shared among the clients (each round: a data file and its commit record).
 const ROUNDS: u32 = 24;
 const CLIENTS: [u32; 3] = [1, 4, 8];
@@ -50,7 +50,7 @@ pub fn run(tasks: &Path) -> Result<(), Error> {
     print!("{table}");
     let path = project_root().join(DOC);
     let doc = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let doc = replace_between(&doc, &table).map_err(|why| Error::new(format!("{DOC}: {why}")))?;
+    let doc = MARKERS.replace(&doc, &table).map_err(|why| Error::new(format!("{DOC}: {why}")))?;
     fs::write(&path, doc).map_err(|e| Error::io(&path, e))?;
     eprintln!("xtask: wrote the crash-point figures into {DOC}");
     Ok(())
@@ -127,13 +127,6 @@ fn markdown(runs: &[Figures]) -> String {
     out
 }
 
-/// `doc` with what lies between [`BEGIN`] and [`END`] replaced by `table`.
-fn replace_between(doc: &str, table: &str) -> Result<String, String> {
-    let start = doc.find(BEGIN).ok_or(format!("no `{BEGIN}` line"))? + BEGIN.len();
-    let end = doc[start..].find(END).ok_or(format!("no `{END}` after `{BEGIN}`"))? + start;
-    Ok(format!("{}\n{table}{}", &doc[..start], &doc[end..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,14 +139,5 @@ mod tests {
         let times = [at(100), at(1000), at(1500), at(3000)];
         assert_eq!(files_per_second(console, &times), Some(2.0));
         assert_eq!(files_per_second(console, &times[..2]), None, "one round reported: no span");
-    }
-
-    #[test]
-    fn the_table_replaces_what_lies_between_the_markers_only() {
-        let doc = format!("intro\n{BEGIN}\nold table\n{END}\nafter\n");
-        let new = replace_between(&doc, "| new |\n").unwrap();
-        assert_eq!(new, format!("intro\n{BEGIN}\n| new |\n{END}\nafter\n"));
-        assert_eq!(replace_between(&new, "| new |\n").unwrap(), new, "a second run writes the same");
-        assert!(replace_between("no markers", "x").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! A scenario's disks as QEMU drives them: the image made anew or kept, on an IDE channel or an
-//! AHCI port of its own, with a write log (`blklogwrites`) and injected errors (`blkdebug`).
+//! AHCI port of its own, with a write log (`blklogwrites`), injected errors (`blkdebug`) and a
+//! speed limit (`throttle`).
 
 use crate::util::{project_root, Error};
 use std::path::PathBuf;
@@ -18,6 +19,10 @@ pub struct Disk {
     pub fail_flush: Option<u32>,
     /// Make the first write to this sector fail with EIO.
     pub fail_write_at_sector: Option<u64>,
+    /// Serve requests no faster than this (QEMU's `throttle` filter): a slow disk, whose
+    /// requests take milliseconds as a real drive's do, where the image file answers in
+    /// microseconds.
+    pub throttle: Option<Throttle>,
     /// Whether the kernel's own IDE driver drives it (the i386 kernel's `hd*`) rather than
     /// rumpdisk.static or a task's own driver.
     pub kernel_driven: bool,
@@ -36,6 +41,14 @@ pub enum Bus {
     /// A port of the `q35` machine's own AHCI controller (ICH9, function 00:1f.2), disk N on
     /// port N; the boot CD on its last port.
     Q35,
+}
+
+/// A disk's speed limit: requests a second and bytes a second, reads and writes together
+/// (QEMU's `x-iops-total` and `x-bps-total` of a throttle group of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    pub iops: u32,
+    pub bytes_per_second: u64,
 }
 
 /// The q35 machine's AHCI ports (`ide.0` to `ide.5`): the boot CD takes the last.
@@ -59,6 +72,7 @@ impl Disk {
             write_log: None,
             fail_flush: None,
             fail_write_at_sector: None,
+            throttle: None,
             kernel_driven: false,
             bus: Bus::Ide,
         }
@@ -107,6 +121,15 @@ pub fn disk_args(disk: &Disk, index: usize) -> Vec<String> {
             rules.display()
         ));
         top = node("dbg");
+    }
+    if let Some(Throttle { iops, bytes_per_second }) = disk.throttle {
+        // At the top, right under the drive: every request the guest makes waits its turn,
+        // and what is below (the write log, injected errors) sees it when it is let through.
+        args.push("-object".into());
+        args.push(format!("throttle-group,id={},x-iops-total={iops},x-bps-total={bytes_per_second}", node("tg")));
+        args.push("-blockdev".into());
+        args.push(format!("driver=throttle,node-name={},file={top},throttle-group={}", node("thr"), node("tg")));
+        top = node("thr");
     }
     args.push("-blockdev".into());
     args.push(format!("driver=raw,node-name={},file={top}", node("raw")));
@@ -229,6 +252,25 @@ mod tests {
                 && args.contains("ide-hd,drive=raw0,bus=ide.0,unit=0,write-cache=on")
         );
         assert!(blkdebug_rules(&disk).contains("event = \"flush_to_disk\""));
+    }
+
+    /// The throttle sits right under the drive, over the write log, in a group of the disk's
+    /// own (so two throttled disks do not share one budget).
+    #[test]
+    fn a_throttled_disk_waits_above_its_write_log() {
+        let disk = Disk {
+            write_log: Some("w.log".into()),
+            throttle: Some(Throttle { iops: 200, bytes_per_second: 20 << 20 }),
+            ..Disk::fresh("d.img".into(), 8)
+        };
+        let args = disk_args(&disk, 1);
+        let joined = args.join(" ");
+        assert!(joined.contains("-object throttle-group,id=tg1,x-iops-total=200,x-bps-total=20971520"), "{joined}");
+        assert!(joined.contains("-blockdev driver=throttle,node-name=thr1,file=blw1,throttle-group=tg1"), "{joined}");
+        assert!(joined.contains("driver=raw,node-name=raw1,file=thr1"), "{joined}");
+        let (log, throttle) = (joined.find("blklogwrites").unwrap(), joined.find("driver=throttle").unwrap());
+        assert!(log < throttle, "{joined}");
+        assert!(!disk_args(&Disk::fresh("d.img".into(), 8), 0).join(" ").contains("throttle"), "none unless asked");
     }
 
     #[test]
