@@ -133,13 +133,16 @@ pub enum Barrier {
     /// `--flush=skip-one=K`: answers its Kth flush since boot without flushing (the negative
     /// control of one missing flush among many).
     SkipOne(u32),
+    /// Honoured by the server, but the disk fails its `n`th flush (QEMU `blkdebug`): the error
+    /// reaches ext2fs, and upstream's goes on as if the flush had been made.
+    DiskFailsFlush(u32),
 }
 
 impl Barrier {
     /// The boot disk server's `--flush` option for this mode, if it needs one.
     pub(super) fn option(self) -> Option<String> {
         match self {
-            Barrier::Honoured => None,
+            Barrier::Honoured | Barrier::DiskFailsFlush(_) => None,
             Barrier::Skipped => Some("--flush=skip".into()),
             Barrier::SkipOne(k) => Some(format!("--flush=skip-one={k}")),
         }
