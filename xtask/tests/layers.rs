@@ -157,23 +157,29 @@ fn each_crate_is_a_stack_with_one_direction() {
     assert!(failures.is_empty(), "module layering:\n{failures}");
 }
 
+/// A crate of `files` (path, text) written to a folder of its own for a test of the checker.
+fn write_crate(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    for (path, text) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    dir
+}
+
 /// The checker itself, on a crate written for it: a circle through a grouped `use` and a
 /// `super::super::` path, a name the crate root re-exports, comments, strings and a test module
 /// left out.
 #[test]
 fn the_checker_names_circles_and_uses_of_a_module_above() {
-    let dir = std::env::temp_dir().join(format!("layers-test-{}", std::process::id()));
-    let files = [
+    let dir = write_crate("layers-test", &[
         ("lib.rs", "mod a;\nmod b;\nmod c;\npub use c::Top;\n"),
         ("a.rs", "use crate::{b::B, c};\npub fn g() {}\n"),
         ("b.rs", "mod inner;\npub struct B;\nfn top() -> crate::Top { crate::Top }\n"),
         ("b/inner.rs", "// crate::c::Top\nconst S: &str = \"crate::a\";\nfn f() {\n    super::super::a::g();\n}\n"),
         ("c.rs", "pub struct Top;\n#[cfg(test)]\nmod tests {\n    use crate::a::g;\n}\n"),
-    ];
-    fs::create_dir_all(dir.join("b")).unwrap();
-    for (name, text) in files {
-        fs::write(dir.join(name), text).unwrap();
-    }
+    ]);
     let problems = check_crate(&dir, &dir, &[("c", ""), ("b", ""), ("a", "")], &[], Files::Free);
     fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
@@ -189,17 +195,12 @@ fn the_checker_names_circles_and_uses_of_a_module_above() {
 /// using each other, and a submodule's row using its parent's row above it.
 #[test]
 fn the_checker_orders_submodule_rows_and_finds_circles_of_files() {
-    let dir = std::env::temp_dir().join(format!("layers-files-test-{}", std::process::id()));
-    let files = [
+    let dir = write_crate("layers-files-test", &[
         ("main.rs", "mod p;\n"),
         ("p.rs", "mod q;\nmod r;\nuse self::q::Q;\npub struct P;\n"),
         ("p/q.rs", "pub struct Q;\nfn f() -> super::P {\n    super::P\n}\n"),
         ("p/r.rs", "fn g() -> super::q::Q {\n    super::q::Q\n}\n"),
-    ];
-    fs::create_dir_all(dir.join("p")).unwrap();
-    for (name, text) in files {
-        fs::write(dir.join(name), text).unwrap();
-    }
+    ]);
     let rows: Layers = &[("p::r", ""), ("p", "")];
     let free = check_crate(&dir, &dir, rows, &[], Files::Free);
     let no_circle = check_crate(&dir, &dir, rows, &[], Files::NoCircle);
