@@ -223,7 +223,10 @@ cp "$limits" /build/gcc/gcc/include/limits.h
 cd /build/gcc && rm -rf "$TARGET/libgcc"
 make MAKE="make enable_shared=no" all-target-libgcc
 make MAKE="make enable_shared=no" install-target-libgcc
-test -f "$TOOLS/lib/gcc/$TARGET"/*/libgcc.a
+# The compiler, made for a shared libgcc, links static programs with libgcc_eh too; a static-only
+# libgcc has its unwinder in libgcc.a, so libgcc_eh is that (stage libgcc installs the real one).
+cd "$(dirname "$($TARGET-gcc -print-libgcc-file-name)")"
+test -f libgcc.a && ln -sf libgcc.a libgcc_eh.a
 "#
             ),
         ),
@@ -258,6 +261,7 @@ cd /build/gcc
 # libgcc belongs in libgcc_eh.a.
 rm -rf "$TARGET/libgcc"
 make all-target-libgcc
+rm -f "$(dirname "$($TARGET-gcc -print-libgcc-file-name)")/libgcc_eh.a"
 make install-target-libgcc
 cp -a "$TOOLS/$TARGET"/lib*/libgcc_s.so* "$SYSROOT/lib/"
 "#,
