@@ -11,8 +11,9 @@ use std::process::Command;
 pub const SECTOR: u64 = 512;
 /// The first partition starts at 1 MiB, as fdisk and Debian's installer align it.
 const FIRST_START: u64 = 2048;
-/// The swap partition's size: 16 MiB (`hurd-swap` pages to it; the others do not page).
-const SWAP_SECTORS: u64 = 16 * 2048;
+/// The swap partition's size: 64 MiB (`hurd-swap` pages to it, and ran out of room in 16; the
+/// others do not page).
+const SWAP_SECTORS: u64 = 64 * 2048;
 /// The Linux swap area's page size, and where its signature and header lie in the first page.
 const SWAP_PAGE: u64 = 4096;
 const SWAP_MAGIC_AT: u64 = SWAP_PAGE - 10;
@@ -117,16 +118,16 @@ mod tests {
         assert_eq!(
             root,
             Partition {
-                start: 34816,
+                start: 133120,
                 sectors: 2048
             }
         );
         let bytes = fs::read(&disk).unwrap();
         assert_eq!(&bytes[510..512], &[0x55, 0xAA]);
-        // The swap area's header: version 1, its last page (16 MiB of 4 KiB pages), no bad
+        // The swap area's header: version 1, its last page (64 MiB of 4 KiB pages), no bad
         // pages, and the signature at the end of its first page.
         let swap = (2048 * SECTOR) as usize;
-        assert_eq!(&bytes[swap + 1024..swap + 1036], &[1, 0, 0, 0, 0xff, 0x0f, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[swap + 1024..swap + 1036], &[1, 0, 0, 0, 0xff, 0x3f, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&bytes[swap + 4086..swap + 4096], b"SWAPSPACE2");
         let at = (root.start * SECTOR) as usize;
         assert_eq!(&bytes[at..], &contents[..]);
@@ -137,11 +138,11 @@ mod tests {
             .unwrap();
         let listed = String::from_utf8_lossy(&listed.stdout);
         assert!(
-            listed.contains("start=        2048, size=       32768, type=82"),
+            listed.contains("start=        2048, size=      131072, type=82"),
             "{listed}"
         );
         assert!(
-            listed.contains("start=       34816, size=        2048, type=83"),
+            listed.contains("start=      133120, size=        2048, type=83"),
             "{listed}"
         );
         fs::remove_dir_all(&dir).unwrap();

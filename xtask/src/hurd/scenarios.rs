@@ -14,7 +14,7 @@ use super::image;
 use super::partition::{self, Partition};
 use crate::barrier::log::{Entry, Log};
 use crate::scenario::Scenario;
-use crate::vm::{run_dir, Disk, Expect, Fresh, SUCCESS_MARKER};
+use crate::vm::{run_dir, Disk, Expect, Fresh, Kernel, SUCCESS_MARKER};
 use crate::util::Error;
 use std::collections::BTreeSet;
 use std::fs;
@@ -396,7 +396,8 @@ round=0
 while [ $round -lt {SWAP_FILE_ROUNDS} ]; do
     cat /lib/*.so* > /root/big && sync /root/big || echo "test file_round_$round ... FAILED: cat"
     written=$((written + $(wc -c < /root/big)))
-    rm /root/big
+    # Committed, so that the next round may have the blocks the journal holds until then.
+    rm /root/big && sync /root
     round=$((round + 1))
 done
 echo "{SWAP_WRITTEN_MARK} $written"
@@ -407,12 +408,16 @@ echo {SUCCESS_MARKER}
 "#
         );
         let (mut scenario, root) = self.scenario(&name, &script, Barrier::Honoured)?;
+        // sid's kernel has `mach_port_set_ktype`: our device ports are user devices there, and
+        // GNU Mach hands device_write data to us wired. On trixie's it has not, the data comes
+        // pageable, and this scenario stalled with ext2fs warning "bit already cleared".
+        scenario.kernel = Kernel::SidAmd64;
         scenario.memory_mib = SWAP_RAM_MIB;
         scenario.timeout = Duration::from_secs(SWAP_TIMEOUT_S);
         let write_log = run_dir(&name).join("wd0.log");
         scenario.disks[0].write_log = Some(write_log.clone());
         let scratch = scratch_dir(&name);
-        let console = run_dir(&name).join("console.log");
+        let console = scenario.kernel.run_dir(&name).join("console.log");
         scenario.after = Some(Box::new(move || {
             let console = fs::read_to_string(&console).map_err(|e| format!("{}: {e}", console.display()))?;
             let written: u64 = console
@@ -970,7 +975,7 @@ const SWAP_ROUNDS: u32 = 20;
 /// system has about 15 MiB free) into one file, `fsync`s it and removes it.
 const SWAP_FILE_ROUNDS: u32 = 26;
 /// The bound on `hurd-swap`'s time (measured: see docs/design.md).
-const SWAP_TIMEOUT_S: u64 = 240;
+const SWAP_TIMEOUT_S: u64 = 480;
 const SWAP_WRITTEN_MARK: &str = "swap: bytes written in files:";
 
 /// Pages the kernel counts wired more once the translator runs, at least: its program, libraries,
@@ -1317,6 +1322,7 @@ const SCENARIOS: &[(&str, Runs, Make)] = &[
     // Memory pressure with swap on the served disk: does not pass yet (docs/design.md), and
     // takes minutes; upstream's driver does not boot in its RAM.
     ("hurd-swap", WhenNamed, |h, _| h.ours.swap()),
+    ("hurd-patched-swap", WhenNamed, |h, _| h.patched.swap()),
     ("hurd-c-swap", WhenNamed, |h, _| h.upstream.swap()),
 ];
 
@@ -1422,7 +1428,7 @@ mod tests {
         assert_eq!(hurd.on(Controller::Ahci).with(Driver::OursRump).named("hurd-shell"), "hurd-rump-shell-ahci");
         let names: Vec<&str> = SCENARIOS.iter().map(|(name, ..)| *name).collect();
         let twins: Vec<&str> = names.iter().filter(|n| n.starts_with("hurd-patched-")).copied().collect();
-        assert_eq!(twins.len(), 8);
+        assert_eq!(twins.len(), 9);
         for name in twins {
             let upstream = name.replacen("hurd-patched-", "hurd-", 1);
             assert!(names.contains(&upstream.as_str()), "{name} has no upstream twin");
