@@ -182,9 +182,11 @@ fn device_io(device: PortName) -> (impl FnMut(RecNum, &[u8]) -> Outcome, impl Fn
 }
 
 /// `wd0` through the ATA driver linked into this task, on the I/O ports (and bus master, or AHCI
-/// controller) the kernel grants, moving data as `transfer` says (as the server is told to).
+/// controller) the kernel grants, moving data as `transfer` says (as the server is told to). It
+/// polls: the server holds the channel's interrupt line, and a second taker would leave the
+/// line masked until the idle server acknowledged what it was sent (a flush then timed out).
 fn direct_disk(kernel_master: PortName, host_priv: PortName, transfer: TransferMode) -> Result<impl Disk, alloc::string::String> {
-    let ata = native::native_backend(kernel_master, host_priv, &[port_io::IdeChannel::Primary], FlushMode::Device, transfer, Completion::Interrupt)
+    let ata = native::native_backend(kernel_master, host_priv, &[port_io::IdeChannel::Primary], FlushMode::Device, transfer, Completion::Poll)
         .context("the primary channel's ports and bus master, or the AHCI controller")?;
     ata.open(b"wd0", Access { read: true, write: true }).context("open wd0 directly")
 }
