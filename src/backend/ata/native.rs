@@ -121,10 +121,13 @@ pub fn native_backend(
         }
     };
     // Opened once for the whole scan (an arbiter's is a device_open and lookups), and let go
-    // with it: PIO alone needs no PCI.
+    // with it: PIO alone needs no PCI, and `auto` falls back to it without.
     let mut config = match transfer {
         TransferMode::Pio | TransferMode::Multiple => None,
-        TransferMode::Auto | TransferMode::Dma | TransferMode::Ahci => Some(PciConfig::open(device_master)?),
+        TransferMode::Dma | TransferMode::Ahci => Some(PciConfig::open(device_master)?),
+        TransferMode::Auto => PciConfig::open(device_master)
+            .inspect_err(|error| log::info!("pci: no configuration space ({error:?}): IDE channels by PIO only"))
+            .ok(),
     };
     let ahci = match (transfer, config.as_mut()) {
         (TransferMode::Ahci, Some(config)) => {
