@@ -229,12 +229,14 @@ pub fn io_median(line: &str) -> Option<Result<(IoKey, u64), Error>> {
     Some(key().and_then(|key| Ok((key, number(&f, "median")?))))
 }
 
-fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+/// What follows `marker` in `line`, without the serial console's carriage return.
+pub fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     line.find(marker)
         .map(|i| line[i + marker.len()..].trim_end_matches('\r'))
 }
 
-fn fields(rest: &str) -> BTreeMap<&str, &str> {
+/// The `key=value` words of a guest's line.
+pub fn fields(rest: &str) -> BTreeMap<&str, &str> {
     rest.split_whitespace()
         .filter_map(|w| w.split_once('='))
         .collect()

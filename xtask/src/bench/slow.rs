@@ -7,7 +7,7 @@
 //! the requests' wall time; requests a second. Written into `docs/bench.md` between its
 //! [`MARKERS`], and part of the whole `cargo xtask bench`.
 
-use super::gnumach::{bench_server, boot, host_tsc_hz, DISK_SECTORS};
+use super::gnumach::{after, bench_server, boot, fields, host_tsc_hz, DISK_SECTORS};
 use super::goals::{machine, today};
 use super::markers::Markers;
 use crate::interrupts::{self, Taken};
@@ -121,8 +121,8 @@ impl Run {
         };
         let mut run = Run { completion: completion.into(), idle: BTreeMap::new(), io: BTreeMap::new(), interrupts };
         for line in console.lines() {
-            let Some(rest) = line.split_once("slowdisk: phase ").map(|(_, rest)| rest.trim_end_matches('\r')) else { continue };
-            let fields: BTreeMap<&str, &str> = rest.split_whitespace().filter_map(|w| w.split_once('=')).collect();
+            let Some(rest) = after(line, "slowdisk: phase ") else { continue };
+            let fields = fields(rest);
             let number = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok()).ok_or(format!("a phase line lacks {key}=: {line}"));
             let phase = Phase {
                 requests: number("requests")?,
